@@ -1,0 +1,259 @@
+package rules
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+)
+
+// ErrInvalidDocument reports a document rejected whole: it is not JSON, or its
+// top level has the wrong shape (SPEC §1). Problems inside one flag or segment
+// never produce it; they make only that flag or segment malformed.
+var ErrInvalidDocument = errors.New("flags: invalid document")
+
+// Document is a flag document as it travels: the snapshot version and the raw
+// JSON of every flag and segment. Keeping the raw bytes lets a server republish
+// fields it does not know (forward compatibility) and lets compilation reuse the
+// work done for flags whose bytes did not change.
+//
+// A Document is immutable once built; Apply returns a new one.
+type Document struct {
+	Version  int64                      `json:"version"`
+	Flags    map[string]json.RawMessage `json:"flags"`
+	Segments map[string]json.RawMessage `json:"segments"`
+}
+
+// Patch is the data of a patch stream event: the new snapshot version and the
+// flags and segments that changed. A nil (JSON null) entry deletes the key.
+type Patch struct {
+	Version  int64                      `json:"version"`
+	Flags    map[string]json.RawMessage `json:"flags,omitempty"`
+	Segments map[string]json.RawMessage `json:"segments,omitempty"`
+}
+
+// ParseDocument decodes a document. It fails, wrapping ErrInvalidDocument, only
+// when data is not JSON or its top level has the wrong shape.
+func ParseDocument(data []byte) (*Document, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, describeJSONError(data, err))
+	}
+	if top == nil {
+		return nil, fmt.Errorf("%w: top level is null, want an object", ErrInvalidDocument)
+	}
+	doc := &Document{}
+	var err error
+	if doc.Version, err = parseVersion(top["version"]); err != nil {
+		return nil, err
+	}
+	if doc.Flags, err = parseRawMap("flags", top["flags"], false); err != nil {
+		return nil, err
+	}
+	if doc.Segments, err = parseRawMap("segments", top["segments"], false); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// ParsePatch decodes the data of a patch event. Its top level must be an
+// object with an integer version; flags and segments, when present, must be
+// objects whose values are objects or null.
+func ParsePatch(data []byte) (*Patch, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("%w: patch: %v", ErrInvalidDocument, describeJSONError(data, err))
+	}
+	if top == nil {
+		return nil, fmt.Errorf("%w: patch is null", ErrInvalidDocument)
+	}
+	if _, ok := top["version"]; !ok {
+		return nil, fmt.Errorf("%w: patch: version: missing", ErrInvalidDocument)
+	}
+	p := &Patch{}
+	var err error
+	if p.Version, err = parseVersion(top["version"]); err != nil {
+		return nil, err
+	}
+	if p.Flags, err = parseRawMap("flags", top["flags"], true); err != nil {
+		return nil, err
+	}
+	if p.Segments, err = parseRawMap("segments", top["segments"], true); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func parseVersion(raw json.RawMessage) (int64, error) {
+	if raw == nil || isNull(raw) {
+		return 0, nil
+	}
+	var n json.Number
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return 0, fmt.Errorf("%w: version: %v", ErrInvalidDocument, err)
+	}
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, fmt.Errorf("%w: version: got %s, want an integer", ErrInvalidDocument, jsonKind(v))
+	}
+	i, err := n.Int64()
+	if err != nil || i < 0 {
+		return 0, fmt.Errorf("%w: version: %s is not an integer >= 0", ErrInvalidDocument, n)
+	}
+	return i, nil
+}
+
+// parseRawMap decodes an object of objects. Null members are kept (as nil)
+// only when allowNull is set (patches); in a document they make the flag
+// malformed later, not the document invalid, so they are kept as the raw null.
+func parseRawMap(field string, raw json.RawMessage, allowNull bool) (map[string]json.RawMessage, error) {
+	out := map[string]json.RawMessage{}
+	if raw == nil || isNull(raw) {
+		return out, nil
+	}
+	if first := firstByte(raw); first != '{' {
+		return nil, fmt.Errorf("%w: %s: want an object", ErrInvalidDocument, field)
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidDocument, field, err)
+	}
+	if allowNull {
+		for k, v := range out {
+			if isNull(v) {
+				out[k] = nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// Apply returns the document that results from applying p to d. It does not
+// check p.Version; that is the caller's protocol decision.
+func (d *Document) Apply(p *Patch) *Document {
+	out := &Document{
+		Version:  p.Version,
+		Flags:    maps.Clone(d.Flags),
+		Segments: maps.Clone(d.Segments),
+	}
+	if out.Flags == nil {
+		out.Flags = map[string]json.RawMessage{}
+	}
+	if out.Segments == nil {
+		out.Segments = map[string]json.RawMessage{}
+	}
+	applyRaw(out.Flags, p.Flags)
+	applyRaw(out.Segments, p.Segments)
+	return out
+}
+
+func applyRaw(dst, changes map[string]json.RawMessage) {
+	for k, v := range changes {
+		if v == nil || isNull(v) {
+			delete(dst, k)
+		} else {
+			dst[k] = v
+		}
+	}
+}
+
+// MarshalJSON encodes the document with its keys sorted, so equal documents
+// encode to equal bytes.
+func (d *Document) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"version":%d,"flags":`, d.Version)
+	if err := writeRawMap(&b, d.Flags); err != nil {
+		return nil, err
+	}
+	b.WriteString(`,"segments":`)
+	if err := writeRawMap(&b, d.Segments); err != nil {
+		return nil, err
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func writeRawMap(b *bytes.Buffer, m map[string]json.RawMessage) error {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		b.Write(kb)
+		b.WriteByte(':')
+		v := m[k]
+		if v == nil {
+			b.WriteString("null")
+			continue
+		}
+		var c bytes.Buffer
+		if err := json.Compact(&c, v); err != nil {
+			return fmt.Errorf("flags: %s: %w", k, err)
+		}
+		b.Write(c.Bytes())
+	}
+	b.WriteByte('}')
+	return nil
+}
+
+func isNull(raw json.RawMessage) bool {
+	return string(bytes.TrimSpace(raw)) == "null"
+}
+
+func firstByte(raw json.RawMessage) byte {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 {
+		return 0
+	}
+	return t[0]
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a bool"
+	case string:
+		return "a string"
+	case json.Number, float64:
+		return "a number"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// describeJSONError adds the line and column to a syntax error.
+func describeJSONError(data []byte, err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line, col := 1, 1
+		for i := 0; i < int(se.Offset) && i < len(data); i++ {
+			if data[i] == '\n' {
+				line++
+				col = 1
+			} else {
+				col++
+			}
+		}
+		return fmt.Sprintf("line %d, column %d: %v", line, col, err)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("top level: got %s, want an object", te.Value)
+	}
+	return err.Error()
+}
