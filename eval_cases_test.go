@@ -1,0 +1,136 @@
+package flags
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// caseFile is the format of testdata/eval/*.json (see its README.md).
+type caseFile struct {
+	Description string          `json:"description"`
+	Document    json.RawMessage `json:"document"`
+	Cases       []struct {
+		Name    string          `json:"name"`
+		Flag    string          `json:"flag"`
+		Context json.RawMessage `json:"context"`
+		At      string          `json:"at"`
+		Type    string          `json:"type"`
+		Default json.RawMessage `json:"default"`
+		Want    json.RawMessage `json:"want"`
+	} `json:"cases"`
+}
+
+// defaultCaseTime is the clock of cases that do not set "at".
+var defaultCaseTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// TestEvalCases runs the conformance cases written from SPEC alone.
+func TestEvalCases(t *testing.T) {
+	files, err := filepath.Glob("testdata/eval/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no case files: %v", err)
+	}
+	total := 0
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cf caseFile
+			if err := json.Unmarshal(data, &cf); err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			now := defaultCaseTime
+			client, err := New(WithDocument(cf.Document), WithClock(func() time.Time { return now }))
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			defer client.Close()
+			for _, tc := range cf.Cases {
+				total++
+				t.Run(tc.Name, func(t *testing.T) {
+					now = defaultCaseTime
+					if tc.At != "" {
+						if now, err = time.Parse(time.RFC3339Nano, tc.At); err != nil {
+							t.Fatalf("at: %v", err)
+						}
+					}
+					ec, err := ContextFromJSON(tc.Context)
+					if err != nil {
+						t.Fatalf("context: %v", err)
+					}
+					got := evalTyped(t, client, tc.Flag, ec, tc.Type, tc.Default)
+					var gotAny, wantAny map[string]any
+					if err := json.Unmarshal(got, &gotAny); err != nil {
+						t.Fatal(err)
+					}
+					delete(gotAny, "flag")
+					if err := json.Unmarshal(tc.Want, &wantAny); err != nil {
+						t.Fatalf("want: %v", err)
+					}
+					if diff := cmp.Diff(wantAny, gotAny); diff != "" {
+						t.Errorf("%s: evaluation mismatch (-want +got):\n%s", tc.Flag, diff)
+					}
+				})
+			}
+		})
+	}
+	t.Logf("%d cases in %d files", total, len(files))
+}
+
+// evalTyped evaluates through the typed getter the case asks for and returns
+// the result in the `flags eval` JSON shape.
+func evalTyped(t *testing.T, c *Client, key string, ec Context, typ string, def json.RawMessage) []byte {
+	t.Helper()
+	ctx := context.Background()
+	decode := func(v any) {
+		if len(def) == 0 {
+			return
+		}
+		if err := json.Unmarshal(def, v); err != nil {
+			t.Fatalf("default %s for type %s: %v", def, typ, err)
+		}
+	}
+	var out any
+	switch typ {
+	case "bool":
+		var d bool
+		decode(&d)
+		out = c.BoolDetail(ctx, key, ec, d)
+	case "string":
+		var d string
+		decode(&d)
+		out = c.StringDetail(ctx, key, ec, d)
+	case "int":
+		var d int
+		decode(&d)
+		out = c.IntDetail(ctx, key, ec, d)
+	case "float":
+		var d float64
+		decode(&d)
+		out = c.FloatDetail(ctx, key, ec, d)
+	case "json":
+		var d json.RawMessage
+		if len(def) > 0 {
+			d = def
+		}
+		out = c.JSONDetail(ctx, key, ec, d)
+	case "", "any":
+		var d any
+		decode(&d)
+		out = c.Value(ctx, key, ec, d)
+	default:
+		t.Fatalf("unknown case type %q", typ)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,253 @@
+package flags
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/flagstream/flags/bucketing"
+	"github.com/flagstream/flags/rules"
+)
+
+// maxSegmentDepth bounds inSegment nesting at evaluation. Cycles are refused
+// when a snapshot is compiled, so this only stops absurdly deep (acyclic)
+// nesting from using unbounded stack.
+const maxSegmentDepth = 64
+
+// evaluation is the untyped outcome of evaluating one flag: the variation
+// chosen (-1: serve the caller's default) and why. It is what the typed
+// getters turn into a Result.
+type evaluation struct {
+	flag      *rules.Flag
+	variation int
+	reason    Reason
+	err       error
+}
+
+// evaluator holds the inputs of one evaluation. The clock is read at most
+// once, and only when a schedule or a before/after clause needs it, so
+// evaluations that do not depend on time never pay for it.
+type evaluator struct {
+	snap    *rules.Snapshot
+	ctx     *Context
+	clock   func() time.Time
+	now     int64
+	haveNow bool
+}
+
+// Evaluate evaluates flag key for ec against a compiled snapshot at the time
+// the clock gives (nil clock: time.Now). It is a pure function of its inputs:
+// no locks, no I/O, no goroutines. Clients call it on their current
+// snapshot; it is exported for tools that hold a snapshot themselves, such as
+// `flags eval`.
+func Evaluate(snap *rules.Snapshot, key string, ec Context, clock func() time.Time) Result[any] {
+	if clock == nil {
+		clock = time.Now
+	}
+	e := evaluator{snap: snap, ctx: &ec, clock: clock}
+	ev := e.evaluate(key)
+	return anyResult(key, ev, nil)
+}
+
+func (e *evaluator) nowMillis() int64 {
+	if !e.haveNow {
+		e.now = e.clock().UnixMilli()
+		e.haveNow = true
+	}
+	return e.now
+}
+
+// evaluate follows SPEC §3, steps 0 to 7. Step 8 (the type check) belongs to
+// the typed getters.
+func (e *evaluator) evaluate(key string) evaluation {
+	if e.snap == nil {
+		return errorEval(nil, ErrorClientNotReady, ErrClientNotReady)
+	}
+	f := e.snap.Flag(key)
+	if f == nil {
+		return errorEval(nil, ErrorFlagNotFound, fmt.Errorf("%w: %q", ErrFlagNotFound, key))
+	}
+	if f.Err != nil {
+		return errorEval(f, ErrorMalformedFlag, fmt.Errorf("%w: %w", ErrMalformedFlag, f.Err))
+	}
+	if e.ctx.err != nil {
+		return errorEval(f, ErrorInvalidContext, e.ctx.err)
+	}
+	return e.evaluateFlag(f, 0)
+}
+
+func (e *evaluator) evaluateFlag(f *rules.Flag, depth int) evaluation {
+	if !f.On {
+		return evaluation{flag: f, variation: f.OffVariation, reason: Reason{Kind: ReasonOff}}
+	}
+	for _, p := range f.Prerequisites {
+		if !e.prerequisiteHolds(p, depth) {
+			return evaluation{flag: f, variation: f.OffVariation,
+				reason: Reason{Kind: ReasonPrerequisiteFailed, PrerequisiteKey: p.Key}}
+		}
+	}
+	for i := range f.Targets {
+		t := &f.Targets[i]
+		if v, ok := t.Attribute.Lookup(e.ctx.attrs); ok && setHas(&t.Values, v) {
+			return evaluation{flag: f, variation: t.Variation, reason: Reason{Kind: ReasonTargetMatch}}
+		}
+	}
+	for i := range f.Rules {
+		r := &f.Rules[i]
+		match, err := e.clausesMatch(r.Clauses, 0)
+		if err != nil {
+			return errorEval(f, ErrorMalformedFlag, err)
+		}
+		if match {
+			ev := e.serve(f, &r.Serve, Reason{Kind: ReasonRuleMatch, RuleIndex: i, RuleID: r.ID})
+			return ev
+		}
+	}
+	return e.serve(f, &f.Fallthrough, Reason{Kind: ReasonFallthrough})
+}
+
+// prerequisiteHolds evaluates a prerequisite flag fully (its own
+// prerequisites, targets, rules); compile-time checks bound the depth.
+func (e *evaluator) prerequisiteHolds(p rules.Prerequisite, depth int) bool {
+	pf := e.snap.Flag(p.Key)
+	if pf == nil || pf.Err != nil || !pf.On || depth >= rules.MaxPrerequisiteDepth {
+		return false
+	}
+	ev := e.evaluateFlag(pf, depth+1)
+	return ev.err == nil && ev.variation == p.Variation
+}
+
+func (e *evaluator) serve(f *rules.Flag, s *rules.Serve, reason Reason) evaluation {
+	if s.Rollout == nil {
+		return evaluation{flag: f, variation: s.Variation, reason: reason}
+	}
+	r := s.Rollout
+	bucket, fallback := e.bucket(r.BucketBy, r.Salt)
+	var t int64
+	if len(r.Schedule) > 0 {
+		t = e.nowMillis()
+	}
+	reason.InRollout = true
+	reason.InExperiment = r.Experiment
+	reason.BucketFallback = fallback
+	return evaluation{flag: f, variation: r.Choose(bucket, t), reason: reason}
+}
+
+// bucket computes SPEC §2's bucket of the attribute at path; fallback is set
+// when the attribute is absent or not a string or an integer.
+func (e *evaluator) bucket(path rules.Path, salt string) (bucket int, fallback bool) {
+	v, ok := path.Lookup(e.ctx.attrs)
+	if !ok {
+		return 0, true
+	}
+	switch x := v.(type) {
+	case string:
+		return bucketing.Bucket(salt, x), false
+	case float64:
+		if x == math.Trunc(x) && x >= -9.2e18 && x <= 9.2e18 {
+			return bucketing.BucketInt(salt, int64(x)), false
+		}
+	}
+	return 0, true
+}
+
+// clausesMatch ANDs clauses. An error means a malformed segment was reached.
+func (e *evaluator) clausesMatch(clauses []rules.Clause, depth int) (bool, error) {
+	for i := range clauses {
+		c := &clauses[i]
+		if c.Op == rules.OpInSegment {
+			in, err := e.inAnySegment(c.Segments(), depth)
+			if err != nil {
+				return false, err
+			}
+			if in == c.Negate {
+				return false, nil
+			}
+			continue
+		}
+		v, ok := c.Attribute.Lookup(e.ctx.attrs)
+		if !c.Match(v, ok) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+func (e *evaluator) inAnySegment(keys []string, depth int) (bool, error) {
+	if depth >= maxSegmentDepth {
+		return false, fmt.Errorf("%w: segments nested more than %d deep", ErrMalformedFlag, maxSegmentDepth)
+	}
+	for _, key := range keys {
+		s := e.snap.Segment(key)
+		if s == nil {
+			continue // an unknown segment never matches
+		}
+		if s.Err != nil {
+			return false, fmt.Errorf("%w: segment %q: %w", ErrMalformedFlag, key, s.Err)
+		}
+		in, err := e.inSegment(s, depth)
+		if err != nil || in {
+			return in, err
+		}
+	}
+	return false, nil
+}
+
+// inSegment applies SPEC §1's order: excluded, included, then rules.
+func (e *evaluator) inSegment(s *rules.Segment, depth int) (bool, error) {
+	if v, ok := s.Attribute.Lookup(e.ctx.attrs); ok {
+		if setHas(&s.Excluded, v) {
+			return false, nil
+		}
+		if setHas(&s.Included, v) {
+			return true, nil
+		}
+	}
+	for i := range s.Rules {
+		r := &s.Rules[i]
+		match, err := e.clausesMatch(r.Clauses, depth+1)
+		if err != nil {
+			return false, err
+		}
+		if !match {
+			continue
+		}
+		if r.Weight < 0 {
+			return true, nil
+		}
+		if b, _ := e.bucket(r.BucketBy, r.Salt); int64(b) < r.Weight {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// setHas matches a scalar, or any element of an array, against a set.
+func setHas(s *rules.ValueSet, v any) bool {
+	if arr, ok := v.([]any); ok {
+		for _, x := range arr {
+			if s.Contains(x) {
+				return true
+			}
+		}
+		return false
+	}
+	return s.Contains(v)
+}
+
+func errorEval(f *rules.Flag, kind ErrorKind, err error) evaluation {
+	return evaluation{flag: f, variation: -1, reason: Reason{Kind: ReasonError, ErrorKind: kind}, err: err}
+}
+
+// anyResult turns an evaluation into a Result[any] holding the variation's
+// value, or def when no variation applies.
+func anyResult(key string, ev evaluation, def any) Result[any] {
+	r := Result[any]{Flag: key, Value: def, Variation: ev.variation, Reason: ev.reason, Err: ev.err}
+	if ev.flag != nil {
+		r.Version = ev.flag.Version
+	}
+	if ev.variation >= 0 && ev.flag != nil {
+		r.Value = ev.flag.Variations[ev.variation].Value
+	}
+	return r
+}

@@ -1,0 +1,531 @@
+// Package flags evaluates feature flags in-process.
+//
+// A Client holds an immutable, compiled snapshot of a flag document (SPEC §1)
+// and answers typed questions about it in nanoseconds, without allocating:
+//
+//	client, err := flags.New(flags.WithFile("flags.json"))
+//	...
+//	user := flags.NewContext("user-123").Set("country", "fr").Build()
+//	if client.Bool(ctx, "new-checkout", user, false) { ... }
+//
+// See doc.go for the full guide.
+package flags
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+)
+
+// State is a client's health, as SPEC §6 names it.
+type State string
+
+// The client states.
+const (
+	StateInitializing State = "INITIALIZING" // no snapshot yet
+	StateReady        State = "READY"        // a current snapshot, source healthy
+	StateStale        State = "STALE"        // serving the last good snapshot while the source is down or retrying
+	StateFatal        State = "FATAL"        // the source refused us for good (e.g. a rejected token)
+	StateClosed       State = "CLOSED"       // Close was called
+)
+
+// MarshalText implements encoding.TextMarshaler.
+func (s State) MarshalText() ([]byte, error) { return []byte(s), nil }
+
+// Status is a snapshot of a client's health.
+type Status struct {
+	State      State
+	Source     string    // where the snapshot in force came from: "document", "file", "stream", "poll", "cache", ...
+	Version    int64     // the snapshot version in force (0 before the first)
+	Err        error     // the last error of the source, nil when healthy
+	LastUpdate time.Time // when the snapshot in force was installed
+}
+
+// Change is delivered to OnChange listeners after a new snapshot is in force.
+type Change struct {
+	Version int64    // the new snapshot version
+	Flags   []string // keys of flags whose evaluation may differ, sorted
+}
+
+// ErrClosed is returned by WaitReady after Close.
+var ErrClosed = errors.New("flags: client closed")
+
+// Client evaluates flags against the latest snapshot its source delivered.
+// It is safe for concurrent use. Evaluations never block and never panic:
+// they read the current snapshot with one atomic load.
+type Client struct {
+	snap   atomic.Pointer[rules.Snapshot]
+	status atomic.Pointer[Status]
+	clock  func() time.Time
+	logger *slog.Logger
+
+	updateMu  sync.Mutex // serializes snapshot installation and change delivery
+	listenMu  sync.Mutex
+	changeFns map[int]func(Change)
+	statusFns map[int]func(Status)
+	nextID    int
+
+	ready     chan struct{}
+	readyOnce sync.Once
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+	sources   []Source
+}
+
+// New builds a client from options and starts its sources. It validates
+// every option before starting anything. With WithDocument or WithFile the
+// first snapshot is loaded before New returns (a bad document is an error);
+// remote sources load in the background: use WaitReady to wait for them.
+func New(opts ...Option) (*Client, error) {
+	cfg := config{logger: slog.New(slog.DiscardHandler), clock: time.Now}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.apply(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{
+		clock:     cfg.clock,
+		logger:    cfg.logger,
+		changeFns: map[int]func(Change){},
+		statusFns: map[int]func(Status){},
+		ready:     make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	c.status.Store(&Status{State: StateInitializing})
+	sources, err := cfg.buildSources(c)
+	if err != nil {
+		return nil, err
+	}
+	c.sources = sources
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	var wg sync.WaitGroup
+	for _, s := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Run(ctx, sink{c}); err != nil && ctx.Err() == nil {
+				c.logger.Error("flags: source stopped", "err", err)
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// WaitReady blocks until the client has a snapshot, ctx is done, or the
+// source has failed for good. It returns nil once evaluations use real flags.
+func (c *Client) WaitReady(ctx context.Context) error {
+	select {
+	case <-c.ready:
+		return nil
+	default:
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	fatal := make(chan error, 1)
+	id := c.addStatusListener(func(s Status) {
+		if s.State == StateFatal || s.State == StateClosed {
+			select {
+			case fatal <- s.Err:
+			default:
+			}
+		}
+	})
+	defer c.removeListener(id)
+	if s := c.Status(); s.State == StateFatal || s.State == StateClosed {
+		return statusErr(s)
+	}
+	select {
+	case <-c.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("flags: waiting for the first snapshot: %w", ctx.Err())
+	case <-fatal:
+		return statusErr(c.Status())
+	}
+}
+
+func statusErr(s Status) error {
+	if s.State == StateClosed {
+		return ErrClosed
+	}
+	if s.Err != nil {
+		return s.Err
+	}
+	return fmt.Errorf("flags: client is %s", s.State)
+}
+
+// Close stops the client's sources and waits for every goroutine it started.
+// Evaluations keep answering from the last snapshot after Close.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		<-c.done
+		c.setStatus(func(s *Status) { s.State = StateClosed; s.Err = nil })
+	})
+	return nil
+}
+
+// Status returns the client's current health.
+func (c *Client) Status() Status { return *c.status.Load() }
+
+// Snapshot returns the compiled snapshot in force, or nil before the first.
+func (c *Client) Snapshot() *rules.Snapshot { return c.snap.Load() }
+
+// OnChange registers fn to be called after every new snapshot, with the
+// flags whose evaluation may have changed. Calls are made one at a time, on
+// the goroutine that installed the snapshot, before that installation
+// returns; fn must not block for long and must not call Close. It returns a
+// function that unregisters fn.
+func (c *Client) OnChange(fn func(Change)) (unregister func()) {
+	c.listenMu.Lock()
+	defer c.listenMu.Unlock()
+	c.nextID++
+	id := c.nextID
+	c.changeFns[id] = fn
+	return func() { c.removeListener(id) }
+}
+
+// OnStatus registers fn to be called on every change of Status, under the
+// same rules as OnChange. It returns a function that unregisters fn.
+func (c *Client) OnStatus(fn func(Status)) (unregister func()) {
+	id := c.addStatusListener(fn)
+	return func() { c.removeListener(id) }
+}
+
+func (c *Client) addStatusListener(fn func(Status)) int {
+	c.listenMu.Lock()
+	defer c.listenMu.Unlock()
+	c.nextID++
+	c.statusFns[c.nextID] = fn
+	return c.nextID
+}
+
+func (c *Client) removeListener(id int) {
+	c.listenMu.Lock()
+	defer c.listenMu.Unlock()
+	delete(c.changeFns, id)
+	delete(c.statusFns, id)
+}
+
+func (c *Client) listeners() ([]func(Change), []func(Status)) {
+	c.listenMu.Lock()
+	defer c.listenMu.Unlock()
+	ids := make([]int, 0, len(c.changeFns)+len(c.statusFns))
+	for id := range c.changeFns {
+		ids = append(ids, id)
+	}
+	for id := range c.statusFns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // registration order
+	var ch []func(Change)
+	var st []func(Status)
+	for _, id := range ids {
+		if fn, ok := c.changeFns[id]; ok {
+			ch = append(ch, fn)
+		}
+		if fn, ok := c.statusFns[id]; ok {
+			st = append(st, fn)
+		}
+	}
+	return ch, st
+}
+
+// install compiles doc, swaps it in and tells listeners. Called by sources.
+func (c *Client) install(doc *rules.Document, origin string) error {
+	if doc == nil {
+		return fmt.Errorf("flags: %s delivered no document", origin)
+	}
+	c.updateMu.Lock()
+	defer c.updateMu.Unlock()
+	prev := c.snap.Load()
+	next := rules.CompileFrom(prev, doc)
+	c.snap.Store(next)
+	for _, p := range next.Problems() {
+		c.logger.Warn("flags: malformed flag kept out of service", "origin", origin, "problem", p.Error())
+	}
+	c.readyOnce.Do(func() { close(c.ready) })
+	changed := changedFlags(prev, next)
+	c.setStatusLocked(func(s *Status) {
+		s.Source = origin
+		s.Version = next.Version()
+		s.LastUpdate = c.clock()
+		if s.State == StateInitializing {
+			s.State = StateReady
+		}
+	})
+	if prev != nil && len(changed) == 0 {
+		return nil
+	}
+	ch, _ := c.listeners()
+	change := Change{Version: next.Version(), Flags: changed}
+	for _, fn := range ch {
+		fn(change)
+	}
+	return nil
+}
+
+func (c *Client) setStatus(update func(*Status)) {
+	c.updateMu.Lock()
+	defer c.updateMu.Unlock()
+	c.setStatusLocked(update)
+}
+
+func (c *Client) setStatusLocked(update func(*Status)) {
+	old := c.status.Load()
+	s := *old
+	update(&s)
+	if s.State == StateClosed && old.State == StateClosed {
+		return
+	}
+	c.status.Store(&s)
+	if s.State == old.State && s.Source == old.Source && s.Version == old.Version && errors.Is(s.Err, old.Err) && errors.Is(old.Err, s.Err) {
+		return
+	}
+	_, st := c.listeners()
+	for _, fn := range st {
+		fn(s)
+	}
+}
+
+// evaluate runs the evaluator on the current snapshot.
+func (c *Client) evaluate(key string, ec *Context) evaluation {
+	e := evaluator{snap: c.snap.Load(), ctx: ec, clock: c.clock}
+	return e.evaluate(key)
+}
+
+// typed turns an evaluation into a Result[T], applying SPEC §3 step 8: a
+// variation of another type serves the default with WRONG_TYPE.
+func typed[T any](key string, ev evaluation, def T, want rules.Kind, get func(*rules.Variation) (T, bool)) Result[T] {
+	r := Result[T]{Flag: key, Value: def, Variation: ev.variation, Reason: ev.reason, Err: ev.err}
+	if ev.flag != nil {
+		r.Version = ev.flag.Version
+	}
+	if ev.variation < 0 || ev.flag == nil {
+		r.Variation = -1
+		return r
+	}
+	if ev.flag.Kind == want {
+		if v, ok := get(&ev.flag.Variations[ev.variation]); ok {
+			r.Value = v
+			return r
+		}
+	}
+	r.Variation = -1
+	r.Reason = Reason{Kind: ReasonError, ErrorKind: ErrorWrongType}
+	r.Err = wrongType(key, ev.flag, want)
+	return r
+}
+
+func wrongType(key string, f *rules.Flag, want rules.Kind) error {
+	if f.Kind == want { // an int request of a fractional number
+		return fmt.Errorf("%w: flag %q serves a number with a fraction, want an integer", ErrWrongType, key)
+	}
+	return fmt.Errorf("%w: flag %q serves %s values, want %s", ErrWrongType, key, f.Kind, want)
+}
+
+func getBool(v *rules.Variation) (bool, bool)            { return v.Bool, true }
+func getString(v *rules.Variation) (string, bool)        { return v.String, true }
+func getFloat(v *rules.Variation) (float64, bool)        { return v.Number, true }
+func getJSON(v *rules.Variation) (json.RawMessage, bool) { return v.JSON, true }
+func getInt(v *rules.Variation) (int, bool) {
+	n := v.Number
+	if n != math.Trunc(n) || n > math.MaxInt || n < math.MinInt {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// Bool returns the value of a bool flag for ec, or def when the flag cannot be
+// evaluated (see BoolDetail for why). ctx is accepted for tracing and future
+// hooks; evaluation itself never blocks.
+func (c *Client) Bool(ctx context.Context, key string, ec Context, def bool) bool {
+	return typed(key, c.evaluate(key, &ec), def, rules.KindBool, getBool).Value
+}
+
+// BoolDetail is Bool with the variation, reason and flag version.
+func (c *Client) BoolDetail(ctx context.Context, key string, ec Context, def bool) Result[bool] {
+	return typed(key, c.evaluate(key, &ec), def, rules.KindBool, getBool)
+}
+
+// String returns the value of a string flag for ec, or def.
+func (c *Client) String(ctx context.Context, key string, ec Context, def string) string {
+	return typed(key, c.evaluate(key, &ec), def, rules.KindString, getString).Value
+}
+
+// StringDetail is String with the variation, reason and flag version.
+func (c *Client) StringDetail(ctx context.Context, key string, ec Context, def string) Result[string] {
+	return typed(key, c.evaluate(key, &ec), def, rules.KindString, getString)
+}
+
+// Int returns the value of a number flag for ec, or def. A number with a
+// fraction is WRONG_TYPE (there is no rounding).
+func (c *Client) Int(ctx context.Context, key string, ec Context, def int) int {
+	return typed(key, c.evaluate(key, &ec), def, rules.KindNumber, getInt).Value
+}
+
+// IntDetail is Int with the variation, reason and flag version.
+func (c *Client) IntDetail(ctx context.Context, key string, ec Context, def int) Result[int] {
+	return typed(key, c.evaluate(key, &ec), def, rules.KindNumber, getInt)
+}
+
+// Float returns the value of a number flag for ec, or def.
+func (c *Client) Float(ctx context.Context, key string, ec Context, def float64) float64 {
+	return typed(key, c.evaluate(key, &ec), def, rules.KindNumber, getFloat).Value
+}
+
+// FloatDetail is Float with the variation, reason and flag version.
+func (c *Client) FloatDetail(ctx context.Context, key string, ec Context, def float64) Result[float64] {
+	return typed(key, c.evaluate(key, &ec), def, rules.KindNumber, getFloat)
+}
+
+// JSON returns the value of a JSON (object or array) flag for ec as raw JSON,
+// or def. The returned bytes are shared: do not modify them.
+func (c *Client) JSON(ctx context.Context, key string, ec Context, def json.RawMessage) json.RawMessage {
+	return typed(key, c.evaluate(key, &ec), def, rules.KindJSON, getJSON).Value
+}
+
+// JSONDetail is JSON with the variation, reason and flag version.
+func (c *Client) JSONDetail(ctx context.Context, key string, ec Context, def json.RawMessage) Result[json.RawMessage] {
+	return typed(key, c.evaluate(key, &ec), def, rules.KindJSON, getJSON)
+}
+
+// Value evaluates a flag of any type: the result holds a bool, string,
+// float64, []any or map[string]any (shared: do not modify), or def.
+func (c *Client) Value(ctx context.Context, key string, ec Context, def any) Result[any] {
+	return anyResult(key, c.evaluate(key, &ec), def)
+}
+
+// AllFlags evaluates every flag for ec, in key order, with no default (a
+// flag that cannot serve a variation has a nil Value). Use it to bootstrap a
+// front end: the slice encodes to JSON in the shape of `flags eval`.
+func (c *Client) AllFlags(ctx context.Context, ec Context) []Result[any] {
+	snap := c.snap.Load()
+	if snap == nil {
+		return nil
+	}
+	keys := snap.FlagKeys()
+	out := make([]Result[any], len(keys))
+	e := evaluator{snap: snap, ctx: &ec, clock: c.clock}
+	for i, key := range keys {
+		out[i] = anyResult(key, e.evaluate(key), nil)
+	}
+	return out
+}
+
+// changedFlags lists the flags whose evaluation may differ between two
+// snapshots: flags added, removed or edited, flags using an edited segment
+// (directly or through nested segments) and flags depending on any of those
+// as prerequisites.
+func changedFlags(prev, next *rules.Snapshot) []string {
+	if prev == nil {
+		return slices.Clone(next.FlagKeys())
+	}
+	pd, nd := prev.Document(), next.Document()
+	changed := map[string]bool{}
+	for k, raw := range nd.Flags {
+		if old, ok := pd.Flags[k]; !ok || string(old) != string(raw) {
+			changed[k] = true
+		}
+	}
+	for k := range pd.Flags {
+		if _, ok := nd.Flags[k]; !ok {
+			changed[k] = true
+		}
+	}
+	segChanged := map[string]bool{}
+	for k, raw := range nd.Segments {
+		if old, ok := pd.Segments[k]; !ok || string(old) != string(raw) {
+			segChanged[k] = true
+		}
+	}
+	for k := range pd.Segments {
+		if _, ok := nd.Segments[k]; !ok {
+			segChanged[k] = true
+		}
+	}
+	if len(segChanged) > 0 {
+		// segments that include a changed segment have changed too
+		for grew := true; grew; {
+			grew = false
+			for k := range nd.Segments {
+				if s := next.Segment(k); s != nil && !segChanged[k] && segmentUses(s.Rules, segChanged) {
+					segChanged[k] = true
+					grew = true
+				}
+			}
+		}
+		for _, k := range next.FlagKeys() {
+			f := next.Flag(k)
+			for i := range f.Rules {
+				if clausesUse(f.Rules[i].Clauses, segChanged) {
+					changed[k] = true
+				}
+			}
+		}
+	}
+	for grew := true; grew; {
+		grew = false
+		for _, k := range next.FlagKeys() {
+			if changed[k] {
+				continue
+			}
+			for _, p := range next.Flag(k).Prerequisites {
+				if changed[p.Key] {
+					changed[k] = true
+					grew = true
+					break
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(changed))
+	for k := range changed {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func segmentUses(rs []rules.SegmentRule, set map[string]bool) bool {
+	for i := range rs {
+		if clausesUse(rs[i].Clauses, set) {
+			return true
+		}
+	}
+	return false
+}
+
+func clausesUse(cs []rules.Clause, set map[string]bool) bool {
+	for i := range cs {
+		if cs[i].Op == rules.OpInSegment {
+			for _, s := range cs[i].Segments() {
+				if set[s] {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

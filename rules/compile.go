@@ -1,0 +1,642 @@
+package rules
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// The limits of SPEC §1 and §3.
+const (
+	// MaxKeyLength is the longest flag or segment key.
+	MaxKeyLength = 256
+	// MaxPrerequisiteDepth is the deepest prerequisite chain a flag may have.
+	MaxPrerequisiteDepth = 16
+	// TotalWeight is what a rollout's weights must add up to (units of 0.001 %).
+	TotalWeight = 100000
+)
+
+// ValidKey reports whether key is 1-256 characters of A-Z a-z 0-9 . _ -.
+func ValidKey(key string) bool {
+	if len(key) == 0 || len(key) > MaxKeyLength {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeTree decodes raw JSON keeping numbers as json.Number, so integer
+// fields can be told from fractions.
+func decodeTree(raw json.RawMessage) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// compileFlag parses and compiles one flag on its own; graph checks
+// (prerequisite cycles and depth) are done by the snapshot.
+func compileFlag(key string, raw json.RawMessage) *Flag {
+	f := &Flag{Key: key, OffVariation: -1, Salt: key, raw: raw}
+	ps := &problems{kind: "flag", key: key}
+	defer func() { f.local = ps.list }()
+	if !ValidKey(key) {
+		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
+	}
+	tree, err := decodeTree(raw)
+	if err != nil {
+		ps.add("", "%v", err)
+		return f
+	}
+	obj, ok := tree.(map[string]any)
+	if !ok {
+		ps.add("", "got %s, want an object", jsonKind(tree))
+		return f
+	}
+	f.Version = ps.nonNegInt(obj, "version", "", 0)
+	f.On = ps.boolean(obj, "on", "")
+	f.Description = ps.str(obj, "description", "")
+	f.Deprecated = ps.boolean(obj, "deprecated", "")
+	f.Tags = ps.strings(obj, "tags", "")
+	if s, ok := obj["salt"]; ok && s != nil {
+		f.Salt = ps.str(obj, "salt", "")
+	}
+
+	f.Kind, f.Variations = ps.variations(obj)
+	n := len(f.Variations)
+	if v, ok := obj["offVariation"]; ok && v != nil {
+		f.OffVariation = ps.index(v, "offVariation", n)
+	}
+	for i, item := range ps.array(obj, "prerequisites", "") {
+		field := index("prerequisites", i)
+		o := ps.object(item, field)
+		if o == nil {
+			continue
+		}
+		p := Prerequisite{Key: ps.str(o, "flag", field), Variation: -1}
+		if p.Key == "" {
+			ps.add(join(field, "flag"), "missing flag key")
+		}
+		if v, ok := o["variation"]; ok {
+			p.Variation = ps.intValue(v, join(field, "variation"))
+			if p.Variation < 0 {
+				ps.add(join(field, "variation"), "must be >= 0")
+			}
+		} else {
+			ps.add(join(field, "variation"), "missing")
+		}
+		f.Prerequisites = append(f.Prerequisites, p)
+	}
+	for i, item := range ps.array(obj, "targets", "") {
+		field := index("targets", i)
+		o := ps.object(item, field)
+		if o == nil {
+			continue
+		}
+		t := Target{Attribute: ps.path(o, "attribute", field, true)}
+		t.Values = NewValueSet(ps.scalars(o, "values", field))
+		t.Variation = ps.requiredIndex(o, "variation", field, n)
+		f.Targets = append(f.Targets, t)
+	}
+	for i, item := range ps.array(obj, "rules", "") {
+		field := index("rules", i)
+		o := ps.object(item, field)
+		if o == nil {
+			continue
+		}
+		r := Rule{ID: ps.str(o, "id", field), Description: ps.str(o, "description", field)}
+		r.Clauses = ps.clauses(o, field)
+		if s, ok := o["serve"]; ok {
+			r.Serve = ps.serve(s, join(field, "serve"), f)
+		} else {
+			ps.add(join(field, "serve"), "missing")
+		}
+		f.Rules = append(f.Rules, r)
+	}
+	if s, ok := obj["fallthrough"]; ok {
+		f.Fallthrough = ps.serve(s, "fallthrough", f)
+	} else {
+		ps.add("fallthrough", "missing (required)")
+	}
+	return f
+}
+
+// compileSegment parses and compiles one segment on its own; cycles through
+// inSegment are found by the snapshot.
+func compileSegment(key string, raw json.RawMessage) *Segment {
+	s := &Segment{Key: key, Attribute: Path{"key"}, raw: raw}
+	ps := &problems{kind: "segment", key: key}
+	defer func() { s.local = ps.list }()
+	if !ValidKey(key) {
+		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
+	}
+	tree, err := decodeTree(raw)
+	if err != nil {
+		ps.add("", "%v", err)
+		return s
+	}
+	obj, ok := tree.(map[string]any)
+	if !ok {
+		ps.add("", "got %s, want an object", jsonKind(tree))
+		return s
+	}
+	s.Version = ps.nonNegInt(obj, "version", "", 0)
+	s.Attribute = ps.path(obj, "attribute", "", true)
+	s.Included = NewValueSet(ps.scalars(obj, "included", ""))
+	s.Excluded = NewValueSet(ps.scalars(obj, "excluded", ""))
+	for i, item := range ps.array(obj, "rules", "") {
+		field := index("rules", i)
+		o := ps.object(item, field)
+		if o == nil {
+			continue
+		}
+		r := SegmentRule{ID: ps.str(o, "id", field), Weight: -1, Salt: key}
+		r.Clauses = ps.clauses(o, field)
+		if w, ok := o["weight"]; ok && w != nil {
+			r.Weight = ps.int64Value(w, join(field, "weight"))
+			if r.Weight < 0 || r.Weight > TotalWeight {
+				ps.add(join(field, "weight"), "%d is outside 0..%d", r.Weight, TotalWeight)
+			}
+		}
+		r.BucketBy = ps.path(o, "bucketBy", field, true)
+		if v, ok := o["salt"]; ok && v != nil {
+			r.Salt = ps.str(o, "salt", field)
+		}
+		s.Rules = append(s.Rules, r)
+	}
+	return s
+}
+
+func (ps *problems) variations(obj map[string]any) (Kind, []Variation) {
+	raw, ok := obj["variations"]
+	if !ok {
+		ps.add("variations", "missing (at least one variation is required)")
+		return 0, nil
+	}
+	arr, ok := raw.([]any)
+	if !ok {
+		ps.add("variations", "got %s, want an array", jsonKind(raw))
+		return 0, nil
+	}
+	if len(arr) == 0 {
+		ps.add("variations", "empty (at least one variation is required)")
+		return 0, nil
+	}
+	var kind Kind
+	out := make([]Variation, len(arr))
+	for i, v := range arr {
+		field := index("variations", i)
+		var k Kind
+		switch x := v.(type) {
+		case bool:
+			k = KindBool
+			out[i].Bool = x
+		case string:
+			k = KindString
+			out[i].String = x
+		case json.Number:
+			k = KindNumber
+			f, err := x.Float64()
+			if err != nil {
+				ps.add(field, "number %s out of range", x)
+			}
+			out[i].Number = f
+		case map[string]any, []any:
+			k = KindJSON
+		default:
+			ps.add(field, "got %s, want a bool, string, number, object or array", jsonKind(v))
+			continue
+		}
+		js, err := json.Marshal(v)
+		if err != nil {
+			ps.add(field, "%v", err)
+		}
+		out[i].JSON = js
+		out[i].Value = normalize(v)
+		if kind == 0 {
+			kind = k
+		} else if k != kind {
+			ps.add(field, "is a %s but variations[0] is a %s: all variations must have one type", k, kind)
+		}
+	}
+	return kind, out
+}
+
+func (ps *problems) serve(v any, field string, f *Flag) Serve {
+	s := Serve{Variation: -1}
+	o := ps.object(v, field)
+	if o == nil {
+		return s
+	}
+	vr, hasVar := o["variation"]
+	ro, hasRollout := o["rollout"]
+	switch {
+	case hasVar && hasRollout:
+		ps.add(field, "has both variation and rollout: want exactly one")
+	case hasVar:
+		s.Variation = ps.index(vr, join(field, "variation"), len(f.Variations))
+	case hasRollout:
+		s.Rollout = ps.rollout(ro, join(field, "rollout"), f)
+	default:
+		ps.add(field, "has neither variation nor rollout: want exactly one")
+	}
+	return s
+}
+
+func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
+	o := ps.object(v, field)
+	if o == nil {
+		return nil
+	}
+	r := &Rollout{Salt: f.Salt}
+	r.BucketBy = ps.path(o, "bucketBy", field, true)
+	if s, ok := o["salt"]; ok && s != nil {
+		r.Salt = ps.str(o, "salt", field)
+	}
+	r.Experiment = ps.boolean(o, "experiment", field)
+	items := ps.array(o, "variations", field)
+	if len(items) == 0 {
+		ps.add(join(field, "variations"), "want at least one weighted variation")
+	}
+	_, scheduled := o["schedule"]
+	var sum int64
+	for i, item := range items {
+		vf := index(join(field, "variations"), i)
+		wo := ps.object(item, vf)
+		if wo == nil {
+			continue
+		}
+		r.Variations = append(r.Variations, ps.requiredIndex(wo, "variation", vf, len(f.Variations)))
+		var w int64
+		if raw, ok := wo["weight"]; ok {
+			w = ps.int64Value(raw, join(vf, "weight"))
+			if w < 0 {
+				ps.add(join(vf, "weight"), "must be >= 0")
+			}
+		} else if !scheduled {
+			ps.add(join(vf, "weight"), "missing")
+		}
+		r.Weights = append(r.Weights, w)
+		sum += w
+	}
+	if !scheduled && len(items) > 0 && sum != TotalWeight {
+		ps.add(join(field, "variations"), "weights sum to %d, want %d", sum, TotalWeight)
+	}
+	last := int64(0)
+	for i, item := range ps.array(o, "schedule", field) {
+		sf := index(join(field, "schedule"), i)
+		so := ps.object(item, sf)
+		if so == nil {
+			continue
+		}
+		step := Step{}
+		if at, ok := so["at"]; ok {
+			ms, ok := instantValue(at)
+			if !ok {
+				ps.add(join(sf, "at"), "%s is not an RFC 3339 time or Unix milliseconds", describe(at))
+			}
+			step.At = ms
+			if i > 0 && ms <= last {
+				ps.add(join(sf, "at"), "steps must be in increasing time order")
+			}
+			last = ms
+		} else {
+			ps.add(join(sf, "at"), "missing")
+		}
+		ws := ps.array(so, "weights", sf)
+		if len(ws) != len(items) {
+			ps.add(join(sf, "weights"), "has %d weights for %d variations", len(ws), len(items))
+		}
+		var total int64
+		for j, w := range ws {
+			x := ps.int64Value(w, index(join(sf, "weights"), j))
+			if x < 0 {
+				ps.add(index(join(sf, "weights"), j), "must be >= 0")
+			}
+			step.Weights = append(step.Weights, x)
+			total += x
+		}
+		if len(ws) > 0 && total != TotalWeight {
+			ps.add(join(sf, "weights"), "sum to %d, want %d", total, TotalWeight)
+		}
+		r.Schedule = append(r.Schedule, step)
+	}
+	if scheduled && len(r.Schedule) == 0 {
+		ps.add(join(field, "schedule"), "empty: omit it or give at least one step")
+	}
+	r.prepare()
+	return r
+}
+
+func (ps *problems) clauses(o map[string]any, parent string) []Clause {
+	var out []Clause
+	for i, item := range ps.array(o, "clauses", parent) {
+		field := index(join(parent, "clauses"), i)
+		co := ps.object(item, field)
+		if co == nil {
+			continue
+		}
+		c := Clause{Op: Op(ps.str(co, "op", field)), Negate: ps.boolean(co, "negate", field)}
+		if !c.Op.Known() {
+			if _, ok := co["op"]; !ok {
+				ps.add(join(field, "op"), "missing")
+			} else {
+				ps.add(join(field, "op"), "unknown operator %q", string(c.Op))
+			}
+		}
+		if c.Op != OpInSegment {
+			c.Attribute = ps.path(co, "attribute", field, false)
+		}
+		if c.Op != OpExists {
+			raw, ok := co["values"]
+			if !ok {
+				ps.add(join(field, "values"), "missing")
+			} else if arr, isArr := raw.([]any); !isArr {
+				ps.add(join(field, "values"), "got %s, want an array", jsonKind(raw))
+			} else {
+				ps.clauseValues(&c, arr, join(field, "values"))
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// clauseValues checks each value's JSON type for the operator and pre-parses
+// it. Values that have the right type but cannot be parsed (an instant or a
+// version) are dropped: SPEC says they never match.
+func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
+	for i, raw := range arr {
+		vf := index(field, i)
+		v := normalize(raw)
+		c.Values = append(c.Values, v)
+		switch c.Op {
+		case OpIn:
+			switch v.(type) {
+			case string, float64, bool:
+			default:
+				ps.add(vf, "got %s, want a string, number or bool", jsonKind(raw))
+			}
+		case OpStartsWith, OpEndsWith, OpContains, OpInSegment:
+			s, ok := v.(string)
+			if !ok {
+				ps.add(vf, "got %s, want a string", jsonKind(raw))
+				continue
+			}
+			c.strings = append(c.strings, s)
+		case OpMatches:
+			s, ok := v.(string)
+			if !ok {
+				ps.add(vf, "got %s, want a string", jsonKind(raw))
+				continue
+			}
+			re, err := regexp.Compile(s)
+			if err != nil {
+				ps.add(vf, "invalid regular expression: %v", err)
+				continue
+			}
+			c.regexps = append(c.regexps, re)
+		case OpLessThan, OpLessThanOrEqual, OpGreaterThan, OpGreaterThanOrEqual:
+			n, ok := v.(float64)
+			if !ok {
+				ps.add(vf, "got %s, want a number", jsonKind(raw))
+				continue
+			}
+			c.numbers = append(c.numbers, n)
+		case OpBefore, OpAfter:
+			switch v.(type) {
+			case string, float64:
+				if ms, ok := instant(v); ok {
+					c.instants = append(c.instants, ms)
+				}
+			default:
+				ps.add(vf, "got %s, want an RFC 3339 string or Unix milliseconds", jsonKind(raw))
+			}
+		case OpSemVerEqual, OpSemVerLessThan, OpSemVerGreaterThan:
+			s, ok := v.(string)
+			if !ok {
+				ps.add(vf, "got %s, want a version string", jsonKind(raw))
+				continue
+			}
+			if sv, ok := parseSemver(s); ok {
+				c.versions = append(c.versions, sv)
+			}
+		}
+	}
+	if c.Op == OpIn {
+		c.set = NewValueSet(c.Values)
+	}
+}
+
+// normalize turns json.Number into float64, recursively, so compiled values
+// have the types evaluation contexts use.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		f, _ := x.Float64()
+		return f
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = normalize(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = normalize(e)
+		}
+		return out
+	}
+	return v
+}
+
+func instantValue(v any) (int64, bool) {
+	if n, ok := v.(json.Number); ok {
+		i, err := n.Int64()
+		return i, err == nil
+	}
+	if s, ok := v.(string); ok {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		return t.UnixMilli(), err == nil
+	}
+	return 0, false
+}
+
+func describe(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", x)
+	case json.Number:
+		return x.String()
+	}
+	return jsonKind(v)
+}
+
+// The typed field readers below record a problem and return the zero value
+// when a field has the wrong JSON type. Absent and null fields are not
+// problems unless the reader says so.
+
+func (ps *problems) object(v any, field string) map[string]any {
+	o, ok := v.(map[string]any)
+	if !ok {
+		ps.add(field, "got %s, want an object", jsonKind(v))
+		return nil
+	}
+	return o
+}
+
+func (ps *problems) array(o map[string]any, name, parent string) []any {
+	v, ok := o[name]
+	if !ok || v == nil {
+		return nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		ps.add(join(parent, name), "got %s, want an array", jsonKind(v))
+	}
+	return arr
+}
+
+func (ps *problems) boolean(o map[string]any, name, parent string) bool {
+	v, ok := o[name]
+	if !ok || v == nil {
+		return false
+	}
+	b, ok := v.(bool)
+	if !ok {
+		ps.add(join(parent, name), "got %s, want a bool", jsonKind(v))
+	}
+	return b
+}
+
+func (ps *problems) str(o map[string]any, name, parent string) string {
+	v, ok := o[name]
+	if !ok || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		ps.add(join(parent, name), "got %s, want a string", jsonKind(v))
+	}
+	return s
+}
+
+func (ps *problems) strings(o map[string]any, name, parent string) []string {
+	var out []string
+	for i, v := range ps.array(o, name, parent) {
+		s, ok := v.(string)
+		if !ok {
+			ps.add(index(join(parent, name), i), "got %s, want a string", jsonKind(v))
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// scalars reads an array of strings, numbers and bools (target values,
+// segment included/excluded).
+func (ps *problems) scalars(o map[string]any, name, parent string) []any {
+	var out []any
+	for i, v := range ps.array(o, name, parent) {
+		switch v.(type) {
+		case string, json.Number, bool:
+			out = append(out, normalize(v))
+		default:
+			ps.add(index(join(parent, name), i), "got %s, want a string, number or bool", jsonKind(v))
+		}
+	}
+	return out
+}
+
+func (ps *problems) int64Value(v any, field string) int64 {
+	n, ok := v.(json.Number)
+	if !ok {
+		ps.add(field, "got %s, want an integer", jsonKind(v))
+		return 0
+	}
+	i, err := n.Int64()
+	if err != nil {
+		ps.add(field, "%s is not an integer", n)
+		return 0
+	}
+	return i
+}
+
+func (ps *problems) intValue(v any, field string) int {
+	i := ps.int64Value(v, field)
+	if i > 1<<31 || i < -1<<31 {
+		ps.add(field, "%d is out of range", i)
+		return 0
+	}
+	return int(i)
+}
+
+func (ps *problems) nonNegInt(o map[string]any, name, parent string, def int64) int64 {
+	v, ok := o[name]
+	if !ok || v == nil {
+		return def
+	}
+	i := ps.int64Value(v, join(parent, name))
+	if i < 0 {
+		ps.add(join(parent, name), "must be >= 0")
+	}
+	return i
+}
+
+// index checks a variation index against n variations (n == 0: the
+// variations are themselves broken, already reported).
+func (ps *problems) index(v any, field string, n int) int {
+	i := ps.intValue(v, field)
+	if n > 0 && (i < 0 || i >= n) {
+		ps.add(field, "index %d out of range: the flag has %d variations", i, n)
+		return -1
+	}
+	return i
+}
+
+func (ps *problems) requiredIndex(o map[string]any, name, parent string, n int) int {
+	v, ok := o[name]
+	if !ok {
+		ps.add(join(parent, name), "missing")
+		return -1
+	}
+	return ps.index(v, join(parent, name), n)
+}
+
+// path reads an attribute path; with optional set, absence means "key".
+func (ps *problems) path(o map[string]any, name, parent string, optional bool) Path {
+	v, ok := o[name]
+	if !ok || v == nil {
+		if optional {
+			return Path{"key"}
+		}
+		ps.add(join(parent, name), "missing")
+		return nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		ps.add(join(parent, name), "got %s, want an attribute path", jsonKind(v))
+		return nil
+	}
+	p := Path(strings.Split(s, "."))
+	for _, part := range p {
+		if part == "" {
+			ps.add(join(parent, name), "invalid attribute path %q", s)
+			return nil
+		}
+	}
+	return p
+}

@@ -1,0 +1,238 @@
+package rules
+
+import (
+	"encoding/json"
+	"regexp"
+)
+
+// Kind is the JSON type of a flag's variations.
+type Kind uint8
+
+// The kinds of variation. All variations of a flag share one kind.
+const (
+	KindBool Kind = iota + 1
+	KindString
+	KindNumber
+	KindJSON // an object or an array
+)
+
+// String returns "bool", "string", "number" or "json".
+func (k Kind) String() string {
+	switch k {
+	case KindBool:
+		return "bool"
+	case KindString:
+		return "string"
+	case KindNumber:
+		return "number"
+	case KindJSON:
+		return "json"
+	}
+	return "unknown"
+}
+
+// Flag is a compiled, immutable flag: everything evaluation needs is parsed
+// and indexed once, when the snapshot is built. A malformed flag has Err set
+// and is never evaluated; the other fields then hold what could be parsed.
+type Flag struct {
+	Key           string
+	Version       int64
+	On            bool
+	Kind          Kind
+	Variations    []Variation
+	OffVariation  int // -1: none, the caller's default is served
+	Prerequisites []Prerequisite
+	Targets       []Target
+	Rules         []Rule
+	Fallthrough   Serve
+	Salt          string // the bucketing salt in force: "salt" or the key
+
+	Description string
+	Tags        []string
+	Deprecated  bool
+
+	// Err is the first of Problems, nil when the flag is well formed.
+	Err      error
+	Problems []*Problem
+
+	local []*Problem // problems found in the flag alone (not its graph)
+	raw   json.RawMessage
+}
+
+// Variation is one value a flag can serve, pre-converted for every getter so
+// that serving it never allocates.
+type Variation struct {
+	Value  any             // bool, string, float64, []any or map[string]any
+	JSON   json.RawMessage // the value as compact JSON
+	Bool   bool
+	String string
+	Number float64
+}
+
+// Prerequisite requires flag Key to be on and to serve variation Variation.
+type Prerequisite struct {
+	Key       string
+	Variation int
+}
+
+// Target serves Variation to contexts whose Attribute is one of Values.
+type Target struct {
+	Attribute Path
+	Values    ValueSet
+	Variation int
+}
+
+// Rule serves Serve when all its Clauses match.
+type Rule struct {
+	ID          string
+	Description string
+	Clauses     []Clause
+	Serve       Serve
+}
+
+// Serve is a fixed variation (Rollout nil) or a percentage rollout.
+type Serve struct {
+	Variation int // valid when Rollout is nil
+	Rollout   *Rollout
+}
+
+// Rollout splits contexts between variations by bucket (SPEC §2).
+type Rollout struct {
+	BucketBy   Path
+	Salt       string // resolved: the rollout's salt, else the flag's, else the key
+	Experiment bool
+	Variations []int   // variation indexes
+	Weights    []int64 // static weights, used when Schedule is empty
+	Schedule   []Step  // progressive rollout, sorted by At
+
+	at    []int64   // Schedule's instants, for bucketing.ScheduleWeights
+	steps [][]int64 // Schedule's weights
+}
+
+// Step is one point of a progressive rollout's schedule.
+type Step struct {
+	At      int64   // Unix milliseconds
+	Weights []int64 // one per rollout variation
+}
+
+// Segment is a compiled, immutable segment.
+type Segment struct {
+	Key       string
+	Version   int64
+	Attribute Path
+	Included  ValueSet
+	Excluded  ValueSet
+	Rules     []SegmentRule
+
+	// Err is the first of Problems, nil when the segment is well formed.
+	Err      error
+	Problems []*Problem
+
+	local []*Problem
+	raw   json.RawMessage
+}
+
+// SegmentRule puts a context in the segment when all clauses match and,
+// when Weight >= 0, its bucket is below Weight.
+type SegmentRule struct {
+	ID       string
+	Clauses  []Clause
+	Weight   int64 // -1: no weight
+	BucketBy Path
+	Salt     string // resolved: the rule's salt, else the segment key
+}
+
+// Op is a clause operator.
+type Op string
+
+// The operators of SPEC §1.
+const (
+	OpIn                 Op = "in"
+	OpStartsWith         Op = "startsWith"
+	OpEndsWith           Op = "endsWith"
+	OpContains           Op = "contains"
+	OpMatches            Op = "matches"
+	OpLessThan           Op = "lessThan"
+	OpLessThanOrEqual    Op = "lessThanOrEqual"
+	OpGreaterThan        Op = "greaterThan"
+	OpGreaterThanOrEqual Op = "greaterThanOrEqual"
+	OpBefore             Op = "before"
+	OpAfter              Op = "after"
+	OpSemVerEqual        Op = "semVerEqual"
+	OpSemVerLessThan     Op = "semVerLessThan"
+	OpSemVerGreaterThan  Op = "semVerGreaterThan"
+	OpInSegment          Op = "inSegment"
+	OpExists             Op = "exists"
+)
+
+// Known reports whether op is one of the operators of SPEC §1.
+func (op Op) Known() bool {
+	switch op {
+	case OpIn, OpStartsWith, OpEndsWith, OpContains, OpMatches,
+		OpLessThan, OpLessThanOrEqual, OpGreaterThan, OpGreaterThanOrEqual,
+		OpBefore, OpAfter, OpSemVerEqual, OpSemVerLessThan, OpSemVerGreaterThan,
+		OpInSegment, OpExists:
+		return true
+	}
+	return false
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (op Op) MarshalText() ([]byte, error) { return []byte(op), nil }
+
+// Clause is a compiled condition. Its values are pre-parsed for its operator:
+// a value that cannot be parsed for it (a bad instant, a bad version) is
+// dropped here because SPEC says it never matches.
+type Clause struct {
+	Attribute Path
+	Op        Op
+	Negate    bool
+	Values    []any // as written, JSON numbers as float64
+
+	set      ValueSet         // in
+	strings  []string         // startsWith, endsWith, contains, inSegment
+	regexps  []*regexp.Regexp // matches
+	numbers  []float64        // numeric comparisons
+	instants []int64          // before, after: Unix ms
+	versions []semver         // semver ops
+}
+
+// Segments returns the segment keys of an inSegment clause.
+func (c *Clause) Segments() []string { return c.strings }
+
+// Path is an attribute path split at its dots: "org.plan" is {"org", "plan"}.
+type Path []string
+
+// String joins the path with dots.
+func (p Path) String() string {
+	s := ""
+	for i, part := range p {
+		if i > 0 {
+			s += "."
+		}
+		s += part
+	}
+	return s
+}
+
+// Lookup finds the path in attrs. A JSON null counts as absent.
+func (p Path) Lookup(attrs map[string]any) (any, bool) {
+	if len(p) == 0 {
+		return nil, false
+	}
+	v, ok := attrs[p[0]]
+	for _, name := range p[1:] {
+		if !ok {
+			return nil, false
+		}
+		m, isMap := v.(map[string]any)
+		if !isMap {
+			return nil, false
+		}
+		v, ok = m[name]
+	}
+	if !ok || v == nil {
+		return nil, false
+	}
+	return v, true
+}

@@ -1,0 +1,321 @@
+package rules
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Snapshot is a compiled document: immutable, safe for concurrent use, and
+// everything evaluation needs is indexed. Build one with Compile.
+type Snapshot struct {
+	doc      *Document
+	flags    map[string]*Flag
+	segments map[string]*Segment
+	flagKeys []string
+}
+
+// Compile builds a snapshot from a document. It never fails: a flag or
+// segment with problems is kept as malformed (its Err set) and the rest of the
+// document works, as SPEC §1 requires.
+func Compile(doc *Document) *Snapshot {
+	return CompileFrom(nil, doc)
+}
+
+// CompileFrom is Compile reusing the work done for prev: flags and segments
+// whose JSON did not change are not parsed again. Only the checks that span
+// flags (prerequisite cycles and depth, segment cycles) run on everything.
+func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
+	s := &Snapshot{
+		doc:      doc,
+		flags:    make(map[string]*Flag, len(doc.Flags)),
+		segments: make(map[string]*Segment, len(doc.Segments)),
+		flagKeys: make([]string, 0, len(doc.Flags)),
+	}
+	for key, raw := range doc.Flags {
+		var f *Flag
+		if prev != nil {
+			if old := prev.flags[key]; old != nil && bytes.Equal(old.raw, raw) {
+				cp := *old
+				f = &cp
+			}
+		}
+		if f == nil {
+			f = compileFlag(key, raw)
+		}
+		f.Problems = f.local
+		s.flags[key] = f
+		s.flagKeys = append(s.flagKeys, key)
+	}
+	sort.Strings(s.flagKeys)
+	for key, raw := range doc.Segments {
+		var g *Segment
+		if prev != nil {
+			if old := prev.segments[key]; old != nil && bytes.Equal(old.raw, raw) {
+				cp := *old
+				g = &cp
+			}
+		}
+		if g == nil {
+			g = compileSegment(key, raw)
+		}
+		g.Problems = g.local
+		s.segments[key] = g
+	}
+	s.checkPrerequisites()
+	s.checkSegmentCycles()
+	for _, f := range s.flags {
+		f.Err = nil
+		if len(f.Problems) > 0 {
+			f.Err = f.Problems[0]
+		}
+	}
+	for _, g := range s.segments {
+		g.Err = nil
+		if len(g.Problems) > 0 {
+			g.Err = g.Problems[0]
+		}
+	}
+	return s
+}
+
+// Version is the snapshot version of the document.
+func (s *Snapshot) Version() int64 { return s.doc.Version }
+
+// Document is the document the snapshot was compiled from.
+func (s *Snapshot) Document() *Document { return s.doc }
+
+// Flag returns the compiled flag, or nil when there is none under key.
+func (s *Snapshot) Flag(key string) *Flag { return s.flags[key] }
+
+// Segment returns the compiled segment, or nil when there is none under key.
+func (s *Snapshot) Segment(key string) *Segment { return s.segments[key] }
+
+// FlagKeys returns every flag key, sorted. The slice is shared: do not modify it.
+func (s *Snapshot) FlagKeys() []string { return s.flagKeys }
+
+// Problems lists every problem of every flag and segment, sorted by kind,
+// key and field path.
+func (s *Snapshot) Problems() []*Problem {
+	var out []*Problem
+	for _, f := range s.flags {
+		out = append(out, f.Problems...)
+	}
+	for _, g := range s.segments {
+		out = append(out, g.Problems...)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Key != b.Key {
+			return a.Key < b.Key
+		}
+		return a.Field < b.Field
+	})
+	return out
+}
+
+// checkPrerequisites marks flags on a prerequisite cycle, and flags whose
+// prerequisite chain is deeper than MaxPrerequisiteDepth, as malformed.
+func (s *Snapshot) checkPrerequisites() {
+	edges := func(key string) []string {
+		var out []string
+		for _, p := range s.flags[key].Prerequisites {
+			if _, ok := s.flags[p.Key]; ok && p.Key != "" {
+				out = append(out, p.Key)
+			}
+		}
+		return out
+	}
+	cyclic := findCycles(s.flagKeys, edges)
+	for key, cycle := range cyclic {
+		f := s.flags[key]
+		f.Problems = appendProblem(f.Problems, &Problem{Kind: "flag", Key: key, Field: "prerequisites",
+			Err: fmt.Errorf("prerequisite cycle: %s", strings.Join(cycle, " → "))})
+	}
+	depth := make(map[string]int, len(s.flags))
+	var walk func(key string, seen int) int
+	walk = func(key string, seen int) int {
+		if d, ok := depth[key]; ok {
+			return d
+		}
+		if _, bad := cyclic[key]; bad || seen > len(s.flags) {
+			return 0
+		}
+		d := 0
+		for _, p := range edges(key) {
+			if pd := walk(p, seen+1) + 1; pd > d {
+				d = pd
+			}
+		}
+		depth[key] = d
+		return d
+	}
+	for _, key := range s.flagKeys {
+		if _, bad := cyclic[key]; bad {
+			continue
+		}
+		if d := walk(key, 0); d > MaxPrerequisiteDepth {
+			f := s.flags[key]
+			f.Problems = appendProblem(f.Problems, &Problem{Kind: "flag", Key: key, Field: "prerequisites",
+				Err: fmt.Errorf("prerequisite chain is %d deep, more than %d", d, MaxPrerequisiteDepth)})
+		}
+	}
+}
+
+// checkSegmentCycles marks segments that reach themselves through inSegment
+// clauses in their rules as malformed.
+func (s *Snapshot) checkSegmentCycles() {
+	keys := make([]string, 0, len(s.segments))
+	for k := range s.segments {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	edges := func(key string) []string {
+		var out []string
+		for _, r := range s.segments[key].Rules {
+			for i := range r.Clauses {
+				if r.Clauses[i].Op == OpInSegment {
+					for _, ref := range r.Clauses[i].Segments() {
+						if _, ok := s.segments[ref]; ok {
+							out = append(out, ref)
+						}
+					}
+				}
+			}
+		}
+		return out
+	}
+	for key, cycle := range findCycles(keys, edges) {
+		g := s.segments[key]
+		g.Problems = appendProblem(g.Problems, &Problem{Kind: "segment", Key: key, Field: "rules",
+			Err: fmt.Errorf("segment cycle: %s", strings.Join(cycle, " → "))})
+	}
+}
+
+// appendProblem copies before appending so a reused local problem list is
+// never shared with another snapshot's additions.
+func appendProblem(list []*Problem, p *Problem) []*Problem {
+	out := make([]*Problem, len(list), len(list)+1)
+	copy(out, list)
+	return append(out, p)
+}
+
+// findCycles returns, for every node on a cycle, one cycle through it
+// (starting and ending at the node). It is Tarjan's strongly connected
+// components algorithm, iterative so that long chains cannot overflow the stack.
+func findCycles(nodes []string, edges func(string) []string) map[string][]string {
+	index := map[string]int{}
+	low := map[string]int{}
+	onStack := map[string]bool{}
+	var stack []string
+	out := map[string][]string{}
+	next := 0
+
+	type frame struct {
+		node string
+		succ []string
+		i    int
+	}
+	for _, root := range nodes {
+		if _, seen := index[root]; seen {
+			continue
+		}
+		work := []frame{{node: root, succ: edges(root)}}
+		index[root], low[root] = next, next
+		next++
+		stack = append(stack, root)
+		onStack[root] = true
+		for len(work) > 0 {
+			top := &work[len(work)-1]
+			if top.i < len(top.succ) {
+				w := top.succ[top.i]
+				top.i++
+				if _, seen := index[w]; !seen {
+					index[w], low[w] = next, next
+					next++
+					stack = append(stack, w)
+					onStack[w] = true
+					work = append(work, frame{node: w, succ: edges(w)})
+				} else if onStack[w] && index[w] < low[top.node] {
+					low[top.node] = index[w]
+				}
+				continue
+			}
+			v := top.node
+			work = work[:len(work)-1]
+			if len(work) > 0 {
+				parent := work[len(work)-1].node
+				if low[v] < low[parent] {
+					low[parent] = low[v]
+				}
+			}
+			if low[v] != index[v] {
+				continue
+			}
+			var comp []string
+			for {
+				w := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[w] = false
+				comp = append(comp, w)
+				if w == v {
+					break
+				}
+			}
+			selfLoop := false
+			for _, e := range edges(v) {
+				if e == v {
+					selfLoop = true
+				}
+			}
+			if len(comp) == 1 && !selfLoop {
+				continue
+			}
+			in := map[string]bool{}
+			for _, c := range comp {
+				in[c] = true
+			}
+			for _, c := range comp {
+				out[c] = cyclePath(c, in, edges)
+			}
+		}
+	}
+	return out
+}
+
+// cyclePath finds a path from start back to itself inside one component.
+func cyclePath(start string, in map[string]bool, edges func(string) []string) []string {
+	prev := map[string]string{}
+	queue := []string{start}
+	visited := map[string]bool{}
+	for len(queue) > 0 {
+		v := queue[0]
+		queue = queue[1:]
+		for _, w := range edges(v) {
+			if !in[w] {
+				continue
+			}
+			if w == start {
+				path := []string{start}
+				for x := v; x != start; x = prev[x] {
+					path = append(path, x)
+				}
+				// path is start, then the nodes back from v; reverse all but the first
+				for i, j := 1, len(path)-1; i < j; i, j = i+1, j-1 {
+					path[i], path[j] = path[j], path[i]
+				}
+				return append(path, start)
+			}
+			if !visited[w] {
+				visited[w] = true
+				prev[w] = v
+				queue = append(queue, w)
+			}
+		}
+	}
+	return []string{start, start}
+}
