@@ -1,0 +1,93 @@
+// Package stream moves flag documents from a flagstream server into a
+// Handler: the client side of the wire protocol (SPEC §5). It knows nothing
+// of evaluation; it hands over rules.Document values (raw JSON per flag and
+// segment) and reports the health of its connection.
+//
+// # Clients
+//
+// A Streamer follows GET /v1/stream (server-sent events); a Poller fetches
+// GET /v1/flags every PollInterval with If-None-Match. Both are built from a
+// Config, validated by their constructor, which starts nothing; Run does the
+// work in the calling goroutine and calls the Handler from it, one call at a
+// time, until its context is done (Run returns nil) or the server refuses
+// the token (Run returns a *StatusError; errors.Is(err, ErrUnauthorized)).
+//
+//	s, err := stream.NewStreamer(stream.Config{BaseURL: "https://flags.example", Token: tok})
+//	if err != nil { ... }
+//	err = s.Run(ctx, h) // h installs documents, e.g. compiles and swaps a snapshot
+//
+// # Handler contract
+//
+// Apply receives a complete document and the Source it came from. Returning
+// an error rejects it: the client then treats its own state as unchanged,
+// so the next patch shows a version gap (or another epoch) and the client
+// resyncs. Status receives every change of health; exact repeats are not
+// sent again. A Streamer reports Status{Source: SourceStream, Healthy:
+// true} when a connection is accepted, Healthy false with the error and the
+// HTTP status (0 when none) on each failure, and Fatal true on 401/403.
+//
+// # Failure policy
+//
+// The numbered policy is written at the top of streamer.go, backed by the
+// constants BackoffBase, BackoffMax, BackoffResetAfter, MaxRetryAfter,
+// FallbackPollAfter and the defaults of Config. In short: 401/403 stop the
+// client after one request; everything else (network errors, other
+// statuses, a clean end of stream, 45 s of silence) is retried with the
+// exponential Backoff, a Retry-After being a floor; the handler keeps its
+// last good document meanwhile. Patches are applied only in sequence; a gap,
+// an event of another epoch or an event that does not decode makes the
+// client resync (reconnect without Last-Event-ID, which brings a snapshot).
+//
+// # Decisions where the SPEC is silent
+//
+//   - Malformed events resync (rule 8): a patch that cannot be decoded has
+//     lost a version, and waiting for the next patch to reveal the gap could
+//     leave the client silently behind for hours. A resync counts as a
+//     failure for the backoff, so a server that keeps sending bad data is
+//     retried at most every 30 s rather than in a loop.
+//   - Polling as the stream's fallback (rule 11): once the stream has failed
+//     FallbackPollAfter (2) times in a row, each backoff wait starts with a
+//     conditional GET /v1/flags, at most once per PollInterval. A document
+//     so fetched is applied with SourcePoll, and the stream later resumes
+//     from its ETag ("EPOCH:VERSION" becomes the Last-Event-ID). While that
+//     fallback is healthy the Streamer reports Status{Source: SourcePoll,
+//     Healthy: true} and only logs the stream's failures.
+//   - An event over MaxEventSize (rule 10) is taken with GET /v1/flags and
+//     the stream resumes from its ETag at once; such documents are applied
+//     with SourcePoll, since that is how they arrived.
+//   - HTTPClient.Timeout applies to GET /v1/flags only; a stream connection
+//     is bounded by IdleTimeout, which counts from the request and is reset
+//     by every byte received.
+//   - A Retry-After longer than MaxRetryAfter (1 h) is cut to it.
+//   - A poll whose document the handler rejects does not remember its ETag,
+//     so the next poll fetches the document again.
+//
+// # The SSE reader
+//
+// The stream is read with github.com/r3labs/sse/v2 used only as an event
+// reader: one sse.Client per connection, its ReconnectStrategy set to
+// backoff.StopBackOff (our loop reconnects, with our Backoff), a
+// ResponseValidator that turns statuses into *StatusError and checks the
+// content type, ClientMaxBufferSize(MaxEventSize), and an http.Client whose
+// transport kicks our idle watchdog on every byte (r3labs does not deliver
+// ": ping" comments, so silence cannot be seen from events). r3labs reports
+// an event over its buffer as bufio.ErrTooLong, which rule 10 handles.
+//
+// One r3labs behaviour is tolerated rather than fixed: at end of stream it
+// dispatches an event cut before its blank line, which the SSE
+// specification says to discard. It cannot install a wrong document here:
+// a cut inside a data line leaves JSON that does not parse (rejected), and
+// a JSON object that parses whole is the complete data of that line (a
+// later data line would have made the whole invalid). Events that arrive
+// after the client itself dropped the connection (idle, resync, cancel)
+// are ignored.
+//
+// # Last-known-good cache
+//
+// WriteCache stores a document with the base URL it came from and a SHA-256
+// of the document bytes, atomically (temporary file in the same directory,
+// fsync, rename, fsync of the directory). ReadCache refuses a file that is
+// corrupt, truncated or of another format (ErrCacheCorrupt) or written for
+// another base URL (ErrCacheForeignURL). Callers that serve a cached
+// document mark it SourceCache.
+package stream

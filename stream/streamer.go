@@ -1,0 +1,377 @@
+package stream
+
+// The stream client's failure policy (SPEC §5). Each rule names the
+// constants or errors that implement it.
+//
+//  1. Connect: GET BaseURL/v1/stream with "Authorization: Bearer TOKEN" and,
+//     unless a resync is pending, "Last-Event-ID: EPOCH:VERSION" of the
+//     document last applied (not of the last event seen).
+//  2. 401 and 403 are final, on the stream and on any GET /v1/flags it makes:
+//     exactly one request, Status{Fatal: true, HTTPStatus: code}, and Run
+//     returns the *StatusError (errors.Is(err, ErrUnauthorized)).
+//  3. Everything else is a failure, retried after a Backoff wait
+//     (BackoffBase, BackoffMax, BackoffResetAfter): another status, a
+//     response that is not text/event-stream, a network error, a clean end
+//     of stream (ErrStreamEnded), an idle connection (ErrIdleTimeout), a
+//     resync (ErrResync). A Retry-After on 429/503 is a floor under the wait
+//     (capped at MaxRetryAfter). The handler keeps its last good document.
+//  4. Idle: when nothing at all arrives for Config.IdleTimeout (45 s) —
+//     response headers, an event, a ": ping" — the connection is dropped.
+//  5. snapshot: replaces the state whatever its version or epoch.
+//  6. patch: applied when its version is the state's + 1; ignored when it is
+//     not above the state's (a replayed duplicate); a gap, an id of another
+//     epoch, or a patch before any snapshot → resync.
+//  7. A document the Handler rejects (Apply returns an error) leaves the
+//     state unchanged and the connection open: the next patch then shows a
+//     gap (or another epoch) and rule 6 resyncs.
+//  8. Malformed event (data that is not a document or patch, an id that is
+//     not EPOCH:VERSION): rejected and logged, state unchanged, then resync:
+//     a lost patch would otherwise only show at the next patch, which may
+//     come hours later.
+//  9. Resync: close the connection, count a failure (rule 3: a server that
+//     keeps sending what the client cannot follow is retried with backoff,
+//     never in a loop) and reconnect without Last-Event-ID, which makes the
+//     server start with a snapshot.
+//  10. An event over Config.MaxEventSize (ErrEventTooLarge): the document is
+//     taken with GET /v1/flags (If-None-Match: the state's ETag; body limit
+//     Config.MaxSnapshotSize) and the stream resumes at once with the
+//     Last-Event-ID of its ETag. When the resumed connection hits an
+//     oversized event again before handling any event, the server is
+//     resending it: that counts as a failure (rule 3) before the next GET,
+//     so the client never loops.
+//  11. Fallback: from the FallbackPollAfter-th consecutive failure, a
+//     backoff wait starts with GET /v1/flags (conditional) when
+//     Config.PollInterval has passed since the last one. Documents it brings
+//     are applied with SourcePoll and the stream resumes from their ETag.
+//     It reports Status{Source: SourcePoll}; while that is healthy, stream
+//     failures are logged, not reported, until a stream connection is up.
+//  12. A connection accepted with 200 reports Status{Source: SourceStream,
+//     Healthy: true}; the failure count resets when a connection that was
+//     accepted fails BackoffResetAfter (60 s) or more after it was accepted.
+//  13. When ctx is done, every request, wait and read ends, every goroutine
+//     the client started has returned, and Run returns nil.
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/r3labs/sse/v2"
+	"gopkg.in/cenkalti/backoff.v1"
+
+	"github.com/flagstream/flags/rules"
+)
+
+// FallbackPollAfter is the number of consecutive stream failures after which
+// the Streamer also polls GET /v1/flags while it waits (policy rule 11).
+const FallbackPollAfter = 2
+
+// Streamer follows GET /v1/stream and hands every document it learns to a
+// Handler. Build one with NewStreamer; it starts nothing until Run.
+type Streamer struct {
+	cfg *settings
+}
+
+// NewStreamer validates cfg and returns a Streamer. It starts nothing.
+func NewStreamer(cfg Config) (*Streamer, error) {
+	s, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return &Streamer{cfg: s}, nil
+}
+
+// runState is what one Run knows. Only the Run goroutine touches it.
+type runState struct {
+	h      Handler
+	rep    reporter
+	bo     *Backoff
+	doc    *rules.Document // last document the handler accepted; nil before
+	epoch  string          // epoch of doc; "" when unknown
+	resync bool            // next connection without Last-Event-ID
+
+	oversizeStreak bool      // the last connection ended on an oversized event
+	lastPoll       time.Time // last fallback poll
+	pollHealthy    bool      // the last fallback poll succeeded, no stream since
+}
+
+func (st *runState) resumeID() string {
+	if st.resync || st.doc == nil || st.epoch == "" {
+		return ""
+	}
+	return eventID(st.epoch, st.doc.Version)
+}
+
+func (st *runState) etag() string {
+	if st.doc == nil || st.epoch == "" {
+		return ""
+	}
+	return `"` + eventID(st.epoch, st.doc.Version) + `"`
+}
+
+// connEnd says how a stream connection ended.
+type connEnd struct {
+	err      error // never nil
+	oversize bool
+	handled  int // events decoded and processed on this connection
+}
+
+// Run follows the stream until ctx is done (it then returns nil) or the
+// server refuses the token (it returns a *StatusError that matches
+// ErrUnauthorized). See the failure policy in the package documentation.
+// Run may be called again after it returned; it then starts from nothing.
+func (s *Streamer) Run(ctx context.Context, h Handler) error {
+	if h == nil {
+		return errors.New("flags: stream: nil Handler")
+	}
+	st := &runState{h: h, rep: reporter{h: h}, bo: NewBackoff(s.cfg.Rand)}
+	for ctx.Err() == nil {
+		end := s.connect(ctx, st)
+		if ctx.Err() != nil {
+			break
+		}
+		if end.handled > 0 {
+			st.oversizeStreak = false
+		}
+		if end.oversize {
+			if st.oversizeStreak && end.handled == 0 {
+				if err := s.fail(ctx, st, end.err); err != nil {
+					return err
+				}
+				if ctx.Err() != nil {
+					break
+				}
+			}
+			st.oversizeStreak = true
+			err := s.takeSnapshot(ctx, st)
+			if err == nil {
+				continue
+			}
+			end.err = err
+		}
+		if err := s.fail(ctx, st, end.err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fail reports and logs a failure, polls when rule 11 says so, and waits.
+// It returns a non-nil error only when the client must stop (a fatal
+// status); a done ctx makes it return nil early.
+func (s *Streamer) fail(ctx context.Context, st *runState, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	var se *StatusError
+	if errors.As(err, &se) && se.Fatal() {
+		st.rep.report(Status{Source: SourceStream, Fatal: true, Err: err, HTTPStatus: se.Code})
+		s.cfg.Logger.Error("flags: stream: server refused the token; stopping", "err", err)
+		return err
+	}
+	now := s.cfg.Now()
+	wait := st.bo.Failure(now, retryAfterOf(err))
+	s.cfg.Logger.Warn("flags: stream: connection failed; retrying",
+		"err", err, "failures", st.bo.Failures(), "wait", wait)
+	if !st.pollHealthy {
+		st.rep.report(Status{Source: SourceStream, Err: err, HTTPStatus: httpStatusOf(err)})
+	}
+	if st.bo.Failures() >= FallbackPollAfter && (st.lastPoll.IsZero() || now.Sub(st.lastPoll) >= s.cfg.PollInterval) {
+		if err := s.fallbackPoll(ctx, st); err != nil {
+			return err
+		}
+	}
+	_ = s.cfg.Sleep(ctx, wait) // a done ctx ends the wait; Run checks ctx
+	return nil
+}
+
+// fallbackPoll is rule 11. It returns an error only for a fatal status.
+func (s *Streamer) fallbackPoll(ctx context.Context, st *runState) error {
+	st.lastPoll = s.cfg.Now()
+	res, err := fetchFlags(ctx, s.cfg, st.etag())
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) && se.Fatal() {
+			st.rep.report(Status{Source: SourcePoll, Fatal: true, Err: err, HTTPStatus: se.Code})
+			return err
+		}
+		s.cfg.Logger.Warn("flags: stream: fallback poll failed", "err", err)
+		st.pollHealthy = false
+		st.rep.report(Status{Source: SourcePoll, Err: err, HTTPStatus: httpStatusOf(err)})
+		return nil
+	}
+	s.install(st, res, SourcePoll)
+	st.pollHealthy = true
+	st.rep.report(Status{Source: SourcePoll, Healthy: true})
+	return nil
+}
+
+// takeSnapshot is rule 10: the document that did not fit the reader.
+func (s *Streamer) takeSnapshot(ctx context.Context, st *runState) error {
+	s.cfg.Logger.Info("flags: stream: event over the reader limit; taking the snapshot with GET",
+		"limit", s.cfg.MaxEventSize)
+	res, err := fetchFlags(ctx, s.cfg, st.etag())
+	if err != nil {
+		return err
+	}
+	s.install(st, res, SourcePoll)
+	return nil
+}
+
+// install hands a fetched document to the handler and, when accepted, makes
+// it the state the stream resumes from.
+func (s *Streamer) install(st *runState, res fetched, src Source) {
+	if res.notModified {
+		return
+	}
+	if res.epoch != "" && res.epoch == st.epoch && st.doc != nil && res.doc.Version <= st.doc.Version {
+		s.cfg.Logger.Debug("flags: stream: fetched document is not newer; kept the current one",
+			"fetched", res.doc.Version, "current", st.doc.Version)
+		return
+	}
+	if res.version >= 0 && res.version != res.doc.Version {
+		s.cfg.Logger.Warn("flags: stream: ETag version differs from the document's",
+			"etag", res.version, "document", res.doc.Version)
+	}
+	if err := st.h.Apply(res.doc, src); err != nil {
+		s.cfg.Logger.Warn("flags: stream: handler rejected the document", "version", res.doc.Version, "err", err)
+		return
+	}
+	st.doc, st.epoch, st.resync = res.doc, res.epoch, false
+}
+
+// connect runs one stream connection until it ends.
+func (s *Streamer) connect(ctx context.Context, st *runState) connEnd {
+	cctx, cancel := context.WithCancelCause(ctx)
+	wd := startWatchdog(cctx, cancel, s.cfg.IdleTimeout)
+	defer wd.wait()
+	defer cancel(nil)
+
+	c := sse.NewClient(s.cfg.streamURL, sse.ClientMaxBufferSize(s.cfg.MaxEventSize))
+	c.Connection = watchedClient(s.cfg.HTTPClient, wd.touch, false)
+	c.ReconnectStrategy = &backoff.StopBackOff{} // our loop reconnects, not r3labs
+	if s.cfg.Token != "" {
+		c.Headers["Authorization"] = "Bearer " + s.cfg.Token
+	}
+	if id := st.resumeID(); id != "" {
+		c.Headers["Last-Event-ID"] = id
+	}
+	c.ResponseValidator = func(_ *sse.Client, resp *http.Response) error {
+		if resp.StatusCode != http.StatusOK {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			return statusError(resp, s.cfg.Now())
+		}
+		if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "text/event-stream" {
+			resp.Body.Close()
+			return fmt.Errorf("flags: GET %s: Content-Type %q, want text/event-stream",
+				s.cfg.streamURL, resp.Header.Get("Content-Type"))
+		}
+		st.bo.Up(s.cfg.Now())
+		st.pollHealthy = false
+		st.rep.report(Status{Source: SourceStream, Healthy: true})
+		s.cfg.Logger.Debug("flags: stream: connected", "lastEventID", resp.Request.Header.Get("Last-Event-ID"))
+		return nil
+	}
+
+	end := connEnd{}
+	err := c.SubscribeWithContext(cctx, "", func(ev *sse.Event) {
+		if cctx.Err() != nil {
+			// Cancelled (idle, resync, ctx): r3labs still hands over what it
+			// had buffered, including a cut final event. Ignore it all.
+			return
+		}
+		if stop := s.handle(st, ev, &end); stop != nil {
+			cancel(stop)
+		}
+	})
+	cause := context.Cause(cctx)
+	switch {
+	case ctx.Err() != nil:
+		end.err = ctx.Err()
+	case cause != nil && !errors.Is(cause, context.Canceled):
+		end.err = fmt.Errorf("flags: GET %s: %w", s.cfg.streamURL, cause)
+	case errors.Is(err, bufio.ErrTooLong):
+		end.oversize = true
+		end.err = fmt.Errorf("flags: GET %s: %w (limit %d bytes)", s.cfg.streamURL, ErrEventTooLarge, s.cfg.MaxEventSize)
+	case err != nil:
+		var se *StatusError
+		if errors.As(err, &se) {
+			end.err = err
+		} else {
+			end.err = fmt.Errorf("flags: GET %s: %w", s.cfg.streamURL, err)
+		}
+	default:
+		end.err = fmt.Errorf("flags: GET %s: %w", s.cfg.streamURL, ErrStreamEnded)
+	}
+	return end
+}
+
+// handle processes one event (rules 5 to 8). A non-nil result ends the
+// connection with a resync.
+func (s *Streamer) handle(st *runState, ev *sse.Event, end *connEnd) error {
+	name, id := string(ev.Event), string(ev.ID)
+	log := s.cfg.Logger.With("event", name, "id", id)
+	epoch := ""
+	if id != "" {
+		var v int64
+		if epoch, v = parseEventID(id); v < 0 {
+			log.Warn("flags: stream: event rejected: id is not EPOCH:VERSION")
+			return fmt.Errorf("%w: event id %q is not EPOCH:VERSION", ErrResync, id)
+		}
+	}
+	switch name {
+	case "snapshot":
+		doc, err := rules.ParseDocument(ev.Data)
+		if err != nil {
+			log.Warn("flags: stream: snapshot event rejected", "err", err)
+			return fmt.Errorf("%w: snapshot %s: %w", ErrResync, id, err)
+		}
+		end.handled++
+		if err := st.h.Apply(doc, SourceStream); err != nil {
+			log.Warn("flags: stream: handler rejected the snapshot", "version", doc.Version, "err", err)
+			return nil
+		}
+		st.doc, st.epoch, st.resync = doc, epoch, false
+	case "patch":
+		if st.doc == nil {
+			log.Warn("flags: stream: patch before any snapshot")
+			return fmt.Errorf("%w: patch %s before any snapshot", ErrResync, id)
+		}
+		if epoch != st.epoch {
+			log.Warn("flags: stream: patch of another epoch", "epoch", st.epoch)
+			return fmt.Errorf("%w: patch %s is not of epoch %q", ErrResync, id, st.epoch)
+		}
+		p, err := rules.ParsePatch(ev.Data)
+		if err != nil {
+			log.Warn("flags: stream: patch event rejected", "err", err)
+			return fmt.Errorf("%w: patch %s: %w", ErrResync, id, err)
+		}
+		end.handled++
+		switch {
+		case p.Version <= st.doc.Version:
+			log.Debug("flags: stream: patch ignored: already applied", "version", p.Version, "current", st.doc.Version)
+		case p.Version > st.doc.Version+1:
+			log.Warn("flags: stream: patch version gap", "version", p.Version, "current", st.doc.Version)
+			return fmt.Errorf("%w: patch version %d after %d", ErrResync, p.Version, st.doc.Version)
+		default:
+			next := st.doc.Apply(p)
+			if err := st.h.Apply(next, SourceStream); err != nil {
+				log.Warn("flags: stream: handler rejected the patched document", "version", next.Version, "err", err)
+				return nil
+			}
+			st.doc = next
+		}
+	default:
+		log.Debug("flags: stream: unknown event ignored")
+	}
+	return nil
+}
