@@ -80,15 +80,13 @@ func (b *ContextBuilder) Build() Context {
 
 // ContextFromMap builds a context from a map such as one decoded from JSON.
 // The map's "key" member is the key. See ContextBuilder.Set for the value
-// types accepted.
+// types accepted. Unlike Set, it keeps a top-level name that contains a dot
+// (data from elsewhere is taken as it is), but no attribute path can reach
+// it: "org.plan" always means attribute "plan" of object "org".
 func ContextFromMap(m map[string]any) Context {
 	attrs := make(map[string]any, len(m))
 	var errs []error
 	for name, value := range m {
-		if name == "" || strings.Contains(name, ".") {
-			errs = append(errs, fmt.Errorf("attribute name %q: must be non-empty and contain no dot", name))
-			continue
-		}
 		v, err := normalizeValue(value)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("attribute %q: %w", name, err))

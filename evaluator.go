@@ -17,11 +17,61 @@ const maxSegmentDepth = 64
 // evaluation is the untyped outcome of evaluating one flag: the variation
 // chosen (-1: serve the caller's default) and why. It is what the typed
 // getters turn into a Result.
+//
+// It is kept small (the reason is packed; its strings are looked up only
+// when a caller asks for details) because it is returned through several
+// calls on the hot path.
 type evaluation struct {
 	flag      *rules.Flag
-	variation int
-	reason    Reason
 	err       error
+	variation int32
+	index     int32 // rule index for RULE_MATCH, prerequisite index for PREREQUISITE_FAILED
+	kind      uint8 // index into reasonKinds
+	errKind   uint8 // index into errorKinds
+	rollout   uint8 // rolloutBits
+}
+
+var reasonKinds = [...]ReasonKind{"", ReasonOff, ReasonTargetMatch, ReasonRuleMatch, ReasonPrerequisiteFailed, ReasonFallthrough, ReasonError}
+
+const (
+	kindOff uint8 = iota + 1
+	kindTargetMatch
+	kindRuleMatch
+	kindPrerequisiteFailed
+	kindFallthrough
+	kindError
+)
+
+var errorKinds = [...]ErrorKind{"", ErrorClientNotReady, ErrorFlagNotFound, ErrorMalformedFlag, ErrorInvalidContext, ErrorWrongType}
+
+const (
+	errClientNotReady uint8 = iota + 1
+	errFlagNotFound
+	errMalformedFlag
+	errInvalidContext
+	errWrongType
+)
+
+const (
+	bitInRollout uint8 = 1 << iota
+	bitInExperiment
+	bitBucketFallback
+)
+
+// reason unpacks the evaluation's reason.
+func (ev *evaluation) reason() Reason {
+	r := Reason{Kind: reasonKinds[ev.kind], ErrorKind: errorKinds[ev.errKind],
+		InRollout:      ev.rollout&bitInRollout != 0,
+		InExperiment:   ev.rollout&bitInExperiment != 0,
+		BucketFallback: ev.rollout&bitBucketFallback != 0}
+	switch ev.kind {
+	case kindRuleMatch:
+		r.RuleIndex = int(ev.index)
+		r.RuleID = ev.flag.Rules[ev.index].ID
+	case kindPrerequisiteFailed:
+		r.PrerequisiteKey = ev.flag.Prerequisites[ev.index].Key
+	}
+	return r
 }
 
 // evaluator holds the inputs of one evaluation. The clock is read at most
@@ -61,49 +111,47 @@ func (e *evaluator) nowMillis() int64 {
 // the typed getters.
 func (e *evaluator) evaluate(key string) evaluation {
 	if e.snap == nil {
-		return errorEval(nil, ErrorClientNotReady, ErrClientNotReady)
+		return errorEval(nil, errClientNotReady, ErrClientNotReady)
 	}
 	f := e.snap.Flag(key)
 	if f == nil {
-		return errorEval(nil, ErrorFlagNotFound, fmt.Errorf("%w: %q", ErrFlagNotFound, key))
+		return errorEval(nil, errFlagNotFound, fmt.Errorf("%w: %q", ErrFlagNotFound, key))
 	}
 	if f.Err != nil {
-		return errorEval(f, ErrorMalformedFlag, fmt.Errorf("%w: %w", ErrMalformedFlag, f.Err))
+		return errorEval(f, errMalformedFlag, fmt.Errorf("%w: %w", ErrMalformedFlag, f.Err))
 	}
 	if e.ctx.err != nil {
-		return errorEval(f, ErrorInvalidContext, e.ctx.err)
+		return errorEval(f, errInvalidContext, e.ctx.err)
 	}
 	return e.evaluateFlag(f, 0)
 }
 
 func (e *evaluator) evaluateFlag(f *rules.Flag, depth int) evaluation {
 	if !f.On {
-		return evaluation{flag: f, variation: f.OffVariation, reason: Reason{Kind: ReasonOff}}
+		return evaluation{flag: f, variation: int32(f.OffVariation), kind: kindOff}
 	}
-	for _, p := range f.Prerequisites {
-		if !e.prerequisiteHolds(p, depth) {
-			return evaluation{flag: f, variation: f.OffVariation,
-				reason: Reason{Kind: ReasonPrerequisiteFailed, PrerequisiteKey: p.Key}}
+	for i := range f.Prerequisites {
+		if !e.prerequisiteHolds(f.Prerequisites[i], depth) {
+			return evaluation{flag: f, variation: int32(f.OffVariation), kind: kindPrerequisiteFailed, index: int32(i)}
 		}
 	}
 	for i := range f.Targets {
 		t := &f.Targets[i]
 		if v, ok := t.Attribute.Lookup(e.ctx.attrs); ok && setHas(&t.Values, v) {
-			return evaluation{flag: f, variation: t.Variation, reason: Reason{Kind: ReasonTargetMatch}}
+			return evaluation{flag: f, variation: int32(t.Variation), kind: kindTargetMatch}
 		}
 	}
 	for i := range f.Rules {
 		r := &f.Rules[i]
 		match, err := e.clausesMatch(r.Clauses, 0)
 		if err != nil {
-			return errorEval(f, ErrorMalformedFlag, err)
+			return errorEval(f, errMalformedFlag, err)
 		}
 		if match {
-			ev := e.serve(f, &r.Serve, Reason{Kind: ReasonRuleMatch, RuleIndex: i, RuleID: r.ID})
-			return ev
+			return e.serve(f, &r.Serve, kindRuleMatch, int32(i))
 		}
 	}
-	return e.serve(f, &f.Fallthrough, Reason{Kind: ReasonFallthrough})
+	return e.serve(f, &f.Fallthrough, kindFallthrough, 0)
 }
 
 // prerequisiteHolds evaluates a prerequisite flag fully (its own
@@ -114,12 +162,12 @@ func (e *evaluator) prerequisiteHolds(p rules.Prerequisite, depth int) bool {
 		return false
 	}
 	ev := e.evaluateFlag(pf, depth+1)
-	return ev.err == nil && ev.variation == p.Variation
+	return ev.err == nil && int(ev.variation) == p.Variation
 }
 
-func (e *evaluator) serve(f *rules.Flag, s *rules.Serve, reason Reason) evaluation {
+func (e *evaluator) serve(f *rules.Flag, s *rules.Serve, kind uint8, index int32) evaluation {
 	if s.Rollout == nil {
-		return evaluation{flag: f, variation: s.Variation, reason: reason}
+		return evaluation{flag: f, variation: int32(s.Variation), kind: kind, index: index}
 	}
 	r := s.Rollout
 	bucket, fallback := e.bucket(r.BucketBy, r.Salt)
@@ -127,10 +175,14 @@ func (e *evaluator) serve(f *rules.Flag, s *rules.Serve, reason Reason) evaluati
 	if len(r.Schedule) > 0 {
 		t = e.nowMillis()
 	}
-	reason.InRollout = true
-	reason.InExperiment = r.Experiment
-	reason.BucketFallback = fallback
-	return evaluation{flag: f, variation: r.Choose(bucket, t), reason: reason}
+	bits := bitInRollout
+	if r.Experiment {
+		bits |= bitInExperiment
+	}
+	if fallback {
+		bits |= bitBucketFallback
+	}
+	return evaluation{flag: f, variation: int32(r.Choose(bucket, t)), kind: kind, index: index, rollout: bits}
 }
 
 // bucket computes SPEC §2's bucket of the attribute at path; fallback is set
@@ -235,14 +287,14 @@ func setHas(s *rules.ValueSet, v any) bool {
 	return s.Contains(v)
 }
 
-func errorEval(f *rules.Flag, kind ErrorKind, err error) evaluation {
-	return evaluation{flag: f, variation: -1, reason: Reason{Kind: ReasonError, ErrorKind: kind}, err: err}
+func errorEval(f *rules.Flag, kind uint8, err error) evaluation {
+	return evaluation{flag: f, variation: -1, kind: kindError, errKind: kind, err: err}
 }
 
 // anyResult turns an evaluation into a Result[any] holding the variation's
 // value, or def when no variation applies.
 func anyResult(key string, ev evaluation, def any) Result[any] {
-	r := Result[any]{Flag: key, Value: def, Variation: ev.variation, Reason: ev.reason, Err: ev.err}
+	r := Result[any]{Flag: key, Value: def, Variation: int(ev.variation), Reason: ev.reason(), Err: ev.err}
 	if ev.flag != nil {
 		r.Version = ev.flag.Version
 	}

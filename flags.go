@@ -318,7 +318,7 @@ func (c *Client) evaluate(key string, ec *Context) evaluation {
 // typed turns an evaluation into a Result[T], applying SPEC §3 step 8: a
 // variation of another type serves the default with WRONG_TYPE.
 func typed[T any](key string, ev evaluation, def T, want rules.Kind, get func(*rules.Variation) (T, bool)) Result[T] {
-	r := Result[T]{Flag: key, Value: def, Variation: ev.variation, Reason: ev.reason, Err: ev.err}
+	r := Result[T]{Flag: key, Value: def, Variation: int(ev.variation), Reason: ev.reason(), Err: ev.err}
 	if ev.flag != nil {
 		r.Version = ev.flag.Version
 	}
@@ -361,7 +361,11 @@ func getInt(v *rules.Variation) (int, bool) {
 // evaluated (see BoolDetail for why). ctx is accepted for tracing and future
 // hooks; evaluation itself never blocks.
 func (c *Client) Bool(ctx context.Context, key string, ec Context, def bool) bool {
-	return typed(key, c.evaluate(key, &ec), def, rules.KindBool, getBool).Value
+	ev := c.evaluate(key, &ec)
+	if ev.variation >= 0 && ev.flag.Kind == rules.KindBool {
+		return ev.flag.Variations[ev.variation].Bool
+	}
+	return def
 }
 
 // BoolDetail is Bool with the variation, reason and flag version.
@@ -371,7 +375,11 @@ func (c *Client) BoolDetail(ctx context.Context, key string, ec Context, def boo
 
 // String returns the value of a string flag for ec, or def.
 func (c *Client) String(ctx context.Context, key string, ec Context, def string) string {
-	return typed(key, c.evaluate(key, &ec), def, rules.KindString, getString).Value
+	ev := c.evaluate(key, &ec)
+	if ev.variation >= 0 && ev.flag.Kind == rules.KindString {
+		return ev.flag.Variations[ev.variation].String
+	}
+	return def
 }
 
 // StringDetail is String with the variation, reason and flag version.

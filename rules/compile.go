@@ -271,6 +271,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 	}
 	_, scheduled := o["schedule"]
 	var sum int64
+	anyWeight := false
 	for i, item := range items {
 		vf := index(join(field, "variations"), i)
 		wo := ps.object(item, vf)
@@ -280,6 +281,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 		r.Variations = append(r.Variations, ps.requiredIndex(wo, "variation", vf, len(f.Variations)))
 		var w int64
 		if raw, ok := wo["weight"]; ok {
+			anyWeight = true
 			w = ps.int64Value(raw, join(vf, "weight"))
 			if w < 0 {
 				ps.add(join(vf, "weight"), "must be >= 0")
@@ -290,7 +292,9 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 		r.Weights = append(r.Weights, w)
 		sum += w
 	}
-	if !scheduled && len(items) > 0 && sum != TotalWeight {
+	// With a schedule the static weights are ignored by evaluation and may be
+	// omitted; written down, they must still be a valid split.
+	if len(items) > 0 && sum != TotalWeight && (!scheduled || anyWeight) {
 		ps.add(join(field, "variations"), "weights sum to %d, want %d", sum, TotalWeight)
 	}
 	last := int64(0)

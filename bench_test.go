@@ -1,0 +1,236 @@
+package flags
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/flagstream/flags/rules"
+)
+
+// The benchmark scenarios S1–S8 of the Core issue, shared with the
+// allocation test so that the numbers published and the budget asserted are
+// for the same code.
+
+type scenario struct {
+	name string
+	doc  map[string]any
+	flag string
+	ctxs []Context // evaluated round-robin; one context for most scenarios
+	want any       // the value every evaluation must return
+}
+
+func flagDoc(flags map[string]any, segments map[string]any) map[string]any {
+	if segments == nil {
+		segments = map[string]any{}
+	}
+	return map[string]any{"version": 1, "flags": flags, "segments": segments}
+}
+
+func boolFlag(extra map[string]any) map[string]any {
+	f := map[string]any{"on": true, "variations": []any{false, true}, "fallthrough": map[string]any{"variation": 0}}
+	for k, v := range extra {
+		f[k] = v
+	}
+	return f
+}
+
+func scenarios() []scenario {
+	user := NewContext("user-500").Set("email", "ann@corp.com").Set("country", "fr").
+		Set("appVersion", "2.10.1").Build()
+
+	targets := make([]any, 1000)
+	for i := range targets {
+		targets[i] = fmt.Sprintf("user-%d", i)
+	}
+	var rs []any
+	for i := 0; i < 10; i++ {
+		country := []any{"de", "it", "es"}
+		if i == 9 {
+			country = []any{"de", "fr", "es"}
+		}
+		rs = append(rs, map[string]any{"id": fmt.Sprintf("r%d", i), "clauses": []any{
+			map[string]any{"attribute": "email", "op": "endsWith", "values": []any{"@corp.com"}},
+			map[string]any{"attribute": "country", "op": "in", "values": country},
+		}, "serve": map[string]any{"variation": 1}})
+	}
+	rollCtxs := make([]Context, 1024)
+	for i := range rollCtxs {
+		rollCtxs[i] = NewContext(fmt.Sprintf("user-%d", i)).Build()
+	}
+	included := make([]any, 10000)
+	for i := range included {
+		included[i] = fmt.Sprintf("member-%d", i)
+	}
+	allFlags := map[string]any{}
+	for i := 0; i < 1000; i++ {
+		allFlags[fmt.Sprintf("flag-%04d", i)] = boolFlag(map[string]any{"rules": []any{map[string]any{
+			"clauses": []any{map[string]any{"attribute": "country", "op": "in", "values": []any{"fr"}}},
+			"serve":   map[string]any{"variation": 1}}}})
+	}
+	return []scenario{
+		{name: "S1_BoolOn", flag: "f", ctxs: []Context{user}, want: false,
+			doc: flagDoc(map[string]any{"f": boolFlag(nil)}, nil)},
+		{name: "S2_Target1000Hit", flag: "f", ctxs: []Context{user}, want: true,
+			doc: flagDoc(map[string]any{"f": boolFlag(map[string]any{
+				"targets": []any{map[string]any{"values": targets, "variation": 1}}})}, nil)},
+		{name: "S3_10Rules2Clauses", flag: "f", ctxs: []Context{user}, want: true,
+			doc: flagDoc(map[string]any{"f": boolFlag(map[string]any{"rules": rs})}, nil)},
+		{name: "S4_Rollout5050", flag: "f", ctxs: rollCtxs,
+			doc: flagDoc(map[string]any{"f": boolFlag(map[string]any{"fallthrough": map[string]any{"rollout": map[string]any{
+				"variations": []any{map[string]any{"variation": 0, "weight": 50000}, map[string]any{"variation": 1, "weight": 50000}}}}})}, nil)},
+		{name: "S5_Segment10000PlusRule", flag: "f", ctxs: []Context{user}, want: true,
+			doc: flagDoc(map[string]any{"f": boolFlag(map[string]any{"rules": []any{map[string]any{
+				"clauses": []any{map[string]any{"op": "inSegment", "values": []any{"seg"}}},
+				"serve":   map[string]any{"variation": 1}}}})},
+				map[string]any{"seg": map[string]any{"included": included, "rules": []any{map[string]any{
+					"clauses": []any{map[string]any{"attribute": "country", "op": "in", "values": []any{"fr"}}}}}}})},
+		{name: "S6_SemVerGreaterThan", flag: "f", ctxs: []Context{user}, want: true,
+			doc: flagDoc(map[string]any{"f": boolFlag(map[string]any{"rules": []any{map[string]any{
+				"clauses": []any{map[string]any{"attribute": "appVersion", "op": "semVerGreaterThan", "values": []any{"2.9.0"}}},
+				"serve":   map[string]any{"variation": 1}}}})}, nil)},
+		{name: "S7_PrerequisiteDepth3", flag: "f0", ctxs: []Context{user}, want: true,
+			doc: flagDoc(map[string]any{
+				"f0": boolFlag(map[string]any{"prerequisites": []any{map[string]any{"flag": "f1", "variation": 1}}, "fallthrough": map[string]any{"variation": 1}}),
+				"f1": boolFlag(map[string]any{"prerequisites": []any{map[string]any{"flag": "f2", "variation": 1}}, "fallthrough": map[string]any{"variation": 1}}),
+				"f2": boolFlag(map[string]any{"prerequisites": []any{map[string]any{"flag": "f3", "variation": 1}}, "fallthrough": map[string]any{"variation": 1}}),
+				"f3": boolFlag(map[string]any{"fallthrough": map[string]any{"variation": 1}}),
+			}, nil)},
+		{name: "S8_AllFlags1000", ctxs: []Context{user}, doc: flagDoc(allFlags, nil)},
+	}
+}
+
+func (s scenario) client(tb testing.TB) *Client {
+	tb.Helper()
+	data, err := json.Marshal(s.doc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := New(WithDocument(data))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	if probs := c.Snapshot().Problems(); len(probs) > 0 {
+		tb.Fatalf("%s: document has problems: %v", s.name, probs)
+	}
+	return c
+}
+
+// check asserts the scenario's answer before anything is timed.
+func (s scenario) check(tb testing.TB, c *Client) {
+	tb.Helper()
+	ctx := context.Background()
+	if s.flag == "" {
+		all := c.AllFlags(ctx, s.ctxs[0])
+		for _, r := range all {
+			if r.Value != true || r.Reason.Kind != ReasonRuleMatch {
+				tb.Fatalf("%s: %s = %v (%v), want true by RULE_MATCH", s.name, r.Flag, r.Value, r.Reason.Kind)
+			}
+		}
+		return
+	}
+	trues := 0
+	for _, ec := range s.ctxs {
+		r := c.BoolDetail(ctx, s.flag, ec, false)
+		if r.Err != nil {
+			tb.Fatalf("%s: %v", s.name, r.Err)
+		}
+		if s.want != nil && r.Value != s.want {
+			tb.Fatalf("%s: Bool(%q) = %v, want %v (%+v)", s.name, s.flag, r.Value, s.want, r.Reason)
+		}
+		if r.Value {
+			trues++
+		}
+	}
+	if s.want == nil { // the 50/50 rollout: both halves must be populated
+		if trues < 400 || trues > 624 {
+			tb.Fatalf("%s: %d of %d contexts got true, want about half", s.name, trues, len(s.ctxs))
+		}
+	}
+}
+
+func BenchmarkEvaluate(b *testing.B) {
+	for _, s := range scenarios() {
+		b.Run(s.name, func(b *testing.B) {
+			c := s.client(b)
+			s.check(b, c)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			if s.flag == "" {
+				for i := 0; i < b.N; i++ {
+					_ = c.AllFlags(ctx, s.ctxs[0])
+				}
+				return
+			}
+			n := len(s.ctxs)
+			for i := 0; i < b.N; i++ {
+				_ = c.Bool(ctx, s.flag, s.ctxs[i%n], false)
+			}
+		})
+	}
+}
+
+// TestEvaluateAllocations is the allocation budget of the hot path: S1–S7
+// allocate nothing when the caller reuses its context, and evaluating all
+// flags allocates only the result slice.
+func TestEvaluateAllocations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation budgets are checked in full runs")
+	}
+	ctx := context.Background()
+	for _, s := range scenarios() {
+		c := s.client(t)
+		s.check(t, c)
+		var allocs float64
+		budget := 0.0
+		if s.flag == "" {
+			budget = 1
+			allocs = testing.AllocsPerRun(100, func() { _ = c.AllFlags(ctx, s.ctxs[0]) })
+		} else {
+			i := 0
+			allocs = testing.AllocsPerRun(1000, func() {
+				_ = c.BoolDetail(ctx, s.flag, s.ctxs[i%len(s.ctxs)], false)
+				i++
+			})
+		}
+		if allocs > budget {
+			t.Errorf("%s: %v allocations per evaluation, want <= %v", s.name, allocs, budget)
+		}
+	}
+}
+
+// loadDocument is a 10,000-flag document of simple and ruled flags.
+func loadDocument(n int) []byte {
+	fl := map[string]any{}
+	for i := 0; i < n; i++ {
+		f := boolFlag(nil)
+		if i%2 == 1 {
+			f["rules"] = []any{map[string]any{"id": "r", "clauses": []any{
+				map[string]any{"attribute": "email", "op": "endsWith", "values": []any{"@corp.com"}}},
+				"serve": map[string]any{"variation": 1}}}
+		}
+		fl[fmt.Sprintf("flag-%05d", i)] = f
+	}
+	data, _ := json.Marshal(flagDoc(fl, nil))
+	return data
+}
+
+// BenchmarkLoad10000 measures parsing and compiling a 10,000-flag document
+// from bytes, the cost of every full snapshot a client receives.
+func BenchmarkLoad10000(b *testing.B) {
+	data := loadDocument(10000)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		doc, err := rules.ParseDocument(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s := rules.Compile(doc); len(s.FlagKeys()) != 10000 {
+			b.Fatal("wrong flag count")
+		}
+	}
+}
