@@ -1,0 +1,317 @@
+package flags
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+	"github.com/google/go-cmp/cmp"
+)
+
+const typesDoc = `{"version":2,"flags":{
+ "b":{"version":1,"on":true,"variations":[false,true],"fallthrough":{"variation":1}},
+ "s":{"version":1,"on":true,"variations":["x","y"],"fallthrough":{"variation":1}},
+ "i":{"version":1,"on":true,"variations":[3,4],"fallthrough":{"variation":1}},
+ "frac":{"version":1,"on":true,"variations":[2.5],"fallthrough":{"variation":0}},
+ "j":{"version":1,"on":true,"variations":[{"a":1},[1,2]],"fallthrough":{"variation":0}},
+ "off":{"version":5,"on":false,"variations":[true],"fallthrough":{"variation":0}}}}`
+
+func newTestClient(t *testing.T, doc string, opts ...Option) *Client {
+	t.Helper()
+	c, err := New(append([]Option{WithDocument([]byte(doc))}, opts...)...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestTypedGetters checks every typed getter on every variation type: the
+// right type is served, any other is WRONG_TYPE with the default.
+func TestTypedGetters(t *testing.T) {
+	c := newTestClient(t, typesDoc)
+	ctx := context.Background()
+	u := NewContext("u").Build()
+	wrong := Reason{Kind: ReasonError, ErrorKind: ErrorWrongType}
+	fall := Reason{Kind: ReasonFallthrough}
+	type got struct {
+		Value     any
+		Variation int
+		Reason    Reason
+		IsWrong   bool
+	}
+	check := func(name string, v any, variation int, reason Reason, err error, want got) {
+		t.Helper()
+		g := got{v, variation, reason, errors.Is(err, ErrWrongType)}
+		if diff := cmp.Diff(want, g); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+	for _, key := range []string{"b", "s", "i", "frac", "j"} {
+		rb := c.BoolDetail(ctx, key, u, false)
+		rs := c.StringDetail(ctx, key, u, "def")
+		ri := c.IntDetail(ctx, key, u, -1)
+		rf := c.FloatDetail(ctx, key, u, -1.5)
+		rj := c.JSONDetail(ctx, key, u, nil)
+		switch key {
+		case "b":
+			check("Bool(b)", rb.Value, rb.Variation, rb.Reason, rb.Err, got{true, 1, fall, false})
+		default:
+			check("Bool("+key+")", rb.Value, rb.Variation, rb.Reason, rb.Err, got{false, -1, wrong, true})
+		}
+		switch key {
+		case "s":
+			check("String(s)", rs.Value, rs.Variation, rs.Reason, rs.Err, got{"y", 1, fall, false})
+		default:
+			check("String("+key+")", rs.Value, rs.Variation, rs.Reason, rs.Err, got{"def", -1, wrong, true})
+		}
+		switch key {
+		case "i":
+			check("Int(i)", ri.Value, ri.Variation, ri.Reason, ri.Err, got{4, 1, fall, false})
+			check("Float(i)", rf.Value, rf.Variation, rf.Reason, rf.Err, got{4.0, 1, fall, false})
+		case "frac":
+			check("Int(frac)", ri.Value, ri.Variation, ri.Reason, ri.Err, got{-1, -1, wrong, true})
+			check("Float(frac)", rf.Value, rf.Variation, rf.Reason, rf.Err, got{2.5, 0, fall, false})
+		default:
+			check("Int("+key+")", ri.Value, ri.Variation, ri.Reason, ri.Err, got{-1, -1, wrong, true})
+			check("Float("+key+")", rf.Value, rf.Variation, rf.Reason, rf.Err, got{-1.5, -1, wrong, true})
+		}
+		switch key {
+		case "j":
+			if string(rj.Value) != `{"a":1}` || rj.Err != nil {
+				t.Errorf("JSON(j) = %s, %v; want {\"a\":1}", rj.Value, rj.Err)
+			}
+		default:
+			if rj.Value != nil || !errors.Is(rj.Err, ErrWrongType) {
+				t.Errorf("JSON(%s) = %s, %v; want default and WRONG_TYPE", key, rj.Value, rj.Err)
+			}
+		}
+	}
+	// The short forms agree with the detail forms.
+	if c.Bool(ctx, "b", u, false) != true || c.String(ctx, "s", u, "") != "y" || c.Int(ctx, "i", u, 0) != 4 ||
+		c.Float(ctx, "frac", u, 0) != 2.5 || string(c.JSON(ctx, "j", u, nil)) != `{"a":1}` {
+		t.Error("short getters disagree with detail getters")
+	}
+	if c.Bool(ctx, "s", u, true) != true || c.String(ctx, "b", u, "d") != "d" {
+		t.Error("short getters must serve the default on WRONG_TYPE")
+	}
+	// OFF without offVariation serves the default, no type check.
+	r := c.StringDetail(ctx, "off", u, "d")
+	if r.Value != "d" || r.Reason.Kind != ReasonOff || r.Variation != -1 || r.Version != 5 {
+		t.Errorf("StringDetail(off) = %+v, want default by OFF with version 5", r)
+	}
+}
+
+func TestNotReadyAndInvalidContext(t *testing.T) {
+	var nilSnap *rules.Snapshot
+	r := Evaluate(nilSnap, "x", NewContext("u").Build(), nil)
+	if r.Reason.ErrorKind != ErrorClientNotReady || !errors.Is(r.Err, ErrClientNotReady) {
+		t.Errorf("Evaluate(nil snapshot) = %+v, want CLIENT_NOT_READY", r.Reason)
+	}
+	c := newTestClient(t, typesDoc)
+	bad := NewContext("u").Set("when", time.Now()).Build()
+	if bad.Err() == nil || !strings.Contains(bad.Err().Error(), `attribute "when": unsupported type time.Time`) {
+		t.Fatalf("Err() = %v, want it to name the attribute", bad.Err())
+	}
+	br := c.BoolDetail(context.Background(), "b", bad, false)
+	if br.Reason.ErrorKind != ErrorInvalidContext || !errors.Is(br.Err, ErrInvalidContext) {
+		t.Errorf("BoolDetail with a bad context = %+v, want INVALID_CONTEXT", br.Reason)
+	}
+	dotted := NewContext("u").Set("org.plan", "x").Build()
+	if !errors.Is(dotted.Err(), ErrInvalidContext) {
+		t.Errorf("Set(\"org.plan\") must make the context invalid, got %v", dotted.Err())
+	}
+	noKey := ContextFromMap(map[string]any{"email": "x"})
+	if r := c.BoolDetail(context.Background(), "b", noKey, false); r.Reason.ErrorKind != ErrorInvalidContext {
+		t.Errorf("no key: %+v, want INVALID_CONTEXT", r.Reason)
+	}
+	// The flag's own problems come first (SPEC §3 step 2).
+	if r := c.BoolDetail(context.Background(), "missing", noKey, false); r.Reason.ErrorKind != ErrorFlagNotFound {
+		t.Errorf("missing flag with bad context: %+v, want FLAG_NOT_FOUND", r.Reason)
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	for name, opts := range map[string][]Option{
+		"invalid document":   {WithDocument([]byte(`{"flags":[]}`))},
+		"missing file":       {WithFile(filepath.Join(t.TempDir(), "nope.json"))},
+		"document and file":  {WithDocument([]byte(`{}`)), WithFile("x.json")},
+		"nil logger":         {WithLogger(nil)},
+		"nil clock":          {WithClock(nil)},
+		"nil source":         {WithSource(nil)},
+		"empty file path":    {WithFile("")},
+		"nil document bytes": {WithDocument(nil)},
+	} {
+		if c, err := New(opts...); err == nil {
+			c.Close()
+			t.Errorf("New(%s) succeeded, want an error", name)
+		}
+	}
+}
+
+// TestFileReload edits a watched file: a good edit is applied and reported
+// to listeners, a bad one is logged and the last good flags stay.
+func TestFileReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	write := func(s string) {
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"version":1,"flags":{"f":{"on":true,"variations":["a","b"],"fallthrough":{"variation":0}}}}`)
+	var logs syncBuffer
+	fast := optionFunc(func(c *config) error { c.fileIvl = 5 * time.Millisecond; return nil })
+	c, err := New(WithFile(path), fast, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	changes := make(chan Change, 10)
+	c.OnChange(func(ch Change) { changes <- ch })
+	statuses := make(chan Status, 10)
+	c.OnStatus(func(s Status) { statuses <- s })
+	u := NewContext("u").Build()
+	if got := c.String(context.Background(), "f", u, ""); got != "a" {
+		t.Fatalf("String(f) = %q, want a", got)
+	}
+
+	write(`{"version":2,"flags":{"f":{"on":true,"variations":["a","b"],"fallthrough":{"variation":1}},"g":{"on":false,"variations":[1]}}}`)
+	select {
+	case ch := <-changes:
+		if diff := cmp.Diff(Change{Version: 2, Flags: []string{"f", "g"}}, ch); diff != "" {
+			t.Errorf("change (-want +got):\n%s", diff)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change reported after the file was edited")
+	}
+	if got := c.String(context.Background(), "f", u, ""); got != "b" {
+		t.Errorf("after reload String(f) = %q, want b", got)
+	}
+
+	write(`{"version":3,"flags":`) // a half-written file
+	for s := range statuses {
+		if s.State == StateStale {
+			if s.Err == nil || !strings.Contains(s.Err.Error(), "keeping the last good flags") {
+				t.Errorf("stale status error = %v", s.Err)
+			}
+			break
+		}
+	}
+	if got := c.String(context.Background(), "f", u, ""); got != "b" {
+		t.Errorf("after a bad edit String(f) = %q, want the last good b", got)
+	}
+	if c.Status().Version != 2 {
+		t.Errorf("version = %d, want 2", c.Status().Version)
+	}
+}
+
+func TestConcurrentEvaluationDuringUpdates(t *testing.T) {
+	src := &manualSource{started: make(chan Updates, 1)}
+	c, err := New(WithSource(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	u := <-src.started
+	if r := c.BoolDetail(context.Background(), "f", NewContext("u").Build(), false); r.Reason.ErrorKind != ErrorClientNotReady {
+		t.Fatalf("before the first snapshot: %+v, want CLIENT_NOT_READY", r.Reason)
+	}
+	docs := make([]*rules.Document, 2)
+	for i, v := range []string{"false", "true"} {
+		d, err := rules.ParseDocument([]byte(`{"flags":{"f":{"on":true,"variations":[` + v + `],"fallthrough":{"variation":0}}}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[i] = d
+	}
+	if err := u.Apply(docs[0], "manual"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ec := NewContext("u").Build()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := c.BoolDetail(context.Background(), "f", ec, false)
+				if r.Err != nil || r.Variation != 0 {
+					t.Errorf("evaluation during updates: %+v", r)
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 1000; i++ {
+		if err := u.Apply(docs[i%2], "manual"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+func TestWaitReadyTimesOutAndClose(t *testing.T) {
+	src := &manualSource{started: make(chan Updates, 1)}
+	c, err := New(WithSource(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := c.WaitReady(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("WaitReady = %v, want deadline exceeded", err)
+	}
+	u := <-src.started
+	u.Failed("manual", errors.New("401"), true)
+	if err := c.WaitReady(context.Background()); err == nil || c.Status().State != StateFatal {
+		t.Errorf("WaitReady after a fatal failure = %v, state %s", err, c.Status().State)
+	}
+	c.Close()
+	if c.Status().State != StateClosed {
+		t.Errorf("state after Close = %s", c.Status().State)
+	}
+	if err := c.WaitReady(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("WaitReady after Close = %v, want ErrClosed", err)
+	}
+}
+
+// manualSource hands its Updates to the test.
+type manualSource struct{ started chan Updates }
+
+func (m *manualSource) Run(ctx context.Context, u Updates) error {
+	m.started <- u
+	<-ctx.Done()
+	return nil
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
