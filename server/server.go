@@ -1,0 +1,370 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+)
+
+// Defaults of Options.
+const (
+	DefaultHeartbeatInterval = 15 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultMaxDocumentBytes  = 64 << 20
+	DefaultReplayPatches     = 1024
+	DefaultReplayBytes       = 64 << 20
+	DefaultSubscriberQueue   = 64
+)
+
+// Options configures a Server. The zero value is usable: no tokens (reads
+// open, admin API off) and the defaults above.
+type Options struct {
+	// Token, when set, is required (as "Authorization: Bearer TOKEN") to
+	// read the flags and the stream.
+	Token string
+	// AdminToken, when set, turns the admin API on and authorizes it; it
+	// also authorizes reads. Without it the admin paths answer 404.
+	AdminToken string
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+	// HeartbeatInterval is the time between ": ping" comments on a stream.
+	HeartbeatInterval time.Duration
+	// WriteTimeout bounds every write to a stream subscriber: one that stops
+	// reading is dropped after it.
+	WriteTimeout time.Duration
+	// MaxBodyBytes is the largest admin request body (413 above).
+	MaxBodyBytes int64
+	// MaxDocumentBytes is the largest document, and so the largest event,
+	// the server serves; content that would exceed it is refused (413 for
+	// admin writes, ErrTooLarge for Publish, logged for store reloads).
+	MaxDocumentBytes int64
+	// ReplayPatches and ReplayBytes bound the ring of recent patches kept to
+	// resume streams from a Last-Event-ID; older ones get a snapshot.
+	ReplayPatches int
+	ReplayBytes   int64
+	// SubscriberQueue is how many events may wait for one subscriber; one
+	// that falls further behind is dropped (and resumes when it reconnects).
+	SubscriberQueue int
+	// Epoch names this server's version history in ETags and event ids; by
+	// default a random one. Use 1-64 characters of A-Z a-z 0-9 . _ -, and a
+	// new value whenever the history does not continue.
+	Epoch string
+}
+
+func (o *Options) resolve() error {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	durations := []struct {
+		d   *time.Duration
+		def time.Duration
+		n   string
+	}{{&o.HeartbeatInterval, DefaultHeartbeatInterval, "HeartbeatInterval"}, {&o.WriteTimeout, DefaultWriteTimeout, "WriteTimeout"}}
+	for _, d := range durations {
+		if *d.d < 0 {
+			return fmt.Errorf("flags: server: negative %s", d.n)
+		}
+		if *d.d == 0 {
+			*d.d = d.def
+		}
+	}
+	sizes := []struct {
+		v   *int64
+		def int64
+		n   string
+	}{{&o.MaxBodyBytes, DefaultMaxBodyBytes, "MaxBodyBytes"}, {&o.MaxDocumentBytes, DefaultMaxDocumentBytes, "MaxDocumentBytes"}, {&o.ReplayBytes, DefaultReplayBytes, "ReplayBytes"}}
+	for _, s := range sizes {
+		if *s.v < 0 {
+			return fmt.Errorf("flags: server: negative %s", s.n)
+		}
+		if *s.v == 0 {
+			*s.v = s.def
+		}
+	}
+	if o.ReplayPatches < 0 || o.SubscriberQueue < 0 {
+		return fmt.Errorf("flags: server: negative ReplayPatches or SubscriberQueue")
+	}
+	if o.ReplayPatches == 0 {
+		o.ReplayPatches = DefaultReplayPatches
+	}
+	if o.SubscriberQueue == 0 {
+		o.SubscriberQueue = DefaultSubscriberQueue
+	}
+	if o.Epoch == "" {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("flags: server: epoch: %w", err)
+		}
+		o.Epoch = hex.EncodeToString(b[:])
+	} else if len(o.Epoch) > 64 || !rules.ValidKey(o.Epoch) {
+		return fmt.Errorf("flags: server: invalid Epoch %q: want 1-64 characters of A-Z a-z 0-9 . _ -", o.Epoch)
+	}
+	return nil
+}
+
+// state is what readers see: swapped whole on every publish.
+type state struct {
+	version int64
+	doc     *rules.Document
+	body    []byte // doc encoded
+	id      string // EPOCH:VERSION
+	etag    string // `"EPOCH:VERSION"`
+}
+
+// Server serves SPEC §5 (the flags, the stream, the admin API) over a Store.
+// It is an http.Handler: mount it at the root of an http.Server or an
+// httptest.Server. Close it to end its streams and stop watching the store.
+type Server struct {
+	store  Store
+	opts   Options
+	log    *slog.Logger
+	epoch  string
+	mux    *http.ServeMux
+	token  [32]byte // sha256 of Options.Token
+	admin  [32]byte // sha256 of Options.AdminToken
+	hasTok bool
+	hasAdm bool
+
+	// writeMu serializes every change: Publish, admin writes, store reloads.
+	writeMu  sync.Mutex
+	flags    map[string]*entry // guarded by writeMu
+	segments map[string]*entry // guarded by writeMu
+	tombs    map[string]int64  // per-object version of deleted keys; writeMu
+	snap     *rules.Snapshot   // compiled served document; writeMu
+
+	cur atomic.Pointer[state]
+
+	// mu guards the subscribers, the replay ring and closed.
+	mu        sync.Mutex
+	subs      map[*subscriber]struct{}
+	ring      []*event
+	ringBytes int64
+	closed    bool
+	streams   sync.WaitGroup // running stream handlers
+
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
+	closeOnce sync.Once
+
+	// onRemove, when set (tests), is called whenever a subscriber leaves.
+	onRemove func(reason string)
+}
+
+// New returns a Server serving store's content. It loads the store once
+// (an error is returned, wrapped, when that fails or the content exceeds
+// Options.MaxDocumentBytes), then watches it for changes until Close. The
+// snapshot version starts at the loaded document's version.
+func New(store Store, opts Options) (*Server, error) {
+	if store == nil {
+		return nil, fmt.Errorf("flags: server: nil store")
+	}
+	if err := opts.resolve(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		store: store, opts: opts, log: opts.Logger, epoch: opts.Epoch,
+		token: sha256.Sum256([]byte(opts.Token)), admin: sha256.Sum256([]byte(opts.AdminToken)),
+		hasTok: opts.Token != "", hasAdm: opts.AdminToken != "",
+		flags: map[string]*entry{}, segments: map[string]*entry{}, tombs: map[string]int64{},
+		subs: map[*subscriber]struct{}{}, watchDone: make(chan struct{}),
+	}
+	doc, err := store.Load(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("flags: server: load: %w", err)
+	}
+	if doc == nil {
+		doc = &rules.Document{}
+	}
+	served := &rules.Document{Version: doc.Version, Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		src, dst := doc.Flags, served.Flags
+		if kind == KindSegment {
+			src, dst = doc.Segments, served.Segments
+		}
+		for key, raw := range src {
+			if raw == nil || strings.TrimSpace(string(raw)) == "null" {
+				s.log.Warn("flags: null "+string(kind)+" ignored", "key", key)
+				continue
+			}
+			e := newEntry(raw, objectVersion(raw))
+			s.entries(kind)[key] = e
+			dst[key] = e.raw
+		}
+	}
+	st, err := s.newState(served)
+	if err != nil {
+		return nil, fmt.Errorf("flags: server: %w", err)
+	}
+	s.cur.Store(st)
+	s.snap = rules.Compile(served)
+	for _, p := range s.snap.Problems() {
+		s.log.Warn("flags: serving malformed "+p.Kind, "key", p.Key, "problem", p.Error())
+	}
+	s.mux = s.routes()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopWatch = cancel
+	go func() {
+		defer close(s.watchDone)
+		store.Watch(ctx, func() { s.reload(ctx) })
+	}()
+	return s, nil
+}
+
+// Epoch is the server's epoch, the first part of its ETags and event ids.
+func (s *Server) Epoch() string { return s.epoch }
+
+// Version is the snapshot version being served.
+func (s *Server) Version() int64 { return s.cur.Load().version }
+
+// Document is the document being served, per-flag versions as published.
+// It is shared: do not modify it.
+func (s *Server) Document() *rules.Document { return s.cur.Load().doc }
+
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/flags", s.handleFlags)
+	mux.HandleFunc("GET /v1/stream", s.handleStream)
+	mux.HandleFunc("PUT /v1/admin/flags/{key}", s.adminHandler(KindFlag, false))
+	mux.HandleFunc("DELETE /v1/admin/flags/{key}", s.adminHandler(KindFlag, true))
+	mux.HandleFunc("PUT /v1/admin/segments/{key}", s.adminHandler(KindSegment, false))
+	mux.HandleFunc("DELETE /v1/admin/segments/{key}", s.adminHandler(KindSegment, true))
+	mux.HandleFunc("/v1/admin/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "flags: not found", nil)
+	})
+	return mux
+}
+
+// ServeHTTP serves SPEC §5: GET /v1/flags, GET /v1/stream and, when
+// Options.AdminToken is set, PUT and DELETE /v1/admin/flags/{key} and
+// /v1/admin/segments/{key}.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// Close ends every stream cleanly (clients see the end of the stream and
+// reconnect), stops watching the store, and waits for both. Afterwards the
+// stream and the admin API answer 503 and Publish fails with ErrClosed; GET
+// /v1/flags keeps serving the last content. Close is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		for sub := range s.subs {
+			s.removeLocked(sub, "server closing")
+		}
+		s.mu.Unlock()
+		s.stopWatch()
+		<-s.watchDone
+		s.streams.Wait()
+	})
+	return nil
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// handleFlags serves GET /v1/flags.
+func (s *Server) handleFlags(w http.ResponseWriter, r *http.Request) {
+	if !s.authorize(w, r, false) {
+		return
+	}
+	st := s.cur.Load()
+	h := w.Header()
+	h.Set("ETag", st.etag)
+	h.Set("Cache-Control", "no-cache")
+	if etagMatches(r.Header.Get("If-None-Match"), st.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", fmt.Sprint(len(st.body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(st.body)
+	}
+}
+
+// etagMatches applies If-None-Match (a list, "*", weak tags compared weakly).
+func etagMatches(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// authorize checks the bearer token of r for a read (admin false) or an
+// admin call; when it fails it answers 401 (no token) or 403 (wrong token).
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, admin bool) bool {
+	if !admin && !s.hasTok {
+		return true
+	}
+	tok, ok := bearer(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="flagstream"`)
+		writeError(w, http.StatusUnauthorized, "flags: missing bearer token", nil)
+		return false
+	}
+	sum := sha256.Sum256([]byte(tok))
+	good := s.hasAdm && subtle.ConstantTimeCompare(sum[:], s.admin[:]) == 1
+	if !admin && subtle.ConstantTimeCompare(sum[:], s.token[:]) == 1 {
+		good = true
+	}
+	if !good {
+		writeError(w, http.StatusForbidden, "flags: token refused", nil)
+		return false
+	}
+	return true
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+// problemJSON is one entry of an error's "problems".
+type problemJSON struct {
+	Path    string `json:"path"`    // e.g. flags.beta.rules[0].serve
+	Field   string `json:"field"`   // path inside the flag or segment; "" for the whole
+	Message string `json:"message"` // what is wrong
+}
+
+// writeError answers a JSON error: {"error": MESSAGE, "problems": [...]}.
+func writeError(w http.ResponseWriter, status int, msg string, problems []problemJSON) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	body := struct {
+		Error    string        `json:"error"`
+		Problems []problemJSON `json:"problems,omitempty"`
+	}{msg, problems}
+	b, _ := marshalNoEscape(body)
+	_, _ = w.Write(append(b, '\n'))
+}

@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+
+	"github.com/flagstream/flags/rules"
+)
+
+// Sentinel errors. Test for them with errors.Is.
+var (
+	// ErrConflict is returned by a Store that refuses an admin write because
+	// it would overwrite something else: the key is defined by another file,
+	// the served file does not parse, or it changed on disk and has not been
+	// loaded yet. The admin API answers it with 409.
+	ErrConflict = errors.New("flags: conflict")
+	// ErrClosed is returned by a Server after Close.
+	ErrClosed = errors.New("flags: server closed")
+	// ErrTooLarge reports a document larger than Options.MaxDocumentBytes.
+	ErrTooLarge = errors.New("flags: document too large")
+)
+
+// Kind says whether a Change is about a flag or a segment. Its values are the
+// ones of rules.Problem.Kind.
+type Kind string
+
+// The kinds of Change.
+const (
+	KindFlag    Kind = "flag"
+	KindSegment Kind = "segment"
+)
+
+// Change is one admin write handed to a Store: set (Value non-nil) or delete
+// (Value nil) one flag or segment. Value already carries the per-flag version
+// the server publishes it with; Version is the snapshot version the change
+// will be published as, for stores that record it (a file's top-level
+// "version").
+type Change struct {
+	Kind    Kind
+	Key     string
+	Value   json.RawMessage
+	Version int64
+}
+
+// Store is where a Server's content comes from and where its admin writes go.
+// A Server calls the methods of its Store one at a time (never concurrently
+// with each other), except Watch, which runs for the life of the Server.
+type Store interface {
+	// Load returns the store's current content. The Server calls it once at
+	// New and again every time Watch notifies it; it diffs the result
+	// against what it serves and publishes the difference as one patch. A
+	// store that cannot read its source should log that and return its last
+	// good content; an error makes New fail, and is logged later.
+	Load(ctx context.Context) (*rules.Document, error)
+	// Watch calls notify whenever the content may have changed by means
+	// other than Write (a file edited), and returns when ctx is done. A
+	// store whose content only changes through Write returns at ctx.Done.
+	Watch(ctx context.Context, notify func())
+	// Write makes one admin change durable before it returns. It returns an
+	// error wrapping ErrConflict when the change must not be made now
+	// (answered 409). Deleting a key the store does not hold is not an error.
+	Write(ctx context.Context, c Change) error
+}
+
+// MemoryStore is a Store that keeps its document in memory: for tests and for
+// programs that embed a Server and feed it with Server.Publish. Admin writes
+// change it (and are lost when the process ends).
+type MemoryStore struct {
+	mu  sync.Mutex
+	doc *rules.Document
+}
+
+// NewMemoryStore returns a store holding doc (an empty document when nil).
+// The store keeps doc; do not modify it afterwards.
+func NewMemoryStore(doc *rules.Document) *MemoryStore {
+	if doc == nil {
+		doc = &rules.Document{}
+	}
+	return &MemoryStore{doc: doc}
+}
+
+// Load returns the current document.
+func (m *MemoryStore) Load(context.Context) (*rules.Document, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.doc, nil
+}
+
+// Watch returns when ctx is done: a MemoryStore changes only through Write.
+func (m *MemoryStore) Watch(ctx context.Context, _ func()) { <-ctx.Done() }
+
+// Write applies c to the document.
+func (m *MemoryStore) Write(_ context.Context, c Change) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.doc = applyChange(m.doc, c)
+	return nil
+}
+
+// applyChange returns a copy of doc with c applied, at version c.Version.
+func applyChange(doc *rules.Document, c Change) *rules.Document {
+	out := &rules.Document{
+		Version:  c.Version,
+		Flags:    maps.Clone(doc.Flags),
+		Segments: maps.Clone(doc.Segments),
+	}
+	if out.Flags == nil {
+		out.Flags = map[string]json.RawMessage{}
+	}
+	if out.Segments == nil {
+		out.Segments = map[string]json.RawMessage{}
+	}
+	m := out.Flags
+	if c.Kind == KindSegment {
+		m = out.Segments
+	}
+	if c.Value == nil {
+		delete(m, c.Key)
+	} else {
+		m[c.Key] = c.Value
+	}
+	return out
+}
+
+// conflictError is an ErrConflict with a reason.
+func conflictError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrConflict, fmt.Sprintf(format, args...))
+}

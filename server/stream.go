@@ -1,0 +1,220 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// event is one patch as written on every stream (and kept for replay).
+type event struct {
+	version int64
+	wire    []byte // the whole SSE frame: id, event, data, blank line
+}
+
+func patchWire(epoch string, version int64, data []byte) []byte {
+	head := "id: " + epoch + ":" + strconv.FormatInt(version, 10) + "\nevent: patch\ndata: "
+	b := make([]byte, 0, len(head)+len(data)+2)
+	b = append(b, head...)
+	b = append(b, data...)
+	return append(b, '\n', '\n')
+}
+
+// subscriber is one connected stream. The publisher never blocks on it: it
+// queues events without waiting, and a subscriber whose queue is full is
+// dropped.
+type subscriber struct {
+	queue chan *event
+	done  chan struct{} // closed when removed
+}
+
+// remember adds a patch to the replay ring, trimming it to its bounds.
+// mu must be held.
+func (s *Server) remember(ev *event) {
+	s.ring = append(s.ring, ev)
+	s.ringBytes += int64(len(ev.wire))
+	for len(s.ring) > 0 && (len(s.ring) > s.opts.ReplayPatches || s.ringBytes > s.opts.ReplayBytes) {
+		s.ringBytes -= int64(len(s.ring[0].wire))
+		s.ring[0] = nil
+		s.ring = s.ring[1:]
+	}
+	if cap(s.ring) > 4*s.opts.ReplayPatches && len(s.ring) < cap(s.ring)/2 {
+		s.ring = append([]*event(nil), s.ring...)
+	}
+}
+
+// broadcast queues ev for every subscriber. mu must be held.
+func (s *Server) broadcast(ev *event) {
+	for sub := range s.subs {
+		select {
+		case sub.queue <- ev:
+		default:
+			s.removeLocked(sub, "fell behind")
+		}
+	}
+}
+
+// removeLocked ends sub. mu must be held.
+func (s *Server) removeLocked(sub *subscriber, reason string) {
+	if _, ok := s.subs[sub]; !ok {
+		return
+	}
+	delete(s.subs, sub)
+	close(sub.done)
+	if reason != "client gone" && reason != "server closing" {
+		s.log.Warn("flags: stream subscriber dropped", "reason", reason)
+	}
+	if s.onRemove != nil {
+		s.onRemove(reason)
+	}
+}
+
+func (s *Server) remove(sub *subscriber, reason string) {
+	s.mu.Lock()
+	s.removeLocked(sub, reason)
+	s.mu.Unlock()
+}
+
+// subscribe registers a subscriber and returns what it must be sent first:
+// the current state (for a snapshot), or the patches that follow lastID.
+func (s *Server) subscribe(lastID string) (sub *subscriber, snapshot *state, replay []*event, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, nil, ErrClosed
+	}
+	st := s.cur.Load()
+	snapshot = st
+	if v, ok := s.resumeFrom(lastID, st.version); ok {
+		snapshot = nil
+		for _, ev := range s.ring {
+			if ev.version > v {
+				replay = append(replay, ev)
+			}
+		}
+	}
+	sub = &subscriber{queue: make(chan *event, s.opts.SubscriberQueue), done: make(chan struct{})}
+	s.subs[sub] = struct{}{}
+	s.streams.Add(1)
+	return sub, snapshot, replay, nil
+}
+
+// resumeFrom reports whether a stream can resume after lastID: same epoch,
+// a version not ahead of current, and every later patch still in the ring.
+// mu must be held.
+func (s *Server) resumeFrom(lastID string, current int64) (int64, bool) {
+	i := strings.LastIndexByte(lastID, ':')
+	if i < 0 || strings.TrimSpace(lastID[:i]) != s.epoch {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(lastID[i+1:]), 10, 64)
+	if err != nil || v < 0 || v > current {
+		return 0, false
+	}
+	if v == current {
+		return v, true
+	}
+	if len(s.ring) == 0 || s.ring[0].version > v+1 {
+		return 0, false
+	}
+	return v, true
+}
+
+// handleStream serves GET /v1/stream.
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	if !s.authorize(w, r, false) {
+		return
+	}
+	sub, snap, replay, err := s.subscribe(r.Header.Get("Last-Event-ID"))
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, err.Error(), nil)
+		return
+	}
+	defer s.streams.Done()
+	reason := "client gone"
+	defer func() { s.remove(sub, reason) }()
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	out := &sseWriter{w: w, rc: rc, timeout: s.opts.WriteTimeout}
+	defer out.clearDeadline()
+	if err := out.write(); err != nil {
+		reason = "write failed: " + err.Error()
+		return
+	}
+	if snap != nil {
+		head := "id: " + snap.id + "\nevent: snapshot\ndata: "
+		if err := out.write([]byte(head), snap.body, []byte("\n\n")); err != nil {
+			reason = "write failed: " + err.Error()
+			return
+		}
+	}
+	for _, ev := range replay {
+		if err := out.write(ev.wire); err != nil {
+			reason = "write failed: " + err.Error()
+			return
+		}
+	}
+	ping := time.NewTicker(s.opts.HeartbeatInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-sub.done:
+			return
+		case <-r.Context().Done():
+			return
+		case ev := <-sub.queue:
+			err = out.write(ev.wire)
+		case <-ping.C:
+			err = out.write([]byte(": ping\n\n"))
+		}
+		if err != nil {
+			reason = "write failed: " + err.Error()
+			return
+		}
+	}
+}
+
+// sseWriter writes whole frames, each under a write deadline, and flushes.
+type sseWriter struct {
+	w        http.ResponseWriter
+	rc       *http.ResponseController
+	timeout  time.Duration
+	deadline bool
+}
+
+func (o *sseWriter) write(parts ...[]byte) error {
+	if err := o.rc.SetWriteDeadline(time.Now().Add(o.timeout)); err == nil {
+		o.deadline = true
+	} else if !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	for _, p := range parts {
+		if _, err := o.w.Write(p); err != nil {
+			return err
+		}
+	}
+	return o.flush()
+}
+
+func (o *sseWriter) flush() error {
+	if err := o.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
+}
+
+// clearDeadline lifts the write deadline so a kept-alive connection can
+// serve its next request.
+func (o *sseWriter) clearDeadline() {
+	if o.deadline {
+		_ = o.rc.SetWriteDeadline(time.Time{})
+	}
+}
