@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/flagstream/flags/rules"
@@ -57,9 +58,12 @@ func (w *watchdog) touch() {
 func (w *watchdog) wait() { <-w.done }
 
 // activityTransport calls touch whenever headers or body bytes arrive.
+// When cut is not nil, it is set when a body ends (EOF or error) after bytes
+// that do not end with a blank line: the last event was cut short.
 type activityTransport struct {
 	base  http.RoundTripper
 	touch func()
+	cut   *atomic.Bool
 }
 
 func (t *activityTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -68,33 +72,61 @@ func (t *activityTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		return nil, err
 	}
 	t.touch()
-	resp.Body = &activityBody{rc: resp.Body, touch: t.touch}
+	resp.Body = &activityBody{rc: resp.Body, touch: t.touch, cut: t.cut}
 	return resp, nil
 }
 
 type activityBody struct {
 	rc    io.ReadCloser
 	touch func()
+	cut   *atomic.Bool
+	tail  []byte // the last bytes read, at most 4
 }
 
 func (b *activityBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if n > 0 {
 		b.touch()
+		if b.cut != nil {
+			b.tail = append(b.tail, p[max(0, n-4):n]...)
+			b.tail = b.tail[max(0, len(b.tail)-4):]
+		}
+	}
+	if err != nil && b.cut != nil && len(b.tail) > 0 && !endsWithBlankLine(b.tail) {
+		b.cut.Store(true)
 	}
 	return n, err
 }
 
+// endsWithBlankLine reports whether b ends with two line terminators (CRLF,
+// LF or CR), which ends an event-stream event.
+func endsWithBlankLine(b []byte) bool {
+	terms := 0
+	for i := len(b) - 1; i >= 0; i-- {
+		switch {
+		case b[i] == '\n' && i > 0 && b[i-1] == '\r':
+			terms++
+			i--
+		case b[i] == '\n' || b[i] == '\r':
+			terms++
+		default:
+			return terms >= 2
+		}
+	}
+	return terms >= 2
+}
+
 func (b *activityBody) Close() error { return b.rc.Close() }
 
-// watchedClient returns a copy of c whose transport kicks touch.
-func watchedClient(c *http.Client, touch func(), keepTimeout bool) *http.Client {
+// watchedClient returns a copy of c whose transport kicks touch (and sets
+// cut, when not nil; see activityTransport).
+func watchedClient(c *http.Client, touch func(), cut *atomic.Bool, keepTimeout bool) *http.Client {
 	base := c.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
 	out := &http.Client{
-		Transport:     &activityTransport{base: base, touch: touch},
+		Transport:     &activityTransport{base: base, touch: touch, cut: cut},
 		CheckRedirect: c.CheckRedirect,
 		Jar:           c.Jar,
 	}
@@ -123,7 +155,7 @@ func fetchFlags(ctx context.Context, s *settings, etag string) (fetched, error) 
 	defer wd.wait()
 	defer cancel(nil)
 
-	res, err := doFetch(rctx, s, watchedClient(s.HTTPClient, wd.touch, true), etag)
+	res, err := doFetch(rctx, s, watchedClient(s.HTTPClient, wd.touch, nil, true), etag)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fetched{}, ctx.Err()

@@ -59,6 +59,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/r3labs/sse/v2"
@@ -66,6 +67,12 @@ import (
 
 	"github.com/flagstream/flags/rules"
 )
+
+// undecodableError marks a resync caused by event data that does not decode.
+type undecodableError struct{ err error }
+
+func (e *undecodableError) Error() string { return e.err.Error() }
+func (e *undecodableError) Unwrap() error { return e.err }
 
 // FallbackPollAfter is the number of consecutive stream failures after which
 // the Streamer also polls GET /v1/flags while it waits (policy rule 11).
@@ -137,6 +144,9 @@ func (s *Streamer) Run(ctx context.Context, h Handler) error {
 		}
 		if end.handled > 0 {
 			st.oversizeStreak = false
+		}
+		if errors.Is(end.err, ErrResync) {
+			st.resync = true
 		}
 		if end.oversize {
 			if st.oversizeStreak && end.handled == 0 {
@@ -256,7 +266,8 @@ func (s *Streamer) connect(ctx context.Context, st *runState) connEnd {
 	defer cancel(nil)
 
 	c := sse.NewClient(s.cfg.streamURL, sse.ClientMaxBufferSize(s.cfg.MaxEventSize))
-	c.Connection = watchedClient(s.cfg.HTTPClient, wd.touch, false)
+	var cut atomic.Bool
+	c.Connection = watchedClient(s.cfg.HTTPClient, wd.touch, &cut, false)
 	c.ReconnectStrategy = &backoff.StopBackOff{} // our loop reconnects, not r3labs
 	if s.cfg.Token != "" {
 		c.Headers["Authorization"] = "Bearer " + s.cfg.Token
@@ -289,7 +300,15 @@ func (s *Streamer) connect(ctx context.Context, st *runState) connEnd {
 			// had buffered, including a cut final event. Ignore it all.
 			return
 		}
-		if stop := s.handle(st, ev, &end); stop != nil {
+		stop := s.handle(st, ev, &end)
+		var undecodable *undecodableError
+		if stop != nil && cut.Load() && errors.As(stop, &undecodable) {
+			// The stream ended inside an event and r3labs handed over the
+			// remainder: a cut, not bad data. Resume normally.
+			s.cfg.Logger.Debug("flags: stream: event cut by the end of the connection ignored")
+			return
+		}
+		if stop != nil {
 			cancel(stop)
 		}
 	})
@@ -333,7 +352,7 @@ func (s *Streamer) handle(st *runState, ev *sse.Event, end *connEnd) error {
 		doc, err := rules.ParseDocument(ev.Data)
 		if err != nil {
 			log.Warn("flags: stream: snapshot event rejected", "err", err)
-			return fmt.Errorf("%w: snapshot %s: %w", ErrResync, id, err)
+			return fmt.Errorf("%w: snapshot %s: %w", ErrResync, id, &undecodableError{err})
 		}
 		end.handled++
 		if err := st.h.Apply(doc, SourceStream); err != nil {
@@ -353,7 +372,7 @@ func (s *Streamer) handle(st *runState, ev *sse.Event, end *connEnd) error {
 		p, err := rules.ParsePatch(ev.Data)
 		if err != nil {
 			log.Warn("flags: stream: patch event rejected", "err", err)
-			return fmt.Errorf("%w: patch %s: %w", ErrResync, id, err)
+			return fmt.Errorf("%w: patch %s: %w", ErrResync, id, &undecodableError{err})
 		}
 		end.handled++
 		switch {

@@ -1,0 +1,413 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+)
+
+// waitLimit bounds every wait for a signal; reaching it fails the test.
+const waitLimit = 10 * time.Second
+
+// applied is one call of Handler.Apply.
+type applied struct {
+	Version int64
+	Source  Source
+	JSON    string
+}
+
+// recorder is a Handler that records everything, safe to inspect from the
+// test goroutine.
+type recorder struct {
+	mu       sync.Mutex
+	docs     []applied
+	statuses []Status
+	reject   func(*rules.Document) error // optional
+	changed  chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
+
+func (r *recorder) Apply(doc *rules.Document, src Source) error {
+	b, err := doc.MarshalJSON()
+	if err != nil {
+		panic(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer r.signal()
+	if r.reject != nil {
+		if err := r.reject(doc); err != nil {
+			return err
+		}
+	}
+	r.docs = append(r.docs, applied{Version: doc.Version, Source: src, JSON: string(b)})
+	return nil
+}
+
+func (r *recorder) Status(st Status) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.statuses = append(r.statuses, st)
+	r.signal()
+}
+
+func (r *recorder) signal() {
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) snapshot() ([]applied, []Status) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]applied(nil), r.docs...), append([]Status(nil), r.statuses...)
+}
+
+// waitFor waits until cond holds on the recorded calls.
+func (r *recorder) waitFor(t *testing.T, what string, cond func(docs []applied, sts []Status) bool) {
+	t.Helper()
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for {
+		docs, sts := r.snapshot()
+		if cond(docs, sts) {
+			return
+		}
+		select {
+		case <-r.changed:
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %s; applied %v, statuses %v", what, docs, sts)
+		}
+	}
+}
+
+func (r *recorder) waitDocs(t *testing.T, n int) []applied {
+	t.Helper()
+	r.waitFor(t, fmt.Sprintf("%d documents", n), func(d []applied, _ []Status) bool { return len(d) >= n })
+	docs, _ := r.snapshot()
+	return docs
+}
+
+func versions(docs []applied) []int64 {
+	out := make([]int64, len(docs))
+	for i, d := range docs {
+		out[i] = d.Version
+	}
+	return out
+}
+
+// fakeClock is the injected Now and Sleep: a sleep advances the clock by d
+// and returns at once, after handing d to the test when gate is set.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps []time.Duration
+	gate   chan time.Duration // optional: each sleep blocks until the test receives
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.sleeps = append(c.sleeps, d)
+	c.now = c.now.Add(d)
+	gate := c.gate
+	c.mu.Unlock()
+	if gate != nil {
+		select {
+		case gate <- d:
+		case <-ctx.Done():
+		}
+	}
+	return ctx.Err()
+}
+
+func (c *fakeClock) Sleeps() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.sleeps...)
+}
+
+// testConfig returns a Config for srvURL with the fake clock and a fixed
+// jitter (Rand 0: every backoff wait is d/2).
+func testConfig(srvURL string, clock *fakeClock) Config {
+	return Config{
+		BaseURL:    srvURL,
+		Token:      "sdk-token",
+		HTTPClient: &http.Client{Transport: &http.Transport{}},
+		Now:        clock.Now,
+		Sleep:      clock.Sleep,
+		Rand:       func() float64 { return 0 },
+	}
+}
+
+// request is what the test server saw of one request.
+type request struct {
+	Path, Auth, LastEventID, IfNoneMatch, Accept string
+}
+
+// fakeServer answers /v1/stream and /v1/flags with per-request functions
+// chosen by the test; n counts the requests on that path from 0.
+type fakeServer struct {
+	*httptest.Server
+	quit chan struct{}
+
+	mu       sync.Mutex
+	reqs     []request
+	nStream  int
+	nFlags   int
+	stream   func(n int, w http.ResponseWriter, r *http.Request)
+	flags    func(n int, w http.ResponseWriter, r *http.Request)
+	requests chan request
+}
+
+func newFakeServer(t *testing.T, stream, flags func(n int, w http.ResponseWriter, r *http.Request)) *fakeServer {
+	t.Helper()
+	fs := &fakeServer{quit: make(chan struct{}), stream: stream, flags: flags, requests: make(chan request, 1000)}
+	fs.Server = httptest.NewServer(http.HandlerFunc(fs.serve))
+	t.Cleanup(func() {
+		fs.stop()
+	})
+	return fs
+}
+
+func (fs *fakeServer) stop() {
+	select {
+	case <-fs.quit:
+	default:
+		close(fs.quit)
+	}
+	fs.Server.Close()
+}
+
+func (fs *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
+	req := request{Path: r.URL.Path, Auth: r.Header.Get("Authorization"),
+		LastEventID: r.Header.Get("Last-Event-ID"), IfNoneMatch: r.Header.Get("If-None-Match"),
+		Accept: r.Header.Get("Accept")}
+	fs.mu.Lock()
+	fs.reqs = append(fs.reqs, req)
+	var fn func(int, http.ResponseWriter, *http.Request)
+	var n int
+	switch r.URL.Path {
+	case "/v1/stream":
+		fn, n = fs.stream, fs.nStream
+		fs.nStream++
+	case "/v1/flags":
+		fn, n = fs.flags, fs.nFlags
+		fs.nFlags++
+	}
+	fs.mu.Unlock()
+	fs.requests <- req
+	if fn == nil {
+		http.NotFound(w, r)
+		return
+	}
+	fn(n, w, r)
+}
+
+func (fs *fakeServer) Requests(path string) []request {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var out []request
+	for _, r := range fs.reqs {
+		if path == "" || r.Path == path {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// waitRequests waits until n requests on path have arrived.
+func (fs *fakeServer) waitRequests(t *testing.T, path string, n int) []request {
+	t.Helper()
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for {
+		if got := fs.Requests(path); len(got) >= n {
+			return got
+		}
+		select {
+		case <-fs.requests:
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %d requests on %s; got %v", n, path, fs.Requests(""))
+		}
+	}
+}
+
+// sseStart writes the headers of an event stream.
+func sseStart(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+}
+
+// sseEvent writes one event and flushes it.
+func sseEvent(w http.ResponseWriter, name, id, data string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "event: %s\n", name)
+	if id != "" {
+		fmt.Fprintf(&b, "id: %s\n", id)
+	}
+	for _, line := range strings.Split(data, "\n") {
+		fmt.Fprintf(&b, "data: %s\n", line)
+	}
+	b.WriteString("\n")
+	_, _ = w.Write([]byte(b.String()))
+	w.(http.Flusher).Flush()
+}
+
+
+// docJSON builds a document with one boolean flag per key.
+func docJSON(version int64, keys ...string) string {
+	flags := map[string]any{}
+	for _, k := range keys {
+		flags[k] = map[string]any{"version": version, "on": true, "variations": []any{false, true},
+			"fallthrough": map[string]any{"variation": 1}}
+	}
+	b, _ := json.Marshal(map[string]any{"version": version, "flags": flags, "segments": map[string]any{}})
+	return string(b)
+}
+
+// patchJSON builds a patch that sets (or, with a "-" prefix, deletes) flags.
+func patchJSON(version int64, keys ...string) string {
+	flags := map[string]any{}
+	for _, k := range keys {
+		if strings.HasPrefix(k, "-") {
+			flags[k[1:]] = nil
+			continue
+		}
+		flags[k] = map[string]any{"version": version, "on": true, "variations": []any{false, true},
+			"fallthrough": map[string]any{"variation": 0}}
+	}
+	b, _ := json.Marshal(map[string]any{"version": version, "flags": flags})
+	return string(b)
+}
+
+// canonical returns the MarshalJSON form of a document's JSON.
+func canonical(t *testing.T, s string) string {
+	t.Helper()
+	doc, err := rules.ParseDocument([]byte(s))
+	if err != nil {
+		t.Fatalf("ParseDocument: %v", err)
+	}
+	b, err := doc.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// patched returns the canonical document after applying patches to base.
+func patched(t *testing.T, base string, patches ...string) string {
+	t.Helper()
+	doc, err := rules.ParseDocument([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ps := range patches {
+		p, err := rules.ParsePatch([]byte(ps))
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc = doc.Apply(p)
+	}
+	b, _ := doc.MarshalJSON()
+	return string(b)
+}
+
+// runner runs a client's Run in a goroutine.
+type runner struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startRun(t *testing.T, run func(context.Context, Handler) error, h Handler) *runner {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runner{cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- run(ctx, h) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop cancels Run and waits for it to return (once).
+func (r *runner) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	return r.wait(t)
+}
+
+// wait waits for Run to return on its own.
+func (r *runner) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err, ok := <-r.done:
+		if ok {
+			close(r.done)
+		}
+		return err
+	case <-time.After(waitLimit):
+		t.Fatalf("Run did not return within %s", waitLimit)
+		return nil
+	}
+}
+
+// leakedGoroutines lists goroutines still running code of this package's
+// clients or of the r3labs reader, waiting for them to end.
+func leakedGoroutines() []string {
+	var leaked []string
+	for range 200 {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		leaked = leaked[:0]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "flags/stream.(*Streamer)") || strings.Contains(g, "flags/stream.(*Poller)") ||
+				strings.Contains(g, "flags/stream.startWatchdog") || strings.Contains(g, "flags/stream.fetchFlags") ||
+				strings.Contains(g, "r3labs/sse") {
+				leaked = append(leaked, g)
+			}
+		}
+		if len(leaked) == 0 {
+			return nil
+		}
+		runtime.Gosched()
+		time.Sleep(5 * time.Millisecond)
+	}
+	return leaked
+}
+
+func checkNoLeak(t *testing.T) {
+	t.Helper()
+	if g := leakedGoroutines(); len(g) > 0 {
+		t.Errorf("%d goroutines left:\n%s", len(g), strings.Join(g, "\n\n"))
+	}
+}
+
+func hasStatus(sts []Status, f func(Status) bool) bool {
+	for _, s := range sts {
+		if f(s) {
+			return true
+		}
+	}
+	return false
+}
