@@ -276,7 +276,6 @@ func sseEvent(w http.ResponseWriter, name, id, data string) {
 	w.(http.Flusher).Flush()
 }
 
-
 // docJSON builds a document with one boolean flag per key.
 func docJSON(version int64, keys ...string) string {
 	flags := map[string]any{}
