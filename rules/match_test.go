@@ -185,7 +185,7 @@ func TestMatchNumeric(t *testing.T) {
 		{"lessThan", `[6]`, true, `7`, true},
 		{"lessThan", `[6]`, true, `5`, false},
 		{"lessThan", `[6]`, true, `"5"`, true},
-		{"lessThan", `[1, 10]`, false, `5`, true}, // any value
+		{"lessThan", `[1, 10]`, false, `5`, true},   // any value
 		{"lessThan", `[5]`, false, `[10, 1]`, true}, // any element
 		{"lessThan", `[5]`, false, `[10, 11]`, false},
 		{"lessThan", `[5]`, false, `["1", 10]`, false},
@@ -217,7 +217,7 @@ func TestMatchTime(t *testing.T) {
 		{"after", `[` + janMs + `]`, false, `"2026-01-01T00:00:00.001Z"`, true},
 		{"before", `[` + jan + `]`, false, `"2026-01-01T01:00:00+02:00"`, true}, // 2025-12-31T23:00Z
 		{"after", `[` + jan + `]`, false, `"2025-12-31T20:00:00-05:00"`, true},  // 2026-01-01T01:00Z
-		{"before", `[` + jan + `]`, false, `-1000`, true},                      // before 1970
+		{"before", `[` + jan + `]`, false, `-1000`, true},                       // before 1970
 		{"before", `[` + jun + `]`, false, `"yesterday"`, false},
 		{"after", `[` + jan + `]`, false, `"2026-06-01"`, false}, // date only: not RFC 3339
 		{"after", `[` + jan + `]`, false, `"2026-06-01 00:00:00Z"`, false},
