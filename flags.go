@@ -1,14 +1,3 @@
-// Package flags evaluates feature flags in-process.
-//
-// A Client holds an immutable, compiled snapshot of a flag document (SPEC §1)
-// and answers typed questions about it in nanoseconds, without allocating:
-//
-//	client, err := flags.New(flags.WithFile("flags.json"))
-//	...
-//	user := flags.NewContext("user-123").Set("country", "fr").Build()
-//	if client.Bool(ctx, "new-checkout", user, false) { ... }
-//
-// See doc.go for the full guide.
 package flags
 
 import (
@@ -73,6 +62,8 @@ type Client struct {
 	changeFns map[int]func(Change)
 	statusFns map[int]func(Status)
 	nextID    int
+
+	health health // guarded by updateMu
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -181,7 +172,7 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()
 		<-c.done
-		c.setStatus(func(s *Status) { s.State = StateClosed; s.Err = nil })
+		c.updateHealth(func(h *health) { h.closed = true })
 	})
 	return nil
 }
@@ -252,6 +243,42 @@ func (c *Client) listeners() ([]func(Change), []func(Status)) {
 	return ch, st
 }
 
+// health is what Status is computed from; guarded by updateMu.
+type health struct {
+	origin  string // source of the snapshot in force ("" before the first)
+	source  string // the source last heard from, before the first snapshot
+	failing bool
+	fatal   bool
+	closed  bool
+	err     error
+	updated time.Time
+}
+
+// status computes the public Status from health.
+func (c *Client) statusOf(h health, version int64, haveSnap bool) Status {
+	s := Status{Source: h.origin, Version: version, Err: h.err, LastUpdate: h.updated}
+	if s.Source == "" {
+		s.Source = h.source
+	}
+	switch {
+	case h.closed:
+		s.State = StateClosed
+	case h.fatal:
+		s.State = StateFatal
+	case !haveSnap:
+		s.State = StateInitializing
+	case h.failing || h.origin == originCache:
+		s.State = StateStale
+	default:
+		s.State = StateReady
+	}
+	return s
+}
+
+// originCache is the origin of a snapshot read from a last-known-good file:
+// serving it is STALE until a live source delivers.
+const originCache = "cache"
+
 // install compiles doc, swaps it in and tells listeners. Called by sources.
 func (c *Client) install(doc *rules.Document, origin string) error {
 	if doc == nil {
@@ -259,6 +286,9 @@ func (c *Client) install(doc *rules.Document, origin string) error {
 	}
 	c.updateMu.Lock()
 	defer c.updateMu.Unlock()
+	if c.health.closed {
+		return ErrClosed
+	}
 	prev := c.snap.Load()
 	next := rules.CompileFrom(prev, doc)
 	c.snap.Store(next)
@@ -267,12 +297,11 @@ func (c *Client) install(doc *rules.Document, origin string) error {
 	}
 	c.readyOnce.Do(func() { close(c.ready) })
 	changed := changedFlags(prev, next)
-	c.setStatusLocked(func(s *Status) {
-		s.Source = origin
-		s.Version = next.Version()
-		s.LastUpdate = c.clock()
-		if s.State == StateInitializing {
-			s.State = StateReady
+	c.updateHealthLocked(func(h *health) {
+		h.origin = origin
+		h.updated = c.clock()
+		if origin != originCache {
+			h.failing, h.err = false, nil
 		}
 	})
 	if prev != nil && len(changed) == 0 {
@@ -286,27 +315,38 @@ func (c *Client) install(doc *rules.Document, origin string) error {
 	return nil
 }
 
-func (c *Client) setStatus(update func(*Status)) {
+func (c *Client) updateHealth(update func(*health)) {
 	c.updateMu.Lock()
 	defer c.updateMu.Unlock()
-	c.setStatusLocked(update)
+	c.updateHealthLocked(update)
 }
 
-func (c *Client) setStatusLocked(update func(*Status)) {
+// updateHealthLocked applies update, publishes the new Status and tells
+// status listeners when it changed.
+func (c *Client) updateHealthLocked(update func(*health)) {
 	old := c.status.Load()
-	s := *old
-	update(&s)
-	if s.State == StateClosed && old.State == StateClosed {
-		return
+	update(&c.health)
+	snap := c.snap.Load()
+	var version int64
+	if snap != nil {
+		version = snap.Version()
 	}
+	s := c.statusOf(c.health, version, snap != nil)
 	c.status.Store(&s)
-	if s.State == old.State && s.Source == old.Source && s.Version == old.Version && errors.Is(s.Err, old.Err) && errors.Is(old.Err, s.Err) {
+	if s.State == old.State && s.Source == old.Source && s.Version == old.Version && sameErr(s.Err, old.Err) {
 		return
 	}
 	_, st := c.listeners()
 	for _, fn := range st {
 		fn(s)
 	}
+}
+
+func sameErr(a, b error) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Error() == b.Error()
 }
 
 // evaluate runs the evaluator on the current snapshot.

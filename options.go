@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/stream"
 )
 
 // Option configures New. The set of options is closed: use the With...
@@ -26,6 +27,8 @@ type config struct {
 	file     string
 	fileIvl  time.Duration
 	sources  []Source
+	remote   *remoteConfig
+	cache    string
 }
 
 // WithDocument serves a fixed flag document (JSON, SPEC §1). New fails if it
@@ -91,6 +94,12 @@ func (c *config) validate() error {
 	if c.document != nil && c.file != "" {
 		return errors.New("flags: WithDocument and WithFile are exclusive")
 	}
+	if c.remote != nil && (c.document != nil || c.file != "") {
+		return errors.New("flags: a remote source (WithStream, WithPolling) excludes WithDocument and WithFile")
+	}
+	if c.cache != "" && c.remote == nil {
+		return errors.New("flags: WithCache needs WithStream or WithPolling")
+	}
 	return nil
 }
 
@@ -121,6 +130,22 @@ func (c *config) buildSources(cl *Client) ([]Source, error) {
 			return nil, err
 		}
 		out = append(out, fs)
+	case c.remote != nil:
+		rs, err := newRemoteSource(c.remote, c.cache, c.logger)
+		if err != nil {
+			return nil, err
+		}
+		cl.health.source = string(stream.SourceStream)
+		if c.remote.poll {
+			cl.health.source = string(stream.SourcePoll)
+		}
+		cl.status.Store(&Status{State: StateInitializing, Source: cl.health.source})
+		if doc := rs.loadCache(); doc != nil {
+			if err := cl.install(doc, originCache); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, rs)
 	}
 	return append(out, c.sources...), nil
 }

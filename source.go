@@ -44,23 +44,18 @@ type sink struct{ c *Client }
 func (s sink) Apply(doc *rules.Document, origin string) error { return s.c.install(doc, origin) }
 
 func (s sink) Healthy(origin string) {
-	s.c.setStatus(func(st *Status) {
-		st.Err = nil
-		if s.c.snap.Load() != nil {
-			st.State = StateReady
-			st.Source = origin
-		}
+	s.c.updateHealth(func(h *health) {
+		h.failing, h.err = false, nil
+		h.source = origin
 	})
 }
 
 func (s sink) Failed(origin string, err error, fatal bool) {
-	s.c.setStatus(func(st *Status) {
-		st.Err = err
-		switch {
-		case fatal:
-			st.State = StateFatal
-		case s.c.snap.Load() != nil:
-			st.State = StateStale
+	s.c.updateHealth(func(h *health) {
+		h.failing, h.err = true, err
+		h.source = origin
+		if fatal {
+			h.fatal = true
 		}
 	})
 }
