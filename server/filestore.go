@@ -1,0 +1,516 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+)
+
+// AdminFile is the file of a folder store that admin writes of new keys go to.
+const AdminFile = "admin.json"
+
+// Defaults of FileStoreOptions.
+const (
+	DefaultPollInterval = 250 * time.Millisecond
+	DefaultMaxFileBytes = 64 << 20
+)
+
+// FileStoreOptions configures a FileStore. The zero value is usable.
+type FileStoreOptions struct {
+	// Logger receives reports of files ignored and reloaded; nil discards.
+	Logger *slog.Logger
+	// PollInterval is how often the files are checked for changes (size and
+	// modification time, then content hash). A change is loaded once it has
+	// been seen unchanged for one interval (a debounce against half-written
+	// files), so it is published within two intervals.
+	PollInterval time.Duration
+	// MaxFileBytes is the largest file read; a larger one is ignored.
+	MaxFileBytes int64
+}
+
+// FileStore is a Store backed by one document file, or by a folder whose
+// *.json files (not those whose name starts with a dot) are merged. It
+// reloads on change. A file that does not parse or validate, or that defines
+// a key another file defines, is logged and ignored: the store keeps its last
+// good content (SPEC §6). Admin writes are durable: with one file, the file is
+// rewritten atomically (temporary file, fsync, rename), keeping unknown
+// top-level members; with a folder, new keys go to admin.json in it and a key
+// defined by another file is refused (ErrConflict). While the file to be
+// written does not parse or validate, or any file changed on disk and has
+// not been loaded yet, writes are refused (ErrConflict), so an edit in
+// progress is never overwritten.
+type FileStore struct {
+	path    string
+	folder  bool
+	log     *slog.Logger
+	poll    time.Duration
+	maxSize int64
+
+	mu     sync.Mutex
+	files  map[string]*sourceFile // by name inside the folder (or the file's base name)
+	loaded string                 // signature of the files when last scanned
+}
+
+// sourceFile is what is known of one file.
+type sourceFile struct {
+	size int64
+	mod  time.Time
+	sum  [32]byte
+	good *rules.Document // last good content, merged into the store; nil: none
+	cand *rules.Document // newer content refused for a duplicate key; retried
+	err  error           // why the current content is not used
+}
+
+// OpenFileStore opens the document file or folder at path and loads it. A
+// file that cannot be read, does not parse or validate, or defines a key
+// another file defines makes it fail, naming the file.
+func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PollInterval < 0 || opts.MaxFileBytes < 0 {
+		return nil, fmt.Errorf("flags: file store: negative PollInterval or MaxFileBytes")
+	}
+	if opts.PollInterval == 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	if opts.MaxFileBytes == 0 {
+		opts.MaxFileBytes = DefaultMaxFileBytes
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("flags: %w", err)
+	}
+	fs := &FileStore{path: path, folder: fi.IsDir(), log: opts.Logger, poll: opts.PollInterval,
+		maxSize: opts.MaxFileBytes, files: map[string]*sourceFile{}}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if err := fs.scan(); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(fs.files)) {
+		if f := fs.files[name]; f.err != nil {
+			errs = append(errs, fmt.Errorf("flags: %s: %w", fs.full(name), f.err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return fs, nil
+}
+
+// Load rescans the files and returns the merged content.
+func (fs *FileStore) Load(context.Context) (*rules.Document, error) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if err := fs.scan(); err != nil {
+		fs.log.Error("flags: file store: scan failed; keeping the last good content", "path", fs.path, "err", err)
+	}
+	return fs.merged(), nil
+}
+
+// Watch polls the files every PollInterval and calls notify once a change
+// has stayed put for one interval.
+func (fs *FileStore) Watch(ctx context.Context, notify func()) {
+	t := time.NewTicker(fs.poll)
+	defer t.Stop()
+	prev := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sig := fs.signature()
+		fs.mu.Lock()
+		changed := sig != fs.loaded
+		fs.mu.Unlock()
+		if changed && sig == prev {
+			notify()
+		}
+		prev = sig
+	}
+}
+
+// Write makes c durable; see FileStore for the rules.
+func (fs *FileStore) Write(ctx context.Context, c Change) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("flags: file store: %w", err)
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if sig := fs.signature(); sig != fs.loaded {
+		return conflictError("%s changed on disk and is not loaded yet; retry shortly", fs.path)
+	}
+	name := filepath.Base(fs.path)
+	if fs.folder {
+		name = AdminFile
+		if owner := fs.owner(c.Kind, c.Key); owner != "" && owner != AdminFile {
+			return conflictError("%s %q is defined in %s: edit that file", c.Kind, c.Key, fs.full(owner))
+		}
+	}
+	f := fs.files[name]
+	if f != nil && f.err != nil {
+		return conflictError("%s does not parse or validate (%v): fix it first", fs.full(name), f.err)
+	}
+	full := fs.full(name)
+	data, err := os.ReadFile(full)
+	if err != nil && !(fs.folder && errors.Is(err, os.ErrNotExist)) {
+		return fmt.Errorf("flags: %w", err)
+	}
+	out, changed, err := rewriteDocument(data, c)
+	if err != nil {
+		return conflictError("%s: %v", full, err)
+	}
+	if !changed {
+		return nil
+	}
+	doc, err := rules.ParseDocument(out)
+	if err != nil {
+		return fmt.Errorf("flags: %s: rewritten document does not parse: %w", full, err)
+	}
+	perm := os.FileMode(0o644)
+	if fi, err := os.Stat(full); err == nil {
+		perm = fi.Mode().Perm()
+	}
+	if err := writeFileAtomic(full, out, perm); err != nil {
+		return err
+	}
+	fi, err := os.Stat(full)
+	if err != nil {
+		return fmt.Errorf("flags: %w", err)
+	}
+	fs.files[name] = &sourceFile{size: fi.Size(), mod: fi.ModTime(), sum: sha256.Sum256(out), good: doc}
+	fs.loaded = fs.signature()
+	return nil
+}
+
+// rewriteDocument applies c to the document file data (empty: a new file),
+// keeping its unknown top-level members, and reports whether anything changed.
+func rewriteDocument(data []byte, c Change) ([]byte, bool, error) {
+	top := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := json.Unmarshal(data, &top); err != nil || top == nil {
+			return nil, false, fmt.Errorf("not a JSON object")
+		}
+	}
+	member := "flags"
+	if c.Kind == KindSegment {
+		member = "segments"
+	}
+	section := map[string]json.RawMessage{}
+	if raw := top[member]; raw != nil && string(bytes.TrimSpace(raw)) != "null" {
+		if err := json.Unmarshal(raw, &section); err != nil {
+			return nil, false, fmt.Errorf("%s: not an object", member)
+		}
+	}
+	if c.Value == nil {
+		if _, ok := section[c.Key]; !ok {
+			return nil, false, nil
+		}
+		delete(section, c.Key)
+	} else {
+		section[c.Key] = c.Value
+	}
+	b, err := marshalNoEscape(section)
+	if err != nil {
+		return nil, false, err
+	}
+	top[member] = b
+	top["version"] = json.RawMessage(fmt.Sprint(c.Version))
+	return encodeFile(top), true, nil
+}
+
+// encodeFile writes a document file: version first, then unknown members,
+// then flags and segments, indented by two spaces.
+func encodeFile(top map[string]json.RawMessage) []byte {
+	var order []string
+	for _, k := range []string{"version"} {
+		if _, ok := top[k]; ok {
+			order = append(order, k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		if k != "version" && k != "flags" && k != "segments" {
+			order = append(order, k)
+		}
+	}
+	for _, k := range []string{"flags", "segments"} {
+		if _, ok := top[k]; ok {
+			order = append(order, k)
+		}
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range order {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kb, _ := marshalNoEscape(k)
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(top[k])
+	}
+	b.WriteByte('}')
+	var out bytes.Buffer
+	if err := json.Indent(&out, b.Bytes(), "", "  "); err != nil {
+		return append(b.Bytes(), '\n')
+	}
+	out.WriteByte('\n')
+	return out.Bytes()
+}
+
+// writeFileAtomic replaces path with data: a temporary file in the same
+// folder, written, synced and renamed over path, then the folder synced.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("flags: write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("flags: write %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("flags: write %s: %w", path, err)
+	}
+	if err = tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("flags: write %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("flags: write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("flags: write %s: %w", path, err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync() // not supported everywhere; the rename is done either way
+		_ = d.Close()
+	}
+	return nil
+}
+
+func (fs *FileStore) full(name string) string {
+	if fs.folder {
+		return filepath.Join(fs.path, name)
+	}
+	return fs.path
+}
+
+// names lists the files of the store.
+func (fs *FileStore) names() ([]string, error) {
+	if !fs.folder {
+		return []string{filepath.Base(fs.path)}, nil
+	}
+	ents, err := os.ReadDir(fs.path)
+	if err != nil {
+		return nil, fmt.Errorf("flags: %w", err)
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasPrefix(n, ".") || !strings.HasSuffix(n, ".json") || e.IsDir() {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// signature sums up the names, sizes and modification times of the files.
+func (fs *FileStore) signature() string {
+	names, err := fs.names()
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var b strings.Builder
+	for _, n := range names {
+		fi, err := os.Stat(fs.full(n))
+		if err != nil {
+			fmt.Fprintf(&b, "%s:missing\n", n)
+			continue
+		}
+		fmt.Fprintf(&b, "%s:%d:%d\n", n, fi.Size(), fi.ModTime().UnixNano())
+	}
+	return b.String()
+}
+
+// scan reads the files that changed and decides which content of each is
+// used. fs.mu must be held.
+func (fs *FileStore) scan() error {
+	sig := fs.signature()
+	names, err := fs.names()
+	if err != nil {
+		return err
+	}
+	present := map[string]bool{}
+	for _, n := range names {
+		present[n] = true
+		fs.read(n)
+	}
+	if fs.folder {
+		for n := range fs.files {
+			if !present[n] {
+				fs.log.Info("flags: file removed", "file", fs.full(n))
+				delete(fs.files, n)
+			}
+		}
+	}
+	fs.accept()
+	fs.loaded = sig
+	return nil
+}
+
+// read refreshes what is known of one file; a new content that parses
+// becomes its candidate.
+func (fs *FileStore) read(name string) {
+	full := fs.full(name)
+	f := fs.files[name]
+	if f == nil {
+		f = &sourceFile{}
+		fs.files[name] = f
+	}
+	fail := func(err error) {
+		if f.err == nil || f.err.Error() != err.Error() {
+			fs.log.Warn("flags: file ignored; serving its last good content", "file", full, "err", err)
+		}
+		f.err, f.cand = err, nil
+	}
+	fi, err := os.Stat(full)
+	if err != nil {
+		f.size, f.mod = -1, time.Time{}
+		fail(err)
+		return
+	}
+	if fi.Size() == f.size && fi.ModTime().Equal(f.mod) {
+		return
+	}
+	data, err := readLimited(full, fs.maxSize)
+	if err != nil {
+		fail(err)
+		return
+	}
+	f.size, f.mod = fi.Size(), fi.ModTime()
+	sum := sha256.Sum256(data)
+	if sum == f.sum && (f.good != nil || f.cand != nil) {
+		return
+	}
+	f.sum = sum
+	doc, err := rules.ParseDocument(data)
+	if err != nil {
+		fail(err)
+		return
+	}
+	f.cand, f.err = doc, nil
+}
+
+func readLimited(path string, limit int64) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return data, nil
+}
+
+// accept makes each candidate the file's good content unless it defines a
+// key another file's good content defines. fs.mu must be held.
+func (fs *FileStore) accept() {
+	for _, name := range slices.Sorted(maps.Keys(fs.files)) {
+		f := fs.files[name]
+		if f.cand == nil {
+			continue
+		}
+		if dup := fs.duplicate(name, f.cand); dup != "" {
+			err := errors.New(dup)
+			if f.err == nil || f.err.Error() != err.Error() {
+				fs.log.Warn("flags: file ignored; serving its last good content", "file", fs.full(name), "err", err)
+			}
+			f.err = err
+			continue
+		}
+		if f.good != nil {
+			fs.log.Info("flags: file reloaded", "file", fs.full(name))
+		}
+		f.good, f.cand, f.err = f.cand, nil, nil
+	}
+}
+
+// duplicate describes the first key of doc that a file other than name
+// defines, or returns "".
+func (fs *FileStore) duplicate(name string, doc *rules.Document) string {
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		m := doc.Flags
+		if kind == KindSegment {
+			m = doc.Segments
+		}
+		for _, key := range slices.Sorted(maps.Keys(m)) {
+			if owner := fs.ownerExcept(kind, key, name); owner != "" {
+				return fmt.Sprintf("%s %q is also defined in %s", kind, key, fs.full(owner))
+			}
+		}
+	}
+	return ""
+}
+
+// owner names the file whose good content defines key, or "".
+func (fs *FileStore) owner(kind Kind, key string) string { return fs.ownerExcept(kind, key, "") }
+
+func (fs *FileStore) ownerExcept(kind Kind, key, except string) string {
+	for name, f := range fs.files {
+		if name == except || f.good == nil {
+			continue
+		}
+		m := f.good.Flags
+		if kind == KindSegment {
+			m = f.good.Segments
+		}
+		if _, ok := m[key]; ok {
+			return name
+		}
+	}
+	return ""
+}
+
+// merged is the union of every file's good content; its version is the
+// largest of theirs. fs.mu must be held.
+func (fs *FileStore) merged() *rules.Document {
+	out := &rules.Document{Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
+	for _, f := range fs.files {
+		if f.good == nil {
+			continue
+		}
+		out.Version = max(out.Version, f.good.Version)
+		maps.Copy(out.Flags, f.good.Flags)
+		maps.Copy(out.Segments, f.good.Segments)
+	}
+	return out
+}
