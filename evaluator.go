@@ -3,6 +3,7 @@ package flags
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/flagstream/flags/bucketing"
@@ -198,6 +199,9 @@ func (e *evaluator) bucket(path rules.Path, salt string) (bucket int, fallback b
 	case float64:
 		if x == math.Trunc(x) && x >= -9.2e18 && x <= 9.2e18 {
 			return bucketing.BucketInt(salt, int64(x)), false
+		}
+		if x == math.Trunc(x) && !math.IsInf(x, 0) { // beyond int64: still plain decimal digits
+			return bucketing.Bucket(salt, strconv.FormatFloat(x, 'f', -1, 64)), false
 		}
 	}
 	return 0, true
