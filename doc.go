@@ -74,6 +74,11 @@ compiled snapshot directly, with an injected clock.
 
 # Choices where the specification is silent
 
+  - A before or after clause written without an attribute compares the
+    evaluation time (the clock, which `flags eval --at` and WithClock fix):
+    {"op": "after", "values": ["2026-12-01T00:00:00Z"]} is a rule that
+    starts matching at that instant. With an attribute, the attribute is
+    compared and the clock is not used.
   - A JSON null attribute is treated as absent by every operator.
   - A clause value of the wrong JSON type for its operator (a number for
     startsWith, a string for lessThan, an object for in) makes the flag

@@ -221,6 +221,12 @@ func (e *evaluator) clausesMatch(clauses []rules.Clause, depth int) (bool, error
 			}
 			continue
 		}
+		if c.UsesClock() {
+			if !c.Match(float64(e.nowMillis()), true) {
+				return false, nil
+			}
+			continue
+		}
 		v, ok := c.Attribute.Lookup(e.ctx.attrs)
 		if !c.Match(v, ok) {
 			return false, nil

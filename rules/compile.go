@@ -359,7 +359,11 @@ func (ps *problems) clauses(o map[string]any, parent string) []Clause {
 				ps.add(join(field, "op"), "unknown operator %q", string(c.Op))
 			}
 		}
-		if c.Op != OpInSegment {
+		switch {
+		case c.Op == OpInSegment:
+		case (c.Op == OpBefore || c.Op == OpAfter) && co["attribute"] == nil:
+			// no attribute: the clause compares the evaluation time (Clause.UsesClock)
+		default:
 			c.Attribute = ps.path(co, "attribute", field, false)
 		}
 		if c.Op != OpExists {

@@ -197,6 +197,12 @@ type Clause struct {
 	versions []semver         // semver ops
 }
 
+// UsesClock reports whether the clause compares the evaluation time: a
+// before or after clause written without an attribute (a time-boxed rule).
+func (c *Clause) UsesClock() bool {
+	return (c.Op == OpBefore || c.Op == OpAfter) && len(c.Attribute) == 0
+}
+
 // Segments returns the segment keys of an inSegment clause.
 func (c *Clause) Segments() []string { return c.strings }
 

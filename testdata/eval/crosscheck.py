@@ -214,7 +214,10 @@ class Ev:
         if op == "inSegment":
             res = any(self.in_segment(k, ctx, stack) for k in c.get("values", []))
             return res != neg
-        a = get(ctx, c["attribute"])
+        if op in ("before", "after") and "attribute" not in c:
+            a = self.now
+        else:
+            a = get(ctx, c["attribute"])
         if op == "exists":
             return (a is not ABSENT) != neg
         if a is ABSENT:
@@ -289,6 +292,7 @@ class Ev:
             return None, {"kind": "ERROR", "errorKind": "MALFORMED_FLAG"}
 
     def evaluate(self, key, ctx, t, typ, default):
+        self.now = t  # before/after without an attribute compare the evaluation time
         var, reason = self.eval_raw(key, ctx, t)
         f = self.flags.get(key)
         out = {}
