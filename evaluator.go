@@ -24,6 +24,7 @@ const maxSegmentDepth = 64
 // calls on the hot path.
 type evaluation struct {
 	flag      *rules.Flag
+	forced    *forced // an override's value, served instead of a variation
 	err       error
 	variation int32
 	index     int32 // rule index for RULE_MATCH, prerequisite index for PREREQUISITE_FAILED
@@ -32,7 +33,7 @@ type evaluation struct {
 	rollout   uint8 // rolloutBits
 }
 
-var reasonKinds = [...]ReasonKind{"", ReasonOff, ReasonTargetMatch, ReasonRuleMatch, ReasonPrerequisiteFailed, ReasonFallthrough, ReasonError}
+var reasonKinds = [...]ReasonKind{"", ReasonOff, ReasonTargetMatch, ReasonRuleMatch, ReasonPrerequisiteFailed, ReasonFallthrough, ReasonError, ReasonOverride}
 
 const (
 	kindOff uint8 = iota + 1
@@ -41,6 +42,7 @@ const (
 	kindPrerequisiteFailed
 	kindFallthrough
 	kindError
+	kindOverride
 )
 
 var errorKinds = [...]ErrorKind{"", ErrorClientNotReady, ErrorFlagNotFound, ErrorMalformedFlag, ErrorInvalidContext, ErrorWrongType}
@@ -58,6 +60,18 @@ const (
 	bitInExperiment
 	bitBucketFallback
 )
+
+// value returns the value served and its kind, or nil when the caller's
+// default is served.
+func (ev *evaluation) value() (*rules.Variation, rules.Kind) {
+	if ev.forced != nil {
+		return &ev.forced.v, ev.forced.kind
+	}
+	if ev.variation < 0 || ev.flag == nil {
+		return nil, 0
+	}
+	return &ev.flag.Variations[ev.variation], ev.flag.Kind
+}
 
 // reason unpacks the evaluation's reason.
 func (ev *evaluation) reason() Reason {
@@ -308,8 +322,8 @@ func anyResult(key string, ev evaluation, def any) Result[any] {
 	if ev.flag != nil {
 		r.Version = ev.flag.Version
 	}
-	if ev.variation >= 0 && ev.flag != nil {
-		r.Value = ev.flag.Variations[ev.variation].Value
+	if v, _ := ev.value(); v != nil {
+		r.Value = v.Value
 	}
 	return r
 }

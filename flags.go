@@ -64,6 +64,7 @@ type Client struct {
 	nextID    int
 
 	health health // guarded by updateMu
+	ov     overrides
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -351,6 +352,15 @@ func sameErr(a, b error) bool {
 
 // evaluate runs the evaluator on the current snapshot.
 func (c *Client) evaluate(key string, ec *Context) evaluation {
+	if ov := c.ov.set.Load(); ov != nil {
+		if f := ov.lookup(key, ec.key); f != nil {
+			ev := evaluation{forced: f, variation: -1, kind: kindOverride}
+			if snap := c.snap.Load(); snap != nil {
+				ev.flag = snap.Flag(key)
+			}
+			return ev
+		}
+	}
 	e := evaluator{snap: c.snap.Load(), ctx: ec, clock: c.clock}
 	return e.evaluate(key)
 }
@@ -362,27 +372,28 @@ func typed[T any](key string, ev evaluation, def T, want rules.Kind, get func(*r
 	if ev.flag != nil {
 		r.Version = ev.flag.Version
 	}
-	if ev.variation < 0 || ev.flag == nil {
+	v, kind := ev.value()
+	if v == nil {
 		r.Variation = -1
 		return r
 	}
-	if ev.flag.Kind == want {
-		if v, ok := get(&ev.flag.Variations[ev.variation]); ok {
-			r.Value = v
+	if kind == want {
+		if x, ok := get(v); ok {
+			r.Value = x
 			return r
 		}
 	}
 	r.Variation = -1
 	r.Reason = Reason{Kind: ReasonError, ErrorKind: ErrorWrongType}
-	r.Err = wrongType(key, ev.flag, want)
+	r.Err = wrongType(key, kind, want)
 	return r
 }
 
-func wrongType(key string, f *rules.Flag, want rules.Kind) error {
-	if f.Kind == want { // an int request of a fractional number
+func wrongType(key string, got, want rules.Kind) error {
+	if got == want { // an int request of a fractional number
 		return fmt.Errorf("%w: flag %q serves a number with a fraction, want an integer", ErrWrongType, key)
 	}
-	return fmt.Errorf("%w: flag %q serves %s values, want %s", ErrWrongType, key, f.Kind, want)
+	return fmt.Errorf("%w: flag %q serves %s values, want %s", ErrWrongType, key, got, want)
 }
 
 func getBool(v *rules.Variation) (bool, bool)            { return v.Bool, true }
@@ -402,8 +413,8 @@ func getInt(v *rules.Variation) (int, bool) {
 // hooks; evaluation itself never blocks.
 func (c *Client) Bool(ctx context.Context, key string, ec Context, def bool) bool {
 	ev := c.evaluate(key, &ec)
-	if ev.variation >= 0 && ev.flag.Kind == rules.KindBool {
-		return ev.flag.Variations[ev.variation].Bool
+	if v, kind := ev.value(); kind == rules.KindBool {
+		return v.Bool
 	}
 	return def
 }
@@ -416,8 +427,8 @@ func (c *Client) BoolDetail(ctx context.Context, key string, ec Context, def boo
 // String returns the value of a string flag for ec, or def.
 func (c *Client) String(ctx context.Context, key string, ec Context, def string) string {
 	ev := c.evaluate(key, &ec)
-	if ev.variation >= 0 && ev.flag.Kind == rules.KindString {
-		return ev.flag.Variations[ev.variation].String
+	if v, kind := ev.value(); kind == rules.KindString {
+		return v.String
 	}
 	return def
 }
@@ -476,11 +487,38 @@ func (c *Client) AllFlags(ctx context.Context, ec Context) []Result[any] {
 	keys := snap.FlagKeys()
 	out := make([]Result[any], len(keys))
 	e := evaluator{snap: snap, ctx: &ec, clock: c.clock}
+	ov := c.ov.set.Load()
 	for i, key := range keys {
+		if ov != nil {
+			if f := ov.lookup(key, ec.key); f != nil {
+				out[i] = anyResult(key, evaluation{flag: snap.Flag(key), forced: f, variation: -1, kind: kindOverride}, nil)
+				continue
+			}
+		}
 		out[i] = anyResult(key, e.evaluate(key), nil)
 	}
 	return out
 }
+
+// Evaluator is the evaluation half of *Client. Application code that
+// accepts an Evaluator instead of a *Client can be tested with a flagstest
+// client or a hand-written fake, without a mock generator.
+type Evaluator interface {
+	Bool(ctx context.Context, key string, ec Context, def bool) bool
+	BoolDetail(ctx context.Context, key string, ec Context, def bool) Result[bool]
+	String(ctx context.Context, key string, ec Context, def string) string
+	StringDetail(ctx context.Context, key string, ec Context, def string) Result[string]
+	Int(ctx context.Context, key string, ec Context, def int) int
+	IntDetail(ctx context.Context, key string, ec Context, def int) Result[int]
+	Float(ctx context.Context, key string, ec Context, def float64) float64
+	FloatDetail(ctx context.Context, key string, ec Context, def float64) Result[float64]
+	JSON(ctx context.Context, key string, ec Context, def json.RawMessage) json.RawMessage
+	JSONDetail(ctx context.Context, key string, ec Context, def json.RawMessage) Result[json.RawMessage]
+	Value(ctx context.Context, key string, ec Context, def any) Result[any]
+	AllFlags(ctx context.Context, ec Context) []Result[any]
+}
+
+var _ Evaluator = (*Client)(nil)
 
 // changedFlags lists the flags whose evaluation may differ between two
 // snapshots: flags added, removed or edited, flags using an edited segment
