@@ -1,0 +1,226 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// publishN publishes n changes of flag new-checkout's description.
+func publishN(t *testing.T, srv *Server, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		doc := strings.Replace(baseDoc, `"owner": "team-a"`, fmt.Sprintf(`"description": "change %d-%d"`, srv.Version(), i), 1)
+		if err := srv.Publish(mustParse(t, doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestStreamResume(t *testing.T) {
+	for _, tc := range []struct {
+		name, lastID string
+		want         []string // event name@id, in order
+	}{
+		{"no Last-Event-ID", "", []string{"snapshot@e1:21"}},
+		{"in ring", "e1:19", []string{"patch@e1:20", "patch@e1:21"}},
+		{"oldest kept", "e1:18", []string{"patch@e1:19", "patch@e1:20", "patch@e1:21"}},
+		{"first version", "e1:17", []string{"snapshot@e1:21"}},
+		{"out of ring", "e1:3", []string{"snapshot@e1:21"}},
+		{"other epoch", "e0:20", []string{"snapshot@e1:21"}},
+		{"ahead of server", "e1:22", []string{"snapshot@e1:21"}},
+		{"garbage", "what", []string{"snapshot@e1:21"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, ts := newTestServer(t, baseDoc, Options{Epoch: "e1", ReplayPatches: 3})
+			publishN(t, srv, 4) // versions 18..21; the ring holds 19, 20, 21
+			c := openStream(t, ts.URL, "", tc.lastID)
+			for _, want := range tc.want {
+				ev := c.next(t)
+				if got := ev.Name + "@" + ev.ID; got != want {
+					t.Fatalf("event %s, want %s", got, want)
+				}
+			}
+			// What follows is the live patch, nothing else in between.
+			publishN(t, srv, 1)
+			ev, p := c.nextPatch(t)
+			if want := fmt.Sprintf("e1:%d", srv.Version()); ev.ID != want || p.Version != srv.Version() {
+				t.Fatalf("live event id %s version %d, want %s", ev.ID, p.Version, want)
+			}
+		})
+	}
+
+	// Up to date: no snapshot, no replay; the next event is the next patch.
+	srv, ts := newTestServer(t, baseDoc, Options{Epoch: "e1"})
+	publishN(t, srv, 2)
+	c := openStream(t, ts.URL, "", fmt.Sprintf("e1:%d", srv.Version()))
+	publishN(t, srv, 1)
+	ev, _ := c.nextPatch(t)
+	if ev.ID != fmt.Sprintf("e1:%d", srv.Version()) {
+		t.Errorf("up-to-date resume got %s first", ev.ID)
+	}
+}
+
+func TestStreamReplayBytesBound(t *testing.T) {
+	srv, ts := newTestServer(t, baseDoc, Options{Epoch: "e1", ReplayBytes: 600})
+	publishN(t, srv, 4) // each patch frame is a few hundred bytes: not all fit
+	c := openStream(t, ts.URL, "", "e1:17")
+	if ev := c.next(t); ev.Name != "snapshot" {
+		t.Fatalf("resume beyond the byte bound: %s, want snapshot", ev.Name)
+	}
+	c = openStream(t, ts.URL, "", "e1:20")
+	if ev := c.next(t); ev.Name != "patch" || ev.ID != "e1:21" {
+		t.Fatalf("resume within the byte bound: %s %s, want patch e1:21", ev.Name, ev.ID)
+	}
+}
+
+func TestStreamHeartbeat(t *testing.T) {
+	_, ts := newTestServer(t, baseDoc, Options{HeartbeatInterval: 5 * time.Millisecond})
+	c := openStream(t, ts.URL, "", "")
+	pings := 0
+	for pings < 3 {
+		select {
+		case ev, ok := <-c.events:
+			if !ok {
+				t.Fatalf("stream ended: %v", <-c.done)
+			}
+			if ev.Comment == "ping" {
+				pings++
+			} else if ev.Comment != "" {
+				t.Fatalf("comment %q, want ping", ev.Comment)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("%d pings within %v, want 3", pings, waitLimit)
+		}
+	}
+}
+
+// A subscriber that never reads is dropped, and meanwhile another subscriber
+// gets every patch and Publish never waits for the stuck one.
+func TestStreamSlowSubscriberDropped(t *testing.T) {
+	srv, err := New(NewMemoryStore(mustParse(t, baseDoc)), Options{
+		Epoch: "e1", SubscriberQueue: 2, WriteTimeout: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := make(chan string, 16)
+	srv.onRemove = func(reason string) { removed <- reason }
+	ts := serve(t, srv)
+
+	// The stuck subscriber: a raw connection that sends its request and
+	// never reads, with a small receive buffer.
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	if _, err := io.WriteString(conn, "GET /v1/stream HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	fast := openStream(t, ts.URL, "", "")
+	fast.next(t) // snapshot
+
+	big := strings.Repeat("x", 256<<10)
+	var reason string
+	i := 0
+	for ; reason == "" && i < 400; i++ {
+		doc := strings.Replace(baseDoc, `"owner": "team-a"`, fmt.Sprintf(`"description": "%d%s"`, i, big), 1)
+		if err := srv.Publish(mustParse(t, doc)); err != nil {
+			t.Fatal(err)
+		}
+		_, p := fast.nextPatch(t)
+		if p.Version != srv.Version() {
+			t.Fatalf("fast subscriber got version %d, want %d", p.Version, srv.Version())
+		}
+		select {
+		case reason = <-removed:
+		default:
+		}
+	}
+	if reason == "" {
+		t.Fatal("the subscriber that never reads was not dropped")
+	}
+	t.Logf("dropped after %d patches of %d KiB: %s", i, len(big)>>10, reason)
+	if !strings.Contains(reason, "fell behind") && !strings.Contains(reason, "write failed") {
+		t.Errorf("removed because %q, want fell behind or write failed", reason)
+	}
+	// The fast one is still connected and served.
+	publishN(t, srv, 1)
+	if _, p := fast.nextPatch(t); p.Version != srv.Version() {
+		t.Fatalf("after the drop: version %d, want %d", p.Version, srv.Version())
+	}
+}
+
+func TestClose(t *testing.T) {
+	srv, ts := newTestServer(t, baseDoc, Options{})
+	c := openStream(t, ts.URL, "", "")
+	c.next(t)
+	closed := make(chan error, 1)
+	go func() { closed <- srv.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(waitLimit):
+		t.Fatal("Close did not return")
+	}
+	// The stream ends cleanly: whatever was queued, then EOF.
+	for range c.events {
+	}
+	if err := <-c.done; err != io.EOF {
+		t.Errorf("stream ended with %v, want a clean end (EOF)", err)
+	}
+	resp, _ := do(t, "GET", ts.URL+"/v1/stream", "", "")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("stream after Close: %d, want 503", resp.StatusCode)
+	}
+	resp, _ = do(t, "GET", ts.URL+"/v1/flags", "", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("flags after Close: %d, want 200", resp.StatusCode)
+	}
+	errorIs(t, srv.Publish(mustParse(t, baseDoc)), ErrClosed)
+	if err := srv.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}
+
+// The connection of a stream that ended is usable for the next request: the
+// write deadline is lifted.
+func TestStreamKeepAliveAfterClose(t *testing.T) {
+	srv, ts := newTestServer(t, baseDoc, Options{WriteTimeout: 50 * time.Millisecond})
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	if _, err := io.WriteString(conn, "GET /v1/stream HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatalf("stream body: %v", err)
+	}
+	if _, err := io.WriteString(conn, "GET /v1/flags HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("second request on the connection: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("second request: %d", resp.StatusCode)
+	}
+}
