@@ -232,8 +232,8 @@ func newLogSink() (*slog.Logger, <-chan string) {
 }
 
 func (h *logSink) Enabled(context.Context, slog.Level) bool { return true }
-func (h *logSink) WithAttrs([]slog.Attr) slog.Handler      { return h }
-func (h *logSink) WithGroup(string) slog.Handler           { return h }
+func (h *logSink) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logSink) WithGroup(string) slog.Handler            { return h }
 func (h *logSink) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	b.WriteString(r.Message)
