@@ -407,3 +407,28 @@ func TestNewStreamerValidates(t *testing.T) {
 		t.Errorf("constructor started goroutines: %v", g)
 	}
 }
+
+func TestStreamerFallbackPollUnauthorizedIsFatal(t *testing.T) {
+	srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusBadGateway)
+	}, func(n int, w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "token revoked", http.StatusForbidden)
+	})
+	clock := newFakeClock()
+	rec := newRecorder()
+	run := startRun(t, newTestStreamer(t, testConfig(srv.URL, clock)).Run, rec)
+	err := run.wait(t)
+	if !errors.Is(err, ErrUnauthorized) || httpStatusOf(err) != http.StatusForbidden {
+		t.Fatalf("Run = %v, want a 403 matching ErrUnauthorized", err)
+	}
+	if n := len(srv.Requests("/v1/flags")); n != 1 {
+		t.Errorf("%d GET /v1/flags, want 1", n)
+	}
+	if n := len(srv.Requests("/v1/stream")); n != 2 {
+		t.Errorf("%d stream requests, want 2 (the poll starts at the second failure)", n)
+	}
+	_, sts := rec.snapshot()
+	if last := sts[len(sts)-1]; !last.Fatal || last.Source != SourcePoll || last.HTTPStatus != http.StatusForbidden {
+		t.Errorf("last status = %+v, want fatal poll 403", last)
+	}
+}
