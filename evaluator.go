@@ -156,17 +156,27 @@ func (e *evaluator) evaluateFlag(f *rules.Flag, depth int) evaluation {
 			return evaluation{flag: f, variation: int32(t.Variation), kind: kindTargetMatch}
 		}
 	}
-	for i := range f.Rules {
-		r := &f.Rules[i]
-		match, err := e.clausesMatch(r.Clauses, 0)
-		if err != nil {
+	if len(f.Rules) > 0 {
+		if i, err := e.firstMatchingRule(f); err != nil {
 			return errorEval(f, errMalformedFlag, err)
-		}
-		if match {
-			return e.serve(f, &r.Serve, kindRuleMatch, int32(i))
+		} else if i >= 0 {
+			return e.serve(f, &f.Rules[i].Serve, kindRuleMatch, int32(i))
 		}
 	}
 	return e.serve(f, &f.Fallthrough, kindFallthrough, 0)
+}
+
+// firstMatchingRule returns the index of the first rule whose clauses all
+// match, or -1.
+func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
+	var cache attrCache
+	for i := range f.Rules {
+		match, err := e.clausesMatch(f.Rules[i].Clauses, 0, f.AttributeSlots, &cache)
+		if err != nil || match {
+			return i, err
+		}
+	}
+	return -1, nil
 }
 
 // prerequisiteHolds evaluates a prerequisite flag fully (its own
@@ -221,8 +231,16 @@ func (e *evaluator) bucket(path rules.Path, salt string) (bucket int, fallback b
 	return 0, true
 }
 
+// attrCache holds the attributes of one flag evaluation's rules, looked up
+// once each (see rules.Clause.Slot).
+type attrCache struct {
+	vals  [rules.MaxSlots]any
+	state [rules.MaxSlots]uint8 // 0 unknown, 1 absent, 2 present
+}
+
 // clausesMatch ANDs clauses. An error means a malformed segment was reached.
-func (e *evaluator) clausesMatch(clauses []rules.Clause, depth int) (bool, error) {
+// slots and cache are the flag's attribute cache (nil for segment rules).
+func (e *evaluator) clausesMatch(clauses []rules.Clause, depth int, slots []rules.Path, cache *attrCache) (bool, error) {
 	for i := range clauses {
 		c := &clauses[i]
 		if c.Op == rules.OpInSegment {
@@ -241,7 +259,23 @@ func (e *evaluator) clausesMatch(clauses []rules.Clause, depth int) (bool, error
 			}
 			continue
 		}
-		v, ok := c.Attribute.Lookup(e.ctx.attrs)
+		var v any
+		var ok bool
+		if c.Slot >= 0 && cache != nil && c.Slot < len(slots) {
+			switch cache.state[c.Slot] {
+			case 0:
+				v, ok = slots[c.Slot].Lookup(e.ctx.attrs)
+				cache.vals[c.Slot] = v
+				cache.state[c.Slot] = 1
+				if ok {
+					cache.state[c.Slot] = 2
+				}
+			case 2:
+				v, ok = cache.vals[c.Slot], true
+			}
+		} else {
+			v, ok = c.Attribute.Lookup(e.ctx.attrs)
+		}
 		if !c.Match(v, ok) {
 			return false, nil
 		}
@@ -281,7 +315,7 @@ func (e *evaluator) inSegment(s *rules.Segment, depth int) (bool, error) {
 	}
 	for i := range s.Rules {
 		r := &s.Rules[i]
-		match, err := e.clausesMatch(r.Clauses, depth+1)
+		match, err := e.clausesMatch(r.Clauses, depth+1, nil, nil)
 		if err != nil {
 			return false, err
 		}

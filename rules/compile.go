@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -129,7 +130,30 @@ func compileFlag(key string, raw json.RawMessage) *Flag {
 	} else {
 		ps.add("fallthrough", "missing (required)")
 	}
+	assignSlots(f)
 	return f
+}
+
+// assignSlots gives the attributes tested by a flag's rules cache slots.
+func assignSlots(f *Flag) {
+	for i := range f.Rules {
+		for j := range f.Rules[i].Clauses {
+			c := &f.Rules[i].Clauses[j]
+			if c.Op == OpInSegment || len(c.Attribute) == 0 {
+				continue
+			}
+			for k, p := range f.AttributeSlots {
+				if slices.Equal(p, c.Attribute) {
+					c.Slot = k
+					break
+				}
+			}
+			if c.Slot < 0 && len(f.AttributeSlots) < MaxSlots {
+				c.Slot = len(f.AttributeSlots)
+				f.AttributeSlots = append(f.AttributeSlots, c.Attribute)
+			}
+		}
+	}
 }
 
 // compileSegment parses and compiles one segment on its own; cycles through
@@ -351,7 +375,7 @@ func (ps *problems) clauses(o map[string]any, parent string) []Clause {
 		if co == nil {
 			continue
 		}
-		c := Clause{Op: Op(ps.str(co, "op", field)), Negate: ps.boolean(co, "negate", field)}
+		c := Clause{Op: Op(ps.str(co, "op", field)), Negate: ps.boolean(co, "negate", field), Slot: -1}
 		if !c.Op.Known() {
 			if _, ok := co["op"]; !ok {
 				ps.add(join(field, "op"), "missing")

@@ -47,6 +47,10 @@ type Flag struct {
 	Fallthrough   Serve
 	Salt          string // the bucketing salt in force: "salt" or the key
 
+	// AttributeSlots lists the distinct attributes the flag's rules test,
+	// at most MaxSlots; Clause.Slot indexes it.
+	AttributeSlots []Path
+
 	Description string
 	Tags        []string
 	Deprecated  bool
@@ -58,6 +62,10 @@ type Flag struct {
 	local []*Problem // problems found in the flag alone (not its graph)
 	raw   json.RawMessage
 }
+
+// MaxSlots is how many distinct rule attributes a flag caches per
+// evaluation; attributes beyond it are looked up each time they are tested.
+const MaxSlots = 8
 
 // Variation is one value a flag can serve, pre-converted for every getter so
 // that serving it never allocates.
@@ -188,6 +196,12 @@ type Clause struct {
 	Op        Op
 	Negate    bool
 	Values    []any // as written, JSON numbers as float64
+
+	// Slot indexes the attribute in its flag's AttributeSlots: the
+	// evaluator looks each attribute up once per evaluation however many
+	// rules test it. -1 when the clause has no slot (segment rules,
+	// inSegment, clock clauses, or more distinct attributes than MaxSlots).
+	Slot int
 
 	set      ValueSet         // in
 	strings  []string         // startsWith, endsWith, contains, inSegment
