@@ -351,9 +351,27 @@ func (fs *FileStore) signature() string {
 			fmt.Fprintf(&b, "%s:missing\n", n)
 			continue
 		}
-		fmt.Fprintf(&b, "%s:%d:%d\n", n, fi.Size(), fi.ModTime().UnixNano())
+		fmt.Fprintf(&b, "%s:%d:%d", n, fi.Size(), fi.ModTime().UnixNano())
+		if racy(fi.ModTime()) {
+			// Timestamps are coarse: a second write in the same tick with the
+			// same size would look unchanged. Recently modified files are told
+			// apart by their content.
+			if data, err := readLimited(fs.full(n), fs.maxSize); err == nil {
+				fmt.Fprintf(&b, ":%x", sha256.Sum256(data))
+			}
+		}
+		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// racyWindow is how long after its modification time a file is checked by
+// content rather than by size and time alone.
+const racyWindow = 2 * time.Second
+
+func racy(mod time.Time) bool {
+	d := time.Since(mod)
+	return d < racyWindow && d > -racyWindow
 }
 
 // scan reads the files that changed and decides which content of each is
@@ -403,7 +421,7 @@ func (fs *FileStore) read(name string) {
 		fail(err)
 		return
 	}
-	if fi.Size() == f.size && fi.ModTime().Equal(f.mod) {
+	if fi.Size() == f.size && fi.ModTime().Equal(f.mod) && !racy(f.mod) {
 		return
 	}
 	data, err := readLimited(full, fs.maxSize)

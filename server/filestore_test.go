@@ -1,0 +1,290 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+)
+
+const testPoll = 5 * time.Millisecond
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readDoc reads a document file and its top-level members.
+func readDoc(t *testing.T, path string) (*rules.Document, map[string]json.RawMessage) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := rules.ParseDocument(data)
+	if err != nil {
+		t.Fatalf("%s does not parse: %v\n%s", path, err, data)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		t.Fatal(err)
+	}
+	return doc, top
+}
+
+// fileServer serves path through a FileStore polling every testPoll.
+func fileServer(t *testing.T, path string) (*Server, string, <-chan string) {
+	t.Helper()
+	logger, logs := newLogSink()
+	store, err := OpenFileStore(path, FileStoreOptions{Logger: logger, PollInterval: testPoll})
+	if err != nil {
+		t.Fatalf("OpenFileStore: %v", err)
+	}
+	srv, err := New(store, Options{Epoch: "e1", AdminToken: adminToken, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, serve(t, srv).URL, logs
+}
+
+func TestFileStoreAdminDurable(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flags.json")
+	writeFile(t, path, strings.Replace(baseDoc, `"version": 17,`, `"version": 17, "$schema": "https://example.com/s.json",`, 1))
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, url, _ := fileServer(t, path)
+	c := openStream(t, url, "", "")
+	c.next(t)
+
+	for _, st := range []struct{ method, path, body string }{
+		{"PUT", "flags/x", `{"variations": [true], "fallthrough": {"variation": 0}, "note": "<&>"}`},
+		{"PUT", "flags/new-checkout", `{"on": false, "variations": [false, true], "fallthrough": {"variation": 0}}`},
+		{"DELETE", "flags/banner-text", ""},
+		{"PUT", "segments/beta-testers", `{"included": ["u7"]}`},
+	} {
+		resp, body := do(t, st.method, url+"/v1/admin/"+st.path, adminToken, st.body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s = %d %s", st.method, st.path, resp.StatusCode, body)
+		}
+		c.nextPatch(t)
+	}
+	// Durable before the answer: the file holds every write now.
+	doc, top := readDoc(t, path)
+	if doc.Version != 21 {
+		t.Errorf("file version %d, want 21", doc.Version)
+	}
+	if string(top["$schema"]) != `"https://example.com/s.json"` {
+		t.Errorf("unknown top-level member $schema = %s, want kept", top["$schema"])
+	}
+	if got := member(t, doc.Flags["x"], "note"); got != "<&>" {
+		t.Errorf("x.note = %v in the file", got)
+	}
+	if got := member(t, doc.Flags["new-checkout"], "version"); got != 4.0 {
+		t.Errorf("new-checkout version in the file = %v, want 4", got)
+	}
+	if _, ok := doc.Flags["banner-text"]; ok {
+		t.Error("banner-text still in the file after DELETE")
+	}
+	if got := member(t, doc.Segments["beta-testers"], "included"); len(got.([]any)) != 1 {
+		t.Errorf("beta-testers.included in the file = %v", got)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("file mode %v after rewrite, want 0600 kept", fi.Mode().Perm())
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Errorf("%d entries in the folder, want only the file (no temporary files left)", len(ents))
+	}
+
+	// The server's own writes are not reloaded as changes: the next patch is
+	// an edit of the file, at the next version, holding only that edit.
+	data, _ := os.ReadFile(path)
+	writeFile(t, path, strings.Replace(string(data), `"u7"`, `"u8"`, 1))
+	_, p := c.nextPatch(t)
+	if p.Version != 22 || len(p.Flags) != 0 || len(p.Segments) != 1 {
+		t.Errorf("edit published %+v, want version 22 with beta-testers only", p)
+	}
+}
+
+func TestFileStoreReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	writeFile(t, path, baseDoc)
+	srv, url, logs := fileServer(t, path)
+	c := openStream(t, url, "", "")
+	c.next(t)
+
+	// One flag changed, another only renumbered, the document's version
+	// rewound: one patch, the next version, the changed flag only.
+	edit := strings.Replace(baseDoc, `"version": 17`, `"version": 1`, 1)
+	edit = strings.Replace(edit, `"version": 3, "on": true`, `"version": 3, "on": false`, 1)
+	edit = strings.Replace(edit, `"version": 2, "included"`, `"version": 9, "included"`, 1)
+	writeFile(t, path, edit)
+	ev, p := c.nextPatch(t)
+	if ev.ID != "e1:18" || len(p.Flags) != 1 || len(p.Segments) != 0 {
+		t.Fatalf("reload published %s (id %s), want new-checkout only at e1:18", ev.Data, ev.ID)
+	}
+	if got := member(t, p.Flags["new-checkout"], "version"); got != 4.0 {
+		t.Errorf("new-checkout version %v, want 4", got)
+	}
+
+	// A file that does not parse is ignored, the last good content stays,
+	// and admin writes are refused so the edit in progress is not lost.
+	writeFile(t, path, `{"flags": {`)
+	awaitLog(t, logs, "file ignored", path)
+	if srv.Version() != 18 || srv.Document().Flags["banner-text"] == nil {
+		t.Errorf("a bad file changed what is served")
+	}
+	resp, body := do(t, "PUT", url+"/v1/admin/flags/x", adminToken, `{"variations": [true], "fallthrough": {"variation": 0}}`)
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("PUT while the file does not parse = %d %s, want 409", resp.StatusCode, body)
+	}
+	data, _ := os.ReadFile(path)
+	if string(data) != `{"flags": {` {
+		t.Errorf("the bad file was overwritten: %s", data)
+	}
+	// A document of the wrong shape is ignored too.
+	writeFile(t, path, `{"flags": []}`)
+	awaitLog(t, logs, "file ignored", "flags: want an object")
+
+	// Fixed: the difference from what is served is published.
+	writeFile(t, path, strings.Replace(edit, `"banner-text": {`, `"banner-text": {"description": "d", `, 1))
+	_, p = c.nextPatch(t)
+	if p.Version != 19 || len(p.Flags) != 1 || p.Flags["banner-text"] == nil {
+		t.Errorf("fixed file published %+v, want banner-text at 19", p)
+	}
+
+	// A file removed is reported; the last good content stays.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	awaitLog(t, logs, "file ignored", path)
+	if srv.Document().Flags["banner-text"] == nil {
+		t.Error("a removed file emptied the server")
+	}
+}
+
+func TestFolderStore(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+	flag := func(desc string) string {
+		return `{"variations": [true], "fallthrough": {"variation": 0}, "description": "` + desc + `"}`
+	}
+	writeFile(t, a, `{"version": 5, "flags": {"a1": `+flag("a")+`}, "segments": {"s1": {"included": ["u"]}}}`)
+	writeFile(t, b, `{"version": 9, "flags": {"b1": `+flag("b")+`}}`)
+	writeFile(t, filepath.Join(dir, "notes.txt"), `not a document`)
+	writeFile(t, filepath.Join(dir, ".editing.json"), `{broken`)
+	srv, url, logs := fileServer(t, dir)
+	if srv.Version() != 9 {
+		t.Errorf("Version = %d, want 9 (the largest of the files)", srv.Version())
+	}
+	doc := srv.Document()
+	if len(doc.Flags) != 2 || len(doc.Segments) != 1 {
+		t.Fatalf("merged %d flags, %d segments; want 2 and 1", len(doc.Flags), len(doc.Segments))
+	}
+	c := openStream(t, url, "", "")
+	c.next(t)
+
+	admin := filepath.Join(dir, AdminFile)
+	for _, st := range []struct {
+		method, key, body string
+		want              int
+		inAdmin           bool // afterwards, admin.json holds the key
+	}{
+		{"PUT", "n", flag("n"), 200, true},
+		{"PUT", "b1", flag("b2"), 409, true},
+		{"DELETE", "a1", "", 409, true},
+		{"PUT", "n", flag("n2"), 200, true},
+		{"DELETE", "n", "", 200, false},
+	} {
+		resp, body := do(t, st.method, url+"/v1/admin/flags/"+st.key, adminToken, st.body)
+		if resp.StatusCode != st.want {
+			t.Fatalf("%s %s = %d %s, want %d", st.method, st.key, resp.StatusCode, body, st.want)
+		}
+		if st.want == 409 && !strings.Contains(body, ".json") {
+			t.Errorf("409 %s does not name the file that defines the key", body)
+		}
+		if st.want == 200 {
+			c.nextPatch(t)
+		}
+		ad, _ := readDoc(t, admin)
+		if _, ok := ad.Flags["n"]; ok != st.inAdmin {
+			t.Errorf("after %s %s: n in admin.json = %v, want %v", st.method, st.key, ok, st.inAdmin)
+		}
+	}
+	v := srv.Version()
+
+	// b.json now also defines a1: ignored whole, its last good content kept.
+	writeFile(t, b, `{"flags": {"b1": `+flag("b-changed")+`, "a1": `+flag("dup")+`}}`)
+	awaitLog(t, logs, "file ignored", "b.json", `flag "a1" is also defined`)
+	doc = srv.Document()
+	if member(t, doc.Flags["a1"], "description") != "a" || member(t, doc.Flags["b1"], "description") != "b" {
+		t.Errorf("duplicate changed what is served: a1 %s, b1 %s", doc.Flags["a1"], doc.Flags["b1"])
+	}
+	// Fixed: b.json's change is published, nothing before it.
+	writeFile(t, b, `{"flags": {"b1": `+flag("b-changed")+`}}`)
+	_, p := c.nextPatch(t)
+	if p.Version != v+1 || len(p.Flags) != 1 || member(t, p.Flags["b1"], "description") != "b-changed" {
+		t.Errorf("fixed b.json published %+v, want b1 only at %d", p, v+1)
+	}
+	// A file removed from the folder takes its keys with it.
+	if err := os.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	_, p = c.nextPatch(t)
+	if string(p.Flags["a1"]) != "null" || string(p.Segments["s1"]) != "null" {
+		t.Errorf("removing a.json published %+v, want a1 and s1 deleted", p)
+	}
+	// A bad admin.json blocks admin writes (409), not the other files.
+	writeFile(t, admin, `{"flags": `)
+	awaitLog(t, logs, "file ignored", AdminFile)
+	resp, body := do(t, "PUT", url+"/v1/admin/flags/z", adminToken, flag("z"))
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("PUT with a bad admin.json = %d %s, want 409", resp.StatusCode, body)
+	}
+}
+
+func TestOpenFileStoreErrors(t *testing.T) {
+	good := `{"flags": {"a": {"variations": [true], "fallthrough": {"variation": 0}}}}`
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		path  string // inside the temporary folder; "" for the folder
+		want  string // in the error
+	}{
+		{"missing", nil, "nope.json", "nope.json"},
+		{"not JSON", map[string]string{"f.json": `{`}, "f.json", "f.json"},
+		{"wrong shape", map[string]string{"f.json": `{"version": "x"}`}, "f.json", "version"},
+		{"bad file in folder", map[string]string{"a.json": good, "b.json": `[]`}, "", "b.json"},
+		{"duplicate key in folder", map[string]string{"a.json": good, "b.json": good}, "", `"a" is also defined`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, content := range tc.files {
+				writeFile(t, filepath.Join(dir, name), content)
+			}
+			_, err := OpenFileStore(filepath.Join(dir, tc.path), FileStoreOptions{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "flags: ") {
+				t.Fatalf("OpenFileStore = %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+	// A malformed flag is no reason to refuse a file (it is served as malformed).
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "f.json"), `{"flags": {"m": {"variations": []}}}`)
+	if _, err := OpenFileStore(filepath.Join(dir, "f.json"), FileStoreOptions{}); err != nil {
+		t.Errorf("OpenFileStore with a malformed flag = %v, want nil", err)
+	}
+}
