@@ -1,0 +1,238 @@
+package flags
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+	"github.com/google/go-cmp/cmp"
+)
+
+// fuzzEvalFile is the part of a testdata/eval case file the fuzzer uses.
+type fuzzEvalFile struct {
+	Document json.RawMessage `json:"document"`
+	Cases    []struct {
+		Flag    string          `json:"flag"`
+		Context json.RawMessage `json:"context"`
+		At      string          `json:"at"`
+	} `json:"cases"`
+}
+
+// fuzzSnapshots compiles the document of every testdata/eval file, plus one
+// document merging them all (the first file to define a key wins), and
+// returns the case seeds: (document index, flag, context, at).
+func fuzzSnapshots(tb testing.TB) ([]*rules.Snapshot, []func(*testing.F)) {
+	tb.Helper()
+	files, err := filepath.Glob("testdata/eval/*.json")
+	if err != nil || len(files) == 0 {
+		tb.Fatalf("no testdata/eval files: %v", err)
+	}
+	merged := &rules.Document{Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
+	var snaps []*rules.Snapshot
+	var seeds []func(*testing.F)
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var cf fuzzEvalFile
+		if err := json.Unmarshal(data, &cf); err != nil {
+			tb.Fatalf("%s: %v", file, err)
+		}
+		doc, err := rules.ParseDocument(cf.Document)
+		if err != nil {
+			tb.Fatalf("%s: %v", file, err)
+		}
+		for k, v := range doc.Flags {
+			if _, ok := merged.Flags[k]; !ok {
+				merged.Flags[k] = v
+			}
+		}
+		for k, v := range doc.Segments {
+			if _, ok := merged.Segments[k]; !ok {
+				merged.Segments[k] = v
+			}
+		}
+		idx := uint8(len(snaps))
+		snaps = append(snaps, rules.Compile(doc))
+		for _, c := range cf.Cases {
+			at := defaultFuzzTime.UnixMilli()
+			if t, err := time.Parse(time.RFC3339Nano, c.At); err == nil {
+				at = t.UnixMilli()
+			}
+			flag, ctx := c.Flag, []byte(c.Context)
+			seeds = append(seeds, func(f *testing.F) { f.Add(idx, flag, ctx, at) })
+		}
+	}
+	snaps = append(snaps, rules.Compile(merged))
+	return snaps, seeds
+}
+
+var defaultFuzzTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// fuzzReasonKinds are the six reason kinds Evaluate may give (overrides are a
+// client feature, not the evaluator's).
+var fuzzReasonKinds = map[ReasonKind]bool{ReasonOff: true, ReasonTargetMatch: true, ReasonRuleMatch: true,
+	ReasonPrerequisiteFailed: true, ReasonFallthrough: true, ReasonError: true}
+
+var fuzzErrorKinds = map[ErrorKind]error{ErrorClientNotReady: ErrClientNotReady, ErrorFlagNotFound: ErrFlagNotFound,
+	ErrorMalformedFlag: ErrMalformedFlag, ErrorInvalidContext: ErrInvalidContext}
+
+// FuzzEvaluate evaluates flags of fixed rich documents (testdata/eval) for
+// arbitrary context JSON, flag key and time. Evaluate must not panic or hang,
+// and every result must be coherent: a valid variation index or -1, one of
+// the six reason kinds, reason fields only where they apply, an error exactly
+// when the reason is ERROR, the value of the variation served.
+func FuzzEvaluate(f *testing.F) {
+	snaps, seeds := fuzzSnapshots(f)
+	for _, seed := range seeds {
+		seed(f)
+	}
+	f.Fuzz(func(t *testing.T, which uint8, key string, ctxJSON []byte, at int64) {
+		snap := snaps[int(which)%len(snaps)]
+		ec, err := ContextFromJSON(ctxJSON)
+		if err != nil {
+			// Not an object: evaluate with the bytes as the key instead.
+			ec = NewContext(string(ctxJSON)).Build()
+		}
+		clock := func() time.Time { return time.UnixMilli(at) }
+		keys := append([]string{key}, snap.FlagKeys()...)
+		results := make([]Result[any], len(keys))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i, k := range keys {
+				results[i] = Evaluate(snap, k, ec, clock)
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second): // a liveness guard, not a performance check
+			t.Fatalf("Evaluate hung (document %d, context %q)", int(which)%len(snaps), ctxJSON)
+		}
+		for i, k := range keys {
+			checkFuzzResult(t, snap, k, ec, results[i])
+			again := Evaluate(snap, k, ec, clock)
+			if again.Variation != results[i].Variation || again.Reason != results[i].Reason {
+				t.Fatalf("%q: not deterministic: %+v then %+v", k, results[i].Reason, again.Reason)
+			}
+		}
+		if res := Evaluate(nil, key, ec, clock); res.Reason.ErrorKind != ErrorClientNotReady || res.Variation != -1 {
+			t.Fatalf("Evaluate(nil snapshot) = %+v, want CLIENT_NOT_READY", res)
+		}
+	})
+}
+
+func checkFuzzResult(t *testing.T, snap *rules.Snapshot, key string, ec Context, r Result[any]) {
+	t.Helper()
+	f := snap.Flag(key)
+	reason := r.Reason
+	if !fuzzReasonKinds[reason.Kind] {
+		t.Fatalf("%q: reason kind %q is not one of the six", key, reason.Kind)
+	}
+	if r.Flag != key {
+		t.Fatalf("%q: Result.Flag = %q", key, r.Flag)
+	}
+	if r.Variation < -1 || f != nil && r.Variation >= len(f.Variations) || f == nil && r.Variation != -1 {
+		t.Fatalf("%q: variation %d out of range", key, r.Variation)
+	}
+	if (reason.Kind == ReasonError) != (r.Err != nil) {
+		t.Fatalf("%q: reason %s with Err %v", key, reason.Kind, r.Err)
+	}
+	if reason.Kind == ReasonError {
+		sentinel, ok := fuzzErrorKinds[reason.ErrorKind]
+		if !ok || !errors.Is(r.Err, sentinel) || r.Variation != -1 || r.Value != nil {
+			t.Fatalf("%q: error result %+v (err %v)", key, reason, r.Err)
+		}
+	} else if reason.ErrorKind != "" {
+		t.Fatalf("%q: ErrorKind %q on a %s result", key, reason.ErrorKind, reason.Kind)
+	}
+	switch {
+	case f == nil:
+		if reason.ErrorKind != ErrorFlagNotFound {
+			t.Fatalf("%q: absent flag gave %+v", key, reason)
+		}
+		return
+	case f.Err != nil:
+		if reason.ErrorKind != ErrorMalformedFlag {
+			t.Fatalf("%q: malformed flag gave %+v", key, reason)
+		}
+	case ec.Err() != nil:
+		if reason.ErrorKind != ErrorInvalidContext {
+			t.Fatalf("%q: invalid context (%v) gave %+v", key, ec.Err(), reason)
+		}
+	}
+	if r.Version != f.Version {
+		t.Fatalf("%q: version %d, flag has %d", key, r.Version, f.Version)
+	}
+	if r.Variation >= 0 {
+		if diff := cmp.Diff(f.Variations[r.Variation].Value, r.Value); diff != "" {
+			t.Fatalf("%q: value is not variation %d's (-want +got):\n%s", key, r.Variation, diff)
+		}
+	} else if r.Value != nil {
+		t.Fatalf("%q: value %v with no variation and no default", key, r.Value)
+	}
+	switch reason.Kind {
+	case ReasonOff:
+		if f.On || r.Variation != f.OffVariation {
+			t.Fatalf("%q: OFF for an on flag, or variation %d != offVariation %d", key, r.Variation, f.OffVariation)
+		}
+	case ReasonRuleMatch:
+		if reason.RuleIndex < 0 || reason.RuleIndex >= len(f.Rules) || reason.RuleID != f.Rules[reason.RuleIndex].ID {
+			t.Fatalf("%q: rule match %+v", key, reason)
+		}
+	case ReasonPrerequisiteFailed:
+		found := false
+		for _, p := range f.Prerequisites {
+			found = found || p.Key == reason.PrerequisiteKey
+		}
+		if !found || r.Variation != f.OffVariation {
+			t.Fatalf("%q: prerequisite failed %+v, variation %d", key, reason, r.Variation)
+		}
+	}
+	if reason.Kind != ReasonRuleMatch && (reason.RuleIndex != 0 || reason.RuleID != "") {
+		t.Fatalf("%q: rule fields on a %s result: %+v", key, reason.Kind, reason)
+	}
+	if reason.Kind != ReasonPrerequisiteFailed && reason.PrerequisiteKey != "" {
+		t.Fatalf("%q: prerequisiteKey on a %s result", key, reason.Kind)
+	}
+	if (reason.InExperiment || reason.BucketFallback) && !reason.InRollout {
+		t.Fatalf("%q: experiment or fallback outside a rollout: %+v", key, reason)
+	}
+	if reason.InRollout && reason.Kind != ReasonRuleMatch && reason.Kind != ReasonFallthrough {
+		t.Fatalf("%q: inRollout on a %s result", key, reason.Kind)
+	}
+	b, err := json.Marshal(r)
+	if err != nil || !json.Valid(b) {
+		t.Fatalf("%q: result does not encode: %s, %v", key, b, err)
+	}
+}
+
+// TestFuzzEvaluateSeedsCoverEveryFile guards the seed loader: every case
+// file contributes a document and the merged document holds every flag.
+func TestFuzzEvaluateSeedsCoverEveryFile(t *testing.T) {
+	snaps, seeds := fuzzSnapshots(t)
+	files, _ := filepath.Glob("testdata/eval/*.json")
+	if len(snaps) != len(files)+1 || len(seeds) == 0 {
+		t.Fatalf("%d snapshots, %d seeds for %d files", len(snaps), len(seeds), len(files))
+	}
+	all := map[string]bool{}
+	for _, s := range snaps[:len(snaps)-1] {
+		for _, k := range s.FlagKeys() {
+			all[k] = true
+		}
+	}
+	var want []string
+	for k := range all {
+		want = append(want, k)
+	}
+	sort.Strings(want)
+	if diff := cmp.Diff(want, snaps[len(snaps)-1].FlagKeys()); diff != "" {
+		t.Errorf("merged document flags (-want +got):\n%s", diff)
+	}
+}
