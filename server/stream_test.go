@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +112,13 @@ func TestStreamSlowSubscriberDropped(t *testing.T) {
 	}
 	removed := make(chan string, 16)
 	srv.onRemove = func(reason string) { removed <- reason }
-	ts := serve(t, srv)
+	// Small socket buffers on the server side, so a stuck reader blocks the
+	// server's writes after a few KiB rather than a few MiB.
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Listener = smallBufferListener{ts.Listener}
+	ts.Start()
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { _ = srv.Close() })
 
 	// The stuck subscriber: a raw connection that sends its request and
 	// never reads, with a small receive buffer.
@@ -129,10 +136,10 @@ func TestStreamSlowSubscriberDropped(t *testing.T) {
 	fast := openStream(t, ts.URL, "", "")
 	fast.next(t) // snapshot
 
-	big := strings.Repeat("x", 256<<10)
+	big := strings.Repeat("x", 64<<10)
 	var reason string
 	i := 0
-	for ; reason == "" && i < 400; i++ {
+	for ; reason == "" && i < 1000; i++ {
 		doc := strings.Replace(baseDoc, `"owner": "team-a"`, fmt.Sprintf(`"description": "%d%s"`, i, big), 1)
 		if err := srv.Publish(mustParse(t, doc)); err != nil {
 			t.Fatal(err)
@@ -223,4 +230,15 @@ func TestStreamKeepAliveAfterClose(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("second request: %d", resp.StatusCode)
 	}
+}
+
+// smallBufferListener gives every accepted connection a small send buffer.
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(4096)
+	}
+	return c, err
 }
