@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/flagstream/flags/server"
+)
+
+// Timeouts of the `flags serve` HTTP server. There is no overall write
+// timeout: streams last; the server bounds each of their writes itself.
+const (
+	serveReadHeaderTimeout = 10 * time.Second
+	serveIdleTimeout       = 2 * time.Minute
+	serveShutdownTimeout   = 10 * time.Second
+)
+
+// runServe implements `flags serve` (SPEC §6): the reference server over a
+// document file or a folder of *.json documents, reloading on change, until
+// ctx is cancelled. It logs to stderr. Exit status: 0 after a graceful
+// shutdown, 2 for bad arguments or a document that cannot be loaded at
+// start, 1 when the server cannot listen or fails.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("flags serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("flags", "", "the flag document: a JSON file, or a folder whose *.json files are merged")
+	addr := fs.String("addr", "127.0.0.1:8080", "the address to listen on, HOST:PORT")
+	token := fs.String("token", "", "the SDK token required to read (none: reads are open)")
+	adminToken := fs.String("admin-token", "", "the token of the admin API (none: the admin API is off)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "flags serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "flags serve: --flags is required")
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	store, err := server.OpenFileStore(*path, server.FileStoreOptions{Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "flags serve: %v\n", err)
+		return 2
+	}
+	srv, err := server.New(store, server.Options{Token: *token, AdminToken: *adminToken, Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "flags serve: %v\n", err)
+		return 2
+	}
+	defer srv.Close()
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags serve: %v\n", err)
+		return 1
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: serveReadHeaderTimeout,
+		IdleTimeout:       serveIdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	if *token == "" {
+		logger.Warn("flags serve: no --token: anyone who can connect can read the flags")
+	}
+	logger.Info("flags serve: listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(),
+		"flags", *path, "version", srv.Version(), "epoch", srv.Epoch(), "admin", *adminToken != "")
+
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		logger.Error("flags serve: server failed", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	logger.Info("flags serve: shutting down")
+	// End the streams first (clients see a clean end and reconnect
+	// elsewhere), then let the other requests finish.
+	_ = srv.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), serveShutdownTimeout)
+	defer cancel()
+	code := 0
+	if err := hs.Shutdown(sctx); err != nil {
+		logger.Error("flags serve: shutdown", "err", err)
+		_ = hs.Close()
+		code = 1
+	}
+	<-served
+	logger.Info("flags serve: stopped")
+	return code
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const serveDoc = `{"version": 4, "flags": {"f": {"on": true, "variations": [true, false], "fallthrough": {"variation": 0}}}}`
+
+func TestServeBadStart(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"flags": {`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	folder := filepath.Join(dir, "folder")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"a.json": serveDoc, "b.json": serveDoc} {
+		if err := os.WriteFile(filepath.Join(folder, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{"no --flags", []string{"--addr", "127.0.0.1:0"}, "--flags is required"},
+		{"file does not parse", []string{"--flags", bad, "--addr", "127.0.0.1:0"}, "bad.json"},
+		{"missing file", []string{"--flags", filepath.Join(dir, "nope.json")}, "nope.json"},
+		{"duplicate key in folder", []string{"--flags", folder}, `"f" is also defined`},
+		{"unknown flag", []string{"--flags", bad, "--port", "1"}, "port"},
+		{"stray argument", []string{"--flags", bad, "extra"}, "extra"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := runServe(context.Background(), tc.args, &stdout, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("flags serve %q = %d, stderr %q; want 2 and a message with %q", tc.args, code, stderr.String(), tc.want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+func TestServeRunsAndStops(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	if err := os.WriteFile(path, []byte(serveDoc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := newLineWriter()
+	exit := make(chan int, 1)
+	go func() {
+		exit <- runServe(ctx, []string{"--flags", path, "--addr", "127.0.0.1:0", "--token", "sdk", "--admin-token", "adm"}, io.Discard, stderr)
+	}()
+	line := stderr.await(t, "listening")
+	i := strings.Index(line, "url=")
+	if i < 0 {
+		t.Fatalf("listening line without url: %s", line)
+	}
+	url := strings.Fields(line[i+4:])[0]
+
+	get := func(path, token string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return resp
+	}
+	resp := get("/v1/flags", "")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v1/flags without a token = %d, want 401", resp.StatusCode)
+	}
+	resp = get("/v1/flags", "sdk")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasSuffix(resp.Header.Get("ETag"), `:4"`) {
+		t.Errorf("GET /v1/flags = %d ETag %s, want 200 at version 4", resp.StatusCode, resp.Header.Get("ETag"))
+	}
+	stream := get("/v1/stream", "sdk")
+	defer stream.Body.Close()
+	br := bufio.NewReader(stream.Body)
+	if first, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(first, "id: ") {
+		t.Fatalf("stream starts with %q, %v", first, err)
+	}
+
+	cancel()
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Errorf("exit status %d after cancel, want 0; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("flags serve did not stop after its context was cancelled")
+	}
+	// The stream was ended cleanly by the shutdown.
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		t.Errorf("stream after shutdown: %v, want a clean end", err)
+	}
+}
+
+// lineWriter collects what is written to it and signals each complete line.
+type lineWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	lines chan string
+	part  []byte
+}
+
+func newLineWriter() *lineWriter { return &lineWriter{lines: make(chan string, 1024)} }
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	w.part = append(w.part, p...)
+	for {
+		i := bytes.IndexByte(w.part, '\n')
+		if i < 0 {
+			break
+		}
+		select {
+		case w.lines <- string(w.part[:i]):
+		default:
+		}
+		w.part = w.part[i+1:]
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// await returns the first line containing s.
+func (w *lineWriter) await(t *testing.T, s string) string {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case line := <-w.lines:
+			if strings.Contains(line, s) {
+				return line
+			}
+		case <-deadline:
+			t.Fatalf("no line with %q on stderr:\n%s", s, w.String())
+		}
+	}
+}
