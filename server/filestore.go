@@ -378,6 +378,9 @@ func racy(mod time.Time) bool {
 // used. fs.mu must be held.
 func (fs *FileStore) scan() error {
 	sig := fs.signature()
+	// Whatever happens, this state has been looked at: the watcher does
+	// not notify again until something else changes.
+	fs.loaded = sig
 	names, err := fs.names()
 	if err != nil {
 		return err
@@ -396,7 +399,6 @@ func (fs *FileStore) scan() error {
 		}
 	}
 	fs.accept()
-	fs.loaded = sig
 	return nil
 }
 

@@ -143,6 +143,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
 	out := &sseWriter{w: w, rc: rc, timeout: s.opts.WriteTimeout}
 	defer out.clearDeadline()
 	if err := out.write(); err != nil {
@@ -190,18 +193,43 @@ type sseWriter struct {
 	deadline bool
 }
 
+// writeChunk is the most written under one deadline: a subscriber on a slow
+// link that keeps reading a large snapshot is not dropped, one that stops
+// reading is, after WriteTimeout.
+const writeChunk = 64 << 10
+
 func (o *sseWriter) write(parts ...[]byte) error {
-	if err := o.rc.SetWriteDeadline(time.Now().Add(o.timeout)); err == nil {
-		o.deadline = true
-	} else if !errors.Is(err, http.ErrNotSupported) {
+	if err := o.extend(); err != nil {
 		return err
 	}
 	for _, p := range parts {
-		if _, err := o.w.Write(p); err != nil {
-			return err
+		for len(p) > 0 {
+			n := min(len(p), writeChunk)
+			if _, err := o.w.Write(p[:n]); err != nil {
+				return err
+			}
+			p = p[n:]
+			if len(p) > 0 {
+				if err := o.extend(); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return o.flush()
+}
+
+// extend sets the write deadline WriteTimeout from now.
+func (o *sseWriter) extend() error {
+	err := o.rc.SetWriteDeadline(time.Now().Add(o.timeout))
+	if err == nil {
+		o.deadline = true
+		return nil
+	}
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil
+	}
+	return err
 }
 
 func (o *sseWriter) flush() error {

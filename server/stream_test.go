@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagstream/flags/rules"
 )
 
 // publishN publishes n changes of flag new-checkout's description.
@@ -241,4 +243,26 @@ func (l smallBufferListener) Accept() (net.Conn, error) {
 		_ = tc.SetWriteBuffer(4096)
 	}
 	return c, err
+}
+
+// A snapshot larger than one write chunk arrives whole.
+func TestStreamLargeSnapshot(t *testing.T) {
+	doc := strings.Replace(baseDoc, `"owner": "team-a"`, `"description": "`+strings.Repeat("d", 1<<20)+`"`, 1)
+	_, ts := newTestServer(t, doc, Options{})
+	ev := openStream(t, ts.URL, "", "").next(t)
+	d, err := rules.ParseDocument([]byte(ev.Data))
+	if err != nil || ev.Name != "snapshot" {
+		t.Fatalf("event %s of %d bytes: %v", ev.Name, len(ev.Data), err)
+	}
+	if got := member(t, d.Flags["new-checkout"], "description").(string); len(got) != 1<<20 {
+		t.Errorf("description of %d bytes, want %d", len(got), 1<<20)
+	}
+}
+
+func TestStreamHead(t *testing.T) {
+	_, ts := newTestServer(t, baseDoc, Options{})
+	resp, body := do(t, "HEAD", ts.URL+"/v1/stream", "", "")
+	if resp.StatusCode != http.StatusOK || body != "" || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Errorf("HEAD /v1/stream = %d %q %s", resp.StatusCode, body, resp.Header.Get("Content-Type"))
+	}
 }
