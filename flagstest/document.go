@@ -165,7 +165,9 @@ func apply(base *rules.Document, c *changes, number func(kind, key string) int64
 			m[e.key] = e.seg.encode(version, errs)
 		}
 		problems = append(problems, errs.list...)
-		built[[2]string{e.kind, e.key}] = true
+		// When encoding failed, what the compiler would say about the
+		// remains is noise: report the builder's own problems only.
+		built[[2]string{e.kind, e.key}] = len(errs.list) == 0
 	}
 	if c.version != nil {
 		doc.Version = *c.version
