@@ -62,7 +62,7 @@ type FileStore struct {
 
 	mu     sync.Mutex
 	files  map[string]*sourceFile // by name inside the folder (or the file's base name)
-	loaded string                 // signature of the files when last scanned
+	listErr string                // why the folder could not be listed at the last scan
 }
 
 // sourceFile is what is known of one file.
@@ -137,11 +137,13 @@ func (fs *FileStore) Watch(ctx context.Context, notify func()) {
 		case <-t.C:
 		}
 		sig := fs.signature()
-		fs.mu.Lock()
-		changed := sig != fs.loaded
-		fs.mu.Unlock()
-		if changed && sig == prev {
-			notify()
+		if sig == prev {
+			fs.mu.Lock()
+			changed := fs.changed()
+			fs.mu.Unlock()
+			if changed {
+				notify()
+			}
 		}
 		prev = sig
 	}
@@ -154,9 +156,6 @@ func (fs *FileStore) Write(ctx context.Context, c Change) error {
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if sig := fs.signature(); sig != fs.loaded {
-		return conflictError("%s changed on disk and is not loaded yet; retry shortly", fs.path)
-	}
 	name := filepath.Base(fs.path)
 	if fs.folder {
 		name = AdminFile
@@ -164,9 +163,11 @@ func (fs *FileStore) Write(ctx context.Context, c Change) error {
 			return conflictError("%s %q is defined in %s: edit that file", c.Kind, c.Key, fs.full(owner))
 		}
 	}
-	f := fs.files[name]
-	if f != nil && f.err != nil {
+	if f := fs.files[name]; f != nil && f.err != nil {
 		return conflictError("%s does not parse or validate (%v): fix it first", fs.full(name), f.err)
+	}
+	if fs.changed() {
+		return conflictError("%s changed on disk and is not loaded yet; retry shortly", fs.path)
 	}
 	full := fs.full(name)
 	data, err := os.ReadFile(full)
@@ -196,7 +197,6 @@ func (fs *FileStore) Write(ctx context.Context, c Change) error {
 		return fmt.Errorf("flags: %w", err)
 	}
 	fs.files[name] = &sourceFile{size: fi.Size(), mod: fi.ModTime(), sum: sha256.Sum256(out), good: doc}
-	fs.loaded = fs.signature()
 	return nil
 }
 
@@ -365,6 +365,42 @@ func (fs *FileStore) signature() string {
 	return b.String()
 }
 
+// changed reports whether the files differ from what was last scanned (or
+// written): a file added or removed, another size or modification time, or,
+// for a file modified within racyWindow, another content. fs.mu must be held.
+func (fs *FileStore) changed() bool {
+	names, err := fs.names()
+	if err != nil {
+		return err.Error() != fs.listErr
+	}
+	if fs.listErr != "" || len(names) != len(fs.files) {
+		return true
+	}
+	for _, n := range names {
+		f := fs.files[n]
+		if f == nil {
+			return true
+		}
+		fi, err := os.Stat(fs.full(n))
+		if err != nil {
+			if f.size != -1 {
+				return true
+			}
+			continue
+		}
+		if fi.Size() != f.size || !fi.ModTime().Equal(f.mod) {
+			return true
+		}
+		if racy(fi.ModTime()) {
+			data, err := readLimited(fs.full(n), fs.maxSize)
+			if err == nil && sha256.Sum256(data) != f.sum {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // racyWindow is how long after its modification time a file is checked by
 // content rather than by size and time alone.
 const racyWindow = 2 * time.Second
@@ -377,14 +413,13 @@ func racy(mod time.Time) bool {
 // scan reads the files that changed and decides which content of each is
 // used. fs.mu must be held.
 func (fs *FileStore) scan() error {
-	sig := fs.signature()
-	// Whatever happens, this state has been looked at: the watcher does
-	// not notify again until something else changes.
-	fs.loaded = sig
 	names, err := fs.names()
 	if err != nil {
+		// Looked at: the watcher does not notify again until it changes.
+		fs.listErr = err.Error()
 		return err
 	}
+	fs.listErr = ""
 	present := map[string]bool{}
 	for _, n := range names {
 		present[n] = true

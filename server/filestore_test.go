@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -286,5 +287,47 @@ func TestOpenFileStoreErrors(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "f.json"), `{"flags": {"m": {"variations": []}}}`)
 	if _, err := OpenFileStore(filepath.Join(dir, "f.json"), FileStoreOptions{}); err != nil {
 		t.Errorf("OpenFileStore with a malformed flag = %v, want nil", err)
+	}
+}
+
+// An edit on disk that is not loaded yet refuses admin writes (409) rather
+// than overwriting it, however fast it follows the last load.
+func TestFileStoreUnloadedEdit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	writeFile(t, path, baseDoc)
+	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(store, Options{AdminToken: adminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, srv).URL
+	flag := `{"variations": [true], "fallthrough": {"variation": 0}}`
+	if resp, body := do(t, "PUT", url+"/v1/admin/flags/x", adminToken, flag); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT = %d %s", resp.StatusCode, body)
+	}
+	// Same size, at once: only the content tells.
+	data, _ := os.ReadFile(path)
+	edited := strings.Replace(string(data), `"u1"`, `"u2"`, 1)
+	if edited == string(data) {
+		t.Fatal("test edit did not apply")
+	}
+	writeFile(t, path, edited)
+	resp, body := do(t, "PUT", url+"/v1/admin/flags/y", adminToken, flag)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "not loaded yet") {
+		t.Fatalf("PUT after an unloaded edit = %d %s, want 409", resp.StatusCode, body)
+	}
+	if got, _ := os.ReadFile(path); string(got) != edited {
+		t.Errorf("the edit was overwritten")
+	}
+	// Once loaded (what the watcher does), writes go through again.
+	srv.reload(context.Background())
+	if got := member(t, srv.Document().Segments["beta-testers"], "included"); got.([]any)[0] != "u2" {
+		t.Fatalf("after reload beta-testers.included = %v", got)
+	}
+	if resp, body := do(t, "PUT", url+"/v1/admin/flags/y", adminToken, flag); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT after the load = %d %s", resp.StatusCode, body)
 	}
 }

@@ -109,6 +109,7 @@ func (s *Server) diffKind(kind Kind, next map[string]json.RawMessage, u *update)
 			continue
 		}
 		if e != nil && e.sum == contentSum(raw) {
+			e.src = raw // same content, other bytes: compare bytes next time
 			continue
 		}
 		u.set(kind, key, newEntry(raw, s.nextVersion(kind, key, e, raw)))
