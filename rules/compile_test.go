@@ -3,6 +3,7 @@ package rules
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -471,5 +472,73 @@ func TestProblemError(t *testing.T) {
 		if errors.Is(err, ErrInvalidDocument) {
 			t.Errorf("%v matches ErrInvalidDocument", err)
 		}
+	}
+}
+
+func TestRolloutChoose(t *testing.T) {
+	compileRollout := func(t *testing.T, rollout string, nvar int) *Rollout {
+		t.Helper()
+		vars := make([]string, nvar)
+		for i := range vars {
+			vars[i] = fmt.Sprint(i)
+		}
+		f := compileOneFlag(t, `{"variations":[`+strings.Join(vars, ",")+`],"fallthrough":{"rollout":`+rollout+`}}`)
+		if f.Err != nil {
+			t.Fatalf("rollout %s: %v", rollout, f.Err)
+		}
+		return f.Fallthrough.Rollout
+	}
+	static := compileRollout(t, `{"variations":[{"variation":2,"weight":0},{"variation":1,"weight":40000},{"variation":0,"weight":60000}]}`, 3)
+	sched := compileRollout(t, `{"variations":[{"variation":0},{"variation":1}],
+		"schedule":[{"at":1000,"weights":[100000,0]},{"at":4000,"weights":[0,100000]}]}`, 2)
+	tests := []struct {
+		name   string
+		r      *Rollout
+		bucket int
+		at     int64
+		want   int
+	}{
+		{"zero weight never chosen", static, 0, 0, 1},
+		{"first band end", static, 39999, 0, 1},
+		{"second band start", static, 40000, 0, 0},
+		{"last bucket", static, 99999, 0, 0},
+		{"before the first step", sched, 99999, 0, 0},
+		{"at the first step", sched, 99999, 1000, 0},
+		{"one ms in: w0 = 100000 - 33 (truncated)", sched, 99966, 1001, 0},
+		{"one ms in: just past w0", sched, 99967, 1001, 1},
+		{"half way", sched, 49999, 2500, 0},
+		{"half way, next bucket", sched, 50000, 2500, 1},
+		{"at the last step", sched, 0, 4000, 1},
+		{"long after", sched, 0, 1 << 62, 1},
+	}
+	for _, tc := range tests {
+		if got := tc.r.Choose(tc.bucket, tc.at); got != tc.want {
+			t.Errorf("%s: Choose(%d, %d) = %d, want %d", tc.name, tc.bucket, tc.at, got, tc.want)
+		}
+	}
+
+	// More variations than the stack buffer, with a schedule.
+	var vs, w0, w1 []string
+	for i := 0; i < 20; i++ {
+		vs = append(vs, fmt.Sprintf(`{"variation":%d}`, i))
+		w0 = append(w0, map[bool]string{true: "100000", false: "0"}[i == 0])
+		w1 = append(w1, map[bool]string{true: "100000", false: "0"}[i == 19])
+	}
+	big := compileRollout(t, `{"variations":[`+strings.Join(vs, ",")+`],"schedule":[{"at":0,"weights":[`+strings.Join(w0, ",")+
+		`]},{"at":10,"weights":[`+strings.Join(w1, ",")+`]}]}`, 20)
+	if got := big.Choose(99999, 5); got != 19 {
+		t.Errorf("20 variations half way, bucket 99999: Choose = %d, want 19", got)
+	}
+	if got := big.Choose(0, 5); got != 0 {
+		t.Errorf("20 variations half way, bucket 0: Choose = %d, want 0", got)
+	}
+
+	// A Rollout built by hand (not compiled) works too.
+	hand := &Rollout{Variations: []int{0, 1}, Schedule: []Step{{At: 0, Weights: []int64{100000, 0}}, {At: 100, Weights: []int64{0, 100000}}}}
+	if got := hand.Choose(50000, 50); got != 1 {
+		t.Errorf("hand-built rollout: Choose(50000, 50) = %d, want 1", got)
+	}
+	if got := (&Rollout{}).Choose(0, 0); got != -1 {
+		t.Errorf("empty rollout: Choose = %d, want -1", got)
 	}
 }
