@@ -60,9 +60,9 @@ type FileStore struct {
 	poll    time.Duration
 	maxSize int64
 
-	mu     sync.Mutex
-	files  map[string]*sourceFile // by name inside the folder (or the file's base name)
-	listErr string                // why the folder could not be listed at the last scan
+	mu      sync.Mutex
+	files   map[string]*sourceFile // by name inside the folder (or the file's base name)
+	listErr string                 // why the folder could not be listed at the last scan
 }
 
 // sourceFile is what is known of one file.
