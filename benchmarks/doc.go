@@ -1,0 +1,17 @@
+// Package benchmarks measures flagstream side by side with other Go
+// feature-flag SDKs on the same scenarios (S1–S8 of the Core issue) and on
+// loading a 10,000-flag document.
+//
+// Every library is driven in-process, without network: LaunchDarkly's
+// evaluator on a map of flags, LaunchDarkly's SDK with its test data source
+// and events off, Unleash's client with an http.Client whose transport
+// answers /client/features in memory, go-feature-flag with an in-memory
+// retriever, ConfigCat offline with a local-only override file, GrowthBook
+// from a features payload. Each scenario is written natively for each
+// library; a scenario a library cannot express is reported as not
+// applicable (NotApplicable) rather than emulated.
+//
+// `go test ./...` runs the correctness checks only (each scenario's answer
+// for each library); run.sh runs the benchmarks and prints the table
+// published in docs/PERFORMANCE.md.
+package benchmarks

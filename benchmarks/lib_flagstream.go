@@ -1,0 +1,183 @@
+package benchmarks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	flags "github.com/flagstream/flags"
+)
+
+func flagstreamLib() Library {
+	return Library{
+		Name:    "flagstream",
+		Module:  "github.com/flagstream/flags (working tree)",
+		Driving: "flags.New(flags.WithDocument(doc)); Client.Bool; Client.AllFlags for S8",
+		Setup:   flagstreamSetup,
+		LoadDoc: flagstreamLoadDoc,
+		Load:    flagstreamLoad,
+	}
+}
+
+func fsDoc(fl, segs map[string]any) ([]byte, error) {
+	if segs == nil {
+		segs = map[string]any{}
+	}
+	return json.Marshal(map[string]any{"version": 1, "flags": fl, "segments": segs})
+}
+
+// fsBool is a bool flag, on, serving variation fallthrough (0 false, 1 true)
+// to whoever no rule matches.
+func fsBool(serve int, extra map[string]any) map[string]any {
+	f := map[string]any{"on": true, "variations": []any{false, true}, "fallthrough": map[string]any{"variation": serve}}
+	for k, v := range extra {
+		f[k] = v
+	}
+	return f
+}
+
+func fsRule(clauses ...any) map[string]any {
+	return map[string]any{"clauses": clauses, "serve": map[string]any{"variation": 1}}
+}
+
+func fsClause(attr, op string, values ...string) map[string]any {
+	c := map[string]any{"op": op, "values": values}
+	if attr != "" {
+		c["attribute"] = attr
+	}
+	return c
+}
+
+func fsUser() flags.Context {
+	return flags.NewContext(UserKey).Set("email", UserEmail).Set("country", UserCountry).
+		Set("appVersion", UserAppVersion).Build()
+}
+
+func flagstreamDoc(s Scenario) ([]byte, error) {
+	switch s {
+	case S1BoolOn:
+		return fsDoc(map[string]any{FlagKey: fsBool(1, nil)}, nil)
+	case S2Target1000Hit:
+		keys := make([]string, TargetKeys)
+		for i := range keys {
+			keys[i] = targetKey(i)
+		}
+		return fsDoc(map[string]any{FlagKey: fsBool(0, map[string]any{
+			"targets": []any{map[string]any{"values": keys, "variation": 1}}})}, nil)
+	case S3Rules10x2:
+		var rs []any
+		for i := 0; i < 10; i++ {
+			r := fsRule(fsClause("email", "endsWith", EmailSuffix), fsClause("country", "in", s3Countries(i)...))
+			r["id"] = fmt.Sprintf("r%d", i)
+			rs = append(rs, r)
+		}
+		return fsDoc(map[string]any{FlagKey: fsBool(0, map[string]any{"rules": rs})}, nil)
+	case S4Rollout5050:
+		return fsDoc(map[string]any{FlagKey: fsBool(0, map[string]any{"fallthrough": map[string]any{"rollout": map[string]any{
+			"variations": []any{map[string]any{"variation": 0, "weight": 50000}, map[string]any{"variation": 1, "weight": 50000}}}}})}, nil)
+	case S5Segment10000:
+		members := make([]string, SegmentKeys)
+		for i := range members {
+			members[i] = memberKey(i)
+		}
+		return fsDoc(map[string]any{FlagKey: fsBool(0, map[string]any{"rules": []any{fsRule(fsClause("", "inSegment", "seg"))}})},
+			map[string]any{"seg": map[string]any{"included": members, "rules": []any{map[string]any{
+				"clauses": []any{fsClause("country", "in", UserCountry)}}}}})
+	case S6SemVer:
+		return fsDoc(map[string]any{FlagKey: fsBool(0, map[string]any{"rules": []any{
+			fsRule(fsClause("appVersion", "semVerGreaterThan", SemVerFloor))}})}, nil)
+	case S7Prerequisites:
+		fl := map[string]any{}
+		for d := 0; d < 3; d++ {
+			fl[prereqKey(d)] = fsBool(1, map[string]any{"prerequisites": []any{map[string]any{"flag": prereqKey(d + 1), "variation": 1}}})
+		}
+		fl[prereqKey(3)] = fsBool(1, nil)
+		return fsDoc(fl, nil)
+	case S8AllFlags1000:
+		fl := map[string]any{}
+		for i := 0; i < AllFlagsCount; i++ {
+			fl[allFlagKey(i)] = fsBool(0, map[string]any{"rules": []any{fsRule(fsClause("country", "in", UserCountry))}})
+		}
+		return fsDoc(fl, nil)
+	}
+	return nil, fmt.Errorf("unknown scenario %q", s)
+}
+
+func flagstreamClient(doc []byte) (*flags.Client, error) {
+	c, err := flags.New(flags.WithDocument(doc))
+	if err != nil {
+		return nil, err
+	}
+	if probs := c.Snapshot().Problems(); len(probs) > 0 {
+		c.Close()
+		return nil, fmt.Errorf("flagstream: document has problems: %v", probs)
+	}
+	return c, nil
+}
+
+func flagstreamSetup(s Scenario) (*Case, error) {
+	doc, err := flagstreamDoc(s)
+	if err != nil {
+		return nil, err
+	}
+	c, err := flagstreamClient(doc)
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	user := fsUser()
+	closer := func() { c.Close() }
+	switch s {
+	case S4Rollout5050:
+		ctxs := make([]flags.Context, RolloutContexts)
+		for i := range ctxs {
+			ctxs[i] = flags.NewContext(rolloutKey(i)).Build()
+		}
+		return evalCase(func(i int) bool { return c.Bool(ctx, FlagKey, ctxs[i%RolloutContexts], false) }, closer), nil
+	case S7Prerequisites:
+		return evalCase(func(int) bool { return c.Bool(ctx, prereqKey(0), user, false) }, closer), nil
+	case S8AllFlags1000:
+		return &Case{Close: closer, All: func(count bool) int {
+			rs := c.AllFlags(ctx, user)
+			if !count {
+				return 0
+			}
+			n := 0
+			for _, r := range rs {
+				if r.Value == true {
+					n++
+				}
+			}
+			return n
+		}}, nil
+	}
+	return evalCase(func(int) bool { return c.Bool(ctx, FlagKey, user, false) }, closer), nil
+}
+
+func flagstreamLoadDoc(n int) ([]byte, error) {
+	fl := map[string]any{}
+	for i := 0; i < n; i++ {
+		if i%2 == 1 {
+			fl[loadFlagKey(i)] = fsBool(0, map[string]any{"rules": []any{fsRule(fsClause("email", "endsWith", EmailSuffix))}})
+		} else {
+			fl[loadFlagKey(i)] = fsBool(0, nil)
+		}
+	}
+	return fsDoc(fl, nil)
+}
+
+type fsLoaded struct {
+	c    *flags.Client
+	user flags.Context
+}
+
+func (l fsLoaded) Bool(key string) bool { return l.c.Bool(context.Background(), key, l.user, false) }
+func (l fsLoaded) Close()               { l.c.Close() }
+
+func flagstreamLoad(doc []byte) (Loaded, error) {
+	c, err := flagstreamClient(doc)
+	if err != nil {
+		return nil, err
+	}
+	return fsLoaded{c: c, user: fsUser()}, nil
+}
