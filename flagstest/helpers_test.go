@@ -1,10 +1,13 @@
 package flagstest_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeTB records what flagstest reports instead of failing the test. Its
@@ -68,4 +71,10 @@ func test(f func(t testing.TB)) {
 		}
 	}()
 	f(t)
+}
+
+func nil2discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func contextWithTimeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
 }

@@ -1,7 +1,9 @@
 package flagstest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"sync"
@@ -37,14 +39,21 @@ type Server struct {
 // NewServer starts a reference server serving items, in-process, on
 // 127.0.0.1 (through httptest), and stops it when the test ends. A builder
 // mistake fails the test as in New. Give it a whole document with
-// FromJSON or FromFile.
+// FromJSON or FromFile. As with New, the snapshot version starts at 1 (or a
+// document item's version) and built flags and segments at version 1; from
+// then on the server numbers them (SPEC §1).
 //
 //	srv := flagstest.NewServer(t, flagstest.Bool("new-checkout", false))
 //	client := srv.Client(t)                        // streaming, ready
 //	srv.Set(flagstest.Bool("new-checkout", true))  // returns once client has it
 func NewServer(tb testing.TB, items ...Item) *Server {
 	tb.Helper()
-	doc, err := apply(nil, collect(items), nil)
+	c := collect(items)
+	if c.version == nil {
+		one := int64(1)
+		c.version = &one
+	}
+	doc, err := apply(nil, c, func(string, string) int64 { return 1 })
 	if err != nil {
 		tb.Fatalf("%v", err)
 		return &Server{tb: tb}
@@ -87,10 +96,12 @@ func (s *Server) Client(tb testing.TB, opts ...flags.Option) *flags.Client {
 }
 
 // Set adds or replaces flags and segments and publishes the change as one
-// patch (Server.Publish). The server numbers versions itself: Version
-// calls are ignored. Set returns once every client made by Client and not
-// closed evaluates with the change (their OnChange listeners may still be
-// running). A builder mistake fails the test and publishes nothing.
+// patch (Server.Publish); a Set that changes nothing publishes nothing. The
+// server numbers versions itself: Version calls are ignored. Set returns
+// once every client made by Client (and not closed) evaluates with the
+// change and has run its OnChange listeners. A builder mistake fails the
+// test and publishes nothing. Like t.Fatalf, it must be called from the
+// test's goroutine.
 func (s *Server) Set(items ...Item) {
 	s.tb.Helper()
 	s.publish(collect(items))
@@ -145,38 +156,177 @@ func (s *Server) publish(c *changes) {
 // publishLocked publishes doc and waits for the clients; s.mu is held.
 func (s *Server) publishLocked(doc *rules.Document) {
 	s.tb.Helper()
+	var waits []*catchUp
+	for _, c := range s.clients {
+		if c.Status().State != flags.StateClosed {
+			waits = append(waits, watch(c))
+		}
+	}
+	defer func() {
+		for _, w := range waits {
+			w.stop()
+		}
+	}()
+	prev := s.Flags.Document()
 	if err := s.Flags.Publish(doc); err != nil {
 		s.tb.Fatalf("flagstest: publishing: %v", err)
 		return
 	}
-	want := s.Flags.Version()
-	for _, c := range s.clients {
-		if err := waitVersion(c, want); err != nil {
+	next := s.Flags.Document()
+	want, listeners := s.Flags.Version(), listenersCalled(prev, next)
+	for _, w := range waits {
+		if err := w.wait(want, listeners); err != nil {
 			s.tb.Fatalf("flagstest: %v", err)
 			return
 		}
 	}
 }
 
-// waitVersion waits until c holds snapshot version want or later, or is
-// closed.
-func waitVersion(c *flags.Client, want int64) error {
-	reached := make(chan struct{})
-	var once sync.Once
-	done := func(st flags.Status) {
-		if st.Version >= want || st.State == flags.StateClosed {
-			once.Do(func() { close(reached) })
+// catchUp follows one client until it has applied a published version.
+// Its OnChange listener is registered before the change is published, so
+// it runs after every listener the test registered: when it has seen the
+// version, so have they.
+type catchUp struct {
+	c          *flags.Client
+	mu         sync.Mutex
+	version    int64 // the highest snapshot version in force
+	changed    int64 // the highest version OnChange delivered
+	closed     bool
+	signal     chan struct{} // closed and replaced on every update
+	unregister []func()
+}
+
+func watch(c *flags.Client) *catchUp {
+	w := &catchUp{c: c, signal: make(chan struct{})}
+	w.unregister = append(w.unregister,
+		c.OnStatus(func(st flags.Status) {
+			w.update(func() {
+				w.version = max(w.version, st.Version)
+				w.closed = w.closed || st.State == flags.StateClosed
+			})
+		}),
+		c.OnChange(func(ch flags.Change) { w.update(func() { w.changed = max(w.changed, ch.Version) }) }),
+	)
+	st := c.Status()
+	w.update(func() { w.version, w.closed = st.Version, st.State == flags.StateClosed })
+	return w
+}
+
+func (w *catchUp) update(f func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f()
+	close(w.signal)
+	w.signal = make(chan struct{})
+}
+
+func (w *catchUp) stop() {
+	for _, f := range w.unregister {
+		f()
+	}
+}
+
+// wait returns once the client holds version want and, when listeners is
+// true, has delivered it to its OnChange listeners; or once it is closed.
+func (w *catchUp) wait(want int64, listeners bool) error {
+	timeout := time.NewTimer(syncTimeout)
+	defer timeout.Stop()
+	for {
+		w.mu.Lock()
+		done := w.closed || w.version >= want && (!listeners || w.changed >= want)
+		signal := w.signal
+		w.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-signal:
+		case <-timeout.C:
+			st := w.c.Status()
+			return fmt.Errorf("a client did not apply snapshot version %d within %v: it is %s at version %d (last error: %v)",
+				want, syncTimeout, st.State, st.Version, st.Err)
 		}
 	}
-	unregister := c.OnStatus(done)
-	defer unregister()
-	done(c.Status())
-	select {
-	case <-reached:
-		return nil
-	case <-time.After(syncTimeout):
-		st := c.Status()
-		return fmt.Errorf("a client did not reach snapshot version %d within %v: it is %s at version %d (last error: %v)",
-			want, syncTimeout, st.State, st.Version, st.Err)
+}
+
+// listenersCalled reports whether a client going from prev to next calls
+// its OnChange listeners, by the rule flags.Client follows: when a flag was
+// added, removed or edited, or a flag's rule uses (directly or through
+// other segments) a segment that was.
+func listenersCalled(prev, next *rules.Document) bool {
+	if prev == next {
+		return false
 	}
+	if differ(prev.Flags, next.Flags, nil) {
+		return true
+	}
+	changed := map[string]bool{}
+	if !differ(prev.Segments, next.Segments, changed) {
+		return false
+	}
+	snap := rules.Compile(next)
+	uses := func(rs [][]rules.Clause) bool {
+		for _, cs := range rs {
+			for i := range cs {
+				if cs[i].Op != rules.OpInSegment {
+					continue
+				}
+				for _, k := range cs[i].Segments() {
+					if changed[k] {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}
+	for grew := true; grew; {
+		grew = false
+		for k := range next.Segments {
+			seg := snap.Segment(k)
+			if seg == nil || changed[k] {
+				continue
+			}
+			var rs [][]rules.Clause
+			for _, r := range seg.Rules {
+				rs = append(rs, r.Clauses)
+			}
+			if uses(rs) {
+				changed[k], grew = true, true
+			}
+		}
+	}
+	for _, k := range snap.FlagKeys() {
+		var rs [][]rules.Clause
+		for _, r := range snap.Flag(k).Rules {
+			rs = append(rs, r.Clauses)
+		}
+		if uses(rs) {
+			return true
+		}
+	}
+	return false
+}
+
+// differ reports whether a and b hold different keys or bytes, recording
+// the keys that differ in keys when it is not nil.
+func differ(a, b map[string]json.RawMessage, keys map[string]bool) bool {
+	found := false
+	for k, raw := range b {
+		if old, ok := a[k]; !ok || !bytes.Equal(old, raw) {
+			if keys == nil {
+				return true
+			}
+			keys[k], found = true, true
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			if keys == nil {
+				return true
+			}
+			keys[k], found = true, true
+		}
+	}
+	return found
 }
