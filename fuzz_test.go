@@ -118,7 +118,7 @@ func FuzzEvaluate(f *testing.F) {
 			t.Fatalf("Evaluate hung (document %d, context %q)", int(which)%len(snaps), ctxJSON)
 		}
 		for i, k := range keys {
-			checkFuzzResult(t, snap, k, ec, results[i])
+			checkFuzzResult(t, snap, k, ec, at, results[i])
 			again := Evaluate(snap, k, ec, clock)
 			if again.Variation != results[i].Variation || again.Reason != results[i].Reason {
 				t.Fatalf("%q: not deterministic: %+v then %+v", k, results[i].Reason, again.Reason)
@@ -130,7 +130,7 @@ func FuzzEvaluate(f *testing.F) {
 	})
 }
 
-func checkFuzzResult(t *testing.T, snap *rules.Snapshot, key string, ec Context, r Result[any]) {
+func checkFuzzResult(t *testing.T, snap *rules.Snapshot, key string, ec Context, now int64, r Result[any]) {
 	t.Helper()
 	f := snap.Flag(key)
 	reason := r.Reason
@@ -213,6 +213,42 @@ func checkFuzzResult(t *testing.T, snap *rules.Snapshot, key string, ec Context,
 	if err != nil || !json.Valid(b) {
 		t.Fatalf("%q: result does not encode: %s, %v", key, b, err)
 	}
+	if kind, rule, ok := naiveOutcome(f, ec, now); ok && (kind != reason.Kind || kind == ReasonRuleMatch && rule != reason.RuleIndex) {
+		t.Fatalf("%q: evaluated %s rule %d, a plain walk of targets and rules gives %s rule %d", key, reason.Kind, reason.RuleIndex, kind, rule)
+	}
+}
+
+// naiveOutcome is a reference for flags without prerequisites or segments:
+// it walks targets and rules looking every attribute up afresh (no caches).
+// ok is false when the flag is outside what it models.
+func naiveOutcome(f *rules.Flag, ec Context, now int64) (ReasonKind, int, bool) {
+	if f.Err != nil || ec.Err() != nil || !f.On || len(f.Prerequisites) > 0 {
+		return "", 0, false
+	}
+	for _, tg := range f.Targets {
+		if v, ok := tg.Attribute.Lookup(ec.attrs); ok && setHas(&tg.Values, v) {
+			return ReasonTargetMatch, 0, true
+		}
+	}
+	for i, r := range f.Rules {
+		all := true
+		for j := range r.Clauses {
+			c := &r.Clauses[j]
+			switch {
+			case c.Op == rules.OpInSegment:
+				return "", 0, false
+			case c.UsesClock():
+				all = all && c.Match(float64(now), true)
+			default:
+				v, ok := c.Attribute.Lookup(ec.attrs)
+				all = all && c.Match(v, ok)
+			}
+		}
+		if all {
+			return ReasonRuleMatch, i, true
+		}
+	}
+	return ReasonFallthrough, 0, true
 }
 
 // TestFuzzEvaluateSeedsCoverEveryFile guards the seed loader: every case

@@ -542,3 +542,39 @@ func TestRolloutChoose(t *testing.T) {
 		t.Errorf("empty rollout: Choose = %d, want -1", got)
 	}
 }
+
+// TestAttributeSlots: each distinct rule attribute gets one slot, shared by
+// every clause testing it, up to MaxSlots; the rest, inSegment and clock
+// clauses get none.
+func TestAttributeSlots(t *testing.T) {
+	var rs []string
+	for i := 0; i < MaxSlots+2; i++ {
+		rs = append(rs, fmt.Sprintf(`{"clauses":[{"attribute":"a%d","op":"exists"},{"attribute":"org.plan","op":"in","values":["x"]}],"serve":{"variation":1}}`, i))
+	}
+	rs = append(rs, `{"clauses":[{"op":"inSegment","values":["s"]},{"op":"after","values":[0]},{"attribute":"a1","op":"exists"}],"serve":{"variation":1}}`)
+	f := compileOneFlag(t, withGood(`"rules":[`+strings.Join(rs, ",")+`]`))
+	if f.Err != nil {
+		t.Fatal(f.Err)
+	}
+	var slots []string
+	for _, p := range f.AttributeSlots {
+		slots = append(slots, p.String())
+	}
+	want := []string{"a0", "org.plan", "a1", "a2", "a3", "a4", "a5", "a6"}
+	if diff := cmp.Diff(want, slots); diff != "" {
+		t.Errorf("AttributeSlots (-want +got):\n%s", diff)
+	}
+	for i, r := range f.Rules {
+		for j, c := range r.Clauses {
+			wantSlot := -1
+			for k, p := range f.AttributeSlots {
+				if p.String() == c.Attribute.String() && len(c.Attribute) > 0 {
+					wantSlot = k
+				}
+			}
+			if c.Slot != wantSlot {
+				t.Errorf("rules[%d].clauses[%d] (%s %s): Slot = %d, want %d", i, j, c.Op, c.Attribute, c.Slot, wantSlot)
+			}
+		}
+	}
+}

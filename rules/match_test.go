@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // compileClause compiles one clause inside a minimal well-formed flag and
@@ -492,5 +494,43 @@ func TestClausePreparsed(t *testing.T) {
 	c = compileClause(t, `{"op":"inSegment","values":["s1","s2"]}`)
 	if got := c.Segments(); fmt.Sprint(got) != "[s1 s2]" || c.Attribute != nil {
 		t.Errorf("inSegment: Segments() = %v, Attribute = %v; want [s1 s2], nil", got, c.Attribute)
+	}
+}
+
+// TestClockClauses: before/after written without an attribute compare the
+// evaluation time (time-boxed rules); no other operator may omit it.
+func TestClockClauses(t *testing.T) {
+	for _, js := range []string{
+		`{"op":"after","values":["2026-12-01T00:00:00Z"]}`,
+		`{"op":"before","values":[1796083200000],"negate":true}`,
+		`{"attribute":null,"op":"before","values":[0]}`,
+	} {
+		c := compileClause(t, js)
+		if !c.UsesClock() || c.Attribute != nil || c.Slot != -1 {
+			t.Errorf("%s: UsesClock() = %v, Attribute = %v, Slot = %d; want true, nil, -1", js, c.UsesClock(), c.Attribute, c.Slot)
+		}
+	}
+	c := compileClause(t, `{"op":"after","values":["2026-12-01T00:00:00Z"]}`)
+	for _, tc := range []struct {
+		now  float64
+		want bool
+	}{{1796083200000 - 1, false}, {1796083200000, false}, {1796083200000 + 1, true}} {
+		if got := c.Match(tc.now, true); got != tc.want {
+			t.Errorf("clock after 2026-12-01: Match(%v) = %v, want %v", tc.now, got, tc.want)
+		}
+	}
+	if c := compileClause(t, clauseJSON("after", `[0]`, false)); c.UsesClock() {
+		t.Errorf("after with an attribute: UsesClock() = true")
+	}
+	for _, op := range []string{"in", "exists", "lessThan", "semVerEqual", "matches"} {
+		f := compileOneFlag(t, withGood(`"rules":[{"clauses":[{"op":"`+op+`","values":[]}],"serve":{"variation":1}}]`))
+		want := []string{"flags.x.rules[0].clauses[0].attribute: missing"}
+		if diff := cmp.Diff(want, problemStrings(f.Problems)); diff != "" {
+			t.Errorf("%s without attribute (-want +got):\n%s", op, diff)
+		}
+	}
+	f := compileOneFlag(t, withGood(`"rules":[{"clauses":[{"attribute":"","op":"before","values":[0]}],"serve":{"variation":1}}]`))
+	if diff := cmp.Diff([]string{`flags.x.rules[0].clauses[0].attribute: invalid attribute path ""`}, problemStrings(f.Problems)); diff != "" {
+		t.Errorf("before with an empty attribute (-want +got):\n%s", diff)
 	}
 }
