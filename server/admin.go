@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/flagstream/flags/rules"
 )
@@ -34,6 +35,7 @@ func (s *Server) adminHandler(kind Kind, del bool) http.HandlerFunc {
 		}
 		var body []byte
 		if !del {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.WriteTimeout))
 			var err error
 			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 			var tooBig *http.MaxBytesError

@@ -41,7 +41,7 @@ func mustParse(t testing.TB, doc string) *rules.Document {
 }
 
 // newTestServer serves doc from a MemoryStore on a real 127.0.0.1 server.
-func newTestServer(t *testing.T, doc string, opts Options) (*Server, *httptest.Server) {
+func newTestServer(t testing.TB, doc string, opts Options) (*Server, *httptest.Server) {
 	t.Helper()
 	srv, err := New(NewMemoryStore(mustParse(t, doc)), opts)
 	if err != nil {
@@ -51,7 +51,7 @@ func newTestServer(t *testing.T, doc string, opts Options) (*Server, *httptest.S
 }
 
 // serve mounts srv on an httptest server; cleanup closes srv, then the listener.
-func serve(t *testing.T, srv *Server) *httptest.Server {
+func serve(t testing.TB, srv *Server) *httptest.Server {
 	t.Helper()
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
@@ -101,7 +101,7 @@ type sseClient struct {
 	cancel context.CancelFunc
 }
 
-func openStream(t *testing.T, url, token, lastID string) *sseClient {
+func openStream(t testing.TB, url, token, lastID string) *sseClient {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/stream", nil)
@@ -166,7 +166,7 @@ func (c *sseClient) read() {
 }
 
 // next returns the next event, skipping comments.
-func (c *sseClient) next(t *testing.T) sseEvent {
+func (c *sseClient) next(t testing.TB) sseEvent {
 	t.Helper()
 	for {
 		select {
@@ -185,7 +185,7 @@ func (c *sseClient) next(t *testing.T) sseEvent {
 }
 
 // nextPatch returns the next event, which must be a patch, decoded.
-func (c *sseClient) nextPatch(t *testing.T) (sseEvent, patchData) {
+func (c *sseClient) nextPatch(t testing.TB) (sseEvent, patchData) {
 	t.Helper()
 	ev := c.next(t)
 	if ev.Name != "patch" {
@@ -201,7 +201,7 @@ type patchData struct {
 	Segments map[string]json.RawMessage `json:"segments"`
 }
 
-func decodePatch(t *testing.T, data string) patchData {
+func decodePatch(t testing.TB, data string) patchData {
 	t.Helper()
 	var p patchData
 	if err := json.Unmarshal([]byte(data), &p); err != nil {

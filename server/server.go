@@ -42,8 +42,9 @@ type Options struct {
 	Logger *slog.Logger
 	// HeartbeatInterval is the time between ": ping" comments on a stream.
 	HeartbeatInterval time.Duration
-	// WriteTimeout bounds every write to a stream subscriber: one that stops
-	// reading is dropped after it.
+	// WriteTimeout bounds every write of up to 64 KiB to a client (a stream
+	// subscriber that stops reading is dropped after it) and the reading of
+	// an admin request body.
 	WriteTimeout time.Duration
 	// MaxBodyBytes is the largest admin request body (413 above).
 	MaxBodyBytes int64
@@ -297,7 +298,11 @@ func (s *Server) handleFlags(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", fmt.Sprint(len(st.body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(st.body)
+		out := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.opts.WriteTimeout}
+		defer out.clearDeadline()
+		if err := out.write(st.body); err != nil {
+			s.log.Debug("flags: GET /v1/flags: write failed", "err", err)
+		}
 	}
 }
 

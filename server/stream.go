@@ -185,7 +185,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sseWriter writes whole frames, each under a write deadline, and flushes.
+// sseWriter writes whole frames (or bodies), each chunk under a write
+// deadline, and flushes.
 type sseWriter struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
