@@ -192,7 +192,7 @@ func configcatSetup(s Scenario) (*Case, error) {
 		}
 		return evalCase(func(i int) bool { return c.GetBoolValue(FlagKey, false, users[i%RolloutContexts]) }, l.Close), nil
 	case S7Prerequisites:
-		return evalCase(func(int) bool { return c.GetBoolValue(prereqKey(0), false, user) }, l.Close), nil
+		return evalCase(func(int) bool { return c.GetBoolValue(S7Flag, false, user) }, l.Close), nil
 	case S8AllFlags1000:
 		return &Case{Close: l.Close, All: func(count bool) int {
 			vs := c.GetAllValues(user)

@@ -135,7 +135,7 @@ func flagstreamSetup(s Scenario) (*Case, error) {
 		}
 		return evalCase(func(i int) bool { return c.Bool(ctx, FlagKey, ctxs[i%RolloutContexts], false) }, closer), nil
 	case S7Prerequisites:
-		return evalCase(func(int) bool { return c.Bool(ctx, prereqKey(0), user, false) }, closer), nil
+		return evalCase(func(int) bool { return c.Bool(ctx, S7Flag, user, false) }, closer), nil
 	case S8AllFlags1000:
 		return &Case{Close: closer, All: func(count bool) int {
 			rs := c.AllFlags(ctx, user)

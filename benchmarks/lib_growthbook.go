@@ -169,7 +169,7 @@ func growthbookSetup(s Scenario) (*Case, error) {
 		}
 		return evalCase(func(i int) bool { return gbBool(kids[i%RolloutContexts], FlagKey) }, closer), nil
 	case S7Prerequisites:
-		return evalCase(func(int) bool { return gbBool(user, prereqKey(0)) }, closer), nil
+		return evalCase(func(int) bool { return gbBool(user, S7Flag) }, closer), nil
 	case S8AllFlags1000:
 		keys := make([]string, AllFlagsCount)
 		for i := range keys {

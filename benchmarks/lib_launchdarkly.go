@@ -290,7 +290,7 @@ func ldSDKSetup(s Scenario) (*Case, error) {
 		}, closer), nil
 	case S7Prerequisites:
 		return evalCase(func(int) bool {
-			v, _ := c.BoolVariation(prereqKey(0), user, false)
+			v, _ := c.BoolVariation(S7Flag, user, false)
 			return v
 		}, closer), nil
 	case S8AllFlags1000:

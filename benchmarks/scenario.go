@@ -29,7 +29,8 @@ const (
 	UserAppVersion           = "2.10.1"
 	EmailSuffix              = "@corp.com"
 	SemVerFloor              = "2.9.0"
-	FlagKey                  = "f" // the flag evaluated in S1–S6; S7 evaluates "f0"
+	FlagKey                  = "f"  // the flag evaluated in S1–S6
+	S7Flag                   = "f0" // the head of the S7 chain: prereqKey(0)
 )
 
 // Scenarios lists every scenario in order.
