@@ -131,6 +131,8 @@ func TestAdminRejects(t *testing.T) {
 			400, "flags.x.prerequisites"},
 		{"makes another flag's chain too deep", "flags/c17", `{"variations": [true], "fallthrough": {"variation": 0}}`, 400, "flags.c0.prerequisites"},
 		{"segment weight", "segments/s", `{"rules": [{"clauses": [], "weight": 200000}]}`, 400, "segments.s.rules[0].weight"},
+		{"segment cycle", "segments/s", `{"rules": [{"clauses": [{"op": "inSegment", "values": ["s"]}]}]}`, 400, "segments.s.rules"},
+		{"segment not an object", "segments/s", `"s"`, 400, "segments.s"},
 		{"body too large", "flags/x", `{"description": "` + strings.Repeat("x", 2048) + `"}`, 413, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,4 +193,18 @@ type refusingStore struct{ *MemoryStore }
 
 func (refusingStore) Write(context.Context, Change) error {
 	return conflictError("defined elsewhere: edit that file")
+}
+
+func TestAdminDocumentTooLarge(t *testing.T) {
+	srv, _ := newTestServer(t, baseDoc, Options{AdminToken: adminToken})
+	limit := int64(len(srv.cur.Load().body)) + 100
+	srv, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken, MaxDocumentBytes: limit})
+	flag := `{"variations": [true], "fallthrough": {"variation": 0}, "description": "` + strings.Repeat("d", 200) + `"}`
+	resp, body := do(t, "PUT", ts.URL+"/v1/admin/flags/big", adminToken, flag)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("PUT over MaxDocumentBytes = %d %s, want 413", resp.StatusCode, body)
+	}
+	if srv.Version() != 17 {
+		t.Errorf("Version = %d after a refused write, want 17", srv.Version())
+	}
 }
