@@ -50,6 +50,7 @@ func (u *update) set(kind Kind, key string, e *entry) {
 // version numbers are ignored (the server owns them, SPEC §1). A doc that
 // changes nothing publishes nothing. Publish does not write to the Store: with
 // a FileStore, the next change on disk is diffed against what Publish served.
+// The server keeps doc's raw values: do not modify doc afterwards.
 func (s *Server) Publish(doc *rules.Document) error {
 	if doc == nil {
 		return fmt.Errorf("flags: publish: nil document")
