@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/flagstream/flags"
-	"github.com/flagstream/flags/flagstest"
 	shop "github.com/flagstream/flags/examples/testing"
+	"github.com/flagstream/flags/flagstest"
 )
 
 // A rollout's measured share is a statistical quantity: with n distinct

@@ -9,8 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flagstream/flags"
-	"github.com/flagstream/flags/flagstest"
 	shop "github.com/flagstream/flags/examples/testing"
+	"github.com/flagstream/flags/flagstest"
 )
 
 // get runs one request through h and decodes the page.
