@@ -46,7 +46,7 @@ type TestData struct {
 // with every change. Clients are closed by tb.Cleanup.
 func New(tb testing.TB, items ...Item) *TestData {
 	tb.Helper()
-	td := &TestData{tb: tb}
+	td := &TestData{tb: tb, doc: &rules.Document{}}
 	c := collect(items)
 	if c.version == nil {
 		one := int64(1)
