@@ -36,7 +36,8 @@ type FlagBuilder struct {
 	description  string
 	tags         []string
 	deprecated   bool
-	jsonOnly     bool // built by JSON: every variation must be an object or array
+	jsonOnly     bool     // built by JSON: every variation must be an object or array
+	mistakes     []string // misuses of the builder, reported when it is built
 }
 
 type target struct {
@@ -182,8 +183,7 @@ func (f *FlagBuilder) RuleDescription(ruleID, text string) *FlagBuilder {
 			return f
 		}
 	}
-	// Kept as a rule-less description: reported when the flag is built.
-	f.rules = append(f.rules, rule{id: ruleID, description: text})
+	f.mistakes = append(f.mistakes, fmt.Sprintf("RuleDescription: no rule has id %q", ruleID))
 	return f
 }
 
@@ -262,6 +262,9 @@ type flagJSON struct {
 // builder's own. Mistakes the compiler cannot see (a value encoding/json
 // refuses, a nil serve) are added to errs.
 func (f *FlagBuilder) encode(version *int64, errs *fieldErrors) json.RawMessage {
+	for _, m := range f.mistakes {
+		errs.add("rules", "%s", m)
+	}
 	out := flagJSON{
 		Version: f.version, On: f.on, OffVariation: f.offVariation, Prerequisites: f.prereqs,
 		Salt: f.salt, Description: f.description, Tags: f.tags, Deprecated: f.deprecated,
@@ -296,14 +299,14 @@ func (f *FlagBuilder) encode(version *int64, errs *fieldErrors) json.RawMessage 
 		field := fmt.Sprintf("rules[%d]", i)
 		rj := ruleJSON{ID: r.id, Description: r.description, Clauses: encodeClauses(r.clauses, field+".clauses", errs)}
 		if r.serve == nil {
-			errs.add(field+".serve", "no serve: use flagstest.Variation(i) or flagstest.Rollout() (or RuleDescription named a rule %q that was never added)", r.id)
+			errs.add(field+".serve", "no serve: use flagstest.Variation(i) or flagstest.Rollout()")
 		} else {
-			rj.Serve = r.serve.serve(field+".serve", errs)
+			rj.Serve = r.serve.serve()
 		}
 		out.Rules = append(out.Rules, rj)
 	}
 	if f.fallthru != nil {
-		out.Fallthrough = f.fallthru.serve("fallthrough", errs)
+		out.Fallthrough = f.fallthru.serve()
 	}
 	data, err := json.Marshal(out)
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 // Serve is what a rule or the fallthrough serves: a fixed variation
 // (Variation) or a percentage rollout (Rollout). The set is closed.
 type Serve interface {
-	serve(field string, errs *fieldErrors) any
+	serve() any
 }
 
 // Variation serves the variation at index i.
@@ -15,7 +15,7 @@ func Variation(i int) Serve { return variationServe(i) }
 
 type variationServe int
 
-func (v variationServe) serve(string, *fieldErrors) any {
+func (v variationServe) serve() any {
 	return map[string]int{"variation": int(v)}
 }
 
@@ -104,7 +104,7 @@ type rolloutJSON struct {
 	Schedule   []stepJSON     `json:"schedule,omitempty"`
 }
 
-func (r *RolloutBuilder) serve(field string, errs *fieldErrors) any {
+func (r *RolloutBuilder) serve() any {
 	out := rolloutJSON{BucketBy: r.bucketBy, Salt: r.salt, Experiment: r.experiment, Variations: []weightedJSON{}}
 	for i, v := range r.variations {
 		w := r.weights[i]

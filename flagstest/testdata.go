@@ -20,9 +20,10 @@ const Origin = "flagstest"
 // run. Each TestData is independent (there is no global state), so tests
 // running in parallel may give the same flag key different values.
 //
-// Its methods are safe for concurrent use. They must not be called from an
-// OnChange or OnStatus listener of one of its clients (the listener runs
-// while the change is being applied).
+// Its clients may evaluate on any goroutine while the test changes the
+// flags. Call its methods from the test's goroutine (they may call
+// tb.Fatalf), and never from an OnChange or OnStatus listener of one of its
+// clients: the listener runs while the change is being applied.
 type TestData struct {
 	// Client is a real *flags.Client fed by this TestData, ready when New
 	// returns and closed when the test ends.

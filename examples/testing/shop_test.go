@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/flagstream/flags"
 	shop "github.com/flagstream/flags/examples/testing"
 	"github.com/flagstream/flags/flagstest"
 )
@@ -143,5 +142,3 @@ func TestMissingUser(t *testing.T) {
 		t.Errorf("status %d, want 400", rec.Code)
 	}
 }
-
-var _ flags.Evaluator = (*flags.Client)(nil)
