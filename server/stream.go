@@ -28,6 +28,7 @@ func patchWire(epoch string, version int64, data []byte) []byte {
 type subscriber struct {
 	queue chan *event
 	done  chan struct{} // closed when removed
+	kick  func()        // aborts a write in progress
 }
 
 // remember adds a patch to the replay ring, trimming it to its bounds.
@@ -51,7 +52,10 @@ func (s *Server) broadcast(ev *event) {
 		select {
 		case sub.queue <- ev:
 		default:
+			// Its handler is stuck writing: cut that write short rather
+			// than let the stuck client hold it until WriteTimeout.
 			s.removeLocked(sub, "fell behind")
+			sub.kick()
 		}
 	}
 }
@@ -79,7 +83,7 @@ func (s *Server) remove(sub *subscriber, reason string) {
 
 // subscribe registers a subscriber and returns what it must be sent first:
 // the current state (for a snapshot), or the patches that follow lastID.
-func (s *Server) subscribe(lastID string) (sub *subscriber, snapshot *state, replay []*event, err error) {
+func (s *Server) subscribe(lastID string, kick func()) (sub *subscriber, snapshot *state, replay []*event, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -95,7 +99,7 @@ func (s *Server) subscribe(lastID string) (sub *subscriber, snapshot *state, rep
 			}
 		}
 	}
-	sub = &subscriber{queue: make(chan *event, s.opts.SubscriberQueue), done: make(chan struct{})}
+	sub = &subscriber{queue: make(chan *event, s.opts.SubscriberQueue), done: make(chan struct{}), kick: kick}
 	s.subs[sub] = struct{}{}
 	s.streams.Add(1)
 	return sub, snapshot, replay, nil
@@ -127,7 +131,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	if !s.authorize(w, r, false) {
 		return
 	}
-	sub, snap, replay, err := s.subscribe(r.Header.Get("Last-Event-ID"))
+	rc := http.NewResponseController(w)
+	kick := func() { _ = rc.SetWriteDeadline(time.Now().Add(-time.Second)) }
+	sub, snap, replay, err := s.subscribe(r.Header.Get("Last-Event-ID"), kick)
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, err.Error(), nil)
@@ -137,17 +143,23 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	reason := "client gone"
 	defer func() { s.remove(sub, reason) }()
 
-	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
+	if r.ProtoMajor == 1 {
+		// The connection ends with the stream: the write deadlines set on
+		// it must not outlive the stream into another request.
+		h.Set("Connection", "close")
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return
 	}
 	out := &sseWriter{w: w, rc: rc, timeout: s.opts.WriteTimeout}
-	defer out.clearDeadline()
+	// What net/http writes after the handler (the end of the body) is
+	// bounded too.
+	defer func() { _ = out.extend() }()
 	if err := out.write(); err != nil {
 		reason = "write failed: " + err.Error()
 		return
@@ -241,7 +253,8 @@ func (o *sseWriter) flush() error {
 }
 
 // clearDeadline lifts the write deadline so a kept-alive connection can
-// serve its next request.
+// serve its next request. Call it only after a write that flushed
+// everything (or failed, which makes the connection fail for good).
 func (o *sseWriter) clearDeadline() {
 	if o.deadline {
 		_ = o.rc.SetWriteDeadline(time.Time{})
