@@ -59,11 +59,13 @@
 // # Streams and slow clients
 //
 // Publishing never waits for a subscriber. Each subscriber has a queue of
-// Options.SubscriberQueue events; one whose queue is full is dropped, and so
-// is one whose writes make no progress for Options.WriteTimeout (each write
-// of up to 64 KiB gets its own deadline, so a slow link that keeps reading
-// is served). A dropped client reconnects with its Last-Event-ID and is
-// replayed what it missed. The replay ring keeps the last
+// Options.SubscriberQueue events; one whose queue is full is dropped (the
+// write it is stuck in is cut short at once), and so is one whose writes
+// make no progress for Options.WriteTimeout (each write of up to 64 KiB
+// gets its own deadline, so a slow link that keeps reading is served). A
+// dropped client reconnects with its Last-Event-ID and is replayed what it
+// missed. Over HTTP/1.x a stream answers "Connection: close": its
+// connection is not reused, so no write deadline outlives it. The replay ring keeps the last
 // Options.ReplayPatches patches, at most Options.ReplayBytes bytes of them.
 //
 // Close ends every stream cleanly (the client sees the end of the stream and
