@@ -24,7 +24,7 @@ trap cleanup EXIT
 
 echo "run.sh: correctness checks (go test)" >&2
 go test -count=1 . >&2
-echo "run.sh: scenarios S1–S8, $COUNT rounds of $BENCHTIME (about $((COUNT * 7))-$((COUNT * 9)) minutes)" >&2
+echo "run.sh: scenarios S1–S8 × 7 libraries, $COUNT rounds of $BENCHTIME each (with -benchtime 1s, about 1.5 minutes a round)" >&2
 : >"$RAW"
 go test -run '^$' -bench '^BenchmarkScenarios$' -benchmem -count "$COUNT" -benchtime "$BENCHTIME" -timeout 2h . | tee -a "$RAW" >&2
 echo "run.sh: loading 10,000 flags, $LOADCOUNT rounds" >&2
