@@ -73,8 +73,10 @@ func NewServer(tb testing.TB, items ...Item) *Server {
 
 // Client returns a streaming *flags.Client connected to the server, built
 // with opts as well (flags.WithClock, flags.WithLogger...; not another
-// source), and ready: it holds the server's current flags. It is closed
-// when tb's test ends.
+// source), and ready: it holds the server's current flags, its Status is
+// READY, and the OnChange delivery of its first snapshot is over, so a
+// listener registered now sees only later changes. It is closed when tb's
+// test ends.
 func (s *Server) Client(tb testing.TB, opts ...flags.Option) *flags.Client {
 	tb.Helper()
 	client, err := flags.New(append([]flags.Option{flags.WithStream(stream.Config{BaseURL: s.URL})}, opts...)...)
@@ -83,9 +85,27 @@ func (s *Server) Client(tb testing.TB, opts ...flags.Option) *flags.Client {
 		return nil
 	}
 	tb.Cleanup(func() { client.Close() })
+	w := watch(client)
+	defer w.stop()
+	// WaitReady returns as soon as the first snapshot is stored, which may
+	// be before the client has published its Status and called its OnChange
+	// listeners. Our listeners were registered before the snapshot was
+	// stored, unless Snapshot is already set: then wait for its Status only
+	// (our status listener was registered before the status was stored, or
+	// the status is already there).
+	early := client.Snapshot() != nil
 	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
 	defer cancel()
 	if err := client.WaitReady(ctx); err != nil {
+		tb.Fatalf("flagstest: Server.Client: %v", err)
+		return client
+	}
+	if err := w.waitFor("its first snapshot", func() bool {
+		if early {
+			return w.state != flags.StateInitializing
+		}
+		return w.changes > 0
+	}); err != nil {
 		tb.Fatalf("flagstest: Server.Client: %v", err)
 		return client
 	}
@@ -182,33 +202,38 @@ func (s *Server) publishLocked(doc *rules.Document) {
 	}
 }
 
-// catchUp follows one client until it has applied a published version.
-// Its OnChange listener is registered before the change is published, so
-// it runs after every listener the test registered: when it has seen the
-// version, so have they.
+// catchUp follows one client's Status and changes. Its OnChange listener
+// is registered before the change it waits for is published, so it runs
+// after every listener the test registered: when it has seen the change,
+// so have they.
 type catchUp struct {
 	c          *flags.Client
 	mu         sync.Mutex
-	version    int64 // the highest snapshot version in force
-	changed    int64 // the highest version OnChange delivered
-	closed     bool
+	state      flags.State
+	version    int64         // the highest snapshot version in force
+	changed    int64         // the highest version OnChange delivered
+	changes    int           // how many changes OnChange delivered
 	signal     chan struct{} // closed and replaced on every update
 	unregister []func()
 }
 
 func watch(c *flags.Client) *catchUp {
 	w := &catchUp{c: c, signal: make(chan struct{})}
+	onStatus := func(st flags.Status) {
+		w.update(func() {
+			w.version = max(w.version, st.Version)
+			if w.state != flags.StateClosed {
+				w.state = st.State
+			}
+		})
+	}
 	w.unregister = append(w.unregister,
-		c.OnStatus(func(st flags.Status) {
-			w.update(func() {
-				w.version = max(w.version, st.Version)
-				w.closed = w.closed || st.State == flags.StateClosed
-			})
+		c.OnStatus(onStatus),
+		c.OnChange(func(ch flags.Change) {
+			w.update(func() { w.changed, w.changes = max(w.changed, ch.Version), w.changes+1 })
 		}),
-		c.OnChange(func(ch flags.Change) { w.update(func() { w.changed = max(w.changed, ch.Version) }) }),
 	)
-	st := c.Status()
-	w.update(func() { w.version, w.closed = st.Version, st.State == flags.StateClosed })
+	onStatus(c.Status())
 	return w
 }
 
@@ -229,22 +254,28 @@ func (w *catchUp) stop() {
 // wait returns once the client holds version want and, when listeners is
 // true, has delivered it to its OnChange listeners; or once it is closed.
 func (w *catchUp) wait(want int64, listeners bool) error {
+	return w.waitFor(fmt.Sprintf("snapshot version %d", want), func() bool {
+		return w.state == flags.StateClosed || w.version >= want && (!listeners || w.changed >= want)
+	})
+}
+
+// waitFor returns once done, called with w.mu held, is true.
+func (w *catchUp) waitFor(what string, done func() bool) error {
 	timeout := time.NewTimer(syncTimeout)
 	defer timeout.Stop()
 	for {
 		w.mu.Lock()
-		done := w.closed || w.version >= want && (!listeners || w.changed >= want)
-		signal := w.signal
+		ok, signal := done(), w.signal
 		w.mu.Unlock()
-		if done {
+		if ok {
 			return nil
 		}
 		select {
 		case <-signal:
 		case <-timeout.C:
 			st := w.c.Status()
-			return fmt.Errorf("a client did not apply snapshot version %d within %v: it is %s at version %d (last error: %v)",
-				want, syncTimeout, st.State, st.Version, st.Err)
+			return fmt.Errorf("a client did not apply %s within %v: it is %s at version %d (last error: %v)",
+				what, syncTimeout, st.State, st.Version, st.Err)
 		}
 	}
 }
