@@ -165,7 +165,9 @@ func (s *Server) publish(c *changes) {
 	s.tb.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	doc, err := apply(s.Flags.Document(), c, nil)
+	// A new key starts at version 1, as in NewServer; the server numbers
+	// every other change itself.
+	doc, err := apply(s.Flags.Document(), c, func(string, string) int64 { return 1 })
 	if err != nil {
 		s.tb.Fatalf("%v", err)
 		return

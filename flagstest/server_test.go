@@ -155,3 +155,20 @@ func TestServerSegmentChanges(t *testing.T) {
 		t.Errorf("a Set that changes nothing published version %d, want none (3)", v)
 	}
 }
+
+func TestServerVersions(t *testing.T) {
+	srv := flagstest.NewServer(t, flagstest.Bool("a", true))
+	c := srv.Client(t)
+	srv.Set(flagstest.Bool("b", true))              // new: version 1
+	srv.Set(flagstest.Bool("a", false).Version(40)) // the server numbers changes: 2
+	for key, want := range map[string]int64{"a": 2, "b": 1} {
+		if got := c.BoolDetail(bg, key, ann, false).Version; got != want {
+			t.Errorf("flag %s at version %d, want %d", key, got, want)
+		}
+	}
+	srv.Delete("b")
+	srv.Set(flagstest.Bool("b", false)) // back after a delete: the version goes on
+	if got := c.BoolDetail(bg, "b", ann, true).Version; got <= 1 {
+		t.Errorf("flag b re-created at version %d, want more than 1", got)
+	}
+}
