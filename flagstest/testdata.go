@@ -134,7 +134,8 @@ func (td *TestData) DeleteSegment(segmentKeys ...string) {
 
 // SetDocument replaces every flag and segment with those of data, a JSON
 // document (SPEC §1), failing the test when it is not a valid document. As
-// with FromJSON, a malformed flag in it is kept malformed.
+// with FromJSON, a malformed flag in it is kept malformed. The snapshot
+// version grows by one (or jumps to the document's, when higher).
 func (td *TestData) SetDocument(data []byte) {
 	td.tb.Helper()
 	doc, err := rules.ParseDocument(data)
@@ -144,7 +145,7 @@ func (td *TestData) SetDocument(data []byte) {
 	}
 	td.mu.Lock()
 	defer td.mu.Unlock()
-	next := &rules.Document{Version: td.doc.Version + 1, Flags: doc.Flags, Segments: doc.Segments}
+	next := &rules.Document{Version: max(td.doc.Version+1, doc.Version), Flags: doc.Flags, Segments: doc.Segments}
 	td.install(next)
 }
 
