@@ -16,7 +16,7 @@ import (
 )
 
 // waitLimit bounds every wait for a signal; reaching it fails the test.
-const waitLimit = 10 * time.Second
+const waitLimit = 30 * time.Second
 
 // applied is one call of Handler.Apply.
 type applied struct {
