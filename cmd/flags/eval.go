@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/rules"
+)
+
+// runEval implements `flags eval` (SPEC §6): one JSON line per flag asked
+// for, or for every flag in key order, evaluated with no caller default.
+func runEval(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("flags eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("flags", "", "the flag document (JSON)")
+	ctxArg := fs.String("context", "", "the evaluation context: a JSON object, or @FILE")
+	at := fs.String("at", "", "evaluate at this RFC 3339 time instead of now")
+	names, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if *file == "" || *ctxArg == "" {
+		fmt.Fprintln(stderr, "flags eval: --flags and --context are required")
+		return 2
+	}
+	snap, err := loadSnapshot(*file)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags eval: %v\n", err)
+		return 2
+	}
+	ec, err := parseContextArg(*ctxArg)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags eval: %v\n", err)
+		return 2
+	}
+	now := time.Now()
+	if *at != "" {
+		if now, err = time.Parse(time.RFC3339Nano, *at); err != nil {
+			fmt.Fprintf(stderr, "flags eval: --at %q is not an RFC 3339 time: %v\n", *at, err)
+			return 2
+		}
+	}
+	clock := func() time.Time { return now }
+	if len(names) == 0 {
+		names = snap.FlagKeys()
+	}
+	w := bufio.NewWriter(stdout)
+	defer w.Flush()
+	for _, name := range names {
+		line, err := json.Marshal(evalLine(snap, name, ec, clock))
+		if err != nil {
+			fmt.Fprintf(stderr, "flags eval: %s: %v\n", name, err)
+			return 2
+		}
+		w.Write(line)
+		w.WriteByte('\n')
+	}
+	return 0
+}
+
+// evalLine evaluates one flag and keeps the variation's JSON exactly as the
+// document wrote it (key order, number spelling).
+func evalLine(snap *rules.Snapshot, key string, ec flags.Context, clock func() time.Time) flags.Result[any] {
+	r := flags.Evaluate(snap, key, ec, clock)
+	if f := snap.Flag(key); f != nil && r.Variation >= 0 && r.Variation < len(f.Variations) {
+		r.Value = f.Variations[r.Variation].JSON
+	}
+	return r
+}
+
+// loadSnapshot reads and compiles a document file.
+func loadSnapshot(path string) (*rules.Snapshot, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := rules.ParseDocument(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rules.Compile(doc), nil
+}
+
+// parseContextArg reads --context: a JSON object, or @FILE holding one.
+func parseContextArg(arg string) (flags.Context, error) {
+	data := []byte(arg)
+	if strings.HasPrefix(arg, "@") {
+		var err error
+		if data, err = os.ReadFile(arg[1:]); err != nil {
+			return flags.Context{}, fmt.Errorf("--context: %w", err)
+		}
+	}
+	ec, err := flags.ContextFromJSON(data)
+	if err != nil {
+		return flags.Context{}, fmt.Errorf("--context must be a JSON object: %w", err)
+	}
+	return ec, nil
+}
+
+// runLint implements `flags lint FILE`: every problem with its flag or
+// segment key and field path; exit 0 clean, 1 problems, 2 unreadable/not JSON.
+func runLint(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("flags lint", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(files) != 1 {
+		fmt.Fprintln(stderr, "usage: flags lint FILE")
+		return 2
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "flags lint: %v\n", err)
+		return 2
+	}
+	doc, err := rules.ParseDocument(data)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags lint: %s: %v\n", files[0], err)
+		return 2
+	}
+	problems := rules.Compile(doc).Problems()
+	for _, p := range problems {
+		fmt.Fprintln(stdout, p.Error())
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(stderr, "flags lint: %s: %d problem%s\n", files[0], len(problems), plural(len(problems)))
+		return 1
+	}
+	return 0
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+

@@ -1,0 +1,76 @@
+// Command flags evaluates, checks, serves and watches flagstream flag
+// documents (SPEC §6):
+//
+//	flags eval  --flags FILE --context JSON [--at RFC3339] [FLAG ...]
+//	flags lint  FILE
+//	flags serve --flags PATH [--addr HOST:PORT] [--token T] [--admin-token T]
+//	flags watch --url BASE [--token T] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage:
+  flags eval  --flags FILE --context JSON [--at RFC3339] [FLAG ...]
+  flags lint  FILE
+  flags serve --flags PATH [--addr HOST:PORT] [--token T] [--admin-token T]
+  flags watch --url BASE [--token T] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches a subcommand and returns the process exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "eval":
+		return runEval(args[1:], stdout, stderr)
+	case "lint":
+		return runLint(args[1:], stdout, stderr)
+	case "serve":
+		return runServe(ctx, args[1:], stdout, stderr)
+	case "watch":
+		return runWatch(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "flags: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+// parseInterleaved parses flags that may come before, between or after
+// positional arguments (`flags eval beta --flags f.json` works), which the
+// standard flag package alone does not allow. "--" ends flag parsing.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}

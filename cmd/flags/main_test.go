@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// runCLI runs the command in-process and returns its exit status and output.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestEvalAgreesWithCases runs every SPEC conformance case that has no
+// caller default and no type through `flags eval` and compares the printed
+// line with the case's expectation.
+func TestEvalAgreesWithCases(t *testing.T) {
+	files, _ := filepath.Glob("../../testdata/eval/*.json")
+	if len(files) == 0 {
+		t.Fatal("no case files")
+	}
+	ran := 0
+	for _, file := range files {
+		var cf struct {
+			Document json.RawMessage `json:"document"`
+			Cases    []struct {
+				Name    string          `json:"name"`
+				Flag    string          `json:"flag"`
+				Context json.RawMessage `json:"context"`
+				At      string          `json:"at"`
+				Type    string          `json:"type"`
+				Default json.RawMessage `json:"default"`
+				Want    map[string]any  `json:"want"`
+			} `json:"cases"`
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &cf); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		doc := writeFile(t, "doc.json", string(cf.Document))
+		for _, tc := range cf.Cases {
+			if (tc.Type != "" && tc.Type != "any") || (len(tc.Default) > 0 && string(tc.Default) != "null") {
+				continue // eval has no caller default and no type
+			}
+			at := tc.At
+			if at == "" {
+				at = "2026-01-01T00:00:00Z"
+			}
+			code, out, errOut := runCLI(t, "eval", "--flags", doc, "--context", string(tc.Context), "--at", at, tc.Flag)
+			if code != 0 {
+				t.Errorf("%s / %s: exit %d: %s", filepath.Base(file), tc.Name, code, errOut)
+				continue
+			}
+			var got map[string]any
+			if err := json.Unmarshal([]byte(out), &got); err != nil {
+				t.Fatalf("%s: output %q: %v", tc.Name, out, err)
+			}
+			if got["flag"] != tc.Flag {
+				t.Errorf("%s: flag = %v, want %s", tc.Name, got["flag"], tc.Flag)
+			}
+			delete(got, "flag")
+			if diff := cmp.Diff(tc.Want, got); diff != "" {
+				t.Errorf("%s / %s (-want +got):\n%s", filepath.Base(file), tc.Name, diff)
+			}
+			ran++
+		}
+	}
+	t.Logf("%d cases through flags eval", ran)
+}
+
+func TestEvalOutput(t *testing.T) {
+	doc := writeFile(t, "flags.json", `{"version":3,"flags":{
+		"b":{"version":3,"on":true,"variations":[false,true],"rules":[{"id":"beta","clauses":[{"attribute":"email","op":"endsWith","values":["@corp.com"]}],"serve":{"variation":1}}],"fallthrough":{"variation":0}},
+		"a":{"on":false,"variations":["x","y"],"fallthrough":{"variation":1}}}}`)
+	ctx := `{"key":"u1","email":"ann@corp.com"}`
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"all flags sorted", []string{"eval", "--flags", doc, "--context", ctx},
+			`{"flag":"a","value":null,"version":0,"reason":{"kind":"OFF"}}` + "\n" +
+				`{"flag":"b","value":true,"variation":1,"version":3,"reason":{"kind":"RULE_MATCH","ruleIndex":0,"ruleId":"beta"}}` + "\n"},
+		{"named flags in the order asked, options after names", []string{"eval", "b", "missing", "--flags", doc, "--context", ctx},
+			`{"flag":"b","value":true,"variation":1,"version":3,"reason":{"kind":"RULE_MATCH","ruleIndex":0,"ruleId":"beta"}}` + "\n" +
+				`{"flag":"missing","value":null,"reason":{"kind":"ERROR","errorKind":"FLAG_NOT_FOUND"}}` + "\n"},
+		{"context without key", []string{"eval", "--flags", doc, "--context", `{"email":"x"}`, "b"},
+			`{"flag":"b","value":null,"version":3,"reason":{"kind":"ERROR","errorKind":"INVALID_CONTEXT"}}` + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tt.args...)
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %q", code, errOut)
+			}
+			if diff := cmp.Diff(tt.want, out); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestEvalExitStatus(t *testing.T) {
+	good := writeFile(t, "good.json", `{"flags":{}}`)
+	tests := []struct {
+		name       string
+		args       []string
+		wantStderr string
+	}{
+		{"unreadable document", []string{"eval", "--flags", "/nonexistent/flags.json", "--context", `{"key":"u"}`}, "no such file"},
+		{"not JSON", []string{"eval", "--flags", writeFile(t, "bad.json", "{nope"), "--context", `{"key":"u"}`}, "invalid document"},
+		{"wrong top level", []string{"eval", "--flags", writeFile(t, "bad2.json", `{"flags":[]}`), "--context", `{"key":"u"}`}, "flags: want an object"},
+		{"version not an integer", []string{"eval", "--flags", writeFile(t, "bad3.json", `{"version":"3"}`), "--context", `{"key":"u"}`}, "version"},
+		{"context not JSON", []string{"eval", "--flags", good, "--context", `{key}`}, "--context must be a JSON object"},
+		{"context an array", []string{"eval", "--flags", good, "--context", `[]`}, "want a JSON object"},
+		{"bad --at", []string{"eval", "--flags", good, "--context", `{"key":"u"}`, "--at", "yesterday"}, "RFC 3339"},
+		{"missing --flags", []string{"eval", "--context", `{"key":"u"}`}, "required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tt.args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if out != "" {
+				t.Errorf("stdout %q, want nothing", out)
+			}
+			if !strings.Contains(errOut, tt.wantStderr) {
+				t.Errorf("stderr %q, want it to mention %q", errOut, tt.wantStderr)
+			}
+		})
+	}
+}
+
+func TestLint(t *testing.T) {
+	t.Run("five mistakes", func(t *testing.T) {
+		code, out, _ := runCLI(t, "lint", "../../testdata/lint/five-mistakes.json")
+		if code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+		golden := "../../testdata/lint/five-mistakes.golden"
+		if *update {
+			os.WriteFile(golden, []byte(out), 0o644)
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(string(want), out); diff != "" {
+			t.Errorf("lint output (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("clean", func(t *testing.T) {
+		code, out, _ := runCLI(t, "lint", "../../testdata/quickstart.json")
+		if code != 0 || out != "" {
+			t.Errorf("exit %d, output %q; want 0 and nothing", code, out)
+		}
+	})
+	for name, content := range map[string]string{"not JSON": "{", "flags an array": `{"flags":[]}`} {
+		t.Run(name, func(t *testing.T) {
+			if code, _, _ := runCLI(t, "lint", writeFile(t, "x.json", content)); code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+		})
+	}
+	t.Run("unreadable", func(t *testing.T) {
+		if code, _, _ := runCLI(t, "lint", "/nonexistent.json"); code != 2 {
+			t.Errorf("exit %d, want 2", code)
+		}
+	})
+}
