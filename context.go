@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 )
@@ -107,7 +108,7 @@ func ContextFromJSON(data []byte) (Context, error) {
 	if err := dec.Decode(&v); err != nil {
 		return Context{}, fmt.Errorf("flags: context: %w", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return Context{}, errors.New("flags: context: trailing data after the JSON object")
 	}
 	m, ok := v.(map[string]any)
@@ -138,17 +139,21 @@ func (c Context) Key() string { return c.key }
 
 // Err returns why the context cannot be evaluated, or nil. It wraps
 // ErrInvalidContext.
-func (c Context) Err() error { return c.err }
+func (c Context) Err() error {
+	if c.attrs == nil && c.err == nil {
+		return errZeroContext
+	}
+	return c.err
+}
+
+// errZeroContext is the error of the zero Context, which has no key.
+var errZeroContext = fmt.Errorf("%w: the zero Context has no key (use NewContext)", ErrInvalidContext)
 
 // Get returns the attribute at a dotted path such as "org.plan". A JSON null
 // counts as absent.
 func (c Context) Get(path string) (any, bool) {
-	v, ok := c.attrs[path]
-	if ok || !strings.Contains(path, ".") {
-		return v, ok && v != nil
-	}
 	parts := strings.Split(path, ".")
-	v, ok = c.attrs[parts[0]]
+	v, ok := c.attrs[parts[0]]
 	for _, p := range parts[1:] {
 		m, isMap := v.(map[string]any)
 		if !ok || !isMap {

@@ -10,11 +10,6 @@ import (
 	"github.com/flagstream/flags/rules"
 )
 
-// maxSegmentDepth bounds inSegment nesting at evaluation. Cycles are refused
-// when a snapshot is compiled, so this only stops absurdly deep (acyclic)
-// nesting from using unbounded stack.
-const maxSegmentDepth = 64
-
 // evaluation is the untyped outcome of evaluating one flag: the variation
 // chosen (-1: serve the caller's default) and why. It is what the typed
 // getters turn into a Result.
@@ -135,8 +130,8 @@ func (e *evaluator) evaluate(key string) evaluation {
 	if f.Err != nil {
 		return errorEval(f, errMalformedFlag, fmt.Errorf("%w: %w", ErrMalformedFlag, f.Err))
 	}
-	if e.ctx.err != nil {
-		return errorEval(f, errInvalidContext, e.ctx.err)
+	if e.ctx.err != nil || e.ctx.attrs == nil {
+		return errorEval(f, errInvalidContext, e.ctx.Err())
 	}
 	return e.evaluateFlag(f, 0)
 }
@@ -284,9 +279,8 @@ func (e *evaluator) clausesMatch(clauses []rules.Clause, depth int, slots []rule
 }
 
 func (e *evaluator) inAnySegment(keys []string, depth int) (bool, error) {
-	if depth >= maxSegmentDepth {
-		return false, fmt.Errorf("%w: segments nested more than %d deep", ErrMalformedFlag, maxSegmentDepth)
-	}
+	// No depth limit: Compile refuses inSegment cycles, so the recursion ends
+	// after at most one level per segment (goroutine stacks grow as needed).
 	for _, key := range keys {
 		s := e.snap.Segment(key)
 		if s == nil {

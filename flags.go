@@ -296,7 +296,9 @@ func (c *Client) install(doc *rules.Document, origin string) error {
 	for _, p := range next.Problems() {
 		c.logger.Warn("flags: malformed flag kept out of service", "origin", origin, "problem", p.Error())
 	}
-	c.readyOnce.Do(func() { close(c.ready) })
+	// ready is closed last, so that when WaitReady returns the status is
+	// current and listeners have seen the first snapshot.
+	defer c.readyOnce.Do(func() { close(c.ready) })
 	changed := changedFlags(prev, next)
 	c.updateHealthLocked(func(h *health) {
 		h.origin = origin
@@ -402,7 +404,8 @@ func getFloat(v *rules.Variation) (float64, bool)        { return v.Number, true
 func getJSON(v *rules.Variation) (json.RawMessage, bool) { return v.JSON, true }
 func getInt(v *rules.Variation) (int, bool) {
 	n := v.Number
-	if n != math.Trunc(n) || n > math.MaxInt || n < math.MinInt {
+	// 2^63 itself does not fit: float64(math.MaxInt) rounds up to it.
+	if n != math.Trunc(n) || n >= -float64(math.MinInt) || n < float64(math.MinInt) {
 		return 0, false
 	}
 	return int(n), true

@@ -51,8 +51,8 @@ func TestBuilderMistakes(t *testing.T) {
 		{"segment weight", flagstest.Segment("beta").Rules(flagstest.SegmentRule("half").Weight(150000)),
 			`flagstest: segment "beta": rules[0].weight: 150000 is outside 0..100000`},
 		{"two mistakes", flagstest.Flag("empty"),
-			"flagstest: flag \"empty\": fallthrough: missing (required)\n" +
-				`flagstest: flag "empty": variations: missing (at least one variation is required)`},
+			"flagstest: flag \"empty\": variations: missing (at least one variation is required)\n" +
+				`flagstest: flag "empty": fallthrough: missing (required)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -295,7 +295,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 	}
 	_, scheduled := o["schedule"]
 	var sum int64
-	anyWeight := false
+	anyWeight, badWeight := false, false
 	for i, item := range items {
 		vf := index(join(field, "variations"), i)
 		wo := ps.object(item, vf)
@@ -307,8 +307,9 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 		if raw, ok := wo["weight"]; ok {
 			anyWeight = true
 			w = ps.int64Value(raw, join(vf, "weight"))
-			if w < 0 {
-				ps.add(join(vf, "weight"), "must be >= 0")
+			if w < 0 || w > TotalWeight {
+				ps.add(join(vf, "weight"), "%d is outside 0..%d", w, TotalWeight)
+				w, badWeight = 0, true // no overflow, no second report of the sum
 			}
 		} else if !scheduled {
 			ps.add(join(vf, "weight"), "missing")
@@ -318,7 +319,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 	}
 	// With a schedule the static weights are ignored by evaluation and may be
 	// omitted; written down, they must still be a valid split.
-	if len(items) > 0 && sum != TotalWeight && (!scheduled || anyWeight) {
+	if len(items) > 0 && !badWeight && sum != TotalWeight && (!scheduled || anyWeight) {
 		ps.add(join(field, "variations"), "weights sum to %d, want %d", sum, TotalWeight)
 	}
 	last := int64(0)
@@ -347,15 +348,17 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 			ps.add(join(sf, "weights"), "has %d weights for %d variations", len(ws), len(items))
 		}
 		var total int64
+		badStep := false
 		for j, w := range ws {
 			x := ps.int64Value(w, index(join(sf, "weights"), j))
-			if x < 0 {
-				ps.add(index(join(sf, "weights"), j), "must be >= 0")
+			if x < 0 || x > TotalWeight {
+				ps.add(index(join(sf, "weights"), j), "%d is outside 0..%d", x, TotalWeight)
+				x, badStep = 0, true
 			}
 			step.Weights = append(step.Weights, x)
 			total += x
 		}
-		if len(ws) > 0 && total != TotalWeight {
+		if len(ws) > 0 && !badStep && total != TotalWeight {
 			ps.add(join(sf, "weights"), "sum to %d, want %d", total, TotalWeight)
 		}
 		r.Schedule = append(r.Schedule, step)
@@ -449,8 +452,8 @@ func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 		case OpBefore, OpAfter:
 			switch v.(type) {
 			case string, float64:
-				if ms, ok := instant(v); ok {
-					c.instants = append(c.instants, ms)
+				if m, ok := instant(v); ok {
+					c.instants = append(c.instants, m)
 				}
 			default:
 				ps.add(vf, "got %s, want an RFC 3339 string or Unix milliseconds", jsonKind(raw))

@@ -241,7 +241,12 @@ func describeJSONError(data []byte, err error) string {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		line, col := 1, 1
-		for i := 0; i < int(se.Offset) && i < len(data); i++ {
+		// Offset counts the offending byte itself; point at it.
+		end := int(se.Offset) - 1
+		if se.Offset >= int64(len(data)) {
+			end = len(data) // unexpected end of input: just past the last byte
+		}
+		for i := 0; i < end && i < len(data); i++ {
 			if data[i] == '\n' {
 				line++
 				col = 1

@@ -103,7 +103,7 @@ func checkSnapshot(t *testing.T, doc *Document, s *Snapshot) {
 		}
 		if i > 0 {
 			a := ps[i-1]
-			if a.Kind > p.Kind || a.Kind == p.Kind && (a.Key > p.Key || a.Key == p.Key && a.Field > p.Field) {
+			if a.Kind > p.Kind || a.Kind == p.Kind && a.Key > p.Key {
 				t.Fatalf("Problems not sorted: %q before %q", a.Error(), msg)
 			}
 		}

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math"
 	"strings"
 	"time"
 )
@@ -162,7 +163,7 @@ func (c *Clause) matchOne(v any) bool {
 			return false
 		}
 		for _, want := range c.instants {
-			if (c.Op == OpBefore && t < want) || (c.Op == OpAfter && t > want) {
+			if (c.Op == OpBefore && t.before(want)) || (c.Op == OpAfter && want.before(t)) {
 				return true
 			}
 		}
@@ -201,22 +202,39 @@ func compareNumbers(op Op, a, b float64) bool {
 	return false
 }
 
-// instant converts an RFC 3339 string or a number of Unix milliseconds.
-func instant(v any) (int64, bool) {
+// moment is an instant with nanosecond precision and no range limit worth
+// mentioning: seconds and nanoseconds since the Unix epoch.
+type moment struct {
+	sec  int64
+	nsec int64
+}
+
+func (a moment) before(b moment) bool {
+	return a.sec < b.sec || a.sec == b.sec && a.nsec < b.nsec
+}
+
+// instant converts an RFC 3339 string or a number of Unix milliseconds
+// (fractions allowed) without losing sub-millisecond precision.
+func instant(v any) (moment, bool) {
 	switch v := v.(type) {
 	case string:
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			return 0, false
+			return moment{}, false
 		}
-		return t.UnixMilli(), true
+		return moment{t.Unix(), int64(t.Nanosecond())}, true
 	case float64:
-		if v != v || v > 9.2e18 || v < -9.2e18 { // NaN or out of int64 range
-			return 0, false
+		if v != v || v > 9.2e18 || v < -9.2e18 { // NaN or out of range
+			return moment{}, false
 		}
-		return int64(v), true
+		sec := math.Floor(v / 1000)
+		nsec := math.Round((v - sec*1000) * 1e6)
+		if nsec >= 1e9 {
+			sec, nsec = sec+1, nsec-1e9
+		}
+		return moment{int64(sec), int64(nsec)}, true
 	}
-	return 0, false
+	return moment{}, false
 }
 
 // semver is a parsed Semantic Versioning 2.0 version. pre is kept as the

@@ -207,7 +207,7 @@ type Clause struct {
 	strings  []string         // startsWith, endsWith, contains, inSegment
 	regexps  []*regexp.Regexp // matches
 	numbers  []float64        // numeric comparisons
-	instants []int64          // before, after: Unix ms
+	instants []moment         // before, after
 	versions []semver         // semver ops
 }
 

@@ -105,15 +105,15 @@ func (s *Snapshot) Problems() []*Problem {
 	for _, g := range s.segments {
 		out = append(out, g.Problems...)
 	}
+	// By kind and key; within one flag or segment, in the order the
+	// document has the fields (the parser's order), so rules[2] comes
+	// before rules[10].
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Kind != b.Kind {
 			return a.Kind < b.Kind
 		}
-		if a.Key != b.Key {
-			return a.Key < b.Key
-		}
-		return a.Field < b.Field
+		return a.Key < b.Key
 	})
 	return out
 }
