@@ -144,4 +144,3 @@ func plural(n int) string {
 	}
 	return "s"
 }
-
