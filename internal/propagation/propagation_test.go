@@ -1,0 +1,193 @@
+package propagation_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/flagstream/flags/internal/propagation"
+)
+
+// TestMain serves as the server process of StartChild when asked to.
+func TestMain(m *testing.M) {
+	if os.Getenv(propagation.ChildEnv) != "" {
+		if err := propagation.ServeChild(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+const (
+	sdkToken   = "sdk-token"
+	adminToken = "admin-token"
+)
+
+// expected is what every client must see: change k as version base+k+1,
+// about the flag it flips, serving the value it sets.
+func expected(base int64, changes, nflags int) []propagation.Observation {
+	var out []propagation.Observation
+	for k := range changes {
+		key, value := propagation.ChangeOf(k, nflags)
+		out = append(out, propagation.Observation{Version: base + int64(k) + 1, Flag: key, Value: value})
+	}
+	return out
+}
+
+// TestPropagation50: 50 streaming clients on one in-process server; every
+// client applies every one of 20 changes, in order, each as its own
+// snapshot version, and serves the flipped flag's new value when told of it
+// (flags are flipped back and forth: 8 flags, 20 changes).
+func TestPropagation50(t *testing.T) {
+	const clients, changes, nflags = 50, 20, 8
+	srv, err := propagation.NewServer(nflags, sdkToken, adminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(propagation.NewHandler(srv, adminToken))
+	defer ts.Close()
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := propagation.Run(ctx, propagation.Config{BaseURL: ts.URL, Token: sdkToken, AdminToken: adminToken,
+		Clients: clients, Changes: changes, Flags: nflags})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BaseVersion != 0 {
+		t.Errorf("BaseVersion = %d, want 0", res.BaseVersion)
+	}
+	want := expected(res.BaseVersion, changes, nflags)
+	for c, got := range res.Observations {
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("client %d observed (-want +got):\n%s", c, diff)
+		}
+	}
+	if got := len(res.Latencies); got != clients*changes {
+		t.Fatalf("len(Latencies) = %d, want %d", got, clients*changes)
+	}
+	for i, d := range res.Latencies {
+		if d <= 0 {
+			t.Errorf("Latencies[%d] = %v, want > 0 (applied before it was made?)", i, d)
+		}
+	}
+	if v := srv.Version(); v != changes {
+		t.Errorf("server Version() = %d, want %d", v, changes)
+	}
+}
+
+// TestPropagationChildProcess: the server process of the benchmark starts,
+// serves clients, reports its memory (more of it with clients connected)
+// and shuts down when told.
+func TestPropagationChildProcess(t *testing.T) {
+	const clients = 10
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	child, err := propagation.StartChild(ctx, propagation.DefaultFlags, sdkToken, adminToken, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := child.MemStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var during propagation.MemStats
+	res, err := propagation.Run(ctx, propagation.Config{BaseURL: child.URL, Token: sdkToken, AdminToken: adminToken,
+		Clients: clients, Changes: 3,
+		Applied: func() (err error) { during, err = child.MemStats(ctx); return err }})
+	if err != nil {
+		_ = child.Close()
+		t.Fatal(err)
+	}
+	if err := child.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if diff := cmp.Diff(expected(0, 3, propagation.DefaultFlags), res.Observations[clients-1]); diff != "" {
+		t.Errorf("last client observed (-want +got):\n%s", diff)
+	}
+	if during.Goroutines < before.Goroutines+clients {
+		t.Errorf("server goroutines: %d with %d clients, %d without; want at least one more per client",
+			during.Goroutines, clients, before.Goroutines)
+	}
+	if during.Total() <= before.Total() {
+		t.Errorf("server memory: %d bytes with %d clients, %d without; want more", during.Total(), clients, before.Total())
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ms := func(ns ...int) []time.Duration {
+		var out []time.Duration
+		for _, n := range ns {
+			out = append(out, time.Duration(n)*time.Millisecond)
+		}
+		return out
+	}
+	r := &propagation.Result{Latencies: ms(5, 1, 4, 2, 3, 10, 9, 8, 7, 6)}
+	for _, tc := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, 5 * time.Millisecond}, {90, 9 * time.Millisecond}, {99, 10 * time.Millisecond}, {100, 10 * time.Millisecond}, {1, time.Millisecond}} {
+		if got := r.Percentile(tc.p); got != tc.want {
+			t.Errorf("Percentile(%v) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if got := (&propagation.Result{}).Percentile(50); got != 0 {
+		t.Errorf("Percentile of nothing = %v, want 0", got)
+	}
+}
+
+// BenchmarkPropagation1000: 1,000 streaming clients in this process, one
+// reference server in a process of its own; b.N admin changes, each awaited
+// in every client before the next. ns/op is the time for one change to
+// reach all clients; p50-ms, p99-ms and max-ms are over every (client,
+// change) pair; server-bytes/client is the server process's heap plus
+// stacks with the clients connected minus without, per client.
+//
+//	go test ./internal/propagation -run '^$' -bench Propagation1000 -benchtime 20x -count 5
+func BenchmarkPropagation1000(b *testing.B) {
+	const clients = 1000
+	if _, err := propagation.RaiseFileLimit(clients + 256); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	child, err := propagation.StartChild(ctx, propagation.DefaultFlags, sdkToken, adminToken, clients+256)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if err := child.Close(); err != nil {
+			b.Error(err)
+		}
+	}()
+	before, err := child.MemStats(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var after propagation.MemStats
+	b.StopTimer()
+	res, err := propagation.Run(ctx, propagation.Config{BaseURL: child.URL, Token: sdkToken, AdminToken: adminToken,
+		Clients: clients, Changes: b.N,
+		Connected: func() error { b.StartTimer(); return nil },
+		Applied: func() (err error) {
+			b.StopTimer()
+			after, err = child.MemStats(ctx)
+			return err
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(res.Percentile(50)), "p50-ms")
+	b.ReportMetric(ms(res.Percentile(99)), "p99-ms")
+	b.ReportMetric(ms(res.Percentile(100)), "max-ms")
+	b.ReportMetric((float64(after.Total())-float64(before.Total()))/clients, "server-bytes/client")
+	b.ReportMetric(res.ClientBytes, "client-bytes/client")
+}
