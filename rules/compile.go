@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -37,13 +36,7 @@ func ValidKey(key string) bool {
 // decodeTree decodes raw JSON keeping numbers as json.Number, so integer
 // fields can be told from fractions.
 func decodeTree(raw json.RawMessage) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return parseJSON(raw)
 }
 
 // compileFlag parses and compiles one flag on its own; graph checks
@@ -242,11 +235,7 @@ func (ps *problems) variations(obj map[string]any) (Kind, []Variation) {
 			ps.add(field, "got %s, want a bool, string, number, object or array", jsonKind(v))
 			continue
 		}
-		js, err := json.Marshal(v)
-		if err != nil {
-			ps.add(field, "%v", err)
-		}
-		out[i].JSON = js
+		out[i].JSON = variationJSON(v)
 		out[i].Value = normalize(v)
 		if kind == 0 {
 			kind = k
@@ -674,4 +663,45 @@ func (ps *problems) path(o map[string]any, name, parent string, optional bool) P
 		}
 	}
 	return p
+}
+
+var (
+	jsonTrue  = json.RawMessage("true")
+	jsonFalse = json.RawMessage("false")
+)
+
+// variationJSON encodes a decoded variation compactly. Scalars, the common
+// case, are encoded directly; json.Number keeps the document's spelling.
+func variationJSON(v any) json.RawMessage {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return jsonTrue
+		}
+		return jsonFalse
+	case json.Number:
+		return json.RawMessage(x)
+	case string:
+		return appendJSONString(make([]byte, 0, len(x)+2), x)
+	}
+	b, _ := json.Marshal(v) // a tree of maps, slices and scalars always encodes
+	return b
+}
+
+// appendJSONString quotes s as JSON, escaping what encoding/json escapes.
+func appendJSONString(b []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if !plain {
+		enc, _ := json.Marshal(s)
+		return append(b, enc...)
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

@@ -37,15 +37,20 @@ type Patch struct {
 // ParseDocument decodes a document. It fails, wrapping ErrInvalidDocument, only
 // when data is not JSON or its top level has the wrong shape.
 func ParseDocument(data []byte) (*Document, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, describeJSONError(data, err))
+	// One copy, so that the raw flags (sub-slices) never alias the caller's
+	// buffer, which it may reuse.
+	data = bytes.Clone(data)
+	top, kind, err := splitObject(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, err)
 	}
-	if top == nil {
+	if kind == "null" {
 		return nil, fmt.Errorf("%w: top level is null, want an object", ErrInvalidDocument)
 	}
+	if top == nil {
+		return nil, fmt.Errorf("%w: top level: got %s, want an object", ErrInvalidDocument, kind)
+	}
 	doc := &Document{}
-	var err error
 	if doc.Version, err = parseVersion(top["version"]); err != nil {
 		return nil, err
 	}
@@ -62,18 +67,21 @@ func ParseDocument(data []byte) (*Document, error) {
 // object with an integer version; flags and segments, when present, must be
 // objects whose values are objects or null.
 func ParsePatch(data []byte) (*Patch, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		return nil, fmt.Errorf("%w: patch: %v", ErrInvalidDocument, describeJSONError(data, err))
+	data = bytes.Clone(data)
+	top, kind, err := splitObject(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: patch: %v", ErrInvalidDocument, err)
 	}
 	if top == nil {
-		return nil, fmt.Errorf("%w: patch is null", ErrInvalidDocument)
+		if kind == "null" {
+			return nil, fmt.Errorf("%w: patch is null", ErrInvalidDocument)
+		}
+		return nil, fmt.Errorf("%w: patch: top level: got %s, want an object", ErrInvalidDocument, kind)
 	}
 	if _, ok := top["version"]; !ok {
 		return nil, fmt.Errorf("%w: patch: version: missing", ErrInvalidDocument)
 	}
 	p := &Patch{}
-	var err error
 	if p.Version, err = parseVersion(top["version"]); err != nil {
 		return nil, err
 	}
@@ -112,14 +120,14 @@ func parseVersion(raw json.RawMessage) (int64, error) {
 // only when allowNull is set (patches); in a document they make the flag
 // malformed later, not the document invalid, so they are kept as the raw null.
 func parseRawMap(field string, raw json.RawMessage, allowNull bool) (map[string]json.RawMessage, error) {
-	out := map[string]json.RawMessage{}
 	if raw == nil || isNull(raw) {
-		return out, nil
+		return map[string]json.RawMessage{}, nil
 	}
 	if first := firstByte(raw); first != '{' {
 		return nil, fmt.Errorf("%w: %s: want an object", ErrInvalidDocument, field)
 	}
-	if err := json.Unmarshal(raw, &out); err != nil {
+	out, _, err := splitObject(raw)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidDocument, field, err)
 	}
 	if allowNull {
@@ -236,29 +244,30 @@ func jsonKind(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// describeJSONError adds the line and column to a syntax error.
-func describeJSONError(data []byte, err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		line, col := 1, 1
-		// Offset counts the offending byte itself; point at it.
-		end := int(se.Offset) - 1
-		if se.Offset >= int64(len(data)) {
-			end = len(data) // unexpected end of input: just past the last byte
+
+// splitObject splits a JSON text that is an object into its members' raw
+// values. For valid JSON that is not an object it returns a nil map and the
+// kind of value ("null", "an array"...).
+func splitObject(data []byte) (map[string]json.RawMessage, string, error) {
+	s := &scanner{data: data}
+	s.skipSpace()
+	if s.pos < len(data) && data[s.pos] == '{' {
+		m, err := s.rawMembers()
+		if err != nil {
+			return nil, "", err
 		}
-		for i := 0; i < end && i < len(data); i++ {
-			if data[i] == '\n' {
-				line++
-				col = 1
-			} else {
-				col++
-			}
+		s.skipSpace()
+		if s.pos != len(data) {
+			return nil, "", s.unexpected("after top-level value")
 		}
-		return fmt.Sprintf("line %d, column %d: %v", line, col, err)
+		return m, "", nil
 	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return fmt.Sprintf("top level: got %s, want an object", te.Value)
+	v, err := parseJSON(data)
+	if err != nil {
+		return nil, "", err
 	}
-	return err.Error()
+	if v == nil {
+		return nil, "null", nil
+	}
+	return nil, jsonKind(v), nil
 }

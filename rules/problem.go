@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // ErrMalformed is matched (with errors.Is) by every Problem: the flag or
@@ -62,5 +63,5 @@ func join(parent, child string) string {
 }
 
 func index(parent string, i int) string {
-	return fmt.Sprintf("%s[%d]", parent, i)
+	return parent + "[" + strconv.Itoa(i) + "]"
 }

@@ -121,22 +121,32 @@ func (s *Snapshot) Problems() []*Problem {
 // checkPrerequisites marks flags on a prerequisite cycle, and flags whose
 // prerequisite chain is deeper than MaxPrerequisiteDepth, as malformed.
 func (s *Snapshot) checkPrerequisites() {
-	edges := func(key string) []string {
-		var out []string
-		for _, p := range s.flags[key].Prerequisites {
+	// Most documents have few prerequisites: the graph holds only the flags
+	// that have some, and nothing is done when none has.
+	adj := map[string][]string{}
+	for key, f := range s.flags {
+		for _, p := range f.Prerequisites {
 			if _, ok := s.flags[p.Key]; ok && p.Key != "" {
-				out = append(out, p.Key)
+				adj[key] = append(adj[key], p.Key)
 			}
 		}
-		return out
 	}
-	cyclic := findCycles(s.flagKeys, edges)
+	if len(adj) == 0 {
+		return
+	}
+	edges := func(key string) []string { return adj[key] }
+	nodes := make([]string, 0, len(adj))
+	for key := range adj {
+		nodes = append(nodes, key)
+	}
+	sort.Strings(nodes)
+	cyclic := findCycles(nodes, edges)
 	for key, cycle := range cyclic {
 		f := s.flags[key]
 		f.Problems = appendProblem(f.Problems, &Problem{Kind: "flag", Key: key, Field: "prerequisites",
 			Err: fmt.Errorf("prerequisite cycle: %s", strings.Join(cycle, " → "))})
 	}
-	depth := make(map[string]int, len(s.flags))
+	depth := make(map[string]int, len(adj))
 	var walk func(key string, seen int) int
 	walk = func(key string, seen int) int {
 		if d, ok := depth[key]; ok {
@@ -154,7 +164,7 @@ func (s *Snapshot) checkPrerequisites() {
 		depth[key] = d
 		return d
 	}
-	for _, key := range s.flagKeys {
+	for _, key := range nodes {
 		if _, bad := cyclic[key]; bad {
 			continue
 		}
@@ -169,26 +179,29 @@ func (s *Snapshot) checkPrerequisites() {
 // checkSegmentCycles marks segments that reach themselves through inSegment
 // clauses in their rules as malformed.
 func (s *Snapshot) checkSegmentCycles() {
-	keys := make([]string, 0, len(s.segments))
-	for k := range s.segments {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	edges := func(key string) []string {
-		var out []string
-		for _, r := range s.segments[key].Rules {
+	adj := map[string][]string{}
+	for key, g := range s.segments {
+		for _, r := range g.Rules {
 			for i := range r.Clauses {
 				if r.Clauses[i].Op == OpInSegment {
 					for _, ref := range r.Clauses[i].Segments() {
 						if _, ok := s.segments[ref]; ok {
-							out = append(out, ref)
+							adj[key] = append(adj[key], ref)
 						}
 					}
 				}
 			}
 		}
-		return out
 	}
+	if len(adj) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(adj))
+	for k := range adj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	edges := func(key string) []string { return adj[key] }
 	for key, cycle := range findCycles(keys, edges) {
 		g := s.segments[key]
 		g.Problems = appendProblem(g.Problems, &Problem{Kind: "segment", Key: key, Field: "rules",

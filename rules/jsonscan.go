@@ -1,0 +1,491 @@
+package rules
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// A small strict JSON parser (RFC 8259) for documents. encoding/json's
+// decoding into interfaces was most of the cost of loading a document: this
+// parser builds the same trees (objects as map[string]any, arrays as []any,
+// numbers as json.Number) several times faster, and can split a document into
+// raw per-flag slices without decoding them.
+
+// scanner reads one JSON text held in data.
+type scanner struct {
+	data []byte
+	pos  int
+}
+
+// syntaxError reports where parsing stopped, as line and column.
+type syntaxError struct {
+	msg        string
+	line, col  int
+	byteOffset int
+}
+
+func (e *syntaxError) Error() string {
+	return fmt.Sprintf("line %d, column %d: %s", e.line, e.col, e.msg)
+}
+
+func (s *scanner) errorf(format string, args ...any) error {
+	line, col := 1, 1
+	for i := 0; i < s.pos && i < len(s.data); i++ {
+		if s.data[i] == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return &syntaxError{msg: fmt.Sprintf(format, args...), line: line, col: col, byteOffset: s.pos}
+}
+
+func (s *scanner) skipSpace() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// unexpected describes the byte at pos (or the end of input).
+func (s *scanner) unexpected(context string) error {
+	if s.pos >= len(s.data) {
+		return s.errorf("unexpected end of JSON input")
+	}
+	return s.errorf("invalid character %q %s", s.data[s.pos], context)
+}
+
+// parseJSON decodes one complete JSON text into a tree.
+func parseJSON(data []byte) (any, error) {
+	s := &scanner{data: data}
+	v, err := s.value(0)
+	if err != nil {
+		return nil, err
+	}
+	s.skipSpace()
+	if s.pos != len(s.data) {
+		return nil, s.unexpected("after top-level value")
+	}
+	return v, nil
+}
+
+// maxNesting bounds recursion on hostile input (encoding/json uses 10000).
+const maxNesting = 10000
+
+func (s *scanner) value(depth int) (any, error) {
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return nil, s.errorf("unexpected end of JSON input")
+	}
+	if depth > maxNesting {
+		return nil, s.errorf("exceeded max depth")
+	}
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		s.pos++
+		m := map[string]any{}
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == '}' {
+			s.pos++
+			return m, nil
+		}
+		for {
+			s.skipSpace()
+			if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+				return nil, s.unexpected("looking for beginning of object key string")
+			}
+			k, err := s.str()
+			if err != nil {
+				return nil, err
+			}
+			s.skipSpace()
+			if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+				return nil, s.unexpected("after object key")
+			}
+			s.pos++
+			v, err := s.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			m[k] = v
+			s.skipSpace()
+			if s.pos < len(s.data) && s.data[s.pos] == ',' {
+				s.pos++
+				continue
+			}
+			if s.pos < len(s.data) && s.data[s.pos] == '}' {
+				s.pos++
+				return m, nil
+			}
+			return nil, s.unexpected("after object key:value pair")
+		}
+	case c == '[':
+		s.pos++
+		arr := []any{}
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == ']' {
+			s.pos++
+			return arr, nil
+		}
+		for {
+			v, err := s.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, v)
+			s.skipSpace()
+			if s.pos < len(s.data) && s.data[s.pos] == ',' {
+				s.pos++
+				continue
+			}
+			if s.pos < len(s.data) && s.data[s.pos] == ']' {
+				s.pos++
+				return arr, nil
+			}
+			return nil, s.unexpected("after array element")
+		}
+	case c == '"':
+		return s.str()
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	case c == 't':
+		return true, s.literal("true")
+	case c == 'f':
+		return false, s.literal("false")
+	case c == 'n':
+		return nil, s.literal("null")
+	}
+	return nil, s.unexpected("looking for beginning of value")
+}
+
+func (s *scanner) literal(lit string) error {
+	if len(s.data)-s.pos >= len(lit) && string(s.data[s.pos:s.pos+len(lit)]) == lit {
+		s.pos += len(lit)
+		return nil
+	}
+	for i := 0; i < len(lit); i++ {
+		if s.pos >= len(s.data) || s.data[s.pos] != lit[i] {
+			return s.unexpected("in literal " + lit)
+		}
+		s.pos++
+	}
+	return nil
+}
+
+func (s *scanner) number() (json.Number, error) {
+	start := s.pos
+	if s.data[s.pos] == '-' {
+		s.pos++
+	}
+	switch {
+	case s.pos < len(s.data) && s.data[s.pos] == '0':
+		s.pos++
+	case s.pos < len(s.data) && s.data[s.pos] >= '1' && s.data[s.pos] <= '9':
+		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+			s.pos++
+		}
+	default:
+		return "", s.unexpected("in numeric literal")
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '.' {
+		s.pos++
+		if s.pos >= len(s.data) || s.data[s.pos] < '0' || s.data[s.pos] > '9' {
+			return "", s.unexpected("after decimal point in numeric literal")
+		}
+		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+			s.pos++
+		}
+	}
+	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
+			s.pos++
+		}
+		if s.pos >= len(s.data) || s.data[s.pos] < '0' || s.data[s.pos] > '9' {
+			return "", s.unexpected("in exponent of numeric literal")
+		}
+		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+			s.pos++
+		}
+	}
+	return json.Number(s.data[start:s.pos]), nil
+}
+
+// str reads a string starting at the opening quote.
+func (s *scanner) str() (string, error) {
+	s.pos++ // opening quote
+	start := s.pos
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			v := string(s.data[start:s.pos])
+			s.pos++
+			return v, nil
+		case c == '\\':
+			return s.strSlow(start)
+		case c < 0x20:
+			return "", s.unexpected("in string literal")
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(s.data[s.pos:])
+			if r == utf8.RuneError && size == 1 {
+				return s.strSlow(start) // invalid UTF-8: replaced like encoding/json
+			}
+			s.pos += size
+		default:
+			s.pos++
+		}
+	}
+	return "", s.errorf("unexpected end of JSON input")
+}
+
+// strSlow decodes a string with escapes or invalid UTF-8 from start.
+func (s *scanner) strSlow(start int) (string, error) {
+	buf := make([]byte, 0, s.pos-start+16)
+	buf = append(buf, s.data[start:s.pos]...)
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			return string(buf), nil
+		case c < 0x20:
+			return "", s.unexpected("in string literal")
+		case c == '\\':
+			s.pos++
+			if s.pos >= len(s.data) {
+				return "", s.errorf("unexpected end of JSON input")
+			}
+			e := s.data[s.pos]
+			s.pos++
+			switch e {
+			case '"', '\\', '/':
+				buf = append(buf, e)
+			case 'b':
+				buf = append(buf, '\b')
+			case 'f':
+				buf = append(buf, '\f')
+			case 'n':
+				buf = append(buf, '\n')
+			case 'r':
+				buf = append(buf, '\r')
+			case 't':
+				buf = append(buf, '\t')
+			case 'u':
+				r, ok := s.hex4()
+				if !ok {
+					return "", s.unexpected("in \\u hexadecimal character escape")
+				}
+				if utf16.IsSurrogate(r) {
+					save := s.pos
+					if s.pos+1 < len(s.data) && s.data[s.pos] == '\\' && s.data[s.pos+1] == 'u' {
+						s.pos += 2
+						if r2, ok := s.hex4(); ok {
+							if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+								buf = utf8.AppendRune(buf, dec)
+								continue
+							}
+						}
+					}
+					s.pos = save
+					r = utf8.RuneError
+				}
+				buf = utf8.AppendRune(buf, r)
+			default:
+				s.pos--
+				return "", s.unexpected("in string escape code")
+			}
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(s.data[s.pos:])
+			if r == utf8.RuneError && size == 1 {
+				buf = utf8.AppendRune(buf, utf8.RuneError)
+			} else {
+				buf = append(buf, s.data[s.pos:s.pos+size]...)
+			}
+			s.pos += size
+		default:
+			buf = append(buf, c)
+			s.pos++
+		}
+	}
+	return "", s.errorf("unexpected end of JSON input")
+}
+
+func (s *scanner) hex4() (rune, bool) {
+	if len(s.data)-s.pos < 4 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(s.data[s.pos:s.pos+4]), 16, 32)
+	if err != nil {
+		return 0, false
+	}
+	s.pos += 4
+	return rune(v), true
+}
+
+// skipValue checks one value and moves past it without building it.
+func (s *scanner) skipValue(depth int) error {
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return s.errorf("unexpected end of JSON input")
+	}
+	if depth > maxNesting {
+		return s.errorf("exceeded max depth")
+	}
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		s.pos++
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == '}' {
+			s.pos++
+			return nil
+		}
+		for {
+			s.skipSpace()
+			if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+				return s.unexpected("looking for beginning of object key string")
+			}
+			if err := s.skipString(); err != nil {
+				return err
+			}
+			s.skipSpace()
+			if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+				return s.unexpected("after object key")
+			}
+			s.pos++
+			if err := s.skipValue(depth + 1); err != nil {
+				return err
+			}
+			s.skipSpace()
+			if s.pos < len(s.data) && s.data[s.pos] == ',' {
+				s.pos++
+				continue
+			}
+			if s.pos < len(s.data) && s.data[s.pos] == '}' {
+				s.pos++
+				return nil
+			}
+			return s.unexpected("after object key:value pair")
+		}
+	case c == '[':
+		s.pos++
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == ']' {
+			s.pos++
+			return nil
+		}
+		for {
+			if err := s.skipValue(depth + 1); err != nil {
+				return err
+			}
+			s.skipSpace()
+			if s.pos < len(s.data) && s.data[s.pos] == ',' {
+				s.pos++
+				continue
+			}
+			if s.pos < len(s.data) && s.data[s.pos] == ']' {
+				s.pos++
+				return nil
+			}
+			return s.unexpected("after array element")
+		}
+	case c == '"':
+		return s.skipString()
+	default:
+		_, err := s.value(depth)
+		return err
+	}
+}
+
+// skipString validates a string without decoding it.
+func (s *scanner) skipString() error {
+	s.pos++
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			return nil
+		case c == '\\':
+			s.pos++
+			if s.pos >= len(s.data) {
+				return s.errorf("unexpected end of JSON input")
+			}
+			switch s.data[s.pos] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.pos++
+			case 'u':
+				s.pos++
+				if _, ok := s.hex4(); !ok {
+					return s.unexpected("in \\u hexadecimal character escape")
+				}
+			default:
+				return s.unexpected("in string escape code")
+			}
+		case c < 0x20:
+			return s.unexpected("in string literal")
+		default:
+			s.pos++
+		}
+	}
+	return s.errorf("unexpected end of JSON input")
+}
+
+// rawMembers splits the object starting at pos into its members' raw
+// values (sub-slices of data), checking every value's syntax. A value that
+// is not an object (for objects of flags) is reported through notObject.
+func (s *scanner) rawMembers() (map[string]json.RawMessage, error) {
+	s.skipSpace()
+	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
+		return nil, errNotObject
+	}
+	s.pos++
+	out := map[string]json.RawMessage{}
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		return out, nil
+	}
+	for {
+		s.skipSpace()
+		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+			return nil, s.unexpected("looking for beginning of object key string")
+		}
+		k, err := s.str()
+		if err != nil {
+			return nil, err
+		}
+		s.skipSpace()
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return nil, s.unexpected("after object key")
+		}
+		s.pos++
+		s.skipSpace()
+		start := s.pos
+		if err := s.skipValue(1); err != nil {
+			return nil, err
+		}
+		out[k] = json.RawMessage(s.data[start:s.pos:s.pos])
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == ',' {
+			s.pos++
+			continue
+		}
+		if s.pos < len(s.data) && s.data[s.pos] == '}' {
+			s.pos++
+			return out, nil
+		}
+		return nil, s.unexpected("after object key:value pair")
+	}
+}
+
+var errNotObject = errors.New("want an object")
