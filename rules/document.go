@@ -244,7 +244,6 @@ func jsonKind(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-
 // splitObject splits a JSON text that is an object into its members' raw
 // values. For valid JSON that is not an object it returns a nil map and the
 // kind of value ("null", "an array"...).

@@ -67,9 +67,9 @@ func FuzzParseJSON(f *testing.F) {
 func TestParseJSONErrorsHavePositions(t *testing.T) {
 	for in, want := range map[string]string{
 		"{\n  \"a\": tru }": "line 2, column 11: invalid character ' ' in literal true",
-		`[1,]`:             "line 1, column 4: invalid character ']' looking for beginning of value",
-		`{"a" 1}`:          "line 1, column 6: invalid character '1' after object key",
-		`"abc`:             "line 1, column 5: unexpected end of JSON input",
+		`[1,]`:              "line 1, column 4: invalid character ']' looking for beginning of value",
+		`{"a" 1}`:           "line 1, column 6: invalid character '1' after object key",
+		`"abc`:              "line 1, column 5: unexpected end of JSON input",
 	} {
 		_, err := parseJSON([]byte(in))
 		if err == nil || err.Error() != want {
