@@ -1,0 +1,869 @@
+package flags
+
+// End-to-end tests of the remote sources (WithStream, WithPolling,
+// WithCache) against the reference server (package server) on 127.0.0.1.
+// Every test evaluates from several goroutines for its whole length and
+// checks that each value served is one the server has published so far, in
+// publication order (servedChecker).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/server"
+	"github.com/flagstream/flags/stream"
+	"github.com/google/go-cmp/cmp"
+)
+
+// remoteWait bounds every wait for an event; on 127.0.0.1 events take
+// milliseconds, the bound only turns a hang into a failure.
+const remoteWait = 10 * time.Second
+
+// genDoc is the document of generation gen: "gen" serves gen, "label"
+// serves "g<gen>" (so a snapshot read whole must agree with "gen"),
+// "stable" never changes, and "beta" serves true to the members of segment
+// "testers", which holds the given keys.
+func genDoc(t testing.TB, version int64, gen int, testers ...string) *rules.Document {
+	t.Helper()
+	if testers == nil {
+		testers = []string{}
+	}
+	ts, err := json.Marshal(testers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := fmt.Sprintf(`{"version":%d,"flags":{
+		"gen":{"on":true,"variations":[%d],"fallthrough":{"variation":0}},
+		"label":{"on":true,"variations":["g%d"],"fallthrough":{"variation":0}},
+		"stable":{"on":true,"variations":["same"],"fallthrough":{"variation":0}},
+		"beta":{"on":true,"variations":[false,true],
+			"rules":[{"id":"t","clauses":[{"op":"inSegment","values":["testers"]}],"serve":{"variation":1}}],
+			"fallthrough":{"variation":0}}},
+		"segments":{"testers":{"included":%s}}}`, version, gen, gen, ts)
+	doc, err := rules.ParseDocument([]byte(data))
+	if err != nil {
+		t.Fatalf("genDoc: %v", err)
+	}
+	return doc
+}
+
+// holdRequests returns a gate for startServer that keeps every request
+// waiting until open is called.
+func holdRequests() (gate func(http.ResponseWriter, *http.Request) bool, open func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	return func(_ http.ResponseWriter, r *http.Request) bool {
+			select {
+			case <-ch:
+			case <-r.Context().Done():
+			}
+			return false
+		}, func() {
+			once.Do(func() { close(ch) })
+		}
+}
+
+// liveServer is the reference server behind a real listener on 127.0.0.1.
+type liveServer struct {
+	srv      *server.Server
+	ts       *httptest.Server
+	addr     string
+	requests atomic.Int64 // requests received, all paths
+	stopOnce sync.Once
+}
+
+// startServer serves doc on addr ("" for any free port of 127.0.0.1). gate,
+// when not nil, runs before every request is handed to the server: a test
+// can hold requests there, or answer them itself (gate returns true). The
+// server is stopped when the test ends.
+func startServer(t *testing.T, addr string, doc *rules.Document, opts server.Options, gate func(http.ResponseWriter, *http.Request) bool) *liveServer {
+	t.Helper()
+	if opts.HeartbeatInterval == 0 {
+		opts.HeartbeatInterval = 50 * time.Millisecond
+	}
+	srv, err := server.New(server.NewMemoryStore(doc), opts)
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	ls := &liveServer{srv: srv}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ls.requests.Add(1)
+		if gate != nil && (gate(w, r) || r.Context().Err() != nil) {
+			return
+		}
+		srv.ServeHTTP(w, r)
+	})
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		srv.Close()
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	ls.ts = httptest.NewUnstartedServer(h)
+	ls.ts.Listener.Close()
+	ls.ts.Listener = ln
+	ls.ts.Start()
+	ls.addr = ln.Addr().String()
+	t.Cleanup(ls.stop)
+	return ls
+}
+
+func (ls *liveServer) url() string { return "http://" + ls.addr }
+
+// stop ends the streams, then closes the listener and every connection:
+// the address refuses connections afterwards.
+func (ls *liveServer) stop() {
+	ls.stopOnce.Do(func() {
+		ls.srv.Close()
+		ls.ts.CloseClientConnections()
+		ls.ts.Close()
+	})
+}
+
+// history is what the test has published: generations 0..max, in order.
+type history struct{ max atomic.Int64 }
+
+func newHistory() *history {
+	h := &history{}
+	h.max.Store(-1)
+	return h
+}
+
+// publish records generation gen as published, then publishes doc on ls.
+// Recording first means a client that has it is never ahead of history.
+func (h *history) publish(t *testing.T, ls *liveServer, gen int, doc *rules.Document) {
+	t.Helper()
+	h.max.Store(int64(gen))
+	if err := ls.srv.Publish(doc); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+}
+
+// servedChecker evaluates from several goroutines until stopped and fails
+// the test on any value the server has not published, or published before
+// one the same goroutine has already seen.
+type servedChecker struct {
+	t     *testing.T
+	c     *Client
+	h     *history
+	stopc chan struct{}
+	wg    sync.WaitGroup
+	evals atomic.Int64
+	once  sync.Once
+}
+
+func checkServed(t *testing.T, c *Client, h *history) *servedChecker {
+	sc := &servedChecker{t: t, c: c, h: h, stopc: make(chan struct{})}
+	for g := range 4 {
+		sc.wg.Add(1)
+		go sc.run(g%2 == 1)
+	}
+	t.Cleanup(sc.stop)
+	return sc
+}
+
+func (sc *servedChecker) run(whole bool) {
+	defer sc.wg.Done()
+	ctx := context.Background()
+	ec := NewContext("user-1").Build()
+	last := int64(-1)
+	for {
+		select {
+		case <-sc.stopc:
+			return
+		default:
+		}
+		sc.evals.Add(1)
+		var gen int64
+		if whole {
+			// One snapshot, read whole: "label" must match "gen".
+			all := sc.c.AllFlags(ctx, ec)
+			if all == nil {
+				if last >= 0 {
+					sc.t.Errorf("AllFlags = nil after generation %d was served", last)
+					return
+				}
+				runtime.Gosched()
+				continue
+			}
+			byKey := map[string]any{}
+			for _, r := range all {
+				byKey[r.Flag] = r.Value
+			}
+			n, ok := byKey["gen"].(float64)
+			if !ok || byKey["label"] != fmt.Sprintf("g%d", int64(n)) || byKey["stable"] != "same" {
+				sc.t.Errorf("AllFlags served an inconsistent snapshot: %v", byKey)
+				return
+			}
+			gen = int64(n)
+		} else {
+			r := sc.c.IntDetail(ctx, "gen", ec, -1)
+			if r.Err != nil {
+				if last >= 0 || !errors.Is(r.Err, ErrClientNotReady) {
+					sc.t.Errorf("IntDetail(gen) = %+v after generation %d was served", r, last)
+					return
+				}
+				runtime.Gosched()
+				continue
+			}
+			if s := sc.c.String(ctx, "stable", ec, "default"); s != "same" {
+				sc.t.Errorf("String(stable) = %q, want %q", s, "same")
+				return
+			}
+			gen = int64(r.Value)
+		}
+		if max := sc.h.max.Load(); gen > max || gen < last {
+			sc.t.Errorf("served generation %d; published so far: 0..%d; this goroutine already saw %d", gen, max, last)
+			return
+		}
+		last = gen
+		runtime.Gosched()
+	}
+}
+
+// stop ends the goroutines and checks that they evaluated.
+func (sc *servedChecker) stop() {
+	sc.once.Do(func() {
+		close(sc.stopc)
+		sc.wg.Wait()
+		if sc.evals.Load() == 0 {
+			sc.t.Errorf("servedChecker: no evaluation ran")
+		}
+	})
+}
+
+// recorder keeps what a client's listeners were told and wakes waiters.
+type recorder struct {
+	c        *Client
+	mu       sync.Mutex
+	statuses []Status
+	changes  []Change
+	wake     chan struct{}
+}
+
+func record(c *Client) *recorder {
+	r := &recorder{c: c, wake: make(chan struct{})}
+	c.OnStatus(func(s Status) {
+		r.mu.Lock()
+		r.statuses = append(r.statuses, s)
+		r.notifyLocked()
+		r.mu.Unlock()
+	})
+	c.OnChange(func(ch Change) {
+		r.mu.Lock()
+		r.changes = append(r.changes, ch)
+		r.notifyLocked()
+		r.mu.Unlock()
+	})
+	return r
+}
+
+func (r *recorder) notifyLocked() {
+	close(r.wake)
+	r.wake = make(chan struct{})
+}
+
+// waitFor waits until cond holds; cond is checked after every event.
+func (r *recorder) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(remoteWait)
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		wake := r.wake
+		r.mu.Unlock()
+		if cond() {
+			return
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			t.Fatalf("waited %v for %s; status %+v; statuses seen %+v", remoteWait, what, r.c.Status(), r.seen())
+		}
+	}
+}
+
+// waitState waits for the client's Status to have state and source.
+func (r *recorder) waitState(t *testing.T, state State, source string) Status {
+	t.Helper()
+	r.waitFor(t, string(state)+"/"+source, func() bool {
+		s := r.c.Status()
+		return s.State == state && s.Source == source
+	})
+	return r.c.Status()
+}
+
+func (r *recorder) seen() []Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.statuses)
+}
+
+func (r *recorder) changeList() []Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.changes)
+}
+
+// sleeper is a stream.Config.Sleep that waits 1 ms instead of the backoff,
+// or until released while held. Each call is announced on sleeping when
+// there is room.
+type sleeper struct {
+	mu       sync.Mutex
+	gate     chan struct{} // non-nil while held
+	calls    atomic.Int64
+	sleeping chan struct{}
+}
+
+func newSleeper() *sleeper { return &sleeper{sleeping: make(chan struct{}, 1)} }
+
+func (s *sleeper) Sleep(ctx context.Context, d time.Duration) error {
+	s.calls.Add(1)
+	select {
+	case s.sleeping <- struct{}{}:
+	default:
+	}
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return sleepFor(ctx, time.Millisecond)
+}
+
+func sleepFor(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *sleeper) hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate == nil {
+		s.gate = make(chan struct{})
+	}
+}
+
+func (s *sleeper) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+}
+
+// streamConfig is a test configuration: fast backoff through sl (when not
+// nil), no jitter, and a transport of its own whose idle connections are
+// closed when the test ends (closeIdle closes them earlier).
+func streamConfig(t *testing.T, url string, sl *sleeper) stream.Config {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	cfg := stream.Config{
+		BaseURL:      url,
+		HTTPClient:   &http.Client{Transport: tr},
+		IdleTimeout:  5 * time.Second,
+		PollInterval: 20 * time.Millisecond,
+		Rand:         func() float64 { return 0 },
+	}
+	if sl != nil {
+		cfg.Sleep = sl.Sleep
+	}
+	return cfg
+}
+
+func closeIdle(cfg stream.Config) {
+	cfg.HTTPClient.Transport.(*http.Transport).CloseIdleConnections()
+}
+
+func newRemoteClient(t *testing.T, opts ...Option) *Client {
+	t.Helper()
+	c, err := New(opts...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestStreamFirstSnapshotAndPatches(t *testing.T) {
+	h := newHistory()
+	h.max.Store(0)
+	gate, open := holdRequests() // until the listeners are registered
+	ls := startServer(t, "", genDoc(t, 10, 0, "user-9"), server.Options{}, gate)
+	c := newRemoteClient(t, WithStream(streamConfig(t, ls.url(), newSleeper())))
+	if st := c.Status(); st.State != StateInitializing || st.Source != "stream" || st.Version != 0 {
+		t.Errorf("status right after New = %+v, want INITIALIZING/stream", st)
+	}
+	rec := record(c)
+	checkServed(t, c, h)
+	open()
+
+	ctx, cancel := context.WithTimeout(context.Background(), remoteWait)
+	defer cancel()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatalf("WaitReady: %v", err)
+	}
+	// WaitReady returns after the status and the listeners.
+	if st := c.Status(); st.State != StateReady || st.Source != "stream" || st.Version != 10 || st.Err != nil {
+		t.Errorf("status after WaitReady = %+v, want READY/stream at version 10 without error", st)
+	}
+	want := []Change{{Version: 10, Flags: []string{"beta", "gen", "label", "stable"}}}
+	if diff := cmp.Diff(want, rec.changeList()); diff != "" {
+		t.Errorf("changes after WaitReady (-want +got):\n%s", diff)
+	}
+
+	ec := NewContext("user-1").Build()
+	steps := []struct {
+		name    string
+		gen     int
+		testers []string
+		flags   []string // the change's, nil when the publish changes nothing
+	}{
+		{"value change", 1, []string{"user-9"}, []string{"gen", "label"}},
+		{"segment change reaches the flag using it", 1, []string{"user-1"}, []string{"beta"}},
+		{"no change", 1, []string{"user-1"}, nil},
+		{"both", 2, []string{"user-1", "user-2"}, []string{"beta", "gen", "label"}},
+	}
+	version := int64(10)
+	for _, step := range steps {
+		h.publish(t, ls, step.gen, genDoc(t, 0, step.gen, step.testers...))
+		if step.flags == nil {
+			continue // the next step shows that no change was delivered
+		}
+		version++
+		want = append(want, Change{Version: version, Flags: step.flags})
+		rec.waitFor(t, step.name, func() bool { return len(rec.changeList()) >= len(want) })
+		if diff := cmp.Diff(want, rec.changeList()); diff != "" {
+			t.Errorf("%s: changes (-want +got):\n%s", step.name, diff)
+		}
+		if g := c.Int(ctx, "gen", ec, -1); g != step.gen {
+			t.Errorf("%s: after OnChange, Int(gen) = %d, want %d", step.name, g, step.gen)
+		}
+		if s := c.Status(); s.State != StateReady || s.Source != "stream" || s.Version != version {
+			t.Errorf("%s: status %+v, want READY/stream at version %d", step.name, s, version)
+		}
+	}
+	if !c.Bool(ctx, "beta", ec, false) {
+		t.Error("Bool(beta) for user-1 = false after user-1 joined the segment")
+	}
+	for _, s := range rec.seen() {
+		if s.State != StateReady || s.Source != "stream" {
+			t.Errorf("status %+v seen on a healthy stream", s)
+		}
+	}
+}
+
+func TestStreamServerRestart(t *testing.T) {
+	h := newHistory()
+	h.max.Store(0)
+	ls := startServer(t, "", genDoc(t, 10, 0), server.Options{}, nil)
+	sl := newSleeper()
+	c := newRemoteClient(t, WithStream(streamConfig(t, ls.url(), sl)))
+	rec := record(c)
+	checkServed(t, c, h)
+	rec.waitState(t, StateReady, "stream")
+	h.publish(t, ls, 1, genDoc(t, 0, 1))
+	rec.waitFor(t, "version 11", func() bool { return c.Status().Version == 11 })
+	oldEpoch := ls.srv.Epoch()
+
+	// Server gone: STALE, the last good snapshot still served.
+	sl.hold()
+	ls.stop()
+	st := rec.waitState(t, StateStale, "stream")
+	if st.Err == nil || st.Version != 11 {
+		t.Errorf("status after the server stopped = %+v, want an error and version 11", st)
+	}
+	ec := NewContext("user-1").Build()
+	if r := c.IntDetail(context.Background(), "gen", ec, -1); r.Value != 1 || r.Err != nil {
+		t.Errorf("IntDetail(gen) while STALE = %+v, want 1", r)
+	}
+	if err := c.WaitReady(context.Background()); err != nil {
+		t.Errorf("WaitReady while STALE = %v, want nil (a snapshot is served)", err)
+	}
+
+	// A new server (new epoch, lower version) on the same address.
+	h.max.Store(2)
+	ls2 := startServer(t, ls.addr, genDoc(t, 3, 2), server.Options{}, nil)
+	if ls2.srv.Epoch() == oldEpoch {
+		t.Fatal("the new server has the old epoch")
+	}
+	sl.release()
+	rec.waitFor(t, "READY/stream from the new server", func() bool {
+		s := c.Status()
+		return s.State == StateReady && s.Source == "stream" && s.Version == 3
+	})
+	if g := c.Int(context.Background(), "gen", ec, -1); g != 2 {
+		t.Errorf("Int(gen) after the restart = %d, want 2", g)
+	}
+	// And it follows the new server's patches.
+	h.publish(t, ls2, 3, genDoc(t, 0, 3))
+	rec.waitFor(t, "version 4", func() bool { return c.Status().Version == 4 })
+	if g := c.Int(context.Background(), "gen", ec, -1); g != 3 {
+		t.Errorf("Int(gen) after a patch of the new server = %d, want 3", g)
+	}
+}
+
+func TestRemoteUnauthorized(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		token string
+		code  int
+		poll  bool
+	}{
+		{"stream no token", "", 401, false},
+		{"stream wrong token", "nope", 403, false},
+		{"poll no token", "", 401, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ls := startServer(t, "", genDoc(t, 1, 0), server.Options{Token: "secret"}, nil)
+			sl := newSleeper()
+			cfg := streamConfig(t, ls.url(), sl)
+			cfg.Token = tc.token
+			opt, source := WithStream(cfg), "stream"
+			if tc.poll {
+				opt, source = WithPolling(cfg), "poll"
+			}
+			c := newRemoteClient(t, opt)
+			ctx, cancel := context.WithTimeout(context.Background(), remoteWait)
+			defer cancel()
+			err := c.WaitReady(ctx)
+			var se *stream.StatusError
+			if !errors.Is(err, stream.ErrUnauthorized) || !errors.As(err, &se) || se.Code != tc.code {
+				t.Fatalf("WaitReady = %v, want a %d *stream.StatusError matching ErrUnauthorized", err, tc.code)
+			}
+			st := c.Status()
+			if st.State != StateFatal || st.Source != source || st.Err == nil || st.Version != 0 {
+				t.Errorf("status = %+v, want FATAL/%s with an error", st, source)
+			}
+			if r := c.BoolDetail(ctx, "beta", NewContext("u").Build(), false); !errors.Is(r.Err, ErrClientNotReady) {
+				t.Errorf("evaluation after FATAL = %+v, want CLIENT_NOT_READY", r)
+			}
+			c.Close() // waits for the source: no retry can follow
+			if n := ls.requests.Load(); n != 1 {
+				t.Errorf("requests = %d, want exactly 1 (401/403 are final)", n)
+			}
+			if n := sl.calls.Load(); n != 0 {
+				t.Errorf("backoff waits = %d, want 0", n)
+			}
+		})
+	}
+}
+
+func TestCacheServesWhileServerDown(t *testing.T) {
+	h := newHistory()
+	h.max.Store(0)
+	path := filepath.Join(t.TempDir(), "flags.cache")
+	ls := startServer(t, "", genDoc(t, 5, 0), server.Options{}, nil)
+	url := ls.url()
+
+	// First run: the cache is written after every update.
+	c1 := newRemoteClient(t, WithStream(streamConfig(t, url, newSleeper())), WithCache(path))
+	rec1 := record(c1)
+	rec1.waitState(t, StateReady, "stream")
+	h.publish(t, ls, 1, genDoc(t, 0, 1))
+	rec1.waitFor(t, "version 6", func() bool { return c1.Status().Version == 6 })
+	c1.Close() // the cache write that follows an Apply is over when Close returns
+	if doc, err := stream.ReadCache(path, url); err != nil || doc.Version != 6 {
+		t.Fatalf("ReadCache after the first run = %v, %v; want version 6", doc, err)
+	}
+	ls.stop()
+
+	// Second run, server down: the cached flags at once, STALE/cache.
+	sl := newSleeper()
+	sl.hold() // after the first failure, until the server is back
+	c2 := newRemoteClient(t, WithStream(streamConfig(t, url, sl)), WithCache(path))
+	st := c2.Status()
+	if st.State != StateStale || st.Source != "cache" || st.Version != 6 {
+		t.Errorf("status right after New = %+v, want STALE/cache at version 6", st)
+	}
+	rec2 := record(c2)
+	checkServed(t, c2, h)
+	ec := NewContext("user-1").Build()
+	if r := c2.IntDetail(context.Background(), "gen", ec, -1); r.Value != 1 || r.Err != nil {
+		t.Errorf("IntDetail(gen) from the cache = %+v, want 1", r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	if err := c2.WaitReady(ctx); err != nil {
+		t.Errorf("WaitReady with a cache = %v, want nil at once", err)
+	}
+	// Failing to connect keeps it STALE/cache, with the error.
+	<-sl.sleeping
+	if st := c2.Status(); st.State != StateStale || st.Source != "cache" || st.Err == nil || st.Version != 6 {
+		t.Errorf("status after a failed connection = %+v, want STALE/cache with an error", st)
+	}
+
+	// A server comes back: READY/stream with its document.
+	h.max.Store(2)
+	startServer(t, ls.addr, genDoc(t, 20, 2), server.Options{}, nil)
+	sl.release()
+	rec2.waitFor(t, "READY/stream at version 20", func() bool {
+		s := c2.Status()
+		return s.State == StateReady && s.Source == "stream" && s.Version == 20
+	})
+	if g := c2.Int(context.Background(), "gen", ec, -1); g != 2 {
+		t.Errorf("Int(gen) = %d, want 2", g)
+	}
+	c2.Close()
+	if doc, err := stream.ReadCache(path, url); err != nil || doc.Version != 20 {
+		t.Errorf("ReadCache after the second run = %v, %v; want version 20", doc, err)
+	}
+}
+
+func TestCacheIgnoredWhenCorruptOrForeign(t *testing.T) {
+	good := filepath.Join(t.TempDir(), "good.cache")
+	for _, tc := range []struct {
+		name  string
+		write func(t *testing.T, path, url string)
+	}{
+		{"garbage", func(t *testing.T, path, url string) {
+			os.WriteFile(path, []byte("not json at all"), 0o644)
+		}},
+		{"truncated", func(t *testing.T, path, url string) {
+			if err := stream.WriteCache(good, url, genDoc(t, 99, 7)); err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(good)
+			os.WriteFile(path, data[:len(data)/2], 0o644)
+		}},
+		{"document changed after its checksum", func(t *testing.T, path, url string) {
+			if err := stream.WriteCache(good, url, genDoc(t, 99, 7)); err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(good)
+			i := len(data) - 10
+			for data[i] != '7' {
+				i--
+			}
+			data[i] = '8' // still JSON, still a document: only the checksum tells
+			os.WriteFile(path, data, 0o644)
+		}},
+		{"another base URL", func(t *testing.T, path, url string) {
+			if err := stream.WriteCache(path, "http://127.0.0.1:1", genDoc(t, 99, 7)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHistory()
+			h.max.Store(0)
+			gate, open := holdRequests() // nothing arrives before the first checks
+			ls := startServer(t, "", genDoc(t, 5, 0), server.Options{}, gate)
+			path := filepath.Join(t.TempDir(), "flags.cache")
+			tc.write(t, path, ls.url())
+			c := newRemoteClient(t, WithStream(streamConfig(t, ls.url(), newSleeper())), WithCache(path))
+			if snap := c.Snapshot(); snap != nil {
+				t.Fatalf("a bad cache was served: version %d", snap.Version())
+			}
+			if st := c.Status(); st.State != StateInitializing || st.Source != "stream" {
+				t.Errorf("status right after New = %+v, want INITIALIZING/stream", st)
+			}
+			rec := record(c)
+			checkServed(t, c, h)
+			open()
+			rec.waitFor(t, "READY/stream at version 5", func() bool {
+				s := c.Status()
+				return s.State == StateReady && s.Source == "stream" && s.Version == 5
+			})
+			c.Close()
+			if doc, err := stream.ReadCache(path, ls.url()); err != nil || doc.Version != 5 {
+				t.Errorf("ReadCache after the run = %v, %v; want the server's version 5", doc, err)
+			}
+		})
+	}
+}
+
+func TestPollingSeesChanges(t *testing.T) {
+	h := newHistory()
+	h.max.Store(0)
+	ls := startServer(t, "", genDoc(t, 1, 0), server.Options{}, nil)
+	sl := newSleeper()
+	cfg := streamConfig(t, ls.url(), nil) // real 20 ms poll interval
+	cfg.Sleep = func(ctx context.Context, d time.Duration) error {
+		if d != cfg.PollInterval { // a backoff wait: fast, or held
+			return sl.Sleep(ctx, d)
+		}
+		return sleepFor(ctx, d)
+	}
+	c := newRemoteClient(t, WithPolling(cfg))
+	rec := record(c)
+	checkServed(t, c, h)
+	rec.waitState(t, StateReady, "poll")
+	h.publish(t, ls, 1, genDoc(t, 0, 1))
+	rec.waitFor(t, "a change to version 2", func() bool {
+		ch := rec.changeList()
+		return len(ch) > 0 && ch[len(ch)-1].Version == 2
+	})
+	ch := rec.changeList()
+	if diff := cmp.Diff(Change{Version: 2, Flags: []string{"gen", "label"}}, ch[len(ch)-1]); diff != "" {
+		t.Errorf("polled change (-want +got):\n%s", diff)
+	}
+	if s := c.Status(); s.State != StateReady || s.Source != "poll" || s.Version != 2 {
+		t.Errorf("status = %+v, want READY/poll at version 2", s)
+	}
+	// Server gone: STALE/poll, still serving; back: READY/poll.
+	sl.hold()
+	ls.stop()
+	st := rec.waitState(t, StateStale, "poll")
+	if st.Err == nil || c.Int(context.Background(), "gen", NewContext("u").Build(), -1) != 1 {
+		t.Errorf("while the server is down: status %+v, want an error and gen 1 served", st)
+	}
+	h.max.Store(2)
+	startServer(t, ls.addr, genDoc(t, 1, 2), server.Options{}, nil)
+	sl.release()
+	rec.waitFor(t, "READY/poll from the new server", func() bool {
+		s := c.Status()
+		return s.State == StateReady && s.Source == "poll" && s.Version == 1
+	})
+	if g := c.Int(context.Background(), "gen", NewContext("u").Build(), -1); g != 2 {
+		t.Errorf("Int(gen) from the new server (new epoch, lower version) = %d, want 2", g)
+	}
+}
+
+// TestCloseIsPromptAndLeavesNoGoroutine closes a client at each point of
+// its life and checks that Close returns at once (every wait it could be
+// stuck in is an hour or unbounded) and that the goroutine count comes back
+// to where it was before New.
+func TestCloseIsPromptAndLeavesNoGoroutine(t *testing.T) {
+	type env struct {
+		url     string
+		entered chan struct{} // a request reached the gated server
+		sl      *sleeper
+	}
+	for _, tc := range []struct {
+		name  string
+		gated bool // requests wait in the server until the client gives up
+		// start returns the client, in the situation to close it in, and
+		// its configuration.
+		start func(t *testing.T, e env) (*Client, stream.Config)
+	}{
+		{"during connect", true, func(t *testing.T, e env) (*Client, stream.Config) {
+			cfg := streamConfig(t, e.url, e.sl)
+			c := newRemoteClient(t, WithStream(cfg))
+			<-e.entered // the stream request is in the server, unanswered
+			return c, cfg
+		}},
+		{"while streaming", false, func(t *testing.T, e env) (*Client, stream.Config) {
+			cfg := streamConfig(t, e.url, e.sl)
+			c := newRemoteClient(t, WithStream(cfg))
+			record(c).waitState(t, StateReady, "stream")
+			return c, cfg
+		}},
+		{"during backoff", false, func(t *testing.T, e env) (*Client, stream.Config) {
+			e.sl.hold()
+			cfg := streamConfig(t, "http://127.0.0.1:1", e.sl) // refused
+			c := newRemoteClient(t, WithStream(cfg))
+			<-e.sl.sleeping
+			return c, cfg
+		}},
+		{"during backoff after a snapshot", false, func(t *testing.T, e env) (*Client, stream.Config) {
+			cfg := streamConfig(t, e.url, e.sl)
+			cfg.IdleTimeout = 100 * time.Millisecond // the server's pings come every hour
+			e.sl.hold()
+			c := newRemoteClient(t, WithStream(cfg))
+			<-e.sl.sleeping // the idle timeout dropped the connection
+			return c, cfg
+		}},
+		{"between polls", false, func(t *testing.T, e env) (*Client, stream.Config) {
+			cfg := streamConfig(t, e.url, nil)
+			cfg.PollInterval = time.Hour
+			c := newRemoteClient(t, WithPolling(cfg))
+			record(c).waitState(t, StateReady, "poll")
+			return c, cfg
+		}},
+		{"during a poll request", true, func(t *testing.T, e env) (*Client, stream.Config) {
+			cfg := streamConfig(t, e.url, e.sl)
+			c := newRemoteClient(t, WithPolling(cfg))
+			<-e.entered
+			return c, cfg
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := env{entered: make(chan struct{}, 16), sl: newSleeper()}
+			var gate func(http.ResponseWriter, *http.Request) bool
+			if tc.gated {
+				gate = func(_ http.ResponseWriter, r *http.Request) bool {
+					e.entered <- struct{}{}
+					<-r.Context().Done()
+					return true
+				}
+			}
+			ls := startServer(t, "", genDoc(t, 1, 0), server.Options{HeartbeatInterval: time.Hour}, gate)
+			e.url = ls.url()
+			settle(t, -1) // let the server's own goroutines start
+			before := runtime.NumGoroutine()
+			c, cfg := tc.start(t, e)
+			closed := make(chan struct{})
+			go func() {
+				c.Close()
+				close(closed)
+			}()
+			select {
+			case <-closed:
+			case <-time.After(remoteWait):
+				t.Fatalf("Close did not return within %v", remoteWait)
+			}
+			if s := c.Status(); s.State != StateClosed {
+				t.Errorf("status after Close = %+v, want CLOSED", s)
+			}
+			if c.Snapshot() == nil {
+				if err := c.WaitReady(context.Background()); !errors.Is(err, ErrClosed) {
+					t.Errorf("WaitReady after Close = %v, want ErrClosed", err)
+				}
+			}
+			closeIdle(cfg)
+			settle(t, before)
+		})
+	}
+}
+
+// settle waits until runtime.NumGoroutine is at most max (closing the
+// test's idle connections first), or, with max < 0, until the count stops
+// moving. It fails the test with every goroutine's stack on a timeout.
+func settle(t *testing.T, max int) {
+	t.Helper()
+	deadline := time.Now().Add(remoteWait)
+	prev := -1
+	for {
+		runtime.GC()
+		n := runtime.NumGoroutine()
+		if (max >= 0 && n <= max) || (max < 0 && n == prev) {
+			return
+		}
+		prev = n
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("%d goroutines, want at most %d:\n%s", n, max, buf)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
