@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -865,5 +866,71 @@ func settle(t *testing.T, max int) {
 			t.Fatalf("%d goroutines, want at most %d:\n%s", n, max, buf)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// logSignal is a slog.Handler that signals every record whose message is
+// msg.
+type logSignal struct {
+	msg string
+	ch  chan struct{}
+}
+
+func (l *logSignal) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logSignal) WithAttrs([]slog.Attr) slog.Handler        { return l }
+func (l *logSignal) WithGroup(string) slog.Handler             { return l }
+func (l *logSignal) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == l.msg {
+		select {
+		case l.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// TestStreamResumedAfterFallbackPollReportsStream: the stream fails, the
+// fallback poll (stream policy rule 11) brings the document, then the stream
+// comes back, resuming from the poll's ETag: the server has nothing to
+// replay, so no event arrives. The client is then healthy on the stream and
+// should say so (SPEC §6: a status line whenever the client's source
+// changes), not keep reporting "poll" until the next patch.
+func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
+	h := newHistory()
+	h.max.Store(0)
+	var streamDown atomic.Bool
+	streamDown.Store(true)
+	ls := startServer(t, "", genDoc(t, 4, 0), server.Options{}, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == "/v1/stream" && streamDown.Load() {
+			http.Error(w, "stream down", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	})
+	sl := newSleeper()
+	cfg := streamConfig(t, ls.url(), sl)
+	connected := &logSignal{msg: "flags: stream: connected", ch: make(chan struct{}, 1)}
+	cfg.Logger = slog.New(connected)
+	c := newRemoteClient(t, WithStream(cfg))
+	rec := record(c)
+	checkServed(t, c, h)
+	rec.waitFor(t, "the fallback poll's document", func() bool { return c.Status().Version == 4 })
+	if st := c.Status(); st.State != StateReady || st.Source != "poll" {
+		t.Errorf("status with the stream down and the fallback poll healthy = %+v, want READY/poll", st)
+	}
+	streamDown.Store(false)
+	select {
+	case <-connected.ch: // logged after the connection's Status was handled
+	case <-time.After(remoteWait):
+		t.Fatal("the stream did not reconnect")
+	}
+	if st := c.Status(); st.State != StateReady || st.Source != "stream" {
+		t.Errorf("status once the stream is back (resumed, nothing to replay) = %+v, want READY/stream", st)
+	}
+	// The next patch comes over the stream.
+	h.publish(t, ls, 1, genDoc(t, 0, 1))
+	rec.waitFor(t, "version 5", func() bool { return c.Status().Version == 5 })
+	if st := c.Status(); st.State != StateReady || st.Source != "stream" {
+		t.Errorf("status after a patch = %+v, want READY/stream", st)
 	}
 }
