@@ -53,7 +53,7 @@ func compileFlag(key string, raw json.RawMessage) *Flag {
 		ps.add("", "%v", err)
 		return f
 	}
-	obj, ok := tree.(map[string]any)
+	obj, ok := tree.(object)
 	if !ok {
 		ps.add("", "got %s, want an object", jsonKind(tree))
 		return f
@@ -63,13 +63,13 @@ func compileFlag(key string, raw json.RawMessage) *Flag {
 	f.Description = ps.str(obj, "description", "")
 	f.Deprecated = ps.boolean(obj, "deprecated", "")
 	f.Tags = ps.strings(obj, "tags", "")
-	if s, ok := obj["salt"]; ok && s != nil {
+	if s, ok := obj.get("salt"); ok && s != nil {
 		f.Salt = ps.str(obj, "salt", "")
 	}
 
 	f.Kind, f.Variations = ps.variations(obj)
 	n := len(f.Variations)
-	if v, ok := obj["offVariation"]; ok && v != nil {
+	if v, ok := obj.get("offVariation"); ok && v != nil {
 		f.OffVariation = ps.index(v, "offVariation", n)
 	}
 	for i, item := range ps.array(obj, "prerequisites", "") {
@@ -82,7 +82,7 @@ func compileFlag(key string, raw json.RawMessage) *Flag {
 		if p.Key == "" {
 			ps.add(join(field, "flag"), "missing flag key")
 		}
-		if v, ok := o["variation"]; ok {
+		if v, ok := o.get("variation"); ok {
 			p.Variation = ps.intValue(v, join(field, "variation"))
 			if p.Variation < 0 {
 				ps.add(join(field, "variation"), "must be >= 0")
@@ -111,14 +111,14 @@ func compileFlag(key string, raw json.RawMessage) *Flag {
 		}
 		r := Rule{ID: ps.str(o, "id", field), Description: ps.str(o, "description", field)}
 		r.Clauses = ps.clauses(o, field)
-		if s, ok := o["serve"]; ok {
+		if s, ok := o.get("serve"); ok {
 			r.Serve = ps.serve(s, join(field, "serve"), f)
 		} else {
 			ps.add(join(field, "serve"), "missing")
 		}
 		f.Rules = append(f.Rules, r)
 	}
-	if s, ok := obj["fallthrough"]; ok {
+	if s, ok := obj.get("fallthrough"); ok {
 		f.Fallthrough = ps.serve(s, "fallthrough", f)
 	} else {
 		ps.add("fallthrough", "missing (required)")
@@ -163,7 +163,7 @@ func compileSegment(key string, raw json.RawMessage) *Segment {
 		ps.add("", "%v", err)
 		return s
 	}
-	obj, ok := tree.(map[string]any)
+	obj, ok := tree.(object)
 	if !ok {
 		ps.add("", "got %s, want an object", jsonKind(tree))
 		return s
@@ -180,14 +180,14 @@ func compileSegment(key string, raw json.RawMessage) *Segment {
 		}
 		r := SegmentRule{ID: ps.str(o, "id", field), Weight: -1, Salt: key}
 		r.Clauses = ps.clauses(o, field)
-		if w, ok := o["weight"]; ok && w != nil {
+		if w, ok := o.get("weight"); ok && w != nil {
 			r.Weight = ps.int64Value(w, join(field, "weight"))
 			if r.Weight < 0 || r.Weight > TotalWeight {
 				ps.add(join(field, "weight"), "%d is outside 0..%d", r.Weight, TotalWeight)
 			}
 		}
 		r.BucketBy = ps.path(o, "bucketBy", field, true)
-		if v, ok := o["salt"]; ok && v != nil {
+		if v, ok := o.get("salt"); ok && v != nil {
 			r.Salt = ps.str(o, "salt", field)
 		}
 		s.Rules = append(s.Rules, r)
@@ -195,8 +195,8 @@ func compileSegment(key string, raw json.RawMessage) *Segment {
 	return s
 }
 
-func (ps *problems) variations(obj map[string]any) (Kind, []Variation) {
-	raw, ok := obj["variations"]
+func (ps *problems) variations(obj object) (Kind, []Variation) {
+	raw, ok := obj.get("variations")
 	if !ok {
 		ps.add("variations", "missing (at least one variation is required)")
 		return 0, nil
@@ -229,7 +229,7 @@ func (ps *problems) variations(obj map[string]any) (Kind, []Variation) {
 				ps.add(field, "number %s out of range", x)
 			}
 			out[i].Number = f
-		case map[string]any, []any:
+		case object, []any:
 			k = KindJSON
 		default:
 			ps.add(field, "got %s, want a bool, string, number, object or array", jsonKind(v))
@@ -252,8 +252,8 @@ func (ps *problems) serve(v any, field string, f *Flag) Serve {
 	if o == nil {
 		return s
 	}
-	vr, hasVar := o["variation"]
-	ro, hasRollout := o["rollout"]
+	vr, hasVar := o.get("variation")
+	ro, hasRollout := o.get("rollout")
 	switch {
 	case hasVar && hasRollout:
 		ps.add(field, "has both variation and rollout: want exactly one")
@@ -274,7 +274,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 	}
 	r := &Rollout{Salt: f.Salt}
 	r.BucketBy = ps.path(o, "bucketBy", field, true)
-	if s, ok := o["salt"]; ok && s != nil {
+	if s, ok := o.get("salt"); ok && s != nil {
 		r.Salt = ps.str(o, "salt", field)
 	}
 	r.Experiment = ps.boolean(o, "experiment", field)
@@ -282,7 +282,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 	if len(items) == 0 {
 		ps.add(join(field, "variations"), "want at least one weighted variation")
 	}
-	_, scheduled := o["schedule"]
+	_, scheduled := o.get("schedule")
 	var sum int64
 	anyWeight, badWeight := false, false
 	for i, item := range items {
@@ -293,7 +293,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 		}
 		r.Variations = append(r.Variations, ps.requiredIndex(wo, "variation", vf, len(f.Variations)))
 		var w int64
-		if raw, ok := wo["weight"]; ok {
+		if raw, ok := wo.get("weight"); ok {
 			anyWeight = true
 			w = ps.int64Value(raw, join(vf, "weight"))
 			if w < 0 || w > TotalWeight {
@@ -319,7 +319,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 			continue
 		}
 		step := Step{}
-		if at, ok := so["at"]; ok {
+		if at, ok := so.get("at"); ok {
 			ms, ok := instantValue(at)
 			if !ok {
 				ps.add(join(sf, "at"), "%s is not an RFC 3339 time or Unix milliseconds", describe(at))
@@ -359,7 +359,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 	return r
 }
 
-func (ps *problems) clauses(o map[string]any, parent string) []Clause {
+func (ps *problems) clauses(o object, parent string) []Clause {
 	var out []Clause
 	for i, item := range ps.array(o, "clauses", parent) {
 		field := index(join(parent, "clauses"), i)
@@ -369,7 +369,7 @@ func (ps *problems) clauses(o map[string]any, parent string) []Clause {
 		}
 		c := Clause{Op: Op(ps.str(co, "op", field)), Negate: ps.boolean(co, "negate", field), Slot: -1}
 		if !c.Op.Known() {
-			if _, ok := co["op"]; !ok {
+			if _, ok := co.get("op"); !ok {
 				ps.add(join(field, "op"), "missing")
 			} else {
 				ps.add(join(field, "op"), "unknown operator %q", string(c.Op))
@@ -377,13 +377,13 @@ func (ps *problems) clauses(o map[string]any, parent string) []Clause {
 		}
 		switch {
 		case c.Op == OpInSegment:
-		case (c.Op == OpBefore || c.Op == OpAfter) && co["attribute"] == nil:
+		case (c.Op == OpBefore || c.Op == OpAfter) && co.val("attribute") == nil:
 			// no attribute: the clause compares the evaluation time (Clause.UsesClock)
 		default:
 			c.Attribute = ps.path(co, "attribute", field, false)
 		}
 		if c.Op != OpExists {
-			raw, ok := co["values"]
+			raw, ok := co.get("values")
 			if !ok {
 				ps.add(join(field, "values"), "missing")
 			} else if arr, isArr := raw.([]any); !isArr {
@@ -476,10 +476,10 @@ func normalize(v any) any {
 			out[i] = normalize(e)
 		}
 		return out
-	case map[string]any:
+	case object:
 		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = normalize(e)
+		for _, m := range x {
+			out[m.key] = normalize(m.val)
 		}
 		return out
 	}
@@ -512,8 +512,8 @@ func describe(v any) string {
 // when a field has the wrong JSON type. Absent and null fields are not
 // problems unless the reader says so.
 
-func (ps *problems) object(v any, field string) map[string]any {
-	o, ok := v.(map[string]any)
+func (ps *problems) object(v any, field string) object {
+	o, ok := v.(object)
 	if !ok {
 		ps.add(field, "got %s, want an object", jsonKind(v))
 		return nil
@@ -521,8 +521,8 @@ func (ps *problems) object(v any, field string) map[string]any {
 	return o
 }
 
-func (ps *problems) array(o map[string]any, name, parent string) []any {
-	v, ok := o[name]
+func (ps *problems) array(o object, name, parent string) []any {
+	v, ok := o.get(name)
 	if !ok || v == nil {
 		return nil
 	}
@@ -533,8 +533,8 @@ func (ps *problems) array(o map[string]any, name, parent string) []any {
 	return arr
 }
 
-func (ps *problems) boolean(o map[string]any, name, parent string) bool {
-	v, ok := o[name]
+func (ps *problems) boolean(o object, name, parent string) bool {
+	v, ok := o.get(name)
 	if !ok || v == nil {
 		return false
 	}
@@ -545,8 +545,8 @@ func (ps *problems) boolean(o map[string]any, name, parent string) bool {
 	return b
 }
 
-func (ps *problems) str(o map[string]any, name, parent string) string {
-	v, ok := o[name]
+func (ps *problems) str(o object, name, parent string) string {
+	v, ok := o.get(name)
 	if !ok || v == nil {
 		return ""
 	}
@@ -557,7 +557,7 @@ func (ps *problems) str(o map[string]any, name, parent string) string {
 	return s
 }
 
-func (ps *problems) strings(o map[string]any, name, parent string) []string {
+func (ps *problems) strings(o object, name, parent string) []string {
 	var out []string
 	for i, v := range ps.array(o, name, parent) {
 		s, ok := v.(string)
@@ -572,7 +572,7 @@ func (ps *problems) strings(o map[string]any, name, parent string) []string {
 
 // scalars reads an array of strings, numbers and bools (target values,
 // segment included/excluded).
-func (ps *problems) scalars(o map[string]any, name, parent string) []any {
+func (ps *problems) scalars(o object, name, parent string) []any {
 	var out []any
 	for i, v := range ps.array(o, name, parent) {
 		switch v.(type) {
@@ -608,8 +608,8 @@ func (ps *problems) intValue(v any, field string) int {
 	return int(i)
 }
 
-func (ps *problems) nonNegInt(o map[string]any, name, parent string, def int64) int64 {
-	v, ok := o[name]
+func (ps *problems) nonNegInt(o object, name, parent string, def int64) int64 {
+	v, ok := o.get(name)
 	if !ok || v == nil {
 		return def
 	}
@@ -631,8 +631,8 @@ func (ps *problems) index(v any, field string, n int) int {
 	return i
 }
 
-func (ps *problems) requiredIndex(o map[string]any, name, parent string, n int) int {
-	v, ok := o[name]
+func (ps *problems) requiredIndex(o object, name, parent string, n int) int {
+	v, ok := o.get(name)
 	if !ok {
 		ps.add(join(parent, name), "missing")
 		return -1
@@ -641,8 +641,8 @@ func (ps *problems) requiredIndex(o map[string]any, name, parent string, n int) 
 }
 
 // path reads an attribute path; with optional set, absence means "key".
-func (ps *problems) path(o map[string]any, name, parent string, optional bool) Path {
-	v, ok := o[name]
+func (ps *problems) path(o object, name, parent string, optional bool) Path {
+	v, ok := o.get(name)
 	if !ok || v == nil {
 		if optional {
 			return Path{"key"}
@@ -684,7 +684,7 @@ func variationJSON(v any) json.RawMessage {
 	case string:
 		return appendJSONString(make([]byte, 0, len(x)+2), x)
 	}
-	b, _ := json.Marshal(v) // a tree of maps, slices and scalars always encodes
+	b, _ := json.Marshal(plain(v)) // a tree of maps, slices and scalars always encodes
 	return b
 }
 

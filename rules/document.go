@@ -238,7 +238,7 @@ func jsonKind(v any) string {
 		return "a number"
 	case []any:
 		return "an array"
-	case map[string]any:
+	case map[string]any, object:
 		return "an object"
 	}
 	return fmt.Sprintf("%T", v)

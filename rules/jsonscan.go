@@ -15,6 +15,52 @@ import (
 // numbers as json.Number) several times faster, and can split a document into
 // raw per-flag slices without decoding them.
 
+// object is a decoded JSON object: its members in document order. Flag
+// objects have a handful of members, so a slice scanned from the end (the
+// last duplicate wins, as in encoding/json) is cheaper than a map.
+type object []member
+
+type member struct {
+	key string
+	val any
+}
+
+// get returns the value of member name.
+func (o object) get(name string) (any, bool) {
+	for i := len(o) - 1; i >= 0; i-- {
+		if o[i].key == name {
+			return o[i].val, true
+		}
+	}
+	return nil, false
+}
+
+// val returns the value of member name, nil when absent.
+func (o object) val(name string) any {
+	v, _ := o.get(name)
+	return v
+}
+
+// plain converts a parsed tree to encoding/json's shapes (objects as
+// maps), keeping json.Number.
+func plain(v any) any {
+	switch x := v.(type) {
+	case object:
+		m := make(map[string]any, len(x))
+		for _, e := range x {
+			m[e.key] = plain(e.val)
+		}
+		return m
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = plain(e)
+		}
+		return out
+	}
+	return v
+}
+
 // scanner reads one JSON text held in data.
 type scanner struct {
 	data []byte
@@ -64,7 +110,8 @@ func (s *scanner) unexpected(context string) error {
 	return s.errorf("invalid character %q %s", s.data[s.pos], context)
 }
 
-// parseJSON decodes one complete JSON text into a tree.
+// parseJSON decodes one complete JSON text into a tree: object, []any,
+// string, json.Number, bool or nil.
 func parseJSON(data []byte) (any, error) {
 	s := &scanner{data: data}
 	v, err := s.value(0)
@@ -92,7 +139,7 @@ func (s *scanner) value(depth int) (any, error) {
 	switch c := s.data[s.pos]; {
 	case c == '{':
 		s.pos++
-		m := map[string]any{}
+		m := make(object, 0, 8)
 		s.skipSpace()
 		if s.pos < len(s.data) && s.data[s.pos] == '}' {
 			s.pos++
@@ -103,7 +150,7 @@ func (s *scanner) value(depth int) (any, error) {
 			if s.pos >= len(s.data) || s.data[s.pos] != '"' {
 				return nil, s.unexpected("looking for beginning of object key string")
 			}
-			k, err := s.str()
+			k, err := s.key()
 			if err != nil {
 				return nil, err
 			}
@@ -116,7 +163,7 @@ func (s *scanner) value(depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			m[k] = v
+			m = append(m, member{k, v})
 			s.skipSpace()
 			if s.pos < len(s.data) && s.data[s.pos] == ',' {
 				s.pos++
@@ -218,6 +265,94 @@ func (s *scanner) number() (json.Number, error) {
 		}
 	}
 	return json.Number(s.data[start:s.pos]), nil
+}
+
+// key reads an object key. The member names of the document format are
+// returned as constants, without allocating.
+func (s *scanner) key() (string, error) {
+	start := s.pos + 1
+	for i := start; i < len(s.data) && i-start <= 16; i++ {
+		c := s.data[i]
+		if c == '"' {
+			if k := knownKey(s.data[start:i]); k != "" {
+				s.pos = i + 1
+				return k, nil
+			}
+			break
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	return s.str()
+}
+
+func knownKey(b []byte) string {
+	switch string(b) { // the compiler does not allocate for this conversion
+	case "version":
+		return "version"
+	case "on":
+		return "on"
+	case "variations":
+		return "variations"
+	case "offVariation":
+		return "offVariation"
+	case "prerequisites":
+		return "prerequisites"
+	case "flag":
+		return "flag"
+	case "variation":
+		return "variation"
+	case "targets":
+		return "targets"
+	case "attribute":
+		return "attribute"
+	case "values":
+		return "values"
+	case "rules":
+		return "rules"
+	case "id":
+		return "id"
+	case "description":
+		return "description"
+	case "clauses":
+		return "clauses"
+	case "op":
+		return "op"
+	case "negate":
+		return "negate"
+	case "serve":
+		return "serve"
+	case "rollout":
+		return "rollout"
+	case "fallthrough":
+		return "fallthrough"
+	case "salt":
+		return "salt"
+	case "bucketBy":
+		return "bucketBy"
+	case "experiment":
+		return "experiment"
+	case "weight":
+		return "weight"
+	case "schedule":
+		return "schedule"
+	case "at":
+		return "at"
+	case "weights":
+		return "weights"
+	case "tags":
+		return "tags"
+	case "deprecated":
+		return "deprecated"
+	case "included":
+		return "included"
+	case "excluded":
+		return "excluded"
+	case "key":
+		return "key"
+	}
+	return ""
 }
 
 // str reads a string starting at the opening quote.
