@@ -42,9 +42,21 @@ func decodeTree(raw json.RawMessage) (any, error) {
 // compileFlag parses and compiles one flag on its own; graph checks
 // (prerequisite cycles and depth) are done by the snapshot.
 func compileFlag(key string, raw json.RawMessage) *Flag {
+	// Field paths are only worth building for a flag that has problems: a
+	// first pass runs without them, and a flag with problems is parsed again
+	// to report them with their paths.
+	ps := &problems{kind: "flag", key: key, quiet: true}
+	f := parseFlag(ps, key, raw)
+	if len(ps.list) > 0 {
+		ps = &problems{kind: "flag", key: key}
+		f = parseFlag(ps, key, raw)
+	}
+	f.local = ps.list
+	return f
+}
+
+func parseFlag(ps *problems, key string, raw json.RawMessage) *Flag {
 	f := &Flag{Key: key, OffVariation: -1, Salt: key, raw: raw}
-	ps := &problems{kind: "flag", key: key}
-	defer func() { f.local = ps.list }()
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
@@ -73,27 +85,27 @@ func compileFlag(key string, raw json.RawMessage) *Flag {
 		f.OffVariation = ps.index(v, "offVariation", n)
 	}
 	for i, item := range ps.array(obj, "prerequisites", "") {
-		field := index("prerequisites", i)
+		field := ps.item("prerequisites", i)
 		o := ps.object(item, field)
 		if o == nil {
 			continue
 		}
 		p := Prerequisite{Key: ps.str(o, "flag", field), Variation: -1}
 		if p.Key == "" {
-			ps.add(join(field, "flag"), "missing flag key")
+			ps.add(ps.join(field, "flag"), "missing flag key")
 		}
 		if v, ok := o.get("variation"); ok {
-			p.Variation = ps.intValue(v, join(field, "variation"))
+			p.Variation = ps.intValue(v, ps.join(field, "variation"))
 			if p.Variation < 0 {
-				ps.add(join(field, "variation"), "must be >= 0")
+				ps.add(ps.join(field, "variation"), "must be >= 0")
 			}
 		} else {
-			ps.add(join(field, "variation"), "missing")
+			ps.add(ps.join(field, "variation"), "missing")
 		}
 		f.Prerequisites = append(f.Prerequisites, p)
 	}
 	for i, item := range ps.array(obj, "targets", "") {
-		field := index("targets", i)
+		field := ps.item("targets", i)
 		o := ps.object(item, field)
 		if o == nil {
 			continue
@@ -104,7 +116,7 @@ func compileFlag(key string, raw json.RawMessage) *Flag {
 		f.Targets = append(f.Targets, t)
 	}
 	for i, item := range ps.array(obj, "rules", "") {
-		field := index("rules", i)
+		field := ps.item("rules", i)
 		o := ps.object(item, field)
 		if o == nil {
 			continue
@@ -112,9 +124,9 @@ func compileFlag(key string, raw json.RawMessage) *Flag {
 		r := Rule{ID: ps.str(o, "id", field), Description: ps.str(o, "description", field)}
 		r.Clauses = ps.clauses(o, field)
 		if s, ok := o.get("serve"); ok {
-			r.Serve = ps.serve(s, join(field, "serve"), f)
+			r.Serve = ps.serve(s, ps.join(field, "serve"), f)
 		} else {
-			ps.add(join(field, "serve"), "missing")
+			ps.add(ps.join(field, "serve"), "missing")
 		}
 		f.Rules = append(f.Rules, r)
 	}
@@ -152,9 +164,18 @@ func assignSlots(f *Flag) {
 // compileSegment parses and compiles one segment on its own; cycles through
 // inSegment are found by the snapshot.
 func compileSegment(key string, raw json.RawMessage) *Segment {
+	ps := &problems{kind: "segment", key: key, quiet: true}
+	s := parseSegment(ps, key, raw)
+	if len(ps.list) > 0 {
+		ps = &problems{kind: "segment", key: key}
+		s = parseSegment(ps, key, raw)
+	}
+	s.local = ps.list
+	return s
+}
+
+func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 	s := &Segment{Key: key, Attribute: Path{"key"}, raw: raw}
-	ps := &problems{kind: "segment", key: key}
-	defer func() { s.local = ps.list }()
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
@@ -173,7 +194,7 @@ func compileSegment(key string, raw json.RawMessage) *Segment {
 	s.Included = NewValueSet(ps.scalars(obj, "included", ""))
 	s.Excluded = NewValueSet(ps.scalars(obj, "excluded", ""))
 	for i, item := range ps.array(obj, "rules", "") {
-		field := index("rules", i)
+		field := ps.item("rules", i)
 		o := ps.object(item, field)
 		if o == nil {
 			continue
@@ -181,9 +202,9 @@ func compileSegment(key string, raw json.RawMessage) *Segment {
 		r := SegmentRule{ID: ps.str(o, "id", field), Weight: -1, Salt: key}
 		r.Clauses = ps.clauses(o, field)
 		if w, ok := o.get("weight"); ok && w != nil {
-			r.Weight = ps.int64Value(w, join(field, "weight"))
+			r.Weight = ps.int64Value(w, ps.join(field, "weight"))
 			if r.Weight < 0 || r.Weight > TotalWeight {
-				ps.add(join(field, "weight"), "%d is outside 0..%d", r.Weight, TotalWeight)
+				ps.add(ps.join(field, "weight"), "%d is outside 0..%d", r.Weight, TotalWeight)
 			}
 		}
 		r.BucketBy = ps.path(o, "bucketBy", field, true)
@@ -213,7 +234,7 @@ func (ps *problems) variations(obj object) (Kind, []Variation) {
 	var kind Kind
 	out := make([]Variation, len(arr))
 	for i, v := range arr {
-		field := index("variations", i)
+		field := ps.item("variations", i)
 		var k Kind
 		switch x := v.(type) {
 		case bool:
@@ -258,9 +279,9 @@ func (ps *problems) serve(v any, field string, f *Flag) Serve {
 	case hasVar && hasRollout:
 		ps.add(field, "has both variation and rollout: want exactly one")
 	case hasVar:
-		s.Variation = ps.index(vr, join(field, "variation"), len(f.Variations))
+		s.Variation = ps.index(vr, ps.join(field, "variation"), len(f.Variations))
 	case hasRollout:
-		s.Rollout = ps.rollout(ro, join(field, "rollout"), f)
+		s.Rollout = ps.rollout(ro, ps.join(field, "rollout"), f)
 	default:
 		ps.add(field, "has neither variation nor rollout: want exactly one")
 	}
@@ -280,13 +301,13 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 	r.Experiment = ps.boolean(o, "experiment", field)
 	items := ps.array(o, "variations", field)
 	if len(items) == 0 {
-		ps.add(join(field, "variations"), "want at least one weighted variation")
+		ps.add(ps.join(field, "variations"), "want at least one weighted variation")
 	}
 	_, scheduled := o.get("schedule")
 	var sum int64
 	anyWeight, badWeight := false, false
 	for i, item := range items {
-		vf := index(join(field, "variations"), i)
+		vf := ps.item(ps.join(field, "variations"), i)
 		wo := ps.object(item, vf)
 		if wo == nil {
 			continue
@@ -295,13 +316,13 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 		var w int64
 		if raw, ok := wo.get("weight"); ok {
 			anyWeight = true
-			w = ps.int64Value(raw, join(vf, "weight"))
+			w = ps.int64Value(raw, ps.join(vf, "weight"))
 			if w < 0 || w > TotalWeight {
-				ps.add(join(vf, "weight"), "%d is outside 0..%d", w, TotalWeight)
+				ps.add(ps.join(vf, "weight"), "%d is outside 0..%d", w, TotalWeight)
 				w, badWeight = 0, true // no overflow, no second report of the sum
 			}
 		} else if !scheduled {
-			ps.add(join(vf, "weight"), "missing")
+			ps.add(ps.join(vf, "weight"), "missing")
 		}
 		r.Weights = append(r.Weights, w)
 		sum += w
@@ -309,11 +330,11 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 	// With a schedule the static weights are ignored by evaluation and may be
 	// omitted; written down, they must still be a valid split.
 	if len(items) > 0 && !badWeight && sum != TotalWeight && (!scheduled || anyWeight) {
-		ps.add(join(field, "variations"), "weights sum to %d, want %d", sum, TotalWeight)
+		ps.add(ps.join(field, "variations"), "weights sum to %d, want %d", sum, TotalWeight)
 	}
 	last := int64(0)
 	for i, item := range ps.array(o, "schedule", field) {
-		sf := index(join(field, "schedule"), i)
+		sf := ps.item(ps.join(field, "schedule"), i)
 		so := ps.object(item, sf)
 		if so == nil {
 			continue
@@ -322,38 +343,38 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 		if at, ok := so.get("at"); ok {
 			ms, ok := instantValue(at)
 			if !ok {
-				ps.add(join(sf, "at"), "%s is not an RFC 3339 time or Unix milliseconds", describe(at))
+				ps.add(ps.join(sf, "at"), "%s is not an RFC 3339 time or Unix milliseconds", describe(at))
 			}
 			step.At = ms
 			if i > 0 && ms <= last {
-				ps.add(join(sf, "at"), "steps must be in increasing time order")
+				ps.add(ps.join(sf, "at"), "steps must be in increasing time order")
 			}
 			last = ms
 		} else {
-			ps.add(join(sf, "at"), "missing")
+			ps.add(ps.join(sf, "at"), "missing")
 		}
 		ws := ps.array(so, "weights", sf)
 		if len(ws) != len(items) {
-			ps.add(join(sf, "weights"), "has %d weights for %d variations", len(ws), len(items))
+			ps.add(ps.join(sf, "weights"), "has %d weights for %d variations", len(ws), len(items))
 		}
 		var total int64
 		badStep := false
 		for j, w := range ws {
-			x := ps.int64Value(w, index(join(sf, "weights"), j))
+			x := ps.int64Value(w, ps.item(ps.join(sf, "weights"), j))
 			if x < 0 || x > TotalWeight {
-				ps.add(index(join(sf, "weights"), j), "%d is outside 0..%d", x, TotalWeight)
+				ps.add(ps.item(ps.join(sf, "weights"), j), "%d is outside 0..%d", x, TotalWeight)
 				x, badStep = 0, true
 			}
 			step.Weights = append(step.Weights, x)
 			total += x
 		}
 		if len(ws) > 0 && !badStep && total != TotalWeight {
-			ps.add(join(sf, "weights"), "sum to %d, want %d", total, TotalWeight)
+			ps.add(ps.join(sf, "weights"), "sum to %d, want %d", total, TotalWeight)
 		}
 		r.Schedule = append(r.Schedule, step)
 	}
 	if scheduled && len(r.Schedule) == 0 {
-		ps.add(join(field, "schedule"), "empty: omit it or give at least one step")
+		ps.add(ps.join(field, "schedule"), "empty: omit it or give at least one step")
 	}
 	r.prepare()
 	return r
@@ -362,7 +383,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 func (ps *problems) clauses(o object, parent string) []Clause {
 	var out []Clause
 	for i, item := range ps.array(o, "clauses", parent) {
-		field := index(join(parent, "clauses"), i)
+		field := ps.item(ps.join(parent, "clauses"), i)
 		co := ps.object(item, field)
 		if co == nil {
 			continue
@@ -370,9 +391,9 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 		c := Clause{Op: Op(ps.str(co, "op", field)), Negate: ps.boolean(co, "negate", field), Slot: -1}
 		if !c.Op.Known() {
 			if _, ok := co.get("op"); !ok {
-				ps.add(join(field, "op"), "missing")
+				ps.add(ps.join(field, "op"), "missing")
 			} else {
-				ps.add(join(field, "op"), "unknown operator %q", string(c.Op))
+				ps.add(ps.join(field, "op"), "unknown operator %q", string(c.Op))
 			}
 		}
 		switch {
@@ -385,11 +406,11 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 		if c.Op != OpExists {
 			raw, ok := co.get("values")
 			if !ok {
-				ps.add(join(field, "values"), "missing")
+				ps.add(ps.join(field, "values"), "missing")
 			} else if arr, isArr := raw.([]any); !isArr {
-				ps.add(join(field, "values"), "got %s, want an array", jsonKind(raw))
+				ps.add(ps.join(field, "values"), "got %s, want an array", jsonKind(raw))
 			} else {
-				ps.clauseValues(&c, arr, join(field, "values"))
+				ps.clauseValues(&c, arr, ps.join(field, "values"))
 			}
 		}
 		out = append(out, c)
@@ -402,7 +423,7 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 // version) are dropped: SPEC says they never match.
 func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 	for i, raw := range arr {
-		vf := index(field, i)
+		vf := ps.item(field, i)
 		v := normalize(raw)
 		c.Values = append(c.Values, v)
 		switch c.Op {
@@ -528,7 +549,7 @@ func (ps *problems) array(o object, name, parent string) []any {
 	}
 	arr, ok := v.([]any)
 	if !ok {
-		ps.add(join(parent, name), "got %s, want an array", jsonKind(v))
+		ps.add(ps.join(parent, name), "got %s, want an array", jsonKind(v))
 	}
 	return arr
 }
@@ -540,7 +561,7 @@ func (ps *problems) boolean(o object, name, parent string) bool {
 	}
 	b, ok := v.(bool)
 	if !ok {
-		ps.add(join(parent, name), "got %s, want a bool", jsonKind(v))
+		ps.add(ps.join(parent, name), "got %s, want a bool", jsonKind(v))
 	}
 	return b
 }
@@ -552,7 +573,7 @@ func (ps *problems) str(o object, name, parent string) string {
 	}
 	s, ok := v.(string)
 	if !ok {
-		ps.add(join(parent, name), "got %s, want a string", jsonKind(v))
+		ps.add(ps.join(parent, name), "got %s, want a string", jsonKind(v))
 	}
 	return s
 }
@@ -562,7 +583,7 @@ func (ps *problems) strings(o object, name, parent string) []string {
 	for i, v := range ps.array(o, name, parent) {
 		s, ok := v.(string)
 		if !ok {
-			ps.add(index(join(parent, name), i), "got %s, want a string", jsonKind(v))
+			ps.add(ps.item(ps.join(parent, name), i), "got %s, want a string", jsonKind(v))
 			continue
 		}
 		out = append(out, s)
@@ -579,7 +600,7 @@ func (ps *problems) scalars(o object, name, parent string) []any {
 		case string, json.Number, bool:
 			out = append(out, normalize(v))
 		default:
-			ps.add(index(join(parent, name), i), "got %s, want a string, number or bool", jsonKind(v))
+			ps.add(ps.item(ps.join(parent, name), i), "got %s, want a string, number or bool", jsonKind(v))
 		}
 	}
 	return out
@@ -613,9 +634,9 @@ func (ps *problems) nonNegInt(o object, name, parent string, def int64) int64 {
 	if !ok || v == nil {
 		return def
 	}
-	i := ps.int64Value(v, join(parent, name))
+	i := ps.int64Value(v, ps.join(parent, name))
 	if i < 0 {
-		ps.add(join(parent, name), "must be >= 0")
+		ps.add(ps.join(parent, name), "must be >= 0")
 	}
 	return i
 }
@@ -634,10 +655,10 @@ func (ps *problems) index(v any, field string, n int) int {
 func (ps *problems) requiredIndex(o object, name, parent string, n int) int {
 	v, ok := o.get(name)
 	if !ok {
-		ps.add(join(parent, name), "missing")
+		ps.add(ps.join(parent, name), "missing")
 		return -1
 	}
-	return ps.index(v, join(parent, name), n)
+	return ps.index(v, ps.join(parent, name), n)
 }
 
 // path reads an attribute path; with optional set, absence means "key".
@@ -647,18 +668,18 @@ func (ps *problems) path(o object, name, parent string, optional bool) Path {
 		if optional {
 			return Path{"key"}
 		}
-		ps.add(join(parent, name), "missing")
+		ps.add(ps.join(parent, name), "missing")
 		return nil
 	}
 	s, ok := v.(string)
 	if !ok {
-		ps.add(join(parent, name), "got %s, want an attribute path", jsonKind(v))
+		ps.add(ps.join(parent, name), "got %s, want an attribute path", jsonKind(v))
 		return nil
 	}
 	p := Path(strings.Split(s, "."))
 	for _, part := range p {
 		if part == "" {
-			ps.add(join(parent, name), "invalid attribute path %q", s)
+			ps.add(ps.join(parent, name), "invalid attribute path %q", s)
 			return nil
 		}
 	}

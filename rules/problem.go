@@ -45,8 +45,11 @@ func (p *Problem) Unwrap() error { return p.Err }
 func (p *Problem) Is(target error) bool { return target == ErrMalformed }
 
 // problems collects the problems of one flag or segment while it is parsed.
+// In quiet mode it builds no field paths (join and item return ""): the
+// parse is only asked whether there is any problem.
 type problems struct {
 	kind, key string
+	quiet     bool
 	list      []*Problem
 }
 
@@ -55,13 +58,20 @@ func (ps *problems) add(field, format string, args ...any) {
 }
 
 // join builds field paths: join("rules[1]", "serve") = "rules[1].serve".
-func join(parent, child string) string {
+func (ps *problems) join(parent, child string) string {
+	if ps.quiet {
+		return ""
+	}
 	if parent == "" {
 		return child
 	}
 	return parent + "." + child
 }
 
-func index(parent string, i int) string {
+// item builds an indexed field path: item("rules", 2) = "rules[2]".
+func (ps *problems) item(parent string, i int) string {
+	if ps.quiet {
+		return ""
+	}
 	return parent + "[" + strconv.Itoa(i) + "]"
 }
