@@ -47,6 +47,12 @@ func (s sink) Healthy(origin string) {
 	s.c.updateHealth(func(h *health) {
 		h.failing, h.err = false, nil
 		h.source = origin
+		// A live source that is healthy vouches for the snapshot in force
+		// (a stream resumed after a fallback poll continues from it); a
+		// cached snapshot stays STALE until a live source delivers.
+		if h.origin != "" && h.origin != originCache {
+			h.origin = origin
+		}
 	})
 }
 
