@@ -1,0 +1,467 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/server"
+	"github.com/google/go-cmp/cmp"
+)
+
+// watchWait bounds every wait for output: a CLI test on a loaded machine,
+// with the client's real backoff (up to 2 s before the second retry).
+const watchWait = 10 * time.Second
+
+// watchDoc has three flags; each argument is the variation "fallthrough"
+// serves for a, b and c.
+func watchDoc(t *testing.T, version int64, a, b, c int) *rules.Document {
+	t.Helper()
+	data := fmt.Sprintf(`{"version":%d,"flags":{
+		"a":{"version":1,"on":true,"variations":[false,true],"fallthrough":{"variation":%d}},
+		"b":{"version":1,"on":true,"variations":["x","y"],
+			"rules":[{"id":"fr","clauses":[{"attribute":"country","op":"in","values":["fr"]}],"serve":{"variation":1}}],
+			"fallthrough":{"variation":%d}},
+		"c":{"version":1,"on":true,"variations":[1,2],"fallthrough":{"variation":%d}}}}`, version, a, b, c)
+	doc, err := rules.ParseDocument([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// watchServer is the reference server on 127.0.0.1.
+type watchServer struct {
+	srv  *server.Server
+	ts   *httptest.Server
+	addr string
+	once sync.Once
+}
+
+// startWatchServer serves doc on addr ("" for a free port), until stop or
+// the end of the test.
+func startWatchServer(t *testing.T, addr string, doc *rules.Document, opts server.Options) *watchServer {
+	t.Helper()
+	srv, err := server.New(server.NewMemoryStore(doc), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	ws := &watchServer{srv: srv, ts: httptest.NewUnstartedServer(srv), addr: ln.Addr().String()}
+	ws.ts.Listener.Close()
+	ws.ts.Listener = ln
+	ws.ts.Start()
+	t.Cleanup(ws.stop)
+	return ws
+}
+
+func (ws *watchServer) url() string { return "http://" + ws.addr }
+
+func (ws *watchServer) stop() {
+	ws.once.Do(func() {
+		ws.srv.Close()
+		ws.ts.CloseClientConnections()
+		ws.ts.Close()
+	})
+}
+
+func (ws *watchServer) publish(t *testing.T, doc *rules.Document) {
+	t.Helper()
+	if err := ws.srv.Publish(doc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncBuf is an io.Writer safe for the watcher's goroutines and the test's.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// lines returns the complete lines written so far.
+func (s *syncBuf) lines() []string {
+	out := s.String()
+	i := strings.LastIndexByte(out, '\n')
+	if i < 0 {
+		return nil
+	}
+	return strings.Split(out[:i], "\n")
+}
+
+// watchRun is one `flags watch` running in the background.
+type watchRun struct {
+	stdout, stderr *syncBuf
+	cancel         context.CancelFunc
+	exit           chan int
+}
+
+func startWatch(t *testing.T, args ...string) *watchRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watchRun{stdout: &syncBuf{}, stderr: &syncBuf{}, cancel: cancel, exit: make(chan int, 1)}
+	go func() { w.exit <- runWatch(ctx, args, w.stdout, w.stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-w.exit:
+		case <-time.After(watchWait):
+			t.Errorf("flags watch did not stop")
+		}
+	})
+	return w
+}
+
+// waitLines waits until stdout has at least n lines and returns them all.
+func (w *watchRun) waitLines(t *testing.T, n int, what string) []string {
+	t.Helper()
+	deadline := time.Now().Add(watchWait)
+	for {
+		if lines := w.stdout.lines(); len(lines) >= n {
+			return lines
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s (%d lines); stdout:\n%s\nstderr:\n%s", watchWait, what, n, w.stdout, w.stderr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitLine waits for a line, after the first `from`, for which match holds,
+// and returns its index.
+func (w *watchRun) waitLine(t *testing.T, from int, what string, match func(string) bool) int {
+	t.Helper()
+	deadline := time.Now().Add(watchWait)
+	for {
+		lines := w.stdout.lines()
+		for i := from; i < len(lines); i++ {
+			if match(lines[i]) {
+				return i
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s; stdout:\n%s\nstderr:\n%s", watchWait, what, w.stdout, w.stderr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stopWatch cancels the context and returns the exit status.
+func (w *watchRun) stopWatch(t *testing.T) int {
+	t.Helper()
+	w.cancel()
+	select {
+	case code := <-w.exit:
+		w.exit <- code // for the cleanup
+		return code
+	case <-time.After(watchWait):
+		t.Fatalf("flags watch did not return within %v of its context being cancelled", watchWait)
+		return -1
+	}
+}
+
+// status is a parsed status line.
+type status struct {
+	State   string `json:"state"`
+	Source  string `json:"source"`
+	Version int64  `json:"version"`
+	Error   string `json:"error"`
+}
+
+// parseStatus returns the status of a status line; ok false for another line.
+func parseStatus(t *testing.T, line string) (status, bool) {
+	t.Helper()
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(line), &top); err != nil {
+		t.Fatalf("line %q is not a JSON object: %v", line, err)
+	}
+	raw, ok := top["status"]
+	if !ok {
+		return status{}, false
+	}
+	if len(top) != 1 {
+		t.Errorf("status line %q has other members", line)
+	}
+	var s status
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		t.Fatalf("status line %q: %v", line, err)
+	}
+	return s, true
+}
+
+func isStatus(state, source string) func(string) bool {
+	return func(line string) bool {
+		var v struct{ Status *status }
+		return json.Unmarshal([]byte(line), &v) == nil && v.Status != nil &&
+			v.Status.State == state && (source == "" || v.Status.Source == source)
+	}
+}
+
+func isEval(flag string) func(string) bool {
+	return func(line string) bool { return strings.HasPrefix(line, `{"flag":"`+flag+`",`) }
+}
+
+// checkStart checks the first lines: status lines ending with READY from
+// source at version, then exactly evals, in order.
+func checkStart(t *testing.T, w *watchRun, source string, version int64, evals []string) []string {
+	t.Helper()
+	ready := w.waitLine(t, 0, "READY/"+source, isStatus("READY", source))
+	lines := w.waitLines(t, ready+1+len(evals), "the first evaluations")
+	for _, line := range lines[:ready] {
+		s, ok := parseStatus(t, line)
+		if !ok || s.State != "INITIALIZING" || s.Source != source || s.Version != 0 || s.Error != "" {
+			t.Errorf("line before READY: %s, want only INITIALIZING/%s at version 0", line, source)
+		}
+	}
+	want := fmt.Sprintf(`{"status":{"state":"READY","source":%q,"version":%d}}`, source, version)
+	if lines[ready] != want {
+		t.Errorf("status line = %s, want %s", lines[ready], want)
+	}
+	if diff := cmp.Diff(evals, lines[ready+1:ready+1+len(evals)]); diff != "" {
+		t.Errorf("first evaluation lines (-want +got):\n%s", diff)
+	}
+	return lines
+}
+
+const (
+	evalA0 = `{"flag":"a","value":false,"variation":0,"version":1,"reason":{"kind":"FALLTHROUGH"}}`
+	evalB0 = `{"flag":"b","value":"x","variation":0,"version":1,"reason":{"kind":"FALLTHROUGH"}}`
+	evalC0 = `{"flag":"c","value":1,"variation":0,"version":1,"reason":{"kind":"FALLTHROUGH"}}`
+)
+
+func TestWatchStream(t *testing.T) {
+	ws := startWatchServer(t, "", watchDoc(t, 7, 0, 0, 0), server.Options{})
+	w := startWatch(t, "--url", ws.url(), "--context", `{"key":"u1","country":"de"}`, "b", "a")
+	lines := checkStart(t, w, "stream", 7, []string{evalB0, evalA0})
+	n := len(lines)
+
+	// a changes: exactly one line, for a.
+	ws.publish(t, watchDoc(t, 0, 1, 0, 0))
+	lines = w.waitLines(t, n+1, "the evaluation of a after its change")
+	want := `{"flag":"a","value":true,"variation":1,"version":2,"reason":{"kind":"FALLTHROUGH"}}`
+	if lines[n] != want {
+		t.Errorf("line after a changed = %s, want %s", lines[n], want)
+	}
+	n++
+	// c (not asked for) changes, then b: the only new line is b's, so the
+	// change to c (applied before b's, in order) printed nothing.
+	ws.publish(t, watchDoc(t, 0, 1, 0, 1))
+	ws.publish(t, watchDoc(t, 0, 1, 1, 1))
+	lines = w.waitLines(t, n+1, "the evaluation of b after its change")
+	want = `{"flag":"b","value":"y","variation":1,"version":2,"reason":{"kind":"FALLTHROUGH"}}`
+	if diff := cmp.Diff([]string{want}, lines[n:]); diff != "" {
+		t.Errorf("lines after c then b changed (-want +got):\n%s", diff)
+	}
+	n = len(lines)
+
+	// Server stopped: a STALE status line; back on the same address (a new
+	// epoch): READY again, and the new values.
+	ws.stop()
+	i := w.waitLine(t, n, "STALE/stream", isStatus("STALE", "stream"))
+	s, _ := parseStatus(t, w.stdout.lines()[i])
+	if s.Version != 10 || s.Error == "" {
+		t.Errorf("STALE line %+v, want version 10 and an error", s)
+	}
+	ws2 := startWatchServer(t, ws.addr, watchDoc(t, 2, 0, 1, 1), server.Options{})
+	i = w.waitLine(t, i+1, "READY/stream from the new server", isStatus("READY", "stream"))
+	// The line is printed when the connection is accepted, which may be
+	// before the new snapshot is in (then it shows the old version: only a
+	// change of state or source prints a status line).
+	if got := w.stdout.lines()[i]; got != `{"status":{"state":"READY","source":"stream","version":2}}` &&
+		got != `{"status":{"state":"READY","source":"stream","version":10}}` {
+		t.Errorf("status line after the restart = %s, want READY/stream at version 2 (or 10)", got)
+	}
+	i = w.waitLine(t, i+1, "a back to false", isEval("a"))
+	if got := w.stdout.lines()[i]; got != evalA0 {
+		t.Errorf("a from the new server = %s, want %s", got, evalA0)
+	}
+	_ = ws2
+
+	if code := w.stopWatch(t); code != 0 {
+		t.Errorf("exit status after cancel = %d, want 0; stderr:\n%s", code, w.stderr)
+	}
+	lines = w.stdout.lines()
+	if last := lines[len(lines)-1]; last != `{"status":{"state":"CLOSED","source":"stream","version":2}}` {
+		t.Errorf("last line = %s, want a CLOSED status line", last)
+	}
+	for _, line := range lines {
+		if isStatus("CLOSED", "")(line) && line != lines[len(lines)-1] {
+			t.Errorf("CLOSED line %s before the end", line)
+		}
+	}
+}
+
+func TestWatchAllFlags(t *testing.T) {
+	ws := startWatchServer(t, "", watchDoc(t, 3, 0, 0, 0), server.Options{})
+	w := startWatch(t, "--context", `{"key":"u1","country":"fr"}`, "--url", ws.url())
+	evalBfr := `{"flag":"b","value":"y","variation":1,"version":1,"reason":{"kind":"RULE_MATCH","ruleIndex":0,"ruleId":"fr"}}`
+	lines := checkStart(t, w, "stream", 3, []string{evalA0, evalBfr, evalC0})
+	n := len(lines)
+
+	// A flag deleted prints its new state once; a flag added prints.
+	doc := watchDoc(t, 0, 0, 0, 0)
+	delete(doc.Flags, "a")
+	doc.Flags["d"] = json.RawMessage(`{"on":false,"variations":["z"],"offVariation":0,"fallthrough":{"variation":0}}`)
+	ws.publish(t, doc)
+	lines = w.waitLines(t, n+2, "a deleted and d added")
+	want := []string{
+		`{"flag":"d","value":"z","variation":0,"version":0,"reason":{"kind":"OFF"}}`,
+		`{"flag":"a","value":null,"reason":{"kind":"ERROR","errorKind":"FLAG_NOT_FOUND"}}`,
+	}
+	if diff := cmp.Diff(want, lines[n:]); diff != "" {
+		t.Errorf("lines after a deleted and d added (-want +got):\n%s", diff)
+	}
+	if code := w.stopWatch(t); code != 0 {
+		t.Errorf("exit status = %d, want 0", code)
+	}
+}
+
+func TestWatchPoll(t *testing.T) {
+	ws := startWatchServer(t, "", watchDoc(t, 5, 0, 0, 0), server.Options{})
+	w := startWatch(t, "--url", ws.url(), "--poll", "--poll-interval", "20ms", "--context", `{"key":"u1"}`, "a")
+	lines := checkStart(t, w, "poll", 5, []string{evalA0})
+	n := len(lines)
+	ws.publish(t, watchDoc(t, 0, 0, 0, 1)) // c: nothing to print
+	ws.publish(t, watchDoc(t, 0, 1, 0, 1))
+	lines = w.waitLines(t, n+1, "a after its change")
+	want := `{"flag":"a","value":true,"variation":1,"version":2,"reason":{"kind":"FALLTHROUGH"}}`
+	if diff := cmp.Diff([]string{want}, lines[n:]); diff != "" {
+		t.Errorf("lines after the change (-want +got):\n%s", diff)
+	}
+	if code := w.stopWatch(t); code != 0 {
+		t.Errorf("exit status = %d, want 0", code)
+	}
+	lines = w.stdout.lines()
+	if last := lines[len(lines)-1]; last != `{"status":{"state":"CLOSED","source":"poll","version":7}}` {
+		t.Errorf("last line = %s, want CLOSED/poll at version 7", last)
+	}
+}
+
+func TestWatchCache(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "flags.cache")
+	ws := startWatchServer(t, "", watchDoc(t, 5, 0, 0, 0), server.Options{})
+	url := ws.url()
+
+	// First run: writes the cache.
+	w := startWatch(t, "--url", url, "--cache", cache, "--context", `{"key":"u1"}`, "a")
+	checkStart(t, w, "stream", 5, []string{evalA0})
+	ws.publish(t, watchDoc(t, 0, 1, 0, 0))
+	w.waitLine(t, 0, "a after its change", isEval("a"))
+	evalA1 := `{"flag":"a","value":true,"variation":1,"version":2,"reason":{"kind":"FALLTHROUGH"}}`
+	w.waitLine(t, 0, "a true", func(l string) bool { return l == evalA1 })
+	if code := w.stopWatch(t); code != 0 {
+		t.Fatalf("first run: exit %d", code)
+	}
+	ws.stop()
+
+	// Second run, server down: the cached flags, STALE/cache.
+	w = startWatch(t, "--url", url, "--cache", cache, "--context", `{"key":"u1"}`, "a")
+	lines := w.waitLines(t, 2, "the cached state")
+	want := []string{`{"status":{"state":"STALE","source":"cache","version":6}}`, evalA1}
+	if diff := cmp.Diff(want, lines[:2]); diff != "" {
+		t.Errorf("first lines from the cache (-want +got):\n%s", diff)
+	}
+	// The server comes back: READY/stream, and a's new value.
+	startWatchServer(t, ws.addr, watchDoc(t, 1, 0, 0, 0), server.Options{})
+	i := w.waitLine(t, 2, "READY/stream", isStatus("READY", "stream"))
+	lines = w.waitLines(t, i+2, "a from the server")
+	if got := lines[i]; got != `{"status":{"state":"READY","source":"stream","version":1}}` {
+		t.Errorf("status line = %s", got)
+	}
+	if lines[i+1] != evalA0 {
+		t.Errorf("a from the server = %s, want %s", lines[i+1], evalA0)
+	}
+	for _, line := range lines[2:i] {
+		if s, ok := parseStatus(t, line); !ok || s.State != "STALE" {
+			t.Errorf("line %s while the server was down, want only STALE status lines", line)
+		}
+	}
+	if code := w.stopWatch(t); code != 0 {
+		t.Errorf("second run: exit %d", code)
+	}
+}
+
+func TestWatchUnauthorized(t *testing.T) {
+	for _, poll := range []bool{false, true} {
+		t.Run(fmt.Sprintf("poll=%v", poll), func(t *testing.T) {
+			ws := startWatchServer(t, "", watchDoc(t, 1, 0, 0, 0), server.Options{Token: "secret"})
+			args := []string{"--url", ws.url(), "--context", `{"key":"u1"}`}
+			source := "stream"
+			if poll {
+				args, source = append(args, "--poll"), "poll"
+			}
+			w := startWatch(t, args...)
+			var code int
+			select {
+			case code = <-w.exit:
+				w.exit <- code
+			case <-time.After(watchWait):
+				t.Fatalf("flags watch did not exit after a 401; stdout:\n%s", w.stdout)
+			}
+			if code != 1 {
+				t.Errorf("exit status = %d, want 1", code)
+			}
+			i := w.waitLine(t, 0, "FATAL", isStatus("FATAL", source))
+			s, _ := parseStatus(t, w.stdout.lines()[i])
+			if !strings.Contains(s.Error, "401") || s.Version != 0 {
+				t.Errorf("FATAL line %+v, want an error naming the 401", s)
+			}
+			for _, line := range w.stdout.lines() {
+				if !isStatus("INITIALIZING", source)(line) && !isStatus("FATAL", source)(line) && !isStatus("CLOSED", source)(line) {
+					t.Errorf("unexpected line %s", line)
+				}
+			}
+		})
+	}
+}
+
+func TestWatchBadArguments(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no url", []string{"--context", `{"key":"u"}`}, "--url and --context are required"},
+		{"no context", []string{"--url", "http://127.0.0.1:1"}, "--url and --context are required"},
+		{"context not an object", []string{"--url", "http://127.0.0.1:1", "--context", `[1]`}, "--context must be a JSON object"},
+		{"bad url", []string{"--url", "ftp://127.0.0.1:1", "--context", `{"key":"u"}`}, "scheme"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr syncBuf
+			code := runWatch(context.Background(), tc.args, &stdout, &stderr)
+			if code != 2 || !strings.Contains(stderr.String(), tc.want) || stdout.String() != "" {
+				t.Errorf("flags watch %q = %d, stdout %q, stderr %q; want 2 and %q", tc.args, code, stdout.String(), stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
