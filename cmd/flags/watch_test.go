@@ -464,4 +464,3 @@ func TestWatchBadArguments(t *testing.T) {
 		})
 	}
 }
-
