@@ -153,6 +153,10 @@ func TestPercentile(t *testing.T) {
 //
 //	go test ./internal/propagation -run '^$' -bench Propagation1000 -benchtime 20x -count 5
 func BenchmarkPropagation1000(b *testing.B) {
+	benchmark(b, propagation.Run)
+}
+
+func benchmark(b *testing.B, run func(context.Context, propagation.Config) (*propagation.Result, error)) {
 	const clients = 1000
 	if _, err := propagation.RaiseFileLimit(clients + 256); err != nil {
 		b.Fatal(err)
@@ -173,7 +177,7 @@ func BenchmarkPropagation1000(b *testing.B) {
 	}
 	var after propagation.MemStats
 	b.StopTimer()
-	res, err := propagation.Run(ctx, propagation.Config{BaseURL: child.URL, Token: sdkToken, AdminToken: adminToken,
+	res, err := run(ctx, propagation.Config{BaseURL: child.URL, Token: sdkToken, AdminToken: adminToken,
 		Clients: clients, Changes: b.N,
 		Connected: func() error { b.StartTimer(); return nil },
 		Applied: func() (err error) {
@@ -190,4 +194,39 @@ func BenchmarkPropagation1000(b *testing.B) {
 	b.ReportMetric(ms(res.Percentile(100)), "max-ms")
 	b.ReportMetric((float64(after.Total())-float64(before.Total()))/clients, "server-bytes/client")
 	b.ReportMetric(res.ClientBytes, "client-bytes/client")
+}
+
+// TestFanout: raw readers each read every patch.
+func TestFanout(t *testing.T) {
+	srv, err := propagation.NewServer(4, sdkToken, adminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(propagation.NewHandler(srv, adminToken))
+	defer ts.Close()
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := propagation.Fanout(ctx, propagation.Config{BaseURL: ts.URL, Token: sdkToken, AdminToken: adminToken,
+		Clients: 20, Changes: 6, Flags: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(res.Latencies); got != 20*6 {
+		t.Fatalf("len(Latencies) = %d, want %d", got, 20*6)
+	}
+	for i, d := range res.Latencies {
+		if d <= 0 {
+			t.Errorf("Latencies[%d] = %v, want > 0", i, d)
+		}
+	}
+}
+
+// BenchmarkFanout1000 is BenchmarkPropagation1000 with raw SSE readers in
+// place of SDK clients: the server's own fan-out latency, with the readers'
+// work kept small.
+//
+//	go test ./internal/propagation -run '^$' -bench Fanout1000 -benchtime 20x -count 5
+func BenchmarkFanout1000(b *testing.B) {
+	benchmark(b, propagation.Fanout)
 }
