@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/server"
+	"github.com/google/go-cmp/cmp"
+)
+
+// wait bounds every wait for output; it only turns a hang into a failure.
+const wait = 10 * time.Second
+
+// syncBuf is an io.Writer the program and the test share.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.b.String()
+	i := strings.LastIndexByte(out, '\n')
+	if i < 0 {
+		return nil
+	}
+	return strings.Split(out[:i], "\n")
+}
+
+// quickstart serves testdata/quickstart.json, as `flags serve` would, on
+// 127.0.0.1. Requests wait until open is called.
+func quickstart(t *testing.T, opts server.Options) (srv *server.Server, url string, doc *rules.Document, open func()) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "quickstart.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err = rules.ParseDocument(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err = server.New(server.NewMemoryStore(doc), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	var once sync.Once
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-gate:
+			srv.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
+	}))
+	open = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(func() {
+		open()
+		srv.Close()
+		ts.Close()
+	})
+	return srv, ts.URL, doc, open
+}
+
+// program runs the program's logic in the background.
+type program struct {
+	out    *syncBuf
+	errOut *syncBuf
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, args ...string) *program {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &program{out: &syncBuf{}, errOut: &syncBuf{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { p.done <- run(ctx, args, p.out, p.errOut) }()
+	t.Cleanup(func() {
+		cancel()
+		<-p.done
+	})
+	return p
+}
+
+// waitFor waits until the output has at least n lines.
+func (p *program) waitFor(t *testing.T, n int, what string) []string {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		if lines := p.out.lines(); len(lines) >= n {
+			return lines
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s; output:\n%s", wait, what, strings.Join(p.out.lines(), "\n"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stop interrupts the program and returns what run returned.
+func (p *program) stop(t *testing.T) error {
+	t.Helper()
+	p.cancel()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(wait):
+		t.Fatal("the program did not stop when interrupted")
+		return nil
+	}
+}
+
+func TestStreamingFollowsChanges(t *testing.T) {
+	srv, url, doc, open := quickstart(t, server.Options{})
+	p := start(t, "-url", url, "-context", `{"key":"ann","email":"ann@corp.com"}`, "new-checkout", "kill-switch-payments")
+	p.waitFor(t, 2, "the first status")
+	open()
+	lines := p.waitFor(t, 5, "the first evaluations")
+	want := []string{
+		`following ` + url + ` as {"key":"ann","email":"ann@corp.com"} (Ctrl-C to stop)`,
+		`status: INITIALIZING (stream)`,
+		`status: READY (stream), flags version 1`,
+		`new-checkout = true (RULE_MATCH staff)`,
+		`kill-switch-payments = false (OFF)`,
+	}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("first lines (-want +got):\n%s", diff)
+	}
+
+	// Turn the kill switch on; change a flag the program does not follow.
+	next := &rules.Document{Flags: map[string]json.RawMessage{}, Segments: doc.Segments}
+	for k, v := range doc.Flags {
+		next.Flags[k] = v
+	}
+	next.Flags["kill-switch-payments"] = json.RawMessage(`{"on":true,"variations":[false,true],"offVariation":0,"fallthrough":{"variation":1}}`)
+	next.Flags["banner-text"] = json.RawMessage(`{"on":false,"variations":["Hi"],"fallthrough":{"variation":0}}`)
+	if err := srv.Publish(next); err != nil {
+		t.Fatal(err)
+	}
+	lines = p.waitFor(t, 6, "the kill switch")
+	if got, want := lines[5], `kill-switch-payments = true (FALLTHROUGH)`; got != want {
+		t.Errorf("line after the change = %q, want %q", got, want)
+	}
+
+	if err := p.stop(t); err != nil {
+		t.Errorf("run after an interrupt = %v, want nil", err)
+	}
+	lines = p.out.lines()
+	if diff := cmp.Diff([]string{`kill-switch-payments = true (FALLTHROUGH)`, `status: CLOSED (stream), flags version 2`}, lines[5:]); diff != "" {
+		t.Errorf("last lines (-want +got):\n%s", diff)
+	}
+}
+
+func TestStreamingAllFlags(t *testing.T) {
+	_, url, _, open := quickstart(t, server.Options{Token: "sdk"})
+	open()
+	p := start(t, "-url", url, "-token", "sdk", "-context", `{"key":"user-7","country":"fr","org":{"id":"uni-7","plan":"enterprise"}}`)
+	lines := p.waitFor(t, 8, "every flag")
+	i := 1 // after "following ..."
+	for i < len(lines) && strings.HasPrefix(lines[i], "status: ") {
+		i++
+	}
+	if lines[i-1] != "status: READY (stream), flags version 1" || len(lines) < i+5 {
+		t.Fatalf("output:\n%s\nwant READY then 5 evaluations", strings.Join(lines, "\n"))
+	}
+	want := []string{
+		`banner-text = "Bienvenue !" (RULE_MATCH french)`,
+		`kill-switch-payments = false (OFF)`,
+		`max-cart-items = 200 (RULE_MATCH enterprise)`,
+		`new-checkout = true (RULE_MATCH beta)`,
+	}
+	if diff := cmp.Diff(want, lines[i:i+4]); diff != "" {
+		t.Errorf("evaluations (-want +got):\n%s", diff)
+	}
+	// search-v2's share depends on today's date: only its shape is fixed.
+	if s := lines[i+4]; !strings.HasPrefix(s, "search-v2 = ") || !strings.HasSuffix(s, "(FALLTHROUGH, rollout)") {
+		t.Errorf("search-v2 line = %q, want a rollout", s)
+	}
+	if err := p.stop(t); err != nil {
+		t.Errorf("run = %v, want nil", err)
+	}
+}
+
+func TestStreamingRefusedToken(t *testing.T) {
+	_, url, _, open := quickstart(t, server.Options{Token: "sdk"})
+	open()
+	p := start(t, "-url", url, "-token", "wrong")
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err == nil || !strings.Contains(err.Error(), "403") {
+			t.Errorf("run = %v, want an error naming the 403", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("the program did not stop on a refused token")
+	}
+	lines := p.out.lines()
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "status: FATAL (stream)") {
+		t.Errorf("last line = %q, want the FATAL status", last)
+	}
+}
+
+func TestStreamingBadContext(t *testing.T) {
+	for _, ctxArg := range []string{`[1]`, `{"email":"a@b.c"}`} {
+		var out, errOut syncBuf
+		if err := run(context.Background(), []string{"-context", ctxArg}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "-context") {
+			t.Errorf("run -context %s = %v, want a -context error", ctxArg, err)
+		}
+	}
+}
