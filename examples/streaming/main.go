@@ -130,7 +130,7 @@ func (p *printer) status(st flags.Status) {
 	switch {
 	case st.State == flags.StateInitializing && st.Err != nil:
 		line += fmt.Sprintf(": %v; is `flags serve` running?", st.Err)
-	case st.Err != nil:
+	case st.Err != nil && st.State != flags.StateClosed:
 		line += fmt.Sprintf(", flags version %d: %v", st.Version, st.Err)
 	case st.Version > 0:
 		line += fmt.Sprintf(", flags version %d", st.Version)
