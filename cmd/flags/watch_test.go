@@ -235,13 +235,20 @@ func isEval(flag string) func(string) bool {
 func checkStart(t *testing.T, w *watchRun, source string, version int64, evals []string) []string {
 	t.Helper()
 	ready := w.waitLine(t, 0, "READY/"+source, isStatus("READY", source))
-	lines := w.waitLines(t, ready+1+len(evals), "the first evaluations")
+	lines := w.stdout.lines()
 	for _, line := range lines[:ready] {
 		s, ok := parseStatus(t, line)
-		if !ok || s.State != "INITIALIZING" || s.Source != source || s.Version != 0 || s.Error != "" {
+		if !ok {
+			// The first pass of runWatch can print evaluations while the
+			// client's Status still says INITIALIZING: the snapshot is
+			// stored before the status is updated.
+			t.Fatalf("line %s before the READY status line; stdout:\n%s", line, w.stdout)
+		}
+		if s.State != "INITIALIZING" || s.Source != source || s.Version != 0 || s.Error != "" {
 			t.Errorf("line before READY: %s, want only INITIALIZING/%s at version 0", line, source)
 		}
 	}
+	lines = w.waitLines(t, ready+1+len(evals), "the first evaluations")
 	want := fmt.Sprintf(`{"status":{"state":"READY","source":%q,"version":%d}}`, source, version)
 	if lines[ready] != want {
 		t.Errorf("status line = %s, want %s", lines[ready], want)
