@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/flagstream/flags/server"
@@ -110,6 +111,9 @@ type Child struct {
 	stdin  io.WriteCloser
 	http   *http.Client
 	copied chan struct{} // closed when stdout has been read to its end
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // StartChild runs the current executable again with ChildEnv set, as a
@@ -188,8 +192,13 @@ func (c *Child) MemStats(ctx context.Context) (MemStats, error) {
 }
 
 // Close ends the server process (closing its stdin makes it shut down) and
-// waits for it; after 15 s it is killed.
+// waits for it; after 15 s it is killed. Later calls return the same error.
 func (c *Child) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *Child) close() error {
 	_ = c.stdin.Close()
 	c.http.CloseIdleConnections()
 	exited := make(chan error, 1)

@@ -95,6 +95,7 @@ func TestPropagationChildProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = child.Close() })
 	before, err := child.MemStats(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +105,6 @@ func TestPropagationChildProcess(t *testing.T) {
 		Clients: clients, Changes: 3,
 		Applied: func() (err error) { during, err = child.MemStats(ctx); return err }})
 	if err != nil {
-		_ = child.Close()
 		t.Fatal(err)
 	}
 	if err := child.Close(); err != nil {
