@@ -436,6 +436,9 @@ func TestWatchUnauthorized(t *testing.T) {
 			case code = <-w.exit:
 				w.exit <- code
 			case <-time.After(watchWait):
+				// Seen when the FATAL status came before runWatch registered
+				// its OnStatus listener: its first pass prints the FATAL line
+				// but never closes w.fatal.
 				t.Fatalf("flags watch did not exit after a 401; stdout:\n%s", w.stdout)
 			}
 			if code != 1 {

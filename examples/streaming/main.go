@@ -99,7 +99,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for {
 		st := client.Status()
 		p.status(st)
-		p.evaluations(ctx, client, user, keys)
+		if st.State != flags.StateInitializing {
+			// A snapshot is in force and its status is out. (A snapshot can
+			// be stored a moment before its status: a wake-up follows.)
+			p.evaluations(ctx, client, user, keys)
+		}
 		if st.State == flags.StateFatal {
 			return fmt.Errorf("streaming: the server refused us: %w", st.Err)
 		}
