@@ -384,6 +384,7 @@ func TestScaleOutFailover(t *testing.T) {
 		t.Fatalf("stream requests %+v, want one, to replica A", hops)
 	}
 	sampler := sampleScaleOut(c)
+	defer sampler.finish(t) // also when a wait below fails
 
 	a.kill()
 	w.status(t, "STALE after replica A died", func(s flags.Status) bool { return s.State == flags.StateStale })
@@ -392,6 +393,9 @@ func TestScaleOutFailover(t *testing.T) {
 	st := w.status(t, "READY at B's version 5", func(s flags.Status) bool { return s.State == flags.StateReady && s.Version == 5 })
 	if st.Source != "stream" {
 		t.Errorf("after failover Status = %+v, want source stream", st)
+	}
+	if got := c.String(ctx, "color", ec, "DEFAULT"); got != "blue" {
+		t.Errorf(`after failover String("color") = %q, want "blue"`, got)
 	}
 	hops = proxy.streams()
 	last := hops[len(hops)-1]
@@ -415,7 +419,6 @@ func TestScaleOutFailover(t *testing.T) {
 	if got := c.String(ctx, "color", ec, "DEFAULT"); got != "green" {
 		t.Errorf(`String("color") = %q, want "green"`, got)
 	}
-	sampler.finish(t)
 	if st := c.Status(); st.State != flags.StateReady || st.Version != 6 {
 		t.Errorf("Status() = %+v, want READY at version 6 (replica B)", st)
 	}
