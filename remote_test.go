@@ -934,3 +934,73 @@ func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
 		t.Errorf("status after a patch = %+v, want READY/stream", st)
 	}
 }
+
+// TestStreamIdleReconnects: a connection on which nothing arrives (the
+// server's pings are an hour apart here) is dropped after IdleTimeout; the
+// client resumes with its Last-Event-ID, so no snapshot and no OnChange
+// follow, and it keeps serving its flags throughout.
+func TestStreamIdleReconnects(t *testing.T) {
+	h := newHistory()
+	h.max.Store(0)
+	var streams atomic.Int64
+	ls := startServer(t, "", genDoc(t, 2, 0), server.Options{HeartbeatInterval: time.Hour},
+		func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path == "/v1/stream" {
+				streams.Add(1)
+			}
+			return false
+		})
+	sl := newSleeper()
+	cfg := streamConfig(t, ls.url(), sl)
+	cfg.IdleTimeout = 200 * time.Millisecond
+	c := newRemoteClient(t, WithStream(cfg))
+	rec := record(c)
+	checkServed(t, c, h)
+	rec.waitState(t, StateReady, "stream")
+	rec.waitFor(t, "STALE after the idle timeout", func() bool {
+		for _, st := range rec.seen() {
+			if st.State == StateStale && errors.Is(st.Err, stream.ErrIdleTimeout) {
+				return true
+			}
+		}
+		return false
+	})
+	rec.waitFor(t, "READY again", func() bool { return c.Status().State == StateReady && streams.Load() >= 2 })
+	if n := len(rec.changeList()); n > 1 {
+		t.Errorf("%d changes, want at most the first snapshot's: a resumed stream has nothing new", n)
+	}
+	if st := c.Status(); st.Source != "stream" || st.Version != 2 {
+		t.Errorf("status after the reconnection = %+v, want stream at version 2", st)
+	}
+	h.publish(t, ls, 1, genDoc(t, 0, 1))
+	rec.waitFor(t, "version 3", func() bool { return c.Status().Version == 3 })
+}
+
+// TestPollingCache: WithCache works with WithPolling too.
+func TestPollingCache(t *testing.T) {
+	h := newHistory()
+	h.max.Store(0)
+	path := filepath.Join(t.TempDir(), "flags.cache")
+	ls := startServer(t, "", genDoc(t, 5, 0), server.Options{}, nil)
+	c1 := newRemoteClient(t, WithPolling(streamConfig(t, ls.url(), newSleeper())), WithCache(path))
+	record(c1).waitState(t, StateReady, "poll")
+	c1.Close()
+	ls.stop()
+
+	sl := newSleeper()
+	sl.hold()
+	c2 := newRemoteClient(t, WithPolling(streamConfig(t, ls.url(), sl)), WithCache(path))
+	if st := c2.Status(); st.State != StateStale || st.Source != "cache" || st.Version != 5 {
+		t.Errorf("status right after New = %+v, want STALE/cache at version 5", st)
+	}
+	rec := record(c2)
+	checkServed(t, c2, h)
+	<-sl.sleeping
+	h.max.Store(1)
+	startServer(t, ls.addr, genDoc(t, 8, 1), server.Options{}, nil)
+	sl.release()
+	rec.waitFor(t, "READY/poll at version 8", func() bool {
+		s := c2.Status()
+		return s.State == StateReady && s.Source == "poll" && s.Version == 8
+	})
+}
