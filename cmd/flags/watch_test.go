@@ -279,10 +279,16 @@ func TestWatchStream(t *testing.T) {
 		t.Errorf("line after a changed = %s, want %s", lines[n], want)
 	}
 	n++
-	// c (not asked for) changes, then b: the only new line is b's, so the
-	// change to c (applied before b's, in order) printed nothing.
+	// c (not asked for) changes, then a's description only, then b: the
+	// only new line is b's, so the first two (applied before b's, in order)
+	// printed nothing.
 	ws.publish(t, watchDoc(t, 0, 1, 0, 1))
-	ws.publish(t, watchDoc(t, 0, 1, 1, 1))
+	doc := watchDoc(t, 0, 1, 0, 1)
+	doc.Flags["a"] = json.RawMessage(`{"description":"now documented","on":true,"variations":[false,true],"fallthrough":{"variation":1}}`)
+	ws.publish(t, doc)
+	doc = watchDoc(t, 0, 1, 1, 1)
+	doc.Flags["a"] = json.RawMessage(`{"description":"now documented","on":true,"variations":[false,true],"fallthrough":{"variation":1}}`)
+	ws.publish(t, doc)
 	lines = w.waitLines(t, n+1, "the evaluation of b after its change")
 	want = `{"flag":"b","value":"y","variation":1,"version":2,"reason":{"kind":"FALLTHROUGH"}}`
 	if diff := cmp.Diff([]string{want}, lines[n:]); diff != "" {
@@ -295,23 +301,22 @@ func TestWatchStream(t *testing.T) {
 	ws.stop()
 	i := w.waitLine(t, n, "STALE/stream", isStatus("STALE", "stream"))
 	s, _ := parseStatus(t, w.stdout.lines()[i])
-	if s.Version != 10 || s.Error == "" {
-		t.Errorf("STALE line %+v, want version 10 and an error", s)
+	if s.Version != 11 || s.Error == "" {
+		t.Errorf("STALE line %+v, want version 11 and an error", s)
 	}
-	ws2 := startWatchServer(t, ws.addr, watchDoc(t, 2, 0, 1, 1), server.Options{})
+	startWatchServer(t, ws.addr, watchDoc(t, 2, 0, 1, 1), server.Options{})
 	i = w.waitLine(t, i+1, "READY/stream from the new server", isStatus("READY", "stream"))
 	// The line is printed when the connection is accepted, which may be
-	// before the new snapshot is in (then it shows the old version: only a
+	// before the new snapshot is in (then it shows the old version, 11: only a
 	// change of state or source prints a status line).
 	if got := w.stdout.lines()[i]; got != `{"status":{"state":"READY","source":"stream","version":2}}` &&
-		got != `{"status":{"state":"READY","source":"stream","version":10}}` {
-		t.Errorf("status line after the restart = %s, want READY/stream at version 2 (or 10)", got)
+		got != `{"status":{"state":"READY","source":"stream","version":11}}` {
+		t.Errorf("status line after the restart = %s, want READY/stream at version 2 (or 11)", got)
 	}
 	i = w.waitLine(t, i+1, "a back to false", isEval("a"))
 	if got := w.stdout.lines()[i]; got != evalA0 {
 		t.Errorf("a from the new server = %s, want %s", got, evalA0)
 	}
-	_ = ws2
 
 	if code := w.stopWatch(t); code != 0 {
 		t.Errorf("exit status after cancel = %d, want 0; stderr:\n%s", code, w.stderr)
