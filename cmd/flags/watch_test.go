@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -481,5 +482,25 @@ func TestWatchBadArguments(t *testing.T) {
 				t.Errorf("flags watch %q = %d, stdout %q, stderr %q; want 2 and %q", tc.args, code, stdout.String(), stderr.String(), tc.want)
 			}
 		})
+	}
+}
+
+func TestWatchCorruptCache(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "flags.cache")
+	if err := os.WriteFile(cache, []byte(`{"format":"flagstream-cache/1","baseURL":`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ws := startWatchServer(t, "", watchDoc(t, 4, 0, 0, 0), server.Options{})
+	w := startWatch(t, "--url", ws.url(), "--cache", cache, "--context", `{"key":"u1"}`, "a")
+	checkStart(t, w, "stream", 4, []string{evalA0})
+	if !strings.Contains(w.stderr.String(), "ignoring the last-known-good cache") {
+		t.Errorf("stderr %q, want a warning about the cache", w.stderr)
+	}
+	if code := w.stopWatch(t); code != 0 {
+		t.Errorf("exit status = %d, want 0", code)
+	}
+	data, err := os.ReadFile(cache)
+	if err != nil || !strings.Contains(string(data), `"version":4`) {
+		t.Errorf("cache after the run: %q, %v; want the server's document", data, err)
 	}
 }
