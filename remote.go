@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 
 	"github.com/flagstream/flags/rules"
@@ -100,6 +101,10 @@ func (rs *remoteSource) loadCache() *rules.Document {
 		return nil
 	}
 	doc, err := stream.ReadCache(rs.cache, rs.baseURL)
+	if errors.Is(err, fs.ErrNotExist) {
+		rs.logger.Debug("flags: no last-known-good cache yet", "path", rs.cache)
+		return nil
+	}
 	if err != nil {
 		rs.logger.Warn("flags: ignoring the last-known-good cache", "path", rs.cache, "err", err)
 		return nil

@@ -90,8 +90,15 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	w.client = client
 	client.OnStatus(w.onStatus)
 	client.OnChange(func(flags.Change) { w.onChange() })
-	w.printStatusLocked(client.Status())
-	if client.Snapshot() != nil {
+	// An INITIALIZING status with a snapshot already stored means an install
+	// is under way: the listeners registered above will print it, in order
+	// (status first, then evaluations).
+	st := client.Status()
+	w.printStatusLocked(st)
+	if st.State == flags.StateFatal {
+		w.fatalOnce.Do(func() { close(w.fatal) })
+	}
+	if st.State != flags.StateInitializing {
 		w.printEvaluationsLocked()
 	}
 	w.out.Flush()
@@ -104,10 +111,12 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		code = 1
 	}
 	client.Close()
-	w.mu.Lock()
-	w.printStatusLocked(client.Status())
-	w.out.Flush()
-	w.mu.Unlock()
+	if code == 0 { // after FATAL, that line is the last word
+		w.mu.Lock()
+		w.printStatusLocked(client.Status())
+		w.out.Flush()
+		w.mu.Unlock()
+	}
 	return code
 }
 

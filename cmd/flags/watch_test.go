@@ -442,9 +442,9 @@ func TestWatchUnauthorized(t *testing.T) {
 			case code = <-w.exit:
 				w.exit <- code
 			case <-time.After(watchWait):
-				// Seen when the FATAL status came before runWatch registered
-				// its OnStatus listener: its first pass prints the FATAL line
-				// but never closes w.fatal.
+				// Once seen when the FATAL status came before runWatch
+				// registered its OnStatus listener (fixed: the first pass
+				// now closes w.fatal too).
 				t.Fatalf("flags watch did not exit after a 401; stdout:\n%s", w.stdout)
 			}
 			if code != 1 {
@@ -455,10 +455,14 @@ func TestWatchUnauthorized(t *testing.T) {
 			if !strings.Contains(s.Error, "401") || s.Version != 0 {
 				t.Errorf("FATAL line %+v, want an error naming the 401", s)
 			}
-			for _, line := range w.stdout.lines() {
-				if !isStatus("INITIALIZING", source)(line) && !isStatus("FATAL", source)(line) && !isStatus("CLOSED", source)(line) {
+			lines := w.stdout.lines()
+			for _, line := range lines {
+				if !isStatus("INITIALIZING", source)(line) && !isStatus("FATAL", source)(line) {
 					t.Errorf("unexpected line %s", line)
 				}
+			}
+			if last := lines[len(lines)-1]; !isStatus("FATAL", source)(last) {
+				t.Errorf("last line %s, want the FATAL status line", last)
 			}
 		})
 	}
