@@ -88,7 +88,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	w.client = client
-	client.OnStatus(w.onStatus)
+	stopStatus := client.OnStatus(w.onStatus)
 	client.OnChange(func(flags.Change) { w.onChange() })
 	// An INITIALIZING status with a snapshot already stored means an install
 	// is under way: the listeners registered above will print it, in order
@@ -110,8 +110,11 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case <-w.fatal:
 		code = 1
 	}
+	if code != 0 {
+		stopStatus() // after FATAL, that line is the last word
+	}
 	client.Close()
-	if code == 0 { // after FATAL, that line is the last word
+	if code == 0 {
 		w.mu.Lock()
 		w.printStatusLocked(client.Status())
 		w.out.Flush()
