@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flagstream/flags/internal/propagation"
+	"github.com/flagstream/flags/stream"
 )
 
 // TestMain serves as the server process of StartChild when asked to.
@@ -229,4 +230,58 @@ func TestFanout(t *testing.T) {
 //	go test ./internal/propagation -run '^$' -bench Fanout1000 -benchtime 20x -count 5
 func BenchmarkFanout1000(b *testing.B) {
 	benchmark(b, propagation.Fanout)
+}
+
+func startChild(ctx context.Context, maxFiles uint64) func() (propagation.Replica, error) {
+	return func() (propagation.Replica, error) {
+		return propagation.StartChild(ctx, propagation.DefaultFlags, sdkToken, adminToken, maxFiles)
+	}
+}
+
+// TestFailover: clients behind the failover proxy are READY again after the
+// replica they were on is killed, after their first backoff wait.
+func TestFailover(t *testing.T) {
+	const clients, failovers = 10, 2
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := propagation.Failover(ctx, propagation.FailoverConfig{Token: sdkToken, Clients: clients, Failovers: failovers,
+		Start: startChild(ctx, 1024)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(res.Latencies); got != clients*failovers {
+		t.Fatalf("len(Latencies) = %d, want %d", got, clients*failovers)
+	}
+	for i, d := range res.Latencies {
+		// The first reconnection waits the first backoff: 0.5 s at least.
+		if d < stream.BackoffBase/2 {
+			t.Errorf("Latencies[%d] = %v, want at least %v", i, d, stream.BackoffBase/2)
+		}
+	}
+}
+
+// BenchmarkFailover1000: 1,000 streaming clients behind a TCP failover
+// proxy in front of two server processes; each iteration kills (SIGKILL)
+// the replica the clients are on and measures, per client, the time from
+// the kill to the client being READY again on the other replica (which
+// then sends it a snapshot: another epoch). Replicas and clients are new
+// for each iteration, started outside the timer.
+//
+//	go test ./internal/propagation -run '^$' -bench Failover1000 -benchtime 5x -count 3
+func BenchmarkFailover1000(b *testing.B) {
+	const clients = 1000
+	if _, err := propagation.RaiseFileLimit(3*clients + 256); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.StopTimer()
+	res, err := propagation.Failover(ctx, propagation.FailoverConfig{Token: sdkToken, Clients: clients, Failovers: b.N,
+		Start: startChild(ctx, clients+256), Pause: b.StopTimer, Resume: b.StartTimer})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(res.Percentile(50)), "p50-ms")
+	b.ReportMetric(ms(res.Percentile(99)), "p99-ms")
+	b.ReportMetric(ms(res.Percentile(100)), "max-ms")
 }
