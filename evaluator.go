@@ -127,6 +127,11 @@ func (e *evaluator) evaluate(key string) evaluation {
 	if f == nil {
 		return errorEval(nil, errFlagNotFound, fmt.Errorf("%w: %q", ErrFlagNotFound, key))
 	}
+	return e.evaluateTop(f)
+}
+
+// evaluateTop is evaluate once the flag is found.
+func (e *evaluator) evaluateTop(f *rules.Flag) evaluation {
 	if f.Err != nil {
 		return errorEval(f, errMalformedFlag, fmt.Errorf("%w: %w", ErrMalformedFlag, f.Err))
 	}
@@ -164,6 +169,15 @@ func (e *evaluator) evaluateFlag(f *rules.Flag, depth int) evaluation {
 // firstMatchingRule returns the index of the first rule whose clauses all
 // match, or -1.
 func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
+	if len(f.AttributeSlots) == 0 {
+		for i := range f.Rules {
+			match, err := e.clausesMatch(f.Rules[i].Clauses, 0, nil, nil)
+			if err != nil || match {
+				return i, err
+			}
+		}
+		return -1, nil
+	}
 	var cache attrCache
 	for i := range f.Rules {
 		match, err := e.clausesMatch(f.Rules[i].Clauses, 0, f.AttributeSlots, &cache)

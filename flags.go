@@ -487,18 +487,18 @@ func (c *Client) AllFlags(ctx context.Context, ec Context) []Result[any] {
 	if snap == nil {
 		return nil
 	}
-	keys := snap.FlagKeys()
-	out := make([]Result[any], len(keys))
+	all := snap.Flags()
+	out := make([]Result[any], len(all))
 	e := evaluator{snap: snap, ctx: &ec, clock: c.clock}
 	ov := c.ov.set.Load()
-	for i, key := range keys {
+	for i, f := range all {
 		if ov != nil {
-			if f := ov.lookup(key, ec.key); f != nil {
-				out[i] = anyResult(key, evaluation{flag: snap.Flag(key), forced: f, variation: -1, kind: kindOverride}, nil)
+			if fv := ov.lookup(f.Key, ec.key); fv != nil {
+				out[i] = anyResult(f.Key, evaluation{flag: f, forced: fv, variation: -1, kind: kindOverride}, nil)
 				continue
 			}
 		}
-		out[i] = anyResult(key, e.evaluate(key), nil)
+		out[i] = anyResult(f.Key, e.evaluateTop(f), nil)
 	}
 	return out
 }

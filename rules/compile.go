@@ -139,12 +139,29 @@ func parseFlag(ps *problems, key string, raw json.RawMessage) *Flag {
 	return f
 }
 
-// assignSlots gives the attributes tested by a flag's rules cache slots.
+// assignSlots gives cache slots to the attributes tested by more than one
+// clause of a flag's rules; a flag whose rules test each attribute once
+// needs no cache at all.
 func assignSlots(f *Flag) {
+	uses := map[string]int{}
+	for i := range f.Rules {
+		for j := range f.Rules[i].Clauses {
+			if c := &f.Rules[i].Clauses[j]; c.Op != OpInSegment && len(c.Attribute) > 0 {
+				uses[c.Attribute.String()]++
+			}
+		}
+	}
+	repeated := false
+	for _, n := range uses {
+		repeated = repeated || n > 1
+	}
+	if !repeated {
+		return
+	}
 	for i := range f.Rules {
 		for j := range f.Rules[i].Clauses {
 			c := &f.Rules[i].Clauses[j]
-			if c.Op == OpInSegment || len(c.Attribute) == 0 {
+			if c.Op == OpInSegment || len(c.Attribute) == 0 || uses[c.Attribute.String()] < 2 {
 				continue
 			}
 			for k, p := range f.AttributeSlots {

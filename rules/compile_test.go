@@ -540,9 +540,10 @@ func TestRolloutChoose(t *testing.T) {
 	}
 }
 
-// TestAttributeSlots: each distinct rule attribute gets one slot, shared by
-// every clause testing it, up to MaxSlots; the rest, inSegment and clock
-// clauses get none.
+// TestAttributeSlots: each rule attribute tested by more than one clause
+// gets one slot, shared by every clause testing it, up to MaxSlots;
+// attributes tested once, inSegment and clock clauses get none, and a flag
+// without a repeated attribute has no slots at all.
 func TestAttributeSlots(t *testing.T) {
 	var rs []string
 	for i := 0; i < MaxSlots+2; i++ {
@@ -557,9 +558,13 @@ func TestAttributeSlots(t *testing.T) {
 	for _, p := range f.AttributeSlots {
 		slots = append(slots, p.String())
 	}
-	want := []string{"a0", "org.plan", "a1", "a2", "a3", "a4", "a5", "a6"}
+	want := []string{"org.plan", "a1"}
 	if diff := cmp.Diff(want, slots); diff != "" {
 		t.Errorf("AttributeSlots (-want +got):\n%s", diff)
+	}
+	once := compileOneFlag(t, withGood(`"rules":[{"clauses":[{"attribute":"a","op":"exists"},{"attribute":"b","op":"exists"}],"serve":{"variation":1}}]`))
+	if len(once.AttributeSlots) != 0 || once.Rules[0].Clauses[0].Slot != -1 {
+		t.Errorf("attributes tested once: slots %v, want none", once.AttributeSlots)
 	}
 	for i, r := range f.Rules {
 		for j, c := range r.Clauses {

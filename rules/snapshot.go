@@ -14,6 +14,7 @@ type Snapshot struct {
 	flags    map[string]*Flag
 	segments map[string]*Segment
 	flagKeys []string
+	flagList []*Flag // in flagKeys order
 }
 
 // Compile builds a snapshot from a document. It never fails: a flag or
@@ -49,6 +50,10 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 		s.flagKeys = append(s.flagKeys, key)
 	}
 	sort.Strings(s.flagKeys)
+	s.flagList = make([]*Flag, len(s.flagKeys))
+	for i, k := range s.flagKeys {
+		s.flagList[i] = s.flags[k]
+	}
 	for key, raw := range doc.Segments {
 		var g *Segment
 		if prev != nil {
@@ -91,6 +96,10 @@ func (s *Snapshot) Flag(key string) *Flag { return s.flags[key] }
 
 // Segment returns the compiled segment, or nil when there is none under key.
 func (s *Snapshot) Segment(key string) *Segment { return s.segments[key] }
+
+// Flags returns every flag, in key order. The slice is shared: do not
+// modify it.
+func (s *Snapshot) Flags() []*Flag { return s.flagList }
 
 // FlagKeys returns every flag key, sorted. The slice is shared: do not modify it.
 func (s *Snapshot) FlagKeys() []string { return s.flagKeys }
