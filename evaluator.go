@@ -138,10 +138,16 @@ func (e *evaluator) evaluateTop(f *rules.Flag) evaluation {
 	if e.ctx.err != nil || e.ctx.attrs == nil {
 		return errorEval(f, errInvalidContext, e.ctx.Err())
 	}
+	if f.Constant && f.On { // spares a call on the most common path
+		return evaluation{flag: f, variation: int32(f.Fallthrough.Variation), kind: kindFallthrough}
+	}
 	return e.evaluateFlag(f, 0)
 }
 
 func (e *evaluator) evaluateFlag(f *rules.Flag, depth int) evaluation {
+	if f.Constant && f.On {
+		return evaluation{flag: f, variation: int32(f.Fallthrough.Variation), kind: kindFallthrough}
+	}
 	if !f.On {
 		return evaluation{flag: f, variation: int32(f.OffVariation), kind: kindOff}
 	}

@@ -363,7 +363,15 @@ func (c *Client) evaluate(key string, ec *Context) evaluation {
 			return ev
 		}
 	}
-	e := evaluator{snap: c.snap.Load(), ctx: ec, clock: c.clock}
+	snap := c.snap.Load()
+	if snap != nil {
+		// The common case, without the general entry's checks repeated.
+		if f := snap.Flag(key); f != nil {
+			e := evaluator{snap: snap, ctx: ec, clock: c.clock}
+			return e.evaluateTop(f)
+		}
+	}
+	e := evaluator{snap: snap, ctx: ec, clock: c.clock}
 	return e.evaluate(key)
 }
 

@@ -136,6 +136,7 @@ func parseFlag(ps *problems, key string, raw json.RawMessage) *Flag {
 		ps.add("fallthrough", "missing (required)")
 	}
 	assignSlots(f)
+	f.Constant = !f.On || len(f.Prerequisites) == 0 && len(f.Targets) == 0 && len(f.Rules) == 0 && f.Fallthrough.Rollout == nil
 	return f
 }
 

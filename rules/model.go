@@ -47,6 +47,12 @@ type Flag struct {
 	Fallthrough   Serve
 	Salt          string // the bucketing salt in force: "salt" or the key
 
+	// Constant is set when the flag serves the same thing to every valid
+	// context: it is off, or on with nothing but a fixed fallthrough (kill
+	// switches and finished rollouts, the most common flags). The evaluator
+	// then skips the evaluation steps.
+	Constant bool
+
 	// AttributeSlots lists the distinct attributes the flag's rules test,
 	// at most MaxSlots; Clause.Slot indexes it.
 	AttributeSlots []Path
