@@ -173,6 +173,20 @@ func BenchmarkEvaluate(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendAllFlags is S8 with a reused result buffer.
+func BenchmarkAppendAllFlags(b *testing.B) {
+	s := scenarios()[7]
+	c := s.client(b)
+	s.check(b, c)
+	ctx := context.Background()
+	buf := c.AppendAllFlags(nil, ctx, s.ctxs[0])
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		buf = c.AppendAllFlags(buf[:0], ctx, s.ctxs[0])
+	}
+}
+
 // TestEvaluateAllocations is the allocation budget of the hot path: S1–S7
 // allocate nothing when the caller reuses its context, and evaluating all
 // flags allocates only the result slice.
@@ -189,6 +203,10 @@ func TestEvaluateAllocations(t *testing.T) {
 		if s.flag == "" {
 			budget = 1
 			allocs = testing.AllocsPerRun(100, func() { _ = c.AllFlags(ctx, s.ctxs[0]) })
+			buf := c.AppendAllFlags(nil, ctx, s.ctxs[0])
+			if n := testing.AllocsPerRun(100, func() { buf = c.AppendAllFlags(buf[:0], ctx, s.ctxs[0]) }); n != 0 {
+				t.Errorf("AppendAllFlags with a reused buffer: %v allocations, want 0", n)
+			}
 		} else {
 			i := 0
 			allocs = testing.AllocsPerRun(1000, func() {

@@ -495,20 +495,33 @@ func (c *Client) AllFlags(ctx context.Context, ec Context) []Result[any] {
 	if snap == nil {
 		return nil
 	}
-	all := snap.Flags()
-	out := make([]Result[any], len(all))
+	return c.appendAll(make([]Result[any], 0, len(snap.Flags())), snap, ec)
+}
+
+// AppendAllFlags is AllFlags appending to dst, for callers that evaluate
+// every flag on a hot path (say, per request) and reuse one buffer: with
+// enough capacity it does not allocate.
+func (c *Client) AppendAllFlags(dst []Result[any], ctx context.Context, ec Context) []Result[any] {
+	snap := c.snap.Load()
+	if snap == nil {
+		return dst
+	}
+	return c.appendAll(dst, snap, ec)
+}
+
+func (c *Client) appendAll(dst []Result[any], snap *rules.Snapshot, ec Context) []Result[any] {
 	e := evaluator{snap: snap, ctx: &ec, clock: c.clock}
 	ov := c.ov.set.Load()
-	for i, f := range all {
+	for _, f := range snap.Flags() {
 		if ov != nil {
 			if fv := ov.lookup(f.Key, ec.key); fv != nil {
-				out[i] = anyResult(f.Key, evaluation{flag: f, forced: fv, variation: -1, kind: kindOverride}, nil)
+				dst = append(dst, anyResult(f.Key, evaluation{flag: f, forced: fv, variation: -1, kind: kindOverride}, nil))
 				continue
 			}
 		}
-		out[i] = anyResult(f.Key, e.evaluateTop(f), nil)
+		dst = append(dst, anyResult(f.Key, e.evaluateTop(f), nil))
 	}
-	return out
+	return dst
 }
 
 // Evaluator is the evaluation half of *Client. Application code that
