@@ -1,0 +1,163 @@
+package rules
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// The typed field readers below record a problem and return the zero value
+// when a field has the wrong JSON type. Absent and null fields are not
+// problems unless the reader says so.
+
+func (ps *problems) object(v any, field string) object {
+	o, ok := v.(object)
+	if !ok {
+		ps.add(field, "got %s, want an object", jsonKind(v))
+		return nil
+	}
+	return o
+}
+
+func (ps *problems) array(o object, name, parent string) []any {
+	v, ok := o.get(name)
+	if !ok || v == nil {
+		return nil
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		ps.add(ps.join(parent, name), "got %s, want an array", jsonKind(v))
+	}
+	return arr
+}
+
+func (ps *problems) boolean(o object, name, parent string) bool {
+	v, ok := o.get(name)
+	if !ok || v == nil {
+		return false
+	}
+	b, ok := v.(bool)
+	if !ok {
+		ps.add(ps.join(parent, name), "got %s, want a bool", jsonKind(v))
+	}
+	return b
+}
+
+func (ps *problems) str(o object, name, parent string) string {
+	v, ok := o.get(name)
+	if !ok || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		ps.add(ps.join(parent, name), "got %s, want a string", jsonKind(v))
+	}
+	return s
+}
+
+func (ps *problems) strings(o object, name, parent string) []string {
+	var out []string
+	for i, v := range ps.array(o, name, parent) {
+		s, ok := v.(string)
+		if !ok {
+			ps.add(ps.item(ps.join(parent, name), i), "got %s, want a string", jsonKind(v))
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// scalars reads an array of strings, numbers and bools (target values,
+// segment included/excluded).
+func (ps *problems) scalars(o object, name, parent string) []any {
+	var out []any
+	for i, v := range ps.array(o, name, parent) {
+		switch v.(type) {
+		case string, json.Number, bool:
+			out = append(out, normalize(v))
+		default:
+			ps.add(ps.item(ps.join(parent, name), i), "got %s, want a string, number or bool", jsonKind(v))
+		}
+	}
+	return out
+}
+
+func (ps *problems) int64Value(v any, field string) int64 {
+	n, ok := v.(json.Number)
+	if !ok {
+		ps.add(field, "got %s, want an integer", jsonKind(v))
+		return 0
+	}
+	i, err := n.Int64()
+	if err != nil {
+		ps.add(field, "%s is not an integer", n)
+		return 0
+	}
+	return i
+}
+
+func (ps *problems) intValue(v any, field string) int {
+	i := ps.int64Value(v, field)
+	if i > 1<<31 || i < -1<<31 {
+		ps.add(field, "%d is out of range", i)
+		return 0
+	}
+	return int(i)
+}
+
+func (ps *problems) nonNegInt(o object, name, parent string, def int64) int64 {
+	v, ok := o.get(name)
+	if !ok || v == nil {
+		return def
+	}
+	i := ps.int64Value(v, ps.join(parent, name))
+	if i < 0 {
+		ps.add(ps.join(parent, name), "must be >= 0")
+	}
+	return i
+}
+
+// index checks a variation index against n variations (n == 0: the
+// variations are themselves broken, already reported).
+func (ps *problems) index(v any, field string, n int) int {
+	i := ps.intValue(v, field)
+	if n > 0 && (i < 0 || i >= n) {
+		ps.add(field, "index %d out of range: the flag has %d variations", i, n)
+		return -1
+	}
+	return i
+}
+
+func (ps *problems) requiredIndex(o object, name, parent string, n int) int {
+	v, ok := o.get(name)
+	if !ok {
+		ps.add(ps.join(parent, name), "missing")
+		return -1
+	}
+	return ps.index(v, ps.join(parent, name), n)
+}
+
+// path reads an attribute path; with optional set, absence means "key".
+func (ps *problems) path(o object, name, parent string, optional bool) Path {
+	v, ok := o.get(name)
+	if !ok || v == nil {
+		if optional {
+			return Path{"key"}
+		}
+		ps.add(ps.join(parent, name), "missing")
+		return nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		ps.add(ps.join(parent, name), "got %s, want an attribute path", jsonKind(v))
+		return nil
+	}
+	p := Path(strings.Split(s, "."))
+	for _, part := range p {
+		if part == "" {
+			ps.add(ps.join(parent, name), "invalid attribute path %q", s)
+			return nil
+		}
+	}
+	return p
+}
