@@ -38,6 +38,11 @@ type Options struct {
 	// AdminToken, when set, turns the admin API on and authorizes it; it
 	// also authorizes reads. Without it the admin paths answer 404.
 	AdminToken string
+	// PreviousTokens are also accepted for reads, so that the SDK token can
+	// be rotated without refusing clients that still hold an old one (a
+	// refused token is final for a client): deploy the new Token with the
+	// old one here, move the clients over, then drop it.
+	PreviousTokens []string
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// HeartbeatInterval is the time between ": ping" comments on a stream.
@@ -68,6 +73,14 @@ type Options struct {
 func (o *Options) resolve() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(o.PreviousTokens) > 0 && o.Token == "" {
+		return fmt.Errorf("flags: server: PreviousTokens without a Token")
+	}
+	for i, t := range o.PreviousTokens {
+		if t == "" {
+			return fmt.Errorf("flags: server: PreviousTokens[%d] is empty", i)
+		}
 	}
 	durations := []struct {
 		d   *time.Duration
@@ -134,8 +147,9 @@ type Server struct {
 	log    *slog.Logger
 	epoch  string
 	mux    *http.ServeMux
-	token  [32]byte // sha256 of Options.Token
-	admin  [32]byte // sha256 of Options.AdminToken
+	token  [32]byte   // sha256 of Options.Token
+	prev   [][32]byte // sha256 of Options.PreviousTokens
+	admin  [32]byte   // sha256 of Options.AdminToken
 	hasTok bool
 	hasAdm bool
 
@@ -179,6 +193,7 @@ func New(store Store, opts Options) (*Server, error) {
 		store: store, opts: opts, log: opts.Logger, epoch: opts.Epoch,
 		token: sha256.Sum256([]byte(opts.Token)), admin: sha256.Sum256([]byte(opts.AdminToken)),
 		hasTok: opts.Token != "", hasAdm: opts.AdminToken != "",
+		prev:  hashTokens(opts.PreviousTokens),
 		flags: map[string]*entry{}, segments: map[string]*entry{}, tombs: map[string]int64{},
 		subs: map[*subscriber]struct{}{}, watchDone: make(chan struct{}),
 	}
@@ -337,6 +352,11 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, admin bool) b
 	if !admin && subtle.ConstantTimeCompare(sum[:], s.token[:]) == 1 {
 		good = true
 	}
+	for i := range s.prev { // every comparison runs: no early exit on a match
+		if !admin && subtle.ConstantTimeCompare(sum[:], s.prev[i][:]) == 1 {
+			good = true
+		}
+	}
 	if !good {
 		writeError(w, http.StatusForbidden, "flags: token refused", nil)
 		return false
@@ -372,4 +392,12 @@ func writeError(w http.ResponseWriter, status int, msg string, problems []proble
 	}{msg, problems}
 	b, _ := marshalNoEscape(body)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+func hashTokens(tokens []string) [][32]byte {
+	out := make([][32]byte, len(tokens))
+	for i, t := range tokens {
+		out[i] = sha256.Sum256([]byte(t))
+	}
+	return out
 }

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/flagstream/flags/server"
@@ -32,8 +34,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	path := fs.String("flags", "", "the flag document: a JSON file, or a folder whose *.json files are merged")
 	addr := fs.String("addr", "127.0.0.1:8080", "the address to listen on, HOST:PORT")
-	token := fs.String("token", "", "the SDK token required to read (none: reads are open)")
-	adminToken := fs.String("admin-token", "", "the token of the admin API (none: the admin API is off)")
+	token := fs.String("token", os.Getenv("FLAGS_TOKEN"), "the SDK token required to read (none: reads are open; default $FLAGS_TOKEN)")
+	adminToken := fs.String("admin-token", os.Getenv("FLAGS_ADMIN_TOKEN"), "the token of the admin API (none: the admin API is off; default $FLAGS_ADMIN_TOKEN)")
+	var previous stringList
+	fs.Var(&previous, "previous-token", "an old SDK token still accepted for reads while clients move to --token (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -55,7 +59,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "flags serve: %v\n", err)
 		return 2
 	}
-	srv, err := server.New(store, server.Options{Token: *token, AdminToken: *adminToken, Logger: logger})
+	srv, err := server.New(store, server.Options{Token: *token, AdminToken: *adminToken, PreviousTokens: previous, Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "flags serve: %v\n", err)
 		return 2
@@ -102,4 +106,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	<-served
 	logger.Info("flags serve: stopped")
 	return code
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
