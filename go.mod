@@ -3,9 +3,11 @@ module github.com/flagstream/flags
 go 1.24.0
 
 require (
-	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/r3labs/sse/v2 v2.10.0 // indirect
-	github.com/spaolacci/murmur3 v1.1.0 // indirect
-	golang.org/x/net v0.47.0 // indirect
-	gopkg.in/cenkalti/backoff.v1 v1.1.0 // indirect
+	github.com/google/go-cmp v0.7.0
+	github.com/r3labs/sse/v2 v2.10.0
+	github.com/spaolacci/murmur3 v1.1.0
+	gopkg.in/cenkalti/backoff.v1 v1.1.0
 )
+
+// r3labs/sse/v2 asks for a 2019 golang.org/x/net: keep a current one.
+require golang.org/x/net v0.47.0 // indirect
