@@ -19,9 +19,13 @@ type memRetriever struct{ data []byte }
 func (r *memRetriever) Retrieve(context.Context) ([]byte, error) { return r.data, nil }
 
 func goffClient(data []byte) (*ffclient.GoFeatureFlag, error) {
+	return goffClientFrom(&memRetriever{data: data})
+}
+
+func goffClientFrom(r *memRetriever) (*ffclient.GoFeatureFlag, error) {
 	c, err := ffclient.New(ffclient.Config{
 		PollingInterval: time.Hour,
-		Retriever:       &memRetriever{data: data},
+		Retriever:       r,
 		FileFormat:      "json",
 		Context:         context.Background(),
 		LeveledLogger:   slog.New(slog.DiscardHandler),
@@ -120,19 +124,24 @@ func goffLib() Library {
 			return json.Marshal(fl)
 		},
 		Load: func(doc []byte) (Loaded, error) {
-			c, err := goffClient(doc)
+			r := &memRetriever{data: doc}
+			c, err := goffClientFrom(r)
 			if err != nil {
 				return nil, err
 			}
-			return &goffLoaded{c: c, user: goffUser()}, nil
+			return &goffLoaded{c: c, r: r, user: goffUser()}, nil
 		},
 	}
 }
 
 type goffLoaded struct {
 	c    *ffclient.GoFeatureFlag
+	r    *memRetriever
 	user ffcontext.Context
 }
+
+// harnessBytes is the file the in-memory retriever keeps, not go-feature-flag.
+func (l *goffLoaded) harnessBytes() int { return len(l.r.data) }
 
 func (l *goffLoaded) Bool(key string) bool {
 	v, _ := l.c.BoolVariation(key, l.user, false)

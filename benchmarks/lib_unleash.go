@@ -53,9 +53,13 @@ func (t *unleashTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 
 type unleashLoaded struct {
 	c    *unleash.Client
+	tr   *unleashTransport
 	dir  string
 	user unleashctx.Context
 }
+
+// harnessBytes is the payload the in-process "server" keeps, not Unleash.
+func (l *unleashLoaded) harnessBytes() int { return len(l.tr.payload) }
 
 func (l *unleashLoaded) Bool(key string) bool {
 	return l.c.IsEnabled(key, unleash.WithContext(l.user))
@@ -96,7 +100,7 @@ func unleashClient(payload []byte) (*unleashLoaded, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("unleash: not ready after 10s (%d fetches)", tr.fetches.Load())
 	}
-	return &unleashLoaded{c: c, dir: dir, user: unleashUser()}, nil
+	return &unleashLoaded{c: c, tr: tr, dir: dir, user: unleashUser()}, nil
 }
 
 func unleashUser() unleashctx.Context {
