@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"context"
 	"errors"
 	"testing"
 )
@@ -43,6 +44,30 @@ func BenchmarkScenarios(b *testing.B) {
 				})
 			}
 		})
+	}
+}
+
+// BenchmarkFlagstreamAllFlags is S8 in flagstream with AllFlags, which
+// returns a fresh slice per call, for comparison with AppendAllFlags into a
+// reused buffer (the S8 cell of the table).
+func BenchmarkFlagstreamAllFlags(b *testing.B) {
+	doc, err := flagstreamDoc(S8AllFlags1000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := flagstreamClient(doc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx, user := context.Background(), fsUser()
+	if n := countTrue(c.AllFlags(ctx, user)); n != AllFlagsCount {
+		b.Fatalf("AllFlags: %d of %d flags true, want all", n, AllFlagsCount)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		sink += len(c.AllFlags(ctx, user))
 	}
 }
 

@@ -161,6 +161,10 @@ func main() {
 		}
 		fmt.Println(row)
 	}
+	if r := results["FlagstreamAllFlags"]; len(r["ns/op"]) > 0 {
+		fmt.Printf("\nflagstream S8 with AllFlags (a fresh result slice per call) instead of AppendAllFlags into a reused buffer: %s · %s allocs.\n",
+			duration(median(r["ns/op"])), group(median(r["allocs/op"])))
+	}
 	fmt.Println()
 
 	fmt.Println("Loading a 10,000-flag document (bytes in, client ready out): median time and allocations; heap the loaded client holds per 1,000 flags.")
