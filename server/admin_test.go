@@ -26,7 +26,7 @@ func TestAdminFlag(t *testing.T) {
 		wantVersion       int64
 		wantFlagVersion   float64 // -1: deleted
 	}{
-		{"PUT", "x", `{"variations": [true, false], "fallthrough": {"variation": 0}, "owner": "z"}`, 18, 0},
+		{"PUT", "x", `{"variations": [true, false], "fallthrough": {"variation": 0}, "owner": "z"}`, 18, 1}, // new: 1
 		{"PUT", "new-checkout", `{"version": 1, "on": false, "variations": [false, true], "fallthrough": {"variation": 1}}`, 19, 4},
 		// The same content again still publishes (each successful call does).
 		{"PUT", "new-checkout", `{"on": false, "variations": [false, true], "fallthrough": {"variation": 1}}`, 20, 5},

@@ -140,6 +140,9 @@ func (s *Server) nextVersion(kind Kind, key string, e *entry, src json.RawMessag
 	if t, ok := s.tombs[string(kind)+"/"+key]; ok && t+1 > v {
 		v = t + 1
 	}
+	if v < 1 { // a key that appears is a change from nothing (version 0)
+		v = 1
+	}
 	return v
 }
 

@@ -347,7 +347,7 @@ func TestWatchAllFlags(t *testing.T) {
 	ws.publish(t, doc)
 	lines = w.waitLines(t, n+2, "a deleted and d added")
 	want := []string{
-		`{"flag":"d","value":"z","variation":0,"version":0,"reason":{"kind":"OFF"}}`,
+		`{"flag":"d","value":"z","variation":0,"version":1,"reason":{"kind":"OFF"}}`,
 		`{"flag":"a","value":null,"reason":{"kind":"ERROR","errorKind":"FLAG_NOT_FOUND"}}`,
 	}
 	if diff := cmp.Diff(want, lines[n:]); diff != "" {
