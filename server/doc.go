@@ -47,7 +47,8 @@
 // is rewritten by the server: at load it is the document's (0 when absent or
 // not an integer); whenever the flag's content changes it is one more than
 // the version served; a key deleted and added again continues from its old
-// version; a new key keeps the version its source gives. Content is compared
+// version; a new key keeps the version its source gives, at least 1 (it
+// changed from nothing). Content is compared
 // without the "version" member and without formatting, so a file rewritten
 // with another layout, or other version numbers only, publishes nothing. An
 // admin PUT always publishes (and bumps), even of identical content. Unknown
