@@ -34,20 +34,23 @@ func ValidKey(key string) bool {
 
 // decodeTree decodes raw JSON keeping numbers as json.Number, so integer
 // fields can be told from fractions.
-func decodeTree(raw json.RawMessage) (any, error) {
-	return parseJSON(raw)
+func decodeTree(a *arena, raw json.RawMessage) (any, error) {
+	if a == nil {
+		a = &arena{}
+	}
+	return parseJSONIn(a, raw)
 }
 
 // compileFlag parses and compiles one flag on its own; graph checks
 // (prerequisite cycles and depth) are done by the snapshot.
-func compileFlag(key string, raw json.RawMessage) *Flag {
+func compileFlag(a *arena, key string, raw json.RawMessage) *Flag {
 	// Field paths are only worth building for a flag that has problems: a
 	// first pass runs without them, and a flag with problems is parsed again
 	// to report them with their paths.
-	ps := &problems{kind: "flag", key: key, quiet: true}
+	ps := &problems{kind: "flag", key: key, quiet: true, a: a}
 	f := parseFlag(ps, key, raw)
 	if len(ps.list) > 0 {
-		ps = &problems{kind: "flag", key: key}
+		ps = &problems{kind: "flag", key: key, a: a}
 		f = parseFlag(ps, key, raw)
 	}
 	f.local = ps.list
@@ -59,7 +62,7 @@ func parseFlag(ps *problems, key string, raw json.RawMessage) *Flag {
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
-	tree, err := decodeTree(raw)
+	tree, err := decodeTree(ps.a, raw)
 	if err != nil {
 		ps.add("", "%v", err)
 		return f
@@ -180,11 +183,11 @@ func assignSlots(f *Flag) {
 
 // compileSegment parses and compiles one segment on its own; cycles through
 // inSegment are found by the snapshot.
-func compileSegment(key string, raw json.RawMessage) *Segment {
-	ps := &problems{kind: "segment", key: key, quiet: true}
+func compileSegment(a *arena, key string, raw json.RawMessage) *Segment {
+	ps := &problems{kind: "segment", key: key, quiet: true, a: a}
 	s := parseSegment(ps, key, raw)
 	if len(ps.list) > 0 {
-		ps = &problems{kind: "segment", key: key}
+		ps = &problems{kind: "segment", key: key, a: a}
 		s = parseSegment(ps, key, raw)
 	}
 	s.local = ps.list
@@ -196,7 +199,7 @@ func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
-	tree, err := decodeTree(raw)
+	tree, err := decodeTree(ps.a, raw)
 	if err != nil {
 		ps.add("", "%v", err)
 		return s
@@ -515,8 +518,8 @@ func normalize(v any) any {
 		}
 		return out
 	case object:
-		out := make(map[string]any, len(x))
-		for _, m := range x {
+		out := make(map[string]any, len(x.m))
+		for _, m := range x.m {
 			out[m.key] = normalize(m.val)
 		}
 		return out

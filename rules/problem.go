@@ -51,6 +51,7 @@ type problems struct {
 	kind, key string
 	quiet     bool
 	list      []*Problem
+	a         *arena // where the flag's parse tree is allocated
 }
 
 func (ps *problems) add(field, format string, args ...any) {

@@ -34,6 +34,7 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 		segments: make(map[string]*Segment, len(doc.Segments)),
 		flagKeys: make([]string, 0, len(doc.Flags)),
 	}
+	a := &arena{}
 	for key, raw := range doc.Flags {
 		var f *Flag
 		if prev != nil {
@@ -43,7 +44,7 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 			}
 		}
 		if f == nil {
-			f = compileFlag(key, raw)
+			f = compileFlag(a, key, raw)
 		}
 		f.Problems = f.local
 		s.flags[key] = f
@@ -63,7 +64,7 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 			}
 		}
 		if g == nil {
-			g = compileSegment(key, raw)
+			g = compileSegment(a, key, raw)
 		}
 		g.Problems = g.local
 		s.segments[key] = g
