@@ -130,21 +130,13 @@ func (s *Server) Set(items ...Item) {
 // Delete removes flags and publishes the change as one patch, like Set.
 func (s *Server) Delete(flagKeys ...string) {
 	s.tb.Helper()
-	c := &changes{}
-	for _, k := range flagKeys {
-		c.entries = append(c.entries, entry{kind: "flag", key: k, del: true})
-	}
-	s.publish(c)
+	s.publish(deletions("flag", flagKeys))
 }
 
 // DeleteSegment removes segments and publishes the change, like Set.
 func (s *Server) DeleteSegment(segmentKeys ...string) {
 	s.tb.Helper()
-	c := &changes{}
-	for _, k := range segmentKeys {
-		c.entries = append(c.entries, entry{kind: "segment", key: k, del: true})
-	}
-	s.publish(c)
+	s.publish(deletions("segment", segmentKeys))
 }
 
 // SetDocument replaces everything the server serves with data, a JSON

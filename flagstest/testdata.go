@@ -114,22 +114,14 @@ func (td *TestData) Set(items ...Item) {
 // FLAG_NOT_FOUND.
 func (td *TestData) Delete(flagKeys ...string) {
 	td.tb.Helper()
-	c := &changes{}
-	for _, k := range flagKeys {
-		c.entries = append(c.entries, entry{kind: "flag", key: k, del: true})
-	}
-	td.change(c)
+	td.change(deletions("flag", flagKeys))
 }
 
 // DeleteSegment removes segments; inSegment clauses naming them stop
 // matching.
 func (td *TestData) DeleteSegment(segmentKeys ...string) {
 	td.tb.Helper()
-	c := &changes{}
-	for _, k := range segmentKeys {
-		c.entries = append(c.entries, entry{kind: "segment", key: k, del: true})
-	}
-	td.change(c)
+	td.change(deletions("segment", segmentKeys))
 }
 
 // SetDocument replaces every flag and segment with those of data, a JSON
@@ -219,4 +211,13 @@ func (td *TestData) install(doc *rules.Document) {
 		}
 		return err != nil // a closed client is dropped
 	})
+}
+
+// deletions is the change that deletes keys of one kind ("flag", "segment").
+func deletions(kind string, keys []string) *changes {
+	c := &changes{}
+	for _, k := range keys {
+		c.entries = append(c.entries, entry{kind: kind, key: k, del: true})
+	}
+	return c
 }
