@@ -59,7 +59,12 @@ func (s sink) Healthy(origin string) {
 func (s sink) Failed(origin string, err error, fatal bool) {
 	s.c.updateHealth(func(h *health) {
 		h.failing, h.err = true, err
-		h.source = origin
+		// The source reported stays the one last heard working (or the one
+		// configured): a stream whose fallback poll also fails must not
+		// flap between "stream" and "poll" on every retry.
+		if h.source == "" {
+			h.source = origin
+		}
 		if fatal {
 			h.fatal = true
 		}
