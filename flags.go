@@ -173,7 +173,7 @@ func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()
 		<-c.done
-		c.updateHealth(func(h *health) { h.closed = true })
+		c.updateHealth(func(h *health) { h.closed, h.err = true, nil })
 	})
 	return nil
 }
