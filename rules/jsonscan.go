@@ -213,19 +213,17 @@ func (s *scanner) value(depth int) (any, error) {
 				return nil, err
 			}
 			s.a.mstack = append(s.a.mstack, member{k, v})
-			s.skipSpace()
-			if s.pos < len(s.data) && s.data[s.pos] == ',' {
-				s.pos++
+			more, err := s.next('}', "after object key:value pair")
+			if err != nil {
+				return nil, err
+			}
+			if more {
 				continue
 			}
-			if s.pos < len(s.data) && s.data[s.pos] == '}' {
-				s.pos++
-				o := s.a.object(s.a.mstack[base:])
-				clear(s.a.mstack[base:])
-				s.a.mstack = s.a.mstack[:base]
-				return o, nil
-			}
-			return nil, s.unexpected("after object key:value pair")
+			o := s.a.object(s.a.mstack[base:])
+			clear(s.a.mstack[base:])
+			s.a.mstack = s.a.mstack[:base]
+			return o, nil
 		}
 	case c == '[':
 		s.pos++
@@ -241,19 +239,17 @@ func (s *scanner) value(depth int) (any, error) {
 				return nil, err
 			}
 			s.a.istack = append(s.a.istack, v)
-			s.skipSpace()
-			if s.pos < len(s.data) && s.data[s.pos] == ',' {
-				s.pos++
+			more, err := s.next(']', "after array element")
+			if err != nil {
+				return nil, err
+			}
+			if more {
 				continue
 			}
-			if s.pos < len(s.data) && s.data[s.pos] == ']' {
-				s.pos++
-				arr := s.a.array(s.a.istack[base:])
-				clear(s.a.istack[base:]) // drop references for the GC
-				s.a.istack = s.a.istack[:base]
-				return arr, nil
-			}
-			return nil, s.unexpected("after array element")
+			arr := s.a.array(s.a.istack[base:])
+			clear(s.a.istack[base:]) // drop references for the GC
+			s.a.istack = s.a.istack[:base]
+			return arr, nil
 		}
 	case c == '"':
 		return s.str()
@@ -555,16 +551,14 @@ func (s *scanner) skipValue(depth int) error {
 			if err := s.skipValue(depth + 1); err != nil {
 				return err
 			}
-			s.skipSpace()
-			if s.pos < len(s.data) && s.data[s.pos] == ',' {
-				s.pos++
+			more, err := s.next('}', "after object key:value pair")
+			if err != nil {
+				return err
+			}
+			if more {
 				continue
 			}
-			if s.pos < len(s.data) && s.data[s.pos] == '}' {
-				s.pos++
-				return nil
-			}
-			return s.unexpected("after object key:value pair")
+			return nil
 		}
 	case c == '[':
 		s.pos++
@@ -577,16 +571,14 @@ func (s *scanner) skipValue(depth int) error {
 			if err := s.skipValue(depth + 1); err != nil {
 				return err
 			}
-			s.skipSpace()
-			if s.pos < len(s.data) && s.data[s.pos] == ',' {
-				s.pos++
+			more, err := s.next(']', "after array element")
+			if err != nil {
+				return err
+			}
+			if more {
 				continue
 			}
-			if s.pos < len(s.data) && s.data[s.pos] == ']' {
-				s.pos++
-				return nil
-			}
-			return s.unexpected("after array element")
+			return nil
 		}
 	case c == '"':
 		return s.skipString()
@@ -594,6 +586,23 @@ func (s *scanner) skipValue(depth int) error {
 		_, err := s.value(depth)
 		return err
 	}
+}
+
+// next moves past the separator after a member or element: it reports more
+// after a comma, and false after the closing byte.
+func (s *scanner) next(closing byte, context string) (more bool, err error) {
+	s.skipSpace()
+	if s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+			return true, nil
+		case closing:
+			s.pos++
+			return false, nil
+		}
+	}
+	return false, s.unexpected(context)
 }
 
 // skipString validates a string without decoding it.
@@ -665,16 +674,14 @@ func (s *scanner) rawMembers() (map[string]json.RawMessage, error) {
 			return nil, err
 		}
 		out[k] = json.RawMessage(s.data[start:s.pos:s.pos])
-		s.skipSpace()
-		if s.pos < len(s.data) && s.data[s.pos] == ',' {
-			s.pos++
+		more, err := s.next('}', "after object key:value pair")
+		if err != nil {
+			return nil, err
+		}
+		if more {
 			continue
 		}
-		if s.pos < len(s.data) && s.data[s.pos] == '}' {
-			s.pos++
-			return out, nil
-		}
-		return nil, s.unexpected("after object key:value pair")
+		return out, nil
 	}
 }
 
