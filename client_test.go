@@ -315,3 +315,25 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
+
+// TestPrerequisiteSeenThroughReuse: a flag reused unchanged by
+// rules.CompileFrom evaluates its prerequisites as they are in the new
+// snapshot, not in the one it was first compiled in.
+func TestPrerequisiteSeenThroughReuse(t *testing.T) {
+	a := `"a":{"on":true,"variations":[false,true],"prerequisites":[{"flag":"b","variation":1}],"fallthrough":{"variation":1}}`
+	d1, _ := rules.ParseDocument([]byte(`{"flags":{` + a + `,"b":{"on":true,"variations":[false,true],"fallthrough":{"variation":1}}}}`))
+	d2, _ := rules.ParseDocument([]byte(`{"flags":{` + a + `,"b":{"on":true,"variations":[false,true],"fallthrough":{"variation":0}}}}`))
+	d3, _ := rules.ParseDocument([]byte(`{"flags":{` + a + `}}`))
+	s1 := rules.Compile(d1)
+	s2 := rules.CompileFrom(s1, d2)
+	s3 := rules.CompileFrom(s2, d3)
+	u := NewContext("u").Build()
+	for i, tc := range []struct {
+		snap *rules.Snapshot
+		want ReasonKind
+	}{{s1, ReasonFallthrough}, {s2, ReasonPrerequisiteFailed}, {s3, ReasonPrerequisiteFailed}, {s1, ReasonFallthrough}} {
+		if r := Evaluate(tc.snap, "a", u, nil); r.Reason.Kind != tc.want {
+			t.Errorf("snapshot %d: a = %+v, want %s", i+1, r.Reason, tc.want)
+		}
+	}
+}

@@ -152,7 +152,7 @@ func (e *evaluator) evaluateFlag(f *rules.Flag, depth int) evaluation {
 		return evaluation{flag: f, variation: int32(f.OffVariation), kind: kindOff}
 	}
 	for i := range f.Prerequisites {
-		if !e.prerequisiteHolds(f.Prerequisites[i], depth) {
+		if !e.prerequisiteHolds(f, i, depth) {
 			return evaluation{flag: f, variation: int32(f.OffVariation), kind: kindPrerequisiteFailed, index: int32(i)}
 		}
 	}
@@ -194,15 +194,15 @@ func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
 	return -1, nil
 }
 
-// prerequisiteHolds evaluates a prerequisite flag fully (its own
+// prerequisiteHolds evaluates f's i-th prerequisite flag fully (its own
 // prerequisites, targets, rules); compile-time checks bound the depth.
-func (e *evaluator) prerequisiteHolds(p rules.Prerequisite, depth int) bool {
-	pf := e.snap.Flag(p.Key)
+func (e *evaluator) prerequisiteHolds(f *rules.Flag, i int, depth int) bool {
+	pf := f.PrerequisiteFlags[i] // resolved by rules.Compile for this snapshot
 	if pf == nil || pf.Err != nil || !pf.On || depth >= rules.MaxPrerequisiteDepth {
 		return false
 	}
 	ev := e.evaluateFlag(pf, depth+1)
-	return ev.err == nil && int(ev.variation) == p.Variation
+	return ev.err == nil && int(ev.variation) == f.Prerequisites[i].Variation
 }
 
 func (e *evaluator) serve(f *rules.Flag, s *rules.Serve, kind uint8, index int32) evaluation {

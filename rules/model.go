@@ -47,6 +47,11 @@ type Flag struct {
 	Fallthrough   Serve
 	Salt          string // the bucketing salt in force: "salt" or the key
 
+	// PrerequisiteFlags holds, for each of Prerequisites, the flag it names
+	// in this snapshot (nil when there is none), so that evaluation does not
+	// look prerequisites up by key.
+	PrerequisiteFlags []*Flag
+
 	// Constant is set when the flag serves the same thing to every valid
 	// context: it is off, or on with nothing but a fixed fallthrough (kill
 	// switches and finished rollouts, the most common flags). The evaluator

@@ -69,6 +69,15 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 		g.Problems = g.local
 		s.segments[key] = g
 	}
+	for _, f := range s.flagList {
+		f.PrerequisiteFlags = nil // a reused flag's were resolved in the previous snapshot
+		if len(f.Prerequisites) > 0 {
+			f.PrerequisiteFlags = make([]*Flag, len(f.Prerequisites))
+			for i, p := range f.Prerequisites {
+				f.PrerequisiteFlags[i] = s.flags[p.Key]
+			}
+		}
+	}
 	s.checkPrerequisites()
 	s.checkSegmentCycles()
 	for _, f := range s.flags {
