@@ -366,12 +366,20 @@ func errorEval(f *rules.Flag, kind uint8, err error) evaluation {
 // anyResult turns an evaluation into a Result[any] holding the variation's
 // value, or def when no variation applies.
 func anyResult(key string, ev evaluation, def any) Result[any] {
-	r := Result[any]{Flag: key, Value: def, Variation: int(ev.variation), Reason: ev.reason(), Err: ev.err}
+	var r Result[any]
+	fillAny(&r, key, &ev, def)
+	return r
+}
+
+// fillAny writes the Result[any] of ev into r in place (AllFlags fills a
+// slice of them: no temporary to copy).
+func fillAny(r *Result[any], key string, ev *evaluation, def any) {
+	r.Flag, r.Value, r.Variation, r.Reason, r.Err = key, def, int(ev.variation), ev.reason(), ev.err
+	r.Version = 0
 	if ev.flag != nil {
 		r.Version = ev.flag.Version
 	}
 	if v, _ := ev.value(); v != nil {
 		r.Value = v.Value
 	}
-	return r
 }

@@ -512,14 +512,18 @@ func (c *Client) AppendAllFlags(dst []Result[any], ctx context.Context, ec Conte
 func (c *Client) appendAll(dst []Result[any], snap *rules.Snapshot, ec Context) []Result[any] {
 	e := evaluator{snap: snap, ctx: &ec, clock: c.clock}
 	ov := c.ov.set.Load()
-	for _, f := range snap.Flags() {
+	all := snap.Flags()
+	n := len(dst)
+	dst = slices.Grow(dst, len(all))[:n+len(all)]
+	for i, f := range all {
+		ev := evaluation{flag: f, forced: nil, variation: -1, kind: kindOverride}
 		if ov != nil {
-			if fv := ov.lookup(f.Key, ec.key); fv != nil {
-				dst = append(dst, anyResult(f.Key, evaluation{flag: f, forced: fv, variation: -1, kind: kindOverride}, nil))
-				continue
-			}
+			ev.forced = ov.lookup(f.Key, ec.key)
 		}
-		dst = append(dst, anyResult(f.Key, e.evaluateTop(f), nil))
+		if ev.forced == nil {
+			ev = e.evaluateTop(f)
+		}
+		fillAny(&dst[n+i], f.Key, &ev, nil)
 	}
 	return dst
 }
