@@ -214,6 +214,12 @@ func TestFileReload(t *testing.T) {
 	if c.Status().Version != 2 {
 		t.Errorf("version = %d, want 2", c.Status().Version)
 	}
+	logs.mu.Lock()
+	logged := logs.b.String()
+	logs.mu.Unlock()
+	if !strings.Contains(logged, "flag file problem") || !strings.Contains(logged, "keeping the last good flags") {
+		t.Errorf("the bad edit was not logged; logs:\n%s", logged)
+	}
 }
 
 func TestConcurrentEvaluationDuringUpdates(t *testing.T) {

@@ -117,7 +117,7 @@ func (c *config) buildSources(cl *Client) ([]Source, error) {
 			return nil, err
 		}
 	case c.file != "":
-		fs := &fileSource{path: c.file, interval: fileSourceInterval}
+		fs := &fileSource{path: c.file, interval: fileSourceInterval, logger: c.logger}
 		if c.fileIvl > 0 {
 			fs.interval = c.fileIvl
 		}

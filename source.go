@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"time"
 
@@ -79,6 +80,13 @@ type fileSource struct {
 	path     string
 	interval time.Duration
 	last     [sha256.Size]byte
+	logger   *slog.Logger
+}
+
+// fail logs a problem with the file and reports it to the client.
+func (f *fileSource) fail(u Updates, err error) {
+	f.logger.Warn("flags: flag file problem", "path", f.path, "err", err)
+	u.Failed("file", err, false)
 }
 
 // fileSourceInterval is how often a watched file is checked.
@@ -111,7 +119,7 @@ func (f *fileSource) Run(ctx context.Context, u Updates) error {
 		data, err := os.ReadFile(f.path)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) || !havePending {
-				u.Failed("file", fmt.Errorf("flags: reading %s: %w", f.path, err), false)
+				f.fail(u, fmt.Errorf("flags: reading %s: %w", f.path, err))
 			}
 			havePending = false
 			continue
@@ -129,12 +137,12 @@ func (f *fileSource) Run(ctx context.Context, u Updates) error {
 		doc, err := rules.ParseDocument(data)
 		if err != nil {
 			f.last = sum // do not report the same bad content again
-			u.Failed("file", fmt.Errorf("flags: %s: %w (keeping the last good flags)", f.path, err), false)
+			f.fail(u, fmt.Errorf("flags: %s: %w (keeping the last good flags)", f.path, err))
 			continue
 		}
 		f.last = sum
 		if err := u.Apply(doc, "file"); err != nil {
-			u.Failed("file", err, false)
+			f.fail(u, err)
 			continue
 		}
 		u.Healthy("file")
