@@ -128,6 +128,14 @@ within a few standard deviations (4 gives ±1.7 %) rather than an arbitrary
 margin; examples/testing does so, and checks that users keep their
 variation when the share grows.
 
+# Checking your own Source
+
+Code that feeds flags from somewhere flagstream does not know (a database,
+an object store) implements flags.Source. TestSource checks such an
+implementation the way testing/fstest.TestFS checks a file system: it
+delivers a valid document, stops promptly when its context is cancelled,
+and makes no call on flags.Updates after Run has returned.
+
 # Rules of use
 
 As with t.Fatalf, call Set, Delete, SetDocument and the Server's methods

@@ -1,0 +1,133 @@
+package flagstest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/rules"
+)
+
+// Bounds of TestSource. They only turn a hang into a failure: a source that
+// works answers in milliseconds.
+const (
+	sourceDeliverWithin = 10 * time.Second
+	sourceStopWithin    = 5 * time.Second
+)
+
+// TestSource checks an implementation of flags.Source, in the manner of
+// testing/fstest.TestFS: given a source whose backing store holds a
+// document, it checks that Run delivers a document (Apply) within 10 s, that
+// every document it delivers is valid (not nil), that Run returns within 5 s
+// of its context being cancelled, and that no method of Updates is called
+// once Run has returned. It reports failures through tb.Errorf and returns
+// the first document delivered (nil when none was).
+//
+//	func TestMySource(t *testing.T) {
+//		src := mysource.New(testStore(t)) // a store holding some flags
+//		flagstest.TestSource(t, src)
+//	}
+func TestSource(tb testing.TB, src flags.Source) *rules.Document {
+	tb.Helper()
+	rec := &recorder{delivered: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, rec) }()
+
+	select {
+	case <-rec.delivered:
+	case err := <-done:
+		rec.stop()
+		tb.Errorf("flagstest: TestSource: Run returned before delivering a document: %v", err)
+		return nil
+	case <-time.After(sourceDeliverWithin):
+		tb.Errorf("flagstest: TestSource: no document delivered within %v", sourceDeliverWithin)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(sourceStopWithin):
+		tb.Errorf("flagstest: TestSource: Run did not return within %v of its context being cancelled", sourceStopWithin)
+		return rec.first()
+	}
+	rec.stop()
+	if errs := rec.errors(); len(errs) > 0 {
+		tb.Errorf("flagstest: TestSource: %v", errors.Join(errs...))
+	}
+	return rec.first()
+}
+
+// recorder is the Updates that TestSource hands to the source.
+type recorder struct {
+	mu        sync.Mutex
+	docs      []*rules.Document
+	stopped   bool
+	problems  []error
+	delivered chan struct{}
+	once      sync.Once
+}
+
+func (r *recorder) check(method string) bool {
+	if r.stopped {
+		r.problems = append(r.problems, errors.New(method+" called after Run returned"))
+		return false
+	}
+	return true
+}
+
+func (r *recorder) Apply(doc *rules.Document, origin string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.check("Apply") {
+		return flags.ErrClosed
+	}
+	if doc == nil {
+		r.problems = append(r.problems, errors.New("Apply called with a nil document"))
+		return errors.New("flagstest: nil document")
+	}
+	if origin == "" {
+		r.problems = append(r.problems, errors.New("Apply called with an empty origin"))
+	}
+	r.docs = append(r.docs, doc)
+	r.once.Do(func() { close(r.delivered) })
+	return nil
+}
+
+func (r *recorder) Healthy(origin string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.check("Healthy")
+}
+
+func (r *recorder) Failed(origin string, err error, fatal bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.check("Failed") && err == nil {
+		r.problems = append(r.problems, errors.New("Failed called with a nil error"))
+	}
+}
+
+func (r *recorder) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+}
+
+func (r *recorder) errors() []error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]error(nil), r.problems...)
+}
+
+func (r *recorder) first() *rules.Document {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.docs) == 0 {
+		return nil
+	}
+	return r.docs[0]
+}
