@@ -279,7 +279,7 @@ func (s *scanner) literal(lit string) error {
 	return nil
 }
 
-func (s *scanner) number() (json.Number, error) {
+func (s *scanner) number() (any, error) {
 	start := s.pos
 	if s.data[s.pos] == '-' {
 		s.pos++
@@ -292,12 +292,12 @@ func (s *scanner) number() (json.Number, error) {
 			s.pos++
 		}
 	default:
-		return "", s.unexpected("in numeric literal")
+		return nil, s.unexpected("in numeric literal")
 	}
 	if s.pos < len(s.data) && s.data[s.pos] == '.' {
 		s.pos++
 		if s.pos >= len(s.data) || s.data[s.pos] < '0' || s.data[s.pos] > '9' {
-			return "", s.unexpected("after decimal point in numeric literal")
+			return nil, s.unexpected("after decimal point in numeric literal")
 		}
 		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
 			s.pos++
@@ -309,13 +309,34 @@ func (s *scanner) number() (json.Number, error) {
 			s.pos++
 		}
 		if s.pos >= len(s.data) || s.data[s.pos] < '0' || s.data[s.pos] > '9' {
-			return "", s.unexpected("in exponent of numeric literal")
+			return nil, s.unexpected("in exponent of numeric literal")
 		}
 		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
 			s.pos++
 		}
 	}
-	return json.Number(s.data[start:s.pos]), nil
+	return s.numberValue(s.data[start:s.pos]), nil
+}
+
+// smallNumbers holds "0" to "99" already in interfaces: variation indexes
+// and the like are most of a document's numbers, and boxing a json.Number
+// costs two allocations.
+var smallNumbers = func() [100]any {
+	var t [100]any
+	for i := range t {
+		t[i] = json.Number(strconv.Itoa(i))
+	}
+	return t
+}()
+
+func (s *scanner) numberValue(b []byte) any {
+	switch {
+	case len(b) == 1 && b[0] >= '0' && b[0] <= '9':
+		return smallNumbers[b[0]-'0']
+	case len(b) == 2 && b[0] >= '1' && b[0] <= '9' && b[1] >= '0' && b[1] <= '9':
+		return smallNumbers[(b[0]-'0')*10+b[1]-'0']
+	}
+	return json.Number(b)
 }
 
 // key reads an object key. The member names of the document format are
