@@ -293,8 +293,19 @@ func (c *Client) install(doc *rules.Document, origin string) error {
 	prev := c.snap.Load()
 	next := rules.CompileFrom(prev, doc)
 	c.snap.Store(next)
-	for _, p := range next.Problems() {
-		c.logger.Warn("flags: malformed flag kept out of service", "origin", origin, "problem", p.Error())
+	if problems := next.Problems(); len(problems) > 0 {
+		// Log each problem once, when it appears, not again with every patch.
+		seen := map[string]bool{}
+		if prev != nil {
+			for _, p := range prev.Problems() {
+				seen[p.Error()] = true
+			}
+		}
+		for _, p := range problems {
+			if msg := p.Error(); !seen[msg] {
+				c.logger.Warn("flags: malformed flag kept out of service", "origin", origin, "problem", msg)
+			}
+		}
 	}
 	// ready is closed last, so that when WaitReady returns the status is
 	// current and listeners have seen the first snapshot.

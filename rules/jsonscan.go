@@ -56,16 +56,25 @@ type arena struct {
 	istack  []any     // elements of the arrays being parsed
 }
 
-const arenaChunk = 512
+// Chunks start small, so that compiling a patch of one flag stays cheap,
+// and double up to arenaChunk for whole documents.
+const (
+	arenaFirstChunk = 16
+	arenaChunk      = 512
+)
+
+func nextChunk(prev, need int) int {
+	return max(need, min(arenaChunk, max(arenaFirstChunk, 2*prev)))
+}
 
 func (a *arena) object(ms []member) object {
 	if cap(a.members)-len(a.members) < len(ms) {
-		a.members = make([]member, 0, max(arenaChunk, len(ms)))
+		a.members = make([]member, 0, nextChunk(cap(a.members), len(ms)))
 	}
 	start := len(a.members)
 	a.members = append(a.members, ms...)
 	if len(a.nodes) == cap(a.nodes) {
-		a.nodes = make([]objNode, 0, arenaChunk/4)
+		a.nodes = make([]objNode, 0, nextChunk(cap(a.nodes), 1))
 	}
 	a.nodes = append(a.nodes, objNode{m: a.members[start:len(a.members):len(a.members)]})
 	return &a.nodes[len(a.nodes)-1]
@@ -76,7 +85,7 @@ func (a *arena) array(vs []any) []any {
 		return []any{}
 	}
 	if cap(a.items)-len(a.items) < len(vs) {
-		a.items = make([]any, 0, max(arenaChunk, len(vs)))
+		a.items = make([]any, 0, nextChunk(cap(a.items), len(vs)))
 	}
 	start := len(a.items)
 	a.items = append(a.items, vs...)
