@@ -3,6 +3,7 @@ package flags
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -341,5 +342,32 @@ func TestPrerequisiteSeenThroughReuse(t *testing.T) {
 		if r := Evaluate(tc.snap, "a", u, nil); r.Reason.Kind != tc.want {
 			t.Errorf("snapshot %d: a = %+v, want %s", i+1, r.Reason, tc.want)
 		}
+	}
+}
+
+// TestMalformedLoggedOnce: a malformed flag is logged when it appears, not
+// again with every later snapshot.
+func TestMalformedLoggedOnce(t *testing.T) {
+	var logs syncBuffer
+	src := &manualSource{started: make(chan Updates, 1)}
+	c, err := New(WithSource(src), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	u := <-src.started
+	for v := 1; v <= 3; v++ {
+		doc, err := rules.ParseDocument([]byte(fmt.Sprintf(`{"version":%d,"flags":{"bad":{"on":"yes"},"ok":{"on":true,"variations":[%d],"fallthrough":{"variation":0}}}}`, v, v)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := u.Apply(doc, "manual"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if n := strings.Count(logs.b.String(), "flags.bad.on: got a string"); n != 1 {
+		t.Errorf("the malformed flag was logged %d times over 3 snapshots, want 1:\n%s", n, logs.b.String())
 	}
 }
