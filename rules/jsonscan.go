@@ -204,19 +204,10 @@ func (s *scanner) value(depth int) (any, error) {
 		}
 		base := len(s.a.mstack) // nested objects push above it and pop back to it
 		for {
-			s.skipSpace()
-			if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-				return nil, s.unexpected("looking for beginning of object key string")
-			}
-			k, err := s.key()
+			k, err := s.objectKey(keyIntern)
 			if err != nil {
 				return nil, err
 			}
-			s.skipSpace()
-			if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-				return nil, s.unexpected("after object key")
-			}
-			s.pos++
 			v, err := s.value(depth + 1)
 			if err != nil {
 				return nil, err
@@ -346,6 +337,41 @@ func (s *scanner) numberValue(b []byte) any {
 		return smallNumbers[(b[0]-'0')*10+b[1]-'0']
 	}
 	return json.Number(b)
+}
+
+// How objectKey treats the key it reads.
+const (
+	keyIntern = iota // decode, returning document member names as constants
+	keyDecode        // decode
+	keySkip          // only check it
+)
+
+// objectKey reads an object key and the colon after it, leaving pos at the
+// member's value.
+func (s *scanner) objectKey(mode int) (string, error) {
+	s.skipSpace()
+	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+		return "", s.unexpected("looking for beginning of object key string")
+	}
+	var k string
+	var err error
+	switch mode {
+	case keyIntern:
+		k, err = s.key()
+	case keyDecode:
+		k, err = s.str()
+	default:
+		err = s.skipString()
+	}
+	if err != nil {
+		return "", err
+	}
+	s.skipSpace()
+	if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+		return "", s.unexpected("after object key")
+	}
+	s.pos++
+	return k, nil
 }
 
 // key reads an object key. The member names of the document format are
@@ -566,18 +592,9 @@ func (s *scanner) skipValue(depth int) error {
 			return nil
 		}
 		for {
-			s.skipSpace()
-			if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-				return s.unexpected("looking for beginning of object key string")
-			}
-			if err := s.skipString(); err != nil {
+			if _, err := s.objectKey(keySkip); err != nil {
 				return err
 			}
-			s.skipSpace()
-			if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-				return s.unexpected("after object key")
-			}
-			s.pos++
 			if err := s.skipValue(depth + 1); err != nil {
 				return err
 			}
@@ -670,8 +687,8 @@ func (s *scanner) skipString() error {
 }
 
 // rawMembers splits the object starting at pos into its members' raw
-// values (sub-slices of data), checking every value's syntax. A value that
-// is not an object (for objects of flags) is reported through notObject.
+// values (sub-slices of data), checking every value's syntax; errNotObject
+// when pos is not at an object.
 func (s *scanner) rawMembers() (map[string]json.RawMessage, error) {
 	s.skipSpace()
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
@@ -685,19 +702,10 @@ func (s *scanner) rawMembers() (map[string]json.RawMessage, error) {
 		return out, nil
 	}
 	for {
-		s.skipSpace()
-		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-			return nil, s.unexpected("looking for beginning of object key string")
-		}
-		k, err := s.str()
+		k, err := s.objectKey(keyDecode)
 		if err != nil {
 			return nil, err
 		}
-		s.skipSpace()
-		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-			return nil, s.unexpected("after object key")
-		}
-		s.pos++
 		s.skipSpace()
 		start := s.pos
 		if err := s.skipValue(1); err != nil {
