@@ -374,16 +374,17 @@ func (c *Client) evaluate(key string, ec *Context) evaluation {
 			return ev
 		}
 	}
+	// evaluator.evaluate inlined: the extra call costs about a third of S1.
 	snap := c.snap.Load()
-	if snap != nil {
-		// The common case, without the general entry's checks repeated.
-		if f := snap.Flag(key); f != nil {
-			e := evaluator{snap: snap, ctx: ec, clock: c.clock}
-			return e.evaluateTop(f)
-		}
+	if snap == nil {
+		return errorEval(nil, errClientNotReady, ErrClientNotReady)
+	}
+	f := snap.Flag(key)
+	if f == nil {
+		return errorEval(nil, errFlagNotFound, fmt.Errorf("%w: %q", ErrFlagNotFound, key))
 	}
 	e := evaluator{snap: snap, ctx: ec, clock: c.clock}
-	return e.evaluate(key)
+	return e.evaluateTop(f)
 }
 
 // typed turns an evaluation into a Result[T], applying SPEC §3 step 8: a
