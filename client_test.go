@@ -371,3 +371,46 @@ func TestMalformedLoggedOnce(t *testing.T) {
 		t.Errorf("the malformed flag was logged %d times over 3 snapshots, want 1:\n%s", n, logs.b.String())
 	}
 }
+
+// TestRepeatedClausesEvaluateOnce: a flag whose rules repeat clauses (each
+// computed once per evaluation) picks the same rule as a plain walk that
+// evaluates every clause, for every combination of the attributes tested.
+func TestRepeatedClausesEvaluateOnce(t *testing.T) {
+	doc, err := rules.ParseDocument([]byte(`{"flags":{"f":{"on":true,"variations":["none","r0","r1","r2","r3"],"fallthrough":{"variation":0},"rules":[
+		{"clauses":[{"attribute":"email","op":"endsWith","values":["@corp.com"]},{"attribute":"country","op":"in","values":["de"]}],"serve":{"variation":1}},
+		{"clauses":[{"attribute":"country","op":"in","values":["de"]},{"attribute":"email","op":"endsWith","values":["@corp.com"],"negate":true}],"serve":{"variation":2}},
+		{"clauses":[{"attribute":"email","op":"endsWith","values":["@corp.com"]},{"attribute":"plan","op":"exists","values":[]}],"serve":{"variation":3}},
+		{"clauses":[{"attribute":"plan","op":"exists","values":[]},{"attribute":"email","op":"endsWith","values":["@corp.com"]}],"serve":{"variation":4}}]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := rules.Compile(doc)
+	f := snap.Flag("f")
+	if f.Err != nil || !f.HasMemos() {
+		t.Fatalf("flag: err %v, HasMemos %v; want a valid flag with repeated clauses", f.Err, f.HasMemos())
+	}
+	seen := map[int]bool{}
+	for _, email := range []any{nil, "ann@corp.com", "bob@else.org", 7.0} {
+		for _, country := range []any{nil, "de", "fr"} {
+			for _, plan := range []any{nil, "pro"} {
+				b := NewContext("u")
+				for name, v := range map[string]any{"email": email, "country": country, "plan": plan} {
+					if v != nil {
+						b.Set(name, v)
+					}
+				}
+				ec := b.Build()
+				r := Evaluate(snap, "f", ec, nil)
+				kind, rule, ok := naiveOutcome(f, ec, 0)
+				if !ok || r.Reason.Kind != kind || kind == ReasonRuleMatch && r.Reason.RuleIndex != rule {
+					t.Errorf("email %v, country %v, plan %v: evaluated %s rule %d, a plain walk gives %s rule %d",
+						email, country, plan, r.Reason.Kind, r.Reason.RuleIndex, kind, rule)
+				}
+				seen[r.Variation] = true
+			}
+		}
+	}
+	if len(seen) != 4 { // r3 is unreachable: r2 tests the same clauses
+		t.Errorf("variations served %v, want four of them (the test must reach most rules)", seen)
+	}
+}

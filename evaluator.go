@@ -158,6 +158,12 @@ func (e *evaluator) evaluateFlag(f *rules.Flag, depth int) evaluation {
 	}
 	for i := range f.Targets {
 		t := &f.Targets[i]
+		if isKey(t.Attribute) { // the usual target list: no map lookup
+			if t.Values.ContainsString(e.ctx.key) {
+				return evaluation{flag: f, variation: int32(t.Variation), kind: kindTargetMatch}
+			}
+			continue
+		}
 		if v, ok := t.Attribute.Lookup(e.ctx.attrs); ok && setHas(&t.Values, v) {
 			return evaluation{flag: f, variation: int32(t.Variation), kind: kindTargetMatch}
 		}
@@ -175,9 +181,9 @@ func (e *evaluator) evaluateFlag(f *rules.Flag, depth int) evaluation {
 // firstMatchingRule returns the index of the first rule whose clauses all
 // match, or -1.
 func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
-	if len(f.AttributeSlots) == 0 {
+	if len(f.AttributeSlots) == 0 && !f.HasMemos() {
 		for i := range f.Rules {
-			match, err := e.clausesMatch(f.Rules[i].Clauses, 0, nil, nil)
+			match, err := e.clausesMatch(f.Rules[i].Clauses, f.SegmentRefs, 0, nil, nil)
 			if err != nil || match {
 				return i, err
 			}
@@ -186,7 +192,7 @@ func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
 	}
 	var cache attrCache
 	for i := range f.Rules {
-		match, err := e.clausesMatch(f.Rules[i].Clauses, 0, f.AttributeSlots, &cache)
+		match, err := e.clausesMatch(f.Rules[i].Clauses, f.SegmentRefs, 0, f.AttributeSlots, &cache)
 		if err != nil || match {
 			return i, err
 		}
@@ -228,6 +234,9 @@ func (e *evaluator) serve(f *rules.Flag, s *rules.Serve, kind uint8, index int32
 // bucket computes SPEC §2's bucket of the attribute at path; fallback is set
 // when the attribute is absent or not a string or an integer.
 func (e *evaluator) bucket(path rules.Path, salt string) (bucket int, fallback bool) {
+	if isKey(path) { // the usual bucketBy: no map lookup
+		return bucketing.Bucket(salt, e.ctx.key), false
+	}
 	v, ok := path.Lookup(e.ctx.attrs)
 	if !ok {
 		return 0, true
@@ -246,68 +255,89 @@ func (e *evaluator) bucket(path rules.Path, salt string) (bucket int, fallback b
 	return 0, true
 }
 
+// isKey reports whether path is the context key, which a valid context
+// holds as a string in Context.key as well as in its attributes.
+func isKey(path rules.Path) bool { return len(path) == 1 && path[0] == "key" }
+
 // attrCache holds the attributes of one flag evaluation's rules, looked up
-// once each (see rules.Clause.Slot).
+// once each (see rules.Clause.Slot), and the results of its repeated
+// clauses, computed once each (see rules.Clause.Memo).
 type attrCache struct {
-	vals  [rules.MaxSlots]any
-	state [rules.MaxSlots]uint8 // 0 unknown, 1 absent, 2 present
+	vals      [rules.MaxSlots]any
+	state     [rules.MaxSlots]uint8 // 0 unknown, 1 absent, 2 present
+	memoDone  uint64                // bit i: the clause of memo i was computed
+	memoMatch uint64                // bit i: and it matched
 }
 
 // clausesMatch ANDs clauses. An error means a malformed segment was reached.
-// slots and cache are the flag's attribute cache (nil for segment rules).
-func (e *evaluator) clausesMatch(clauses []rules.Clause, depth int, slots []rules.Path, cache *attrCache) (bool, error) {
+// refs is the SegmentRefs of the clauses' owner; slots and cache are the
+// flag's attribute and clause cache (nil for segment rules).
+func (e *evaluator) clausesMatch(clauses []rules.Clause, refs []*rules.Segment, depth int, slots []rules.Path, cache *attrCache) (bool, error) {
 	for i := range clauses {
 		c := &clauses[i]
-		if c.Op == rules.OpInSegment {
-			in, err := e.inAnySegment(c.Segments(), depth)
+		m := c.Memo()
+		if m < 0 || cache == nil {
+			if match, err := e.clauseMatches(c, refs, depth, slots, cache); err != nil || !match {
+				return false, err
+			}
+			continue
+		}
+		bit := uint64(1) << m
+		if cache.memoDone&bit == 0 {
+			match, err := e.clauseMatches(c, refs, depth, slots, cache)
 			if err != nil {
 				return false, err
 			}
-			if in == c.Negate {
-				return false, nil
+			cache.memoDone |= bit
+			if match {
+				cache.memoMatch |= bit
 			}
-			continue
 		}
-		if c.UsesClock() {
-			if !c.Match(float64(e.nowMillis()), true) {
-				return false, nil
-			}
-			continue
-		}
-		var v any
-		var ok bool
-		if c.Slot >= 0 && cache != nil && c.Slot < len(slots) {
-			switch cache.state[c.Slot] {
-			case 0:
-				v, ok = slots[c.Slot].Lookup(e.ctx.attrs)
-				cache.vals[c.Slot] = v
-				cache.state[c.Slot] = 1
-				if ok {
-					cache.state[c.Slot] = 2
-				}
-			case 2:
-				v, ok = cache.vals[c.Slot], true
-			}
-		} else {
-			v, ok = c.Attribute.Lookup(e.ctx.attrs)
-		}
-		if !c.Match(v, ok) {
+		if cache.memoMatch&bit == 0 {
 			return false, nil
 		}
 	}
 	return true, nil
 }
 
-func (e *evaluator) inAnySegment(keys []string, depth int) (bool, error) {
+// clauseMatches evaluates one clause, negation included.
+func (e *evaluator) clauseMatches(c *rules.Clause, refs []*rules.Segment, depth int, slots []rules.Path, cache *attrCache) (bool, error) {
+	if c.Op == rules.OpInSegment {
+		in, err := e.inAnySegment(c.SegmentRefs(refs), depth)
+		return in != c.Negate && err == nil, err
+	}
+	if c.UsesClock() {
+		return c.Match(float64(e.nowMillis()), true), nil
+	}
+	var v any
+	var ok bool
+	if c.Slot >= 0 && cache != nil && c.Slot < len(slots) {
+		switch cache.state[c.Slot] {
+		case 0:
+			v, ok = slots[c.Slot].Lookup(e.ctx.attrs)
+			cache.vals[c.Slot] = v
+			cache.state[c.Slot] = 1
+			if ok {
+				cache.state[c.Slot] = 2
+			}
+		case 2:
+			v, ok = cache.vals[c.Slot], true
+		}
+	} else {
+		v, ok = c.Attribute.Lookup(e.ctx.attrs)
+	}
+	return c.Match(v, ok), nil
+}
+
+func (e *evaluator) inAnySegment(segs []*rules.Segment, depth int) (bool, error) {
 	// No depth limit: Compile refuses inSegment cycles, so the recursion ends
 	// after at most one level per segment (goroutine stacks grow as needed).
-	for _, key := range keys {
-		s := e.snap.Segment(key)
+	for _, s := range segs {
 		if s == nil {
 			continue // an unknown segment never matches
 		}
 		if s.Err != nil {
-			return false, fmt.Errorf("%w: segment %q: %w", ErrMalformedFlag, key, s.Err)
+			return false, fmt.Errorf("%w: segment %q: %w", ErrMalformedFlag, s.Key, s.Err)
 		}
 		in, err := e.inSegment(s, depth)
 		if err != nil || in {
@@ -319,7 +349,14 @@ func (e *evaluator) inAnySegment(keys []string, depth int) (bool, error) {
 
 // inSegment applies SPEC §1's order: excluded, included, then rules.
 func (e *evaluator) inSegment(s *rules.Segment, depth int) (bool, error) {
-	if v, ok := s.Attribute.Lookup(e.ctx.attrs); ok {
+	if isKey(s.Attribute) {
+		if s.Excluded.ContainsString(e.ctx.key) {
+			return false, nil
+		}
+		if s.Included.ContainsString(e.ctx.key) {
+			return true, nil
+		}
+	} else if v, ok := s.Attribute.Lookup(e.ctx.attrs); ok {
 		if setHas(&s.Excluded, v) {
 			return false, nil
 		}
@@ -329,7 +366,7 @@ func (e *evaluator) inSegment(s *rules.Segment, depth int) (bool, error) {
 	}
 	for i := range s.Rules {
 		r := &s.Rules[i]
-		match, err := e.clausesMatch(r.Clauses, depth+1, nil, nil)
+		match, err := e.clausesMatch(r.Clauses, s.SegmentRefs, depth+1, nil, nil)
 		if err != nil {
 			return false, err
 		}

@@ -138,8 +138,114 @@ func parseFlag(ps *problems, key string, raw json.RawMessage) *Flag {
 		ps.add("fallthrough", "missing (required)")
 	}
 	assignSlots(f)
-	f.Constant = !f.On || len(f.Prerequisites) == 0 && len(f.Targets) == 0 && len(f.Rules) == 0 && f.Fallthrough.Rollout == nil
+	assignMemos(f)
+	var refs int32
+	for i := range f.Rules {
+		refs = numberSegmentRefs(f.Rules[i].Clauses, refs)
+	}
+	f.constLocal = !f.On || len(f.Prerequisites) == 0 && len(f.Targets) == 0 && len(f.Rules) == 0 && f.Fallthrough.Rollout == nil
+	f.Constant = f.constLocal
 	return f
+}
+
+// numberSegmentRefs gives the inSegment clauses among clauses their ranges
+// in their owner's SegmentRefs, starting at n, and returns the next free
+// index.
+func numberSegmentRefs(clauses []Clause, n int32) int32 {
+	for i := range clauses {
+		if c := &clauses[i]; c.code == opInSegment {
+			c.segFrom = n
+			n += int32(len(c.strings))
+			c.segTo = n
+		}
+	}
+	return n
+}
+
+// resolveSegmentRefs fills the SegmentRefs table of a flag's or segment's
+// rules (see numberSegmentRefs) from this snapshot's segments; nil when the
+// rules have no inSegment clause.
+func resolveSegmentRefs(segments map[string]*Segment, clauseLists func(yield func([]Clause) bool)) []*Segment {
+	var refs []*Segment
+	for clauses := range clauseLists {
+		for i := range clauses {
+			c := &clauses[i]
+			if c.code != opInSegment || c.segTo == c.segFrom {
+				continue
+			}
+			if refs == nil || int(c.segTo) > len(refs) {
+				refs = append(refs, make([]*Segment, int(c.segTo)-len(refs))...)
+			}
+			for k, key := range c.strings {
+				refs[int(c.segFrom)+k] = segments[key]
+			}
+		}
+	}
+	return refs
+}
+
+// assignMemos numbers the clauses a flag repeats across its rules (the same
+// attribute, operator, negation and scalar values): an evaluation then
+// computes each once. Flags without repeated clauses are left alone.
+func assignMemos(f *Flag) {
+	var distinct []*Clause
+	for i := range f.Rules {
+		for j := range f.Rules[i].Clauses {
+			c := &f.Rules[i].Clauses[j]
+			if !memoizable(c) {
+				continue
+			}
+			for _, d := range distinct {
+				if sameClause(c, d) {
+					if d.memo < 0 {
+						d.memo = int8(nextMemo(f))
+						f.memos = f.memos || d.memo >= 0
+					}
+					c.memo = d.memo
+					break
+				}
+			}
+			if c.memo < 0 && len(distinct) < 256 { // bounds the quadratic search on huge flags
+				distinct = append(distinct, c)
+			}
+		}
+	}
+}
+
+// nextMemo is the next free memo index of f, or -1 past 63 (a memo is a
+// bit of a uint64).
+func nextMemo(f *Flag) int {
+	n := -1
+	for i := range f.Rules {
+		for j := range f.Rules[i].Clauses {
+			n = max(n, int(f.Rules[i].Clauses[j].memo))
+		}
+	}
+	if n >= 63 {
+		return -1
+	}
+	return n + 1
+}
+
+// memoizable reports whether a clause's values are all scalars, the ones
+// sameClause can compare.
+func memoizable(c *Clause) bool {
+	if c.code == opUnknown {
+		return false
+	}
+	for _, v := range c.Values {
+		switch v.(type) {
+		case string, float64, bool:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func sameClause(a, b *Clause) bool {
+	return a.code == b.code && a.Negate == b.Negate && slices.Equal(a.Attribute, b.Attribute) &&
+		slices.Equal(a.Values, b.Values)
 }
 
 // assignSlots gives cache slots to the attributes tested by more than one
@@ -232,6 +338,10 @@ func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 			r.Salt = ps.str(o, "salt", field)
 		}
 		s.Rules = append(s.Rules, r)
+	}
+	var n int32
+	for i := range s.Rules {
+		n = numberSegmentRefs(s.Rules[i].Clauses, n)
 	}
 	return s
 }
@@ -408,7 +518,8 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 		if co == nil {
 			continue
 		}
-		c := Clause{Op: Op(ps.str(co, "op", field)), Negate: ps.boolean(co, "negate", field), Slot: -1}
+		c := Clause{Op: Op(ps.str(co, "op", field)), Negate: ps.boolean(co, "negate", field), Slot: -1, memo: -1}
+		c.code = opCodes[c.Op]
 		if !c.Op.Known() {
 			if _, ok := co.get("op"); !ok {
 				ps.add(ps.join(field, "op"), "missing")

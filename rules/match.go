@@ -98,7 +98,7 @@ func (s *ValueSet) Contains(v any) bool {
 // when any element does. It must not be called for inSegment, which needs the
 // whole context; the evaluator handles that operator.
 func (c *Clause) Match(v any, present bool) bool {
-	if c.Op == OpExists {
+	if c.code == opExists {
 		return present != c.Negate
 	}
 	if !present {
@@ -122,22 +122,34 @@ func (c *Clause) MatchValue(v any) bool {
 }
 
 func (c *Clause) matchOne(v any) bool {
-	switch c.Op {
-	case OpIn:
+	switch c.code {
+	case opIn:
 		return c.set.Contains(v)
-	case OpStartsWith, OpEndsWith, OpContains:
-		s, ok := v.(string)
-		if !ok {
-			return false
-		}
-		for _, want := range c.strings {
-			if (c.Op == OpStartsWith && strings.HasPrefix(s, want)) ||
-				(c.Op == OpEndsWith && strings.HasSuffix(s, want)) ||
-				(c.Op == OpContains && strings.Contains(s, want)) {
-				return true
+	case opStartsWith:
+		if s, ok := v.(string); ok {
+			for _, want := range c.strings {
+				if strings.HasPrefix(s, want) {
+					return true
+				}
 			}
 		}
-	case OpMatches:
+	case opEndsWith:
+		if s, ok := v.(string); ok {
+			for _, want := range c.strings {
+				if strings.HasSuffix(s, want) {
+					return true
+				}
+			}
+		}
+	case opContains:
+		if s, ok := v.(string); ok {
+			for _, want := range c.strings {
+				if strings.Contains(s, want) {
+					return true
+				}
+			}
+		}
+	case opMatches:
 		s, ok := v.(string)
 		if !ok {
 			return false
@@ -147,27 +159,27 @@ func (c *Clause) matchOne(v any) bool {
 				return true
 			}
 		}
-	case OpLessThan, OpLessThanOrEqual, OpGreaterThan, OpGreaterThanOrEqual:
+	case opLessThan, opLessThanOrEqual, opGreaterThan, opGreaterThanOrEqual:
 		f, ok := v.(float64)
 		if !ok {
 			return false
 		}
 		for _, want := range c.numbers {
-			if compareNumbers(c.Op, f, want) {
+			if compareNumbers(c.code, f, want) {
 				return true
 			}
 		}
-	case OpBefore, OpAfter:
+	case opBefore, opAfter:
 		t, ok := instant(v)
 		if !ok {
 			return false
 		}
 		for _, want := range c.instants {
-			if (c.Op == OpBefore && t.before(want)) || (c.Op == OpAfter && want.before(t)) {
+			if (c.code == opBefore && t.before(want)) || (c.code == opAfter && want.before(t)) {
 				return true
 			}
 		}
-	case OpSemVerEqual, OpSemVerLessThan, OpSemVerGreaterThan:
+	case opSemVerEqual, opSemVerLessThan, opSemVerGreaterThan:
 		s, ok := v.(string)
 		if !ok {
 			return false
@@ -178,9 +190,9 @@ func (c *Clause) matchOne(v any) bool {
 		}
 		for i := range c.versions {
 			cmp := got.compare(&c.versions[i])
-			if (c.Op == OpSemVerEqual && cmp == 0) ||
-				(c.Op == OpSemVerLessThan && cmp < 0) ||
-				(c.Op == OpSemVerGreaterThan && cmp > 0) {
+			if (c.code == opSemVerEqual && cmp == 0) ||
+				(c.code == opSemVerLessThan && cmp < 0) ||
+				(c.code == opSemVerGreaterThan && cmp > 0) {
 				return true
 			}
 		}
@@ -188,15 +200,15 @@ func (c *Clause) matchOne(v any) bool {
 	return false
 }
 
-func compareNumbers(op Op, a, b float64) bool {
+func compareNumbers(op opCode, a, b float64) bool {
 	switch op {
-	case OpLessThan:
+	case opLessThan:
 		return a < b
-	case OpLessThanOrEqual:
+	case opLessThanOrEqual:
 		return a <= b
-	case OpGreaterThan:
+	case opGreaterThan:
 		return a > b
-	case OpGreaterThanOrEqual:
+	case opGreaterThanOrEqual:
 		return a >= b
 	}
 	return false
@@ -247,6 +259,13 @@ type semver struct {
 // parseSemver accepts SemVer 2.0 plus a leading "v" and a missing minor or
 // patch ("2", "2.3"). Build metadata is dropped. It does not allocate.
 func parseSemver(s string) (semver, bool) {
+	if v, ok := parsePlainSemver(s); ok {
+		return v, true
+	}
+	return parseFullSemver(s)
+}
+
+func parseFullSemver(s string) (semver, bool) {
 	var v semver
 	s = strings.TrimPrefix(s, "v")
 	if i := strings.IndexByte(s, '+'); i >= 0 {
@@ -288,6 +307,35 @@ func parseSemver(s string) (semver, bool) {
 	}
 	v.major, v.minor, v.patch = nums[0], nums[1], nums[2]
 	return v, true
+}
+
+// parsePlainSemver is parseSemver's one-pass path for the versions
+// contexts nearly always carry: one to three dot-separated numbers with no
+// prefix, pre-release or build ("2.10.1"). It reports false for anything
+// else, which parseSemver then parses in full (and may still accept).
+func parsePlainSemver(s string) (semver, bool) {
+	var nums [3]uint64
+	n, digits := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits == 1 && nums[n] == 0 || digits == 19 { // a leading zero, or too long
+				return semver{}, false
+			}
+			nums[n] = nums[n]*10 + uint64(c-'0')
+			digits++
+		case c == '.' && digits > 0 && n < 2:
+			n++
+			digits = 0
+		default:
+			return semver{}, false
+		}
+	}
+	if digits == 0 {
+		return semver{}, false
+	}
+	return semver{major: nums[0], minor: nums[1], patch: nums[2]}, true
 }
 
 func parseNumericIdent(s string) (uint64, bool) {

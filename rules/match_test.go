@@ -547,3 +547,23 @@ func TestMatchTimeSubMillisecond(t *testing.T) {
 			"00:00:00.0005Z after 00:00:00Z = %v, 00:00:00.0001Z before 00:00:00.0009Z = %v; want true, true", gotAfter, gotBefore)
 	}
 }
+
+// FuzzPlainSemver checks parseSemver's one-pass path against the full
+// parser: whenever the fast path accepts a version, the full parser accepts
+// it too and reads the same numbers.
+func FuzzPlainSemver(f *testing.F) {
+	for _, s := range []string{"2.10.1", "0.0.0", "1", "1.2", "01.2.3", "1.2.3.4", "1..2", "1.2.", ".1",
+		"18446744073709551615.0.0", "9999999999999999999.1.1", "99999999999999999999.1.1", "1.2.3-rc.1", "v1.2.3", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fast, ok := parsePlainSemver(s)
+		if !ok {
+			return
+		}
+		full, fullOK := parseFullSemver(s)
+		if !fullOK || full != fast {
+			t.Fatalf("%q: fast path %+v, full parser %+v (ok %v)", s, fast, full, fullOK)
+		}
+	})
+}

@@ -62,6 +62,12 @@ type Flag struct {
 	// at most MaxSlots; Clause.Slot indexes it.
 	AttributeSlots []Path
 
+	// SegmentRefs holds, for the inSegment clauses of the flag's rules, the
+	// segments they name in this snapshot (nil for an unknown key), so that
+	// evaluation does not look segments up by key; Clause.SegmentRefs
+	// slices it.
+	SegmentRefs []*Segment
+
 	Description string
 	Tags        []string
 	Deprecated  bool
@@ -70,9 +76,16 @@ type Flag struct {
 	Err      error
 	Problems []*Problem
 
-	local []*Problem // problems found in the flag alone (not its graph)
-	raw   json.RawMessage
+	local      []*Problem // problems found in the flag alone (not its graph)
+	raw        json.RawMessage
+	constLocal bool // constant by its own fields; Constant may also come from constant prerequisites
+	folded     int8 // foldPrerequisites' answer in this snapshot: 0 not yet, 1 constant, -1 not
+	memos      bool // some clause has a memo index (Clause.Memo)
 }
+
+// HasMemos reports whether some of the flag's clauses are repeated (see
+// Clause.Memo).
+func (f *Flag) HasMemos() bool { return f.memos }
 
 // MaxSlots is how many distinct rule attributes a flag caches per
 // evaluation; attributes beyond it are looked up each time they are tested.
@@ -142,6 +155,10 @@ type Segment struct {
 	Included  ValueSet
 	Excluded  ValueSet
 	Rules     []SegmentRule
+
+	// SegmentRefs is Flag.SegmentRefs for the inSegment clauses of the
+	// segment's rules.
+	SegmentRefs []*Segment
 
 	// Err is the first of Problems, nil when the segment is well formed.
 	Err      error
@@ -214,6 +231,11 @@ type Clause struct {
 	// inSegment, clock clauses, or more distinct attributes than MaxSlots).
 	Slot int
 
+	code    opCode // Op as a small integer for the evaluator's switch
+	memo    int8   // the clause's index among its flag's repeated clauses, -1: not repeated
+	segFrom int32  // an inSegment clause's segments in its owner's SegmentRefs
+	segTo   int32
+
 	set      ValueSet         // in
 	strings  []string         // startsWith, endsWith, contains, inSegment
 	regexps  []*regexp.Regexp // matches
@@ -230,6 +252,49 @@ func (c *Clause) UsesClock() bool {
 
 // Segments returns the segment keys of an inSegment clause.
 func (c *Clause) Segments() []string { return c.strings }
+
+// SegmentRefs returns the segments of an inSegment clause, resolved in this
+// snapshot (nil for a key the snapshot does not hold), from refs, the
+// SegmentRefs of the flag or segment the clause belongs to.
+func (c *Clause) SegmentRefs(refs []*Segment) []*Segment { return refs[c.segFrom:c.segTo] }
+
+// Memo returns the clause's index among the clauses its flag repeats (the
+// same attribute, operator, negation and values in several rules), below
+// 64, or -1. An evaluation computes a repeated clause once.
+func (c *Clause) Memo() int { return int(c.memo) }
+
+// opCode is Op as a small integer: the evaluator switches on it for every
+// clause, and an integer switch is a jump table where a string switch is a
+// series of comparisons.
+type opCode uint8
+
+const (
+	opUnknown opCode = iota
+	opIn
+	opStartsWith
+	opEndsWith
+	opContains
+	opMatches
+	opLessThan
+	opLessThanOrEqual
+	opGreaterThan
+	opGreaterThanOrEqual
+	opBefore
+	opAfter
+	opSemVerEqual
+	opSemVerLessThan
+	opSemVerGreaterThan
+	opInSegment
+	opExists
+)
+
+var opCodes = map[Op]opCode{
+	OpIn: opIn, OpStartsWith: opStartsWith, OpEndsWith: opEndsWith, OpContains: opContains,
+	OpMatches: opMatches, OpLessThan: opLessThan, OpLessThanOrEqual: opLessThanOrEqual,
+	OpGreaterThan: opGreaterThan, OpGreaterThanOrEqual: opGreaterThanOrEqual, OpBefore: opBefore,
+	OpAfter: opAfter, OpSemVerEqual: opSemVerEqual, OpSemVerLessThan: opSemVerLessThan,
+	OpSemVerGreaterThan: opSemVerGreaterThan, OpInSegment: opInSegment, OpExists: opExists,
+}
 
 // Path is an attribute path split at its dots: "org.plan" is {"org", "plan"}.
 type Path []string

@@ -80,19 +80,68 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	}
 	s.checkPrerequisites()
 	s.checkSegmentCycles()
-	for _, f := range s.flags {
+	for _, f := range s.flagList {
 		f.Err = nil
 		if len(f.Problems) > 0 {
 			f.Err = f.Problems[0]
 		}
+		f.SegmentRefs = resolveSegmentRefs(s.segments, func(yield func([]Clause) bool) {
+			for i := range f.Rules {
+				if !yield(f.Rules[i].Clauses) {
+					return
+				}
+			}
+		})
 	}
 	for _, g := range s.segments {
 		g.Err = nil
 		if len(g.Problems) > 0 {
 			g.Err = g.Problems[0]
 		}
+		g.SegmentRefs = resolveSegmentRefs(s.segments, func(yield func([]Clause) bool) {
+			for i := range g.Rules {
+				if !yield(g.Rules[i].Clauses) {
+					return
+				}
+			}
+		})
+	}
+	for _, f := range s.flagList {
+		f.Constant, f.folded = f.constLocal, 0
+	}
+	for _, f := range s.flagList {
+		foldPrerequisites(f)
 	}
 	return s
+}
+
+// foldPrerequisites makes constant a flag that is on with a fixed
+// fallthrough and no targets or rules, and whose prerequisites are all such
+// flags serving the variations required: every valid context gets its
+// fallthrough, so the evaluator need not walk the chain (a prerequisite
+// chain of kill switches costs what one flag costs). Prerequisites that
+// fail are not folded: their reason names the failing prerequisite.
+func foldPrerequisites(f *Flag) bool {
+	if f.Constant {
+		return f.On && f.Err == nil
+	}
+	if f.folded != 0 { // shared prerequisites are walked once
+		return f.folded > 0
+	}
+	f.folded = -1
+	if !f.On || f.Err != nil || len(f.Targets) > 0 || len(f.Rules) > 0 || f.Fallthrough.Rollout != nil {
+		return false
+	}
+	for i, p := range f.Prerequisites {
+		pf := f.PrerequisiteFlags[i]
+		// Compile refuses cycles and chains deeper than MaxPrerequisiteDepth
+		// (their flags have Err set), so the recursion ends.
+		if pf == nil || !foldPrerequisites(pf) || pf.Fallthrough.Variation != p.Variation {
+			return false
+		}
+	}
+	f.Constant, f.folded = true, 1
+	return true
 }
 
 // Version is the snapshot version of the document.

@@ -448,3 +448,86 @@ func TestProblemsDocumentOrder(t *testing.T) {
 		t.Errorf("Problems() must list one flag's problems in document order (-want +got):\n%s", diff)
 	}
 }
+
+// TestPrerequisiteFolding: a flag whose prerequisites are all constant,
+// on, and serving the variation required is constant itself (evaluated like
+// a kill switch); a failing, ruled or missing prerequisite stops the fold,
+// and a reused flag is folded afresh in every snapshot.
+func TestPrerequisiteFolding(t *testing.T) {
+	const ruled = `{"on":true,"variations":[false,true],"rules":[{"clauses":[{"attribute":"a","op":"in","values":["x"]}],"serve":{"variation":1}}],"fallthrough":{"variation":1}}`
+	const serves0 = `{"on":true,"variations":[false,true],"fallthrough":{"variation":0}}`
+	d1 := docOf(t, 1, map[string]string{
+		"top": prereqFlag("mid", "leaf"), "mid": prereqFlag("leaf"), "leaf": prereqFlag(),
+		"on-ruled": prereqFlag("ruled"), "ruled": ruled,
+		"on-missing": prereqFlag("nowhere"),
+		"on-zero":    prereqFlag("zero"), "zero": serves0,
+	}, nil)
+	s1 := Compile(d1)
+	for key, want := range map[string]bool{"top": true, "mid": true, "leaf": true, "on-ruled": false,
+		"ruled": false, "on-missing": false, "on-zero": false, "zero": true} {
+		if got := s1.Flag(key).Constant; got != want {
+			t.Errorf("snapshot 1: %s.Constant = %v, want %v", key, got, want)
+		}
+	}
+	d2 := docOf(t, 2, map[string]string{"top": prereqFlag("mid", "leaf"), "mid": prereqFlag("leaf"), "leaf": serves0}, nil)
+	s2 := CompileFrom(s1, d2)
+	for _, key := range []string{"top", "mid"} {
+		if s2.Flag(key).Constant {
+			t.Errorf("snapshot 2: %s is constant, but its prerequisite leaf now serves variation 0", key)
+		}
+		if !s1.Flag(key).Constant {
+			t.Errorf("snapshot 1's %s changed when snapshot 2 was compiled", key)
+		}
+	}
+}
+
+// TestRepeatedClausesShareMemo: clauses repeated across a flag's rules get
+// one memo index; distinct clauses and flags without repetition get none.
+func TestRepeatedClausesShareMemo(t *testing.T) {
+	f := compileOneFlag(t, `{"on":true,"variations":[false,true],"fallthrough":{"variation":0},"rules":[
+		{"clauses":[{"attribute":"email","op":"endsWith","values":["@corp.com"]},{"attribute":"country","op":"in","values":["de"]}],"serve":{"variation":1}},
+		{"clauses":[{"attribute":"email","op":"endsWith","values":["@corp.com"]},{"attribute":"country","op":"in","values":["fr"]}],"serve":{"variation":1}},
+		{"clauses":[{"attribute":"email","op":"endsWith","values":["@corp.com"],"negate":true}],"serve":{"variation":1}},
+		{"clauses":[{"attribute":"country","op":"in","values":["de"]}],"serve":{"variation":1}}]}`)
+	memo := func(r, c int) int { return f.Rules[r].Clauses[c].Memo() }
+	if !f.HasMemos() {
+		t.Fatal("HasMemos() = false, want true")
+	}
+	if memo(0, 0) < 0 || memo(0, 0) != memo(1, 0) {
+		t.Errorf("the repeated endsWith clause: memos %d and %d, want one index", memo(0, 0), memo(1, 0))
+	}
+	if memo(0, 1) < 0 || memo(0, 1) != memo(3, 0) || memo(0, 1) == memo(0, 0) {
+		t.Errorf("the repeated country in [de] clause: memos %d and %d (endsWith has %d)", memo(0, 1), memo(3, 0), memo(0, 0))
+	}
+	if memo(1, 1) != -1 || memo(2, 0) != -1 {
+		t.Errorf("clauses written once (country in [fr], the negated endsWith): memos %d and %d, want -1", memo(1, 1), memo(2, 0))
+	}
+	plain := compileOneFlag(t, `{"on":true,"variations":[false,true],"fallthrough":{"variation":0},"rules":[
+		{"clauses":[{"attribute":"a","op":"in","values":["x"]}],"serve":{"variation":1}},
+		{"clauses":[{"attribute":"a","op":"in","values":["y"]}],"serve":{"variation":1}}]}`)
+	if plain.HasMemos() {
+		t.Error("a flag without repeated clauses: HasMemos() = true")
+	}
+}
+
+// TestSegmentRefsFollowSnapshots: a flag reused unchanged sees the segments
+// of the snapshot it is evaluated in, including one added or removed later.
+func TestSegmentRefsFollowSnapshots(t *testing.T) {
+	const flag = `{"on":true,"variations":[false,true],"fallthrough":{"variation":0},"rules":[{"clauses":[{"op":"inSegment","values":["missing","beta"]}],"serve":{"variation":1}}]}`
+	s1 := Compile(docOf(t, 1, map[string]string{"f": flag}, nil))
+	s2 := CompileFrom(s1, docOf(t, 2, map[string]string{"f": flag}, map[string]string{"beta": `{"included":["u"]}`}))
+	s3 := CompileFrom(s2, docOf(t, 3, map[string]string{"f": flag}, nil))
+	refs := func(s *Snapshot) []*Segment {
+		f := s.Flag("f")
+		return f.Rules[0].Clauses[0].SegmentRefs(f.SegmentRefs)
+	}
+	if r := refs(s1); len(r) != 2 || r[0] != nil || r[1] != nil {
+		t.Errorf("snapshot 1: refs %v, want [nil nil]", r)
+	}
+	if r := refs(s2); len(r) != 2 || r[0] != nil || r[1] != s2.Segment("beta") {
+		t.Errorf("snapshot 2: refs %v, want [nil beta]", r)
+	}
+	if r := refs(s3); len(r) != 2 || r[1] != nil {
+		t.Errorf("snapshot 3: refs %v, want beta gone", r)
+	}
+}
