@@ -387,6 +387,41 @@ func (c *Client) evaluate(key string, ec *Context) evaluation {
 	return e.evaluateTop(f)
 }
 
+// pick is evaluate for the getters that return only a value (Bool, String,
+// Int, Float, JSON): the variation served and its kind, or nil when the
+// caller's default is served. It skips the reason and the error, which
+// those getters drop, and serves constant flags (kill switches, finished
+// rollouts, chains of them) without entering the evaluator.
+func (c *Client) pick(key string, ec *Context) (*rules.Variation, rules.Kind) {
+	if ov := c.ov.set.Load(); ov != nil {
+		if f := ov.lookup(key, ec.key); f != nil {
+			return &f.v, f.kind
+		}
+	}
+	snap := c.snap.Load()
+	if snap == nil {
+		return nil, 0
+	}
+	f := snap.Flag(key)
+	if f == nil || f.Err != nil || ec.err != nil || ec.attrs == nil {
+		return nil, 0
+	}
+	var v int
+	switch {
+	case f.Constant && f.On:
+		v = f.Fallthrough.Variation
+	case f.Constant:
+		v = f.OffVariation
+	default:
+		e := evaluator{snap: snap, ctx: ec, clock: c.clock}
+		v = int(e.evaluateFlag(f, 0).variation)
+	}
+	if v < 0 {
+		return nil, 0
+	}
+	return &f.Variations[v], f.Kind
+}
+
 // typed turns an evaluation into a Result[T], applying SPEC §3 step 8: a
 // variation of another type serves the default with WRONG_TYPE.
 func typed[T any](key string, ev evaluation, def T, want rules.Kind, get func(*rules.Variation) (T, bool)) Result[T] {
@@ -435,8 +470,7 @@ func getInt(v *rules.Variation) (int, bool) {
 // evaluated (see BoolDetail for why). ctx is accepted for tracing and future
 // hooks; evaluation itself never blocks.
 func (c *Client) Bool(ctx context.Context, key string, ec Context, def bool) bool {
-	ev := c.evaluate(key, &ec)
-	if v, kind := ev.value(); kind == rules.KindBool {
+	if v, kind := c.pick(key, &ec); kind == rules.KindBool {
 		return v.Bool
 	}
 	return def
@@ -449,8 +483,7 @@ func (c *Client) BoolDetail(ctx context.Context, key string, ec Context, def boo
 
 // String returns the value of a string flag for ec, or def.
 func (c *Client) String(ctx context.Context, key string, ec Context, def string) string {
-	ev := c.evaluate(key, &ec)
-	if v, kind := ev.value(); kind == rules.KindString {
+	if v, kind := c.pick(key, &ec); kind == rules.KindString {
 		return v.String
 	}
 	return def
@@ -464,7 +497,12 @@ func (c *Client) StringDetail(ctx context.Context, key string, ec Context, def s
 // Int returns the value of a number flag for ec, or def. A number with a
 // fraction is WRONG_TYPE (there is no rounding).
 func (c *Client) Int(ctx context.Context, key string, ec Context, def int) int {
-	return typed(key, c.evaluate(key, &ec), def, rules.KindNumber, getInt).Value
+	if v, kind := c.pick(key, &ec); kind == rules.KindNumber {
+		if n, ok := getInt(v); ok {
+			return n
+		}
+	}
+	return def
 }
 
 // IntDetail is Int with the variation, reason and flag version.
@@ -474,7 +512,10 @@ func (c *Client) IntDetail(ctx context.Context, key string, ec Context, def int)
 
 // Float returns the value of a number flag for ec, or def.
 func (c *Client) Float(ctx context.Context, key string, ec Context, def float64) float64 {
-	return typed(key, c.evaluate(key, &ec), def, rules.KindNumber, getFloat).Value
+	if v, kind := c.pick(key, &ec); kind == rules.KindNumber {
+		return v.Number
+	}
+	return def
 }
 
 // FloatDetail is Float with the variation, reason and flag version.
@@ -485,7 +526,10 @@ func (c *Client) FloatDetail(ctx context.Context, key string, ec Context, def fl
 // JSON returns the value of a JSON (object or array) flag for ec as raw JSON,
 // or def. The returned bytes are shared: do not modify them.
 func (c *Client) JSON(ctx context.Context, key string, ec Context, def json.RawMessage) json.RawMessage {
-	return typed(key, c.evaluate(key, &ec), def, rules.KindJSON, getJSON).Value
+	if v, kind := c.pick(key, &ec); kind == rules.KindJSON {
+		return v.JSON
+	}
+	return def
 }
 
 // JSONDetail is JSON with the variation, reason and flag version.

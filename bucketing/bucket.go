@@ -6,43 +6,35 @@ import "strconv"
 // and buckets are in units of 0.001 %, so 100000 is 100 %.
 const Scale = 100000
 
-// stackInput is the longest hash input (salt + ":" + value, in bytes) that
-// Bucket and BucketInt assemble in a stack buffer; longer inputs are assembled
-// on the heap. The vectors in testdata/bucketing cover both sides of it.
-const stackInput = 512
-
 // Bucket returns the bucket of value under salt (SPEC §2):
 // MurmurHash3_x86_32(salt + ":" + value, seed 0) mod Scale, in [0, Scale).
 // The strings are hashed as their bytes (UTF-8 for text), without any
-// normalization or escaping. Inputs of up to 512 bytes are hashed without
-// allocating.
+// normalization or escaping. It never allocates: the parts are hashed in
+// turn, not joined.
 func Bucket(salt, value string) int {
 	return bucket(salt, value)
 }
 
 // BucketInt returns Bucket(salt, strconv.FormatInt(v, 10)): the bucket of an
 // integer attribute, written in decimal with a leading '-' when negative and
-// no exponent, fraction, '+' sign or leading zeros. It does not allocate for
-// salts of up to 491 bytes.
+// no exponent, fraction, '+' sign or leading zeros. It never allocates.
 func BucketInt(salt string, v int64) int {
 	var digits [20]byte // len("-9223372036854775808")
-	return bucket(salt, strconv.AppendInt(digits[:0], v, 10))
+	b := strconv.AppendInt(digits[:0], v, 10)
+	var m murmur
+	m.writeString(salt)
+	m.writeString(":")
+	m.writeString(string(b)) // does not escape: converted on the stack
+	return int(m.sum() % Scale)
 }
 
-// bucket hashes salt + ":" + value, assembled in a stack buffer when it fits.
-func bucket[V string | []byte](salt string, value V) int {
-	n := len(salt) + 1 + len(value)
-	var stack [stackInput]byte
-	var b []byte
-	if n <= len(stack) {
-		b = stack[:0]
-	} else {
-		b = make([]byte, 0, n)
-	}
-	b = append(b, salt...)
-	b = append(b, ':')
-	b = append(b, value...)
-	return int(murmur32(b) % Scale)
+// bucket hashes salt + ":" + value as one input, part after part.
+func bucket(salt string, value string) int {
+	var m murmur
+	m.writeString(salt)
+	m.writeString(":")
+	m.writeString(value)
+	return int(m.sum() % Scale)
 }
 
 // Choose returns the index of the variation that bucket falls into (SPEC §2):

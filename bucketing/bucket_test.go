@@ -61,6 +61,11 @@ func TestVectors(t *testing.T) {
 	}
 }
 
+// longInput is a long hash input length the vectors and tests keep covering
+// (earlier versions hashed inputs up to 512 bytes in a stack buffer and
+// longer ones on the heap).
+const longInput = 512
+
 // TestVectorsCoverage keeps the vector file honest: it must exercise the
 // cases the arithmetic is most likely to get wrong in another SDK.
 func TestVectorsCoverage(t *testing.T) {
@@ -71,8 +76,8 @@ func TestVectorsCoverage(t *testing.T) {
 		emptySalt = emptySalt || v.Salt == ""
 		emptyValue = emptyValue || v.Value == ""
 		nonASCII = nonASCII || utf8.RuneCountInString(v.Salt+v.Value) != len(v.Salt+v.Value)
-		onStack = onStack || n == stackInput
-		onHeap = onHeap || n == stackInput+1
+		onStack = onStack || n == longInput
+		onHeap = onHeap || n == longInput+1
 		ints = ints || v.Int != nil
 		negInt = negInt || (v.Int != nil && *v.Int < 0)
 		tails[n%4] = true
@@ -134,7 +139,7 @@ func TestBucketIsSaltColonValue(t *testing.T) {
 func TestBucketLengths(t *testing.T) {
 	// Every input length across the stack/heap boundary, against the plain
 	// allocating computation.
-	for n := stackInput - 8; n <= stackInput+8; n++ {
+	for n := longInput - 8; n <= longInput+8; n++ {
 		for _, salt := range []string{"", "flag", strings.Repeat("s", n-1)} {
 			vlen := n - 1 - len(salt)
 			if vlen < 0 {
@@ -152,7 +157,7 @@ func TestBucketLengths(t *testing.T) {
 func TestBucketInt(t *testing.T) {
 	for _, v := range []int64{0, 1, -1, 9, 10, 99, 100, -100, 123456789, math.MaxInt32, math.MinInt32,
 		math.MaxInt64, math.MinInt64, math.MaxInt64 - 1, math.MinInt64 + 1} {
-		for _, salt := range []string{"", "int-flag", strings.Repeat("s", stackInput-12), strings.Repeat("s", 600)} {
+		for _, salt := range []string{"", "int-flag", strings.Repeat("s", longInput-12), strings.Repeat("s", 600)} {
 			want := Bucket(salt, strconv.FormatInt(v, 10))
 			if got := BucketInt(salt, v); got != want {
 				t.Errorf("BucketInt(salt of %d bytes, %d) = %d, want %d", len(salt), v, got, want)
@@ -216,8 +221,9 @@ func TestChooseMatchesRanges(t *testing.T) {
 }
 
 func TestAllocs(t *testing.T) {
-	long := strings.Repeat("v", stackInput-len("new-checkout:"))
+	long := strings.Repeat("v", longInput-len("new-checkout:"))
 	longer := long + "v"
+	huge := strings.Repeat("v", 100000)
 	tests := []struct {
 		name string
 		max  float64
@@ -226,7 +232,8 @@ func TestAllocs(t *testing.T) {
 		{"Bucket", 0, func() { Bucket("new-checkout", "user-123") }},
 		{"Bucket empty", 0, func() { Bucket("", "") }},
 		{"Bucket 512-byte input", 0, func() { Bucket("new-checkout", long) }},
-		{"Bucket 513-byte input", 1, func() { Bucket("new-checkout", longer) }},
+		{"Bucket 513-byte input", 0, func() { Bucket("new-checkout", longer) }},
+		{"Bucket 100 KB input", 0, func() { Bucket("new-checkout", huge) }},
 		{"BucketInt", 0, func() { BucketInt("new-checkout", 1234567) }},
 		{"BucketInt MinInt64", 0, func() { BucketInt("new-checkout", math.MinInt64) }},
 		{"Choose", 0, func() { Choose([]int64{50000, 50000}, 60000) }},
@@ -287,7 +294,7 @@ func BenchmarkBucket500Bytes(b *testing.B) {
 	}
 }
 
-func BenchmarkBucket1KiBHeap(b *testing.B) {
+func BenchmarkBucket1KiB(b *testing.B) {
 	value := strings.Repeat("v", 1024-len("new-checkout:"))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -307,5 +314,28 @@ func BenchmarkChoose(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		sink = Choose(weights, 87654)
+	}
+}
+
+// TestHashInParts: hashing an input part after part, split anywhere and in
+// any number of parts, gives murmur32 of the whole input.
+func TestHashInParts(t *testing.T) {
+	data := make([]byte, 40)
+	for i := range data {
+		data[i] = byte(i*37 + 11)
+	}
+	for n := 0; n <= len(data); n++ {
+		want := murmur32(data[:n])
+		for i := 0; i <= n; i++ {
+			for j := i; j <= n; j++ {
+				var m murmur
+				m.writeString(string(data[:i]))
+				m.writeString(string(data[i:j]))
+				m.writeString(string(data[j:n]))
+				if got := m.sum(); got != want {
+					t.Fatalf("length %d split at %d and %d: %#x, want %#x", n, i, j, got, want)
+				}
+			}
+		}
 	}
 }

@@ -88,7 +88,7 @@
 //
 // # Performance
 //
-// Bucket and BucketInt do not allocate while salt + ":" + value fits in 512
-// bytes; Choose, Interpolate and ScheduleWeights never allocate. All of them
+// Bucket, BucketInt, Choose, Interpolate and ScheduleWeights never allocate:
+// Bucket hashes salt, ":" and value in turn rather than joining them. All of them
 // are pure functions, safe for concurrent use.
 package bucketing

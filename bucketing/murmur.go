@@ -58,3 +58,68 @@ func murmur32(data []byte) uint32 {
 	h ^= h >> 16
 	return h
 }
+
+// murmur is murmur32 over an input given in parts: Bucket hashes
+// salt + ":" + value without joining them, so that no input length needs a
+// buffer (a fixed stack buffer must be zeroed on every call; a heap one
+// allocates).
+type murmur struct {
+	h    uint32
+	tail uint32 // the input bytes not yet in a block, little-endian
+	nt   int    // how many: 0 to 3
+	n    int    // input length so far
+}
+
+func (m *murmur) block(k uint32) {
+	k *= 0xcc9e2d51
+	k = bits.RotateLeft32(k, 15)
+	k *= 0x1b873593
+	m.h ^= k
+	m.h = bits.RotateLeft32(m.h, 13)
+	m.h = m.h*5 + 0xe6546b64
+}
+
+func (m *murmur) writeString(p string) {
+	m.n += len(p)
+	for m.nt > 0 && len(p) > 0 { // complete the block a previous part began
+		m.tail |= uint32(p[0]) << (8 * m.nt)
+		m.nt++
+		p = p[1:]
+		if m.nt == 4 {
+			m.block(m.tail)
+			m.tail, m.nt = 0, 0
+		}
+	}
+	h := m.h // a local, so the loop keeps it in a register
+	for ; len(p) >= 4; p = p[4:] {
+		k := uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16 | uint32(p[3])<<24
+		k *= 0xcc9e2d51
+		k = bits.RotateLeft32(k, 15)
+		k *= 0x1b873593
+		h ^= k
+		h = bits.RotateLeft32(h, 13)
+		h = h*5 + 0xe6546b64
+	}
+	m.h = h
+	for i := 0; i < len(p); i++ {
+		m.tail |= uint32(p[i]) << (8 * m.nt)
+		m.nt++
+	}
+}
+
+func (m *murmur) sum() uint32 {
+	h := m.h
+	if m.nt > 0 {
+		k := m.tail * 0xcc9e2d51
+		k = bits.RotateLeft32(k, 15)
+		k *= 0x1b873593
+		h ^= k
+	}
+	h ^= uint32(m.n)
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
+}
