@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"strings"
+
+	"github.com/flagstream/flags/rules"
 )
 
 // Context is the evaluation context: who or what a flag is evaluated for. It
@@ -23,9 +26,85 @@ import (
 // the caller's default with reason ERROR / INVALID_CONTEXT, so nothing the
 // caller set is silently dropped.
 type Context struct {
-	attrs map[string]any // includes "key"
+	attrs *attributes // nil for the zero Context
 	key   string
 	err   error
+}
+
+// attributes holds a context's top-level attributes, "key" included. A few
+// attributes (the usual context) are a slice scanned in order, because
+// comparing a handful of short names costs less than hashing one; more than
+// smallContext are a map.
+type attributes struct {
+	list []attribute
+	m    map[string]any
+}
+
+type attribute struct {
+	name  string
+	value any
+}
+
+// smallContext is the most attributes a context holds in a slice.
+const smallContext = 16
+
+func newAttributes(m map[string]any) *attributes {
+	if len(m) > smallContext {
+		return &attributes{m: m}
+	}
+	a := &attributes{list: make([]attribute, 0, len(m))}
+	for name, v := range m {
+		a.list = append(a.list, attribute{name, v})
+	}
+	return a
+}
+
+// get returns the top-level attribute name, JSON nulls included.
+func (a *attributes) get(name string) (any, bool) {
+	if a.m != nil {
+		v, ok := a.m[name]
+		return v, ok
+	}
+	for i := range a.list {
+		if a.list[i].name == name {
+			return a.list[i].value, true
+		}
+	}
+	return nil, false
+}
+
+// toMap returns the attributes as a new map.
+func (a *attributes) toMap() map[string]any {
+	if a.m != nil {
+		return maps.Clone(a.m)
+	}
+	m := make(map[string]any, len(a.list))
+	for _, at := range a.list {
+		m[at.name] = at.value
+	}
+	return m
+}
+
+// lookup finds an attribute path. A JSON null counts as absent.
+func (c *Context) lookup(p rules.Path) (any, bool) {
+	if len(p) == 0 || c.attrs == nil {
+		return nil, false
+	}
+	v, ok := c.attrs.get(p[0])
+	for _, name := range p[1:] {
+		if !ok {
+			return nil, false
+		}
+		m, isMap := v.(map[string]any)
+		if !isMap {
+			return nil, false
+		}
+		v, ok = m[name]
+	}
+	if !ok || v == nil {
+		return nil, false
+	}
+	return v, true
 }
 
 // ErrInvalidContext is wrapped by the error of a context that has no string
@@ -119,7 +198,7 @@ func ContextFromJSON(data []byte) (Context, error) {
 }
 
 func newContext(attrs map[string]any, err error) Context {
-	c := Context{attrs: attrs, err: err}
+	c := Context{attrs: newAttributes(attrs), err: err}
 	switch k := attrs["key"].(type) {
 	case string:
 		c.key = k
@@ -152,8 +231,11 @@ var errZeroContext = fmt.Errorf("%w: the zero Context has no key (use NewContext
 // Get returns the attribute at a dotted path such as "org.plan". A JSON null
 // counts as absent.
 func (c Context) Get(path string) (any, bool) {
+	if c.attrs == nil {
+		return nil, false
+	}
 	parts := strings.Split(path, ".")
-	v, ok := c.attrs[parts[0]]
+	v, ok := c.attrs.get(parts[0])
 	for _, p := range parts[1:] {
 		m, isMap := v.(map[string]any)
 		if !ok || !isMap {
@@ -169,7 +251,7 @@ func (c Context) MarshalJSON() ([]byte, error) {
 	if c.attrs == nil {
 		return []byte("{}"), nil
 	}
-	return json.Marshal(c.attrs)
+	return json.Marshal(c.attrs.toMap())
 }
 
 // normalizeValue converts a Go value to the forms evaluation compares:

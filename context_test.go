@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -277,7 +278,7 @@ func TestContextMarshalJSON(t *testing.T) {
 	if err != nil || back.Err() != nil {
 		t.Fatal(err, back.Err())
 	}
-	if diff := cmp.Diff(c.attrs, back.attrs); diff != "" {
+	if diff := cmp.Diff(c.attrs.toMap(), back.attrs.toMap()); diff != "" {
 		t.Errorf("round trip (-built +decoded):\n%s", diff)
 	}
 	if got := mustJSON(t, Context{}); got != `{}` {
@@ -386,5 +387,50 @@ func TestIntGetterRange(t *testing.T) {
 	}
 	if r := c.IntDetail(ctx, "two63", user, 7); r.Value != 7 || r.Reason.ErrorKind != ErrorWrongType || !errors.Is(r.Err, ErrWrongType) {
 		t.Errorf("IntDetail(two63) = %d, %+v; want default 7 with WRONG_TYPE (2^63 does not fit an int)", r.Value, r.Reason)
+	}
+}
+
+// TestContextSizes: contexts of few attributes (held in a slice) and of
+// many (held in a map) answer the same lookups, evaluations and JSON.
+func TestContextSizes(t *testing.T) {
+	doc, err := rules.ParseDocument([]byte(`{"flags":{"f":{"on":true,"variations":[false,true],"fallthrough":{"variation":0},
+		"rules":[{"clauses":[{"attribute":"a3","op":"in","values":["v3"]},{"attribute":"org.plan","op":"in","values":["pro"]},{"attribute":"nil","op":"exists","values":[]}],"serve":{"variation":1}},
+		{"clauses":[{"attribute":"a3","op":"in","values":["v3"]},{"attribute":"org.plan","op":"in","values":["pro"]}],"serve":{"variation":1}}]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := rules.Compile(doc)
+	for _, n := range []int{4, smallContext - 2, smallContext + 5} {
+		b := NewContext("u").Set("org", map[string]any{"plan": "pro"}).Set("nil", nil)
+		for i := 0; i < n-3; i++ {
+			b.Set(fmt.Sprintf("a%d", i+3), fmt.Sprintf("v%d", i+3))
+		}
+		ec := b.Build()
+		if got := len(ec.attrs.toMap()); got != n {
+			t.Fatalf("%d attributes built, %d held", n, got)
+		}
+		if v, ok := ec.Get("org.plan"); !ok || v != "pro" {
+			t.Errorf("%d attributes: Get(org.plan) = %v, %v", n, v, ok)
+		}
+		if _, ok := ec.Get("nil"); ok {
+			t.Errorf("%d attributes: a null attribute is present", n)
+		}
+		if _, ok := ec.Get("nowhere"); ok {
+			t.Errorf("%d attributes: an attribute never set is present", n)
+		}
+		if r := Evaluate(snap, "f", ec, nil); r.Reason.Kind != ReasonRuleMatch || r.Reason.RuleIndex != 1 {
+			t.Errorf("%d attributes: %+v, want rule 1 (a null attribute does not exist)", n, r.Reason)
+		}
+		data, err := json.Marshal(ec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ContextFromJSON(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(ec.attrs.toMap(), back.attrs.toMap()); diff != "" {
+			t.Errorf("%d attributes: JSON round trip (-built +decoded):\n%s", n, diff)
+		}
 	}
 }

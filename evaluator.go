@@ -164,7 +164,7 @@ func (e *evaluator) evaluateFlag(f *rules.Flag, depth int) evaluation {
 			}
 			continue
 		}
-		if v, ok := t.Attribute.Lookup(e.ctx.attrs); ok && setHas(&t.Values, v) {
+		if v, ok := e.ctx.lookup(t.Attribute); ok && setHas(&t.Values, v) {
 			return evaluation{flag: f, variation: int32(t.Variation), kind: kindTargetMatch}
 		}
 	}
@@ -183,6 +183,9 @@ func (e *evaluator) evaluateFlag(f *rules.Flag, depth int) evaluation {
 func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
 	if len(f.AttributeSlots) == 0 && !f.HasMemos() {
 		for i := range f.Rules {
+			if f.Rules[i].Unreachable() {
+				continue
+			}
 			match, err := e.clausesMatch(f.Rules[i].Clauses, f.SegmentRefs, 0, nil, nil)
 			if err != nil || match {
 				return i, err
@@ -192,6 +195,9 @@ func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
 	}
 	var cache attrCache
 	for i := range f.Rules {
+		if f.Rules[i].Unreachable() {
+			continue
+		}
 		match, err := e.clausesMatch(f.Rules[i].Clauses, f.SegmentRefs, 0, f.AttributeSlots, &cache)
 		if err != nil || match {
 			return i, err
@@ -237,7 +243,7 @@ func (e *evaluator) bucket(path rules.Path, salt string) (bucket int, fallback b
 	if isKey(path) { // the usual bucketBy: no map lookup
 		return bucketing.Bucket(salt, e.ctx.key), false
 	}
-	v, ok := path.Lookup(e.ctx.attrs)
+	v, ok := e.ctx.lookup(path)
 	if !ok {
 		return 0, true
 	}
@@ -314,7 +320,7 @@ func (e *evaluator) clauseMatches(c *rules.Clause, refs []*rules.Segment, depth 
 	if c.Slot >= 0 && cache != nil && c.Slot < len(slots) {
 		switch cache.state[c.Slot] {
 		case 0:
-			v, ok = slots[c.Slot].Lookup(e.ctx.attrs)
+			v, ok = e.ctx.lookup(slots[c.Slot])
 			cache.vals[c.Slot] = v
 			cache.state[c.Slot] = 1
 			if ok {
@@ -324,7 +330,7 @@ func (e *evaluator) clauseMatches(c *rules.Clause, refs []*rules.Segment, depth 
 			v, ok = cache.vals[c.Slot], true
 		}
 	} else {
-		v, ok = c.Attribute.Lookup(e.ctx.attrs)
+		v, ok = e.ctx.lookup(c.Attribute)
 	}
 	return c.Match(v, ok), nil
 }
@@ -356,7 +362,7 @@ func (e *evaluator) inSegment(s *rules.Segment, depth int) (bool, error) {
 		if s.Included.ContainsString(e.ctx.key) {
 			return true, nil
 		}
-	} else if v, ok := s.Attribute.Lookup(e.ctx.attrs); ok {
+	} else if v, ok := e.ctx.lookup(s.Attribute); ok {
 		if setHas(&s.Excluded, v) {
 			return false, nil
 		}

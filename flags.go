@@ -572,13 +572,14 @@ func (c *Client) appendAll(dst []Result[any], snap *rules.Snapshot, ec Context) 
 	n := len(dst)
 	dst = slices.Grow(dst, len(all))[:n+len(all)]
 	for i, f := range all {
-		ev := evaluation{flag: f, forced: nil, variation: -1, kind: kindOverride}
 		if ov != nil {
-			ev.forced = ov.lookup(f.Key, ec.key)
+			if forced := ov.lookup(f.Key, ec.key); forced != nil {
+				ev := evaluation{flag: f, forced: forced, variation: -1, kind: kindOverride}
+				fillAny(&dst[n+i], f.Key, &ev, nil)
+				continue
+			}
 		}
-		if ev.forced == nil {
-			ev = e.evaluateTop(f)
-		}
+		ev := e.evaluateTop(f)
 		fillAny(&dst[n+i], f.Key, &ev, nil)
 	}
 	return dst

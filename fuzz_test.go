@@ -226,7 +226,7 @@ func naiveOutcome(f *rules.Flag, ec Context, now int64) (ReasonKind, int, bool) 
 		return "", 0, false
 	}
 	for _, tg := range f.Targets {
-		if v, ok := tg.Attribute.Lookup(ec.attrs); ok && setHas(&tg.Values, v) {
+		if v, ok := ec.lookup(tg.Attribute); ok && setHas(&tg.Values, v) {
 			return ReasonTargetMatch, 0, true
 		}
 	}
@@ -240,7 +240,7 @@ func naiveOutcome(f *rules.Flag, ec Context, now int64) (ReasonKind, int, bool) 
 			case c.UsesClock():
 				all = all && c.Match(float64(now), true)
 			default:
-				v, ok := c.Attribute.Lookup(ec.attrs)
+				v, ok := ec.lookup(c.Attribute)
 				all = all && c.Match(v, ok)
 			}
 		}

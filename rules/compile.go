@@ -139,6 +139,7 @@ func parseFlag(ps *problems, key string, raw json.RawMessage) *Flag {
 	}
 	assignSlots(f)
 	assignMemos(f)
+	markUnreachable(f.Rules)
 	var refs int32
 	for i := range f.Rules {
 		refs = numberSegmentRefs(f.Rules[i].Clauses, refs)
@@ -210,6 +211,50 @@ func assignMemos(f *Flag) {
 			}
 		}
 	}
+}
+
+// maxShadowRules bounds markUnreachable's quadratic search.
+const maxShadowRules = 64
+
+// markUnreachable marks the rules an earlier rule shadows (Rule.Unreachable).
+func markUnreachable(rs []Rule) {
+	if len(rs) > maxShadowRules {
+		return
+	}
+	for i := range rs {
+		if hasSegmentClause(rs[i].Clauses) {
+			continue
+		}
+		for j := 0; j < i && !rs[i].unreachable; j++ {
+			rs[i].unreachable = !rs[j].unreachable && clauseSubset(rs[j].Clauses, rs[i].Clauses)
+		}
+	}
+}
+
+func hasSegmentClause(cs []Clause) bool {
+	for i := range cs {
+		if cs[i].code == opInSegment {
+			return true
+		}
+	}
+	return false
+}
+
+// clauseSubset reports whether every clause of a is also in b.
+func clauseSubset(a, b []Clause) bool {
+	for i := range a {
+		found := false
+		for j := range b {
+			if memoizable(&a[i]) && memoizable(&b[j]) && sameClause(&a[i], &b[j]) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // nextMemo is the next free memo index of f, or -1 past 63 (a memo is a

@@ -104,6 +104,9 @@ func (c *Clause) Match(v any, present bool) bool {
 	if !present {
 		return false
 	}
+	if _, isArr := v.([]any); !isArr { // spares a call for the usual scalar
+		return c.matchOne(v) != c.Negate
+	}
 	return c.MatchValue(v) != c.Negate
 }
 
@@ -184,8 +187,10 @@ func (c *Clause) matchOne(v any) bool {
 		if !ok {
 			return false
 		}
-		got, ok := parseSemver(s)
-		if !ok {
+		var got semver
+		if major, minor, patch, plain := plainVersion(s); plain {
+			got = semver{major: major, minor: minor, patch: patch}
+		} else if got, ok = parseFullSemver(s); !ok {
 			return false
 		}
 		for i := range c.versions {
@@ -314,28 +319,47 @@ func parseFullSemver(s string) (semver, bool) {
 // prefix, pre-release or build ("2.10.1"). It reports false for anything
 // else, which parseSemver then parses in full (and may still accept).
 func parsePlainSemver(s string) (semver, bool) {
-	var nums [3]uint64
-	n, digits := 0, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= '0' && c <= '9':
-			if digits == 1 && nums[n] == 0 || digits == 19 { // a leading zero, or too long
-				return semver{}, false
-			}
-			nums[n] = nums[n]*10 + uint64(c-'0')
-			digits++
-		case c == '.' && digits > 0 && n < 2:
-			n++
-			digits = 0
-		default:
-			return semver{}, false
+	major, minor, patch, ok := plainVersion(s)
+	return semver{major: major, minor: minor, patch: patch}, ok
+}
+
+// plainVersion is parsePlainSemver with its result in registers.
+func plainVersion(s string) (major, minor, patch uint64, ok bool) {
+	major, i, ok := numericPart(s, 0)
+	if !ok || i == len(s) {
+		return major, 0, 0, ok
+	}
+	if s[i] != '.' {
+		return 0, 0, 0, false
+	}
+	minor, i, ok = numericPart(s, i+1)
+	if !ok || i == len(s) {
+		return major, minor, 0, ok
+	}
+	if s[i] != '.' {
+		return 0, 0, 0, false
+	}
+	patch, i, ok = numericPart(s, i+1)
+	return major, minor, patch, ok && i == len(s)
+}
+
+// numericPart reads the digits of s from i: a number of 1 to 19 digits
+// without a leading zero, and where it ends.
+func numericPart(s string, i int) (uint64, int, bool) {
+	start := i
+	var x uint64
+	for ; i < len(s); i++ {
+		d := s[i] - '0'
+		if d > 9 {
+			break
 		}
+		x = x*10 + uint64(d)
 	}
-	if digits == 0 {
-		return semver{}, false
+	n := i - start
+	if n == 0 || n > 19 || n > 1 && s[start] == '0' {
+		return 0, i, false
 	}
-	return semver{major: nums[0], minor: nums[1], patch: nums[2]}, true
+	return x, i, true
 }
 
 func parseNumericIdent(s string) (uint64, bool) {

@@ -120,7 +120,16 @@ type Rule struct {
 	Description string
 	Clauses     []Clause
 	Serve       Serve
+
+	unreachable bool // an earlier rule tests a subset of these clauses
 }
+
+// Unreachable reports whether the rule can never be the first to match:
+// an earlier rule of its flag tests a subset of its clauses, so that rule
+// matches whenever this one would. The evaluator skips such rules. Rules
+// with inSegment clauses are never marked: a malformed segment they reach
+// makes the evaluation an error, which skipping would hide.
+func (r *Rule) Unreachable() bool { return r.unreachable }
 
 // Serve is a fixed variation (Rollout nil) or a percentage rollout.
 type Serve struct {

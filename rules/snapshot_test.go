@@ -531,3 +531,46 @@ func TestSegmentRefsFollowSnapshots(t *testing.T) {
 		t.Errorf("snapshot 3: refs %v, want beta gone", r)
 	}
 }
+
+// TestUnreachableRules: a rule is skipped only when an earlier rule tests a
+// subset of its clauses; rules with inSegment clauses are always evaluated.
+func TestUnreachableRules(t *testing.T) {
+	const a, b, seg = `{"attribute":"a","op":"in","values":["x"]}`, `{"attribute":"b","op":"endsWith","values":["@corp.com"]}`, `{"op":"inSegment","values":["s"]}`
+	rule := func(clauses ...string) string {
+		return `{"clauses":[` + strings.Join(clauses, ",") + `],"serve":{"variation":1}}`
+	}
+	for _, tc := range []struct {
+		name  string
+		rules []string
+		want  []bool
+	}{
+		{"identical rules", []string{rule(a, b), rule(b, a)}, []bool{false, true}},
+		{"later superset", []string{rule(a), rule(a, b)}, []bool{false, true}},
+		{"later subset", []string{rule(a, b), rule(a)}, []bool{false, false}},
+		{"disjoint", []string{rule(a), rule(b)}, []bool{false, false}},
+		{"no clauses first", []string{rule(), rule(a), rule(b)}, []bool{false, true, true}},
+		{"with inSegment", []string{rule(a), rule(a, seg)}, []bool{false, false}},
+		{"shadowed by a shadowed rule's shadow", []string{rule(a), rule(a, b), rule(b, a)}, []bool{false, true, true}},
+	} {
+		f := compileOneFlag(t, `{"on":true,"variations":[false,true],"fallthrough":{"variation":0},"rules":[`+strings.Join(tc.rules, ",")+`]}`)
+		var got []bool
+		for i := range f.Rules {
+			got = append(got, f.Rules[i].Unreachable())
+		}
+		if !equalBools(got, tc.want) {
+			t.Errorf("%s: unreachable %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func equalBools(a, b []bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
