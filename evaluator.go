@@ -222,7 +222,7 @@ func (e *evaluator) serve(f *rules.Flag, s *rules.Serve, kind uint8, index int32
 		return evaluation{flag: f, variation: int32(s.Variation), kind: kind, index: index}
 	}
 	r := s.Rollout
-	bucket, fallback := e.bucket(r.BucketBy, r.Salt)
+	bucket, fallback := e.bucket(r.BucketBy, r.Salt, r)
 	var t int64
 	if len(r.Schedule) > 0 {
 		t = e.nowMillis()
@@ -239,8 +239,13 @@ func (e *evaluator) serve(f *rules.Flag, s *rules.Serve, kind uint8, index int32
 
 // bucket computes SPEC §2's bucket of the attribute at path; fallback is set
 // when the attribute is absent or not a string or an integer.
-func (e *evaluator) bucket(path rules.Path, salt string) (bucket int, fallback bool) {
-	if isKey(path) { // the usual bucketBy: no map lookup
+//
+// A rollout's salt comes prepared (r); segment rules pass r nil.
+func (e *evaluator) bucket(path rules.Path, salt string, r *rules.Rollout) (bucket int, fallback bool) {
+	if isKey(path) { // the usual bucketBy: no attribute lookup
+		if r != nil {
+			return r.Bucket(e.ctx.key), false
+		}
 		return bucketing.Bucket(salt, e.ctx.key), false
 	}
 	v, ok := e.ctx.lookup(path)
@@ -249,9 +254,15 @@ func (e *evaluator) bucket(path rules.Path, salt string) (bucket int, fallback b
 	}
 	switch x := v.(type) {
 	case string:
+		if r != nil {
+			return r.Bucket(x), false
+		}
 		return bucketing.Bucket(salt, x), false
 	case float64:
 		if x == math.Trunc(x) && x >= -9.2e18 && x <= 9.2e18 {
+			if r != nil {
+				return r.BucketInt(int64(x)), false
+			}
 			return bucketing.BucketInt(salt, int64(x)), false
 		}
 		if x == math.Trunc(x) && !math.IsInf(x, 0) { // beyond int64: still plain decimal digits
@@ -382,7 +393,7 @@ func (e *evaluator) inSegment(s *rules.Segment, depth int) (bool, error) {
 		if r.Weight < 0 {
 			return true, nil
 		}
-		if b, _ := e.bucket(r.BucketBy, r.Salt); int64(b) < r.Weight {
+		if b, _ := e.bucket(r.BucketBy, r.Salt, nil); int64(b) < r.Weight {
 			return true, nil
 		}
 	}

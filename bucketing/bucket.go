@@ -28,6 +28,40 @@ func BucketInt(salt string, v int64) int {
 	return int(m.sum() % Scale)
 }
 
+// Salted is a salt prepared for bucketing: the hash of salt + ":" is
+// computed once (per rollout, when a snapshot is compiled) rather than with
+// every evaluation. The zero Salted is not ready; use NewSalted.
+type Salted struct {
+	m     murmur
+	ready bool
+}
+
+// NewSalted prepares salt.
+func NewSalted(salt string) Salted {
+	s := Salted{ready: true}
+	s.m.writeString(salt)
+	s.m.writeString(":")
+	return s
+}
+
+// Ready reports whether s was made by NewSalted.
+func (s *Salted) Ready() bool { return s.ready }
+
+// Bucket is Bucket(salt, value) for the salt s was prepared with.
+func (s *Salted) Bucket(value string) int {
+	m := s.m
+	m.writeString(value)
+	return int(m.sum() % Scale)
+}
+
+// BucketInt is BucketInt(salt, v) for the salt s was prepared with.
+func (s *Salted) BucketInt(v int64) int {
+	var digits [20]byte // len("-9223372036854775808")
+	m := s.m
+	m.writeString(string(strconv.AppendInt(digits[:0], v, 10))) // does not escape: converted on the stack
+	return int(m.sum() % Scale)
+}
+
 // bucket hashes salt + ":" + value as one input, part after part.
 func bucket(salt string, value string) int {
 	var m murmur

@@ -339,3 +339,32 @@ func TestHashInParts(t *testing.T) {
 		}
 	}
 }
+
+// TestSalted: a prepared salt buckets exactly as Bucket and BucketInt do,
+// for salts of every length modulo 4.
+func TestSalted(t *testing.T) {
+	for _, salt := range []string{"", "f", "ab", "abc", "abcd", "new-checkout", strings.Repeat("s", 600)} {
+		s := NewSalted(salt)
+		if !s.Ready() {
+			t.Fatal("NewSalted: not ready")
+		}
+		for _, v := range []string{"", "u", "user-123", "ünïcode", strings.Repeat("v", 1000)} {
+			if got, want := s.Bucket(v), Bucket(salt, v); got != want {
+				t.Errorf("salt of %d bytes, value of %d: %d, want %d", len(salt), len(v), got, want)
+			}
+		}
+		for _, v := range []int64{0, -1, 42, math.MaxInt64, math.MinInt64} {
+			if got, want := s.BucketInt(v), BucketInt(salt, v); got != want {
+				t.Errorf("salt of %d bytes, int %d: %d, want %d", len(salt), v, got, want)
+			}
+		}
+	}
+	var zero Salted
+	if zero.Ready() {
+		t.Error("the zero Salted is ready")
+	}
+	s := NewSalted("new-checkout")
+	if n := testing.AllocsPerRun(100, func() { s.Bucket("user-123"); s.BucketInt(-42) }); n != 0 {
+		t.Errorf("Salted: %v allocations, want 0", n)
+	}
+}

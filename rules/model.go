@@ -3,6 +3,8 @@ package rules
 import (
 	"encoding/json"
 	"regexp"
+
+	"github.com/flagstream/flags/bucketing"
 )
 
 // Kind is the JSON type of a flag's variations.
@@ -146,8 +148,9 @@ type Rollout struct {
 	Weights    []int64 // static weights, used when Schedule is empty
 	Schedule   []Step  // progressive rollout, sorted by At
 
-	at    []int64   // Schedule's instants, for bucketing.ScheduleWeights
-	steps [][]int64 // Schedule's weights
+	at     []int64   // Schedule's instants, for bucketing.ScheduleWeights
+	steps  [][]int64 // Schedule's weights
+	salted bucketing.Salted
 }
 
 // Step is one point of a progressive rollout's schedule.

@@ -32,8 +32,26 @@ func (r *Rollout) Choose(bucket int, t int64) int {
 	return r.Variations[bucketing.Choose(weights, bucket)]
 }
 
+// Bucket is bucketing.Bucket(r.Salt, value), with the salt's share of the
+// hash computed when the rollout was compiled.
+func (r *Rollout) Bucket(value string) int {
+	if !r.salted.Ready() {
+		return bucketing.Bucket(r.Salt, value)
+	}
+	return r.salted.Bucket(value)
+}
+
+// BucketInt is bucketing.BucketInt(r.Salt, v), prepared as Bucket is.
+func (r *Rollout) BucketInt(v int64) int {
+	if !r.salted.Ready() {
+		return bucketing.BucketInt(r.Salt, v)
+	}
+	return r.salted.BucketInt(v)
+}
+
 // prepare lays the schedule out as bucketing.ScheduleWeights wants it.
 func (r *Rollout) prepare() {
+	r.salted = bucketing.NewSalted(r.Salt)
 	r.at = make([]int64, len(r.Schedule))
 	r.steps = make([][]int64, len(r.Schedule))
 	for i, s := range r.Schedule {
