@@ -262,6 +262,10 @@ func (c *Clause) UsesClock() bool {
 	return (c.Op == OpBefore || c.Op == OpAfter) && len(c.Attribute) == 0
 }
 
+// TestsAttribute reports whether the clause tests a context attribute:
+// it is neither inSegment nor a clock clause (see UsesClock).
+func (c *Clause) TestsAttribute() bool { return c.code != opInSegment && len(c.Attribute) > 0 }
+
 // Segments returns the segment keys of an inSegment clause.
 func (c *Clause) Segments() []string { return c.strings }
 
