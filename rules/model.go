@@ -118,12 +118,12 @@ type Target struct {
 
 // Rule serves Serve when all its Clauses match.
 type Rule struct {
-	ID          string
-	Description string
 	Clauses     []Clause
 	Serve       Serve
-
 	unreachable bool // an earlier rule tests a subset of these clauses
+
+	ID          string
+	Description string
 }
 
 // Unreachable reports whether the rule can never be the first to match:
@@ -232,10 +232,13 @@ func (op Op) MarshalText() ([]byte, error) { return []byte(op), nil }
 // a value that cannot be parsed for it (a bad instant, a bad version) is
 // dropped here because SPEC says it never matches.
 type Clause struct {
+	// The fields are ordered hot first: an evaluation of an attribute
+	// clause reads only the first two cache lines of the struct.
+
 	Attribute Path
-	Op        Op
 	Negate    bool
-	Values    []any // as written, JSON numbers as float64
+	code      opCode // Op as a small integer for the evaluator's switch
+	memo      int8   // the clause's index among its flag's repeated clauses, -1: not repeated
 
 	// Slot indexes the attribute in its flag's AttributeSlots: the
 	// evaluator looks each attribute up once per evaluation however many
@@ -243,13 +246,15 @@ type Clause struct {
 	// inSegment, clock clauses, or more distinct attributes than MaxSlots).
 	Slot int
 
-	code    opCode // Op as a small integer for the evaluator's switch
-	memo    int8   // the clause's index among its flag's repeated clauses, -1: not repeated
-	segFrom int32  // an inSegment clause's segments in its owner's SegmentRefs
+	set     ValueSet // in
+	strings []string // startsWith, endsWith, contains, inSegment
+
+	Op     Op
+	Values []any // as written, JSON numbers as float64
+
+	segFrom int32 // an inSegment clause's segments in its owner's SegmentRefs
 	segTo   int32
 
-	set      ValueSet         // in
-	strings  []string         // startsWith, endsWith, contains, inSegment
 	regexps  []*regexp.Regexp // matches
 	numbers  []float64        // numeric comparisons
 	instants []moment         // before, after
