@@ -309,6 +309,12 @@ type attrCache struct {
 func (e *evaluator) clausesMatch(clauses []rules.Clause, refs []*rules.Segment, depth int, slots []rules.Path, cache *attrCache) (bool, error) {
 	for i := range clauses {
 		c := &clauses[i]
+		if cache == nil && c.TestsAttribute() { // segment rules: the usual clause without a call
+			if v, ok := e.ctx.lookup(c.Attribute); !c.Match(v, ok) {
+				return false, nil
+			}
+			continue
+		}
 		m := c.Memo()
 		if m < 0 || cache == nil {
 			if match, err := e.clauseMatches(c, refs, depth, slots, cache); err != nil || !match {
