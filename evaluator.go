@@ -70,10 +70,19 @@ func (ev *evaluation) value() (*rules.Variation, rules.Kind) {
 
 // reason unpacks the evaluation's reason.
 func (ev *evaluation) reason() Reason {
-	r := Reason{Kind: reasonKinds[ev.kind], ErrorKind: errorKinds[ev.errKind],
-		InRollout:      ev.rollout&bitInRollout != 0,
-		InExperiment:   ev.rollout&bitInExperiment != 0,
-		BucketFallback: ev.rollout&bitBucketFallback != 0}
+	var r Reason
+	ev.fillReason(&r)
+	return r
+}
+
+// fillReason unpacks the evaluation's reason into r, field by field:
+// AllFlags fills its results in place.
+func (ev *evaluation) fillReason(r *Reason) {
+	r.Kind, r.ErrorKind = reasonKinds[ev.kind], errorKinds[ev.errKind]
+	r.InRollout = ev.rollout&bitInRollout != 0
+	r.InExperiment = ev.rollout&bitInExperiment != 0
+	r.BucketFallback = ev.rollout&bitBucketFallback != 0
+	r.RuleIndex, r.RuleID, r.PrerequisiteKey = 0, "", ""
 	switch ev.kind {
 	case kindRuleMatch:
 		r.RuleIndex = int(ev.index)
@@ -81,7 +90,6 @@ func (ev *evaluation) reason() Reason {
 	case kindPrerequisiteFailed:
 		r.PrerequisiteKey = ev.flag.Prerequisites[ev.index].Key
 	}
-	return r
 }
 
 // evaluator holds the inputs of one evaluation. The clock is read at most
@@ -451,12 +459,17 @@ func anyResult(key string, ev evaluation, def any) Result[any] {
 // fillAny writes the Result[any] of ev into r in place (AllFlags fills a
 // slice of them: no temporary to copy).
 func fillAny(r *Result[any], key string, ev *evaluation, def any) {
-	r.Flag, r.Value, r.Variation, r.Reason, r.Err = key, def, int(ev.variation), ev.reason(), ev.err
+	// Field by field, straight into r: building a Result or a Reason first
+	// and copying it took twice as long for 1,000 results.
+	r.Flag, r.Variation, r.Err = key, int(ev.variation), ev.err
 	r.Version = 0
 	if ev.flag != nil {
 		r.Version = ev.flag.Version
 	}
 	if v, _ := ev.value(); v != nil {
 		r.Value = v.Value
+	} else {
+		r.Value = def
 	}
+	ev.fillReason(&r.Reason)
 }
