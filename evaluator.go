@@ -28,6 +28,27 @@ type evaluation struct {
 	rollout   uint8 // rolloutBits
 }
 
+// decision is what the evaluation steps decide for a valid flag and
+// context: the variation (-1: the caller's default) and the packed reason.
+// Small enough to travel in registers: the steps return it through several
+// calls, and an evaluation (with its flag, override and error) is built
+// only once, at the top.
+type decision struct {
+	variation int32
+	index     int32 // rule index for RULE_MATCH, prerequisite index for PREREQUISITE_FAILED
+	kind      uint8 // index into reasonKinds
+	rollout   uint8 // rolloutBits
+}
+
+// evaluation returns the evaluation of flag f that d describes, or the
+// error err (a malformed segment reached) when it is not nil.
+func (d decision) evaluation(f *rules.Flag, err error) evaluation {
+	if err != nil {
+		return errorEval(f, errMalformedFlag, err)
+	}
+	return evaluation{flag: f, variation: d.variation, index: d.index, kind: d.kind, rollout: d.rollout}
+}
+
 var reasonKinds = [...]ReasonKind{"", ReasonOff, ReasonTargetMatch, ReasonRuleMatch, ReasonPrerequisiteFailed, ReasonFallthrough, ReasonError, ReasonOverride}
 
 const (
@@ -149,41 +170,51 @@ func (e *evaluator) evaluateTop(f *rules.Flag) evaluation {
 	if f.Constant && f.On { // spares a call on the most common path
 		return evaluation{flag: f, variation: int32(f.Fallthrough.Variation), kind: kindFallthrough}
 	}
-	return e.evaluateFlag(f, 0)
+	d, err := e.decide(f, 0)
+	return d.evaluation(f, err)
 }
 
-func (e *evaluator) evaluateFlag(f *rules.Flag, depth int) evaluation {
+// decide applies SPEC §3 steps 2 to 7 to a well-formed flag and a valid
+// context. An error means a malformed segment was reached.
+func (e *evaluator) decide(f *rules.Flag, depth int) (decision, error) {
 	if f.Constant && f.On {
-		return evaluation{flag: f, variation: int32(f.Fallthrough.Variation), kind: kindFallthrough}
+		return decision{variation: int32(f.Fallthrough.Variation), kind: kindFallthrough}, nil
 	}
 	if !f.On {
-		return evaluation{flag: f, variation: int32(f.OffVariation), kind: kindOff}
+		return decision{variation: int32(f.OffVariation), kind: kindOff}, nil
 	}
 	for i := range f.Prerequisites {
 		if !e.prerequisiteHolds(f, i, depth) {
-			return evaluation{flag: f, variation: int32(f.OffVariation), kind: kindPrerequisiteFailed, index: int32(i)}
+			return decision{variation: int32(f.OffVariation), kind: kindPrerequisiteFailed, index: int32(i)}, nil
 		}
 	}
 	for i := range f.Targets {
 		t := &f.Targets[i]
-		if isKey(t.Attribute) { // the usual target list: no map lookup
+		if isKey(t.Attribute) { // the usual target list: no attribute lookup
 			if t.Values.ContainsString(e.ctx.key) {
-				return evaluation{flag: f, variation: int32(t.Variation), kind: kindTargetMatch}
+				return decision{variation: int32(t.Variation), kind: kindTargetMatch}, nil
 			}
 			continue
 		}
 		if v, ok := e.ctx.lookup(t.Attribute); ok && setHas(&t.Values, v) {
-			return evaluation{flag: f, variation: int32(t.Variation), kind: kindTargetMatch}
+			return decision{variation: int32(t.Variation), kind: kindTargetMatch}, nil
 		}
 	}
 	if len(f.Rules) > 0 {
 		if i, err := e.firstMatchingRule(f); err != nil {
-			return errorEval(f, errMalformedFlag, err)
+			return decision{}, err
 		} else if i >= 0 {
-			return e.serve(f, &f.Rules[i].Serve, kindRuleMatch, int32(i))
+			s := &f.Rules[i].Serve
+			if s.Rollout != nil {
+				return e.rollout(s.Rollout, kindRuleMatch, int32(i)), nil
+			}
+			return decision{variation: int32(s.Variation), kind: kindRuleMatch, index: int32(i)}, nil
 		}
 	}
-	return e.serve(f, &f.Fallthrough, kindFallthrough, 0)
+	if r := f.Fallthrough.Rollout; r != nil {
+		return e.rollout(r, kindFallthrough, 0), nil
+	}
+	return decision{variation: int32(f.Fallthrough.Variation), kind: kindFallthrough}, nil
 }
 
 // firstMatchingRule returns the index of the first rule whose clauses all
@@ -238,15 +269,12 @@ func (e *evaluator) prerequisiteHolds(f *rules.Flag, i int, depth int) bool {
 	if pf == nil || pf.Err != nil || !pf.On || depth >= rules.MaxPrerequisiteDepth {
 		return false
 	}
-	ev := e.evaluateFlag(pf, depth+1)
-	return ev.err == nil && int(ev.variation) == f.Prerequisites[i].Variation
+	d, err := e.decide(pf, depth+1)
+	return err == nil && int(d.variation) == f.Prerequisites[i].Variation
 }
 
-func (e *evaluator) serve(f *rules.Flag, s *rules.Serve, kind uint8, index int32) evaluation {
-	if s.Rollout == nil {
-		return evaluation{flag: f, variation: int32(s.Variation), kind: kind, index: index}
-	}
-	r := s.Rollout
+// rollout chooses a variation of a percentage rollout.
+func (e *evaluator) rollout(r *rules.Rollout, kind uint8, index int32) decision {
 	bucket, fallback := e.bucket(r.BucketBy, r.Salt, r)
 	var t int64
 	if len(r.Schedule) > 0 {
@@ -259,7 +287,7 @@ func (e *evaluator) serve(f *rules.Flag, s *rules.Serve, kind uint8, index int32
 	if fallback {
 		bits |= bitBucketFallback
 	}
-	return evaluation{flag: f, variation: int32(r.Choose(bucket, t)), kind: kind, index: index, rollout: bits}
+	return decision{variation: int32(r.Choose(bucket, t)), kind: kind, index: index, rollout: bits}
 }
 
 // bucket computes SPEC §2's bucket of the attribute at path; fallback is set

@@ -414,7 +414,11 @@ func (c *Client) pick(key string, ec *Context) (*rules.Variation, rules.Kind) {
 		v = f.OffVariation
 	default:
 		e := evaluator{snap: snap, ctx: ec, clock: c.clock}
-		v = int(e.evaluateFlag(f, 0).variation)
+		d, err := e.decide(f, 0)
+		if err != nil {
+			return nil, 0
+		}
+		v = int(d.variation)
 	}
 	if v < 0 {
 		return nil, 0
