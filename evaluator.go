@@ -221,8 +221,8 @@ func (e *evaluator) decide(f *rules.Flag, depth int) (decision, error) {
 // match, or -1.
 func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
 	if len(f.AttributeSlots) == 0 && !f.HasMemos() {
-		// clausesMatch and clauseMatches inlined by hand for the usual
-		// clause, which tests an attribute: a call less per clause.
+		// The usual clause, which tests an attribute, is evaluated here
+		// without a call.
 	rules:
 		for i := range f.Rules {
 			r := &f.Rules[i]
@@ -237,7 +237,7 @@ func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
 					}
 					continue
 				}
-				match, err := e.clauseMatches(c, f.SegmentRefs, 0, nil, nil)
+				match, err := e.otherClauseMatches(c, f.SegmentRefs, 0)
 				if err != nil {
 					return i, err
 				}
@@ -249,15 +249,52 @@ func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
 		}
 		return -1, nil
 	}
+	// The same loop with the flag's attribute slots and clause memos.
 	var cache attrCache
+	slots := f.AttributeSlots
+cached:
 	for i := range f.Rules {
-		if f.Rules[i].Unreachable() {
+		r := &f.Rules[i]
+		if r.Unreachable() {
 			continue
 		}
-		match, err := e.clausesMatch(f.Rules[i].Clauses, f.SegmentRefs, 0, f.AttributeSlots, &cache)
-		if err != nil || match {
-			return i, err
+		for j := range r.Clauses {
+			c := &r.Clauses[j]
+			m := c.Memo()
+			bit := uint64(1) << (m & 63)
+			if m >= 0 && cache.memoDone&bit != 0 {
+				if cache.memoMatch&bit == 0 {
+					continue cached
+				}
+				continue
+			}
+			var match bool
+			if c.TestsAttribute() {
+				var v any
+				var ok bool
+				if k := c.Slot; k >= 0 && k < len(slots) {
+					v, ok = cache.get(e, slots, k)
+				} else {
+					v, ok = e.ctx.lookup(c.Attribute)
+				}
+				match = c.Match(v, ok)
+			} else {
+				var err error
+				if match, err = e.otherClauseMatches(c, f.SegmentRefs, 0); err != nil {
+					return i, err
+				}
+			}
+			if m >= 0 {
+				cache.memoDone |= bit
+				if match {
+					cache.memoMatch |= bit
+				}
+			}
+			if !match {
+				continue cached
+			}
 		}
+		return i, nil
 	}
 	return -1, nil
 }
@@ -339,45 +376,44 @@ type attrCache struct {
 	memoMatch uint64                // bit i: and it matched
 }
 
-// clausesMatch ANDs clauses. An error means a malformed segment was reached.
-// refs is the SegmentRefs of the clauses' owner; slots and cache are the
-// flag's attribute and clause cache (nil for segment rules).
-func (e *evaluator) clausesMatch(clauses []rules.Clause, refs []*rules.Segment, depth int, slots []rules.Path, cache *attrCache) (bool, error) {
+// get returns the attribute of slot k, looking it up on first use.
+func (cache *attrCache) get(e *evaluator, slots []rules.Path, k int) (any, bool) {
+	switch cache.state[k] {
+	case 0:
+		v, ok := e.ctx.lookup(slots[k])
+		cache.vals[k] = v
+		cache.state[k] = 1
+		if ok {
+			cache.state[k] = 2
+		}
+		return v, ok
+	case 2:
+		return cache.vals[k], true
+	}
+	return nil, false
+}
+
+// clausesMatch ANDs the clauses of a segment rule. An error means a
+// malformed segment was reached. refs is the segment's SegmentRefs.
+func (e *evaluator) clausesMatch(clauses []rules.Clause, refs []*rules.Segment, depth int) (bool, error) {
 	for i := range clauses {
 		c := &clauses[i]
-		if cache == nil && c.TestsAttribute() { // segment rules: the usual clause without a call
+		if c.TestsAttribute() { // the usual clause, without a call
 			if v, ok := e.ctx.lookup(c.Attribute); !c.Match(v, ok) {
 				return false, nil
 			}
 			continue
 		}
-		m := c.Memo()
-		if m < 0 || cache == nil {
-			if match, err := e.clauseMatches(c, refs, depth, slots, cache); err != nil || !match {
-				return false, err
-			}
-			continue
-		}
-		bit := uint64(1) << m
-		if cache.memoDone&bit == 0 {
-			match, err := e.clauseMatches(c, refs, depth, slots, cache)
-			if err != nil {
-				return false, err
-			}
-			cache.memoDone |= bit
-			if match {
-				cache.memoMatch |= bit
-			}
-		}
-		if cache.memoMatch&bit == 0 {
-			return false, nil
+		if match, err := e.otherClauseMatches(c, refs, depth); err != nil || !match {
+			return false, err
 		}
 	}
 	return true, nil
 }
 
-// clauseMatches evaluates one clause, negation included.
-func (e *evaluator) clauseMatches(c *rules.Clause, refs []*rules.Segment, depth int, slots []rules.Path, cache *attrCache) (bool, error) {
+// otherClauseMatches evaluates a clause that tests no attribute (inSegment,
+// or a clock clause), negation included.
+func (e *evaluator) otherClauseMatches(c *rules.Clause, refs []*rules.Segment, depth int) (bool, error) {
 	if c.Op == rules.OpInSegment {
 		in, err := e.inAnySegment(c.SegmentRefs(refs), depth)
 		return in != c.Negate && err == nil, err
@@ -385,23 +421,7 @@ func (e *evaluator) clauseMatches(c *rules.Clause, refs []*rules.Segment, depth 
 	if c.UsesClock() {
 		return c.Match(float64(e.nowMillis()), true), nil
 	}
-	var v any
-	var ok bool
-	if c.Slot >= 0 && cache != nil && c.Slot < len(slots) {
-		switch cache.state[c.Slot] {
-		case 0:
-			v, ok = e.ctx.lookup(slots[c.Slot])
-			cache.vals[c.Slot] = v
-			cache.state[c.Slot] = 1
-			if ok {
-				cache.state[c.Slot] = 2
-			}
-		case 2:
-			v, ok = cache.vals[c.Slot], true
-		}
-	} else {
-		v, ok = e.ctx.lookup(c.Attribute)
-	}
+	v, ok := e.ctx.lookup(c.Attribute) // no attribute: absent (Compile reports the clause)
 	return c.Match(v, ok), nil
 }
 
@@ -442,7 +462,7 @@ func (e *evaluator) inSegment(s *rules.Segment, depth int) (bool, error) {
 	}
 	for i := range s.Rules {
 		r := &s.Rules[i]
-		match, err := e.clausesMatch(r.Clauses, s.SegmentRefs, depth+1, nil, nil)
+		match, err := e.clausesMatch(r.Clauses, s.SegmentRefs, depth+1)
 		if err != nil {
 			return false, err
 		}
