@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/flagstream/flags/rules"
@@ -220,12 +221,20 @@ func TestEvaluateAllocations(t *testing.T) {
 	}
 }
 
-// loadDocument is a 10,000-flag document of simple and ruled flags.
-func loadDocument(n int) []byte {
+// loadDocument is an n-flag document of simple and ruled flags, half each.
+func loadDocument(n int) []byte { return documentOf(n, 2) }
+
+// simpleDocument is an n-flag document of simple flags only (on, two bool
+// variations, a fixed fallthrough: the most common flag).
+func simpleDocument(n int) []byte { return documentOf(n, 0) }
+
+// documentOf builds an n-flag document in which every ruledEvery-th flag
+// (0: none) has one rule.
+func documentOf(n, ruledEvery int) []byte {
 	fl := map[string]any{}
 	for i := 0; i < n; i++ {
 		f := boolFlag(nil)
-		if i%2 == 1 {
+		if ruledEvery > 0 && i%ruledEvery == ruledEvery-1 {
 			f["rules"] = []any{map[string]any{"id": "r", "clauses": []any{
 				map[string]any{"attribute": "email", "op": "endsWith", "values": []any{"@corp.com"}}},
 				"serve": map[string]any{"variation": 1}}}
@@ -251,4 +260,53 @@ func BenchmarkLoad10000(b *testing.B) {
 			b.Fatal("wrong flag count")
 		}
 	}
+}
+
+// BenchmarkHeapPerFlag reports, as held-B/flag, the heap a loaded snapshot
+// keeps reachable per flag (its Document included), for a document of
+// simple flags and for the mixed document of BenchmarkLoad10000. A client
+// holds one snapshot for its lifetime, so this is its steady memory cost.
+func BenchmarkHeapPerFlag(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		data func(int) []byte
+	}{{"Simple", simpleDocument}, {"Mixed", loadDocument}} {
+		b.Run(c.name, func(b *testing.B) {
+			var total float64
+			for i := 0; i < b.N; i++ {
+				total += heapPerFlag(b, c.data, 10000)
+			}
+			b.ReportMetric(total/float64(b.N), "held-B/flag")
+		})
+	}
+}
+
+// heapPerFlag loads an n-flag document built by gen and returns the heap
+// held afterwards per flag: the input bytes are dropped before measuring,
+// the snapshot is kept alive.
+func heapPerFlag(tb testing.TB, gen func(int) []byte, n int) float64 {
+	tb.Helper()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	snap := loadSnapshot(tb, gen(n)) // the input is garbage once loaded
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(snap)
+	if len(snap.FlagKeys()) != n {
+		tb.Fatalf("loaded %d flags, want %d", len(snap.FlagKeys()), n)
+	}
+	return (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(n)
+}
+
+// loadSnapshot is ParseDocument and Compile, in a function of its own so
+// that nothing of data outlives it.
+//
+//go:noinline
+func loadSnapshot(tb testing.TB, data []byte) *rules.Snapshot {
+	doc, err := rules.ParseDocument(data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rules.Compile(doc)
 }
