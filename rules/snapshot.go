@@ -2,7 +2,9 @@ package rules
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -14,7 +16,8 @@ type Snapshot struct {
 	flags    map[string]*Flag
 	segments map[string]*Segment
 	flagKeys []string
-	flagList []*Flag // in flagKeys order
+	flagList []*Flag // in flagKeys order, pointing into flagData
+	flagData []Flag  // one allocation for every flag's own fields
 }
 
 // Compile builds a snapshot from a document. It never fails: a flag or
@@ -27,6 +30,9 @@ func Compile(doc *Document) *Snapshot {
 // CompileFrom is Compile reusing the work done for prev: flags and segments
 // whose JSON did not change are not parsed again. Only the checks that span
 // flags (prerequisite cycles and depth, segment cycles) run on everything.
+//
+// Whether JSON changed is decided by comparing the bytes with prev's
+// Document, which is why a Document must not be modified once compiled.
 func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	s := &Snapshot{
 		doc:      doc,
@@ -34,64 +40,66 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 		segments: make(map[string]*Segment, len(doc.Segments)),
 		flagKeys: make([]string, 0, len(doc.Flags)),
 	}
-	a := &arena{}
-	for key, raw := range doc.Flags {
-		var f *Flag
-		if prev != nil {
-			if old := prev.flags[key]; old != nil && bytes.Equal(old.raw, raw) {
-				cp := *old
-				f = &cp
-			}
-		}
-		if f == nil {
-			f = compileFlag(a, key, raw)
-		}
-		f.Problems = f.local
-		s.flags[key] = f
+	for key := range doc.Flags {
 		s.flagKeys = append(s.flagKeys, key)
 	}
-	sort.Strings(s.flagKeys)
+	slices.Sort(s.flagKeys)
+	s.flagData = make([]Flag, len(s.flagKeys))
 	s.flagList = make([]*Flag, len(s.flagKeys))
-	for i, k := range s.flagKeys {
-		s.flagList[i] = s.flags[k]
+	c := newCompiler()
+	for i, key := range s.flagKeys {
+		raw := doc.Flags[key]
+		f := &s.flagData[i]
+		if old := prev.reusableFlag(key, raw); old != nil {
+			// The definition is shared; what belongs to a snapshot is
+			// resolved again below.
+			*f = Flag{Definition: old.Definition, Resolved: unresolved, Key: old.Key, Salt: old.Salt}
+		} else {
+			c.flag(f, key, raw)
+		}
+		s.flagList[i] = f
+		s.flags[key] = f
 	}
 	for key, raw := range doc.Segments {
 		var g *Segment
-		if prev != nil {
-			if old := prev.segments[key]; old != nil && bytes.Equal(old.raw, raw) {
-				cp := *old
-				g = &cp
-			}
+		if old := prev.reusableSegment(key, raw); old != nil {
+			cp := *old
+			g = &cp
 		}
 		if g == nil {
-			g = compileSegment(a, key, raw)
+			g = compileSegment(c, key, raw)
 		}
 		g.Problems = g.local
 		s.segments[key] = g
 	}
-	for _, f := range s.flagList {
-		f.PrerequisiteFlags = nil // a reused flag's were resolved in the previous snapshot
-		if len(f.Prerequisites) > 0 {
-			f.PrerequisiteFlags = make([]*Flag, len(f.Prerequisites))
-			for i, p := range f.Prerequisites {
-				f.PrerequisiteFlags[i] = s.flags[p.Key]
-			}
-		}
-	}
-	s.checkPrerequisites()
+	graph := s.checkPrerequisites()
 	s.checkSegmentCycles()
 	for _, f := range s.flagList {
-		f.Err = nil
-		if len(f.Problems) > 0 {
-			f.Err = f.Problems[0]
+		r := Resolved{Problems: f.local}
+		if extra := graph[f.Key]; extra != nil {
+			r.Problems = appendProblem(r.Problems, extra)
 		}
-		f.SegmentRefs = resolveSegmentRefs(s.segments, func(yield func([]Clause) bool) {
+		if len(f.Prerequisites) > 0 {
+			r.PrerequisiteFlags = make([]*Flag, len(f.Prerequisites))
+			for i, p := range f.Prerequisites {
+				r.PrerequisiteFlags[i] = s.flags[p.Key]
+			}
+		}
+		r.SegmentRefs = resolveSegmentRefs(s.segments, func(yield func([]Clause) bool) {
 			for i := range f.Rules {
 				if !yield(f.Rules[i].Clauses) {
 					return
 				}
 			}
 		})
+		f.Resolved = unresolved
+		if r.Problems != nil || r.PrerequisiteFlags != nil || r.SegmentRefs != nil {
+			f.Resolved = &r
+		}
+		f.Err = nil
+		if len(f.Problems) > 0 {
+			f.Err = f.Problems[0]
+		}
 	}
 	for _, g := range s.segments {
 		g.Err = nil
@@ -113,6 +121,29 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 		foldPrerequisites(f)
 	}
 	return s
+}
+
+// reusableFlag returns the flag key of s, the previous snapshot, when its
+// JSON is raw: its definition can be reused. s may be nil.
+func (s *Snapshot) reusableFlag(key string, raw json.RawMessage) *Flag {
+	if s == nil {
+		return nil
+	}
+	if old := s.flags[key]; old != nil && bytes.Equal(s.doc.Flags[key], raw) {
+		return old
+	}
+	return nil
+}
+
+// reusableSegment is reusableFlag for segments.
+func (s *Snapshot) reusableSegment(key string, raw json.RawMessage) *Segment {
+	if s == nil {
+		return nil
+	}
+	if old := s.segments[key]; old != nil && bytes.Equal(s.doc.Segments[key], raw) {
+		return old
+	}
+	return nil
 }
 
 // foldPrerequisites makes constant a flag that is on with a fixed
@@ -186,13 +217,15 @@ func (s *Snapshot) Problems() []*Problem {
 	return out
 }
 
-// checkPrerequisites marks flags on a prerequisite cycle, and flags whose
-// prerequisite chain is deeper than MaxPrerequisiteDepth, as malformed.
-func (s *Snapshot) checkPrerequisites() {
+// checkPrerequisites finds the flags on a prerequisite cycle, and the flags
+// whose prerequisite chain is deeper than MaxPrerequisiteDepth, and returns
+// their problem by key (nil when there is none).
+func (s *Snapshot) checkPrerequisites() map[string]*Problem {
 	// Most documents have few prerequisites: the graph holds only the flags
 	// that have some, and nothing is done when none has.
 	adj := map[string][]string{}
-	for key, f := range s.flags {
+	for _, f := range s.flagList {
+		key := f.Key
 		for _, p := range f.Prerequisites {
 			if _, ok := s.flags[p.Key]; ok && p.Key != "" {
 				adj[key] = append(adj[key], p.Key)
@@ -200,8 +233,9 @@ func (s *Snapshot) checkPrerequisites() {
 		}
 	}
 	if len(adj) == 0 {
-		return
+		return nil
 	}
+	found := map[string]*Problem{}
 	edges := func(key string) []string { return adj[key] }
 	nodes := make([]string, 0, len(adj))
 	for key := range adj {
@@ -210,9 +244,8 @@ func (s *Snapshot) checkPrerequisites() {
 	sort.Strings(nodes)
 	cyclic := findCycles(nodes, edges)
 	for key, cycle := range cyclic {
-		f := s.flags[key]
-		f.Problems = appendProblem(f.Problems, &Problem{Kind: "flag", Key: key, Field: "prerequisites",
-			Err: fmt.Errorf("prerequisite cycle: %s", strings.Join(cycle, " → "))})
+		found[key] = &Problem{Kind: "flag", Key: key, Field: "prerequisites",
+			Err: fmt.Errorf("prerequisite cycle: %s", strings.Join(cycle, " → "))}
 	}
 	depth := make(map[string]int, len(adj))
 	var walk func(key string, seen int) int
@@ -237,11 +270,11 @@ func (s *Snapshot) checkPrerequisites() {
 			continue
 		}
 		if d := walk(key, 0); d > MaxPrerequisiteDepth {
-			f := s.flags[key]
-			f.Problems = appendProblem(f.Problems, &Problem{Kind: "flag", Key: key, Field: "prerequisites",
-				Err: fmt.Errorf("prerequisite chain is %d deep, more than %d", d, MaxPrerequisiteDepth)})
+			found[key] = &Problem{Kind: "flag", Key: key, Field: "prerequisites",
+				Err: fmt.Errorf("prerequisite chain is %d deep, more than %d", d, MaxPrerequisiteDepth)}
 		}
 	}
+	return found
 }
 
 // checkSegmentCycles marks segments that reach themselves through inSegment
