@@ -13,11 +13,11 @@ import (
 // everything evaluation needs is indexed. Build one with Compile.
 type Snapshot struct {
 	doc      *Document
-	flags    map[string]*Flag
-	segments map[string]*Segment
 	flagKeys []string
-	flagList []*Flag // in flagKeys order, pointing into flagData
-	flagData []Flag  // one allocation for every flag's own fields
+	flagData []Flag  // in flagKeys order: one allocation for every flag's own fields
+	flagList []*Flag // &flagData[i], for Flags
+	index    flagIndex
+	segments map[string]*Segment
 }
 
 // Compile builds a snapshot from a document. It never fails: a flag or
@@ -36,7 +36,6 @@ func Compile(doc *Document) *Snapshot {
 func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	s := &Snapshot{
 		doc:      doc,
-		flags:    make(map[string]*Flag, len(doc.Flags)),
 		segments: make(map[string]*Segment, len(doc.Segments)),
 		flagKeys: make([]string, 0, len(doc.Flags)),
 	}
@@ -58,8 +57,8 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 			c.flag(f, key, raw)
 		}
 		s.flagList[i] = f
-		s.flags[key] = f
 	}
+	s.index = newFlagIndex(s.flagData)
 	for key, raw := range doc.Segments {
 		var g *Segment
 		if old := prev.reusableSegment(key, raw); old != nil {
@@ -82,7 +81,7 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 		if len(f.Prerequisites) > 0 {
 			r.PrerequisiteFlags = make([]*Flag, len(f.Prerequisites))
 			for i, p := range f.Prerequisites {
-				r.PrerequisiteFlags[i] = s.flags[p.Key]
+				r.PrerequisiteFlags[i] = s.Flag(p.Key)
 			}
 		}
 		r.SegmentRefs = resolveSegmentRefs(s.segments, func(yield func([]Clause) bool) {
@@ -129,7 +128,7 @@ func (s *Snapshot) reusableFlag(key string, raw json.RawMessage) *Flag {
 	if s == nil {
 		return nil
 	}
-	if old := s.flags[key]; old != nil && bytes.Equal(s.doc.Flags[key], raw) {
+	if old := s.Flag(key); old != nil && bytes.Equal(s.doc.Flags[key], raw) {
 		return old
 	}
 	return nil
@@ -182,7 +181,7 @@ func (s *Snapshot) Version() int64 { return s.doc.Version }
 func (s *Snapshot) Document() *Document { return s.doc }
 
 // Flag returns the compiled flag, or nil when there is none under key.
-func (s *Snapshot) Flag(key string) *Flag { return s.flags[key] }
+func (s *Snapshot) Flag(key string) *Flag { return s.index.find(s.flagData, key) }
 
 // Segment returns the compiled segment, or nil when there is none under key.
 func (s *Snapshot) Segment(key string) *Segment { return s.segments[key] }
@@ -198,7 +197,7 @@ func (s *Snapshot) FlagKeys() []string { return s.flagKeys }
 // key and field path.
 func (s *Snapshot) Problems() []*Problem {
 	var out []*Problem
-	for _, f := range s.flags {
+	for _, f := range s.flagList {
 		out = append(out, f.Problems...)
 	}
 	for _, g := range s.segments {
@@ -227,7 +226,7 @@ func (s *Snapshot) checkPrerequisites() map[string]*Problem {
 	for _, f := range s.flagList {
 		key := f.Key
 		for _, p := range f.Prerequisites {
-			if _, ok := s.flags[p.Key]; ok && p.Key != "" {
+			if p.Key != "" && s.Flag(p.Key) != nil {
 				adj[key] = append(adj[key], p.Key)
 			}
 		}
@@ -253,7 +252,7 @@ func (s *Snapshot) checkPrerequisites() map[string]*Problem {
 		if d, ok := depth[key]; ok {
 			return d
 		}
-		if _, bad := cyclic[key]; bad || seen > len(s.flags) {
+		if _, bad := cyclic[key]; bad || seen > len(s.flagData) {
 			return 0
 		}
 		d := 0
