@@ -222,18 +222,29 @@ func TestEvaluateAllocations(t *testing.T) {
 }
 
 // loadDocument is an n-flag document of simple and ruled flags, half each.
-func loadDocument(n int) []byte { return documentOf(n, 2) }
+func loadDocument(n int) []byte { return documentOf(n, 2, false) }
 
 // simpleDocument is an n-flag document of simple flags only (on, two bool
 // variations, a fixed fallthrough: the most common flag).
-func simpleDocument(n int) []byte { return documentOf(n, 0) }
+func simpleDocument(n int) []byte { return documentOf(n, 0, false) }
+
+// versionedDocument is loadDocument with a distinct version in every flag,
+// as a server writes them: no two flags have the same bytes, so none share
+// a compiled definition.
+func versionedDocument(n int) []byte { return documentOf(n, 2, true) }
+
+// versionedSimpleDocument is simpleDocument with distinct versions.
+func versionedSimpleDocument(n int) []byte { return documentOf(n, 0, true) }
 
 // documentOf builds an n-flag document in which every ruledEvery-th flag
-// (0: none) has one rule.
-func documentOf(n, ruledEvery int) []byte {
+// (0: none) has one rule, and, when versioned, flag i has version i+1.
+func documentOf(n, ruledEvery int, versioned bool) []byte {
 	fl := map[string]any{}
 	for i := 0; i < n; i++ {
 		f := boolFlag(nil)
+		if versioned {
+			f["version"] = i + 1
+		}
 		if ruledEvery > 0 && i%ruledEvery == ruledEvery-1 {
 			f["rules"] = []any{map[string]any{"id": "r", "clauses": []any{
 				map[string]any{"attribute": "email", "op": "endsWith", "values": []any{"@corp.com"}}},
@@ -247,8 +258,13 @@ func documentOf(n, ruledEvery int) []byte {
 
 // BenchmarkLoad10000 measures parsing and compiling a 10,000-flag document
 // from bytes, the cost of every full snapshot a client receives.
-func BenchmarkLoad10000(b *testing.B) {
-	data := loadDocument(10000)
+func BenchmarkLoad10000(b *testing.B) { benchmarkLoad(b, loadDocument(10000)) }
+
+// BenchmarkLoad10000Versioned is BenchmarkLoad10000 with a distinct version
+// in every flag: every flag is compiled (none is byte for byte another).
+func BenchmarkLoad10000Versioned(b *testing.B) { benchmarkLoad(b, versionedDocument(10000)) }
+
+func benchmarkLoad(b *testing.B, data []byte) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
@@ -264,13 +280,16 @@ func BenchmarkLoad10000(b *testing.B) {
 
 // BenchmarkHeapPerFlag reports, as held-B/flag, the heap a loaded snapshot
 // keeps reachable per flag (its Document included), for a document of
-// simple flags and for the mixed document of BenchmarkLoad10000. A client
-// holds one snapshot for its lifetime, so this is its steady memory cost.
+// simple flags and for the mixed document of BenchmarkLoad10000, and for
+// both with a distinct version in every flag (no flag shares its compiled
+// definition with another). A client holds one snapshot for its lifetime,
+// so this is its steady memory cost.
 func BenchmarkHeapPerFlag(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		data func(int) []byte
-	}{{"Simple", simpleDocument}, {"Mixed", loadDocument}} {
+	}{{"Simple", simpleDocument}, {"Mixed", loadDocument},
+		{"SimpleVersioned", versionedSimpleDocument}, {"MixedVersioned", versionedDocument}} {
 		b.Run(c.name, func(b *testing.B) {
 			var total float64
 			for i := 0; i < b.N; i++ {
