@@ -694,33 +694,82 @@ func (s *scanner) rawMembers() (map[string]json.RawMessage, error) {
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
 		return nil, errNotObject
 	}
+	return s.rawMembersAt(1)
+}
+
+// rawMembers is rawMembers of an object at pos whose members are at the
+// given nesting depth (for maxNesting).
+//
+// The members are gathered first and the map is built at its final size;
+// the keys are decoded into one buffer and become substrings of one string:
+// a document of thousands of flags then costs one allocation for its keys
+// and none for growing its map.
+func (s *scanner) rawMembersAt(depth int) (map[string]json.RawMessage, error) {
 	s.pos++
-	out := map[string]json.RawMessage{}
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
 		s.pos++
-		return out, nil
+		return map[string]json.RawMessage{}, nil
 	}
+	type rawMember struct {
+		keyEnd int // in keys; the key starts where the previous one ends
+		raw    json.RawMessage
+	}
+	var members []rawMember
+	var keys []byte
 	for {
-		k, err := s.objectKey(keyDecode)
-		if err != nil {
+		s.skipSpace()
+		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+			return nil, s.unexpected("looking for beginning of object key string")
+		}
+		var err error
+		if keys, err = s.appendStr(keys); err != nil {
 			return nil, err
 		}
 		s.skipSpace()
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return nil, s.unexpected("after object key")
+		}
+		s.pos++
+		s.skipSpace()
 		start := s.pos
-		if err := s.skipValue(1); err != nil {
+		if err := s.skipValue(depth); err != nil {
 			return nil, err
 		}
-		out[k] = json.RawMessage(s.data[start:s.pos:s.pos])
+		members = append(members, rawMember{len(keys), json.RawMessage(s.data[start:s.pos:s.pos])})
 		more, err := s.next('}', "after object key:value pair")
 		if err != nil {
 			return nil, err
 		}
-		if more {
-			continue
+		if !more {
+			break
 		}
-		return out, nil
 	}
+	all := string(keys)
+	out := make(map[string]json.RawMessage, len(members))
+	from := 0
+	for _, m := range members {
+		out[all[from:m.keyEnd]] = m.raw
+		from = m.keyEnd
+	}
+	return out, nil
+}
+
+// appendStr is str appending the decoded string to b.
+func (s *scanner) appendStr(b []byte) ([]byte, error) {
+	start := s.pos + 1
+	for i := start; i < len(s.data); i++ {
+		switch c := s.data[i]; {
+		case c == '"':
+			s.pos = i + 1
+			return append(b, s.data[start:i]...), nil
+		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+			v, err := s.str() // escapes, errors and non-ASCII
+			return append(b, v...), err
+		}
+	}
+	v, err := s.str()
+	return append(b, v...), err
 }
 
 var errNotObject = errors.New("want an object")
