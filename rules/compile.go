@@ -64,7 +64,7 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
-	tree, err := decodeTree(ps.c.arena(), raw)
+	tree, err := decodeTree(ps.c.treeArena(), raw)
 	if err != nil {
 		ps.add("", "%v", err)
 		return
@@ -307,7 +307,7 @@ func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
-	tree, err := decodeTree(ps.c.arena(), raw)
+	tree, err := decodeTree(ps.c.treeArena(), raw)
 	if err != nil {
 		ps.add("", "%v", err)
 		return s

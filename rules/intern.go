@@ -20,11 +20,13 @@ type compiler struct {
 	variations map[string]internedVariations
 	keyBuf     []byte
 
-	// defs interns definitions by a hash of the flag's JSON; a hit is
-	// confirmed by comparing the bytes, so a collision only costs a
-	// compilation.
-	seed maphash.Seed
-	defs map[uint64]internedDef
+	// defs interns definitions by a hash of the flag's JSON: the value is
+	// the flag (in flags) that has it. A hit is confirmed by comparing the
+	// bytes, so a collision only costs a compilation.
+	seed  maphash.Seed
+	defs  map[uint64]int32
+	flags []Flag    // the snapshot's flags being compiled
+	doc   *Document // their JSON
 }
 
 type internedVariations struct {
@@ -32,50 +34,52 @@ type internedVariations struct {
 	list []Variation
 }
 
-type internedDef struct {
-	raw  json.RawMessage
-	salt string // the explicit salt, when the JSON has one
-	def  *Definition
+func newCompiler(doc *Document, flags []Flag) *compiler {
+	return &compiler{seed: maphash.MakeSeed(), doc: doc, flags: flags}
 }
 
-func newCompiler() *compiler {
-	return &compiler{seed: maphash.MakeSeed()}
-}
-
-// arena returns the compilation's arena (a fresh one for a nil compiler).
-func (c *compiler) arena() *arena {
+// treeArena returns the arena for the parse tree of the next flag or
+// segment. The compiled model never points into a parse tree (values are
+// copied out of it: normalize, plain, variationJSON), so each tree is
+// garbage once its flag is compiled and the next one reuses its memory: a
+// document's parse costs the arena's few chunks, not a tree per flag.
+func (c *compiler) treeArena() *arena {
 	if c == nil {
 		return &arena{}
 	}
 	if c.a == nil {
 		c.a = &arena{}
 	}
+	c.a.reset()
 	return c.a
 }
 
-// flag compiles the flag key into f, sharing the definition of an earlier
+// flag compiles flags[i], under key, sharing the definition of an earlier
 // flag of this compilation with the same bytes when neither depends on its
 // key.
-func (c *compiler) flag(f *Flag, key string, raw json.RawMessage) {
+func (c *compiler) flag(i int, key string, raw json.RawMessage) {
+	f := &c.flags[i]
 	h := maphash.Bytes(c.seed, raw)
 	// An invalid key is a problem of the flag, naming it: compiled alone.
-	if e, ok := c.defs[h]; ok && ValidKey(key) && bytes.Equal(e.raw, raw) {
-		salt := key
-		if e.def.explicitSalt {
-			salt = e.salt
+	if j, ok := c.defs[h]; ok && ValidKey(key) {
+		if e := &c.flags[j]; bytes.Equal(c.doc.Flags[e.Key], raw) {
+			salt := key
+			if e.explicitSalt {
+				salt = e.Salt
+			}
+			*f = Flag{Definition: e.Definition, Resolved: unresolved, Key: key, Salt: salt, Constant: e.constLocal}
+			return
 		}
-		*f = Flag{Definition: e.def, Resolved: unresolved, Key: key, Salt: salt, Constant: e.def.constLocal}
-		return
 	}
 	compileFlag(c, f, key, raw)
 	if f.keyed {
 		return
 	}
 	if c.defs == nil {
-		c.defs = map[uint64]internedDef{}
+		c.defs = map[uint64]int32{}
 	}
 	if _, taken := c.defs[h]; !taken { // on a collision the first keeps the slot
-		c.defs[h] = internedDef{raw: raw, salt: f.Salt, def: f.Definition}
+		c.defs[h] = int32(i)
 	}
 }
 

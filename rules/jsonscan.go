@@ -46,14 +46,23 @@ func (o *objNode) val(name string) any {
 
 // arena hands out the memory of parse trees in chunks: compiling a document
 // parses thousands of small objects and arrays, and one allocation per
-// chunk instead of several per node is most of the parser's speed. Nothing
-// is reused, so trees stay valid as long as they are referenced.
+// chunk instead of several per node is most of the parser's speed. Trees
+// stay valid as long as they are referenced, until reset.
 type arena struct {
 	members []member  // chunk for objects' members
 	nodes   []objNode // chunk for objects
 	items   []any     // chunk for arrays' elements
 	mstack  []member  // members of the objects being parsed
 	istack  []any     // elements of the arrays being parsed
+}
+
+// reset makes the arena hand out its current chunks' memory again; the
+// trees it handed out before must no longer be used.
+func (a *arena) reset() {
+	clear(a.members) // no stale references for the GC to follow
+	clear(a.nodes)
+	clear(a.items)
+	a.members, a.nodes, a.items = a.members[:0], a.nodes[:0], a.items[:0]
 }
 
 // Chunks start small, so that compiling a patch of one flag stays cheap,

@@ -45,7 +45,7 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	slices.Sort(s.flagKeys)
 	s.flagData = make([]Flag, len(s.flagKeys))
 	s.flagList = make([]*Flag, len(s.flagKeys))
-	c := newCompiler()
+	c := newCompiler(doc, s.flagData)
 	for i, key := range s.flagKeys {
 		raw := doc.Flags[key]
 		f := &s.flagData[i]
@@ -54,7 +54,7 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 			// resolved again below.
 			*f = Flag{Definition: old.Definition, Resolved: unresolved, Key: old.Key, Salt: old.Salt}
 		} else {
-			c.flag(f, key, raw)
+			c.flag(i, key, raw)
 		}
 		s.flagList[i] = f
 	}
@@ -93,7 +93,8 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 		})
 		f.Resolved = unresolved
 		if r.Problems != nil || r.PrerequisiteFlags != nil || r.SegmentRefs != nil {
-			f.Resolved = &r
+			own := r // only this copy escapes: most flags allocate nothing here
+			f.Resolved = &own
 		}
 		f.Err = nil
 		if len(f.Problems) > 0 {
