@@ -54,12 +54,16 @@ func compileFlag(c *compiler, f *Flag, key string, raw json.RawMessage) {
 		ps = &problems{kind: "flag", key: key, c: c}
 		parseFlag(ps, f, key, raw)
 	}
-	f.local = ps.list
-	f.keyed = f.keyed || len(ps.list) > 0 // problems name the key
+	if len(ps.list) > 0 {
+		m := *f.Metadata // never noMetadata itself: it is shared
+		m.local = ps.list
+		f.Metadata = &m
+		f.keyed = true // problems name the key
+	}
 }
 
 func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
-	d := &Definition{OffVariation: -1}
+	d := &Definition{OffVariation: -1, Metadata: noMetadata}
 	*f = Flag{Definition: d, Resolved: unresolved, Key: key, Salt: key}
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
@@ -76,9 +80,11 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 	}
 	d.Version = ps.nonNegInt(obj, "version", "", 0)
 	d.On = ps.boolean(obj, "on", "")
-	d.Description = ps.str(obj, "description", "")
-	d.Deprecated = ps.boolean(obj, "deprecated", "")
-	d.Tags = ps.strings(obj, "tags", "")
+	meta := Metadata{Description: ps.str(obj, "description", ""), Deprecated: ps.boolean(obj, "deprecated", ""),
+		Tags: ps.strings(obj, "tags", "")}
+	if meta.Description != "" || meta.Deprecated || meta.Tags != nil {
+		d.Metadata = &meta
+	}
 	if s, ok := obj.get("salt"); ok && s != nil {
 		f.Salt = ps.str(obj, "salt", "")
 		d.explicitSalt = true

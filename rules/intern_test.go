@@ -58,6 +58,13 @@ func TestSharedDefinitions(t *testing.T) {
 	if want := `flags.m2.fallthrough: missing (required)`; m2.Err.Error() != want {
 		t.Errorf("m2.Err = %q, want %q", m2.Err, want)
 	}
+	// The shared empty parts were never written to.
+	if noMetadata.Description != "" || noMetadata.Tags != nil || noMetadata.Deprecated || noMetadata.local != nil {
+		t.Errorf("the shared empty Metadata was written: %+v", *noMetadata)
+	}
+	if unresolved.PrerequisiteFlags != nil || unresolved.SegmentRefs != nil || unresolved.Problems != nil {
+		t.Errorf("the shared empty Resolved was written: %+v", *unresolved)
+	}
 }
 
 // TestInternedVariations: flags with the same variations share one list;

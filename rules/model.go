@@ -64,12 +64,10 @@ type Flag struct {
 }
 
 // Definition is the part of a compiled flag that its JSON alone determines.
-// It is immutable once compiled, and shared: see Flag.
+// It is immutable once compiled, and shared: see Flag. What evaluation never
+// reads is in its embedded *Metadata.
 type Definition struct {
 	Version       int64
-	On            bool
-	Kind          Kind
-	Deprecated    bool
 	Variations    []Variation
 	OffVariation  int // -1: none, the caller's default is served
 	Prerequisites []Prerequisite
@@ -81,15 +79,30 @@ type Definition struct {
 	// at most MaxSlots; Clause.Slot indexes it.
 	AttributeSlots []Path
 
+	*Metadata
+
+	On   bool
+	Kind Kind
+
+	constLocal   bool // constant by its own fields; Constant may also come from constant prerequisites
+	memos        bool // some clause has a memo index (Clause.Memo)
+	explicitSalt bool // the JSON has a salt; else the salt is the key
+	keyed        bool // the definition depends on the key (a rollout salted with it, problems naming it): never shared across keys
+}
+
+// Metadata is what a flag's JSON says about it that evaluation does not use.
+// Flags without any share one empty Metadata.
+type Metadata struct {
 	Description string
 	Tags        []string
+	Deprecated  bool
 
-	local        []*Problem // problems found in the flag alone (not its graph)
-	constLocal   bool       // constant by its own fields; Constant may also come from constant prerequisites
-	memos        bool       // some clause has a memo index (Clause.Memo)
-	explicitSalt bool       // the JSON has a salt; else the salt is the key
-	keyed        bool       // the definition depends on the key (a rollout salted with it, problems naming it): never shared across keys
+	local []*Problem // problems found in the flag alone (not its graph)
 }
+
+// noMetadata is the Metadata of flags without description, tags,
+// deprecation or problems. It is shared and never written.
+var noMetadata = &Metadata{}
 
 // Resolved is the part of a compiled flag that its snapshot resolves: the
 // flags and segments it refers to, and its problems including those of its
