@@ -76,7 +76,7 @@ func (c *compiler) flag(i int, key string, raw json.RawMessage) {
 		return
 	}
 	if c.defs == nil {
-		c.defs = map[uint64]int32{}
+		c.defs = make(map[uint64]int32, len(c.flags)) // most flags differ: no regrowth
 	}
 	if _, taken := c.defs[h]; !taken { // on a collision the first keeps the slot
 		c.defs[h] = int32(i)

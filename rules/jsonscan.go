@@ -57,11 +57,10 @@ type arena struct {
 }
 
 // reset makes the arena hand out its current chunks' memory again; the
-// trees it handed out before must no longer be used.
+// trees it handed out before must no longer be used. The chunks are not
+// cleared: what they still point to is the previous tree's strings, soon
+// overwritten, and clearing pointers costs write barriers while the GC runs.
 func (a *arena) reset() {
-	clear(a.members) // no stale references for the GC to follow
-	clear(a.nodes)
-	clear(a.items)
 	a.members, a.nodes, a.items = a.members[:0], a.nodes[:0], a.items[:0]
 }
 
