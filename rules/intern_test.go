@@ -3,6 +3,9 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -164,5 +167,30 @@ func TestCompileFromReuseExact(t *testing.T) {
 	if s1.Flag("a").Resolved == s2.Flag("a").Resolved || s2.Flag("a").PrerequisiteFlags[0] != s2.Flag("b") ||
 		s1.Flag("a").PrerequisiteFlags[0] != s1.Flag("b") {
 		t.Errorf("a's prerequisites are not resolved in each snapshot")
+	}
+}
+
+// TestSortKeys: sortKeys sorts as slices.Sort does, whatever the keys share.
+func TestSortKeys(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabets := []string{"ab", "a\x00b", "0123456789", "flag-.xyzXYZ\xff\x00"}
+	for round := range 300 {
+		n := 1 + r.IntN(2000)
+		prefix := strings.Repeat("flag-", r.IntN(3))
+		alpha := alphabets[round%len(alphabets)]
+		keys := make([]string, n)
+		for i := range keys {
+			b := []byte(prefix)
+			for range r.IntN(14) {
+				b = append(b, alpha[r.IntN(len(alpha))])
+			}
+			keys[i] = string(b)
+		}
+		want := slices.Clone(keys)
+		slices.Sort(want)
+		sortKeys(keys)
+		if !slices.Equal(keys, want) {
+			t.Fatalf("round %d: sortKeys differs from slices.Sort on %d keys", round, n)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -42,7 +41,7 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	for key := range doc.Flags {
 		s.flagKeys = append(s.flagKeys, key)
 	}
-	slices.Sort(s.flagKeys)
+	sortKeys(s.flagKeys)
 	s.flagData = make([]Flag, len(s.flagKeys))
 	s.flagList = make([]*Flag, len(s.flagKeys))
 	c := newCompiler(doc, s.flagData)
