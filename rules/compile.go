@@ -539,7 +539,8 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 		if co == nil {
 			continue
 		}
-		c := Clause{Op: Op(ps.str(co, "op", field)), Negate: ps.boolean(co, "negate", field), Slot: -1, memo: -1}
+		c := Clause{Op: Op(ps.str(co, "op", field)), Negate: ps.boolean(co, "negate", field), Slot: -1, memo: -1,
+			parsedValues: noParsed}
 		c.code = opCodes[c.Op]
 		if !c.Op.Known() {
 			if _, ok := co.get("op"); !ok {
@@ -603,19 +604,19 @@ func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 				ps.add(vf, "invalid regular expression: %v", err)
 				continue
 			}
-			c.regexps = append(c.regexps, re)
+			c.parsed().regexps = append(c.regexps, re)
 		case OpLessThan, OpLessThanOrEqual, OpGreaterThan, OpGreaterThanOrEqual:
 			n, ok := v.(float64)
 			if !ok {
 				ps.add(vf, "got %s, want a number", jsonKind(raw))
 				continue
 			}
-			c.numbers = append(c.numbers, n)
+			c.parsed().numbers = append(c.numbers, n)
 		case OpBefore, OpAfter:
 			switch v.(type) {
 			case string, float64:
 				if m, ok := instant(v); ok {
-					c.instants = append(c.instants, m)
+					c.parsed().instants = append(c.instants, m)
 				}
 			default:
 				ps.add(vf, "got %s, want an RFC 3339 string or Unix milliseconds", jsonKind(raw))
@@ -627,7 +628,7 @@ func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 				continue
 			}
 			if sv, ok := parseSemver(s); ok {
-				c.versions = append(c.versions, sv)
+				c.parsed().versions = append(c.versions, sv)
 			}
 		}
 	}

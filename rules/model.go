@@ -280,12 +280,34 @@ type Clause struct {
 	segFrom int32  // an inSegment clause's segments in its owner's SegmentRefs
 	segTo   int32
 
-	set      ValueSet         // in
-	strings  []string         // startsWith, endsWith, contains, inSegment
+	set     ValueSet // in
+	strings []string // startsWith, endsWith, contains, inSegment
+
+	// The values of the other operators, rarer and slower to match
+	// anyway, are behind a pointer: the shared empty noParsed when the
+	// clause has none.
+	*parsedValues
+}
+
+// parsedValues holds a clause's values pre-parsed for the operators that
+// need more than strings or a set.
+type parsedValues struct {
 	regexps  []*regexp.Regexp // matches
 	numbers  []float64        // numeric comparisons
 	instants []moment         // before, after
 	versions []semver         // semver ops
+}
+
+// noParsed is the parsedValues of every clause without any. It is shared
+// and never written.
+var noParsed = &parsedValues{}
+
+// parsed returns the clause's own parsedValues, to add values to.
+func (c *Clause) parsed() *parsedValues {
+	if c.parsedValues == noParsed {
+		c.parsedValues = &parsedValues{}
+	}
+	return c.parsedValues
 }
 
 // UsesClock reports whether the clause compares the evaluation time: a
