@@ -194,3 +194,37 @@ func TestSortKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestParsedValuesOwnOrShared: a clause with regexps, numbers, instants or
+// versions has its own parsedValues; the others share the empty one, which
+// is never written.
+func TestParsedValuesOwnOrShared(t *testing.T) {
+	s := mustCompile(t, `{"flags":{"f":{"on":true,"variations":[false,true],"rules":[{"clauses":[
+		{"attribute":"email","op":"endsWith","values":["@corp.com"]},
+		{"attribute":"email","op":"matches","values":["^a"]},
+		{"attribute":"n","op":"lessThan","values":[3]},
+		{"attribute":"t","op":"before","values":[5]},
+		{"attribute":"v","op":"semVerEqual","values":["1.2"]},
+		{"attribute":"v","op":"semVerEqual","values":["not a version"]}],"serve":{"variation":1}}],
+		"fallthrough":{"variation":0}}}}`)
+	cs := s.Flag("f").Rules[0].Clauses
+	if cs[0].parsedValues != noParsed || cs[5].parsedValues != noParsed {
+		t.Errorf("clauses without parsed values do not share the empty parsedValues")
+	}
+	for i := 1; i <= 4; i++ {
+		if cs[i].parsedValues == noParsed {
+			t.Errorf("clause %d (%s) has no parsed values of its own", i, cs[i].Op)
+		}
+	}
+	if len(cs[1].regexps) != 1 || len(cs[2].numbers) != 1 || len(cs[3].instants) != 1 || len(cs[4].versions) != 1 {
+		t.Errorf("parsed values: %d regexps, %d numbers, %d instants, %d versions",
+			len(cs[1].regexps), len(cs[2].numbers), len(cs[3].instants), len(cs[4].versions))
+	}
+	if noParsed.regexps != nil || noParsed.numbers != nil || noParsed.instants != nil || noParsed.versions != nil {
+		t.Errorf("the shared empty parsedValues was written: %+v", *noParsed)
+	}
+	if !cs[0].Match("ann@corp.com", true) || !cs[1].Match("ab", true) || !cs[2].Match(2.0, true) ||
+		!cs[3].Match(4.0, true) || !cs[4].Match("1.2.0", true) || cs[5].Match("1.2.0", true) {
+		t.Errorf("clauses do not match as compiled")
+	}
+}
