@@ -83,7 +83,8 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 	meta := Metadata{Description: ps.str(obj, "description", ""), Deprecated: ps.boolean(obj, "deprecated", ""),
 		Tags: ps.strings(obj, "tags", "")}
 	if meta.Description != "" || meta.Deprecated || meta.Tags != nil {
-		d.Metadata = &meta
+		own := meta // only this copy escapes: flags without metadata allocate none
+		d.Metadata = &own
 	}
 	if s, ok := obj.get("salt"); ok && s != nil {
 		f.Salt = ps.str(obj, "salt", "")
