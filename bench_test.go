@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/flagstream/flags/rules"
@@ -297,6 +298,24 @@ func BenchmarkHeapPerFlag(b *testing.B) {
 			}
 			b.ReportMetric(total/float64(b.N), "held-B/flag")
 		})
+	}
+}
+
+// TestHeapPerFlag is the memory budget of a loaded snapshot: under 300
+// bytes held per simple flag, Document included (BenchmarkHeapPerFlag
+// reports the numbers).
+func TestHeapPerFlag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("memory budgets are checked in full runs")
+	}
+	const budget = 300
+	var held []float64
+	for range 3 { // the median, in case another test's goroutine allocates meanwhile
+		held = append(held, heapPerFlag(t, simpleDocument, 10000))
+	}
+	slices.Sort(held)
+	if held[1] >= budget {
+		t.Errorf("a snapshot of 10,000 simple flags holds %.0f bytes a flag, want < %d", held[1], budget)
 	}
 }
 
