@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/flagstream/flags/rules"
@@ -220,12 +222,31 @@ func TestEvaluateAllocations(t *testing.T) {
 	}
 }
 
-// loadDocument is a 10,000-flag document of simple and ruled flags.
-func loadDocument(n int) []byte {
+// loadDocument is an n-flag document of simple and ruled flags, half each.
+func loadDocument(n int) []byte { return documentOf(n, 2, false) }
+
+// simpleDocument is an n-flag document of simple flags only (on, two bool
+// variations, a fixed fallthrough: the most common flag).
+func simpleDocument(n int) []byte { return documentOf(n, 0, false) }
+
+// versionedDocument is loadDocument with a distinct version in every flag,
+// as a server writes them: no two flags have the same bytes, so none share
+// a compiled definition.
+func versionedDocument(n int) []byte { return documentOf(n, 2, true) }
+
+// versionedSimpleDocument is simpleDocument with distinct versions.
+func versionedSimpleDocument(n int) []byte { return documentOf(n, 0, true) }
+
+// documentOf builds an n-flag document in which every ruledEvery-th flag
+// (0: none) has one rule, and, when versioned, flag i has version i+1.
+func documentOf(n, ruledEvery int, versioned bool) []byte {
 	fl := map[string]any{}
 	for i := 0; i < n; i++ {
 		f := boolFlag(nil)
-		if i%2 == 1 {
+		if versioned {
+			f["version"] = i + 1
+		}
+		if ruledEvery > 0 && i%ruledEvery == ruledEvery-1 {
 			f["rules"] = []any{map[string]any{"id": "r", "clauses": []any{
 				map[string]any{"attribute": "email", "op": "endsWith", "values": []any{"@corp.com"}}},
 				"serve": map[string]any{"variation": 1}}}
@@ -238,8 +259,13 @@ func loadDocument(n int) []byte {
 
 // BenchmarkLoad10000 measures parsing and compiling a 10,000-flag document
 // from bytes, the cost of every full snapshot a client receives.
-func BenchmarkLoad10000(b *testing.B) {
-	data := loadDocument(10000)
+func BenchmarkLoad10000(b *testing.B) { benchmarkLoad(b, loadDocument(10000)) }
+
+// BenchmarkLoad10000Versioned is BenchmarkLoad10000 with a distinct version
+// in every flag: every flag is compiled (none is byte for byte another).
+func BenchmarkLoad10000Versioned(b *testing.B) { benchmarkLoad(b, versionedDocument(10000)) }
+
+func benchmarkLoad(b *testing.B, data []byte) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
@@ -251,4 +277,78 @@ func BenchmarkLoad10000(b *testing.B) {
 			b.Fatal("wrong flag count")
 		}
 	}
+}
+
+// BenchmarkHeapPerFlag reports, as held-B/flag, the heap a loaded snapshot
+// keeps reachable per flag (its Document included), for a document of
+// simple flags and for the mixed document of BenchmarkLoad10000, and for
+// both with a distinct version in every flag (no flag shares its compiled
+// definition with another). A client holds one snapshot for its lifetime,
+// so this is its steady memory cost.
+func BenchmarkHeapPerFlag(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		data func(int) []byte
+	}{{"Simple", simpleDocument}, {"Mixed", loadDocument},
+		{"SimpleVersioned", versionedSimpleDocument}, {"MixedVersioned", versionedDocument}} {
+		b.Run(c.name, func(b *testing.B) {
+			var total float64
+			for i := 0; i < b.N; i++ {
+				total += heapPerFlag(b, c.data, 10000)
+			}
+			b.ReportMetric(total/float64(b.N), "held-B/flag")
+		})
+	}
+}
+
+// TestHeapPerFlag is the memory budget of a loaded snapshot: under 300
+// bytes held per simple flag, Document included (BenchmarkHeapPerFlag
+// reports the numbers).
+func TestHeapPerFlag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("memory budgets are checked in full runs")
+	}
+	const budget = 300
+	var held []float64
+	for range 3 { // the median, in case another test's goroutine allocates meanwhile
+		held = append(held, heapPerFlag(t, simpleDocument, 10000))
+	}
+	slices.Sort(held)
+	if held[1] >= budget {
+		t.Errorf("a snapshot of 10,000 simple flags holds %.0f bytes a flag, want < %d", held[1], budget)
+	}
+}
+
+// heapPerFlag loads an n-flag document built by gen and returns the heap
+// held afterwards per flag: the input bytes are dropped before measuring,
+// the snapshot is kept alive.
+func heapPerFlag(tb testing.TB, gen func(int) []byte, n int) float64 {
+	tb.Helper()
+	var before, after runtime.MemStats
+	// Two collections each time: a sync.Pool (encoding/json's buffers)
+	// frees its garbage only in the second.
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	snap := loadSnapshot(tb, gen(n)) // the input is garbage once loaded
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(snap)
+	if len(snap.FlagKeys()) != n {
+		tb.Fatalf("loaded %d flags, want %d", len(snap.FlagKeys()), n)
+	}
+	return (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(n)
+}
+
+// loadSnapshot is ParseDocument and Compile, in a function of its own so
+// that nothing of data outlives it.
+//
+//go:noinline
+func loadSnapshot(tb testing.TB, data []byte) *rules.Snapshot {
+	doc, err := rules.ParseDocument(data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rules.Compile(doc)
 }

@@ -41,50 +41,60 @@ func decodeTree(a *arena, raw json.RawMessage) (any, error) {
 	return parseJSONIn(a, raw)
 }
 
-// compileFlag parses and compiles one flag on its own; graph checks
-// (prerequisite cycles and depth) are done by the snapshot.
-func compileFlag(a *arena, key string, raw json.RawMessage) *Flag {
+// compileFlag parses and compiles one flag on its own into f's key and
+// definition parts; graph checks (prerequisite cycles and depth) and the
+// Resolved part are done by the snapshot.
+func compileFlag(c *compiler, f *Flag, key string, raw json.RawMessage) {
 	// Field paths are only worth building for a flag that has problems: a
 	// first pass runs without them, and a flag with problems is parsed again
 	// to report them with their paths.
-	ps := &problems{kind: "flag", key: key, quiet: true, a: a}
-	f := parseFlag(ps, key, raw)
+	ps := &problems{kind: "flag", key: key, quiet: true, c: c}
+	parseFlag(ps, f, key, raw)
 	if len(ps.list) > 0 {
-		ps = &problems{kind: "flag", key: key, a: a}
-		f = parseFlag(ps, key, raw)
+		ps = &problems{kind: "flag", key: key, c: c}
+		parseFlag(ps, f, key, raw)
 	}
-	f.local = ps.list
-	return f
+	if len(ps.list) > 0 {
+		m := *f.Metadata // never noMetadata itself: it is shared
+		m.local = ps.list
+		f.Metadata = &m
+		f.keyed = true // problems name the key
+	}
 }
 
-func parseFlag(ps *problems, key string, raw json.RawMessage) *Flag {
-	f := &Flag{Key: key, OffVariation: -1, Salt: key, raw: raw}
+func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
+	d := &Definition{OffVariation: -1, Metadata: noMetadata}
+	*f = Flag{Definition: d, Resolved: unresolved, Key: key, Salt: key}
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
-	tree, err := decodeTree(ps.a, raw)
+	tree, err := decodeTree(ps.c.treeArena(), raw)
 	if err != nil {
 		ps.add("", "%v", err)
-		return f
+		return
 	}
 	obj, ok := tree.(object)
 	if !ok {
 		ps.add("", "got %s, want an object", jsonKind(tree))
-		return f
+		return
 	}
-	f.Version = ps.nonNegInt(obj, "version", "", 0)
-	f.On = ps.boolean(obj, "on", "")
-	f.Description = ps.str(obj, "description", "")
-	f.Deprecated = ps.boolean(obj, "deprecated", "")
-	f.Tags = ps.strings(obj, "tags", "")
+	d.Version = ps.nonNegInt(obj, "version", "", 0)
+	d.On = ps.boolean(obj, "on", "")
+	meta := Metadata{Description: ps.str(obj, "description", ""), Deprecated: ps.boolean(obj, "deprecated", ""),
+		Tags: ps.strings(obj, "tags", "")}
+	if meta.Description != "" || meta.Deprecated || meta.Tags != nil {
+		own := meta // only this copy escapes: flags without metadata allocate none
+		d.Metadata = &own
+	}
 	if s, ok := obj.get("salt"); ok && s != nil {
 		f.Salt = ps.str(obj, "salt", "")
+		d.explicitSalt = true
 	}
 
-	f.Kind, f.Variations = ps.variations(obj)
-	n := len(f.Variations)
+	d.Kind, d.Variations = ps.variations(obj)
+	n := len(d.Variations)
 	if v, ok := obj.get("offVariation"); ok && v != nil {
-		f.OffVariation = ps.index(v, "offVariation", n)
+		d.OffVariation = ps.index(v, "offVariation", n)
 	}
 	for i, item := range ps.array(obj, "prerequisites", "") {
 		field := ps.item("prerequisites", i)
@@ -104,7 +114,7 @@ func parseFlag(ps *problems, key string, raw json.RawMessage) *Flag {
 		} else {
 			ps.add(ps.join(field, "variation"), "missing")
 		}
-		f.Prerequisites = append(f.Prerequisites, p)
+		d.Prerequisites = append(d.Prerequisites, p)
 	}
 	for i, item := range ps.array(obj, "targets", "") {
 		field := ps.item("targets", i)
@@ -115,7 +125,7 @@ func parseFlag(ps *problems, key string, raw json.RawMessage) *Flag {
 		t := Target{Attribute: ps.path(o, "attribute", field, true)}
 		t.Values = NewValueSet(ps.scalars(o, "values", field))
 		t.Variation = ps.requiredIndex(o, "variation", field, n)
-		f.Targets = append(f.Targets, t)
+		d.Targets = append(d.Targets, t)
 	}
 	for i, item := range ps.array(obj, "rules", "") {
 		field := ps.item("rules", i)
@@ -130,23 +140,22 @@ func parseFlag(ps *problems, key string, raw json.RawMessage) *Flag {
 		} else {
 			ps.add(ps.join(field, "serve"), "missing")
 		}
-		f.Rules = append(f.Rules, r)
+		d.Rules = append(d.Rules, r)
 	}
 	if s, ok := obj.get("fallthrough"); ok {
-		f.Fallthrough = ps.serve(s, "fallthrough", f)
+		d.Fallthrough = ps.serve(s, "fallthrough", f)
 	} else {
 		ps.add("fallthrough", "missing (required)")
 	}
-	assignSlots(f)
-	assignMemos(f)
-	markUnreachable(f.Rules)
+	assignSlots(d)
+	assignMemos(d)
+	markUnreachable(d.Rules)
 	var refs int32
-	for i := range f.Rules {
-		refs = numberSegmentRefs(f.Rules[i].Clauses, refs)
+	for i := range d.Rules {
+		refs = numberSegmentRefs(d.Rules[i].Clauses, refs)
 	}
-	f.constLocal = !f.On || len(f.Prerequisites) == 0 && len(f.Targets) == 0 && len(f.Rules) == 0 && f.Fallthrough.Rollout == nil
-	f.Constant = f.constLocal
-	return f
+	d.constLocal = !d.On || len(d.Prerequisites) == 0 && len(d.Targets) == 0 && len(d.Rules) == 0 && d.Fallthrough.Rollout == nil
+	f.Constant = d.constLocal
 }
 
 // numberSegmentRefs gives the inSegment clauses among clauses their ranges
@@ -188,7 +197,7 @@ func resolveSegmentRefs(segments map[string]*Segment, clauseLists func(yield fun
 // assignMemos numbers the clauses a flag repeats across its rules (the same
 // attribute, operator, negation and scalar values): an evaluation then
 // computes each once. Flags without repeated clauses are left alone.
-func assignMemos(f *Flag) {
+func assignMemos(f *Definition) {
 	var distinct []*Clause
 	for i := range f.Rules {
 		for j := range f.Rules[i].Clauses {
@@ -259,7 +268,7 @@ func clauseSubset(a, b []Clause) bool {
 
 // nextMemo is the next free memo index of f, or -1 past 63 (a memo is a
 // bit of a uint64).
-func nextMemo(f *Flag) int {
+func nextMemo(f *Definition) int {
 	n := -1
 	for i := range f.Rules {
 		for j := range f.Rules[i].Clauses {
@@ -296,7 +305,7 @@ func sameClause(a, b *Clause) bool {
 // assignSlots gives cache slots to the attributes tested by more than one
 // clause of a flag's rules; a flag whose rules test each attribute once
 // needs no cache at all.
-func assignSlots(f *Flag) {
+func assignSlots(f *Definition) {
 	uses := map[string]int{}
 	for i := range f.Rules {
 		for j := range f.Rules[i].Clauses {
@@ -334,11 +343,11 @@ func assignSlots(f *Flag) {
 
 // compileSegment parses and compiles one segment on its own; cycles through
 // inSegment are found by the snapshot.
-func compileSegment(a *arena, key string, raw json.RawMessage) *Segment {
-	ps := &problems{kind: "segment", key: key, quiet: true, a: a}
+func compileSegment(c *compiler, key string, raw json.RawMessage) *Segment {
+	ps := &problems{kind: "segment", key: key, quiet: true, c: c}
 	s := parseSegment(ps, key, raw)
 	if len(ps.list) > 0 {
-		ps = &problems{kind: "segment", key: key, a: a}
+		ps = &problems{kind: "segment", key: key, c: c}
 		s = parseSegment(ps, key, raw)
 	}
 	s.local = ps.list
@@ -346,11 +355,11 @@ func compileSegment(a *arena, key string, raw json.RawMessage) *Segment {
 }
 
 func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
-	s := &Segment{Key: key, Attribute: Path{"key"}, raw: raw}
+	s := &Segment{Key: key, Attribute: Path{"key"}}
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
-	tree, err := decodeTree(ps.a, raw)
+	tree, err := decodeTree(ps.c.treeArena(), raw)
 	if err != nil {
 		ps.add("", "%v", err)
 		return s
@@ -391,7 +400,7 @@ func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 	return s
 }
 
-func (ps *problems) variations(obj object) (Kind, []Variation) {
+func (ps *problems) variations(obj object) (kind Kind, out []Variation) {
 	raw, ok := obj.get("variations")
 	if !ok {
 		ps.add("variations", "missing (at least one variation is required)")
@@ -406,8 +415,19 @@ func (ps *problems) variations(obj object) (Kind, []Variation) {
 		ps.add("variations", "empty (at least one variation is required)")
 		return 0, nil
 	}
-	var kind Kind
-	out := make([]Variation, len(arr))
+	// A list interned is one that was built without problems: the same
+	// elements have the same kinds and parse the same way.
+	iv, internKey, ok := ps.c.internVariations(arr)
+	if ok {
+		return iv.kind, iv.list
+	}
+	problemsBefore := len(ps.list)
+	defer func() {
+		if len(ps.list) == problemsBefore {
+			ps.c.keepVariations(internKey, kind, out)
+		}
+	}()
+	out = make([]Variation, len(arr))
 	for i, v := range arr {
 		field := ps.item("variations", i)
 		var k Kind
@@ -472,6 +492,8 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 	r.BucketBy = ps.path(o, "bucketBy", field, true)
 	if s, ok := o.get("salt"); ok && s != nil {
 		r.Salt = ps.str(o, "salt", field)
+	} else if !f.explicitSalt {
+		f.keyed = true // salted with the key
 	}
 	r.Experiment = ps.boolean(o, "experiment", field)
 	items := ps.array(o, "variations", field)
@@ -563,7 +585,8 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 		if co == nil {
 			continue
 		}
-		c := Clause{Op: Op(ps.str(co, "op", field)), Negate: ps.boolean(co, "negate", field), Slot: -1, memo: -1}
+		c := Clause{Op: Op(ps.str(co, "op", field)), Negate: ps.boolean(co, "negate", field), Slot: -1, memo: -1,
+			parsedValues: noParsed}
 		c.code = opCodes[c.Op]
 		if !c.Op.Known() {
 			if _, ok := co.get("op"); !ok {
@@ -627,19 +650,19 @@ func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 				ps.add(vf, "invalid regular expression: %v", err)
 				continue
 			}
-			c.regexps = append(c.regexps, re)
+			c.parsed().regexps = append(c.regexps, re)
 		case OpLessThan, OpLessThanOrEqual, OpGreaterThan, OpGreaterThanOrEqual:
 			n, ok := v.(float64)
 			if !ok {
 				ps.add(vf, "got %s, want a number", jsonKind(raw))
 				continue
 			}
-			c.numbers = append(c.numbers, n)
+			c.parsed().numbers = append(c.numbers, n)
 		case OpBefore, OpAfter:
 			switch v.(type) {
 			case string, float64:
 				if m, ok := instant(v); ok {
-					c.instants = append(c.instants, m)
+					c.parsed().instants = append(c.instants, m)
 				}
 			default:
 				ps.add(vf, "got %s, want an RFC 3339 string or Unix milliseconds", jsonKind(raw))
@@ -651,7 +674,7 @@ func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 				continue
 			}
 			if sv, ok := parseSemver(s); ok {
-				c.versions = append(c.versions, sv)
+				c.parsed().versions = append(c.versions, sv)
 			}
 		}
 	}

@@ -36,31 +36,94 @@ type Patch struct {
 
 // ParseDocument decodes a document. It fails, wrapping ErrInvalidDocument, only
 // when data is not JSON or its top level has the wrong shape.
+//
+// It reads the document in one pass: the members of flags and segments are
+// split while the top level is checked, rather than checked once as part of
+// the top level and split again.
 func ParseDocument(data []byte) (*Document, error) {
 	// One copy, so that the raw flags (sub-slices) never alias the caller's
 	// buffer, which it may reuse.
 	data = bytes.Clone(data)
-	top, kind, err := splitObject(data)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, err)
-	}
-	if kind == "null" {
-		return nil, fmt.Errorf("%w: top level is null, want an object", ErrInvalidDocument)
-	}
-	if top == nil {
+	s := &scanner{data: data}
+	s.skipSpace()
+	if s.pos >= len(data) || data[s.pos] != '{' {
+		_, kind, err := splitObject(data) // not an object: say what it is
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, err)
+		}
+		if kind == "null" {
+			return nil, fmt.Errorf("%w: top level is null, want an object", ErrInvalidDocument)
+		}
 		return nil, fmt.Errorf("%w: top level: got %s, want an object", ErrInvalidDocument, kind)
 	}
+	// The last of duplicate members wins, as in encoding/json.
+	var version, flagsRaw, segmentsRaw json.RawMessage
+	var flags, segments map[string]json.RawMessage
+	s.pos++
+	s.skipSpace()
+	if s.pos < len(data) && data[s.pos] == '}' {
+		s.pos++
+	} else {
+		for {
+			k, err := s.objectKey(keyDecode)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, err)
+			}
+			s.skipSpace()
+			start := s.pos
+			var members map[string]json.RawMessage
+			if (k == "flags" || k == "segments") && s.pos < len(data) && data[s.pos] == '{' {
+				members, err = s.rawMembersAt(2)
+			} else {
+				err = s.skipValue(1)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, err)
+			}
+			raw := json.RawMessage(data[start:s.pos:s.pos])
+			switch k {
+			case "version":
+				version = raw
+			case "flags":
+				flagsRaw, flags = raw, members
+			case "segments":
+				segmentsRaw, segments = raw, members
+			}
+			more, err := s.next('}', "after object key:value pair")
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, err)
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	s.skipSpace()
+	if s.pos != len(data) {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, s.unexpected("after top-level value"))
+	}
 	doc := &Document{}
-	if doc.Version, err = parseVersion(top["version"]); err != nil {
+	var err error
+	if doc.Version, err = parseVersion(version); err != nil {
 		return nil, err
 	}
-	if doc.Flags, err = parseRawMap("flags", top["flags"], false); err != nil {
+	if doc.Flags, err = documentMembers("flags", flagsRaw, flags); err != nil {
 		return nil, err
 	}
-	if doc.Segments, err = parseRawMap("segments", top["segments"], false); err != nil {
+	if doc.Segments, err = documentMembers("segments", segmentsRaw, segments); err != nil {
 		return nil, err
 	}
 	return doc, nil
+}
+
+// documentMembers is parseRawMap for a document whose flags or segments
+// member, raw, was split into members while it was read (nil when it is
+// not an object).
+func documentMembers(field string, raw json.RawMessage, members map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+	if members != nil {
+		return members, nil
+	}
+	return parseRawMap(field, raw, false)
 }
 
 // ParsePatch decodes the data of a patch event. Its top level must be an

@@ -3,6 +3,8 @@ package rules
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,7 +65,61 @@ func FuzzCompile(f *testing.F) {
 		if got := problemStrings(Compile(doc2).Problems()); !equalStrings(got, want) {
 			t.Fatalf("re-encoded document problems %q, want %q", got, want)
 		}
+		checkCopiesCompileAlike(t, doc)
 	})
+}
+
+// checkCopiesCompileAlike compiles doc with a copy of every flag under
+// another key, so that the copies share their originals' definitions
+// wherever that is allowed, and checks that each copy compiled as if alone:
+// the same problems but for the key, the same values, salts from its own key.
+func checkCopiesCompileAlike(t *testing.T, doc *Document) {
+	t.Helper()
+	const suffix = "-copy"
+	withCopies := &Document{Flags: maps.Clone(doc.Flags), Segments: doc.Segments}
+	for k, raw := range doc.Flags {
+		if _, taken := doc.Flags[k+suffix]; !taken {
+			withCopies.Flags[k+suffix] = raw
+		}
+	}
+	s := Compile(withCopies)
+	for k := range doc.Flags {
+		f, c := s.Flag(k), s.Flag(k+suffix)
+		if c == nil || doc.Flags[k+suffix] != nil || ValidKey(k) != ValidKey(k+suffix) {
+			continue // the copy's key has problems of its own
+		}
+		rekey := func(ps []*Problem) []string {
+			var out []string
+			for _, p := range ps {
+				msg := strings.ReplaceAll(p.Error(), fmt.Sprintf("%q", k+suffix), fmt.Sprintf("%q", k))
+				out = append(out, strings.ReplaceAll(msg, k+suffix, k))
+			}
+			return out
+		}
+		if got, want := rekey(c.local), rekey(f.local); !equalStrings(got, want) {
+			t.Fatalf("copy of %q: problems %q, original %q", k, got, want)
+		}
+		if f.Version != c.Version || f.On != c.On || f.Kind != c.Kind || f.OffVariation != c.OffVariation ||
+			len(f.Variations) != len(c.Variations) || len(f.Rules) != len(c.Rules) || f.constLocal != c.constLocal ||
+			f.Fallthrough.Variation != c.Fallthrough.Variation || (f.Fallthrough.Rollout == nil) != (c.Fallthrough.Rollout == nil) {
+			t.Fatalf("copy of %q compiled differently: %+v, original %+v", k, *c.Definition, *f.Definition)
+		}
+		for i := range f.Variations {
+			if string(f.Variations[i].JSON) != string(c.Variations[i].JSON) {
+				t.Fatalf("copy of %q: variation %d = %s, original %s", k, i, c.Variations[i].JSON, f.Variations[i].JSON)
+			}
+		}
+		wantSalt := f.Salt
+		if f.Salt == k && !f.explicitSalt {
+			wantSalt = k + suffix
+		}
+		if c.Salt != wantSalt {
+			t.Fatalf("copy of %q: salt %q, want %q", k, c.Salt, wantSalt)
+		}
+		if r := f.Fallthrough.Rollout; r != nil && (r.Salt == k) != (c.Fallthrough.Rollout.Salt == k+suffix) && !f.explicitSalt {
+			t.Fatalf("copy of %q: rollout salt %q, original %q", k, c.Fallthrough.Rollout.Salt, r.Salt)
+		}
+	}
 }
 
 func equalStrings(a, b []string) bool {

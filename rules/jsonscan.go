@@ -46,14 +46,22 @@ func (o *objNode) val(name string) any {
 
 // arena hands out the memory of parse trees in chunks: compiling a document
 // parses thousands of small objects and arrays, and one allocation per
-// chunk instead of several per node is most of the parser's speed. Nothing
-// is reused, so trees stay valid as long as they are referenced.
+// chunk instead of several per node is most of the parser's speed. Trees
+// stay valid as long as they are referenced, until reset.
 type arena struct {
 	members []member  // chunk for objects' members
 	nodes   []objNode // chunk for objects
 	items   []any     // chunk for arrays' elements
 	mstack  []member  // members of the objects being parsed
 	istack  []any     // elements of the arrays being parsed
+}
+
+// reset makes the arena hand out its current chunks' memory again; the
+// trees it handed out before must no longer be used. The chunks are not
+// cleared: what they still point to is the previous tree's strings, soon
+// overwritten, and clearing pointers costs write barriers while the GC runs.
+func (a *arena) reset() {
+	a.members, a.nodes, a.items = a.members[:0], a.nodes[:0], a.items[:0]
 }
 
 // Chunks start small, so that compiling a patch of one flag stays cheap,
@@ -694,33 +702,82 @@ func (s *scanner) rawMembers() (map[string]json.RawMessage, error) {
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
 		return nil, errNotObject
 	}
+	return s.rawMembersAt(1)
+}
+
+// rawMembers is rawMembers of an object at pos whose members are at the
+// given nesting depth (for maxNesting).
+//
+// The members are gathered first and the map is built at its final size;
+// the keys are decoded into one buffer and become substrings of one string:
+// a document of thousands of flags then costs one allocation for its keys
+// and none for growing its map.
+func (s *scanner) rawMembersAt(depth int) (map[string]json.RawMessage, error) {
 	s.pos++
-	out := map[string]json.RawMessage{}
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
 		s.pos++
-		return out, nil
+		return map[string]json.RawMessage{}, nil
 	}
+	type rawMember struct {
+		keyEnd int // in keys; the key starts where the previous one ends
+		raw    json.RawMessage
+	}
+	var members []rawMember
+	var keys []byte
 	for {
-		k, err := s.objectKey(keyDecode)
-		if err != nil {
+		s.skipSpace()
+		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+			return nil, s.unexpected("looking for beginning of object key string")
+		}
+		var err error
+		if keys, err = s.appendStr(keys); err != nil {
 			return nil, err
 		}
 		s.skipSpace()
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return nil, s.unexpected("after object key")
+		}
+		s.pos++
+		s.skipSpace()
 		start := s.pos
-		if err := s.skipValue(1); err != nil {
+		if err := s.skipValue(depth); err != nil {
 			return nil, err
 		}
-		out[k] = json.RawMessage(s.data[start:s.pos:s.pos])
+		members = append(members, rawMember{len(keys), json.RawMessage(s.data[start:s.pos:s.pos])})
 		more, err := s.next('}', "after object key:value pair")
 		if err != nil {
 			return nil, err
 		}
-		if more {
-			continue
+		if !more {
+			break
 		}
-		return out, nil
 	}
+	all := string(keys)
+	out := make(map[string]json.RawMessage, len(members))
+	from := 0
+	for _, m := range members {
+		out[all[from:m.keyEnd]] = m.raw
+		from = m.keyEnd
+	}
+	return out, nil
+}
+
+// appendStr is str appending the decoded string to b.
+func (s *scanner) appendStr(b []byte) ([]byte, error) {
+	start := s.pos + 1
+	for i := start; i < len(s.data); i++ {
+		switch c := s.data[i]; {
+		case c == '"':
+			s.pos = i + 1
+			return append(b, s.data[start:i]...), nil
+		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+			v, err := s.str() // escapes, errors and non-ASCII
+			return append(b, v...), err
+		}
+	}
+	v, err := s.str()
+	return append(b, v...), err
 }
 
 var errNotObject = errors.New("want an object")

@@ -36,23 +36,25 @@ func (k Kind) String() string {
 // Flag is a compiled, immutable flag: everything evaluation needs is parsed
 // and indexed once, when the snapshot is built. A malformed flag has Err set
 // and is never evaluated; the other fields then hold what could be parsed.
+//
+// A Flag is three parts, so that a snapshot of many flags stays small: the
+// few fields that belong to its key (Key, Salt) and to one snapshot (Err,
+// Constant), an embedded *Definition compiled from its JSON alone, and an
+// embedded *Resolved holding what the snapshot resolved for it. Their fields
+// are promoted: f.Rules is f.Definition.Rules. The Definition is shared by
+// every flag of a snapshot whose JSON is byte for byte the same (when it does
+// not depend on the key) and by the next snapshot while the JSON does not
+// change; flags that refer to nothing and have no problems share one empty
+// Resolved.
 type Flag struct {
-	Key           string
-	Version       int64
-	On            bool
-	Kind          Kind
-	Variations    []Variation
-	OffVariation  int // -1: none, the caller's default is served
-	Prerequisites []Prerequisite
-	Targets       []Target
-	Rules         []Rule
-	Fallthrough   Serve
-	Salt          string // the bucketing salt in force: "salt" or the key
+	*Definition
+	*Resolved
 
-	// PrerequisiteFlags holds, for each of Prerequisites, the flag it names
-	// in this snapshot (nil when there is none), so that evaluation does not
-	// look prerequisites up by key.
-	PrerequisiteFlags []*Flag
+	Key  string
+	Salt string // the bucketing salt in force: "salt" or the key
+
+	// Err is the first of Problems, nil when the flag is well formed.
+	Err error
 
 	// Constant is set when the flag serves the same thing to every valid
 	// context: it is off, or on with nothing but a fixed fallthrough (kill
@@ -60,9 +62,59 @@ type Flag struct {
 	// then skips the evaluation steps.
 	Constant bool
 
+	folded int8 // foldPrerequisites' answer in this snapshot: 0 not yet, 1 constant, -1 not
+}
+
+// Definition is the part of a compiled flag that its JSON alone determines.
+// It is immutable once compiled, and shared: see Flag. What evaluation never
+// reads is in its embedded *Metadata.
+type Definition struct {
+	Version       int64
+	Variations    []Variation
+	OffVariation  int // -1: none, the caller's default is served
+	Prerequisites []Prerequisite
+	Targets       []Target
+	Rules         []Rule
+	Fallthrough   Serve
+
 	// AttributeSlots lists the distinct attributes the flag's rules test,
 	// at most MaxSlots; Clause.Slot indexes it.
 	AttributeSlots []Path
+
+	*Metadata
+
+	On   bool
+	Kind Kind
+
+	constLocal   bool // constant by its own fields; Constant may also come from constant prerequisites
+	memos        bool // some clause has a memo index (Clause.Memo)
+	explicitSalt bool // the JSON has a salt; else the salt is the key
+	keyed        bool // the definition depends on the key (a rollout salted with it, problems naming it): never shared across keys
+}
+
+// Metadata is what a flag's JSON says about it that evaluation does not use.
+// Flags without any share one empty Metadata.
+type Metadata struct {
+	Description string
+	Tags        []string
+	Deprecated  bool
+
+	local []*Problem // problems found in the flag alone (not its graph)
+}
+
+// noMetadata is the Metadata of flags without description, tags,
+// deprecation or problems. It is shared and never written.
+var noMetadata = &Metadata{}
+
+// Resolved is the part of a compiled flag that its snapshot resolves: the
+// flags and segments it refers to, and its problems including those of its
+// graph (prerequisite cycles, depth). It is never modified once the snapshot
+// is built.
+type Resolved struct {
+	// PrerequisiteFlags holds, for each of Prerequisites, the flag it names
+	// in this snapshot (nil when there is none), so that evaluation does not
+	// look prerequisites up by key.
+	PrerequisiteFlags []*Flag
 
 	// SegmentRefs holds, for the inSegment clauses of the flag's rules, the
 	// segments they name in this snapshot (nil for an unknown key), so that
@@ -70,20 +122,13 @@ type Flag struct {
 	// slices it.
 	SegmentRefs []*Segment
 
-	Description string
-	Tags        []string
-	Deprecated  bool
-
-	// Err is the first of Problems, nil when the flag is well formed.
-	Err      error
+	// Problems lists what is wrong with the flag, Err first.
 	Problems []*Problem
-
-	local      []*Problem // problems found in the flag alone (not its graph)
-	raw        json.RawMessage
-	constLocal bool // constant by its own fields; Constant may also come from constant prerequisites
-	folded     int8 // foldPrerequisites' answer in this snapshot: 0 not yet, 1 constant, -1 not
-	memos      bool // some clause has a memo index (Clause.Memo)
 }
+
+// unresolved is the Resolved of every flag that refers to no other flag or
+// segment and has no problem: most flags. It is shared and never written.
+var unresolved = &Resolved{}
 
 // HasMemos reports whether some of the flag's clauses are repeated (see
 // Clause.Memo).
@@ -177,7 +222,6 @@ type Segment struct {
 	Problems []*Problem
 
 	local []*Problem
-	raw   json.RawMessage
 }
 
 // SegmentRule puts a context in the segment when all clauses match and,
@@ -255,10 +299,31 @@ type Clause struct {
 	segFrom int32 // an inSegment clause's segments in its owner's SegmentRefs
 	segTo   int32
 
+	// The values of the other operators, rarer and slower to match
+	// anyway, are behind a pointer: the shared empty noParsed when the
+	// clause has none.
+	*parsedValues
+}
+
+// parsedValues holds a clause's values pre-parsed for the operators that
+// need more than strings or a set.
+type parsedValues struct {
 	regexps  []*regexp.Regexp // matches
 	numbers  []float64        // numeric comparisons
 	instants []moment         // before, after
 	versions []semver         // semver ops
+}
+
+// noParsed is the parsedValues of every clause without any. It is shared
+// and never written.
+var noParsed = &parsedValues{}
+
+// parsed returns the clause's own parsedValues, to add values to.
+func (c *Clause) parsed() *parsedValues {
+	if c.parsedValues == noParsed {
+		c.parsedValues = &parsedValues{}
+	}
+	return c.parsedValues
 }
 
 // UsesClock reports whether the clause compares the evaluation time: a

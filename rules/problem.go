@@ -51,7 +51,7 @@ type problems struct {
 	kind, key string
 	quiet     bool
 	list      []*Problem
-	a         *arena // where the flag's parse tree is allocated
+	c         *compiler // the compilation's arena and interned values
 }
 
 func (ps *problems) add(field, format string, args ...any) {

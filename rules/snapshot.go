@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,10 +12,11 @@ import (
 // everything evaluation needs is indexed. Build one with Compile.
 type Snapshot struct {
 	doc      *Document
-	flags    map[string]*Flag
-	segments map[string]*Segment
 	flagKeys []string
-	flagList []*Flag // in flagKeys order
+	flagData []Flag  // in flagKeys order: one allocation for every flag's own fields
+	flagList []*Flag // &flagData[i], for Flags
+	index    flagIndex
+	segments map[string]*Segment
 }
 
 // Compile builds a snapshot from a document. It never fails: a flag or
@@ -27,71 +29,76 @@ func Compile(doc *Document) *Snapshot {
 // CompileFrom is Compile reusing the work done for prev: flags and segments
 // whose JSON did not change are not parsed again. Only the checks that span
 // flags (prerequisite cycles and depth, segment cycles) run on everything.
+//
+// Whether JSON changed is decided by comparing the bytes with prev's
+// Document, which is why a Document must not be modified once compiled.
 func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	s := &Snapshot{
 		doc:      doc,
-		flags:    make(map[string]*Flag, len(doc.Flags)),
 		segments: make(map[string]*Segment, len(doc.Segments)),
 		flagKeys: make([]string, 0, len(doc.Flags)),
 	}
-	a := &arena{}
-	for key, raw := range doc.Flags {
-		var f *Flag
-		if prev != nil {
-			if old := prev.flags[key]; old != nil && bytes.Equal(old.raw, raw) {
-				cp := *old
-				f = &cp
-			}
-		}
-		if f == nil {
-			f = compileFlag(a, key, raw)
-		}
-		f.Problems = f.local
-		s.flags[key] = f
+	for key := range doc.Flags {
 		s.flagKeys = append(s.flagKeys, key)
 	}
-	sort.Strings(s.flagKeys)
+	sortKeys(s.flagKeys)
+	s.flagData = make([]Flag, len(s.flagKeys))
 	s.flagList = make([]*Flag, len(s.flagKeys))
-	for i, k := range s.flagKeys {
-		s.flagList[i] = s.flags[k]
+	c := newCompiler(doc, s.flagData)
+	for i, key := range s.flagKeys {
+		raw := doc.Flags[key]
+		f := &s.flagData[i]
+		if old := prev.reusableFlag(key, raw); old != nil {
+			// The definition is shared; what belongs to a snapshot is
+			// resolved again below.
+			*f = Flag{Definition: old.Definition, Resolved: unresolved, Key: old.Key, Salt: old.Salt}
+		} else {
+			c.flag(i, key, raw)
+		}
+		s.flagList[i] = f
 	}
+	s.index = newFlagIndex(s.flagData)
 	for key, raw := range doc.Segments {
 		var g *Segment
-		if prev != nil {
-			if old := prev.segments[key]; old != nil && bytes.Equal(old.raw, raw) {
-				cp := *old
-				g = &cp
-			}
+		if old := prev.reusableSegment(key, raw); old != nil {
+			cp := *old
+			g = &cp
 		}
 		if g == nil {
-			g = compileSegment(a, key, raw)
+			g = compileSegment(c, key, raw)
 		}
 		g.Problems = g.local
 		s.segments[key] = g
 	}
-	for _, f := range s.flagList {
-		f.PrerequisiteFlags = nil // a reused flag's were resolved in the previous snapshot
-		if len(f.Prerequisites) > 0 {
-			f.PrerequisiteFlags = make([]*Flag, len(f.Prerequisites))
-			for i, p := range f.Prerequisites {
-				f.PrerequisiteFlags[i] = s.flags[p.Key]
-			}
-		}
-	}
-	s.checkPrerequisites()
+	graph := s.checkPrerequisites()
 	s.checkSegmentCycles()
 	for _, f := range s.flagList {
-		f.Err = nil
-		if len(f.Problems) > 0 {
-			f.Err = f.Problems[0]
+		r := Resolved{Problems: f.local}
+		if extra := graph[f.Key]; extra != nil {
+			r.Problems = appendProblem(r.Problems, extra)
 		}
-		f.SegmentRefs = resolveSegmentRefs(s.segments, func(yield func([]Clause) bool) {
+		if len(f.Prerequisites) > 0 {
+			r.PrerequisiteFlags = make([]*Flag, len(f.Prerequisites))
+			for i, p := range f.Prerequisites {
+				r.PrerequisiteFlags[i] = s.Flag(p.Key)
+			}
+		}
+		r.SegmentRefs = resolveSegmentRefs(s.segments, func(yield func([]Clause) bool) {
 			for i := range f.Rules {
 				if !yield(f.Rules[i].Clauses) {
 					return
 				}
 			}
 		})
+		f.Resolved = unresolved
+		if r.Problems != nil || r.PrerequisiteFlags != nil || r.SegmentRefs != nil {
+			own := r // only this copy escapes: most flags allocate nothing here
+			f.Resolved = &own
+		}
+		f.Err = nil
+		if len(f.Problems) > 0 {
+			f.Err = f.Problems[0]
+		}
 	}
 	for _, g := range s.segments {
 		g.Err = nil
@@ -113,6 +120,29 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 		foldPrerequisites(f)
 	}
 	return s
+}
+
+// reusableFlag returns the flag key of s, the previous snapshot, when its
+// JSON is raw: its definition can be reused. s may be nil.
+func (s *Snapshot) reusableFlag(key string, raw json.RawMessage) *Flag {
+	if s == nil {
+		return nil
+	}
+	if old := s.Flag(key); old != nil && bytes.Equal(s.doc.Flags[key], raw) {
+		return old
+	}
+	return nil
+}
+
+// reusableSegment is reusableFlag for segments.
+func (s *Snapshot) reusableSegment(key string, raw json.RawMessage) *Segment {
+	if s == nil {
+		return nil
+	}
+	if old := s.segments[key]; old != nil && bytes.Equal(s.doc.Segments[key], raw) {
+		return old
+	}
+	return nil
 }
 
 // foldPrerequisites makes constant a flag that is on with a fixed
@@ -151,7 +181,7 @@ func (s *Snapshot) Version() int64 { return s.doc.Version }
 func (s *Snapshot) Document() *Document { return s.doc }
 
 // Flag returns the compiled flag, or nil when there is none under key.
-func (s *Snapshot) Flag(key string) *Flag { return s.flags[key] }
+func (s *Snapshot) Flag(key string) *Flag { return s.index.find(s.flagData, key) }
 
 // Segment returns the compiled segment, or nil when there is none under key.
 func (s *Snapshot) Segment(key string) *Segment { return s.segments[key] }
@@ -167,7 +197,7 @@ func (s *Snapshot) FlagKeys() []string { return s.flagKeys }
 // key and field path.
 func (s *Snapshot) Problems() []*Problem {
 	var out []*Problem
-	for _, f := range s.flags {
+	for _, f := range s.flagList {
 		out = append(out, f.Problems...)
 	}
 	for _, g := range s.segments {
@@ -186,22 +216,25 @@ func (s *Snapshot) Problems() []*Problem {
 	return out
 }
 
-// checkPrerequisites marks flags on a prerequisite cycle, and flags whose
-// prerequisite chain is deeper than MaxPrerequisiteDepth, as malformed.
-func (s *Snapshot) checkPrerequisites() {
+// checkPrerequisites finds the flags on a prerequisite cycle, and the flags
+// whose prerequisite chain is deeper than MaxPrerequisiteDepth, and returns
+// their problem by key (nil when there is none).
+func (s *Snapshot) checkPrerequisites() map[string]*Problem {
 	// Most documents have few prerequisites: the graph holds only the flags
 	// that have some, and nothing is done when none has.
 	adj := map[string][]string{}
-	for key, f := range s.flags {
+	for _, f := range s.flagList {
+		key := f.Key
 		for _, p := range f.Prerequisites {
-			if _, ok := s.flags[p.Key]; ok && p.Key != "" {
+			if p.Key != "" && s.Flag(p.Key) != nil {
 				adj[key] = append(adj[key], p.Key)
 			}
 		}
 	}
 	if len(adj) == 0 {
-		return
+		return nil
 	}
+	found := map[string]*Problem{}
 	edges := func(key string) []string { return adj[key] }
 	nodes := make([]string, 0, len(adj))
 	for key := range adj {
@@ -210,9 +243,8 @@ func (s *Snapshot) checkPrerequisites() {
 	sort.Strings(nodes)
 	cyclic := findCycles(nodes, edges)
 	for key, cycle := range cyclic {
-		f := s.flags[key]
-		f.Problems = appendProblem(f.Problems, &Problem{Kind: "flag", Key: key, Field: "prerequisites",
-			Err: fmt.Errorf("prerequisite cycle: %s", strings.Join(cycle, " → "))})
+		found[key] = &Problem{Kind: "flag", Key: key, Field: "prerequisites",
+			Err: fmt.Errorf("prerequisite cycle: %s", strings.Join(cycle, " → "))}
 	}
 	depth := make(map[string]int, len(adj))
 	var walk func(key string, seen int) int
@@ -220,7 +252,7 @@ func (s *Snapshot) checkPrerequisites() {
 		if d, ok := depth[key]; ok {
 			return d
 		}
-		if _, bad := cyclic[key]; bad || seen > len(s.flags) {
+		if _, bad := cyclic[key]; bad || seen > len(s.flagData) {
 			return 0
 		}
 		d := 0
@@ -237,11 +269,11 @@ func (s *Snapshot) checkPrerequisites() {
 			continue
 		}
 		if d := walk(key, 0); d > MaxPrerequisiteDepth {
-			f := s.flags[key]
-			f.Problems = appendProblem(f.Problems, &Problem{Kind: "flag", Key: key, Field: "prerequisites",
-				Err: fmt.Errorf("prerequisite chain is %d deep, more than %d", d, MaxPrerequisiteDepth)})
+			found[key] = &Problem{Kind: "flag", Key: key, Field: "prerequisites",
+				Err: fmt.Errorf("prerequisite chain is %d deep, more than %d", d, MaxPrerequisiteDepth)}
 		}
 	}
+	return found
 }
 
 // checkSegmentCycles marks segments that reach themselves through inSegment

@@ -1,0 +1,72 @@
+package rules
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// parseDocumentTwoPass is ParseDocument as it was before it read documents
+// in one pass: the top level split and checked, then flags and segments
+// split again. FuzzParseDocumentOnePass holds the two to the same answers.
+func parseDocumentTwoPass(data []byte) (*Document, error) {
+	top, kind, err := splitObject(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, err)
+	}
+	if kind == "null" {
+		return nil, fmt.Errorf("%w: top level is null, want an object", ErrInvalidDocument)
+	}
+	if top == nil {
+		return nil, fmt.Errorf("%w: top level: got %s, want an object", ErrInvalidDocument, kind)
+	}
+	doc := &Document{}
+	if doc.Version, err = parseVersion(top["version"]); err != nil {
+		return nil, err
+	}
+	if doc.Flags, err = parseRawMap("flags", top["flags"], false); err != nil {
+		return nil, err
+	}
+	if doc.Segments, err = parseRawMap("segments", top["segments"], false); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+func FuzzParseDocumentOnePass(f *testing.F) {
+	files, _ := filepath.Glob("../testdata/eval/*.json")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var cf struct {
+			Document json.RawMessage `json:"document"`
+		}
+		if err := json.Unmarshal(data, &cf); err != nil {
+			f.Fatalf("%s: %v", file, err)
+		}
+		f.Add([]byte(cf.Document))
+	}
+	for _, s := range []string{``, `{"flags":`, "{\n\"version\": 1,\n\"flags\": {,}}", `{} {}`, `[]`, `null`, `17`,
+		`{"flags":[]}`, `{"flags":{"a":{},"a":1}}`, `{"flags":{"a":{}},"flags":null}`, `{"flags":null,"flags":{"b":[]}}`,
+		`{"segments":true}`, `{"version":"3"}`, `{"flags":{"\u00e9\\n":1,"x\ud800":2,"a\"b":3}}`, `{"flags":{"a":{"b":[[[]]]}}`,
+		`{"version":1,"flags":{"a":1,"b":null},"segments":{"s":{}},"x":[1,{"flags":2}]}`, "{\"flags\":{\"a\x01\":1}}",
+		`{"flags":{"a":1}`, `{"flags":{"a":1,}}`, `{"flags":{"a" 1}}`, `{"flags":{1:1}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, wantErr := parseDocumentTwoPass(data)
+		got, gotErr := ParseDocument(data)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("ParseDocument(%q) error %v, two-pass %v", data, gotErr, wantErr)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("ParseDocument(%q) (-two-pass +one-pass):\n%s", data, diff)
+		}
+	})
+}
