@@ -2,6 +2,7 @@ package flags
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -412,5 +413,49 @@ func TestRepeatedClausesEvaluateOnce(t *testing.T) {
 	}
 	if len(seen) != 4 { // r3 is unreachable: r2 tests the same clauses
 		t.Errorf("variations served %v, want four of them (the test must reach most rules)", seen)
+	}
+}
+
+// TestAllFlagsAgreeWithEvaluate: AllFlags (one evaluator for all flags,
+// sharing what it looked up) gives every flag the result Evaluate gives it
+// alone, for every document and context of the conformance cases.
+func TestAllFlagsAgreeWithEvaluate(t *testing.T) {
+	files, err := filepath.Glob("testdata/eval/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/eval files: %v", err)
+	}
+	clock := func() time.Time { return defaultFuzzTime }
+	checked := 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cf fuzzEvalFile
+		if err := json.Unmarshal(data, &cf); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		c, err := New(WithDocument(cf.Document), WithClock(clock))
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		snap := c.Snapshot()
+		for _, tc := range cf.Cases {
+			ec, err := ContextFromJSON(tc.Context)
+			if err != nil {
+				continue
+			}
+			for _, got := range c.AllFlags(context.Background(), ec) {
+				want := Evaluate(snap, got.Flag, ec, clock)
+				if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b error) bool { return (a == nil) == (b == nil) })); diff != "" {
+					t.Errorf("%s: flag %s for %s (-Evaluate +AllFlags):\n%s", file, got.Flag, tc.Context, diff)
+				}
+				checked++
+			}
+		}
+		c.Close()
+	}
+	if checked < 1000 {
+		t.Errorf("only %d flag evaluations compared; the case files should give thousands", checked)
 	}
 }

@@ -122,6 +122,29 @@ type evaluator struct {
 	clock   func() time.Time
 	now     int64
 	haveNow bool
+
+	// The attribute looked up last (see attr).
+	lastPath *string
+	lastLen  int
+	lastV    any
+	lastOK   bool
+}
+
+// attr is ctx.lookup remembering the last path looked up. The compiler
+// shares one Path per attribute among all the flags of a snapshot, so
+// AllFlags, which evaluates flag after flag for one context, finds most
+// attributes here without scanning the context. A Path is immutable: the
+// same backing array and length is the same path.
+func (e *evaluator) attr(p rules.Path) (any, bool) {
+	if len(p) == 0 {
+		return nil, false
+	}
+	if &p[0] == e.lastPath && len(p) == e.lastLen {
+		return e.lastV, e.lastOK
+	}
+	v, ok := e.ctx.lookup(p)
+	e.lastPath, e.lastLen, e.lastV, e.lastOK = &p[0], len(p), v, ok
+	return v, ok
 }
 
 // Evaluate evaluates flag key for ec against a compiled snapshot at the time
@@ -232,7 +255,7 @@ func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
 			for j := range r.Clauses {
 				c := &r.Clauses[j]
 				if c.TestsAttribute() {
-					if v, ok := e.ctx.lookup(c.Attribute); !c.Match(v, ok) {
+					if v, ok := e.attr(c.Attribute); !c.Match(v, ok) {
 						continue rules
 					}
 					continue
@@ -275,7 +298,7 @@ cached:
 				if k := c.Slot; k >= 0 && k < len(slots) {
 					v, ok = cache.get(e, slots, k)
 				} else {
-					v, ok = e.ctx.lookup(c.Attribute)
+					v, ok = e.attr(c.Attribute)
 				}
 				match = c.Match(v, ok)
 			} else {
@@ -399,7 +422,7 @@ func (e *evaluator) clausesMatch(clauses []rules.Clause, refs []*rules.Segment, 
 	for i := range clauses {
 		c := &clauses[i]
 		if c.TestsAttribute() { // the usual clause, without a call
-			if v, ok := e.ctx.lookup(c.Attribute); !c.Match(v, ok) {
+			if v, ok := e.attr(c.Attribute); !c.Match(v, ok) {
 				return false, nil
 			}
 			continue

@@ -355,7 +355,7 @@ func compileSegment(c *compiler, key string, raw json.RawMessage) *Segment {
 }
 
 func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
-	s := &Segment{Key: key, Attribute: Path{"key"}}
+	s := &Segment{Key: key, Attribute: keyPath}
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}

@@ -142,7 +142,7 @@ func (ps *problems) path(o object, name, parent string, optional bool) Path {
 	v, ok := o.get(name)
 	if !ok || v == nil {
 		if optional {
-			return Path{"key"}
+			return keyPath
 		}
 		ps.add(ps.join(parent, name), "missing")
 		return nil
@@ -152,6 +152,9 @@ func (ps *problems) path(o object, name, parent string, optional bool) Path {
 		ps.add(ps.join(parent, name), "got %s, want an attribute path", jsonKind(v))
 		return nil
 	}
+	if p, ok := ps.c.path(s); ok {
+		return p
+	}
 	p := Path(strings.Split(s, "."))
 	for _, part := range p {
 		if part == "" {
@@ -159,5 +162,6 @@ func (ps *problems) path(o object, name, parent string, optional bool) Path {
 			return nil
 		}
 	}
+	ps.c.keepPath(s, p)
 	return p
 }

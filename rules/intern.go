@@ -27,6 +27,35 @@ type compiler struct {
 	defs  map[uint64]int32
 	flags []Flag    // the snapshot's flags being compiled
 	doc   *Document // their JSON
+
+	// paths interns attribute paths by their text: the flags that test an
+	// attribute share one Path, which costs less memory and lets the
+	// evaluator recognise the attribute it looked up last (AllFlags).
+	paths map[string]Path
+}
+
+// keyPath is the attribute path of targets, rollouts and segments that name
+// none. Shared, never modified (as every Path).
+var keyPath = Path{"key"}
+
+// path returns the interned Path for s, or ok false.
+func (c *compiler) path(s string) (Path, bool) {
+	if c == nil {
+		return nil, false
+	}
+	p, ok := c.paths[s]
+	return p, ok
+}
+
+// keepPath interns p, the Path for s.
+func (c *compiler) keepPath(s string, p Path) {
+	if c == nil {
+		return
+	}
+	if c.paths == nil {
+		c.paths = map[string]Path{}
+	}
+	c.paths[s] = p
 }
 
 type internedVariations struct {
