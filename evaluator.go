@@ -99,17 +99,21 @@ func (ev *evaluation) reason() Reason {
 // fillReason unpacks the evaluation's reason into r, field by field:
 // AllFlags fills its results in place.
 func (ev *evaluation) fillReason(r *Reason) {
-	r.Kind, r.ErrorKind = reasonKinds[ev.kind], errorKinds[ev.errKind]
-	r.InRollout = ev.rollout&bitInRollout != 0
-	r.InExperiment = ev.rollout&bitInExperiment != 0
-	r.BucketFallback = ev.rollout&bitBucketFallback != 0
+	fillReason(r, ev.flag, ev.kind, ev.errKind, ev.rollout, ev.index)
+}
+
+func fillReason(r *Reason, f *rules.Flag, kind, errKind, rollout uint8, index int32) {
+	r.Kind, r.ErrorKind = reasonKinds[kind], errorKinds[errKind]
+	r.InRollout = rollout&bitInRollout != 0
+	r.InExperiment = rollout&bitInExperiment != 0
+	r.BucketFallback = rollout&bitBucketFallback != 0
 	r.RuleIndex, r.RuleID, r.PrerequisiteKey = 0, "", ""
-	switch ev.kind {
+	switch kind {
 	case kindRuleMatch:
-		r.RuleIndex = int(ev.index)
-		r.RuleID = ev.flag.Rules[ev.index].ID
+		r.RuleIndex = int(index)
+		r.RuleID = f.Rules[index].ID
 	case kindPrerequisiteFailed:
-		r.PrerequisiteKey = ev.flag.Prerequisites[ev.index].Key
+		r.PrerequisiteKey = f.Prerequisites[index].Key
 	}
 }
 
@@ -543,4 +547,17 @@ func fillAny(r *Result[any], key string, ev *evaluation, def any) {
 		r.Value = def
 	}
 	ev.fillReason(&r.Reason)
+}
+
+// fillDecision is fillAny for what decide decided for a well-formed flag
+// and a valid context, AllFlags' usual case, without building an
+// evaluation first.
+func fillDecision(r *Result[any], f *rules.Flag, d decision) {
+	r.Flag, r.Variation, r.Version, r.Err = f.Key, int(d.variation), f.Version, nil
+	if d.variation >= 0 {
+		r.Value = f.Variations[d.variation].Value
+	} else {
+		r.Value = nil
+	}
+	fillReason(&r.Reason, f, d.kind, 0, d.rollout, d.index)
 }

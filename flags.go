@@ -575,16 +575,28 @@ func (c *Client) appendAll(dst []Result[any], snap *rules.Snapshot, ec Context) 
 	all := snap.Flags()
 	n := len(dst)
 	dst = slices.Grow(dst, len(all))[:n+len(all)]
+	valid := ec.err == nil && ec.attrs != nil
 	for i, f := range all {
+		r := &dst[n+i]
 		if ov != nil {
 			if forced := ov.lookup(f.Key, ec.key); forced != nil {
 				ev := evaluation{flag: f, forced: forced, variation: -1, kind: kindOverride}
-				fillAny(&dst[n+i], f.Key, &ev, nil)
+				fillAny(r, f.Key, &ev, nil)
 				continue
 			}
 		}
+		if valid && f.Err == nil {
+			d, err := e.decide(f, 0)
+			if err == nil {
+				fillDecision(r, f, d)
+				continue
+			}
+			ev := d.evaluation(f, err)
+			fillAny(r, f.Key, &ev, nil)
+			continue
+		}
 		ev := e.evaluateTop(f)
-		fillAny(&dst[n+i], f.Key, &ev, nil)
+		fillAny(r, f.Key, &ev, nil)
 	}
 	return dst
 }
