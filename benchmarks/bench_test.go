@@ -103,6 +103,30 @@ func BenchmarkLoad10000(b *testing.B) {
 	}
 }
 
+// BenchmarkLoad10000Distinct is BenchmarkLoad10000 for flagstream with a
+// distinct version in every flag (see FlagstreamDistinct).
+func BenchmarkLoad10000Distinct(b *testing.B) {
+	lib := FlagstreamDistinct()
+	held := heldPer1000(b, lib)
+	doc, err := lib.LoadDoc(LoadFlags)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		l, err := lib.Load(doc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		l.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(held, "heapB/1000flags")
+}
+
 // heldPer1000 is the heap a client loaded with LoadFlags flags holds, per
 // 1,000 flags: HeapAlloc after a full GC with the client alive and the
 // document bytes dropped by the caller, minus HeapAlloc after a full GC

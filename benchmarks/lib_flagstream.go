@@ -163,14 +163,34 @@ func countTrue(rs []flags.Result[any]) int {
 	return n
 }
 
-func flagstreamLoadDoc(n int) ([]byte, error) {
+func flagstreamLoadDoc(n int) ([]byte, error) { return flagstreamLoadDocOf(n, false) }
+
+// FlagstreamDistinct is flagstream loading the load document with a
+// distinct version in every flag. In the plain load document all even flags
+// are byte for byte alike, and so are all odd flags; flagstream compiles
+// each such group once and shares it (the other libraries' formats carry
+// the key inside each flag, or copy every flag anyway), so this variant
+// shows the cost when no two flags are alike, as in a real document.
+func FlagstreamDistinct() Library {
+	l := flagstreamLib()
+	l.Name = "flagstream (every flag distinct)"
+	l.LoadDoc = func(n int) ([]byte, error) { return flagstreamLoadDocOf(n, true) }
+	return l
+}
+
+func flagstreamLoadDocOf(n int, versioned bool) ([]byte, error) {
 	fl := map[string]any{}
 	for i := 0; i < n; i++ {
+		var f map[string]any
 		if i%2 == 1 {
-			fl[loadFlagKey(i)] = fsBool(0, map[string]any{"rules": []any{fsRule(fsClause("email", "endsWith", EmailSuffix))}})
+			f = fsBool(0, map[string]any{"rules": []any{fsRule(fsClause("email", "endsWith", EmailSuffix))}})
 		} else {
-			fl[loadFlagKey(i)] = fsBool(0, nil)
+			f = fsBool(0, nil)
 		}
+		if versioned {
+			f["version"] = i + 1
+		}
+		fl[loadFlagKey(i)] = f
 	}
 	return fsDoc(fl, nil)
 }

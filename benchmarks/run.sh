@@ -28,5 +28,5 @@ echo "run.sh: scenarios S1–S8 × 7 libraries, $COUNT rounds of $BENCHTIME each
 : >"$RAW"
 go test -run '^$' -bench '^(BenchmarkScenarios|BenchmarkFlagstreamAllFlags)$' -benchmem -count "$COUNT" -benchtime "$BENCHTIME" -timeout 2h . | tee -a "$RAW" >&2
 echo "run.sh: loading 10,000 flags, $LOADCOUNT rounds" >&2
-go test -run '^$' -bench '^BenchmarkLoad10000$' -benchmem -count "$LOADCOUNT" -benchtime 5x -timeout 1h . | tee -a "$RAW" >&2
+go test -run '^$' -bench '^BenchmarkLoad10000(Distinct)?$' -benchmem -count "$LOADCOUNT" -benchtime 5x -timeout 1h . | tee -a "$RAW" >&2
 go run ./cmd/benchtable "$RAW"
