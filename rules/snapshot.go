@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Snapshot is a compiled document: immutable, safe for concurrent use, and
@@ -26,6 +28,19 @@ func Compile(doc *Document) *Snapshot {
 	return CompileFrom(nil, doc)
 }
 
+// parallelFlags is the number of flags from which CompileFrom compiles them
+// on several goroutines, at most maxCompileWorkers and GOMAXPROCS: a large
+// document loads in a fraction of the time, a small one does not pay for
+// goroutines.
+const (
+	parallelFlags     = 2048
+	maxCompileWorkers = 8
+)
+
+// compileWorkers is how many goroutines compile a large document (a
+// variable so that tests can compare with one).
+var compileWorkers = func() int { return min(runtime.GOMAXPROCS(0), maxCompileWorkers) }
+
 // CompileFrom is Compile reusing the work done for prev: flags and segments
 // whose JSON did not change are not parsed again. Only the checks that span
 // flags (prerequisite cycles and depth, segment cycles) run on everything.
@@ -45,17 +60,37 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	s.flagData = make([]Flag, len(s.flagKeys))
 	s.flagList = make([]*Flag, len(s.flagKeys))
 	c := newCompiler(doc, s.flagData)
-	for i, key := range s.flagKeys {
-		raw := doc.Flags[key]
-		f := &s.flagData[i]
-		if old := prev.reusableFlag(key, raw); old != nil {
-			// The definition is shared; what belongs to a snapshot is
-			// resolved again below.
-			*f = Flag{Definition: old.Definition, Resolved: unresolved, Key: old.Key, Salt: old.Salt}
-		} else {
-			c.flag(i, key, raw)
+	compileRange := func(c *compiler, from, to int) {
+		for i := from; i < to; i++ {
+			key := s.flagKeys[i]
+			raw := doc.Flags[key]
+			f := &s.flagData[i]
+			if old := prev.reusableFlag(key, raw); old != nil {
+				// The definition is shared; what belongs to a snapshot is
+				// resolved again below.
+				*f = Flag{Definition: old.Definition, Resolved: unresolved, Key: old.Key, Salt: old.Salt}
+			} else {
+				c.flag(i, key, raw)
+			}
+			s.flagList[i] = f
 		}
-		s.flagList[i] = f
+	}
+	if n, workers := len(s.flagKeys), compileWorkers(); n >= parallelFlags && workers > 1 {
+		// Each worker compiles a range of flags with its own compiler
+		// (arena, interned values): the flags are independent until the
+		// checks below, which span them.
+		var wg sync.WaitGroup
+		chunk := (n + workers - 1) / workers
+		for from := 0; from < n; from += chunk {
+			wg.Add(1)
+			go func(from, to int) {
+				defer wg.Done()
+				compileRange(newCompiler(doc, s.flagData), from, to)
+			}(from, min(n, from+chunk))
+		}
+		wg.Wait()
+	} else {
+		compileRange(c, 0, n)
 	}
 	s.index = newFlagIndex(s.flagData)
 	for key, raw := range doc.Segments {

@@ -574,3 +574,63 @@ func equalBools(a, b []bool) bool {
 	}
 	return true
 }
+
+// TestParallelCompile: a document large enough to compile on several
+// goroutines compiles to what one goroutine makes of it: the same problems,
+// and flags alike in every field evaluation reads. Run with -race.
+func TestParallelCompile(t *testing.T) {
+	flags, segments := map[string]string{}, map[string]string{"seg": `{"included":["u1"]}`}
+	for i := 0; i < 3*parallelFlags; i++ {
+		key := fmt.Sprintf("flag-%05d", i)
+		switch i % 6 {
+		case 0: // alike: shares a definition
+			flags[key] = `{"on":true,"variations":[false,true],"fallthrough":{"variation":0}}`
+		case 1:
+			flags[key] = fmt.Sprintf(`{"version":%d,"on":true,"variations":["a","b"],"rules":[{"clauses":[{"attribute":"email","op":"endsWith","values":["@x%d.com"]}],"serve":{"variation":1}}],"fallthrough":{"variation":0}}`, i, i)
+		case 2:
+			flags[key] = prereqFlag(fmt.Sprintf("flag-%05d", i-2))
+		case 3: // a problem
+			flags[key] = fmt.Sprintf(`{"on":true,"variations":[1,2],"fallthrough":{"variation":%d}}`, i)
+		case 4:
+			flags[key] = `{"on":true,"variations":[false,true],"rules":[{"clauses":[{"op":"inSegment","values":["seg"]}],"serve":{"variation":1}}],"fallthrough":{"rollout":{"variations":[{"variation":0,"weight":50000},{"variation":1,"weight":50000}]}}}`
+		default: // a cycle with its neighbour
+			flags[key] = prereqFlag(fmt.Sprintf("flag-%05d", i-5), fmt.Sprintf("flag-%05d", i+1))
+		}
+	}
+	doc := docOf(t, 1, flags, segments)
+	parallel := Compile(doc)
+	defer func(f func() int) { compileWorkers = f }(compileWorkers)
+	compileWorkers = func() int { return 1 }
+	serial := Compile(doc)
+	if diff := cmp.Diff(problemStrings(serial.Problems()), problemStrings(parallel.Problems())); diff != "" {
+		t.Errorf("problems differ (-serial +parallel):\n%s", diff)
+	}
+	type view struct {
+		On, Constant                  bool
+		Version                       int64
+		Kind                          Kind
+		Values                        []any
+		Rules, Prerequisites, Targets int
+		SegmentRefs                   []string
+		Err                           string
+	}
+	see := func(f *Flag) view {
+		v := view{On: f.On, Constant: f.Constant, Version: f.Version, Kind: f.Kind,
+			Rules: len(f.Rules), Prerequisites: len(f.Prerequisites), Targets: len(f.Targets)}
+		for _, x := range f.Variations {
+			v.Values = append(v.Values, x.Value)
+		}
+		for _, g := range f.SegmentRefs {
+			v.SegmentRefs = append(v.SegmentRefs, g.Key)
+		}
+		if f.Err != nil {
+			v.Err = f.Err.Error()
+		}
+		return v
+	}
+	for _, key := range serial.FlagKeys() {
+		if diff := cmp.Diff(see(serial.Flag(key)), see(parallel.Flag(key))); diff != "" {
+			t.Fatalf("flag %s differs (-serial +parallel):\n%s", key, diff)
+		}
+	}
+}
