@@ -352,3 +352,24 @@ func loadSnapshot(tb testing.TB, data []byte) *rules.Snapshot {
 	}
 	return rules.Compile(doc)
 }
+
+// BenchmarkEvaluateDetail is S1–S7 through BoolDetail, which also returns
+// the variation, reason and version.
+func BenchmarkEvaluateDetail(b *testing.B) {
+	ctx := context.Background()
+	for _, s := range scenarios() {
+		if s.flag == "" {
+			continue
+		}
+		b.Run(s.name, func(b *testing.B) {
+			c := s.client(b)
+			s.check(b, c)
+			b.ReportAllocs()
+			n, i := len(s.ctxs), 0
+			for b.Loop() {
+				_ = c.BoolDetail(ctx, s.flag, s.ctxs[i%n], false)
+				i++
+			}
+		})
+	}
+}

@@ -161,7 +161,8 @@ func Evaluate(snap *rules.Snapshot, key string, ec Context, clock func() time.Ti
 		clock = time.Now
 	}
 	e := evaluator{snap: snap, ctx: &ec, clock: clock}
-	ev := e.evaluate(key)
+	var ev evaluation
+	e.evaluate(&ev, key)
 	return anyResult(key, ev, nil)
 }
 
@@ -175,30 +176,38 @@ func (e *evaluator) nowMillis() int64 {
 
 // evaluate follows SPEC §3, steps 0 to 7. Step 8 (the type check) belongs to
 // the typed getters.
-func (e *evaluator) evaluate(key string) evaluation {
+func (e *evaluator) evaluate(ev *evaluation, key string) {
 	if e.snap == nil {
-		return errorEval(nil, errClientNotReady, ErrClientNotReady)
+		*ev = errorEval(nil, errClientNotReady, ErrClientNotReady)
+		return
 	}
 	f := e.snap.Flag(key)
 	if f == nil {
-		return errorEval(nil, errFlagNotFound, fmt.Errorf("%w: %q", ErrFlagNotFound, key))
+		*ev = errorEval(nil, errFlagNotFound, fmt.Errorf("%w: %q", ErrFlagNotFound, key))
+		return
 	}
-	return e.evaluateTop(f)
+	e.evaluateTop(ev, f)
 }
 
-// evaluateTop is evaluate once the flag is found.
-func (e *evaluator) evaluateTop(f *rules.Flag) evaluation {
-	if f.Err != nil {
-		return errorEval(f, errMalformedFlag, fmt.Errorf("%w: %w", ErrMalformedFlag, f.Err))
+// evaluateTop is evaluate once the flag is found. It writes into ev (zero
+// on entry), which the getters keep on their stack: returning an evaluation
+// by value through two calls cost more than evaluating a simple flag.
+func (e *evaluator) evaluateTop(ev *evaluation, f *rules.Flag) {
+	switch {
+	case f.Err != nil:
+		*ev = errorEval(f, errMalformedFlag, fmt.Errorf("%w: %w", ErrMalformedFlag, f.Err))
+	case e.ctx.err != nil || e.ctx.attrs == nil:
+		*ev = errorEval(f, errInvalidContext, e.ctx.Err())
+	case f.Constant && f.On: // spares a call on the most common path
+		ev.flag, ev.variation, ev.kind = f, int32(f.Fallthrough.Variation), kindFallthrough
+	default:
+		d, err := e.decide(f, 0)
+		if err != nil {
+			*ev = errorEval(f, errMalformedFlag, err)
+			return
+		}
+		ev.flag, ev.variation, ev.index, ev.kind, ev.rollout = f, d.variation, d.index, d.kind, d.rollout
 	}
-	if e.ctx.err != nil || e.ctx.attrs == nil {
-		return errorEval(f, errInvalidContext, e.ctx.Err())
-	}
-	if f.Constant && f.On { // spares a call on the most common path
-		return evaluation{flag: f, variation: int32(f.Fallthrough.Variation), kind: kindFallthrough}
-	}
-	d, err := e.decide(f, 0)
-	return d.evaluation(f, err)
 }
 
 // decide applies SPEC §3 steps 2 to 7 to a well-formed flag and a valid
