@@ -6,12 +6,13 @@ import (
 	"testing"
 )
 
-// Variants of S3 and S8 without the repetition the compiler exploits. In
+// Variants of S3, S7 and S8 without the shapes the compiler exploits. In
 // S3 the nine rules that do not match are identical (the compiler skips
-// eight of them as unreachable and computes their clauses once); in S8 all
-// 1,000 flags test the same clause. These variants make every rule and every
-// flag distinct, so that docs/PERFORMANCE.md can report what those
-// optimizations are worth and what a document without repetition costs.
+// eight of them as unreachable and computes their clauses once); in S7 every
+// flag of the chain is constant (the chain is folded); in S8 all 1,000 flags
+// are alike. These variants make every rule and every flag distinct and
+// nothing constant, so that docs/PERFORMANCE.md can report what those
+// optimizations are worth and what a document without them costs.
 
 func distinctScenarios() []scenario {
 	user := NewContext("user-500").Set("email", "ann@corp.com").Set("country", "fr").
@@ -33,7 +34,20 @@ func distinctScenarios() []scenario {
 			"clauses": []any{map[string]any{"attribute": "country", "op": "in", "values": []any{"fr", fmt.Sprintf("x%d", i)}}},
 			"serve":   map[string]any{"variation": 1}}}})
 	}
+	// S7 with a rule in each prerequisite (country in [fr], which the user
+	// matches): nothing is constant, so the chain is walked.
+	ruled := func(prereq string) map[string]any {
+		extra := map[string]any{"rules": []any{map[string]any{
+			"clauses": []any{map[string]any{"attribute": "country", "op": "in", "values": []any{"fr"}}},
+			"serve":   map[string]any{"variation": 1}}}}
+		if prereq != "" {
+			extra["prerequisites"] = []any{map[string]any{"flag": prereq, "variation": 1}}
+		}
+		return boolFlag(extra)
+	}
 	return []scenario{
+		{name: "S7_UnfoldedChain", flag: "f0", ctxs: []Context{user}, want: true,
+			doc: flagDoc(map[string]any{"f0": ruled("f1"), "f1": ruled("f2"), "f2": ruled("f3"), "f3": ruled("")}, nil)},
 		{name: "S3_10DistinctRules", flag: "f", ctxs: []Context{user}, want: true,
 			doc: flagDoc(map[string]any{"f": boolFlag(map[string]any{"rules": rs})}, nil)},
 		{name: "S8_AllFlags1000Distinct", ctxs: []Context{user}, doc: flagDoc(allFlags, nil)},
@@ -47,6 +61,9 @@ func TestDistinctScenariosAreDistinct(t *testing.T) {
 		c := s.client(t)
 		s.check(t, c)
 		for _, f := range c.Snapshot().Flags() {
+			if f.Constant {
+				t.Errorf("%s: flag %s is constant", s.name, f.Key)
+			}
 			if f.HasMemos() {
 				t.Errorf("%s: flag %s has repeated clauses", s.name, f.Key)
 			}
