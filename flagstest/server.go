@@ -102,7 +102,10 @@ func (s *Server) Client(tb testing.TB, opts ...flags.Option) *flags.Client {
 	}
 	if err := w.waitFor("its first snapshot", func() bool {
 		if early {
-			return w.state != flags.StateInitializing
+			// The client's own Status, not w.state: watch's initial read of
+			// Status can land after the READY its listener delivered and
+			// put INITIALIZING back. Every later change signals w.
+			return client.Status().State != flags.StateInitializing
 		}
 		return w.changes > 0
 	}); err != nil {
