@@ -269,6 +269,13 @@ func FuzzBucket(f *testing.F) {
 		if want := Bucket(salt, strconv.FormatInt(n, 10)); bi != want {
 			t.Fatalf("BucketInt(%q, %d) = %d, want Bucket of its decimal form %d", salt, n, bi, want)
 		}
+		prepared := NewSalted(salt)
+		if got := prepared.Bucket(value); got != b {
+			t.Fatalf("NewSalted(%q).Bucket(%q) = %d, want Bucket's %d", salt, value, got, b)
+		}
+		if got := prepared.BucketInt(n); got != bi {
+			t.Fatalf("NewSalted(%q).BucketInt(%d) = %d, want BucketInt's %d", salt, n, got, bi)
+		}
 		if strconv.IntSize == 64 {
 			if want := Bucket(salt, strconv.Itoa(int(n))); bi != want {
 				t.Fatalf("BucketInt(%q, %d) = %d, want Bucket(salt, strconv.Itoa(n)) %d", salt, n, bi, want)
