@@ -12,20 +12,18 @@ const Scale = 100000
 // normalization or escaping. It never allocates: the parts are hashed in
 // turn, not joined.
 func Bucket(salt, value string) int {
-	return bucket(salt, value)
+	var m murmur
+	m.writeString(salt)
+	m.writeString(":")
+	return m.bucket(value)
 }
 
 // BucketInt returns Bucket(salt, strconv.FormatInt(v, 10)): the bucket of an
 // integer attribute, written in decimal with a leading '-' when negative and
 // no exponent, fraction, '+' sign or leading zeros. It never allocates.
 func BucketInt(salt string, v int64) int {
-	var digits [20]byte // len("-9223372036854775808")
-	b := strconv.AppendInt(digits[:0], v, 10)
-	var m murmur
-	m.writeString(salt)
-	m.writeString(":")
-	m.writeString(string(b)) // does not escape: converted on the stack
-	return int(m.sum() % Scale)
+	var digits [20]byte // len("-9223372036854775808"); the string below does not escape: it stays on the stack
+	return Bucket(salt, string(strconv.AppendInt(digits[:0], v, 10)))
 }
 
 // Salted is a salt prepared for bucketing: the hash of salt + ":" is
@@ -50,23 +48,17 @@ func (s *Salted) Ready() bool { return s.ready }
 // Bucket is Bucket(salt, value) for the salt s was prepared with.
 func (s *Salted) Bucket(value string) int {
 	m := s.m
-	m.writeString(value)
-	return int(m.sum() % Scale)
+	return m.bucket(value)
 }
 
 // BucketInt is BucketInt(salt, v) for the salt s was prepared with.
 func (s *Salted) BucketInt(v int64) int {
-	var digits [20]byte // len("-9223372036854775808")
-	m := s.m
-	m.writeString(string(strconv.AppendInt(digits[:0], v, 10))) // does not escape: converted on the stack
-	return int(m.sum() % Scale)
+	var digits [20]byte
+	return s.Bucket(string(strconv.AppendInt(digits[:0], v, 10)))
 }
 
-// bucket hashes salt + ":" + value as one input, part after part.
-func bucket(salt string, value string) int {
-	var m murmur
-	m.writeString(salt)
-	m.writeString(":")
+// bucket finishes the hash with value.
+func (m *murmur) bucket(value string) int {
 	m.writeString(value)
 	return int(m.sum() % Scale)
 }

@@ -375,3 +375,11 @@ func TestSalted(t *testing.T) {
 		t.Errorf("Salted: %v allocations, want 0", n)
 	}
 }
+
+// murmur32 hashes data whole: the form the reference values and vectors
+// are written for.
+func murmur32(data []byte) uint32 {
+	var m murmur
+	m.writeString(string(data))
+	return m.sum()
+}
