@@ -91,20 +91,7 @@ func (c *Context) lookup(p rules.Path) (any, bool) {
 		return nil, false
 	}
 	v, ok := c.attrs.get(p[0])
-	for _, name := range p[1:] {
-		if !ok {
-			return nil, false
-		}
-		m, isMap := v.(map[string]any)
-		if !isMap {
-			return nil, false
-		}
-		v, ok = m[name]
-	}
-	if !ok || v == nil {
-		return nil, false
-	}
-	return v, true
+	return p.Descend(v, ok)
 }
 
 // ErrInvalidContext is wrapped by the error of a context that has no string
@@ -231,19 +218,7 @@ var errZeroContext = fmt.Errorf("%w: the zero Context has no key (use NewContext
 // Get returns the attribute at a dotted path such as "org.plan". A JSON null
 // counts as absent.
 func (c Context) Get(path string) (any, bool) {
-	if c.attrs == nil {
-		return nil, false
-	}
-	parts := strings.Split(path, ".")
-	v, ok := c.attrs.get(parts[0])
-	for _, p := range parts[1:] {
-		m, isMap := v.(map[string]any)
-		if !ok || !isMap {
-			return nil, false
-		}
-		v, ok = m[p]
-	}
-	return v, ok && v != nil
+	return c.lookup(rules.Path(strings.Split(path, ".")))
 }
 
 // MarshalJSON encodes the context's attributes, key included, as an object.

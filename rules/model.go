@@ -403,6 +403,21 @@ func (p Path) Lookup(attrs map[string]any) (any, bool) {
 		return nil, false
 	}
 	v, ok := attrs[p[0]]
+	return p.Descend(v, ok)
+}
+
+// Descend finishes a lookup of p whose first name was looked up already,
+// giving v and ok: it follows the rest of the path through nested objects.
+// A JSON null counts as absent. Contexts, which do not keep their
+// attributes in a map, look paths up with it.
+func (p Path) Descend(v any, ok bool) (any, bool) {
+	if len(p) > 1 {
+		return p.descend(v, ok)
+	}
+	return v, ok && v != nil
+}
+
+func (p Path) descend(v any, ok bool) (any, bool) {
 	for _, name := range p[1:] {
 		if !ok {
 			return nil, false
@@ -413,8 +428,5 @@ func (p Path) Lookup(attrs map[string]any) (any, bool) {
 		}
 		v, ok = m[name]
 	}
-	if !ok || v == nil {
-		return nil, false
-	}
-	return v, true
+	return v, ok && v != nil
 }
