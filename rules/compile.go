@@ -199,6 +199,7 @@ func resolveSegmentRefs(segments map[string]*Segment, clauseLists func(yield fun
 // computes each once. Flags without repeated clauses are left alone.
 func assignMemos(f *Definition) {
 	var distinct []*Clause
+	next := int8(0) // memo indexes are bits of a uint64: 0 to 63
 	for i := range f.Rules {
 		for j := range f.Rules[i].Clauses {
 			c := &f.Rules[i].Clauses[j]
@@ -207,9 +208,9 @@ func assignMemos(f *Definition) {
 			}
 			for _, d := range distinct {
 				if sameClause(c, d) {
-					if d.memo < 0 {
-						d.memo = int8(nextMemo(f))
-						f.memos = f.memos || d.memo >= 0
+					if d.memo < 0 && next < 64 {
+						d.memo, next = next, next+1
+						f.memos = true
 					}
 					c.memo = d.memo
 					break
@@ -252,9 +253,12 @@ func hasSegmentClause(cs []Clause) bool {
 // clauseSubset reports whether every clause of a is also in b.
 func clauseSubset(a, b []Clause) bool {
 	for i := range a {
+		if !memoizable(&a[i]) {
+			return false
+		}
 		found := false
 		for j := range b {
-			if memoizable(&a[i]) && memoizable(&b[j]) && sameClause(&a[i], &b[j]) {
+			if memoizable(&b[j]) && sameClause(&a[i], &b[j]) {
 				found = true
 				break
 			}
@@ -264,21 +268,6 @@ func clauseSubset(a, b []Clause) bool {
 		}
 	}
 	return true
-}
-
-// nextMemo is the next free memo index of f, or -1 past 63 (a memo is a
-// bit of a uint64).
-func nextMemo(f *Definition) int {
-	n := -1
-	for i := range f.Rules {
-		for j := range f.Rules[i].Clauses {
-			n = max(n, int(f.Rules[i].Clauses[j].memo))
-		}
-	}
-	if n >= 63 {
-		return -1
-	}
-	return n + 1
 }
 
 // memoizable reports whether a clause's values are all scalars, the ones

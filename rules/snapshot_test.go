@@ -634,3 +634,30 @@ func TestParallelCompile(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoIndexesStopAt64: a memo is a bit of a uint64, so a flag with more
+// than 64 repeated clauses numbers the first 64 and evaluates the rest
+// each time.
+func TestMemoIndexesStopAt64(t *testing.T) {
+	var rs []string
+	for i := 0; i < 70; i++ {
+		c := fmt.Sprintf(`{"attribute":"a","op":"in","values":["v%d"]}`, i)
+		rs = append(rs, `{"clauses":[`+c+`,{"attribute":"b","op":"in","values":["x"]}],"serve":{"variation":1}}`,
+			`{"clauses":[`+c+`,{"attribute":"b","op":"in","values":["y"]}],"serve":{"variation":1}}`)
+	}
+	f := compileOneFlag(t, `{"on":true,"variations":[false,true],"fallthrough":{"variation":0},"rules":[`+strings.Join(rs, ",")+`]}`)
+	seen := map[int]bool{}
+	for i := range f.Rules {
+		for j := range f.Rules[i].Clauses {
+			if m := f.Rules[i].Clauses[j].Memo(); m >= 0 {
+				seen[m] = true
+			}
+		}
+	}
+	if len(seen) != 64 || !seen[0] || !seen[63] {
+		t.Errorf("%d distinct memo indexes, want 0 to 63", len(seen))
+	}
+	if m := f.Rules[139].Clauses[0].Memo(); m != -1 {
+		t.Errorf("the 70th repeated clause has memo %d, want -1", m)
+	}
+}
