@@ -84,33 +84,15 @@ const LoadFlags = 10000
 // heldPer1000).
 func BenchmarkLoad10000(b *testing.B) {
 	for _, lib := range Libraries() {
-		b.Run(lib.Slug(), func(b *testing.B) {
-			held := heldPer1000(b, lib)
-			doc, err := lib.LoadDoc(LoadFlags)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(len(doc)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				l, err := lib.Load(doc)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				l.Close()
-				b.StartTimer()
-			}
-			b.ReportMetric(held, "heapB/1000flags")
-		})
+		b.Run(lib.Slug(), func(b *testing.B) { benchmarkLoad(b, lib) })
 	}
 }
 
 // BenchmarkLoad10000Distinct is BenchmarkLoad10000 for flagstream with a
 // distinct version in every flag (see FlagstreamDistinct).
-func BenchmarkLoad10000Distinct(b *testing.B) {
-	lib := FlagstreamDistinct()
+func BenchmarkLoad10000Distinct(b *testing.B) { benchmarkLoad(b, FlagstreamDistinct()) }
+
+func benchmarkLoad(b *testing.B, lib Library) {
 	held := heldPer1000(b, lib)
 	doc, err := lib.LoadDoc(LoadFlags)
 	if err != nil {
