@@ -40,15 +40,6 @@ type decision struct {
 	rollout   uint8 // rolloutBits
 }
 
-// evaluation returns the evaluation of flag f that d describes, or the
-// error err (a malformed segment reached) when it is not nil.
-func (d decision) evaluation(f *rules.Flag, err error) evaluation {
-	if err != nil {
-		return errorEval(f, errMalformedFlag, err)
-	}
-	return evaluation{flag: f, variation: d.variation, index: d.index, kind: d.kind, rollout: d.rollout}
-}
-
 var reasonKinds = [...]ReasonKind{"", ReasonOff, ReasonTargetMatch, ReasonRuleMatch, ReasonPrerequisiteFailed, ReasonFallthrough, ReasonError, ReasonOverride}
 
 const (
@@ -206,6 +197,7 @@ func (e *evaluator) evaluateTop(ev *evaluation, f *rules.Flag) {
 			*ev = errorEval(f, errMalformedFlag, err)
 			return
 		}
+		// Field by field: assigning a whole evaluation is measurably slower.
 		ev.flag, ev.variation, ev.index, ev.kind, ev.rollout = f, d.variation, d.index, d.kind, d.rollout
 	}
 }

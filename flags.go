@@ -612,7 +612,7 @@ func (c *Client) appendAll(dst []Result[any], snap *rules.Snapshot, ec Context) 
 				fillDecision(r, f, d)
 				continue
 			}
-			ev := d.evaluation(f, err)
+			ev := errorEval(f, errMalformedFlag, err)
 			fillAny(r, f.Key, &ev, nil)
 			continue
 		}
