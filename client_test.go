@@ -2,7 +2,6 @@ package flags
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -420,21 +419,11 @@ func TestRepeatedClausesEvaluateOnce(t *testing.T) {
 // sharing what it looked up) gives every flag the result Evaluate gives it
 // alone, for every document and context of the conformance cases.
 func TestAllFlagsAgreeWithEvaluate(t *testing.T) {
-	files, err := filepath.Glob("testdata/eval/*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata/eval files: %v", err)
-	}
+	names, files := readEvalFiles(t)
 	clock := func() time.Time { return defaultFuzzTime }
 	checked := 0
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cf fuzzEvalFile
-		if err := json.Unmarshal(data, &cf); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
+	for i, cf := range files {
+		file := names[i]
 		c, err := New(WithDocument(cf.Document), WithClock(clock))
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)

@@ -25,27 +25,39 @@ type fuzzEvalFile struct {
 	} `json:"cases"`
 }
 
-// fuzzSnapshots compiles the document of every testdata/eval file, plus one
-// document merging them all (the first file to define a key wins), and
-// returns the case seeds: (document index, flag, context, at).
-func fuzzSnapshots(tb testing.TB) ([]*rules.Snapshot, []func(*testing.F)) {
+// readEvalFiles reads the document and cases of every testdata/eval file,
+// in file name order.
+func readEvalFiles(tb testing.TB) (names []string, files []fuzzEvalFile) {
 	tb.Helper()
-	files, err := filepath.Glob("testdata/eval/*.json")
-	if err != nil || len(files) == 0 {
+	paths, err := filepath.Glob("testdata/eval/*.json")
+	if err != nil || len(paths) == 0 {
 		tb.Fatalf("no testdata/eval files: %v", err)
 	}
-	merged := &rules.Document{Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
-	var snaps []*rules.Snapshot
-	var seeds []func(*testing.F)
-	for _, file := range files {
-		data, err := os.ReadFile(file)
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		var cf fuzzEvalFile
 		if err := json.Unmarshal(data, &cf); err != nil {
-			tb.Fatalf("%s: %v", file, err)
+			tb.Fatalf("%s: %v", path, err)
 		}
+		names, files = append(names, path), append(files, cf)
+	}
+	return names, files
+}
+
+// fuzzSnapshots compiles the document of every testdata/eval file, plus one
+// document merging them all (the first file to define a key wins), and
+// returns the case seeds: (document index, flag, context, at).
+func fuzzSnapshots(tb testing.TB) ([]*rules.Snapshot, []func(*testing.F)) {
+	tb.Helper()
+	names, files := readEvalFiles(tb)
+	merged := &rules.Document{Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
+	var snaps []*rules.Snapshot
+	var seeds []func(*testing.F)
+	for i, cf := range files {
+		file := names[i]
 		doc, err := rules.ParseDocument(cf.Document)
 		if err != nil {
 			tb.Fatalf("%s: %v", file, err)
