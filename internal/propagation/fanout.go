@@ -22,23 +22,11 @@ import (
 // admin PUT of change k to reader c having read the whole patch event.
 // Observations is nil; ClientBytes is the readers' memory.
 func Fanout(ctx context.Context, cfg Config) (*Result, error) {
-	if cfg.Clients < 1 || cfg.Changes < 0 {
-		return nil, errors.New("flags: propagation: want Clients >= 1 and Changes >= 0")
+	cfg, cleanup, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.ReadyTimeout == 0 {
-		cfg.ReadyTimeout = DefaultReadyTimeout
-	}
-	if cfg.ChangeTimeout == 0 {
-		cfg.ChangeTimeout = DefaultChangeTimeout
-	}
-	if cfg.Flags == 0 {
-		cfg.Flags = DefaultFlags
-	}
-	if cfg.HTTPClient == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		defer tr.CloseIdleConnections()
-		cfg.HTTPClient = &http.Client{Transport: tr}
-	}
+	defer cleanup()
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("flags: propagation: %w", err)

@@ -155,14 +155,11 @@ type client struct {
 	next int         // first change not yet applied
 }
 
-// Run connects the clients, makes the changes and returns what it measured.
-// It fails when a client is not READY in time, when an admin PUT fails or
-// publishes another version than expected, or when some client has not
-// applied a change within ChangeTimeout. It closes its clients before it
-// returns.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+// withDefaults checks cfg and fills in its defaults; cleanup closes the
+// idle connections of the HTTP client it made, if any.
+func (cfg Config) withDefaults() (_ Config, cleanup func(), _ error) {
 	if cfg.Clients < 1 || cfg.Changes < 0 {
-		return nil, errors.New("flags: propagation: want Clients >= 1 and Changes >= 0")
+		return cfg, nil, errors.New("flags: propagation: want Clients >= 1 and Changes >= 0")
 	}
 	if cfg.Flags == 0 {
 		cfg.Flags = DefaultFlags
@@ -176,11 +173,25 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cleanup = func() {}
 	if cfg.HTTPClient == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		defer tr.CloseIdleConnections()
-		cfg.HTTPClient = &http.Client{Transport: tr}
+		cfg.HTTPClient, cleanup = &http.Client{Transport: tr}, tr.CloseIdleConnections
 	}
+	return cfg, cleanup, nil
+}
+
+// Run connects the clients, makes the changes and returns what it measured.
+// It fails when a client is not READY in time, when an admin PUT fails or
+// publishes another version than expected, or when some client has not
+// applied a change within ChangeTimeout. It closes its clients before it
+// returns.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg, cleanup, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
 	before := memInUse()
 
 	// remaining[k] counts the clients that have not applied change k yet;
