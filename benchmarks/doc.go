@@ -14,4 +14,8 @@
 // `go test ./...` runs the correctness checks only (each scenario's answer
 // for each library); run.sh runs the benchmarks and prints the table
 // published in docs/PERFORMANCE.md.
+//
+// Package propagation (a directory of this module) measures something else:
+// how fast a change on a reference server reaches 1,000 streaming clients
+// (docs/DEPLOYMENT.md).
 package benchmarks
