@@ -7,8 +7,12 @@ import (
 
 // Check evaluates a scenario's case the way the benchmark will and reports
 // any wrong answer: the expected value for every single-flag scenario, about
-// half true over the 1,024 contexts of S4, all 1,000 flags true in S8.
+// half true over the 1,024 contexts of S4, all 1,000 flags true in S8,
+// flagstream's answers for the pairs of R1 (see checkMix).
 func Check(s Scenario, c *Case) error {
+	if s == R1RealisticMix {
+		return checkMix(c)
+	}
 	if s == S8AllFlags1000 {
 		if c.All == nil {
 			return fmt.Errorf("%s: no All function", s)

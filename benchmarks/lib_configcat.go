@@ -101,6 +101,8 @@ func ccDoc(s Scenario) ([]byte, error) {
 			fl[allFlagKey(i)] = ccBool(false, []any{ccUserCond("Country", ccOneOf, UserCountry)})
 		}
 		return ccConfig(fl, nil)
+	case R1RealisticMix:
+		return nil, notApplicable("the mix's matches clauses (ConfigCat has no regular-expression comparator) and its flags whose rollouts hash two different attributes (a ConfigCat setting has one percentage attribute)")
 	}
 	return nil, fmt.Errorf("unknown scenario %q", s)
 }

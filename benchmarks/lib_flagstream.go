@@ -99,6 +99,8 @@ func flagstreamDoc(s Scenario) ([]byte, error) {
 			fl[allFlagKey(i)] = fsBool(0, map[string]any{"rules": []any{fsRule(fsClause("country", "in", UserCountry))}})
 		}
 		return fsDoc(fl, nil)
+	case R1RealisticMix:
+		return fsMixDoc(realisticMix())
 	}
 	return nil, fmt.Errorf("unknown scenario %q", s)
 }
@@ -128,6 +130,13 @@ func flagstreamSetup(s Scenario) (*Case, error) {
 	user := fsUser()
 	closer := func() { c.Close() }
 	switch s {
+	case R1RealisticMix:
+		m := realisticMix()
+		keys, users := fsMixFlagKeys(m), fsMixUsers(m)
+		return evalCase(func(i int) bool {
+			p := m.Pairs[i%len(m.Pairs)]
+			return c.Bool(ctx, keys[p.Flag], users[p.User], false)
+		}, closer), nil
 	case S4Rollout5050:
 		ctxs := make([]flags.Context, RolloutContexts)
 		for i := range ctxs {

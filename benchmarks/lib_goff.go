@@ -100,6 +100,8 @@ func goffDoc(s Scenario) ([]byte, error) {
 		for i := 0; i < AllFlagsCount; i++ {
 			fl[allFlagKey(i)] = goffFlag("off", "country in "+goffList(UserCountry))
 		}
+	case R1RealisticMix:
+		return nil, notApplicable("the mix's segments and prerequisites (go-feature-flag has neither), and its matches clauses (no regular-expression operator)")
 	default:
 		return nil, fmt.Errorf("unknown scenario %q", s)
 	}

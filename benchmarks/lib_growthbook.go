@@ -148,6 +148,9 @@ func growthbookLib() Library {
 }
 
 func growthbookSetup(s Scenario) (*Case, error) {
+	if s == R1RealisticMix {
+		return growthbookMixSetup()
+	}
 	doc, err := gbDoc(s)
 	if err != nil {
 		return nil, err

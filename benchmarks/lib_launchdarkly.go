@@ -181,6 +181,9 @@ func (l *ldEvalLoaded) Bool(key string) bool {
 func (l *ldEvalLoaded) Close() {}
 
 func ldEvalSetup(s Scenario) (*Case, error) {
+	if s == R1RealisticMix {
+		return ldMixSetup(false)
+	}
 	d, err := ldScenarioData(s)
 	if err != nil {
 		return nil, err
@@ -271,6 +274,9 @@ func ldSDKClient(d *ldData) (*ldclient.LDClient, error) {
 }
 
 func ldSDKSetup(s Scenario) (*Case, error) {
+	if s == R1RealisticMix {
+		return ldMixSetup(true)
+	}
 	d, err := ldScenarioData(s)
 	if err != nil {
 		return nil, err

@@ -177,6 +177,8 @@ func unleashPayload(s Scenario) ([]byte, error) {
 			fs[i] = unFeature(allFlagKey(i), unStrategy(unConstraint("country", "IN", UserCountry)))
 		}
 		return unPayload(fs, nil)
+	case R1RealisticMix:
+		return nil, notApplicable("the mix's matches clauses (Unleash has no regular-expression constraint), its prerequisite chains 2–3 deep (Unleash dependencies are one level) and its rules serving false ahead of rules serving true (Unleash strategies only enable)")
 	}
 	return nil, fmt.Errorf("unknown scenario %q", s)
 }

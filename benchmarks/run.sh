@@ -24,7 +24,7 @@ trap cleanup EXIT
 
 echo "run.sh: correctness checks (go test)" >&2
 go test -count=1 . >&2
-echo "run.sh: scenarios S1–S8 × 7 libraries, $COUNT rounds of $BENCHTIME each (with -benchtime 1s, about 1.5 minutes a round)" >&2
+echo "run.sh: scenarios S1–S8 and R1 × 7 libraries, $COUNT rounds of $BENCHTIME each (with -benchtime 1s, about 2 minutes a round)" >&2
 : >"$RAW"
 go test -run '^$' -bench '^(BenchmarkScenarios|BenchmarkFlagstreamAllFlags)$' -benchmem -count "$COUNT" -benchtime "$BENCHTIME" -timeout 2h . | tee -a "$RAW" >&2
 echo "run.sh: loading 10,000 flags, $LOADCOUNT rounds" >&2

@@ -8,8 +8,10 @@ import (
 // Scenario names one of the benchmark scenarios.
 type Scenario string
 
-// The scenarios of the Core issue. Every library evaluates the same flag
-// shapes for the same contexts (see UserKey and the attribute constants).
+// The scenarios: S1–S8 of the Core issue, each one flag shape for one
+// context (see UserKey and the attribute constants), and R1, the realistic
+// mix of mix.go. Every library evaluates the same flags for the same
+// contexts.
 const (
 	S1BoolOn        Scenario = "S1_BoolOn"               // a bool flag, on, no rules, serving true
 	S2Target1000Hit Scenario = "S2_Target1000Hit"        // a target list of 1,000 keys, the user is in it
@@ -19,6 +21,7 @@ const (
 	S6SemVer        Scenario = "S6_SemVerGreaterThan"    // appVersion semVerGreaterThan 2.9.0
 	S7Prerequisites Scenario = "S7_PrerequisiteDepth3"   // f0 → f1 → f2 → f3
 	S8AllFlags1000  Scenario = "S8_AllFlags1000"         // all 1,000 flags of a document for one context
+	R1RealisticMix  Scenario = "R1_RealisticMix"         // 300 flags of every rule kind × 1,000 users, pairs in shuffled order (mix.go)
 	RolloutContexts          = 1024                      // distinct contexts of S4
 	TargetKeys               = 1000                      // keys in the S2 target list
 	SegmentKeys              = 10000                     // keys included in the S5 segment
@@ -35,18 +38,21 @@ const (
 
 // Scenarios lists every scenario in order.
 func Scenarios() []Scenario {
-	return []Scenario{S1BoolOn, S2Target1000Hit, S3Rules10x2, S4Rollout5050, S5Segment10000, S6SemVer, S7Prerequisites, S8AllFlags1000}
+	return []Scenario{S1BoolOn, S2Target1000Hit, S3Rules10x2, S4Rollout5050, S5Segment10000, S6SemVer, S7Prerequisites, S8AllFlags1000, R1RealisticMix}
 }
 
 // Want is the value every evaluation of a single-flag scenario must return.
-// S4 has no single answer (about half of its contexts get true) and S8
-// expects all AllFlagsCount flags true.
-func (s Scenario) Want() bool { return s != S4Rollout5050 }
+// S4 has no single answer (about half of its contexts get true), S8
+// expects all AllFlagsCount flags true, and R1's answers are flagstream's
+// for each (flag, user) pair (see Check).
+func (s Scenario) Want() bool { return s != S4Rollout5050 && s != R1RealisticMix }
 
 // Case is a scenario set up in one library, ready to be timed.
 type Case struct {
 	// Eval evaluates the scenario's flag for context i (taken modulo the
-	// scenario's number of contexts) and returns its value. Nil for S8.
+	// scenario's number of contexts) and returns its value; in R1, the
+	// (flag, user) pair i of the mix's shuffled order (modulo the number of
+	// pairs). Nil for S8.
 	Eval func(i int) bool
 	// All evaluates every flag of the S8 document for the user; with count
 	// it returns how many evaluated to true (without, it returns 0 and does

@@ -8,8 +8,9 @@ import (
 
 // notApplicable lists the scenarios each library cannot express natively.
 var wantNotApplicable = map[string][]Scenario{
-	"Unleash":         {S7Prerequisites},
-	"go-feature-flag": {S5Segment10000, S7Prerequisites},
+	"Unleash":         {S7Prerequisites, R1RealisticMix},
+	"go-feature-flag": {S5Segment10000, S7Prerequisites, R1RealisticMix},
+	"ConfigCat":       {R1RealisticMix},
 }
 
 func isNA(lib string, s Scenario) bool {
@@ -62,6 +63,43 @@ func TestCheckCatchesWrongAnswers(t *testing.T) {
 	} {
 		if err := Check(tc.s, tc.c); err == nil {
 			t.Errorf("Check(%s) on a wrong case = nil, want an error", tc.s)
+		}
+	}
+}
+
+// TestCheckCatchesWrongMixAnswers feeds Check flagstream's own answers for
+// R1, then the same with one answer changed: one that no rollout decides,
+// or every rollout's answers inverted, or every rollout serving false.
+func TestCheckCatchesWrongMixAnswers(t *testing.T) {
+	m := realisticMix()
+	refs, err := mixReference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := -1 // the first pair, in order, whose answer no rollout decides
+	answers := func(change func(i int, ref mixRef) bool) *Case {
+		return evalCase(func(i int) bool {
+			p := m.Pairs[i%len(m.Pairs)]
+			ref := refs[int(p.Flag)*len(m.Users)+int(p.User)]
+			return change(i, ref)
+		}, nil)
+	}
+	for i, p := range m.Pairs {
+		if refs[int(p.Flag)*len(m.Users)+int(p.User)].Rollout == nil {
+			flipped = i
+			break
+		}
+	}
+	if err := Check(R1RealisticMix, answers(func(_ int, ref mixRef) bool { return ref.Value })); err != nil {
+		t.Fatalf("Check(R1) on flagstream's answers: %v", err)
+	}
+	for name, c := range map[string]*Case{
+		"one answer flipped": answers(func(i int, ref mixRef) bool { return ref.Value != (i == flipped) }),
+		"rollouts inverted":  answers(func(_ int, ref mixRef) bool { return ref.Value != (ref.Rollout != nil) }),
+		"rollouts all false": answers(func(_ int, ref mixRef) bool { return ref.Value && ref.Rollout == nil }),
+	} {
+		if err := Check(R1RealisticMix, c); err == nil {
+			t.Errorf("Check(R1) with %s = nil, want an error", name)
 		}
 	}
 }

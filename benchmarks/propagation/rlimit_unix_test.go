@@ -6,7 +6,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/flagstream/flags/internal/propagation"
+	"github.com/flagstream/flags/benchmarks/propagation"
 )
 
 func TestRaiseFileLimit(t *testing.T) {

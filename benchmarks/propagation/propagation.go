@@ -1,8 +1,10 @@
 // Package propagation measures how fast a change made on one flagstream
 // reference server reaches many streaming SDK clients, and how much memory
 // the server spends per connected client. It backs the numbers quoted in
-// docs/DEPLOYMENT.md; it is internal because its API is a measuring tool,
-// not something users build on.
+// docs/DEPLOYMENT.md. It lives in the benchmarks module, outside the
+// library's module, because its API is a measuring tool, not something users
+// build on. Its benchmarks and checks run from the benchmarks directory:
+// `go test ./propagation` (see the Benchmark functions for their flags).
 //
 // # Method
 //

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/flagstream/flags/internal/propagation"
+	"github.com/flagstream/flags/benchmarks/propagation"
 	"github.com/flagstream/flags/stream"
 )
 
@@ -152,7 +152,7 @@ func TestPercentile(t *testing.T) {
 // change) pair; server-bytes/client is the server process's heap plus
 // stacks with the clients connected minus without, per client.
 //
-//	go test ./internal/propagation -run '^$' -bench Propagation1000 -benchtime 20x -count 5
+//	go test ./propagation -run '^$' -bench Propagation1000 -benchtime 20x -count 5
 func BenchmarkPropagation1000(b *testing.B) {
 	benchmark(b, propagation.Run)
 }
@@ -227,7 +227,7 @@ func TestFanout(t *testing.T) {
 // place of SDK clients: the server's own fan-out latency, with the readers'
 // work kept small.
 //
-//	go test ./internal/propagation -run '^$' -bench Fanout1000 -benchtime 20x -count 5
+//	go test ./propagation -run '^$' -bench Fanout1000 -benchtime 20x -count 5
 func BenchmarkFanout1000(b *testing.B) {
 	benchmark(b, propagation.Fanout)
 }
@@ -267,7 +267,7 @@ func TestFailover(t *testing.T) {
 // then sends it a snapshot: another epoch). Replicas and clients are new
 // for each iteration, started outside the timer.
 //
-//	go test ./internal/propagation -run '^$' -bench Failover1000 -benchtime 5x -count 3
+//	go test ./propagation -run '^$' -bench Failover1000 -benchtime 5x -count 3
 func BenchmarkFailover1000(b *testing.B) {
 	const clients = 1000
 	if _, err := propagation.RaiseFileLimit(3*clients + 256); err != nil {
