@@ -325,21 +325,29 @@ func joinField(parent, child string) string {
 	return parent + "." + child
 }
 
+// maxSuggestBytes is the longest name suggestField considers: the longest
+// field ("prerequisites") plus two edits, in runes of up to 4 bytes.
+const maxSuggestBytes = 4 * (len("prerequisites") + 2)
+
 // suggestField returns the member of known that name probably means: its
 // synonym, else the closest member within two edits (case aside) and fewer
 // edits than either name has characters, the first in alphabetical order on
 // a tie; "" when none fits.
 func suggestField(name string, known *knownObject) string {
-	if s, ok := fieldSynonyms[strings.ToLower(name)]; ok {
+	if len(name) > maxSuggestBytes {
+		return "" // far from every field: not worth looking at a long name
+	}
+	lower := strings.ToLower(name)
+	if s, ok := fieldSynonyms[lower]; ok {
 		if _, ok := known.fields[s]; ok {
 			return s
 		}
 	}
 	best, bestDist := "", 3
-	lower := strings.ToLower(name)
+	runes := utf8.RuneCountInString(name)
 	for field := range known.fields {
 		d := editDistance(lower, strings.ToLower(field), 2)
-		n := min(utf8.RuneCountInString(name), utf8.RuneCountInString(field))
+		n := min(runes, utf8.RuneCountInString(field))
 		if d >= n || d > 2 {
 			continue
 		}
@@ -354,12 +362,12 @@ func suggestField(name string, known *knownObject) string {
 // (insertions, deletions, substitutions and swaps of adjacent characters),
 // or limit+1 when it is more than limit.
 func editDistance(a, b string, limit int) int {
+	if d := utf8.RuneCountInString(a) - utf8.RuneCountInString(b); d > limit || -d > limit {
+		return limit + 1 // before converting a name that may be long
+	}
 	ra, rb := []rune(a), []rune(b)
 	if len(ra) < len(rb) {
 		ra, rb = rb, ra
-	}
-	if len(ra)-len(rb) > limit {
-		return limit + 1
 	}
 	// Three rows of the dynamic programme: i-2, i-1 and i.
 	prev2 := make([]int, len(rb)+1)
