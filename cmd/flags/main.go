@@ -2,9 +2,13 @@
 // documents (SPEC §6):
 //
 //	flags eval  --flags FILE --context JSON [--at RFC3339] [FLAG ...]
-//	flags lint  FILE
-//	flags serve --flags PATH [--addr HOST:PORT] [--token T] [--admin-token T]
-//	flags watch --url BASE [--token T] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
+//	flags lint  [--strict] PATH...
+//	flags serve --flags PATH [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE]
+//	flags watch --url BASE [--token-file FILE] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
+//
+// Tokens come from --token-file FILE or $FLAGS_TOKEN (serve: also
+// --admin-token-file, $FLAGS_ADMIN_TOKEN); --token T and --admin-token T
+// work too, but every user of the machine sees them in the process list.
 package main
 
 import (
@@ -19,9 +23,14 @@ import (
 
 const usage = `usage:
   flags eval  --flags FILE --context JSON [--at RFC3339] [FLAG ...]
-  flags lint  FILE
-  flags serve --flags PATH [--addr HOST:PORT] [--token T] [--admin-token T]
-  flags watch --url BASE [--token T] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
+  flags lint  [--strict] PATH...
+  flags serve --flags PATH [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE]
+  flags watch --url BASE [--token-file FILE] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
+
+Tokens come from --token-file FILE or $FLAGS_TOKEN (serve: also --admin-token-file FILE or
+$FLAGS_ADMIN_TOKEN). --token T and --admin-token T work too, but every user of the machine
+sees them in the process list.
+"flags COMMAND -h" describes a command's options.
 `
 
 func main() {

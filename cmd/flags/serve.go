@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -34,10 +33,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.SetOutput(stderr)
 	path := fs.String("flags", "", "the flag document: a JSON file, or a folder whose *.json files are merged")
 	addr := fs.String("addr", "127.0.0.1:8080", "the address to listen on, HOST:PORT")
-	token := fs.String("token", os.Getenv("FLAGS_TOKEN"), "the SDK token required to read (none: reads are open; default $FLAGS_TOKEN)")
-	adminToken := fs.String("admin-token", os.Getenv("FLAGS_ADMIN_TOKEN"), "the token of the admin API (none: the admin API is off; default $FLAGS_ADMIN_TOKEN)")
+	tokenOpt := addTokenOption(fs, "token", "FLAGS_TOKEN", "the SDK token required to read (none: reads are open)")
+	adminOpt := addTokenOption(fs, "admin-token", "FLAGS_ADMIN_TOKEN", "the token of the admin API (none: the admin API is off)")
 	var previous stringList
-	fs.Var(&previous, "previous-token", "an old SDK token still accepted for reads while clients move to --token (repeatable)")
+	fs.Var(&previous, "previous-token", "an old SDK token still accepted for reads while clients move to the new one (repeatable; visible to other users in the process list: prefer --previous-token-file)")
+	previousFile := fs.String("previous-token-file", "", "read old SDK tokens still accepted for reads from `FILE`, one a line")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -52,6 +52,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "flags serve: --flags is required")
 		return 2
 	}
+	token, err := tokenOpt.resolve(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags serve: %v\n", err)
+		return 2
+	}
+	adminToken, err := adminOpt.resolve(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags serve: %v\n", err)
+		return 2
+	}
+	if *previousFile != "" {
+		more, err := readTokenFile(*previousFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "flags serve: --previous-token-file: %v\n", err)
+			return 2
+		}
+		previous = append(previous, more...)
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
 	store, err := server.OpenFileStore(*path, server.FileStoreOptions{Logger: logger})
@@ -59,7 +77,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "flags serve: %v\n", err)
 		return 2
 	}
-	srv, err := server.New(store, server.Options{Token: *token, AdminToken: *adminToken, PreviousTokens: previous, Logger: logger})
+	srv, err := server.New(store, server.Options{Token: token, AdminToken: adminToken, PreviousTokens: previous, Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "flags serve: %v\n", err)
 		return 2
@@ -77,11 +95,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		IdleTimeout:       serveIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	if *token == "" {
-		logger.Warn("flags serve: no --token: anyone who can connect can read the flags")
+	if token == "" {
+		logger.Warn("flags serve: no SDK token (--token-file, $FLAGS_TOKEN or --token): anyone who can connect can read the flags")
 	}
 	logger.Info("flags serve: listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(),
-		"flags", *path, "version", srv.Version(), "epoch", srv.Epoch(), "admin", *adminToken != "")
+		"flags", *path, "version", srv.Version(), "epoch", srv.Epoch(), "admin", adminToken != "")
 
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,13 +47,16 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("flags watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", "", "the server's base URL")
-	token := fs.String("token", "", "the SDK token")
+	tokenOpt := addTokenOption(fs, "token", "FLAGS_TOKEN", "the SDK token")
 	poll := fs.Bool("poll", false, "poll GET /v1/flags instead of streaming")
 	pollInterval := fs.Duration("poll-interval", stream.DefaultPollInterval, "time between polls")
 	idle := fs.Duration("idle-timeout", stream.DefaultIdleTimeout, "reconnect after this long without hearing from the server")
 	cache := fs.String("cache", "", "last-known-good file: written after each update, served at start when the server is out of reach")
 	ctxArg := fs.String("context", "", "the evaluation context: a JSON object, or @FILE")
 	names, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
 	if err != nil {
 		return 2
 	}
@@ -60,12 +64,17 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "flags watch: --url and --context are required")
 		return 2
 	}
+	token, err := tokenOpt.resolve(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags watch: %v\n", err)
+		return 2
+	}
 	ec, err := parseContextArg(*ctxArg)
 	if err != nil {
 		fmt.Fprintf(stderr, "flags watch: %v\n", err)
 		return 2
 	}
-	cfg := stream.Config{BaseURL: *url, Token: *token, IdleTimeout: *idle, PollInterval: *pollInterval}
+	cfg := stream.Config{BaseURL: *url, Token: token, IdleTimeout: *idle, PollInterval: *pollInterval}
 	opts := []flags.Option{flags.WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))}
 	if *poll {
 		opts = append(opts, flags.WithPolling(cfg))

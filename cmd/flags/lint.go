@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/server"
+)
+
+const lintUsage = `usage: flags lint [--strict] PATH...
+
+Checks flag documents. PATH is a document file, or a folder checked as
+"flags serve --flags FOLDER" merges it: every *.json file in it (not those
+whose name starts with a dot), each line prefixed with the file it is about,
+a key that two files define reported as a problem, references resolved
+across the files. Several PATHs are checked one by one.
+
+Problems (a flag or segment that cannot be evaluated) print first, then
+warnings (a field the format does not define: ignored, often a typo).
+Exit status: 0 clean or only warnings, 1 problems (or warnings with
+--strict), 2 a file unreadable or not a valid document.
+
+`
+
+// lintReport is what linting one PATH found.
+type lintReport struct {
+	problems []string // lines for stdout
+	warnings []string // lines for stdout, after every problem
+	failed   bool     // a file unreadable or invalid (said on stderr)
+}
+
+// runLint implements `flags lint [--strict] PATH...` (SPEC §6).
+func runLint(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("flags lint", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	strict := fs.Bool("strict", false, "exit 1 when there are warnings, as for problems")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), lintUsage)
+		fs.PrintDefaults()
+	}
+	paths, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if len(paths) == 0 {
+		fmt.Fprint(stderr, lintUsage)
+		return 2
+	}
+	reports := make([]lintReport, len(paths))
+	for i, path := range paths {
+		reports[i] = lintPath(path, len(paths) > 1, stderr)
+	}
+	w := bufio.NewWriter(stdout)
+	for _, r := range reports {
+		for _, line := range r.problems {
+			fmt.Fprintln(w, line)
+		}
+	}
+	for _, r := range reports {
+		for _, line := range r.warnings {
+			fmt.Fprintln(w, line)
+		}
+	}
+	w.Flush()
+	code := 0
+	for i, r := range reports {
+		if n, m := len(r.problems), len(r.warnings); n > 0 || m > 0 {
+			fmt.Fprintf(stderr, "flags lint: %s: %s, %s\n", paths[i], count(n, "problem"), count(m, "warning"))
+		}
+		switch {
+		case r.failed:
+			code = 2
+		case len(r.problems) > 0 || (*strict && len(r.warnings) > 0):
+			code = max(code, 1)
+		}
+	}
+	return code
+}
+
+func count(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// lintPath lints a file or a folder. With label set, the lines of a file
+// are prefixed with its path (those of a folder's files always are).
+func lintPath(path string, label bool, stderr io.Writer) lintReport {
+	fi, err := os.Stat(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags lint: %v\n", err)
+		return lintReport{failed: true}
+	}
+	if fi.IsDir() {
+		return lintFolder(path, stderr)
+	}
+	prefix := ""
+	if label {
+		prefix = path + ": "
+	}
+	src, err := readDocument(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags lint: %v\n", err)
+		return lintReport{failed: true}
+	}
+	var r lintReport
+	for _, p := range rules.Compile(src.doc).Problems() {
+		r.problems = append(r.problems, prefix+p.Error())
+	}
+	r.warnings = warningLines(prefix, src)
+	return r
+}
+
+// lintSource is one document file, read and parsed.
+type lintSource struct {
+	path string
+	data []byte
+	doc  *rules.Document
+}
+
+// readDocument reads and parses a document file, refusing what `flags
+// serve` would refuse: a file larger than its limit or not a valid document.
+func readDocument(path string) (*lintSource, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, server.DefaultMaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > server.DefaultMaxFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes, which flags serve refuses", path, server.DefaultMaxFileBytes)
+	}
+	doc, err := rules.ParseDocument(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &lintSource{path: path, data: data, doc: doc}, nil
+}
+
+// warningLines lists the unknown fields of a parsed document.
+func warningLines(prefix string, src *lintSource) []string {
+	unknown, err := rules.UnknownFields(src.data)
+	if err != nil { // not reached: the document parsed
+		return []string{prefix + "warning: " + err.Error()}
+	}
+	lines := make([]string, len(unknown))
+	for i, u := range unknown {
+		lines[i] = prefix + u.Path() + ": warning: " + u.Message()
+	}
+	return lines
+}
+
+// lintKey names a flag or segment.
+type lintKey struct{ kind, key string }
+
+func (k lintKey) String() string { return k.kind + "s." + k.key }
+
+// lintLine is a problem line of a folder, sorted by file, kind and key.
+type lintLine struct {
+	file int
+	key  lintKey
+	text string
+}
+
+// lintFolder lints a folder of *.json documents as `flags serve` merges it
+// (see mergeSources). Problems are found in the merged document, so that
+// prerequisites and segments resolve across files.
+func lintFolder(dir string, stderr io.Writer) lintReport {
+	var r lintReport
+	names, err := folderFiles(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags lint: %v\n", err)
+		return lintReport{failed: true}
+	}
+	var sources []*lintSource
+	for _, name := range names {
+		src, err := readDocument(filepath.Join(dir, name))
+		if err != nil {
+			fmt.Fprintf(stderr, "flags lint: %v\n", err)
+			r.failed = true
+			continue
+		}
+		sources = append(sources, src)
+	}
+	if len(names) == 0 {
+		r.warnings = append(r.warnings, dir+": warning: no *.json files: flags serve would serve no flags")
+		return r
+	}
+
+	var lines []lintLine
+	merged, owner, lost := mergeSources(sources)
+	for i, keys := range lost {
+		for _, k := range keys {
+			lines = append(lines, lintLine{i, k, fmt.Sprintf("%s: %s: also defined in %s", sources[i].path, k, sources[owner[k]].path)})
+		}
+	}
+	for _, p := range rules.Compile(merged).Problems() {
+		i := owner[lintKey{p.Kind, p.Key}]
+		lines = append(lines, lintLine{i, lintKey{p.Kind, p.Key}, sources[i].path + ": " + p.Error()})
+	}
+	// A definition that lost to an earlier file is checked in the merged
+	// document with it in place of the winner.
+	for _, i := range slices.Sorted(maps.Keys(lost)) {
+		src := sources[i]
+		doc := &rules.Document{Version: merged.Version, Flags: maps.Clone(merged.Flags), Segments: maps.Clone(merged.Segments)}
+		mine := map[lintKey]bool{}
+		for _, k := range lost[i] {
+			mine[k] = true
+			if k.kind == "flag" {
+				doc.Flags[k.key] = src.doc.Flags[k.key]
+			} else {
+				doc.Segments[k.key] = src.doc.Segments[k.key]
+			}
+		}
+		for _, p := range rules.Compile(doc).Problems() {
+			if k := (lintKey{p.Kind, p.Key}); mine[k] {
+				lines = append(lines, lintLine{i, k, src.path + ": " + p.Error()})
+			}
+		}
+	}
+	// By file, then kind and key; a key's "also defined" line first, then
+	// its problems in the order Problems gives them.
+	sort.SliceStable(lines, func(a, b int) bool {
+		x, y := lines[a], lines[b]
+		if x.file != y.file {
+			return x.file < y.file
+		}
+		if x.key.kind != y.key.kind {
+			return x.key.kind < y.key.kind
+		}
+		return x.key.key < y.key.key
+	})
+	for _, l := range lines {
+		r.problems = append(r.problems, l.text)
+	}
+	for _, src := range sources {
+		r.warnings = append(r.warnings, warningLines(src.path+": ", src)...)
+	}
+	return r
+}
+
+// folderFiles lists the documents of a folder as server.FileStore does:
+// the *.json files whose name does not start with a dot, in name order.
+func folderFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") || e.IsDir() {
+			continue
+		}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// mergeSources merges documents as server.FileStore does, which exports no
+// merge of its own: the union of their flags and segments, at the largest of
+// their versions. The first source that defines a key owns it (owner: key ->
+// index of that source); lost lists, by source, the keys it defines too
+// (`flags serve` refuses such a file), which the merge leaves out.
+func mergeSources(sources []*lintSource) (merged *rules.Document, owner map[lintKey]int, lost map[int][]lintKey) {
+	merged = &rules.Document{Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
+	owner, lost = map[lintKey]int{}, map[int][]lintKey{}
+	for i, src := range sources {
+		merged.Version = max(merged.Version, src.doc.Version)
+		for _, kind := range []string{"flag", "segment"} {
+			from, into := src.doc.Flags, merged.Flags
+			if kind == "segment" {
+				from, into = src.doc.Segments, merged.Segments
+			}
+			for _, key := range slices.Sorted(maps.Keys(from)) {
+				k := lintKey{kind, key}
+				if _, ok := owner[k]; ok {
+					lost[i] = append(lost[i], k)
+					continue
+				}
+				owner[k] = i
+				into[key] = from[key]
+			}
+		}
+	}
+	return merged, owner, lost
+}
