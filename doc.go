@@ -67,7 +67,7 @@ OnChange names the flags whose evaluation may have changed.
 # The document
 
 The format, the operators, the bucketing arithmetic and the evaluation
-order are specified in SPEC.md and summarised in README.md. Package rules
+order are specified in [docs/SPEC.md] and summarised in README.md. Package rules
 parses and compiles documents; package bucketing holds the hash arithmetic
 other SDKs must reproduce bit for bit. Evaluate runs the evaluator on a
 compiled snapshot directly, with an injected clock.
@@ -98,5 +98,7 @@ compiled snapshot directly, with an injected clock.
   - ContextBuilder.Set refuses attribute names containing a dot (a
     programming error); ContextFromMap and ContextFromJSON keep them, but no
     path reaches them.
+
+[docs/SPEC.md]: https://github.com/flagstream/flags/blob/main/docs/SPEC.md
 */
 package flags
