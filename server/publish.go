@@ -146,6 +146,56 @@ func (s *Server) diffKind(kind Kind, next map[string]json.RawMessage, u *update)
 	return nil
 }
 
+// parseMembers is parseMember for every flag and segment of doc, in one pass
+// of the parser; when that fails, it names the first value at fault.
+func parseMembers(doc *rules.Document) error {
+	n := 64
+	for _, m := range []map[string]json.RawMessage{doc.Flags, doc.Segments} {
+		for _, raw := range m {
+			n += len(raw) + 5
+		}
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		m := doc.Flags
+		if kind == KindSegment {
+			m = doc.Segments
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, kind...)
+		b = append(b, `s":{`...)
+		first := true
+		for _, raw := range m { // the keys do not matter: "k" for all
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(b, `"k":`...)
+			b = append(b, raw...)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, '}')
+	_, err := rules.ParseDocument(b)
+	if err == nil {
+		return nil
+	}
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		m := doc.Flags
+		if kind == KindSegment {
+			m = doc.Segments
+		}
+		for _, key := range slices.Sorted(maps.Keys(m)) {
+			if err := parseMember(kind, m[key]); err != nil {
+				return fmt.Errorf("%ss.%s: %w", kind, key, err)
+			}
+		}
+	}
+	return err
+}
+
 // parseMember reads raw, a flag or segment, with the document parser as it
 // stands in a document (at its third level of nesting), so that nothing is
 // served that a document could not hold: not JSON, invalid UTF-8, nested

@@ -236,15 +236,12 @@ func New(store Store, opts Options) (*Server, error) {
 			dst[key] = e.raw
 		}
 	}
+	if err := parseMembers(served); err != nil {
+		return nil, fmt.Errorf("flags: server: load: %w", err)
+	}
 	st, err := s.newState(served)
 	if err != nil {
 		return nil, fmt.Errorf("flags: server: %w", err)
-	}
-	// What is served must be what a document can hold (SPEC §13: valid
-	// UTF-8, nesting): the store's content is checked by the document
-	// parser, whatever store it came from.
-	if _, err := rules.ParseDocument(st.body); err != nil {
-		return nil, fmt.Errorf("flags: server: load: %w", err)
 	}
 	s.cur.Store(st)
 	s.snap = rules.Compile(served)

@@ -132,11 +132,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	if !s.authorize(w, r, false) {
 		return
 	}
-	if !canFlush(w) {
+	if ok, last := canFlush(w); !ok {
 		// Unflushed, the events would wait in a buffer for ever: say so
 		// instead of streaming nothing.
 		s.log.Error("flags: stream refused: the ResponseWriter cannot flush; a middleware's ResponseWriter needs a Flush or an Unwrap method",
-			"writer", fmt.Sprintf("%T", w))
+			"writer", fmt.Sprintf("%T", last))
 		writeError(w, http.StatusInternalServerError, "flags: streaming is not supported here: the response cannot be flushed", nil)
 		return
 	}
@@ -280,16 +280,17 @@ func (o *sseWriter) flush() error {
 }
 
 // canFlush reports whether http.ResponseController can flush w: w, or a
-// writer it unwraps to, has a Flush method.
-func canFlush(w http.ResponseWriter) bool {
+// writer it unwraps to, has a Flush method. When not, it returns the last
+// writer it looked at, the one that lacks both.
+func canFlush(w http.ResponseWriter) (bool, http.ResponseWriter) {
 	for {
 		switch t := w.(type) {
 		case interface{ FlushError() error }, http.Flusher:
-			return true
+			return true, w
 		case interface{ Unwrap() http.ResponseWriter }:
 			w = t.Unwrap()
 		default:
-			return false
+			return false, w
 		}
 	}
 }
