@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"strconv"
 )
 
 // Admin writes edit a document file in place (SPEC §13): only the bytes of
@@ -369,7 +368,7 @@ func spliceChange(data []byte, c Change, budget int) ([]byte, bool, error) {
 		// No such section yet: it follows the top level's last member.
 		lastM := top.members[len(top.members)-1]
 		indent, _ := lineIndent(data, lastM.keyStart)
-		head := "," + string(data[lastM.lead:lastM.keyStart]) + strconv.Quote(section) + string(data[lastM.keyEnd:lastM.valStart])
+		head := "," + string(data[lastM.lead:lastM.keyStart]) + quoteKey(section) + string(data[lastM.keyEnd:lastM.valStart])
 		text := head + oneMember(c, st, indent, nl, budget-len(head))
 		return edit{lastM.valEnd, lastM.valEnd, []byte(text)}.apply(data), true, nil
 	}
@@ -381,7 +380,7 @@ func spliceChange(data []byte, c Change, budget int) ([]byte, bool, error) {
 	if c.Value == nil {
 		return deleteMember(data, holder.valStart, c.Key)
 	}
-	quoted := strconv.Quote(c.Key)
+	quoted := quoteKey(c.Key)
 	if j := obj.last(c.Key); j >= 0 { // in place of the old value
 		m := obj.members[j]
 		indent, ok := lineIndent(data, m.keyStart)
@@ -390,13 +389,11 @@ func spliceChange(data []byte, c Change, budget int) ([]byte, bool, error) {
 	}
 	if len(obj.members) == 0 { // an empty object
 		indent, ok := lineIndent(data, holder.keyStart)
+		unit, _ := lineIndent(data, top.members[0].keyStart) // the top level's indentation
 		text := quoted + ":" + string(c.Value)
-		if ok && indent != "" { // one member per line: indent one more level
-			st := style{multiLine: true, unit: indent}
-			if top.members[0].keyStart != holder.keyStart {
-				st.unit, _ = lineIndent(data, top.members[0].keyStart)
-			}
-			inner := indent + st.unit
+		if ok && unit != "" { // members one per line: this one a level deeper than its holder
+			st := style{multiLine: true, unit: unit}
+			inner := indent + unit
 			head := nl + inner + quoted + ": "
 			text = head + string(render(c.Value, st, inner, nl, budget-len(head))) + nl + indent
 		}
@@ -419,18 +416,24 @@ func spliceChange(data []byte, c Change, budget int) ([]byte, bool, error) {
 	return edit{lastM.valEnd, lastM.valEnd, []byte(text)}.apply(data), true, nil
 }
 
+// quoteKey is key as a JSON string.
+func quoteKey(key string) string {
+	b, _ := marshalNoEscape(key) // a string always encodes
+	return string(b)
+}
+
 // freshMembers is the inside of a new top-level object holding c alone, in
 // the default layout: {"SECTION": {"KEY": VALUE}}, two spaces a level.
 func freshMembers(c Change, section, nl string, budget int) string {
 	st := style{multiLine: true, unit: defaultUnit}
-	head := nl + defaultUnit + strconv.Quote(section) + ": "
+	head := nl + defaultUnit + quoteKey(section) + ": "
 	return head + oneMember(c, st, defaultUnit, nl, budget-len(head)-len(nl)) + nl
 }
 
 // oneMember is an object holding c's member alone: {"KEY": VALUE}, laid out
 // in st for a holder indented by indent.
 func oneMember(c Change, st style, indent, nl string, budget int) string {
-	quoted := strconv.Quote(c.Key)
+	quoted := quoteKey(c.Key)
 	if !st.multiLine {
 		return "{" + quoted + ":" + string(c.Value) + "}"
 	}
