@@ -1,43 +1,117 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flagstream/flags/rules"
 )
 
+// maxStaleWrites is how many times an admin write meets a store changed by
+// hand (ErrStale), loads that change and tries again, before it gives up
+// with 409: a file rewritten without pause must not hold a request forever.
+const maxStaleWrites = 8
+
+// adminRequest is one admin write, as read from its request.
+type adminRequest struct {
+	kind        Kind
+	key         string
+	del         bool
+	body        json.RawMessage // compact; nil for DELETE
+	bodyBytes   int             // as sent
+	ifMatch     string          // header values; "" when absent
+	ifNoneMatch string
+}
+
+func (r *adminRequest) path() string { return string(r.kind) + "s." + r.key }
+
+// adminResult is the answer to an admin write.
+type adminResult struct {
+	status   int
+	msg      string // the patch data (200) or the error message
+	problems []problemJSON
+	etag     string // the object's tag after the write, or its current one with 412
+}
+
+func failed(status int, format string, args ...any) adminResult {
+	return adminResult{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// adminKey answers the common part of every admin call: the API is on, the
+// admin token is sent, the key is valid. It returns the key, or "" when it
+// has answered.
+func (s *Server) adminKey(w http.ResponseWriter, r *http.Request, kind Kind) string {
+	if !s.hasAdm {
+		writeError(w, http.StatusNotFound, "flags: not found", nil)
+		return ""
+	}
+	if !s.authorize(w, r, true) {
+		return ""
+	}
+	key := r.PathValue("key")
+	if !rules.ValidKey(key) {
+		path := string(kind) + "s." + key
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("flags: %s: invalid key", path), []problemJSON{{
+			Path: path, Field: "key",
+			Message: fmt.Sprintf("invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, rules.MaxKeyLength),
+		}})
+		return ""
+	}
+	return key
+}
+
+// adminGet serves GET /v1/admin/flags/{key} (and segments): the object as
+// served, with ETag "V", V its per-object version (SPEC §10).
+func (s *Server) adminGet(kind Kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := s.adminKey(w, r, kind)
+		if key == "" {
+			return
+		}
+		s.writeMu.Lock()
+		e := s.entries(kind)[key]
+		s.writeMu.Unlock()
+		if e == nil {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("flags: %ss.%s: no such %s", kind, key, kind), nil)
+			return
+		}
+		tag := versionTag(e.version)
+		h := w.Header()
+		h.Set("ETag", tag)
+		h.Set("Cache-Control", "no-cache")
+		if ok, err := tagsMatch(r.Header.Get("If-None-Match"), e, true); err == nil && ok {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(append(e.raw[:len(e.raw):len(e.raw)], '\n'))
+	}
+}
+
 // adminHandler serves PUT (del false) or DELETE of /v1/admin/flags/{key} or
 // /v1/admin/segments/{key}. A success answers 200 with the data of the patch
-// it published: {"version":N,"flags":{...},"segments":{...}}.
+// it published: {"version":N,"flags":{...},"segments":{...}}, and, for PUT,
+// the object's new ETag.
 func (s *Server) adminHandler(kind Kind, del bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.hasAdm {
-			writeError(w, http.StatusNotFound, "flags: not found", nil)
+		key := s.adminKey(w, r, kind)
+		if key == "" {
 			return
 		}
-		if !s.authorize(w, r, true) {
-			return
-		}
-		key := r.PathValue("key")
-		path := string(kind) + "s." + key
-		if !rules.ValidKey(key) {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("flags: %s: invalid key", path), []problemJSON{{
-				Path: path, Field: "key",
-				Message: fmt.Sprintf("invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, rules.MaxKeyLength),
-			}})
-			return
-		}
-		var body []byte
+		req := &adminRequest{kind: kind, key: key, del: del,
+			ifMatch: r.Header.Get("If-Match"), ifNoneMatch: r.Header.Get("If-None-Match")}
 		if !del {
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.WriteTimeout))
-			var err error
-			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 			var tooBig *http.MaxBytesError
 			switch {
 			case errors.As(err, &tooBig):
@@ -47,71 +121,232 @@ func (s *Server) adminHandler(kind Kind, del bool) http.HandlerFunc {
 				writeError(w, http.StatusBadRequest, "flags: reading body: "+err.Error(), nil)
 				return
 			}
-			var v any
-			if err := json.Unmarshal(body, &v); err != nil {
-				writeError(w, http.StatusBadRequest, fmt.Sprintf("flags: %s: body is not JSON: %v", path, err),
-					[]problemJSON{{Path: path, Message: "not JSON: " + err.Error()}})
+			if res := readBody(req, body); res.status != 0 {
+				writeError(w, res.status, res.msg, res.problems)
 				return
 			}
 		}
-		status, resp, problems := s.adminWrite(r.Context(), kind, key, body, del)
-		if status != http.StatusOK {
-			writeError(w, status, resp, problems)
+		res := s.adminWrite(r.Context(), req)
+		if res.etag != "" {
+			w.Header().Set("ETag", res.etag)
+		}
+		if res.status != http.StatusOK {
+			writeError(w, res.status, res.msg, res.problems)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, resp+"\n")
+		_, _ = io.WriteString(w, res.msg+"\n")
 	}
 }
 
-// adminWrite validates, stores durably and publishes one admin change. It
-// returns the HTTP status and, for 200, the patch data, else an error
-// message (and the problems for 400).
-func (s *Server) adminWrite(ctx context.Context, kind Kind, key string, body []byte, del bool) (int, string, []problemJSON) {
+// readBody checks a PUT body and keeps it, compacted, in req: it must be
+// JSON, a JSON object (null, arrays, strings, numbers and booleans are
+// refused: SPEC §13), and what the document parser accepts as a member of a
+// document (nesting, UTF-8). It returns a zero status when the body is fine.
+func readBody(req *adminRequest, body []byte) adminResult {
+	path := req.path()
+	var c bytes.Buffer
+	if err := json.Compact(&c, body); err != nil {
+		res := failed(http.StatusBadRequest, "flags: %s: body is not JSON: %v", path, err)
+		res.problems = []problemJSON{{Path: path, Message: "not JSON: " + err.Error()}}
+		return res
+	}
+	if c.Len() == 0 || c.Bytes()[0] != '{' {
+		what := jsonKind(c.Bytes())
+		res := failed(http.StatusBadRequest, "flags: %s: body is %s, want a JSON object (a %s)", path, what, req.kind)
+		res.problems = []problemJSON{{Path: path, Message: fmt.Sprintf("got %s, want an object", what)}}
+		return res
+	}
+	if err := parseMember(req.kind, c.Bytes()); err != nil {
+		res := failed(http.StatusBadRequest, "flags: %s: body refused as a member of a document: %v", path, err)
+		res.problems = []problemJSON{{Path: path, Message: err.Error()}}
+		return res
+	}
+	req.body, req.bodyBytes = c.Bytes(), len(body)
+	return adminResult{}
+}
+
+// jsonKind names the kind of the compact JSON value v.
+func jsonKind(v []byte) string {
+	switch {
+	case len(v) == 0:
+		return "empty"
+	case v[0] == 'n':
+		return "null"
+	case v[0] == '[':
+		return "an array"
+	case v[0] == '"':
+		return "a string"
+	case v[0] == 't' || v[0] == 'f':
+		return "a boolean"
+	}
+	return "a number"
+}
+
+// adminWrite validates, stores durably and publishes one admin change.
+//
+// The store is asked to write only after everything else has been checked.
+// When it reports that its content changed by other means (ErrStale: a hand
+// edit of the file), that change is loaded and published first, as its own
+// patch, and the write is made again on top of it; when the change touched
+// the same key, the write is refused with 409 rather than overwrite it.
+func (s *Server) adminWrite(ctx context.Context, req *adminRequest) adminResult {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.isClosed() {
-		return http.StatusServiceUnavailable, ErrClosed.Error(), nil
+		return failed(http.StatusServiceUnavailable, "%s", ErrClosed.Error())
 	}
-	path := string(kind) + "s." + key
-	e := s.entries(kind)[key]
+	path := req.path()
+	for attempt := 1; ; attempt++ {
+		p, res := s.prepareAdmin(req)
+		if p == nil {
+			return res
+		}
+		c := Change{Kind: req.kind, Key: req.key, Version: p.st.version, BodyBytes: req.bodyBytes}
+		if !req.del {
+			c.Value = p.u.entry(req.kind, req.key).raw
+		}
+		err := s.store.Write(ctx, c)
+		switch {
+		case err == nil:
+			s.apply(p)
+			s.log.Info("flags: published", "cause", "admin", "version", p.st.version, string(req.kind), req.key, "deleted", req.del)
+			return adminResult{status: http.StatusOK, msg: string(p.data), etag: res.etag}
+		case errors.Is(err, ErrStale) && attempt < maxStaleWrites:
+			s.log.Info("flags: admin write found the store changed; loading that first", "key", req.key, "err", err)
+			u, err := s.reloadLocked(ctx)
+			if err != nil {
+				return failed(http.StatusConflict, "flags: %s: the store changed and its new content cannot be published (%v): fix it first", path, err)
+			}
+			if u.touches(req.kind, req.key) {
+				res := failed(http.StatusConflict, "flags: %s was changed in the store meanwhile (published at version %d): read it again and retry",
+					path, s.cur.Load().version)
+				if e := s.entries(req.kind)[req.key]; e != nil {
+					res.etag = versionTag(e.version)
+				}
+				return res
+			}
+		case errors.Is(err, ErrStale):
+			return failed(http.StatusConflict, "flags: %s: the store kept changing (%v); retry", path, err)
+		case errors.Is(err, ErrConflict):
+			return failed(http.StatusConflict, "%s", err.Error())
+		case errors.Is(err, ErrTooLarge):
+			return failed(http.StatusRequestEntityTooLarge, "flags: %s: %v", path, err)
+		default:
+			s.log.Error("flags: admin write failed", "key", req.key, "err", err)
+			return failed(http.StatusInternalServerError, "flags: %s: store: %v", path, err)
+		}
+	}
+}
+
+// prepareAdmin checks req against what is served and builds its patch. It
+// returns a nil patch and the answer when the write cannot go ahead; else
+// the answer carries the object's new ETag. writeMu must be held.
+func (s *Server) prepareAdmin(req *adminRequest) (*prepared, adminResult) {
+	path := req.path()
+	e := s.entries(req.kind)[req.key]
+	if res := checkPreconditions(req, e); res.status != 0 {
+		return nil, res
+	}
+	if err := s.versionLeft(); err != nil {
+		return nil, failed(http.StatusConflict, "%v", err)
+	}
 	var u update
-	if del {
+	res := adminResult{status: http.StatusOK}
+	if req.del {
 		if e == nil {
-			return http.StatusNotFound, fmt.Sprintf("flags: %s: no such %s", path, kind), nil
+			return nil, failed(http.StatusNotFound, "flags: %s: no such %s", path, req.kind)
 		}
-		u.set(kind, key, nil)
+		u.set(req.kind, req.key, nil)
 	} else {
-		src := compact(body)
-		if problems := s.wouldBreak(kind, key, src); len(problems) > 0 {
-			return http.StatusBadRequest, fmt.Sprintf("flags: %s is not valid: %s: %s",
-				path, problems[0].Path, problems[0].Message), problems
+		if problems := s.wouldBreak(req.kind, req.key, req.body); len(problems) > 0 {
+			res := failed(http.StatusBadRequest, "flags: %s is not valid: %s: %s", path, problems[0].Path, problems[0].Message)
+			res.problems = problems
+			return nil, res
 		}
-		u.set(kind, key, newEntry(src, s.nextVersion(kind, key, e, src)))
+		v, err := s.nextVersion(req.kind, req.key, e, req.body)
+		if err != nil {
+			return nil, failed(http.StatusConflict, "%v", err)
+		}
+		u.set(req.kind, req.key, newEntry(req.body, v))
+		res.etag = versionTag(v)
 	}
 	p, err := s.prepare(u)
-	if errors.Is(err, ErrTooLarge) {
-		return http.StatusRequestEntityTooLarge, err.Error(), nil
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return nil, failed(http.StatusRequestEntityTooLarge, "%v", err)
+	case errors.Is(err, ErrVersionExhausted):
+		return nil, failed(http.StatusConflict, "%v", err)
+	case err != nil:
+		s.log.Error("flags: admin write failed", "key", req.key, "err", err)
+		return nil, failed(http.StatusInternalServerError, "%v", err)
 	}
-	if err != nil {
-		s.log.Error("flags: admin write failed", "key", key, "err", err)
-		return http.StatusInternalServerError, err.Error(), nil
+	return p, res
+}
+
+// checkPreconditions applies If-Match and If-None-Match (SPEC §10) to the
+// current object e (nil: absent): 412 when they fail, 400 when they cannot
+// be read, a zero status when the write may go ahead.
+func checkPreconditions(req *adminRequest, e *entry) adminResult {
+	path := req.path()
+	current := "it does not exist"
+	if e != nil {
+		current = "its version is " + versionTag(e.version)
 	}
-	c := Change{Kind: kind, Key: key, Version: p.st.version}
-	if !del {
-		c.Value = p.u.entry(kind, key).raw
-	}
-	if err := s.store.Write(ctx, c); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return http.StatusConflict, err.Error(), nil
+	fail := func(header, value string) adminResult {
+		res := failed(http.StatusPreconditionFailed, "flags: %s: precondition failed: %s: %s, but %s", path, header, value, current)
+		if e != nil {
+			res.etag = versionTag(e.version)
 		}
-		s.log.Error("flags: admin write failed", "key", key, "err", err)
-		return http.StatusInternalServerError, fmt.Sprintf("flags: %s: store: %v", path, err), nil
+		return res
 	}
-	s.apply(p)
-	s.log.Info("flags: published", "cause", "admin", "version", p.st.version, string(kind), key, "deleted", del)
-	return http.StatusOK, string(p.data), nil
+	if req.ifMatch != "" {
+		ok, err := tagsMatch(req.ifMatch, e, false)
+		if err != nil {
+			return failed(http.StatusBadRequest, "flags: %s: If-Match: %v", path, err)
+		}
+		if !ok {
+			return fail("If-Match", req.ifMatch)
+		}
+	}
+	if req.ifNoneMatch != "" {
+		ok, err := tagsMatch(req.ifNoneMatch, e, true)
+		if err != nil {
+			return failed(http.StatusBadRequest, "flags: %s: If-None-Match: %v", path, err)
+		}
+		if ok {
+			return fail("If-None-Match", req.ifNoneMatch)
+		}
+	}
+	return adminResult{}
+}
+
+// versionTag is the ETag of a flag or segment at per-object version v.
+func versionTag(v int64) string { return `"` + strconv.FormatInt(v, 10) + `"` }
+
+// tagsMatch reports whether the entity-tag list header ("*" or quoted tags,
+// comma separated) matches the object e (nil: absent): "*" matches any
+// object, a tag matches its version. Weak tags (W/"3") match only when weak
+// is set (If-None-Match; If-Match compares strongly, RFC 9110).
+func tagsMatch(header string, e *entry, weak bool) (bool, error) {
+	matched := false
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" {
+			matched = matched || e != nil
+			continue
+		}
+		isWeak := strings.HasPrefix(t, "W/")
+		t = strings.TrimPrefix(t, "W/")
+		if len(t) < 2 || t[0] != '"' || t[len(t)-1] != '"' {
+			return false, fmt.Errorf("%q is not a quoted entity tag such as \"3\"", t)
+		}
+		if e != nil && (weak || !isWeak) && t == versionTag(e.version) {
+			matched = true
+		}
+	}
+	return matched, nil
 }
 
 // wouldBreak compiles the document as it would be with src under key and
@@ -145,4 +380,14 @@ func (u *update) entry(kind Kind, key string) *entry {
 		return u.segments[key]
 	}
 	return u.flags[key]
+}
+
+// touches reports whether u sets or deletes key.
+func (u *update) touches(kind Kind, key string) bool {
+	m := u.flags
+	if kind == KindSegment {
+		m = u.segments
+	}
+	_, ok := m[key]
+	return ok
 }

@@ -208,3 +208,159 @@ func TestAdminDocumentTooLarge(t *testing.T) {
 		t.Errorf("Version = %d after a refused write, want 17", srv.Version())
 	}
 }
+
+// TestAdminPutNullIs400: a body that is not a JSON object — null above all,
+// which a patch reads as a delete — is refused with 400 naming the problem;
+// nothing changes.
+func TestAdminPutNullIs400(t *testing.T) {
+	srv, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken})
+	before := string(srv.cur.Load().body)
+	for _, tc := range []struct{ body, want string }{
+		{`null`, "body is null, want a JSON object"},
+		{` null `, "body is null"},
+		{`[{"on": true}]`, "body is an array"},
+		{`"x"`, "body is a string"},
+		{`5`, "body is a number"},
+		{`true`, "body is a boolean"},
+		{``, "body is not JSON"},
+	} {
+		for _, path := range []string{"flags/new-checkout", "segments/beta-testers"} {
+			resp, body := do(t, "PUT", ts.URL+"/v1/admin/"+path, adminToken, tc.body)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, tc.want) {
+				t.Errorf("PUT %s %q = %d %s, want 400 with %q", path, tc.body, resp.StatusCode, body, tc.want)
+			}
+			var e struct {
+				Error    string
+				Problems []problemJSON
+			}
+			want := strings.Replace(path, "/", ".", 1)
+			if err := json.Unmarshal([]byte(body), &e); err != nil || len(e.Problems) != 1 || e.Problems[0].Path != want {
+				t.Errorf("PUT %s %q: error %s, want JSON with one problem at %s", path, tc.body, body, want)
+			}
+		}
+	}
+	if got := string(srv.cur.Load().body); got != before || srv.Version() != 17 {
+		t.Errorf("refused bodies changed the document (version %d)", srv.Version())
+	}
+}
+
+// TestAdminIfMatch: GET returns an object with its version as ETag; PUT and
+// DELETE honour If-Match and If-None-Match (SPEC §10), so a stale editor
+// cannot overwrite a newer version.
+func TestAdminIfMatch(t *testing.T) {
+	srv, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken})
+	url := ts.URL + "/v1/admin/flags/"
+	resp, body := do(t, "GET", url+"new-checkout", adminToken, "")
+	if resp.StatusCode != 200 || resp.Header.Get("ETag") != `"3"` || strings.TrimSpace(body) != string(srv.Document().Flags["new-checkout"]) {
+		t.Fatalf("GET = %d ETag %s %s, want 200 \"3\" and the flag as served", resp.StatusCode, resp.Header.Get("ETag"), body)
+	}
+	if resp, _ := do(t, "GET", url+"new-checkout", adminToken, "", "If-None-Match", `"3"`); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("GET If-None-Match \"3\" = %d, want 304", resp.StatusCode)
+	}
+	if resp, _ := do(t, "GET", ts.URL+"/v1/admin/segments/beta-testers", adminToken, ""); resp.Header.Get("ETag") != `"2"` {
+		t.Errorf("GET segment ETag %s, want \"2\"", resp.Header.Get("ETag"))
+	}
+	if resp, _ := do(t, "GET", url+"nope", adminToken, ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET of an unknown flag = %d, want 404", resp.StatusCode)
+	}
+
+	flag := `{"on": true, "variations": [false, true], "fallthrough": {"variation": 1}}`
+	for _, st := range []struct {
+		method, key, header, value string
+		want                       int
+		etag                       string // the ETag answered
+	}{
+		{"PUT", "new-checkout", "If-Match", `"2"`, 412, `"3"`},
+		{"PUT", "new-checkout", "If-Match", `"3"`, 200, `"4"`},
+		{"PUT", "new-checkout", "If-Match", `W/"4"`, 412, `"4"`}, // If-Match compares strongly
+		{"PUT", "new-checkout", "If-Match", `"1", "4"`, 200, `"5"`},
+		{"PUT", "new-checkout", "If-Match", `*`, 200, `"6"`},
+		{"PUT", "new-checkout", "If-Match", `6`, 400, ""},
+		{"PUT", "new-checkout", "If-None-Match", `*`, 412, `"6"`},
+		{"DELETE", "new-checkout", "If-Match", `"5"`, 412, `"6"`},
+		{"DELETE", "new-checkout", "If-Match", `"6"`, 200, ""},
+		{"PUT", "new-checkout", "If-Match", `"6"`, 412, ""}, // absent
+		{"PUT", "new-checkout", "If-Match", `*`, 412, ""},
+		{"DELETE", "new-checkout", "If-Match", `*`, 412, ""},
+		{"PUT", "new-checkout", "If-None-Match", `*`, 200, `"7"`}, // created, continuing its version
+		{"PUT", "y", "If-None-Match", `*`, 200, `"1"`},
+		{"PUT", "y", "If-None-Match", `*`, 412, `"1"`},
+		{"PUT", "y", "If-None-Match", `"1"`, 412, `"1"`},
+	} {
+		body := ""
+		if st.method == "PUT" {
+			body = flag
+		}
+		v := srv.Version()
+		resp, got := do(t, st.method, url+st.key, adminToken, body, st.header, st.value)
+		if resp.StatusCode != st.want || resp.Header.Get("ETag") != st.etag {
+			t.Fatalf("%s %s %s: %s = %d ETag %q %s, want %d ETag %q", st.method, st.key, st.header, st.value,
+				resp.StatusCode, resp.Header.Get("ETag"), got, st.want, st.etag)
+		}
+		if st.want != 200 && srv.Version() != v {
+			t.Fatalf("%s %s %s: %s refused but published", st.method, st.key, st.header, st.value)
+		}
+		if st.want == 412 && !strings.Contains(got, "precondition failed") {
+			t.Errorf("412 body %s does not say why", got)
+		}
+	}
+
+	// Editors racing with the same ETag: exactly one wins.
+	resp, _ = do(t, "GET", url+"y", adminToken, "")
+	tag := resp.Header.Get("ETag")
+	results := make(chan int, 8)
+	for i := 0; i < cap(results); i++ {
+		go func() {
+			req, _ := http.NewRequest("PUT", url+"y", strings.NewReader(flag))
+			req.Header.Set("Authorization", "Bearer "+adminToken)
+			req.Header.Set("If-Match", tag)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				results <- 0
+				return
+			}
+			resp.Body.Close()
+			results <- resp.StatusCode
+		}()
+	}
+	won := 0
+	for i := 0; i < cap(results); i++ {
+		switch code := <-results; code {
+		case 200:
+			won++
+		case 412:
+		default:
+			t.Errorf("racing PUT = %d", code)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d racing PUTs with If-Match %s won, want exactly 1", won, tag)
+	}
+}
+
+// nested returns a flag whose first variation nests depth levels counted
+// from the flag's own top (the flag object is level 1).
+func nested(depth int) string {
+	v := strings.Repeat("[", depth-2) + strings.Repeat("]", depth-2)
+	return `{"variations": [` + v + `], "fallthrough": {"variation": 0}}`
+}
+
+// TestAdminBodyNestedTooDeep: a body nested deeper than 64 levels is refused
+// with 400 (SPEC §13), so it can never inflate the file or the server's
+// memory. The limit is the document parser's (rules): the body is read as
+// it stands in a document, where a flag starts at the third level.
+func TestAdminBodyNestedTooDeep(t *testing.T) {
+	srv, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken})
+	if resp, body := do(t, "PUT", ts.URL+"/v1/admin/flags/ok", adminToken, nested(20)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT of a flag nested 20 deep = %d %s, want 200", resp.StatusCode, body)
+	}
+	for _, depth := range []int{65, 200, 9990} {
+		resp, body := do(t, "PUT", ts.URL+"/v1/admin/flags/deep", adminToken, nested(depth))
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "flags.deep") {
+			t.Errorf("PUT of a flag nested %d deep = %d %.200s, want 400 naming flags.deep", depth, resp.StatusCode, body)
+		}
+	}
+	if srv.Document().Flags["deep"] != nil {
+		t.Error("a flag nested too deep is served")
+	}
+}

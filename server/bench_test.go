@@ -54,3 +54,20 @@ func BenchmarkPublishLargeDocument(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(srv.cur.Load().body)), "doc-bytes")
 }
+
+// BenchmarkNewLargeDocument measures New over a document of 10,000 flags:
+// the parser's check of every value, the encoding and the compilation.
+func BenchmarkNewLargeDocument(b *testing.B) {
+	var flags []string
+	for i := 0; i < 10000; i++ {
+		flags = append(flags, fmt.Sprintf(`"f%d": {"on": true, "variations": [true, false], "fallthrough": {"variation": 0}, "description": "flag %d"}`, i, i))
+	}
+	doc := mustParse(b, `{"flags": {`+strings.Join(flags, ",")+`}}`)
+	for b.Loop() {
+		srv, err := New(NewMemoryStore(doc), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = srv.Close()
+	}
+}

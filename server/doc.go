@@ -22,22 +22,51 @@
 //     "segments":{KEY:SEGMENT|null}}, both members always present; every
 //     event id is EPOCH:VERSION. A ": ping" comment is sent every
 //     Options.HeartbeatInterval (15 s).
-//   - PUT and DELETE /v1/admin/flags/{key} and /v1/admin/segments/{key},
+//   - GET, PUT and DELETE /v1/admin/flags/{key} and /v1/admin/segments/{key},
 //     only when Options.AdminToken is set (otherwise every /v1/admin/ path
-//     answers 404) and only with that token. A success answers 200 with the
-//     data of the one patch it published. Errors are JSON:
-//     {"error": MESSAGE, "problems": [{"path": "flags.KEY.FIELD", "field":
-//     "FIELD", "message": ...}]}: 400 for a body that is not a valid flag or
-//     segment (not JSON, malformed in any way, or making another flag
-//     malformed, such as a prerequisite cycle; problems name each field), or
-//     an invalid key (field "key"); 404 to delete a key that is not served;
-//     409 when the Store refuses (see FileStore); 413 for a body over
-//     Options.MaxBodyBytes or a document that would exceed
-//     Options.MaxDocumentBytes.
+//     answers 404) and only with that token. GET answers the object as
+//     served with ETag "V", V its per-object version (If-None-Match: 304).
+//     PUT takes the object as its body: a JSON object (null, arrays,
+//     strings, numbers and booleans are refused with 400), as the document
+//     parser reads it where it stands in a document (the third level: its
+//     nesting limit and UTF-8 checks apply). A success answers 200 with the
+//     data of the one patch it published, and a PUT the object's new ETag.
+//
+// Concurrency (SPEC §10): PUT and DELETE accept If-Match: "V" (a list, or
+// *) and answer 412 unless the object exists at one of those versions;
+// If-Match compares strongly, so W/"V" never matches. If-None-Match: *
+// (or a tag of the current version) answers 412 when the object exists: a
+// PUT that must only create. A 412 carries the current ETag. Two editors
+// that both send the ETag they read cannot both win.
+//
+// Errors are JSON: {"error": MESSAGE, "problems": [{"path":
+// "flags.KEY.FIELD", "field": "FIELD", "message": ...}]}: 400 for a body
+// that is not a valid flag or segment (not a JSON object, malformed in any
+// way, or making another flag malformed, such as a prerequisite cycle;
+// problems name each field), an invalid key (field "key") or an unreadable
+// If-Match; 404 to delete a key that is not served; 409 when the Store
+// refuses (see FileStore), when the key was changed in the store by hand
+// meanwhile, or when a version is exhausted; 412 for a failed precondition;
+// 413 for a body over Options.MaxBodyBytes or a document that would exceed
+// Options.MaxDocumentBytes.
 //
 // Reads need "Authorization: Bearer TOKEN" when Options.Token is set; the
 // admin token also authorizes them. A missing token is answered 401 (with
 // WWW-Authenticate), a wrong one 403. Tokens are compared in constant time.
+//
+// # Access log
+//
+// Every request is logged when it ends (a stream when it closes), as one
+// Info record to Options.AccessLogger (by default Options.Logger):
+//
+//	time=2026-12-03T08:20:48.718Z level=INFO msg="flags: request" method=GET path=/v1/stream status=200 bytes=48213 duration=2h3m1.2s token=previous-1 remote=10.0.3.7:52144
+//
+// (as slog.TextHandler writes it, which `flags serve` uses on stderr). token
+// names the token that was accepted, never the token itself: "token"
+// (Options.Token), "admin" (Options.AdminToken), "previous-N"
+// (Options.PreviousTokens[N-1]), or "-" when none was (a read of an open
+// server, a refused request). It costs an allocation or two a request; a
+// logger whose handler is not enabled for Info costs nothing.
 //
 // # Versions
 //
@@ -47,12 +76,20 @@
 // is rewritten by the server: at load it is the document's (0 when absent or
 // not an integer); whenever the flag's content changes it is one more than
 // the version served; a key deleted and added again continues from its old
-// version; a new key keeps the version its source gives, at least 1 (it
-// changed from nothing). Content is compared
+// version while the patch that deleted it is in the replay window (see
+// History; later it is a new key again); a new key keeps the version its
+// source gives, at least 1 (it changed from nothing). Content is compared
 // without the "version" member and without formatting, so a file rewritten
 // with another layout, or other version numbers only, publishes nothing. An
 // admin PUT always publishes (and bumps), even of identical content. Unknown
-// members of flags and segments are kept and published.
+// members of flags and segments are kept and published, in their order; a
+// "version" member the object lacks is added first.
+//
+// Versions never wrap. A document whose version is near math.MaxInt64 is
+// served as any other; once the snapshot version (or an object's) is
+// math.MaxInt64, changes are refused with ErrVersionExhausted (409 for the
+// admin API, logged for a reload) until the server is restarted from a
+// document of a lower version, which starts a new epoch.
 //
 // The epoch is random per Server unless Options.Epoch is set: a restart
 // starts a new history, so a client can never mistake it for its own.
@@ -66,25 +103,50 @@
 // gets its own deadline, so a slow link that keeps reading is served). A
 // dropped client reconnects with its Last-Event-ID and is replayed what it
 // missed. Over HTTP/1.x a stream answers "Connection: close": its
-// connection is not reused, so no write deadline outlives it. The replay ring keeps the last
-// Options.ReplayPatches patches, at most Options.ReplayBytes bytes of them.
+// connection is not reused, so no write deadline outlives it.
+//
+// Streams need a ResponseWriter that flushes. Behind a middleware whose
+// ResponseWriter has neither a Flush nor an Unwrap method, events would wait
+// in a buffer for ever: the stream is answered 500 instead, and the reason
+// logged, before any stream byte. One that flushes but does not unwrap
+// cannot take write deadlines: it streams, and a warning is logged once.
 //
 // Close ends every stream cleanly (the client sees the end of the stream and
 // reconnects), stops watching the store and waits for both; then the stream
 // and admin API answer 503 while GET /v1/flags keeps answering, so
 // http.Server.Shutdown can finish the remaining requests.
 //
+// # History
+//
+// The replay window keeps the last Options.ReplayPatches patches (10,000,
+// as SPEC §10 asks of a change log), at most Options.ReplayBytes (64 MiB)
+// of them, whichever bound is reached first. Deleted keys' tombstones are
+// kept as long as the patch that deleted them is in the window. Nothing
+// else grows with the number of changes, so the server's memory is bounded
+// by its content and the window (SPEC §13).
+//
 // # Stores
 //
 // A Store gives the server its content (Load), tells it when that may have
-// changed (Watch), and makes admin writes durable (Write). The server diffs
+// changed (Watch), and makes admin writes durable (Write). A Write that
+// finds the content changed by other means since the last Load returns
+// ErrStale: the server loads and publishes that change first (its own
+// patch) and writes again on top of it, or answers 409 when the change
+// touched the key being written; a hand edit is never lost. The server diffs
 // what a store loads against what it serves and publishes the difference as
 // one patch. MemoryStore keeps a document in memory; FileStore reads a file
 // or a folder of *.json files and polls them. Only a document that is not
 // JSON or has the wrong top-level shape is rejected by a FileStore: flags
 // that are merely malformed are served as malformed (clients report
 // MALFORMED_FLAG for them) and logged. A flag or segment whose value is null
-// in a document is ignored (a patch would read it as a delete).
+// in a document is ignored (a patch would read it as a delete). Whatever the
+// store, every value is read by the document parser before it is served
+// (SPEC §13: valid UTF-8, nesting); New and Publish refuse content it
+// refuses, naming the key.
+//
+// A FileStore's admin writes change only the written key's bytes in the
+// file; see FileStore for how, and for the lock that programs editing the
+// file while the server runs can take.
 //
 // Server.Publish replaces the content from the program instead; it does not
 // write to the store.

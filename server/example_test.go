@@ -43,6 +43,6 @@ func Example() {
 	}
 	get()
 	// Output:
-	// 200 "demo:3" {"version":3,"flags":{"beta":{"fallthrough":{"variation":1},"on":true,"variations":[false,true],"version":0}},"segments":{}}
-	// 200 "demo:4" {"version":4,"flags":{"beta":{"fallthrough":{"variation":1},"on":false,"variations":[false,true],"version":1}},"segments":{}}
+	// 200 "demo:3" {"version":3,"flags":{"beta":{"version":0,"on":true,"variations":[false,true],"fallthrough":{"variation":1}}},"segments":{}}
+	// 200 "demo:4" {"version":4,"flags":{"beta":{"version":1,"on":false,"variations":[false,true],"fallthrough":{"variation":1}}},"segments":{}}
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -46,13 +45,31 @@ type FileStoreOptions struct {
 // *.json files (not those whose name starts with a dot) are merged. It
 // reloads on change. A file that does not parse or validate, or that defines
 // a key another file defines, is logged and ignored: the store keeps its last
-// good content (SPEC §6). Admin writes are durable: with one file, the file is
-// rewritten atomically (temporary file, fsync, rename), keeping unknown
-// top-level members; with a folder, new keys go to admin.json in it and a key
-// defined by another file is refused (ErrConflict). While the file to be
-// written does not parse or validate, or any file changed on disk and has
-// not been loaded yet, writes are refused (ErrConflict), so an edit in
-// progress is never overwritten.
+// good content (SPEC §6).
+//
+// Admin writes are durable and change only the written key (SPEC §13). With
+// one file, that file is written; with a folder, admin.json in it, and a key
+// defined by another file is refused (ErrConflict). The new file is the old
+// one with the key's value replaced in place (a new key follows the last
+// member of its object, a deleted one is cut out with its separator): every
+// other byte stays, in its order, including unknown members and the file's
+// own "version". The value is laid out like the one it replaces (or its
+// neighbour), indented when that takes at most twice the request body, else
+// on one line. The file is replaced atomically: a temporary file beside it
+// (".NAME.tmp-N", removed at open if a crash left one), fsync, rename,
+// fsync of the folder.
+//
+// A write never overwrites an edit it has not loaded. While the file to be
+// written does not parse or validate, writes are refused (ErrConflict). A
+// write first checks that the files are what was last loaded (the written
+// file by its content hash); if not, it returns ErrStale and the Server loads
+// the edit, publishes it, and writes again on top of it. The check and the
+// replacement hold the store's lock, which its watcher's loads take too, and
+// an exclusive flock(2) on the folder: a program that edits the file while
+// the server runs and holds that lock while it reads and replaces the file
+// (flock(1): flock DIR -c '...') can never interleave with a write. An
+// editor that does not take the lock is still checked for once more just
+// before the rename, which leaves it a window of microseconds.
 type FileStore struct {
 	path    string
 	folder  bool
@@ -63,6 +80,10 @@ type FileStore struct {
 	mu      sync.Mutex
 	files   map[string]*sourceFile // by name inside the folder (or the file's base name)
 	listErr string                 // why the folder could not be listed at the last scan
+
+	// beforeRename, when set (tests), runs in Write between the temporary
+	// file's sync and the last check before the rename.
+	beforeRename func()
 }
 
 // sourceFile is what is known of one file.
@@ -97,6 +118,7 @@ func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
 	}
 	fs := &FileStore{path: path, folder: fi.IsDir(), log: opts.Logger, poll: opts.PollInterval,
 		maxSize: opts.MaxFileBytes, files: map[string]*sourceFile{}}
+	fs.removeTemps()
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if err := fs.scan(); err != nil {
@@ -147,168 +169,6 @@ func (fs *FileStore) Watch(ctx context.Context, notify func()) {
 		}
 		prev = sig
 	}
-}
-
-// Write makes c durable; see FileStore for the rules.
-func (fs *FileStore) Write(ctx context.Context, c Change) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("flags: file store: %w", err)
-	}
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	name := filepath.Base(fs.path)
-	if fs.folder {
-		name = AdminFile
-		if owner := fs.owner(c.Kind, c.Key); owner != "" && owner != AdminFile {
-			return conflictError("%s %q is defined in %s: edit that file", c.Kind, c.Key, fs.full(owner))
-		}
-	}
-	if f := fs.files[name]; f != nil && f.err != nil {
-		return conflictError("%s does not parse or validate (%v): fix it first", fs.full(name), f.err)
-	}
-	if fs.changed() {
-		return conflictError("%s changed on disk and is not loaded yet; retry shortly", fs.path)
-	}
-	full := fs.full(name)
-	data, err := os.ReadFile(full)
-	if err != nil && !(fs.folder && errors.Is(err, os.ErrNotExist)) {
-		return fmt.Errorf("flags: %w", err)
-	}
-	out, changed, err := rewriteDocument(data, c)
-	if err != nil {
-		return conflictError("%s: %v", full, err)
-	}
-	if !changed {
-		return nil
-	}
-	doc, err := rules.ParseDocument(out)
-	if err != nil {
-		return fmt.Errorf("flags: %s: rewritten document does not parse: %w", full, err)
-	}
-	perm := os.FileMode(0o644)
-	if fi, err := os.Stat(full); err == nil {
-		perm = fi.Mode().Perm()
-	}
-	if err := writeFileAtomic(full, out, perm); err != nil {
-		return err
-	}
-	fi, err := os.Stat(full)
-	if err != nil {
-		return fmt.Errorf("flags: %w", err)
-	}
-	fs.files[name] = &sourceFile{size: fi.Size(), mod: fi.ModTime(), sum: sha256.Sum256(out), good: doc}
-	return nil
-}
-
-// rewriteDocument applies c to the document file data (empty: a new file),
-// keeping its unknown top-level members, and reports whether anything changed.
-func rewriteDocument(data []byte, c Change) ([]byte, bool, error) {
-	top := map[string]json.RawMessage{}
-	if len(bytes.TrimSpace(data)) > 0 {
-		if err := json.Unmarshal(data, &top); err != nil || top == nil {
-			return nil, false, fmt.Errorf("not a JSON object")
-		}
-	}
-	member := "flags"
-	if c.Kind == KindSegment {
-		member = "segments"
-	}
-	section := map[string]json.RawMessage{}
-	if raw := top[member]; raw != nil && string(bytes.TrimSpace(raw)) != "null" {
-		if err := json.Unmarshal(raw, &section); err != nil {
-			return nil, false, fmt.Errorf("%s: not an object", member)
-		}
-	}
-	if c.Value == nil {
-		if _, ok := section[c.Key]; !ok {
-			return nil, false, nil
-		}
-		delete(section, c.Key)
-	} else {
-		section[c.Key] = c.Value
-	}
-	b, err := marshalNoEscape(section)
-	if err != nil {
-		return nil, false, err
-	}
-	top[member] = b
-	top["version"] = json.RawMessage(fmt.Sprint(c.Version))
-	return encodeFile(top), true, nil
-}
-
-// encodeFile writes a document file: version first, then unknown members,
-// then flags and segments, indented by two spaces.
-func encodeFile(top map[string]json.RawMessage) []byte {
-	var order []string
-	for _, k := range []string{"version"} {
-		if _, ok := top[k]; ok {
-			order = append(order, k)
-		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(top)) {
-		if k != "version" && k != "flags" && k != "segments" {
-			order = append(order, k)
-		}
-	}
-	for _, k := range []string{"flags", "segments"} {
-		if _, ok := top[k]; ok {
-			order = append(order, k)
-		}
-	}
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range order {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		kb, _ := marshalNoEscape(k)
-		b.Write(kb)
-		b.WriteByte(':')
-		b.Write(top[k])
-	}
-	b.WriteByte('}')
-	var out bytes.Buffer
-	if err := json.Indent(&out, b.Bytes(), "", "  "); err != nil {
-		return append(b.Bytes(), '\n')
-	}
-	out.WriteByte('\n')
-	return out.Bytes()
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same
-// folder, written, synced and renamed over path, then the folder synced.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("flags: write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("flags: write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("flags: write %s: %w", path, err)
-	}
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("flags: write %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("flags: write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("flags: write %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync() // not supported everywhere; the rename is done either way
-		_ = d.Close()
-	}
-	return nil
 }
 
 func (fs *FileStore) full(name string) string {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -80,8 +79,8 @@ func TestFileStoreAdminDurable(t *testing.T) {
 	}
 	// Durable before the answer: the file holds every write now.
 	doc, top := readDoc(t, path)
-	if doc.Version != 21 {
-		t.Errorf("file version %d, want 21", doc.Version)
+	if doc.Version != 17 {
+		t.Errorf("file version %d, want 17: the file's own version is left as it is", doc.Version)
 	}
 	if string(top["$schema"]) != `"https://example.com/s.json"` {
 		t.Errorf("unknown top-level member $schema = %s, want kept", top["$schema"])
@@ -290,24 +289,31 @@ func TestOpenFileStoreErrors(t *testing.T) {
 	}
 }
 
-// An edit on disk that is not loaded yet refuses admin writes (409) rather
-// than overwriting it, however fast it follows the last load.
-func TestFileStoreUnloadedEdit(t *testing.T) {
+// TestAdminWriteLoadsHandEditFirst: an edit on disk that is not loaded yet,
+// however fast it follows the last load, is loaded and published first (its
+// own patch), and the admin write is made on top of it; an edit of the same
+// key refuses the write with 409 instead (SPEC §13: a hand edit is never
+// lost).
+func TestAdminWriteLoadsHandEditFirst(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
 	writeFile(t, path, baseDoc)
 	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(store, Options{AdminToken: adminToken})
+	srv, err := New(store, Options{AdminToken: adminToken, Epoch: "e1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	url := serve(t, srv).URL
+	c := openStream(t, url, "", "")
+	c.next(t)
 	flag := `{"variations": [true], "fallthrough": {"variation": 0}}`
 	if resp, body := do(t, "PUT", url+"/v1/admin/flags/x", adminToken, flag); resp.StatusCode != http.StatusOK {
 		t.Fatalf("PUT = %d %s", resp.StatusCode, body)
 	}
+	c.nextPatch(t) // 18
+
 	// Same size, at once: only the content tells.
 	data, _ := os.ReadFile(path)
 	edited := strings.Replace(string(data), `"u1"`, `"u2"`, 1)
@@ -316,18 +322,41 @@ func TestFileStoreUnloadedEdit(t *testing.T) {
 	}
 	writeFile(t, path, edited)
 	resp, body := do(t, "PUT", url+"/v1/admin/flags/y", adminToken, flag)
-	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "not loaded yet") {
-		t.Fatalf("PUT after an unloaded edit = %d %s, want 409", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT after an unloaded edit = %d %s, want 200", resp.StatusCode, body)
+	}
+	ev, p := c.nextPatch(t)
+	if ev.ID != "e1:19" || len(p.Flags) != 0 || len(p.Segments) != 1 {
+		t.Errorf("first patch %s (id %s), want the hand edit alone at 19", ev.Data, ev.ID)
+	}
+	ev, p = c.nextPatch(t)
+	if ev.ID != "e1:20" || len(p.Flags) != 1 || p.Flags["y"] == nil {
+		t.Errorf("second patch %s (id %s), want y at 20", ev.Data, ev.ID)
+	}
+	doc, _ := readDoc(t, path)
+	if got := member(t, doc.Segments["beta-testers"], "included"); got.([]any)[0] != "u2" || doc.Flags["y"] == nil {
+		t.Errorf("file after the write: beta-testers.included %v, y %s; want the edit and the write", got, doc.Flags["y"])
+	}
+
+	// An edit of the key being written: 409, the edit is published and
+	// stays in the file.
+	data, _ = os.ReadFile(path)
+	edited = strings.Replace(string(data), `"x": {"version": 1, "variations": [true]`, `"x": {"version": 1, "variations": [false]`, 1)
+	if edited == string(data) {
+		t.Fatalf("test edit did not apply to\n%s", data)
+	}
+	writeFile(t, path, edited)
+	resp, body = do(t, "PUT", url+"/v1/admin/flags/x", adminToken, flag)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "flags.x was changed") {
+		t.Fatalf("PUT of a key edited by hand = %d %s, want 409", resp.StatusCode, body)
+	}
+	if resp.Header.Get("ETag") != `"2"` {
+		t.Errorf("409 ETag %q, want the edited flag's version \"2\"", resp.Header.Get("ETag"))
+	}
+	if _, p := c.nextPatch(t); p.Version != 21 || p.Flags["x"] == nil {
+		t.Errorf("the hand edit of x was published as %+v, want x at 21", p)
 	}
 	if got, _ := os.ReadFile(path); string(got) != edited {
-		t.Errorf("the edit was overwritten")
-	}
-	// Once loaded (what the watcher does), writes go through again.
-	srv.reload(context.Background())
-	if got := member(t, srv.Document().Segments["beta-testers"], "included"); got.([]any)[0] != "u2" {
-		t.Fatalf("after reload beta-testers.included = %v", got)
-	}
-	if resp, body := do(t, "PUT", url+"/v1/admin/flags/y", adminToken, flag); resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT after the load = %d %s", resp.StatusCode, body)
+		t.Errorf("the edit was overwritten:\n%s", got)
 	}
 }

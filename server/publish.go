@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 
@@ -71,34 +72,49 @@ func (s *Server) reload(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	_, _ = s.reloadLocked(ctx)
+}
+
+// reloadLocked is reload with writeMu held; it returns what it published.
+// Failures are logged (and returned).
+func (s *Server) reloadLocked(ctx context.Context) (update, error) {
 	doc, err := s.store.Load(ctx)
 	if err != nil {
 		s.log.Error("flags: store: reload failed; still serving the last good content", "err", err)
-		return
+		return update{}, err
 	}
-	if _, err := s.replace(doc, "reload"); err != nil {
+	u, err := s.replace(doc, "reload")
+	if err != nil {
 		s.log.Error("flags: store: change not published; still serving the last good content", "err", err)
 	}
+	return u, err
 }
 
-// replace diffs doc against the served content and commits the difference.
-// It reports whether a patch was published. writeMu must be held.
-func (s *Server) replace(doc *rules.Document, why string) (bool, error) {
+// replace diffs doc against the served content and commits the difference,
+// which it returns (empty: nothing was published). writeMu must be held.
+func (s *Server) replace(doc *rules.Document, why string) (update, error) {
 	var u update
-	s.diffKind(KindFlag, doc.Flags, &u)
-	s.diffKind(KindSegment, doc.Segments, &u)
+	if err := s.diffKind(KindFlag, doc.Flags, &u); err != nil {
+		return u, err
+	}
+	if err := s.diffKind(KindSegment, doc.Segments, &u); err != nil {
+		return u, err
+	}
 	if u.empty() {
-		return false, nil
+		return u, nil
 	}
 	v, err := s.commit(u)
 	if err != nil {
-		return false, err
+		return update{}, err
 	}
 	s.log.Info("flags: published", "cause", why, "version", v, "flags", len(u.flags), "segments", len(u.segments))
-	return true, nil
+	return u, nil
 }
 
-func (s *Server) diffKind(kind Kind, next map[string]json.RawMessage, u *update) {
+// diffKind adds to u the changes of one kind from what is served to next.
+// A changed value that the document parser refuses (invalid UTF-8, nested
+// too deep: SPEC §13) fails the whole change, naming the key.
+func (s *Server) diffKind(kind Kind, next map[string]json.RawMessage, u *update) error {
 	served := s.entries(kind)
 	for key, raw := range next {
 		if raw == nil || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
@@ -113,13 +129,86 @@ func (s *Server) diffKind(kind Kind, next map[string]json.RawMessage, u *update)
 			e.src = raw // same content, other bytes: compare bytes next time
 			continue
 		}
-		u.set(kind, key, newEntry(raw, s.nextVersion(kind, key, e, raw)))
+		if err := parseMember(kind, raw); err != nil {
+			return fmt.Errorf("%ss.%s: %w", kind, key, err)
+		}
+		v, err := s.nextVersion(kind, key, e, raw)
+		if err != nil {
+			return err
+		}
+		u.set(kind, key, newEntry(raw, v))
 	}
 	for key := range served {
 		if raw, ok := next[key]; !ok || raw == nil || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 			u.set(kind, key, nil)
 		}
 	}
+	return nil
+}
+
+// parseMembers is parseMember for every flag and segment of doc, in one pass
+// of the parser; when that fails, it names the first value at fault.
+func parseMembers(doc *rules.Document) error {
+	n := 64
+	for _, m := range []map[string]json.RawMessage{doc.Flags, doc.Segments} {
+		for _, raw := range m {
+			n += len(raw) + 5
+		}
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		m := doc.Flags
+		if kind == KindSegment {
+			m = doc.Segments
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, kind...)
+		b = append(b, `s":{`...)
+		first := true
+		for _, raw := range m { // the keys do not matter: "k" for all
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(b, `"k":`...)
+			b = append(b, raw...)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, '}')
+	_, err := rules.ParseDocument(b)
+	if err == nil {
+		return nil
+	}
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		m := doc.Flags
+		if kind == KindSegment {
+			m = doc.Segments
+		}
+		for _, key := range slices.Sorted(maps.Keys(m)) {
+			if err := parseMember(kind, m[key]); err != nil {
+				return fmt.Errorf("%ss.%s: %w", kind, key, err)
+			}
+		}
+	}
+	return err
+}
+
+// parseMember reads raw, a flag or segment, with the document parser as it
+// stands in a document (at its third level of nesting), so that nothing is
+// served that a document could not hold: not JSON, invalid UTF-8, nested
+// too deep (SPEC §13). The error wraps rules.ErrInvalidDocument.
+func parseMember(kind Kind, raw []byte) error {
+	doc := make([]byte, 0, len(raw)+len(`{"segments":{"k":}}`))
+	doc = append(doc, `{"`...)
+	doc = append(doc, kind...)
+	doc = append(doc, `s":{"k":`...)
+	doc = append(doc, raw...)
+	doc = append(doc, "}}"...)
+	_, err := rules.ParseDocument(doc)
+	return err
 }
 
 func (s *Server) entries(kind Kind) map[string]*entry {
@@ -131,19 +220,59 @@ func (s *Server) entries(kind Kind) map[string]*entry {
 
 // nextVersion is the per-object version a changed flag or segment is
 // published with: one more than served, or (new key) one more than when it
-// was deleted, or what its source says.
-func (s *Server) nextVersion(kind Kind, key string, e *entry, src json.RawMessage) int64 {
+// was deleted (while the replay window remembers that), or what its source
+// says. A version that cannot grow any more is ErrVersionExhausted: it never
+// wraps.
+func (s *Server) nextVersion(kind Kind, key string, e *entry, src json.RawMessage) (int64, error) {
 	if e != nil {
-		return e.version + 1
+		if e.version == math.MaxInt64 {
+			return 0, fmt.Errorf("%w: %ss.%s is at version %d", ErrVersionExhausted, kind, key, e.version)
+		}
+		return e.version + 1, nil
 	}
 	v := objectVersion(src)
-	if t, ok := s.tombs[string(kind)+"/"+key]; ok && t+1 > v {
-		v = t + 1
+	if t, ok := s.tombs[tombKey(kind, key)]; ok {
+		if t.version == math.MaxInt64 {
+			return 0, fmt.Errorf("%w: %ss.%s was deleted at version %d", ErrVersionExhausted, kind, key, t.version)
+		}
+		v = max(v, t.version+1)
 	}
-	if v < 1 { // a key that appears is a change from nothing (version 0)
-		v = 1
+	return max(v, 1), nil // a key that appears is a change from nothing (version 0)
+}
+
+// tomb remembers the per-object version of a deleted key, so that a key
+// added again continues from it, for as long as the patch that deleted it
+// is in the replay ring (SPEC §13: memory does not grow with the number of
+// changes).
+type tomb struct {
+	version int64 // per-object version when deleted
+	at      int64 // the snapshot version of the patch that deleted it
+}
+
+// tombRef is a tombstone in deletion order, for pruning.
+type tombRef struct {
+	key string
+	at  int64
+}
+
+func tombKey(kind Kind, key string) string { return string(kind) + "/" + key }
+
+// pruneTombs forgets the tombstones of patches older than floor, the oldest
+// version in the replay ring. writeMu must be held.
+func (s *Server) pruneTombs(floor int64) {
+	n := 0
+	for n < len(s.tombOrder) && s.tombOrder[n].at < floor {
+		r := s.tombOrder[n]
+		if t, ok := s.tombs[r.key]; ok && t.at == r.at {
+			delete(s.tombs, r.key)
+		}
+		s.tombOrder[n] = tombRef{}
+		n++
 	}
-	return v
+	s.tombOrder = s.tombOrder[n:]
+	if n > 0 && cap(s.tombOrder) > 64 && len(s.tombOrder) < cap(s.tombOrder)/4 {
+		s.tombOrder = append([]tombRef(nil), s.tombOrder...)
+	}
 }
 
 // prepared is a patch ready to be published: everything that can fail has.
@@ -164,9 +293,22 @@ func (s *Server) commit(u update) (int64, error) {
 	return p.st.version, nil
 }
 
+// versionLeft fails with ErrVersionExhausted when the snapshot version
+// cannot grow any more.
+func (s *Server) versionLeft() error {
+	if v := s.cur.Load().version; v == math.MaxInt64 {
+		return fmt.Errorf("%w: the snapshot is at version %d; restart the server from a document of a lower version (a new epoch)",
+			ErrVersionExhausted, v)
+	}
+	return nil
+}
+
 // prepare builds the document and the patch event of u, checking sizes.
 // writeMu must be held.
 func (s *Server) prepare(u update) (*prepared, error) {
+	if err := s.versionLeft(); err != nil {
+		return nil, err
+	}
 	cur := s.cur.Load()
 	patch := &rules.Patch{Version: cur.version + 1, Flags: rawMap(u.flags), Segments: rawMap(u.segments)}
 	doc := cur.doc.Apply(patch)
@@ -184,8 +326,8 @@ func (s *Server) prepare(u update) (*prepared, error) {
 // apply makes p the served content and sends its patch to every stream.
 // writeMu must be held.
 func (s *Server) apply(p *prepared) {
-	s.applyEntries(KindFlag, p.u.flags)
-	s.applyEntries(KindSegment, p.u.segments)
+	s.applyEntries(KindFlag, p.u.flags, p.st.version)
+	s.applyEntries(KindSegment, p.u.segments, p.st.version)
 	s.snap = p.snap
 	s.logProblems(p.snap, p.u)
 	ev := &event{version: p.st.version, wire: patchWire(s.epoch, p.st.version, p.data)}
@@ -193,20 +335,27 @@ func (s *Server) apply(p *prepared) {
 	s.cur.Store(p.st)
 	s.remember(ev)
 	s.broadcast(ev)
+	floor := p.st.version + 1 // the ring is empty: a patch larger than ReplayBytes
+	if len(s.ring) > 0 {
+		floor = s.ring[0].version
+	}
 	s.mu.Unlock()
+	s.pruneTombs(floor)
 }
 
-func (s *Server) applyEntries(kind Kind, changes map[string]*entry) {
+func (s *Server) applyEntries(kind Kind, changes map[string]*entry, at int64) {
 	m := s.entries(kind)
 	for key, e := range changes {
+		tk := tombKey(kind, key)
 		if e == nil {
 			if old := m[key]; old != nil {
-				s.tombs[string(kind)+"/"+key] = old.version
+				s.tombs[tk] = tomb{version: old.version, at: at}
+				s.tombOrder = append(s.tombOrder, tombRef{tk, at})
 			}
 			delete(m, key)
 			continue
 		}
-		delete(s.tombs, string(kind)+"/"+key)
+		delete(s.tombs, tk)
 		m[key] = e
 	}
 }
@@ -302,20 +451,44 @@ func contentSum(raw json.RawMessage) [32]byte {
 	return sha256.Sum256(b)
 }
 
-// withVersion returns raw, compacted, with its "version" member set to v.
-// Every other member is kept as it is (unknown fields included). A value that
-// is not an object (a malformed flag) is returned compacted, unchanged.
+// withVersion returns raw, compacted, with its "version" member set to v:
+// in place when it has one (every duplicate too), else first. Every other
+// member is kept as it is and where it is (unknown fields included), so a
+// flag read with GET, changed and written back keeps its members' order in
+// the file. A value that is not an object (a malformed flag) is returned
+// compacted, unchanged.
 func withVersion(raw json.RawMessage, v int64) json.RawMessage {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return compact(raw)
+	c := compact(raw)
+	obj, err := scanObject(c, 0)
+	if err != nil || obj.close != len(c)-1 {
+		return c
 	}
-	m["version"] = json.RawMessage(strconv.FormatInt(v, 10))
-	b, err := marshalNoEscape(m)
-	if err != nil {
-		return compact(raw)
+	num := strconv.AppendInt(nil, v, 10)
+	out := make([]byte, 0, len(c)+len(`"version":,`)+len(num))
+	out = append(out, '{')
+	found := false
+	for _, m := range obj.members {
+		if m.key == "version" {
+			found = true
+		}
 	}
-	return b
+	if !found {
+		out = append(out, `"version":`...)
+		out = append(out, num...)
+		if len(obj.members) > 0 {
+			out = append(out, ',')
+		}
+	}
+	from := 1
+	for _, m := range obj.members {
+		if m.key != "version" {
+			continue
+		}
+		out = append(out, c[from:m.valStart]...)
+		out = append(out, num...)
+		from = m.valEnd
+	}
+	return append(out, c[from:]...)
 }
 
 // objectVersion reads a flag's or segment's "version" member: 0 when absent

@@ -24,7 +24,7 @@ const (
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultMaxBodyBytes      = 1 << 20
 	DefaultMaxDocumentBytes  = 64 << 20
-	DefaultReplayPatches     = 1024
+	DefaultReplayPatches     = 10000
 	DefaultReplayBytes       = 64 << 20
 	DefaultSubscriberQueue   = 64
 )
@@ -45,6 +45,9 @@ type Options struct {
 	PreviousTokens []string
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// AccessLogger receives the access log: one Info record per request,
+	// written when the request ends (a stream when it closes). nil: Logger.
+	AccessLogger *slog.Logger
 	// HeartbeatInterval is the time between ": ping" comments on a stream.
 	HeartbeatInterval time.Duration
 	// WriteTimeout bounds every write of up to 64 KiB to a client (a stream
@@ -57,8 +60,12 @@ type Options struct {
 	// the server serves; content that would exceed it is refused (413 for
 	// admin writes, ErrTooLarge for Publish, logged for store reloads).
 	MaxDocumentBytes int64
-	// ReplayPatches and ReplayBytes bound the ring of recent patches kept to
-	// resume streams from a Last-Event-ID; older ones get a snapshot.
+	// ReplayPatches and ReplayBytes bound the replay window: the ring of
+	// recent patches kept to resume streams from a Last-Event-ID (older
+	// ones get a snapshot), by count and by their bytes on the wire,
+	// whichever is reached first. Deleted keys' tombstones last as long as
+	// the patch that deleted them is in the window, so the server's memory
+	// does not grow with the number of changes (SPEC §13).
 	ReplayPatches int
 	ReplayBytes   int64
 	// SubscriberQueue is how many events may wait for one subscriber; one
@@ -73,6 +80,9 @@ type Options struct {
 func (o *Options) resolve() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.AccessLogger == nil {
+		o.AccessLogger = o.Logger
 	}
 	if len(o.PreviousTokens) > 0 && o.Token == "" {
 		return fmt.Errorf("flags: server: PreviousTokens without a Token")
@@ -153,12 +163,18 @@ type Server struct {
 	hasTok bool
 	hasAdm bool
 
+	access *slog.Logger
+
 	// writeMu serializes every change: Publish, admin writes, store reloads.
-	writeMu  sync.Mutex
-	flags    map[string]*entry // guarded by writeMu
-	segments map[string]*entry // guarded by writeMu
-	tombs    map[string]int64  // per-object version of deleted keys; writeMu
-	snap     *rules.Snapshot   // compiled served document; writeMu
+	writeMu   sync.Mutex
+	flags     map[string]*entry // guarded by writeMu
+	segments  map[string]*entry // guarded by writeMu
+	tombs     map[string]tomb   // deleted keys, by tombKey; writeMu
+	tombOrder []tombRef         // tombs in deletion order; writeMu
+	snap      *rules.Snapshot   // compiled served document; writeMu
+
+	// noDeadline reports once that streams cannot set write deadlines.
+	noDeadline sync.Once
 
 	cur atomic.Pointer[state]
 
@@ -190,11 +206,11 @@ func New(store Store, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		store: store, opts: opts, log: opts.Logger, epoch: opts.Epoch,
+		store: store, opts: opts, log: opts.Logger, access: opts.AccessLogger, epoch: opts.Epoch,
 		token: sha256.Sum256([]byte(opts.Token)), admin: sha256.Sum256([]byte(opts.AdminToken)),
 		hasTok: opts.Token != "", hasAdm: opts.AdminToken != "",
 		prev:  hashTokens(opts.PreviousTokens),
-		flags: map[string]*entry{}, segments: map[string]*entry{}, tombs: map[string]int64{},
+		flags: map[string]*entry{}, segments: map[string]*entry{}, tombs: map[string]tomb{},
 		subs: map[*subscriber]struct{}{}, watchDone: make(chan struct{}),
 	}
 	doc, err := store.Load(context.Background())
@@ -219,6 +235,9 @@ func New(store Store, opts Options) (*Server, error) {
 			s.entries(kind)[key] = e
 			dst[key] = e.raw
 		}
+	}
+	if err := parseMembers(served); err != nil {
+		return nil, fmt.Errorf("flags: server: load: %w", err)
 	}
 	st, err := s.newState(served)
 	if err != nil {
@@ -254,6 +273,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/flags", s.handleFlags)
 	mux.HandleFunc("GET /v1/stream", s.handleStream)
+	mux.HandleFunc("GET /v1/admin/flags/{key}", s.adminGet(KindFlag))
+	mux.HandleFunc("GET /v1/admin/segments/{key}", s.adminGet(KindSegment))
 	mux.HandleFunc("PUT /v1/admin/flags/{key}", s.adminHandler(KindFlag, false))
 	mux.HandleFunc("DELETE /v1/admin/flags/{key}", s.adminHandler(KindFlag, true))
 	mux.HandleFunc("PUT /v1/admin/segments/{key}", s.adminHandler(KindSegment, false))
@@ -265,10 +286,18 @@ func (s *Server) routes() *http.ServeMux {
 }
 
 // ServeHTTP serves SPEC §5: GET /v1/flags, GET /v1/stream and, when
-// Options.AdminToken is set, PUT and DELETE /v1/admin/flags/{key} and
-// /v1/admin/segments/{key}.
+// Options.AdminToken is set, GET, PUT and DELETE /v1/admin/flags/{key} and
+// /v1/admin/segments/{key}. Every request is written to the access log
+// when it ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mux.ServeHTTP(w, r)
+	if !s.access.Enabled(r.Context(), slog.LevelInfo) {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	start := time.Now()
+	aw := &accessWriter{ResponseWriter: w, token: "-"}
+	s.mux.ServeHTTP(aw, r)
+	aw.log(s.access, r, start)
 }
 
 // Close ends every stream cleanly (clients see the end of the stream and
@@ -337,6 +366,7 @@ func etagMatches(header, etag string) bool {
 
 // authorize checks the bearer token of r for a read (admin false) or an
 // admin call; when it fails it answers 401 (no token) or 403 (wrong token).
+// The name of the token accepted (never the token) goes to the access log.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, admin bool) bool {
 	if !admin && !s.hasTok {
 		return true
@@ -348,18 +378,27 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, admin bool) b
 		return false
 	}
 	sum := sha256.Sum256([]byte(tok))
-	good := s.hasAdm && subtle.ConstantTimeCompare(sum[:], s.admin[:]) == 1
-	if !admin && subtle.ConstantTimeCompare(sum[:], s.token[:]) == 1 {
-		good = true
-	}
-	for i := range s.prev { // every comparison runs: no early exit on a match
-		if !admin && subtle.ConstantTimeCompare(sum[:], s.prev[i][:]) == 1 {
-			good = true
+	// Every comparison runs, whatever matches: no early exit.
+	name := ""
+	if !admin {
+		for i := range s.prev {
+			if subtle.ConstantTimeCompare(sum[:], s.prev[i][:]) == 1 {
+				name = previousTokenName(i)
+			}
+		}
+		if subtle.ConstantTimeCompare(sum[:], s.token[:]) == 1 {
+			name = TokenName
 		}
 	}
-	if !good {
+	if s.hasAdm && subtle.ConstantTimeCompare(sum[:], s.admin[:]) == 1 {
+		name = AdminTokenName
+	}
+	if name == "" {
 		writeError(w, http.StatusForbidden, "flags: token refused", nil)
 		return false
+	}
+	if aw, ok := w.(*accessWriter); ok {
+		aw.token = name
 	}
 	return true
 }

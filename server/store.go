@@ -20,8 +20,20 @@ var (
 	ErrConflict = errors.New("flags: conflict")
 	// ErrClosed is returned by a Server after Close.
 	ErrClosed = errors.New("flags: server closed")
-	// ErrTooLarge reports a document larger than Options.MaxDocumentBytes.
+	// ErrTooLarge reports a document larger than Options.MaxDocumentBytes
+	// (or, from a FileStore, a file that would exceed its MaxFileBytes).
 	ErrTooLarge = errors.New("flags: document too large")
+	// ErrStale is returned by a Store's Write when its content changed by
+	// other means (a hand edit) since the Server last loaded it. The
+	// Server then loads that change, publishing it as a reload of its own,
+	// and writes again on top of it, unless the change touched the key
+	// being written: then it answers 409 rather than overwrite it.
+	ErrStale = errors.New("flags: store changed since it was last loaded")
+	// ErrVersionExhausted reports a version that cannot grow any more: the
+	// snapshot version, or a flag's or segment's, is at math.MaxInt64.
+	// Versions never wrap; the change is refused (409 for admin writes)
+	// until the server is restarted from a document of a lower version.
+	ErrVersionExhausted = errors.New("flags: version exhausted")
 )
 
 // Kind says whether a Change is about a flag or a segment. Its values are the
@@ -35,15 +47,18 @@ const (
 )
 
 // Change is one admin write handed to a Store: set (Value non-nil) or delete
-// (Value nil) one flag or segment. Value already carries the per-flag version
-// the server publishes it with; Version is the snapshot version the change
-// will be published as, for stores that record it (a file's top-level
-// "version").
+// (Value nil) one flag or segment. Value is compact JSON that already carries
+// the per-flag version the server publishes it with; Version is the snapshot
+// version the change will be published as, for stores that record it (a
+// MemoryStore's document; a FileStore leaves the file's own "version" as it
+// is). BodyBytes is the size of the request body: a store that lays the
+// value out (FileStore) adds at most twice that to its file (SPEC §13).
 type Change struct {
-	Kind    Kind
-	Key     string
-	Value   json.RawMessage
-	Version int64
+	Kind      Kind
+	Key       string
+	Value     json.RawMessage
+	Version   int64
+	BodyBytes int
 }
 
 // Store is where a Server's content comes from and where its admin writes go.
@@ -61,8 +76,10 @@ type Store interface {
 	// store whose content only changes through Write returns at ctx.Done.
 	Watch(ctx context.Context, notify func())
 	// Write makes one admin change durable before it returns. It returns an
-	// error wrapping ErrConflict when the change must not be made now
-	// (answered 409). Deleting a key the store does not hold is not an error.
+	// error wrapping ErrStale when its content changed since the last Load
+	// (the Server loads it and calls Write again), or ErrConflict when the
+	// change must not be made now (answered 409). Deleting a key the store
+	// does not hold is not an error.
 	Write(ctx context.Context, c Change) error
 }
 

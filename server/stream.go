@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -131,6 +132,14 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	if !s.authorize(w, r, false) {
 		return
 	}
+	if ok, last := canFlush(w); !ok {
+		// Unflushed, the events would wait in a buffer for ever: say so
+		// instead of streaming nothing.
+		s.log.Error("flags: stream refused: the ResponseWriter cannot flush; a middleware's ResponseWriter needs a Flush or an Unwrap method",
+			"writer", fmt.Sprintf("%T", last))
+		writeError(w, http.StatusInternalServerError, "flags: streaming is not supported here: the response cannot be flushed", nil)
+		return
+	}
 	rc := http.NewResponseController(w)
 	kick := func() { _ = rc.SetWriteDeadline(time.Now().Add(-time.Second)) }
 	sub, snap, replay, err := s.subscribe(r.Header.Get("Last-Event-ID"), kick)
@@ -156,7 +165,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		return
 	}
-	out := &sseWriter{w: w, rc: rc, timeout: s.opts.WriteTimeout}
+	out := &sseWriter{w: w, rc: rc, timeout: s.opts.WriteTimeout, noDeadline: s.warnNoDeadline}
 	// What net/http writes after the handler (the end of the body) is
 	// bounded too.
 	defer func() { _ = out.extend() }()
@@ -197,13 +206,23 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// warnNoDeadline reports, once per Server, streams served without write
+// deadlines.
+func (s *Server) warnNoDeadline() {
+	s.noDeadline.Do(func() {
+		s.log.Warn("flags: stream: the ResponseWriter cannot set write deadlines (a middleware without Unwrap?): " +
+			"a client that stops reading is cut only when its connection fails")
+	})
+}
+
 // sseWriter writes whole frames (or bodies), each chunk under a write
 // deadline, and flushes.
 type sseWriter struct {
-	w        http.ResponseWriter
-	rc       *http.ResponseController
-	timeout  time.Duration
-	deadline bool
+	w          http.ResponseWriter
+	rc         *http.ResponseController
+	timeout    time.Duration
+	deadline   bool
+	noDeadline func() // called once when deadlines are not supported
 }
 
 // writeChunk is the most written under one deadline: a subscriber on a slow
@@ -232,7 +251,9 @@ func (o *sseWriter) write(parts ...[]byte) error {
 	return o.flush()
 }
 
-// extend sets the write deadline WriteTimeout from now.
+// extend sets the write deadline WriteTimeout from now. A writer that
+// cannot take deadlines (a middleware without Unwrap) is served without:
+// noDeadline, when set, is told once.
 func (o *sseWriter) extend() error {
 	err := o.rc.SetWriteDeadline(time.Now().Add(o.timeout))
 	if err == nil {
@@ -240,16 +261,38 @@ func (o *sseWriter) extend() error {
 		return nil
 	}
 	if errors.Is(err, http.ErrNotSupported) {
+		if o.noDeadline != nil {
+			o.noDeadline()
+			o.noDeadline = nil
+		}
 		return nil
 	}
 	return err
 }
 
+// flush flushes; a writer that cannot is fine for GET /v1/flags, and
+// streams check canFlush before they start.
 func (o *sseWriter) flush() error {
 	if err := o.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
 	return nil
+}
+
+// canFlush reports whether http.ResponseController can flush w: w, or a
+// writer it unwraps to, has a Flush method. When not, it returns the last
+// writer it looked at, the one that lacks both.
+func canFlush(w http.ResponseWriter) (bool, http.ResponseWriter) {
+	for {
+		switch t := w.(type) {
+		case interface{ FlushError() error }, http.Flusher:
+			return true, w
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return false, w
+		}
+	}
 }
 
 // clearDeadline lifts the write deadline so a kept-alive connection can

@@ -271,3 +271,70 @@ func TestStreamHead(t *testing.T) {
 		t.Errorf("HEAD /v1/stream = %d %q %s", resp.StatusCode, body, resp.Header.Get("Content-Type"))
 	}
 }
+
+// plainWriter is a middleware's ResponseWriter with neither Flush nor
+// Unwrap.
+type plainWriter struct{ w http.ResponseWriter }
+
+func (p plainWriter) Header() http.Header         { return p.w.Header() }
+func (p plainWriter) Write(b []byte) (int, error) { return p.w.Write(b) }
+func (p plainWriter) WriteHeader(code int)        { p.w.WriteHeader(code) }
+
+// flushWriter can flush but does not unwrap: no write deadlines.
+type flushWriter struct{ plainWriter }
+
+func (f flushWriter) Flush() { f.w.(http.Flusher).Flush() }
+
+// TestStreamWithoutFlushIs500 ("streaming silently buffers forever"): behind
+// a middleware whose ResponseWriter can neither flush nor unwrap, a stream
+// is answered 500 and the reason logged, before any stream byte; the
+// document is still served. A writer that flushes but takes no deadlines
+// streams, with one warning.
+func TestStreamWithoutFlushIs500(t *testing.T) {
+	logger, logs := newLogSink()
+	srv, err := New(NewMemoryStore(mustParse(t, baseDoc)), Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.ServeHTTP(plainWriter{w}, r)
+	}))
+	t.Cleanup(plain.Close)
+	resp, body := do(t, "GET", plain.URL+"/v1/stream", "", "")
+	if resp.StatusCode != http.StatusInternalServerError || resp.Header.Get("Content-Type") != "application/json" ||
+		!strings.Contains(body, "cannot be flushed") {
+		t.Errorf("stream without Flush = %d %q %s, want a 500 JSON error", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	awaitLog(t, logs, "stream refused", "Flush or an Unwrap", "plainWriter")
+	if resp, _ := do(t, "GET", plain.URL+"/v1/flags", "", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /v1/flags without Flush = %d, want 200", resp.StatusCode)
+	}
+
+	flushing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv.ServeHTTP(flushWriter{plainWriter{w}}, r)
+	}))
+	t.Cleanup(flushing.Close)
+	for range 2 {
+		c := openStream(t, flushing.URL, "", "")
+		if ev := c.next(t); ev.Name != "snapshot" {
+			t.Fatalf("first event %q, want snapshot", ev.Name)
+		}
+		c.cancel()
+	}
+	// Both streams have ended once both are in the access log; the
+	// warning, written while they ran, came before.
+	warnings, ended := 0, 0
+	for ended < 2 {
+		line := awaitLog(t, logs, "")
+		if strings.Contains(line, "cannot set write deadlines") {
+			warnings++
+		}
+		if strings.Contains(line, "flags: request") && strings.Contains(line, "path=/v1/stream status=200") {
+			ended++
+		}
+	}
+	if warnings != 1 {
+		t.Errorf("the deadline warning was logged %d times, want once", warnings)
+	}
+}

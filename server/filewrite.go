@@ -1,0 +1,253 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+)
+
+// lockWait is how long a write waits for another holder of the folder's
+// lock before it gives up (ErrConflict).
+const lockWait = 5 * time.Second
+
+// Write makes c durable; see FileStore for the rules.
+func (fs *FileStore) Write(ctx context.Context, c Change) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("flags: file store: %w", err)
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	name := filepath.Base(fs.path)
+	if fs.folder {
+		name = AdminFile
+		if owner := fs.owner(c.Kind, c.Key); owner != "" && owner != AdminFile {
+			return conflictError("%s %q is defined in %s: edit that file", c.Kind, c.Key, fs.full(owner))
+		}
+	}
+	f := fs.files[name]
+	if f != nil && f.err != nil {
+		return conflictError("%s does not parse or validate (%v): fix it first", fs.full(name), f.err)
+	}
+	full := fs.full(name)
+	unlock, err := lockDir(ctx, filepath.Dir(full), lockWait)
+	if err != nil {
+		return conflictError("%v", err)
+	}
+	defer unlock()
+
+	if fs.changed() {
+		return fmt.Errorf("%w: %s changed on disk", ErrStale, fs.path)
+	}
+	data, err := fs.current(full)
+	if err != nil {
+		return err
+	}
+	if !loaded(f, data) {
+		return fmt.Errorf("%w: %s was edited since it was loaded", ErrStale, full)
+	}
+	budget := 2 * c.BodyBytes
+	if budget == 0 {
+		budget = 2 * len(c.Value)
+	}
+	out, changed, err := spliceChange(data, c, budget)
+	if err != nil {
+		return conflictError("%s: cannot edit it in place: %v", full, err)
+	}
+	if !changed {
+		return nil
+	}
+	if int64(len(out)) > fs.maxSize {
+		return fmt.Errorf("%w: %s would be %d bytes, more than MaxFileBytes %d", ErrTooLarge, full, len(out), fs.maxSize)
+	}
+	doc, err := checkEdit(f, out, c)
+	if err != nil {
+		return fmt.Errorf("flags: %s: %w", full, err)
+	}
+	perm := os.FileMode(0o644)
+	if fi, err := os.Stat(full); err == nil {
+		perm = fi.Mode().Perm()
+	}
+	tmp, fi, err := writeTemp(full, out, perm)
+	if err != nil {
+		return err
+	}
+	if fs.beforeRename != nil {
+		fs.beforeRename()
+	}
+	// The last look: an edit that landed while the temporary file was
+	// written and synced is loaded first, not replaced.
+	if now, err := fs.current(full); err != nil || !bytes.Equal(now, data) {
+		_ = os.Remove(tmp)
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s was edited during the write", ErrStale, full)
+	}
+	if err := os.Rename(tmp, full); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("flags: write %s: %w", full, err)
+	}
+	syncDir(filepath.Dir(full))
+	fs.files[name] = &sourceFile{size: fi.Size(), mod: fi.ModTime(), sum: sha256.Sum256(out), good: doc}
+	return nil
+}
+
+// current reads the file to be written: nil when a folder has no admin.json
+// yet.
+func (fs *FileStore) current(full string) ([]byte, error) {
+	data, err := readLimited(full, fs.maxSize)
+	if err != nil && fs.folder && errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("flags: %w", err)
+	}
+	return data, nil
+}
+
+// loaded reports whether data is the content last loaded from f (nil: a file
+// never seen, which must still be absent).
+func loaded(f *sourceFile, data []byte) bool {
+	if f == nil || f.good == nil {
+		return data == nil
+	}
+	return data != nil && sha256.Sum256(data) == f.sum
+}
+
+// checkEdit parses the edited file out and checks that it holds what the
+// loaded file f held with c applied, and nothing else changed: a guard
+// against an edit in place that went wrong, before anything is replaced.
+func checkEdit(f *sourceFile, out []byte, c Change) (*rules.Document, error) {
+	doc, err := rules.ParseDocument(out)
+	if err != nil {
+		return nil, fmt.Errorf("the edited file does not parse: %w", err)
+	}
+	before := &rules.Document{}
+	if f != nil && f.good != nil {
+		before = f.good
+	}
+	if doc.Version != before.Version {
+		return nil, fmt.Errorf("the edit changed the file's version from %d to %d", before.Version, doc.Version)
+	}
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		was, now := before.Flags, doc.Flags
+		if kind == KindSegment {
+			was, now = before.Segments, doc.Segments
+		}
+		want := len(was)
+		if kind == c.Kind {
+			_, had := was[c.Key]
+			raw, has := now[c.Key]
+			switch {
+			case c.Value == nil && has:
+				return nil, fmt.Errorf("%ss.%s is still there after its delete", kind, c.Key)
+			case c.Value != nil && (!has || !bytes.Equal(compact(raw), c.Value)):
+				return nil, fmt.Errorf("%ss.%s is not what was written", kind, c.Key)
+			}
+			if had && c.Value == nil {
+				want--
+			} else if !had && c.Value != nil {
+				want++
+			}
+		}
+		if len(now) != want {
+			return nil, fmt.Errorf("the edit left %d %ss, want %d", len(now), kind, want)
+		}
+		for key, raw := range was {
+			if kind == c.Kind && key == c.Key {
+				continue
+			}
+			if !bytes.Equal(now[key], raw) {
+				return nil, fmt.Errorf("the edit changed %ss.%s", kind, key)
+			}
+		}
+	}
+	return doc, nil
+}
+
+// tempPrefix is how the temporary files of the atomic writes of file
+// begin; a run of digits follows (os.CreateTemp).
+func tempPrefix(file string) string { return "." + filepath.Base(file) + ".tmp-" }
+
+// writeTemp writes data to a new temporary file beside path and syncs it;
+// it returns its name and what it is (for the store's record, since rename
+// keeps both). The caller renames or removes it.
+func writeTemp(path string, data []byte, perm os.FileMode) (name string, fi os.FileInfo, err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), tempPrefix(path)+"*")
+	if err != nil {
+		return "", nil, fmt.Errorf("flags: write %s: %w", path, err)
+	}
+	defer func() {
+		if cerr := tmp.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("flags: write %s: %w", path, cerr)
+		}
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return "", nil, fmt.Errorf("flags: write %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return "", nil, fmt.Errorf("flags: write %s: %w", path, err)
+	}
+	if err = tmp.Chmod(perm); err != nil {
+		return "", nil, fmt.Errorf("flags: write %s: %w", path, err)
+	}
+	if fi, err = tmp.Stat(); err != nil {
+		return "", nil, fmt.Errorf("flags: write %s: %w", path, err)
+	}
+	return tmp.Name(), fi, nil
+}
+
+// syncDir makes a rename in dir durable (not supported everywhere; the
+// rename is done either way).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+}
+
+// removeTemps removes what a crash (kill -9) between a write and its rename
+// left: the store's own temporary files (".NAME.tmp-DIGITS" of the file it
+// writes), nothing else. It holds the folder's lock, so it never takes the
+// file of a write in progress by another process serving the same file.
+func (fs *FileStore) removeTemps() {
+	target := fs.path
+	if fs.folder {
+		target = filepath.Join(fs.path, AdminFile)
+	}
+	dir := filepath.Dir(target)
+	unlock, err := lockDir(context.Background(), dir, lockWait)
+	if err != nil {
+		fs.log.Warn("flags: file store: leftover temporary files not removed", "dir", dir, "err", err)
+		return
+	}
+	defer unlock()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return // OpenFileStore reports an unreadable folder
+	}
+	prefix := tempPrefix(target)
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || rest == "" || strings.Trim(rest, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil {
+			fs.log.Warn("flags: file store: leftover temporary file not removed", "file", p, "err", err)
+			continue
+		}
+		fs.log.Info("flags: file store: removed a temporary file left by an interrupted write", "file", p)
+	}
+}

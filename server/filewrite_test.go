@@ -1,0 +1,373 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// indentedDoc is a document file as people write them: two-space
+// indentation, members in a chosen order, n flags named f-0...
+func indentedDoc(n int) string {
+	var b strings.Builder
+	b.WriteString("{\n  \"version\": 40,\n  \"$schema\": \"https://example.com/flags.json\",\n  \"flags\": {\n")
+	for i := range n {
+		fmt.Fprintf(&b, `    "f-%d": {
+      "version": %d,
+      "on": true,
+      "description": "flag %d",
+      "variations": [
+        false,
+        true
+      ],
+      "fallthrough": {
+        "variation": 1
+      }
+    }`, i, i+1, i)
+		if i < n-1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString("  },\n  \"segments\": {}\n}\n")
+	return b.String()
+}
+
+// TestAdminToggleChangesOnlyThatFlag: a kill switch (GET the flag, flip
+// "on", PUT it back) changes that flag's "on" and "version" lines and not
+// one other byte of the file, so a file kept in git shows a two-line diff.
+func TestAdminToggleChangesOnlyThatFlag(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	before := indentedDoc(40)
+	writeFile(t, path, before)
+	_, url, _ := fileServer(t, path)
+
+	resp, flag := do(t, "GET", url+"/v1/admin/flags/f-17", adminToken, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET = %d %s", resp.StatusCode, flag)
+	}
+	toggled := strings.Replace(flag, `"on":true`, `"on":false`, 1)
+	if toggled == flag {
+		t.Fatalf("GET answered %s: no \"on\":true to flip", flag)
+	}
+	resp, body := do(t, "PUT", url+"/v1/admin/flags/f-17", adminToken, toggled, "If-Match", resp.Header.Get("ETag"))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT = %d %s", resp.StatusCode, body)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, now := strings.Split(before, "\n"), strings.Split(string(data), "\n")
+	if len(old) != len(now) {
+		t.Fatalf("the toggle changed the file from %d to %d lines:\n%s", len(old), len(now), data)
+	}
+	var diff []string
+	for i := range old {
+		if old[i] != now[i] {
+			diff = append(diff, fmt.Sprintf("-%s\n+%s", old[i], now[i]))
+		}
+	}
+	want := []string{"-      \"version\": 18,\n+      \"version\": 19,", "-      \"on\": true,\n+      \"on\": false,"}
+	if !slices.Equal(diff, want) {
+		t.Errorf("diff of the toggle:\n%s\nwant\n%s", strings.Join(diff, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestAdminWriteGrowthBounded ("JSON inflation"): the file grows by no more
+// than twice the request body, however deep the value nests (indentation
+// of deep values is given up for one line), for a new key and a replaced
+// one; the result loads again.
+func TestAdminWriteGrowthBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	writeFile(t, path, indentedDoc(3))
+	_, url, _ := fileServer(t, path)
+	deep := strings.Repeat(`{"a":[1,`, 28) + "2" + strings.Repeat("]}", 28) // 56 levels, in a 58-level flag
+	for _, tc := range []struct{ name, key, body string }{
+		{"new key, deep", "deep", `{"variations": [` + deep + `, ` + deep + `], "fallthrough": {"variation": 0}}`},
+		{"replaced, deep", "f-1", `{"variations": [` + deep + `], "fallthrough": {"variation": 0}}`},
+		{"new key, flat", "flat", `{"on":true,"variations":[false,true],"fallthrough":{"variation":1},"description":"a flag of the usual shape"}`},
+		{"replaced, flat", "f-2", `{"on":false,"variations":[false,true],"fallthrough":{"variation":1}}`},
+	} {
+		before, _ := os.ReadFile(path)
+		resp, body := do(t, "PUT", url+"/v1/admin/flags/"+tc.key, adminToken, tc.body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: PUT = %d %.300s", tc.name, resp.StatusCode, body)
+		}
+		after, _ := os.ReadFile(path)
+		if grown := len(after) - len(before); grown > 2*len(tc.body) {
+			t.Errorf("%s: the file grew by %d bytes for a body of %d", tc.name, grown, len(tc.body))
+		}
+	}
+	if _, err := OpenFileStore(path, FileStoreOptions{}); err != nil {
+		t.Errorf("the written file does not load: %v", err)
+	}
+}
+
+// TestHandEditsAndAdminWritesNotLost ("Lost hand edits"): a program edits
+// many flags of the file by hand (holding the folder's flock while it
+// reads and replaces the file, as FileStore documents) while admin PUTs
+// pour in. Every hand edit and every acknowledged admin write ends up in
+// the file and is served: with the watcher polling (its loads race with
+// the writes) and without (every edit is found by a write).
+func TestHandEditsAndAdminWritesNotLost(t *testing.T) {
+	if !dirLocks {
+		t.Skip("no flock(2) here: an editor cannot order itself with the server's writes")
+	}
+	t.Run("watcher", func(t *testing.T) { handEditsAndAdminWrites(t, testPoll) })
+	t.Run("no watcher", func(t *testing.T) { handEditsAndAdminWrites(t, time.Hour) })
+}
+
+func handEditsAndAdminWrites(t *testing.T, poll time.Duration) {
+	const handEdits, handFlags, adminWrites = 120, 40, 100
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flags.json")
+	writeFile(t, path, indentedDoc(5))
+	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: poll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(store, Options{AdminToken: adminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, srv).URL
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	errs := make(chan error, 2)
+	go func() { // the hand editor: hand-(i % handFlags) gets description edit-i
+		defer wg.Done()
+		for i := range handEdits {
+			if err := handEdit(dir, path, fmt.Sprintf("hand-%d", i%handFlags), fmt.Sprintf("edit-%d", i)); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	go func() { // the admin client: adm-j, retried on 409
+		defer wg.Done()
+		for j := range adminWrites {
+			body := fmt.Sprintf(`{"variations": [true], "fallthrough": {"variation": 0}, "description": "admin-%d"}`, j)
+			for attempt := 0; ; attempt++ {
+				resp, msg, err := put(url+"/v1/admin/flags/"+fmt.Sprintf("adm-%d", j), body)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if resp == http.StatusOK {
+					break
+				}
+				if resp != http.StatusConflict || attempt == 50 {
+					errs <- fmt.Errorf("PUT adm-%d = %d %s", j, resp, msg)
+					return
+				}
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	srv.reload(context.Background()) // what the watcher does next
+
+	doc, _ := readDoc(t, path)
+	served := srv.Document()
+	for k := range handFlags {
+		key, want := fmt.Sprintf("hand-%d", k), ""
+		for i := range handEdits {
+			if i%handFlags == k {
+				want = fmt.Sprintf("edit-%d", i)
+			}
+		}
+		if got := doc.Flags[key]; got == nil || member(t, got, "description") != want {
+			t.Errorf("file: %s = %s, want description %s: a hand edit was lost", key, got, want)
+		}
+		if got := served.Flags[key]; got == nil || member(t, got, "description") != want {
+			t.Errorf("served: %s = %s, want description %s", key, got, want)
+		}
+	}
+	for j := range adminWrites {
+		key, want := fmt.Sprintf("adm-%d", j), fmt.Sprintf("admin-%d", j)
+		if got := doc.Flags[key]; got == nil || member(t, got, "description") != want {
+			t.Errorf("file: %s = %s, want description %s: an admin write was lost", key, got, want)
+		}
+		if got := served.Flags[key]; got == nil || member(t, got, "description") != want {
+			t.Errorf("served: %s = %s, want description %s", key, got, want)
+		}
+	}
+}
+
+// handEdit sets the description of flag key in the file at path the way a
+// careful program would: under the folder's lock, it reads the file, sets
+// the flag with encoding/json (reformatting the whole file, as tools do) and
+// replaces the file atomically.
+func handEdit(dir, path, key, desc string) error {
+	unlock, err := lockDir(context.Background(), dir, time.Minute)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var top map[string]json.RawMessage
+	var flags map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(top["flags"], &flags); err != nil {
+		return err
+	}
+	flags[key] = json.RawMessage(fmt.Sprintf(`{"variations": [true], "fallthrough": {"variation": 0}, "description": %q}`, desc))
+	top["flags"], _ = json.Marshal(flags)
+	out, err := json.MarshalIndent(top, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".hand"
+	if err := os.WriteFile(tmp, out, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// put sends an admin PUT and returns its status and body.
+func put(url, body string) (int, string, error) {
+	req, err := http.NewRequest("PUT", url, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// TestAdminWriteEditDuringWrite: an editor that does not take the lock and
+// replaces the file while a write is under way (after its checks, before
+// its rename) is caught by the last look before the rename: its edit is
+// loaded and published first, the write is made on top. A file that keeps
+// changing makes the write give up with 409, overwriting nothing.
+func TestAdminWriteEditDuringWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	writeFile(t, path, baseDoc)
+	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(store, Options{AdminToken: adminToken, Epoch: "e1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, srv).URL
+	c := openStream(t, url, "", "")
+	c.next(t)
+
+	edits := 0
+	edit := func(n int) func() {
+		return func() {
+			if edits >= n {
+				return
+			}
+			edits++
+			data, _ := os.ReadFile(path)
+			tmp := path + ".editor"
+			writeFile(t, tmp, strings.Replace(string(data), `"u1"`, fmt.Sprintf(`"u1", "e%d"`, edits), 1))
+			if err := os.Rename(tmp, path); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	store.beforeRename = edit(1)
+	flag := `{"variations": [true], "fallthrough": {"variation": 0}}`
+	if resp, body := do(t, "PUT", url+"/v1/admin/flags/x", adminToken, flag); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT = %d %s", resp.StatusCode, body)
+	}
+	if _, p := c.nextPatch(t); p.Version != 18 || len(p.Segments) != 1 || len(p.Flags) != 0 {
+		t.Errorf("first patch %+v, want the edit alone at 18", p)
+	}
+	if _, p := c.nextPatch(t); p.Version != 19 || p.Flags["x"] == nil {
+		t.Errorf("second patch %+v, want x at 19", p)
+	}
+	doc, _ := readDoc(t, path)
+	if got := member(t, doc.Segments["beta-testers"], "included"); len(got.([]any)) != 2 || doc.Flags["x"] == nil {
+		t.Errorf("file: beta-testers.included %v, x %s; want both the edit and the write", got, doc.Flags["x"])
+	}
+
+	edits = 0
+	store.beforeRename = edit(maxStaleWrites)
+	resp, body := do(t, "PUT", url+"/v1/admin/flags/y", adminToken, flag)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "kept changing") {
+		t.Fatalf("PUT while the file keeps changing = %d %s, want 409", resp.StatusCode, body)
+	}
+	// u1, the first edit, then one edit per attempt: the last one is left
+	// to the watcher.
+	doc, _ = readDoc(t, path)
+	if got := member(t, doc.Segments["beta-testers"], "included"); doc.Flags["y"] != nil || len(got.([]any)) != 2+maxStaleWrites {
+		t.Errorf("file: y %s, beta-testers.included %v; want no y and every edit", doc.Flags["y"], got)
+	}
+	if got := member(t, srv.Document().Segments["beta-testers"], "included"); len(got.([]any)) != 1+maxStaleWrites {
+		t.Errorf("served beta-testers.included = %v, want every edit but the last loaded", got)
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(path)); len(ents) != 1 {
+		t.Errorf("%d files in the folder, want the document alone (no temporary file left)", len(ents))
+	}
+}
+
+// TestTempFilesRemovedAtOpen ("temp files stay after kill -9"): the store's
+// own temporary files, left by a write interrupted before its rename, are
+// removed when the store opens; nothing else is.
+func TestTempFilesRemovedAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flags.json")
+	writeFile(t, path, baseDoc)
+	leftovers := []string{".flags.json.tmp-123456", ".flags.json.tmp-9"}
+	others := []string{".flags.json.tmp-abc", ".flags.json.tmp-", "flags.json.tmp-1", ".other.json.tmp-5", "notes.txt"}
+	for _, n := range append(slices.Clone(leftovers), others...) {
+		writeFile(t, filepath.Join(dir, n), `{"flags": {`)
+	}
+	if _, err := OpenFileStore(path, FileStoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range leftovers {
+		if _, err := os.Stat(filepath.Join(dir, n)); !os.IsNotExist(err) {
+			t.Errorf("%s still there after open (err %v)", n, err)
+		}
+	}
+	for _, n := range others {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Errorf("%s removed: %v", n, err)
+		}
+	}
+
+	// A folder store writes admin.json: its temporary files go, others stay.
+	folder := t.TempDir()
+	writeFile(t, filepath.Join(folder, "a.json"), baseDoc)
+	writeFile(t, filepath.Join(folder, ".admin.json.tmp-77"), `{`)
+	writeFile(t, filepath.Join(folder, ".a.json.tmp-77"), `{`)
+	if _, err := OpenFileStore(folder, FileStoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(folder, ".admin.json.tmp-77")); !os.IsNotExist(err) {
+		t.Errorf(".admin.json.tmp-77 still there after open (err %v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(folder, ".a.json.tmp-77")); err != nil {
+		t.Errorf(".a.json.tmp-77 removed: %v", err)
+	}
+}

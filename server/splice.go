@@ -1,0 +1,473 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
+
+// Admin writes edit a document file in place (SPEC §13): only the bytes of
+// the written member change. The new value takes the place of the old one
+// (or follows the object's last member, or is cut out with its separator),
+// written in the style of the value it replaces or of its neighbour:
+// indented with the file's indentation when that costs at most twice the
+// request body, else on one line. Every other byte of the file is kept, in
+// its order, so a file kept in git shows the write as a change of that
+// member's lines only.
+//
+// The scanner below reads documents that already parsed (rules.ParseDocument
+// accepted them), so it only locates things; it still answers anything it
+// does not expect with errSplice, never a panic, and never recurses.
+
+// errSplice reports bytes the in-place editor cannot read: the file is not
+// the document it was loaded as.
+var errSplice = errors.New("not a JSON object as loaded")
+
+// jsonMember is one member of a JSON object: byte offsets into the text.
+type jsonMember struct {
+	lead     int // just after the '{' or ',' before the member
+	keyStart int // the key's opening quote
+	keyEnd   int // just after the key's closing quote
+	valStart int
+	valEnd   int
+	key      string
+}
+
+// jsonObject is an object's braces and members.
+type jsonObject struct {
+	open, close int // offsets of '{' and '}'
+	members     []jsonMember
+}
+
+// last returns the index of the last member named key, or -1.
+func (o *jsonObject) last(key string) int {
+	for i := len(o.members) - 1; i >= 0; i-- {
+		if o.members[i].key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func isDelim(c byte) bool {
+	switch c {
+	case ',', ':', '{', '}', '[', ']', '"':
+		return true
+	}
+	return isSpace(c)
+}
+
+func skipSpaceAt(data []byte, i int) int {
+	for i < len(data) && isSpace(data[i]) {
+		i++
+	}
+	return i
+}
+
+// skipString returns the offset just after the string whose quote is at i.
+func skipString(data []byte, i int) (int, error) {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errSplice
+}
+
+// skipValueAt returns the offset just after the value that starts at i.
+// It counts brackets rather than recursing, so no nesting costs stack.
+func skipValueAt(data []byte, i int) (int, error) {
+	depth := 0
+	for i < len(data) {
+		switch c := data[i]; {
+		case c == '"':
+			end, err := skipString(data, i)
+			if err != nil {
+				return 0, err
+			}
+			i = end
+		case c == '{' || c == '[':
+			depth++
+			i++
+			continue
+		case c == '}' || c == ']':
+			depth--
+			i++
+			if depth < 0 {
+				return 0, errSplice
+			}
+		case isSpace(c) || c == ',' || c == ':':
+			if depth == 0 {
+				return 0, errSplice
+			}
+			i++
+			continue
+		default: // a number or a literal
+			for i < len(data) && !isDelim(data[i]) {
+				i++
+			}
+		}
+		if depth == 0 {
+			return i, nil
+		}
+	}
+	return 0, errSplice
+}
+
+// scanObject reads the members of the object whose '{' is at data[open].
+func scanObject(data []byte, open int) (*jsonObject, error) {
+	if open >= len(data) || data[open] != '{' {
+		return nil, errSplice
+	}
+	o := &jsonObject{open: open}
+	i := open + 1
+	for {
+		lead := i
+		i = skipSpaceAt(data, i)
+		if i >= len(data) {
+			return nil, errSplice
+		}
+		if data[i] == '}' && len(o.members) == 0 {
+			o.close = i
+			return o, nil
+		}
+		if data[i] != '"' {
+			return nil, errSplice
+		}
+		m := jsonMember{lead: lead, keyStart: i}
+		end, err := skipString(data, i)
+		if err != nil {
+			return nil, err
+		}
+		m.keyEnd = end
+		if m.key, err = decodeKey(data[m.keyStart:m.keyEnd]); err != nil {
+			return nil, err
+		}
+		i = skipSpaceAt(data, end)
+		if i >= len(data) || data[i] != ':' {
+			return nil, errSplice
+		}
+		m.valStart = skipSpaceAt(data, i+1)
+		if m.valEnd, err = skipValueAt(data, m.valStart); err != nil {
+			return nil, err
+		}
+		o.members = append(o.members, m)
+		i = skipSpaceAt(data, m.valEnd)
+		if i >= len(data) {
+			return nil, errSplice
+		}
+		switch data[i] {
+		case ',':
+			i++
+		case '}':
+			o.close = i
+			return o, nil
+		default:
+			return nil, errSplice
+		}
+	}
+}
+
+// decodeKey decodes a quoted object key.
+func decodeKey(quoted []byte) (string, error) {
+	inner := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), nil
+	}
+	var s string
+	if err := json.Unmarshal(quoted, &s); err != nil {
+		return "", errSplice
+	}
+	return s, nil
+}
+
+// lineIndent returns the spaces and tabs between the start of pos's line and
+// pos, and whether only those stand there.
+func lineIndent(data []byte, pos int) (string, bool) {
+	start := bytes.LastIndexByte(data[:pos], '\n') + 1
+	for _, c := range data[start:pos] {
+		if c != ' ' && c != '\t' {
+			return "", false
+		}
+	}
+	return string(data[start:pos]), true
+}
+
+// style is how a JSON value is laid out in a file.
+type style struct {
+	multiLine bool   // one member or element per line
+	unit      string // indentation added per level (multiLine)
+	spaced    bool   // one line with ": " and ", " (not multiLine)
+}
+
+// defaultUnit is the indentation used when a file shows none to copy.
+const defaultUnit = "  "
+
+// styleOf reads the layout of value, whose member starts a line indented
+// by indent (ok false: it does not start a line).
+func styleOf(value []byte, indent string, ok bool) style {
+	if nl := bytes.IndexByte(value, '\n'); nl >= 0 && ok {
+		next := value[nl+1:]
+		n := 0
+		for n < len(next) && (next[n] == ' ' || next[n] == '\t') {
+			n++
+		}
+		unit := defaultUnit
+		if ws := string(next[:n]); len(ws) > len(indent) && ws[:len(indent)] == indent {
+			unit = ws[len(indent):]
+		}
+		return style{multiLine: true, unit: unit}
+	}
+	// One line: spaced when the first separator outside strings is
+	// followed by a space.
+	for i := 0; i < len(value); i++ {
+		switch value[i] {
+		case '"':
+			end, err := skipString(value, i)
+			if err != nil {
+				return style{}
+			}
+			i = end - 1
+		case ':', ',':
+			return style{spaced: i+1 < len(value) && value[i+1] == ' '}
+		}
+	}
+	return style{}
+}
+
+// render lays out the compact JSON value v in style st, for a member whose
+// line is indented by indent, using nl as line break. It returns v itself
+// when the layout would take more than limit bytes, so that a value nested
+// deep is never inflated by indentation.
+func render(v []byte, st style, indent, nl string, limit int) []byte {
+	if !st.multiLine && !st.spaced {
+		return v
+	}
+	out := make([]byte, 0, min(limit, 2*len(v))+1)
+	depth := 0
+	open := false // just after '{' or '[': the break waits for the first member
+	newline := func(d int) {
+		out = append(out, nl...)
+		out = append(out, indent...)
+		for range d {
+			out = append(out, st.unit...)
+		}
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if isSpace(c) {
+			continue
+		}
+		if open && c != '}' && c != ']' && st.multiLine {
+			newline(depth)
+		}
+		wasOpen := open
+		open = false
+		switch c {
+		case '"':
+			end, err := skipString(v, i)
+			if err != nil {
+				return v
+			}
+			out = append(out, v[i:end]...)
+			i = end - 1
+		case '{', '[':
+			out = append(out, c)
+			depth++
+			open = true
+		case '}', ']':
+			depth--
+			if st.multiLine && !wasOpen {
+				newline(depth)
+			}
+			out = append(out, c)
+		case ',':
+			out = append(out, ',')
+			if st.multiLine {
+				newline(depth)
+			} else {
+				out = append(out, ' ')
+			}
+		case ':':
+			out = append(out, ':', ' ')
+		default:
+			out = append(out, c)
+		}
+		if len(out) > limit {
+			return v
+		}
+	}
+	return out
+}
+
+// edit is one replacement of data[from:to].
+type edit struct {
+	from, to int
+	text     []byte
+}
+
+func (e edit) apply(data []byte) []byte {
+	out := make([]byte, 0, len(data)-(e.to-e.from)+len(e.text))
+	out = append(out, data[:e.from]...)
+	out = append(out, e.text...)
+	return append(out, data[e.to:]...)
+}
+
+// spliceChange applies c to the document file data (empty: no file yet) in
+// place, and reports whether anything changed. budget bounds the bytes the
+// new member may take (twice the request body); a layout that needs more is
+// given up for the compact value.
+func spliceChange(data []byte, c Change, budget int) ([]byte, bool, error) {
+	section := "flags"
+	if c.Kind == KindSegment {
+		section = "segments"
+	}
+	nl := "\n"
+	if bytes.Contains(data, []byte("\r\n")) {
+		nl = "\r\n"
+	}
+	start := skipSpaceAt(data, 0)
+	if start == len(data) { // a new file
+		if c.Value == nil {
+			return data, false, nil
+		}
+		return []byte("{" + freshMembers(c, section, nl, budget) + "}" + nl), true, nil
+	}
+	top, err := scanObject(data, start)
+	if err != nil {
+		return nil, false, err
+	}
+	if end := skipSpaceAt(data, top.close+1); end != len(data) {
+		return nil, false, errSplice
+	}
+	i := top.last(section)
+	if i < 0 || bytes.Equal(data[top.members[i].valStart:top.members[i].valEnd], []byte("null")) {
+		if c.Value == nil {
+			return data, false, nil
+		}
+		if len(top.members) == 0 { // {}
+			return edit{top.open + 1, top.close, []byte(freshMembers(c, section, nl, budget))}.apply(data), true, nil
+		}
+		// The top level's members show its layout: one per line, indented
+		// by unit, or all on one line.
+		unit, multi := lineIndent(data, top.members[0].keyStart)
+		if unit == "" {
+			unit = defaultUnit
+		}
+		st := style{multiLine: multi, unit: unit}
+		if i >= 0 { // "flags": null becomes the object
+			m := top.members[i]
+			indent, _ := lineIndent(data, m.keyStart)
+			return edit{m.valStart, m.valEnd, []byte(oneMember(c, st, indent, nl, budget))}.apply(data), true, nil
+		}
+		// No such section yet: it follows the top level's last member.
+		lastM := top.members[len(top.members)-1]
+		indent, _ := lineIndent(data, lastM.keyStart)
+		head := "," + string(data[lastM.lead:lastM.keyStart]) + quoteKey(section) + string(data[lastM.keyEnd:lastM.valStart])
+		text := head + oneMember(c, st, indent, nl, budget-len(head))
+		return edit{lastM.valEnd, lastM.valEnd, []byte(text)}.apply(data), true, nil
+	}
+	holder := top.members[i]
+	obj, err := scanObject(data, holder.valStart)
+	if err != nil {
+		return nil, false, err
+	}
+	if c.Value == nil {
+		return deleteMember(data, holder.valStart, c.Key)
+	}
+	quoted := quoteKey(c.Key)
+	if j := obj.last(c.Key); j >= 0 { // in place of the old value
+		m := obj.members[j]
+		indent, ok := lineIndent(data, m.keyStart)
+		st := styleOf(data[m.valStart:m.valEnd], indent, ok)
+		return edit{m.valStart, m.valEnd, render(c.Value, st, indent, nl, budget)}.apply(data), true, nil
+	}
+	if len(obj.members) == 0 { // an empty object
+		indent, ok := lineIndent(data, holder.keyStart)
+		unit, _ := lineIndent(data, top.members[0].keyStart) // the top level's indentation
+		text := quoted + ":" + string(c.Value)
+		if ok && unit != "" { // members one per line: this one a level deeper than its holder
+			st := style{multiLine: true, unit: unit}
+			inner := indent + unit
+			head := nl + inner + quoted + ": "
+			text = head + string(render(c.Value, st, inner, nl, budget-len(head))) + nl + indent
+		}
+		return edit{obj.open + 1, obj.close, []byte(text)}.apply(data), true, nil
+	}
+	// A new key follows the last member, laid out like it (or like the
+	// last member holding an object, when the last is a scalar).
+	lastM := obj.members[len(obj.members)-1]
+	like := lastM
+	for k := len(obj.members) - 1; k >= 0; k-- {
+		if data[obj.members[k].valStart] == '{' {
+			like = obj.members[k]
+			break
+		}
+	}
+	indent, ok := lineIndent(data, lastM.keyStart)
+	st := styleOf(data[like.valStart:like.valEnd], indent, ok)
+	head := "," + string(data[lastM.lead:lastM.keyStart]) + quoted + string(data[lastM.keyEnd:lastM.valStart])
+	text := head + string(render(c.Value, st, indent, nl, budget-len(head)))
+	return edit{lastM.valEnd, lastM.valEnd, []byte(text)}.apply(data), true, nil
+}
+
+// quoteKey is key as a JSON string.
+func quoteKey(key string) string {
+	b, _ := marshalNoEscape(key) // a string always encodes
+	return string(b)
+}
+
+// freshMembers is the inside of a new top-level object holding c alone, in
+// the default layout: {"SECTION": {"KEY": VALUE}}, two spaces a level.
+func freshMembers(c Change, section, nl string, budget int) string {
+	st := style{multiLine: true, unit: defaultUnit}
+	head := nl + defaultUnit + quoteKey(section) + ": "
+	return head + oneMember(c, st, defaultUnit, nl, budget-len(head)-len(nl)) + nl
+}
+
+// oneMember is an object holding c's member alone: {"KEY": VALUE}, laid out
+// in st for a holder indented by indent.
+func oneMember(c Change, st style, indent, nl string, budget int) string {
+	quoted := quoteKey(c.Key)
+	if !st.multiLine {
+		return "{" + quoted + ":" + string(c.Value) + "}"
+	}
+	inner := indent + st.unit
+	head := "{" + nl + inner + quoted + ": "
+	tail := nl + indent + "}"
+	return head + string(render(c.Value, st, inner, nl, budget-len(head)-len(tail))) + tail
+}
+
+// deleteMember removes every member named key (the last one is the one that
+// counts; an earlier duplicate would come back) from the object at open,
+// with its separator, and reports whether there was one.
+func deleteMember(data []byte, open int, key string) ([]byte, bool, error) {
+	changed := false
+	for {
+		obj, err := scanObject(data, open)
+		if err != nil {
+			return nil, false, err
+		}
+		j := obj.last(key)
+		if j < 0 {
+			return data, changed, nil
+		}
+		changed = true
+		m := obj.members[j]
+		var e edit
+		switch {
+		case j > 0: // from the end of the previous value: its comma and this member
+			e = edit{obj.members[j-1].valEnd, m.valEnd, nil}
+		case len(obj.members) > 1: // the first: this member, its comma, up to the next key
+			e = edit{m.keyStart, obj.members[1].keyStart, nil}
+		default: // the only one: the object becomes {}
+			e = edit{obj.open + 1, obj.close, nil}
+		}
+		data = e.apply(data)
+	}
+}
