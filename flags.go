@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flagstream/flags/internal/logging"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -57,11 +58,12 @@ type Client struct {
 	clock  func() time.Time
 	logger *slog.Logger
 
-	updateMu  sync.Mutex // serializes snapshot installation and change delivery
+	updateMu  sync.Mutex // serializes snapshot installation and health; never held while listeners run
 	listenMu  sync.Mutex
 	changeFns map[int]func(Change)
 	statusFns map[int]func(Status)
 	nextID    int
+	outbox    outbox
 
 	health health // guarded by updateMu
 	ov     overrides
@@ -75,11 +77,14 @@ type Client struct {
 }
 
 // New builds a client from options and starts its sources. It validates
-// every option before starting anything. With WithDocument or WithFile the
-// first snapshot is loaded before New returns (a bad document is an error);
-// remote sources load in the background: use WaitReady to wait for them.
+// every option before starting anything, and needs at least one source
+// (WithDocument, WithFile, WithStream, WithPolling or WithSource): without
+// one it returns an error matching ErrNoSource. With WithDocument or
+// WithFile the first snapshot is loaded before New returns (a bad document
+// is an error); remote sources load in the background: use WaitReady to
+// wait for them.
 func New(opts ...Option) (*Client, error) {
-	cfg := config{logger: slog.New(slog.DiscardHandler), clock: time.Now}
+	cfg := config{logger: logging.Default(), clock: time.Now}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -185,10 +190,19 @@ func (c *Client) Status() Status { return *c.status.Load() }
 func (c *Client) Snapshot() *rules.Snapshot { return c.snap.Load() }
 
 // OnChange registers fn to be called after every new snapshot, with the
-// flags whose evaluation may have changed. Calls are made one at a time, on
-// the goroutine that installed the snapshot, before that installation
-// returns; fn must not block for long and must not call Close. It returns a
-// function that unregisters fn.
+// flags whose evaluation may have changed. It returns a function that
+// unregisters fn.
+//
+// Calls are made one at a time, in the order the snapshots were installed,
+// and never while the client holds its own lock: fn may call any method of
+// the client (evaluations, Status, OnChange...) except Close. They run on
+// the goroutine that installed the snapshot (the source's, usually), after
+// the installation and before it returns, unless another goroutine is
+// calling listeners at that moment: that one then makes this call too,
+// after the ones before it. A slow fn never delays evaluations or another
+// source's updates; it delays only the next update of the source it runs
+// on. Changes that queue up behind a slow listener are delivered as one
+// (the latest version, the union of the flags).
 func (c *Client) OnChange(fn func(Change)) (unregister func()) {
 	c.listenMu.Lock()
 	defer c.listenMu.Unlock()
@@ -199,7 +213,10 @@ func (c *Client) OnChange(fn func(Change)) (unregister func()) {
 }
 
 // OnStatus registers fn to be called on every change of Status, under the
-// same rules as OnChange. It returns a function that unregisters fn.
+// same rules as OnChange: statuses queued behind a slow listener that
+// differ only in version are delivered as the latest; a change of state,
+// source or error is always delivered. It returns a function that
+// unregisters fn.
 func (c *Client) OnStatus(fn func(Status)) (unregister func()) {
 	id := c.addStatusListener(fn)
 	return func() { c.removeListener(id) }
@@ -285,6 +302,20 @@ func (c *Client) install(doc *rules.Document, origin string) error {
 	if doc == nil {
 		return fmt.Errorf("flags: %s delivered no document", origin)
 	}
+	err := c.installLocked(doc, origin)
+	c.deliver()
+	if err == nil {
+		// ready is closed after the delivery, so that when WaitReady returns
+		// the status is current and (unless another goroutine is still
+		// delivering) listeners have seen the first snapshot.
+		c.readyOnce.Do(func() { close(c.ready) })
+	}
+	return err
+}
+
+// installLocked is install's part under updateMu: the swap, the new status
+// and the notices for listeners, queued in that order.
+func (c *Client) installLocked(doc *rules.Document, origin string) error {
 	c.updateMu.Lock()
 	defer c.updateMu.Unlock()
 	if c.health.closed {
@@ -307,9 +338,6 @@ func (c *Client) install(doc *rules.Document, origin string) error {
 			}
 		}
 	}
-	// ready is closed last, so that when WaitReady returns the status is
-	// current and listeners have seen the first snapshot.
-	defer c.readyOnce.Do(func() { close(c.ready) })
 	changed := changedFlags(prev, next)
 	c.updateHealthLocked(func(h *health) {
 		h.origin = origin
@@ -321,22 +349,21 @@ func (c *Client) install(doc *rules.Document, origin string) error {
 	if prev != nil && len(changed) == 0 {
 		return nil
 	}
-	ch, _ := c.listeners()
-	change := Change{Version: next.Version(), Flags: changed}
-	for _, fn := range ch {
-		fn(change)
-	}
+	c.outbox.push(notice{change: &Change{Version: next.Version(), Flags: changed}})
 	return nil
 }
 
+// updateHealth applies update to the client's health and tells status
+// listeners when the Status changed.
 func (c *Client) updateHealth(update func(*health)) {
 	c.updateMu.Lock()
-	defer c.updateMu.Unlock()
 	c.updateHealthLocked(update)
+	c.updateMu.Unlock()
+	c.deliver()
 }
 
-// updateHealthLocked applies update, publishes the new Status and tells
-// status listeners when it changed.
+// updateHealthLocked applies update, publishes the new Status and queues it
+// for status listeners when it changed. updateMu is held.
 func (c *Client) updateHealthLocked(update func(*health)) {
 	old := c.status.Load()
 	update(&c.health)
@@ -350,10 +377,119 @@ func (c *Client) updateHealthLocked(update func(*health)) {
 	if s.State == old.State && s.Source == old.Source && s.Version == old.Version && sameErr(s.Err, old.Err) {
 		return
 	}
-	_, st := c.listeners()
-	for _, fn := range st {
-		fn(s)
+	c.outbox.push(notice{status: s})
+}
+
+// notice is one call owed to the listeners: a Change, or a Status when
+// change is nil.
+type notice struct {
+	change *Change
+	status Status
+}
+
+// outbox holds the notices not yet delivered, in the order the client's
+// state changed. Notices are queued under updateMu and delivered after it
+// is released (Client.deliver), so a listener can never block an update,
+// nor deadlock by calling back into the client.
+type outbox struct {
+	mu         sync.Mutex
+	queue      []notice
+	delivering bool // a goroutine is in Client.deliver's loop
+}
+
+// push queues n. Behind a slow listener the queue would grow with every
+// update, so what only moves the version on is merged: a change right
+// behind a change becomes one change (the latest version, the union of the
+// flags), and a status that differs from an undelivered one only in its
+// version replaces it (then the change queued after that status, if any,
+// moves on to the same version, and the next change merges into it). A
+// change of state, source or error is never merged away.
+func (o *outbox) push(n notice) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	q := o.queue
+	k := len(q)
+	switch {
+	case n.change != nil && k > 0 && q[k-1].change != nil:
+		q[k-1].change = &Change{Version: n.change.Version, Flags: mergeSorted(q[k-1].change.Flags, n.change.Flags)}
+	case n.change == nil && k > 0 && q[k-1].change == nil && sameHealth(q[k-1].status, n.status):
+		q[k-1] = n
+	case n.change == nil && k > 1 && q[k-1].change != nil && q[k-2].change == nil && sameHealth(q[k-2].status, n.status):
+		q[k-2] = n
+		q[k-1].change = &Change{Version: n.status.Version, Flags: q[k-1].change.Flags}
+	default:
+		o.queue = append(q, n)
 	}
+}
+
+// sameHealth reports whether two statuses differ at most in version and
+// time.
+func sameHealth(a, b Status) bool {
+	return a.State == b.State && a.Source == b.Source && sameErr(a.Err, b.Err)
+}
+
+// deliver calls the listeners with every queued notice, in order, unless
+// another goroutine is doing so already (it will deliver those too). It is
+// called without updateMu.
+func (c *Client) deliver() {
+	o := &c.outbox
+	o.mu.Lock()
+	if o.delivering {
+		o.mu.Unlock()
+		return
+	}
+	o.delivering = true
+	finished := false
+	defer func() {
+		if !finished { // a listener panicked or called runtime.Goexit
+			o.mu.Lock()
+			o.delivering = false
+			o.mu.Unlock()
+		}
+	}()
+	for len(o.queue) > 0 {
+		n := o.queue[0]
+		o.queue[0] = notice{}
+		o.queue = o.queue[1:]
+		o.mu.Unlock()
+		changeFns, statusFns := c.listeners()
+		if n.change != nil {
+			for _, fn := range changeFns {
+				fn(*n.change)
+			}
+		} else {
+			for _, fn := range statusFns {
+				fn(n.status)
+			}
+		}
+		o.mu.Lock()
+	}
+	o.queue = nil // let the backing array go
+	o.delivering = false
+	finished = true
+	o.mu.Unlock()
+}
+
+// mergeSorted returns the sorted union of two sorted lists of keys.
+func mergeSorted(a, b []string) []string {
+	out := make([]string, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
 }
 
 func sameErr(a, b error) bool {
