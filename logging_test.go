@@ -128,12 +128,14 @@ func TestURLCredentialsRedacted(t *testing.T) {
 			}
 			c := newRemoteClient(t, opt, WithLogger(capture.logger()))
 			rec := record(c)
+			var st error // the status error waited for (the listener may have missed it)
 			rec.waitFor(t, "an error naming "+tc.want, func() bool {
-				err := c.Status().Err
-				return err != nil && strings.Contains(err.Error(), tc.want)
+				if err := c.Status().Err; err != nil && strings.Contains(err.Error(), tc.want) {
+					st = err
+				}
+				return st != nil
 			})
 			c.Close()
-			st := c.Status().Err
 			for _, s := range rec.seen() {
 				if s.Err != nil {
 					st = errors.Join(st, s.Err)
