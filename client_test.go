@@ -157,6 +157,21 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 }
 
+// TestNewWithoutSourceIsErrNoSource: "`flags.New()` with no source returns
+// no error and stays INITIALIZING forever".
+func TestNewWithoutSourceIsErrNoSource(t *testing.T) {
+	for name, opts := range map[string][]Option{
+		"no option":             nil,
+		"nil options":           {nil, nil},
+		"logger and clock only": {WithLogger(slog.New(slog.DiscardHandler)), WithClock(time.Now)},
+	} {
+		c, err := New(opts...)
+		if !errors.Is(err, ErrNoSource) || c != nil {
+			t.Errorf("New(%s) = %v, %v; want nil, ErrNoSource", name, c, err)
+		}
+	}
+}
+
 // TestFileReload edits a watched file: a good edit is applied and reported
 // to listeners, a bad one is logged and the last good flags stay.
 func TestFileReload(t *testing.T) {

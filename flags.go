@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flagstream/flags/internal/logging"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -57,7 +58,7 @@ type Client struct {
 	clock  func() time.Time
 	logger *slog.Logger
 
-	updateMu  sync.Mutex // serializes snapshot installation and change delivery
+	updateMu  sync.Mutex // serializes snapshot installation and health; never held while listeners run
 	listenMu  sync.Mutex
 	changeFns map[int]func(Change)
 	statusFns map[int]func(Status)
@@ -72,14 +73,18 @@ type Client struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	sources   []Source
+	outbox    outbox // last: the fields the evaluations read keep their offsets
 }
 
 // New builds a client from options and starts its sources. It validates
-// every option before starting anything. With WithDocument or WithFile the
-// first snapshot is loaded before New returns (a bad document is an error);
-// remote sources load in the background: use WaitReady to wait for them.
+// every option before starting anything, and needs at least one source
+// (WithDocument, WithFile, WithStream, WithPolling or WithSource): without
+// one it returns an error matching ErrNoSource. With WithDocument or
+// WithFile the first snapshot is loaded before New returns (a bad document
+// is an error); remote sources load in the background: use WaitReady to
+// wait for them.
 func New(opts ...Option) (*Client, error) {
-	cfg := config{logger: slog.New(slog.DiscardHandler), clock: time.Now}
+	cfg := config{logger: logging.Default(), clock: time.Now}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -185,10 +190,19 @@ func (c *Client) Status() Status { return *c.status.Load() }
 func (c *Client) Snapshot() *rules.Snapshot { return c.snap.Load() }
 
 // OnChange registers fn to be called after every new snapshot, with the
-// flags whose evaluation may have changed. Calls are made one at a time, on
-// the goroutine that installed the snapshot, before that installation
-// returns; fn must not block for long and must not call Close. It returns a
-// function that unregisters fn.
+// flags whose evaluation may have changed. It returns a function that
+// unregisters fn.
+//
+// Calls are made one at a time, in the order the snapshots were installed,
+// and never while the client holds its own lock: fn may call any method of
+// the client (evaluations, Status, OnChange...) except Close. They run on
+// the goroutine that installed the snapshot (the source's, usually), after
+// the installation and before it returns, unless another goroutine is
+// calling listeners at that moment: that one then makes this call too,
+// after the ones before it. A slow fn never delays evaluations or another
+// source's updates; it delays only the next update of the source it runs
+// on. Changes that queue up behind a slow listener are delivered as one
+// (the latest version, the union of the flags).
 func (c *Client) OnChange(fn func(Change)) (unregister func()) {
 	c.listenMu.Lock()
 	defer c.listenMu.Unlock()
@@ -199,7 +213,10 @@ func (c *Client) OnChange(fn func(Change)) (unregister func()) {
 }
 
 // OnStatus registers fn to be called on every change of Status, under the
-// same rules as OnChange. It returns a function that unregisters fn.
+// same rules as OnChange: statuses queued behind a slow listener that
+// differ only in version are delivered as the latest; a change of state,
+// source or error is always delivered. It returns a function that
+// unregisters fn.
 func (c *Client) OnStatus(fn func(Status)) (unregister func()) {
 	id := c.addStatusListener(fn)
 	return func() { c.removeListener(id) }
@@ -285,6 +302,20 @@ func (c *Client) install(doc *rules.Document, origin string) error {
 	if doc == nil {
 		return fmt.Errorf("flags: %s delivered no document", origin)
 	}
+	err := c.installLocked(doc, origin)
+	c.deliver()
+	if err == nil {
+		// ready is closed after the delivery, so that when WaitReady returns
+		// the status is current and (unless another goroutine is still
+		// delivering) listeners have seen the first snapshot.
+		c.readyOnce.Do(func() { close(c.ready) })
+	}
+	return err
+}
+
+// installLocked is install's part under updateMu: the swap, the new status
+// and the notices for listeners, queued in that order.
+func (c *Client) installLocked(doc *rules.Document, origin string) error {
 	c.updateMu.Lock()
 	defer c.updateMu.Unlock()
 	if c.health.closed {
@@ -307,9 +338,6 @@ func (c *Client) install(doc *rules.Document, origin string) error {
 			}
 		}
 	}
-	// ready is closed last, so that when WaitReady returns the status is
-	// current and listeners have seen the first snapshot.
-	defer c.readyOnce.Do(func() { close(c.ready) })
 	changed := changedFlags(prev, next)
 	c.updateHealthLocked(func(h *health) {
 		h.origin = origin
@@ -321,22 +349,21 @@ func (c *Client) install(doc *rules.Document, origin string) error {
 	if prev != nil && len(changed) == 0 {
 		return nil
 	}
-	ch, _ := c.listeners()
-	change := Change{Version: next.Version(), Flags: changed}
-	for _, fn := range ch {
-		fn(change)
-	}
+	c.outbox.push(notice{change: &Change{Version: next.Version(), Flags: changed}})
 	return nil
 }
 
+// updateHealth applies update to the client's health and tells status
+// listeners when the Status changed.
 func (c *Client) updateHealth(update func(*health)) {
 	c.updateMu.Lock()
-	defer c.updateMu.Unlock()
 	c.updateHealthLocked(update)
+	c.updateMu.Unlock()
+	c.deliver()
 }
 
-// updateHealthLocked applies update, publishes the new Status and tells
-// status listeners when it changed.
+// updateHealthLocked applies update, publishes the new Status and queues it
+// for status listeners when it changed. updateMu is held.
 func (c *Client) updateHealthLocked(update func(*health)) {
 	old := c.status.Load()
 	update(&c.health)
@@ -350,10 +377,7 @@ func (c *Client) updateHealthLocked(update func(*health)) {
 	if s.State == old.State && s.Source == old.Source && s.Version == old.Version && sameErr(s.Err, old.Err) {
 		return
 	}
-	_, st := c.listeners()
-	for _, fn := range st {
-		fn(s)
-	}
+	c.outbox.push(notice{status: s})
 }
 
 func sameErr(a, b error) bool {

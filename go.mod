@@ -1,6 +1,6 @@
 module github.com/flagstream/flags
 
-go 1.24.0
+go 1.26.0
 
 require (
 	github.com/google/go-cmp v0.7.0
@@ -10,4 +10,4 @@ require (
 )
 
 // r3labs/sse/v2 asks for a 2019 golang.org/x/net: keep a current one.
-require golang.org/x/net v0.47.0 // indirect
+require golang.org/x/net v0.63.0 // indirect

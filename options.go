@@ -67,7 +67,10 @@ func WithSource(s Source) Option {
 	})
 }
 
-// WithLogger sends the client's logs to l. By default nothing is logged.
+// WithLogger sends the client's logs to l, at every level. By default
+// warnings and errors go to slog.Default() (the default in force when each
+// record is logged) and nothing else is logged; pass
+// slog.New(slog.DiscardHandler) to silence the client.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) error {
 		if l == nil {
@@ -90,7 +93,14 @@ func WithClock(now func() time.Time) Option {
 	})
 }
 
+// ErrNoSource is returned by New when no option gives the client a source
+// of flags: such a client would stay INITIALIZING forever.
+var ErrNoSource = errors.New("flags: no source of flags (use WithDocument, WithFile, WithStream, WithPolling or WithSource)")
+
 func (c *config) validate() error {
+	if c.document == nil && c.file == "" && c.remote == nil && len(c.sources) == 0 {
+		return ErrNoSource
+	}
 	if c.document != nil && c.file != "" {
 		return errors.New("flags: WithDocument and WithFile are exclusive")
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/stream"
@@ -42,12 +43,15 @@ func WithPolling(cfg stream.Config) Option {
 }
 
 // WithCache keeps a last-known-good copy of the remote source's flags in the
-// file at path: it is rewritten atomically after every update applied, and
-// read when the client starts, so that a service restarted during an outage
+// file at path: it is rewritten atomically after the updates applied (at
+// most once per stream.CacheWriteInterval while they pour in, and always
+// with the last one, before Close returns), and read when the client
+// starts, so that a service restarted during an outage
 // of the flag server still serves real flags. A cached snapshot is served at
 // once, with state STALE and source "cache", until the server delivers; a
 // file that is corrupt, truncated or was written for another base URL is
-// logged and ignored. It requires WithStream or WithPolling.
+// logged and ignored. Temporary files a killed process left beside it are
+// removed. It requires WithStream or WithPolling.
 func WithCache(path string) Option {
 	return optionFunc(func(c *config) error {
 		if path == "" {
@@ -69,11 +73,13 @@ type runner interface {
 }
 
 // remoteSource adapts a stream.Streamer or stream.Poller to Source, and
-// writes the last-known-good cache after every applied document.
+// keeps the last-known-good cache current with the documents applied.
 type remoteSource struct {
 	r       runner
 	baseURL string
+	shown   string // baseURL, its password redacted
 	cache   string
+	writer  *stream.CacheWriter // nil without a cache
 	logger  *slog.Logger
 }
 
@@ -82,7 +88,10 @@ func newRemoteSource(rc *remoteConfig, cache string, logger *slog.Logger) (*remo
 	if cfg.Logger == nil {
 		cfg.Logger = logger
 	}
-	rs := &remoteSource{baseURL: cfg.BaseURL, cache: cache, logger: logger}
+	rs := &remoteSource{baseURL: cfg.BaseURL, shown: cfg.BaseURL, cache: cache, logger: logger}
+	if u, err := url.Parse(cfg.BaseURL); err == nil {
+		rs.shown = u.Redacted()
+	}
 	var err error
 	if rc.poll {
 		rs.r, err = stream.NewPoller(cfg)
@@ -91,6 +100,9 @@ func newRemoteSource(rc *remoteConfig, cache string, logger *slog.Logger) (*remo
 	}
 	if err != nil {
 		return nil, err
+	}
+	if cache != "" {
+		rs.writer = stream.NewCacheWriter(cache, cfg.BaseURL, logger)
 	}
 	return rs, nil
 }
@@ -112,10 +124,25 @@ func (rs *remoteSource) loadCache() *rules.Document {
 	return doc
 }
 
+// Run runs the stream or poller and, with a cache, its writer. The writer
+// stops after the stream: what the last Apply stored is written before Run
+// returns, hence before Client.Close returns.
 func (rs *remoteSource) Run(ctx context.Context, u Updates) error {
+	if rs.writer != nil {
+		wctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rs.writer.Run(wctx)
+		}()
+		defer func() {
+			stop()
+			<-done
+		}()
+	}
 	err := rs.r.Run(ctx, &remoteHandler{rs: rs, u: u})
 	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("flags: %s stopped: %w", rs.baseURL, err)
+		return fmt.Errorf("flags: %s stopped: %w", rs.shown, err)
 	}
 	return nil
 }
@@ -129,10 +156,8 @@ func (h *remoteHandler) Apply(doc *rules.Document, src stream.Source) error {
 	if err := h.u.Apply(doc, string(src)); err != nil {
 		return err
 	}
-	if h.rs.cache != "" {
-		if err := stream.WriteCache(h.rs.cache, h.rs.baseURL, doc); err != nil {
-			h.rs.logger.Warn("flags: writing the last-known-good cache", "path", h.rs.cache, "err", err)
-		}
+	if h.rs.writer != nil {
+		h.rs.writer.Store(doc) // written soon, coalesced with the next ones
 	}
 	return nil
 }

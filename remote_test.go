@@ -567,3 +567,35 @@ func TestPollingCache(t *testing.T) {
 		return s.State == StateReady && s.Source == "poll" && s.Version == 8
 	})
 }
+
+// TestCacheHoldsLastVersionAfterClose: cache writes are coalesced while
+// patches pour in, yet the file holds the last version applied once Close
+// has returned, and the temporary files of a killed writer are gone.
+func TestCacheHoldsLastVersionAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flags.cache")
+	leftover := filepath.Join(dir, ".flags.cache.tmp-1234")
+	if err := os.WriteFile(leftover, []byte("half a write"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ls := startServer(t, "", genDoc(t, 1, 0), server.Options{}, nil)
+	c := newRemoteClient(t, WithStream(streamConfig(t, ls.url(), newSleeper())), WithCache(path))
+	rec := record(c)
+	rec.waitState(t, StateReady, "stream")
+	const n = 200
+	for gen := 1; gen <= n; gen++ {
+		if err := ls.srv.Publish(genDoc(t, 0, gen)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.waitFor(t, "the last patch", func() bool { return c.Int(context.Background(), "gen", NewContext("u").Build(), -1) == n })
+	last := c.Status().Version
+	c.Close()
+	doc, err := stream.ReadCache(path, ls.url())
+	if err != nil || doc.Version != last {
+		t.Fatalf("ReadCache after Close = %v, %v; want version %d", doc, err, last)
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("leftover temporary file: %v, want it removed", err)
+	}
+}

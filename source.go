@@ -28,8 +28,11 @@ type Source interface {
 // call from any goroutine.
 type Updates interface {
 	// Apply compiles doc and swaps it in. When Apply returns, every later
-	// evaluation sees the new flags and OnChange listeners have run. origin
-	// names the source in Status ("file", "stream"...).
+	// evaluation sees the new flags and OnChange listeners have run — on
+	// this goroutine, after the client's lock was released — unless
+	// another goroutine was calling listeners at the time: that one calls
+	// them with this change too, in order. origin names the source in
+	// Status ("file", "stream"...).
 	Apply(doc *rules.Document, origin string) error
 	// Healthy reports that the source works (after a failure, say).
 	Healthy(origin string)

@@ -184,15 +184,52 @@ func TestParseEventIDAndETag(t *testing.T) {
 	}
 }
 
-func TestEndsWithBlankLine(t *testing.T) {
-	cases := map[string]bool{
-		"data: x\n\n": true, "x\r\r": true, "x\r\n\r\n": true, "x\n\r\n": true, "\n\n": true,
-		"x\n": false, "x\r\n": false, "data: x": false, "x\r": false, "": false,
-	}
-	for in, want := range cases {
-		if got := endsWithBlankLine([]byte(in)); got != want {
-			t.Errorf("endsWithBlankLine(%q) = %v, want %v", in, got, want)
+// TestEventScanner: what counts as progress on a stream (a complete event
+// or comment line) and what is a cut (the body ending inside an event),
+// whichever way the bytes are split across reads.
+func TestEventScanner(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		progress bool // some event or comment line completed
+		partial  bool // ends inside an event
+	}{
+		{"data: x\n\n", true, false},
+		{"x\r\r", true, false},
+		{"x\r\n\r\n", true, false},
+		{"x\n\r\n", true, false},
+		{": ping\n", true, false},
+		{":\r\n", true, false},
+		{": ping", false, false},
+		{"\n\n\n", false, false}, // blank lines alone end no event
+		{"x\n", false, true},
+		{"x\r\n", false, true},
+		{"data: x", false, true},
+		{"d", false, true},
+		{"x\r", false, true},
+		{"event: patch\ndata: {}\n", false, true},
+		{"data: x\n\ndata: y", true, true},
+		{"", false, false},
+	} {
+		for split := 0; split <= len(tc.in); split++ {
+			var s eventScanner
+			// Progress may show in either part; only its presence matters.
+			progress := s.scan([]byte(tc.in[:split]))
+			progress = s.scan([]byte(tc.in[split:])) || progress
+			if progress != tc.progress || s.partial() != tc.partial {
+				t.Errorf("scan(%q) split at %d: progress %v, partial %v; want %v, %v",
+					tc.in, split, progress, s.partial(), tc.progress, tc.partial)
+			}
 		}
+	}
+	// One byte at a time: a line trickled never counts until it ends.
+	var s eventScanner
+	for i, c := range []byte("data: {\"version\":1}\n") {
+		if s.scan([]byte{c}) {
+			t.Fatalf("byte %d (%q) counted as progress", i, c)
+		}
+	}
+	if !s.scan([]byte("\n")) {
+		t.Error("the blank line ending the event was not progress")
 	}
 }
 

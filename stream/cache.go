@@ -72,7 +72,7 @@ func WriteCache(path, baseURL string, doc *rules.Document) error {
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tmp, err := os.CreateTemp(dir, tempPrefix(base)+"*")
 	if err != nil {
 		return fmt.Errorf("flags: cache: %w", err)
 	}
@@ -131,7 +131,7 @@ func ReadCache(path, baseURL string) (*rules.Document, error) {
 		return nil, fmt.Errorf("flags: cache %s: %w: checksum mismatch", path, ErrCacheCorrupt)
 	}
 	if f.BaseURL != normalizeBaseURL(baseURL) {
-		return nil, fmt.Errorf("flags: cache %s: %w: written for %q, not %q", path, ErrCacheForeignURL, f.BaseURL, baseURL)
+		return nil, fmt.Errorf("flags: cache %s: %w: written for %q, not %q", path, ErrCacheForeignURL, f.BaseURL, normalizeBaseURL(baseURL))
 	}
 	doc, err := rules.ParseDocument(f.Document)
 	if err != nil {
@@ -140,7 +140,9 @@ func ReadCache(path, baseURL string) (*rules.Document, error) {
 	return doc, nil
 }
 
-// normalizeBaseURL makes "http://h/x/" and "http://h/x" the same key.
+// normalizeBaseURL makes "http://h/x/" and "http://h/x" the same key. A
+// password in the URL is redacted: it is not written to disk, and does not
+// tell servers apart.
 func normalizeBaseURL(u string) string {
-	return strings.TrimRight(strings.TrimSpace(u), "/")
+	return strings.TrimRight(redactURL(strings.TrimSpace(u)), "/")
 }

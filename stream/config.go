@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flagstream/flags/internal/logging"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -75,17 +75,26 @@ type Config struct {
 	// Token, when not empty, is sent as "Authorization: Bearer TOKEN".
 	Token string
 	// HTTPClient sends the requests; default: a new http.Client. Its
-	// Transport, Jar and CheckRedirect are used. Its Timeout applies to
-	// GET /v1/flags only: a stream connection lives until it fails, and
-	// silence is caught by IdleTimeout instead.
+	// Transport and Jar are used. Its CheckRedirect is consulted only for
+	// redirects to the configured origin: a redirect to another scheme,
+	// host or port is always refused (ErrRedirectRefused), so the token
+	// never leaves that origin. Its Timeout applies to GET /v1/flags only,
+	// on top of the client's own deadline (see RequestTimeout): a stream
+	// connection lives until it fails, and silence is caught by
+	// IdleTimeout instead.
 	HTTPClient *http.Client
 	// Logger receives what the client wants to tell an operator (rejected
-	// events, reconnections); default: discard.
+	// events, reconnections, failures); default: warnings and errors go to
+	// slog.Default(), lower levels are dropped.
 	Logger *slog.Logger
 
-	// IdleTimeout: when nothing at all (not even a ": ping" comment, not
-	// even response headers) has been received for this long, the
-	// connection or request is abandoned. Default DefaultIdleTimeout (45s).
+	// IdleTimeout: the stream connection is abandoned when, for this long,
+	// neither response headers nor a complete line of activity have arrived
+	// (an event ended by its blank line, or a comment line such as
+	// ": ping"); bytes of an event still in progress do not count, so a
+	// server trickling a byte at a time cannot hold the connection. A GET
+	// /v1/flags is abandoned when no byte has arrived for this long.
+	// Default DefaultIdleTimeout (45s).
 	IdleTimeout time.Duration
 	// MaxEventSize is the largest stream event the reader accepts, in bytes
 	// including its field names and the blank line that ends it. A larger
@@ -97,7 +106,8 @@ type Config struct {
 	MaxSnapshotSize int64
 	// PollInterval is the time between two polls of a Poller, and the
 	// shortest time between two fallback polls of a Streamer whose stream
-	// is down. Default DefaultPollInterval (30s).
+	// is down. It also bounds every GET /v1/flags: see RequestTimeout.
+	// Default DefaultPollInterval (30s).
 	PollInterval time.Duration
 
 	// Now returns the current time; default time.Now. Used for the backoff
@@ -112,30 +122,63 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
+// Bounds of the deadline of a GET /v1/flags (see RequestTimeout).
+const (
+	// MaxRequestTimeout is the longest a GET /v1/flags may take, whatever
+	// the poll interval (SPEC §13).
+	MaxRequestTimeout = 30 * time.Second
+	// MinRequestTimeout is the shortest deadline of a GET /v1/flags, so
+	// that a sub-second PollInterval (as in tests) does not make every
+	// request on a busy machine fail.
+	MinRequestTimeout = 1 * time.Second
+)
+
+// RequestTimeout returns the overall deadline of every GET /v1/flags a
+// client with this PollInterval sends (0: the default): the poll interval,
+// kept between MinRequestTimeout and MaxRequestTimeout. A request still
+// running then is abandoned with ErrRequestTimeout, however steadily bytes
+// arrive. (A stream connection has no overall deadline: it is meant to
+// last; IdleTimeout bounds the wait for its headers and between its
+// events.)
+func RequestTimeout(pollInterval time.Duration) time.Duration {
+	if pollInterval <= 0 {
+		pollInterval = DefaultPollInterval
+	}
+	return min(max(pollInterval, MinRequestTimeout), MaxRequestTimeout)
+}
+
 // settings is a validated Config with its defaults filled in.
 type settings struct {
 	Config
-	streamURL string
-	flagsURL  string
-	baseKey   string
+	streamURL      string // requested
+	flagsURL       string
+	shownStream    string // the same, redacted, for messages and logs
+	shownFlags     string
+	origin         *url.URL // scheme and host of BaseURL: redirects stay there
+	requestTimeout time.Duration
 }
 
 func (c Config) resolve() (*settings, error) {
 	if c.BaseURL == "" {
 		return nil, errors.New("flags: stream: BaseURL is required")
 	}
+	shown := redactURL(c.BaseURL)
 	u, err := url.Parse(c.BaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("flags: stream: BaseURL: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message holds the URL, unredacted
+		}
+		return nil, fmt.Errorf("flags: stream: BaseURL %q: %w", shown, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("flags: stream: BaseURL %q: scheme must be http or https", c.BaseURL)
+		return nil, fmt.Errorf("flags: stream: BaseURL %q: scheme must be http or https", shown)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("flags: stream: BaseURL %q: no host", c.BaseURL)
+		return nil, fmt.Errorf("flags: stream: BaseURL %q: no host", shown)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("flags: stream: BaseURL %q: must not have a query or fragment", c.BaseURL)
+		return nil, fmt.Errorf("flags: stream: BaseURL %q: must not have a query or fragment", shown)
 	}
 	if strings.ContainsAny(c.Token, "\r\n") {
 		return nil, errors.New("flags: stream: Token contains a line break")
@@ -146,12 +189,15 @@ func (c Config) resolve() (*settings, error) {
 	s := &settings{Config: c}
 	s.streamURL = u.JoinPath("v1", "stream").String()
 	s.flagsURL = u.JoinPath("v1", "flags").String()
-	s.baseKey = normalizeBaseURL(c.BaseURL)
+	s.shownStream = u.JoinPath("v1", "stream").Redacted()
+	s.shownFlags = u.JoinPath("v1", "flags").Redacted()
+	s.origin = &url.URL{Scheme: u.Scheme, Host: u.Host}
+	s.requestTimeout = RequestTimeout(c.PollInterval)
 	if s.HTTPClient == nil {
 		s.HTTPClient = &http.Client{}
 	}
 	if s.Logger == nil {
-		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		s.Logger = logging.Default()
 	}
 	if s.IdleTimeout == 0 {
 		s.IdleTimeout = DefaultIdleTimeout

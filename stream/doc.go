@@ -30,13 +30,23 @@
 //
 // The numbered policy is written at the top of streamer.go, backed by the
 // constants BackoffBase, BackoffMax, BackoffResetAfter, MaxRetryAfter,
-// FallbackPollAfter and the defaults of Config. In short: 401/403 stop the
-// client after one request; everything else (network errors, other
-// statuses, a clean end of stream, 45 s of silence) is retried with the
-// exponential Backoff, a Retry-After being a floor; the handler keeps its
-// last good document meanwhile. Patches are applied only in sequence; a gap,
-// an event of another epoch or an event that does not decode makes the
-// client resync (reconnect without Last-Event-ID, which brings a snapshot).
+// FallbackPollAfter, MinRequestTimeout, MaxRequestTimeout and the defaults
+// of Config. In short: 401/403 stop the client after one request;
+// everything else (network errors, other statuses, a clean end of stream,
+// 45 s without a complete event or ping, a GET past its deadline, a
+// redirect to another origin) is retried with the exponential Backoff, a
+// Retry-After being a floor; the handler keeps its last good document
+// meanwhile. Patches are applied only in sequence; a gap, an event of
+// another epoch or an event that does not decode makes the client resync
+// (reconnect without Last-Event-ID, which brings a snapshot).
+//
+// Bounded cost (SPEC §13): no request waits forever — a GET /v1/flags has
+// an overall deadline (RequestTimeout: the poll interval, 1 to 30 s), and a
+// stream connection must bring its headers, then a complete event or
+// comment line, every IdleTimeout; the token goes only to the origin of
+// BaseURL (no redirect elsewhere, never https to http); events and
+// snapshots have size limits (MaxEventSize, MaxSnapshotSize); and URLs in
+// errors and logs have their password redacted.
 //
 // # Decisions where the SPEC is silent
 //
@@ -55,9 +65,24 @@
 //   - An event over MaxEventSize (rule 10) is taken with GET /v1/flags and
 //     the stream resumes from its ETag at once; such documents are applied
 //     with SourcePoll, since that is how they arrived.
-//   - HTTPClient.Timeout applies to GET /v1/flags only; a stream connection
-//     is bounded by IdleTimeout, which counts from the request and is reset
-//     by every byte received.
+//   - HTTPClient.Timeout applies to GET /v1/flags only, on top of its own
+//     deadline, RequestTimeout(PollInterval): the poll interval kept within
+//     [MinRequestTimeout, MaxRequestTimeout] = [1 s, 30 s]. The floor keeps
+//     sub-second poll intervals (tests) from failing every request on a
+//     busy machine. A stream connection has no overall deadline (it is
+//     meant to last): IdleTimeout counts from the request until the
+//     headers, then between complete events or comment lines. Bytes of an
+//     event in progress do not reset it, so a server trickling bytes is
+//     dropped as idle; the price is that one event must arrive whole within
+//     IdleTimeout (1 MiB in 45 s is 23 KB/s), and larger documents come
+//     through GET /v1/flags anyway (rule 10).
+//   - A redirect to another scheme, host or port than BaseURL's is refused
+//     (ErrRedirectRefused) even when no token is configured: the client
+//     talks to one origin, whose URL also keys the cache. Within the origin,
+//     redirects are followed (HTTPClient.CheckRedirect, when set, decides
+//     on them).
+//   - Logging: Config.Logger, or by default slog.Default() for warnings
+//     and errors only; the package never writes to stdout or stderr itself.
 //   - A Retry-After longer than MaxRetryAfter (1 h) is cut to it.
 //   - A poll whose document the handler rejects does not remember its ETag,
 //     so the next poll fetches the document again.
@@ -69,9 +94,17 @@
 // backoff.StopBackOff (our loop reconnects, with our Backoff), a
 // ResponseValidator that turns statuses into *StatusError and checks the
 // content type, ClientMaxBufferSize(MaxEventSize), and an http.Client whose
-// transport kicks our idle watchdog on every byte (r3labs does not deliver
-// ": ping" comments, so silence cannot be seen from events). r3labs reports
-// an event over its buffer as bufio.ErrTooLong, which rule 10 handles.
+// transport follows the lines of the body and kicks our idle watchdog on
+// every complete event or comment line (r3labs does not deliver ": ping"
+// comments, so silence cannot be seen from its events). r3labs reports an
+// event over its buffer as bufio.ErrTooLong, which rule 10 handles.
+//
+// r3labs imports gopkg.in/cenkalti/backoff.v1 (2017) unconditionally:
+// Client.ReconnectStrategy is a backoff.BackOff and every subscription runs
+// through backoff.RetryNotify. No option removes it, so that module stays
+// in the build (with the golang.org/x/net it needs, kept current in
+// go.mod). Its retry logic is not used: ReconnectStrategy is
+// backoff.StopBackOff, and reconnection is this package's own Backoff.
 //
 // The event-stream "retry:" field is ignored: reconnection timing is the
 // Backoff's. There is no Close method: cancel the context given to Run, which
@@ -84,10 +117,10 @@
 // a JSON object that parses whole is the complete data of that line (a
 // later data line would have made the whole invalid). Events that arrive
 // after the client itself dropped the connection (idle, resync, cancel)
-// are ignored. And when the body ended (EOF or error) after bytes that do
-// not finish with a blank line, an event whose data does not decode is taken
-// for that cut, not for bad data: the client resumes with Last-Event-ID
-// instead of forcing a resync.
+// are ignored. And when the body ended (EOF or error) inside an event (in a
+// field line, or after field lines with no blank line to end them), an
+// event whose data does not decode is taken for that cut, not for bad
+// data: the client resumes with Last-Event-ID instead of forcing a resync.
 //
 // Measured (go test, loopback): a 10^7-byte snapshot read through GET
 // /v1/flags after the 1 MiB reader limit tripped is applied in well under a
@@ -96,10 +129,18 @@
 //
 // # Last-known-good cache
 //
-// WriteCache stores a document with the base URL it came from and a SHA-256
-// of the document bytes, atomically (temporary file in the same directory,
-// fsync, rename, fsync of the directory). ReadCache refuses a file that is
-// corrupt, truncated or of another format (ErrCacheCorrupt) or written for
-// another base URL (ErrCacheForeignURL). Callers that serve a cached
-// document mark it SourceCache.
+// WriteCache stores a document with the base URL it came from (password
+// redacted) and a SHA-256 of the document bytes, atomically (temporary file
+// in the same directory, fsync, rename, fsync of the directory). ReadCache
+// refuses a file that is corrupt, truncated or of another format
+// (ErrCacheCorrupt) or written for another base URL (ErrCacheForeignURL).
+// Callers that serve a cached document mark it SourceCache.
+//
+// A CacheWriter coalesces the writes of a stream of documents: at most one
+// per CacheWriteInterval (100 ms), always the latest, and the last one
+// before its Run returns; a burst of patches no longer costs two fsyncs
+// each, which capped the patch rate at the disk's. Its Run first removes
+// the temporary files
+// WriteCache left for the same file (".NAME.tmp-DIGITS") when a process was
+// killed mid-write, and no other file.
 package stream

@@ -15,8 +15,17 @@ var (
 	// server refused the token, and the client stopped.
 	ErrUnauthorized = errors.New("flags: unauthorized")
 	// ErrIdleTimeout reports a connection or request on which nothing was
-	// received for Config.IdleTimeout.
+	// received for Config.IdleTimeout (on a stream: no complete event or
+	// comment line).
 	ErrIdleTimeout = errors.New("flags: idle timeout")
+	// ErrRequestTimeout reports a GET /v1/flags that did not complete within
+	// its deadline (RequestTimeout), such as a server trickling its body.
+	ErrRequestTimeout = errors.New("flags: request deadline exceeded")
+	// ErrRedirectRefused reports a redirect the client did not follow: to
+	// another scheme, host or port than Config.BaseURL's, which would send
+	// the token elsewhere (https to http included). It is retried like any
+	// failure: fix the base URL or the server's redirect.
+	ErrRedirectRefused = errors.New("flags: redirect to another origin refused")
 	// ErrEventTooLarge reports a stream event larger than
 	// Config.MaxEventSize; the client then takes the document with
 	// GET /v1/flags.
@@ -37,7 +46,7 @@ var (
 type StatusError struct {
 	// Code is the HTTP status code.
 	Code int
-	// URL is the requested URL.
+	// URL is the requested URL, its password redacted (url.URL.Redacted).
 	URL string
 	// RetryAfter is the Retry-After of a 429 or 503, 0 when absent.
 	RetryAfter time.Duration
@@ -64,7 +73,7 @@ func (e *StatusError) Fatal() bool {
 
 // statusError builds the error for resp, which it does not close.
 func statusError(resp *http.Response, now time.Time) *StatusError {
-	e := &StatusError{Code: resp.StatusCode, URL: resp.Request.URL.String()}
+	e := &StatusError{Code: resp.StatusCode, URL: resp.Request.URL.Redacted()}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
 	}

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,9 +15,8 @@ import (
 	"github.com/flagstream/flags/rules"
 )
 
-// watchdog cancels a connection on which nothing has been received for its
-// idle time. Every byte read through the transport it wraps (and every
-// response header block) kicks it.
+// watchdog cancels a connection on which no activity has been seen for its
+// idle time. The transport it wraps kicks it (see activityTransport).
 type watchdog struct {
 	kick chan struct{}
 	done chan struct{}
@@ -57,9 +57,14 @@ func (w *watchdog) touch() {
 // its context first.
 func (w *watchdog) wait() { <-w.done }
 
-// activityTransport calls touch whenever headers or body bytes arrive.
-// When cut is not nil, it is set when a body ends (EOF or error) after bytes
-// that do not end with a blank line: the last event was cut short.
+// activityTransport calls touch when response headers arrive and when the
+// body shows progress. With cut nil (GET /v1/flags), every byte is
+// progress. With cut set (an event stream), only a complete event (ended by
+// its blank line) or a complete comment line (": ping") is: bytes of an
+// event in progress are not, so a server trickling a byte at a time, or
+// field lines that never end an event, cannot keep a connection alive; and
+// cut is set when the body ends (EOF or error) inside an event, which was
+// therefore cut short.
 type activityTransport struct {
 	base  http.RoundTripper
 	touch func()
@@ -72,7 +77,11 @@ func (t *activityTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		return nil, err
 	}
 	t.touch()
-	resp.Body = &activityBody{rc: resp.Body, touch: t.touch, cut: t.cut}
+	b := &activityBody{rc: resp.Body, touch: t.touch, cut: t.cut}
+	if t.cut != nil {
+		b.lines = &eventScanner{}
+	}
+	resp.Body = b
 	return resp, nil
 }
 
@@ -80,54 +89,87 @@ type activityBody struct {
 	rc    io.ReadCloser
 	touch func()
 	cut   *atomic.Bool
-	tail  []byte // the last bytes read, at most 4
+	lines *eventScanner // nil: every byte is progress
 }
 
 func (b *activityBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if n > 0 {
+	if n > 0 && (b.lines == nil || b.lines.scan(p[:n])) {
 		b.touch()
-		if b.cut != nil {
-			b.tail = append(b.tail, p[max(0, n-4):n]...)
-			b.tail = b.tail[max(0, len(b.tail)-4):]
-		}
 	}
-	if err != nil && b.cut != nil && len(b.tail) > 0 && !endsWithBlankLine(b.tail) {
+	if err != nil && b.lines != nil && b.lines.partial() {
 		b.cut.Store(true)
 	}
 	return n, err
 }
 
-// endsWithBlankLine reports whether b ends with two line terminators (CRLF,
-// LF or CR), which ends an event-stream event.
-func endsWithBlankLine(b []byte) bool {
-	terms := 0
-	for i := len(b) - 1; i >= 0; i-- {
-		switch {
-		case b[i] == '\n' && i > 0 && b[i-1] == '\r':
-			terms++
-			i--
-		case b[i] == '\n' || b[i] == '\r':
-			terms++
-		default:
-			return terms >= 2
-		}
-	}
-	return terms >= 2
-}
-
 func (b *activityBody) Close() error { return b.rc.Close() }
 
-// watchedClient returns a copy of c whose transport kicks touch (and sets
-// cut, when not nil; see activityTransport).
-func watchedClient(c *http.Client, touch func(), cut *atomic.Bool, keepTimeout bool) *http.Client {
+// eventScanner follows the lines of an event stream (each ended by CR, LF
+// or CRLF) to tell when an event or a comment line is complete. It keeps
+// four booleans, whatever the size of the events.
+type eventScanner struct {
+	inLine  bool // some bytes of the current line have been seen
+	comment bool // the current line is a comment (it starts with ':')
+	fields  bool // a field line ended since the last blank line: an event is open
+	afterCR bool // the last byte was a CR: an LF right after it is part of the same line end
+}
+
+// scan reads the next bytes of the stream and reports whether they
+// completed an event or a comment line.
+func (s *eventScanner) scan(b []byte) (progress bool) {
+	for len(b) > 0 {
+		c := b[0]
+		if s.afterCR {
+			s.afterCR = false
+			if c == '\n' {
+				b = b[1:]
+				continue
+			}
+		}
+		if c != '\r' && c != '\n' {
+			if !s.inLine {
+				s.inLine, s.comment = true, c == ':'
+			}
+			i := bytes.IndexAny(b, "\r\n")
+			if i < 0 {
+				return progress
+			}
+			b = b[i:]
+			continue
+		}
+		switch { // a line ends
+		case s.inLine && s.comment:
+			progress = true
+		case s.inLine:
+			s.fields = true
+		case s.fields: // a blank line ends the open event
+			progress, s.fields = true, false
+		}
+		s.inLine, s.comment, s.afterCR = false, false, c == '\r'
+		b = b[1:]
+	}
+	return progress
+}
+
+// partial reports whether the bytes scanned so far end inside an event: in
+// a field line, or after field lines with no blank line to end them.
+func (s *eventScanner) partial() bool { return s.inLine && !s.comment || s.fields }
+
+// watchedClient returns the http.Client of one request or stream
+// connection: s.HTTPClient's transport wrapped for the watchdog (touch and
+// cut, see activityTransport), its cookie jar, and a redirect policy that
+// never leaves the origin of the base URL. keepTimeout keeps
+// s.HTTPClient.Timeout (GET /v1/flags only).
+func watchedClient(s *settings, touch func(), cut *atomic.Bool, keepTimeout bool) *http.Client {
+	c := s.HTTPClient
 	base := c.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
 	out := &http.Client{
 		Transport:     &activityTransport{base: base, touch: touch, cut: cut},
-		CheckRedirect: c.CheckRedirect,
+		CheckRedirect: checkRedirect(s.origin, c.CheckRedirect),
 		Jar:           c.Jar,
 	}
 	if keepTimeout {
@@ -146,22 +188,28 @@ type fetched struct {
 }
 
 // fetchFlags sends GET /v1/flags, with If-None-Match: etag when etag is not
-// empty. Errors: *StatusError for any status but 200 and 304, a wrapped
-// ErrSnapshotTooLarge, rules.ErrInvalidDocument, ErrIdleTimeout, or a
-// network error; a done ctx gives ctx's error.
+// empty, and gives it s.requestTimeout to complete. Errors: *StatusError for
+// any status but 200 and 304, a wrapped ErrSnapshotTooLarge,
+// rules.ErrInvalidDocument, ErrIdleTimeout, ErrRequestTimeout,
+// ErrRedirectRefused, or a network error; a done ctx gives ctx's error.
 func fetchFlags(ctx context.Context, s *settings, etag string) (fetched, error) {
-	rctx, cancel := context.WithCancelCause(ctx)
-	wd := startWatchdog(rctx, cancel, s.IdleTimeout)
+	wctx, cancel := context.WithCancelCause(ctx)
+	wd := startWatchdog(wctx, cancel, s.IdleTimeout)
 	defer wd.wait()
 	defer cancel(nil)
+	rctx, stop := context.WithTimeoutCause(wctx, s.requestTimeout, ErrRequestTimeout)
+	defer stop()
 
-	res, err := doFetch(rctx, s, watchedClient(s.HTTPClient, wd.touch, nil, true), etag)
+	res, err := doFetch(rctx, s, watchedClient(s, wd.touch, nil, true), etag)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fetched{}, ctx.Err()
 		}
-		if cause := context.Cause(rctx); errors.Is(cause, ErrIdleTimeout) {
-			return fetched{}, fmt.Errorf("flags: GET %s: %w", s.flagsURL, ErrIdleTimeout)
+		switch cause := context.Cause(rctx); {
+		case errors.Is(cause, ErrIdleTimeout):
+			return fetched{}, fmt.Errorf("flags: GET %s: %w", s.shownFlags, ErrIdleTimeout)
+		case errors.Is(cause, ErrRequestTimeout):
+			return fetched{}, fmt.Errorf("flags: GET %s: %w (%s)", s.shownFlags, ErrRequestTimeout, s.requestTimeout)
 		}
 	}
 	return res, err
@@ -170,7 +218,7 @@ func fetchFlags(ctx context.Context, s *settings, etag string) (fetched, error) 
 func doFetch(ctx context.Context, s *settings, client *http.Client, etag string) (fetched, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.flagsURL, nil)
 	if err != nil {
-		return fetched{}, fmt.Errorf("flags: GET %s: %w", s.flagsURL, err)
+		return fetched{}, fmt.Errorf("flags: GET %s: %w", s.shownFlags, redactErr(err))
 	}
 	req.Header.Set("Accept", "application/json")
 	if s.Token != "" {
@@ -181,7 +229,7 @@ func doFetch(ctx context.Context, s *settings, client *http.Client, etag string)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fetched{}, fmt.Errorf("flags: GET %s: %w", s.flagsURL, err)
+		return fetched{}, fmt.Errorf("flags: GET %s: %w", s.shownFlags, redactErr(err))
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -195,18 +243,18 @@ func doFetch(ctx context.Context, s *settings, client *http.Client, etag string)
 	}
 	if resp.ContentLength > s.MaxSnapshotSize {
 		return fetched{}, fmt.Errorf("flags: GET %s: %w: Content-Length %d > %d bytes",
-			s.flagsURL, ErrSnapshotTooLarge, resp.ContentLength, s.MaxSnapshotSize)
+			s.shownFlags, ErrSnapshotTooLarge, resp.ContentLength, s.MaxSnapshotSize)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, s.MaxSnapshotSize+1))
 	if err != nil {
-		return fetched{}, fmt.Errorf("flags: GET %s: reading body: %w", s.flagsURL, err)
+		return fetched{}, fmt.Errorf("flags: GET %s: reading body: %w", s.shownFlags, redactErr(err))
 	}
 	if int64(len(body)) > s.MaxSnapshotSize {
-		return fetched{}, fmt.Errorf("flags: GET %s: %w: over %d bytes", s.flagsURL, ErrSnapshotTooLarge, s.MaxSnapshotSize)
+		return fetched{}, fmt.Errorf("flags: GET %s: %w: over %d bytes", s.shownFlags, ErrSnapshotTooLarge, s.MaxSnapshotSize)
 	}
 	doc, err := rules.ParseDocument(body)
 	if err != nil {
-		return fetched{}, fmt.Errorf("flags: GET %s: %w", s.flagsURL, err)
+		return fetched{}, fmt.Errorf("flags: GET %s: %w", s.shownFlags, err)
 	}
 	epoch, version := parseETag(resp.Header.Get("ETag"))
 	return fetched{doc: doc, etag: resp.Header.Get("ETag"), epoch: epoch, version: version}, nil

@@ -15,12 +15,20 @@ package stream
 //     of stream (ErrStreamEnded), an idle connection (ErrIdleTimeout), a
 //     resync (ErrResync). A Retry-After on 429/503 is a floor under the wait
 //     (capped at MaxRetryAfter). The handler keeps its last good document.
-//  4. Idle: when nothing at all arrives for Config.IdleTimeout (45 s) —
-//     response headers, an event, a ": ping" — the connection is dropped.
+//  4. Idle: when neither the response headers nor a complete event or
+//     comment line (": ping") arrive for Config.IdleTimeout (45 s), the
+//     connection is dropped (ErrIdleTimeout). Bytes of an unfinished event
+//     do not count: a server trickling a byte every few seconds is dropped
+//     like a silent one. So the request has a deadline for its headers, and
+//     the connection one between events, but none overall: it is meant to
+//     last.
 //  5. snapshot: replaces the state whatever its version or epoch.
 //  6. patch: applied when its version is the state's + 1; ignored when it is
 //     not above the state's (a replayed duplicate); a gap, an id of another
-//     epoch, or a patch before any snapshot → resync.
+//     epoch, or a patch before any snapshot → resync. Versions never wrap:
+//     one that does not fit an int64 (or is negative) is malformed (rule
+//     8), and the comparison cannot overflow at math.MaxInt64, past which
+//     no patch can follow (the server must start a new epoch).
 //  7. A document the Handler rejects (Apply returns an error) leaves the
 //     state unchanged and the connection open: the next patch then shows a
 //     gap (or another epoch) and rule 6 resyncs.
@@ -50,6 +58,15 @@ package stream
 //     accepted fails BackoffResetAfter (60 s) or more after it was accepted.
 //  13. When ctx is done, every request, wait and read ends, every goroutine
 //     the client started has returned, and Run returns nil.
+//  14. Every GET /v1/flags (rules 10 and 11) must complete within
+//     RequestTimeout(Config.PollInterval) — the poll interval, between
+//     MinRequestTimeout and MaxRequestTimeout (30 s) — or fails with
+//     ErrRequestTimeout (rule 3), however steadily its bytes arrive.
+//  15. Redirects are followed only within the origin (scheme, host, port)
+//     of Config.BaseURL; one to another origin, https to http included,
+//     fails with ErrRedirectRefused (rule 3), so the token never leaves it.
+//  16. URLs in errors and logs have their password redacted
+//     (url.URL.Redacted).
 
 import (
 	"bufio"
@@ -267,7 +284,7 @@ func (s *Streamer) connect(ctx context.Context, st *runState) connEnd {
 
 	c := sse.NewClient(s.cfg.streamURL, sse.ClientMaxBufferSize(s.cfg.MaxEventSize))
 	var cut atomic.Bool
-	c.Connection = watchedClient(s.cfg.HTTPClient, wd.touch, &cut, false)
+	c.Connection = watchedClient(s.cfg, wd.touch, &cut, false)
 	c.ReconnectStrategy = &backoff.StopBackOff{} // our loop reconnects, not r3labs
 	if s.cfg.Token != "" {
 		c.Headers["Authorization"] = "Bearer " + s.cfg.Token
@@ -284,7 +301,7 @@ func (s *Streamer) connect(ctx context.Context, st *runState) connEnd {
 		if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "text/event-stream" {
 			resp.Body.Close()
 			return fmt.Errorf("flags: GET %s: Content-Type %q, want text/event-stream",
-				s.cfg.streamURL, resp.Header.Get("Content-Type"))
+				s.cfg.shownStream, resp.Header.Get("Content-Type"))
 		}
 		st.bo.Up(s.cfg.Now())
 		st.pollHealthy = false
@@ -317,19 +334,19 @@ func (s *Streamer) connect(ctx context.Context, st *runState) connEnd {
 	case ctx.Err() != nil:
 		end.err = ctx.Err()
 	case cause != nil && !errors.Is(cause, context.Canceled):
-		end.err = fmt.Errorf("flags: GET %s: %w", s.cfg.streamURL, cause)
+		end.err = fmt.Errorf("flags: GET %s: %w", s.cfg.shownStream, cause)
 	case errors.Is(err, bufio.ErrTooLong):
 		end.oversize = true
-		end.err = fmt.Errorf("flags: GET %s: %w (limit %d bytes)", s.cfg.streamURL, ErrEventTooLarge, s.cfg.MaxEventSize)
+		end.err = fmt.Errorf("flags: GET %s: %w (limit %d bytes)", s.cfg.shownStream, ErrEventTooLarge, s.cfg.MaxEventSize)
 	case err != nil:
 		var se *StatusError
 		if errors.As(err, &se) {
 			end.err = err
 		} else {
-			end.err = fmt.Errorf("flags: GET %s: %w", s.cfg.streamURL, err)
+			end.err = fmt.Errorf("flags: GET %s: %w", s.cfg.shownStream, redactErr(err))
 		}
 	default:
-		end.err = fmt.Errorf("flags: GET %s: %w", s.cfg.streamURL, ErrStreamEnded)
+		end.err = fmt.Errorf("flags: GET %s: %w", s.cfg.shownStream, ErrStreamEnded)
 	}
 	return end
 }
@@ -378,7 +395,7 @@ func (s *Streamer) handle(st *runState, ev *sse.Event, end *connEnd) error {
 		switch {
 		case p.Version <= st.doc.Version:
 			log.Debug("flags: stream: patch ignored: already applied", "version", p.Version, "current", st.doc.Version)
-		case p.Version > st.doc.Version+1:
+		case p.Version-st.doc.Version > 1: // both are >= 0: no overflow, unlike st.doc.Version+1
 			log.Warn("flags: stream: patch version gap", "version", p.Version, "current", st.doc.Version)
 			return fmt.Errorf("%w: patch version %d after %d", ErrResync, p.Version, st.doc.Version)
 		default:

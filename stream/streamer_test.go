@@ -2,6 +2,8 @@ package stream
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -388,6 +390,43 @@ func TestStreamerPatchGapResyncs(t *testing.T) {
 	_, sts := rec.snapshot()
 	if !hasStatus(sts, func(s Status) bool { return errors.Is(s.Err, ErrResync) }) {
 		t.Errorf("statuses = %v, want one with ErrResync", sts)
+	}
+}
+
+// TestPatchVersionOverflowResyncs: "the version overflows at MaxInt64". A
+// client at math.MaxInt64 - 1 applies the patch to MaxInt64 and ignores it
+// replayed; a patch claiming the version after MaxInt64, or a wrapped
+// (negative) one, resyncs instead of wrapping the client's version.
+func TestPatchVersionOverflowResyncs(t *testing.T) {
+	const top = math.MaxInt64
+	base := docJSON(top-1, "a")
+	last := patchJSON(top, "b")
+	srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		sseStart(w)
+		switch n {
+		case 0:
+			sseEvent(w, "snapshot", fmt.Sprintf("e1:%d", top-1), base)
+			sseEvent(w, "patch", fmt.Sprintf("e1:%d", top), last)
+			sseEvent(w, "patch", fmt.Sprintf("e1:%d", top), last) // replayed: ignored
+			sseEvent(w, "patch", fmt.Sprintf("e1:%d", top), `{"version":9223372036854775808,"flags":{"c":null}}`)
+		case 1:
+			sseEvent(w, "snapshot", fmt.Sprintf("e1:%d", top), patched(t, base, last))
+			sseEvent(w, "patch", "e1:-9223372036854775808", `{"version":-9223372036854775808,"flags":{"c":null}}`)
+		default:
+			sseEvent(w, "snapshot", "e2:1", docJSON(1, "a"))
+		}
+		holdStream(r)
+	}, nil)
+	rec := newRecorder()
+	run := startRun(t, newTestStreamer(t, testConfig(srv.URL, newFakeClock())).Run, rec)
+	docs := rec.waitDocs(t, 4)
+	run.stop(t)
+	if got, want := versions(docs), []int64{top - 1, top, top, 1}; !slices.Equal(got, want) {
+		t.Errorf("applied versions %v, want %v", got, want)
+	}
+	reqs := srv.Requests("/v1/stream")
+	if len(reqs) < 3 || reqs[1].LastEventID != "" || reqs[2].LastEventID != "" {
+		t.Errorf("stream requests = %+v, want two resyncs without Last-Event-ID", reqs)
 	}
 }
 
