@@ -359,3 +359,37 @@ func TestSegmentDepthOver16IsMalformed(t *testing.T) {
 		t.Errorf("unrelated flag: %v", r.Err)
 	}
 }
+
+// BenchmarkEvaluateSharedGraph evaluates the findings' shapes for a
+// context in none of their segments, so that every rule is tried: before
+// evaluations were memoized they cost 2^16, 8^16 and 2^16 visits.
+func BenchmarkEvaluateSharedGraph(b *testing.B) {
+	d := newLinearDoc()
+	d.segmentChain("c", rules.MaxSegmentDepth, 2)
+	d.segmentLayers("w", rules.MaxSegmentDepth, 8)
+	nobody := []any{map[string]any{"clauses": []any{map[string]any{"attribute": "country", "op": "in", "values": []any{"xx"}}},
+		"serve": map[string]any{"variation": 0}}}
+	for i := 0; i < rules.MaxPrerequisiteDepth; i++ {
+		next := map[string]any{"flag": fmt.Sprint("p", i+1), "variation": 1}
+		d.flags[fmt.Sprint("p", i)] = boolFlag(map[string]any{"prerequisites": []any{next, next}, "rules": nobody,
+			"fallthrough": map[string]any{"variation": 1}})
+	}
+	d.flags[fmt.Sprint("p", rules.MaxPrerequisiteDepth)] = boolFlag(map[string]any{"rules": nobody,
+		"fallthrough": map[string]any{"variation": 1}})
+	c, err := New(WithDocument(d.json(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	for _, bc := range []struct{ name, flag string }{
+		{"SegmentChain16x2", "fc"}, {"SegmentLayers16x8", "fw"}, {"PrerequisiteDiamond16", "p0"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				c.Bool(ctx, bc.flag, outsider, false)
+			}
+		})
+	}
+}
