@@ -179,8 +179,11 @@ func TestSegmentChainIsLinear(t *testing.T) {
 			t.Errorf("BoolDetail(%q) allocates %.0f times, want 0", flag, n)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { c.Bool(ctx, "fw", outsider, false) }); n > 1 {
-		t.Errorf(`Bool("fw") allocates %.0f times, want at most 1 (its pooled memo after a GC)`, n)
+	// fw's 128 segments outgrow the stack: its table comes from a pool,
+	// which a GC (or the race detector) may empty; at worst the table's two
+	// allocations, however large the graph.
+	if n := testing.AllocsPerRun(100, func() { c.Bool(ctx, "fw", outsider, false) }); n > 2 {
+		t.Errorf(`Bool("fw") allocates %.0f times, want at most 2 (a pooled memo table, when the pool is empty)`, n)
 	}
 }
 
@@ -308,8 +311,8 @@ func TestPrerequisiteDiamondIsLinear(t *testing.T) {
 		if got := c.Bool(ctx, tc.flag, outsider, !tc.value); got != tc.value {
 			t.Errorf("Bool(%q) = %v, want %v", tc.flag, got, tc.value)
 		}
-		if n := testing.AllocsPerRun(100, func() { c.Bool(ctx, tc.flag, outsider, false) }); n > 1 {
-			t.Errorf("Bool(%q) allocates %.0f times, want at most 1 (a pooled memo after a GC)", tc.flag, n)
+		if n := testing.AllocsPerRun(100, func() { c.Bool(ctx, tc.flag, outsider, false) }); n > 2 {
+			t.Errorf("Bool(%q) allocates %.0f times, want at most 2 (a pooled memo table, when the pool is empty)", tc.flag, n)
 		}
 	}
 	for _, got := range c.AllFlags(ctx, outsider) {
