@@ -123,6 +123,9 @@ type evaluator struct {
 	lastLen  int
 	lastV    any
 	lastOK   bool
+
+	memo   *memo // nil unless the flag evaluated needs one (rules.Flag.NeedsMemo)
+	visits int   // segments and prerequisite flags evaluated, memo hits aside: for tests
 }
 
 // attr is ctx.lookup remembering the last path looked up. The compiler
@@ -210,6 +213,9 @@ func (e *evaluator) decide(f *rules.Flag, depth int) (decision, error) {
 	}
 	if !f.On {
 		return decision{variation: int32(f.OffVariation), kind: kindOff}, nil
+	}
+	if f.NeedsMemo() && e.memo == nil {
+		return e.decideMemoized(f, depth)
 	}
 	for i := range f.Prerequisites {
 		if !e.prerequisiteHolds(f, i, depth) {
@@ -328,12 +334,18 @@ cached:
 }
 
 // prerequisiteHolds evaluates f's i-th prerequisite flag fully (its own
-// prerequisites, targets, rules); compile-time checks bound the depth.
+// prerequisites, targets, rules), or finds it in the evaluation's memo;
+// compile-time checks bound the depth.
 func (e *evaluator) prerequisiteHolds(f *rules.Flag, i int, depth int) bool {
 	pf := f.PrerequisiteFlags[i] // resolved by rules.Compile for this snapshot
 	if pf == nil || pf.Err != nil || !pf.On || depth >= rules.MaxPrerequisiteDepth {
 		return false
 	}
+	if e.memo != nil {
+		v, ok := e.memoPrerequisite(pf, depth+1)
+		return ok && int(v) == f.Prerequisites[i].Variation
+	}
+	e.visits++
 	d, err := e.decide(pf, depth+1)
 	return err == nil && int(d.variation) == f.Prerequisites[i].Variation
 }
@@ -454,8 +466,8 @@ func (e *evaluator) otherClauseMatches(c *rules.Clause, refs []*rules.Segment, d
 }
 
 func (e *evaluator) inAnySegment(segs []*rules.Segment, depth int) (bool, error) {
-	// No depth limit: Compile refuses inSegment cycles, so the recursion ends
-	// after at most one level per segment (goroutine stacks grow as needed).
+	// No depth limit here: Compile makes segments on a cycle or nested
+	// deeper than rules.MaxSegmentDepth malformed, so the recursion ends.
 	for _, s := range segs {
 		if s == nil {
 			continue // an unknown segment never matches
@@ -463,7 +475,14 @@ func (e *evaluator) inAnySegment(segs []*rules.Segment, depth int) (bool, error)
 		if s.Err != nil {
 			return false, fmt.Errorf("%w: segment %q: %w", ErrMalformedFlag, s.Key, s.Err)
 		}
-		in, err := e.inSegment(s, depth)
+		var in bool
+		var err error
+		if e.memo != nil {
+			in, err = e.memoSegment(s, depth)
+		} else {
+			e.visits++
+			in, err = e.inSegment(s, depth)
+		}
 		if err != nil || in {
 			return in, err
 		}

@@ -288,9 +288,10 @@ func TestFuzzEvaluateSeedsCoverEveryFile(t *testing.T) {
 }
 
 // TestEvaluateDepthLimits pins the evaluation of the deepest legal graphs:
-// a prerequisite chain 16 deep evaluates, and SPEC sets no limit on acyclic
-// segment nesting, so a flag the snapshot reports as well formed must not
-// evaluate to MALFORMED_FLAG however deep its segments nest.
+// a prerequisite chain 16 deep evaluates, and so does a flag using a segment
+// nested 16 deep (SPEC §13; TestSegmentDepthOver16IsMalformed covers 17): a
+// flag the snapshot reports as well formed must not evaluate to
+// MALFORMED_FLAG.
 func TestEvaluateDepthLimits(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(`{"flags":{`)
@@ -299,7 +300,7 @@ func TestEvaluateDepthLimits(t *testing.T) {
 	}
 	fmt.Fprintf(&b, `"c%d":{"on":true,"variations":[false,true],"fallthrough":{"variation":1}},`, rules.MaxPrerequisiteDepth)
 	b.WriteString(`"seg":{"on":true,"variations":[false,true],"rules":[{"id":"deep","clauses":[{"op":"inSegment","values":["s0"]}],"serve":{"variation":1}}],"fallthrough":{"variation":0}}},"segments":{`)
-	const segs = 80
+	const segs = rules.MaxSegmentDepth - 1 // s0 → ... → s15: s0 is 16 deep
 	for i := 0; i < segs; i++ {
 		fmt.Fprintf(&b, `"s%d":{"rules":[{"clauses":[{"op":"inSegment","values":["s%d"]}]}]},`, i, i+1)
 	}
@@ -314,9 +315,9 @@ func TestEvaluateDepthLimits(t *testing.T) {
 		t.Errorf("prerequisite chain %d deep: %+v (%v), want FALLTHROUGH true", rules.MaxPrerequisiteDepth, r.Reason, r.Err)
 	}
 	if snap.Flag("seg").Err != nil || snap.Segment("s0").Err != nil {
-		t.Fatalf("segments nested %d deep reported malformed at compile: %v", segs, snap.Segment("s0").Err)
+		t.Fatalf("segments nested %d deep reported malformed at compile: %v", segs+1, snap.Segment("s0").Err)
 	}
 	if r := Evaluate(snap, "seg", user, nil); r.Reason.Kind != ReasonRuleMatch {
-		t.Errorf("segments nested %d deep (acyclic, well formed per Compile and lint) evaluate to %+v (%v); want RULE_MATCH", segs, r.Reason, r.Err)
+		t.Errorf("segments nested %d deep (acyclic, well formed per Compile and lint) evaluate to %+v (%v); want RULE_MATCH", segs+1, r.Reason, r.Err)
 	}
 }

@@ -63,6 +63,9 @@ type Flag struct {
 	Constant bool
 
 	folded int8 // foldPrerequisites' answer in this snapshot: 0 not yet, 1 constant, -1 not
+
+	needsMemo bool  // see NeedsMemo
+	node      int32 // see Node
 }
 
 // Definition is the part of a compiled flag that its JSON alone determines.
@@ -222,6 +225,7 @@ type Segment struct {
 	Problems []*Problem
 
 	local []*Problem
+	node  int32 // see Node
 }
 
 // SegmentRule puts a context in the segment when all clauses match and,

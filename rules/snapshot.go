@@ -106,7 +106,7 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 		s.segments[key] = g
 	}
 	graph := s.checkPrerequisites()
-	s.checkSegmentCycles()
+	s.checkSegmentDepth(s.checkSegmentCycles())
 	for _, f := range s.flagList {
 		r := Resolved{Problems: f.local}
 		if extra := graph[f.Key]; extra != nil {
@@ -154,6 +154,7 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	for _, f := range s.flagList {
 		foldPrerequisites(f)
 	}
+	s.planMemos()
 	return s
 }
 
@@ -312,8 +313,9 @@ func (s *Snapshot) checkPrerequisites() map[string]*Problem {
 }
 
 // checkSegmentCycles marks segments that reach themselves through inSegment
-// clauses in their rules as malformed.
-func (s *Snapshot) checkSegmentCycles() {
+// clauses in their rules as malformed, and returns them (nil when there is
+// none).
+func (s *Snapshot) checkSegmentCycles() map[string][]string {
 	adj := map[string][]string{}
 	for key, g := range s.segments {
 		for _, r := range g.Rules {
@@ -329,7 +331,7 @@ func (s *Snapshot) checkSegmentCycles() {
 		}
 	}
 	if len(adj) == 0 {
-		return
+		return nil
 	}
 	keys := make([]string, 0, len(adj))
 	for k := range adj {
@@ -337,11 +339,13 @@ func (s *Snapshot) checkSegmentCycles() {
 	}
 	sort.Strings(keys)
 	edges := func(key string) []string { return adj[key] }
-	for key, cycle := range findCycles(keys, edges) {
+	cyclic := findCycles(keys, edges)
+	for key, cycle := range cyclic {
 		g := s.segments[key]
 		g.Problems = appendProblem(g.Problems, &Problem{Kind: "segment", Key: key, Field: "rules",
 			Err: fmt.Errorf("segment cycle: %s", strings.Join(cycle, " → "))})
 	}
+	return cyclic
 }
 
 // appendProblem copies before appending so a reused local problem list is

@@ -193,10 +193,19 @@ class Ev:
             return True
 
     # --- segments
+    def seg_depth(self, skey, stack=()):
+        """1 for a segment using no inSegment, else 1 + the greatest depth of those it uses (cycles are cut)."""
+        s = self.segs.get(skey)
+        if skey in stack or not isinstance(s, dict): return 0
+        refs = [k for r in s.get("rules", []) for c in r.get("clauses", []) if c.get("op") == "inSegment"
+                for k in c.get("values", []) if k in self.segs]
+        return 1 + max([self.seg_depth(k, stack + (skey,)) for k in set(refs)], default=0)
+
     def in_segment(self, skey, ctx, stack=()):
         s = self.segs.get(skey)
         if s is None: return False
         if skey in stack: raise Malformed("segment cycle")
+        if self.seg_depth(skey) > 16: raise Malformed("segment depth")
         if not isinstance(s.get("included", []), list) or not isinstance(s.get("excluded", []), list): raise Malformed("segment")
         av = get(ctx, s.get("attribute", "key"))
         if av is not ABSENT and av in s.get("excluded", []): return False
