@@ -32,13 +32,16 @@ func ValidKey(key string) bool {
 	return true
 }
 
-// decodeTree decodes raw JSON keeping numbers as json.Number, so integer
-// fields can be told from fractions.
+// decodeTree decodes the raw JSON of a flag or segment keeping numbers as
+// json.Number, so integer fields can be told from fractions. It counts
+// nesting from flagLevel, where a flag or segment sits in a document: one
+// that would make its document too deep is malformed wherever it comes
+// from (an admin write, a patch), so it is never served.
 func decodeTree(a *arena, raw json.RawMessage) (any, error) {
 	if a == nil {
 		a = &arena{}
 	}
-	return parseJSONIn(a, raw)
+	return parseJSONIn(a, raw, flagLevel)
 }
 
 // compileFlag parses and compiles one flag on its own into f's key and
@@ -70,7 +73,7 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 	}
 	tree, err := decodeTree(ps.c.treeArena(), raw)
 	if err != nil {
-		ps.add("", "%v", err)
+		ps.add("", "%w", err)
 		return
 	}
 	obj, ok := tree.(object)
@@ -350,7 +353,7 @@ func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 	}
 	tree, err := decodeTree(ps.c.treeArena(), raw)
 	if err != nil {
-		ps.add("", "%v", err)
+		ps.add("", "%w", err)
 		return s
 	}
 	obj, ok := tree.(object)
