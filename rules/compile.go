@@ -3,7 +3,6 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"time"
 )
@@ -72,6 +71,7 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
 	tree, err := decodeTree(ps.c.treeArena(), raw)
+	ps.tree = tree // for the pattern budget (regex.go)
 	if err != nil {
 		ps.add("", "%w", err)
 		return
@@ -352,6 +352,7 @@ func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
 	tree, err := decodeTree(ps.c.treeArena(), raw)
+	ps.tree = tree // for the pattern budget (regex.go)
 	if err != nil {
 		ps.add("", "%w", err)
 		return s
@@ -613,6 +614,7 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 // it. Values that have the right type but cannot be parsed (an instant or a
 // version) are dropped: SPEC says they never match.
 func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
+	var plans []plan // matches
 	for i, raw := range arr {
 		vf := ps.item(field, i)
 		v := normalize(raw)
@@ -637,12 +639,9 @@ func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 				ps.add(vf, "got %s, want a string", jsonKind(raw))
 				continue
 			}
-			re, err := regexp.Compile(s)
-			if err != nil {
-				ps.add(vf, "invalid regular expression: %v", err)
-				continue
+			if pl, ok := ps.planValue(s, vf); ok { // regex.go: the limits of SPEC §13
+				plans = append(plans, pl)
 			}
-			c.parsed().regexps = append(c.regexps, re)
 		case OpLessThan, OpLessThanOrEqual, OpGreaterThan, OpGreaterThanOrEqual:
 			n, ok := v.(float64)
 			if !ok {
@@ -672,6 +671,9 @@ func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 	}
 	if c.Op == OpIn {
 		c.set = NewValueSet(c.Values)
+	}
+	if len(plans) > 0 {
+		c.parsed().patterns = ps.compilePatterns(plans, field)
 	}
 }
 

@@ -52,6 +52,8 @@ type problems struct {
 	quiet     bool
 	list      []*Problem
 	c         *compiler // the compilation's arena and interned values
+	tree      any       // the flag's or segment's JSON, parsed
+	regex     regexBudget
 }
 
 func (ps *problems) add(field, format string, args ...any) {
