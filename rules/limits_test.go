@@ -4,8 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // The limits of SPEC §13 on JSON text: nesting and UTF-8.
@@ -236,4 +241,258 @@ func TestLoneSurrogateRejected(t *testing.T) {
 			t.Errorf("surrogate pair %s: %v", lit, err)
 		}
 	}
+}
+
+// matchesFlag is a flag with one rule whose one clause matches any of
+// patterns; more clauses follow when the patterns are split.
+func matchesFlag(clauses ...[]string) string {
+	var cs []string
+	for _, pats := range clauses {
+		vs, _ := json.Marshal(pats)
+		cs = append(cs, `{"attribute":"name","op":"matches","values":`+string(vs)+`}`)
+	}
+	return `{"on":true,"variations":[true,false],"fallthrough":{"variation":1},"rules":[{"clauses":[` +
+		strings.Join(cs, ",") + `],"serve":{"variation":0}}]}`
+}
+
+func repeated(p string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = p
+	}
+	return out
+}
+
+// TestRegexBombMalformed: the finding "Regex bombs" (a 589 KB PUT of
+// 30,000 \pL{1000} patterns: 2.4 GB, 14.6 s an evaluation). A pattern is
+// at most 1,024 bytes and 5,000 instructions, a flag holds at most 1,000,
+// and its patterns fit budgets of memory and matching steps; beyond, the
+// flag is malformed, with a problem naming the field and the limit.
+func TestRegexBombMalformed(t *testing.T) {
+	bomb := matchesFlag(repeated(`\pL{1000}`, 30000)) // 390 KB: the finding's patterns, in one clause
+	doc := `{"flags":{"bomb":` + bomb + `,"ok":` + matchesFlag([]string{`^[a-z]+$`}) + `}}`
+	// Compiling the bomb stops at its first pattern: it allocates about
+	// what a document of as many plain values does, not 30,000 programs
+	// (1.4 GB).
+	allocs := func(doc string) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		mustCompile(t, doc)
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	plain := strings.Replace(doc, `"op":"matches"`, `"op":"in"`, 1)
+	if got, want := allocs(doc), allocs(plain); got > 2*want {
+		t.Errorf("compiling the bomb allocated %d bytes, the same document with in rather than matches %d: want at most twice", got, want)
+	}
+	s := mustCompile(t, doc)
+	want := []string{
+		`flags.bomb.rules[0].clauses[0].values[0]: matches pattern over the limits: the flag's patterns cost 7503 matching steps per byte, more than 1000; use fewer or simpler patterns`,
+		`flags.bomb.rules[0].clauses[0].values[1000]: matches pattern over the limits: the flag holds more than 1000 patterns`,
+	}
+	if diff := cmp.Diff(want, problemStrings(s.Flag("bomb").Problems)); diff != "" {
+		t.Errorf("bomb problems (-want +got):\n%s", diff)
+	}
+	if f := s.Flag("ok"); f.Err != nil || !f.Rules[0].Clauses[0].Match("ann", true) {
+		t.Errorf("the flag beside the bomb: %v", f.Err)
+	}
+
+	for _, tc := range []struct {
+		name, raw, want string
+	}{
+		{"one \\pL{1000} is over the matching budget", matchesFlag([]string{`\pL{1000}`}),
+			`flags.f.rules[0].clauses[0].values[0]: matches pattern over the limits: the flag's patterns cost 7503 matching steps per byte, more than 1000; use fewer or simpler patterns`},
+		{"the bomb split into flags of 1,000", matchesFlag(repeated(`\pL{1000}`, 1000)),
+			`flags.f.rules[0].clauses[0].values[0]: matches pattern over the limits: the flag's patterns cost 7503 matching steps per byte, more than 1000; use fewer or simpler patterns`},
+		{"1,001 plain strings", matchesFlag(repeated("u", 1001)),
+			`flags.f.rules[0].clauses[0].values[1000]: matches pattern over the limits: the flag holds more than 1000 patterns`},
+		{"1,001 patterns over several clauses", matchesFlag(repeated("u", 500), repeated("v", 500), []string{"w"}),
+			`flags.f.rules[0].clauses[2].values[0]: matches pattern over the limits: the flag holds more than 1000 patterns`},
+		{"a pattern of 1,025 bytes", matchesFlag([]string{strings.Repeat("a", 1025)}),
+			`flags.f.rules[0].clauses[0].values[0]: matches pattern over the limits: 1025 bytes, more than 1024`},
+		{"6,002 instructions", matchesFlag([]string{strings.Repeat(`[a-z]{1000}`, 6)}),
+			`flags.f.rules[0].clauses[0].values[0]: matches pattern over the limits: compiles to 6002 instructions, more than 5000`},
+		{"100,000 instructions, never compiled", matchesFlag([]string{strings.Repeat(`a{1000}`, 100)}),
+			`flags.f.rules[0].clauses[0].values[0]: matches pattern over the limits: compiles to more than 5000 instructions`},
+		{"large classes in a small flag", matchesFlag([]string{`\pL\pN\pP`}),
+			`flags.f.rules[0].clauses[0].values: matches pattern over the limits: the flag's patterns need about 10267 bytes compiled, more than 14× its 174 bytes of compact JSON; use fewer or simpler patterns, or startsWith, endsWith, contains`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := oneProblem(t, compileOne("flag", "f", tc.raw), "flag", "f")
+			if p.Error() != tc.want || !errors.Is(p, ErrPatternLimit) || !errors.Is(p, ErrMalformed) {
+				t.Errorf("problem\n%v\nwant\n%s", p, tc.want)
+			}
+		})
+	}
+
+	// At the limits, valid.
+	for name, raw := range map[string]string{
+		"1,000 plain strings":  matchesFlag(repeated("u", 1000)),
+		"a pattern of 1,024":   matchesFlag([]string{strings.Repeat("a", 1024)}),
+		"ordinary expressions": `{"version":3,"on":true,"variations":[true,false],"offVariation":1,"fallthrough":{"variation":1},` +
+			`"description":"Staff, ops and Chrome users","rules":[{"id":"staff","clauses":[{"attribute":"email","op":"matches",` +
+			`"values":["^[a-z0-9._%+-]+@(?:corp|example)\\.com$","^ops-\\d+@"]}],"serve":{"variation":0}},{"id":"chrome",` +
+			`"clauses":[{"attribute":"userAgent","op":"matches","values":["(?i)chrome/\\d+"]}],"serve":{"variation":0}}]}`,
+	} {
+		if ps := compileOne("flag", "f", raw).Problems(); len(ps) > 0 {
+			t.Errorf("%s: %v", name, ps[0])
+		}
+	}
+
+	// Segments have the same limits.
+	seg := `{"rules":[{"clauses":[{"attribute":"name","op":"matches","values":["\\pL{1000}"]}]}]}`
+	p := oneProblem(t, compileOne("segment", "s", seg), "segment", "s")
+	if !errors.Is(p, ErrPatternLimit) || p.Path() != "segments.s.rules[0].clauses[0].values[0]" {
+		t.Errorf("segment: %v", p)
+	}
+}
+
+// loadForSize is ParseDocument and Compile of the document gen makes, in
+// a function of its own so that nothing of the document's bytes outlives
+// it but what the snapshot keeps; it stores their number in size.
+//
+//go:noinline
+func loadForSize(t *testing.T, gen func() string, size *int) *Snapshot {
+	data := []byte(gen())
+	*size = len(data)
+	doc, err := ParseDocument(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Compile(doc)
+}
+
+// heldBySnapshot is the heap that the snapshot of the document gen makes
+// holds (its Document included), per byte of the document.
+func heldBySnapshot(t *testing.T, gen func() string) (ratio float64, snap *Snapshot) {
+	t.Helper()
+	var before, after runtime.MemStats
+	var size int
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	snap = loadForSize(t, gen, &size)
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(snap)
+	return (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / float64(size), snap
+}
+
+// patternShapes make distinct patterns (i distinguishes them) of the
+// shapes that hold the most memory per byte of JSON: large Unicode classes,
+// many small expressions, expressions that fold case, classes of ranges.
+var patternShapes = map[string]func(i int) string{
+	"unicode classes": func(i int) string { return fmt.Sprintf(`\pL\pN%d`, i) },
+	"emails":          func(i int) string { return fmt.Sprintf(`^[a-z0-9._%%+-]+@d%d\.com$`, i) },
+	"fold case":       func(i int) string { return fmt.Sprintf(`(?i)x%d`, i) },
+	"small":           func(i int) string { return fmt.Sprintf(`a+%d`, i) },
+	"ranges":          func(i int) string { return fmt.Sprintf(`[\x{100}-\x{101}\x{103}\x{105}\x{107}\x{109}\x{10b}]%d`, i) },
+}
+
+// fullestFlag is the flag with the most patterns of shape (numbered from
+// seed) that is still valid, the patterns in one clause or, apart, in a
+// clause each.
+func fullestFlag(t *testing.T, shape func(int) string, seed int, apart bool) string {
+	t.Helper()
+	flag := func(n int) string {
+		var pats []string
+		for i := range n {
+			pats = append(pats, shape(seed*10000+i))
+		}
+		if !apart {
+			return matchesFlag(pats)
+		}
+		var clauses [][]string
+		for _, p := range pats {
+			clauses = append(clauses, []string{p})
+		}
+		return matchesFlag(clauses...)
+	}
+	n := 0
+	for step := 512; step > 0; step /= 2 {
+		if compileOne("flag", "f", flag(n+step)).Problems() == nil {
+			n += step
+		}
+	}
+	if n == 0 {
+		return matchesFlag() // not even one: a flag without patterns
+	}
+	return flag(n)
+}
+
+// TestCompiledSizeBounded: SPEC §13, "no valid flag makes the compiled
+// snapshot larger than 20× the document's bytes" (the finding "Regex
+// bombs": 2.4 GB from a 589 KB PUT). Measured on the heap, for the bomb,
+// for documents of the valid flags fullest of costly patterns, and for
+// the ordinary documents of testdata/eval.
+func TestCompiledSizeBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("memory bounds are checked in full runs")
+	}
+	const bound = 20
+	check := func(name string, gen func() string) {
+		t.Helper()
+		ratio, _ := heldBySnapshot(t, gen)
+		t.Logf("%-32s %5.1f× its bytes", name, ratio)
+		if ratio > bound {
+			t.Errorf("%s: the snapshot holds %.1f× the document's bytes, want at most %d×", name, ratio, bound)
+		}
+	}
+	check("the regex bomb", func() string {
+		return `{"flags":{"bomb":` + matchesFlag(repeated(`\pL{1000}`, 30000)) + `}}`
+	})
+	check("the bomb in flags of 1,000", func() string {
+		var fs []string
+		for i := range 30 {
+			fs = append(fs, fmt.Sprintf(`"bomb%d":%s`, i, matchesFlag(repeated(`\pL{1000}`, 1000))))
+		}
+		return `{"flags":{` + strings.Join(fs, ",") + `}}`
+	})
+	for name, shape := range patternShapes {
+		for _, apart := range []bool{false, true} {
+			var fs []string
+			for i := range 40 {
+				fs = append(fs, fmt.Sprintf(`"f%d":%s`, i, fullestFlag(t, shape, i, apart)))
+			}
+			doc := `{"flags":{` + strings.Join(fs, ",") + `}}`
+			if s := mustCompile(t, doc); s.Problems() != nil {
+				t.Fatalf("%s: %v", name, s.Problems()[0])
+			}
+			check(fmt.Sprintf("fullest flags, %s, apart %v", name, apart), func() string { return doc })
+		}
+	}
+	files, _ := filepath.Glob("../testdata/eval/*.json")
+	var docs []string
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cf struct {
+			Document json.RawMessage `json:"document"`
+		}
+		if err := json.Unmarshal(data, &cf); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		docs = append(docs, string(cf.Document))
+	}
+	// The evaluation cases' documents, as one: their flags and segments
+	// under keys of their own.
+	check("the documents of testdata/eval", func() string {
+		var fs, ss []string
+		for i, d := range docs {
+			doc, err := ParseDocument([]byte(d))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, raw := range doc.Flags {
+				fs = append(fs, fmt.Sprintf(`"%s-%d":%s`, k, i, raw))
+			}
+			for k, raw := range doc.Segments {
+				ss = append(ss, fmt.Sprintf(`"%s-%d":%s`, k, i, raw))
+			}
+		}
+		return `{"flags":{` + strings.Join(fs, ",") + `},"segments":{` + strings.Join(ss, ",") + `}}`
+	})
 }

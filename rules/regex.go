@@ -32,14 +32,17 @@ const (
 // budget is malformed (docs/DECISIONS.md).
 const (
 	// regexMemoryPerByte is how many bytes of compiled patterns a flag or
-	// segment may hold per byte of its JSON. The rest of a compiled flag
-	// holds about 3 bytes per byte of JSON (TestCompiledSizeBounded), so
-	// 16 keeps the snapshot under SPEC's 20×. An ordinary pattern costs 0.5
-	// to 2 KB (a *regexp.Regexp is about 500 bytes before its 40-byte
-	// instructions), so a flag holds a few regular expressions, or dozens
-	// of plain strings (which cost their length: see literalPattern). A
-	// large Unicode class such as \pL is 5 KB in every pattern using it.
-	regexMemoryPerByte = 16
+	// segment may hold per byte of its compact JSON. The rest of a
+	// compiled flag holds up to 6 bytes per byte (a flag of many clauses
+	// of one short value each), so 14 keeps the snapshot under SPEC's 20×
+	// (TestCompiledSizeBounded measures 17× at worst). A regular
+	// expression costs 0.5 to 2 KB compiled (a *regexp.Regexp is about
+	// 250 bytes, then 40 bytes an instruction), so a flag of 200 bytes
+	// holds one or two, and each clause of its own adds room for one; a
+	// clause's expressions compiled together (compilePatterns) cost less
+	// than apart; a plain string costs its length (literalPattern); a
+	// large Unicode class such as \pL costs 5 KB in every pattern using it.
+	regexMemoryPerByte = 14
 
 	// maxRegexCost bounds the matching work of one flag or segment, in
 	// steps per byte of the matched string: a step is one instruction,
@@ -72,11 +75,12 @@ const (
 // Estimates of a compiled pattern's memory, checked against the heap by
 // TestRegexMemoryEstimate: they must not be below what it holds.
 const (
-	regexpBytes     = 512 // a *regexp.Regexp, its syntax.Prog and small slices
+	regexpBytes     = 320 // a *regexp.Regexp, its syntax.Prog and small slices (about 240), its pattern struct
 	instBytes       = 40  // one syntax.Inst
 	runeBytes       = 4   // one rune of a character class or literal
-	regexpNodeBytes = 128 // a syntax.Regexp (112 bytes), held for the runes inside it
+	regexpNodeBytes = 112 // a syntax.Regexp, held for the runes inside it
 	literalSize     = 48  // a pattern kept as a string: its pattern struct and string header
+	clauseBytes     = 96  // the parsedValues a clause with patterns holds them in
 )
 
 // ErrPatternLimit is wrapped by the problem of a matches pattern, or of the
@@ -178,7 +182,7 @@ func (ps *problems) compilePatterns(plans []plan, field string) []pattern {
 	}
 	var out []pattern
 	var regs []plan
-	memory, cost := 0, 0
+	memory, cost := clauseBytes, 0
 	for _, pl := range plans {
 		if pl.kind != patRegexp {
 			out = append(out, pl.pattern)
@@ -434,7 +438,9 @@ func treeBound(re *syntax.Regexp, seen map[*syntax.Regexp]int) int {
 		for _, sub := range re.Sub {
 			n += treeBound(sub, seen)
 		}
-		n += max(0, len(re.Sub)-1)
+		if re.Op == syntax.OpAlternate {
+			n += len(re.Sub) - 1 // an InstAlt between each two
+		}
 	case syntax.OpRepeat: // Simplify leaves none; bounded as it would expand
 		sub := treeBound(re.Sub[0], seen)
 		if re.Max == -1 {

@@ -44,6 +44,8 @@ var regexCorpus = []string{
 	`^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$`, `^(us|eu)-`, `\pL`, `^\pL+$`, `^(?:\pL|\pN)+$`,
 	`^(?:\pL\d){50}$`, `\pL{1000}`, `^\pL{1000}$`, `(?:[\pL\pN\pP\pS]?){100}$`, `(?P<name>x)(?P<other>y)+`,
 	`^(?:a|b)(?:c|d)(?:e|f)x{200}$`, strings.Repeat(`(\pL|\pN)`, 20), `[^\n]*x`, `(?m)^a$`, `\bword\b`,
+	`(?:^[a-z0-9._%+-]+@(?:corp|example)\.com$)|(?:^ops-\d+@)|(?:(?i)chrome/\d+)`, `(?:^[a-z]+@corp\.com$)|(?:^ops-\d+@)`,
+	`(?:a+1)|(?:a+2)|(?:a+3)|(?:a+4)|(?:a+5)|(?:a+6)|(?:a+7)|(?:a+8)`, `x+`, `(?i)x1`, `[^a]`,
 	strings.Repeat("abcdefgh", 100), "^" + strings.Repeat("abcdefgh", 100) + "$",
 }
 
