@@ -327,8 +327,8 @@ func TestRegexBombMalformed(t *testing.T) {
 
 	// At the limits, valid.
 	for name, raw := range map[string]string{
-		"1,000 plain strings":  matchesFlag(repeated("u", 1000)),
-		"a pattern of 1,024":   matchesFlag([]string{strings.Repeat("a", 1024)}),
+		"1,000 plain strings": matchesFlag(repeated("u", 1000)),
+		"a pattern of 1,024":  matchesFlag([]string{strings.Repeat("a", 1024)}),
 		"ordinary expressions": `{"version":3,"on":true,"variations":[true,false],"offVariation":1,"fallthrough":{"variation":1},` +
 			`"description":"Staff, ops and Chrome users","rules":[{"id":"staff","clauses":[{"attribute":"email","op":"matches",` +
 			`"values":["^[a-z0-9._%+-]+@(?:corp|example)\\.com$","^ops-\\d+@"]}],"serve":{"variation":0}},{"id":"chrome",` +
