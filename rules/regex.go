@@ -139,7 +139,10 @@ type regexBudget struct {
 // after adding a problem, or without one once the budget is spent (the
 // flag is malformed already, and its later patterns are not compiled).
 func (ps *problems) planValue(s, field string) (plan, bool) {
-	b := &ps.regex
+	if ps.regex == nil {
+		ps.regex = &regexBudget{} // only flags with patterns have one
+	}
+	b := ps.regex
 	b.count++
 	if b.count > MaxPatterns {
 		if b.count == MaxPatterns+1 {
@@ -175,7 +178,7 @@ func (ps *problems) planValue(s, field string) (plan, bool) {
 // does: one *regexp.Regexp rather than several saves 500 bytes a pattern,
 // and a clause's patterns are always matched together.
 func (ps *problems) compilePatterns(plans []plan, field string) []pattern {
-	b := &ps.regex
+	b := ps.regex
 	b.pending = 0
 	if b.spent {
 		return nil
@@ -309,7 +312,7 @@ func planProg(src string, tree *syntax.Regexp, prog *syntax.Prog) (plan, error) 
 // budget of the flag or segment; past either budget it adds a problem and
 // spends it.
 func (ps *problems) charge(field string, memory, cost int) bool {
-	b := &ps.regex
+	b := ps.regex
 	if b.size == 0 {
 		b.size = jsonSize(ps.tree)
 	}

@@ -161,7 +161,7 @@ var worstRegexInput = strings.Repeat("ab", 31) + "a!"
 // flag whose budget is that of size bytes of JSON, and returns the
 // patterns of all of them.
 func compileClauses(ps *problems, size int, clauses ...[]string) []pattern {
-	ps.regex.size = size
+	ps.regex = &regexBudget{size: size}
 	var out []pattern
 	for _, values := range clauses {
 		var plans []plan
