@@ -56,8 +56,8 @@ const (
 	// one evaluation's matching for a flag under 1 ms: 1,000 × 64 × 12 ns.
 	// A longer string costs proportionally more, never more than linear.
 	// An ordinary pattern costs 10 to 40 steps, a plain string 1 (it runs
-	// as strings.Contains). Instructions beyond 1,000 are thus out of reach
-	// however SPEC's 5,000 reads.
+	// as strings.Contains). So no pattern of more than 1,000 instructions
+	// is valid, though SPEC's own limit is 5,000.
 	maxRegexCost = 1000
 
 	// The steps of an instruction matching a character class, measured
@@ -88,10 +88,11 @@ const (
 // derived from it.
 var ErrPatternLimit = errors.New("matches pattern over the limits")
 
-// pattern is one compiled value of a matches clause. A pattern that is a
-// plain string, perhaps anchored (`corp`, `^beta-`, `@corp\.com$`), is
-// matched with the strings package: that is what Go's regexp does for it,
-// without its 500 bytes and more of compiled program.
+// pattern is one compiled value of a matches clause, or the regular
+// expressions of a clause together. A pattern that is a plain string,
+// perhaps anchored (`corp`, `^beta-`, `@corp\.com$`), is matched with the
+// strings package, with the same answers as regexp and without its 500
+// bytes and more of compiled program.
 type pattern struct {
 	re   *regexp.Regexp // kind patRegexp
 	lit  string         // the other kinds
@@ -162,8 +163,10 @@ func (ps *problems) planValue(s, field string) (plan, bool) {
 		ps.add(field, "%w", err)
 		return plan{}, false
 	}
-	// The clause's patterns are charged once compiled together, at no
-	// more steps than apart: stop planning as soon as they are over.
+	// The clause's patterns are charged once compiled together
+	// (compilePatterns); planning stops as soon as they cost more than
+	// the budget apart, which bounds its work. (Together, a clause's
+	// patterns cost about as much; less when they share a prefix.)
 	b.pending += pl.cost
 	if b.cost+b.pending > maxRegexCost {
 		ps.overCost(field, b.cost+b.pending)
