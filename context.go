@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"reflect"
 	"strings"
 
 	"github.com/flagstream/flags/rules"
@@ -150,11 +151,17 @@ func (b *ContextBuilder) Build() Context {
 // types accepted. Unlike Set, it keeps a top-level name that contains a dot
 // (data from elsewhere is taken as it is), but no attribute path can reach
 // it: "org.plan" always means attribute "plan" of object "org".
+//
+// A value that contains itself (a map or slice holding itself, directly or
+// deeper), nests objects and arrays deeper than rules.MaxNesting counting
+// the context as level 1, or expands to more than maxContextValues values
+// makes the context invalid; it is never followed forever.
 func ContextFromMap(m map[string]any) Context {
 	attrs := make(map[string]any, len(m))
 	var errs []error
+	budget := maxContextValues
 	for name, value := range m {
-		v, err := normalizeValue(value)
+		v, err := normalize(value, 2, &budget)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("attribute %q: %w", name, err))
 			continue
@@ -165,9 +172,14 @@ func ContextFromMap(m map[string]any) Context {
 }
 
 // ContextFromJSON decodes a JSON object into a context. It fails only when
-// data is not a JSON object; a missing key gives a context whose evaluations
-// report INVALID_CONTEXT, as SPEC §6 asks of `flags eval`.
+// data is not a JSON object, or nests objects and arrays deeper than
+// rules.MaxNesting (SPEC §13; the error wraps rules.ErrTooDeep); a missing
+// key gives a context whose evaluations report INVALID_CONTEXT, as SPEC §6
+// asks of `flags eval`.
 func ContextFromJSON(data []byte) (Context, error) {
+	if at := tooDeepAt(data); at >= 0 {
+		return Context{}, fmt.Errorf("flags: context: byte %d: %w", at, rules.ErrTooDeep)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
@@ -229,9 +241,55 @@ func (c Context) MarshalJSON() ([]byte, error) {
 	return json.Marshal(c.attrs.toMap())
 }
 
+// tooDeepAt returns the offset of the first object or array of the JSON
+// text data nested deeper than rules.MaxNesting, or -1. It reads only
+// brackets outside strings: data that is not JSON fails later, in decoding.
+func tooDeepAt(data []byte) int {
+	depth, inString := 0, false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			if depth++; depth > rules.MaxNesting {
+				return i
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return -1
+}
+
+// maxContextValues bounds the values a context may hold, counted as its
+// maps and slices are copied: a map that two attributes share counts
+// twice. Without it a value built with sharing (a map holding another
+// twice, that one holding a third twice, 60 levels deep) would cost 2⁶⁰
+// to copy, or later to encode, though it contains no cycle.
+const maxContextValues = 1 << 20
+
+// errContextTooLarge is the error of a value beyond maxContextValues.
+var errContextTooLarge = fmt.Errorf("holds more than %d values (shared maps and slices count each time they appear)", maxContextValues)
+
 // normalizeValue converts a Go value to the forms evaluation compares:
-// string, bool, float64, nil, []any and map[string]any.
+// string, bool, float64, nil, []any and map[string]any. The value is an
+// attribute of a context, at nesting level 2.
 func normalizeValue(v any) (any, error) {
+	budget := maxContextValues
+	return normalize(v, 2, &budget)
+}
+
+// normalize is normalizeValue of v at the given nesting level, spending
+// budget for every value it copies. A map or slice beyond rules.MaxNesting
+// fails with a *tooDeep error, which tells a cycle (the usual reason) from
+// a deep value.
+func normalize(v any, level int, budget *int) (any, error) {
+	if *budget--; *budget < 0 {
+		return nil, errContextTooLarge
+	}
 	switch x := v.(type) {
 	case nil, string, bool:
 		return x, nil
@@ -284,11 +342,14 @@ func normalizeValue(v any) (any, error) {
 		}
 		return out, nil
 	case []any:
+		if level > rules.MaxNesting {
+			return nil, newTooDeep(x)
+		}
 		out := make([]any, len(x))
 		for i, e := range x {
-			n, err := normalizeValue(e)
+			n, err := normalize(e, level+1, budget)
 			if err != nil {
-				return nil, fmt.Errorf("[%d]: %w", i, err)
+				return nil, wrapNested(err, x, fmt.Sprintf("[%d]", i))
 			}
 			out[i] = n
 		}
@@ -300,17 +361,82 @@ func normalizeValue(v any) (any, error) {
 		}
 		return out, nil
 	case map[string]any:
+		if level > rules.MaxNesting {
+			return nil, newTooDeep(x)
+		}
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			n, err := normalizeValue(e)
+			n, err := normalize(e, level+1, budget)
 			if err != nil {
-				return nil, fmt.Errorf(".%s: %w", k, err)
+				return nil, wrapNested(err, x, "."+k)
 			}
 			out[k] = n
 		}
 		return out, nil
 	}
 	return nil, fmt.Errorf("unsupported type %T", v)
+}
+
+// tooDeep is the error of a map or slice nested beyond rules.MaxNesting.
+// As it returns through the maps and slices above, it gathers them: when
+// one of them appears twice, the value contains itself.
+type tooDeep struct {
+	chain []container
+}
+
+// container identifies a map (by its pointer) or a slice (by the pointer
+// to its first element and its length).
+type container struct {
+	p uintptr
+	n int
+}
+
+func containerOf(v any) container {
+	r := reflect.ValueOf(v)
+	if r.Kind() == reflect.Slice {
+		return container{r.Pointer(), r.Len()}
+	}
+	return container{r.Pointer(), -1}
+}
+
+func newTooDeep(v any) error { return &tooDeep{chain: []container{containerOf(v)}} }
+
+// cycle reports whether a container appears twice in the chain.
+func (e *tooDeep) cycle() bool {
+	seen := make(map[container]bool, len(e.chain))
+	for _, c := range e.chain {
+		if seen[c] {
+			return true
+		}
+		seen[c] = true
+	}
+	return false
+}
+
+func (e *tooDeep) Error() string {
+	if e.cycle() {
+		return "contains itself (a cycle)"
+	}
+	return fmt.Sprintf("%v (counting the context as level 1)", rules.ErrTooDeep)
+}
+
+func (e *tooDeep) Unwrap() error {
+	if e.cycle() {
+		return nil
+	}
+	return rules.ErrTooDeep
+}
+
+// wrapNested is the error err of a member of the map or slice v, at step
+// (".name" or "[i]") in it: a *tooDeep gathers v, which it names no step
+// of (its path would be 64 steps long); other errors get the step.
+func wrapNested(err error, v any, step string) error {
+	var deep *tooDeep
+	if errors.As(err, &deep) {
+		deep.chain = append(deep.chain, containerOf(v))
+		return deep
+	}
+	return fmt.Errorf("%s: %w", step, err)
 }
 
 func describeJSON(v any) string {

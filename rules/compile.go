@@ -3,7 +3,6 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"time"
 )
@@ -32,13 +31,16 @@ func ValidKey(key string) bool {
 	return true
 }
 
-// decodeTree decodes raw JSON keeping numbers as json.Number, so integer
-// fields can be told from fractions.
+// decodeTree decodes the raw JSON of a flag or segment keeping numbers as
+// json.Number, so integer fields can be told from fractions. It counts
+// nesting from flagLevel, where a flag or segment sits in a document: one
+// that would make its document too deep is malformed wherever it comes
+// from (an admin write, a patch), so it is never served.
 func decodeTree(a *arena, raw json.RawMessage) (any, error) {
 	if a == nil {
 		a = &arena{}
 	}
-	return parseJSONIn(a, raw)
+	return parseJSONIn(a, raw, flagLevel)
 }
 
 // compileFlag parses and compiles one flag on its own into f's key and
@@ -69,8 +71,9 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
 	tree, err := decodeTree(ps.c.treeArena(), raw)
+	ps.tree = tree // for the pattern budget (regex.go)
 	if err != nil {
-		ps.add("", "%v", err)
+		ps.add("", "%w", err)
 		return
 	}
 	obj, ok := tree.(object)
@@ -349,8 +352,9 @@ func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
 	tree, err := decodeTree(ps.c.treeArena(), raw)
+	ps.tree = tree // for the pattern budget (regex.go)
 	if err != nil {
-		ps.add("", "%v", err)
+		ps.add("", "%w", err)
 		return s
 	}
 	obj, ok := tree.(object)
@@ -610,6 +614,7 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 // it. Values that have the right type but cannot be parsed (an instant or a
 // version) are dropped: SPEC says they never match.
 func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
+	var plans []plan // matches
 	for i, raw := range arr {
 		vf := ps.item(field, i)
 		v := normalize(raw)
@@ -634,12 +639,9 @@ func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 				ps.add(vf, "got %s, want a string", jsonKind(raw))
 				continue
 			}
-			re, err := regexp.Compile(s)
-			if err != nil {
-				ps.add(vf, "invalid regular expression: %v", err)
-				continue
+			if pl, ok := ps.planValue(s, vf); ok { // regex.go: the limits of SPEC §13
+				plans = append(plans, pl)
 			}
-			c.parsed().regexps = append(c.regexps, re)
 		case OpLessThan, OpLessThanOrEqual, OpGreaterThan, OpGreaterThanOrEqual:
 			n, ok := v.(float64)
 			if !ok {
@@ -669,6 +671,9 @@ func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 	}
 	if c.Op == OpIn {
 		c.set = NewValueSet(c.Values)
+	}
+	if len(plans) > 0 {
+		c.parsed().patterns = ps.compilePatterns(plans, field)
 	}
 }
 

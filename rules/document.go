@@ -47,9 +47,9 @@ func ParseDocument(data []byte) (*Document, error) {
 	s := &scanner{data: data}
 	s.skipSpace()
 	if s.pos >= len(data) || data[s.pos] != '{' {
-		_, kind, err := splitObject(data) // not an object: say what it is
+		_, kind, err := splitObject(data, 1) // not an object: say what it is
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, err)
+			return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
 		}
 		if kind == "null" {
 			return nil, fmt.Errorf("%w: top level is null, want an object", ErrInvalidDocument)
@@ -67,7 +67,7 @@ func ParseDocument(data []byte) (*Document, error) {
 		for {
 			k, err := s.objectKey(keyDecode)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, err)
+				return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
 			}
 			s.skipSpace()
 			start := s.pos
@@ -75,10 +75,10 @@ func ParseDocument(data []byte) (*Document, error) {
 			if (k == "flags" || k == "segments") && s.pos < len(data) && data[s.pos] == '{' {
 				members, err = s.rawMembersAt(2)
 			} else {
-				err = s.skipValue(1)
+				err = s.skipValue(2)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, err)
+				return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
 			}
 			raw := json.RawMessage(data[start:s.pos:s.pos])
 			switch k {
@@ -91,7 +91,7 @@ func ParseDocument(data []byte) (*Document, error) {
 			}
 			more, err := s.next('}', "after object key:value pair")
 			if err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, err)
+				return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
 			}
 			if !more {
 				break
@@ -131,9 +131,9 @@ func documentMembers(field string, raw json.RawMessage, members map[string]json.
 // objects whose values are objects or null.
 func ParsePatch(data []byte) (*Patch, error) {
 	data = bytes.Clone(data)
-	top, kind, err := splitObject(data)
+	top, kind, err := splitObject(data, 1)
 	if err != nil {
-		return nil, fmt.Errorf("%w: patch: %v", ErrInvalidDocument, err)
+		return nil, fmt.Errorf("%w: patch: %w", ErrInvalidDocument, err)
 	}
 	if top == nil {
 		if kind == "null" {
@@ -179,7 +179,8 @@ func parseVersion(raw json.RawMessage) (int64, error) {
 	return i, nil
 }
 
-// parseRawMap decodes an object of objects. Null members are kept (as nil)
+// parseRawMap decodes an object of objects, the member field of a document
+// or patch (nesting level 2). Null members are kept (as nil)
 // only when allowNull is set (patches); in a document they make the flag
 // malformed later, not the document invalid, so they are kept as the raw null.
 func parseRawMap(field string, raw json.RawMessage, allowNull bool) (map[string]json.RawMessage, error) {
@@ -189,9 +190,9 @@ func parseRawMap(field string, raw json.RawMessage, allowNull bool) (map[string]
 	if first := firstByte(raw); first != '{' {
 		return nil, fmt.Errorf("%w: %s: want an object", ErrInvalidDocument, field)
 	}
-	out, _, err := splitObject(raw)
+	out, _, err := splitObject(raw, 2) // a member of the top level
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalidDocument, field, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidDocument, field, err)
 	}
 	if allowNull {
 		for k, v := range out {
@@ -308,13 +309,13 @@ func jsonKind(v any) string {
 }
 
 // splitObject splits a JSON text that is an object into its members' raw
-// values. For valid JSON that is not an object it returns a nil map and the
-// kind of value ("null", "an array"...).
-func splitObject(data []byte) (map[string]json.RawMessage, string, error) {
+// values; its top is at the given nesting level. For valid JSON that is not
+// an object it returns a nil map and the kind of value ("null", "an array"...).
+func splitObject(data []byte, level int) (map[string]json.RawMessage, string, error) {
 	s := &scanner{data: data}
 	s.skipSpace()
 	if s.pos < len(data) && data[s.pos] == '{' {
-		m, err := s.rawMembers()
+		m, err := s.rawMembers(level)
 		if err != nil {
 			return nil, "", err
 		}
@@ -324,7 +325,7 @@ func splitObject(data []byte) (map[string]json.RawMessage, string, error) {
 		}
 		return m, "", nil
 	}
-	v, err := parseJSON(data)
+	v, err := parseJSONIn(&arena{}, data, level)
 	if err != nil {
 		return nil, "", err
 	}

@@ -195,7 +195,7 @@ func TestSortKeys(t *testing.T) {
 	}
 }
 
-// TestParsedValuesOwnOrShared: a clause with regexps, numbers, instants or
+// TestParsedValuesOwnOrShared: a clause with patterns, numbers, instants or
 // versions has its own parsedValues; the others share the empty one, which
 // is never written.
 func TestParsedValuesOwnOrShared(t *testing.T) {
@@ -216,11 +216,11 @@ func TestParsedValuesOwnOrShared(t *testing.T) {
 			t.Errorf("clause %d (%s) has no parsed values of its own", i, cs[i].Op)
 		}
 	}
-	if len(cs[1].regexps) != 1 || len(cs[2].numbers) != 1 || len(cs[3].instants) != 1 || len(cs[4].versions) != 1 {
-		t.Errorf("parsed values: %d regexps, %d numbers, %d instants, %d versions",
-			len(cs[1].regexps), len(cs[2].numbers), len(cs[3].instants), len(cs[4].versions))
+	if len(cs[1].patterns) != 1 || len(cs[2].numbers) != 1 || len(cs[3].instants) != 1 || len(cs[4].versions) != 1 {
+		t.Errorf("parsed values: %d patterns, %d numbers, %d instants, %d versions",
+			len(cs[1].patterns), len(cs[2].numbers), len(cs[3].instants), len(cs[4].versions))
 	}
-	if noParsed.regexps != nil || noParsed.numbers != nil || noParsed.instants != nil || noParsed.versions != nil {
+	if noParsed.patterns != nil || noParsed.numbers != nil || noParsed.instants != nil || noParsed.versions != nil {
 		t.Errorf("the shared empty parsedValues was written: %+v", *noParsed)
 	}
 	if !cs[0].Match("ann@corp.com", true) || !cs[1].Match("ab", true) || !cs[2].Match(2.0, true) ||

@@ -120,6 +120,29 @@ func plain(v any) any {
 	return v
 }
 
+// MaxNesting is how deep a JSON text may nest objects and arrays (SPEC §13),
+// counted from its top: the top-level object of a document is level 1, its
+// "flags" object level 2, a flag level 3. Deeper text is invalid. Real flags
+// nest a handful of levels; the limit bounds the recursion of every parser
+// that reads the text after us (encoding/json allows 10,000, and 10,000
+// levels of a 40 KB request cost megabytes of trees and stack).
+const MaxNesting = 64
+
+// flagLevel is the nesting level of a flag or segment object in its
+// document: {"flags": {"key": {...}}}.
+const flagLevel = 3
+
+// Errors a JSON text can fail with beyond its syntax (SPEC §13). They are
+// wrapped by the errors of ParseDocument and ParsePatch and by the problem
+// of a flag or segment compiled on its own.
+var (
+	// ErrTooDeep reports objects and arrays nested deeper than MaxNesting.
+	ErrTooDeep = errors.New("objects and arrays nest deeper than 64 levels")
+	// ErrInvalidUTF8 reports a string holding bytes that are not UTF-8 or a
+	// \u escape of a lone UTF-16 surrogate: strings served must be UTF-8.
+	ErrInvalidUTF8 = errors.New("string is not valid UTF-8")
+)
+
 // scanner reads one JSON text held in data.
 type scanner struct {
 	data []byte
@@ -127,18 +150,27 @@ type scanner struct {
 	a    *arena
 }
 
-// syntaxError reports where parsing stopped, as line and column.
+// syntaxError reports where parsing stopped, as line and column. err is
+// the sentinel it wraps (ErrTooDeep, ErrInvalidUTF8), nil for plain syntax.
 type syntaxError struct {
 	msg        string
 	line, col  int
 	byteOffset int
+	err        error
 }
 
 func (e *syntaxError) Error() string {
 	return fmt.Sprintf("line %d, column %d: %s", e.line, e.col, e.msg)
 }
 
+func (e *syntaxError) Unwrap() error { return e.err }
+
 func (s *scanner) errorf(format string, args ...any) error {
+	return s.fail(nil, format, args...)
+}
+
+// fail is errorf for an error that wraps sentinel.
+func (s *scanner) fail(sentinel error, format string, args ...any) error {
 	line, col := 1, 1
 	for i := 0; i < s.pos && i < len(s.data); i++ {
 		if s.data[i] == '\n' {
@@ -148,7 +180,13 @@ func (s *scanner) errorf(format string, args ...any) error {
 			col++
 		}
 	}
-	return &syntaxError{msg: fmt.Sprintf(format, args...), line: line, col: col, byteOffset: s.pos}
+	return &syntaxError{msg: fmt.Sprintf(format, args...), line: line, col: col, byteOffset: s.pos, err: sentinel}
+}
+
+// tooDeep is the error for an object or array at pos nested beyond
+// MaxNesting; level is the level it would have.
+func (s *scanner) tooDeep(level int) error {
+	return s.fail(ErrTooDeep, "%v (this one would be level %d, counted from the top of the document)", ErrTooDeep, level)
 }
 
 func (s *scanner) skipSpace() {
@@ -173,14 +211,16 @@ func (s *scanner) unexpected(context string) error {
 // parseJSON decodes one complete JSON text into a tree: object, []any,
 // string, json.Number, bool or nil.
 func parseJSON(data []byte) (any, error) {
-	return parseJSONIn(&arena{}, data)
+	return parseJSONIn(&arena{}, data, 1)
 }
 
-// parseJSONIn is parseJSON taking its memory from a.
-func parseJSONIn(a *arena, data []byte) (any, error) {
+// parseJSONIn is parseJSON taking its memory from a, for a text whose top
+// is at the given nesting level (1 for a text on its own, flagLevel for a
+// flag or segment cut from a document).
+func parseJSONIn(a *arena, data []byte, level int) (any, error) {
 	a.mstack, a.istack = a.mstack[:0], a.istack[:0] // left over by a failed parse
 	s := &scanner{data: data, a: a}
-	v, err := s.value(0)
+	v, err := s.value(level)
 	if err != nil {
 		return nil, err
 	}
@@ -191,19 +231,18 @@ func parseJSONIn(a *arena, data []byte) (any, error) {
 	return v, nil
 }
 
-// maxNesting bounds recursion on hostile input (encoding/json uses 10000).
-const maxNesting = 10000
-
-func (s *scanner) value(depth int) (any, error) {
+// value reads the value at pos; an object or array there is at the given
+// nesting level, and its members are at level+1.
+func (s *scanner) value(level int) (any, error) {
 	s.skipSpace()
 	if s.pos >= len(s.data) {
 		return nil, s.errorf("unexpected end of JSON input")
 	}
-	if depth > maxNesting {
-		return nil, s.errorf("exceeded max depth")
-	}
 	switch c := s.data[s.pos]; {
 	case c == '{':
+		if level > MaxNesting {
+			return nil, s.tooDeep(level)
+		}
 		s.pos++
 		s.skipSpace()
 		if s.pos < len(s.data) && s.data[s.pos] == '}' {
@@ -216,7 +255,7 @@ func (s *scanner) value(depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			v, err := s.value(depth + 1)
+			v, err := s.value(level + 1)
 			if err != nil {
 				return nil, err
 			}
@@ -234,6 +273,9 @@ func (s *scanner) value(depth int) (any, error) {
 			return o, nil
 		}
 	case c == '[':
+		if level > MaxNesting {
+			return nil, s.tooDeep(level)
+		}
 		s.pos++
 		s.skipSpace()
 		if s.pos < len(s.data) && s.data[s.pos] == ']' {
@@ -242,7 +284,7 @@ func (s *scanner) value(depth int) (any, error) {
 		}
 		base := len(s.a.istack)
 		for {
-			v, err := s.value(depth + 1)
+			v, err := s.value(level + 1)
 			if err != nil {
 				return nil, err
 			}
@@ -488,7 +530,7 @@ func (s *scanner) str() (string, error) {
 		case c >= utf8.RuneSelf:
 			r, size := utf8.DecodeRune(s.data[s.pos:])
 			if r == utf8.RuneError && size == 1 {
-				return s.strSlow(start) // invalid UTF-8: replaced like encoding/json
+				return "", s.badUTF8()
 			}
 			s.pos += size
 		default:
@@ -498,7 +540,31 @@ func (s *scanner) str() (string, error) {
 	return "", s.errorf("unexpected end of JSON input")
 }
 
-// strSlow decodes a string with escapes or invalid UTF-8 from start.
+// badUTF8 is the error for the byte at pos, which starts no UTF-8 encoding
+// of a character (encoding/json would replace it with U+FFFD; SPEC §13
+// rejects it, so that every string served is the one written).
+func (s *scanner) badUTF8() error {
+	return s.fail(ErrInvalidUTF8, "%v: byte 0x%02x", ErrInvalidUTF8, s.data[s.pos])
+}
+
+// surrogatePair completes the UTF-16 surrogate r read from the \u escape
+// at start, with pos after it: a high half followed by the \u escape of a
+// low half is one character, and pos moves past both; anything else is a
+// lone surrogate, which no UTF-8 string can hold.
+func (s *scanner) surrogatePair(r rune, start int) (rune, error) {
+	if r < 0xdc00 && len(s.data)-s.pos >= 6 && s.data[s.pos] == '\\' && s.data[s.pos+1] == 'u' {
+		save := s.pos
+		s.pos += 2
+		if low, ok := s.hex4(); ok && low >= 0xdc00 && low <= 0xdfff {
+			return utf16.DecodeRune(r, low), nil
+		}
+		s.pos = save
+	}
+	s.pos = start
+	return 0, s.fail(ErrInvalidUTF8, "%v: lone surrogate \\u%04x", ErrInvalidUTF8, r)
+}
+
+// strSlow decodes a string with escapes from start.
 func (s *scanner) strSlow(start int) (string, error) {
 	buf := make([]byte, 0, s.pos-start+16)
 	buf = append(buf, s.data[start:s.pos]...)
@@ -536,18 +602,10 @@ func (s *scanner) strSlow(start int) (string, error) {
 					return "", s.unexpected("in \\u hexadecimal character escape")
 				}
 				if utf16.IsSurrogate(r) {
-					save := s.pos
-					if s.pos+1 < len(s.data) && s.data[s.pos] == '\\' && s.data[s.pos+1] == 'u' {
-						s.pos += 2
-						if r2, ok := s.hex4(); ok {
-							if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-								buf = utf8.AppendRune(buf, dec)
-								continue
-							}
-						}
+					var err error
+					if r, err = s.surrogatePair(r, s.pos-6); err != nil {
+						return "", err
 					}
-					s.pos = save
-					r = utf8.RuneError
 				}
 				buf = utf8.AppendRune(buf, r)
 			default:
@@ -557,10 +615,9 @@ func (s *scanner) strSlow(start int) (string, error) {
 		case c >= utf8.RuneSelf:
 			r, size := utf8.DecodeRune(s.data[s.pos:])
 			if r == utf8.RuneError && size == 1 {
-				buf = utf8.AppendRune(buf, utf8.RuneError)
-			} else {
-				buf = append(buf, s.data[s.pos:s.pos+size]...)
+				return "", s.badUTF8()
 			}
+			buf = append(buf, s.data[s.pos:s.pos+size]...)
 			s.pos += size
 		default:
 			buf = append(buf, c)
@@ -582,17 +639,18 @@ func (s *scanner) hex4() (rune, bool) {
 	return rune(v), true
 }
 
-// skipValue checks one value and moves past it without building it.
-func (s *scanner) skipValue(depth int) error {
+// skipValue checks one value at the given nesting level (as value) and
+// moves past it without building it.
+func (s *scanner) skipValue(level int) error {
 	s.skipSpace()
 	if s.pos >= len(s.data) {
 		return s.errorf("unexpected end of JSON input")
 	}
-	if depth > maxNesting {
-		return s.errorf("exceeded max depth")
-	}
 	switch c := s.data[s.pos]; {
 	case c == '{':
+		if level > MaxNesting {
+			return s.tooDeep(level)
+		}
 		s.pos++
 		s.skipSpace()
 		if s.pos < len(s.data) && s.data[s.pos] == '}' {
@@ -603,7 +661,7 @@ func (s *scanner) skipValue(depth int) error {
 			if _, err := s.objectKey(keySkip); err != nil {
 				return err
 			}
-			if err := s.skipValue(depth + 1); err != nil {
+			if err := s.skipValue(level + 1); err != nil {
 				return err
 			}
 			more, err := s.next('}', "after object key:value pair")
@@ -616,6 +674,9 @@ func (s *scanner) skipValue(depth int) error {
 			return nil
 		}
 	case c == '[':
+		if level > MaxNesting {
+			return s.tooDeep(level)
+		}
 		s.pos++
 		s.skipSpace()
 		if s.pos < len(s.data) && s.data[s.pos] == ']' {
@@ -623,7 +684,7 @@ func (s *scanner) skipValue(depth int) error {
 			return nil
 		}
 		for {
-			if err := s.skipValue(depth + 1); err != nil {
+			if err := s.skipValue(level + 1); err != nil {
 				return err
 			}
 			more, err := s.next(']', "after array element")
@@ -638,7 +699,7 @@ func (s *scanner) skipValue(depth int) error {
 	case c == '"':
 		return s.skipString()
 	default:
-		_, err := s.value(depth)
+		_, err := s.value(level)
 		return err
 	}
 }
@@ -660,10 +721,14 @@ func (s *scanner) next(closing byte, context string) (more bool, err error) {
 	return false, s.unexpected(context)
 }
 
-// skipString validates a string without decoding it.
+// skipString validates a string without decoding it, UTF-8 included.
 func (s *scanner) skipString() error {
 	s.pos++
 	for s.pos < len(s.data) {
+		if plainByte[s.data[s.pos]] { // most bytes: one test
+			s.pos++
+			continue
+		}
 		c := s.data[s.pos]
 		switch {
 		case c == '"':
@@ -679,40 +744,61 @@ func (s *scanner) skipString() error {
 				s.pos++
 			case 'u':
 				s.pos++
-				if _, ok := s.hex4(); !ok {
+				r, ok := s.hex4()
+				if !ok {
 					return s.unexpected("in \\u hexadecimal character escape")
+				}
+				if utf16.IsSurrogate(r) {
+					if _, err := s.surrogatePair(r, s.pos-6); err != nil {
+						return err
+					}
 				}
 			default:
 				return s.unexpected("in string escape code")
 			}
 		case c < 0x20:
 			return s.unexpected("in string literal")
-		default:
-			s.pos++
+		default: // c >= utf8.RuneSelf
+			r, size := utf8.DecodeRune(s.data[s.pos:])
+			if r == utf8.RuneError && size == 1 {
+				return s.badUTF8()
+			}
+			s.pos += size
 		}
 	}
 	return s.errorf("unexpected end of JSON input")
 }
 
-// rawMembers splits the object starting at pos into its members' raw
-// values (sub-slices of data), checking every value's syntax; errNotObject
-// when pos is not at an object.
-func (s *scanner) rawMembers() (map[string]json.RawMessage, error) {
+// plainByte tells the bytes a JSON string holds as they are: ASCII but
+// for the quote, the backslash and control characters.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// rawMembers splits the object starting at pos, at the given nesting
+// level, into its members' raw values (sub-slices of data), checking every
+// value's syntax; errNotObject when pos is not at an object.
+func (s *scanner) rawMembers(level int) (map[string]json.RawMessage, error) {
 	s.skipSpace()
 	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
 		return nil, errNotObject
 	}
-	return s.rawMembersAt(1)
+	return s.rawMembersAt(level)
 }
 
-// rawMembers is rawMembers of an object at pos whose members are at the
-// given nesting depth (for maxNesting).
+// rawMembersAt is rawMembers of the object at pos.
 //
 // The members are gathered first and the map is built at its final size;
 // the keys are decoded into one buffer and become substrings of one string:
 // a document of thousands of flags then costs one allocation for its keys
 // and none for growing its map.
-func (s *scanner) rawMembersAt(depth int) (map[string]json.RawMessage, error) {
+func (s *scanner) rawMembersAt(level int) (map[string]json.RawMessage, error) {
+	if level > MaxNesting {
+		return nil, s.tooDeep(level)
+	}
 	s.pos++
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
@@ -741,7 +827,7 @@ func (s *scanner) rawMembersAt(depth int) (map[string]json.RawMessage, error) {
 		s.pos++
 		s.skipSpace()
 		start := s.pos
-		if err := s.skipValue(depth); err != nil {
+		if err := s.skipValue(level + 1); err != nil {
 			return nil, err
 		}
 		members = append(members, rawMember{len(keys), json.RawMessage(s.data[start:s.pos:s.pos])})

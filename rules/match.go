@@ -157,8 +157,8 @@ func (c *Clause) matchOne(v any) bool {
 		if !ok {
 			return false
 		}
-		for _, re := range c.regexps {
-			if re.MatchString(s) {
+		for i := range c.patterns {
+			if c.patterns[i].match(s) {
 				return true
 			}
 		}

@@ -476,9 +476,10 @@ func TestValueSet(t *testing.T) {
 
 // TestClausePreparsed checks values are parsed once, at compile time.
 func TestClausePreparsed(t *testing.T) {
-	c := compileClause(t, clauseJSON("matches", `["^a","b$"]`, false))
-	if len(c.regexps) != 2 || c.regexps[0].String() != "^a" {
-		t.Errorf("matches: regexps = %v, want 2 compiled", c.regexps)
+	c := compileClause(t, clauseJSON("matches", `["^a","b$","^a+$"]`, false))
+	if len(c.patterns) != 3 || c.patterns[0] != (pattern{lit: "a", kind: patPrefix}) ||
+		c.patterns[1] != (pattern{lit: "b", kind: patSuffix}) || c.patterns[2].re == nil {
+		t.Errorf("matches: patterns = %+v, want 3 compiled: a prefix, a suffix, a regexp", c.patterns)
 	}
 	c = compileClause(t, clauseJSON("before", `["2026-01-01T00:00:00Z", 5, "junk"]`, false))
 	if len(c.instants) != 2 || c.instants[0] != (moment{1767225600, 0}) || c.instants[1] != (moment{0, 5e6}) {

@@ -2,7 +2,6 @@ package rules
 
 import (
 	"encoding/json"
-	"regexp"
 
 	"github.com/flagstream/flags/bucketing"
 )
@@ -312,10 +311,10 @@ type Clause struct {
 // parsedValues holds a clause's values pre-parsed for the operators that
 // need more than strings or a set.
 type parsedValues struct {
-	regexps  []*regexp.Regexp // matches
-	numbers  []float64        // numeric comparisons
-	instants []moment         // before, after
-	versions []semver         // semver ops
+	patterns []pattern // matches
+	numbers  []float64 // numeric comparisons
+	instants []moment  // before, after
+	versions []semver  // semver ops
 }
 
 // noParsed is the parsedValues of every clause without any. It is shared

@@ -51,7 +51,9 @@ type problems struct {
 	kind, key string
 	quiet     bool
 	list      []*Problem
-	c         *compiler // the compilation's arena and interned values
+	c         *compiler    // the compilation's arena and interned values
+	tree      any          // the flag's or segment's JSON, parsed
+	regex     *regexBudget // once the flag has patterns
 }
 
 func (ps *problems) add(field, format string, args ...any) {

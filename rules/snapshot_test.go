@@ -291,16 +291,16 @@ func TestCompileFromReuse(t *testing.T) {
 	if a1 == a2 {
 		t.Fatalf("unchanged flag: CompileFrom returned the previous snapshot's *Flag itself, want a copy")
 	}
-	if &a1.Rules[0] != &a2.Rules[0] || a1.Rules[0].Clauses[0].regexps[0] != a2.Rules[0].Clauses[0].regexps[0] ||
+	if &a1.Rules[0] != &a2.Rules[0] || &a1.Rules[0].Clauses[0].patterns[0] != &a2.Rules[0].Clauses[0].patterns[0] ||
 		a1.Rules[0].Serve.Rollout != a2.Rules[0].Serve.Rollout {
-		t.Errorf("unchanged flag a was recompiled: rules, regexps or rollouts not shared")
+		t.Errorf("unchanged flag a was recompiled: rules, patterns or rollouts not shared")
 	}
 	b1, b2 := s1.Flag("b"), s2.Flag("b")
-	if &b1.Rules[0] == &b2.Rules[0] || b1.Rules[0].Clauses[0].regexps[0] == b2.Rules[0].Clauses[0].regexps[0] {
+	if &b1.Rules[0] == &b2.Rules[0] || &b1.Rules[0].Clauses[0].patterns[0] == &b2.Rules[0].Clauses[0].patterns[0] {
 		t.Errorf("changed flag b was reused")
 	}
-	if got := b2.Rules[0].Clauses[0].regexps[0].String(); got != `@corp2\.com$` {
-		t.Errorf("b recompiled regexp = %q, want the new one", got)
+	if got := b2.Rules[0].Clauses[0].patterns[0].lit; got != `@corp2.com` {
+		t.Errorf("b recompiled pattern = %q, want the new one", got)
 	}
 	if g1, g2 := s1.Segment("s"), s2.Segment("s"); g1 == g2 || &g1.Rules[0] != &g2.Rules[0] {
 		t.Errorf("unchanged segment: not a copy sharing its compiled rules")

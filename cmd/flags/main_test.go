@@ -137,6 +137,11 @@ func TestEvalExitStatus(t *testing.T) {
 		{"version not an integer", []string{"eval", "--flags", writeFile(t, "bad3.json", `{"version":"3"}`), "--context", `{"key":"u"}`}, "version"},
 		{"context not JSON", []string{"eval", "--flags", good, "--context", `{key}`}, "--context must be a JSON object"},
 		{"context an array", []string{"eval", "--flags", good, "--context", `[]`}, "want a JSON object"},
+		// SPEC §13: a context nests at most 64 levels, itself level 1.
+		{"context nested 65 levels", []string{"eval", "--flags", good, "--context",
+			`{"key":"u","a":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`}, "nest deeper than 64 levels"},
+		{"document nested 65 levels", []string{"eval", "--flags", writeFile(t, "deep.json", `{"x":`+strings.Repeat("[", 64)+strings.Repeat("]", 64)+`}`),
+			"--context", `{"key":"u"}`}, "nest deeper than 64 levels"},
 		{"bad --at", []string{"eval", "--flags", good, "--context", `{"key":"u"}`, "--at", "yesterday"}, "RFC 3339"},
 		{"missing --flags", []string{"eval", "--context", `{"key":"u"}`}, "required"},
 	}
