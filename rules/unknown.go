@@ -107,7 +107,7 @@ func UnknownFields(data []byte) ([]*UnknownField, error) {
 		sort.Strings(keys)
 		for _, key := range keys {
 			a.reset()
-			tree, err := parseJSONIn(a, kind.members[key])
+			tree, err := parseJSONIn(a, kind.members[key], flagLevel)
 			if err != nil {
 				continue
 			}
