@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,12 +21,25 @@ import (
 // with 409: a file rewritten without pause must not hold a request forever.
 const maxStaleWrites = 8
 
+// adminOp is what an admin write does to its key.
+type adminOp int
+
+const (
+	opPut adminOp = iota
+	opPatch
+	opDelete
+)
+
+// mergePatchType is the media type of a JSON merge patch (RFC 7396), the
+// only one PATCH takes.
+const mergePatchType = "application/merge-patch+json"
+
 // adminRequest is one admin write, as read from its request.
 type adminRequest struct {
 	kind        Kind
 	key         string
-	del         bool
-	body        json.RawMessage // compact; nil for DELETE
+	op          adminOp
+	body        json.RawMessage // compact; nil for DELETE; the merge patch for PATCH
 	bodyBytes   int             // as sent
 	ifMatch     string          // header values; "" when absent
 	ifNoneMatch string
@@ -97,19 +111,26 @@ func (s *Server) adminGet(kind Kind) http.HandlerFunc {
 	}
 }
 
-// adminHandler serves PUT (del false) or DELETE of /v1/admin/flags/{key} or
+// adminHandler serves PUT, PATCH or DELETE of /v1/admin/flags/{key} or
 // /v1/admin/segments/{key}. A success answers 200 with the data of the patch
-// it published: {"version":N,"flags":{...},"segments":{...}}, and, for PUT,
-// the object's new ETag.
-func (s *Server) adminHandler(kind Kind, del bool) http.HandlerFunc {
+// it published: {"version":N,"flags":{...},"segments":{...}}, and, for PUT
+// and PATCH, the object's new ETag.
+func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		key := s.adminKey(w, r, kind)
 		if key == "" {
 			return
 		}
-		req := &adminRequest{kind: kind, key: key, del: del,
+		req := &adminRequest{kind: kind, key: key, op: op,
 			ifMatch: r.Header.Get("If-Match"), ifNoneMatch: r.Header.Get("If-None-Match")}
-		if !del {
+		if op == opPatch {
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != mergePatchType {
+				writeError(w, http.StatusUnsupportedMediaType,
+					fmt.Sprintf("flags: %s: PATCH takes a JSON merge patch: Content-Type %s, not %q", req.path(), mergePatchType, r.Header.Get("Content-Type")), nil)
+				return
+			}
+		}
+		if op != opDelete {
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.WriteTimeout))
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 			var tooBig *http.MaxBytesError
@@ -140,7 +161,7 @@ func (s *Server) adminHandler(kind Kind, del bool) http.HandlerFunc {
 	}
 }
 
-// readBody checks a PUT body and keeps it, compacted, in req: it must be
+// readBody checks a PUT or PATCH body and keeps it, compacted, in req: it must be
 // JSON, a JSON object (null, arrays, strings, numbers and booleans are
 // refused: SPEC §13), and what the document parser accepts as a member of a
 // document (nesting, UTF-8). It returns a zero status when the body is fine.
@@ -204,14 +225,14 @@ func (s *Server) adminWrite(ctx context.Context, req *adminRequest) adminResult 
 			return res
 		}
 		c := Change{Kind: req.kind, Key: req.key, Version: p.st.version, BodyBytes: req.bodyBytes}
-		if !req.del {
+		if req.op != opDelete {
 			c.Value = p.u.entry(req.kind, req.key).raw
 		}
 		err := s.store.Write(ctx, c)
 		switch {
 		case err == nil:
 			s.apply(p)
-			s.log.Info("flags: published", "cause", "admin", "version", p.st.version, string(req.kind), req.key, "deleted", req.del)
+			s.log.Info("flags: published", "cause", "admin", "version", p.st.version, string(req.kind), req.key, "deleted", req.op == opDelete)
 			return adminResult{status: http.StatusOK, msg: string(p.data), etag: res.etag}
 		case errors.Is(err, ErrStale) && attempt < maxStaleWrites:
 			s.log.Info("flags: admin write found the store changed; loading that first", "key", req.key, "err", err)
@@ -254,22 +275,35 @@ func (s *Server) prepareAdmin(req *adminRequest) (*prepared, adminResult) {
 	}
 	var u update
 	res := adminResult{status: http.StatusOK}
-	if req.del {
-		if e == nil {
-			return nil, failed(http.StatusNotFound, "flags: %s: no such %s", path, req.kind)
-		}
+	if req.op != opPut && e == nil {
+		return nil, failed(http.StatusNotFound, "flags: %s: no such %s", path, req.kind)
+	}
+	if req.op == opDelete {
 		u.set(req.kind, req.key, nil)
 	} else {
-		if problems := s.wouldBreak(req.kind, req.key, req.body); len(problems) > 0 {
+		body := req.body
+		if req.op == opPatch {
+			merged, err := mergePatch(e.raw, req.body)
+			if err == nil {
+				err = parseMember(req.kind, merged)
+			}
+			if err != nil {
+				res := failed(http.StatusBadRequest, "flags: %s: the patched %s is refused: %v", path, req.kind, err)
+				res.problems = []problemJSON{{Path: path, Message: err.Error()}}
+				return nil, res
+			}
+			body = merged
+		}
+		if problems := s.wouldBreak(req.kind, req.key, body); len(problems) > 0 {
 			res := failed(http.StatusBadRequest, "flags: %s is not valid: %s: %s", path, problems[0].Path, problems[0].Message)
 			res.problems = problems
 			return nil, res
 		}
-		v, err := s.nextVersion(req.kind, req.key, e, req.body)
+		v, err := s.nextVersion(req.kind, req.key, e, body)
 		if err != nil {
 			return nil, failed(http.StatusConflict, "%v", err)
 		}
-		u.set(req.kind, req.key, newEntry(req.body, v))
+		u.set(req.kind, req.key, newEntry(body, v))
 		res.etag = versionTag(v)
 	}
 	p, err := s.prepare(u)

@@ -31,8 +31,16 @@
 //     parser reads it where it stands in a document (the third level: its
 //     nesting limit and UTF-8 checks apply). A success answers 200 with the
 //     data of the one patch it published, and a PUT the object's new ETag.
+//   - PATCH /v1/admin/flags/{key} and /v1/admin/segments/{key}: a JSON
+//     merge patch (RFC 7396) with Content-Type application/merge-patch+json
+//     (any other type is 415), a JSON object read like a PUT body, applied
+//     to the object as served (404 when there is none). The result is
+//     checked and published exactly like a PUT of it; the object keeps its
+//     members' order and the bytes of those the patch leaves alone, so
+//     {"on": false}, the kill switch, changes that member only (in a
+//     FileStore's file, its line and the version's).
 //
-// Concurrency (SPEC §10): PUT and DELETE accept If-Match: "V" (a list, or
+// Concurrency (SPEC §10): PUT, PATCH and DELETE accept If-Match: "V" (a list, or
 // *) and answer 412 unless the object exists at one of those versions;
 // If-Match compares strongly, so W/"V" never matches. If-None-Match: *
 // (or a tag of the current version) answers 412 when the object exists: a

@@ -275,10 +275,12 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /v1/stream", s.handleStream)
 	mux.HandleFunc("GET /v1/admin/flags/{key}", s.adminGet(KindFlag))
 	mux.HandleFunc("GET /v1/admin/segments/{key}", s.adminGet(KindSegment))
-	mux.HandleFunc("PUT /v1/admin/flags/{key}", s.adminHandler(KindFlag, false))
-	mux.HandleFunc("DELETE /v1/admin/flags/{key}", s.adminHandler(KindFlag, true))
-	mux.HandleFunc("PUT /v1/admin/segments/{key}", s.adminHandler(KindSegment, false))
-	mux.HandleFunc("DELETE /v1/admin/segments/{key}", s.adminHandler(KindSegment, true))
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		path := "/v1/admin/" + string(kind) + "s/{key}"
+		mux.HandleFunc("PUT "+path, s.adminHandler(kind, opPut))
+		mux.HandleFunc("PATCH "+path, s.adminHandler(kind, opPatch))
+		mux.HandleFunc("DELETE "+path, s.adminHandler(kind, opDelete))
+	}
 	mux.HandleFunc("/v1/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "flags: not found", nil)
 	})
