@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -206,59 +208,94 @@ func jsonKind(v []byte) string {
 }
 
 // adminWrite validates, stores durably and publishes one admin change.
-//
-// The store is asked to write only after everything else has been checked.
-// When it reports that its content changed by other means (ErrStale: a hand
-// edit of the file), that change is loaded and published first, as its own
-// patch, and the write is made again on top of it; when the change touched
-// the same key, the write is refused with 409 rather than overwrite it.
 func (s *Server) adminWrite(ctx context.Context, req *adminRequest) adminResult {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.isClosed() {
 		return failed(http.StatusServiceUnavailable, "%s", ErrClosed.Error())
 	}
-	path := req.path()
+	return s.storeWrite(ctx, writeOp{
+		path:      req.path(),
+		prepare:   func() (*prepared, adminResult) { return s.prepareAdmin(req) },
+		collides:  func(u update) bool { return u.touches(req.kind, req.key) },
+		bodyBytes: req.bodyBytes,
+		logAttrs:  []any{string(req.kind), req.key, "deleted", req.op == opDelete},
+	})
+}
+
+// writeOp is one change the store is asked to make durable before it is
+// published.
+type writeOp struct {
+	path string // names it in errors: "flags.KEY", or "document"
+	// prepare builds the patch from what is served; it returns a nil patch
+	// and the answer when the write cannot go ahead, else a 200 answer
+	// (its ETag) for the patch.
+	prepare func() (*prepared, adminResult)
+	// collides reports whether a change loaded from the store meanwhile
+	// (a hand edit) touched what the write changes: 409 then. nil: never.
+	collides  func(u update) bool
+	replace   bool // Commit.Replace
+	bodyBytes int  // the request body, for a single change
+	logAttrs  []any
+}
+
+// storeWrite asks the store to make op durable and publishes it. writeMu
+// must be held.
+//
+// The store is asked to write only after everything else has been checked.
+// When it reports that its content changed by other means (ErrStale: a hand
+// edit of the file), that change is loaded and published first, as its own
+// patch, and the write is prepared and made again on top of it; when the
+// change collides with the write, it is refused with 409 rather than
+// overwrite it.
+func (s *Server) storeWrite(ctx context.Context, op writeOp) adminResult {
 	for attempt := 1; ; attempt++ {
-		p, res := s.prepareAdmin(req)
+		p, res := op.prepare()
 		if p == nil {
 			return res
 		}
-		c := Change{Kind: req.kind, Key: req.key, Version: p.st.version, BodyBytes: req.bodyBytes}
-		if req.op != opDelete {
-			c.Value = p.u.entry(req.kind, req.key).raw
+		if p.u.empty() {
+			return adminResult{status: http.StatusOK, msg: string(p.data), etag: res.etag}
 		}
+		c := &Commit{Version: p.st.version, Changes: p.u.changes(op.bodyBytes), Replace: op.replace}
 		err := s.store.Write(ctx, c)
 		switch {
 		case err == nil:
 			s.apply(p)
-			s.log.Info("flags: published", "cause", "admin", "version", p.st.version, string(req.kind), req.key, "deleted", req.op == opDelete)
+			s.log.Info("flags: published", append([]any{"cause", "admin", "version", p.st.version}, op.logAttrs...)...)
 			return adminResult{status: http.StatusOK, msg: string(p.data), etag: res.etag}
 		case errors.Is(err, ErrStale) && attempt < maxStaleWrites:
-			s.log.Info("flags: admin write found the store changed; loading that first", "key", req.key, "err", err)
+			s.log.Info("flags: admin write found the store changed; loading that first", "target", op.path, "err", err)
 			u, err := s.reloadLocked(ctx)
 			if err != nil {
-				return failed(http.StatusConflict, "flags: %s: the store changed and its new content cannot be published (%v): fix it first", path, err)
+				return failed(http.StatusConflict, "flags: %s: the store changed and its new content cannot be published (%v): fix it first", op.path, err)
 			}
-			if u.touches(req.kind, req.key) {
-				res := failed(http.StatusConflict, "flags: %s was changed in the store meanwhile (published at version %d): read it again and retry",
-					path, s.cur.Load().version)
-				if e := s.entries(req.kind)[req.key]; e != nil {
-					res.etag = versionTag(e.version)
-				}
-				return res
+			if op.collides != nil && op.collides(u) {
+				return s.collision(op.path)
 			}
 		case errors.Is(err, ErrStale):
-			return failed(http.StatusConflict, "flags: %s: the store kept changing (%v); retry", path, err)
+			return failed(http.StatusConflict, "flags: %s: the store kept changing (%v); retry", op.path, err)
 		case errors.Is(err, ErrConflict):
 			return failed(http.StatusConflict, "%s", err.Error())
 		case errors.Is(err, ErrTooLarge):
-			return failed(http.StatusRequestEntityTooLarge, "flags: %s: %v", path, err)
+			return failed(http.StatusRequestEntityTooLarge, "flags: %s: %v", op.path, err)
 		default:
-			s.log.Error("flags: admin write failed", "key", req.key, "err", err)
-			return failed(http.StatusInternalServerError, "flags: %s: store: %v", path, err)
+			s.log.Error("flags: admin write failed", "target", op.path, "err", err)
+			return failed(http.StatusInternalServerError, "flags: %s: store: %v", op.path, err)
 		}
 	}
+}
+
+// collision answers a write whose key a hand edit changed meanwhile: 409
+// with the key's ETag now. path is "flags.KEY" or "segments.KEY".
+func (s *Server) collision(path string) adminResult {
+	res := failed(http.StatusConflict, "flags: %s was changed in the store meanwhile (published at version %d): read it again and retry",
+		path, s.cur.Load().version)
+	kind, key, _ := strings.Cut(path, ".")
+	if e := s.entries(Kind(strings.TrimSuffix(kind, "s")))[key]; e != nil {
+		res.etag = versionTag(e.version)
+	}
+	return res
 }
 
 // prepareAdmin checks req against what is served and builds its patch. It
@@ -307,14 +344,8 @@ func (s *Server) prepareAdmin(req *adminRequest) (*prepared, adminResult) {
 		res.etag = versionTag(v)
 	}
 	p, err := s.prepare(u)
-	switch {
-	case errors.Is(err, ErrTooLarge):
-		return nil, failed(http.StatusRequestEntityTooLarge, "%v", err)
-	case errors.Is(err, ErrVersionExhausted):
-		return nil, failed(http.StatusConflict, "%v", err)
-	case err != nil:
-		s.log.Error("flags: admin write failed", "key", req.key, "err", err)
-		return nil, failed(http.StatusInternalServerError, "%v", err)
+	if err != nil {
+		return nil, prepareFailed(s, path, err)
 	}
 	return p, res
 }
@@ -409,11 +440,27 @@ func (s *Server) wouldBreak(kind Kind, key string, src json.RawMessage) []proble
 	return out
 }
 
-func (u *update) entry(kind Kind, key string) *entry {
-	if kind == KindSegment {
-		return u.segments[key]
+// changes lists u as a Commit's changes: flags then segments, each by key.
+// bodyBytes is the request body of a single change (0 for several).
+func (u *update) changes(bodyBytes int) []Change {
+	out := make([]Change, 0, len(u.flags)+len(u.segments))
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		m := u.flags
+		if kind == KindSegment {
+			m = u.segments
+		}
+		for _, key := range slices.Sorted(maps.Keys(m)) {
+			c := Change{Kind: kind, Key: key}
+			if e := m[key]; e != nil {
+				c.Value = e.raw
+			}
+			out = append(out, c)
+		}
 	}
-	return u.flags[key]
+	if len(out) == 1 {
+		out[0].BodyBytes = bodyBytes
+	}
+	return out
 }
 
 // touches reports whether u sets or deletes key.

@@ -39,6 +39,15 @@
 //     members' order and the bytes of those the patch leaves alone, so
 //     {"on": false}, the kill switch, changes that member only (in a
 //     FileStore's file, its line and the version's).
+//   - PUT /v1/admin/document: a whole document that replaces every flag
+//     and segment at once (GitOps: `flags push`), as one patch at the next
+//     version holding what changed (nothing changed: nothing published, the
+//     current version answered). A document that is invalid, or holds a
+//     null or malformed flag or segment, is refused with 400 listing every
+//     problem; nothing changes. If-Match takes the snapshot's ETag
+//     "EPOCH:VERSION" (412 when another version is served). The body may be
+//     as large as Options.MaxDocumentBytes. A store made of files writes
+//     each key where it is defined (see FileStore).
 //
 // Concurrency (SPEC §10): PUT, PATCH and DELETE accept If-Match: "V" (a list, or
 // *) and answer 412 unless the object exists at one of those versions;
@@ -136,7 +145,10 @@
 // # Stores
 //
 // A Store gives the server its content (Load), tells it when that may have
-// changed (Watch), and makes admin writes durable (Write). A Write that
+// changed (Watch), and makes admin writes durable (Write): each published
+// change is one Commit, its version and the flags and segments it writes,
+// all or nothing (a document push writes many keys, in one or several
+// files). A Write that
 // finds the content changed by other means since the last Load returns
 // ErrStale: the server loads and publishes that change first (its own
 // patch) and writes again on top of it, or answers 409 when the change

@@ -49,7 +49,14 @@ type FileStoreOptions struct {
 //
 // Admin writes are durable and change only the written key (SPEC §13). With
 // one file, that file is written; with a folder, admin.json in it, and a key
-// defined by another file is refused (ErrConflict). The new file is the old
+// defined by another file is refused (ErrConflict). A document push
+// (Commit.Replace) maps onto a folder key by key: a key another file
+// defines is written in that file, a new key goes to admin.json, and a key
+// the document lacks is deleted from the file that defines it; every file
+// it changes is written beside itself and synced before any is renamed
+// into place, so a refused or failed push changes none (a crash among the
+// renames can leave some renamed: the next load serves what is on disk).
+// Many keys of one file are edited in one pass over it. The new file is the old
 // one with the key's value replaced in place (a new key follows the last
 // member of its object, a deleted one is cut out with its separator): every
 // other byte stays, in its order, including unknown members and the file's

@@ -281,6 +281,7 @@ func (s *Server) routes() *http.ServeMux {
 		mux.HandleFunc("PATCH "+path, s.adminHandler(kind, opPatch))
 		mux.HandleFunc("DELETE "+path, s.adminHandler(kind, opDelete))
 	}
+	mux.HandleFunc("PUT /v1/admin/document", s.handleDocument)
 	mux.HandleFunc("/v1/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "flags: not found", nil)
 	})
