@@ -45,6 +45,19 @@ type adminRequest struct {
 	bodyBytes   int             // as sent
 	ifMatch     string          // header values; "" when absent
 	ifNoneMatch string
+	actor       string // the name of the request's token
+	comment     string // X-Flags-Comment
+}
+
+// action is what the audit log calls req.
+func (r *adminRequest) action() Action {
+	switch r.op {
+	case opPatch:
+		return ActionPatch
+	case opDelete:
+		return ActionDelete
+	}
+	return ActionPut
 }
 
 func (r *adminRequest) path() string { return string(r.kind) + "s." + r.key }
@@ -62,33 +75,34 @@ func failed(status int, format string, args ...any) adminResult {
 }
 
 // adminKey answers the common part of every admin call: the API is on, the
-// admin token is sent, the key is valid. It returns the key, or "" when it
-// has answered.
-func (s *Server) adminKey(w http.ResponseWriter, r *http.Request, kind Kind) string {
+// admin token is sent, the key is valid. It returns the key and the name of
+// the token, or "" when it has answered.
+func (s *Server) adminKey(w http.ResponseWriter, r *http.Request, kind Kind) (key, actor string) {
 	if !s.hasAdm {
 		writeError(w, http.StatusNotFound, "flags: not found", nil)
-		return ""
+		return "", ""
 	}
-	if !s.authorize(w, r, true) {
-		return ""
+	actor, ok := s.authorize(w, r, true)
+	if !ok {
+		return "", ""
 	}
-	key := r.PathValue("key")
+	key = r.PathValue("key")
 	if !rules.ValidKey(key) {
 		path := string(kind) + "s." + key
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("flags: %s: invalid key", path), []problemJSON{{
 			Path: path, Field: "key",
 			Message: fmt.Sprintf("invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, rules.MaxKeyLength),
 		}})
-		return ""
+		return "", ""
 	}
-	return key
+	return key, actor
 }
 
 // adminGet serves GET /v1/admin/flags/{key} (and segments): the object as
 // served, with ETag "V", V its per-object version (SPEC §10).
 func (s *Server) adminGet(kind Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key := s.adminKey(w, r, kind)
+		key, _ := s.adminKey(w, r, kind)
 		if key == "" {
 			return
 		}
@@ -119,11 +133,16 @@ func (s *Server) adminGet(kind Kind) http.HandlerFunc {
 // and PATCH, the object's new ETag.
 func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key := s.adminKey(w, r, kind)
+		key, actor := s.adminKey(w, r, kind)
 		if key == "" {
 			return
 		}
-		req := &adminRequest{kind: kind, key: key, op: op,
+		comment, err := readComment(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "flags: "+err.Error(), nil)
+			return
+		}
+		req := &adminRequest{kind: kind, key: key, op: op, actor: actor, comment: comment,
 			ifMatch: r.Header.Get("If-Match"), ifNoneMatch: r.Header.Get("If-None-Match")}
 		if op == opPatch {
 			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != mergePatchType {
@@ -219,7 +238,8 @@ func (s *Server) adminWrite(ctx context.Context, req *adminRequest) adminResult 
 		prepare:   func() (*prepared, adminResult) { return s.prepareAdmin(req) },
 		collides:  func(u update) bool { return u.touches(req.kind, req.key) },
 		bodyBytes: req.bodyBytes,
-		logAttrs:  []any{string(req.kind), req.key, "deleted", req.op == opDelete},
+		meta:      auditMeta{actor: req.actor, action: req.action(), comment: req.comment},
+		logAttrs:  []any{string(req.kind), req.key, "action", req.action(), "actor", req.actor},
 	})
 }
 
@@ -236,6 +256,7 @@ type writeOp struct {
 	collides  func(u update) bool
 	replace   bool // Commit.Replace
 	bodyBytes int  // the request body, for a single change
+	meta      auditMeta
 	logAttrs  []any
 }
 
@@ -257,7 +278,8 @@ func (s *Server) storeWrite(ctx context.Context, op writeOp) adminResult {
 		if p.u.empty() {
 			return adminResult{status: http.StatusOK, msg: string(p.data), etag: res.etag}
 		}
-		c := &Commit{Version: p.st.version, Changes: p.u.changes(op.bodyBytes), Replace: op.replace}
+		c := &Commit{Version: p.st.version, Changes: p.u.changes(op.bodyBytes), Replace: op.replace,
+			Audit: s.auditEntries(p.u, p.st.version, op.meta)}
 		err := s.store.Write(ctx, c)
 		switch {
 		case err == nil:

@@ -48,6 +48,8 @@
 //     "EPOCH:VERSION" (412 when another version is served). The body may be
 //     as large as Options.MaxDocumentBytes. A store made of files writes
 //     each key where it is defined (see FileStore).
+//   - GET /v1/admin/audit?key=K&kind=flag|segment&since=V&limit=N&after=C:
+//     the audit log (below), {"entries":[...],"next":C}.
 //
 // Concurrency (SPEC §10): PUT, PATCH and DELETE accept If-Match: "V" (a list, or
 // *) and answer 412 unless the object exists at one of those versions;
@@ -70,6 +72,35 @@
 // Reads need "Authorization: Bearer TOKEN" when Options.Token is set; the
 // admin token also authorizes them. A missing token is answered 401 (with
 // WWW-Authenticate), a wrong one 403. Tokens are compared in constant time.
+//
+// # Audit
+//
+// Every accepted change is recorded in the Store's audit log before it is
+// published (and so before an admin write is answered), one AuditEntry per
+// flag or segment changed: {"version","at","actor","action","kind","key",
+// "before","after","comment"}. version is the snapshot version the change
+// was published as (a push of N keys: N entries of one version); actor is
+// the name of the request's token (see Roles) or, for what the server did
+// by itself, "file" (a reload: the store changed by other means, a hand
+// edit or another replica's write to a shared file), "program"
+// (Server.Publish) or "guard"; action is put, patch, delete, push, reload
+// or guard; before and after are the object as served (null when absent);
+// comment is the request's X-Flags-Comment header (UTF-8, at most
+// MaxCommentBytes, no control characters; else 400). When the store cannot
+// record a change, nothing is published: an admin write answers 500, a
+// reload is tried again every second until it can be recorded.
+//
+// GET /v1/admin/audit answers entries in the order written (version
+// order), those of a version greater than since (default 0), of the key and
+// kind given (default all), at most limit (default DefaultAuditLimit, cut to
+// MaxAuditLimit). When there may be more, "next" is the cursor to pass as
+// after, with the same other parameters, for the following page: paging
+// never skips an entry, even among the many of one push. A FileStore keeps
+// its log in a file of JSON lines beside the document (FileStoreOptions.
+// AuditPath), synced before Write returns; a page reads at most 8 MiB of
+// it, so a query that selects little of a large log may answer a "next"
+// with few entries. Its versions start again at every restart (a new
+// epoch): page with next, not since, to read a log across restarts.
 //
 // # Access log
 //

@@ -39,6 +39,12 @@ type FileStoreOptions struct {
 	PollInterval time.Duration
 	// MaxFileBytes is the largest file read; a larger one is ignored.
 	MaxFileBytes int64
+	// AuditPath is the file of the audit log (JSON lines, appended to).
+	// Empty: beside the document file, NAME.audit.jsonl for NAME.json, or
+	// flags.audit.jsonl in a folder. It is created at open; a store whose
+	// audit log cannot be written does not open (give a writable path when
+	// the documents are on a read-only volume).
+	AuditPath string
 }
 
 // FileStore is a Store backed by one document file, or by a folder whose
@@ -84,6 +90,8 @@ type FileStore struct {
 	poll    time.Duration
 	maxSize int64
 
+	auditPath string
+
 	mu      sync.Mutex
 	files   map[string]*sourceFile // by name inside the folder (or the file's base name)
 	listErr string                 // why the folder could not be listed at the last scan
@@ -124,7 +132,13 @@ func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
 		return nil, fmt.Errorf("flags: %w", err)
 	}
 	fs := &FileStore{path: path, folder: fi.IsDir(), log: opts.Logger, poll: opts.PollInterval,
-		maxSize: opts.MaxFileBytes, files: map[string]*sourceFile{}}
+		maxSize: opts.MaxFileBytes, files: map[string]*sourceFile{}, auditPath: opts.AuditPath}
+	if fs.auditPath == "" {
+		fs.auditPath = auditPathFor(path, fs.folder)
+	}
+	if err := openAuditLog(fs.auditPath); err != nil {
+		return nil, err
+	}
 	fs.removeTemps()
 	fs.mu.Lock()
 	defer fs.mu.Unlock()

@@ -28,7 +28,7 @@ func (fs *FileStore) Write(ctx context.Context, c *Commit) error {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if len(c.Changes) == 0 {
-		return nil
+		return fs.appendAudit(c.Audit)
 	}
 	byFile, err := fs.placeChanges(c)
 	if err != nil {
@@ -70,7 +70,7 @@ func (fs *FileStore) Write(ctx context.Context, c *Commit) error {
 		}
 	}
 	if len(edits) == 0 {
-		return nil
+		return fs.appendAudit(c.Audit)
 	}
 	if fs.beforeRename != nil {
 		fs.beforeRename()
@@ -84,6 +84,13 @@ func (fs *FileStore) Write(ctx context.Context, c *Commit) error {
 			}
 			return fmt.Errorf("%w: %s was edited during the write", ErrStale, e.full)
 		}
+	}
+	// The entries are durable before the change is: the log never misses a
+	// change. (A rename that then fails, which a file already written and
+	// synced beside its target hardly does, leaves an entry for a write
+	// answered 500.)
+	if err := fs.appendAudit(c.Audit); err != nil {
+		return err
 	}
 	for _, e := range edits {
 		if err := os.Rename(e.tmp, e.full); err != nil {

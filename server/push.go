@@ -32,7 +32,13 @@ func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "flags: not found", nil)
 		return
 	}
-	if !s.authorize(w, r, true) {
+	actor, ok := s.authorize(w, r, true)
+	if !ok {
+		return
+	}
+	comment, err := readComment(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "flags: "+err.Error(), nil)
 		return
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.WriteTimeout))
@@ -55,7 +61,7 @@ func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, msg, problems)
 		return
 	}
-	res := s.pushWrite(r.Context(), doc, r.Header.Get("If-Match"))
+	res := s.pushWrite(r.Context(), doc, r.Header.Get("If-Match"), auditMeta{actor: actor, action: ActionPush, comment: comment})
 	if res.etag != "" {
 		w.Header().Set("ETag", res.etag)
 	}
@@ -100,7 +106,7 @@ func checkDocument(body []byte) (*rules.Document, []problemJSON) {
 // A hand edit the store reports meanwhile is loaded and published first;
 // the push then replaces it like everything else (it is the whole content),
 // unless ifMatch named the version before it: then 412.
-func (s *Server) pushWrite(ctx context.Context, doc *rules.Document, ifMatch string) adminResult {
+func (s *Server) pushWrite(ctx context.Context, doc *rules.Document, ifMatch string, meta auditMeta) adminResult {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.isClosed() {
@@ -110,7 +116,8 @@ func (s *Server) pushWrite(ctx context.Context, doc *rules.Document, ifMatch str
 		path:     "document",
 		prepare:  func() (*prepared, adminResult) { return s.preparePush(doc, ifMatch) },
 		replace:  true,
-		logAttrs: []any{"push", true},
+		meta:     meta,
+		logAttrs: []any{"action", ActionPush, "actor", meta.actor},
 	})
 }
 

@@ -190,6 +190,10 @@ type Server struct {
 	watchDone chan struct{}
 	closeOnce sync.Once
 
+	// reloadFailed is set while a reload found a change that the store
+	// could not record; retryReloads tries it again.
+	reloadFailed atomic.Bool
+
 	// onRemove, when set (tests), is called whenever a subscriber leaves.
 	onRemove func(reason string)
 }
@@ -252,9 +256,19 @@ func New(store Store, opts Options) (*Server, error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopWatch = cancel
+	var bg sync.WaitGroup
+	bg.Add(2)
 	go func() {
-		defer close(s.watchDone)
+		defer bg.Done()
 		store.Watch(ctx, func() { s.reload(ctx) })
+	}()
+	go func() {
+		defer bg.Done()
+		s.retryReloads(ctx)
+	}()
+	go func() {
+		bg.Wait()
+		close(s.watchDone)
 	}()
 	return s, nil
 }
@@ -282,6 +296,7 @@ func (s *Server) routes() *http.ServeMux {
 		mux.HandleFunc("DELETE "+path, s.adminHandler(kind, opDelete))
 	}
 	mux.HandleFunc("PUT /v1/admin/document", s.handleDocument)
+	mux.HandleFunc("GET /v1/admin/audit", s.handleAudit)
 	mux.HandleFunc("/v1/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "flags: not found", nil)
 	})
@@ -330,7 +345,7 @@ func (s *Server) isClosed() bool {
 
 // handleFlags serves GET /v1/flags.
 func (s *Server) handleFlags(w http.ResponseWriter, r *http.Request) {
-	if !s.authorize(w, r, false) {
+	if _, ok := s.authorize(w, r, false); !ok {
 		return
 	}
 	st := s.cur.Load()
@@ -369,16 +384,17 @@ func etagMatches(header, etag string) bool {
 
 // authorize checks the bearer token of r for a read (admin false) or an
 // admin call; when it fails it answers 401 (no token) or 403 (wrong token).
-// The name of the token accepted (never the token) goes to the access log.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, admin bool) bool {
+// It returns the name of the token accepted (never the token), which also
+// goes to the access log: "-" for a read of an open server.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, admin bool) (string, bool) {
 	if !admin && !s.hasTok {
-		return true
+		return "-", true
 	}
 	tok, ok := bearer(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flagstream"`)
 		writeError(w, http.StatusUnauthorized, "flags: missing bearer token", nil)
-		return false
+		return "", false
 	}
 	sum := sha256.Sum256([]byte(tok))
 	// Every comparison runs, whatever matches: no early exit.
@@ -398,12 +414,12 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, admin bool) b
 	}
 	if name == "" {
 		writeError(w, http.StatusForbidden, "flags: token refused", nil)
-		return false
+		return "", false
 	}
 	if aw, ok := w.(*accessWriter); ok {
 		aw.token = name
 	}
-	return true
+	return name, true
 }
 
 func bearer(r *http.Request) (string, bool) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"sync"
 
 	"github.com/flagstream/flags/rules"
@@ -76,6 +77,10 @@ type Commit struct {
 	// each key in the file that defines it, where a single admin write of
 	// a key another file defines is refused (ErrConflict).
 	Replace bool
+	// Audit holds the change's audit entries, one per key changed, in the
+	// order of Changes (SPEC §10). The store appends them to its audit log
+	// durably, with the changes; they are there even when Changes is empty.
+	Audit []AuditEntry
 }
 
 // changeBudget is what the file may grow by for c: twice its request body.
@@ -100,22 +105,34 @@ type Store interface {
 	// other than Write (a file edited), and returns when ctx is done. A
 	// store whose content only changes through Write returns at ctx.Done.
 	Watch(ctx context.Context, notify func())
-	// Write makes c durable before it returns: all of it or, when it
-	// fails, none of it. It returns an error wrapping ErrStale when its
-	// content changed since the last Load (the Server loads it and calls
-	// Write again), or ErrConflict when the change must not be made now
-	// (answered 409). Deleting a key the store does not hold is not an
-	// error.
+	// Write makes c durable before it returns, its audit entries included:
+	// all of it or, when it fails, none of it. It returns an error wrapping
+	// ErrStale when its content changed since the last Load (the Server
+	// loads it and calls Write again), or ErrConflict when the change must
+	// not be made now (answered 409). Deleting a key the store does not
+	// hold is not an error.
 	Write(ctx context.Context, c *Commit) error
+	// Audit reads the audit log: the entries q selects, in the order they
+	// were written, at most q.Limit of them. Unlike the other methods it
+	// may be called at any time, concurrently with them. A store may keep
+	// a bounded log (MemoryStore keeps the last MemoryAuditEntries).
+	Audit(ctx context.Context, q AuditQuery) (*AuditPage, error)
 }
 
 // MemoryStore is a Store that keeps its document in memory: for tests and for
 // programs that embed a Server and feed it with Server.Publish. Admin writes
 // change it (and are lost when the process ends).
 type MemoryStore struct {
-	mu  sync.Mutex
-	doc *rules.Document
+	mu    sync.Mutex
+	doc   *rules.Document
+	audit []AuditEntry // the last MemoryAuditEntries, or up to twice that
+	first int          // the number of entries dropped from audit's front
 }
+
+// MemoryAuditEntries is how many audit entries a MemoryStore keeps at least
+// (at most twice that): the oldest go, so its memory does not grow with the
+// number of changes.
+const MemoryAuditEntries = 10000
 
 // NewMemoryStore returns a store holding doc (an empty document when nil).
 // The store keeps doc; do not modify it afterwards.
@@ -143,7 +160,41 @@ func (m *MemoryStore) Write(_ context.Context, c *Commit) error {
 	if len(c.Changes) > 0 {
 		m.doc = applyChanges(m.doc, c)
 	}
+	m.audit = append(m.audit, c.Audit...)
+	if len(m.audit) > 2*MemoryAuditEntries { // trimmed now and then: amortized
+		drop := len(m.audit) - MemoryAuditEntries
+		m.audit = append(m.audit[:0:0], m.audit[drop:]...)
+		m.first += drop
+	}
 	return nil
+}
+
+// Audit reads the entries kept. Its cursors count entries since the store
+// was made.
+func (m *MemoryStore) Audit(_ context.Context, q AuditQuery) (*AuditPage, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	from := m.first
+	if q.After != "" {
+		n, err := strconv.Atoi(q.After)
+		if err != nil || n < 0 || n > m.first+len(m.audit) {
+			return nil, fmt.Errorf("%w: %q", ErrBadCursor, q.After)
+		}
+		from = max(n, m.first)
+	}
+	page := &AuditPage{}
+	for i := from - m.first; i < len(m.audit); i++ {
+		e := m.audit[i]
+		if !q.matches(e.Kind, e.Key, e.Version) {
+			continue
+		}
+		if len(page.Entries) == q.limit() {
+			page.Next = strconv.Itoa(m.first + i)
+			break
+		}
+		page.Entries = append(page.Entries, e)
+	}
+	return page, nil
 }
 
 // applyChanges returns a copy of doc with c's changes applied, at version

@@ -6,6 +6,7 @@
 //	flags serve --flags PATH [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE]
 //	flags watch --url BASE [--token-file FILE] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
 //	flags push  --url BASE [--token-file FILE] [--if-match ETAG] [--comment TEXT] FILE
+//	flags history --url BASE [--token-file FILE] [--since V] [--kind flag|segment] [--limit N] [KEY]
 //
 // Tokens come from --token-file FILE or $FLAGS_TOKEN (serve: also
 // --admin-token-file, $FLAGS_ADMIN_TOKEN); --token T and --admin-token T
@@ -28,6 +29,7 @@ const usage = `usage:
   flags serve --flags PATH [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE]
   flags watch --url BASE [--token-file FILE] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
   flags push  --url BASE [--token-file FILE] [--if-match ETAG] [--comment TEXT] FILE
+  flags history --url BASE [--token-file FILE] [--since V] [--kind flag|segment] [--limit N] [KEY]
 
 Tokens come from --token-file FILE or $FLAGS_TOKEN (serve: also --admin-token-file FILE or
 $FLAGS_ADMIN_TOKEN). --token T and --admin-token T work too, but every user of the machine
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runWatch(ctx, args[1:], stdout, stderr)
 	case "push":
 		return runPush(ctx, args[1:], stdout, stderr)
+	case "history":
+		return runHistory(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
