@@ -46,6 +46,7 @@ type adminRequest struct {
 	ifMatch     string          // header values; "" when absent
 	ifNoneMatch string
 	actor       string // the name of the request's token
+	role        Role   // its role
 	comment     string // X-Flags-Comment
 }
 
@@ -74,17 +75,16 @@ func failed(status int, format string, args ...any) adminResult {
 	return adminResult{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
-// adminKey answers the common part of every admin call: the API is on, the
-// admin token is sent, the key is valid. It returns the key and the name of
-// the token, or "" when it has answered.
-func (s *Server) adminKey(w http.ResponseWriter, r *http.Request, kind Kind) (key, actor string) {
-	if !s.hasAdm {
-		writeError(w, http.StatusNotFound, "flags: not found", nil)
-		return "", ""
+// adminKey answers the common part of every admin call: the API is on, a
+// token of the role need is sent, the key is valid. It returns the key and
+// who sent it, or "" when it has answered.
+func (s *Server) adminKey(w http.ResponseWriter, r *http.Request, kind Kind, need Role) (key string, who principal) {
+	if !s.adminOn(w) {
+		return "", principal{}
 	}
-	actor, ok := s.authorize(w, r, true)
+	who, ok := s.authorize(w, r, need)
 	if !ok {
-		return "", ""
+		return "", principal{}
 	}
 	key = r.PathValue("key")
 	if !rules.ValidKey(key) {
@@ -93,16 +93,16 @@ func (s *Server) adminKey(w http.ResponseWriter, r *http.Request, kind Kind) (ke
 			Path: path, Field: "key",
 			Message: fmt.Sprintf("invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, rules.MaxKeyLength),
 		}})
-		return "", ""
+		return "", principal{}
 	}
-	return key, actor
+	return key, who
 }
 
 // adminGet serves GET /v1/admin/flags/{key} (and segments): the object as
 // served, with ETag "V", V its per-object version (SPEC §10).
 func (s *Server) adminGet(kind Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key, _ := s.adminKey(w, r, kind)
+		key, _ := s.adminKey(w, r, kind, RoleOperator)
 		if key == "" {
 			return
 		}
@@ -133,7 +133,11 @@ func (s *Server) adminGet(kind Kind) http.HandlerFunc {
 // and PATCH, the object's new ETag.
 func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key, actor := s.adminKey(w, r, kind)
+		need := RoleAdmin
+		if op == opPatch && kind == KindFlag {
+			need = RoleOperator // who may switch it on or off; checked below
+		}
+		key, who := s.adminKey(w, r, kind, need)
 		if key == "" {
 			return
 		}
@@ -142,7 +146,7 @@ func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "flags: "+err.Error(), nil)
 			return
 		}
-		req := &adminRequest{kind: kind, key: key, op: op, actor: actor, comment: comment,
+		req := &adminRequest{kind: kind, key: key, op: op, actor: who.name, role: who.role, comment: comment,
 			ifMatch: r.Header.Get("If-Match"), ifNoneMatch: r.Header.Get("If-None-Match")}
 		if op == opPatch {
 			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != mergePatchType {
@@ -350,6 +354,10 @@ func (s *Server) prepareAdmin(req *adminRequest) (*prepared, adminResult) {
 				res := failed(http.StatusBadRequest, "flags: %s: the patched %s is refused: %v", path, req.kind, err)
 				res.problems = []problemJSON{{Path: path, Message: err.Error()}}
 				return nil, res
+			}
+			if req.role != RoleAdmin && !onlySwitches(e.raw, merged) {
+				return nil, failed(http.StatusForbidden,
+					"flags: %s: token %q has the role %s, which may only switch a flag on or off: send a patch of \"on\" alone", path, req.actor, req.role)
 			}
 			body = merged
 		}

@@ -151,11 +151,10 @@ func readComment(r *http.Request) (string, error) {
 // limit=N&after=CURSOR: {"entries":[...],"next":CURSOR}, next present when
 // there may be more (pass it as after, with the same other parameters).
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
-	if !s.hasAdm {
-		writeError(w, http.StatusNotFound, "flags: not found", nil)
+	if !s.adminOn(w) {
 		return
 	}
-	if _, ok := s.authorize(w, r, true); !ok {
+	if _, ok := s.authorize(w, r, RoleOperator); !ok {
 		return
 	}
 	q, err := parseAuditQuery(r)

@@ -23,8 +23,8 @@
 //     event id is EPOCH:VERSION. A ": ping" comment is sent every
 //     Options.HeartbeatInterval (15 s).
 //   - GET, PUT and DELETE /v1/admin/flags/{key} and /v1/admin/segments/{key},
-//     only when Options.AdminToken is set (otherwise every /v1/admin/ path
-//     answers 404) and only with that token. GET answers the object as
+//     only when a token may use them (an operator or admin token: see
+//     Roles; otherwise every /v1/admin/ path answers 404). GET answers the object as
 //     served with ETag "V", V its per-object version (If-None-Match: 304).
 //     PUT takes the object as its body: a JSON object (null, arrays,
 //     strings, numbers and booleans are refused with 400), as the document
@@ -69,9 +69,29 @@
 // 413 for a body over Options.MaxBodyBytes or a document that would exceed
 // Options.MaxDocumentBytes.
 //
-// Reads need "Authorization: Bearer TOKEN" when Options.Token is set; the
-// admin token also authorizes them. A missing token is answered 401 (with
-// WWW-Authenticate), a wrong one 403. Tokens are compared in constant time.
+// # Roles
+//
+// Every token has a name and a role (SPEC §10): Options.Token is "token"
+// and Options.PreviousTokens "previous-1"... (readers), Options.AdminToken
+// is "admin" (admin), and Options.Tokens and the tokens file
+// Options.TokensFile (`flags serve --tokens FILE`: [{"name","role",
+// "sha256"}], the SHA-256 of the secret, never the secret; see ParseTokens)
+// add any others. The file is read again whenever it changes; one that does
+// not parse, or clashes with the other tokens, is logged and the previous
+// tokens stay.
+//
+//   - reader: GET /v1/flags, the stream (and events).
+//   - operator: a reader's requests, GET of admin objects and of the audit
+//     log (and experiments), and a PATCH of a flag whose only effect is to
+//     change "on": the kill switch. Any other PATCH is 403.
+//   - admin: everything.
+//
+// A request without a token, or with one the server does not know, is
+// answered 401 (with WWW-Authenticate); a known token without the role, 403.
+// Reads need no token while no reader token exists (no Options.Token, no
+// token of role reader). Tokens are compared as SHA-256 digests, in constant
+// time, every one of them whatever matches. The name of the token accepted
+// is the actor of the audit log and the token of the access log.
 //
 // # Audit
 //
@@ -112,8 +132,9 @@
 // (as slog.TextHandler writes it, which `flags serve` uses on stderr). token
 // names the token that was accepted, never the token itself: "token"
 // (Options.Token), "admin" (Options.AdminToken), "previous-N"
-// (Options.PreviousTokens[N-1]), or "-" when none was (a read of an open
-// server, a refused request). It costs an allocation or two a request; a
+// (Options.PreviousTokens[N-1]), a name of Options.Tokens or the tokens
+// file, or "-" when none was (a read of an open server, a token refused
+// with 401; one refused with 403 is named). It costs an allocation or two a request; a
 // logger whose handler is not enabled for Info costs nothing.
 //
 // # Versions

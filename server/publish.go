@@ -467,7 +467,10 @@ func writeMembers(b *bytes.Buffer, m map[string]json.RawMessage) {
 // contentSum hashes what a flag or segment means, leaving out its "version"
 // member and its formatting, so a file rewritten with another layout or
 // version number is not a change.
-func contentSum(raw json.RawMessage) [32]byte {
+func contentSum(raw json.RawMessage) [32]byte { return contentSumWithout(raw) }
+
+// contentSumWithout is contentSum leaving out the members drop too.
+func contentSumWithout(raw json.RawMessage, drop ...string) [32]byte {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -476,6 +479,9 @@ func contentSum(raw json.RawMessage) [32]byte {
 	}
 	if m, ok := v.(map[string]any); ok {
 		delete(m, "version")
+		for _, k := range drop {
+			delete(m, k)
+		}
 	}
 	b, err := marshalNoEscape(v)
 	if err != nil {

@@ -28,11 +28,10 @@ import (
 // ETag ("EPOCH:VERSION", from GET /v1/flags): 412 unless that is still the
 // one served, so a push cannot replace changes its author has not seen.
 func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
-	if !s.hasAdm {
-		writeError(w, http.StatusNotFound, "flags: not found", nil)
+	if !s.adminOn(w) {
 		return
 	}
-	actor, ok := s.authorize(w, r, true)
+	who, ok := s.authorize(w, r, RoleAdmin)
 	if !ok {
 		return
 	}
@@ -61,7 +60,7 @@ func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, msg, problems)
 		return
 	}
-	res := s.pushWrite(r.Context(), doc, r.Header.Get("If-Match"), auditMeta{actor: actor, action: ActionPush, comment: comment})
+	res := s.pushWrite(r.Context(), doc, r.Header.Get("If-Match"), auditMeta{actor: who.name, action: ActionPush, comment: comment})
 	if res.etag != "" {
 		w.Header().Set("ETag", res.etag)
 	}

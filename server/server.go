@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -71,6 +69,18 @@ type Options struct {
 	// SubscriberQueue is how many events may wait for one subscriber; one
 	// that falls further behind is dropped (and resumes when it reconnects).
 	SubscriberQueue int
+	// Tokens are more tokens, each with a name and a role (SPEC §10); see
+	// ParseTokens. Their names must differ from each other and from those
+	// of Token ("token"), PreviousTokens ("previous-N") and AdminToken
+	// ("admin"), and their secrets too.
+	Tokens []Token
+	// TokensFile is a tokens file (ParseTokens) whose tokens are accepted
+	// as well. It is read at New (an error makes New fail) and again every
+	// TokensPollInterval (DefaultTokensPollInterval); a change that does not
+	// read or parse, or clashes with the other tokens, is logged and the
+	// previous tokens stay.
+	TokensFile         string
+	TokensPollInterval time.Duration
 	// Epoch names this server's version history in ETags and event ids; by
 	// default a random one. Use 1-64 characters of A-Z a-z 0-9 . _ -, and a
 	// new value whenever the history does not continue.
@@ -96,7 +106,8 @@ func (o *Options) resolve() error {
 		d   *time.Duration
 		def time.Duration
 		n   string
-	}{{&o.HeartbeatInterval, DefaultHeartbeatInterval, "HeartbeatInterval"}, {&o.WriteTimeout, DefaultWriteTimeout, "WriteTimeout"}}
+	}{{&o.HeartbeatInterval, DefaultHeartbeatInterval, "HeartbeatInterval"}, {&o.WriteTimeout, DefaultWriteTimeout, "WriteTimeout"},
+		{&o.TokensPollInterval, DefaultTokensPollInterval, "TokensPollInterval"}}
 	for _, d := range durations {
 		if *d.d < 0 {
 			return fmt.Errorf("flags: server: negative %s", d.n)
@@ -157,11 +168,10 @@ type Server struct {
 	log    *slog.Logger
 	epoch  string
 	mux    *http.ServeMux
-	token  [32]byte   // sha256 of Options.Token
-	prev   [][32]byte // sha256 of Options.PreviousTokens
-	admin  [32]byte   // sha256 of Options.AdminToken
-	hasTok bool
-	hasAdm bool
+
+	// tokens is every token accepted, swapped whole when the tokens file
+	// changes.
+	tokens atomic.Pointer[tokenSet]
 
 	access *slog.Logger
 
@@ -211,12 +221,25 @@ func New(store Store, opts Options) (*Server, error) {
 	}
 	s := &Server{
 		store: store, opts: opts, log: opts.Logger, access: opts.AccessLogger, epoch: opts.Epoch,
-		token: sha256.Sum256([]byte(opts.Token)), admin: sha256.Sum256([]byte(opts.AdminToken)),
-		hasTok: opts.Token != "", hasAdm: opts.AdminToken != "",
-		prev:  hashTokens(opts.PreviousTokens),
 		flags: map[string]*entry{}, segments: map[string]*entry{}, tombs: map[string]tomb{},
 		subs: map[*subscriber]struct{}{}, watchDone: make(chan struct{}),
 	}
+	static := staticTokens(&opts)
+	if err := checkTokens(opts.Tokens, static); err != nil {
+		return nil, fmt.Errorf("flags: server: Options.Tokens: %w", err)
+	}
+	var fileTokens []Token
+	var fileSum [32]byte
+	if opts.TokensFile != "" {
+		var err error
+		if fileTokens, fileSum, err = readTokensFile(opts.TokensFile); err != nil {
+			return nil, fmt.Errorf("flags: server: %w", err)
+		}
+		if err := checkTokens(fileTokens, append(static, toEntries(opts.Tokens)...)); err != nil {
+			return nil, fmt.Errorf("flags: server: %s: %w", opts.TokensFile, err)
+		}
+	}
+	s.tokens.Store(newTokenSet(static, opts.Tokens, fileTokens))
 	doc, err := store.Load(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("flags: server: load: %w", err)
@@ -257,6 +280,13 @@ func New(store Store, opts Options) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopWatch = cancel
 	var bg sync.WaitGroup
+	if opts.TokensFile != "" {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			s.watchTokens(ctx, static, fileSum)
+		}()
+	}
 	bg.Add(2)
 	go func() {
 		defer bg.Done()
@@ -345,7 +375,7 @@ func (s *Server) isClosed() bool {
 
 // handleFlags serves GET /v1/flags.
 func (s *Server) handleFlags(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.authorize(w, r, false); !ok {
+	if _, ok := s.authorize(w, r, RoleReader); !ok {
 		return
 	}
 	st := s.cur.Load()
@@ -382,46 +412,6 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-// authorize checks the bearer token of r for a read (admin false) or an
-// admin call; when it fails it answers 401 (no token) or 403 (wrong token).
-// It returns the name of the token accepted (never the token), which also
-// goes to the access log: "-" for a read of an open server.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, admin bool) (string, bool) {
-	if !admin && !s.hasTok {
-		return "-", true
-	}
-	tok, ok := bearer(r)
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="flagstream"`)
-		writeError(w, http.StatusUnauthorized, "flags: missing bearer token", nil)
-		return "", false
-	}
-	sum := sha256.Sum256([]byte(tok))
-	// Every comparison runs, whatever matches: no early exit.
-	name := ""
-	if !admin {
-		for i := range s.prev {
-			if subtle.ConstantTimeCompare(sum[:], s.prev[i][:]) == 1 {
-				name = previousTokenName(i)
-			}
-		}
-		if subtle.ConstantTimeCompare(sum[:], s.token[:]) == 1 {
-			name = TokenName
-		}
-	}
-	if s.hasAdm && subtle.ConstantTimeCompare(sum[:], s.admin[:]) == 1 {
-		name = AdminTokenName
-	}
-	if name == "" {
-		writeError(w, http.StatusForbidden, "flags: token refused", nil)
-		return "", false
-	}
-	if aw, ok := w.(*accessWriter); ok {
-		aw.token = name
-	}
-	return name, true
-}
-
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
@@ -450,12 +440,4 @@ func writeError(w http.ResponseWriter, status int, msg string, problems []proble
 	}{msg, problems}
 	b, _ := marshalNoEscape(body)
 	_, _ = w.Write(append(b, '\n'))
-}
-
-func hashTokens(tokens []string) [][32]byte {
-	out := make([][32]byte, len(tokens))
-	for i, t := range tokens {
-		out[i] = sha256.Sum256([]byte(t))
-	}
-	return out
 }

@@ -129,7 +129,7 @@ func (s *Server) resumeFrom(lastID string, current int64) (int64, bool) {
 
 // handleStream serves GET /v1/stream.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.authorize(w, r, false); !ok {
+	if _, ok := s.authorize(w, r, RoleReader); !ok {
 		return
 	}
 	if ok, last := canFlush(w); !ok {

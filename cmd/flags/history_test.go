@@ -103,7 +103,7 @@ version 7  TIME  admin  delete flag g
 		code int
 		want string
 	}{
-		{[]string{"--url", url, "--token", "nope"}, 2, "refused (40"},
+		{[]string{"--url", url, "--token", "nope"}, 2, "refused (401"},
 		{[]string{"--url", url, "--token", "adm", "--kind", "flags"}, 2, "want flag or segment"},
 		{[]string{"--url", url, "--token", "adm", "a", "b"}, 2, "at most one KEY"},
 		{[]string{"--url", url, "--token", "adm", "bad key"}, 2, "key"},

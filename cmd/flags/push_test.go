@@ -106,7 +106,7 @@ func TestPushRefusedListsEveryProblem(t *testing.T) {
 		code int
 		want string
 	}{
-		{"wrong token", []string{"--url", url, "--token", "nope", bad}, 2, "refused"},
+		{"wrong token", []string{"--url", url, "--token", "nope", bad}, 2, "401"},
 		{"no file", []string{"--url", url, "--token", "adm"}, 2, "want one FILE"},
 		{"missing file", []string{"--url", url, "--token", "adm", bad + ".missing"}, 2, "missing"},
 		{"no url", []string{"--token", "adm", bad}, 2, "--url is required"},

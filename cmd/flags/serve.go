@@ -38,6 +38,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var previous stringList
 	fs.Var(&previous, "previous-token", "an old SDK token still accepted for reads while clients move to the new one (repeatable; visible to other users in the process list: prefer --previous-token-file)")
 	previousFile := fs.String("previous-token-file", "", "read old SDK tokens still accepted for reads from `FILE`, one a line")
+	tokensFile := fs.String("tokens", "", "named tokens with roles: a JSON `FILE` of [{\"name\", \"role\": reader|operator|admin, \"sha256\"}], reloaded on change")
+	auditLog := fs.String("audit-log", "", "the audit log `FILE` (default: beside the document, NAME.audit.jsonl, or flags.audit.jsonl in a folder)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -72,12 +74,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
-	store, err := server.OpenFileStore(*path, server.FileStoreOptions{Logger: logger})
+	store, err := server.OpenFileStore(*path, server.FileStoreOptions{Logger: logger, AuditPath: *auditLog})
 	if err != nil {
 		fmt.Fprintf(stderr, "flags serve: %v\n", err)
 		return 2
 	}
-	srv, err := server.New(store, server.Options{Token: token, AdminToken: adminToken, PreviousTokens: previous, Logger: logger})
+	srv, err := server.New(store, server.Options{Token: token, AdminToken: adminToken, PreviousTokens: previous,
+		TokensFile: *tokensFile, Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "flags serve: %v\n", err)
 		return 2
@@ -95,11 +98,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		IdleTimeout:       serveIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	if token == "" {
-		logger.Warn("flags serve: no SDK token (--token-file, $FLAGS_TOKEN or --token): anyone who can connect can read the flags")
+	if token == "" && *tokensFile == "" {
+		logger.Warn("flags serve: no SDK token (--token-file, $FLAGS_TOKEN, --token or --tokens): anyone who can connect can read the flags")
 	}
 	logger.Info("flags serve: listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(),
-		"flags", *path, "version", srv.Version(), "epoch", srv.Epoch(), "admin", adminToken != "")
+		"flags", *path, "version", srv.Version(), "epoch", srv.Epoch(), "audit", store.AuditPath())
 
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
