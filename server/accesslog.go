@@ -15,7 +15,6 @@ const (
 	AdminTokenName = "admin"
 )
 
-
 // accessWriter records what the access log reports of a response. It
 // unwraps to the writer it wraps, so http.ResponseController (flushes,
 // deadlines) reaches the connection through it.

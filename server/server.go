@@ -163,11 +163,11 @@ type state struct {
 // It is an http.Handler: mount it at the root of an http.Server or an
 // httptest.Server. Close it to end its streams and stop watching the store.
 type Server struct {
-	store  Store
-	opts   Options
-	log    *slog.Logger
-	epoch  string
-	mux    *http.ServeMux
+	store Store
+	opts  Options
+	log   *slog.Logger
+	epoch string
+	mux   *http.ServeMux
 
 	// tokens is every token accepted, swapped whole when the tokens file
 	// changes.
