@@ -3,7 +3,7 @@
 //
 //	flags eval  --flags FILE --context JSON [--at RFC3339] [FLAG ...]
 //	flags lint  [--strict] PATH...
-//	flags serve --flags PATH [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE] [--tokens FILE] [--audit-log FILE]
+//	flags serve --flags PATH [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE] [--tokens FILE] [--audit-log FILE] [--tls-cert FILE --tls-key FILE]
 //	flags watch --url BASE [--token-file FILE] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
 //	flags push  --url BASE [--token-file FILE] [--if-match ETAG] [--comment TEXT] FILE
 //	flags history --url BASE [--token-file FILE] [--since V] [--kind flag|segment] [--limit N] [KEY]
@@ -27,7 +27,7 @@ import (
 const usage = `usage:
   flags eval  --flags FILE --context JSON [--at RFC3339] [FLAG ...]
   flags lint  [--strict] PATH...
-  flags serve --flags PATH [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE] [--tokens FILE] [--audit-log FILE]
+  flags serve --flags PATH [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE] [--tokens FILE] [--audit-log FILE] [--tls-cert FILE --tls-key FILE]
   flags watch --url BASE [--token-file FILE] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
   flags push  --url BASE [--token-file FILE] [--if-match ETAG] [--comment TEXT] FILE
   flags history --url BASE [--token-file FILE] [--since V] [--kind flag|segment] [--limit N] [KEY]

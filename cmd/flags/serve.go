@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,6 +40,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Var(&previous, "previous-token", "an old SDK token still accepted for reads while clients move to the new one (repeatable; visible to other users in the process list: prefer --previous-token-file)")
 	previousFile := fs.String("previous-token-file", "", "read old SDK tokens still accepted for reads from `FILE`, one a line")
 	tokensFile := fs.String("tokens", "", "named tokens with roles: a JSON `FILE` of [{\"name\", \"role\": reader|operator|admin, \"sha256\"}], reloaded on change")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with the certificate chain in this PEM `FILE` (with --tls-key)")
+	tlsKey := fs.String("tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
 	auditLog := fs.String("audit-log", "", "the audit log `FILE` (default: beside the document, NAME.audit.jsonl, or flags.audit.jsonl in a folder)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -72,6 +75,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		previous = append(previous, more...)
 	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		fmt.Fprintln(stderr, "flags serve: --tls-cert and --tls-key go together")
+		return 2
+	}
+	var tlsConfig *tls.Config
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			fmt.Fprintf(stderr, "flags serve: --tls-cert/--tls-key: %v\n", err)
+			return 2
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
 	store, err := server.OpenFileStore(*path, server.FileStoreOptions{Logger: logger, AuditPath: *auditLog})
@@ -97,15 +113,26 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		ReadHeaderTimeout: serveReadHeaderTimeout,
 		IdleTimeout:       serveIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
+	}
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
 	}
 	if token == "" && *tokensFile == "" {
 		logger.Warn("flags serve: no SDK token (--token-file, $FLAGS_TOKEN, --token or --tokens): anyone who can connect can read the flags")
 	}
-	logger.Info("flags serve: listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(),
+	logger.Info("flags serve: listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(),
 		"flags", *path, "version", srv.Version(), "epoch", srv.Epoch(), "audit", store.AuditPath())
 
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			served <- hs.ServeTLS(ln, "", "") // HTTP/2 too
+			return
+		}
+		served <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-served:
 		logger.Error("flags serve: server failed", "err", err)
