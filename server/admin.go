@@ -146,6 +146,10 @@ func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "flags: "+err.Error(), nil)
 			return
 		}
+		if !s.admitWrite(w) {
+			return
+		}
+		defer s.writes.Done()
 		req := &adminRequest{kind: kind, key: key, op: op, actor: who.name, role: who.role, comment: comment,
 			ifMatch: r.Header.Get("If-Match"), ifNoneMatch: r.Header.Get("If-None-Match")}
 		if op == opPatch {

@@ -180,10 +180,23 @@
 // logged, before any stream byte. One that flushes but does not unwrap
 // cannot take write deadlines: it streams, and a warning is logged once.
 //
-// Close ends every stream cleanly (the client sees the end of the stream and
-// reconnects), stops watching the store and waits for both; then the stream
-// and admin API answer 503 while GET /v1/flags keeps answering, so
-// http.Server.Shutdown can finish the remaining requests.
+// # Health and shutdown
+//
+// GET /healthz answers 200 while the process runs; GET /readyz answers 200
+// while the server has a snapshot, is not shutting down, and its store can
+// be reached (a Store that implements Pinger is asked; a FileStore checks
+// that its path and its audit log's folder are there), else 503 with the
+// reason. Neither needs a token: point liveness and readiness probes and
+// load balancers' health checks at them.
+//
+// Close shuts down gracefully: from its start new admin writes and new
+// streams are answered 503 with Retry-After (and /readyz 503); the admin
+// writes already admitted finish and publish; every stream is then sent
+// what is queued for it (a final flush) and ended cleanly (the client sees
+// the end of the stream and reconnects, to another replica); Close waits
+// for all of it. GET /v1/flags keeps answering, so http.Server.Shutdown can
+// finish the remaining requests. `flags serve` does this on SIGTERM or
+// SIGINT, after closing its listener.
 //
 // # History
 //

@@ -40,6 +40,10 @@ func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "flags: "+err.Error(), nil)
 		return
 	}
+	if !s.admitWrite(w) {
+		return
+	}
+	defer s.writes.Done()
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.WriteTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxDocumentBytes))
 	var tooBig *http.MaxBytesError

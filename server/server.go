@@ -188,13 +188,15 @@ type Server struct {
 
 	cur atomic.Pointer[state]
 
-	// mu guards the subscribers, the replay ring and closed.
+	// mu guards the subscribers, the replay ring, closing and closed.
 	mu        sync.Mutex
 	subs      map[*subscriber]struct{}
 	ring      []*event
 	ringBytes int64
-	closed    bool
+	closing   bool           // Close has begun: no new streams or admin writes
+	closed    bool           // Close has ended the streams
 	streams   sync.WaitGroup // running stream handlers
+	writes    sync.WaitGroup // admin requests admitted (admitWrite)
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
@@ -206,6 +208,9 @@ type Server struct {
 
 	// onRemove, when set (tests), is called whenever a subscriber leaves.
 	onRemove func(reason string)
+	// onAdmit, when set (tests), is called whenever an admin write is
+	// admitted.
+	onAdmit func()
 }
 
 // New returns a Server serving store's content. It loads the store once
@@ -315,6 +320,8 @@ func (s *Server) Document() *rules.Document { return s.cur.Load().doc }
 
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.HandleFunc("GET /v1/flags", s.handleFlags)
 	mux.HandleFunc("GET /v1/stream", s.handleStream)
 	mux.HandleFunc("GET /v1/admin/flags/{key}", s.adminGet(KindFlag))
@@ -348,20 +355,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	aw.log(s.access, r, start)
 }
 
-// Close ends every stream cleanly (clients see the end of the stream and
-// reconnect), stops watching the store, and waits for both. Afterwards the
-// stream and the admin API answer 503 and Publish fails with ErrClosed; GET
-// /v1/flags keeps serving the last content. Close is idempotent.
+// Close shuts the server down gracefully: from its start, new admin
+// requests and new streams are answered 503 (with Retry-After) and
+// GET /readyz 503; it stops watching the store, lets the admin requests
+// already admitted finish (their patches are published), then ends every
+// stream cleanly once the events queued for it are written (a final
+// flush: clients see the end of the stream and reconnect, elsewhere), and
+// waits for all of it. Publish then fails with ErrClosed; GET /v1/flags
+// keeps serving the last content, so http.Server.Shutdown can finish the
+// remaining requests. Close is idempotent.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
-		s.closed = true
-		for sub := range s.subs {
-			s.removeLocked(sub, "server closing")
-		}
+		s.closing = true
 		s.mu.Unlock()
 		s.stopWatch()
 		<-s.watchDone
+		s.writes.Wait()
+		// No write can start now but Publish's, which takes writeMu.
+		s.writeMu.Lock()
+		s.mu.Lock()
+		s.closed = true
+		for sub := range s.subs {
+			sub.drain = true
+			s.removeLocked(sub, "server closing")
+		}
+		s.mu.Unlock()
+		s.writeMu.Unlock()
 		s.streams.Wait()
 	})
 	return nil
@@ -371,6 +391,24 @@ func (s *Server) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
+}
+
+// admitWrite admits an admin request that changes something, or answers it
+// 503 and reports false once Close has begun. An admitted request must call
+// s.writes.Done when it ends: Close waits for it.
+func (s *Server) admitWrite(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "flags: the server is shutting down; retry (on another replica)", nil)
+		return false
+	}
+	s.writes.Add(1)
+	if s.onAdmit != nil {
+		s.onAdmit()
+	}
+	return true
 }
 
 // handleFlags serves GET /v1/flags.

@@ -30,6 +30,7 @@ type subscriber struct {
 	queue chan *event
 	done  chan struct{} // closed when removed
 	kick  func()        // aborts a write in progress
+	drain bool          // set before done is closed: write what is queued first
 }
 
 // remember adds a patch to the replay ring, trimming it to its bounds.
@@ -87,7 +88,7 @@ func (s *Server) remove(sub *subscriber, reason string) {
 func (s *Server) subscribe(lastID string, kick func()) (sub *subscriber, snapshot *state, replay []*event, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closing {
 		return nil, nil, nil, ErrClosed
 	}
 	st := s.cur.Load()
@@ -191,6 +192,18 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-sub.done:
+			if sub.drain { // the server is closing: a final flush
+				for {
+					select {
+					case ev := <-sub.queue:
+						if err := out.write(ev.wire); err != nil {
+							return
+						}
+					default:
+						return
+					}
+				}
+			}
 			return
 		case <-r.Context().Done():
 			return

@@ -140,13 +140,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case <-ctx.Done():
 	}
 	logger.Info("flags serve: shutting down")
-	// End the streams first (clients see a clean end and reconnect
-	// elsewhere), then let the other requests finish.
-	_ = srv.Close()
+	// Stop accepting connections at once (Shutdown closes the listener and
+	// then waits for the requests under way); meanwhile the server refuses
+	// new admin writes and streams, lets the writes under way finish and
+	// publish, and ends the streams after a final flush, so that Shutdown
+	// can return.
 	sctx, cancel := context.WithTimeout(context.Background(), serveShutdownTimeout)
 	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- hs.Shutdown(sctx) }()
+	_ = srv.Close()
 	code := 0
-	if err := hs.Shutdown(sctx); err != nil {
+	if err := <-shut; err != nil {
 		logger.Error("flags serve: shutdown", "err", err)
 		_ = hs.Close()
 		code = 1
