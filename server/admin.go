@@ -65,10 +65,28 @@ func (r *adminRequest) path() string { return string(r.kind) + "s." + r.key }
 
 // adminResult is the answer to an admin write.
 type adminResult struct {
-	status   int
-	msg      string // the patch data (200) or the error message
-	problems []problemJSON
-	etag     string // the object's tag after the write, or its current one with 412
+	status     int
+	msg        string // the patch data (200) or the error message
+	problems   []problemJSON
+	etag       string // the object's tag after the write, or its current one with 412
+	retryAfter string // Retry-After of a 503
+}
+
+// writeResult answers res.
+func writeResult(w http.ResponseWriter, res adminResult) {
+	if res.etag != "" {
+		w.Header().Set("ETag", res.etag)
+	}
+	if res.retryAfter != "" {
+		w.Header().Set("Retry-After", res.retryAfter)
+	}
+	if res.status != http.StatusOK {
+		writeError(w, res.status, res.msg, res.problems)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, res.msg+"\n")
 }
 
 func failed(status int, format string, args ...any) adminResult {
@@ -176,17 +194,7 @@ func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 				return
 			}
 		}
-		res := s.adminWrite(r.Context(), req)
-		if res.etag != "" {
-			w.Header().Set("ETag", res.etag)
-		}
-		if res.status != http.StatusOK {
-			writeError(w, res.status, res.msg, res.problems)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, res.msg+"\n")
+		writeResult(w, s.adminWrite(r.Context(), req))
 	}
 }
 
@@ -297,14 +305,23 @@ func (s *Server) storeWrite(ctx context.Context, op writeOp) adminResult {
 		case errors.Is(err, ErrStale) && attempt < maxStaleWrites:
 			s.log.Info("flags: admin write found the store changed; loading that first", "target", op.path, "err", err)
 			u, err := s.reloadLocked(ctx)
+			if errors.Is(err, ErrUnavailable) {
+				return unavailable(op.path, err)
+			}
 			if err != nil {
 				return failed(http.StatusConflict, "flags: %s: the store changed and its new content cannot be published (%v): fix it first", op.path, err)
 			}
-			if op.collides != nil && op.collides(u) {
+			// Another replica's write (a Ledger) is like any other admin
+			// write: prepare checks If-Match again. A hand edit of the key
+			// is not overwritten.
+			if s.ledger == nil && op.collides != nil && op.collides(u) {
 				return s.collision(op.path)
 			}
 		case errors.Is(err, ErrStale):
 			return failed(http.StatusConflict, "flags: %s: the store kept changing (%v); retry", op.path, err)
+		case errors.Is(err, ErrUnavailable):
+			s.log.Error("flags: admin write failed: the store is unavailable", "target", op.path, "err", err)
+			return unavailable(op.path, err)
 		case errors.Is(err, ErrConflict):
 			return failed(http.StatusConflict, "%s", err.Error())
 		case errors.Is(err, ErrTooLarge):

@@ -210,29 +210,66 @@
 // # Stores
 //
 // A Store gives the server its content (Load), tells it when that may have
-// changed (Watch), and makes admin writes durable (Write): each published
-// change is one Commit, its version and the flags and segments it writes,
-// all or nothing (a document push writes many keys, in one or several
-// files). A Write that
-// finds the content changed by other means since the last Load returns
-// ErrStale: the server loads and publishes that change first (its own
-// patch) and writes again on top of it, or answers 409 when the change
-// touched the key being written; a hand edit is never lost. The server diffs
-// what a store loads against what it serves and publishes the difference as
-// one patch. MemoryStore keeps a document in memory; FileStore reads a file
-// or a folder of *.json files and polls them. Only a document that is not
-// JSON or has the wrong top-level shape is rejected by a FileStore: flags
-// that are merely malformed are served as malformed (clients report
-// MALFORMED_FLAG for them) and logged. A flag or segment whose value is null
-// in a document is ignored (a patch would read it as a delete). Whatever the
-// store, every value is read by the document parser before it is served
-// (SPEC §13: valid UTF-8, nesting); New and Publish refuse content it
-// refuses, naming the key.
+// changed (Watch), makes every published change durable (Write) and reads
+// the audit log (Audit). Each published change is one Commit: the version
+// it is published as, the flags and segments it writes (one for PUT, PATCH
+// and DELETE, many for a push, none for a reload of what the store already
+// holds) and its audit entries, written all or nothing before the server
+// publishes or answers. A Write that finds the content changed by other
+// means since the last Load returns ErrStale: the server loads and
+// publishes that change first (its own patch) and writes again on top of
+// it, or answers 409 when the change touched the key being written; a hand
+// edit is never lost. The server diffs what a store loads against what it
+// serves and publishes the difference as one patch. MemoryStore keeps a
+// document in memory; FileStore reads a file or a folder of *.json files
+// and polls them. Only a document that is not JSON or has the wrong
+// top-level shape is rejected by a FileStore: flags that are merely
+// malformed are served as malformed (clients report MALFORMED_FLAG for
+// them) and logged. A flag or segment whose value is null in a document is
+// ignored (a patch would read it as a delete). Whatever the store, every
+// value is read by the document parser before it is served (SPEC §13:
+// valid UTF-8, nesting); New and Publish refuse content it refuses, naming
+// the key.
 //
-// A FileStore's admin writes change only the written key's bytes in the
-// file; see FileStore for how, and for the lock that programs editing the
-// file while the server runs can take.
+// A FileStore's admin writes change only the written keys' bytes in its
+// files; see FileStore for how, for the lock that programs editing the file
+// while the server runs can take, and for how a push maps onto a folder.
 //
-// Server.Publish replaces the content from the program instead; it does not
-// write to the store.
+// Server.Publish replaces the content from the program instead; over a
+// FileStore or a MemoryStore it does not write the content to the store
+// (it records the change in the audit log).
+//
+// # Stores shared by replicas: the Ledger seam
+//
+// With the stores above every server owns its versions and its epoch: two
+// replicas over one file number the same content each in its own way. A
+// store that several replicas share as their source of truth (a database,
+// SPEC §10) implements Ledger as well, which the server detects:
+//
+//   - Epoch: the store's identity is the server's epoch, the same on every
+//     replica (Options.Epoch must be empty).
+//   - Write: the store commits the Commit's changes, its audit entries and
+//     the step of one store-wide version counter in one transaction, only
+//     when Commit.Version is the counter's next value; else ErrStale. The
+//     server then catches up and prepares the request again on what it now
+//     serves — If-Match is checked again, so a stale tag is 412 on every
+//     replica — and proposes the next version. Versions stay gapless.
+//   - Watch: a notification (LISTEN/NOTIFY) that another replica
+//     committed.
+//   - Changes: the change log. The server applies the commits after its
+//     version one by one, as patches at their own versions with the
+//     per-object versions their writer gave, without auditing them again;
+//     a stream that resumes with a Last-Event-ID the server's own replay
+//     ring no longer covers is replayed from it; a log that no longer
+//     reaches back (ErrHistoryGone) makes the server load everything and
+//     publish it at the store's version (clients resync on the gap).
+//   - ErrUnavailable: admin writes answer 503 with Retry-After, reads and
+//     streams go on from the last snapshot, and the server catches up
+//     every second until the store answers. Pinger makes /readyz say so.
+//   - Audit reads the audit table; Publish writes through Write.
+//
+// The tests hold an in-memory model of such a store (ledger_test.go) that
+// two servers share: the seam's behaviour — same versions on every
+// replica, gapless under concurrent writes to both, failover replayed from
+// the log, resync past the log, outages — is tested there.
 package server

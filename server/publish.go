@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/http"
 	"slices"
 	"strconv"
 	"time"
@@ -65,6 +66,19 @@ func (s *Server) Publish(doc *rules.Document) error {
 	if s.isClosed() {
 		return ErrClosed
 	}
+	if s.ledger != nil { // the store is every replica's source: through it
+		res := s.storeWrite(context.Background(), writeOp{
+			path:     "document",
+			prepare:  func() (*prepared, adminResult) { return s.preparePush(doc, "") },
+			replace:  true,
+			meta:     auditMeta{actor: ActorProgram, action: ActionReload},
+			logAttrs: []any{"action", ActionReload, "actor", ActorProgram},
+		})
+		if res.status != http.StatusOK {
+			return fmt.Errorf("flags: publish: %s", res.msg)
+		}
+		return nil
+	}
 	_, err := s.replace(context.Background(), doc, ActorProgram)
 	return err
 }
@@ -105,6 +119,14 @@ func (s *Server) retryReloads(ctx context.Context) {
 // reloadLocked is reload with writeMu held; it returns what it published.
 // Failures are logged (and returned).
 func (s *Server) reloadLocked(ctx context.Context) (update, error) {
+	if s.ledger != nil {
+		u, err := s.catchUp(ctx)
+		s.reloadFailed.Store(err != nil)
+		if err != nil {
+			s.log.Error("flags: store: catching up failed; still serving the last good content", "err", err)
+		}
+		return u, err
+	}
 	doc, err := s.store.Load(ctx)
 	if err != nil {
 		s.log.Error("flags: store: reload failed; still serving the last good content", "err", err)
@@ -336,14 +358,19 @@ func (s *Server) versionLeft() error {
 	return nil
 }
 
-// prepare builds the document and the patch event of u, checking sizes.
-// writeMu must be held.
+// prepare builds the document and the patch event of u at the next
+// version, checking sizes. writeMu must be held.
 func (s *Server) prepare(u update) (*prepared, error) {
 	if err := s.versionLeft(); err != nil {
 		return nil, err
 	}
+	return s.prepareAt(u, s.cur.Load().version+1)
+}
+
+// prepareAt is prepare at the given version (a Ledger's, after a gap).
+func (s *Server) prepareAt(u update, version int64) (*prepared, error) {
 	cur := s.cur.Load()
-	patch := &rules.Patch{Version: cur.version + 1, Flags: rawMap(u.flags), Segments: rawMap(u.segments)}
+	patch := &rules.Patch{Version: version, Flags: rawMap(u.flags), Segments: rawMap(u.segments)}
 	doc := cur.doc.Apply(patch)
 	st, err := s.newState(doc)
 	if err != nil {

@@ -64,17 +64,7 @@ func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, msg, problems)
 		return
 	}
-	res := s.pushWrite(r.Context(), doc, r.Header.Get("If-Match"), auditMeta{actor: who.name, action: ActionPush, comment: comment})
-	if res.etag != "" {
-		w.Header().Set("ETag", res.etag)
-	}
-	if res.status != http.StatusOK {
-		writeError(w, res.status, res.msg, res.problems)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.WriteString(w, res.msg+"\n")
+	writeResult(w, s.pushWrite(r.Context(), doc, r.Header.Get("If-Match"), auditMeta{actor: who.name, action: ActionPush, comment: comment}))
 }
 
 // checkDocument reads a pushed document and lists every problem that stops

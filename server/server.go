@@ -163,11 +163,12 @@ type state struct {
 // It is an http.Handler: mount it at the root of an http.Server or an
 // httptest.Server. Close it to end its streams and stop watching the store.
 type Server struct {
-	store Store
-	opts  Options
-	log   *slog.Logger
-	epoch string
-	mux   *http.ServeMux
+	store  Store
+	ledger Ledger // store, when it owns the version history; else nil
+	opts   Options
+	log    *slog.Logger
+	epoch  string
+	mux    *http.ServeMux
 
 	// tokens is every token accepted, swapped whole when the tokens file
 	// changes.
@@ -221,10 +222,24 @@ func New(store Store, opts Options) (*Server, error) {
 	if store == nil {
 		return nil, fmt.Errorf("flags: server: nil store")
 	}
+	ledger, _ := store.(Ledger)
+	if ledger != nil {
+		if opts.Epoch != "" {
+			return nil, fmt.Errorf("flags: server: Options.Epoch is set, but the store (a Ledger) owns the epoch")
+		}
+		epoch, err := ledger.Epoch(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("flags: server: the store's epoch: %w", err)
+		}
+		if epoch == "" {
+			return nil, fmt.Errorf("flags: server: the store's epoch is empty")
+		}
+		opts.Epoch = epoch
+	}
 	if err := opts.resolve(); err != nil {
 		return nil, err
 	}
-	s := &Server{
+	s := &Server{ledger: ledger,
 		store: store, opts: opts, log: opts.Logger, access: opts.AccessLogger, epoch: opts.Epoch,
 		flags: map[string]*entry{}, segments: map[string]*entry{}, tombs: map[string]tomb{},
 		subs: map[*subscriber]struct{}{}, watchDone: make(chan struct{}),

@@ -108,9 +108,10 @@ type Store interface {
 	// Write makes c durable before it returns, its audit entries included:
 	// all of it or, when it fails, none of it. It returns an error wrapping
 	// ErrStale when its content changed since the last Load (the Server
-	// loads it and calls Write again), or ErrConflict when the change must
-	// not be made now (answered 409). Deleting a key the store does not
-	// hold is not an error.
+	// loads it and calls Write again), ErrConflict when the change must
+	// not be made now (answered 409), or ErrUnavailable when the store
+	// cannot be reached (503). Deleting a key the store does not hold is
+	// not an error.
 	Write(ctx context.Context, c *Commit) error
 	// Audit reads the audit log: the entries q selects, in the order they
 	// were written, at most q.Limit of them. Unlike the other methods it
