@@ -369,3 +369,30 @@ func TestAuditFailureRefusesWrite(t *testing.T) {
 		t.Errorf("audit log %+v, want the reload of new-checkout", entries)
 	}
 }
+
+// TestAuditLogRotated: a log renamed away (rotated) reads as empty, and the
+// next change starts a new one.
+func TestAuditLogRotated(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flags.json")
+	writeFile(t, path, baseDoc)
+	_, base, _ := fileServer(t, path)
+	put := func() {
+		t.Helper()
+		if resp, body := do(t, "PUT", base+"/v1/admin/flags/x", adminToken, `{"variations": [1], "fallthrough": {"variation": 0}}`); resp.StatusCode != http.StatusOK {
+			t.Fatalf("PUT = %d %s", resp.StatusCode, body)
+		}
+	}
+	put()
+	logPath := filepath.Join(dir, "flags.audit.jsonl")
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if p := auditPage(t, base, adminToken, ""); len(p.Entries) != 0 {
+		t.Errorf("after the rotation: %+v, want no entries", p.Entries)
+	}
+	put()
+	if p := auditPage(t, base, adminToken, ""); len(p.Entries) != 1 || p.Entries[0].Version != 19 {
+		t.Errorf("after the next change: %+v, want its entry alone", p.Entries)
+	}
+}

@@ -121,6 +121,9 @@ func (fs *FileStore) Audit(ctx context.Context, q AuditQuery) (*AuditPage, error
 		from = n
 	}
 	f, err := os.Open(fs.auditPath)
+	if errors.Is(err, os.ErrNotExist) && from == 0 {
+		return &AuditPage{}, nil // rotated away: the next entry makes it again
+	}
 	if err != nil {
 		return nil, fmt.Errorf("flags: audit log: %w", err)
 	}

@@ -11,7 +11,8 @@ import (
 
 // Pinger is implemented by a Store that can tell whether its source can be
 // reached (a database answers, a file's folder is there). GET /readyz asks
-// it; a Store without it is always reachable.
+// it, at any time (concurrently with the Store's other methods); a Store
+// without it is always reachable.
 type Pinger interface {
 	Ping(ctx context.Context) error
 }
