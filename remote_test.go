@@ -149,7 +149,7 @@ func TestRemoteUnauthorized(t *testing.T) {
 		poll  bool
 	}{
 		{"stream no token", "", 401, false},
-		{"stream wrong token", "nope", 403, false},
+		{"stream wrong token", "nope", 401, false}, // SPEC §10: an unknown token is 401
 		{"poll no token", "", 401, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

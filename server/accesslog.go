@@ -3,7 +3,6 @@ package server
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 )
 
@@ -15,9 +14,6 @@ const (
 	// AdminTokenName names Options.AdminToken.
 	AdminTokenName = "admin"
 )
-
-// previousTokenName names Options.PreviousTokens[i]: previous-1 is the first.
-func previousTokenName(i int) string { return "previous-" + strconv.Itoa(i+1) }
 
 // accessWriter records what the access log reports of a response. It
 // unwraps to the writer it wraps, so http.ResponseController (flushes,

@@ -59,10 +59,10 @@ func TestAccessLog(t *testing.T) {
 		{"GET", "/v1/flags", sdk, "", 200, TokenName},
 		{"GET", "/v1/flags", old, "", 200, "previous-1"},
 		{"GET", "/v1/flags", adm, "", 200, AdminTokenName},
-		{"GET", "/v1/flags", "wrong", "", 403, "-"},
+		{"GET", "/v1/flags", "wrong", "", 401, "-"},
 		{"GET", "/v1/flags", "", "", 401, "-"},
 		{"PUT", "/v1/admin/flags/x", adm, flag, 200, AdminTokenName},
-		{"PUT", "/v1/admin/flags/x", sdk, flag, 403, "-"},
+		{"PUT", "/v1/admin/flags/x", sdk, flag, 403, TokenName}, // known, without the role
 		{"GET", "/nowhere", sdk, "", 404, "-"},
 	} {
 		resp, body := do(t, tc.method, ts.URL+tc.path, tc.token, tc.body)

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,59 +23,104 @@ import (
 // with 409: a file rewritten without pause must not hold a request forever.
 const maxStaleWrites = 8
 
+// adminOp is what an admin write does to its key.
+type adminOp int
+
+const (
+	opPut adminOp = iota
+	opPatch
+	opDelete
+)
+
+// mergePatchType is the media type of a JSON merge patch (RFC 7396), the
+// only one PATCH takes.
+const mergePatchType = "application/merge-patch+json"
+
 // adminRequest is one admin write, as read from its request.
 type adminRequest struct {
 	kind        Kind
 	key         string
-	del         bool
-	body        json.RawMessage // compact; nil for DELETE
+	op          adminOp
+	body        json.RawMessage // compact; nil for DELETE; the merge patch for PATCH
 	bodyBytes   int             // as sent
 	ifMatch     string          // header values; "" when absent
 	ifNoneMatch string
+	actor       string // the name of the request's token
+	role        Role   // its role
+	comment     string // X-Flags-Comment
+}
+
+// action is what the audit log calls req.
+func (r *adminRequest) action() Action {
+	switch r.op {
+	case opPatch:
+		return ActionPatch
+	case opDelete:
+		return ActionDelete
+	}
+	return ActionPut
 }
 
 func (r *adminRequest) path() string { return string(r.kind) + "s." + r.key }
 
 // adminResult is the answer to an admin write.
 type adminResult struct {
-	status   int
-	msg      string // the patch data (200) or the error message
-	problems []problemJSON
-	etag     string // the object's tag after the write, or its current one with 412
+	status     int
+	msg        string // the patch data (200) or the error message
+	problems   []problemJSON
+	etag       string // the object's tag after the write, or its current one with 412
+	retryAfter string // Retry-After of a 503
+}
+
+// writeResult answers res.
+func writeResult(w http.ResponseWriter, res adminResult) {
+	if res.etag != "" {
+		w.Header().Set("ETag", res.etag)
+	}
+	if res.retryAfter != "" {
+		w.Header().Set("Retry-After", res.retryAfter)
+	}
+	if res.status != http.StatusOK {
+		writeError(w, res.status, res.msg, res.problems)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = io.WriteString(w, res.msg+"\n")
 }
 
 func failed(status int, format string, args ...any) adminResult {
 	return adminResult{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
-// adminKey answers the common part of every admin call: the API is on, the
-// admin token is sent, the key is valid. It returns the key, or "" when it
-// has answered.
-func (s *Server) adminKey(w http.ResponseWriter, r *http.Request, kind Kind) string {
-	if !s.hasAdm {
-		writeError(w, http.StatusNotFound, "flags: not found", nil)
-		return ""
+// adminKey answers the common part of every admin call: the API is on, a
+// token of the role need is sent, the key is valid. It returns the key and
+// who sent it, or "" when it has answered.
+func (s *Server) adminKey(w http.ResponseWriter, r *http.Request, kind Kind, need Role) (key string, who principal) {
+	if !s.adminOn(w) {
+		return "", principal{}
 	}
-	if !s.authorize(w, r, true) {
-		return ""
+	who, ok := s.authorize(w, r, need)
+	if !ok {
+		return "", principal{}
 	}
-	key := r.PathValue("key")
+	key = r.PathValue("key")
 	if !rules.ValidKey(key) {
 		path := string(kind) + "s." + key
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("flags: %s: invalid key", path), []problemJSON{{
 			Path: path, Field: "key",
 			Message: fmt.Sprintf("invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, rules.MaxKeyLength),
 		}})
-		return ""
+		return "", principal{}
 	}
-	return key
+	return key, who
 }
 
 // adminGet serves GET /v1/admin/flags/{key} (and segments): the object as
 // served, with ETag "V", V its per-object version (SPEC §10).
 func (s *Server) adminGet(kind Kind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key := s.adminKey(w, r, kind)
+		key, _ := s.adminKey(w, r, kind, RoleOperator)
 		if key == "" {
 			return
 		}
@@ -97,19 +145,39 @@ func (s *Server) adminGet(kind Kind) http.HandlerFunc {
 	}
 }
 
-// adminHandler serves PUT (del false) or DELETE of /v1/admin/flags/{key} or
+// adminHandler serves PUT, PATCH or DELETE of /v1/admin/flags/{key} or
 // /v1/admin/segments/{key}. A success answers 200 with the data of the patch
-// it published: {"version":N,"flags":{...},"segments":{...}}, and, for PUT,
-// the object's new ETag.
-func (s *Server) adminHandler(kind Kind, del bool) http.HandlerFunc {
+// it published: {"version":N,"flags":{...},"segments":{...}}, and, for PUT
+// and PATCH, the object's new ETag.
+func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		key := s.adminKey(w, r, kind)
+		need := RoleAdmin
+		if op == opPatch && kind == KindFlag {
+			need = RoleOperator // who may switch it on or off; checked below
+		}
+		key, who := s.adminKey(w, r, kind, need)
 		if key == "" {
 			return
 		}
-		req := &adminRequest{kind: kind, key: key, del: del,
+		comment, err := readComment(r)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "flags: "+err.Error(), nil)
+			return
+		}
+		if !s.admitWrite(w) {
+			return
+		}
+		defer s.writes.Done()
+		req := &adminRequest{kind: kind, key: key, op: op, actor: who.name, role: who.role, comment: comment,
 			ifMatch: r.Header.Get("If-Match"), ifNoneMatch: r.Header.Get("If-None-Match")}
-		if !del {
+		if op == opPatch {
+			if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != mergePatchType {
+				writeError(w, http.StatusUnsupportedMediaType,
+					fmt.Sprintf("flags: %s: PATCH takes a JSON merge patch: Content-Type %s, not %q", req.path(), mergePatchType, r.Header.Get("Content-Type")), nil)
+				return
+			}
+		}
+		if op != opDelete {
 			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.WriteTimeout))
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 			var tooBig *http.MaxBytesError
@@ -126,21 +194,11 @@ func (s *Server) adminHandler(kind Kind, del bool) http.HandlerFunc {
 				return
 			}
 		}
-		res := s.adminWrite(r.Context(), req)
-		if res.etag != "" {
-			w.Header().Set("ETag", res.etag)
-		}
-		if res.status != http.StatusOK {
-			writeError(w, res.status, res.msg, res.problems)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = io.WriteString(w, res.msg+"\n")
+		writeResult(w, s.adminWrite(r.Context(), req))
 	}
 }
 
-// readBody checks a PUT body and keeps it, compacted, in req: it must be
+// readBody checks a PUT or PATCH body and keeps it, compacted, in req: it must be
 // JSON, a JSON object (null, arrays, strings, numbers and booleans are
 // refused: SPEC §13), and what the document parser accepts as a member of a
 // document (nesting, UTF-8). It returns a zero status when the body is fine.
@@ -185,59 +243,106 @@ func jsonKind(v []byte) string {
 }
 
 // adminWrite validates, stores durably and publishes one admin change.
-//
-// The store is asked to write only after everything else has been checked.
-// When it reports that its content changed by other means (ErrStale: a hand
-// edit of the file), that change is loaded and published first, as its own
-// patch, and the write is made again on top of it; when the change touched
-// the same key, the write is refused with 409 rather than overwrite it.
 func (s *Server) adminWrite(ctx context.Context, req *adminRequest) adminResult {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.isClosed() {
 		return failed(http.StatusServiceUnavailable, "%s", ErrClosed.Error())
 	}
-	path := req.path()
+	return s.storeWrite(ctx, writeOp{
+		path:      req.path(),
+		prepare:   func() (*prepared, adminResult) { return s.prepareAdmin(req) },
+		collides:  func(u update) bool { return u.touches(req.kind, req.key) },
+		bodyBytes: req.bodyBytes,
+		meta:      auditMeta{actor: req.actor, action: req.action(), comment: req.comment},
+		logAttrs:  []any{string(req.kind), req.key, "action", req.action(), "actor", req.actor},
+	})
+}
+
+// writeOp is one change the store is asked to make durable before it is
+// published.
+type writeOp struct {
+	path string // names it in errors: "flags.KEY", or "document"
+	// prepare builds the patch from what is served; it returns a nil patch
+	// and the answer when the write cannot go ahead, else a 200 answer
+	// (its ETag) for the patch.
+	prepare func() (*prepared, adminResult)
+	// collides reports whether a change loaded from the store meanwhile
+	// (a hand edit) touched what the write changes: 409 then. nil: never.
+	collides  func(u update) bool
+	replace   bool // Commit.Replace
+	bodyBytes int  // the request body, for a single change
+	meta      auditMeta
+	logAttrs  []any
+}
+
+// storeWrite asks the store to make op durable and publishes it. writeMu
+// must be held.
+//
+// The store is asked to write only after everything else has been checked.
+// When it reports that its content changed by other means (ErrStale: a hand
+// edit of the file), that change is loaded and published first, as its own
+// patch, and the write is prepared and made again on top of it; when the
+// change collides with the write, it is refused with 409 rather than
+// overwrite it.
+func (s *Server) storeWrite(ctx context.Context, op writeOp) adminResult {
 	for attempt := 1; ; attempt++ {
-		p, res := s.prepareAdmin(req)
+		p, res := op.prepare()
 		if p == nil {
 			return res
 		}
-		c := Change{Kind: req.kind, Key: req.key, Version: p.st.version, BodyBytes: req.bodyBytes}
-		if !req.del {
-			c.Value = p.u.entry(req.kind, req.key).raw
+		if p.u.empty() {
+			return adminResult{status: http.StatusOK, msg: string(p.data), etag: res.etag}
 		}
+		c := &Commit{Version: p.st.version, Changes: p.u.changes(op.bodyBytes), Replace: op.replace,
+			Audit: s.auditEntries(p.u, p.st.version, op.meta)}
 		err := s.store.Write(ctx, c)
 		switch {
 		case err == nil:
 			s.apply(p)
-			s.log.Info("flags: published", "cause", "admin", "version", p.st.version, string(req.kind), req.key, "deleted", req.del)
+			s.log.Info("flags: published", append([]any{"cause", "admin", "version", p.st.version}, op.logAttrs...)...)
 			return adminResult{status: http.StatusOK, msg: string(p.data), etag: res.etag}
 		case errors.Is(err, ErrStale) && attempt < maxStaleWrites:
-			s.log.Info("flags: admin write found the store changed; loading that first", "key", req.key, "err", err)
+			s.log.Info("flags: admin write found the store changed; loading that first", "target", op.path, "err", err)
 			u, err := s.reloadLocked(ctx)
-			if err != nil {
-				return failed(http.StatusConflict, "flags: %s: the store changed and its new content cannot be published (%v): fix it first", path, err)
+			if errors.Is(err, ErrUnavailable) {
+				return unavailable(op.path, err)
 			}
-			if u.touches(req.kind, req.key) {
-				res := failed(http.StatusConflict, "flags: %s was changed in the store meanwhile (published at version %d): read it again and retry",
-					path, s.cur.Load().version)
-				if e := s.entries(req.kind)[req.key]; e != nil {
-					res.etag = versionTag(e.version)
-				}
-				return res
+			if err != nil {
+				return failed(http.StatusConflict, "flags: %s: the store changed and its new content cannot be published (%v): fix it first", op.path, err)
+			}
+			// Another replica's write (a Ledger) is like any other admin
+			// write: prepare checks If-Match again. A hand edit of the key
+			// is not overwritten.
+			if s.ledger == nil && op.collides != nil && op.collides(u) {
+				return s.collision(op.path)
 			}
 		case errors.Is(err, ErrStale):
-			return failed(http.StatusConflict, "flags: %s: the store kept changing (%v); retry", path, err)
+			return failed(http.StatusConflict, "flags: %s: the store kept changing (%v); retry", op.path, err)
+		case errors.Is(err, ErrUnavailable):
+			s.log.Error("flags: admin write failed: the store is unavailable", "target", op.path, "err", err)
+			return unavailable(op.path, err)
 		case errors.Is(err, ErrConflict):
 			return failed(http.StatusConflict, "%s", err.Error())
 		case errors.Is(err, ErrTooLarge):
-			return failed(http.StatusRequestEntityTooLarge, "flags: %s: %v", path, err)
+			return failed(http.StatusRequestEntityTooLarge, "flags: %s: %v", op.path, err)
 		default:
-			s.log.Error("flags: admin write failed", "key", req.key, "err", err)
-			return failed(http.StatusInternalServerError, "flags: %s: store: %v", path, err)
+			s.log.Error("flags: admin write failed", "target", op.path, "err", err)
+			return failed(http.StatusInternalServerError, "flags: %s: store: %v", op.path, err)
 		}
 	}
+}
+
+// collision answers a write whose key a hand edit changed meanwhile: 409
+// with the key's ETag now. path is "flags.KEY" or "segments.KEY".
+func (s *Server) collision(path string) adminResult {
+	res := failed(http.StatusConflict, "flags: %s was changed in the store meanwhile (published at version %d): read it again and retry",
+		path, s.cur.Load().version)
+	kind, key, _ := strings.Cut(path, ".")
+	if e := s.entries(Kind(strings.TrimSuffix(kind, "s")))[key]; e != nil {
+		res.etag = versionTag(e.version)
+	}
+	return res
 }
 
 // prepareAdmin checks req against what is served and builds its patch. It
@@ -254,33 +359,44 @@ func (s *Server) prepareAdmin(req *adminRequest) (*prepared, adminResult) {
 	}
 	var u update
 	res := adminResult{status: http.StatusOK}
-	if req.del {
-		if e == nil {
-			return nil, failed(http.StatusNotFound, "flags: %s: no such %s", path, req.kind)
-		}
+	if req.op != opPut && e == nil {
+		return nil, failed(http.StatusNotFound, "flags: %s: no such %s", path, req.kind)
+	}
+	if req.op == opDelete {
 		u.set(req.kind, req.key, nil)
 	} else {
-		if problems := s.wouldBreak(req.kind, req.key, req.body); len(problems) > 0 {
+		body := req.body
+		if req.op == opPatch {
+			merged, err := mergePatch(e.raw, req.body)
+			if err == nil {
+				err = parseMember(req.kind, merged)
+			}
+			if err != nil {
+				res := failed(http.StatusBadRequest, "flags: %s: the patched %s is refused: %v", path, req.kind, err)
+				res.problems = []problemJSON{{Path: path, Message: err.Error()}}
+				return nil, res
+			}
+			if req.role != RoleAdmin && !onlySwitches(e.raw, merged) {
+				return nil, failed(http.StatusForbidden,
+					"flags: %s: token %q has the role %s, which may only switch a flag on or off: send a patch of \"on\" alone", path, req.actor, req.role)
+			}
+			body = merged
+		}
+		if problems := s.wouldBreak(req.kind, req.key, body); len(problems) > 0 {
 			res := failed(http.StatusBadRequest, "flags: %s is not valid: %s: %s", path, problems[0].Path, problems[0].Message)
 			res.problems = problems
 			return nil, res
 		}
-		v, err := s.nextVersion(req.kind, req.key, e, req.body)
+		v, err := s.nextVersion(req.kind, req.key, e, body)
 		if err != nil {
 			return nil, failed(http.StatusConflict, "%v", err)
 		}
-		u.set(req.kind, req.key, newEntry(req.body, v))
+		u.set(req.kind, req.key, newEntry(body, v))
 		res.etag = versionTag(v)
 	}
 	p, err := s.prepare(u)
-	switch {
-	case errors.Is(err, ErrTooLarge):
-		return nil, failed(http.StatusRequestEntityTooLarge, "%v", err)
-	case errors.Is(err, ErrVersionExhausted):
-		return nil, failed(http.StatusConflict, "%v", err)
-	case err != nil:
-		s.log.Error("flags: admin write failed", "key", req.key, "err", err)
-		return nil, failed(http.StatusInternalServerError, "%v", err)
+	if err != nil {
+		return nil, prepareFailed(s, path, err)
 	}
 	return p, res
 }
@@ -375,11 +491,27 @@ func (s *Server) wouldBreak(kind Kind, key string, src json.RawMessage) []proble
 	return out
 }
 
-func (u *update) entry(kind Kind, key string) *entry {
-	if kind == KindSegment {
-		return u.segments[key]
+// changes lists u as a Commit's changes: flags then segments, each by key.
+// bodyBytes is the request body of a single change (0 for several).
+func (u *update) changes(bodyBytes int) []Change {
+	out := make([]Change, 0, len(u.flags)+len(u.segments))
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		m := u.flags
+		if kind == KindSegment {
+			m = u.segments
+		}
+		for _, key := range slices.Sorted(maps.Keys(m)) {
+			c := Change{Kind: kind, Key: key}
+			if e := m[key]; e != nil {
+				c.Value = e.raw
+			}
+			out = append(out, c)
+		}
 	}
-	return u.flags[key]
+	if len(out) == 1 {
+		out[0].BodyBytes = bodyBytes
+	}
+	return out
 }
 
 // touches reports whether u sets or deletes key.

@@ -191,7 +191,7 @@ func TestAdminStoreConflict(t *testing.T) {
 
 type refusingStore struct{ *MemoryStore }
 
-func (refusingStore) Write(context.Context, Change) error {
+func (refusingStore) Write(context.Context, *Commit) error {
 	return conflictError("defined elsewhere: edit that file")
 }
 

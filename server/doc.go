@@ -23,16 +23,35 @@
 //     event id is EPOCH:VERSION. A ": ping" comment is sent every
 //     Options.HeartbeatInterval (15 s).
 //   - GET, PUT and DELETE /v1/admin/flags/{key} and /v1/admin/segments/{key},
-//     only when Options.AdminToken is set (otherwise every /v1/admin/ path
-//     answers 404) and only with that token. GET answers the object as
+//     only when a token may use them (an operator or admin token: see
+//     Roles; otherwise every /v1/admin/ path answers 404). GET answers the object as
 //     served with ETag "V", V its per-object version (If-None-Match: 304).
 //     PUT takes the object as its body: a JSON object (null, arrays,
 //     strings, numbers and booleans are refused with 400), as the document
 //     parser reads it where it stands in a document (the third level: its
 //     nesting limit and UTF-8 checks apply). A success answers 200 with the
 //     data of the one patch it published, and a PUT the object's new ETag.
+//   - PATCH /v1/admin/flags/{key} and /v1/admin/segments/{key}: a JSON
+//     merge patch (RFC 7396) with Content-Type application/merge-patch+json
+//     (any other type is 415), a JSON object read like a PUT body, applied
+//     to the object as served (404 when there is none). The result is
+//     checked and published exactly like a PUT of it; the object keeps its
+//     members' order and the bytes of those the patch leaves alone, so
+//     {"on": false}, the kill switch, changes that member only (in a
+//     FileStore's file, its line and the version's).
+//   - PUT /v1/admin/document: a whole document that replaces every flag
+//     and segment at once (GitOps: `flags push`), as one patch at the next
+//     version holding what changed (nothing changed: nothing published, the
+//     current version answered). A document that is invalid, or holds a
+//     null or malformed flag or segment, is refused with 400 listing every
+//     problem; nothing changes. If-Match takes the snapshot's ETag
+//     "EPOCH:VERSION" (412 when another version is served). The body may be
+//     as large as Options.MaxDocumentBytes. A store made of files writes
+//     each key where it is defined (see FileStore).
+//   - GET /v1/admin/audit?key=K&kind=flag|segment&since=V&limit=N&after=C:
+//     the audit log (below), {"entries":[...],"next":C}.
 //
-// Concurrency (SPEC §10): PUT and DELETE accept If-Match: "V" (a list, or
+// Concurrency (SPEC §10): PUT, PATCH and DELETE accept If-Match: "V" (a list, or
 // *) and answer 412 unless the object exists at one of those versions;
 // If-Match compares strongly, so W/"V" never matches. If-None-Match: *
 // (or a tag of the current version) answers 412 when the object exists: a
@@ -50,9 +69,58 @@
 // 413 for a body over Options.MaxBodyBytes or a document that would exceed
 // Options.MaxDocumentBytes.
 //
-// Reads need "Authorization: Bearer TOKEN" when Options.Token is set; the
-// admin token also authorizes them. A missing token is answered 401 (with
-// WWW-Authenticate), a wrong one 403. Tokens are compared in constant time.
+// # Roles
+//
+// Every token has a name and a role (SPEC §10): Options.Token is "token"
+// and Options.PreviousTokens "previous-1"... (readers), Options.AdminToken
+// is "admin" (admin), and Options.Tokens and the tokens file
+// Options.TokensFile (`flags serve --tokens FILE`: [{"name","role",
+// "sha256"}], the SHA-256 of the secret, never the secret; see ParseTokens)
+// add any others. The file is read again whenever it changes; one that does
+// not parse, or clashes with the other tokens, is logged and the previous
+// tokens stay.
+//
+//   - reader: GET /v1/flags, the stream (and events).
+//   - operator: a reader's requests, GET of admin objects and of the audit
+//     log (and experiments), and a PATCH of a flag whose only effect is to
+//     change "on": the kill switch. Any other PATCH is 403.
+//   - admin: everything.
+//
+// A request without a token, or with one the server does not know, is
+// answered 401 (with WWW-Authenticate); a known token without the role, 403.
+// Reads need no token while no reader token exists (no Options.Token, no
+// token of role reader). Tokens are compared as SHA-256 digests, in constant
+// time, every one of them whatever matches. The name of the token accepted
+// is the actor of the audit log and the token of the access log.
+//
+// # Audit
+//
+// Every accepted change is recorded in the Store's audit log before it is
+// published (and so before an admin write is answered), one AuditEntry per
+// flag or segment changed: {"version","at","actor","action","kind","key",
+// "before","after","comment"}. version is the snapshot version the change
+// was published as (a push of N keys: N entries of one version); actor is
+// the name of the request's token (see Roles) or, for what the server did
+// by itself, "file" (a reload: the store changed by other means, a hand
+// edit or another replica's write to a shared file), "program"
+// (Server.Publish) or "guard"; action is put, patch, delete, push, reload
+// or guard; before and after are the object as served (null when absent);
+// comment is the request's X-Flags-Comment header (UTF-8, at most
+// MaxCommentBytes, no control characters; else 400). When the store cannot
+// record a change, nothing is published: an admin write answers 500, a
+// reload is tried again every second until it can be recorded.
+//
+// GET /v1/admin/audit answers entries in the order written (version
+// order), those of a version greater than since (default 0), of the key and
+// kind given (default all), at most limit (default DefaultAuditLimit, cut to
+// MaxAuditLimit). When there may be more, "next" is the cursor to pass as
+// after, with the same other parameters, for the following page: paging
+// never skips an entry, even among the many of one push. A FileStore keeps
+// its log in a file of JSON lines beside the document (FileStoreOptions.
+// AuditPath), synced before Write returns; a page reads at most 8 MiB of
+// it, so a query that selects little of a large log may answer a "next"
+// with few entries. Its versions start again at every restart (a new
+// epoch): page with next, not since, to read a log across restarts.
 //
 // # Access log
 //
@@ -64,8 +132,9 @@
 // (as slog.TextHandler writes it, which `flags serve` uses on stderr). token
 // names the token that was accepted, never the token itself: "token"
 // (Options.Token), "admin" (Options.AdminToken), "previous-N"
-// (Options.PreviousTokens[N-1]), or "-" when none was (a read of an open
-// server, a refused request). It costs an allocation or two a request; a
+// (Options.PreviousTokens[N-1]), a name of Options.Tokens or the tokens
+// file, or "-" when none was (a read of an open server, a token refused
+// with 401; one refused with 403 is named). It costs an allocation or two a request; a
 // logger whose handler is not enabled for Info costs nothing.
 //
 // # Versions
@@ -111,10 +180,23 @@
 // logged, before any stream byte. One that flushes but does not unwrap
 // cannot take write deadlines: it streams, and a warning is logged once.
 //
-// Close ends every stream cleanly (the client sees the end of the stream and
-// reconnects), stops watching the store and waits for both; then the stream
-// and admin API answer 503 while GET /v1/flags keeps answering, so
-// http.Server.Shutdown can finish the remaining requests.
+// # Health and shutdown
+//
+// GET /healthz answers 200 while the process runs; GET /readyz answers 200
+// while the server has a snapshot, is not shutting down, and its store can
+// be reached (a Store that implements Pinger is asked; a FileStore checks
+// that its path and its audit log's folder are there), else 503 with the
+// reason. Neither needs a token: point liveness and readiness probes and
+// load balancers' health checks at them.
+//
+// Close shuts down gracefully: from its start new admin writes and new
+// streams are answered 503 with Retry-After (and /readyz 503); the admin
+// writes already admitted finish and publish; every stream is then sent
+// what is queued for it (a final flush) and ended cleanly (the client sees
+// the end of the stream and reconnects, to another replica); Close waits
+// for all of it. GET /v1/flags keeps answering, so http.Server.Shutdown can
+// finish the remaining requests. `flags serve` does this on SIGTERM or
+// SIGINT, after closing its listener.
 //
 // # History
 //
@@ -128,26 +210,66 @@
 // # Stores
 //
 // A Store gives the server its content (Load), tells it when that may have
-// changed (Watch), and makes admin writes durable (Write). A Write that
-// finds the content changed by other means since the last Load returns
-// ErrStale: the server loads and publishes that change first (its own
-// patch) and writes again on top of it, or answers 409 when the change
-// touched the key being written; a hand edit is never lost. The server diffs
-// what a store loads against what it serves and publishes the difference as
-// one patch. MemoryStore keeps a document in memory; FileStore reads a file
-// or a folder of *.json files and polls them. Only a document that is not
-// JSON or has the wrong top-level shape is rejected by a FileStore: flags
-// that are merely malformed are served as malformed (clients report
-// MALFORMED_FLAG for them) and logged. A flag or segment whose value is null
-// in a document is ignored (a patch would read it as a delete). Whatever the
-// store, every value is read by the document parser before it is served
-// (SPEC §13: valid UTF-8, nesting); New and Publish refuse content it
-// refuses, naming the key.
+// changed (Watch), makes every published change durable (Write) and reads
+// the audit log (Audit). Each published change is one Commit: the version
+// it is published as, the flags and segments it writes (one for PUT, PATCH
+// and DELETE, many for a push, none for a reload of what the store already
+// holds) and its audit entries, written all or nothing before the server
+// publishes or answers. A Write that finds the content changed by other
+// means since the last Load returns ErrStale: the server loads and
+// publishes that change first (its own patch) and writes again on top of
+// it, or answers 409 when the change touched the key being written; a hand
+// edit is never lost. The server diffs what a store loads against what it
+// serves and publishes the difference as one patch. MemoryStore keeps a
+// document in memory; FileStore reads a file or a folder of *.json files
+// and polls them. Only a document that is not JSON or has the wrong
+// top-level shape is rejected by a FileStore: flags that are merely
+// malformed are served as malformed (clients report MALFORMED_FLAG for
+// them) and logged. A flag or segment whose value is null in a document is
+// ignored (a patch would read it as a delete). Whatever the store, every
+// value is read by the document parser before it is served (SPEC §13:
+// valid UTF-8, nesting); New and Publish refuse content it refuses, naming
+// the key.
 //
-// A FileStore's admin writes change only the written key's bytes in the
-// file; see FileStore for how, and for the lock that programs editing the
-// file while the server runs can take.
+// A FileStore's admin writes change only the written keys' bytes in its
+// files; see FileStore for how, for the lock that programs editing the file
+// while the server runs can take, and for how a push maps onto a folder.
 //
-// Server.Publish replaces the content from the program instead; it does not
-// write to the store.
+// Server.Publish replaces the content from the program instead; over a
+// FileStore or a MemoryStore it does not write the content to the store
+// (it records the change in the audit log).
+//
+// # Stores shared by replicas: the Ledger seam
+//
+// With the stores above every server owns its versions and its epoch: two
+// replicas over one file number the same content each in its own way. A
+// store that several replicas share as their source of truth (a database,
+// SPEC §10) implements Ledger as well, which the server detects:
+//
+//   - Epoch: the store's identity is the server's epoch, the same on every
+//     replica (Options.Epoch must be empty).
+//   - Write: the store commits the Commit's changes, its audit entries and
+//     the step of one store-wide version counter in one transaction, only
+//     when Commit.Version is the counter's next value; else ErrStale. The
+//     server then catches up and prepares the request again on what it now
+//     serves — If-Match is checked again, so a stale tag is 412 on every
+//     replica — and proposes the next version. Versions stay gapless.
+//   - Watch: a notification (LISTEN/NOTIFY) that another replica
+//     committed.
+//   - Changes: the change log. The server applies the commits after its
+//     version one by one, as patches at their own versions with the
+//     per-object versions their writer gave, without auditing them again;
+//     a stream that resumes with a Last-Event-ID the server's own replay
+//     ring no longer covers is replayed from it; a log that no longer
+//     reaches back (ErrHistoryGone) makes the server load everything and
+//     publish it at the store's version (clients resync on the gap).
+//   - ErrUnavailable: admin writes answer 503 with Retry-After, reads and
+//     streams go on from the last snapshot, and the server catches up
+//     every second until the store answers. Pinger makes /readyz say so.
+//   - Audit reads the audit table; Publish writes through Write.
+//
+// The tests hold an in-memory model of such a store (ledger_test.go) that
+// two servers share: the seam's behaviour — same versions on every
+// replica, gapless under concurrent writes to both, failover replayed from
+// the log, resync past the log, outages — is tested there.
 package server

@@ -39,6 +39,12 @@ type FileStoreOptions struct {
 	PollInterval time.Duration
 	// MaxFileBytes is the largest file read; a larger one is ignored.
 	MaxFileBytes int64
+	// AuditPath is the file of the audit log (JSON lines, appended to).
+	// Empty: beside the document file, NAME.audit.jsonl for NAME.json, or
+	// flags.audit.jsonl in a folder. It is created at open; a store whose
+	// audit log cannot be written does not open (give a writable path when
+	// the documents are on a read-only volume).
+	AuditPath string
 }
 
 // FileStore is a Store backed by one document file, or by a folder whose
@@ -49,7 +55,14 @@ type FileStoreOptions struct {
 //
 // Admin writes are durable and change only the written key (SPEC §13). With
 // one file, that file is written; with a folder, admin.json in it, and a key
-// defined by another file is refused (ErrConflict). The new file is the old
+// defined by another file is refused (ErrConflict). A document push
+// (Commit.Replace) maps onto a folder key by key: a key another file
+// defines is written in that file, a new key goes to admin.json, and a key
+// the document lacks is deleted from the file that defines it; every file
+// it changes is written beside itself and synced before any is renamed
+// into place, so a refused or failed push changes none (a crash among the
+// renames can leave some renamed: the next load serves what is on disk).
+// Many keys of one file are edited in one pass over it. The new file is the old
 // one with the key's value replaced in place (a new key follows the last
 // member of its object, a deleted one is cut out with its separator): every
 // other byte stays, in its order, including unknown members and the file's
@@ -76,6 +89,8 @@ type FileStore struct {
 	log     *slog.Logger
 	poll    time.Duration
 	maxSize int64
+
+	auditPath string
 
 	mu      sync.Mutex
 	files   map[string]*sourceFile // by name inside the folder (or the file's base name)
@@ -117,7 +132,13 @@ func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
 		return nil, fmt.Errorf("flags: %w", err)
 	}
 	fs := &FileStore{path: path, folder: fi.IsDir(), log: opts.Logger, poll: opts.PollInterval,
-		maxSize: opts.MaxFileBytes, files: map[string]*sourceFile{}}
+		maxSize: opts.MaxFileBytes, files: map[string]*sourceFile{}, auditPath: opts.AuditPath}
+	if fs.auditPath == "" {
+		fs.auditPath = auditPathFor(path, fs.folder)
+	}
+	if err := openAuditLog(fs.auditPath); err != nil {
+		return nil, err
+	}
 	fs.removeTemps()
 	fs.mu.Lock()
 	defer fs.mu.Unlock()

@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,25 +21,27 @@ import (
 const lockWait = 5 * time.Second
 
 // Write makes c durable; see FileStore for the rules.
-func (fs *FileStore) Write(ctx context.Context, c Change) error {
+func (fs *FileStore) Write(ctx context.Context, c *Commit) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("flags: file store: %w", err)
 	}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	name := filepath.Base(fs.path)
-	if fs.folder {
-		name = AdminFile
-		if owner := fs.owner(c.Kind, c.Key); owner != "" && owner != AdminFile {
-			return conflictError("%s %q is defined in %s: edit that file", c.Kind, c.Key, fs.full(owner))
+	if len(c.Changes) == 0 {
+		return fs.appendAudit(c.Audit)
+	}
+	byFile, err := fs.placeChanges(c)
+	if err != nil {
+		return err
+	}
+	names := slices.Sorted(maps.Keys(byFile))
+	for _, name := range names {
+		if f := fs.files[name]; f != nil && f.err != nil {
+			return conflictError("%s does not parse or validate (%v): fix it first", fs.full(name), f.err)
 		}
 	}
-	f := fs.files[name]
-	if f != nil && f.err != nil {
-		return conflictError("%s does not parse or validate (%v): fix it first", fs.full(name), f.err)
-	}
-	full := fs.full(name)
-	unlock, err := lockDir(ctx, filepath.Dir(full), lockWait)
+	dir := filepath.Dir(fs.full(AdminFile))
+	unlock, err := lockDir(ctx, dir, lockWait)
 	if err != nil {
 		return conflictError("%v", err)
 	}
@@ -46,30 +50,120 @@ func (fs *FileStore) Write(ctx context.Context, c Change) error {
 	if fs.changed() {
 		return fmt.Errorf("%w: %s changed on disk", ErrStale, fs.path)
 	}
-	data, err := fs.current(full)
-	if err != nil {
+	// Every file is edited and written beside itself before any is
+	// replaced: a failure leaves them all as they were.
+	var edits []*fileEdit
+	defer func() {
+		for _, e := range edits {
+			if e.tmp != "" {
+				_ = os.Remove(e.tmp)
+			}
+		}
+	}()
+	for _, name := range names {
+		e, err := fs.editFile(name, byFile[name])
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			edits = append(edits, e)
+		}
+	}
+	if len(edits) == 0 {
+		return fs.appendAudit(c.Audit)
+	}
+	if fs.beforeRename != nil {
+		fs.beforeRename()
+	}
+	// The last look: an edit that landed while the temporary files were
+	// written and synced is loaded first, not replaced.
+	for _, e := range edits {
+		if now, err := fs.current(e.full); err != nil || !bytes.Equal(now, e.data) {
+			if err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: %s was edited during the write", ErrStale, e.full)
+		}
+	}
+	// The entries are durable before the change is: the log never misses a
+	// change. (A rename that then fails, which a file already written and
+	// synced beside its target hardly does, leaves an entry for a write
+	// answered 500.)
+	if err := fs.appendAudit(c.Audit); err != nil {
 		return err
 	}
-	if !loaded(f, data) {
-		return fmt.Errorf("%w: %s was edited since it was loaded", ErrStale, full)
+	for _, e := range edits {
+		if err := os.Rename(e.tmp, e.full); err != nil {
+			return fmt.Errorf("flags: write %s: %w", e.full, err)
+		}
+		e.tmp = ""
+		fs.files[e.name] = &sourceFile{size: e.fi.Size(), mod: e.fi.ModTime(), sum: sha256.Sum256(e.out), good: e.doc}
 	}
-	budget := 2 * c.BodyBytes
-	if budget == 0 {
-		budget = 2 * len(c.Value)
+	syncDir(dir)
+	return nil
+}
+
+// placeChanges sorts the changes of c by the file they are written to. With
+// one file, that file. With a folder, a key goes to admin.json unless
+// another file defines it: then a single admin write is refused
+// (ErrConflict) and a document push (c.Replace) writes it there. Deleting
+// a key no file defines is nothing to write.
+func (fs *FileStore) placeChanges(c *Commit) (map[string][]Change, error) {
+	out := map[string][]Change{}
+	for _, ch := range c.Changes {
+		name := filepath.Base(fs.path)
+		if fs.folder {
+			name = AdminFile
+			owner := fs.owner(ch.Kind, ch.Key)
+			switch {
+			case owner != "" && owner != AdminFile && !c.Replace:
+				return nil, conflictError("%s %q is defined in %s: edit that file", ch.Kind, ch.Key, fs.full(owner))
+			case owner != "":
+				name = owner
+			case ch.Value == nil:
+				continue
+			}
+		}
+		out[name] = append(out[name], ch)
 	}
-	out, changed, err := spliceChange(data, c, budget)
+	return out, nil
+}
+
+// fileEdit is one file of a write, edited and written beside itself.
+type fileEdit struct {
+	name, full string
+	data, out  []byte // before, after
+	doc        *rules.Document
+	tmp        string // the temporary file, until renamed
+	fi         os.FileInfo
+}
+
+// editFile applies changes to the file name and writes the result to a
+// temporary file beside it; nil when nothing changes. fs.mu and the
+// folder's lock must be held.
+func (fs *FileStore) editFile(name string, changes []Change) (*fileEdit, error) {
+	full := fs.full(name)
+	f := fs.files[name]
+	data, err := fs.current(full)
 	if err != nil {
-		return conflictError("%s: cannot edit it in place: %v", full, err)
+		return nil, err
+	}
+	if !loaded(f, data) {
+		return nil, fmt.Errorf("%w: %s was edited since it was loaded", ErrStale, full)
+	}
+	out, changed, err := spliceChanges(data, changes)
+	if err != nil {
+		return nil, conflictError("%s: cannot edit it in place: %v", full, err)
 	}
 	if !changed {
-		return nil
+		return nil, nil
 	}
 	if int64(len(out)) > fs.maxSize {
-		return fmt.Errorf("%w: %s would be %d bytes, more than MaxFileBytes %d", ErrTooLarge, full, len(out), fs.maxSize)
+		return nil, fmt.Errorf("%w: %s would be %d bytes, more than MaxFileBytes %d", ErrTooLarge, full, len(out), fs.maxSize)
 	}
-	doc, err := checkEdit(f, out, c)
+	doc, err := checkEdit(f, out, changes)
 	if err != nil {
-		return fmt.Errorf("flags: %s: %w", full, err)
+		return nil, fmt.Errorf("flags: %s: %w", full, err)
 	}
 	perm := os.FileMode(0o644)
 	if fi, err := os.Stat(full); err == nil {
@@ -77,27 +171,9 @@ func (fs *FileStore) Write(ctx context.Context, c Change) error {
 	}
 	tmp, fi, err := writeTemp(full, out, perm)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if fs.beforeRename != nil {
-		fs.beforeRename()
-	}
-	// The last look: an edit that landed while the temporary file was
-	// written and synced is loaded first, not replaced.
-	if now, err := fs.current(full); err != nil || !bytes.Equal(now, data) {
-		_ = os.Remove(tmp)
-		if err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: %s was edited during the write", ErrStale, full)
-	}
-	if err := os.Rename(tmp, full); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("flags: write %s: %w", full, err)
-	}
-	syncDir(filepath.Dir(full))
-	fs.files[name] = &sourceFile{size: fi.Size(), mod: fi.ModTime(), sum: sha256.Sum256(out), good: doc}
-	return nil
+	return &fileEdit{name: name, full: full, data: data, out: out, doc: doc, tmp: tmp, fi: fi}, nil
 }
 
 // current reads the file to be written: nil when a folder has no admin.json
@@ -123,9 +199,10 @@ func loaded(f *sourceFile, data []byte) bool {
 }
 
 // checkEdit parses the edited file out and checks that it holds what the
-// loaded file f held with c applied, and nothing else changed: a guard
-// against an edit in place that went wrong, before anything is replaced.
-func checkEdit(f *sourceFile, out []byte, c Change) (*rules.Document, error) {
+// loaded file f held with changes applied, and nothing else changed: a
+// guard against an edit in place that went wrong, before anything is
+// replaced.
+func checkEdit(f *sourceFile, out []byte, changes []Change) (*rules.Document, error) {
 	doc, err := rules.ParseDocument(out)
 	if err != nil {
 		return nil, fmt.Errorf("the edited file does not parse: %w", err)
@@ -142,8 +219,13 @@ func checkEdit(f *sourceFile, out []byte, c Change) (*rules.Document, error) {
 		if kind == KindSegment {
 			was, now = before.Segments, doc.Segments
 		}
+		touched := map[string]bool{}
 		want := len(was)
-		if kind == c.Kind {
+		for _, c := range changes {
+			if c.Kind != kind {
+				continue
+			}
+			touched[c.Key] = true
 			_, had := was[c.Key]
 			raw, has := now[c.Key]
 			switch {
@@ -162,10 +244,7 @@ func checkEdit(f *sourceFile, out []byte, c Change) (*rules.Document, error) {
 			return nil, fmt.Errorf("the edit left %d %ss, want %d", len(now), kind, want)
 		}
 		for key, raw := range was {
-			if kind == c.Kind && key == c.Key {
-				continue
-			}
-			if !bytes.Equal(now[key], raw) {
+			if !touched[key] && !bytes.Equal(now[key], raw) {
 				return nil, fmt.Errorf("the edit changed %ss.%s", kind, key)
 			}
 		}

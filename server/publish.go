@@ -5,11 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
+	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/flagstream/flags/rules"
 )
@@ -49,8 +52,10 @@ func (u *update) set(kind Kind, key string, e *entry) {
 // from what is served is published as one patch, at the next version, with
 // the per-flag "version" of every changed flag and segment bumped; doc's own
 // version numbers are ignored (the server owns them, SPEC §1). A doc that
-// changes nothing publishes nothing. Publish does not write to the Store: with
-// a FileStore, the next change on disk is diffed against what Publish served.
+// changes nothing publishes nothing. Publish does not write doc to the
+// Store: with a FileStore, the next change on disk is diffed against what
+// Publish served. It records the change in the Store's audit log (action
+// reload, actor ActorProgram) and fails, publishing nothing, when it cannot.
 // The server keeps doc's raw values: do not modify doc afterwards.
 func (s *Server) Publish(doc *rules.Document) error {
 	if doc == nil {
@@ -61,7 +66,20 @@ func (s *Server) Publish(doc *rules.Document) error {
 	if s.isClosed() {
 		return ErrClosed
 	}
-	_, err := s.replace(doc, "publish")
+	if s.ledger != nil { // the store is every replica's source: through it
+		res := s.storeWrite(context.Background(), writeOp{
+			path:     "document",
+			prepare:  func() (*prepared, adminResult) { return s.preparePush(doc, "") },
+			replace:  true,
+			meta:     auditMeta{actor: ActorProgram, action: ActionReload},
+			logAttrs: []any{"action", ActionReload, "actor", ActorProgram},
+		})
+		if res.status != http.StatusOK {
+			return fmt.Errorf("flags: publish: %s", res.msg)
+		}
+		return nil
+	}
+	_, err := s.replace(context.Background(), doc, ActorProgram)
 	return err
 }
 
@@ -75,24 +93,66 @@ func (s *Server) reload(ctx context.Context) {
 	_, _ = s.reloadLocked(ctx)
 }
 
+// reloadRetry is how often a reload that the store could not record (its
+// audit log failed) is tried again, until it succeeds.
+const reloadRetry = time.Second
+
+// retryReloads tries again, every reloadRetry, a reload that failed because
+// the store could not record it: the change it found may be published only
+// once audited, and the store will not report it again. It returns when
+// ctx is done.
+func (s *Server) retryReloads(ctx context.Context) {
+	t := time.NewTicker(reloadRetry)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s.reloadFailed.Load() {
+			s.reload(ctx)
+		}
+	}
+}
+
 // reloadLocked is reload with writeMu held; it returns what it published.
 // Failures are logged (and returned).
 func (s *Server) reloadLocked(ctx context.Context) (update, error) {
+	if s.ledger != nil {
+		u, err := s.catchUp(ctx)
+		s.reloadFailed.Store(err != nil)
+		if err != nil {
+			s.log.Error("flags: store: catching up failed; still serving the last good content", "err", err)
+		}
+		return u, err
+	}
 	doc, err := s.store.Load(ctx)
 	if err != nil {
 		s.log.Error("flags: store: reload failed; still serving the last good content", "err", err)
 		return update{}, err
 	}
-	u, err := s.replace(doc, "reload")
+	u, err := s.replace(ctx, doc, ActorFile)
+	var we *storeWriteError
+	s.reloadFailed.Store(errors.As(err, &we))
 	if err != nil {
 		s.log.Error("flags: store: change not published; still serving the last good content", "err", err)
 	}
 	return u, err
 }
 
-// replace diffs doc against the served content and commits the difference,
-// which it returns (empty: nothing was published). writeMu must be held.
-func (s *Server) replace(doc *rules.Document, why string) (update, error) {
+// storeWriteError is a change the Store failed to record.
+type storeWriteError struct{ err error }
+
+func (e *storeWriteError) Error() string {
+	return "flags: store: recording the change: " + e.err.Error()
+}
+func (e *storeWriteError) Unwrap() error { return e.err }
+
+// replace diffs doc against the served content and publishes the
+// difference, audited as a reload by actor; it returns it (empty: nothing
+// was published). writeMu must be held.
+func (s *Server) replace(ctx context.Context, doc *rules.Document, actor string) (update, error) {
 	var u update
 	if err := s.diffKind(KindFlag, doc.Flags, &u); err != nil {
 		return u, err
@@ -103,11 +163,16 @@ func (s *Server) replace(doc *rules.Document, why string) (update, error) {
 	if u.empty() {
 		return u, nil
 	}
-	v, err := s.commit(u)
+	p, err := s.prepare(u)
 	if err != nil {
 		return update{}, err
 	}
-	s.log.Info("flags: published", "cause", why, "version", v, "flags", len(u.flags), "segments", len(u.segments))
+	c := &Commit{Version: p.st.version, Audit: s.auditEntries(u, p.st.version, auditMeta{actor: actor, action: ActionReload})}
+	if err := s.store.Write(ctx, c); err != nil {
+		return update{}, &storeWriteError{err}
+	}
+	s.apply(p)
+	s.log.Info("flags: published", "cause", "reload", "actor", actor, "version", p.st.version, "flags", len(u.flags), "segments", len(u.segments))
 	return u, nil
 }
 
@@ -283,16 +348,6 @@ type prepared struct {
 	data []byte // the patch event's data
 }
 
-// commit publishes u as one patch at the next version. writeMu must be held.
-func (s *Server) commit(u update) (int64, error) {
-	p, err := s.prepare(u)
-	if err != nil {
-		return 0, err
-	}
-	s.apply(p)
-	return p.st.version, nil
-}
-
 // versionLeft fails with ErrVersionExhausted when the snapshot version
 // cannot grow any more.
 func (s *Server) versionLeft() error {
@@ -303,14 +358,19 @@ func (s *Server) versionLeft() error {
 	return nil
 }
 
-// prepare builds the document and the patch event of u, checking sizes.
-// writeMu must be held.
+// prepare builds the document and the patch event of u at the next
+// version, checking sizes. writeMu must be held.
 func (s *Server) prepare(u update) (*prepared, error) {
 	if err := s.versionLeft(); err != nil {
 		return nil, err
 	}
+	return s.prepareAt(u, s.cur.Load().version+1)
+}
+
+// prepareAt is prepare at the given version (a Ledger's, after a gap).
+func (s *Server) prepareAt(u update, version int64) (*prepared, error) {
 	cur := s.cur.Load()
-	patch := &rules.Patch{Version: cur.version + 1, Flags: rawMap(u.flags), Segments: rawMap(u.segments)}
+	patch := &rules.Patch{Version: version, Flags: rawMap(u.flags), Segments: rawMap(u.segments)}
 	doc := cur.doc.Apply(patch)
 	st, err := s.newState(doc)
 	if err != nil {
@@ -434,7 +494,10 @@ func writeMembers(b *bytes.Buffer, m map[string]json.RawMessage) {
 // contentSum hashes what a flag or segment means, leaving out its "version"
 // member and its formatting, so a file rewritten with another layout or
 // version number is not a change.
-func contentSum(raw json.RawMessage) [32]byte {
+func contentSum(raw json.RawMessage) [32]byte { return contentSumWithout(raw) }
+
+// contentSumWithout is contentSum leaving out the members drop too.
+func contentSumWithout(raw json.RawMessage, drop ...string) [32]byte {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -443,6 +506,9 @@ func contentSum(raw json.RawMessage) [32]byte {
 	}
 	if m, ok := v.(map[string]any); ok {
 		delete(m, "version")
+		for _, k := range drop {
+			delete(m, k)
+		}
 	}
 	b, err := marshalNoEscape(v)
 	if err != nil {

@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -71,6 +69,18 @@ type Options struct {
 	// SubscriberQueue is how many events may wait for one subscriber; one
 	// that falls further behind is dropped (and resumes when it reconnects).
 	SubscriberQueue int
+	// Tokens are more tokens, each with a name and a role (SPEC §10); see
+	// ParseTokens. Their names must differ from each other and from those
+	// of Token ("token"), PreviousTokens ("previous-N") and AdminToken
+	// ("admin"), and their secrets too.
+	Tokens []Token
+	// TokensFile is a tokens file (ParseTokens) whose tokens are accepted
+	// as well. It is read at New (an error makes New fail) and again every
+	// TokensPollInterval (DefaultTokensPollInterval); a change that does not
+	// read or parse, or clashes with the other tokens, is logged and the
+	// previous tokens stay.
+	TokensFile         string
+	TokensPollInterval time.Duration
 	// Epoch names this server's version history in ETags and event ids; by
 	// default a random one. Use 1-64 characters of A-Z a-z 0-9 . _ -, and a
 	// new value whenever the history does not continue.
@@ -96,7 +106,8 @@ func (o *Options) resolve() error {
 		d   *time.Duration
 		def time.Duration
 		n   string
-	}{{&o.HeartbeatInterval, DefaultHeartbeatInterval, "HeartbeatInterval"}, {&o.WriteTimeout, DefaultWriteTimeout, "WriteTimeout"}}
+	}{{&o.HeartbeatInterval, DefaultHeartbeatInterval, "HeartbeatInterval"}, {&o.WriteTimeout, DefaultWriteTimeout, "WriteTimeout"},
+		{&o.TokensPollInterval, DefaultTokensPollInterval, "TokensPollInterval"}}
 	for _, d := range durations {
 		if *d.d < 0 {
 			return fmt.Errorf("flags: server: negative %s", d.n)
@@ -153,15 +164,15 @@ type state struct {
 // httptest.Server. Close it to end its streams and stop watching the store.
 type Server struct {
 	store  Store
+	ledger Ledger // store, when it owns the version history; else nil
 	opts   Options
 	log    *slog.Logger
 	epoch  string
 	mux    *http.ServeMux
-	token  [32]byte   // sha256 of Options.Token
-	prev   [][32]byte // sha256 of Options.PreviousTokens
-	admin  [32]byte   // sha256 of Options.AdminToken
-	hasTok bool
-	hasAdm bool
+
+	// tokens is every token accepted, swapped whole when the tokens file
+	// changes.
+	tokens atomic.Pointer[tokenSet]
 
 	access *slog.Logger
 
@@ -178,20 +189,29 @@ type Server struct {
 
 	cur atomic.Pointer[state]
 
-	// mu guards the subscribers, the replay ring and closed.
+	// mu guards the subscribers, the replay ring, closing and closed.
 	mu        sync.Mutex
 	subs      map[*subscriber]struct{}
 	ring      []*event
 	ringBytes int64
-	closed    bool
+	closing   bool           // Close has begun: no new streams or admin writes
+	closed    bool           // Close has ended the streams
 	streams   sync.WaitGroup // running stream handlers
+	writes    sync.WaitGroup // admin requests admitted (admitWrite)
 
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
 	closeOnce sync.Once
 
+	// reloadFailed is set while a reload found a change that the store
+	// could not record; retryReloads tries it again.
+	reloadFailed atomic.Bool
+
 	// onRemove, when set (tests), is called whenever a subscriber leaves.
 	onRemove func(reason string)
+	// onAdmit, when set (tests), is called whenever an admin write is
+	// admitted.
+	onAdmit func()
 }
 
 // New returns a Server serving store's content. It loads the store once
@@ -202,17 +222,44 @@ func New(store Store, opts Options) (*Server, error) {
 	if store == nil {
 		return nil, fmt.Errorf("flags: server: nil store")
 	}
+	ledger, _ := store.(Ledger)
+	if ledger != nil {
+		if opts.Epoch != "" {
+			return nil, fmt.Errorf("flags: server: Options.Epoch is set, but the store (a Ledger) owns the epoch")
+		}
+		epoch, err := ledger.Epoch(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("flags: server: the store's epoch: %w", err)
+		}
+		if epoch == "" {
+			return nil, fmt.Errorf("flags: server: the store's epoch is empty")
+		}
+		opts.Epoch = epoch
+	}
 	if err := opts.resolve(); err != nil {
 		return nil, err
 	}
-	s := &Server{
+	s := &Server{ledger: ledger,
 		store: store, opts: opts, log: opts.Logger, access: opts.AccessLogger, epoch: opts.Epoch,
-		token: sha256.Sum256([]byte(opts.Token)), admin: sha256.Sum256([]byte(opts.AdminToken)),
-		hasTok: opts.Token != "", hasAdm: opts.AdminToken != "",
-		prev:  hashTokens(opts.PreviousTokens),
 		flags: map[string]*entry{}, segments: map[string]*entry{}, tombs: map[string]tomb{},
 		subs: map[*subscriber]struct{}{}, watchDone: make(chan struct{}),
 	}
+	static := staticTokens(&opts)
+	if err := checkTokens(opts.Tokens, static); err != nil {
+		return nil, fmt.Errorf("flags: server: Options.Tokens: %w", err)
+	}
+	var fileTokens []Token
+	var fileSum [32]byte
+	if opts.TokensFile != "" {
+		var err error
+		if fileTokens, fileSum, err = readTokensFile(opts.TokensFile); err != nil {
+			return nil, fmt.Errorf("flags: server: %w", err)
+		}
+		if err := checkTokens(fileTokens, append(static, toEntries(opts.Tokens)...)); err != nil {
+			return nil, fmt.Errorf("flags: server: %s: %w", opts.TokensFile, err)
+		}
+	}
+	s.tokens.Store(newTokenSet(static, opts.Tokens, fileTokens))
 	doc, err := store.Load(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("flags: server: load: %w", err)
@@ -252,9 +299,26 @@ func New(store Store, opts Options) (*Server, error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopWatch = cancel
+	var bg sync.WaitGroup
+	if opts.TokensFile != "" {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			s.watchTokens(ctx, static, fileSum)
+		}()
+	}
+	bg.Add(2)
 	go func() {
-		defer close(s.watchDone)
+		defer bg.Done()
 		store.Watch(ctx, func() { s.reload(ctx) })
+	}()
+	go func() {
+		defer bg.Done()
+		s.retryReloads(ctx)
+	}()
+	go func() {
+		bg.Wait()
+		close(s.watchDone)
 	}()
 	return s, nil
 }
@@ -271,14 +335,20 @@ func (s *Server) Document() *rules.Document { return s.cur.Load().doc }
 
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.HandleFunc("GET /v1/flags", s.handleFlags)
 	mux.HandleFunc("GET /v1/stream", s.handleStream)
 	mux.HandleFunc("GET /v1/admin/flags/{key}", s.adminGet(KindFlag))
 	mux.HandleFunc("GET /v1/admin/segments/{key}", s.adminGet(KindSegment))
-	mux.HandleFunc("PUT /v1/admin/flags/{key}", s.adminHandler(KindFlag, false))
-	mux.HandleFunc("DELETE /v1/admin/flags/{key}", s.adminHandler(KindFlag, true))
-	mux.HandleFunc("PUT /v1/admin/segments/{key}", s.adminHandler(KindSegment, false))
-	mux.HandleFunc("DELETE /v1/admin/segments/{key}", s.adminHandler(KindSegment, true))
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		path := "/v1/admin/" + string(kind) + "s/{key}"
+		mux.HandleFunc("PUT "+path, s.adminHandler(kind, opPut))
+		mux.HandleFunc("PATCH "+path, s.adminHandler(kind, opPatch))
+		mux.HandleFunc("DELETE "+path, s.adminHandler(kind, opDelete))
+	}
+	mux.HandleFunc("PUT /v1/admin/document", s.handleDocument)
+	mux.HandleFunc("GET /v1/admin/audit", s.handleAudit)
 	mux.HandleFunc("/v1/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "flags: not found", nil)
 	})
@@ -300,20 +370,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	aw.log(s.access, r, start)
 }
 
-// Close ends every stream cleanly (clients see the end of the stream and
-// reconnect), stops watching the store, and waits for both. Afterwards the
-// stream and the admin API answer 503 and Publish fails with ErrClosed; GET
-// /v1/flags keeps serving the last content. Close is idempotent.
+// Close shuts the server down gracefully: from its start, new admin
+// requests and new streams are answered 503 (with Retry-After) and
+// GET /readyz 503; it stops watching the store, lets the admin requests
+// already admitted finish (their patches are published), then ends every
+// stream cleanly once the events queued for it are written (a final
+// flush: clients see the end of the stream and reconnect, elsewhere), and
+// waits for all of it. Publish then fails with ErrClosed; GET /v1/flags
+// keeps serving the last content, so http.Server.Shutdown can finish the
+// remaining requests. Close is idempotent.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
-		s.closed = true
-		for sub := range s.subs {
-			s.removeLocked(sub, "server closing")
-		}
+		s.closing = true
 		s.mu.Unlock()
 		s.stopWatch()
 		<-s.watchDone
+		s.writes.Wait()
+		// No write can start now but Publish's, which takes writeMu.
+		s.writeMu.Lock()
+		s.mu.Lock()
+		s.closed = true
+		for sub := range s.subs {
+			sub.drain = true
+			s.removeLocked(sub, "server closing")
+		}
+		s.mu.Unlock()
+		s.writeMu.Unlock()
 		s.streams.Wait()
 	})
 	return nil
@@ -325,9 +408,27 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
+// admitWrite admits an admin request that changes something, or answers it
+// 503 and reports false once Close has begun. An admitted request must call
+// s.writes.Done when it ends: Close waits for it.
+func (s *Server) admitWrite(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "flags: the server is shutting down; retry (on another replica)", nil)
+		return false
+	}
+	s.writes.Add(1)
+	if s.onAdmit != nil {
+		s.onAdmit()
+	}
+	return true
+}
+
 // handleFlags serves GET /v1/flags.
 func (s *Server) handleFlags(w http.ResponseWriter, r *http.Request) {
-	if !s.authorize(w, r, false) {
+	if _, ok := s.authorize(w, r, RoleReader); !ok {
 		return
 	}
 	st := s.cur.Load()
@@ -364,45 +465,6 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-// authorize checks the bearer token of r for a read (admin false) or an
-// admin call; when it fails it answers 401 (no token) or 403 (wrong token).
-// The name of the token accepted (never the token) goes to the access log.
-func (s *Server) authorize(w http.ResponseWriter, r *http.Request, admin bool) bool {
-	if !admin && !s.hasTok {
-		return true
-	}
-	tok, ok := bearer(r)
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="flagstream"`)
-		writeError(w, http.StatusUnauthorized, "flags: missing bearer token", nil)
-		return false
-	}
-	sum := sha256.Sum256([]byte(tok))
-	// Every comparison runs, whatever matches: no early exit.
-	name := ""
-	if !admin {
-		for i := range s.prev {
-			if subtle.ConstantTimeCompare(sum[:], s.prev[i][:]) == 1 {
-				name = previousTokenName(i)
-			}
-		}
-		if subtle.ConstantTimeCompare(sum[:], s.token[:]) == 1 {
-			name = TokenName
-		}
-	}
-	if s.hasAdm && subtle.ConstantTimeCompare(sum[:], s.admin[:]) == 1 {
-		name = AdminTokenName
-	}
-	if name == "" {
-		writeError(w, http.StatusForbidden, "flags: token refused", nil)
-		return false
-	}
-	if aw, ok := w.(*accessWriter); ok {
-		aw.token = name
-	}
-	return true
-}
-
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
@@ -431,12 +493,4 @@ func writeError(w http.ResponseWriter, status int, msg string, problems []proble
 	}{msg, problems}
 	b, _ := marshalNoEscape(body)
 	_, _ = w.Write(append(b, '\n'))
-}
-
-func hashTokens(tokens []string) [][32]byte {
-	out := make([][32]byte, len(tokens))
-	for i, t := range tokens {
-		out[i] = sha256.Sum256([]byte(t))
-	}
-	return out
 }

@@ -151,14 +151,14 @@ func TestAuth(t *testing.T) {
 		want                                 int
 	}{
 		{"flags no token", "GET", ts.URL, "/v1/flags", "", "", 401},
-		{"flags wrong token", "GET", ts.URL, "/v1/flags", "nope", "", 403},
+		{"flags wrong token", "GET", ts.URL, "/v1/flags", "nope", "", 401},
 		{"flags sdk token", "GET", ts.URL, "/v1/flags", "sdk", "", 200},
 		{"flags admin token reads", "GET", ts.URL, "/v1/flags", "adm", "", 200},
 		{"stream no token", "GET", ts.URL, "/v1/stream", "", "", 401},
-		{"stream wrong token", "GET", ts.URL, "/v1/stream", "nope", "", 403},
+		{"stream wrong token", "GET", ts.URL, "/v1/stream", "nope", "", 401},
 		{"admin no token", "PUT", ts.URL, "/v1/admin/flags/x", "", flag, 401},
 		{"admin sdk token", "PUT", ts.URL, "/v1/admin/flags/x", "sdk", flag, 403},
-		{"admin wrong token", "DELETE", ts.URL, "/v1/admin/segments/beta-testers", "nope", "", 403},
+		{"admin wrong token", "DELETE", ts.URL, "/v1/admin/segments/beta-testers", "nope", "", 401},
 		{"admin ok", "PUT", ts.URL, "/v1/admin/flags/x", "adm", flag, 200},
 		{"unknown admin path", "GET", ts.URL, "/v1/admin/other/x", "adm", "", 404},
 		{"admin read sdk token", "GET", ts.URL, "/v1/admin/flags/new-checkout", "sdk", "", 403},

@@ -319,9 +319,10 @@ func (e edit) apply(data []byte) []byte {
 }
 
 // spliceChange applies c to the document file data (empty: no file yet) in
-// place, and reports whether anything changed. budget bounds the bytes the
-// new member may take (twice the request body); a layout that needs more is
-// given up for the compact value.
+// place, and reports whether anything changed. budget bounds what the file
+// grows by (twice the request body): a new member may take that many bytes,
+// a replaced value the old one's bytes and that many more; a layout that
+// needs more is given up for the compact value.
 func spliceChange(data []byte, c Change, budget int) ([]byte, bool, error) {
 	section := "flags"
 	if c.Kind == KindSegment {
@@ -385,7 +386,10 @@ func spliceChange(data []byte, c Change, budget int) ([]byte, bool, error) {
 		m := obj.members[j]
 		indent, ok := lineIndent(data, m.keyStart)
 		st := styleOf(data[m.valStart:m.valEnd], indent, ok)
-		return edit{m.valStart, m.valEnd, render(c.Value, st, indent, nl, budget)}.apply(data), true, nil
+		// The file grows by at most budget: the new value may take the
+		// old one's bytes and budget more (a small PATCH of an indented
+		// flag keeps it indented).
+		return edit{m.valStart, m.valEnd, render(c.Value, st, indent, nl, budget+m.valEnd-m.valStart)}.apply(data), true, nil
 	}
 	if len(obj.members) == 0 { // an empty object
 		indent, ok := lineIndent(data, holder.keyStart)

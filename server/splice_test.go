@@ -164,7 +164,7 @@ func FuzzSpliceChange(f *testing.F) {
 			return
 		}
 		f := &sourceFile{good: before}
-		if _, err := checkEdit(f, out, c); err != nil {
+		if _, err := checkEdit(f, out, []Change{c}); err != nil {
 			t.Fatalf("spliceChange(%q) = %q: %v", data, out, err)
 		}
 	})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"sync"
 
 	"github.com/flagstream/flags/rules"
@@ -46,19 +47,48 @@ const (
 	KindSegment Kind = "segment"
 )
 
-// Change is one admin write handed to a Store: set (Value non-nil) or delete
-// (Value nil) one flag or segment. Value is compact JSON that already carries
-// the per-flag version the server publishes it with; Version is the snapshot
-// version the change will be published as, for stores that record it (a
-// MemoryStore's document; a FileStore leaves the file's own "version" as it
-// is). BodyBytes is the size of the request body: a store that lays the
-// value out (FileStore) adds at most twice that to its file (SPEC §13).
+// Change is one flag or segment a Commit writes: set (Value non-nil) or
+// delete (Value nil). Value is compact JSON that already carries the
+// per-flag version the server publishes it with. BodyBytes is the size of
+// the request body that asked for it (0: that of Value): a store that lays
+// the value out (FileStore) grows its file by at most twice that (SPEC §13).
 type Change struct {
 	Kind      Kind
 	Key       string
 	Value     json.RawMessage
-	Version   int64
 	BodyBytes int
+}
+
+// Commit is one change the Server publishes, handed to its Store to be made
+// durable first.
+type Commit struct {
+	// Version is the snapshot version the change is published as: one more
+	// than the version of the content the Server last loaded from the
+	// store and published since. A store that keeps versions of its own (a
+	// MemoryStore's document) records it.
+	Version int64
+	// Changes are the flags and segments to write, sorted by kind (flags
+	// first) and key, at most one per key: one for an admin PUT, PATCH or
+	// DELETE, every key that differs for a document push; none when the
+	// Server publishes content the store already holds (a reload).
+	Changes []Change
+	// Replace is set for a document push: the changes make the store hold
+	// exactly the pushed document. A store made of several files writes
+	// each key in the file that defines it, where a single admin write of
+	// a key another file defines is refused (ErrConflict).
+	Replace bool
+	// Audit holds the change's audit entries, one per key changed, in the
+	// order of Changes (SPEC §10). The store appends them to its audit log
+	// durably, with the changes; they are there even when Changes is empty.
+	Audit []AuditEntry
+}
+
+// changeBudget is what the file may grow by for c: twice its request body.
+func changeBudget(c Change) int {
+	if c.BodyBytes > 0 {
+		return 2 * c.BodyBytes
+	}
+	return 2 * len(c.Value)
 }
 
 // Store is where a Server's content comes from and where its admin writes go.
@@ -75,21 +105,35 @@ type Store interface {
 	// other than Write (a file edited), and returns when ctx is done. A
 	// store whose content only changes through Write returns at ctx.Done.
 	Watch(ctx context.Context, notify func())
-	// Write makes one admin change durable before it returns. It returns an
-	// error wrapping ErrStale when its content changed since the last Load
-	// (the Server loads it and calls Write again), or ErrConflict when the
-	// change must not be made now (answered 409). Deleting a key the store
-	// does not hold is not an error.
-	Write(ctx context.Context, c Change) error
+	// Write makes c durable before it returns, its audit entries included:
+	// all of it or, when it fails, none of it. It returns an error wrapping
+	// ErrStale when its content changed since the last Load (the Server
+	// loads it and calls Write again), ErrConflict when the change must
+	// not be made now (answered 409), or ErrUnavailable when the store
+	// cannot be reached (503). Deleting a key the store does not hold is
+	// not an error.
+	Write(ctx context.Context, c *Commit) error
+	// Audit reads the audit log: the entries q selects, in the order they
+	// were written, at most q.Limit of them. Unlike the other methods it
+	// may be called at any time, concurrently with them. A store may keep
+	// a bounded log (MemoryStore keeps the last MemoryAuditEntries).
+	Audit(ctx context.Context, q AuditQuery) (*AuditPage, error)
 }
 
 // MemoryStore is a Store that keeps its document in memory: for tests and for
 // programs that embed a Server and feed it with Server.Publish. Admin writes
 // change it (and are lost when the process ends).
 type MemoryStore struct {
-	mu  sync.Mutex
-	doc *rules.Document
+	mu    sync.Mutex
+	doc   *rules.Document
+	audit []AuditEntry // the last MemoryAuditEntries, or up to twice that
+	first int          // the number of entries dropped from audit's front
 }
+
+// MemoryAuditEntries is how many audit entries a MemoryStore keeps at least
+// (at most twice that): the oldest go, so its memory does not grow with the
+// number of changes.
+const MemoryAuditEntries = 10000
 
 // NewMemoryStore returns a store holding doc (an empty document when nil).
 // The store keeps doc; do not modify it afterwards.
@@ -110,16 +154,53 @@ func (m *MemoryStore) Load(context.Context) (*rules.Document, error) {
 // Watch returns when ctx is done: a MemoryStore changes only through Write.
 func (m *MemoryStore) Watch(ctx context.Context, _ func()) { <-ctx.Done() }
 
-// Write applies c to the document.
-func (m *MemoryStore) Write(_ context.Context, c Change) error {
+// Write applies c to the document, at version c.Version.
+func (m *MemoryStore) Write(_ context.Context, c *Commit) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.doc = applyChange(m.doc, c)
+	if len(c.Changes) > 0 {
+		m.doc = applyChanges(m.doc, c)
+	}
+	m.audit = append(m.audit, c.Audit...)
+	if len(m.audit) > 2*MemoryAuditEntries { // trimmed now and then: amortized
+		drop := len(m.audit) - MemoryAuditEntries
+		m.audit = append(m.audit[:0:0], m.audit[drop:]...)
+		m.first += drop
+	}
 	return nil
 }
 
-// applyChange returns a copy of doc with c applied, at version c.Version.
-func applyChange(doc *rules.Document, c Change) *rules.Document {
+// Audit reads the entries kept. Its cursors count entries since the store
+// was made.
+func (m *MemoryStore) Audit(_ context.Context, q AuditQuery) (*AuditPage, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	from := m.first
+	if q.After != "" {
+		n, err := strconv.Atoi(q.After)
+		if err != nil || n < 0 || n > m.first+len(m.audit) {
+			return nil, fmt.Errorf("%w: %q", ErrBadCursor, q.After)
+		}
+		from = max(n, m.first)
+	}
+	page := &AuditPage{}
+	for i := from - m.first; i < len(m.audit); i++ {
+		e := m.audit[i]
+		if !q.matches(e.Kind, e.Key, e.Version) {
+			continue
+		}
+		if len(page.Entries) == q.limit() {
+			page.Next = strconv.Itoa(m.first + i)
+			break
+		}
+		page.Entries = append(page.Entries, e)
+	}
+	return page, nil
+}
+
+// applyChanges returns a copy of doc with c's changes applied, at version
+// c.Version.
+func applyChanges(doc *rules.Document, c *Commit) *rules.Document {
 	out := &rules.Document{
 		Version:  c.Version,
 		Flags:    maps.Clone(doc.Flags),
@@ -131,14 +212,16 @@ func applyChange(doc *rules.Document, c Change) *rules.Document {
 	if out.Segments == nil {
 		out.Segments = map[string]json.RawMessage{}
 	}
-	m := out.Flags
-	if c.Kind == KindSegment {
-		m = out.Segments
-	}
-	if c.Value == nil {
-		delete(m, c.Key)
-	} else {
-		m[c.Key] = c.Value
+	for _, ch := range c.Changes {
+		m := out.Flags
+		if ch.Kind == KindSegment {
+			m = out.Segments
+		}
+		if ch.Value == nil {
+			delete(m, ch.Key)
+		} else {
+			m[ch.Key] = ch.Value
+		}
 	}
 	return out
 }

@@ -30,6 +30,7 @@ type subscriber struct {
 	queue chan *event
 	done  chan struct{} // closed when removed
 	kick  func()        // aborts a write in progress
+	drain bool          // set before done is closed: write what is queued first
 }
 
 // remember adds a patch to the replay ring, trimming it to its bounds.
@@ -84,10 +85,15 @@ func (s *Server) remove(sub *subscriber, reason string) {
 
 // subscribe registers a subscriber and returns what it must be sent first:
 // the current state (for a snapshot), or the patches that follow lastID.
-func (s *Server) subscribe(lastID string, kick func()) (sub *subscriber, snapshot *state, replay []*event, err error) {
+//
+// fetched, when not empty, holds the patches that follow lastID, fetched
+// from a Ledger's change log because the ring no longer reaches that far:
+// they are sent, followed by those of the ring, when together they lead
+// without a gap to the version served.
+func (s *Server) subscribe(lastID string, kick func(), fetched []*event) (sub *subscriber, snapshot *state, replay []*event, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closing {
 		return nil, nil, nil, ErrClosed
 	}
 	st := s.cur.Load()
@@ -98,6 +104,26 @@ func (s *Server) subscribe(lastID string, kick func()) (sub *subscriber, snapsho
 			if ev.version > v {
 				replay = append(replay, ev)
 			}
+		}
+	} else if len(fetched) > 0 && fetched[0].version <= st.version {
+		var r []*event
+		for _, ev := range fetched {
+			if ev.version <= st.version {
+				r = append(r, ev)
+			}
+		}
+		last := r[len(r)-1].version
+		ok := last == st.version
+		if !ok && len(s.ring) > 0 && s.ring[0].version <= last+1 {
+			for _, ev := range s.ring {
+				if ev.version > last {
+					r = append(r, ev)
+				}
+			}
+			ok = true
+		}
+		if ok {
+			snapshot, replay = nil, r
 		}
 	}
 	sub = &subscriber{queue: make(chan *event, s.opts.SubscriberQueue), done: make(chan struct{}), kick: kick}
@@ -129,7 +155,7 @@ func (s *Server) resumeFrom(lastID string, current int64) (int64, bool) {
 
 // handleStream serves GET /v1/stream.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	if !s.authorize(w, r, false) {
+	if _, ok := s.authorize(w, r, RoleReader); !ok {
 		return
 	}
 	if ok, last := canFlush(w); !ok {
@@ -142,7 +168,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	kick := func() { _ = rc.SetWriteDeadline(time.Now().Add(-time.Second)) }
-	sub, snap, replay, err := s.subscribe(r.Header.Get("Last-Event-ID"), kick)
+	lastID := r.Header.Get("Last-Event-ID")
+	sub, snap, replay, err := s.subscribe(lastID, kick, s.ledgerReplay(r.Context(), lastID))
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, err.Error(), nil)
@@ -191,6 +218,18 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	for {
 		select {
 		case <-sub.done:
+			if sub.drain { // the server is closing: a final flush
+				for {
+					select {
+					case ev := <-sub.queue:
+						if err := out.write(ev.wire); err != nil {
+							return
+						}
+					default:
+						return
+					}
+				}
+			}
 			return
 		case <-r.Context().Done():
 			return

@@ -27,7 +27,7 @@ func TestPreviousTokens(t *testing.T) {
 		{"GET", "/v1/flags", "old", 200},
 		{"GET", "/v1/flags", "older", 200},
 		{"GET", "/v1/flags", "adm", 200},
-		{"GET", "/v1/flags", "oldest", 403},
+		{"GET", "/v1/flags", "oldest", 401},
 		{"GET", "/v1/flags", "", 401},
 		{"DELETE", "/v1/admin/flags/x", "old", 403},
 		{"DELETE", "/v1/admin/flags/x", "new", 403},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +39,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var previous stringList
 	fs.Var(&previous, "previous-token", "an old SDK token still accepted for reads while clients move to the new one (repeatable; visible to other users in the process list: prefer --previous-token-file)")
 	previousFile := fs.String("previous-token-file", "", "read old SDK tokens still accepted for reads from `FILE`, one a line")
+	tokensFile := fs.String("tokens", "", "named tokens with roles: a JSON `FILE` of [{\"name\", \"role\": reader|operator|admin, \"sha256\"}], reloaded on change")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with the certificate chain in this PEM `FILE` (with --tls-key)")
+	tlsKey := fs.String("tls-key", "", "the private key of --tls-cert, a PEM `FILE`")
+	auditLog := fs.String("audit-log", "", "the audit log `FILE` (default: beside the document, NAME.audit.jsonl, or flags.audit.jsonl in a folder)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -70,14 +75,28 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		previous = append(previous, more...)
 	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		fmt.Fprintln(stderr, "flags serve: --tls-cert and --tls-key go together")
+		return 2
+	}
+	var tlsConfig *tls.Config
+	if *tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
+		if err != nil {
+			fmt.Fprintf(stderr, "flags serve: --tls-cert/--tls-key: %v\n", err)
+			return 2
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
-	store, err := server.OpenFileStore(*path, server.FileStoreOptions{Logger: logger})
+	store, err := server.OpenFileStore(*path, server.FileStoreOptions{Logger: logger, AuditPath: *auditLog})
 	if err != nil {
 		fmt.Fprintf(stderr, "flags serve: %v\n", err)
 		return 2
 	}
-	srv, err := server.New(store, server.Options{Token: token, AdminToken: adminToken, PreviousTokens: previous, Logger: logger})
+	srv, err := server.New(store, server.Options{Token: token, AdminToken: adminToken, PreviousTokens: previous,
+		TokensFile: *tokensFile, Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "flags serve: %v\n", err)
 		return 2
@@ -94,15 +113,26 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		ReadHeaderTimeout: serveReadHeaderTimeout,
 		IdleTimeout:       serveIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
 	}
-	if token == "" {
-		logger.Warn("flags serve: no SDK token (--token-file, $FLAGS_TOKEN or --token): anyone who can connect can read the flags")
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
 	}
-	logger.Info("flags serve: listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(),
-		"flags", *path, "version", srv.Version(), "epoch", srv.Epoch(), "admin", adminToken != "")
+	if token == "" && *tokensFile == "" {
+		logger.Warn("flags serve: no SDK token (--token-file, $FLAGS_TOKEN, --token or --tokens): anyone who can connect can read the flags")
+	}
+	logger.Info("flags serve: listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(),
+		"flags", *path, "version", srv.Version(), "epoch", srv.Epoch(), "audit", store.AuditPath())
 
 	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			served <- hs.ServeTLS(ln, "", "") // HTTP/2 too
+			return
+		}
+		served <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-served:
 		logger.Error("flags serve: server failed", "err", err)
@@ -110,13 +140,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case <-ctx.Done():
 	}
 	logger.Info("flags serve: shutting down")
-	// End the streams first (clients see a clean end and reconnect
-	// elsewhere), then let the other requests finish.
-	_ = srv.Close()
+	// Stop accepting connections at once (Shutdown closes the listener and
+	// then waits for the requests under way); meanwhile the server refuses
+	// new admin writes and streams, lets the writes under way finish and
+	// publish, and ends the streams after a final flush, so that Shutdown
+	// can return.
 	sctx, cancel := context.WithTimeout(context.Background(), serveShutdownTimeout)
 	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- hs.Shutdown(sctx) }()
+	_ = srv.Close()
 	code := 0
-	if err := hs.Shutdown(sctx); err != nil {
+	if err := <-shut; err != nil {
 		logger.Error("flags serve: shutdown", "err", err)
 		_ = hs.Close()
 		code = 1

@@ -212,8 +212,8 @@ func TestStreamingRefusedToken(t *testing.T) {
 	select {
 	case err := <-p.done:
 		p.done <- err
-		if err == nil || !strings.Contains(err.Error(), "403") {
-			t.Errorf("run = %v, want an error naming the 403", err)
+		if err == nil || !strings.Contains(err.Error(), "401") {
+			t.Errorf("run = %v, want an error naming the 401 (an unknown token, SPEC §10)", err)
 		}
 	case <-time.After(wait):
 		t.Fatal("the program did not stop on a refused token")

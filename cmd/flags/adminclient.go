@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// maxAdminAnswerBytes bounds what the commands that call the admin API read
+// of an answer (a push answers its patch, up to a document's size).
+const maxAdminAnswerBytes = 128 << 20
+
+// defaultAdminTimeout bounds one command's requests altogether.
+const defaultAdminTimeout = time.Minute
+
+// adminClient calls a flag server's admin API for `flags push`, `flags
+// history` and `flags switch`.
+type adminClient struct {
+	base  string // the server's base URL, without a trailing slash
+	token string
+	http  *http.Client
+}
+
+// adminAnswer is one answer of the admin API.
+type adminAnswer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// apiError is the JSON error of the admin API.
+type apiError struct {
+	Error    string `json:"error"`
+	Problems []struct {
+		Path    string `json:"path"`
+		Message string `json:"message"`
+	} `json:"problems"`
+}
+
+// adminOptions are the options every admin command takes.
+type adminOptions struct {
+	url     *string
+	token   *tokenOption
+	timeout *time.Duration
+}
+
+func addAdminOptions(fs *flag.FlagSet, what string) adminOptions {
+	return adminOptions{
+		url:     fs.String("url", "", "the server's base URL"),
+		token:   addTokenOption(fs, "token", "FLAGS_TOKEN", what),
+		timeout: fs.Duration("timeout", defaultAdminTimeout, "give up after this long"),
+	}
+}
+
+// client checks the options once fs is parsed and returns the client.
+func (o adminOptions) client(fs *flag.FlagSet) (*adminClient, error) {
+	if *o.url == "" {
+		return nil, errors.New("--url is required")
+	}
+	u, err := url.Parse(*o.url)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--url %q: want http://HOST[:PORT] or https://HOST[:PORT]", *o.url)
+	}
+	token, err := o.token.resolve(fs)
+	if err != nil {
+		return nil, err
+	}
+	if *o.timeout <= 0 {
+		return nil, errors.New("--timeout must be positive")
+	}
+	return &adminClient{
+		base:  strings.TrimSuffix(*o.url, "/"),
+		token: token,
+		http: &http.Client{
+			Timeout: *o.timeout,
+			// The token goes to the URL given and nowhere else.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}, nil
+}
+
+// do sends one request; header holds name, value pairs.
+func (c *adminClient) do(ctx context.Context, method, path string, body []byte, header ...string) (*adminAnswer, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = strings.NewReader(string(body))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] != "" {
+			req.Header.Set(header[i], header[i+1])
+		}
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminAnswerBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+	}
+	if len(data) > maxAdminAnswerBytes {
+		return nil, fmt.Errorf("%s %s: answer larger than %d bytes", method, path, maxAdminAnswerBytes)
+	}
+	return &adminAnswer{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// printRefusal writes the error of a refused request to w: the server's
+// message, then every problem on a line of its own.
+func printRefusal(w io.Writer, cmd string, a *adminAnswer) {
+	var e apiError
+	if json.Unmarshal(a.body, &e) != nil || e.Error == "" {
+		fmt.Fprintf(w, "%s: the server answered %d %s: %s\n", cmd, a.status, http.StatusText(a.status), strings.TrimSpace(string(a.body)))
+		return
+	}
+	fmt.Fprintf(w, "%s: refused (%d %s): %s\n", cmd, a.status, http.StatusText(a.status), e.Error)
+	for _, p := range e.Problems {
+		if p.Path == "" {
+			fmt.Fprintf(w, "  %s\n", p.Message)
+			continue
+		}
+		fmt.Fprintf(w, "  %s: %s\n", p.Path, p.Message)
+	}
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+)
+
+// maxPushFileBytes bounds the document `flags push` reads (the server's own
+// default limit is 64 MiB too).
+const maxPushFileBytes = 64 << 20
+
+// runPush implements `flags push` (SPEC §10): it sends a document file to
+// PUT /v1/admin/document, which replaces every flag and segment at once, and
+// prints the version published and what changed. Exit status: 0 once the
+// server has published it (or found nothing to change); 2 for bad
+// arguments, an unreadable file, or a refusal (every problem the server
+// names is printed on stderr); 1 when the server cannot be reached or
+// fails.
+func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("flags push", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts := addAdminOptions(fs, "the admin token")
+	ifMatch := fs.String("if-match", "", `push only if the server still serves this snapshot ETag ("EPOCH:VERSION", from GET /v1/flags)`)
+	comment := fs.String("comment", "", "why: recorded in the audit log (X-Flags-Comment)")
+	files, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if len(files) != 1 {
+		fmt.Fprintln(stderr, "flags push: want one FILE (usage: flags push --url BASE [--token-file F] FILE)")
+		return 2
+	}
+	c, err := opts.client(fs)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags push: %v\n", err)
+		return 2
+	}
+	doc, err := readLimited(files[0], maxPushFileBytes)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags push: %v\n", err)
+		return 2
+	}
+	a, err := c.do(ctx, http.MethodPut, "/v1/admin/document", doc,
+		"Content-Type", "application/json", "If-Match", *ifMatch, "X-Flags-Comment", *comment)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags push: %v\n", err)
+		return 1
+	}
+	if a.status != http.StatusOK {
+		printRefusal(stderr, "flags push", a)
+		if a.status >= 500 {
+			return 1
+		}
+		return 2
+	}
+	var patch struct {
+		Version  int64                      `json:"version"`
+		Flags    map[string]json.RawMessage `json:"flags"`
+		Segments map[string]json.RawMessage `json:"segments"`
+	}
+	if err := json.Unmarshal(a.body, &patch); err != nil {
+		fmt.Fprintf(stderr, "flags push: the server's answer does not decode: %v\n", err)
+		return 1
+	}
+	if len(patch.Flags)+len(patch.Segments) == 0 {
+		fmt.Fprintf(stdout, "version %d: nothing changed\n", patch.Version)
+		return 0
+	}
+	fmt.Fprintf(stdout, "version %d\n", patch.Version)
+	for _, part := range []struct {
+		name string
+		m    map[string]json.RawMessage
+	}{{"flags", patch.Flags}, {"segments", patch.Segments}} {
+		for _, key := range slices.Sorted(maps.Keys(part.m)) {
+			what := "set"
+			if string(part.m[key]) == "null" {
+				what = "deleted"
+			}
+			fmt.Fprintf(stdout, "  %s.%s %s\n", part.name, key, what)
+		}
+	}
+	return 0
+}
+
+// readLimited reads a file of at most limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+	}
+	return data, nil
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func switchCmd(ctx context.Context, args []string, stdout, stderr *bytes.Buffer) int {
+	return runSwitch(ctx, args, stdout, stderr)
+}
+
+// tokensFile writes a tokens file of name → role, each secret "secret-NAME".
+func tokensFile(t *testing.T, roles map[string]string) string {
+	t.Helper()
+	var entries []string
+	for name, role := range roles {
+		sum := sha256.Sum256([]byte("secret-" + name))
+		entries = append(entries, fmt.Sprintf(`{"name": %q, "role": %q, "sha256": %q}`, name, role, hex.EncodeToString(sum[:])))
+	}
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	if err := os.WriteFile(path, []byte("["+strings.Join(entries, ",")+"]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestServeRolesAndKillSwitch: `flags serve --tokens FILE` accepts the
+// file's tokens by role; `flags switch FLAG off` with an operator token is
+// the kill switch, recorded in the audit log under the token's name (the
+// log beside the document, or --audit-log).
+func TestServeRolesAndKillSwitch(t *testing.T) {
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "flags.json")
+	if err := os.WriteFile(doc, []byte(serveDoc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tokens := tokensFile(t, map[string]string{"oncall": "operator", "app": "reader", "ci": "admin"})
+	auditLog := filepath.Join(t.TempDir(), "audit.jsonl")
+	url, stop := startServe(t, []string{"--flags", doc, "--addr", "127.0.0.1:0", "--tokens", tokens, "--audit-log", auditLog})
+	defer stop()
+
+	code, stdout, stderr := runCmd(t, switchCmd, "--url", url, "--token", "secret-oncall", "--comment", "3 a.m. page", "f", "off")
+	if code != 0 || stdout != "flags.f off: flag version 1, published as version 5\n" {
+		t.Fatalf("flags switch f off = %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	data, err := os.ReadFile(doc)
+	if err != nil || !strings.Contains(string(data), `"on": false`) {
+		t.Errorf("the document after the kill switch: %s (%v), want \"on\": false", data, err)
+	}
+	logged, err := os.ReadFile(auditLog)
+	if err != nil || !strings.Contains(string(logged), `"actor":"oncall","action":"patch","kind":"flag","key":"f"`) ||
+		!strings.Contains(string(logged), `"comment":"3 a.m. page"`) {
+		t.Errorf("audit log %s (%v), want the operator's patch with its comment", logged, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "flags.audit.jsonl")); !os.IsNotExist(err) {
+		t.Errorf("an audit log beside the document despite --audit-log: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"reader", []string{"--url", url, "--token", "secret-app", "f", "on"}, 2, "403"},
+		{"unknown token", []string{"--url", url, "--token", "nope", "f", "on"}, 2, "401"},
+		{"stale version", []string{"--url", url, "--token", "secret-ci", "--if-match", "0", "f", "on"}, 2, "412"},
+		{"missing flag", []string{"--url", url, "--token", "secret-ci", "g", "on"}, 2, "404"},
+		{"no state", []string{"--url", url, "--token", "secret-ci", "f"}, 2, "want FLAG on|off"},
+		{"bad state", []string{"--url", url, "--token", "secret-ci", "f", "false"}, 2, "want FLAG on|off"},
+		{"bad key", []string{"--url", url, "--token", "secret-ci", "f g", "on"}, 2, "not a flag key"},
+	} {
+		if code, _, stderr := runCmd(t, switchCmd, tc.args...); code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: flags switch = %d %q, want %d naming %q", tc.name, code, stderr, tc.code, tc.want)
+		}
+	}
+	code, stdout, _ = runCmd(t, switchCmd, "--url", url, "--token", "secret-ci", "--if-match", "1", "f", "on")
+	if code != 0 || !strings.HasPrefix(stdout, "flags.f on: flag version 2") {
+		t.Errorf("flags switch f on with the current version = %d %q", code, stdout)
+	}
+	req, _ := http.NewRequest("GET", url+"/v1/flags", nil)
+	req.Header.Set("Authorization", "Bearer secret-app")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /v1/flags with the reader token = %d, want 200", resp.StatusCode)
+	}
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key as
+// PEM files in dir, and returns their paths and a pool trusting it.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "flagstream test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestServeTLS: with --tls-cert and --tls-key, `flags serve` speaks HTTPS
+// (HTTP/2 included: streams flow over it) and nothing else; a client that
+// does not trust the certificate is refused by its own TLS check.
+func TestServeTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	doc := filepath.Join(dir, "flags.json")
+	if err := os.WriteFile(doc, []byte(serveDoc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url, stop := startServe(t, []string{"--flags", doc, "--addr", "127.0.0.1:0", "--token", "sdk", "--tls-cert", certFile, "--tls-key", keyFile})
+	defer stop()
+	if !strings.HasPrefix(url, "https://127.0.0.1:") {
+		t.Fatalf("listening on %s, want an https:// URL", url)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	defer client.CloseIdleConnections()
+	get := func(c *http.Client, path string) (*http.Response, error) {
+		req, _ := http.NewRequest("GET", url+path, nil)
+		req.Header.Set("Authorization", "Bearer sdk")
+		return c.Do(req)
+	}
+	resp, err := get(client, "/v1/flags")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 || resp.ProtoMajor != 2 {
+		t.Errorf("GET /v1/flags over TLS = %d, proto %s, TLS %+v; want 200 over HTTP/2, TLS 1.2 or later", resp.StatusCode, resp.Proto, resp.TLS)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/v1/stream", nil)
+	req.Header.Set("Authorization", "Bearer sdk")
+	stream, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	if line, err := bufio.NewReader(stream.Body).ReadString('\n'); err != nil || !strings.HasPrefix(line, "id: ") {
+		t.Errorf("the stream over TLS starts with %q, %v", line, err)
+	}
+	cancel()
+
+	_, err = get(&http.Client{}, "/v1/flags") // the system's roots: not this certificate
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) {
+		t.Errorf("a client without the CA: %v, want x509.UnknownAuthorityError", err)
+	}
+	plain, err := http.Get("http://" + strings.TrimPrefix(url, "https://") + "/v1/flags")
+	if err == nil {
+		plain.Body.Close()
+		if plain.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP to the TLS port = %d, want 400", plain.StatusCode)
+		}
+	}
+}
+
+func TestServeTLSBadArguments(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir)
+	otherCert, _, _ := selfSigned(t, t.TempDir())
+	doc := filepath.Join(dir, "flags.json")
+	if err := os.WriteFile(doc, []byte(serveDoc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"cert without key", []string{"--tls-cert", certFile}, "go together"},
+		{"key without cert", []string{"--tls-key", keyFile}, "go together"},
+		{"missing cert", []string{"--tls-cert", certFile + ".missing", "--tls-key", keyFile}, "missing"},
+		{"key of another cert", []string{"--tls-cert", otherCert, "--tls-key", keyFile}, "private key does not match"},
+		{"key as cert", []string{"--tls-cert", keyFile, "--tls-key", keyFile}, "--tls-cert"},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"--flags", doc, "--addr", "127.0.0.1:0"}, tc.args...)
+		if code := runServe(context.Background(), args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%s: flags serve = %d, stderr %q; want 2 naming %q", tc.name, code, stderr.String(), tc.want)
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// The audit log of a FileStore is a file of JSON lines, one AuditEntry a
+// line, only ever appended to: each Commit's entries are written with one
+// write(2) and synced (fsync) before the store's Write returns. Commits are
+// serialized by the Server, so there are no concurrent writers in one
+// process to group; a push of N keys is N lines, one write, one fsync.
+
+// Bounds of one read of a FileStore's audit log (GET /v1/admin/audit): a
+// page stops after scanning auditScanBytes of the log, or once the entries
+// it holds reach auditPageBytes, and then names the cursor to continue
+// from. So an answer costs a bounded time and memory however large the log
+// has grown; a client pages through the rest.
+const (
+	auditScanBytes = 8 << 20
+	auditPageBytes = 16 << 20
+)
+
+// auditPathFor is where the audit log of the store at path goes by default:
+// beside a file, NAME.audit.jsonl for NAME.json; in a folder,
+// flags.audit.jsonl (a name the folder's *.json documents never take).
+func auditPathFor(path string, folder bool) string {
+	if folder {
+		return filepath.Join(path, "flags.audit.jsonl")
+	}
+	return strings.TrimSuffix(path, ".json") + ".audit.jsonl"
+}
+
+// openAuditLog makes sure the audit log at path can be appended to,
+// creating it, and ends a line a crash left half written, so the next entry
+// starts a line of its own (the half line is skipped by readers).
+func openAuditLog(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("flags: audit log: %w (FileStoreOptions.AuditPath, `flags serve --audit-log FILE`, puts it elsewhere)", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("flags: audit log: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("flags: audit log %s: not a regular file", path)
+	}
+	if fi.Size() == 0 {
+		return nil
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, fi.Size()-1); err != nil {
+		return fmt.Errorf("flags: audit log: %w", err)
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	if _, err := f.Write([]byte{'\n'}); err != nil {
+		return fmt.Errorf("flags: audit log: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("flags: audit log: %w", err)
+	}
+	return nil
+}
+
+// appendAudit appends entries to the audit log and syncs it.
+func (fs *FileStore) appendAudit(entries []AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	for i := range entries {
+		line, err := marshalNoEscape(&entries[i])
+		if err != nil {
+			return fmt.Errorf("flags: audit log: %w", err)
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	f, err := os.OpenFile(fs.auditPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("flags: audit log: %w", err)
+	}
+	if _, err := f.Write(b.Bytes()); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("flags: audit log %s: %w", fs.auditPath, err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("flags: audit log %s: %w", fs.auditPath, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("flags: audit log %s: %w", fs.auditPath, err)
+	}
+	return nil
+}
+
+// Audit reads the audit log from its start (or q.After, a byte offset),
+// in the order written. Versions start again from the file's "version" at
+// every restart (a new epoch), so q.Since keeps later entries of a lower
+// version out; page with Next to read everything.
+func (fs *FileStore) Audit(ctx context.Context, q AuditQuery) (*AuditPage, error) {
+	var from int64
+	if q.After != "" {
+		n, err := strconv.ParseInt(q.After, 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%w: %q", ErrBadCursor, q.After)
+		}
+		from = n
+	}
+	f, err := os.Open(fs.auditPath)
+	if errors.Is(err, os.ErrNotExist) && from == 0 {
+		return &AuditPage{}, nil // rotated away: the next entry makes it again
+	}
+	if err != nil {
+		return nil, fmt.Errorf("flags: audit log: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("flags: audit log: %w", err)
+	} else if from > fi.Size() {
+		return nil, fmt.Errorf("%w: %q is past the end of the log", ErrBadCursor, q.After)
+	}
+	if from > 0 { // a cursor is the start of a line: the one before ends there
+		prev := make([]byte, 1)
+		if _, err := f.ReadAt(prev, from-1); err != nil || prev[0] != '\n' {
+			return nil, fmt.Errorf("%w: %q", ErrBadCursor, q.After)
+		}
+	}
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("flags: audit log: %w", err)
+	}
+	r := bufio.NewReaderSize(f, 64<<10)
+	page := &AuditPage{}
+	limit := q.limit()
+	pos, scanned, held := from, int64(0), 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		line, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			// The end; a line without its newline is being written.
+			return page, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("flags: audit log: %w", err)
+		}
+		if len(page.Entries) == limit || scanned >= auditScanBytes || held >= auditPageBytes {
+			page.Next = strconv.FormatInt(pos, 10)
+			return page, nil
+		}
+		pos += int64(len(line))
+		scanned += int64(len(line))
+		var head struct {
+			Version int64  `json:"version"`
+			Kind    Kind   `json:"kind"`
+			Key     string `json:"key"`
+		}
+		if json.Unmarshal(line, &head) != nil || !q.matches(head.Kind, head.Key, head.Version) {
+			continue // not selected, or a line a crash cut short
+		}
+		var e AuditEntry
+		if json.Unmarshal(line, &e) != nil {
+			continue
+		}
+		page.Entries = append(page.Entries, e)
+		held += len(line)
+	}
+}
+
+// AuditPath is the file of the store's audit log.
+func (fs *FileStore) AuditPath() string { return fs.auditPath }

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHealthAndReadiness: /healthz answers 200 while the process runs;
+// /readyz 200 only while the store can be reached and the server is not
+// shutting down. Neither needs a token.
+func TestHealthAndReadiness(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flags.json")
+	writeFile(t, path, baseDoc)
+	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: testPoll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(store, Options{Token: "sdk", AdminToken: adminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := serve(t, srv)
+	check := func(path string, want int, inBody string) {
+		t.Helper()
+		resp, body := do(t, "GET", ts.URL+path, "", "")
+		if resp.StatusCode != want || !strings.Contains(body, inBody) {
+			t.Errorf("GET %s = %d %q, want %d with %q", path, resp.StatusCode, body, want, inBody)
+		}
+	}
+	check("/healthz", 200, "ok")
+	check("/readyz", 200, "version 17")
+	moved := filepath.Join(t.TempDir(), "elsewhere.json")
+	if err := os.Rename(path, moved); err != nil {
+		t.Fatal(err)
+	}
+	check("/readyz", 503, "store unreachable")
+	check("/healthz", 200, "ok")
+	if err := os.Rename(moved, path); err != nil {
+		t.Fatal(err)
+	}
+	check("/readyz", 200, "ready")
+	_ = srv.Close()
+	check("/readyz", 503, "shutting down")
+	check("/healthz", 200, "ok")
+}
+
+// TestCloseFinishesInFlightWrites: Close lets an admin write already under
+// way finish and publish, writes its patch to every stream (a final
+// flush), then ends the streams cleanly; admin writes and streams that
+// arrive meanwhile are answered 503.
+func TestCloseFinishesInFlightWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	writeFile(t, path, baseDoc)
+	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: testPoll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(store, Options{Epoch: "e1", AdminToken: adminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admitted := make(chan struct{}, 1)
+	srv.onAdmit = func() { admitted <- struct{}{} }
+	ts := serve(t, srv)
+	c := openStream(t, ts.URL, "", "")
+	c.next(t) // snapshot
+
+	// A PUT whose body is still arriving.
+	body := `{"variations": [true], "fallthrough": {"variation": 0}}`
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("PUT", ts.URL+"/v1/admin/flags/late", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.ContentLength = int64(len(body))
+	answered := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("PUT: %v", err)
+			close(answered)
+			return
+		}
+		answered <- resp
+	}()
+	if _, err := pw.Write([]byte(body[:10])); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-admitted:
+	case <-time.After(waitLimit):
+		t.Fatal("the PUT was not admitted")
+	}
+
+	closed := make(chan struct{})
+	go func() {
+		_ = srv.Close()
+		close(closed)
+	}()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		resp, _ := do(t, "GET", ts.URL+"/readyz", "", "")
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz never said the server is shutting down")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	resp, answer := do(t, "PUT", ts.URL+"/v1/admin/flags/other", adminToken, body)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a PUT during the shutdown = %d %s, want 503 with Retry-After", resp.StatusCode, answer)
+	}
+	if resp, _ := do(t, "HEAD", ts.URL+"/v1/stream", "", ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a new stream during the shutdown = %d, want 503", resp.StatusCode)
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned while an admitted write was under way")
+	default:
+	}
+
+	if _, err := pw.Write([]byte(body[10:])); err != nil {
+		t.Fatal(err)
+	}
+	_ = pw.Close()
+	put, ok := <-answered
+	if !ok {
+		t.FailNow()
+	}
+	put.Body.Close()
+	if put.StatusCode != http.StatusOK {
+		t.Errorf("the PUT under way = %d, want 200", put.StatusCode)
+	}
+	if ev, p := c.nextPatch(t); p.Version != 18 || p.Flags["late"] == nil {
+		t.Errorf("the stream got %s, want the late PUT's patch before its end", ev.Data)
+	}
+	select {
+	case <-closed:
+	case <-time.After(waitLimit):
+		t.Fatal("Close did not return")
+	}
+	for ev := range c.events {
+		if ev.Comment == "" {
+			t.Errorf("after the patch the stream sent %+v, want its end", ev)
+		}
+	}
+	if err := <-c.done; err != io.EOF {
+		t.Errorf("the stream ended with %v, want a clean end (EOF)", err)
+	}
+	doc, _ := readDoc(t, path)
+	if doc.Flags["late"] == nil {
+		t.Error("the late PUT is not in the file")
+	}
+}

@@ -1,0 +1,168 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tokenLine is one entry of a tokens file for secret.
+func tokenLine(name, role, secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return fmt.Sprintf(`{"name": %q, "role": %q, "sha256": %q}`, name, role, hex.EncodeToString(sum[:]))
+}
+
+func TestParseTokens(t *testing.T) {
+	good := "[" + tokenLine("ci", "admin", "s1") + ", " + tokenLine("oncall", "operator", "s2") + "]"
+	tokens, err := ParseTokens([]byte(good))
+	if err != nil || len(tokens) != 2 || tokens[0].Name != "ci" || tokens[1].Role != RoleOperator || tokens[0].SHA256 != sha256.Sum256([]byte("s1")) {
+		t.Fatalf("ParseTokens(%s) = %+v, %v", good, tokens, err)
+	}
+	if tokens, err := ParseTokens([]byte(" [] ")); err != nil || len(tokens) != 0 {
+		t.Errorf("an empty list: %v, %v", tokens, err)
+	}
+	hexOf := func(s string) string { sum := sha256.Sum256([]byte(s)); return hex.EncodeToString(sum[:]) }
+	for _, tc := range []struct{ data, want string }{
+		{`{}`, "want [{"},
+		{`[{"name": "a", "role": "admin"}]`, "tokens[0].sha256: missing"},
+		{`[{"role": "admin", "sha256": "` + hexOf("x") + `"}]`, "tokens[0].name: missing"},
+		{`[{"name": "a", "sha256": "` + hexOf("x") + `"}]`, "tokens[0].role: missing"},
+		{`[{"name": "a", "role": "root", "sha256": "` + hexOf("x") + `"}]`, `tokens[0].role: "root"`},
+		{`[{"name": "a", "role": "admin", "sha256": "s3cret"}]`, "tokens[0].sha256: want the 64 hex digits"},
+		{`[{"name": "a", "role": "admin", "sha256": "` + hexOf("x")[:62] + `"}]`, "tokens[0].sha256"},
+		{`[{"name": "a b", "role": "admin", "sha256": "` + hexOf("x") + `"}]`, `tokens[0].name: "a b"`},
+		{`[{"name": "file", "role": "admin", "sha256": "` + hexOf("x") + `"}]`, `tokens[0].name: "file" is taken`},
+		{"[" + tokenLine("a", "admin", "x") + "," + tokenLine("a", "reader", "y") + "]", `tokens[1].name: "a" is taken`},
+		{"[" + tokenLine("a", "admin", "x") + "," + tokenLine("b", "reader", "x") + "]", "tokens[1].sha256: the same secret"},
+		{`[{"name": "a", "role": "admin", "sha256": "` + hexOf("x") + `", "secret": "x"}]`, "unknown field"},
+		{"[]" + "[]", "more after the array"},
+	} {
+		if _, err := ParseTokens([]byte(tc.data)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseTokens(%s) = %v, want an error naming %q", tc.data, err, tc.want)
+		}
+	}
+	static := Options{Token: "sdk", AdminToken: "adm"}
+	for _, tc := range []struct {
+		tokens []Token
+		want   string
+	}{
+		{[]Token{{Name: "token", Role: RoleReader, SHA256: sha256.Sum256([]byte("z"))}}, `"token" is taken`},
+		{[]Token{{Name: "x", Role: RoleReader, SHA256: sha256.Sum256([]byte("adm"))}}, "same secret"},
+		{[]Token{{Name: "x", Role: "boss", SHA256: sha256.Sum256([]byte("z"))}}, "role"},
+	} {
+		opts := static
+		opts.Tokens = tc.tokens
+		if _, err := New(NewMemoryStore(nil), opts); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New with Tokens %+v = %v, want an error naming %q", tc.tokens, err, tc.want)
+		}
+	}
+}
+
+// TestRolesMatrix: reader, operator and admin tokens against every kind of
+// request: 401 for no token or an unknown one, 403 for a known token
+// without the role. An operator may switch a flag on or off and nothing
+// more; the audit names it.
+func TestRolesMatrix(t *testing.T) {
+	var tokens []Token
+	for _, tk := range []struct {
+		name string
+		role Role
+	}{{"r", RoleReader}, {"o", RoleOperator}, {"a", RoleAdmin}} {
+		tokens = append(tokens, Token{Name: tk.name, Role: tk.role, SHA256: sha256.Sum256([]byte("secret-" + tk.name))})
+	}
+	_, ts := newTestServer(t, baseDoc, Options{Token: "sdk", Tokens: tokens})
+	flag := `{"variations": [true], "fallthrough": {"variation": 0}}`
+	mp := []string{"Content-Type", mergePatchType}
+	for _, tc := range []struct {
+		method, path, body string
+		header             []string
+		want               [6]int // no token, unknown, sdk, r, o, a
+	}{
+		{"GET", "/v1/flags", "", nil, [6]int{401, 401, 200, 200, 200, 200}},
+		{"HEAD", "/v1/stream", "", nil, [6]int{401, 401, 200, 200, 200, 200}},
+		{"GET", "/v1/admin/flags/new-checkout", "", nil, [6]int{401, 401, 403, 403, 200, 200}},
+		{"GET", "/v1/admin/segments/beta-testers", "", nil, [6]int{401, 401, 403, 403, 200, 200}},
+		{"GET", "/v1/admin/audit", "", nil, [6]int{401, 401, 403, 403, 200, 200}},
+		{"PATCH", "/v1/admin/flags/banner-text", `{"on": true}`, mp, [6]int{401, 401, 403, 403, 200, 200}},
+		{"PATCH", "/v1/admin/flags/banner-text", `{"on": false, "version": 1}`, mp, [6]int{401, 401, 403, 403, 200, 200}},
+		{"PATCH", "/v1/admin/flags/banner-text", `{"on": true, "offVariation": 1}`, mp, [6]int{401, 401, 403, 403, 403, 200}},
+		{"PATCH", "/v1/admin/segments/beta-testers", `{"included": []}`, mp, [6]int{401, 401, 403, 403, 403, 200}},
+		{"PUT", "/v1/admin/flags/x", flag, nil, [6]int{401, 401, 403, 403, 403, 200}},
+		{"DELETE", "/v1/admin/flags/x", "", nil, [6]int{401, 401, 403, 403, 403, 200}},
+		{"PUT", "/v1/admin/document", baseDoc, nil, [6]int{401, 401, 403, 403, 403, 200}},
+	} {
+		for i, tok := range []string{"", "nope", "sdk", "secret-r", "secret-o", "secret-a"} {
+			resp, body := do(t, tc.method, ts.URL+tc.path, tok, tc.body, tc.header...)
+			if resp.StatusCode != tc.want[i] {
+				t.Errorf("%s %s %s with token %q = %d %s, want %d", tc.method, tc.path, tc.body, tok, resp.StatusCode, body, tc.want[i])
+			}
+			if resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s %s with token %q: 401 without WWW-Authenticate", tc.method, tc.path, tok)
+			}
+			if resp.StatusCode == http.StatusOK && tc.method == "DELETE" {
+				resp, body := do(t, "PUT", ts.URL+tc.path, "secret-a", flag) // back for the next token
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("PUT back = %d %s", resp.StatusCode, body)
+				}
+			}
+		}
+	}
+	p := auditPage(t, ts.URL, "secret-o", "key=banner-text&kind=flag&limit=1")
+	if len(p.Entries) != 1 || p.Entries[0].Actor != "o" || p.Entries[0].Action != ActionPatch {
+		t.Errorf("the first change of banner-text: %+v, want the operator's PATCH, actor o", p.Entries)
+	}
+}
+
+// TestTokensFileReload: the tokens file is read again when it changes; a
+// change that does not parse is logged and the previous tokens stay.
+func TestTokensFileReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	writeFile(t, path, "["+tokenLine("ci", "admin", "one")+"]")
+	logger, logs := newLogSink()
+	srv, err := New(NewMemoryStore(mustParse(t, baseDoc)), Options{TokensFile: path, TokensPollInterval: 5 * time.Millisecond, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := serve(t, srv)
+	status := func(tok string) int {
+		resp, _ := do(t, "GET", ts.URL+"/v1/admin/flags/new-checkout", tok, "")
+		return resp.StatusCode
+	}
+	if got := status("one"); got != 200 {
+		t.Fatalf("token one = %d, want 200", got)
+	}
+	if resp, _ := do(t, "GET", ts.URL+"/v1/flags", "", ""); resp.StatusCode != 200 {
+		t.Errorf("no reader token: reads = %d, want open (200)", resp.StatusCode)
+	}
+	writeFile(t, path, "["+tokenLine("ci", "admin", "two")+", "+tokenLine("app", "reader", "three")+"]")
+	awaitLog(t, logs, "tokens file reloaded", "tokens=2")
+	if a, b := status("one"), status("two"); a != 401 || b != 200 {
+		t.Errorf("after the reload: old token %d, new token %d; want 401 and 200", a, b)
+	}
+	if resp, _ := do(t, "GET", ts.URL+"/v1/flags", "", ""); resp.StatusCode != 401 {
+		t.Errorf("with a reader token in the file, reads without a token = %d, want 401", resp.StatusCode)
+	}
+	writeFile(t, path, `[{"name": "ci", "role": "admin", "sha256": "two"}]`)
+	awaitLog(t, logs, "tokens file not reloaded", "tokens[0].sha256")
+	writeFile(t, path, "["+tokenLine("admin-2", "admin", "four")+", "+tokenLine("admin-2", "reader", "five")+"]")
+	awaitLog(t, logs, "tokens file not reloaded", `"admin-2" is taken`)
+	if got := status("two"); got != 200 {
+		t.Errorf("after bad reloads the previous token = %d, want 200", got)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	awaitLog(t, logs, "tokens file not reloaded", "no such file")
+	if got := status("two"); got != 200 {
+		t.Errorf("with the file gone the previous token = %d, want 200", got)
+	}
+	if _, err := New(NewMemoryStore(nil), Options{TokensFile: path}); err == nil || !strings.Contains(err.Error(), "tokens.json") {
+		t.Errorf("New with a missing tokens file = %v, want an error naming it", err)
+	}
+}
