@@ -79,7 +79,7 @@ func NewServer(tb testing.TB, items ...Item) *Server {
 // test ends.
 func (s *Server) Client(tb testing.TB, opts ...flags.Option) *flags.Client {
 	tb.Helper()
-	client, err := flags.New(append([]flags.Option{flags.WithStream(stream.Config{BaseURL: s.URL})}, opts...)...)
+	client, err := flags.New(append([]flags.Option{flags.WithSource(stream.New(stream.Config{BaseURL: s.URL}))}, opts...)...)
 	if err != nil {
 		tb.Fatalf("flagstest: Server.Client: %v", err)
 		return nil

@@ -91,7 +91,7 @@ func TestServerClientPerSubtest(t *testing.T) {
 		})
 	}
 	// A client of our own, built the long way, sees the same server.
-	c, err := flags.New(flags.WithStream(stream.Config{BaseURL: srv.URL}))
+	c, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: srv.URL})))
 	if err != nil {
 		t.Fatal(err)
 	}
