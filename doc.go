@@ -56,6 +56,7 @@ Exactly one Source feeds a client:
     optional last-known-good file (package stream). Importing package
     stream is the opt-in: this package depends on the standard library
     only.
+  - WithSource(td), td from flagstest.New: the test fake, in-process.
   - WithSource: anything else that implements Source, a single Run method
     given the client's Updates (Apply a document, report Healthy or
     Failed). A source that also implements Loader delivers what it has at
