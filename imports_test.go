@@ -10,10 +10,12 @@ import (
 )
 
 // TestLibraryImportsNoThirdPartyModule: "every program that imports flags
-// compiles r3labs/sse, the backoff library and x/net". The root package's
-// import closure holds the standard library and this module's own packages
-// only; the stream client (and its SSE reader) is opted into by importing
-// package stream.
+// — even one reading a file or using only flagstest — compiles r3labs/sse,
+// the backoff library and x/net". The import closures of package flags and
+// of package flagstest hold the standard library and this module's own
+// packages only; the stream client (and its SSE reader) is opted into by
+// importing package stream. Package flags imports no floor above its own
+// (docs/ARCHITECTURE.md).
 func TestLibraryImportsNoThirdPartyModule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the go tool")
@@ -24,30 +26,36 @@ func TestLibraryImportsNoThirdPartyModule(t *testing.T) {
 			t.Skip("no go tool to list the imports with")
 		}
 	}
-	cmd := exec.Command(goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".")
-	cmd.Stderr = new(strings.Builder)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list -deps: %v\n%s", err, cmd.Stderr)
-	}
 	const module = "github.com/flagstream/flags"
-	var own, foreign []string
-	for _, pkg := range strings.Fields(string(out)) {
-		if pkg == module || strings.HasPrefix(pkg, module+"/") {
-			own = append(own, pkg)
-		} else {
-			foreign = append(foreign, pkg)
+	above := map[string]bool{module + "/stream": true, module + "/server": true, module + "/flagstest": true}
+	for _, pkg := range []string{".", "./flagstest"} {
+		cmd := exec.Command(goTool, "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg)
+		cmd.Stderr = new(strings.Builder)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, cmd.Stderr)
 		}
-	}
-	if len(foreign) > 0 {
-		t.Errorf("package flags imports, directly or not, packages of other modules:\n\t%s", strings.Join(foreign, "\n\t"))
-	}
-	if len(own) == 0 {
-		t.Errorf("go list -deps listed nothing of %s: %q", module, out)
-	}
-	for _, pkg := range own {
-		if pkg == module+"/stream" || pkg == module+"/server" || pkg == module+"/flagstest" {
-			t.Errorf("package flags imports %s, a floor above it (docs/ARCHITECTURE.md)", pkg)
+		var own, foreign []string
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == module || strings.HasPrefix(dep, module+"/") {
+				own = append(own, dep)
+			} else {
+				foreign = append(foreign, dep)
+			}
+		}
+		if len(foreign) > 0 {
+			t.Errorf("%s imports, directly or not, packages of other modules:\n\t%s", pkg, strings.Join(foreign, "\n\t"))
+		}
+		if len(own) == 0 {
+			t.Errorf("go list -deps %s listed nothing of %s: %q", pkg, module, out)
+		}
+		if pkg != "." {
+			continue
+		}
+		for _, dep := range own {
+			if above[dep] {
+				t.Errorf("package flags imports %s, a floor above its own", dep)
+			}
 		}
 	}
 }

@@ -24,14 +24,18 @@ and flags.New(flags.WithSource(td)) are fed directly, as any client is fed
 by its source, so evaluation, Detail results, OnChange and Status behave as
 in production. Over HTTP, NewServer(td) serves the same flags with the
 reference server (package server) on 127.0.0.1 — the real stream and poll
-endpoints — and Server.Client returns a ready client of package stream
-connected to it; Server.URL serves clients built by hand
-(stream.New(stream.Config{BaseURL: srv.URL, Poll: true})) or any HTTP
-client:
+endpoints at Server.URL — and Server.Client makes a ready client of it
+from a source of package stream (streaming, or polling with
+stream.Config.Poll):
 
 	td := flagstest.New(t, flagstest.Bool("kill-switch", false))
-	client := flagstest.NewServer(td).Client() // streaming, ready
-	td.Set(flagstest.Bool("kill-switch", true))  // one patch on the wire
+	srv := flagstest.NewServer(td)
+	client := srv.Client(stream.New(stream.Config{BaseURL: srv.URL})) // ready
+	td.Set(flagstest.Bool("kill-switch", true)) // one patch on the wire
+
+Package flagstest itself does not import package stream: a test that uses
+only the in-process transport compiles no network client and no module
+beyond the standard library.
 
 Set, Delete, DeleteSegment and SetDocument are synchronous whatever the
 transport: when they return, the very next evaluation of every client sees

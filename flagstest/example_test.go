@@ -10,6 +10,7 @@ import (
 
 	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/flagstest"
+	"github.com/flagstream/flags/stream"
 )
 
 // These examples run their body as a test function would: test(func(t
@@ -202,7 +203,7 @@ func ExampleNewServer() {
 	test(func(t testing.TB) {
 		td := flagstest.New(t, flagstest.Bool("kill-switch", false))
 		srv := flagstest.NewServer(td)
-		client := srv.Client() // streams from srv.URL; ready
+		client := srv.Client(stream.New(stream.Config{BaseURL: srv.URL})) // ready
 		user := flags.NewContext("user-1").Build()
 		fmt.Println(client.Bool(context.Background(), "kill-switch", user, true))
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/flagstream/flags"
-	"github.com/flagstream/flags/stream"
 )
 
 // syncTimeout bounds how long Server.Client and a TestData's changes wait
@@ -37,8 +36,8 @@ type Server struct {
 //
 //	td := flagstest.New(t, flagstest.Bool("new-checkout", false))
 //	srv := flagstest.NewServer(td)
-//	client := srv.Client()                        // streaming, ready
-//	td.Set(flagstest.Bool("new-checkout", true))  // returns once client has it
+//	client := srv.Client(stream.New(stream.Config{BaseURL: srv.URL})) // streaming, ready
+//	td.Set(flagstest.Bool("new-checkout", true)) // returns once client has it
 func NewServer(td *TestData) *Server {
 	td.tb.Helper()
 	td.mu.Lock()
@@ -78,17 +77,23 @@ func (o oracleSource) Load(u flags.Updates) error {
 
 func (o oracleSource) Run(ctx context.Context, u flags.Updates) error { return o.td.Run(ctx, u) }
 
-// Client returns a streaming *flags.Client connected to the server
-// (stream.New with s.URL), built with opts as well (flags.WithClock,
-// flags.WithLogger...; not another source), and ready: it holds the
-// server's current flags, its Status is READY, and the OnChange delivery of
-// its first snapshot is over, so a listener registered now sees only later
-// changes. The TestData's changes return once it has them. It is closed
-// when the test ends.
-func (s *Server) Client(opts ...flags.Option) *flags.Client {
+// Client returns a client of the server, fed by src — a source reading
+// s.URL, usually package stream's:
+//
+//	client := srv.Client(stream.New(stream.Config{BaseURL: srv.URL}))
+//
+// — built with opts as well (flags.WithClock, flags.WithLogger...), and
+// ready: it holds the server's current flags, its Status is READY, and the
+// OnChange delivery of its first snapshot is over, so a listener
+// registered now sees only later changes. The TestData's changes return
+// once it has them too (a polling source at its next poll: give it a short
+// PollInterval). It is closed when the test ends. Taking the source, rather
+// than building it, keeps package flagstest free of the stream client and
+// its dependencies: a test that wants them imports package stream.
+func (s *Server) Client(src flags.Source, opts ...flags.Option) *flags.Client {
 	tb := s.td.tb
 	tb.Helper()
-	client, err := flags.New(append(slices.Clip(opts), flags.WithSource(stream.New(stream.Config{BaseURL: s.URL})))...)
+	client, err := flags.New(append(slices.Clip(opts), flags.WithSource(src))...)
 	if err != nil {
 		tb.Fatalf("flagstest: Server.Client: %v", err)
 		return nil

@@ -7,12 +7,18 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/flagstest"
 	"github.com/flagstream/flags/stream"
 	"github.com/google/go-cmp/cmp"
 )
+
+// streaming is the source of a client that streams from srv.
+func streaming(srv *flagstest.Server) flags.Source {
+	return stream.New(stream.Config{BaseURL: srv.URL})
+}
 
 func TestServerEndToEnd(t *testing.T) {
 	td := flagstest.New(t,
@@ -23,7 +29,7 @@ func TestServerEndToEnd(t *testing.T) {
 	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
 		t.Fatalf("URL = %q, want a 127.0.0.1 address", srv.URL)
 	}
-	client := srv.Client()
+	client := srv.Client(streaming(srv))
 	if st := client.Status(); st.State != flags.StateReady || st.Source != "stream" {
 		t.Fatalf("Status() = %+v, want READY from stream", st)
 	}
@@ -32,7 +38,7 @@ func TestServerEndToEnd(t *testing.T) {
 	}
 	var changes []flags.Change
 	client.OnChange(func(c flags.Change) { changes = append(changes, c) })
-	other := srv.Client()
+	other := srv.Client(streaming(srv))
 
 	td.Set(flagstest.Bool("new-checkout", true))
 	for i, c := range []*flags.Client{client, other, td.Client} {
@@ -87,7 +93,7 @@ func TestServerClientClosedEarly(t *testing.T) {
 	td := flagstest.New(t, flagstest.Int("n", 0))
 	srv := flagstest.NewServer(td)
 	for i := 1; i <= 3; i++ {
-		c := srv.Client(flags.WithLogger(nil2discard()))
+		c := srv.Client(streaming(srv), flags.WithLogger(nil2discard()))
 		td.Set(flagstest.Int("n", i))
 		if got := c.Int(bg, "n", ann, -1); got != i {
 			t.Errorf("Int(n) = %d, want %d", got, i)
@@ -113,7 +119,8 @@ func TestServerBuilderMistake(t *testing.T) {
 	ftb := &fakeTB{}
 	defer ftb.finish()
 	td := flagstest.New(ftb, flagstest.Bool("ok", true))
-	c := flagstest.NewServer(td).Client()
+	srv := flagstest.NewServer(td)
+	c := srv.Client(streaming(srv))
 	td.Set(flagstest.Bool("ok", false).Fallthrough(flagstest.Variation(7)))
 	want := `flagstest: flag "ok": fallthrough.variation: index 7 out of range: the flag has 2 variations`
 	if got := ftb.failures(); got != want {
@@ -135,7 +142,8 @@ func TestServerSegmentChanges(t *testing.T) {
 		flagstest.Segment("unused").Included("user-1"),
 		flagstest.Bool("f", false).Rule("beta", flagstest.Variation(1), flagstest.InSegment("beta")),
 	)
-	c := flagstest.NewServer(td).Client()
+	srv := flagstest.NewServer(td)
+	c := srv.Client(streaming(srv))
 	var changes []flags.Change
 	c.OnChange(func(ch flags.Change) { changes = append(changes, ch) })
 
@@ -163,7 +171,8 @@ func TestServerSegmentChanges(t *testing.T) {
 // and over HTTP.
 func TestServerVersions(t *testing.T) {
 	td := flagstest.New(t, flagstest.Bool("a", true))
-	c := flagstest.NewServer(td).Client()
+	srv := flagstest.NewServer(td)
+	c := srv.Client(streaming(srv))
 	td.Set(flagstest.Bool("b", true))              // new: version 1
 	td.Set(flagstest.Bool("a", false).Version(40)) // the server numbers changes: 2
 	for key, want := range map[string]int64{"a": 2, "b": 1} {
@@ -191,10 +200,13 @@ func TestInProcessAndHTTPSeeTheSameChanges(t *testing.T) {
 		flagstest.Bool("f", false).Rule("staff", flagstest.Variation(1), flagstest.InSegment("staff")),
 		flagstest.Int("n", 1),
 	)
-	remote := flagstest.NewServer(td).Client()
-	var in, over []flags.Change
+	srv := flagstest.NewServer(td)
+	remote := srv.Client(streaming(srv))
+	polled := srv.Client(stream.New(stream.Config{BaseURL: srv.URL, Poll: true, PollInterval: 5 * time.Millisecond}))
+	var in, over, poll []flags.Change
 	td.Client.OnChange(func(c flags.Change) { in = append(in, c) })
 	remote.OnChange(func(c flags.Change) { over = append(over, c) })
+	polled.OnChange(func(c flags.Change) { poll = append(poll, c) })
 	td.Set(flagstest.Int("n", 2))
 	td.Set(flagstest.Segment("unused").Included("user-3"))
 	td.Set(flagstest.Segment("staff").Included("user-1"))
@@ -212,5 +224,8 @@ func TestInProcessAndHTTPSeeTheSameChanges(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, over); diff != "" {
 		t.Errorf("changes over HTTP (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, poll); diff != "" {
+		t.Errorf("changes polled (-want +got):\n%s", diff)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	shop "github.com/flagstream/flags/examples/testing"
 	"github.com/flagstream/flags/flagstest"
+	"github.com/flagstream/flags/stream"
 )
 
 // get runs one request through h and decodes the page.
@@ -107,7 +108,8 @@ func TestCheckoutFlipsLive(t *testing.T) {
 // the wire before the next request.
 func TestCheckoutEndToEnd(t *testing.T) {
 	td := flagstest.New(t, flagstest.FromFile(t, "testdata/flags.json"))
-	app := httptest.NewServer(shop.Checkout{Flags: flagstest.NewServer(td).Client()})
+	flagSrv := flagstest.NewServer(td)
+	app := httptest.NewServer(shop.Checkout{Flags: flagSrv.Client(stream.New(stream.Config{BaseURL: flagSrv.URL}))})
 	defer app.Close()
 
 	fetch := func() shop.Page {
