@@ -45,17 +45,23 @@ caller set is silently dropped.
 
 # Where flags come from
 
-Exactly one source feeds a client:
+Exactly one Source feeds a client:
 
   - WithDocument: a fixed JSON document, loaded before New returns.
   - WithFile: a JSON document on disk, loaded before New returns and
     reloaded when it changes; a bad edit is logged and the last good flags
     stay in force.
-  - WithStream: a flagstream server over server-sent events (package
-    stream), with reconnection, backoff and resynchronisation; WithPolling
-    fetches the document periodically instead. WithCache adds a
-    last-known-good file served at start while the server is out of reach.
-  - WithSource: anything else that implements Source.
+  - WithSource(stream.New(cfg)): a flagstream server over server-sent
+    events, or polled, with reconnection, backoff, resynchronisation and an
+    optional last-known-good file (package stream). Importing package
+    stream is the opt-in: this package depends on the standard library
+    only.
+  - WithSource(td), td from flagstest.New: the test fake, in-process.
+  - WithSource: anything else that implements Source, a single Run method
+    given the client's Updates (Apply a document, report Healthy or
+    Failed). A source that also implements Loader delivers what it has at
+    hand before New returns; flagstest.TestSource checks an
+    implementation.
 
 New never blocks on the network: use WaitReady to wait for the first
 snapshot. Until then evaluations return the default with CLIENT_NOT_READY.

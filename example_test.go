@@ -136,3 +136,59 @@ func ExampleWithFile() {
 	// Output:
 	// READY 7
 }
+
+// tableSource loads flags from somewhere flagstream does not know (a
+// database table, say: load stands for the query), every interval. Every
+// source, the file, the stream and the test fake included, is this one
+// method.
+type tableSource struct {
+	load     func(ctx context.Context) ([]byte, error)
+	interval time.Duration
+}
+
+func (s tableSource) Run(ctx context.Context, u flags.Updates) error {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		data, err := s.load(ctx)
+		if err == nil {
+			var doc *rules.Document
+			if doc, err = rules.ParseDocument(data); err == nil {
+				err = u.Apply(doc, "table")
+			}
+		}
+		if err != nil {
+			u.Failed("table", err, false) // the client keeps its last good flags
+		} else {
+			u.Healthy("table")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func ExampleWithSource() {
+	src := tableSource{
+		load:     func(context.Context) ([]byte, error) { return []byte(exampleDoc), nil },
+		interval: time.Minute,
+	}
+	client, err := flags.New(flags.WithSource(src))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client.WaitReady(ctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+	st := client.Status()
+	fmt.Println(st.State, st.Source, st.Version)
+	// Output:
+	// READY table 7
+}

@@ -72,17 +72,17 @@ type Client struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
-	sources   []Source
+	source    Source
 	outbox    outbox // last: the fields the evaluations read keep their offsets
 }
 
-// New builds a client from options and starts its sources. It validates
-// every option before starting anything, and needs at least one source
-// (WithDocument, WithFile, WithStream, WithPolling or WithSource): without
-// one it returns an error matching ErrNoSource. With WithDocument or
-// WithFile the first snapshot is loaded before New returns (a bad document
-// is an error); remote sources load in the background: use WaitReady to
-// wait for them.
+// New builds a client over one source (WithDocument, WithFile or
+// WithSource) and starts it. It validates every option first, and returns
+// an error matching ErrNoSource when none gives a source. A source that is
+// a Loader loads before New returns: WithDocument and WithFile install
+// their document (a bad one is an error, and nothing is started), a
+// stream.Source its last-known-good cache. Anything else arrives in the
+// background, from the source's Run: use WaitReady to wait for it.
 func New(opts ...Option) (*Client, error) {
 	cfg := config{logger: logging.Default(), clock: time.Now}
 	for _, o := range opts {
@@ -93,7 +93,8 @@ func New(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	if err := cfg.validate(); err != nil {
+	src, err := cfg.source()
+	if err != nil {
 		return nil, err
 	}
 	c := &Client{
@@ -105,26 +106,21 @@ func New(opts ...Option) (*Client, error) {
 		done:      make(chan struct{}),
 	}
 	c.status.Store(&Status{State: StateInitializing})
-	sources, err := cfg.buildSources(c)
-	if err != nil {
-		return nil, err
+	if l, ok := src.(Loader); ok {
+		if err := l.Load(sink{c}); err != nil {
+			// Whatever the source kept of its Updates now answers ErrClosed.
+			c.updateHealth(func(h *health) { h.closed = true })
+			return nil, err
+		}
 	}
-	c.sources = sources
+	c.source = src
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	var wg sync.WaitGroup
-	for _, s := range sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.Run(ctx, sink{c}); err != nil && ctx.Err() == nil {
-				c.logger.Error("flags: source stopped", "err", err)
-			}
-		}()
-	}
 	go func() {
-		wg.Wait()
-		close(c.done)
+		defer close(c.done)
+		if err := src.Run(ctx, sink{c}); err != nil && ctx.Err() == nil {
+			c.logger.Error("flags: source stopped", "err", err)
+		}
 	}()
 	return c, nil
 }
@@ -172,7 +168,7 @@ func statusErr(s Status) error {
 	return fmt.Errorf("flags: client is %s", s.State)
 }
 
-// Close stops the client's sources and waits for every goroutine it started.
+// Close stops the client's source and waits for every goroutine it started.
 // Evaluations keep answering from the last snapshot after Close.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
@@ -285,7 +281,7 @@ func (c *Client) statusOf(h health, version int64, haveSnap bool) Status {
 		s.State = StateFatal
 	case !haveSnap:
 		s.State = StateInitializing
-	case h.failing || h.origin == originCache:
+	case h.failing || h.origin == OriginCache:
 		s.State = StateStale
 	default:
 		s.State = StateReady
@@ -293,9 +289,10 @@ func (c *Client) statusOf(h health, version int64, haveSnap bool) Status {
 	return s
 }
 
-// originCache is the origin of a snapshot read from a last-known-good file:
-// serving it is STALE until a live source delivers.
-const originCache = "cache"
+// OriginCache is the origin of a snapshot read from a last-known-good
+// copy (package stream's cache file, say): the client serves it with state
+// STALE until a document of another origin is applied.
+const OriginCache = "cache"
 
 // install compiles doc, swaps it in and tells listeners. Called by sources.
 func (c *Client) install(doc *rules.Document, origin string) error {
@@ -342,7 +339,7 @@ func (c *Client) installLocked(doc *rules.Document, origin string) error {
 	c.updateHealthLocked(func(h *health) {
 		h.origin = origin
 		h.updated = c.clock()
-		if origin != originCache {
+		if origin != OriginCache {
 			h.failing, h.err = false, nil
 		}
 	})

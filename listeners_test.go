@@ -2,12 +2,47 @@ package flags
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flagstream/flags/rules"
 )
+
+// listenerWait bounds every wait of these tests; the bound only turns a
+// hang into a failure.
+const listenerWait = 10 * time.Second
+
+// genDoc is the document of generation gen: "gen" serves gen, "label"
+// serves "g<gen>", "stable" never changes, and "beta" serves true to the
+// members of segment "testers", which holds the given keys.
+func genDoc(t testing.TB, version int64, gen int, testers ...string) *rules.Document {
+	t.Helper()
+	if testers == nil {
+		testers = []string{}
+	}
+	ts, err := json.Marshal(testers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := fmt.Sprintf(`{"version":%d,"flags":{
+		"gen":{"on":true,"variations":[%d],"fallthrough":{"variation":0}},
+		"label":{"on":true,"variations":["g%d"],"fallthrough":{"variation":0}},
+		"stable":{"on":true,"variations":["same"],"fallthrough":{"variation":0}},
+		"beta":{"on":true,"variations":[false,true],
+			"rules":[{"id":"t","clauses":[{"op":"inSegment","values":["testers"]}],"serve":{"variation":1}}],
+			"fallthrough":{"variation":0}}},
+		"segments":{"testers":{"included":%s}}}`, version, gen, gen, ts)
+	doc, err := rules.ParseDocument([]byte(data))
+	if err != nil {
+		t.Fatalf("genDoc: %v", err)
+	}
+	return doc
+}
 
 // manualClient returns a client fed by hand through the Updates it returns.
 func manualClient(t *testing.T) (*Client, Updates) {
@@ -22,7 +57,7 @@ func manualClient(t *testing.T) (*Client, Updates) {
 }
 
 // within runs f on a goroutine of its own and fails the test when it has
-// not returned after remoteWait: a deadlock becomes a failure, not a hang.
+// not returned after listenerWait: a deadlock becomes a failure, not a hang.
 // f must not call t's methods (it may outlive the test).
 func within(t *testing.T, what string, f func()) {
 	t.Helper()
@@ -33,8 +68,8 @@ func within(t *testing.T, what string, f func()) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(remoteWait):
-		t.Fatalf("%s did not return within %v: blocked by a listener", what, remoteWait)
+	case <-time.After(listenerWait):
+		t.Fatalf("%s did not return within %v: blocked by a listener", what, listenerWait)
 	}
 }
 

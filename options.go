@@ -2,12 +2,8 @@ package flags
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/flagstream/flags/rules"
-	"github.com/flagstream/flags/stream"
 )
 
 // Option configures New. The set of options is closed: use the With...
@@ -21,42 +17,18 @@ type optionFunc func(*config) error
 func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
-	logger   *slog.Logger
-	clock    func() time.Time
-	document []byte
-	file     string
-	fileIvl  time.Duration
-	sources  []Source
-	remote   *remoteConfig
-	cache    string
+	logger  *slog.Logger
+	clock   func() time.Time
+	fileIvl time.Duration // how often WithFile checks its file; 0: fileSourceInterval
+	sources []Source
 }
 
-// WithDocument serves a fixed flag document (JSON, SPEC §1). New fails if it
-// is not a valid document.
-func WithDocument(data []byte) Option {
-	return optionFunc(func(c *config) error {
-		if data == nil {
-			return errors.New("flags: WithDocument: nil document")
-		}
-		c.document = data
-		return nil
-	})
-}
-
-// WithFile serves the JSON document at path and reloads it when it changes.
-// New fails if the file cannot be read or is not a valid document; later, a
-// bad edit is logged and the last good flags stay in force.
-func WithFile(path string) Option {
-	return optionFunc(func(c *config) error {
-		if path == "" {
-			return errors.New("flags: WithFile: empty path")
-		}
-		c.file = path
-		return nil
-	})
-}
-
-// WithSource adds a custom source of documents.
+// WithSource feeds the client from s: a flagstream server (package
+// stream), a test fake (package flagstest) or a Source of your own. A client
+// has exactly one source.
+//
+//	client, err := flags.New(flags.WithSource(stream.New(stream.Config{
+//		BaseURL: "https://flags.internal", Token: os.Getenv("FLAGS_TOKEN")})))
 func WithSource(s Source) Option {
 	return optionFunc(func(c *config) error {
 		if s == nil {
@@ -67,10 +39,37 @@ func WithSource(s Source) Option {
 	})
 }
 
-// WithLogger sends the client's logs to l, at every level. By default
-// warnings and errors go to slog.Default() (the default in force when each
-// record is logged) and nothing else is logged; pass
-// slog.New(slog.DiscardHandler) to silence the client.
+// WithDocument feeds the client a fixed flag document (JSON, SPEC §1). New
+// fails if it is not a valid document.
+func WithDocument(data []byte) Option {
+	return optionFunc(func(c *config) error {
+		if data == nil {
+			return errors.New("flags: WithDocument: nil document")
+		}
+		c.sources = append(c.sources, &documentSource{data: data})
+		return nil
+	})
+}
+
+// WithFile feeds the client the JSON document at path and reloads it when
+// it changes. New fails if the file cannot be read or is not a valid
+// document; later, a bad edit is logged and the last good flags stay in
+// force.
+func WithFile(path string) Option {
+	return optionFunc(func(c *config) error {
+		if path == "" {
+			return errors.New("flags: WithFile: empty path")
+		}
+		c.sources = append(c.sources, &fileSource{path: path})
+		return nil
+	})
+}
+
+// WithLogger sends the client's logs to l, at every level, and its
+// source's unless the source has a logger of its own. By default warnings
+// and errors go to slog.Default() (the default in force when each record is
+// logged) and nothing else is logged; pass slog.New(slog.DiscardHandler) to
+// silence the client.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) error {
 		if l == nil {
@@ -95,67 +94,24 @@ func WithClock(now func() time.Time) Option {
 
 // ErrNoSource is returned by New when no option gives the client a source
 // of flags: such a client would stay INITIALIZING forever.
-var ErrNoSource = errors.New("flags: no source of flags (use WithDocument, WithFile, WithStream, WithPolling or WithSource)")
+var ErrNoSource = errors.New("flags: no source of flags (use WithDocument, WithFile or WithSource)")
 
-func (c *config) validate() error {
-	if c.document == nil && c.file == "" && c.remote == nil && len(c.sources) == 0 {
-		return ErrNoSource
+// source validates the options' sources and returns the one source.
+func (c *config) source() (Source, error) {
+	switch len(c.sources) {
+	case 0:
+		return nil, ErrNoSource
+	case 1:
+	default:
+		return nil, errors.New("flags: more than one source (WithDocument, WithFile, WithSource): a client has one")
 	}
-	if c.document != nil && c.file != "" {
-		return errors.New("flags: WithDocument and WithFile are exclusive")
-	}
-	if c.remote != nil && (c.document != nil || c.file != "") {
-		return errors.New("flags: a remote source (WithStream, WithPolling) excludes WithDocument and WithFile")
-	}
-	if c.cache != "" && c.remote == nil {
-		return errors.New("flags: WithCache needs WithStream or WithPolling")
-	}
-	return nil
-}
-
-// buildSources loads the synchronous sources into cl and returns the ones
-// that run in the background.
-func (c *config) buildSources(cl *Client) ([]Source, error) {
-	var out []Source
-	switch {
-	case c.document != nil:
-		doc, err := rules.ParseDocument(c.document)
-		if err != nil {
-			return nil, fmt.Errorf("flags: WithDocument: %w", err)
-		}
-		if err := cl.install(doc, "document"); err != nil {
-			return nil, err
-		}
-	case c.file != "":
-		fs := &fileSource{path: c.file, interval: fileSourceInterval, logger: c.logger}
+	if f, ok := c.sources[0].(*fileSource); ok {
+		// A fresh one for each client: the option may be used again.
+		fs := &fileSource{path: f.path, interval: fileSourceInterval}
 		if c.fileIvl > 0 {
 			fs.interval = c.fileIvl
 		}
-		doc, sum, err := fs.load()
-		if err != nil {
-			return nil, err
-		}
-		fs.last = sum
-		if err := cl.install(doc, "file"); err != nil {
-			return nil, err
-		}
-		out = append(out, fs)
-	case c.remote != nil:
-		rs, err := newRemoteSource(c.remote, c.cache, c.logger)
-		if err != nil {
-			return nil, err
-		}
-		cl.health.source = string(stream.SourceStream)
-		if c.remote.poll {
-			cl.health.source = string(stream.SourcePoll)
-		}
-		cl.status.Store(&Status{State: StateInitializing, Source: cl.health.source})
-		if doc := rs.loadCache(); doc != nil {
-			if err := cl.install(doc, originCache); err != nil {
-				return nil, err
-			}
-		}
-		out = append(out, rs)
+		return fs, nil
 	}
-	return append(out, c.sources...), nil
+	return c.sources[0], nil
 }

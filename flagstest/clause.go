@@ -20,8 +20,8 @@ type ClauseBuilder struct {
 }
 
 // Clause builds a clause with any operator, including one flagstream does
-// not know (the flag is then malformed, which New, Set and NewServer report
-// as a builder mistake).
+// not know (the flag is then malformed, which New and Set report as a
+// builder mistake).
 func Clause(attr string, op rules.Op, values ...any) *ClauseBuilder {
 	return &ClauseBuilder{attr: attr, op: op, values: values}
 }

@@ -2,10 +2,11 @@
 Package flagstest gives tests real flag clients whose flags they control,
 in the manner of net/http/httptest: no mocks, no globals, one line.
 
-# A client with fixed flags
+# One fake, two transports
 
-New returns a TestData whose Client is a real, ready *flags.Client,
-closed when the test ends:
+New returns a TestData: the flags of one test, built with the builders
+below, and a real, ready *flags.Client reading them, closed when the test
+ends:
 
 	func TestCheckout(t *testing.T) {
 		td := flagstest.New(t,
@@ -18,17 +19,32 @@ closed when the test ends:
 		...
 	}
 
-The client is fed through a flags.Source, as any client is: evaluation,
-Detail results, OnChange and Status behave as in production. Set, Delete,
-DeleteSegment and SetDocument are synchronous: when they return, the very
-next evaluation sees the change and every OnChange listener has run, so a
-test never waits or sleeps. Each TestData is independent, so parallel tests
-(t.Parallel) may give the same flag key different values.
+In-process, a TestData is a flags.Source: td.Client, td.NewClient(opts...)
+and flags.New(flags.WithSource(td)) are fed directly, as any client is fed
+by its source, so evaluation, Detail results, OnChange and Status behave as
+in production. Over HTTP, NewServer(td) serves the same flags with the
+reference server (package server) on 127.0.0.1 — the real stream and poll
+endpoints at Server.URL — and Server.Client makes a ready client of it
+from a source of package stream (streaming, or polling with
+stream.Config.Poll):
 
-NewClient adds clients on the same flags built with more options, such as
-flags.WithClock to evaluate a progressive rollout at a fixed instant. Fail
-and Recover make the clients report a failing source (STALE, or FATAL) and a
-healthy one again, for code that watches Status.
+	td := flagstest.New(t, flagstest.Bool("kill-switch", false))
+	srv := flagstest.NewServer(td)
+	client := srv.Client(stream.New(stream.Config{BaseURL: srv.URL})) // ready
+	td.Set(flagstest.Bool("kill-switch", true)) // one patch on the wire
+
+Package flagstest itself does not import package stream: a test that uses
+only the in-process transport compiles no network client and no module
+beyond the standard library.
+
+Set, Delete, DeleteSegment and SetDocument are synchronous whatever the
+transport: when they return, the very next evaluation of every client sees
+the change and every OnChange listener has run, so a test never waits or
+sleeps. Each TestData is independent, so parallel tests (t.Parallel) may
+give the same flag key different values.
+
+Fail and Recover make the in-process clients report a failing source
+(STALE, or FATAL) and a healthy one again, for code that watches Status.
 
 # Building flags
 
@@ -78,7 +94,7 @@ Outside a test, Document(...).JSON returns the same problems as a
 
 Document builds a whole document as JSON (for flags.WithDocument, a file,
 a golden test) or as a *rules.Document. FromJSON and FromFile read one;
-they, and Document, are items too, so New, Set and NewServer take them:
+they, and Document, are items too, so New and Set take them:
 
 	td := flagstest.New(t, flagstest.FromFile(t, "testdata/flags.json"))
 
@@ -86,10 +102,14 @@ SetDocument replaces everything a TestData holds. Flags and segments read
 from documents are not checked: a malformed flag stays malformed, as a real
 client keeps it, so a test can exercise MALFORMED_FLAG.
 
-Versions: a TestData's snapshot version starts at 1 (or at a document
-item's version) and grows by one with every change; a flag or segment
-without an explicit Version starts at version 1 and gains one each time it
-is set again.
+Versions are numbered by the reference server behind every TestData, as
+SPEC §1 has a server do, so a client sees the same versions in-process and
+over HTTP: the snapshot version starts at 1 (or at a document item's
+version given to New) and grows by one with every change that changes
+something; a flag or segment starts at version 1 (or its Version) and gains
+one whenever it changes. Version calls on keys that exist already, and
+document versions given to Set, are ignored; a Set that changes nothing
+publishes nothing.
 
 # Code that holds an interface
 
@@ -104,21 +124,6 @@ examples/testing shows both. No mock generator is needed.
 one client, with reason OVERRIDE: a tool for QA and incidents, which works
 on a TestData's client too. In tests prefer Set, which changes the flags
 themselves and so exercises the rules the code will meet in production.
-
-# Streaming, end to end
-
-NewServer starts the reference flag server (package server) in-process on
-127.0.0.1, and its Client method returns a streaming client connected to it
-and ready. Server.Set publishes a change as one patch over the wire and
-returns once every such client has applied it and run its OnChange
-listeners:
-
-	srv := flagstest.NewServer(t, flagstest.Bool("kill-switch", false))
-	client := srv.Client(t)
-	srv.Set(flagstest.Bool("kill-switch", true))
-
-Server.URL serves clients built by hand (flags.WithStream, WithPolling)
-or any HTTP client; Server.Flags is the *server.Server itself.
 
 # Testing rollouts
 
@@ -138,7 +143,7 @@ and makes no call on flags.Updates after Run has returned.
 
 # Rules of use
 
-As with t.Fatalf, call Set, Delete, SetDocument and the Server's methods
+As with t.Fatalf, call a TestData's methods, NewServer and Server.Client
 from the test's goroutine; evaluations may run on any goroutine. Do not
 call them from an OnChange or OnStatus listener: the listener runs while
 the change is being applied.

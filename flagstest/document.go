@@ -14,8 +14,8 @@ import (
 
 // Item is what documents are built from: a flag (*FlagBuilder), a segment
 // (*SegmentBuilder) or a whole document (*DocumentBuilder, including the
-// ones FromJSON and FromFile read). New, TestData.Set, NewServer,
-// Server.Set and Document take items. The set is closed.
+// ones FromJSON and FromFile read). New, TestData.Set and Document take
+// items. The set is closed.
 type Item interface {
 	addTo(c *changes)
 }

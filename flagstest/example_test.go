@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/flagstest"
+	"github.com/flagstream/flags/stream"
 )
 
 // These examples run their body as a test function would: test(func(t
@@ -199,15 +201,35 @@ func ExampleBuildError() {
 
 func ExampleNewServer() {
 	test(func(t testing.TB) {
-		srv := flagstest.NewServer(t, flagstest.Bool("kill-switch", false))
-		client := srv.Client(t) // streams from srv.URL; ready
+		td := flagstest.New(t, flagstest.Bool("kill-switch", false))
+		srv := flagstest.NewServer(td)
+		client := srv.Client(stream.New(stream.Config{BaseURL: srv.URL})) // ready
 		user := flags.NewContext("user-1").Build()
 		fmt.Println(client.Bool(context.Background(), "kill-switch", user, true))
 
-		srv.Set(flagstest.Bool("kill-switch", true)) // one patch on the wire; returns once client has it
+		td.Set(flagstest.Bool("kill-switch", true)) // one patch on the wire; returns once client has it
 		fmt.Println(client.Bool(context.Background(), "kill-switch", user, false), client.Status().Version)
 	})
 	// Output:
 	// false
 	// true 2
+}
+
+// A TestData is a flags.Source: build a client of your own over it.
+func ExampleTestData_Run() {
+	test(func(t testing.TB) {
+		td := flagstest.New(t, flagstest.String("banner", "Hello"))
+		client, err := flags.New(flags.WithSource(td), flags.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		defer client.Close()
+		user := flags.NewContext("user-1").Build()
+		fmt.Println(client.String(context.Background(), "banner", user, ""), client.Status().Source)
+		td.Set(flagstest.String("banner", "Hi"))
+		fmt.Println(client.String(context.Background(), "banner", user, ""))
+	})
+	// Output:
+	// Hello flagstest
+	// Hi
 }

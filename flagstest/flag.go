@@ -20,8 +20,8 @@ import (
 // A new builder is on (unlike a document, where "on" defaults to false: a
 // test that writes rules wants them to run) and has no variations and no
 // fallthrough; Bool, String, Int, Float and JSON start one with both. A
-// builder is read when it is handed to New, Set, NewServer or Document;
-// changing it afterwards changes nothing already built.
+// builder is read when it is handed to New, Set or Document; changing it
+// afterwards changes nothing already built.
 type FlagBuilder struct {
 	key          string
 	version      *int64

@@ -24,6 +24,8 @@ type fakeTB struct {
 
 func (f *fakeTB) Helper() {}
 
+func (f *fakeTB) Log(args ...any) {}
+
 func (f *fakeTB) Fatalf(format string, args ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -1,85 +1,99 @@
 package flagstest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/flagstream/flags"
-	"github.com/flagstream/flags/rules"
-	"github.com/flagstream/flags/server"
-	"github.com/flagstream/flags/stream"
 )
 
-// syncTimeout bounds how long Server.Client and Server.Set wait for a
-// client to catch up with the server before failing the test. On 127.0.0.1
-// it takes milliseconds; the bound only turns a hang into a failure.
+// syncTimeout bounds how long Server.Client and a TestData's changes wait
+// for a client over HTTP to catch up with the server before failing the
+// test. On 127.0.0.1 it takes milliseconds; the bound only turns a hang
+// into a failure.
 const syncTimeout = 30 * time.Second
 
-// Server is the reference flag server (package server) running in-process
-// on 127.0.0.1, for end-to-end tests of streaming clients. It serves the
-// real wire protocol (SPEC §5): a snapshot, then one patch per Set.
+// Server serves a TestData over HTTP on 127.0.0.1, with the reference flag
+// server (package server): the real wire protocol (SPEC §5), a snapshot on
+// GET /v1/stream then one patch per change of the TestData, and GET
+// /v1/flags for polling clients. Its clients are real clients of package
+// stream, for end-to-end tests of code that streams its flags.
 type Server struct {
 	// URL is the base URL of the server, http://127.0.0.1:PORT, for
-	// stream.Config.BaseURL.
+	// stream.Config.BaseURL (no token is needed).
 	URL string
-	// Flags is the reference server itself: its Handler, Publish, Version...
-	Flags *server.Server
 
-	tb      testing.TB
-	mu      sync.Mutex // serializes changes
-	clients []*flags.Client
+	td *TestData
 }
 
-// NewServer starts a reference server serving items, in-process, on
-// 127.0.0.1 (through httptest), and stops it when the test ends. A builder
-// mistake fails the test as in New. Give it a whole document with
-// FromJSON or FromFile. As with New, the snapshot version starts at 1 (or a
-// document item's version) and built flags and segments at version 1; from
-// then on the server numbers them (SPEC §1).
+// NewServer starts serving td on 127.0.0.1 (through httptest), and stops
+// when td's test ends. The changes of td reach the server's clients as
+// patches on the wire:
 //
-//	srv := flagstest.NewServer(t, flagstest.Bool("new-checkout", false))
-//	client := srv.Client(t)                        // streaming, ready
-//	srv.Set(flagstest.Bool("new-checkout", true))  // returns once client has it
-func NewServer(tb testing.TB, items ...Item) *Server {
-	tb.Helper()
-	c := collect(items)
-	if c.version == nil {
-		one := int64(1)
-		c.version = &one
+//	td := flagstest.New(t, flagstest.Bool("new-checkout", false))
+//	srv := flagstest.NewServer(td)
+//	client := srv.Client(stream.New(stream.Config{BaseURL: srv.URL})) // streaming, ready
+//	td.Set(flagstest.Bool("new-checkout", true)) // returns once client has it
+func NewServer(td *TestData) *Server {
+	td.tb.Helper()
+	td.mu.Lock()
+	defer td.mu.Unlock()
+	if td.srv == nil {
+		td.tb.Fatalf("flagstest: NewServer: TestData not made by flagstest.New")
+		return &Server{td: td}
 	}
-	doc, err := apply(nil, c, func(string, string) int64 { return 1 })
-	if err != nil {
-		tb.Fatalf("%v", err)
-		return &Server{tb: tb}
+	if td.oracle == nil {
+		oracle, err := flags.New(flags.WithSource(oracleSource{td}))
+		if err != nil {
+			td.tb.Fatalf("flagstest: NewServer: %v", err)
+			return &Server{td: td}
+		}
+		oracle.OnChange(func(c flags.Change) { td.oracleChanged = c.Version })
+		td.oracle = oracle
+		td.tb.Cleanup(func() { oracle.Close() })
 	}
-	fs, err := server.New(server.NewMemoryStore(doc), server.Options{})
-	if err != nil {
-		tb.Fatalf("flagstest: NewServer: %v", err)
-		return &Server{tb: tb}
-	}
-	hs := httptest.NewServer(fs)
-	tb.Cleanup(func() {
-		fs.Close() // ends the streams, so that hs.Close does not wait for them
+	hs := httptest.NewServer(td.srv)
+	td.tb.Cleanup(func() {
+		td.srv.Close() // ends the streams, so that hs.Close does not wait for them
 		hs.Close()
 	})
-	return &Server{URL: hs.URL, Flags: fs, tb: tb}
+	return &Server{URL: hs.URL, td: td}
 }
 
-// Client returns a streaming *flags.Client connected to the server, built
-// with opts as well (flags.WithClock, flags.WithLogger...; not another
-// source), and ready: it holds the server's current flags, its Status is
-// READY, and the OnChange delivery of its first snapshot is over, so a
-// listener registered now sees only later changes. It is closed when tb's
-// test ends.
-func (s *Server) Client(tb testing.TB, opts ...flags.Option) *flags.Client {
+// oracleSource feeds the oracle; td.mu is held by NewServer when it loads.
+type oracleSource struct{ td *TestData }
+
+func (o oracleSource) Load(u flags.Updates) error {
+	if err := u.Apply(o.td.srv.Document(), Origin); err != nil {
+		return err
+	}
+	o.td.sinks = append(o.td.sinks, u)
+	return nil
+}
+
+func (o oracleSource) Run(ctx context.Context, u flags.Updates) error { return o.td.Run(ctx, u) }
+
+// Client returns a client of the server, fed by src — a source reading
+// s.URL, usually package stream's:
+//
+//	client := srv.Client(stream.New(stream.Config{BaseURL: srv.URL}))
+//
+// — built with opts as well (flags.WithClock, flags.WithLogger...), and
+// ready: it holds the server's current flags, its Status is READY, and the
+// OnChange delivery of its first snapshot is over, so a listener
+// registered now sees only later changes. The TestData's changes return
+// once it has them too (a polling source at its next poll: give it a short
+// PollInterval). It is closed when the test ends. Taking the source, rather
+// than building it, keeps package flagstest free of the stream client and
+// its dependencies: a test that wants them imports package stream.
+func (s *Server) Client(src flags.Source, opts ...flags.Option) *flags.Client {
+	tb := s.td.tb
 	tb.Helper()
-	client, err := flags.New(append([]flags.Option{flags.WithStream(stream.Config{BaseURL: s.URL})}, opts...)...)
+	client, err := flags.New(append(slices.Clip(opts), flags.WithSource(src))...)
 	if err != nil {
 		tb.Fatalf("flagstest: Server.Client: %v", err)
 		return nil
@@ -112,91 +126,10 @@ func (s *Server) Client(tb testing.TB, opts ...flags.Option) *flags.Client {
 		tb.Fatalf("flagstest: Server.Client: %v", err)
 		return client
 	}
-	s.mu.Lock()
-	s.clients = append(s.clients, client)
-	s.mu.Unlock()
+	s.td.mu.Lock()
+	s.td.remote = append(s.td.remote, client)
+	s.td.mu.Unlock()
 	return client
-}
-
-// Set adds or replaces flags and segments and publishes the change as one
-// patch (Server.Publish); a Set that changes nothing publishes nothing. The
-// server numbers versions itself: Version calls are ignored. Set returns
-// once every client made by Client (and not closed) evaluates with the
-// change and has run its OnChange listeners. A builder mistake fails the
-// test and publishes nothing. Like t.Fatalf, it must be called from the
-// test's goroutine.
-func (s *Server) Set(items ...Item) {
-	s.tb.Helper()
-	s.publish(collect(items))
-}
-
-// Delete removes flags and publishes the change as one patch, like Set.
-func (s *Server) Delete(flagKeys ...string) {
-	s.tb.Helper()
-	s.publish(deletions("flag", flagKeys))
-}
-
-// DeleteSegment removes segments and publishes the change, like Set.
-func (s *Server) DeleteSegment(segmentKeys ...string) {
-	s.tb.Helper()
-	s.publish(deletions("segment", segmentKeys))
-}
-
-// SetDocument replaces everything the server serves with data, a JSON
-// document, and publishes the difference as one patch, like Set.
-func (s *Server) SetDocument(data []byte) {
-	s.tb.Helper()
-	doc, err := rules.ParseDocument(data)
-	if err != nil {
-		s.tb.Fatalf("flagstest: Server.SetDocument: %v", err)
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.publishLocked(doc)
-}
-
-func (s *Server) publish(c *changes) {
-	s.tb.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// A new key starts at version 1, as in NewServer; the server numbers
-	// every other change itself.
-	doc, err := apply(s.Flags.Document(), c, func(string, string) int64 { return 1 })
-	if err != nil {
-		s.tb.Fatalf("%v", err)
-		return
-	}
-	s.publishLocked(doc)
-}
-
-// publishLocked publishes doc and waits for the clients; s.mu is held.
-func (s *Server) publishLocked(doc *rules.Document) {
-	s.tb.Helper()
-	var waits []*catchUp
-	for _, c := range s.clients {
-		if c.Status().State != flags.StateClosed {
-			waits = append(waits, watch(c))
-		}
-	}
-	defer func() {
-		for _, w := range waits {
-			w.stop()
-		}
-	}()
-	prev := s.Flags.Document()
-	if err := s.Flags.Publish(doc); err != nil {
-		s.tb.Fatalf("flagstest: publishing: %v", err)
-		return
-	}
-	next := s.Flags.Document()
-	want, listeners := s.Flags.Version(), listenersCalled(prev, next)
-	for _, w := range waits {
-		if err := w.wait(want, listeners); err != nil {
-			s.tb.Fatalf("flagstest: %v", err)
-			return
-		}
-	}
 }
 
 // catchUp follows one client's Status and changes. Its OnChange listener
@@ -275,86 +208,4 @@ func (w *catchUp) waitFor(what string, done func() bool) error {
 				what, syncTimeout, st.State, st.Version, st.Err)
 		}
 	}
-}
-
-// listenersCalled reports whether a client going from prev to next calls
-// its OnChange listeners, by the rule flags.Client follows: when a flag was
-// added, removed or edited, or a flag's rule uses (directly or through
-// other segments) a segment that was.
-func listenersCalled(prev, next *rules.Document) bool {
-	if prev == next {
-		return false
-	}
-	if differ(prev.Flags, next.Flags, nil) {
-		return true
-	}
-	changed := map[string]bool{}
-	if !differ(prev.Segments, next.Segments, changed) {
-		return false
-	}
-	snap := rules.Compile(next)
-	uses := func(rs [][]rules.Clause) bool {
-		for _, cs := range rs {
-			for i := range cs {
-				if cs[i].Op != rules.OpInSegment {
-					continue
-				}
-				for _, k := range cs[i].Segments() {
-					if changed[k] {
-						return true
-					}
-				}
-			}
-		}
-		return false
-	}
-	for grew := true; grew; {
-		grew = false
-		for k := range next.Segments {
-			seg := snap.Segment(k)
-			if seg == nil || changed[k] {
-				continue
-			}
-			var rs [][]rules.Clause
-			for _, r := range seg.Rules {
-				rs = append(rs, r.Clauses)
-			}
-			if uses(rs) {
-				changed[k], grew = true, true
-			}
-		}
-	}
-	for _, k := range snap.FlagKeys() {
-		var rs [][]rules.Clause
-		for _, r := range snap.Flag(k).Rules {
-			rs = append(rs, r.Clauses)
-		}
-		if uses(rs) {
-			return true
-		}
-	}
-	return false
-}
-
-// differ reports whether a and b hold different keys or bytes, recording
-// the keys that differ in keys when it is not nil.
-func differ(a, b map[string]json.RawMessage, keys map[string]bool) bool {
-	found := false
-	for k, raw := range b {
-		if old, ok := a[k]; !ok || !bytes.Equal(old, raw) {
-			if keys == nil {
-				return true
-			}
-			keys[k], found = true, true
-		}
-	}
-	for k := range a {
-		if _, ok := b[k]; !ok {
-			if keys == nil {
-				return true
-			}
-			keys[k], found = true, true
-		}
-	}
-	return found
 }

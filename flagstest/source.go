@@ -3,6 +3,8 @@ package flagstest
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,11 +22,14 @@ const (
 
 // TestSource checks an implementation of flags.Source, in the manner of
 // testing/fstest.TestFS: given a source whose backing store holds a
-// document, it checks that Run delivers a document (Apply) within 10 s, that
-// every document it delivers is valid (not nil), that Run returns within 5 s
-// of its context being cancelled, and that no method of Updates is called
-// once Run has returned. It reports failures through tb.Errorf and returns
-// the first document delivered (nil when none was).
+// document, it checks that the source delivers a document (Apply) — from
+// Load, when it is a flags.Loader, or from Run within 10 s — that every
+// document it delivers is valid (not nil) and named (a non-empty origin),
+// that Failed always carries an error, that Run returns within 5 s of its
+// context being cancelled, and that no method of flags.Updates is called
+// once Run has returned. Its records go to tb.Log. It reports failures
+// through tb.Errorf and returns the first document delivered (nil when
+// none was).
 //
 //	func TestMySource(t *testing.T) {
 //		src := mysource.New(testStore(t)) // a store holding some flags
@@ -33,6 +38,14 @@ const (
 func TestSource(tb testing.TB, src flags.Source) *rules.Document {
 	tb.Helper()
 	rec := &recorder{delivered: make(chan struct{})}
+	rec.logger = slog.New(slog.NewTextHandler(tbWriter{rec, tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if l, ok := src.(flags.Loader); ok {
+		if err := l.Load(rec); err != nil {
+			rec.stop()
+			tb.Errorf("flagstest: TestSource: Load: %v", err)
+			return nil
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -41,9 +54,14 @@ func TestSource(tb testing.TB, src flags.Source) *rules.Document {
 	select {
 	case <-rec.delivered:
 	case err := <-done:
-		rec.stop()
-		tb.Errorf("flagstest: TestSource: Run returned before delivering a document: %v", err)
-		return nil
+		select {
+		case <-rec.delivered: // a source with nothing more to deliver
+		default:
+			rec.stop()
+			tb.Errorf("flagstest: TestSource: Run returned before delivering a document: %v", err)
+			return nil
+		}
+		done <- err
 	case <-time.After(sourceDeliverWithin):
 		tb.Errorf("flagstest: TestSource: no document delivered within %v", sourceDeliverWithin)
 	}
@@ -51,6 +69,7 @@ func TestSource(tb testing.TB, src flags.Source) *rules.Document {
 	select {
 	case <-done:
 	case <-time.After(sourceStopWithin):
+		rec.stop()
 		tb.Errorf("flagstest: TestSource: Run did not return within %v of its context being cancelled", sourceStopWithin)
 		return rec.first()
 	}
@@ -61,8 +80,24 @@ func TestSource(tb testing.TB, src flags.Source) *rules.Document {
 	return rec.first()
 }
 
+// tbWriter sends a recorder's log records to tb.Log until Run returned.
+type tbWriter struct {
+	r  *recorder
+	tb testing.TB
+}
+
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.r.mu.Lock()
+	defer w.r.mu.Unlock()
+	if !w.r.stopped {
+		w.tb.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
 // recorder is the Updates that TestSource hands to the source.
 type recorder struct {
+	logger    *slog.Logger
 	mu        sync.Mutex
 	docs      []*rules.Document
 	stopped   bool
@@ -110,6 +145,8 @@ func (r *recorder) Failed(origin string, err error, fatal bool) {
 		r.problems = append(r.problems, errors.New("Failed called with a nil error"))
 	}
 }
+
+func (r *recorder) Logger() *slog.Logger { return r.logger }
 
 func (r *recorder) stop() {
 	r.mu.Lock()

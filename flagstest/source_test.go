@@ -2,18 +2,45 @@ package flagstest_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/flagstest"
 	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/stream"
 )
 
 // funcSource adapts a function to flags.Source.
 type funcSource func(ctx context.Context, u flags.Updates) error
 
 func (f funcSource) Run(ctx context.Context, u flags.Updates) error { return f(ctx, u) }
+
+// funcLoader adds a Load to a funcSource.
+type funcLoader struct {
+	funcSource
+	load func(u flags.Updates) error
+}
+
+func (f funcLoader) Load(u flags.Updates) error { return f.load(u) }
+
+// TestSourcesPassTestSource: the sources flagstream ships pass its own
+// checker: a TestData in-process, and package stream against a TestData
+// served over HTTP, streaming and polling.
+func TestSourcesPassTestSource(t *testing.T) {
+	td := flagstest.New(t, flagstest.Bool("a", true))
+	if doc := flagstest.TestSource(t, td); doc == nil || doc.Version != 1 {
+		t.Errorf("TestSource(td) = %v, want td's document at version 1", doc)
+	}
+	srv := flagstest.NewServer(td)
+	for _, poll := range []bool{false, true} {
+		src := stream.New(stream.Config{BaseURL: srv.URL, Poll: poll})
+		if doc := flagstest.TestSource(t, src); doc == nil || doc.Version != 1 {
+			t.Errorf("TestSource(stream, Poll %v) = %v, want the server's document at version 1", poll, doc)
+		}
+	}
+}
 
 func TestTestSource(t *testing.T) {
 	doc, err := rules.ParseDocument(flagstest.Document(flagstest.Bool("a", true)).Bytes(t))
@@ -50,6 +77,22 @@ func TestTestSource(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("Loader", func(t *testing.T) {
+		delivers := funcLoader{funcSource(func(ctx context.Context, u flags.Updates) error { return nil }),
+			func(u flags.Updates) error { return u.Apply(doc, "loaded") }}
+		ftb := &fakeTB{}
+		if got := flagstest.TestSource(ftb, delivers); got != doc || ftb.failures() != "" {
+			t.Errorf("TestSource(a Loader that delivers, then returns) = %v, failures %q; want the document, none", got, ftb.failures())
+		}
+		fails := funcLoader{funcSource(func(ctx context.Context, u flags.Updates) error { return nil }),
+			func(u flags.Updates) error { return errors.New("bad settings") }}
+		ftb = &fakeTB{}
+		flagstest.TestSource(ftb, fails)
+		if got := ftb.failures(); !strings.Contains(got, "Load: bad settings") {
+			t.Errorf("failures %q, want them to mention the Load error", got)
+		}
+	})
 
 	t.Run("call after Run returned", func(t *testing.T) {
 		var updates flags.Updates

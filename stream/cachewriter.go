@@ -14,22 +14,22 @@ import (
 )
 
 // CacheWriteInterval is the shortest time between two writes of a
-// CacheWriter: documents stored faster than that are coalesced, and only
+// cacheWriter: documents stored faster than that are coalesced, and only
 // the last one is written.
 const CacheWriteInterval = 100 * time.Millisecond
 
-// CacheWriter keeps a last-known-good file (WriteCache) current while
+// cacheWriter keeps a last-known-good file (WriteCache) current while
 // documents pour in. Store records the latest document and returns at
 // once; Run writes it, at most once per CacheWriteInterval, so a burst of
 // patches costs one write and one fsync per interval rather than one per
 // patch. The last document stored is always written: when Run's context is
 // done, Run writes what is pending before it returns.
 //
-// Use one CacheWriter per file: when Run starts, it removes the temporary
+// Use one cacheWriter per file: when Run starts, it removes the temporary
 // files WriteCache leaves behind when a process dies between creating and
 // renaming one (".NAME.tmp-DIGITS" beside the file NAME), which a second
 // writer of the same file might still be using.
-type CacheWriter struct {
+type cacheWriter struct {
 	path    string
 	baseURL string
 	logger  *slog.Logger
@@ -43,14 +43,14 @@ type CacheWriter struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
-// NewCacheWriter returns a CacheWriter of the file at path, holding
+// newCacheWriter returns a cacheWriter of the file at path, holding
 // documents of the server at baseURL; write failures are logged to logger
 // (nil: warnings and errors to slog.Default()). It starts nothing.
-func NewCacheWriter(path, baseURL string, logger *slog.Logger) *CacheWriter {
+func newCacheWriter(path, baseURL string, logger *slog.Logger) *cacheWriter {
 	if logger == nil {
 		logger = logging.Default()
 	}
-	return &CacheWriter{
+	return &cacheWriter{
 		path: path, baseURL: baseURL, logger: logger,
 		kick:  make(chan struct{}, 1),
 		write: WriteCache,
@@ -60,7 +60,7 @@ func NewCacheWriter(path, baseURL string, logger *slog.Logger) *CacheWriter {
 
 // Store records doc as the document to write; a document stored earlier
 // and not written yet is dropped. It never waits for the disk.
-func (w *CacheWriter) Store(doc *rules.Document) {
+func (w *cacheWriter) Store(doc *rules.Document) {
 	if doc == nil {
 		return
 	}
@@ -76,7 +76,7 @@ func (w *CacheWriter) Store(doc *rules.Document) {
 // Run removes leftover temporary files of the cache, then writes stored
 // documents until ctx is done, and finally writes the one still pending, if
 // any. A failed write is logged; the next Store tries again.
-func (w *CacheWriter) Run(ctx context.Context) {
+func (w *cacheWriter) Run(ctx context.Context) {
 	w.removeLeftovers()
 	for {
 		select {
@@ -91,7 +91,7 @@ func (w *CacheWriter) Run(ctx context.Context) {
 }
 
 // flush writes the pending document, if any.
-func (w *CacheWriter) flush() {
+func (w *cacheWriter) flush() {
 	w.mu.Lock()
 	doc := w.pending
 	w.pending = nil
@@ -106,7 +106,7 @@ func (w *CacheWriter) flush() {
 
 // removeLeftovers removes the temporary files of WriteCache for w.path, and
 // only those.
-func (w *CacheWriter) removeLeftovers() {
+func (w *cacheWriter) removeLeftovers() {
 	dir, base := filepath.Split(w.path)
 	if dir == "" {
 		dir = "."

@@ -12,7 +12,7 @@ import (
 	"github.com/flagstream/flags/rules"
 )
 
-// countingWriter replaces a CacheWriter's write and sleep: it counts the
+// countingWriter replaces a cacheWriter's write and sleep: it counts the
 // writes (the first one waits for release when hold is set) and records
 // the waits without waiting.
 type countingWriter struct {
@@ -23,7 +23,7 @@ type countingWriter struct {
 	release chan struct{}
 }
 
-func newCountingWriter(w *CacheWriter, hold bool) *countingWriter {
+func newCountingWriter(w *cacheWriter, hold bool) *countingWriter {
 	cw := &countingWriter{entered: make(chan struct{}), release: make(chan struct{})}
 	if !hold {
 		close(cw.release)
@@ -56,7 +56,7 @@ func (cw *countingWriter) counts() ([]int64, []time.Duration) {
 
 // runWriter runs w.Run until the returned stop is called; stop waits for
 // Run to return.
-func runWriter(w *CacheWriter) (stop func()) {
+func runWriter(w *cacheWriter) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -75,7 +75,7 @@ func runWriter(w *CacheWriter) (stop func()) {
 // separated by a CacheWriteInterval wait.
 func TestCacheWritesCoalesced(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.cache")
-	w := NewCacheWriter(path, cacheURL, nil)
+	w := newCacheWriter(path, cacheURL, nil)
 	cw := newCountingWriter(w, true)
 	stop := runWriter(w)
 	w.Store(mustDoc(t, docJSON(1, "a")))
@@ -107,7 +107,7 @@ func TestCacheWritesCoalesced(t *testing.T) {
 // written.
 func TestCacheWriterWritesLastOnStop(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.cache")
-	w := NewCacheWriter(path, cacheURL, nil)
+	w := newCacheWriter(path, cacheURL, nil)
 	cw := newCountingWriter(w, false)
 	stop := runWriter(w)
 	stop()
@@ -154,7 +154,7 @@ func TestCacheWriterRemovesOnlyItsLeftovers(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	NewCacheWriter(path, cacheURL, nil).Run(ctx)
+	newCacheWriter(path, cacheURL, nil).Run(ctx)
 	for _, name := range gone {
 		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
 			t.Errorf("%s: still there (%v), want it removed", name, err)

@@ -11,53 +11,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flagstream/flags/internal/logging"
+	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/rules"
 )
 
-// Source names where a document came from.
-type Source string
-
-// The sources of documents and statuses.
+// The origins this package reports to flags.Updates, shown as
+// flags.Status.Source. A snapshot read from Config.Cache is applied with
+// flags.OriginCache.
 const (
-	// SourceStream is the server-sent event stream, GET /v1/stream.
-	SourceStream Source = "stream"
-	// SourcePoll is a full document fetched with GET /v1/flags, by a Poller
-	// or by a Streamer falling back (see the package documentation).
-	SourcePoll Source = "poll"
-	// SourceCache is a last-known-good file read with ReadCache. This package
-	// never produces it; callers that seed their handler from a cache use it.
-	SourceCache Source = "cache"
+	// OriginStream is the server-sent event stream, GET /v1/stream.
+	OriginStream = "stream"
+	// OriginPoll is a full document fetched with GET /v1/flags: by polling
+	// (Config.Poll), or by the stream client falling back or taking a
+	// snapshot too large for its reader (see the package documentation).
+	OriginPoll = "poll"
 )
-
-// Handler receives what a client learns. Its methods are called from the
-// goroutine running Run, one at a time, never concurrently.
-type Handler interface {
-	// Apply installs a complete document. An error rejects it: the previous
-	// document stays in force and the client treats its own state as
-	// unchanged (a later patch then shows a version gap and the client
-	// resyncs).
-	Apply(doc *rules.Document, src Source) error
-	// Status reports every change of connection health.
-	Status(st Status)
-}
-
-// Status describes the health of a client's source of documents.
-type Status struct {
-	// Source is the source the status is about.
-	Source Source
-	// Healthy is true while the source delivers (a stream connection was
-	// accepted, or the last poll succeeded).
-	Healthy bool
-	// Fatal is true when the server refused the token (401 or 403); the
-	// client has stopped and Run returns a *StatusError.
-	Fatal bool
-	// Err is why the source is not healthy; nil when Healthy.
-	Err error
-	// HTTPStatus is the status code of the failed response, 0 when the
-	// failure was not an HTTP status (a network error, an idle timeout…).
-	HTTPStatus int
-}
 
 // Default values of Config fields left zero.
 const (
@@ -67,7 +35,7 @@ const (
 	DefaultPollInterval    = 30 * time.Second
 )
 
-// Config configures a Streamer or a Poller. Only BaseURL is required.
+// Config configures a Source. Only BaseURL is required.
 type Config struct {
 	// BaseURL is the server's base URL; the client uses BaseURL/v1/stream
 	// and BaseURL/v1/flags. It must be an absolute http or https URL.
@@ -84,9 +52,24 @@ type Config struct {
 	// IdleTimeout instead.
 	HTTPClient *http.Client
 	// Logger receives what the client wants to tell an operator (rejected
-	// events, reconnections, failures); default: warnings and errors go to
-	// slog.Default(), lower levels are dropped.
+	// events, reconnections, failures); default: the flags.Client's logger
+	// (flags.WithLogger, whose own default sends warnings and errors to
+	// slog.Default()).
 	Logger *slog.Logger
+
+	// Poll, when true, fetches GET /v1/flags every PollInterval (with
+	// If-None-Match) instead of following the stream, for networks that cut
+	// long-lived connections.
+	Poll bool
+	// Cache, when not empty, is the path of a last-known-good file: Load
+	// applies the document it holds (flags.OriginCache), so that a service
+	// restarted while the server is out of reach serves real flags at once;
+	// Run rewrites it atomically after the documents applied (at most once
+	// per CacheWriteInterval while they pour in, and always with the last
+	// one, before Run returns). A file that is corrupt, truncated or was
+	// written for another BaseURL is logged and ignored; temporary files a
+	// killed process left beside it are removed.
+	Cache string
 
 	// IdleTimeout: the stream connection is abandoned when, for this long,
 	// neither response headers nor a complete line of activity have arrived
@@ -104,9 +87,8 @@ type Config struct {
 	// MaxSnapshotSize is the largest GET /v1/flags body accepted. Default
 	// DefaultMaxSnapshotSize (64 MiB).
 	MaxSnapshotSize int64
-	// PollInterval is the time between two polls of a Poller, and the
-	// shortest time between two fallback polls of a Streamer whose stream
-	// is down. It also bounds every GET /v1/flags: see RequestTimeout.
+	// PollInterval is the time between two polls (Poll), and the shortest
+	// time between two fallback polls of a stream that is down. It also bounds every GET /v1/flags: see RequestTimeout.
 	// Default DefaultPollInterval (30s).
 	PollInterval time.Duration
 
@@ -196,9 +178,6 @@ func (c Config) resolve() (*settings, error) {
 	if s.HTTPClient == nil {
 		s.HTTPClient = &http.Client{}
 	}
-	if s.Logger == nil {
-		s.Logger = logging.Default()
-	}
 	if s.IdleTimeout == 0 {
 		s.IdleTimeout = DefaultIdleTimeout
 	}
@@ -238,26 +217,54 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// reporter forwards statuses to a Handler, dropping exact repeats.
-type reporter struct {
-	h    Handler
-	last *Status
+// status is one report of a run's health, before it goes to flags.Updates
+// (Healthy, or Failed with the error).
+type status struct {
+	origin  string
+	healthy bool
+	fatal   bool // the server refused the token (401/403): the run stops
+	err     error
 }
 
-func (r *reporter) report(st Status) {
-	if r.last != nil && sameStatus(*r.last, st) {
+// out is what a run reports to: the client's flags.Updates, with exact
+// repeats of a status dropped and every document applied handed to the
+// cache writer. Only the goroutine running Run uses it.
+type out struct {
+	u     flags.Updates
+	cache *cacheWriter // nil without Config.Cache
+	last  *status
+}
+
+// apply hands doc to the client; an error rejects it (policy rule 7).
+func (o *out) apply(doc *rules.Document, origin string) error {
+	if err := o.u.Apply(doc, origin); err != nil {
+		return err
+	}
+	if o.cache != nil {
+		o.cache.Store(doc) // written soon, coalesced with the next ones
+	}
+	return nil
+}
+
+// report tells the client about st unless it said exactly that last.
+func (o *out) report(st status) {
+	if o.last != nil && sameStatus(*o.last, st) {
 		return
 	}
-	r.last = &st
-	r.h.Status(st)
+	o.last = &st
+	if st.healthy {
+		o.u.Healthy(st.origin)
+		return
+	}
+	o.u.Failed(st.origin, st.err, st.fatal)
 }
 
-func sameStatus(a, b Status) bool {
-	if a.Source != b.Source || a.Healthy != b.Healthy || a.Fatal != b.Fatal || a.HTTPStatus != b.HTTPStatus {
+func sameStatus(a, b status) bool {
+	if a.origin != b.origin || a.healthy != b.healthy || a.fatal != b.fatal {
 		return false
 	}
-	if (a.Err == nil) != (b.Err == nil) {
+	if (a.err == nil) != (b.err == nil) {
 		return false
 	}
-	return a.Err == nil || a.Err.Error() == b.Err.Error()
+	return a.err == nil || a.err.Error() == b.err.Error()
 }

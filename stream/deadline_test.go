@@ -47,7 +47,7 @@ func TestPollTricklingServerHitsDeadline(t *testing.T) {
 		nextSleep(t, clock)
 		run.stop(t)
 		_, sts := rec.snapshot()
-		if len(sts) == 0 || !errors.Is(sts[0].Err, ErrRequestTimeout) || sts[0].Source != SourcePoll {
+		if len(sts) == 0 || !errors.Is(sts[0].Err, ErrRequestTimeout) || sts[0].Source != OriginPoll {
 			t.Errorf("statuses = %v, want a poll failure with ErrRequestTimeout", sts)
 		}
 		checkNoLeak(t)
@@ -67,7 +67,7 @@ func TestPollTricklingServerHitsDeadline(t *testing.T) {
 		}
 		run.stop(t)
 		_, sts := rec.snapshot()
-		if !hasStatus(sts, func(s Status) bool { return s.Source == SourcePoll && errors.Is(s.Err, ErrRequestTimeout) }) {
+		if !hasStatus(sts, func(s reported) bool { return s.Source == OriginPoll && errors.Is(s.Err, ErrRequestTimeout) }) {
 			t.Errorf("statuses = %v, want a fallback poll failure with ErrRequestTimeout", sts)
 		}
 		checkNoLeak(t)
@@ -94,7 +94,7 @@ func TestStreamTricklingBytesIsIdle(t *testing.T) {
 			nextSleep(t, clock)
 			run.stop(t)
 			_, sts := rec.snapshot()
-			if !hasStatus(sts, func(s Status) bool { return errors.Is(s.Err, ErrIdleTimeout) }) {
+			if !hasStatus(sts, func(s reported) bool { return errors.Is(s.Err, ErrIdleTimeout) }) {
 				t.Errorf("statuses = %v, want a failure with ErrIdleTimeout", sts)
 			}
 			checkNoLeak(t)

@@ -1,30 +1,37 @@
-// Package stream moves flag documents from a flagstream server into a
-// Handler: the client side of the wire protocol (SPEC §5). It knows nothing
-// of evaluation; it hands over rules.Document values (raw JSON per flag and
-// segment) and reports the health of its connection.
+// Package stream keeps a flags.Client in sync with a flagstream server: the
+// client side of the wire protocol (SPEC §5), as a flags.Source. Importing
+// it is the opt-in: package flags itself depends on the standard library
+// only, and this package brings the SSE reader (github.com/r3labs/sse/v2)
+// and what it needs.
 //
-// # Clients
+//	client, err := flags.New(flags.WithSource(stream.New(stream.Config{
+//		BaseURL: "https://flags.example",
+//		Token:   os.Getenv("FLAGS_TOKEN"),
+//		Cache:   "/var/cache/myservice/flags.json", // optional
+//	})))
 //
-// A Streamer follows GET /v1/stream (server-sent events); a Poller fetches
-// GET /v1/flags every PollInterval with If-None-Match. Both are built from a
-// Config, validated by their constructor, which starts nothing; Run does the
-// work in the calling goroutine and calls the Handler from it, one call at a
-// time, until its context is done (Run returns nil) or the server refuses
-// the token (Run returns a *StatusError; errors.Is(err, ErrUnauthorized)).
+// # The Source
 //
-//	s, err := stream.NewStreamer(stream.Config{BaseURL: "https://flags.example", Token: tok})
-//	if err != nil { ... }
-//	err = s.Run(ctx, h) // h installs documents, e.g. compiles and swaps a snapshot
+// New takes a Config, of which only BaseURL is required, and starts
+// nothing; a bad Config is reported by Load and Run, so flags.New fails
+// before anything starts. The Source follows GET /v1/stream (server-sent
+// events) or, with Config.Poll, fetches GET /v1/flags every PollInterval
+// with If-None-Match. Config.Cache adds a last-known-good file, read by
+// Load and kept current by Run.
 //
-// # Handler contract
-//
-// Apply receives a complete document and the Source it came from. Returning
-// an error rejects it: the client then treats its own state as unchanged,
-// so the next patch shows a version gap (or another epoch) and the client
-// resyncs. Status receives every change of health; exact repeats are not
-// sent again. A Streamer reports Status{Source: SourceStream, Healthy:
-// true} when a connection is accepted, Healthy false with the error and the
-// HTTP status (0 when none) on each failure, and Fatal true on 401/403.
+// It talks to the client through flags.Updates, as every source does. Load
+// reports it healthy (so the client's Status names it, "stream" or "poll",
+// from the start) and applies the cached document, if any, with
+// flags.OriginCache. Run applies every document it learns, whole, with the
+// origin it came by (OriginStream, OriginPoll), one call at a time from the
+// goroutine running Run, until its context is done (Run returns nil) or the
+// server refuses the token (Run returns an error matching ErrUnauthorized).
+// A document the client rejects (Apply returns an error) leaves the
+// source's state unchanged, so the next patch shows a version gap (or
+// another epoch) and the source resyncs. Every change of health is
+// reported once (exact repeats are not): Healthy when a stream connection
+// is accepted or a poll succeeds, Failed with the error on each failure (a
+// *StatusError carries the HTTP status), fatal on 401/403.
 //
 // # Failure policy
 //
@@ -35,7 +42,7 @@
 // everything else (network errors, other statuses, a clean end of stream,
 // 45 s without a complete event or ping, a GET past its deadline, a
 // redirect to another origin) is retried with the exponential Backoff, a
-// Retry-After being a floor; the handler keeps its last good document
+// Retry-After being a floor; the client keeps its last good document
 // meanwhile. Patches are applied only in sequence; a gap, an event of
 // another epoch or an event that does not decode makes the client resync
 // (reconnect without Last-Event-ID, which brings a snapshot).
@@ -58,13 +65,13 @@
 //   - Polling as the stream's fallback (rule 11): once the stream has failed
 //     FallbackPollAfter (2) times in a row, each backoff wait starts with a
 //     conditional GET /v1/flags, at most once per PollInterval. A document
-//     so fetched is applied with SourcePoll, and the stream later resumes
+//     so fetched is applied with OriginPoll, and the stream later resumes
 //     from its ETag ("EPOCH:VERSION" becomes the Last-Event-ID). While that
-//     fallback is healthy the Streamer reports Status{Source: SourcePoll,
-//     Healthy: true} and only logs the stream's failures.
+//     fallback is healthy the Source reports Healthy(OriginPoll) and only
+//     logs the stream's failures.
 //   - An event over MaxEventSize (rule 10) is taken with GET /v1/flags and
 //     the stream resumes from its ETag at once; such documents are applied
-//     with SourcePoll, since that is how they arrived.
+//     with OriginPoll, since that is how they arrived.
 //   - HTTPClient.Timeout applies to GET /v1/flags only, on top of its own
 //     deadline, RequestTimeout(PollInterval): the poll interval kept within
 //     [MinRequestTimeout, MaxRequestTimeout] = [1 s, 30 s]. The floor keeps
@@ -81,10 +88,12 @@
 //     talks to one origin, whose URL also keys the cache. Within the origin,
 //     redirects are followed (HTTPClient.CheckRedirect, when set, decides
 //     on them).
-//   - Logging: Config.Logger, or by default slog.Default() for warnings
-//     and errors only; the package never writes to stdout or stderr itself.
+//   - Logging: Config.Logger, or by default the client's logger
+//     (flags.Updates.Logger: flags.WithLogger, else slog.Default() for
+//     warnings and errors only); the package never writes to stdout or
+//     stderr itself.
 //   - A Retry-After longer than MaxRetryAfter (1 h) is cut to it.
-//   - A poll whose document the handler rejects does not remember its ETag,
+//   - A poll whose document the client rejects does not remember its ETag,
 //     so the next poll fetches the document again.
 //
 // # The SSE reader
@@ -134,13 +143,14 @@
 // in the same directory, fsync, rename, fsync of the directory). ReadCache
 // refuses a file that is corrupt, truncated or of another format
 // (ErrCacheCorrupt) or written for another base URL (ErrCacheForeignURL).
-// Callers that serve a cached document mark it SourceCache.
+// Load applies a cached document with origin flags.OriginCache, which the
+// client serves as STALE until the server delivers.
 //
-// A CacheWriter coalesces the writes of a stream of documents: at most one
-// per CacheWriteInterval (100 ms), always the latest, and the last one
-// before its Run returns; a burst of patches no longer costs two fsyncs
-// each, which capped the patch rate at the disk's. Its Run first removes
-// the temporary files
-// WriteCache left for the same file (".NAME.tmp-DIGITS") when a process was
-// killed mid-write, and no other file.
+// Run writes the documents applied through WriteCache, coalesced: at most
+// one write per CacheWriteInterval (100 ms), always the latest, and the
+// last one before Run returns; a burst of patches does not cost two fsyncs
+// each, which would cap the patch rate at the disk's. Run first removes the
+// temporary files WriteCache left for the same file (".NAME.tmp-DIGITS")
+// when a process was killed mid-write, and no other file: give each client
+// a cache file of its own.
 package stream

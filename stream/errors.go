@@ -104,15 +104,6 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// httpStatusOf returns the HTTP status carried by err, 0 when none.
-func httpStatusOf(err error) int {
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.Code
-	}
-	return 0
-}
-
 // retryAfterOf returns the Retry-After carried by err, 0 when none.
 func retryAfterOf(err error) time.Duration {
 	var se *StatusError

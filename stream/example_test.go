@@ -3,43 +3,49 @@ package stream_test
 import (
 	"context"
 	"log"
-	"sync/atomic"
+	"os"
+	"time"
 
-	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/stream"
 )
 
-// current is a Handler that keeps the last document in an atomic pointer,
-// so that readers never wait for the client.
-type current struct {
-	doc atomic.Pointer[rules.Document]
-}
+// A client that follows a flagstream server, with a last-known-good file
+// for restarts while the server is out of reach.
+func ExampleNew() {
+	client, err := flags.New(flags.WithSource(stream.New(stream.Config{
+		BaseURL: "https://flags.example.com",
+		Token:   os.Getenv("FLAGS_TOKEN"),
+		Cache:   "/var/cache/myservice/flags.json",
+	})))
+	if err != nil {
+		log.Fatal(err) // a bad Config: nothing was started
+	}
+	defer client.Close()
 
-func (c *current) Apply(doc *rules.Document, src stream.Source) error {
-	c.doc.Store(doc)
-	return nil
-}
-
-func (c *current) Status(st stream.Status) {
-	if !st.Healthy {
-		log.Printf("flags %s unhealthy (HTTP %d): %v", st.Source, st.HTTPStatus, st.Err)
+	// New does not wait for the network. Until the first snapshot (or the
+	// cached one) is in, evaluations return the caller's default.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.WaitReady(ctx); err != nil {
+		log.Printf("flags: serving defaults for now: %v", err)
+	}
+	user := flags.NewContext("user-123").Build()
+	if client.Bool(ctx, "new-checkout", user, false) {
+		// ...
 	}
 }
 
-func ExampleStreamer() {
-	s, err := stream.NewStreamer(stream.Config{BaseURL: "https://flags.example.com", Token: "sdk-token"})
+// Polling, for networks that cut long-lived connections.
+func ExampleNew_polling() {
+	client, err := flags.New(flags.WithSource(stream.New(stream.Config{
+		BaseURL:      "https://flags.example.com",
+		Poll:         true,
+		PollInterval: time.Minute,
+	})))
 	if err != nil {
 		log.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	h := &current{}
-	go func() {
-		// Run returns nil when ctx is cancelled, a *StatusError when the
-		// token is refused.
-		if err := s.Run(ctx, h); err != nil {
-			log.Printf("flags: stream stopped: %v", err)
-		}
-	}()
-	// ... evaluate with h.doc.Load() ...
+	defer client.Close()
+	// ...
 }

@@ -3,7 +3,9 @@ package stream
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -12,32 +14,57 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/internal/logging"
 	"github.com/flagstream/flags/rules"
 )
 
 // waitLimit bounds every wait for a signal; reaching it fails the test.
 const waitLimit = 30 * time.Second
 
-// applied is one call of Handler.Apply.
+// applied is one call of Updates.Apply.
 type applied struct {
 	Version int64
-	Source  Source
+	Source  string
 	JSON    string
 }
 
-// recorder is a Handler that records everything, safe to inspect from the
-// test goroutine.
+// reported is one call of Updates.Healthy or Updates.Failed.
+type reported struct {
+	Source     string
+	Healthy    bool
+	Fatal      bool
+	Err        error
+	HTTPStatus int // of the error's *StatusError, 0 when none
+}
+
+// httpStatusOf returns the HTTP status carried by err, 0 when none.
+func httpStatusOf(err error) int {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}
+
+func sameReport(a, b reported) bool {
+	return sameStatus(status{a.Source, a.Healthy, a.Fatal, a.Err}, status{b.Source, b.Healthy, b.Fatal, b.Err}) &&
+		a.HTTPStatus == b.HTTPStatus
+}
+
+// recorder is a flags.Updates that records everything, safe to inspect
+// from the test goroutine.
 type recorder struct {
 	mu       sync.Mutex
 	docs     []applied
-	statuses []Status
+	statuses []reported
 	reject   func(*rules.Document) error // optional
 	changed  chan struct{}
 }
 
 func newRecorder() *recorder { return &recorder{changed: make(chan struct{}, 1)} }
 
-func (r *recorder) Apply(doc *rules.Document, src Source) error {
+func (r *recorder) Apply(doc *rules.Document, origin string) error {
 	b, err := doc.MarshalJSON()
 	if err != nil {
 		panic(err)
@@ -50,11 +77,21 @@ func (r *recorder) Apply(doc *rules.Document, src Source) error {
 			return err
 		}
 	}
-	r.docs = append(r.docs, applied{Version: doc.Version, Source: src, JSON: string(b)})
+	r.docs = append(r.docs, applied{Version: doc.Version, Source: origin, JSON: string(b)})
 	return nil
 }
 
-func (r *recorder) Status(st Status) {
+func (r *recorder) Healthy(origin string) { r.report(reported{Source: origin, Healthy: true}) }
+
+func (r *recorder) Failed(origin string, err error, fatal bool) {
+	r.report(reported{Source: origin, Fatal: fatal, Err: err, HTTPStatus: httpStatusOf(err)})
+}
+
+// Logger is where the client's logs would go: slog.Default() at warning
+// level and above, as a flags.Client without WithLogger.
+func (r *recorder) Logger() *slog.Logger { return logging.Default() }
+
+func (r *recorder) report(st reported) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.statuses = append(r.statuses, st)
@@ -68,14 +105,14 @@ func (r *recorder) signal() {
 	}
 }
 
-func (r *recorder) snapshot() ([]applied, []Status) {
+func (r *recorder) snapshot() ([]applied, []reported) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]applied(nil), r.docs...), append([]Status(nil), r.statuses...)
+	return append([]applied(nil), r.docs...), append([]reported(nil), r.statuses...)
 }
 
 // waitFor waits until cond holds on the recorded calls.
-func (r *recorder) waitFor(t *testing.T, what string, cond func(docs []applied, sts []Status) bool) {
+func (r *recorder) waitFor(t *testing.T, what string, cond func(docs []applied, sts []reported) bool) {
 	t.Helper()
 	deadline := time.NewTimer(waitLimit)
 	defer deadline.Stop()
@@ -94,7 +131,7 @@ func (r *recorder) waitFor(t *testing.T, what string, cond func(docs []applied, 
 
 func (r *recorder) waitDocs(t *testing.T, n int) []applied {
 	t.Helper()
-	r.waitFor(t, fmt.Sprintf("%d documents", n), func(d []applied, _ []Status) bool { return len(d) >= n })
+	r.waitFor(t, fmt.Sprintf("%d documents", n), func(d []applied, _ []reported) bool { return len(d) >= n })
 	docs, _ := r.snapshot()
 	return docs
 }
@@ -340,7 +377,7 @@ type runner struct {
 	done   chan error
 }
 
-func startRun(t *testing.T, run func(context.Context, Handler) error, h Handler) *runner {
+func startRun(t *testing.T, run func(context.Context, flags.Updates) error, h flags.Updates) *runner {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runner{cancel: cancel, done: make(chan error, 1)}
@@ -380,7 +417,8 @@ func leakedGoroutines() []string {
 		buf = buf[:runtime.Stack(buf, true)]
 		leaked = leaked[:0]
 		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "flags/stream.(*Streamer)") || strings.Contains(g, "flags/stream.(*Poller)") ||
+			if strings.Contains(g, "flags/stream.(*streamer)") || strings.Contains(g, "flags/stream.(*poller)") ||
+				strings.Contains(g, "flags/stream.(*Source)") || strings.Contains(g, "flags/stream.(*cacheWriter)") ||
 				strings.Contains(g, "flags/stream.startWatchdog") || strings.Contains(g, "flags/stream.fetchFlags") ||
 				strings.Contains(g, "r3labs/sse") {
 				leaked = append(leaked, g)
@@ -402,7 +440,7 @@ func checkNoLeak(t *testing.T) {
 	}
 }
 
-func hasStatus(sts []Status, f func(Status) bool) bool {
+func hasStatus(sts []reported, f func(reported) bool) bool {
 	for _, s := range sts {
 		if f(s) {
 			return true

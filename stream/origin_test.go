@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flagstream/flags"
 )
 
 // seenAuth records the requests a server received, with their
@@ -30,8 +32,8 @@ func (s *seenAuth) list() []string {
 	return append([]string(nil), s.reqs...)
 }
 
-// startClient runs a Poller (poll) or a Streamer on cfg.
-func startClient(t *testing.T, cfg Config, poll bool, h Handler) *runner {
+// startClient runs a Source on cfg, polling (poll) or streaming.
+func startClient(t *testing.T, cfg Config, poll bool, h flags.Updates) *runner {
 	t.Helper()
 	if poll {
 		return startRun(t, newTestPoller(t, cfg).Run, h)
@@ -190,7 +192,7 @@ func TestRedactURL(t *testing.T) {
 	if msg := err.Error(); strings.Contains(msg, "pw") || !strings.Contains(msg, "boom") {
 		t.Errorf("redactErr = %q, want the password hidden and the cause kept", msg)
 	}
-	if _, err := NewStreamer(Config{BaseURL: "http://ann:pw@h:port/"}); err == nil || strings.Contains(err.Error(), ":pw@") {
-		t.Errorf("NewStreamer with a bad BaseURL = %v, want an error without the password", err)
+	if err := New(Config{BaseURL: "http://ann:pw@h:port/"}).Load(newRecorder()); err == nil || strings.Contains(err.Error(), ":pw@") {
+		t.Errorf("Load with a bad BaseURL = %v, want an error without the password", err)
 	}
 }

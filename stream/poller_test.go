@@ -12,13 +12,15 @@ import (
 	"github.com/flagstream/flags/rules"
 )
 
-func newTestPoller(t *testing.T, cfg Config) *Poller {
+// newTestPoller returns a Source polling cfg's server.
+func newTestPoller(t *testing.T, cfg Config) *Source {
 	t.Helper()
-	p, err := NewPoller(cfg)
-	if err != nil {
-		t.Fatalf("NewPoller: %v", err)
+	cfg.Poll = true
+	s := New(cfg)
+	if s.err != nil {
+		t.Fatalf("New: %v", s.err)
 	}
-	return p
+	return s
 }
 
 // nextSleep waits for the client's next wait through the clock's gate.
@@ -64,7 +66,7 @@ func TestPollerETagAnd304(t *testing.T) {
 		t.Errorf("sleeps = %v, want %v", sleeps, want)
 	}
 	docs, sts := rec.snapshot()
-	want := []applied{{1, SourcePoll, canonical(t, doc1)}, {2, SourcePoll, canonical(t, doc2)}}
+	want := []applied{{1, OriginPoll, canonical(t, doc1)}, {2, OriginPoll, canonical(t, doc2)}}
 	if len(docs) != 2 || docs[0] != want[0] || docs[1] != want[1] {
 		t.Errorf("applied %v, want versions 1 then 2 from poll", docs)
 	}
@@ -75,7 +77,7 @@ func TestPollerETagAnd304(t *testing.T) {
 			t.Errorf("request %d: If-None-Match %q, Authorization %q; want %q, Bearer sdk-token", i, reqs[i].IfNoneMatch, reqs[i].Auth, w)
 		}
 	}
-	if len(sts) != 1 || !sameStatus(sts[0], Status{Source: SourcePoll, Healthy: true}) {
+	if len(sts) != 1 || !sameReport(sts[0], reported{Source: OriginPoll, Healthy: true}) {
 		t.Errorf("statuses = %+v, want one healthy poll status", sts)
 	}
 	checkNoLeak(t)
@@ -98,7 +100,7 @@ func TestPollerUnauthorized(t *testing.T) {
 				t.Errorf("%d requests, want 1", n)
 			}
 			_, sts := rec.snapshot()
-			if len(sts) != 1 || !sts[0].Fatal || sts[0].HTTPStatus != code || sts[0].Source != SourcePoll {
+			if len(sts) != 1 || !sts[0].Fatal || sts[0].HTTPStatus != code || sts[0].Source != OriginPoll {
 				t.Errorf("statuses = %+v, want one fatal poll status %d", sts, code)
 			}
 			if s := clock.Sleeps(); len(s) != 0 {

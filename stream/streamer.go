@@ -7,14 +7,14 @@ package stream
 //     unless a resync is pending, "Last-Event-ID: EPOCH:VERSION" of the
 //     document last applied (not of the last event seen).
 //  2. 401 and 403 are final, on the stream and on any GET /v1/flags it makes:
-//     exactly one request, Status{Fatal: true, HTTPStatus: code}, and Run
-//     returns the *StatusError (errors.Is(err, ErrUnauthorized)).
+//     exactly one request, Updates.Failed(…, fatal true) with the
+//     *StatusError, and Run returns it (errors.Is(err, ErrUnauthorized)).
 //  3. Everything else is a failure, retried after a Backoff wait
 //     (BackoffBase, BackoffMax, BackoffResetAfter): another status, a
 //     response that is not text/event-stream, a network error, a clean end
 //     of stream (ErrStreamEnded), an idle connection (ErrIdleTimeout), a
 //     resync (ErrResync). A Retry-After on 429/503 is a floor under the wait
-//     (capped at MaxRetryAfter). The handler keeps its last good document.
+//     (capped at MaxRetryAfter). The client keeps its last good document.
 //  4. Idle: when neither the response headers nor a complete event or
 //     comment line (": ping") arrive for Config.IdleTimeout (45 s), the
 //     connection is dropped (ErrIdleTimeout). Bytes of an unfinished event
@@ -29,7 +29,7 @@ package stream
 //     one that does not fit an int64 (or is negative) is malformed (rule
 //     8), and the comparison cannot overflow at math.MaxInt64, past which
 //     no patch can follow (the server must start a new epoch).
-//  7. A document the Handler rejects (Apply returns an error) leaves the
+//  7. A document the client rejects (Apply returns an error) leaves the
 //     state unchanged and the connection open: the next patch then shows a
 //     gap (or another epoch) and rule 6 resyncs.
 //  8. Malformed event (data that is not a document or patch, an id that is
@@ -50,11 +50,11 @@ package stream
 //  11. Fallback: from the FallbackPollAfter-th consecutive failure, a
 //     backoff wait starts with GET /v1/flags (conditional) when
 //     Config.PollInterval has passed since the last one. Documents it brings
-//     are applied with SourcePoll and the stream resumes from their ETag.
-//     It reports Status{Source: SourcePoll}; while that is healthy, stream
+//     are applied with OriginPoll and the stream resumes from their ETag.
+//     Its health is reported with OriginPoll; while that is healthy, stream
 //     failures are logged, not reported, until a stream connection is up.
-//  12. A connection accepted with 200 reports Status{Source: SourceStream,
-//     Healthy: true}; the failure count resets when a connection that was
+//  12. A connection accepted with 200 reports Healthy(OriginStream); the
+//     failure count resets when a connection that was
 //     accepted fails BackoffResetAfter (60 s) or more after it was accepted.
 //  13. When ctx is done, every request, wait and read ends, every goroutine
 //     the client started has returned, and Run returns nil.
@@ -92,30 +92,20 @@ func (e *undecodableError) Error() string { return e.err.Error() }
 func (e *undecodableError) Unwrap() error { return e.err }
 
 // FallbackPollAfter is the number of consecutive stream failures after which
-// the Streamer also polls GET /v1/flags while it waits (policy rule 11).
+// the stream client also polls GET /v1/flags while it waits (policy rule 11).
 const FallbackPollAfter = 2
 
-// Streamer follows GET /v1/stream and hands every document it learns to a
-// Handler. Build one with NewStreamer; it starts nothing until Run.
-type Streamer struct {
+// streamer follows GET /v1/stream and hands every document it learns to
+// the client: a Source's Run without Config.Poll.
+type streamer struct {
 	cfg *settings
-}
-
-// NewStreamer validates cfg and returns a Streamer. It starts nothing.
-func NewStreamer(cfg Config) (*Streamer, error) {
-	s, err := cfg.resolve()
-	if err != nil {
-		return nil, err
-	}
-	return &Streamer{cfg: s}, nil
 }
 
 // runState is what one Run knows. Only the Run goroutine touches it.
 type runState struct {
-	h      Handler
-	rep    reporter
+	out    *out
 	bo     *Backoff
-	doc    *rules.Document // last document the handler accepted; nil before
+	doc    *rules.Document // last document the client accepted; nil before
 	epoch  string          // epoch of doc; "" when unknown
 	resync bool            // next connection without Last-Event-ID
 
@@ -145,15 +135,11 @@ type connEnd struct {
 	handled  int // events decoded and processed on this connection
 }
 
-// Run follows the stream until ctx is done (it then returns nil) or the
+// run follows the stream until ctx is done (it then returns nil) or the
 // server refuses the token (it returns a *StatusError that matches
-// ErrUnauthorized). See the failure policy in the package documentation.
-// Run may be called again after it returned; it then starts from nothing.
-func (s *Streamer) Run(ctx context.Context, h Handler) error {
-	if h == nil {
-		return errors.New("flags: stream: nil Handler")
-	}
-	st := &runState{h: h, rep: reporter{h: h}, bo: NewBackoff(s.cfg.Rand)}
+// ErrUnauthorized). See the failure policy above.
+func (s *streamer) run(ctx context.Context, o *out) error {
+	st := &runState{out: o, bo: NewBackoff(s.cfg.Rand)}
 	for ctx.Err() == nil {
 		end := s.connect(ctx, st)
 		if ctx.Err() != nil {
@@ -191,13 +177,13 @@ func (s *Streamer) Run(ctx context.Context, h Handler) error {
 // fail reports and logs a failure, polls when rule 11 says so, and waits.
 // It returns a non-nil error only when the client must stop (a fatal
 // status); a done ctx makes it return nil early.
-func (s *Streamer) fail(ctx context.Context, st *runState, err error) error {
+func (s *streamer) fail(ctx context.Context, st *runState, err error) error {
 	if ctx.Err() != nil {
 		return nil
 	}
 	var se *StatusError
 	if errors.As(err, &se) && se.Fatal() {
-		st.rep.report(Status{Source: SourceStream, Fatal: true, Err: err, HTTPStatus: se.Code})
+		st.out.report(status{origin: OriginStream, fatal: true, err: err})
 		s.cfg.Logger.Error("flags: stream: server refused the token; stopping", "err", err)
 		return err
 	}
@@ -206,7 +192,7 @@ func (s *Streamer) fail(ctx context.Context, st *runState, err error) error {
 	s.cfg.Logger.Warn("flags: stream: connection failed; retrying",
 		"err", err, "failures", st.bo.Failures(), "wait", wait)
 	if !st.pollHealthy {
-		st.rep.report(Status{Source: SourceStream, Err: err, HTTPStatus: httpStatusOf(err)})
+		st.out.report(status{origin: OriginStream, err: err})
 	}
 	if st.bo.Failures() >= FallbackPollAfter && (st.lastPoll.IsZero() || now.Sub(st.lastPoll) >= s.cfg.PollInterval) {
 		if err := s.fallbackPoll(ctx, st); err != nil {
@@ -218,7 +204,7 @@ func (s *Streamer) fail(ctx context.Context, st *runState, err error) error {
 }
 
 // fallbackPoll is rule 11. It returns an error only for a fatal status.
-func (s *Streamer) fallbackPoll(ctx context.Context, st *runState) error {
+func (s *streamer) fallbackPoll(ctx context.Context, st *runState) error {
 	st.lastPoll = s.cfg.Now()
 	res, err := fetchFlags(ctx, s.cfg, st.etag())
 	if ctx.Err() != nil {
@@ -227,35 +213,35 @@ func (s *Streamer) fallbackPoll(ctx context.Context, st *runState) error {
 	if err != nil {
 		var se *StatusError
 		if errors.As(err, &se) && se.Fatal() {
-			st.rep.report(Status{Source: SourcePoll, Fatal: true, Err: err, HTTPStatus: se.Code})
+			st.out.report(status{origin: OriginPoll, fatal: true, err: err})
 			return err
 		}
 		s.cfg.Logger.Warn("flags: stream: fallback poll failed", "err", err)
 		st.pollHealthy = false
-		st.rep.report(Status{Source: SourcePoll, Err: err, HTTPStatus: httpStatusOf(err)})
+		st.out.report(status{origin: OriginPoll, err: err})
 		return nil
 	}
-	s.install(st, res, SourcePoll)
+	s.install(st, res, OriginPoll)
 	st.pollHealthy = true
-	st.rep.report(Status{Source: SourcePoll, Healthy: true})
+	st.out.report(status{origin: OriginPoll, healthy: true})
 	return nil
 }
 
 // takeSnapshot is rule 10: the document that did not fit the reader.
-func (s *Streamer) takeSnapshot(ctx context.Context, st *runState) error {
+func (s *streamer) takeSnapshot(ctx context.Context, st *runState) error {
 	s.cfg.Logger.Info("flags: stream: event over the reader limit; taking the snapshot with GET",
 		"limit", s.cfg.MaxEventSize)
 	res, err := fetchFlags(ctx, s.cfg, st.etag())
 	if err != nil {
 		return err
 	}
-	s.install(st, res, SourcePoll)
+	s.install(st, res, OriginPoll)
 	return nil
 }
 
-// install hands a fetched document to the handler and, when accepted, makes
+// install hands a fetched document to the client and, when accepted, makes
 // it the state the stream resumes from.
-func (s *Streamer) install(st *runState, res fetched, src Source) {
+func (s *streamer) install(st *runState, res fetched, origin string) {
 	if res.notModified {
 		return
 	}
@@ -268,15 +254,15 @@ func (s *Streamer) install(st *runState, res fetched, src Source) {
 		s.cfg.Logger.Warn("flags: stream: ETag version differs from the document's",
 			"etag", res.version, "document", res.doc.Version)
 	}
-	if err := st.h.Apply(res.doc, src); err != nil {
-		s.cfg.Logger.Warn("flags: stream: handler rejected the document", "version", res.doc.Version, "err", err)
+	if err := st.out.apply(res.doc, origin); err != nil {
+		s.cfg.Logger.Warn("flags: stream: client rejected the document", "version", res.doc.Version, "err", err)
 		return
 	}
 	st.doc, st.epoch, st.resync = res.doc, res.epoch, false
 }
 
 // connect runs one stream connection until it ends.
-func (s *Streamer) connect(ctx context.Context, st *runState) connEnd {
+func (s *streamer) connect(ctx context.Context, st *runState) connEnd {
 	cctx, cancel := context.WithCancelCause(ctx)
 	wd := startWatchdog(cctx, cancel, s.cfg.IdleTimeout)
 	defer wd.wait()
@@ -305,7 +291,7 @@ func (s *Streamer) connect(ctx context.Context, st *runState) connEnd {
 		}
 		st.bo.Up(s.cfg.Now())
 		st.pollHealthy = false
-		st.rep.report(Status{Source: SourceStream, Healthy: true})
+		st.out.report(status{origin: OriginStream, healthy: true})
 		s.cfg.Logger.Debug("flags: stream: connected", "lastEventID", resp.Request.Header.Get("Last-Event-ID"))
 		return nil
 	}
@@ -353,7 +339,7 @@ func (s *Streamer) connect(ctx context.Context, st *runState) connEnd {
 
 // handle processes one event (rules 5 to 8). A non-nil result ends the
 // connection with a resync.
-func (s *Streamer) handle(st *runState, ev *sse.Event, end *connEnd) error {
+func (s *streamer) handle(st *runState, ev *sse.Event, end *connEnd) error {
 	name, id := string(ev.Event), string(ev.ID)
 	log := s.cfg.Logger.With("event", name, "id", id)
 	epoch := ""
@@ -372,8 +358,8 @@ func (s *Streamer) handle(st *runState, ev *sse.Event, end *connEnd) error {
 			return fmt.Errorf("%w: snapshot %s: %w", ErrResync, id, &undecodableError{err})
 		}
 		end.handled++
-		if err := st.h.Apply(doc, SourceStream); err != nil {
-			log.Warn("flags: stream: handler rejected the snapshot", "version", doc.Version, "err", err)
+		if err := st.out.apply(doc, OriginStream); err != nil {
+			log.Warn("flags: stream: client rejected the snapshot", "version", doc.Version, "err", err)
 			return nil
 		}
 		st.doc, st.epoch, st.resync = doc, epoch, false
@@ -400,8 +386,8 @@ func (s *Streamer) handle(st *runState, ev *sse.Event, end *connEnd) error {
 			return fmt.Errorf("%w: patch version %d after %d", ErrResync, p.Version, st.doc.Version)
 		default:
 			next := st.doc.Apply(p)
-			if err := st.h.Apply(next, SourceStream); err != nil {
-				log.Warn("flags: stream: handler rejected the patched document", "version", next.Version, "err", err)
+			if err := st.out.apply(next, OriginStream); err != nil {
+				log.Warn("flags: stream: client rejected the patched document", "version", next.Version, "err", err)
 				return nil
 			}
 			st.doc = next

@@ -1,11 +1,14 @@
 package stream
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/flagstream/flags"
 )
 
 func TestStreamerIdleTimeout(t *testing.T) {
@@ -24,7 +27,7 @@ func TestStreamerIdleTimeout(t *testing.T) {
 		rec.waitDocs(t, 1)
 		run.stop(t)
 		_, sts := rec.snapshot()
-		if !hasStatus(sts, func(s Status) bool { return errors.Is(s.Err, ErrIdleTimeout) }) {
+		if !hasStatus(sts, func(s reported) bool { return errors.Is(s.Err, ErrIdleTimeout) }) {
 			t.Errorf("statuses = %v, want one with ErrIdleTimeout", sts)
 		}
 		if n := len(srv.Requests("/v1/stream")); n < 2 {
@@ -49,7 +52,7 @@ func TestStreamerIdleTimeout(t *testing.T) {
 		rec.waitDocs(t, 1)
 		run.stop(t)
 		_, sts := rec.snapshot()
-		if !hasStatus(sts, func(s Status) bool { return errors.Is(s.Err, ErrIdleTimeout) }) {
+		if !hasStatus(sts, func(s reported) bool { return errors.Is(s.Err, ErrIdleTimeout) }) {
 			t.Errorf("statuses = %v, want one with ErrIdleTimeout", sts)
 		}
 		checkNoLeak(t)
@@ -104,8 +107,8 @@ func TestStreamerUnauthorized(t *testing.T) {
 				t.Errorf("%d requests, want exactly 1", n)
 			}
 			docs, sts := rec.snapshot()
-			want := []Status{{Source: SourceStream, Fatal: true, Err: err, HTTPStatus: code}}
-			if len(sts) != 1 || !sameStatus(sts[0], want[0]) {
+			want := []reported{{Source: OriginStream, Fatal: true, Err: se, HTTPStatus: code}}
+			if len(sts) != 1 || !sameReport(sts[0], want[0]) {
 				t.Errorf("statuses = %+v, want %+v", sts, want)
 			}
 			if len(docs) != 0 || len(clock.Sleeps()) != 0 {
@@ -140,10 +143,10 @@ func TestStreamerServerErrorThenRecovery(t *testing.T) {
 		t.Errorf("sleeps = %v, want %v", got, want)
 	}
 	_, sts := rec.snapshot()
-	if sts[0].Healthy || sts[0].HTTPStatus != 500 || sts[0].Source != SourceStream {
+	if sts[0].Healthy || sts[0].HTTPStatus != 500 || sts[0].Source != OriginStream {
 		t.Errorf("first status = %+v, want unhealthy stream 500", sts[0])
 	}
-	if last := sts[len(sts)-1]; !last.Healthy || last.Source != SourceStream {
+	if last := sts[len(sts)-1]; !last.Healthy || last.Source != OriginStream {
 		t.Errorf("last status = %+v, want healthy stream", last)
 	}
 	// From the second failure the client also tried GET /v1/flags, once:
@@ -225,14 +228,14 @@ func TestStreamerLargeSnapshotFetchedByGET(t *testing.T) {
 	docs := rec.waitDocs(t, 2)
 	run.stop(t)
 	want := []applied{
-		{5, SourcePoll, canonical(t, big)},
-		{6, SourceStream, patched(t, big, p6)},
+		{5, OriginPoll, canonical(t, big)},
+		{6, OriginStream, patched(t, big, p6)},
 	}
 	if docs[0].Version != want[0].Version || docs[0].Source != want[0].Source || docs[0].JSON != want[0].JSON {
 		t.Errorf("first document: version %d source %s (%d bytes), want 5 poll (%d bytes)",
 			docs[0].Version, docs[0].Source, len(docs[0].JSON), len(want[0].JSON))
 	}
-	if docs[1].Version != 6 || docs[1].Source != SourceStream || docs[1].JSON != want[1].JSON {
+	if docs[1].Version != 6 || docs[1].Source != OriginStream || docs[1].JSON != want[1].JSON {
 		t.Errorf("second document: version %d source %s, want 6 stream", docs[1].Version, docs[1].Source)
 	}
 	reqs := srv.Requests("/v1/stream")
@@ -246,7 +249,7 @@ func TestStreamerLargeSnapshotFetchedByGET(t *testing.T) {
 		t.Errorf("backoff waits %v, want none", s)
 	}
 	_, sts := rec.snapshot()
-	if hasStatus(sts, func(s Status) bool { return !s.Healthy }) {
+	if hasStatus(sts, func(s reported) bool { return !s.Healthy }) {
 		t.Errorf("statuses = %v, want no unhealthy one", sts)
 	}
 }
@@ -326,7 +329,7 @@ func TestStreamerFallsBackToPolling(t *testing.T) {
 	if got, want := versions(docs), []int64{3, 4}; !slices.Equal(got, want) {
 		t.Fatalf("applied versions = %v, want %v", got, want)
 	}
-	if docs[0].Source != SourcePoll || docs[1].Source != SourceStream {
+	if docs[0].Source != OriginPoll || docs[1].Source != OriginStream {
 		t.Errorf("sources = %s, %s; want poll then stream", docs[0].Source, docs[1].Source)
 	}
 	// Failures 2, 3 and 4 each start a wait; the clock advanced ~1s, ~2s,
@@ -340,16 +343,16 @@ func TestStreamerFallsBackToPolling(t *testing.T) {
 		t.Errorf("stream resumed with Last-Event-ID %q, want e1:3 from the ETag", last.LastEventID)
 	}
 	_, sts := rec.snapshot()
-	wantSts := []Status{
-		{Source: SourceStream, Err: sts[0].Err, HTTPStatus: 502},
-		{Source: SourcePoll, Healthy: true},
-		{Source: SourceStream, Healthy: true},
+	wantSts := []reported{
+		{Source: OriginStream, Err: sts[0].Err, HTTPStatus: 502},
+		{Source: OriginPoll, Healthy: true},
+		{Source: OriginStream, Healthy: true},
 	}
 	if len(sts) != len(wantSts) {
 		t.Fatalf("statuses = %+v, want %+v", sts, wantSts)
 	}
 	for i := range sts {
-		if !sameStatus(sts[i], wantSts[i]) {
+		if !sameReport(sts[i], wantSts[i]) {
 			t.Errorf("status %d = %+v, want %+v", i, sts[i], wantSts[i])
 		}
 	}
@@ -376,7 +379,9 @@ func TestStreamerRejectsNonEventStream(t *testing.T) {
 	}
 }
 
-func TestNewStreamerValidates(t *testing.T) {
+// TestNewValidates: a bad Config is reported by Load and Run (so by
+// flags.New) before anything starts, streaming or polling.
+func TestNewValidates(t *testing.T) {
 	bad := []Config{
 		{},
 		{BaseURL: "flags.example.com"},
@@ -388,16 +393,27 @@ func TestNewStreamerValidates(t *testing.T) {
 		{BaseURL: "%"},
 	}
 	for _, cfg := range bad {
-		if _, err := NewStreamer(cfg); err == nil {
-			t.Errorf("NewStreamer(%+v) = nil error, want one", cfg)
-		}
-		if _, err := NewPoller(cfg); err == nil {
-			t.Errorf("NewPoller(%+v) = nil error, want one", cfg)
+		for _, poll := range []bool{false, true} {
+			cfg.Poll = poll
+			s := New(cfg)
+			rec := newRecorder()
+			if err := s.Load(rec); err == nil {
+				t.Errorf("New(%+v).Load = nil error, want one", cfg)
+			}
+			if err := s.Run(context.Background(), rec); err == nil {
+				t.Errorf("New(%+v).Run = nil error, want one", cfg)
+			}
+			if docs, sts := rec.snapshot(); len(docs)+len(sts) > 0 {
+				t.Errorf("New(%+v): reported %v %v, want nothing", cfg, docs, sts)
+			}
+			if _, err := flags.New(flags.WithSource(s)); err == nil {
+				t.Errorf("flags.New over New(%+v) = nil error, want one", cfg)
+			}
 		}
 	}
-	s, err := NewStreamer(Config{BaseURL: "http://127.0.0.1:1/base/"})
-	if err != nil {
-		t.Fatal(err)
+	s := New(Config{BaseURL: "http://127.0.0.1:1/base/"})
+	if s.err != nil {
+		t.Fatal(s.err)
 	}
 	if s.cfg.streamURL != "http://127.0.0.1:1/base/v1/stream" || s.cfg.flagsURL != "http://127.0.0.1:1/base/v1/flags" {
 		t.Errorf("URLs = %s, %s", s.cfg.streamURL, s.cfg.flagsURL)
@@ -430,7 +446,7 @@ func TestStreamerFallbackPollUnauthorizedIsFatal(t *testing.T) {
 		t.Errorf("%d stream requests, want 2 (the poll starts at the second failure)", n)
 	}
 	_, sts := rec.snapshot()
-	if last := sts[len(sts)-1]; !last.Fatal || last.Source != SourcePoll || last.HTTPStatus != http.StatusForbidden {
+	if last := sts[len(sts)-1]; !last.Fatal || last.Source != OriginPoll || last.HTTPStatus != http.StatusForbidden {
 		t.Errorf("last status = %+v, want fatal poll 403", last)
 	}
 }

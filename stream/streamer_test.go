@@ -15,11 +15,13 @@ import (
 	"github.com/flagstream/flags/rules"
 )
 
-func newTestStreamer(t *testing.T, cfg Config) *Streamer {
+// newTestStreamer returns a Source following the stream of cfg.
+func newTestStreamer(t *testing.T, cfg Config) *Source {
 	t.Helper()
-	s, err := NewStreamer(cfg)
-	if err != nil {
-		t.Fatalf("NewStreamer: %v", err)
+	cfg.Poll = false
+	s := New(cfg)
+	if s.err != nil {
+		t.Fatalf("New: %v", s.err)
 	}
 	return s
 }
@@ -42,9 +44,9 @@ func TestStreamerAppliesSnapshotAndPatches(t *testing.T) {
 	run := startRun(t, s.Run, rec)
 	docs := rec.waitDocs(t, 3)
 	want := []applied{
-		{1, SourceStream, canonical(t, doc1)},
-		{2, SourceStream, patched(t, doc1, p2)},
-		{3, SourceStream, patched(t, doc1, p2, p3)},
+		{1, OriginStream, canonical(t, doc1)},
+		{2, OriginStream, patched(t, doc1, p2)},
+		{3, OriginStream, patched(t, doc1, p2, p3)},
 	}
 	if diff := cmp.Diff(want, docs); diff != "" {
 		t.Errorf("applied documents (-want +got):\n%s", diff)
@@ -60,7 +62,7 @@ func TestStreamerAppliesSnapshotAndPatches(t *testing.T) {
 		t.Errorf("first request = %+v, want Bearer token, no Last-Event-ID, Accept text/event-stream", reqs[0])
 	}
 	_, sts := rec.snapshot()
-	if diff := cmp.Diff([]Status{{Source: SourceStream, Healthy: true}}, sts); diff != "" {
+	if diff := cmp.Diff([]reported{{Source: OriginStream, Healthy: true}}, sts); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
 	if len(clock.Sleeps()) != 0 {
@@ -167,8 +169,8 @@ func TestStreamerCutMidEvent(t *testing.T) {
 	run.stop(t)
 	docs, _ := rec.snapshot()
 	want := []applied{
-		{1, SourceStream, canonical(t, doc1)},
-		{2, SourceStream, patched(t, doc1, p2)},
+		{1, OriginStream, canonical(t, doc1)},
+		{2, OriginStream, patched(t, doc1, p2)},
 	}
 	if diff := cmp.Diff(want, docs); diff != "" {
 		t.Errorf("applied documents (-want +got):\n%s", diff)
@@ -273,18 +275,18 @@ func TestStreamerServerDownThenBack(t *testing.T) {
 		t.Errorf("Run = %v, want nil", err)
 	}
 	want := []applied{
-		{1, SourceStream, canonical(t, doc1)},
-		{2, SourceStream, patched(t, doc1, p2)},
-		{3, SourceStream, patched(t, doc1, p2, p3)},
+		{1, OriginStream, canonical(t, doc1)},
+		{2, OriginStream, patched(t, doc1, p2)},
+		{3, OriginStream, patched(t, doc1, p2, p3)},
 	}
 	if diff := cmp.Diff(want, docs); diff != "" {
 		t.Errorf("applied documents (-want +got):\n%s", diff)
 	}
 	_, sts := rec.snapshot()
-	if !hasStatus(sts, func(s Status) bool { return !s.Healthy && s.Err != nil }) {
+	if !hasStatus(sts, func(s reported) bool { return !s.Healthy && s.Err != nil }) {
 		t.Errorf("statuses = %v, want an unhealthy one while down", sts)
 	}
-	if last := sts[len(sts)-1]; !last.Healthy || last.Source != SourceStream {
+	if last := sts[len(sts)-1]; !last.Healthy || last.Source != OriginStream {
 		t.Errorf("last status = %+v, want healthy stream", last)
 	}
 }
@@ -314,10 +316,10 @@ func TestStreamerNewEpochAfterRestart(t *testing.T) {
 	docs := rec.waitDocs(t, 4)
 	run.stop(t)
 	want := []applied{
-		{5, SourceStream, canonical(t, docA)},
-		{6, SourceStream, patched(t, docA, pA6)},
-		{2, SourceStream, canonical(t, docB)},
-		{3, SourceStream, patched(t, docB, pB3)},
+		{5, OriginStream, canonical(t, docA)},
+		{6, OriginStream, patched(t, docA, pA6)},
+		{2, OriginStream, canonical(t, docB)},
+		{3, OriginStream, patched(t, docB, pB3)},
 	}
 	if diff := cmp.Diff(want, docs); diff != "" {
 		t.Errorf("applied documents (-want +got):\n%s", diff)
@@ -380,7 +382,7 @@ func TestStreamerPatchGapResyncs(t *testing.T) {
 	run := startRun(t, s.Run, rec)
 	docs := rec.waitDocs(t, 2)
 	run.stop(t)
-	want := []applied{{1, SourceStream, canonical(t, doc1)}, {3, SourceStream, canonical(t, doc3)}}
+	want := []applied{{1, OriginStream, canonical(t, doc1)}, {3, OriginStream, canonical(t, doc3)}}
 	if diff := cmp.Diff(want, docs); diff != "" {
 		t.Errorf("applied documents (-want +got):\n%s", diff)
 	}
@@ -388,7 +390,7 @@ func TestStreamerPatchGapResyncs(t *testing.T) {
 		t.Errorf("stream requests = %+v, want a resync without Last-Event-ID", reqs)
 	}
 	_, sts := rec.snapshot()
-	if !hasStatus(sts, func(s Status) bool { return errors.Is(s.Err, ErrResync) }) {
+	if !hasStatus(sts, func(s reported) bool { return errors.Is(s.Err, ErrResync) }) {
 		t.Errorf("statuses = %v, want one with ErrResync", sts)
 	}
 }

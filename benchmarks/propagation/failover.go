@@ -275,8 +275,8 @@ func failoverOnce(ctx context.Context, cfg FailoverConfig) (lat []time.Duration,
 		wg.Wait()
 	}()
 	for i := range clients {
-		c, err := flags.New(flags.WithLogger(cfg.Logger), flags.WithStream(stream.Config{
-			BaseURL: proxy.URL, Token: cfg.Token, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger}))
+		c, err := flags.New(flags.WithLogger(cfg.Logger), flags.WithSource(stream.New(stream.Config{
+			BaseURL: proxy.URL, Token: cfg.Token, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger})))
 		if err != nil {
 			return nil, fmt.Errorf("client %d: %w", i, err)
 		}

@@ -8,7 +8,7 @@
 //
 // # Method
 //
-// Run connects Config.Clients real flags.Client values (flags.WithStream) to
+// Run connects Config.Clients real flags.Client values (stream.New) to
 // a running server, waits until every one is READY, then makes
 // Config.Changes changes one after another. Each change is an admin PUT
 // (SPEC §5) that flips the fallthrough of one bool flag; the clock starts
@@ -223,8 +223,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}()
 	ec := flags.NewContext("propagation").Build()
 	for i := range clients {
-		c, err := flags.New(flags.WithLogger(cfg.Logger), flags.WithStream(stream.Config{
-			BaseURL: cfg.BaseURL, Token: cfg.Token, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger}))
+		c, err := flags.New(flags.WithLogger(cfg.Logger), flags.WithSource(stream.New(stream.Config{
+			BaseURL: cfg.BaseURL, Token: cfg.Token, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger})))
 		if err != nil {
 			return nil, fmt.Errorf("flags: propagation: client %d: %w", i, err)
 		}

@@ -74,23 +74,16 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "flags watch: %v\n", err)
 		return 2
 	}
-	cfg := stream.Config{BaseURL: *url, Token: token, IdleTimeout: *idle, PollInterval: *pollInterval}
-	opts := []flags.Option{flags.WithLogger(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))}
-	if *poll {
-		opts = append(opts, flags.WithPolling(cfg))
-	} else {
-		opts = append(opts, flags.WithStream(cfg))
-	}
-	if *cache != "" {
-		opts = append(opts, flags.WithCache(*cache))
-	}
+	src := stream.New(stream.Config{BaseURL: *url, Token: token, IdleTimeout: *idle,
+		Poll: *poll, PollInterval: *pollInterval, Cache: *cache})
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	w := &watcher{out: bufio.NewWriter(stdout), ec: ec, names: names, last: map[string]string{}, fatal: make(chan struct{})}
 	// Listeners are attached right after New; whatever happened in between
 	// is printed by the first pass below, and the listeners (which wait for
 	// w.mu) print only what differs from it.
 	w.mu.Lock()
-	client, err := flags.New(opts...)
+	client, err := flags.New(flags.WithSource(src), flags.WithLogger(logger))
 	if err != nil {
 		w.mu.Unlock()
 		fmt.Fprintf(stderr, "flags watch: %v\n", err)

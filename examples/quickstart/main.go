@@ -64,7 +64,7 @@ func run() error {
 	fmt.Printf("flag server listening on %s (document version %d)\n\n", baseURL, doc.Version)
 
 	// 2. A client that streams from it.
-	client, err := flags.New(flags.WithStream(stream.Config{BaseURL: baseURL, Token: adminToken}))
+	client, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: baseURL, Token: adminToken})))
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-context: %w", err)
 	}
 
-	client, err := flags.New(flags.WithStream(stream.Config{BaseURL: *url, Token: *token}))
+	client, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: *url, Token: *token})))
 	if err != nil {
 		return err
 	}

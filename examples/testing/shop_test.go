@@ -10,6 +10,7 @@ import (
 
 	shop "github.com/flagstream/flags/examples/testing"
 	"github.com/flagstream/flags/flagstest"
+	"github.com/flagstream/flags/stream"
 )
 
 // get runs one request through h and decodes the page.
@@ -106,8 +107,9 @@ func TestCheckoutFlipsLive(t *testing.T) {
 // streaming client connected to a real flag server; a flag change travels
 // the wire before the next request.
 func TestCheckoutEndToEnd(t *testing.T) {
-	flagSrv := flagstest.NewServer(t, flagstest.FromFile(t, "testdata/flags.json"))
-	app := httptest.NewServer(shop.Checkout{Flags: flagSrv.Client(t)})
+	td := flagstest.New(t, flagstest.FromFile(t, "testdata/flags.json"))
+	flagSrv := flagstest.NewServer(td)
+	app := httptest.NewServer(shop.Checkout{Flags: flagSrv.Client(stream.New(stream.Config{BaseURL: flagSrv.URL}))})
 	defer app.Close()
 
 	fetch := func() shop.Page {
@@ -126,7 +128,7 @@ func TestCheckoutEndToEnd(t *testing.T) {
 	if p := fetch(); p.Checkout != "new" || p.Banner != "Bienvenue !" {
 		t.Fatalf("page %+v, want the new checkout with the French banner", p)
 	}
-	flagSrv.Set(flagstest.Bool(shop.FlagNewCheckout, false)) // a kill switch, published as a patch
+	td.Set(flagstest.Bool(shop.FlagNewCheckout, false)) // a kill switch, published as a patch
 	if p := fetch(); p.Checkout != "classic" {
 		t.Errorf("after the kill switch: page %+v, want the classic checkout", p)
 	}

@@ -1,7 +1,7 @@
-package flags
+package stream_test
 
-// End-to-end tests of the remote sources (WithStream, WithPolling,
-// WithCache) against the reference server (package server) on 127.0.0.1.
+// End-to-end tests of a flags.Client fed by a Source (streaming, polling,
+// with a cache) against the reference server (package server) on 127.0.0.1.
 // Every test evaluates from several goroutines for its whole length and
 // checks that each value served is one the server has published so far, in
 // publication order (servedChecker).
@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/stream"
 	"github.com/google/go-cmp/cmp"
@@ -28,8 +29,8 @@ func TestStreamFirstSnapshotAndPatches(t *testing.T) {
 	h.max.Store(0)
 	gate, open := holdRequests() // until the listeners are registered
 	ls := startServer(t, "", genDoc(t, 10, 0, "user-9"), server.Options{}, gate)
-	c := newRemoteClient(t, WithStream(streamConfig(t, ls.url(), newSleeper())))
-	if st := c.Status(); st.State != StateInitializing || st.Source != "stream" || st.Version != 0 {
+	c := newRemoteClient(t, streamOpt(streamConfig(t, ls.url(), newSleeper())))
+	if st := c.Status(); st.State != flags.StateInitializing || st.Source != "stream" || st.Version != 0 {
 		t.Errorf("status right after New = %+v, want INITIALIZING/stream", st)
 	}
 	rec := record(c)
@@ -42,15 +43,15 @@ func TestStreamFirstSnapshotAndPatches(t *testing.T) {
 		t.Fatalf("WaitReady: %v", err)
 	}
 	// WaitReady returns after the status and the listeners.
-	if st := c.Status(); st.State != StateReady || st.Source != "stream" || st.Version != 10 || st.Err != nil {
+	if st := c.Status(); st.State != flags.StateReady || st.Source != "stream" || st.Version != 10 || st.Err != nil {
 		t.Errorf("status after WaitReady = %+v, want READY/stream at version 10 without error", st)
 	}
-	want := []Change{{Version: 10, Flags: []string{"beta", "gen", "label", "stable"}}}
+	want := []flags.Change{{Version: 10, Flags: []string{"beta", "gen", "label", "stable"}}}
 	if diff := cmp.Diff(want, rec.changeList()); diff != "" {
 		t.Errorf("changes after WaitReady (-want +got):\n%s", diff)
 	}
 
-	ec := NewContext("user-1").Build()
+	ec := flags.NewContext("user-1").Build()
 	steps := []struct {
 		name    string
 		gen     int
@@ -69,7 +70,7 @@ func TestStreamFirstSnapshotAndPatches(t *testing.T) {
 			continue // the next step shows that no change was delivered
 		}
 		version++
-		want = append(want, Change{Version: version, Flags: step.flags})
+		want = append(want, flags.Change{Version: version, Flags: step.flags})
 		rec.waitFor(t, step.name, func() bool { return len(rec.changeList()) >= len(want) })
 		if diff := cmp.Diff(want, rec.changeList()); diff != "" {
 			t.Errorf("%s: changes (-want +got):\n%s", step.name, diff)
@@ -77,7 +78,7 @@ func TestStreamFirstSnapshotAndPatches(t *testing.T) {
 		if g := c.Int(ctx, "gen", ec, -1); g != step.gen {
 			t.Errorf("%s: after OnChange, Int(gen) = %d, want %d", step.name, g, step.gen)
 		}
-		if s := c.Status(); s.State != StateReady || s.Source != "stream" || s.Version != version {
+		if s := c.Status(); s.State != flags.StateReady || s.Source != "stream" || s.Version != version {
 			t.Errorf("%s: status %+v, want READY/stream at version %d", step.name, s, version)
 		}
 	}
@@ -85,7 +86,7 @@ func TestStreamFirstSnapshotAndPatches(t *testing.T) {
 		t.Error("Bool(beta) for user-1 = false after user-1 joined the segment")
 	}
 	for _, s := range rec.seen() {
-		if s.State != StateReady || s.Source != "stream" {
+		if s.State != flags.StateReady || s.Source != "stream" {
 			t.Errorf("status %+v seen on a healthy stream", s)
 		}
 	}
@@ -96,10 +97,10 @@ func TestStreamServerRestart(t *testing.T) {
 	h.max.Store(0)
 	ls := startServer(t, "", genDoc(t, 10, 0), server.Options{}, nil)
 	sl := newSleeper()
-	c := newRemoteClient(t, WithStream(streamConfig(t, ls.url(), sl)))
+	c := newRemoteClient(t, streamOpt(streamConfig(t, ls.url(), sl)))
 	rec := record(c)
 	checkServed(t, c, h)
-	rec.waitState(t, StateReady, "stream")
+	rec.waitState(t, flags.StateReady, "stream")
 	h.publish(t, ls, 1, genDoc(t, 0, 1))
 	rec.waitFor(t, "version 11", func() bool { return c.Status().Version == 11 })
 	oldEpoch := ls.srv.Epoch()
@@ -107,11 +108,11 @@ func TestStreamServerRestart(t *testing.T) {
 	// Server gone: STALE, the last good snapshot still served.
 	sl.hold()
 	ls.stop()
-	st := rec.waitState(t, StateStale, "stream")
+	st := rec.waitState(t, flags.StateStale, "stream")
 	if st.Err == nil || st.Version != 11 {
 		t.Errorf("status after the server stopped = %+v, want an error and version 11", st)
 	}
-	ec := NewContext("user-1").Build()
+	ec := flags.NewContext("user-1").Build()
 	if r := c.IntDetail(context.Background(), "gen", ec, -1); r.Value != 1 || r.Err != nil {
 		t.Errorf("IntDetail(gen) while STALE = %+v, want 1", r)
 	}
@@ -128,7 +129,7 @@ func TestStreamServerRestart(t *testing.T) {
 	sl.release()
 	rec.waitFor(t, "READY/stream from the new server", func() bool {
 		s := c.Status()
-		return s.State == StateReady && s.Source == "stream" && s.Version == 3
+		return s.State == flags.StateReady && s.Source == "stream" && s.Version == 3
 	})
 	if g := c.Int(context.Background(), "gen", ec, -1); g != 2 {
 		t.Errorf("Int(gen) after the restart = %d, want 2", g)
@@ -157,9 +158,9 @@ func TestRemoteUnauthorized(t *testing.T) {
 			sl := newSleeper()
 			cfg := streamConfig(t, ls.url(), sl)
 			cfg.Token = tc.token
-			opt, source := WithStream(cfg), "stream"
+			opt, source := streamOpt(cfg), "stream"
 			if tc.poll {
-				opt, source = WithPolling(cfg), "poll"
+				opt, source = pollOpt(cfg), "poll"
 			}
 			c := newRemoteClient(t, opt)
 			ctx, cancel := context.WithTimeout(context.Background(), remoteWait)
@@ -170,10 +171,10 @@ func TestRemoteUnauthorized(t *testing.T) {
 				t.Fatalf("WaitReady = %v, want a %d *stream.StatusError matching ErrUnauthorized", err, tc.code)
 			}
 			st := c.Status()
-			if st.State != StateFatal || st.Source != source || st.Err == nil || st.Version != 0 {
+			if st.State != flags.StateFatal || st.Source != source || st.Err == nil || st.Version != 0 {
 				t.Errorf("status = %+v, want FATAL/%s with an error", st, source)
 			}
-			if r := c.BoolDetail(ctx, "beta", NewContext("u").Build(), false); !errors.Is(r.Err, ErrClientNotReady) {
+			if r := c.BoolDetail(ctx, "beta", flags.NewContext("u").Build(), false); !errors.Is(r.Err, flags.ErrClientNotReady) {
 				t.Errorf("evaluation after FATAL = %+v, want CLIENT_NOT_READY", r)
 			}
 			c.Close() // waits for the source: no retry can follow
@@ -195,9 +196,9 @@ func TestCacheServesWhileServerDown(t *testing.T) {
 	url := ls.url()
 
 	// First run: the cache is written after every update.
-	c1 := newRemoteClient(t, WithStream(streamConfig(t, url, newSleeper())), WithCache(path))
+	c1 := newRemoteClient(t, streamOpt(withCache(streamConfig(t, url, newSleeper()), path)))
 	rec1 := record(c1)
-	rec1.waitState(t, StateReady, "stream")
+	rec1.waitState(t, flags.StateReady, "stream")
 	h.publish(t, ls, 1, genDoc(t, 0, 1))
 	rec1.waitFor(t, "version 6", func() bool { return c1.Status().Version == 6 })
 	c1.Close() // the cache write that follows an Apply is over when Close returns
@@ -209,14 +210,14 @@ func TestCacheServesWhileServerDown(t *testing.T) {
 	// Second run, server down: the cached flags at once, STALE/cache.
 	sl := newSleeper()
 	sl.hold() // after the first failure, until the server is back
-	c2 := newRemoteClient(t, WithStream(streamConfig(t, url, sl)), WithCache(path))
+	c2 := newRemoteClient(t, streamOpt(withCache(streamConfig(t, url, sl), path)))
 	st := c2.Status()
-	if st.State != StateStale || st.Source != "cache" || st.Version != 6 {
+	if st.State != flags.StateStale || st.Source != "cache" || st.Version != 6 {
 		t.Errorf("status right after New = %+v, want STALE/cache at version 6", st)
 	}
 	rec2 := record(c2)
 	checkServed(t, c2, h)
-	ec := NewContext("user-1").Build()
+	ec := flags.NewContext("user-1").Build()
 	if r := c2.IntDetail(context.Background(), "gen", ec, -1); r.Value != 1 || r.Err != nil {
 		t.Errorf("IntDetail(gen) from the cache = %+v, want 1", r)
 	}
@@ -227,7 +228,7 @@ func TestCacheServesWhileServerDown(t *testing.T) {
 	}
 	// Failing to connect keeps it STALE/cache, with the error.
 	<-sl.sleeping
-	if st := c2.Status(); st.State != StateStale || st.Source != "cache" || st.Err == nil || st.Version != 6 {
+	if st := c2.Status(); st.State != flags.StateStale || st.Source != "cache" || st.Err == nil || st.Version != 6 {
 		t.Errorf("status after a failed connection = %+v, want STALE/cache with an error", st)
 	}
 
@@ -237,7 +238,7 @@ func TestCacheServesWhileServerDown(t *testing.T) {
 	sl.release()
 	rec2.waitFor(t, "READY/stream at version 20", func() bool {
 		s := c2.Status()
-		return s.State == StateReady && s.Source == "stream" && s.Version == 20
+		return s.State == flags.StateReady && s.Source == "stream" && s.Version == 20
 	})
 	if g := c2.Int(context.Background(), "gen", ec, -1); g != 2 {
 		t.Errorf("Int(gen) = %d, want 2", g)
@@ -289,11 +290,11 @@ func TestCacheIgnoredWhenCorruptOrForeign(t *testing.T) {
 			ls := startServer(t, "", genDoc(t, 5, 0), server.Options{}, gate)
 			path := filepath.Join(t.TempDir(), "flags.cache")
 			tc.write(t, path, ls.url())
-			c := newRemoteClient(t, WithStream(streamConfig(t, ls.url(), newSleeper())), WithCache(path))
+			c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, ls.url(), newSleeper()), path)))
 			if snap := c.Snapshot(); snap != nil {
 				t.Fatalf("a bad cache was served: version %d", snap.Version())
 			}
-			if st := c.Status(); st.State != StateInitializing || st.Source != "stream" {
+			if st := c.Status(); st.State != flags.StateInitializing || st.Source != "stream" {
 				t.Errorf("status right after New = %+v, want INITIALIZING/stream", st)
 			}
 			rec := record(c)
@@ -301,7 +302,7 @@ func TestCacheIgnoredWhenCorruptOrForeign(t *testing.T) {
 			open()
 			rec.waitFor(t, "READY/stream at version 5", func() bool {
 				s := c.Status()
-				return s.State == StateReady && s.Source == "stream" && s.Version == 5
+				return s.State == flags.StateReady && s.Source == "stream" && s.Version == 5
 			})
 			c.Close()
 			if doc, err := stream.ReadCache(path, ls.url()); err != nil || doc.Version != 5 {
@@ -323,27 +324,27 @@ func TestPollingSeesChanges(t *testing.T) {
 		}
 		return sleepFor(ctx, d)
 	}
-	c := newRemoteClient(t, WithPolling(cfg))
+	c := newRemoteClient(t, pollOpt(cfg))
 	rec := record(c)
 	checkServed(t, c, h)
-	rec.waitState(t, StateReady, "poll")
+	rec.waitState(t, flags.StateReady, "poll")
 	h.publish(t, ls, 1, genDoc(t, 0, 1))
 	rec.waitFor(t, "a change to version 2", func() bool {
 		ch := rec.changeList()
 		return len(ch) > 0 && ch[len(ch)-1].Version == 2
 	})
 	ch := rec.changeList()
-	if diff := cmp.Diff(Change{Version: 2, Flags: []string{"gen", "label"}}, ch[len(ch)-1]); diff != "" {
+	if diff := cmp.Diff(flags.Change{Version: 2, Flags: []string{"gen", "label"}}, ch[len(ch)-1]); diff != "" {
 		t.Errorf("polled change (-want +got):\n%s", diff)
 	}
-	if s := c.Status(); s.State != StateReady || s.Source != "poll" || s.Version != 2 {
+	if s := c.Status(); s.State != flags.StateReady || s.Source != "poll" || s.Version != 2 {
 		t.Errorf("status = %+v, want READY/poll at version 2", s)
 	}
 	// Server gone: STALE/poll, still serving; back: READY/poll.
 	sl.hold()
 	ls.stop()
-	st := rec.waitState(t, StateStale, "poll")
-	if st.Err == nil || c.Int(context.Background(), "gen", NewContext("u").Build(), -1) != 1 {
+	st := rec.waitState(t, flags.StateStale, "poll")
+	if st.Err == nil || c.Int(context.Background(), "gen", flags.NewContext("u").Build(), -1) != 1 {
 		t.Errorf("while the server is down: status %+v, want an error and gen 1 served", st)
 	}
 	h.max.Store(2)
@@ -351,9 +352,9 @@ func TestPollingSeesChanges(t *testing.T) {
 	sl.release()
 	rec.waitFor(t, "READY/poll from the new server", func() bool {
 		s := c.Status()
-		return s.State == StateReady && s.Source == "poll" && s.Version == 1
+		return s.State == flags.StateReady && s.Source == "poll" && s.Version == 1
 	})
-	if g := c.Int(context.Background(), "gen", NewContext("u").Build(), -1); g != 2 {
+	if g := c.Int(context.Background(), "gen", flags.NewContext("u").Build(), -1); g != 2 {
 		t.Errorf("Int(gen) from the new server (new epoch, lower version) = %d, want 2", g)
 	}
 }
@@ -373,45 +374,45 @@ func TestCloseIsPromptAndLeavesNoGoroutine(t *testing.T) {
 		gated bool // requests wait in the server until the client gives up
 		// start returns the client, in the situation to close it in, and
 		// its configuration.
-		start func(t *testing.T, e env) (*Client, stream.Config)
+		start func(t *testing.T, e env) (*flags.Client, stream.Config)
 	}{
-		{"during connect", true, func(t *testing.T, e env) (*Client, stream.Config) {
+		{"during connect", true, func(t *testing.T, e env) (*flags.Client, stream.Config) {
 			cfg := streamConfig(t, e.url, e.sl)
-			c := newRemoteClient(t, WithStream(cfg))
+			c := newRemoteClient(t, streamOpt(cfg))
 			<-e.entered // the stream request is in the server, unanswered
 			return c, cfg
 		}},
-		{"while streaming", false, func(t *testing.T, e env) (*Client, stream.Config) {
+		{"while streaming", false, func(t *testing.T, e env) (*flags.Client, stream.Config) {
 			cfg := streamConfig(t, e.url, e.sl)
-			c := newRemoteClient(t, WithStream(cfg))
-			record(c).waitState(t, StateReady, "stream")
+			c := newRemoteClient(t, streamOpt(cfg))
+			record(c).waitState(t, flags.StateReady, "stream")
 			return c, cfg
 		}},
-		{"during backoff", false, func(t *testing.T, e env) (*Client, stream.Config) {
+		{"during backoff", false, func(t *testing.T, e env) (*flags.Client, stream.Config) {
 			e.sl.hold()
 			cfg := streamConfig(t, "http://127.0.0.1:1", e.sl) // refused
-			c := newRemoteClient(t, WithStream(cfg))
+			c := newRemoteClient(t, streamOpt(cfg))
 			<-e.sl.sleeping
 			return c, cfg
 		}},
-		{"during backoff after a snapshot", false, func(t *testing.T, e env) (*Client, stream.Config) {
+		{"during backoff after a snapshot", false, func(t *testing.T, e env) (*flags.Client, stream.Config) {
 			cfg := streamConfig(t, e.url, e.sl)
 			cfg.IdleTimeout = 100 * time.Millisecond // the server's pings come every hour
 			e.sl.hold()
-			c := newRemoteClient(t, WithStream(cfg))
+			c := newRemoteClient(t, streamOpt(cfg))
 			<-e.sl.sleeping // the idle timeout dropped the connection
 			return c, cfg
 		}},
-		{"between polls", false, func(t *testing.T, e env) (*Client, stream.Config) {
+		{"between polls", false, func(t *testing.T, e env) (*flags.Client, stream.Config) {
 			cfg := streamConfig(t, e.url, nil)
 			cfg.PollInterval = time.Hour
-			c := newRemoteClient(t, WithPolling(cfg))
-			record(c).waitState(t, StateReady, "poll")
+			c := newRemoteClient(t, pollOpt(cfg))
+			record(c).waitState(t, flags.StateReady, "poll")
 			return c, cfg
 		}},
-		{"during a poll request", true, func(t *testing.T, e env) (*Client, stream.Config) {
+		{"during a poll request", true, func(t *testing.T, e env) (*flags.Client, stream.Config) {
 			cfg := streamConfig(t, e.url, e.sl)
-			c := newRemoteClient(t, WithPolling(cfg))
+			c := newRemoteClient(t, pollOpt(cfg))
 			<-e.entered
 			return c, cfg
 		}},
@@ -441,11 +442,11 @@ func TestCloseIsPromptAndLeavesNoGoroutine(t *testing.T) {
 			case <-time.After(remoteWait):
 				t.Fatalf("Close did not return within %v", remoteWait)
 			}
-			if s := c.Status(); s.State != StateClosed {
+			if s := c.Status(); s.State != flags.StateClosed {
 				t.Errorf("status after Close = %+v, want CLOSED", s)
 			}
 			if c.Snapshot() == nil {
-				if err := c.WaitReady(context.Background()); !errors.Is(err, ErrClosed) {
+				if err := c.WaitReady(context.Background()); !errors.Is(err, flags.ErrClosed) {
 					t.Errorf("WaitReady after Close = %v, want ErrClosed", err)
 				}
 			}
@@ -474,11 +475,11 @@ func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
 	cfg := streamConfig(t, ls.url(), sl)
 	connected := &logSignal{msg: "flags: stream: connected", ch: make(chan struct{}, 1)}
 	cfg.Logger = slog.New(connected)
-	c := newRemoteClient(t, WithStream(cfg))
+	c := newRemoteClient(t, streamOpt(cfg))
 	rec := record(c)
 	checkServed(t, c, h)
 	rec.waitFor(t, "the fallback poll's document", func() bool { return c.Status().Version == 4 })
-	if st := c.Status(); st.State != StateReady || st.Source != "poll" {
+	if st := c.Status(); st.State != flags.StateReady || st.Source != "poll" {
 		t.Errorf("status with the stream down and the fallback poll healthy = %+v, want READY/poll", st)
 	}
 	streamDown.Store(false)
@@ -487,13 +488,13 @@ func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
 	case <-time.After(remoteWait):
 		t.Fatal("the stream did not reconnect")
 	}
-	if st := c.Status(); st.State != StateReady || st.Source != "stream" {
+	if st := c.Status(); st.State != flags.StateReady || st.Source != "stream" {
 		t.Errorf("status once the stream is back (resumed, nothing to replay) = %+v, want READY/stream", st)
 	}
 	// The next patch comes over the stream.
 	h.publish(t, ls, 1, genDoc(t, 0, 1))
 	rec.waitFor(t, "version 5", func() bool { return c.Status().Version == 5 })
-	if st := c.Status(); st.State != StateReady || st.Source != "stream" {
+	if st := c.Status(); st.State != flags.StateReady || st.Source != "stream" {
 		t.Errorf("status after a patch = %+v, want READY/stream", st)
 	}
 }
@@ -516,19 +517,19 @@ func TestStreamIdleReconnects(t *testing.T) {
 	sl := newSleeper()
 	cfg := streamConfig(t, ls.url(), sl)
 	cfg.IdleTimeout = 200 * time.Millisecond
-	c := newRemoteClient(t, WithStream(cfg))
+	c := newRemoteClient(t, streamOpt(cfg))
 	rec := record(c)
 	checkServed(t, c, h)
-	rec.waitState(t, StateReady, "stream")
+	rec.waitState(t, flags.StateReady, "stream")
 	rec.waitFor(t, "STALE after the idle timeout", func() bool {
 		for _, st := range rec.seen() {
-			if st.State == StateStale && errors.Is(st.Err, stream.ErrIdleTimeout) {
+			if st.State == flags.StateStale && errors.Is(st.Err, stream.ErrIdleTimeout) {
 				return true
 			}
 		}
 		return false
 	})
-	rec.waitFor(t, "READY again", func() bool { return c.Status().State == StateReady && streams.Load() >= 2 })
+	rec.waitFor(t, "READY again", func() bool { return c.Status().State == flags.StateReady && streams.Load() >= 2 })
 	if n := len(rec.changeList()); n > 1 {
 		t.Errorf("%d changes, want at most the first snapshot's: a resumed stream has nothing new", n)
 	}
@@ -539,21 +540,21 @@ func TestStreamIdleReconnects(t *testing.T) {
 	rec.waitFor(t, "version 3", func() bool { return c.Status().Version == 3 })
 }
 
-// TestPollingCache: WithCache works with WithPolling too.
+// TestPollingCache: Config.Cache works with Config.Poll too.
 func TestPollingCache(t *testing.T) {
 	h := newHistory()
 	h.max.Store(0)
 	path := filepath.Join(t.TempDir(), "flags.cache")
 	ls := startServer(t, "", genDoc(t, 5, 0), server.Options{}, nil)
-	c1 := newRemoteClient(t, WithPolling(streamConfig(t, ls.url(), newSleeper())), WithCache(path))
-	record(c1).waitState(t, StateReady, "poll")
+	c1 := newRemoteClient(t, pollOpt(withCache(streamConfig(t, ls.url(), newSleeper()), path)))
+	record(c1).waitState(t, flags.StateReady, "poll")
 	c1.Close()
 	ls.stop()
 
 	sl := newSleeper()
 	sl.hold()
-	c2 := newRemoteClient(t, WithPolling(streamConfig(t, ls.url(), sl)), WithCache(path))
-	if st := c2.Status(); st.State != StateStale || st.Source != "cache" || st.Version != 5 {
+	c2 := newRemoteClient(t, pollOpt(withCache(streamConfig(t, ls.url(), sl), path)))
+	if st := c2.Status(); st.State != flags.StateStale || st.Source != "cache" || st.Version != 5 {
 		t.Errorf("status right after New = %+v, want STALE/cache at version 5", st)
 	}
 	rec := record(c2)
@@ -564,7 +565,7 @@ func TestPollingCache(t *testing.T) {
 	sl.release()
 	rec.waitFor(t, "READY/poll at version 8", func() bool {
 		s := c2.Status()
-		return s.State == StateReady && s.Source == "poll" && s.Version == 8
+		return s.State == flags.StateReady && s.Source == "poll" && s.Version == 8
 	})
 }
 
@@ -579,16 +580,16 @@ func TestCacheHoldsLastVersionAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	ls := startServer(t, "", genDoc(t, 1, 0), server.Options{}, nil)
-	c := newRemoteClient(t, WithStream(streamConfig(t, ls.url(), newSleeper())), WithCache(path))
+	c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, ls.url(), newSleeper()), path)))
 	rec := record(c)
-	rec.waitState(t, StateReady, "stream")
+	rec.waitState(t, flags.StateReady, "stream")
 	const n = 200
 	for gen := 1; gen <= n; gen++ {
 		if err := ls.srv.Publish(genDoc(t, 0, gen)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rec.waitFor(t, "the last patch", func() bool { return c.Int(context.Background(), "gen", NewContext("u").Build(), -1) == n })
+	rec.waitFor(t, "the last patch", func() bool { return c.Int(context.Background(), "gen", flags.NewContext("u").Build(), -1) == n })
 	last := c.Status().Version
 	c.Close()
 	doc, err := stream.ReadCache(path, ls.url())

@@ -1,4 +1,4 @@
-package flags
+package stream_test
 
 // Helpers of remote_test.go: live servers, the served-value checker, a
 // status recorder and an injectable sleeper.
@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/stream"
@@ -155,7 +156,7 @@ func (h *history) publish(t *testing.T, ls *liveServer, gen int, doc *rules.Docu
 // one the same goroutine has already seen.
 type servedChecker struct {
 	t     *testing.T
-	c     *Client
+	c     *flags.Client
 	h     *history
 	stopc chan struct{}
 	wg    sync.WaitGroup
@@ -163,7 +164,7 @@ type servedChecker struct {
 	once  sync.Once
 }
 
-func checkServed(t *testing.T, c *Client, h *history) *servedChecker {
+func checkServed(t *testing.T, c *flags.Client, h *history) *servedChecker {
 	sc := &servedChecker{t: t, c: c, h: h, stopc: make(chan struct{})}
 	for g := range 4 {
 		sc.wg.Add(1)
@@ -176,7 +177,7 @@ func checkServed(t *testing.T, c *Client, h *history) *servedChecker {
 func (sc *servedChecker) run(whole bool) {
 	defer sc.wg.Done()
 	ctx := context.Background()
-	ec := NewContext("user-1").Build()
+	ec := flags.NewContext("user-1").Build()
 	last := int64(-1)
 	for {
 		select {
@@ -210,7 +211,7 @@ func (sc *servedChecker) run(whole bool) {
 		} else {
 			r := sc.c.IntDetail(ctx, "gen", ec, -1)
 			if r.Err != nil {
-				if last >= 0 || !errors.Is(r.Err, ErrClientNotReady) {
+				if last >= 0 || !errors.Is(r.Err, flags.ErrClientNotReady) {
 					sc.t.Errorf("IntDetail(gen) = %+v after generation %d was served", r, last)
 					return
 				}
@@ -245,22 +246,22 @@ func (sc *servedChecker) stop() {
 
 // recorder keeps what a client's listeners were told and wakes waiters.
 type recorder struct {
-	c        *Client
+	c        *flags.Client
 	mu       sync.Mutex
-	statuses []Status
-	changes  []Change
+	statuses []flags.Status
+	changes  []flags.Change
 	wake     chan struct{}
 }
 
-func record(c *Client) *recorder {
+func record(c *flags.Client) *recorder {
 	r := &recorder{c: c, wake: make(chan struct{})}
-	c.OnStatus(func(s Status) {
+	c.OnStatus(func(s flags.Status) {
 		r.mu.Lock()
 		r.statuses = append(r.statuses, s)
 		r.notifyLocked()
 		r.mu.Unlock()
 	})
-	c.OnChange(func(ch Change) {
+	c.OnChange(func(ch flags.Change) {
 		r.mu.Lock()
 		r.changes = append(r.changes, ch)
 		r.notifyLocked()
@@ -295,7 +296,7 @@ func (r *recorder) waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // waitState waits for the client's Status to have state and source.
-func (r *recorder) waitState(t *testing.T, state State, source string) Status {
+func (r *recorder) waitState(t *testing.T, state flags.State, source string) flags.Status {
 	t.Helper()
 	r.waitFor(t, string(state)+"/"+source, func() bool {
 		s := r.c.Status()
@@ -304,13 +305,13 @@ func (r *recorder) waitState(t *testing.T, state State, source string) Status {
 	return r.c.Status()
 }
 
-func (r *recorder) seen() []Status {
+func (r *recorder) seen() []flags.Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.statuses)
 }
 
-func (r *recorder) changeList() []Change {
+func (r *recorder) changeList() []flags.Change {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.changes)
@@ -398,9 +399,27 @@ func closeIdle(cfg stream.Config) {
 	cfg.HTTPClient.Transport.(*http.Transport).CloseIdleConnections()
 }
 
-func newRemoteClient(t *testing.T, opts ...Option) *Client {
+// streamOpt feeds a client from cfg's server, streaming.
+func streamOpt(cfg stream.Config) flags.Option {
+	cfg.Poll = false
+	return flags.WithSource(stream.New(cfg))
+}
+
+// pollOpt feeds a client from cfg's server, polling.
+func pollOpt(cfg stream.Config) flags.Option {
+	cfg.Poll = true
+	return flags.WithSource(stream.New(cfg))
+}
+
+// withCache is cfg with a last-known-good file.
+func withCache(cfg stream.Config, path string) stream.Config {
+	cfg.Cache = path
+	return cfg
+}
+
+func newRemoteClient(t *testing.T, opts ...flags.Option) *flags.Client {
 	t.Helper()
-	c, err := New(opts...)
+	c, err := flags.New(opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

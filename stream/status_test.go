@@ -1,4 +1,4 @@
-package flags
+package stream_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/stream"
 )
 
@@ -52,12 +53,12 @@ func TestStatusSourceDoesNotFlap(t *testing.T) {
 	var sources []string
 	cfg := stream.Config{BaseURL: "http://" + addr, PollInterval: time.Nanosecond,
 		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }}
-	c, err := New(WithStream(cfg), WithLogger(slog.New(h)))
+	c, err := flags.New(streamOpt(cfg), flags.WithLogger(slog.New(h)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.OnStatus(func(s Status) {
+	c.OnStatus(func(s flags.Status) {
 		mu.Lock()
 		sources = append(sources, s.Source)
 		mu.Unlock()

@@ -1,4 +1,4 @@
-package flags
+package stream_test
 
 import (
 	"context"
@@ -11,12 +11,26 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/stream"
 )
+
+// syncBuffer is a strings.Builder safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
 
 // logCapture is a slog.Handler that keeps every record as a line of text,
 // attributes and groups included.
@@ -53,7 +67,7 @@ func TestDefaultLoggerIsSlogDefault(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	missing := filepath.Join(t.TempDir(), "none.cache") // logged at debug level
-	c := newRemoteClient(t, WithPolling(streamConfig(t, srv.URL, nil)), WithCache(missing))
+	c := newRemoteClient(t, pollOpt(withCache(streamConfig(t, srv.URL, nil), missing)))
 	if err := c.WaitReady(context.Background()); !errors.Is(err, stream.ErrUnauthorized) {
 		t.Fatalf("WaitReady = %v, want ErrUnauthorized", err)
 	}
@@ -122,11 +136,11 @@ func TestURLCredentialsRedacted(t *testing.T) {
 			}
 			capture := newLogCapture()
 			cfg := streamConfig(t, withCreds(base), newSleeper())
-			opt := WithStream(cfg)
+			opt := streamOpt(cfg)
 			if tc.poll {
-				opt = WithPolling(cfg)
+				opt = pollOpt(cfg)
 			}
-			c := newRemoteClient(t, opt, WithLogger(capture.logger()))
+			c := newRemoteClient(t, opt, flags.WithLogger(capture.logger()))
 			rec := record(c)
 			var st error // the status error waited for (the listener may have missed it)
 			rec.waitFor(t, "an error naming "+tc.want, func() bool {
@@ -151,7 +165,7 @@ func TestURLCredentialsRedacted(t *testing.T) {
 		})
 	}
 	t.Run("bad base URL", func(t *testing.T) {
-		_, err := New(WithStream(stream.Config{BaseURL: "http://ann:" + secret + "@127.0.0.1:port/"}))
+		_, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: "http://ann:" + secret + "@127.0.0.1:port/"})))
 		if err == nil || strings.Contains(err.Error(), secret) {
 			t.Errorf("New with a bad base URL = %v, want an error without the password", err)
 		}
@@ -160,7 +174,7 @@ func TestURLCredentialsRedacted(t *testing.T) {
 		ls := startServer(t, "", genDoc(t, 3, 1), server.Options{}, nil)
 		path := filepath.Join(t.TempDir(), "flags.cache")
 		url := withCreds(ls.url())
-		c := newRemoteClient(t, WithStream(streamConfig(t, url, nil)), WithCache(path))
+		c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, url, nil), path)))
 		if err := c.WaitReady(context.Background()); err != nil {
 			t.Fatal(err)
 		}

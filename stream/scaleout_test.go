@@ -1,4 +1,4 @@
-package flags_test
+package stream_test
 
 // Scale-out: replicas of the reference server behind a reverse proxy
 // (docs/DEPLOYMENT.md). A client that moves from one replica to another
@@ -352,7 +352,7 @@ func TestScaleOutFailover(t *testing.T) {
 	a := startScaleOutReplica(t, path, "replica-a")
 	proxy := startScaleOutProxy(t, a)
 
-	c, err := flags.New(flags.WithStream(stream.Config{BaseURL: proxy.ts.URL, Token: scaleOutToken}))
+	c, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: proxy.ts.URL, Token: scaleOutToken})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +432,7 @@ func TestScaleOutAdminWriteReachesOtherReplica(t *testing.T) {
 	scaleOutWrite(t, path, scaleOutDoc(5, "blue"))
 	a := startScaleOutReplica(t, path, "replica-a")
 	b := startScaleOutReplica(t, path, "replica-b")
-	c, err := flags.New(flags.WithStream(stream.Config{BaseURL: b.ts.URL, Token: scaleOutToken}))
+	c, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: b.ts.URL, Token: scaleOutToken})))
 	if err != nil {
 		t.Fatal(err)
 	}
