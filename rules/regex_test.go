@@ -144,12 +144,12 @@ func worstRegexFlags() map[string][]string {
 		return out
 	}
 	return map[string][]string{
-		"letters":    repeat(`(?:\pL?){80}\d$`, 2),         // 6 steps a repetition
-		"ascii":      repeat(`(?:a?){160}\d$`, 3),          // 2 steps a repetition
-		"ascii-nfa":  {`(?:a?){320}\d$`},                   // over 500 instructions: Go's NFA, not its backtracker
-		"classes":    {`(?:[a-zA-Z0-9_]?){245}\d$`},        // 4 steps a repetition
-		"many-small": repeat(`(?:[ab]?){4}\d$`, 44),        // 22 steps each
-		"unions":     repeat(`(?:[\pL\pN\pP]?){80}\d$`, 2), // 6 steps a repetition
+		"letters":    repeat(`(?:\pL?){80}\d$`, 10),          // 6 steps a repetition
+		"ascii":      repeat(`(?:a?){160}\d$`, 15),           // 2 steps a repetition
+		"ascii-nfa":  repeat(`(?:a?){320}\d$`, 5),            // over 500 instructions: Go's NFA, not its backtracker
+		"classes":    repeat(`(?:[a-zA-Z0-9_]?){245}\d$`, 5), // 4 steps a repetition
+		"many-small": repeat(`(?:[ab]?){4}\d$`, 220),         // 22 steps each
+		"unions":     repeat(`(?:[\pL\pN\pP]?){80}\d$`, 10),  // 6 steps a repetition
 	}
 }
 

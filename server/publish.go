@@ -560,15 +560,23 @@ func withVersion(raw json.RawMessage, v int64) json.RawMessage {
 // objectVersion reads a flag's or segment's "version" member: 0 when absent
 // or not an integer >= 0.
 func objectVersion(raw json.RawMessage) int64 {
-	var m struct {
-		Version json.RawMessage `json:"version"`
-	}
-	if json.Unmarshal(raw, &m) != nil || m.Version == nil {
+	// The member named exactly "version": encoding/json would match keys
+	// case-insensitively, so an unknown "versiOn" could stand for it.
+	c := compact(raw)
+	obj, err := scanObject(c, 0)
+	if err != nil {
 		return 0
 	}
-	n, err := strconv.ParseInt(string(m.Version), 10, 64)
-	if err != nil || n < 0 {
-		return 0
+	var n int64
+	for _, m := range obj.members {
+		if m.key != "version" {
+			continue
+		}
+		v, err := strconv.ParseInt(string(c[m.valStart:m.valEnd]), 10, 64)
+		if err != nil || v < 0 {
+			v = 0
+		}
+		n = v // the last one, as a JSON reader keeps
 	}
 	return n
 }
