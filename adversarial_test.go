@@ -85,10 +85,10 @@ type adversarialGrowth struct {
 }
 
 const (
-	defaultEvalNs           = 1e6 // SPEC §13: no valid flag makes one evaluation take more than 1 ms
-	defaultHeapPerDocByte   = 20  // SPEC §13: nor makes the compiled snapshot larger than 20× the document
-	defaultParseNsPerByte   = 1000
-	defaultCompileNsPerByte = 1000
+	defaultEvalNs           = 1e6  // SPEC §13: no valid flag makes one evaluation take more than 1 ms
+	defaultHeapPerDocByte   = 20   // SPEC §13: nor makes the compiled snapshot larger than 20× the document
+	defaultParseNsPerByte   = 5000 // linear, with room for a loaded CI machine: quadratic costs miss it by orders of magnitude
+	defaultCompileNsPerByte = 5000
 	// heapSlack is added to every heap bound: a snapshot has a fixed cost
 	// that a document of a few hundred bytes does not pay for, and
 	// ReadMemStats deltas move by tens of kilobytes between runs.
@@ -291,6 +291,7 @@ func checkInvalidDocument(t *testing.T, c *adversarialCase, data []byte) {
 	if perByte == 0 {
 		perByte = defaultParseNsPerByte
 	}
+	perByte *= raceSlowdown
 	res := testing.Benchmark(func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			rules.ParseDocument(data)
@@ -360,6 +361,7 @@ func checkCompileTime(t *testing.T, c *adversarialCase, data []byte) {
 	if perByte == 0 {
 		perByte = defaultCompileNsPerByte
 	}
+	perByte *= raceSlowdown
 	ns := nsPerOp(func() {
 		doc, err := rules.ParseDocument(data)
 		if err == nil {
@@ -389,6 +391,7 @@ func checkEvalBounds(t *testing.T, c *adversarialCase, snap *rules.Snapshot, key
 	if maxNs == 0 {
 		maxNs = defaultEvalNs
 	}
+	maxNs *= raceSlowdown
 	maxAllocs := 0.0
 	if c.Bound.AllocsPerEval != nil {
 		maxAllocs = *c.Bound.AllocsPerEval
