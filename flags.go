@@ -33,7 +33,7 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s), nil }
 
 // Status is a snapshot of a client's health.
 type Status struct {
-	State      State
+	State      State     // INITIALIZING, READY, STALE, FATAL or CLOSED
 	Source     string    // where the snapshot in force came from: "document", "file", "stream", "poll", "cache", ...
 	Version    int64     // the snapshot version in force (0 before the first)
 	Err        error     // the last error of the source, nil when healthy

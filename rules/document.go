@@ -21,17 +21,17 @@ var ErrInvalidDocument = errors.New("flags: invalid document")
 //
 // A Document is immutable once built; Apply returns a new one.
 type Document struct {
-	Version  int64                      `json:"version"`
-	Flags    map[string]json.RawMessage `json:"flags"`
-	Segments map[string]json.RawMessage `json:"segments"`
+	Version  int64                      `json:"version"`  // the snapshot version, above the previous one
+	Flags    map[string]json.RawMessage `json:"flags"`    // each flag's JSON by key, kept as written
+	Segments map[string]json.RawMessage `json:"segments"` // each segment's JSON by key, kept as written
 }
 
 // Patch is the data of a patch stream event: the new snapshot version and the
 // flags and segments that changed. A nil (JSON null) entry deletes the key.
 type Patch struct {
-	Version  int64                      `json:"version"`
-	Flags    map[string]json.RawMessage `json:"flags,omitempty"`
-	Segments map[string]json.RawMessage `json:"segments,omitempty"`
+	Version  int64                      `json:"version"`            // the snapshot version, above the previous one
+	Flags    map[string]json.RawMessage `json:"flags,omitempty"`    // the changed flags by key; a nil entry deletes the flag
+	Segments map[string]json.RawMessage `json:"segments,omitempty"` // the changed segments by key; a nil entry deletes the segment
 }
 
 // ParseDocument decodes a document. It fails, wrapping ErrInvalidDocument, only
