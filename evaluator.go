@@ -80,13 +80,6 @@ func (ev *evaluation) value() (*rules.Variation, rules.Kind) {
 	return &ev.flag.Variations[ev.variation], ev.flag.Kind
 }
 
-// reason unpacks the evaluation's reason.
-func (ev *evaluation) reason() Reason {
-	var r Reason
-	ev.fillReason(&r)
-	return r
-}
-
 // fillReason unpacks the evaluation's reason into r, field by field:
 // AllFlags fills its results in place.
 func (ev *evaluation) fillReason(r *Reason) {

@@ -1,6 +1,7 @@
 package flags
 
 import (
+	"encoding/json"
 	"slices"
 
 	"github.com/flagstream/flags/rules"
@@ -87,69 +88,79 @@ func changedFlags(prev, next *rules.Snapshot) []string {
 		return slices.Clone(next.FlagKeys())
 	}
 	pd, nd := prev.Document(), next.Document()
-	changed := map[string]bool{}
-	for k, raw := range nd.Flags {
-		if old, ok := pd.Flags[k]; !ok || string(old) != string(raw) {
-			changed[k] = true
-		}
+	changed := changedKeys(pd.Flags, nd.Flags)
+	if segChanged := changedKeys(pd.Segments, nd.Segments); len(segChanged) > 0 {
+		addSegmentUsers(next, changed, segChanged)
 	}
-	for k := range pd.Flags {
-		if _, ok := nd.Flags[k]; !ok {
-			changed[k] = true
-		}
-	}
-	segChanged := map[string]bool{}
-	for k, raw := range nd.Segments {
-		if old, ok := pd.Segments[k]; !ok || string(old) != string(raw) {
-			segChanged[k] = true
-		}
-	}
-	for k := range pd.Segments {
-		if _, ok := nd.Segments[k]; !ok {
-			segChanged[k] = true
-		}
-	}
-	if len(segChanged) > 0 {
-		// segments that include a changed segment have changed too
-		for grew := true; grew; {
-			grew = false
-			for k := range nd.Segments {
-				if s := next.Segment(k); s != nil && !segChanged[k] && segmentUses(s.Rules, segChanged) {
-					segChanged[k] = true
-					grew = true
-				}
-			}
-		}
-		for _, k := range next.FlagKeys() {
-			f := next.Flag(k)
-			for i := range f.Rules {
-				if clausesUse(f.Rules[i].Clauses, segChanged) {
-					changed[k] = true
-				}
-			}
-		}
-	}
-	for grew := true; grew; {
-		grew = false
-		for _, k := range next.FlagKeys() {
-			if changed[k] {
-				continue
-			}
-			for _, p := range next.Flag(k).Prerequisites {
-				if changed[p.Key] {
-					changed[k] = true
-					grew = true
-					break
-				}
-			}
-		}
-	}
+	addDependents(next, changed)
 	out := make([]string, 0, len(changed))
 	for k := range changed {
 		out = append(out, k)
 	}
 	slices.Sort(out)
 	return out
+}
+
+// changedKeys returns the keys added, removed or edited from prev to next.
+func changedKeys(prev, next map[string]json.RawMessage) map[string]bool {
+	changed := map[string]bool{}
+	for k, raw := range next {
+		if old, ok := prev[k]; !ok || string(old) != string(raw) {
+			changed[k] = true
+		}
+	}
+	for k := range prev {
+		if _, ok := next[k]; !ok {
+			changed[k] = true
+		}
+	}
+	return changed
+}
+
+// addSegmentUsers adds to changed the flags of next whose rules use a
+// segment of segChanged, or a segment that includes one (segChanged grows
+// to hold those).
+func addSegmentUsers(next *rules.Snapshot, changed, segChanged map[string]bool) {
+	for grew := true; grew; {
+		grew = false
+		for k := range next.Document().Segments {
+			if s := next.Segment(k); s != nil && !segChanged[k] && segmentUses(s.Rules, segChanged) {
+				segChanged[k] = true
+				grew = true
+			}
+		}
+	}
+	for _, f := range next.Flags() {
+		for i := range f.Rules {
+			if clausesUse(f.Rules[i].Clauses, segChanged) {
+				changed[f.Key] = true
+			}
+		}
+	}
+}
+
+// addDependents adds to changed the flags of next that have a changed flag
+// as a prerequisite, directly or not.
+func addDependents(next *rules.Snapshot, changed map[string]bool) {
+	for grew := true; grew; {
+		grew = false
+		for _, f := range next.Flags() {
+			if !changed[f.Key] && prerequisiteIn(f, changed) {
+				changed[f.Key] = true
+				grew = true
+			}
+		}
+	}
+}
+
+// prerequisiteIn reports whether one of f's prerequisites is in set.
+func prerequisiteIn(f *rules.Flag, set map[string]bool) bool {
+	for _, p := range f.Prerequisites {
+		if set[p.Key] {
+			return true
+		}
+	}
+	return false
 }
 
 func segmentUses(rs []rules.SegmentRule, set map[string]bool) bool {

@@ -81,6 +81,34 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 		ps.add("", "got %s, want an object", jsonKind(tree))
 		return
 	}
+	ps.flagFields(obj, f, d)
+	d.Kind, d.Variations = ps.variations(obj)
+	n := len(d.Variations)
+	if v, ok := obj.get("offVariation"); ok && v != nil {
+		d.OffVariation = ps.index(v, "offVariation", n)
+	}
+	d.Prerequisites = ps.prerequisites(obj)
+	d.Targets = ps.targets(obj, n)
+	d.Rules = ps.rules(obj, f)
+	if s, ok := obj.get("fallthrough"); ok {
+		d.Fallthrough = ps.serve(s, "fallthrough", f)
+	} else {
+		ps.add("fallthrough", "missing (required)")
+	}
+	assignSlots(d)
+	assignMemos(d)
+	markUnreachable(d.Rules)
+	var refs int32
+	for i := range d.Rules {
+		refs = numberSegmentRefs(d.Rules[i].Clauses, refs)
+	}
+	d.constLocal = !d.On || len(d.Prerequisites) == 0 && len(d.Targets) == 0 && len(d.Rules) == 0 && d.Fallthrough.Rollout == nil
+	f.Constant = d.constLocal
+}
+
+// flagFields reads a flag's scalar fields: version, on, its metadata and
+// its salt.
+func (ps *problems) flagFields(obj object, f *Flag, d *Definition) {
 	d.Version = ps.nonNegInt(obj, "version", "", 0)
 	d.On = ps.boolean(obj, "on", "")
 	meta := Metadata{Description: ps.str(obj, "description", ""), Deprecated: ps.boolean(obj, "deprecated", ""),
@@ -93,12 +121,11 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 		f.Salt = ps.str(obj, "salt", "")
 		d.explicitSalt = true
 	}
+}
 
-	d.Kind, d.Variations = ps.variations(obj)
-	n := len(d.Variations)
-	if v, ok := obj.get("offVariation"); ok && v != nil {
-		d.OffVariation = ps.index(v, "offVariation", n)
-	}
+// prerequisites reads a flag's prerequisites.
+func (ps *problems) prerequisites(obj object) []Prerequisite {
+	var out []Prerequisite
 	for i, item := range ps.array(obj, "prerequisites", "") {
 		field := ps.item("prerequisites", i)
 		o := ps.object(item, field)
@@ -117,8 +144,14 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 		} else {
 			ps.add(ps.join(field, "variation"), "missing")
 		}
-		d.Prerequisites = append(d.Prerequisites, p)
+		out = append(out, p)
 	}
+	return out
+}
+
+// targets reads a flag's targets; n is its number of variations.
+func (ps *problems) targets(obj object, n int) []Target {
+	var out []Target
 	for i, item := range ps.array(obj, "targets", "") {
 		field := ps.item("targets", i)
 		o := ps.object(item, field)
@@ -128,8 +161,14 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 		t := Target{Attribute: ps.path(o, "attribute", field, true)}
 		t.Values = NewValueSet(ps.scalars(o, "values", field))
 		t.Variation = ps.requiredIndex(o, "variation", field, n)
-		d.Targets = append(d.Targets, t)
+		out = append(out, t)
 	}
+	return out
+}
+
+// rules reads the rules of flag f.
+func (ps *problems) rules(obj object, f *Flag) []Rule {
+	var out []Rule
 	for i, item := range ps.array(obj, "rules", "") {
 		field := ps.item("rules", i)
 		o := ps.object(item, field)
@@ -143,22 +182,9 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 		} else {
 			ps.add(ps.join(field, "serve"), "missing")
 		}
-		d.Rules = append(d.Rules, r)
+		out = append(out, r)
 	}
-	if s, ok := obj.get("fallthrough"); ok {
-		d.Fallthrough = ps.serve(s, "fallthrough", f)
-	} else {
-		ps.add("fallthrough", "missing (required)")
-	}
-	assignSlots(d)
-	assignMemos(d)
-	markUnreachable(d.Rules)
-	var refs int32
-	for i := range d.Rules {
-		refs = numberSegmentRefs(d.Rules[i].Clauses, refs)
-	}
-	d.constLocal = !d.On || len(d.Prerequisites) == 0 && len(d.Targets) == 0 && len(d.Rules) == 0 && d.Fallthrough.Rollout == nil
-	f.Constant = d.constLocal
+	return out
 }
 
 // numberSegmentRefs gives the inSegment clauses among clauses their ranges
@@ -494,34 +520,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 		ps.add(ps.join(field, "variations"), "want at least one weighted variation")
 	}
 	_, scheduled := o.get("schedule")
-	var sum int64
-	anyWeight, badWeight := false, false
-	for i, item := range items {
-		vf := ps.item(ps.join(field, "variations"), i)
-		wo := ps.object(item, vf)
-		if wo == nil {
-			continue
-		}
-		r.Variations = append(r.Variations, ps.requiredIndex(wo, "variation", vf, len(f.Variations)))
-		var w int64
-		if raw, ok := wo.get("weight"); ok {
-			anyWeight = true
-			w = ps.int64Value(raw, ps.join(vf, "weight"))
-			if w < 0 || w > TotalWeight {
-				ps.add(ps.join(vf, "weight"), "%d is outside 0..%d", w, TotalWeight)
-				w, badWeight = 0, true // no overflow, no second report of the sum
-			}
-		} else if !scheduled {
-			ps.add(ps.join(vf, "weight"), "missing")
-		}
-		r.Weights = append(r.Weights, w)
-		sum += w
-	}
-	// With a schedule the static weights are ignored by evaluation and may be
-	// omitted; written down, they must still be a valid split.
-	if len(items) > 0 && !badWeight && sum != TotalWeight && (!scheduled || anyWeight) {
-		ps.add(ps.join(field, "variations"), "weights sum to %d, want %d", sum, TotalWeight)
-	}
+	ps.weightedVariations(r, items, field, len(f.Variations), scheduled)
 	last := int64(0)
 	for i, item := range ps.array(o, "schedule", field) {
 		sf := ps.item(ps.join(field, "schedule"), i)
@@ -547,20 +546,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 		if len(ws) != len(items) {
 			ps.add(ps.join(sf, "weights"), "has %d weights for %d variations", len(ws), len(items))
 		}
-		var total int64
-		badStep := false
-		for j, w := range ws {
-			x := ps.int64Value(w, ps.item(ps.join(sf, "weights"), j))
-			if x < 0 || x > TotalWeight {
-				ps.add(ps.item(ps.join(sf, "weights"), j), "%d is outside 0..%d", x, TotalWeight)
-				x, badStep = 0, true
-			}
-			step.Weights = append(step.Weights, x)
-			total += x
-		}
-		if len(ws) > 0 && !badStep && total != TotalWeight {
-			ps.add(ps.join(sf, "weights"), "sum to %d, want %d", total, TotalWeight)
-		}
+		step.Weights = ps.weights(ws, ps.join(sf, "weights"))
 		r.Schedule = append(r.Schedule, step)
 	}
 	if scheduled && len(r.Schedule) == 0 {
@@ -568,6 +554,65 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 	}
 	r.prepare()
 	return r
+}
+
+// weightedVariations reads a rollout's variations and their static
+// weights; n is the flag's number of variations. With a schedule the static
+// weights are ignored by evaluation and may be omitted; written down, they
+// must still be a valid split.
+func (ps *problems) weightedVariations(r *Rollout, items []any, field string, n int, scheduled bool) {
+	var sum int64
+	anyWeight, badWeight := false, false
+	for i, item := range items {
+		vf := ps.item(ps.join(field, "variations"), i)
+		wo := ps.object(item, vf)
+		if wo == nil {
+			continue
+		}
+		r.Variations = append(r.Variations, ps.requiredIndex(wo, "variation", vf, n))
+		var w int64
+		if raw, ok := wo.get("weight"); ok {
+			anyWeight = true
+			w = ps.weight(raw, ps.join(vf, "weight"), &badWeight)
+		} else if !scheduled {
+			ps.add(ps.join(vf, "weight"), "missing")
+		}
+		r.Weights = append(r.Weights, w)
+		sum += w
+	}
+	if len(items) > 0 && !badWeight && sum != TotalWeight && (!scheduled || anyWeight) {
+		ps.add(ps.join(field, "variations"), "weights sum to %d, want %d", sum, TotalWeight)
+	}
+}
+
+// weights reads the weights of a schedule step, which must sum to
+// TotalWeight.
+func (ps *problems) weights(ws []any, field string) []int64 {
+	var out []int64
+	var total int64
+	bad := false
+	for j, w := range ws {
+		x := ps.weight(w, ps.item(field, j), &bad)
+		out = append(out, x)
+		total += x
+	}
+	if len(ws) > 0 && !bad && total != TotalWeight {
+		ps.add(field, "sum to %d, want %d", total, TotalWeight)
+	}
+	return out
+}
+
+// weight reads one weight, 0..TotalWeight. One out of range is reported,
+// sets *bad (so that its sum is not reported again) and counts as 0 (no
+// overflow).
+func (ps *problems) weight(v any, field string, bad *bool) int64 {
+	w := ps.int64Value(v, field)
+	if w < 0 || w > TotalWeight {
+		ps.add(field, "%d is outside 0..%d", w, TotalWeight)
+		*bad = true
+		return 0
+	}
+	return w
 }
 
 func (ps *problems) clauses(o object, parent string) []Clause {

@@ -20,7 +20,7 @@ func (r *Rollout) Choose(bucket int, t int64) int {
 			r = &r2
 		}
 		var buf [maxStackVariations]int64
-		dst := buf[:0]
+		var dst []int64
 		if len(r.Variations) <= maxStackVariations {
 			dst = buf[:len(r.Variations)]
 		} else {

@@ -59,39 +59,7 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	sortKeys(s.flagKeys)
 	s.flagData = make([]Flag, len(s.flagKeys))
 	s.flagList = make([]*Flag, len(s.flagKeys))
-	c := newCompiler(doc, s.flagData)
-	compileRange := func(c *compiler, from, to int) {
-		for i := from; i < to; i++ {
-			key := s.flagKeys[i]
-			raw := doc.Flags[key]
-			f := &s.flagData[i]
-			if old := prev.reusableFlag(key, raw); old != nil {
-				// The definition is shared; what belongs to a snapshot is
-				// resolved again below.
-				*f = Flag{Definition: old.Definition, Resolved: unresolved, Key: old.Key, Salt: old.Salt}
-			} else {
-				c.flag(i, key, raw)
-			}
-			s.flagList[i] = f
-		}
-	}
-	if n, workers := len(s.flagKeys), compileWorkers(); n >= parallelFlags && workers > 1 {
-		// Each worker compiles a range of flags with its own compiler
-		// (arena, interned values): the flags are independent until the
-		// checks below, which span them.
-		var wg sync.WaitGroup
-		chunk := (n + workers - 1) / workers
-		for from := 0; from < n; from += chunk {
-			wg.Add(1)
-			go func(from, to int) {
-				defer wg.Done()
-				compileRange(newCompiler(doc, s.flagData), from, to)
-			}(from, min(n, from+chunk))
-		}
-		wg.Wait()
-	} else {
-		compileRange(c, 0, n)
-	}
+	c := s.compileFlags(prev)
 	s.index = newFlagIndex(s.flagData)
 	for key, raw := range doc.Segments {
 		var g *Segment
@@ -108,45 +76,10 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	graph := s.checkPrerequisites()
 	s.checkSegmentDepth(s.checkSegmentCycles())
 	for _, f := range s.flagList {
-		r := Resolved{Problems: f.local}
-		if extra := graph[f.Key]; extra != nil {
-			r.Problems = appendProblem(r.Problems, extra)
-		}
-		if len(f.Prerequisites) > 0 {
-			r.PrerequisiteFlags = make([]*Flag, len(f.Prerequisites))
-			for i, p := range f.Prerequisites {
-				r.PrerequisiteFlags[i] = s.Flag(p.Key)
-			}
-		}
-		r.SegmentRefs = resolveSegmentRefs(s.segments, func(yield func([]Clause) bool) {
-			for i := range f.Rules {
-				if !yield(f.Rules[i].Clauses) {
-					return
-				}
-			}
-		})
-		f.Resolved = unresolved
-		if r.Problems != nil || r.PrerequisiteFlags != nil || r.SegmentRefs != nil {
-			own := r // only this copy escapes: most flags allocate nothing here
-			f.Resolved = &own
-		}
-		f.Err = nil
-		if len(f.Problems) > 0 {
-			f.Err = f.Problems[0]
-		}
+		s.resolveFlag(f, graph[f.Key])
 	}
 	for _, g := range s.segments {
-		g.Err = nil
-		if len(g.Problems) > 0 {
-			g.Err = g.Problems[0]
-		}
-		g.SegmentRefs = resolveSegmentRefs(s.segments, func(yield func([]Clause) bool) {
-			for i := range g.Rules {
-				if !yield(g.Rules[i].Clauses) {
-					return
-				}
-			}
-		})
+		s.resolveSegment(g)
 	}
 	for _, f := range s.flagList {
 		f.Constant, f.folded = f.constLocal, 0
@@ -157,6 +90,98 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	s.planMemos()
 	return s
 }
+
+// compileFlags fills s.flagData and s.flagList, reusing prev's definitions
+// of the flags whose JSON did not change, and returns the compiler that
+// compiled the flags (on one goroutine) or a new one, for the segments.
+func (s *Snapshot) compileFlags(prev *Snapshot) *compiler {
+	doc := s.doc
+	c := newCompiler(doc, s.flagData)
+	compileRange := func(c *compiler, from, to int) {
+		for i := from; i < to; i++ {
+			key := s.flagKeys[i]
+			raw := doc.Flags[key]
+			f := &s.flagData[i]
+			if old := prev.reusableFlag(key, raw); old != nil {
+				// The definition is shared; what belongs to a snapshot is
+				// resolved again below.
+				*f = Flag{Definition: old.Definition, Resolved: unresolved, Key: old.Key, Salt: old.Salt}
+			} else {
+				c.flag(i, key, raw)
+			}
+			s.flagList[i] = f
+		}
+	}
+	n, workers := len(s.flagKeys), compileWorkers()
+	if n < parallelFlags || workers <= 1 {
+		compileRange(c, 0, n)
+		return c
+	}
+	// Each worker compiles a range of flags with its own compiler (arena,
+	// interned values): the flags are independent until the checks that
+	// span them.
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for from := 0; from < n; from += chunk {
+		wg.Add(1)
+		go func(from, to int) {
+			defer wg.Done()
+			compileRange(newCompiler(doc, s.flagData), from, to)
+		}(from, min(n, from+chunk))
+	}
+	wg.Wait()
+	return c
+}
+
+// resolveFlag resolves what f refers to in s, and its problems: its own and
+// extra, the one its graph has (nil for none).
+func (s *Snapshot) resolveFlag(f *Flag, extra *Problem) {
+	r := Resolved{Problems: f.local}
+	if extra != nil {
+		r.Problems = appendProblem(r.Problems, extra)
+	}
+	if len(f.Prerequisites) > 0 {
+		r.PrerequisiteFlags = make([]*Flag, len(f.Prerequisites))
+		for i, p := range f.Prerequisites {
+			r.PrerequisiteFlags[i] = s.Flag(p.Key)
+		}
+	}
+	r.SegmentRefs = resolveSegmentRefs(s.segments, clauseLists(f.Rules, ruleClauses))
+	f.Resolved = unresolved
+	if r.Problems != nil || r.PrerequisiteFlags != nil || r.SegmentRefs != nil {
+		own := r // only this copy escapes: most flags allocate nothing here
+		f.Resolved = &own
+	}
+	f.Err = nil
+	if len(f.Problems) > 0 {
+		f.Err = f.Problems[0]
+	}
+}
+
+// resolveSegment resolves the segments g's rules refer to in s, and its
+// Err.
+func (s *Snapshot) resolveSegment(g *Segment) {
+	g.Err = nil
+	if len(g.Problems) > 0 {
+		g.Err = g.Problems[0]
+	}
+	g.SegmentRefs = resolveSegmentRefs(s.segments, clauseLists(g.Rules, segmentRuleClauses))
+}
+
+// clauseLists yields the clauses of each of rs, a flag's or a segment's
+// rules.
+func clauseLists[R any](rs []R, clauses func(*R) []Clause) func(yield func([]Clause) bool) {
+	return func(yield func([]Clause) bool) {
+		for i := range rs {
+			if !yield(clauses(&rs[i])) {
+				return
+			}
+		}
+	}
+}
+
+func ruleClauses(r *Rule) []Clause               { return r.Clauses }
+func segmentRuleClauses(r *SegmentRule) []Clause { return r.Clauses }
 
 // reusableFlag returns the flag key of s, the previous snapshot, when its
 // JSON is raw: its definition can be reused. s may be nil.
