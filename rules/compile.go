@@ -342,21 +342,26 @@ func assignSlots(f *Definition) {
 	for i := range f.Rules {
 		for j := range f.Rules[i].Clauses {
 			c := &f.Rules[i].Clauses[j]
-			if c.Op == OpInSegment || len(c.Attribute) == 0 || uses[c.Attribute.String()] < 2 {
-				continue
-			}
-			for k, p := range f.AttributeSlots {
-				if slices.Equal(p, c.Attribute) {
-					c.Slot = k
-					break
-				}
-			}
-			if c.Slot < 0 && len(f.AttributeSlots) < MaxSlots {
-				c.Slot = len(f.AttributeSlots)
-				f.AttributeSlots = append(f.AttributeSlots, c.Attribute)
+			if c.Op != OpInSegment && len(c.Attribute) > 0 && uses[c.Attribute.String()] >= 2 {
+				c.Slot = slotFor(f, c.Attribute)
 			}
 		}
 	}
+}
+
+// slotFor returns the index of attr in f.AttributeSlots, adding it when
+// there is room, or -1.
+func slotFor(f *Definition, attr Path) int {
+	for k, p := range f.AttributeSlots {
+		if slices.Equal(p, attr) {
+			return k
+		}
+	}
+	if len(f.AttributeSlots) < MaxSlots {
+		f.AttributeSlots = append(f.AttributeSlots, attr)
+		return len(f.AttributeSlots) - 1
+	}
+	return -1
 }
 
 // compileSegment parses and compiles one segment on its own; cycles through
@@ -661,57 +666,10 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 	var plans []plan // matches
 	for i, raw := range arr {
-		vf := ps.item(field, i)
 		v := normalize(raw)
 		c.Values = append(c.Values, v)
-		switch c.Op {
-		case OpIn:
-			switch v.(type) {
-			case string, float64, bool:
-			default:
-				ps.add(vf, "got %s, want a string, number or bool", jsonKind(raw))
-			}
-		case OpStartsWith, OpEndsWith, OpContains, OpInSegment:
-			s, ok := v.(string)
-			if !ok {
-				ps.add(vf, "got %s, want a string", jsonKind(raw))
-				continue
-			}
-			c.strings = append(c.strings, s)
-		case OpMatches:
-			s, ok := v.(string)
-			if !ok {
-				ps.add(vf, "got %s, want a string", jsonKind(raw))
-				continue
-			}
-			if pl, ok := ps.planValue(s, vf); ok { // regex.go: the limits of SPEC §13
-				plans = append(plans, pl)
-			}
-		case OpLessThan, OpLessThanOrEqual, OpGreaterThan, OpGreaterThanOrEqual:
-			n, ok := v.(float64)
-			if !ok {
-				ps.add(vf, "got %s, want a number", jsonKind(raw))
-				continue
-			}
-			c.parsed().numbers = append(c.numbers, n)
-		case OpBefore, OpAfter:
-			switch v.(type) {
-			case string, float64:
-				if m, ok := instant(v); ok {
-					c.parsed().instants = append(c.instants, m)
-				}
-			default:
-				ps.add(vf, "got %s, want an RFC 3339 string or Unix milliseconds", jsonKind(raw))
-			}
-		case OpSemVerEqual, OpSemVerLessThan, OpSemVerGreaterThan:
-			s, ok := v.(string)
-			if !ok {
-				ps.add(vf, "got %s, want a version string", jsonKind(raw))
-				continue
-			}
-			if sv, ok := parseSemver(s); ok {
-				c.parsed().versions = append(c.versions, sv)
-			}
+		if pl, ok := ps.clauseValue(c, v, raw, ps.item(field, i)); ok {
+			plans = append(plans, pl)
 		}
 	}
 	if c.Op == OpIn {
@@ -720,6 +678,61 @@ func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 	if len(plans) > 0 {
 		c.parsed().patterns = ps.compilePatterns(plans, field)
 	}
+}
+
+// clauseValue checks one of a clause's values, v (raw as written), for its
+// operator and keeps it pre-parsed; for matches it returns the pattern's
+// plan instead, compiled with the clause's others.
+func (ps *problems) clauseValue(c *Clause, v, raw any, vf string) (plan, bool) {
+	switch c.Op {
+	case OpIn:
+		switch v.(type) {
+		case string, float64, bool:
+		default:
+			ps.add(vf, "got %s, want a string, number or bool", jsonKind(raw))
+		}
+	case OpStartsWith, OpEndsWith, OpContains, OpInSegment:
+		if s, ok := ps.stringValue(v, raw, vf, "a string"); ok {
+			c.strings = append(c.strings, s)
+		}
+	case OpMatches:
+		if s, ok := ps.stringValue(v, raw, vf, "a string"); ok {
+			return ps.planValue(s, vf) // regex.go: the limits of SPEC §13
+		}
+	case OpLessThan, OpLessThanOrEqual, OpGreaterThan, OpGreaterThanOrEqual:
+		n, ok := v.(float64)
+		if !ok {
+			ps.add(vf, "got %s, want a number", jsonKind(raw))
+			break
+		}
+		c.parsed().numbers = append(c.numbers, n)
+	case OpBefore, OpAfter:
+		switch v.(type) {
+		case string, float64:
+			if m, ok := instant(v); ok {
+				c.parsed().instants = append(c.instants, m)
+			}
+		default:
+			ps.add(vf, "got %s, want an RFC 3339 string or Unix milliseconds", jsonKind(raw))
+		}
+	case OpSemVerEqual, OpSemVerLessThan, OpSemVerGreaterThan:
+		if s, ok := ps.stringValue(v, raw, vf, "a version string"); ok {
+			if sv, ok := parseSemver(s); ok {
+				c.parsed().versions = append(c.versions, sv)
+			}
+		}
+	}
+	return plan{}, false
+}
+
+// stringValue returns v as a string, or reports that the value at vf is
+// not one (want says what it should be).
+func (ps *problems) stringValue(v, raw any, vf, want string) (string, bool) {
+	s, ok := v.(string)
+	if !ok {
+		ps.add(vf, "got %s, want %s", jsonKind(raw), want)
+	}
+	return s, ok
 }
 
 // normalize turns json.Number into float64, recursively, so compiled values

@@ -233,6 +233,9 @@ func parseJSONIn(a *arena, data []byte, level int) (any, error) {
 
 // value reads the value at pos; an object or array there is at the given
 // nesting level, and its members are at level+1.
+//
+// Hot loop (complexity above 15 on purpose): one switch on the first byte
+// of every JSON value the compiler reads.
 func (s *scanner) value(level int) (any, error) {
 	s.skipSpace()
 	if s.pos >= len(s.data) {
@@ -329,6 +332,10 @@ func (s *scanner) literal(lit string) error {
 	return nil
 }
 
+// number reads a JSON number.
+//
+// Hot loop (complexity above 15 on purpose): the JSON number grammar, byte
+// by byte, with the small-integer fast path.
 func (s *scanner) number() (any, error) {
 	start := s.pos
 	if s.data[s.pos] == '-' {
@@ -444,6 +451,10 @@ func (s *scanner) key() (string, error) {
 	return s.str()
 }
 
+// knownKey returns the interned name of a field SPEC §1 defines, or "".
+//
+// Its complexity (above 15 on purpose) is a table's, one case per name: a
+// string switch on the bytes does not allocate, and runs for every key read.
 func knownKey(b []byte) string {
 	switch string(b) { // the compiler does not allocate for this conversion
 	case "version":
@@ -565,6 +576,9 @@ func (s *scanner) surrogatePair(r rune, start int) (rune, error) {
 }
 
 // strSlow decodes a string with escapes from start.
+//
+// Hot loop (complexity above 15 on purpose): escapes and UTF-8
+// validation, one switch per byte.
 func (s *scanner) strSlow(start int) (string, error) {
 	buf := make([]byte, 0, s.pos-start+16)
 	buf = append(buf, s.data[start:s.pos]...)
@@ -641,6 +655,9 @@ func (s *scanner) hex4() (rune, bool) {
 
 // skipValue checks one value at the given nesting level (as value) and
 // moves past it without building it.
+//
+// Hot loop (complexity above 15 on purpose): ParseDocument skips every
+// flag through it, one switch per byte.
 func (s *scanner) skipValue(level int) error {
 	s.skipSpace()
 	if s.pos >= len(s.data) {

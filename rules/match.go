@@ -401,6 +401,9 @@ func parseNumericIdent(s string) (uint64, bool) {
 
 // validIdents checks dot-separated identifiers of [0-9A-Za-z-]; in a
 // pre-release, numeric identifiers must not have leading zeros.
+//
+// Hot loop (complexity above 15 on purpose): the semver grammar of
+// pre-release and build identifiers, byte by byte.
 func validIdents(s string, pre bool) bool {
 	if s == "" {
 		return false

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -307,29 +308,8 @@ func (s *Snapshot) checkPrerequisites() map[string]*Problem {
 		found[key] = &Problem{Kind: "flag", Key: key, Field: "prerequisites",
 			Err: fmt.Errorf("prerequisite cycle: %s", strings.Join(cycle, " → "))}
 	}
-	depth := make(map[string]int, len(adj))
-	var walk func(key string, seen int) int
-	walk = func(key string, seen int) int {
-		if d, ok := depth[key]; ok {
-			return d
-		}
-		if _, bad := cyclic[key]; bad || seen > len(s.flagData) {
-			return 0
-		}
-		d := 0
-		for _, p := range edges(key) {
-			if pd := walk(p, seen+1) + 1; pd > d {
-				d = pd
-			}
-		}
-		depth[key] = d
-		return d
-	}
-	for _, key := range nodes {
-		if _, bad := cyclic[key]; bad {
-			continue
-		}
-		if d := walk(key, 0); d > MaxPrerequisiteDepth {
+	for key, d := range prerequisiteDepths(nodes, adj, cyclic, len(s.flagData)) {
+		if d > MaxPrerequisiteDepth {
 			found[key] = &Problem{Kind: "flag", Key: key, Field: "prerequisites",
 				Err: fmt.Errorf("prerequisite chain is %d deep, more than %d", d, MaxPrerequisiteDepth)}
 		}
@@ -381,87 +361,126 @@ func appendProblem(list []*Problem, p *Problem) []*Problem {
 	return append(out, p)
 }
 
+// prerequisiteDepths returns the depth of the prerequisite chains of
+// nodes that are in no cycle; adj holds each flag's prerequisites, and a
+// walk deeper than limit (the number of flags) is cut short.
+func prerequisiteDepths(nodes []string, adj, cyclic map[string][]string, limit int) map[string]int {
+	depth := make(map[string]int, len(adj))
+	var walk func(key string, seen int) int
+	walk = func(key string, seen int) int {
+		if d, ok := depth[key]; ok {
+			return d
+		}
+		if _, bad := cyclic[key]; bad || seen > limit {
+			return 0
+		}
+		d := 0
+		for _, p := range adj[key] {
+			d = max(d, walk(p, seen+1)+1)
+		}
+		depth[key] = d
+		return d
+	}
+	out := make(map[string]int, len(nodes))
+	for _, key := range nodes {
+		if _, bad := cyclic[key]; !bad {
+			out[key] = walk(key, 0)
+		}
+	}
+	return out
+}
+
 // findCycles returns, for every node on a cycle, one cycle through it
 // (starting and ending at the node). It is Tarjan's strongly connected
 // components algorithm, iterative so that long chains cannot overflow the stack.
 func findCycles(nodes []string, edges func(string) []string) map[string][]string {
-	index := map[string]int{}
-	low := map[string]int{}
-	onStack := map[string]bool{}
-	var stack []string
-	out := map[string][]string{}
-	next := 0
+	t := &tarjan{edges: edges, index: map[string]int{}, low: map[string]int{},
+		onStack: map[string]bool{}, out: map[string][]string{}}
+	for _, root := range nodes {
+		if _, seen := t.index[root]; !seen {
+			t.visit(root)
+		}
+	}
+	return t.out
+}
 
+// tarjan is the state of Tarjan's strongly connected components algorithm,
+// run with an explicit stack (no recursion, whatever the depth).
+type tarjan struct {
+	edges      func(string) []string
+	index, low map[string]int
+	onStack    map[string]bool
+	stack      []string
+	next       int
+	out        map[string][]string
+}
+
+// push numbers v and puts it on the stack.
+func (t *tarjan) push(v string) {
+	t.index[v], t.low[v] = t.next, t.next
+	t.next++
+	t.stack = append(t.stack, v)
+	t.onStack[v] = true
+}
+
+// visit runs the depth-first search from root.
+func (t *tarjan) visit(root string) {
 	type frame struct {
 		node string
 		succ []string
 		i    int
 	}
-	for _, root := range nodes {
-		if _, seen := index[root]; seen {
+	t.push(root)
+	work := []frame{{node: root, succ: t.edges(root)}}
+	for len(work) > 0 {
+		top := &work[len(work)-1]
+		if top.i < len(top.succ) {
+			w := top.succ[top.i]
+			top.i++
+			if _, seen := t.index[w]; !seen {
+				t.push(w)
+				work = append(work, frame{node: w, succ: t.edges(w)})
+			} else if t.onStack[w] {
+				t.low[top.node] = min(t.low[top.node], t.index[w])
+			}
 			continue
 		}
-		work := []frame{{node: root, succ: edges(root)}}
-		index[root], low[root] = next, next
-		next++
-		stack = append(stack, root)
-		onStack[root] = true
-		for len(work) > 0 {
-			top := &work[len(work)-1]
-			if top.i < len(top.succ) {
-				w := top.succ[top.i]
-				top.i++
-				if _, seen := index[w]; !seen {
-					index[w], low[w] = next, next
-					next++
-					stack = append(stack, w)
-					onStack[w] = true
-					work = append(work, frame{node: w, succ: edges(w)})
-				} else if onStack[w] && index[w] < low[top.node] {
-					low[top.node] = index[w]
-				}
-				continue
-			}
-			v := top.node
-			work = work[:len(work)-1]
-			if len(work) > 0 {
-				parent := work[len(work)-1].node
-				if low[v] < low[parent] {
-					low[parent] = low[v]
-				}
-			}
-			if low[v] != index[v] {
-				continue
-			}
-			var comp []string
-			for {
-				w := stack[len(stack)-1]
-				stack = stack[:len(stack)-1]
-				onStack[w] = false
-				comp = append(comp, w)
-				if w == v {
-					break
-				}
-			}
-			selfLoop := false
-			for _, e := range edges(v) {
-				if e == v {
-					selfLoop = true
-				}
-			}
-			if len(comp) == 1 && !selfLoop {
-				continue
-			}
-			in := map[string]bool{}
-			for _, c := range comp {
-				in[c] = true
-			}
-			for _, c := range comp {
-				out[c] = cyclePath(c, in, edges)
-			}
+		v := top.node
+		work = work[:len(work)-1]
+		if len(work) > 0 {
+			parent := work[len(work)-1].node
+			t.low[parent] = min(t.low[parent], t.low[v])
+		}
+		if t.low[v] == t.index[v] {
+			t.component(v)
 		}
 	}
-	return out
+}
+
+// component pops the component whose root is v and records, for each of
+// its nodes, a cycle through it when the component is a cycle (more than
+// one node, or a node that is its own prerequisite).
+func (t *tarjan) component(v string) {
+	var comp []string
+	for {
+		w := t.stack[len(t.stack)-1]
+		t.stack = t.stack[:len(t.stack)-1]
+		t.onStack[w] = false
+		comp = append(comp, w)
+		if w == v {
+			break
+		}
+	}
+	if len(comp) == 1 && !slices.Contains(t.edges(v), v) {
+		return
+	}
+	in := map[string]bool{}
+	for _, c := range comp {
+		in[c] = true
+	}
+	for _, c := range comp {
+		t.out[c] = cyclePath(c, in, t.edges)
+	}
 }
 
 // cyclePath finds a path from start back to itself inside one component.
