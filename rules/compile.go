@@ -64,9 +64,10 @@ func compileFlag(c *compiler, f *Flag, key string, raw json.RawMessage) {
 	}
 }
 
-func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
-	d := &Definition{OffVariation: -1, Metadata: noMetadata}
-	*f = Flag{Definition: d, Resolved: unresolved, Key: key, Salt: key}
+// topObject checks a flag's or segment's key and decodes its JSON, raw,
+// which must be an object; it returns nil, the problem reported, when it is
+// not.
+func (ps *problems) topObject(key string, raw json.RawMessage) object {
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
@@ -74,11 +75,21 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 	ps.tree = tree // for the pattern budget (regex.go)
 	if err != nil {
 		ps.add("", "%w", err)
-		return
+		return nil
 	}
 	obj, ok := tree.(object)
 	if !ok {
 		ps.add("", "got %s, want an object", jsonKind(tree))
+		return nil
+	}
+	return obj
+}
+
+func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
+	d := &Definition{OffVariation: -1, Metadata: noMetadata}
+	*f = Flag{Definition: d, Resolved: unresolved, Key: key, Salt: key}
+	obj := ps.topObject(key, raw)
+	if obj == nil {
 		return
 	}
 	ps.flagFields(obj, f, d)
@@ -379,18 +390,8 @@ func compileSegment(c *compiler, key string, raw json.RawMessage) *Segment {
 
 func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 	s := &Segment{Key: key, Attribute: keyPath}
-	if !ValidKey(key) {
-		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
-	}
-	tree, err := decodeTree(ps.c.treeArena(), raw)
-	ps.tree = tree // for the pattern budget (regex.go)
-	if err != nil {
-		ps.add("", "%w", err)
-		return s
-	}
-	obj, ok := tree.(object)
-	if !ok {
-		ps.add("", "got %s, want an object", jsonKind(tree))
+	obj := ps.topObject(key, raw)
+	if obj == nil {
 		return s
 	}
 	s.Version = ps.nonNegInt(obj, "version", "", 0)

@@ -19,39 +19,15 @@ func (ps *problems) object(v any, field string) object {
 }
 
 func (ps *problems) array(o object, name, parent string) []any {
-	v, ok := o.get(name)
-	if !ok || v == nil {
-		return nil
-	}
-	arr, ok := v.([]any)
-	if !ok {
-		ps.add(ps.join(parent, name), "got %s, want an array", jsonKind(v))
-	}
-	return arr
+	return field[[]any](ps, o, name, parent, "an array")
 }
 
 func (ps *problems) boolean(o object, name, parent string) bool {
-	v, ok := o.get(name)
-	if !ok || v == nil {
-		return false
-	}
-	b, ok := v.(bool)
-	if !ok {
-		ps.add(ps.join(parent, name), "got %s, want a bool", jsonKind(v))
-	}
-	return b
+	return field[bool](ps, o, name, parent, "a bool")
 }
 
 func (ps *problems) str(o object, name, parent string) string {
-	v, ok := o.get(name)
-	if !ok || v == nil {
-		return ""
-	}
-	s, ok := v.(string)
-	if !ok {
-		ps.add(ps.join(parent, name), "got %s, want a string", jsonKind(v))
-	}
-	return s
+	return field[string](ps, o, name, parent, "a string")
 }
 
 func (ps *problems) strings(o object, name, parent string) []string {
@@ -164,4 +140,20 @@ func (ps *problems) path(o object, name, parent string, optional bool) Path {
 	}
 	ps.c.keepPath(s, p)
 	return p
+}
+
+// field returns the member name of o as a T, or T's zero value when it is
+// absent or null; a member of another JSON type is reported, saying it
+// should be want.
+func field[T any](ps *problems, o object, name, parent, want string) T {
+	var x T
+	v, ok := o.get(name)
+	if !ok || v == nil {
+		return x
+	}
+	x, ok = v.(T)
+	if !ok {
+		ps.add(ps.join(parent, name), "got %s, want %s", jsonKind(v), want)
+	}
+	return x
 }
