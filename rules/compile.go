@@ -137,12 +137,7 @@ func (ps *problems) flagFields(obj object, f *Flag, d *Definition) {
 // prerequisites reads a flag's prerequisites.
 func (ps *problems) prerequisites(obj object) []Prerequisite {
 	var out []Prerequisite
-	for i, item := range ps.array(obj, "prerequisites", "") {
-		field := ps.item("prerequisites", i)
-		o := ps.object(item, field)
-		if o == nil {
-			continue
-		}
+	for field, o := range ps.objects(obj, "prerequisites", "") {
 		p := Prerequisite{Key: ps.str(o, "flag", field), Variation: -1}
 		if p.Key == "" {
 			ps.add(ps.join(field, "flag"), "missing flag key")
@@ -163,12 +158,7 @@ func (ps *problems) prerequisites(obj object) []Prerequisite {
 // targets reads a flag's targets; n is its number of variations.
 func (ps *problems) targets(obj object, n int) []Target {
 	var out []Target
-	for i, item := range ps.array(obj, "targets", "") {
-		field := ps.item("targets", i)
-		o := ps.object(item, field)
-		if o == nil {
-			continue
-		}
+	for field, o := range ps.objects(obj, "targets", "") {
 		t := Target{Attribute: ps.path(o, "attribute", field, true)}
 		t.Values = NewValueSet(ps.scalars(o, "values", field))
 		t.Variation = ps.requiredIndex(o, "variation", field, n)
@@ -180,12 +170,7 @@ func (ps *problems) targets(obj object, n int) []Target {
 // rules reads the rules of flag f.
 func (ps *problems) rules(obj object, f *Flag) []Rule {
 	var out []Rule
-	for i, item := range ps.array(obj, "rules", "") {
-		field := ps.item("rules", i)
-		o := ps.object(item, field)
-		if o == nil {
-			continue
-		}
+	for field, o := range ps.objects(obj, "rules", "") {
 		r := Rule{ID: ps.str(o, "id", field), Description: ps.str(o, "description", field)}
 		r.Clauses = ps.clauses(o, field)
 		if s, ok := o.get("serve"); ok {
@@ -398,12 +383,7 @@ func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 	s.Attribute = ps.path(obj, "attribute", "", true)
 	s.Included = NewValueSet(ps.scalars(obj, "included", ""))
 	s.Excluded = NewValueSet(ps.scalars(obj, "excluded", ""))
-	for i, item := range ps.array(obj, "rules", "") {
-		field := ps.item("rules", i)
-		o := ps.object(item, field)
-		if o == nil {
-			continue
-		}
+	for field, o := range ps.objects(obj, "rules", "") {
 		r := SegmentRule{ID: ps.str(o, "id", field), Weight: -1, Salt: key}
 		r.Clauses = ps.clauses(o, field)
 		if w, ok := o.get("weight"); ok && w != nil {

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/json"
+	"iter"
 	"strings"
 )
 
@@ -16,6 +17,20 @@ func (ps *problems) object(v any, field string) object {
 		return nil
 	}
 	return o
+}
+
+// objects yields the items of the array member name of o with their
+// fields (such as "rules[2]"); an item that is not an object is reported
+// and skipped.
+func (ps *problems) objects(o object, name, parent string) iter.Seq2[string, object] {
+	return func(yield func(string, object) bool) {
+		for i, item := range ps.array(o, name, parent) {
+			field := ps.item(ps.join(parent, name), i)
+			if io := ps.object(item, field); io != nil && !yield(field, io) {
+				return
+			}
+		}
+	}
 }
 
 func (ps *problems) array(o object, name, parent string) []any {
