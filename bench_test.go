@@ -181,11 +181,11 @@ func BenchmarkAppendAllFlags(b *testing.B) {
 	c := s.client(b)
 	s.check(b, c)
 	ctx := context.Background()
-	buf := c.AppendAllFlags(nil, ctx, s.ctxs[0])
+	buf := c.AppendAllFlags(ctx, nil, s.ctxs[0])
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		buf = c.AppendAllFlags(buf[:0], ctx, s.ctxs[0])
+		buf = c.AppendAllFlags(ctx, buf[:0], s.ctxs[0])
 	}
 }
 
@@ -205,8 +205,8 @@ func TestEvaluateAllocations(t *testing.T) {
 		if s.flag == "" {
 			budget = 1
 			allocs = testing.AllocsPerRun(100, func() { _ = c.AllFlags(ctx, s.ctxs[0]) })
-			buf := c.AppendAllFlags(nil, ctx, s.ctxs[0])
-			if n := testing.AllocsPerRun(100, func() { buf = c.AppendAllFlags(buf[:0], ctx, s.ctxs[0]) }); n != 0 {
+			buf := c.AppendAllFlags(ctx, nil, s.ctxs[0])
+			if n := testing.AllocsPerRun(100, func() { buf = c.AppendAllFlags(ctx, buf[:0], s.ctxs[0]) }); n != 0 {
 				t.Errorf("AppendAllFlags with a reused buffer: %v allocations, want 0", n)
 			}
 		} else {

@@ -84,9 +84,9 @@ func BenchmarkEvaluateDistinct(b *testing.B) {
 			s.check(b, c)
 			b.ReportAllocs()
 			if s.flag == "" {
-				buf := c.AppendAllFlags(nil, ctx, s.ctxs[0])
+				buf := c.AppendAllFlags(ctx, nil, s.ctxs[0])
 				for b.Loop() {
-					buf = c.AppendAllFlags(buf[:0], ctx, s.ctxs[0])
+					buf = c.AppendAllFlags(ctx, buf[:0], s.ctxs[0])
 				}
 				return
 			}

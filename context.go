@@ -286,6 +286,9 @@ func normalizeValue(v any) (any, error) {
 // budget for every value it copies. A map or slice beyond rules.MaxNesting
 // fails with a *tooDeep error, which tells a cycle (the usual reason) from
 // a deep value.
+//
+// Hot path (complexity above 15 on purpose): one type switch over every Go
+// value a context attribute may hold, run for each attribute set.
 func normalize(v any, level int, budget *int) (any, error) {
 	if *budget--; *budget < 0 {
 		return nil, errContextTooLarge

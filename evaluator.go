@@ -80,13 +80,6 @@ func (ev *evaluation) value() (*rules.Variation, rules.Kind) {
 	return &ev.flag.Variations[ev.variation], ev.flag.Kind
 }
 
-// reason unpacks the evaluation's reason.
-func (ev *evaluation) reason() Reason {
-	var r Reason
-	ev.fillReason(&r)
-	return r
-}
-
 // fillReason unpacks the evaluation's reason into r, field by field:
 // AllFlags fills its results in place.
 func (ev *evaluation) fillReason(r *Reason) {
@@ -207,6 +200,9 @@ func (e *evaluator) evaluateTop(ev *evaluation, f *rules.Flag) {
 
 // decide applies SPEC §3 steps 2 to 7 to a well-formed flag and a valid
 // context. An error means a malformed segment was reached.
+//
+// Hot path (complexity above 15 on purpose): SPEC §3's steps in order,
+// inline, for every evaluation.
 func (e *evaluator) decide(f *rules.Flag, depth int) (decision, error) {
 	if f.Constant && f.On {
 		return decision{variation: int32(f.Fallthrough.Variation), kind: kindFallthrough}, nil
@@ -253,6 +249,10 @@ func (e *evaluator) decide(f *rules.Flag, depth int) (decision, error) {
 
 // firstMatchingRule returns the index of the first rule whose clauses all
 // match, or -1.
+//
+// Hot loop (complexity above 15 on purpose): the evaluator's inner loop
+// over rules and clauses, with the slot and memo caches inline; split, it
+// costs a call per clause.
 func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
 	if len(f.AttributeSlots) == 0 && !f.HasMemos() {
 		// The usual clause, which tests an attribute, is evaluated here

@@ -238,3 +238,25 @@ func TestMergeSorted(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusErrorsComparedWithErrorsIs: "errors are compared by their text
+// (flags.go sameErr)". A status listener hears of a new error value even
+// when it reads like the last one; the same error reported again (or
+// wrapping it) is no news.
+func TestStatusErrorsComparedWithErrorsIs(t *testing.T) {
+	c, u := manualClient(t)
+	if err := u.Apply(genDoc(t, 1, 1), "manual"); err != nil {
+		t.Fatal(err)
+	}
+	var errs []error
+	c.OnStatus(func(s Status) { errs = append(errs, s.Err) })
+	down := errors.New("link down")
+	u.Failed("manual", down, false)
+	u.Failed("manual", down, false)
+	u.Failed("manual", fmt.Errorf("retrying: %w", down), false)
+	again := errors.New("link down")
+	u.Failed("manual", again, false)
+	if len(errs) != 2 || errs[0] != down || errs[1] != again {
+		t.Errorf("OnStatus saw errors %v, want [%v %v] (the second a new value with the same text)", errs, down, again)
+	}
+}

@@ -211,7 +211,7 @@ func TestSegmentChainCostGrowsLinearly(t *testing.T) {
 			for i := 0; i < b.N; i++ {
 				c.Bool(ctx, "fc", outsider, false)
 				c.BoolDetail(ctx, "fc", outsider, false)
-				buf = c.AppendAllFlags(buf[:0], ctx, outsider)
+				buf = c.AppendAllFlags(ctx, buf[:0], outsider)
 			}
 		})
 		return float64(r.T.Nanoseconds()) / float64(max(r.N, 1))

@@ -52,14 +52,14 @@ var (
 // PREREQUISITE_FAILED, ErrorKind for ERROR, and the rollout flags when a
 // rollout chose the variation.
 type Reason struct {
-	Kind            ReasonKind
-	RuleIndex       int
-	RuleID          string
-	PrerequisiteKey string
-	ErrorKind       ErrorKind
-	InRollout       bool // a percentage rollout chose the variation
-	InExperiment    bool // ... and the rollout is an experiment
-	BucketFallback  bool // ... and the bucketBy attribute was unusable: bucket 0 was used
+	Kind            ReasonKind // why the value was served
+	RuleIndex       int        // RULE_MATCH: the index of the rule that matched
+	RuleID          string     // RULE_MATCH: that rule's id, "" when it has none
+	PrerequisiteKey string     // PREREQUISITE_FAILED: the prerequisite that failed
+	ErrorKind       ErrorKind  // ERROR: what went wrong
+	InRollout       bool       // a percentage rollout chose the variation
+	InExperiment    bool       // ... and the rollout is an experiment
+	BucketFallback  bool       // ... and the bucketBy attribute was unusable: bucket 0 was used
 }
 
 // MarshalJSON encodes the reason with only the fields that apply, in the
@@ -103,7 +103,7 @@ type Result[T any] struct {
 	Value     T      // the value served (the caller's default on error, or when no variation applies)
 	Variation int    // index of the variation served; -1 when the default was served
 	Version   int64  // the flag's version; 0 when there is no such flag
-	Reason    Reason
+	Reason    Reason // why Value was served
 	// Err is nil unless Reason.Kind is ERROR; it wraps one of the sentinel
 	// errors (ErrFlagNotFound, ErrMalformedFlag...) with details.
 	Err error

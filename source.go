@@ -1,7 +1,6 @@
 package flags
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -126,9 +125,11 @@ func (d *documentSource) Run(context.Context, Updates) error { return nil }
 // interval (a debounce against half-written files); a file that cannot be
 // read or parsed is logged and the last good snapshot stays in force.
 type fileSource struct {
-	path     string
-	interval time.Duration
-	last     [sha256.Size]byte // of the content last loaded or refused
+	path       string
+	interval   time.Duration
+	last       [sha256.Size]byte // of the content last loaded or refused
+	unreadable bool              // a read failure was reported; cleared by the next read that works
+	applied    bool              // last is the content in force (not one refused)
 }
 
 // fileSourceInterval is how often a watched file is checked.
@@ -150,52 +151,81 @@ func (f *fileSource) Load(u Updates) error {
 	if err != nil {
 		return fmt.Errorf("flags: %s: %w", f.path, err)
 	}
-	return u.Apply(doc, "file")
+	if err := u.Apply(doc, "file"); err != nil {
+		return err
+	}
+	f.applied = true
+	return nil
 }
 
 func (f *fileSource) Run(ctx context.Context, u Updates) error {
 	t := time.NewTicker(f.interval)
 	defer t.Stop()
-	var pending [sha256.Size]byte
-	havePending := false
+	var pending pendingContent
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		data, err := os.ReadFile(f.path)
-		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) || !havePending {
-				f.fail(u, fmt.Errorf("flags: reading %s: %w", f.path, err))
-			}
-			havePending = false
-			continue
+		if closed := f.poll(u, &pending); closed {
+			return nil
 		}
-		sum := sha256.Sum256(data)
-		if bytes.Equal(sum[:], f.last[:]) {
-			havePending = false
-			continue
-		}
-		if !havePending || sum != pending {
-			pending, havePending = sum, true // changed: wait one more interval to see it settle
-			continue
-		}
-		havePending = false
-		doc, err := rules.ParseDocument(data)
-		if err != nil {
-			f.last = sum // do not report the same bad content again
-			f.fail(u, fmt.Errorf("flags: %s: %w (keeping the last good flags)", f.path, err))
-			continue
-		}
-		f.last = sum
-		if err := u.Apply(doc, "file"); err != nil {
-			if errors.Is(err, ErrClosed) {
-				return nil
-			}
-			f.fail(u, err)
-			continue
-		}
-		u.Healthy("file")
 	}
+}
+
+// pendingContent is a changed content seen once, applied if the next poll
+// sees it again.
+type pendingContent struct {
+	sum  [sha256.Size]byte
+	have bool
+}
+
+// poll reads the file once and applies its content when it changed and
+// has settled. A failure to read is reported once per outage, not every
+// interval (a missing file with a change pending, mid-replace, not at all);
+// reading the content in force again after an outage makes the source
+// healthy. It reports whether the client is closed.
+func (f *fileSource) poll(u Updates, pending *pendingContent) (closed bool) {
+	data, err := os.ReadFile(f.path)
+	if err != nil {
+		if !f.unreadable && (!errors.Is(err, fs.ErrNotExist) || !pending.have) {
+			f.unreadable = true
+			f.fail(u, fmt.Errorf("flags: reading %s: %w", f.path, err))
+		}
+		pending.have = false
+		return false
+	}
+	recovered := f.unreadable
+	f.unreadable = false
+	sum := sha256.Sum256(data)
+	if sum == f.last {
+		pending.have = false
+		if recovered && f.applied {
+			u.Healthy("file")
+		}
+		return false
+	}
+	if !pending.have || sum != pending.sum {
+		pending.sum, pending.have = sum, true // changed: wait one more interval to see it settle
+		return false
+	}
+	pending.have = false
+	f.last = sum // do not report the same bad content again
+	f.applied = false
+	doc, err := rules.ParseDocument(data)
+	if err != nil {
+		f.fail(u, fmt.Errorf("flags: %s: %w (keeping the last good flags)", f.path, err))
+		return false
+	}
+	if err := u.Apply(doc, "file"); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return true
+		}
+		f.fail(u, err)
+		return false
+	}
+	f.applied = true
+	u.Healthy("file")
+	return false
 }

@@ -3,6 +3,8 @@ package flags
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -116,5 +118,58 @@ func TestFileOptionUsedTwice(t *testing.T) {
 		if st := c.Status(); st.State != StateReady || st.Source != "file" || st.Version != 2 {
 			t.Errorf("Status = %+v, want READY/file at version 2", st)
 		}
+	}
+}
+
+// recordingUpdates is an Updates that records what a source reports.
+type recordingUpdates struct {
+	applied, healthy int
+	failed           []error
+}
+
+func (r *recordingUpdates) Apply(*rules.Document, string) error { r.applied++; return nil }
+func (r *recordingUpdates) Healthy(string)                      { r.healthy++ }
+func (r *recordingUpdates) Failed(_ string, err error, _ bool)  { r.failed = append(r.failed, err) }
+func (r *recordingUpdates) Logger() *slog.Logger                { return slog.New(slog.DiscardHandler) }
+
+// TestFileSourceReportsAnOutageOnce: status errors were compared by their
+// text, so that a file missing for a minute did not notify status listeners
+// every 500 ms. The file source reports an outage once, and reading the
+// content in force again makes it healthy.
+func TestFileSourceReportsAnOutageOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	content := []byte(`{"version":1,"flags":{}}`)
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &fileSource{path: path}
+	u := &recordingUpdates{}
+	if err := f.Load(u); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	var pending pendingContent
+	for range 3 {
+		f.poll(u, &pending)
+	}
+	if len(u.failed) != 1 || !errors.Is(u.failed[0], fs.ErrNotExist) {
+		t.Fatalf("three polls of a missing file reported %v, want one fs.ErrNotExist", u.failed)
+	}
+	if err := os.WriteFile(path, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f.poll(u, &pending)
+	f.poll(u, &pending)
+	if u.healthy != 1 || u.applied != 1 || len(u.failed) != 1 {
+		t.Errorf("the same content back: %d healthy, %d applied, %d failed; want 1, 1 (the Load), 1", u.healthy, u.applied, len(u.failed))
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	f.poll(u, &pending)
+	if len(u.failed) != 2 {
+		t.Errorf("a second outage reported %d failures in all, want 2", len(u.failed))
 	}
 }

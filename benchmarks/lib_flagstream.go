@@ -151,7 +151,7 @@ func flagstreamSetup(s Scenario) (*Case, error) {
 		// slice each time; BenchmarkFlagstreamAllFlags measures that).
 		var buf []flags.Result[any]
 		return &Case{Close: closer, All: func(count bool) int {
-			buf = c.AppendAllFlags(buf[:0], ctx, user)
+			buf = c.AppendAllFlags(ctx, buf[:0], user)
 			if !count {
 				return 0
 			}

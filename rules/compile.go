@@ -64,9 +64,10 @@ func compileFlag(c *compiler, f *Flag, key string, raw json.RawMessage) {
 	}
 }
 
-func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
-	d := &Definition{OffVariation: -1, Metadata: noMetadata}
-	*f = Flag{Definition: d, Resolved: unresolved, Key: key, Salt: key}
+// topObject checks a flag's or segment's key and decodes its JSON, raw,
+// which must be an object; it returns nil, the problem reported, when it is
+// not.
+func (ps *problems) topObject(key string, raw json.RawMessage) object {
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
@@ -74,77 +75,32 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 	ps.tree = tree // for the pattern budget (regex.go)
 	if err != nil {
 		ps.add("", "%w", err)
-		return
+		return nil
 	}
 	obj, ok := tree.(object)
 	if !ok {
 		ps.add("", "got %s, want an object", jsonKind(tree))
+		return nil
+	}
+	return obj
+}
+
+func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
+	d := &Definition{OffVariation: -1, Metadata: noMetadata}
+	*f = Flag{Definition: d, Resolved: unresolved, Key: key, Salt: key}
+	obj := ps.topObject(key, raw)
+	if obj == nil {
 		return
 	}
-	d.Version = ps.nonNegInt(obj, "version", "", 0)
-	d.On = ps.boolean(obj, "on", "")
-	meta := Metadata{Description: ps.str(obj, "description", ""), Deprecated: ps.boolean(obj, "deprecated", ""),
-		Tags: ps.strings(obj, "tags", "")}
-	if meta.Description != "" || meta.Deprecated || meta.Tags != nil {
-		own := meta // only this copy escapes: flags without metadata allocate none
-		d.Metadata = &own
-	}
-	if s, ok := obj.get("salt"); ok && s != nil {
-		f.Salt = ps.str(obj, "salt", "")
-		d.explicitSalt = true
-	}
-
+	ps.flagFields(obj, f, d)
 	d.Kind, d.Variations = ps.variations(obj)
 	n := len(d.Variations)
 	if v, ok := obj.get("offVariation"); ok && v != nil {
 		d.OffVariation = ps.index(v, "offVariation", n)
 	}
-	for i, item := range ps.array(obj, "prerequisites", "") {
-		field := ps.item("prerequisites", i)
-		o := ps.object(item, field)
-		if o == nil {
-			continue
-		}
-		p := Prerequisite{Key: ps.str(o, "flag", field), Variation: -1}
-		if p.Key == "" {
-			ps.add(ps.join(field, "flag"), "missing flag key")
-		}
-		if v, ok := o.get("variation"); ok {
-			p.Variation = ps.intValue(v, ps.join(field, "variation"))
-			if p.Variation < 0 {
-				ps.add(ps.join(field, "variation"), "must be >= 0")
-			}
-		} else {
-			ps.add(ps.join(field, "variation"), "missing")
-		}
-		d.Prerequisites = append(d.Prerequisites, p)
-	}
-	for i, item := range ps.array(obj, "targets", "") {
-		field := ps.item("targets", i)
-		o := ps.object(item, field)
-		if o == nil {
-			continue
-		}
-		t := Target{Attribute: ps.path(o, "attribute", field, true)}
-		t.Values = NewValueSet(ps.scalars(o, "values", field))
-		t.Variation = ps.requiredIndex(o, "variation", field, n)
-		d.Targets = append(d.Targets, t)
-	}
-	for i, item := range ps.array(obj, "rules", "") {
-		field := ps.item("rules", i)
-		o := ps.object(item, field)
-		if o == nil {
-			continue
-		}
-		r := Rule{ID: ps.str(o, "id", field), Description: ps.str(o, "description", field)}
-		r.Clauses = ps.clauses(o, field)
-		if s, ok := o.get("serve"); ok {
-			r.Serve = ps.serve(s, ps.join(field, "serve"), f)
-		} else {
-			ps.add(ps.join(field, "serve"), "missing")
-		}
-		d.Rules = append(d.Rules, r)
-	}
+	d.Prerequisites = ps.prerequisites(obj)
+	d.Targets = ps.targets(obj, n)
+	d.Rules = ps.rules(obj, f)
 	if s, ok := obj.get("fallthrough"); ok {
 		d.Fallthrough = ps.serve(s, "fallthrough", f)
 	} else {
@@ -159,6 +115,72 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 	}
 	d.constLocal = !d.On || len(d.Prerequisites) == 0 && len(d.Targets) == 0 && len(d.Rules) == 0 && d.Fallthrough.Rollout == nil
 	f.Constant = d.constLocal
+}
+
+// flagFields reads a flag's scalar fields: version, on, its metadata and
+// its salt.
+func (ps *problems) flagFields(obj object, f *Flag, d *Definition) {
+	d.Version = ps.nonNegInt(obj, "version", "", 0)
+	d.On = ps.boolean(obj, "on", "")
+	meta := Metadata{Description: ps.str(obj, "description", ""), Deprecated: ps.boolean(obj, "deprecated", ""),
+		Tags: ps.strings(obj, "tags", "")}
+	if meta.Description != "" || meta.Deprecated || meta.Tags != nil {
+		own := meta // only this copy escapes: flags without metadata allocate none
+		d.Metadata = &own
+	}
+	if s, ok := obj.get("salt"); ok && s != nil {
+		f.Salt = ps.str(obj, "salt", "")
+		d.explicitSalt = true
+	}
+}
+
+// prerequisites reads a flag's prerequisites.
+func (ps *problems) prerequisites(obj object) []Prerequisite {
+	var out []Prerequisite
+	for field, o := range ps.objects(obj, "prerequisites", "") {
+		p := Prerequisite{Key: ps.str(o, "flag", field), Variation: -1}
+		if p.Key == "" {
+			ps.add(ps.join(field, "flag"), "missing flag key")
+		}
+		if v, ok := o.get("variation"); ok {
+			p.Variation = ps.intValue(v, ps.join(field, "variation"))
+			if p.Variation < 0 {
+				ps.add(ps.join(field, "variation"), "must be >= 0")
+			}
+		} else {
+			ps.add(ps.join(field, "variation"), "missing")
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// targets reads a flag's targets; n is its number of variations.
+func (ps *problems) targets(obj object, n int) []Target {
+	var out []Target
+	for field, o := range ps.objects(obj, "targets", "") {
+		t := Target{Attribute: ps.path(o, "attribute", field, true)}
+		t.Values = NewValueSet(ps.scalars(o, "values", field))
+		t.Variation = ps.requiredIndex(o, "variation", field, n)
+		out = append(out, t)
+	}
+	return out
+}
+
+// rules reads the rules of flag f.
+func (ps *problems) rules(obj object, f *Flag) []Rule {
+	var out []Rule
+	for field, o := range ps.objects(obj, "rules", "") {
+		r := Rule{ID: ps.str(o, "id", field), Description: ps.str(o, "description", field)}
+		r.Clauses = ps.clauses(o, field)
+		if s, ok := o.get("serve"); ok {
+			r.Serve = ps.serve(s, ps.join(field, "serve"), f)
+		} else {
+			ps.add(ps.join(field, "serve"), "missing")
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // numberSegmentRefs gives the inSegment clauses among clauses their ranges
@@ -316,21 +338,26 @@ func assignSlots(f *Definition) {
 	for i := range f.Rules {
 		for j := range f.Rules[i].Clauses {
 			c := &f.Rules[i].Clauses[j]
-			if c.Op == OpInSegment || len(c.Attribute) == 0 || uses[c.Attribute.String()] < 2 {
-				continue
-			}
-			for k, p := range f.AttributeSlots {
-				if slices.Equal(p, c.Attribute) {
-					c.Slot = k
-					break
-				}
-			}
-			if c.Slot < 0 && len(f.AttributeSlots) < MaxSlots {
-				c.Slot = len(f.AttributeSlots)
-				f.AttributeSlots = append(f.AttributeSlots, c.Attribute)
+			if c.Op != OpInSegment && len(c.Attribute) > 0 && uses[c.Attribute.String()] >= 2 {
+				c.Slot = slotFor(f, c.Attribute)
 			}
 		}
 	}
+}
+
+// slotFor returns the index of attr in f.AttributeSlots, adding it when
+// there is room, or -1.
+func slotFor(f *Definition, attr Path) int {
+	for k, p := range f.AttributeSlots {
+		if slices.Equal(p, attr) {
+			return k
+		}
+	}
+	if len(f.AttributeSlots) < MaxSlots {
+		f.AttributeSlots = append(f.AttributeSlots, attr)
+		return len(f.AttributeSlots) - 1
+	}
+	return -1
 }
 
 // compileSegment parses and compiles one segment on its own; cycles through
@@ -348,30 +375,15 @@ func compileSegment(c *compiler, key string, raw json.RawMessage) *Segment {
 
 func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 	s := &Segment{Key: key, Attribute: keyPath}
-	if !ValidKey(key) {
-		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
-	}
-	tree, err := decodeTree(ps.c.treeArena(), raw)
-	ps.tree = tree // for the pattern budget (regex.go)
-	if err != nil {
-		ps.add("", "%w", err)
-		return s
-	}
-	obj, ok := tree.(object)
-	if !ok {
-		ps.add("", "got %s, want an object", jsonKind(tree))
+	obj := ps.topObject(key, raw)
+	if obj == nil {
 		return s
 	}
 	s.Version = ps.nonNegInt(obj, "version", "", 0)
 	s.Attribute = ps.path(obj, "attribute", "", true)
 	s.Included = NewValueSet(ps.scalars(obj, "included", ""))
 	s.Excluded = NewValueSet(ps.scalars(obj, "excluded", ""))
-	for i, item := range ps.array(obj, "rules", "") {
-		field := ps.item("rules", i)
-		o := ps.object(item, field)
-		if o == nil {
-			continue
-		}
+	for field, o := range ps.objects(obj, "rules", "") {
 		r := SegmentRule{ID: ps.str(o, "id", field), Weight: -1, Salt: key}
 		r.Clauses = ps.clauses(o, field)
 		if w, ok := o.get("weight"); ok && w != nil {
@@ -393,181 +405,17 @@ func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 	return s
 }
 
-func (ps *problems) variations(obj object) (kind Kind, out []Variation) {
-	raw, ok := obj.get("variations")
-	if !ok {
-		ps.add("variations", "missing (at least one variation is required)")
-		return 0, nil
+// weight reads one weight, 0..TotalWeight. One out of range is reported,
+// sets *bad (so that its sum is not reported again) and counts as 0 (no
+// overflow).
+func (ps *problems) weight(v any, field string, bad *bool) int64 {
+	w := ps.int64Value(v, field)
+	if w < 0 || w > TotalWeight {
+		ps.add(field, "%d is outside 0..%d", w, TotalWeight)
+		*bad = true
+		return 0
 	}
-	arr, ok := raw.([]any)
-	if !ok {
-		ps.add("variations", "got %s, want an array", jsonKind(raw))
-		return 0, nil
-	}
-	if len(arr) == 0 {
-		ps.add("variations", "empty (at least one variation is required)")
-		return 0, nil
-	}
-	// A list interned is one that was built without problems: the same
-	// elements have the same kinds and parse the same way.
-	iv, internKey, ok := ps.c.internVariations(arr)
-	if ok {
-		return iv.kind, iv.list
-	}
-	problemsBefore := len(ps.list)
-	defer func() {
-		if len(ps.list) == problemsBefore {
-			ps.c.keepVariations(internKey, kind, out)
-		}
-	}()
-	out = make([]Variation, len(arr))
-	for i, v := range arr {
-		field := ps.item("variations", i)
-		var k Kind
-		switch x := v.(type) {
-		case bool:
-			k = KindBool
-			out[i].Bool = x
-		case string:
-			k = KindString
-			out[i].String = x
-		case json.Number:
-			k = KindNumber
-			f, err := x.Float64()
-			if err != nil {
-				ps.add(field, "number %s out of range", x)
-			}
-			out[i].Number = f
-		case object, []any:
-			k = KindJSON
-		default:
-			ps.add(field, "got %s, want a bool, string, number, object or array", jsonKind(v))
-			continue
-		}
-		out[i].JSON = variationJSON(v)
-		out[i].Value = normalize(v)
-		if kind == 0 {
-			kind = k
-		} else if k != kind {
-			ps.add(field, "is a %s but variations[0] is a %s: all variations must have one type", k, kind)
-		}
-	}
-	return kind, out
-}
-
-func (ps *problems) serve(v any, field string, f *Flag) Serve {
-	s := Serve{Variation: -1}
-	o := ps.object(v, field)
-	if o == nil {
-		return s
-	}
-	vr, hasVar := o.get("variation")
-	ro, hasRollout := o.get("rollout")
-	switch {
-	case hasVar && hasRollout:
-		ps.add(field, "has both variation and rollout: want exactly one")
-	case hasVar:
-		s.Variation = ps.index(vr, ps.join(field, "variation"), len(f.Variations))
-	case hasRollout:
-		s.Rollout = ps.rollout(ro, ps.join(field, "rollout"), f)
-	default:
-		ps.add(field, "has neither variation nor rollout: want exactly one")
-	}
-	return s
-}
-
-func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
-	o := ps.object(v, field)
-	if o == nil {
-		return nil
-	}
-	r := &Rollout{Salt: f.Salt}
-	r.BucketBy = ps.path(o, "bucketBy", field, true)
-	if s, ok := o.get("salt"); ok && s != nil {
-		r.Salt = ps.str(o, "salt", field)
-	} else if !f.explicitSalt {
-		f.keyed = true // salted with the key
-	}
-	r.Experiment = ps.boolean(o, "experiment", field)
-	items := ps.array(o, "variations", field)
-	if len(items) == 0 {
-		ps.add(ps.join(field, "variations"), "want at least one weighted variation")
-	}
-	_, scheduled := o.get("schedule")
-	var sum int64
-	anyWeight, badWeight := false, false
-	for i, item := range items {
-		vf := ps.item(ps.join(field, "variations"), i)
-		wo := ps.object(item, vf)
-		if wo == nil {
-			continue
-		}
-		r.Variations = append(r.Variations, ps.requiredIndex(wo, "variation", vf, len(f.Variations)))
-		var w int64
-		if raw, ok := wo.get("weight"); ok {
-			anyWeight = true
-			w = ps.int64Value(raw, ps.join(vf, "weight"))
-			if w < 0 || w > TotalWeight {
-				ps.add(ps.join(vf, "weight"), "%d is outside 0..%d", w, TotalWeight)
-				w, badWeight = 0, true // no overflow, no second report of the sum
-			}
-		} else if !scheduled {
-			ps.add(ps.join(vf, "weight"), "missing")
-		}
-		r.Weights = append(r.Weights, w)
-		sum += w
-	}
-	// With a schedule the static weights are ignored by evaluation and may be
-	// omitted; written down, they must still be a valid split.
-	if len(items) > 0 && !badWeight && sum != TotalWeight && (!scheduled || anyWeight) {
-		ps.add(ps.join(field, "variations"), "weights sum to %d, want %d", sum, TotalWeight)
-	}
-	last := int64(0)
-	for i, item := range ps.array(o, "schedule", field) {
-		sf := ps.item(ps.join(field, "schedule"), i)
-		so := ps.object(item, sf)
-		if so == nil {
-			continue
-		}
-		step := Step{}
-		if at, ok := so.get("at"); ok {
-			ms, ok := instantValue(at)
-			if !ok {
-				ps.add(ps.join(sf, "at"), "%s is not an RFC 3339 time or Unix milliseconds", describe(at))
-			}
-			step.At = ms
-			if i > 0 && ms <= last {
-				ps.add(ps.join(sf, "at"), "steps must be in increasing time order")
-			}
-			last = ms
-		} else {
-			ps.add(ps.join(sf, "at"), "missing")
-		}
-		ws := ps.array(so, "weights", sf)
-		if len(ws) != len(items) {
-			ps.add(ps.join(sf, "weights"), "has %d weights for %d variations", len(ws), len(items))
-		}
-		var total int64
-		badStep := false
-		for j, w := range ws {
-			x := ps.int64Value(w, ps.item(ps.join(sf, "weights"), j))
-			if x < 0 || x > TotalWeight {
-				ps.add(ps.item(ps.join(sf, "weights"), j), "%d is outside 0..%d", x, TotalWeight)
-				x, badStep = 0, true
-			}
-			step.Weights = append(step.Weights, x)
-			total += x
-		}
-		if len(ws) > 0 && !badStep && total != TotalWeight {
-			ps.add(ps.join(sf, "weights"), "sum to %d, want %d", total, TotalWeight)
-		}
-		r.Schedule = append(r.Schedule, step)
-	}
-	if scheduled && len(r.Schedule) == 0 {
-		ps.add(ps.join(field, "schedule"), "empty: omit it or give at least one step")
-	}
-	r.prepare()
-	return r
+	return w
 }
 
 func (ps *problems) clauses(o object, parent string) []Clause {
@@ -616,57 +464,10 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 	var plans []plan // matches
 	for i, raw := range arr {
-		vf := ps.item(field, i)
 		v := normalize(raw)
 		c.Values = append(c.Values, v)
-		switch c.Op {
-		case OpIn:
-			switch v.(type) {
-			case string, float64, bool:
-			default:
-				ps.add(vf, "got %s, want a string, number or bool", jsonKind(raw))
-			}
-		case OpStartsWith, OpEndsWith, OpContains, OpInSegment:
-			s, ok := v.(string)
-			if !ok {
-				ps.add(vf, "got %s, want a string", jsonKind(raw))
-				continue
-			}
-			c.strings = append(c.strings, s)
-		case OpMatches:
-			s, ok := v.(string)
-			if !ok {
-				ps.add(vf, "got %s, want a string", jsonKind(raw))
-				continue
-			}
-			if pl, ok := ps.planValue(s, vf); ok { // regex.go: the limits of SPEC §13
-				plans = append(plans, pl)
-			}
-		case OpLessThan, OpLessThanOrEqual, OpGreaterThan, OpGreaterThanOrEqual:
-			n, ok := v.(float64)
-			if !ok {
-				ps.add(vf, "got %s, want a number", jsonKind(raw))
-				continue
-			}
-			c.parsed().numbers = append(c.numbers, n)
-		case OpBefore, OpAfter:
-			switch v.(type) {
-			case string, float64:
-				if m, ok := instant(v); ok {
-					c.parsed().instants = append(c.instants, m)
-				}
-			default:
-				ps.add(vf, "got %s, want an RFC 3339 string or Unix milliseconds", jsonKind(raw))
-			}
-		case OpSemVerEqual, OpSemVerLessThan, OpSemVerGreaterThan:
-			s, ok := v.(string)
-			if !ok {
-				ps.add(vf, "got %s, want a version string", jsonKind(raw))
-				continue
-			}
-			if sv, ok := parseSemver(s); ok {
-				c.parsed().versions = append(c.versions, sv)
-			}
+		if pl, ok := ps.clauseValue(c, v, raw, ps.item(field, i)); ok {
+			plans = append(plans, pl)
 		}
 	}
 	if c.Op == OpIn {
@@ -675,6 +476,61 @@ func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 	if len(plans) > 0 {
 		c.parsed().patterns = ps.compilePatterns(plans, field)
 	}
+}
+
+// clauseValue checks one of a clause's values, v (raw as written), for its
+// operator and keeps it pre-parsed; for matches it returns the pattern's
+// plan instead, compiled with the clause's others.
+func (ps *problems) clauseValue(c *Clause, v, raw any, vf string) (plan, bool) {
+	switch c.Op {
+	case OpIn:
+		switch v.(type) {
+		case string, float64, bool:
+		default:
+			ps.add(vf, "got %s, want a string, number or bool", jsonKind(raw))
+		}
+	case OpStartsWith, OpEndsWith, OpContains, OpInSegment:
+		if s, ok := ps.stringValue(v, raw, vf, "a string"); ok {
+			c.strings = append(c.strings, s)
+		}
+	case OpMatches:
+		if s, ok := ps.stringValue(v, raw, vf, "a string"); ok {
+			return ps.planValue(s, vf) // regex.go: the limits of SPEC §13
+		}
+	case OpLessThan, OpLessThanOrEqual, OpGreaterThan, OpGreaterThanOrEqual:
+		n, ok := v.(float64)
+		if !ok {
+			ps.add(vf, "got %s, want a number", jsonKind(raw))
+			break
+		}
+		c.parsed().numbers = append(c.numbers, n)
+	case OpBefore, OpAfter:
+		switch v.(type) {
+		case string, float64:
+			if m, ok := instant(v); ok {
+				c.parsed().instants = append(c.instants, m)
+			}
+		default:
+			ps.add(vf, "got %s, want an RFC 3339 string or Unix milliseconds", jsonKind(raw))
+		}
+	case OpSemVerEqual, OpSemVerLessThan, OpSemVerGreaterThan:
+		if s, ok := ps.stringValue(v, raw, vf, "a version string"); ok {
+			if sv, ok := parseSemver(s); ok {
+				c.parsed().versions = append(c.versions, sv)
+			}
+		}
+	}
+	return plan{}, false
+}
+
+// stringValue returns v as a string, or reports that the value at vf is
+// not one (want says what it should be).
+func (ps *problems) stringValue(v, raw any, vf, want string) (string, bool) {
+	s, ok := v.(string)
+	if !ok {
+		ps.add(vf, "got %s, want %s", jsonKind(raw), want)
+	}
+	return s, ok
 }
 
 // normalize turns json.Number into float64, recursively, so compiled values

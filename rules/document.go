@@ -21,17 +21,17 @@ var ErrInvalidDocument = errors.New("flags: invalid document")
 //
 // A Document is immutable once built; Apply returns a new one.
 type Document struct {
-	Version  int64                      `json:"version"`
-	Flags    map[string]json.RawMessage `json:"flags"`
-	Segments map[string]json.RawMessage `json:"segments"`
+	Version  int64                      `json:"version"`  // the snapshot version, above the previous one
+	Flags    map[string]json.RawMessage `json:"flags"`    // each flag's JSON by key, kept as written
+	Segments map[string]json.RawMessage `json:"segments"` // each segment's JSON by key, kept as written
 }
 
 // Patch is the data of a patch stream event: the new snapshot version and the
 // flags and segments that changed. A nil (JSON null) entry deletes the key.
 type Patch struct {
-	Version  int64                      `json:"version"`
-	Flags    map[string]json.RawMessage `json:"flags,omitempty"`
-	Segments map[string]json.RawMessage `json:"segments,omitempty"`
+	Version  int64                      `json:"version"`            // the snapshot version, above the previous one
+	Flags    map[string]json.RawMessage `json:"flags,omitempty"`    // the changed flags by key; a nil entry deletes the flag
+	Segments map[string]json.RawMessage `json:"segments,omitempty"` // the changed segments by key; a nil entry deletes the segment
 }
 
 // ParseDocument decodes a document. It fails, wrapping ErrInvalidDocument, only
@@ -56,64 +56,78 @@ func ParseDocument(data []byte) (*Document, error) {
 		}
 		return nil, fmt.Errorf("%w: top level: got %s, want an object", ErrInvalidDocument, kind)
 	}
-	// The last of duplicate members wins, as in encoding/json.
-	var version, flagsRaw, segmentsRaw json.RawMessage
-	var flags, segments map[string]json.RawMessage
-	s.pos++
-	s.skipSpace()
-	if s.pos < len(data) && data[s.pos] == '}' {
-		s.pos++
-	} else {
-		for {
-			k, err := s.objectKey(keyDecode)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
-			}
-			s.skipSpace()
-			start := s.pos
-			var members map[string]json.RawMessage
-			if (k == "flags" || k == "segments") && s.pos < len(data) && data[s.pos] == '{' {
-				members, err = s.rawMembersAt(2)
-			} else {
-				err = s.skipValue(2)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
-			}
-			raw := json.RawMessage(data[start:s.pos:s.pos])
-			switch k {
-			case "version":
-				version = raw
-			case "flags":
-				flagsRaw, flags = raw, members
-			case "segments":
-				segmentsRaw, segments = raw, members
-			}
-			more, err := s.next('}', "after object key:value pair")
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
-			}
-			if !more {
-				break
-			}
-		}
+	top, err := s.topLevel()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
 	}
 	s.skipSpace()
 	if s.pos != len(data) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, s.unexpected("after top-level value"))
 	}
 	doc := &Document{}
-	var err error
-	if doc.Version, err = parseVersion(version); err != nil {
+	if doc.Version, err = parseVersion(top.version); err != nil {
 		return nil, err
 	}
-	if doc.Flags, err = documentMembers("flags", flagsRaw, flags); err != nil {
+	if doc.Flags, err = documentMembers("flags", top.flagsRaw, top.flags); err != nil {
 		return nil, err
 	}
-	if doc.Segments, err = documentMembers("segments", segmentsRaw, segments); err != nil {
+	if doc.Segments, err = documentMembers("segments", top.segmentsRaw, top.segments); err != nil {
 		return nil, err
 	}
 	return doc, nil
+}
+
+// topLevel is what a document's top-level object holds: the raw version,
+// flags and segments, the members of the last two split while they were
+// read.
+type topLevel struct {
+	version, flagsRaw, segmentsRaw json.RawMessage
+	flags, segments                map[string]json.RawMessage
+}
+
+// topLevel reads the members of the top-level object, whose '{' is at
+// s.pos. The last of duplicate members wins, as in encoding/json.
+func (s *scanner) topLevel() (topLevel, error) {
+	var top topLevel
+	s.pos++
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		return top, nil
+	}
+	for {
+		k, err := s.objectKey(keyDecode)
+		if err != nil {
+			return top, err
+		}
+		s.skipSpace()
+		start := s.pos
+		var members map[string]json.RawMessage
+		if (k == "flags" || k == "segments") && s.pos < len(s.data) && s.data[s.pos] == '{' {
+			members, err = s.rawMembersAt(2)
+		} else {
+			err = s.skipValue(2)
+		}
+		if err != nil {
+			return top, err
+		}
+		raw := json.RawMessage(s.data[start:s.pos:s.pos])
+		switch k {
+		case "version":
+			top.version = raw
+		case "flags":
+			top.flagsRaw, top.flags = raw, members
+		case "segments":
+			top.segmentsRaw, top.segments = raw, members
+		}
+		more, err := s.next('}', "after object key:value pair")
+		if err != nil {
+			return top, err
+		}
+		if !more {
+			return top, nil
+		}
+	}
 }
 
 // documentMembers is parseRawMap for a document whose flags or segments

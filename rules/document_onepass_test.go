@@ -1,10 +1,7 @@
 package rules
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -39,20 +36,7 @@ func parseDocumentTwoPass(data []byte) (*Document, error) {
 }
 
 func FuzzParseDocumentOnePass(f *testing.F) {
-	files, _ := filepath.Glob("../testdata/eval/*.json")
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		var cf struct {
-			Document json.RawMessage `json:"document"`
-		}
-		if err := json.Unmarshal(data, &cf); err != nil {
-			f.Fatalf("%s: %v", file, err)
-		}
-		f.Add([]byte(cf.Document))
-	}
+	addEvalDocuments(f)
 	for _, s := range []string{``, `{"flags":`, "{\n\"version\": 1,\n\"flags\": {,}}", `{} {}`, `[]`, `null`, `17`,
 		`{"flags":[]}`, `{"flags":{"a":{},"a":1}}`, `{"flags":{"a":{}},"flags":null}`, `{"flags":null,"flags":{"b":[]}}`,
 		`{"segments":true}`, `{"version":"3"}`, `{"flags":{"\u00e9\\n":1,"x\ud800":2,"a\"b":3}}`, `{"flags":{"a":{"b":[[[]]]}}`,

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/json"
+	"iter"
 	"strings"
 )
 
@@ -18,40 +19,30 @@ func (ps *problems) object(v any, field string) object {
 	return o
 }
 
+// objects yields the items of the array member name of o with their
+// fields (such as "rules[2]"); an item that is not an object is reported
+// and skipped.
+func (ps *problems) objects(o object, name, parent string) iter.Seq2[string, object] {
+	return func(yield func(string, object) bool) {
+		for i, item := range ps.array(o, name, parent) {
+			field := ps.item(ps.join(parent, name), i)
+			if io := ps.object(item, field); io != nil && !yield(field, io) {
+				return
+			}
+		}
+	}
+}
+
 func (ps *problems) array(o object, name, parent string) []any {
-	v, ok := o.get(name)
-	if !ok || v == nil {
-		return nil
-	}
-	arr, ok := v.([]any)
-	if !ok {
-		ps.add(ps.join(parent, name), "got %s, want an array", jsonKind(v))
-	}
-	return arr
+	return field[[]any](ps, o, name, parent, "an array")
 }
 
 func (ps *problems) boolean(o object, name, parent string) bool {
-	v, ok := o.get(name)
-	if !ok || v == nil {
-		return false
-	}
-	b, ok := v.(bool)
-	if !ok {
-		ps.add(ps.join(parent, name), "got %s, want a bool", jsonKind(v))
-	}
-	return b
+	return field[bool](ps, o, name, parent, "a bool")
 }
 
 func (ps *problems) str(o object, name, parent string) string {
-	v, ok := o.get(name)
-	if !ok || v == nil {
-		return ""
-	}
-	s, ok := v.(string)
-	if !ok {
-		ps.add(ps.join(parent, name), "got %s, want a string", jsonKind(v))
-	}
-	return s
+	return field[string](ps, o, name, parent, "a string")
 }
 
 func (ps *problems) strings(o object, name, parent string) []string {
@@ -164,4 +155,20 @@ func (ps *problems) path(o object, name, parent string, optional bool) Path {
 	}
 	ps.c.keepPath(s, p)
 	return p
+}
+
+// field returns the member name of o as a T, or T's zero value when it is
+// absent or null; a member of another JSON type is reported, saying it
+// should be want.
+func field[T any](ps *problems, o object, name, parent, want string) T {
+	var x T
+	v, ok := o.get(name)
+	if !ok || v == nil {
+		return x
+	}
+	x, ok = v.(T)
+	if !ok {
+		ps.add(ps.join(parent, name), "got %s, want %s", jsonKind(v), want)
+	}
+	return x
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -20,20 +21,7 @@ import (
 //
 // Seeds: the documents of ../testdata/eval/*.json and testdata/fuzz/FuzzCompile.
 func FuzzCompile(f *testing.F) {
-	files, _ := filepath.Glob("../testdata/eval/*.json")
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		var cf struct {
-			Document json.RawMessage `json:"document"`
-		}
-		if err := json.Unmarshal(data, &cf); err != nil {
-			f.Fatalf("%s: %v", file, err)
-		}
-		f.Add([]byte(cf.Document))
-	}
+	addEvalDocuments(f)
 	f.Add([]byte(`{"flags":{"a":{"on":true,"variations":[1,2],"prerequisites":[{"flag":"a","variation":0}],"fallthrough":{"variation":0}}}}`))
 	f.Add([]byte(`{"segments":{"s":{"rules":[{"clauses":[{"op":"inSegment","values":["s"]}],"weight":5}]}}}`))
 	f.Add([]byte(`[]`))
@@ -51,7 +39,7 @@ func FuzzCompile(f *testing.F) {
 		// Reuse gives the same answer as a fresh compile, and so does the
 		// document re-encoded compactly.
 		want := problemStrings(s.Problems())
-		if got := problemStrings(CompileFrom(s, doc).Problems()); !equalStrings(got, want) {
+		if got := problemStrings(CompileFrom(s, doc).Problems()); !slices.Equal(got, want) {
 			t.Fatalf("CompileFrom(same doc) problems %q, Compile %q", got, want)
 		}
 		enc, err := json.Marshal(doc)
@@ -62,7 +50,7 @@ func FuzzCompile(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encoded document %s does not parse: %v", enc, err)
 		}
-		if got := problemStrings(Compile(doc2).Problems()); !equalStrings(got, want) {
+		if got := problemStrings(Compile(doc2).Problems()); !slices.Equal(got, want) {
 			t.Fatalf("re-encoded document problems %q, want %q", got, want)
 		}
 		checkCopiesCompileAlike(t, doc)
@@ -96,7 +84,7 @@ func checkCopiesCompileAlike(t *testing.T, doc *Document) {
 			}
 			return out
 		}
-		if got, want := rekey(c.local), rekey(f.local); !equalStrings(got, want) {
+		if got, want := rekey(c.local), rekey(f.local); !slices.Equal(got, want) {
 			t.Fatalf("copy of %q: problems %q, original %q", k, got, want)
 		}
 		if f.Version != c.Version || f.On != c.On || f.Kind != c.Kind || f.OffVariation != c.OffVariation ||
@@ -120,18 +108,6 @@ func checkCopiesCompileAlike(t *testing.T, doc *Document) {
 			t.Fatalf("copy of %q: rollout salt %q, original %q", k, c.Fallthrough.Rollout.Salt, r.Salt)
 		}
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func checkSnapshot(t *testing.T, doc *Document, s *Snapshot) {
@@ -302,5 +278,23 @@ func checkClauses(t *testing.T, key string, cs []Clause) {
 		for _, v := range probeValues {
 			c.Match(v, true)
 		}
+	}
+}
+
+// addEvalDocuments seeds f with the documents of ../testdata/eval/*.json.
+func addEvalDocuments(f *testing.F) {
+	files, _ := filepath.Glob("../testdata/eval/*.json")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var cf struct {
+			Document json.RawMessage `json:"document"`
+		}
+		if err := json.Unmarshal(data, &cf); err != nil {
+			f.Fatalf("%s: %v", file, err)
+		}
+		f.Add([]byte(cf.Document))
 	}
 }

@@ -233,6 +233,9 @@ func parseJSONIn(a *arena, data []byte, level int) (any, error) {
 
 // value reads the value at pos; an object or array there is at the given
 // nesting level, and its members are at level+1.
+//
+// Hot loop (complexity above 15 on purpose): one switch on the first byte
+// of every JSON value the compiler reads.
 func (s *scanner) value(level int) (any, error) {
 	s.skipSpace()
 	if s.pos >= len(s.data) {
@@ -329,6 +332,10 @@ func (s *scanner) literal(lit string) error {
 	return nil
 }
 
+// number reads a JSON number.
+//
+// Hot loop (complexity above 15 on purpose): the JSON number grammar, byte
+// by byte, with the small-integer fast path.
 func (s *scanner) number() (any, error) {
 	start := s.pos
 	if s.data[s.pos] == '-' {
@@ -444,6 +451,10 @@ func (s *scanner) key() (string, error) {
 	return s.str()
 }
 
+// knownKey returns the interned name of a field SPEC §1 defines, or "".
+//
+// Its complexity (above 15 on purpose) is a table's, one case per name: a
+// string switch on the bytes does not allocate, and runs for every key read.
 func knownKey(b []byte) string {
 	switch string(b) { // the compiler does not allocate for this conversion
 	case "version":
@@ -565,6 +576,9 @@ func (s *scanner) surrogatePair(r rune, start int) (rune, error) {
 }
 
 // strSlow decodes a string with escapes from start.
+//
+// Hot loop (complexity above 15 on purpose): escapes and UTF-8
+// validation, one switch per byte.
 func (s *scanner) strSlow(start int) (string, error) {
 	buf := make([]byte, 0, s.pos-start+16)
 	buf = append(buf, s.data[start:s.pos]...)
@@ -638,232 +652,3 @@ func (s *scanner) hex4() (rune, bool) {
 	s.pos += 4
 	return rune(v), true
 }
-
-// skipValue checks one value at the given nesting level (as value) and
-// moves past it without building it.
-func (s *scanner) skipValue(level int) error {
-	s.skipSpace()
-	if s.pos >= len(s.data) {
-		return s.errorf("unexpected end of JSON input")
-	}
-	switch c := s.data[s.pos]; {
-	case c == '{':
-		if level > MaxNesting {
-			return s.tooDeep(level)
-		}
-		s.pos++
-		s.skipSpace()
-		if s.pos < len(s.data) && s.data[s.pos] == '}' {
-			s.pos++
-			return nil
-		}
-		for {
-			if _, err := s.objectKey(keySkip); err != nil {
-				return err
-			}
-			if err := s.skipValue(level + 1); err != nil {
-				return err
-			}
-			more, err := s.next('}', "after object key:value pair")
-			if err != nil {
-				return err
-			}
-			if more {
-				continue
-			}
-			return nil
-		}
-	case c == '[':
-		if level > MaxNesting {
-			return s.tooDeep(level)
-		}
-		s.pos++
-		s.skipSpace()
-		if s.pos < len(s.data) && s.data[s.pos] == ']' {
-			s.pos++
-			return nil
-		}
-		for {
-			if err := s.skipValue(level + 1); err != nil {
-				return err
-			}
-			more, err := s.next(']', "after array element")
-			if err != nil {
-				return err
-			}
-			if more {
-				continue
-			}
-			return nil
-		}
-	case c == '"':
-		return s.skipString()
-	default:
-		_, err := s.value(level)
-		return err
-	}
-}
-
-// next moves past the separator after a member or element: it reports more
-// after a comma, and false after the closing byte.
-func (s *scanner) next(closing byte, context string) (more bool, err error) {
-	s.skipSpace()
-	if s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			return true, nil
-		case closing:
-			s.pos++
-			return false, nil
-		}
-	}
-	return false, s.unexpected(context)
-}
-
-// skipString validates a string without decoding it, UTF-8 included.
-func (s *scanner) skipString() error {
-	s.pos++
-	for s.pos < len(s.data) {
-		if plainByte[s.data[s.pos]] { // most bytes: one test
-			s.pos++
-			continue
-		}
-		c := s.data[s.pos]
-		switch {
-		case c == '"':
-			s.pos++
-			return nil
-		case c == '\\':
-			s.pos++
-			if s.pos >= len(s.data) {
-				return s.errorf("unexpected end of JSON input")
-			}
-			switch s.data[s.pos] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.pos++
-			case 'u':
-				s.pos++
-				r, ok := s.hex4()
-				if !ok {
-					return s.unexpected("in \\u hexadecimal character escape")
-				}
-				if utf16.IsSurrogate(r) {
-					if _, err := s.surrogatePair(r, s.pos-6); err != nil {
-						return err
-					}
-				}
-			default:
-				return s.unexpected("in string escape code")
-			}
-		case c < 0x20:
-			return s.unexpected("in string literal")
-		default: // c >= utf8.RuneSelf
-			r, size := utf8.DecodeRune(s.data[s.pos:])
-			if r == utf8.RuneError && size == 1 {
-				return s.badUTF8()
-			}
-			s.pos += size
-		}
-	}
-	return s.errorf("unexpected end of JSON input")
-}
-
-// plainByte tells the bytes a JSON string holds as they are: ASCII but
-// for the quote, the backslash and control characters.
-var plainByte = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// rawMembers splits the object starting at pos, at the given nesting
-// level, into its members' raw values (sub-slices of data), checking every
-// value's syntax; errNotObject when pos is not at an object.
-func (s *scanner) rawMembers(level int) (map[string]json.RawMessage, error) {
-	s.skipSpace()
-	if s.pos >= len(s.data) || s.data[s.pos] != '{' {
-		return nil, errNotObject
-	}
-	return s.rawMembersAt(level)
-}
-
-// rawMembersAt is rawMembers of the object at pos.
-//
-// The members are gathered first and the map is built at its final size;
-// the keys are decoded into one buffer and become substrings of one string:
-// a document of thousands of flags then costs one allocation for its keys
-// and none for growing its map.
-func (s *scanner) rawMembersAt(level int) (map[string]json.RawMessage, error) {
-	if level > MaxNesting {
-		return nil, s.tooDeep(level)
-	}
-	s.pos++
-	s.skipSpace()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-		return map[string]json.RawMessage{}, nil
-	}
-	type rawMember struct {
-		keyEnd int // in keys; the key starts where the previous one ends
-		raw    json.RawMessage
-	}
-	var members []rawMember
-	var keys []byte
-	for {
-		s.skipSpace()
-		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-			return nil, s.unexpected("looking for beginning of object key string")
-		}
-		var err error
-		if keys, err = s.appendStr(keys); err != nil {
-			return nil, err
-		}
-		s.skipSpace()
-		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-			return nil, s.unexpected("after object key")
-		}
-		s.pos++
-		s.skipSpace()
-		start := s.pos
-		if err := s.skipValue(level + 1); err != nil {
-			return nil, err
-		}
-		members = append(members, rawMember{len(keys), json.RawMessage(s.data[start:s.pos:s.pos])})
-		more, err := s.next('}', "after object key:value pair")
-		if err != nil {
-			return nil, err
-		}
-		if !more {
-			break
-		}
-	}
-	all := string(keys)
-	out := make(map[string]json.RawMessage, len(members))
-	from := 0
-	for _, m := range members {
-		out[all[from:m.keyEnd]] = m.raw
-		from = m.keyEnd
-	}
-	return out, nil
-}
-
-// appendStr is str appending the decoded string to b.
-func (s *scanner) appendStr(b []byte) ([]byte, error) {
-	start := s.pos + 1
-	for i := start; i < len(s.data); i++ {
-		switch c := s.data[i]; {
-		case c == '"':
-			s.pos = i + 1
-			return append(b, s.data[start:i]...), nil
-		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
-			v, err := s.str() // escapes, errors and non-ASCII
-			return append(b, v...), err
-		}
-	}
-	v, err := s.str()
-	return append(b, v...), err
-}
-
-var errNotObject = errors.New("want an object")

@@ -124,82 +124,104 @@ func (c *Clause) MatchValue(v any) bool {
 	return c.matchOne(v)
 }
 
+// matchOne applies the operator to one value. It dispatches on the
+// operator's code, a jump table; each family of operators has a function of
+// its own, the set lookup of "in" (the most common) excepted.
 func (c *Clause) matchOne(v any) bool {
 	switch c.code {
 	case opIn:
 		return c.set.Contains(v)
+	case opStartsWith, opEndsWith, opContains:
+		s, ok := v.(string)
+		return ok && c.matchString(s)
+	case opMatches:
+		s, ok := v.(string)
+		return ok && c.matchPattern(s)
+	case opLessThan, opLessThanOrEqual, opGreaterThan, opGreaterThanOrEqual:
+		f, ok := v.(float64)
+		return ok && c.matchNumber(f)
+	case opBefore, opAfter:
+		t, ok := instant(v)
+		return ok && c.matchInstant(t)
+	case opSemVerEqual, opSemVerLessThan, opSemVerGreaterThan:
+		s, ok := v.(string)
+		return ok && c.matchSemver(s)
+	}
+	return false
+}
+
+// matchString applies startsWith, endsWith or contains to s. A loop per
+// operator, so that HasPrefix and HasSuffix are inlined.
+func (c *Clause) matchString(s string) bool {
+	switch c.code {
 	case opStartsWith:
-		if s, ok := v.(string); ok {
-			for _, want := range c.strings {
-				if strings.HasPrefix(s, want) {
-					return true
-				}
+		for _, want := range c.strings {
+			if strings.HasPrefix(s, want) {
+				return true
 			}
 		}
 	case opEndsWith:
-		if s, ok := v.(string); ok {
-			for _, want := range c.strings {
-				if strings.HasSuffix(s, want) {
-					return true
-				}
-			}
-		}
-	case opContains:
-		if s, ok := v.(string); ok {
-			for _, want := range c.strings {
-				if strings.Contains(s, want) {
-					return true
-				}
-			}
-		}
-	case opMatches:
-		s, ok := v.(string)
-		if !ok {
-			return false
-		}
-		for i := range c.patterns {
-			if c.patterns[i].match(s) {
+		for _, want := range c.strings {
+			if strings.HasSuffix(s, want) {
 				return true
 			}
 		}
-	case opLessThan, opLessThanOrEqual, opGreaterThan, opGreaterThanOrEqual:
-		f, ok := v.(float64)
-		if !ok {
-			return false
-		}
-		for _, want := range c.numbers {
-			if compareNumbers(c.code, f, want) {
+	default:
+		for _, want := range c.strings {
+			if strings.Contains(s, want) {
 				return true
 			}
 		}
-	case opBefore, opAfter:
-		t, ok := instant(v)
-		if !ok {
-			return false
+	}
+	return false
+}
+
+// matchPattern applies matches to s.
+func (c *Clause) matchPattern(s string) bool {
+	for i := range c.patterns {
+		if c.patterns[i].match(s) {
+			return true
 		}
-		for _, want := range c.instants {
-			if (c.code == opBefore && t.before(want)) || (c.code == opAfter && want.before(t)) {
-				return true
-			}
+	}
+	return false
+}
+
+// matchNumber applies a numeric comparison to f.
+func (c *Clause) matchNumber(f float64) bool {
+	for _, want := range c.numbers {
+		if compareNumbers(c.code, f, want) {
+			return true
 		}
-	case opSemVerEqual, opSemVerLessThan, opSemVerGreaterThan:
-		s, ok := v.(string)
-		if !ok {
-			return false
+	}
+	return false
+}
+
+// matchInstant applies before or after to t.
+func (c *Clause) matchInstant(t moment) bool {
+	for _, want := range c.instants {
+		if (c.code == opBefore && t.before(want)) || (c.code == opAfter && want.before(t)) {
+			return true
 		}
-		var got semver
-		if major, minor, patch, plain := plainVersion(s); plain {
-			got = semver{major: major, minor: minor, patch: patch}
-		} else if got, ok = parseFullSemver(s); !ok {
-			return false
-		}
-		for i := range c.versions {
-			cmp := got.compare(&c.versions[i])
-			if (c.code == opSemVerEqual && cmp == 0) ||
-				(c.code == opSemVerLessThan && cmp < 0) ||
-				(c.code == opSemVerGreaterThan && cmp > 0) {
-				return true
-			}
+	}
+	return false
+}
+
+// matchSemver applies a semver operator to s.
+func (c *Clause) matchSemver(s string) bool {
+	var got semver
+	if major, minor, patch, plain := plainVersion(s); plain {
+		got = semver{major: major, minor: minor, patch: patch}
+	} else if v, ok := parseFullSemver(s); ok {
+		got = v
+	} else {
+		return false
+	}
+	for i := range c.versions {
+		cmp := got.compare(&c.versions[i])
+		if (c.code == opSemVerEqual && cmp == 0) ||
+			(c.code == opSemVerLessThan && cmp < 0) ||
+			(c.code == opSemVerGreaterThan && cmp > 0) {
+			return true
 		}
 	}
 	return false
@@ -379,6 +401,9 @@ func parseNumericIdent(s string) (uint64, bool) {
 
 // validIdents checks dot-separated identifiers of [0-9A-Za-z-]; in a
 // pre-release, numeric identifiers must not have leading zeros.
+//
+// Hot loop (complexity above 15 on purpose): the semver grammar of
+// pre-release and build identifiers, byte by byte.
 func validIdents(s string, pre bool) bool {
 	if s == "" {
 		return false

@@ -49,7 +49,7 @@ type Flag struct {
 	*Definition
 	*Resolved
 
-	Key  string
+	Key  string // the flag's key in the document
 	Salt string // the bucketing salt in force: "salt" or the key
 
 	// Err is the first of Problems, nil when the flag is well formed.
@@ -71,13 +71,13 @@ type Flag struct {
 // It is immutable once compiled, and shared: see Flag. What evaluation never
 // reads is in its embedded *Metadata.
 type Definition struct {
-	Version       int64
-	Variations    []Variation
-	OffVariation  int // -1: none, the caller's default is served
-	Prerequisites []Prerequisite
-	Targets       []Target
-	Rules         []Rule
-	Fallthrough   Serve
+	Version       int64          // the flag's own version, as written
+	Variations    []Variation    // the values the flag can serve, all of Kind
+	OffVariation  int            // -1: none, the caller's default is served
+	Prerequisites []Prerequisite // flags that must serve a given variation first
+	Targets       []Target       // context lists served a fixed variation, checked before Rules
+	Rules         []Rule         // checked in order; the first that matches serves
+	Fallthrough   Serve          // served when no target or rule matches
 
 	// AttributeSlots lists the distinct attributes the flag's rules test,
 	// at most MaxSlots; Clause.Slot indexes it.
@@ -85,8 +85,8 @@ type Definition struct {
 
 	*Metadata
 
-	On   bool
-	Kind Kind
+	On   bool // false: the flag serves OffVariation
+	Kind Kind // the JSON type of every variation
 
 	constLocal   bool // constant by its own fields; Constant may also come from constant prerequisites
 	memos        bool // some clause has a memo index (Clause.Memo)
@@ -97,9 +97,9 @@ type Definition struct {
 // Metadata is what a flag's JSON says about it that evaluation does not use.
 // Flags without any share one empty Metadata.
 type Metadata struct {
-	Description string
-	Tags        []string
-	Deprecated  bool
+	Description string   // free text for people
+	Tags        []string // labels for people and tools
+	Deprecated  bool     // the flag should no longer be evaluated (lint warns)
 
 	local []*Problem // problems found in the flag alone (not its graph)
 }
@@ -145,32 +145,32 @@ const MaxSlots = 8
 type Variation struct {
 	Value  any             // bool, string, float64, []any or map[string]any
 	JSON   json.RawMessage // the value as compact JSON
-	Bool   bool
-	String string
-	Number float64
+	Bool   bool            // Value as a bool, for KindBool
+	String string          // Value as a string, for KindString
+	Number float64         // Value as a float64, for KindNumber
 }
 
 // Prerequisite requires flag Key to be on and to serve variation Variation.
 type Prerequisite struct {
-	Key       string
-	Variation int
+	Key       string // the prerequisite flag
+	Variation int    // the variation index it must serve
 }
 
 // Target serves Variation to contexts whose Attribute is one of Values.
 type Target struct {
-	Attribute Path
-	Values    ValueSet
-	Variation int
+	Attribute Path     // the attribute compared, "key" by default
+	Values    ValueSet // the attribute values targeted
+	Variation int      // the variation index served
 }
 
 // Rule serves Serve when all its Clauses match.
 type Rule struct {
-	Clauses     []Clause
-	Serve       Serve
-	unreachable bool // an earlier rule tests a subset of these clauses
+	Clauses     []Clause // all must match
+	Serve       Serve    // what a match serves
+	unreachable bool     // an earlier rule tests a subset of these clauses
 
-	ID          string
-	Description string
+	ID          string // the rule's id as written, "" when none; reported as Reason.RuleID
+	Description string // free text for people
 }
 
 // Unreachable reports whether the rule can never be the first to match:
@@ -182,15 +182,15 @@ func (r *Rule) Unreachable() bool { return r.unreachable }
 
 // Serve is a fixed variation (Rollout nil) or a percentage rollout.
 type Serve struct {
-	Variation int // valid when Rollout is nil
-	Rollout   *Rollout
+	Variation int      // valid when Rollout is nil
+	Rollout   *Rollout // nil: serve Variation
 }
 
 // Rollout splits contexts between variations by bucket (SPEC §2).
 type Rollout struct {
-	BucketBy   Path
-	Salt       string // resolved: the rollout's salt, else the flag's, else the key
-	Experiment bool
+	BucketBy   Path    // the attribute hashed into a bucket, "key" by default
+	Salt       string  // resolved: the rollout's salt, else the flag's, else the key
+	Experiment bool    // results are reported with inExperiment
 	Variations []int   // variation indexes
 	Weights    []int64 // static weights, used when Schedule is empty
 	Schedule   []Step  // progressive rollout, sorted by At
@@ -208,12 +208,12 @@ type Step struct {
 
 // Segment is a compiled, immutable segment.
 type Segment struct {
-	Key       string
-	Version   int64
-	Attribute Path
-	Included  ValueSet
-	Excluded  ValueSet
-	Rules     []SegmentRule
+	Key       string        // the segment's key in the document
+	Version   int64         // the segment's own version, as written
+	Attribute Path          // the attribute Included and Excluded are compared with, "key" by default
+	Included  ValueSet      // contexts always in the segment
+	Excluded  ValueSet      // contexts never in it, unless Included
+	Rules     []SegmentRule // match contexts neither included nor excluded
 
 	// SegmentRefs is Flag.SegmentRefs for the inSegment clauses of the
 	// segment's rules.
@@ -221,7 +221,7 @@ type Segment struct {
 
 	// Err is the first of Problems, nil when the segment is well formed.
 	Err      error
-	Problems []*Problem
+	Problems []*Problem // what is wrong with the segment, Err first
 
 	local []*Problem
 	node  int32 // see Node
@@ -230,11 +230,11 @@ type Segment struct {
 // SegmentRule puts a context in the segment when all clauses match and,
 // when Weight >= 0, its bucket is below Weight.
 type SegmentRule struct {
-	ID       string
-	Clauses  []Clause
-	Weight   int64 // -1: no weight
-	BucketBy Path
-	Salt     string // resolved: the rule's salt, else the segment key
+	ID       string   // the rule's id as written, "" when none
+	Clauses  []Clause // all must match
+	Weight   int64    // -1: no weight
+	BucketBy Path     // the attribute hashed when Weight >= 0
+	Salt     string   // resolved: the rule's salt, else the segment key
 }
 
 // Op is a clause operator.
@@ -282,8 +282,8 @@ type Clause struct {
 	// The fields are ordered hot first: an evaluation of an attribute
 	// clause reads only the first two cache lines of the struct.
 
-	Attribute Path
-	Negate    bool
+	Attribute Path   // the context attribute tested; empty for inSegment and clock clauses
+	Negate    bool   // invert the match
 	code      opCode // Op as a small integer for the evaluator's switch
 	memo      int8   // the clause's index among its flag's repeated clauses, -1: not repeated
 
@@ -296,7 +296,7 @@ type Clause struct {
 	set     ValueSet // in
 	strings []string // startsWith, endsWith, contains, inSegment
 
-	Op     Op
+	Op     Op    // the operator as written
 	Values []any // as written, JSON numbers as float64
 
 	segFrom int32 // an inSegment clause's segments in its owner's SegmentRefs

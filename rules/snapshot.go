@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -59,39 +60,7 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	sortKeys(s.flagKeys)
 	s.flagData = make([]Flag, len(s.flagKeys))
 	s.flagList = make([]*Flag, len(s.flagKeys))
-	c := newCompiler(doc, s.flagData)
-	compileRange := func(c *compiler, from, to int) {
-		for i := from; i < to; i++ {
-			key := s.flagKeys[i]
-			raw := doc.Flags[key]
-			f := &s.flagData[i]
-			if old := prev.reusableFlag(key, raw); old != nil {
-				// The definition is shared; what belongs to a snapshot is
-				// resolved again below.
-				*f = Flag{Definition: old.Definition, Resolved: unresolved, Key: old.Key, Salt: old.Salt}
-			} else {
-				c.flag(i, key, raw)
-			}
-			s.flagList[i] = f
-		}
-	}
-	if n, workers := len(s.flagKeys), compileWorkers(); n >= parallelFlags && workers > 1 {
-		// Each worker compiles a range of flags with its own compiler
-		// (arena, interned values): the flags are independent until the
-		// checks below, which span them.
-		var wg sync.WaitGroup
-		chunk := (n + workers - 1) / workers
-		for from := 0; from < n; from += chunk {
-			wg.Add(1)
-			go func(from, to int) {
-				defer wg.Done()
-				compileRange(newCompiler(doc, s.flagData), from, to)
-			}(from, min(n, from+chunk))
-		}
-		wg.Wait()
-	} else {
-		compileRange(c, 0, n)
-	}
+	c := s.compileFlags(prev)
 	s.index = newFlagIndex(s.flagData)
 	for key, raw := range doc.Segments {
 		var g *Segment
@@ -108,45 +77,10 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	graph := s.checkPrerequisites()
 	s.checkSegmentDepth(s.checkSegmentCycles())
 	for _, f := range s.flagList {
-		r := Resolved{Problems: f.local}
-		if extra := graph[f.Key]; extra != nil {
-			r.Problems = appendProblem(r.Problems, extra)
-		}
-		if len(f.Prerequisites) > 0 {
-			r.PrerequisiteFlags = make([]*Flag, len(f.Prerequisites))
-			for i, p := range f.Prerequisites {
-				r.PrerequisiteFlags[i] = s.Flag(p.Key)
-			}
-		}
-		r.SegmentRefs = resolveSegmentRefs(s.segments, func(yield func([]Clause) bool) {
-			for i := range f.Rules {
-				if !yield(f.Rules[i].Clauses) {
-					return
-				}
-			}
-		})
-		f.Resolved = unresolved
-		if r.Problems != nil || r.PrerequisiteFlags != nil || r.SegmentRefs != nil {
-			own := r // only this copy escapes: most flags allocate nothing here
-			f.Resolved = &own
-		}
-		f.Err = nil
-		if len(f.Problems) > 0 {
-			f.Err = f.Problems[0]
-		}
+		s.resolveFlag(f, graph[f.Key])
 	}
 	for _, g := range s.segments {
-		g.Err = nil
-		if len(g.Problems) > 0 {
-			g.Err = g.Problems[0]
-		}
-		g.SegmentRefs = resolveSegmentRefs(s.segments, func(yield func([]Clause) bool) {
-			for i := range g.Rules {
-				if !yield(g.Rules[i].Clauses) {
-					return
-				}
-			}
-		})
+		s.resolveSegment(g)
 	}
 	for _, f := range s.flagList {
 		f.Constant, f.folded = f.constLocal, 0
@@ -157,6 +91,98 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	s.planMemos()
 	return s
 }
+
+// compileFlags fills s.flagData and s.flagList, reusing prev's definitions
+// of the flags whose JSON did not change, and returns the compiler that
+// compiled the flags (on one goroutine) or a new one, for the segments.
+func (s *Snapshot) compileFlags(prev *Snapshot) *compiler {
+	doc := s.doc
+	c := newCompiler(doc, s.flagData)
+	compileRange := func(c *compiler, from, to int) {
+		for i := from; i < to; i++ {
+			key := s.flagKeys[i]
+			raw := doc.Flags[key]
+			f := &s.flagData[i]
+			if old := prev.reusableFlag(key, raw); old != nil {
+				// The definition is shared; what belongs to a snapshot is
+				// resolved again below.
+				*f = Flag{Definition: old.Definition, Resolved: unresolved, Key: old.Key, Salt: old.Salt}
+			} else {
+				c.flag(i, key, raw)
+			}
+			s.flagList[i] = f
+		}
+	}
+	n, workers := len(s.flagKeys), compileWorkers()
+	if n < parallelFlags || workers <= 1 {
+		compileRange(c, 0, n)
+		return c
+	}
+	// Each worker compiles a range of flags with its own compiler (arena,
+	// interned values): the flags are independent until the checks that
+	// span them.
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for from := 0; from < n; from += chunk {
+		wg.Add(1)
+		go func(from, to int) {
+			defer wg.Done()
+			compileRange(newCompiler(doc, s.flagData), from, to)
+		}(from, min(n, from+chunk))
+	}
+	wg.Wait()
+	return c
+}
+
+// resolveFlag resolves what f refers to in s, and its problems: its own and
+// extra, the one its graph has (nil for none).
+func (s *Snapshot) resolveFlag(f *Flag, extra *Problem) {
+	r := Resolved{Problems: f.local}
+	if extra != nil {
+		r.Problems = appendProblem(r.Problems, extra)
+	}
+	if len(f.Prerequisites) > 0 {
+		r.PrerequisiteFlags = make([]*Flag, len(f.Prerequisites))
+		for i, p := range f.Prerequisites {
+			r.PrerequisiteFlags[i] = s.Flag(p.Key)
+		}
+	}
+	r.SegmentRefs = resolveSegmentRefs(s.segments, clauseLists(f.Rules, ruleClauses))
+	f.Resolved = unresolved
+	if r.Problems != nil || r.PrerequisiteFlags != nil || r.SegmentRefs != nil {
+		own := r // only this copy escapes: most flags allocate nothing here
+		f.Resolved = &own
+	}
+	f.Err = nil
+	if len(f.Problems) > 0 {
+		f.Err = f.Problems[0]
+	}
+}
+
+// resolveSegment resolves the segments g's rules refer to in s, and its
+// Err.
+func (s *Snapshot) resolveSegment(g *Segment) {
+	g.Err = nil
+	if len(g.Problems) > 0 {
+		g.Err = g.Problems[0]
+	}
+	g.SegmentRefs = resolveSegmentRefs(s.segments, clauseLists(g.Rules, segmentRuleClauses))
+}
+
+// clauseLists yields the clauses of each of rs, a flag's or a segment's
+// rules.
+func clauseLists[R any](rs []R, clauses func(*R) []Clause) func(yield func([]Clause) bool) {
+	return func(yield func([]Clause) bool) {
+		for i := range rs {
+			if !yield(clauses(&rs[i])) {
+				return
+			}
+		}
+	}
+}
+
+func ruleClauses(r *Rule) []Clause               { return r.Clauses }
+func segmentRuleClauses(r *SegmentRule) []Clause { return r.Clauses }
 
 // reusableFlag returns the flag key of s, the previous snapshot, when its
 // JSON is raw: its definition can be reused. s may be nil.
@@ -282,29 +308,8 @@ func (s *Snapshot) checkPrerequisites() map[string]*Problem {
 		found[key] = &Problem{Kind: "flag", Key: key, Field: "prerequisites",
 			Err: fmt.Errorf("prerequisite cycle: %s", strings.Join(cycle, " → "))}
 	}
-	depth := make(map[string]int, len(adj))
-	var walk func(key string, seen int) int
-	walk = func(key string, seen int) int {
-		if d, ok := depth[key]; ok {
-			return d
-		}
-		if _, bad := cyclic[key]; bad || seen > len(s.flagData) {
-			return 0
-		}
-		d := 0
-		for _, p := range edges(key) {
-			if pd := walk(p, seen+1) + 1; pd > d {
-				d = pd
-			}
-		}
-		depth[key] = d
-		return d
-	}
-	for _, key := range nodes {
-		if _, bad := cyclic[key]; bad {
-			continue
-		}
-		if d := walk(key, 0); d > MaxPrerequisiteDepth {
+	for key, d := range prerequisiteDepths(nodes, adj, cyclic, len(s.flagData)) {
+		if d > MaxPrerequisiteDepth {
 			found[key] = &Problem{Kind: "flag", Key: key, Field: "prerequisites",
 				Err: fmt.Errorf("prerequisite chain is %d deep, more than %d", d, MaxPrerequisiteDepth)}
 		}
@@ -356,87 +361,126 @@ func appendProblem(list []*Problem, p *Problem) []*Problem {
 	return append(out, p)
 }
 
+// prerequisiteDepths returns the depth of the prerequisite chains of
+// nodes that are in no cycle; adj holds each flag's prerequisites, and a
+// walk deeper than limit (the number of flags) is cut short.
+func prerequisiteDepths(nodes []string, adj, cyclic map[string][]string, limit int) map[string]int {
+	depth := make(map[string]int, len(adj))
+	var walk func(key string, seen int) int
+	walk = func(key string, seen int) int {
+		if d, ok := depth[key]; ok {
+			return d
+		}
+		if _, bad := cyclic[key]; bad || seen > limit {
+			return 0
+		}
+		d := 0
+		for _, p := range adj[key] {
+			d = max(d, walk(p, seen+1)+1)
+		}
+		depth[key] = d
+		return d
+	}
+	out := make(map[string]int, len(nodes))
+	for _, key := range nodes {
+		if _, bad := cyclic[key]; !bad {
+			out[key] = walk(key, 0)
+		}
+	}
+	return out
+}
+
 // findCycles returns, for every node on a cycle, one cycle through it
 // (starting and ending at the node). It is Tarjan's strongly connected
 // components algorithm, iterative so that long chains cannot overflow the stack.
 func findCycles(nodes []string, edges func(string) []string) map[string][]string {
-	index := map[string]int{}
-	low := map[string]int{}
-	onStack := map[string]bool{}
-	var stack []string
-	out := map[string][]string{}
-	next := 0
+	t := &tarjan{edges: edges, index: map[string]int{}, low: map[string]int{},
+		onStack: map[string]bool{}, out: map[string][]string{}}
+	for _, root := range nodes {
+		if _, seen := t.index[root]; !seen {
+			t.visit(root)
+		}
+	}
+	return t.out
+}
 
+// tarjan is the state of Tarjan's strongly connected components algorithm,
+// run with an explicit stack (no recursion, whatever the depth).
+type tarjan struct {
+	edges      func(string) []string
+	index, low map[string]int
+	onStack    map[string]bool
+	stack      []string
+	next       int
+	out        map[string][]string
+}
+
+// push numbers v and puts it on the stack.
+func (t *tarjan) push(v string) {
+	t.index[v], t.low[v] = t.next, t.next
+	t.next++
+	t.stack = append(t.stack, v)
+	t.onStack[v] = true
+}
+
+// visit runs the depth-first search from root.
+func (t *tarjan) visit(root string) {
 	type frame struct {
 		node string
 		succ []string
 		i    int
 	}
-	for _, root := range nodes {
-		if _, seen := index[root]; seen {
+	t.push(root)
+	work := []frame{{node: root, succ: t.edges(root)}}
+	for len(work) > 0 {
+		top := &work[len(work)-1]
+		if top.i < len(top.succ) {
+			w := top.succ[top.i]
+			top.i++
+			if _, seen := t.index[w]; !seen {
+				t.push(w)
+				work = append(work, frame{node: w, succ: t.edges(w)})
+			} else if t.onStack[w] {
+				t.low[top.node] = min(t.low[top.node], t.index[w])
+			}
 			continue
 		}
-		work := []frame{{node: root, succ: edges(root)}}
-		index[root], low[root] = next, next
-		next++
-		stack = append(stack, root)
-		onStack[root] = true
-		for len(work) > 0 {
-			top := &work[len(work)-1]
-			if top.i < len(top.succ) {
-				w := top.succ[top.i]
-				top.i++
-				if _, seen := index[w]; !seen {
-					index[w], low[w] = next, next
-					next++
-					stack = append(stack, w)
-					onStack[w] = true
-					work = append(work, frame{node: w, succ: edges(w)})
-				} else if onStack[w] && index[w] < low[top.node] {
-					low[top.node] = index[w]
-				}
-				continue
-			}
-			v := top.node
-			work = work[:len(work)-1]
-			if len(work) > 0 {
-				parent := work[len(work)-1].node
-				if low[v] < low[parent] {
-					low[parent] = low[v]
-				}
-			}
-			if low[v] != index[v] {
-				continue
-			}
-			var comp []string
-			for {
-				w := stack[len(stack)-1]
-				stack = stack[:len(stack)-1]
-				onStack[w] = false
-				comp = append(comp, w)
-				if w == v {
-					break
-				}
-			}
-			selfLoop := false
-			for _, e := range edges(v) {
-				if e == v {
-					selfLoop = true
-				}
-			}
-			if len(comp) == 1 && !selfLoop {
-				continue
-			}
-			in := map[string]bool{}
-			for _, c := range comp {
-				in[c] = true
-			}
-			for _, c := range comp {
-				out[c] = cyclePath(c, in, edges)
-			}
+		v := top.node
+		work = work[:len(work)-1]
+		if len(work) > 0 {
+			parent := work[len(work)-1].node
+			t.low[parent] = min(t.low[parent], t.low[v])
+		}
+		if t.low[v] == t.index[v] {
+			t.component(v)
 		}
 	}
-	return out
+}
+
+// component pops the component whose root is v and records, for each of
+// its nodes, a cycle through it when the component is a cycle (more than
+// one node, or a node that is its own prerequisite).
+func (t *tarjan) component(v string) {
+	var comp []string
+	for {
+		w := t.stack[len(t.stack)-1]
+		t.stack = t.stack[:len(t.stack)-1]
+		t.onStack[w] = false
+		comp = append(comp, w)
+		if w == v {
+			break
+		}
+	}
+	if len(comp) == 1 && !slices.Contains(t.edges(v), v) {
+		return
+	}
+	in := map[string]bool{}
+	for _, c := range comp {
+		in[c] = true
+	}
+	for _, c := range comp {
+		t.out[c] = cyclePath(c, in, t.edges)
+	}
 }
 
 // cyclePath finds a path from start back to itself inside one component.

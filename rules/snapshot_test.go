@@ -3,6 +3,7 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -557,22 +558,10 @@ func TestUnreachableRules(t *testing.T) {
 		for i := range f.Rules {
 			got = append(got, f.Rules[i].Unreachable())
 		}
-		if !equalBools(got, tc.want) {
+		if !slices.Equal(got, tc.want) {
 			t.Errorf("%s: unreachable %v, want %v", tc.name, got, tc.want)
 		}
 	}
-}
-
-func equalBools(a, b []bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestParallelCompile: a document large enough to compile on several

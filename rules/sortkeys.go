@@ -12,6 +12,9 @@ import (
 // shares, as a big-endian integer (a shorter key padded with zeros, which
 // sorts it before its extensions); the integers are radix sorted, and only
 // keys whose integers tie are compared as strings.
+//
+// Hot loop (complexity above 15 on purpose): the radix sort of every
+// snapshot's keys.
 func sortKeys(keys []string) {
 	n := len(keys)
 	if n < 256 {

@@ -1,0 +1,120 @@
+package flags
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// exportedIdentifiers walks the non-test Go files of dir and returns every
+// exported identifier (types, functions, methods, constants, variables and
+// the exported fields of exported struct types), and those of them without
+// a doc comment. A constant or variable in a documented group counts as
+// documented; so does a field with a trailing comment.
+func exportedIdentifiers(t *testing.T, dir string) (all, undocumented []string, pkgDoc bool) {
+	t.Helper()
+	fset := token.NewFileSet()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	note := func(name string, documented bool) {
+		all = append(all, name)
+		if !documented {
+			undocumented = append(undocumented, name)
+		}
+	}
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkgDoc = pkgDoc || f.Doc != nil
+		for _, decl := range f.Decls {
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				if !d.Name.IsExported() || !exportedReceiver(d) {
+					continue
+				}
+				name := d.Name.Name
+				if d.Recv != nil {
+					name = receiverName(d) + "." + name
+				}
+				note(filepath.Base(path)+": "+name, d.Doc != nil)
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					switch s := spec.(type) {
+					case *ast.TypeSpec:
+						if !s.Name.IsExported() {
+							continue
+						}
+						note(filepath.Base(path)+": "+s.Name.Name, s.Doc != nil || d.Doc != nil)
+						if st, ok := s.Type.(*ast.StructType); ok {
+							for _, fld := range st.Fields.List {
+								for _, n := range fld.Names {
+									if n.IsExported() {
+										note(filepath.Base(path)+": "+s.Name.Name+"."+n.Name, fld.Doc != nil || fld.Comment != nil)
+									}
+								}
+							}
+						}
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							if n.IsExported() {
+								note(filepath.Base(path)+": "+n.Name, s.Doc != nil || s.Comment != nil || d.Doc != nil)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	sort.Strings(undocumented)
+	return all, undocumented, pkgDoc
+}
+
+func receiverName(d *ast.FuncDecl) string {
+	typ := d.Recv.List[0].Type
+	if star, ok := typ.(*ast.StarExpr); ok {
+		typ = star.X
+	}
+	switch x := typ.(type) {
+	case *ast.Ident:
+		return x.Name
+	case *ast.IndexExpr:
+		return x.X.(*ast.Ident).Name
+	case *ast.IndexListExpr:
+		return x.X.(*ast.Ident).Name
+	}
+	return "?"
+}
+
+// exportedReceiver reports whether d is a function or a method of an
+// exported type: methods of unexported types are not part of the API.
+func exportedReceiver(d *ast.FuncDecl) bool {
+	return d.Recv == nil || ast.IsExported(receiverName(d))
+}
+
+// TestExportedIdentifiersDocumented: "the root has 121 exported identifiers,
+// 19 undocumented; rules exports 46 fields without a doc comment and has no
+// package doc". Every exported identifier of the packages users import
+// has a doc comment, and each package has a package doc.
+func TestExportedIdentifiersDocumented(t *testing.T) {
+	for _, dir := range []string{".", "rules", "bucketing"} {
+		all, undocumented, pkgDoc := exportedIdentifiers(t, dir)
+		t.Logf("%s: %d exported identifiers, %d undocumented", dir, len(all), len(undocumented))
+		if !pkgDoc {
+			t.Errorf("%s has no package doc", dir)
+		}
+		for _, name := range undocumented {
+			t.Errorf("%s/%s has no doc comment", dir, name)
+		}
+	}
+}

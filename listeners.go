@@ -1,0 +1,186 @@
+package flags
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/flagstream/flags/rules"
+)
+
+// OnChange registers fn to be called after every new snapshot, with the
+// flags whose evaluation may have changed. It returns a function that
+// unregisters fn.
+//
+// Calls are made one at a time, in the order the snapshots were installed,
+// and never while the client holds its own lock: fn may call any method of
+// the client (evaluations, Status, OnChange...) except Close. They run on
+// the goroutine that installed the snapshot (the source's, usually), after
+// the installation and before it returns, unless another goroutine is
+// calling listeners at that moment: that one then makes this call too,
+// after the ones before it. A slow fn never delays evaluations or another
+// source's updates; it delays only the next update of the source it runs
+// on. Changes that queue up behind a slow listener are delivered as one
+// (the latest version, the union of the flags).
+func (c *Client) OnChange(fn func(Change)) (unregister func()) {
+	c.listenMu.Lock()
+	defer c.listenMu.Unlock()
+	c.nextID++
+	id := c.nextID
+	c.changeFns[id] = fn
+	return func() { c.removeListener(id) }
+}
+
+// OnStatus registers fn to be called on every change of Status, under the
+// same rules as OnChange: statuses queued behind a slow listener that
+// differ only in version are delivered as the latest; a change of state,
+// source or error is always delivered. It returns a function that
+// unregisters fn.
+func (c *Client) OnStatus(fn func(Status)) (unregister func()) {
+	id := c.addStatusListener(fn)
+	return func() { c.removeListener(id) }
+}
+
+func (c *Client) addStatusListener(fn func(Status)) int {
+	c.listenMu.Lock()
+	defer c.listenMu.Unlock()
+	c.nextID++
+	c.statusFns[c.nextID] = fn
+	return c.nextID
+}
+
+func (c *Client) removeListener(id int) {
+	c.listenMu.Lock()
+	defer c.listenMu.Unlock()
+	delete(c.changeFns, id)
+	delete(c.statusFns, id)
+}
+
+func (c *Client) listeners() ([]func(Change), []func(Status)) {
+	c.listenMu.Lock()
+	defer c.listenMu.Unlock()
+	ids := make([]int, 0, len(c.changeFns)+len(c.statusFns))
+	for id := range c.changeFns {
+		ids = append(ids, id)
+	}
+	for id := range c.statusFns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // registration order
+	var ch []func(Change)
+	var st []func(Status)
+	for _, id := range ids {
+		if fn, ok := c.changeFns[id]; ok {
+			ch = append(ch, fn)
+		}
+		if fn, ok := c.statusFns[id]; ok {
+			st = append(st, fn)
+		}
+	}
+	return ch, st
+}
+
+// changedFlags lists the flags whose evaluation may differ between two
+// snapshots: flags added, removed or edited, flags using an edited segment
+// (directly or through nested segments) and flags depending on any of those
+// as prerequisites.
+func changedFlags(prev, next *rules.Snapshot) []string {
+	if prev == nil {
+		return slices.Clone(next.FlagKeys())
+	}
+	pd, nd := prev.Document(), next.Document()
+	changed := changedKeys(pd.Flags, nd.Flags)
+	if segChanged := changedKeys(pd.Segments, nd.Segments); len(segChanged) > 0 {
+		addSegmentUsers(next, changed, segChanged)
+	}
+	addDependents(next, changed)
+	out := make([]string, 0, len(changed))
+	for k := range changed {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// changedKeys returns the keys added, removed or edited from prev to next.
+func changedKeys(prev, next map[string]json.RawMessage) map[string]bool {
+	changed := map[string]bool{}
+	for k, raw := range next {
+		if old, ok := prev[k]; !ok || string(old) != string(raw) {
+			changed[k] = true
+		}
+	}
+	for k := range prev {
+		if _, ok := next[k]; !ok {
+			changed[k] = true
+		}
+	}
+	return changed
+}
+
+// addSegmentUsers adds to changed the flags of next whose rules use a
+// segment of segChanged, or a segment that includes one (segChanged grows
+// to hold those).
+func addSegmentUsers(next *rules.Snapshot, changed, segChanged map[string]bool) {
+	for grew := true; grew; {
+		grew = false
+		for k := range next.Document().Segments {
+			if s := next.Segment(k); s != nil && !segChanged[k] && segmentUses(s.Rules, segChanged) {
+				segChanged[k] = true
+				grew = true
+			}
+		}
+	}
+	for _, f := range next.Flags() {
+		for i := range f.Rules {
+			if clausesUse(f.Rules[i].Clauses, segChanged) {
+				changed[f.Key] = true
+			}
+		}
+	}
+}
+
+// addDependents adds to changed the flags of next that have a changed flag
+// as a prerequisite, directly or not.
+func addDependents(next *rules.Snapshot, changed map[string]bool) {
+	for grew := true; grew; {
+		grew = false
+		for _, f := range next.Flags() {
+			if !changed[f.Key] && prerequisiteIn(f, changed) {
+				changed[f.Key] = true
+				grew = true
+			}
+		}
+	}
+}
+
+// prerequisiteIn reports whether one of f's prerequisites is in set.
+func prerequisiteIn(f *rules.Flag, set map[string]bool) bool {
+	for _, p := range f.Prerequisites {
+		if set[p.Key] {
+			return true
+		}
+	}
+	return false
+}
+
+func segmentUses(rs []rules.SegmentRule, set map[string]bool) bool {
+	for i := range rs {
+		if clausesUse(rs[i].Clauses, set) {
+			return true
+		}
+	}
+	return false
+}
+
+func clausesUse(cs []rules.Clause, set map[string]bool) bool {
+	for i := range cs {
+		if cs[i].Op == rules.OpInSegment {
+			for _, s := range cs[i].Segments() {
+				if set[s] {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
