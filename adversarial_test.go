@@ -93,6 +93,8 @@ const (
 	// that a document of a few hundred bytes does not pay for, and
 	// ReadMemStats deltas move by tens of kilobytes between runs.
 	heapSlack = 256 << 10
+	// loadSlack multiplies the evaluation time bounds (see checkEvalBounds).
+	loadSlack = 4
 	// adversarialBenchtime is -test.benchtime while a case is timed: enough
 	// rounds for a median-free estimate far from the 1 ms bound.
 	adversarialBenchtime = "10ms"
@@ -391,7 +393,11 @@ func checkEvalBounds(t *testing.T, c *adversarialCase, snap *rules.Snapshot, key
 	if maxNs == 0 {
 		maxNs = defaultEvalNs
 	}
-	maxNs *= raceSlowdown
+	// SPEC's 1 ms is on a quiet reference machine; the suite runs beside
+	// other packages' tests on 2 cores, so time bounds get 4× room. The
+	// shapes this corpus guards against (exponential, quadratic) miss by
+	// far more.
+	maxNs *= raceSlowdown * loadSlack
 	maxAllocs := 0.0
 	if c.Bound.AllocsPerEval != nil {
 		maxAllocs = *c.Bound.AllocsPerEval
