@@ -64,8 +64,10 @@ const (
 	// container shared with other work. An ordinary pattern costs 10 to
 	// 40 steps, a plain string 1 (it runs as strings.Contains), so ordinary
 	// flags are far from the budget and match in microseconds. The budget
-	// is SPEC's own limit of one pattern, 5,000 instructions, so that every
-	// pattern SPEC allows is valid alone; a flag whose patterns keep every
+	// is SPEC's own limit of one pattern, 5,000 instructions (a program over
+	// maxBacktrackInsts is charged half as much again, so the largest
+	// pattern of one-rune instructions that fits has about 3,333); a flag
+	// whose patterns keep every
 	// instruction live at every byte of a 64-byte string can then take up
 	// to 5,000 × 64 × 12 ns ≈ 4 ms — SPEC's 1 ms holds for strings of up to
 	// 16 bytes in that worst shape, and for ordinary patterns on any
