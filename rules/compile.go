@@ -98,6 +98,7 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 	if v, ok := obj.get("offVariation"); ok && v != nil {
 		d.OffVariation = ps.index(v, "offVariation", n)
 	}
+	ps.feedback(obj, d, n)
 	d.Prerequisites = ps.prerequisites(obj)
 	d.Targets = ps.targets(obj, n)
 	d.Rules = ps.rules(obj, f)
@@ -132,6 +133,19 @@ func (ps *problems) flagFields(obj object, f *Flag, d *Definition) {
 		f.Salt = ps.str(obj, "salt", "")
 		d.explicitSalt = true
 	}
+}
+
+// feedback reads the fields of a flag that ask for events (SPEC §7, §9):
+// trackEvents and guard; n is its number of variations.
+func (ps *problems) feedback(obj object, d *Definition, n int) {
+	track := ps.boolean(obj, "trackEvents", "")
+	guard := ps.guard(obj, n)
+	if track || guard != nil {
+		meta := *d.Metadata // a copy: d.Metadata may be the shared noMetadata
+		meta.TrackEvents, meta.Guard = track, guard
+		d.Metadata = &meta
+	}
+	d.Tracked = track || guard.Armed()
 }
 
 // prerequisites reads a flag's prerequisites.

@@ -88,6 +88,11 @@ type Definition struct {
 	On   bool // false: the flag serves OffVariation
 	Kind Kind // the JSON type of every variation
 
+	// Tracked is set when every evaluation that serves a variation records
+	// an exposure (SPEC §7): the flag has trackEvents or an armed guard.
+	// Evaluations in an experiment rollout record one as well.
+	Tracked bool
+
 	constLocal   bool // constant by its own fields; Constant may also come from constant prerequisites
 	memos        bool // some clause has a memo index (Clause.Memo)
 	explicitSalt bool // the JSON has a salt; else the salt is the key
@@ -100,6 +105,8 @@ type Metadata struct {
 	Description string   // free text for people
 	Tags        []string // labels for people and tools
 	Deprecated  bool     // the flag should no longer be evaluated (lint warns)
+	TrackEvents bool     // every evaluation records an exposure (SPEC §7)
+	Guard       *Guard   // the guarded rollout (SPEC §9), nil when none
 
 	local []*Problem // problems found in the flag alone (not its graph)
 }

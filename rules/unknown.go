@@ -163,11 +163,6 @@ type knownObject struct {
 type knownField struct {
 	obj   *knownObject // the value is an object of this kind
 	items *knownObject // the value is an array of objects of this kind
-
-	// pending marks a member that SPEC defines for what comes next (§7
-	// trackEvents, §9 guard) and that evaluation does not read yet: known,
-	// so never reported.
-	pending bool
 }
 
 // The document format (SPEC §1, and the flag fields §7 and §9 add). Each
@@ -184,8 +179,7 @@ var (
 		"rules":         {items: ruleFields},
 		"fallthrough":   {obj: serveFields},
 		"salt":          {}, "description": {}, "tags": {}, "deprecated": {},
-		"trackEvents": {pending: true},
-		"guard":       {obj: guardFields, pending: true},
+		"trackEvents": {}, "guard": {obj: guardFields},
 	}}
 	prerequisiteFields = &knownObject{name: "prerequisite", fields: map[string]knownField{
 		"flag": {}, "variation": {},
@@ -214,12 +208,11 @@ var (
 		"at": {}, "weights": {},
 	}}
 	guardFields = &knownObject{name: "guard", fields: map[string]knownField{
-		"metric": {pending: true}, "better": {pending: true}, "control": {pending: true},
-		"treatment": {pending: true}, "alpha": {pending: true}, "minUnits": {pending: true},
-		"tripped": {obj: guardTrippedFields, pending: true},
+		"metric": {}, "better": {}, "control": {}, "treatment": {}, "alpha": {}, "minUnits": {},
+		"tripped": {obj: guardTrippedFields},
 	}}
 	guardTrippedFields = &knownObject{name: "guard trip", fields: map[string]knownField{
-		"at": {pending: true}, "pValue": {pending: true}, "units": {pending: true}, "rates": {pending: true},
+		"at": {}, "pValue": {}, "units": {}, "rates": {},
 	}}
 	segmentFields = &knownObject{name: "segment", fields: map[string]knownField{
 		"version": {}, "included": {}, "excluded": {}, "attribute": {},
