@@ -449,7 +449,7 @@ func TestAllFlagsAgreeWithEvaluate(t *testing.T) {
 			if err != nil {
 				continue
 			}
-			for _, got := range c.AllFlags(context.Background(), ec) {
+			for got := range c.AllFlags(context.Background(), ec).All() {
 				want := Evaluate(snap, got.Flag, ec, clock)
 				if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b error) bool { return (a == nil) == (b == nil) })); diff != "" {
 					t.Errorf("%s: flag %s for %s (-Evaluate +AllFlags):\n%s", file, got.Flag, tc.Context, diff)

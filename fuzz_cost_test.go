@@ -208,7 +208,7 @@ func FuzzCompileEvaluateCost(f *testing.F) {
 		for _, ec := range costContexts {
 			ref := costReference{snap: snap, ec: ec, now: at.UnixMilli(),
 				segments: map[string]costSegment{}, flags: map[string]costFlag{}}
-			all := c.AllFlags(ctx, ec)
+			all := c.AllFlags(ctx, ec).AppendTo(nil)
 			for i, key := range snap.FlagKeys() {
 				r, visits := evaluateCounting(snap, key, ec, clock)
 				if visits > bound {

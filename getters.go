@@ -229,7 +229,7 @@ type Evaluator interface {
 	JSON(ctx context.Context, key string, ec Context, def json.RawMessage) json.RawMessage
 	JSONDetail(ctx context.Context, key string, ec Context, def json.RawMessage) Result[json.RawMessage]
 	Value(ctx context.Context, key string, ec Context, def any) Result[any]
-	AllFlags(ctx context.Context, ec Context) []Result[any]
+	AllFlags(ctx context.Context, ec Context) *Evaluations
 }
 
 var _ Evaluator = (*Client)(nil)

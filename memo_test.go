@@ -162,7 +162,7 @@ func TestSegmentChainIsLinear(t *testing.T) {
 		}
 	}
 	for _, ec := range []Context{outsider, member} {
-		for _, got := range c.AllFlags(ctx, ec) {
+		for got := range c.AllFlags(ctx, ec).All() {
 			want := Evaluate(snap, got.Flag, ec, nil)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("AllFlags: %s for %s (-Evaluate +AllFlags):\n%s", got.Flag, ec.Key(), diff)
@@ -315,7 +315,7 @@ func TestPrerequisiteDiamondIsLinear(t *testing.T) {
 			t.Errorf("Bool(%q) allocates %.0f times, want at most 2 (a pooled memo table, when the pool is empty)", tc.flag, n)
 		}
 	}
-	for _, got := range c.AllFlags(ctx, outsider) {
+	for got := range c.AllFlags(ctx, outsider).All() {
 		if want := Evaluate(snap, got.Flag, outsider, nil); !cmp.Equal(want, got) {
 			t.Errorf("AllFlags: %s = %+v, Evaluate gives %+v", got.Flag, got, want)
 		}

@@ -45,7 +45,7 @@ func TestOverrides(t *testing.T) {
 		t.Error("Override with a struct succeeded, want an error")
 	}
 	all := c.AllFlags(ctx, ann)
-	for _, r := range all {
+	for r := range all.All() {
 		if r.Flag == "b" && (r.Value != true || r.Reason.Kind != ReasonOverride) {
 			t.Errorf("AllFlags b = %+v, want the override", r)
 		}

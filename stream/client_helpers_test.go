@@ -190,16 +190,16 @@ func (sc *servedChecker) run(whole bool) {
 		if whole {
 			// One snapshot, read whole: "label" must match "gen".
 			all := sc.c.AllFlags(ctx, ec)
-			if all == nil {
+			if all.Len() == 0 {
 				if last >= 0 {
-					sc.t.Errorf("AllFlags = nil after generation %d was served", last)
+					sc.t.Errorf("AllFlags is empty after generation %d was served", last)
 					return
 				}
 				runtime.Gosched()
 				continue
 			}
 			byKey := map[string]any{}
-			for _, r := range all {
+			for r := range all.All() {
 				byKey[r.Flag] = r.Value
 			}
 			n, ok := byKey["gen"].(float64)

@@ -149,7 +149,7 @@ func (p *printer) evaluations(ctx context.Context, client *flags.Client, user fl
 	}
 	var results []flags.Result[any]
 	if len(keys) == 0 {
-		results = client.AllFlags(ctx, user)
+		results = client.AllFlags(ctx, user).AppendTo(nil)
 		for key := range p.last { // deleted since
 			if client.Snapshot().Flag(key) == nil {
 				results = append(results, client.Value(ctx, key, user, nil))

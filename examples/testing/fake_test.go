@@ -72,12 +72,12 @@ func (f fakeFlags) Value(_ context.Context, key string, _ flags.Context, def any
 	return lookup(f, key, def)
 }
 
-func (f fakeFlags) AllFlags(_ context.Context, _ flags.Context) []flags.Result[any] {
+func (f fakeFlags) AllFlags(_ context.Context, _ flags.Context) *flags.Evaluations {
 	var out []flags.Result[any]
 	for k := range f {
 		out = append(out, lookup[any](f, k, nil))
 	}
-	return out
+	return flags.EvaluationsOf(out...)
 }
 
 func TestCheckoutWithFake(t *testing.T) {

@@ -38,7 +38,7 @@ func TestEvaluationDetails(t *testing.T) {
 	for _, u := range users {
 		who, _ := json.Marshal(u)
 		got.WriteString("# " + string(who) + "\n")
-		for _, r := range td.Client.AllFlags(context.Background(), u) {
+		for r := range td.Client.AllFlags(context.Background(), u).All() {
 			line, err := json.Marshal(r)
 			if err != nil {
 				t.Fatal(err)
