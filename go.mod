@@ -9,5 +9,14 @@ require (
 	gopkg.in/cenkalti/backoff.v1 v1.1.0
 )
 
+require (
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/pgx/v5 v5.13.0 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	golang.org/x/sync v0.25.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
+)
+
 // r3labs/sse/v2 asks for a 2019 golang.org/x/net: keep a current one.
 require golang.org/x/net v0.63.0 // indirect

@@ -23,6 +23,12 @@ import (
 // with 409: a file rewritten without pause must not hold a request forever.
 const maxStaleWrites = 8
 
+// maxLedgerStaleWrites is maxStaleWrites over a Ledger: there ErrStale means
+// another replica wrote first, which under a burst of writes through
+// several replicas can happen many times in a row to one request, and each
+// attempt makes progress (the replica catches up to the store's version).
+const maxLedgerStaleWrites = 100
+
 // adminOp is what an admin write does to its key.
 type adminOp int
 
@@ -302,7 +308,7 @@ func (s *Server) storeWrite(ctx context.Context, op writeOp) adminResult {
 			s.apply(p)
 			s.log.Info("flags: published", append([]any{"cause", "admin", "version", p.st.version}, op.logAttrs...)...)
 			return adminResult{status: http.StatusOK, msg: string(p.data), etag: res.etag}
-		case errors.Is(err, ErrStale) && attempt < maxStaleWrites:
+		case errors.Is(err, ErrStale) && (attempt < maxStaleWrites || s.ledger != nil && attempt < maxLedgerStaleWrites):
 			s.log.Info("flags: admin write found the store changed; loading that first", "target", op.path, "err", err)
 			u, err := s.reloadLocked(ctx)
 			if errors.Is(err, ErrUnavailable) {

@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/flagstream/flags/server"
+	"github.com/flagstream/flags/server/pgstore"
 )
 
 // Timeouts of the `flags serve` HTTP server. There is no overall write
@@ -33,6 +35,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("flags serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("flags", "", "the flag document: a JSON file, or a folder whose *.json files are merged")
+	storeURL := fs.String("store", "", "a PostgreSQL `URL` (postgres://…) to keep flags, change log and audit in, shared by every replica (default $FLAGS_STORE); instead of --flags")
 	addr := fs.String("addr", "127.0.0.1:8080", "the address to listen on, HOST:PORT")
 	tokenOpt := addTokenOption(fs, "token", "FLAGS_TOKEN", "the SDK token required to read (none: reads are open)")
 	adminOpt := addTokenOption(fs, "admin-token", "FLAGS_ADMIN_TOKEN", "the token of the admin API (none: the admin API is off)")
@@ -53,8 +56,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "flags serve: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if *path == "" {
-		fmt.Fprintln(stderr, "flags serve: --flags is required")
+	if *storeURL == "" && *path == "" {
+		*storeURL = os.Getenv("FLAGS_STORE")
+	}
+	switch {
+	case *path == "" && *storeURL == "":
+		fmt.Fprintln(stderr, "flags serve: --flags or --store (or $FLAGS_STORE) is required")
+		return 2
+	case *path != "" && *storeURL != "":
+		fmt.Fprintln(stderr, "flags serve: --flags and --store exclude each other: seed a database store with `flags push`")
+		return 2
+	case *storeURL != "" && *auditLog != "":
+		fmt.Fprintln(stderr, "flags serve: --audit-log is for --flags: a database store keeps its audit in a table")
 		return 2
 	}
 	token, err := tokenOpt.resolve(fs)
@@ -90,11 +103,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
-	store, err := server.OpenFileStore(*path, server.FileStoreOptions{Logger: logger, AuditPath: *auditLog})
+	store, where, closeStore, err := openStore(ctx, *path, *storeURL, *auditLog, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "flags serve: %v\n", err)
 		return 2
 	}
+	defer closeStore()
 	srv, err := server.New(store, server.Options{Token: token, AdminToken: adminToken, PreviousTokens: previous,
 		TokensFile: *tokensFile, Logger: logger})
 	if err != nil {
@@ -122,8 +136,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if token == "" && *tokensFile == "" {
 		logger.Warn("flags serve: no SDK token (--token-file, $FLAGS_TOKEN, --token or --tokens): anyone who can connect can read the flags")
 	}
-	logger.Info("flags serve: listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String(),
-		"flags", *path, "version", srv.Version(), "epoch", srv.Epoch(), "audit", store.AuditPath())
+	logger.Info("flags serve: listening", append([]any{"addr", ln.Addr().String(), "url", scheme + "://" + ln.Addr().String(),
+		"version", srv.Version(), "epoch", srv.Epoch()}, where...)...)
 
 	served := make(chan error, 1)
 	go func() {
@@ -159,6 +173,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	<-served
 	logger.Info("flags serve: stopped")
 	return code
+}
+
+// openStore opens the file store at path or the PostgreSQL store at url,
+// and says where its flags and audit are for the start-up log line.
+func openStore(ctx context.Context, path, url, auditLog string, logger *slog.Logger) (server.Store, []any, func(), error) {
+	if url != "" {
+		st, err := pgstore.Open(ctx, url, pgstore.Options{Logger: logger})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--store: %w", err)
+		}
+		return st, []any{"store", "postgres"}, func() { _ = st.Close() }, nil
+	}
+	st, err := server.OpenFileStore(path, server.FileStoreOptions{Logger: logger, AuditPath: auditLog})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return st, []any{"flags", path, "audit", st.AuditPath()}, func() {}, nil
 }
 
 // stringList is a repeatable string flag.

@@ -17,6 +17,7 @@ import (
 const serveDoc = `{"version": 4, "flags": {"f": {"on": true, "variations": [true, false], "fallthrough": {"variation": 0}}}}`
 
 func TestServeBadStart(t *testing.T) {
+	t.Setenv("FLAGS_STORE", "")
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.json")
 	if err := os.WriteFile(bad, []byte(`{"flags": {`), 0o644); err != nil {
@@ -36,7 +37,10 @@ func TestServeBadStart(t *testing.T) {
 		args []string
 		want string // in stderr
 	}{
-		{"no --flags", []string{"--addr", "127.0.0.1:0"}, "--flags is required"},
+		{"no --flags", []string{"--addr", "127.0.0.1:0"}, "--flags or --store (or $FLAGS_STORE) is required"},
+		{"both stores", []string{"--flags", bad, "--store", "postgres://127.0.0.1:1/x"}, "--flags and --store exclude each other"},
+		{"audit log with a database", []string{"--store", "postgres://127.0.0.1:1/x", "--audit-log", "a.jsonl"}, "--audit-log is for --flags"},
+		{"unreachable database", []string{"--store", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"}, "--store: pgstore"},
 		{"file does not parse", []string{"--flags", bad, "--addr", "127.0.0.1:0"}, "bad.json"},
 		{"missing file", []string{"--flags", filepath.Join(dir, "nope.json")}, "nope.json"},
 		{"duplicate key in folder", []string{"--flags", folder}, `"f" is also defined`},

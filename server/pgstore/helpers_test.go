@@ -1,0 +1,290 @@
+package pgstore_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flagstream/flags/server"
+	"github.com/flagstream/flags/server/pgstore"
+)
+
+const adminToken = "adm"
+
+// waitLimit bounds every wait for something a replica must do.
+const waitLimit = 10 * time.Second
+
+// postgresURL returns the URL of the test cluster (FLAGS_TEST_POSTGRES), or
+// skips the test loudly; with FLAGS_REQUIRE_POSTGRES set (CI), it fails.
+func postgresURL(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv("FLAGS_TEST_POSTGRES")
+	if u == "" {
+		msg := "FLAGS_TEST_POSTGRES is not set: SKIPPING the PostgreSQL store tests (run `source .ci/postgres.sh && pg_start` first; see README, Testing)"
+		if os.Getenv("FLAGS_REQUIRE_POSTGRES") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip("!!! " + msg)
+	}
+	return u
+}
+
+// freshDatabase creates an empty database on the cluster at base for one
+// test, dropped at its end, and returns its URL.
+func freshDatabase(t testing.TB, base string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to the test cluster: %v", err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "flagstream_test_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			return // the cluster is gone: nothing to drop
+		}
+		defer conn.Close(context.Background())
+		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// openStore opens a store on url, closed at the test's end.
+func openStore(t testing.TB, url string, opts pgstore.Options) *pgstore.Store {
+	t.Helper()
+	s, err := pgstore.Open(context.Background(), url, opts)
+	if err != nil {
+		t.Fatalf("pgstore.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// replica is one server over the database, on 127.0.0.1.
+type replica struct {
+	srv   *server.Server
+	store *pgstore.Store
+	url   string
+}
+
+func newReplica(t testing.TB, dbURL string) *replica {
+	t.Helper()
+	st := openStore(t, dbURL, pgstore.Options{PollInterval: 500 * time.Millisecond})
+	srv, err := server.New(st, server.Options{AdminToken: adminToken})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { _ = srv.Close() })
+	return &replica{srv: srv, store: st, url: ts.URL}
+}
+
+// do sends one request and returns the response (body read) and its body.
+func do(t testing.TB, method, url, token, body string, header ...string) (*http.Response, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// waitVersion waits until srv publishes version v.
+func waitVersion(t testing.TB, srv *server.Server, v int64) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for srv.Version() < v {
+		if time.Now().After(deadline) {
+			t.Fatalf("replica at version %d after %v, want %d", srv.Version(), waitLimit, v)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sseEvent is one server-sent event.
+type sseEvent struct{ ID, Name, Data string }
+
+// stream is a client of GET /v1/stream.
+type stream struct {
+	events chan sseEvent
+	cancel context.CancelFunc
+}
+
+func openStream(t testing.TB, base, lastID string) *stream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/stream", nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		cancel()
+		t.Fatalf("GET /v1/stream: %v %v", err, resp)
+	}
+	s := &stream{events: make(chan sseEvent, 1024), cancel: cancel}
+	go func() {
+		defer close(s.events)
+		defer resp.Body.Close()
+		br := bufio.NewReader(resp.Body)
+		var ev sseEvent
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimSuffix(line, "\n")
+			switch {
+			case line == "":
+				if ev.Name != "" {
+					s.events <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "id: "):
+				ev.ID = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				ev.Name = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				ev.Data += line[6:]
+			}
+		}
+	}()
+	t.Cleanup(cancel)
+	return s
+}
+
+// next returns the next event.
+func (s *stream) next(t testing.TB) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if !ok {
+			t.Fatal("the stream ended")
+		}
+		return ev
+	case <-time.After(waitLimit):
+		t.Fatalf("no event within %v", waitLimit)
+	}
+	return sseEvent{}
+}
+
+// cluster is a PostgreSQL cluster a test owns, to stop and start it.
+type cluster struct {
+	bin, data, user, url string
+	port                 int
+}
+
+// ownCluster starts a cluster of the test's own, from the binaries that
+// .ci/postgres.sh found (FLAGS_TEST_POSTGRES_BIN, run as
+// FLAGS_TEST_POSTGRES_USER), removed at the test's end.
+func ownCluster(t *testing.T) *cluster {
+	t.Helper()
+	postgresURL(t) // skips or fails like the other tests without a cluster
+	bin := os.Getenv("FLAGS_TEST_POSTGRES_BIN")
+	if bin == "" {
+		t.Fatal("FLAGS_TEST_POSTGRES_BIN is not set: .ci/postgres.sh exports it with FLAGS_TEST_POSTGRES")
+	}
+	c := &cluster{bin: bin, user: os.Getenv("FLAGS_TEST_POSTGRES_USER")}
+	dir, err := os.MkdirTemp("", "flags-pg-own-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	c.data = filepath.Join(dir, "data")
+	if os.Geteuid() == 0 {
+		if err := exec.Command("chown", c.user, dir).Run(); err != nil {
+			t.Fatalf("chown: %v", err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	c.run(t, "initdb", "-D", c.data, "-U", c.user, "-A", "trust", "-E", "UTF8", "--no-instructions")
+	c.start(t)
+	t.Cleanup(func() { c.pgctl("stop", "-m", "immediate") })
+	c.url = fmt.Sprintf("postgres://%s@127.0.0.1:%d/postgres?sslmode=disable", c.user, c.port)
+	return c
+}
+
+func (c *cluster) command(name string, args ...string) *exec.Cmd {
+	path := filepath.Join(c.bin, name)
+	if os.Geteuid() == 0 {
+		return exec.Command("runuser", append([]string{"-u", c.user, "--", path}, args...)...)
+	}
+	return exec.Command(path, args...)
+}
+
+func (c *cluster) run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := c.command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, out)
+	}
+}
+
+func (c *cluster) pgctl(args ...string) error {
+	all := append([]string{"-D", c.data, "-w", "-t", "60"}, args...)
+	return c.command("pg_ctl", all...).Run()
+}
+
+// start starts the cluster on its port, its socket in its data folder.
+func (c *cluster) start(t *testing.T) {
+	t.Helper()
+	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off", c.port, c.data)
+	c.run(t, "pg_ctl", "-D", c.data, "-l", filepath.Join(c.data, "server.log"), "-w", "-t", "60", "-o", opts, "start")
+}
+
+// kill stops the cluster the way a crash does: no shutdown checkpoint,
+// every connection cut.
+func (c *cluster) kill(t *testing.T) {
+	t.Helper()
+	if err := c.pgctl("stop", "-m", "immediate"); err != nil {
+		t.Fatalf("pg_ctl stop -m immediate: %v", err)
+	}
+}
