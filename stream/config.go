@@ -2,6 +2,8 @@ package stream
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +53,12 @@ type Config struct {
 	// connection lives until it fails, and silence is caught by
 	// IdleTimeout instead.
 	HTTPClient *http.Client
+	// RootCAs, when not nil, are the certificate authorities the client
+	// trusts for an https BaseURL instead of the system's: for a server
+	// whose certificate a private CA signed. It configures the default
+	// HTTPClient's transport; with an HTTPClient of your own, set them in
+	// its transport's TLSClientConfig instead (both is an error).
+	RootCAs *x509.CertPool
 	// Logger receives what the client wants to tell an operator (rejected
 	// events, reconnections, failures); default: the flags.Client's logger
 	// (flags.WithLogger, whose own default sends warnings and errors to
@@ -175,8 +183,16 @@ func (c Config) resolve() (*settings, error) {
 	s.shownFlags = u.JoinPath("v1", "flags").Redacted()
 	s.origin = &url.URL{Scheme: u.Scheme, Host: u.Host}
 	s.requestTimeout = RequestTimeout(c.PollInterval)
+	if c.RootCAs != nil && c.HTTPClient != nil {
+		return nil, errors.New("flags: stream: RootCAs and HTTPClient: set the CAs in your HTTPClient's transport (TLSClientConfig.RootCAs)")
+	}
 	if s.HTTPClient == nil {
 		s.HTTPClient = &http.Client{}
+		if c.RootCAs != nil {
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.TLSClientConfig = &tls.Config{RootCAs: c.RootCAs, MinVersion: tls.VersionTLS12}
+			s.HTTPClient.Transport = t
+		}
 	}
 	if s.IdleTimeout == 0 {
 		s.IdleTimeout = DefaultIdleTimeout

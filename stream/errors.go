@@ -33,6 +33,12 @@ var (
 	// ErrSnapshotTooLarge reports a GET /v1/flags body larger than
 	// Config.MaxSnapshotSize.
 	ErrSnapshotTooLarge = errors.New("flags: snapshot too large")
+	// ErrCertificate reports a server certificate the client does not
+	// trust (unknown authority, wrong host name, expired): the TLS
+	// handshake failed before any request. It is retried like any failure,
+	// but only a CA the client trusts (Config.RootCAs, `flags watch
+	// --ca-cert`) or a corrected certificate will fix it.
+	ErrCertificate = errors.New("flags: server certificate not trusted")
 	// ErrStreamEnded reports a stream the server ended cleanly.
 	ErrStreamEnded = errors.New("flags: stream ended")
 	// ErrResync reports a stream connection the client closed because its

@@ -1,6 +1,9 @@
 package stream
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -88,10 +91,27 @@ func redactURL(raw string) string {
 func redactErr(err error) error {
 	ue, ok := err.(*url.Error)
 	if !ok {
-		return err
+		return certificateErr(err)
 	}
 	if shown := redactURL(ue.URL); shown != ue.URL {
-		return &url.Error{Op: ue.Op, URL: shown, Err: ue.Err}
+		return certificateErr(&url.Error{Op: ue.Op, URL: shown, Err: ue.Err})
+	}
+	return certificateErr(err)
+}
+
+// certificateErr marks a failed verification of the server's certificate
+// with ErrCertificate, so that the status says so rather than report a
+// network error: retrying will not help, a CA (Config.RootCAs) or the
+// server's certificate must change.
+func certificateErr(err error) error {
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		verify   *tls.CertificateVerificationError
+	)
+	if errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify) {
+		return fmt.Errorf("%w: %w", ErrCertificate, err)
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -194,5 +195,14 @@ func TestRedactURL(t *testing.T) {
 	}
 	if err := New(Config{BaseURL: "http://ann:pw@h:port/"}).Load(newRecorder()); err == nil || strings.Contains(err.Error(), ":pw@") {
 		t.Errorf("Load with a bad BaseURL = %v, want an error without the password", err)
+	}
+}
+
+// TestRootCAsWithOwnHTTPClient: RootCAs configure the default client only;
+// given with a client of one's own, Load says where the CAs belong.
+func TestRootCAsWithOwnHTTPClient(t *testing.T) {
+	err := New(Config{BaseURL: "https://127.0.0.1:1", RootCAs: x509.NewCertPool(), HTTPClient: &http.Client{}}).Load(newRecorder())
+	if err == nil || !strings.Contains(err.Error(), "TLSClientConfig.RootCAs") {
+		t.Errorf("Load with RootCAs and HTTPClient = %v, want an error naming TLSClientConfig.RootCAs", err)
 	}
 }

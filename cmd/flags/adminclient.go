@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -9,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -49,6 +52,7 @@ type adminOptions struct {
 	url     *string
 	token   *tokenOption
 	timeout *time.Duration
+	caCert  *string
 }
 
 func addAdminOptions(fs *flag.FlagSet, what string) adminOptions {
@@ -56,7 +60,24 @@ func addAdminOptions(fs *flag.FlagSet, what string) adminOptions {
 		url:     fs.String("url", "", "the server's base URL"),
 		token:   addTokenOption(fs, "token", "FLAGS_TOKEN", what),
 		timeout: fs.Duration("timeout", defaultAdminTimeout, "give up after this long"),
+		caCert:  fs.String("ca-cert", "", "trust the certificate authorities in this PEM `FILE` (a private CA) instead of the system's"),
 	}
+}
+
+// readCACert reads a PEM file of CA certificates (--ca-cert); nil for "".
+func readCACert(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-cert: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-cert %s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }
 
 // client checks the options once fs is parsed and returns the client.
@@ -75,7 +96,11 @@ func (o adminOptions) client(fs *flag.FlagSet) (*adminClient, error) {
 	if *o.timeout <= 0 {
 		return nil, errors.New("--timeout must be positive")
 	}
-	return &adminClient{
+	roots, err := readCACert(*o.caCert)
+	if err != nil {
+		return nil, err
+	}
+	c := &adminClient{
 		base:  strings.TrimSuffix(*o.url, "/"),
 		token: token,
 		http: &http.Client{
@@ -83,7 +108,13 @@ func (o adminOptions) client(fs *flag.FlagSet) (*adminClient, error) {
 			// The token goes to the URL given and nowhere else.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-	}, nil
+	}
+	if roots != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		c.http.Transport = t
+	}
+	return c, nil
 }
 
 // do sends one request; header holds name, value pairs.

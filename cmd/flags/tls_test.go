@@ -20,6 +20,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/stream"
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key as
@@ -147,5 +150,81 @@ func TestServeTLSBadArguments(t *testing.T) {
 		if code := runServe(context.Background(), args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%s: flags serve = %d, stderr %q; want 2 naming %q", tc.name, code, stderr.String(), tc.want)
 		}
+	}
+}
+
+// TestCACert: `flags watch` without the server's CA reports a certificate
+// error as such in its status; with --ca-cert it follows the server; the
+// admin commands take --ca-cert too.
+func TestCACert(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := selfSigned(t, dir)
+	doc := filepath.Join(dir, "flags.json")
+	if err := os.WriteFile(doc, []byte(serveDoc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	url, stop := startServe(t, []string{"--flags", doc, "--addr", "127.0.0.1:0", "--token", "sdk", "--admin-token", "adm",
+		"--tls-cert", certFile, "--tls-key", keyFile})
+	defer stop()
+
+	// The SDK's status names the certificate (errors.Is ErrCertificate);
+	// `flags watch` logs it on stderr (its status lines change with the
+	// state only, SPEC §6).
+	client, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: url, Token: "sdk"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for st := client.Status(); !errors.Is(st.Err, stream.ErrCertificate); st = client.Status() {
+		if time.Now().After(deadline) {
+			t.Fatalf("status %+v, want an error matching stream.ErrCertificate", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if msg := client.Status().Err.Error(); !strings.Contains(msg, "server certificate not trusted") || !strings.Contains(msg, "unknown authority") {
+		t.Errorf("status error %q does not say what is wrong with the certificate", msg)
+	}
+	client.Close()
+	untrusted := startWatch(t, "--url", url, "--token", "sdk", "--context", `{"key": "u"}`)
+	for !strings.Contains(untrusted.stderr.String(), "server certificate not trusted") {
+		if time.Now().After(deadline) {
+			t.Fatalf("flags watch stderr without the certificate error:\n%s", untrusted.stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	untrusted.stopWatch(t)
+
+	ca, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	client, err = flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: url, Token: "sdk", RootCAs: roots})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client.WaitReady(ctx); err != nil {
+		t.Errorf("SDK with RootCAs: %v", err)
+	}
+	client.Close()
+
+	trusted := startWatch(t, "--url", url, "--token", "sdk", "--ca-cert", certFile, "--context", `{"key": "u"}`)
+	trusted.waitLine(t, 0, "READY over TLS", func(line string) bool { return strings.Contains(line, `"state":"READY"`) })
+	trusted.waitLine(t, 0, "flag f", func(line string) bool { return strings.Contains(line, `"flag":"f"`) })
+	trusted.stopWatch(t)
+
+	var stdout, stderr bytes.Buffer
+	if code := runSwitch(context.Background(), []string{"--url", url, "--token", "adm", "--ca-cert", certFile, "f", "off"}, &stdout, &stderr); code != 0 {
+		t.Errorf("flags switch --ca-cert = %d: %s", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := runSwitch(context.Background(), []string{"--url", url, "--token", "adm", "f", "on"}, &stdout, &stderr); code == 0 || !strings.Contains(stderr.String(), "certificate") {
+		t.Errorf("flags switch without the CA = %d %q, want a certificate error", code, stderr.String())
+	}
+	if code := runSwitch(context.Background(), []string{"--url", url, "--token", "adm", "--ca-cert", doc, "f", "on"}, &stdout, &stderr); code != 2 {
+		t.Errorf("flags switch --ca-cert of a file without certificates = %d, want 2", code)
 	}
 }

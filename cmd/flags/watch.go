@@ -53,6 +53,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	idle := fs.Duration("idle-timeout", stream.DefaultIdleTimeout, "reconnect after this long without hearing from the server")
 	cache := fs.String("cache", "", "last-known-good file: written after each update, served at start when the server is out of reach")
 	ctxArg := fs.String("context", "", "the evaluation context: a JSON object, or @FILE")
+	caCert := fs.String("ca-cert", "", "trust the certificate authorities in this PEM `FILE` (a private CA) instead of the system's")
 	names, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -74,8 +75,13 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "flags watch: %v\n", err)
 		return 2
 	}
+	roots, err := readCACert(*caCert)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags watch: %v\n", err)
+		return 2
+	}
 	src := stream.New(stream.Config{BaseURL: *url, Token: token, IdleTimeout: *idle,
-		Poll: *poll, PollInterval: *pollInterval, Cache: *cache})
+		Poll: *poll, PollInterval: *pollInterval, Cache: *cache, RootCAs: roots})
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	w := &watcher{out: bufio.NewWriter(stdout), ec: ec, names: names, last: map[string]string{}, fatal: make(chan struct{})}
