@@ -1,0 +1,233 @@
+package experiment
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/flagstream/flags/rules"
+)
+
+// workedExample feeds SPEC §8's worked example: 1,000 control units of
+// which 100 convert (sum 104), 990 treatment units of which 131 convert
+// (sum 140), and 3 control units that were later also served the
+// treatment.
+func workedExample(a *Aggregator) {
+	feed := func(variation, units, converters, doubles int, prefix string) {
+		for i := range units {
+			unit := fmt.Sprintf("%s-%d", prefix, i)
+			a.Exposure("new-checkout", unit, variation, true, 1000)
+			if i < converters {
+				a.Track("checkout", unit, 0, false, 2000)
+				if i < doubles {
+					a.Track("checkout", unit, 0, false, 3000)
+				}
+			}
+		}
+	}
+	feed(0, 1000, 100, 4, "c")
+	feed(1, 990, 131, 9, "t")
+	for i := range 3 {
+		a.Exposure("new-checkout", fmt.Sprintf("c-%d", 500+i), 1, true, 5000)
+	}
+}
+
+func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
+
+func TestWorkedExample(t *testing.T) {
+	a := NewAggregator()
+	workedExample(a)
+	r := a.Report(FlagInfo{Key: "new-checkout", Variations: 2, Control: 0,
+		SRM: []Weight{{0, 50000}, {1, 50000}}})
+	if r.Switched != 3 || r.Units(0) != 1000 || r.Units(1) != 990 {
+		t.Fatalf("switched %d, units %d %d; want 3, 1000, 990", r.Switched, r.Units(0), r.Units(1))
+	}
+	c, _ := r.Row("checkout", 0)
+	tr, _ := r.Row("checkout", 1)
+	if c.Conversions != 100 || c.Sum != 104 || c.Rate != 0.1 || c.Mean != 0.104 || c.VsControl != nil {
+		t.Errorf("control row %+v", c)
+	}
+	if tr.Conversions != 131 || tr.Sum != 140 || !near(tr.Rate, 0.132323, 5e-7) || !near(tr.Mean, 0.141414, 5e-7) {
+		t.Errorf("treatment row %+v", tr)
+	}
+	v := tr.VsControl
+	if v == nil || !near(v.Diff, 0.032323, 5e-7) || !near(*v.Relative, 0.323232, 5e-7) ||
+		!near(v.CI95[0], 0.004194, 5e-7) || !near(v.CI95[1], 0.060452, 5e-7) ||
+		!near(*v.PValue, 0.024309, 5e-7) || !near(*v.SequentialP, 0.296664, 5e-7) {
+		t.Errorf("vsControl %+v", v)
+	}
+	if r.SRM == nil || r.SRM.Expected[0] != 995 || r.SRM.Expected[1] != 995 ||
+		!near(r.SRM.ChiSquare, 0.05025, 5e-6) || !near(r.SRM.PValue, 0.8226, 5e-5) {
+		t.Errorf("srm %+v", r.SRM)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shape map[string]any
+	if err := json.Unmarshal(b, &shape); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"flag", "control", "switched", "variations", "srm", "metrics"} {
+		if _, ok := shape[k]; !ok {
+			t.Errorf("JSON lacks %q: %s", k, b)
+		}
+	}
+}
+
+// TestNullsAndEdges: SPEC §8's nulls: relative when the control's rate is
+// 0; ci95 and pValue when se is 0; sequentialP when the pooled variance is
+// 0; no srm without a single unscheduled rollout; every variation listed.
+func TestNullsAndEdges(t *testing.T) {
+	a := NewAggregator()
+	for i := range 10 {
+		a.Exposure("f", fmt.Sprintf("c%d", i), 0, true, 1)
+		a.Exposure("f", fmt.Sprintf("t%d", i), 1, true, 1)
+		a.Track("m", fmt.Sprintf("t%d", i), 2.5, true, 5) // every treatment unit converts, no control unit
+	}
+	r := a.Report(FlagInfo{Key: "f", Variations: 3})
+	if len(r.Variations) != 3 || r.Units(2) != 0 || r.SRM != nil {
+		t.Fatalf("variations %+v srm %+v", r.Variations, r.SRM)
+	}
+	tr, _ := r.Row("m", 1)
+	v := tr.VsControl
+	if v == nil || v.Diff != 1 || v.Relative != nil || v.CI95 != nil || v.PValue != nil || v.SequentialP == nil {
+		t.Errorf("all-or-nothing rates: %+v", v)
+	}
+	if tr.Sum != 25 || tr.Mean != 2.5 {
+		t.Errorf("sum %v mean %v, want 25 and 2.5 (values)", tr.Sum, tr.Mean)
+	}
+	if row, _ := r.Row("m", 2); row.VsControl != nil || row.Rate != 0 {
+		t.Errorf("a variation without units: %+v, want no comparison", row)
+	}
+	b, _ := json.Marshal(tr.VsControl)
+	if string(b) != fmt.Sprintf(`{"diff":1,"relative":null,"ci95":null,"pValue":null,"sequentialP":%v}`, *v.SequentialP) {
+		t.Errorf("JSON %s", b)
+	}
+	// Everyone converts: pooled variance 0, sequentialP null.
+	for i := range 10 {
+		a.Track("all", fmt.Sprintf("c%d", i), 0, false, 5)
+		a.Track("all", fmt.Sprintf("t%d", i), 0, false, 5)
+	}
+	r = a.Report(FlagInfo{Key: "f", Variations: 2})
+	if row, _ := r.Row("all", 1); row.VsControl.SequentialP != nil || row.VsControl.PValue != nil {
+		t.Errorf("pooled variance 0: %+v", row.VsControl)
+	}
+	if _, ok := a.Report(FlagInfo{Key: "nothing", Variations: 2}).Metrics["m"]; ok {
+		t.Error("a flag without units lists a metric")
+	}
+}
+
+// TestExactness: repeats, switched units, track before exposure, events
+// out of order, non-randomized exposures and clamped future times give
+// exact counts.
+func TestExactness(t *testing.T) {
+	a := NewAggregator()
+	// u1: exposure at 100; a track before it (not counted), two after, one
+	// repeated (counted once).
+	a.Track("m", "u1", 0, false, 50)
+	a.Exposure("f", "u1", 1, true, 100)
+	a.Exposure("f", "u1", 1, true, 100) // a repeat
+	a.Track("m", "u1", 3, true, 150)
+	a.Track("m", "u1", 3, true, 150) // a repeat
+	a.Track("m", "u1", 4, true, 150) // same time, another value: another event
+	// u2: its events arrive before its exposure, and its first exposure
+	// (variation 0 at 200) arrives after a later one (variation 1 at 300).
+	a.Track("m", "u2", 0, false, 250)
+	a.Exposure("f", "u2", 1, true, 300)
+	a.Exposure("f", "u2", 0, true, 200)
+	// u3: served by a target (not randomized): not a unit.
+	a.Exposure("f", "u3", 0, false, 100)
+	a.Track("m", "u3", 0, false, 150)
+	// u4: its exposure's time was clamped by the server to its receive
+	// time; a track stamped earlier does not count.
+	a.Exposure("f", "u4", 0, true, 1_000)
+	a.Track("m", "u4", 0, false, 999)
+
+	r := a.Report(FlagInfo{Key: "f", Variations: 2})
+	if r.Units(0) != 2 || r.Units(1) != 1 || r.Switched != 1 {
+		t.Fatalf("units %d %d switched %d; want 2 (u2 first saw 0, u4), 1 (u1), 1 (u2)", r.Units(0), r.Units(1), r.Switched)
+	}
+	c, _ := r.Row("m", 0)
+	tr, _ := r.Row("m", 1)
+	if c.Conversions != 1 || c.Sum != 1 {
+		t.Errorf("control: %+v, want u2's one event", c)
+	}
+	if tr.Conversions != 1 || tr.Sum != 7 {
+		t.Errorf("treatment: %+v, want u1's events 3 and 4 (the repeat and the earlier one not counted)", tr)
+	}
+	// Arrival order does not matter: the same events reversed.
+	b := NewAggregator()
+	b.Track("m", "u4", 0, false, 999)
+	b.Exposure("f", "u4", 0, true, 1_000)
+	b.Track("m", "u3", 0, false, 150)
+	b.Exposure("f", "u3", 0, false, 100)
+	b.Exposure("f", "u2", 0, true, 200)
+	b.Exposure("f", "u2", 1, true, 300)
+	b.Track("m", "u2", 0, false, 250)
+	b.Track("m", "u1", 4, true, 150)
+	b.Track("m", "u1", 3, true, 150)
+	b.Exposure("f", "u1", 1, true, 100)
+	b.Track("m", "u1", 3, true, 150)
+	b.Track("m", "u1", 0, false, 50)
+	rb := b.Report(FlagInfo{Key: "f", Variations: 2})
+	ja, _ := json.Marshal(r)
+	jb, _ := json.Marshal(rb)
+	if string(ja) != string(jb) {
+		t.Errorf("order of arrival changed the report:\n%s\n%s", ja, jb)
+	}
+}
+
+func TestChiSquareP(t *testing.T) {
+	// Reference values of the χ² survival function.
+	for _, tc := range []struct {
+		x    float64
+		df   int
+		want float64
+	}{
+		{3.841459, 1, 0.05}, {6.634897, 1, 0.01}, {10.827566, 1, 0.001},
+		{5.991465, 2, 0.05}, {7.814728, 3, 0.05}, {0.05025, 1, 0.822626},
+		{20, 10, 0.029253}, {1, 4, 0.909796}, {100, 50, 3.4549e-5},
+	} {
+		got := chiSquareP(tc.x, tc.df)
+		if math.Abs(got-tc.want) > 1e-4*math.Max(tc.want, 0.01) {
+			t.Errorf("chiSquareP(%v, %d) = %v, want %v", tc.x, tc.df, got, tc.want)
+		}
+	}
+	if chiSquareP(0, 3) != 1 {
+		t.Error("chiSquareP(0) != 1")
+	}
+}
+
+func TestFlagInfoOf(t *testing.T) {
+	doc, err := rules.ParseDocument([]byte(`{"flags": {
+	  "plain": {"on": true, "variations": [1, 2, 3], "fallthrough": {"rollout": {"variations": [{"variation": 2, "weight": 60000}, {"variation": 0, "weight": 40000}]}}},
+	  "guarded": {"on": true, "variations": [1, 2], "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}},
+	    "guard": {"metric": "err", "better": "lower", "control": 1, "treatment": 0}},
+	  "two": {"on": true, "variations": [1, 2], "rules": [{"clauses": [{"attribute": "a", "op": "in", "values": ["x"]}],
+	    "serve": {"rollout": {"variations": [{"variation": 0, "weight": 100000}]}}}],
+	    "fallthrough": {"rollout": {"variations": [{"variation": 1, "weight": 100000}]}}},
+	  "scheduled": {"on": true, "variations": [1, 2], "fallthrough": {"rollout": {"variations": [{"variation": 0}, {"variation": 1}],
+	    "schedule": [{"at": "2026-01-01T00:00:00Z", "weights": [100000, 0]}, {"at": "2026-02-01T00:00:00Z", "weights": [0, 100000]}]}}},
+	  "fixed": {"on": true, "variations": [1, 2], "fallthrough": {"variation": 1}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := rules.Compile(doc)
+	for key, want := range map[string]string{
+		"plain":     "{plain 3 2 [{2 60000} {0 40000}]}",
+		"guarded":   "{guarded 2 1 [{0 50000} {1 50000}]}",
+		"two":       "{two 2 1 []}",
+		"scheduled": "{scheduled 2 0 []}",
+		"fixed":     "{fixed 2 0 []}",
+	} {
+		f := snap.Flag(key)
+		if f.Err != nil {
+			t.Fatalf("%s: %v", key, f.Err)
+		}
+		if got := fmt.Sprint(FlagInfoOf(f)); got != want {
+			t.Errorf("FlagInfoOf(%s) = %s, want %s", key, got, want)
+		}
+	}
+}
