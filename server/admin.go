@@ -54,10 +54,14 @@ type adminRequest struct {
 	actor       string // the name of the request's token
 	role        Role   // its role
 	comment     string // X-Flags-Comment
+	as          Action // the audit's action when not the op's (a guard's rollback)
 }
 
 // action is what the audit log calls req.
 func (r *adminRequest) action() Action {
+	if r.as != "" {
+		return r.as
+	}
 	switch r.op {
 	case opPatch:
 		return ActionPatch

@@ -183,3 +183,17 @@ func (fs *FileStore) Audit(ctx context.Context, q AuditQuery) (*AuditPage, error
 
 // AuditPath is the file of the store's audit log.
 func (fs *FileStore) AuditPath() string { return fs.auditPath }
+
+// EventsPath is the file of the events the server acknowledged.
+func (fs *FileStore) EventsPath() string { return fs.events.Path() }
+
+// AppendEvents appends a batch of events to the store's events file
+// (EventLog).
+func (fs *FileStore) AppendEvents(ctx context.Context, b *EventBatch) (bool, error) {
+	return fs.events.AppendEvents(ctx, b)
+}
+
+// EventsSince reads the store's events file (EventLog).
+func (fs *FileStore) EventsSince(ctx context.Context, cursor string, limit int) ([]*EventBatch, string, error) {
+	return fs.events.EventsSince(ctx, cursor, limit)
+}

@@ -45,6 +45,10 @@ type FileStoreOptions struct {
 	// audit log cannot be written does not open (give a writable path when
 	// the documents are on a read-only volume).
 	AuditPath string
+	// EventsPath is the file of the SDK events the server acknowledged
+	// (JSON lines, appended to, SPEC §7); default NAME.events.jsonl beside
+	// the file, or flags.events.jsonl in the folder.
+	EventsPath string
 }
 
 // FileStore is a Store backed by one document file, or by a folder whose
@@ -91,6 +95,7 @@ type FileStore struct {
 	maxSize int64
 
 	auditPath string
+	events    *FileEventLog
 
 	mu      sync.Mutex
 	files   map[string]*sourceFile // by name inside the folder (or the file's base name)
@@ -139,6 +144,21 @@ func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
 	if err := openAuditLog(fs.auditPath); err != nil {
 		return nil, err
 	}
+	eventsPath := opts.EventsPath
+	if eventsPath == "" {
+		eventsPath = strings.TrimSuffix(auditPathFor(path, fs.folder), ".audit.jsonl") + ".events.jsonl"
+	}
+	ev, err := OpenFileEventLog(eventsPath)
+	if err != nil {
+		return nil, err
+	}
+	fs.events = ev
+	opened := false
+	defer func() {
+		if !opened {
+			ev.Close()
+		}
+	}()
 	fs.removeTemps()
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -154,6 +174,7 @@ func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	opened = true
 	return fs, nil
 }
 

@@ -105,8 +105,8 @@ func TestFileStoreAdminDurable(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("file mode %v after rewrite, want 0600 kept", fi.Mode().Perm())
 	}
-	if names := dirNames(t, dir); !slices.Equal(names, []string{"flags.audit.jsonl", "flags.json"}) {
-		t.Errorf("the folder holds %q, want the file and its audit log alone (no temporary files left)", names)
+	if names := dirNames(t, dir); !slices.Equal(names, []string{"flags.audit.jsonl", "flags.events.jsonl", "flags.json"}) {
+		t.Errorf("the folder holds %q, want the file, its audit and events logs alone (no temporary files left)", names)
 	}
 
 	// The server's own writes are not reloaded as changes: the next patch is

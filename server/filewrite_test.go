@@ -325,8 +325,8 @@ func TestAdminWriteEditDuringWrite(t *testing.T) {
 	if got := member(t, srv.Document().Segments["beta-testers"], "included"); len(got.([]any)) != 1+maxStaleWrites {
 		t.Errorf("served beta-testers.included = %v, want every edit but the last loaded", got)
 	}
-	if names := dirNames(t, filepath.Dir(path)); len(names) != 2 {
-		t.Errorf("the folder holds %q, want the document and its audit log alone (no temporary file left)", names)
+	if names := dirNames(t, filepath.Dir(path)); len(names) != 3 {
+		t.Errorf("the folder holds %q, want the document, its audit and events logs alone (no temporary file left)", names)
 	}
 }
 

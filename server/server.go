@@ -85,7 +85,22 @@ type Options struct {
 	// default a random one. Use 1-64 characters of A-Z a-z 0-9 . _ -, and a
 	// new value whenever the history does not continue.
 	Epoch string
+
+	// GuardInterval is how often guarded rollouts are checked (SPEC §9:
+	// at least every 5 s); default DefaultGuardInterval.
+	GuardInterval time.Duration
+	// EventsHook, when set, is called after every batch of events that
+	// POST /v1/events accepted, with its counts (metrics).
+	EventsHook func(accepted, rejected int)
+	// GuardHook, when set, is called after a guard rolled its flag back.
+	GuardHook func(flag string)
+	// Now is the server's clock for events (the receive time that clamps
+	// them) and guard trips; default time.Now.
+	Now func() time.Time
 }
+
+// DefaultGuardInterval is how often guards are checked by default.
+const DefaultGuardInterval = 2 * time.Second
 
 func (o *Options) resolve() error {
 	if o.Logger == nil {
@@ -107,7 +122,8 @@ func (o *Options) resolve() error {
 		def time.Duration
 		n   string
 	}{{&o.HeartbeatInterval, DefaultHeartbeatInterval, "HeartbeatInterval"}, {&o.WriteTimeout, DefaultWriteTimeout, "WriteTimeout"},
-		{&o.TokensPollInterval, DefaultTokensPollInterval, "TokensPollInterval"}}
+		{&o.TokensPollInterval, DefaultTokensPollInterval, "TokensPollInterval"},
+		{&o.GuardInterval, DefaultGuardInterval, "GuardInterval"}}
 	for _, d := range durations {
 		if *d.d < 0 {
 			return fmt.Errorf("flags: server: negative %s", d.n)
@@ -207,6 +223,9 @@ type Server struct {
 	// could not record; retryReloads tries it again.
 	reloadFailed atomic.Bool
 
+	// events holds what the event log says: experiments and summaries.
+	events *eventState
+
 	// onRemove, when set (tests), is called whenever a subscriber leaves.
 	onRemove func(reason string)
 	// onAdmit, when set (tests), is called whenever an admin write is
@@ -295,6 +314,12 @@ func New(store Store, opts Options) (*Server, error) {
 	for _, p := range s.snap.Problems() {
 		s.log.Warn("flags: serving malformed "+p.Kind, "key", p.Key, "problem", p.Error())
 	}
+	evlog, ok := store.(EventLog)
+	if !ok {
+		evlog = &memoryEvents{}
+	}
+	s.events = newEventState(evlog)
+	s.events.tail(context.Background(), s) // the events acknowledged before this start
 	s.mux = s.routes()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -315,6 +340,11 @@ func New(store Store, opts Options) (*Server, error) {
 	go func() {
 		defer bg.Done()
 		s.retryReloads(ctx)
+	}()
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		s.watchGuards(ctx)
 	}()
 	go func() {
 		bg.Wait()
@@ -349,6 +379,9 @@ func (s *Server) routes() *http.ServeMux {
 	}
 	mux.HandleFunc("PUT /v1/admin/document", s.handleDocument)
 	mux.HandleFunc("GET /v1/admin/audit", s.handleAudit)
+	mux.HandleFunc("POST /v1/events", s.handleEvents)
+	mux.HandleFunc("GET /v1/admin/experiments/{key}", s.handleExperiment)
+	mux.HandleFunc("GET /v1/admin/summaries/{key}", s.handleSummaries)
 	mux.HandleFunc("/v1/admin/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "flags: not found", nil)
 	})

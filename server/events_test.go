@@ -1,0 +1,383 @@
+package server
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flags/experiment"
+)
+
+// guardedDoc has a flag rolled out 50/50 under a guard on "errors", and a
+// rule serving a rollout as well as a target, which the rollback keeps.
+const guardedDoc = `{"version": 1, "flags": {
+  "checkout": {"on": true, "variations": ["old", "new"],
+    "targets": [{"values": ["vip"], "variation": 1}],
+    "rules": [{"id": "beta", "clauses": [{"attribute": "beta", "op": "in", "values": [true]}],
+               "serve": {"rollout": {"variations": [{"variation": 0, "weight": 20000}, {"variation": 1, "weight": 80000}]}}}],
+    "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}},
+    "guard": {"metric": "errors", "better": "lower", "control": 0, "treatment": 1, "minUnits": 50}},
+  "plain": {"on": true, "variations": [true, false], "fallthrough": {"variation": 0}}}}`
+
+const batchID = "batch-0123456789abcdef"
+
+// postEvents posts a batch and returns the answer.
+func postEvents(t *testing.T, url, token, body string, header ...string) (*http.Response, string) {
+	t.Helper()
+	return do(t, "POST", url+"/v1/events", token, body, header...)
+}
+
+// exposure and track format SPEC §7 events.
+func exposure(unit string, variation int, inRollout bool, at int64) string {
+	return fmt.Sprintf(`{"kind":"exposure","at":%d,"flag":"checkout","version":1,"variation":%d,"contextKey":%q,"inRollout":%v}`,
+		at, variation, unit, inRollout)
+}
+
+func track(unit, name string, at int64) string {
+	return fmt.Sprintf(`{"kind":"track","at":%d,"name":%q,"contextKey":%q}`, at, name, unit)
+}
+
+func batch(id string, events ...string) string {
+	return fmt.Sprintf(`{"batch":%q,"events":[%s]}`, id, strings.Join(events, ","))
+}
+
+func TestPostEventsAnswers(t *testing.T) {
+	srv, err := New(NewMemoryStore(mustParse(t, guardedDoc)), Options{Token: "sdk", AdminToken: adminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, srv).URL
+	good := batch(batchID, exposure("u1", 1, true, 1000), track("u1", "errors", 2000),
+		`{"kind":"summary","start":0,"end":1000,"counters":[{"flag":"checkout","version":1,"variation":1,"count":3},{"flag":"checkout","version":1,"count":1}],"dropped":2}`,
+		`{"kind":"nonsense","at":1}`, `{"kind":"exposure","at":1,"flag":"checkout"}`, `{"kind":"track","at":1,"contextKey":"u1"}`, `7`)
+	for _, tc := range []struct {
+		name, token, body string
+		header            []string
+		status            int
+		want              string
+	}{
+		{"no token", "", good, nil, 401, ""},
+		{"unknown token", "nope", good, nil, 401, ""},
+		{"accepted", "sdk", good, nil, 202, `{"accepted":3,"rejected":4}`},
+		{"the same batch again", "sdk", good, nil, 202, `{"accepted":0,"rejected":0,"duplicate":true}`},
+		{"admin token too", adminToken, batch("another-batch-id-000", track("u2", "errors", 1)), nil, 202, `{"accepted":1,"rejected":0}`},
+		{"not JSON", "sdk", `{"batch":`, nil, 400, ""},
+		{"no events", "sdk", `{"batch":"` + batchID + `x"}`, nil, 400, ""},
+		{"events not an array", "sdk", `{"batch":"` + batchID + `x","events":{}}`, nil, 400, ""},
+		{"short batch id", "sdk", batch("short", track("u", "m", 1)), nil, 400, ""},
+		{"an array", "sdk", `[]`, nil, 400, ""},
+		{"unknown encoding", "sdk", good, []string{"Content-Encoding", "br"}, 415, ""},
+		{"bad gzip", "sdk", good, []string{"Content-Encoding", "gzip"}, 400, ""},
+		{"too large", "sdk", `{"batch":"` + batchID + `y","events":["` + strings.Repeat("x", MaxEventsBodyBytes) + `"]}`, nil, 413, ""},
+	} {
+		resp, body := postEvents(t, url, tc.token, tc.body, tc.header...)
+		if resp.StatusCode != tc.status || tc.want != "" && strings.TrimSpace(body) != tc.want {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, resp.StatusCode, body, tc.status, tc.want)
+		}
+	}
+	// A gzip body that inflates past the limit is refused without
+	// inflating it all.
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	fmt.Fprintf(zw, `{"batch":"%sz","events":["%s"]}`, batchID, strings.Repeat("a", 50<<20))
+	zw.Close()
+	if resp, body := postEvents(t, url, "sdk", zb.String(), "Content-Encoding", "gzip"); resp.StatusCode != 413 {
+		t.Errorf("a gzip bomb: %d %s, want 413", resp.StatusCode, body)
+	}
+	if zb.Len() > 100<<10 {
+		t.Errorf("the bomb is %d bytes compressed: the test sends too much", zb.Len())
+	}
+	zb.Reset()
+	zw = gzip.NewWriter(&zb)
+	fmt.Fprint(zw, batch("gzipped-batch-00000", track("u3", "errors", 5)))
+	zw.Close()
+	if resp, body := postEvents(t, url, "sdk", zb.String(), "Content-Encoding", "gzip"); resp.StatusCode != 202 || !strings.Contains(body, `"accepted":1`) {
+		t.Errorf("gzip: %d %s", resp.StatusCode, body)
+	}
+
+	// The summaries: per minute, by variation and default.
+	resp, body := do(t, "GET", url+"/v1/admin/summaries/checkout", adminToken, "")
+	var sums struct {
+		Minutes []SummaryMinute `json:"minutes"`
+	}
+	if json.Unmarshal([]byte(body), &sums); resp.StatusCode != 200 {
+		t.Fatalf("summaries: %d %s", resp.StatusCode, body)
+	}
+	// The summary's end (1000 ms after the epoch) is more than an hour ago.
+	if len(sums.Minutes) != 0 {
+		t.Errorf("summaries of 1970 reported as the last hour: %s", body)
+	}
+	now := time.Now().UnixMilli()
+	postEvents(t, url, "sdk", batch("summary-batch-00001", fmt.Sprintf(
+		`{"kind":"summary","start":%d,"end":%d,"counters":[{"flag":"checkout","version":1,"variation":1,"count":3},{"flag":"checkout","version":1,"count":1}]}`, now-1000, now)))
+	_, body = do(t, "GET", url+"/v1/admin/summaries/checkout", adminToken, "")
+	if !strings.Contains(body, `"variations":{"1":3},"default":1`) {
+		t.Errorf("summaries: %s", body)
+	}
+}
+
+// TestExperimentEndpoint: the report of SPEC §8 over HTTP, with roles, an
+// unknown flag, and exact counts under repeated events and batches.
+func TestExperimentEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	tokens := writeTokensFile(t, dir, []tokenSpec{{"ops", "operator", "op-secret"}, {"ci", "reader", "reader-secret"}})
+	srv, err := New(NewMemoryStore(mustParse(t, guardedDoc)), Options{AdminToken: adminToken, TokensFile: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, srv).URL
+	var evs []string
+	for i := range 10 {
+		evs = append(evs, exposure(fmt.Sprintf("u%d", i), i%2, true, 100))
+		if i < 4 {
+			evs = append(evs, track(fmt.Sprintf("u%d", i), "errors", 200), track(fmt.Sprintf("u%d", i), "errors", 200)) // a repeat
+		}
+	}
+	evs = append(evs, exposure("u0", 1, true, 300))    // u0 switched
+	evs = append(evs, exposure("vip", 1, false, 100))  // a target: not randomized
+	evs = append(evs, track("u9", "errors", 50))       // before u9's exposure
+	evs = append(evs, exposure("late", 1, true, 9e15)) // far in the future: clamped
+	postEvents(t, url, "reader-secret", batch("exp-batch-000000001", evs...))
+	postEvents(t, url, "reader-secret", batch("exp-batch-000000001", evs...)) // repeated: no change
+	for _, tc := range []struct {
+		token  string
+		status int
+	}{{"reader-secret", 403}, {"", 401}, {"op-secret", 200}, {adminToken, 200}} {
+		if resp, body := do(t, "GET", url+"/v1/admin/experiments/checkout", tc.token, ""); resp.StatusCode != tc.status {
+			t.Errorf("token %q: %d %s, want %d", tc.token, resp.StatusCode, body, tc.status)
+		}
+	}
+	if resp, _ := do(t, "GET", url+"/v1/admin/experiments/nope", adminToken, ""); resp.StatusCode != 404 {
+		t.Errorf("unknown flag: %d, want 404", resp.StatusCode)
+	}
+	_, body := do(t, "GET", url+"/v1/admin/experiments/checkout", "op-secret", "")
+	var r experiment.Report
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := r.Row("errors", 0)
+	tr, _ := r.Row("errors", 1)
+	if r.Switched != 1 || r.Units(0) != 5 || r.Units(1) != 6 || c.Conversions != 2 || c.Sum != 2 || tr.Conversions != 2 || tr.Sum != 2 {
+		t.Errorf("report %s", body)
+	}
+	if r.SRM != nil {
+		t.Errorf("srm with two rollouts: %s", body)
+	}
+}
+
+// tokenSpec is a named token for writeTokensFile.
+type tokenSpec struct{ name, role, secret string }
+
+func writeTokensFile(t *testing.T, dir string, specs []tokenSpec) string {
+	t.Helper()
+	var parts []string
+	for _, s := range specs {
+		parts = append(parts, fmt.Sprintf(`{"name":%q,"role":%q,"sha256":%q}`, s.name, s.role, sha256Hex(s.secret)))
+	}
+	path := filepath.Join(dir, "tokens.json")
+	if err := os.WriteFile(path, []byte("["+strings.Join(parts, ",")+"]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestEventsSurviveRestart: over a file store, acknowledged events are in
+// the events file; a new server over the same files reports the same
+// counts and still refuses a repeated batch.
+func TestEventsSurviveRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	if err := os.WriteFile(path, []byte(guardedDoc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	open := func() (*Server, string) {
+		store, err := OpenFileStore(path, FileStoreOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := New(store, Options{AdminToken: adminToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv, serve(t, srv).URL
+	}
+	a, urlA := open()
+	var wg sync.WaitGroup
+	for b := range 8 { // concurrent batches share fsyncs
+		wg.Go(func() {
+			var evs []string
+			for i := range 50 {
+				unit := fmt.Sprintf("b%d-u%d", b, i)
+				evs = append(evs, exposure(unit, i%2, true, 100), track(unit, "errors", 200))
+			}
+			if resp, body := postEvents(t, urlA, "", batch(fmt.Sprintf("restart-batch-%06d", b), evs...)); resp.StatusCode != 202 {
+				t.Errorf("post: %d %s", resp.StatusCode, body)
+			}
+		})
+	}
+	wg.Wait()
+	before, _ := a.Experiment("checkout")
+	a.Close()
+	if _, err := os.Stat(strings.TrimSuffix(path, ".json") + ".events.jsonl"); err != nil {
+		t.Fatalf("no events file beside the flags: %v", err)
+	}
+	b, urlB := open()
+	after, _ := b.Experiment("checkout")
+	ja, _ := json.Marshal(before)
+	jb, _ := json.Marshal(after)
+	if string(ja) != string(jb) || before.Units(0)+before.Units(1) != 400 {
+		t.Errorf("before the restart %s\nafter %s", ja, jb)
+	}
+	if _, body := postEvents(t, urlB, "", batch("restart-batch-000003", track("x", "errors", 1))); !strings.Contains(body, `"duplicate":true`) {
+		t.Errorf("a batch acknowledged before the restart is accepted again: %s", body)
+	}
+}
+
+// TestGuardRollsBack: a treatment that fails far more often trips the
+// guard: the flag is rewritten by actor guard (every rollout serves the
+// control, the target stays), audited, published, and never checked again
+// until re-armed.
+func TestGuardRollsBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flags.json")
+	if err := os.WriteFile(path, []byte(guardedDoc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store, err := OpenFileStore(path, FileStoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trips := make(chan string, 4)
+	srv, err := New(store, Options{AdminToken: adminToken, GuardInterval: 20 * time.Millisecond,
+		GuardHook: func(flag string) { trips <- flag }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, srv).URL
+	stream := openStream(t, url, "", "")
+	stream.next(t) // the snapshot
+	var evs []string
+	for i := range 400 {
+		unit := fmt.Sprintf("u%d", i)
+		v := i % 2
+		evs = append(evs, exposure(unit, v, true, 100))
+		if v == 1 && i%4 == 1 || v == 0 && i%20 == 0 { // treatment fails 50 %, control 10 %
+			evs = append(evs, track(unit, "errors", 200))
+		}
+	}
+	postEvents(t, url, "", batch("guard-batch-0000001", evs...))
+	select {
+	case f := <-trips:
+		if f != "checkout" {
+			t.Fatalf("tripped %s", f)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the guard did not trip")
+	}
+	_, p := stream.nextPatch(t)
+	var flag struct {
+		Targets     []any                            `json:"targets"`
+		Rules       []struct{ Serve map[string]any } `json:"rules"`
+		Fallthrough map[string]any                   `json:"fallthrough"`
+		Guard       struct {
+			Tripped struct {
+				At     string     `json:"at"`
+				PValue float64    `json:"pValue"`
+				Units  [2]int64   `json:"units"`
+				Rates  [2]float64 `json:"rates"`
+			} `json:"tripped"`
+		} `json:"guard"`
+	}
+	if err := json.Unmarshal(p.Flags["checkout"], &flag); err != nil {
+		t.Fatalf("patch %s: %v", p.Flags["checkout"], err)
+	}
+	tr := flag.Guard.Tripped
+	if fmt.Sprint(flag.Fallthrough) != "map[variation:0]" || fmt.Sprint(flag.Rules[0].Serve) != "map[variation:0]" || len(flag.Targets) != 1 ||
+		tr.At == "" || tr.PValue >= 0.05 || tr.Units != [2]int64{200, 200} || tr.Rates[1] <= tr.Rates[0] {
+		t.Errorf("rolled back to %s", p.Flags["checkout"])
+	}
+	page, err := store.Audit(t.Context(), AuditQuery{Key: "checkout", Limit: 10})
+	if err != nil || len(page.Entries) != 1 {
+		t.Fatalf("audit: %+v %v", page, err)
+	}
+	if e := page.Entries[0]; e.Actor != ActorGuard || e.Action != ActionGuard || !strings.Contains(e.Comment, "worse") {
+		t.Errorf("audit entry %+v", e)
+	}
+	time.Sleep(100 * time.Millisecond) // several checks: a tripped guard does not check again
+	select {
+	case f := <-trips:
+		t.Errorf("tripped again: %s", f)
+	default:
+	}
+	if v := srv.Version(); v != 2 {
+		t.Errorf("version %d after one rollback, want 2", v)
+	}
+}
+
+// BenchmarkPostEvents: POST /v1/events with the file store (group fsync),
+// batches of 1,000 events from concurrent posters; reports events/s.
+func BenchmarkPostEvents(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "flags.json")
+	if err := os.WriteFile(path, []byte(guardedDoc), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	store, err := OpenFileStore(path, FileStoreOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(store, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	url := serve(b, srv).URL
+	bodies := make([]string, 64)
+	var n sync.Mutex
+	seq := 0
+	for i := range bodies {
+		var evs []string
+		for j := range 1000 {
+			unit := fmt.Sprintf("p%d-u%d", i, j)
+			if j%2 == 0 {
+				evs = append(evs, exposure(unit, j%4/2, true, int64(j)))
+			} else {
+				evs = append(evs, track(unit, "errors", int64(j)))
+			}
+		}
+		bodies[i] = strings.Join(evs, ",")
+	}
+	b.SetParallelism(4)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n.Lock()
+			seq++
+			id := seq
+			n.Unlock()
+			body := fmt.Sprintf(`{"batch":"bench-batch-%012d","events":[%s]}`, id, bodies[id%len(bodies)])
+			resp, err := http.Post(url+"/v1/events", "application/json", strings.NewReader(body))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 202 {
+				b.Errorf("status %d", resp.StatusCode)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*1000)/time.Since(start).Seconds(), "events/s")
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
