@@ -44,6 +44,15 @@ var migrations = []string{
 		comment text NOT NULL DEFAULT ''
 	);
 	CREATE INDEX flagstream_audit_key ON flagstream_audit (key, id);`,
+	// 2: the SDK events the replicas acknowledged (SPEC §7), one row a
+	// batch; the unique batch id makes a retried batch a duplicate on any
+	// replica.
+	`CREATE TABLE flagstream_events (
+		id       bigserial PRIMARY KEY,
+		batch    text   NOT NULL UNIQUE,
+		received bigint NOT NULL,
+		events   text   NOT NULL
+	);`,
 }
 
 // migrationLock is the advisory lock key under which replicas migrate, one

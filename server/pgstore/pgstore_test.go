@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"sync"
@@ -434,4 +435,76 @@ func BenchmarkCrossReplicaPublish(b *testing.B) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*95/100].Microseconds())/1000, "p95-ms")
+}
+
+// TestEventsAcrossReplicas: events posted to any replica are counted by
+// every replica, once: a batch retried on another replica is a duplicate;
+// a guard trips once, as one audited rollback, whichever replicas check it.
+func TestEventsAcrossReplicas(t *testing.T) {
+	db := freshDatabase(t, postgresURL(t))
+	var rs []*replica
+	for range 2 {
+		st := openStore(t, db, pgstore.Options{PollInterval: 500 * time.Millisecond})
+		srv, err := server.New(st, server.Options{AdminToken: adminToken, GuardInterval: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(srv)
+		t.Cleanup(ts.Close)
+		t.Cleanup(func() { _ = srv.Close() })
+		rs = append(rs, &replica{srv: srv, store: st, url: ts.URL})
+	}
+	resp, body := do(t, "PUT", rs[0].url+"/v1/admin/flags/checkout", adminToken, `{"on": true, "variations": ["old", "new"],
+	  "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}},
+	  "guard": {"metric": "errors", "better": "lower", "control": 0, "treatment": 1, "minUnits": 50}}`)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT = %d %s", resp.StatusCode, body)
+	}
+	post := func(r *replica, id string, from, to int) string {
+		var evs []string
+		for i := from; i < to; i++ {
+			v := i % 2
+			evs = append(evs, fmt.Sprintf(`{"kind":"exposure","at":100,"flag":"checkout","version":1,"variation":%d,"contextKey":"u%d","inRollout":true}`, v, i))
+			if v == 1 || i%10 == 0 { // the treatment always fails, the control 10 %
+				evs = append(evs, fmt.Sprintf(`{"kind":"track","at":200,"name":"errors","contextKey":"u%d"}`, i))
+			}
+		}
+		_, body := do(t, "POST", r.url+"/v1/events", "", fmt.Sprintf(`{"batch":%q,"events":[%s]}`, id, strings.Join(evs, ",")))
+		return body
+	}
+	// Below minUnits: nothing trips yet.
+	if b := post(rs[0], "pg-batch-0000000001", 0, 40); !strings.Contains(b, `"accepted":`) {
+		t.Fatalf("post: %s", b)
+	}
+	if b := post(rs[1], "pg-batch-0000000001", 0, 40); !strings.Contains(b, `"duplicate":true`) {
+		t.Fatalf("the same batch through the other replica: %s, want a duplicate", b)
+	}
+	ra, _ := rs[0].srv.Experiment("checkout")
+	rb, _ := rs[1].srv.Experiment("checkout")
+	ja, _ := json.Marshal(ra)
+	jb, _ := json.Marshal(rb)
+	if string(ja) != string(jb) || ra.Units(0) != 20 || ra.Units(1) != 20 {
+		t.Fatalf("replicas disagree or miscount:\n%s\n%s", ja, jb)
+	}
+	post(rs[1], "pg-batch-0000000002", 40, 200)
+	for _, r := range rs {
+		waitVersion(t, r.srv, 2)
+	}
+	time.Sleep(300 * time.Millisecond) // several more checks on both replicas
+	p, err := rs[0].store.Audit(context.Background(), server.AuditQuery{Key: "checkout", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guards := 0
+	for _, e := range p.Entries {
+		if e.Action == server.ActionGuard {
+			guards++
+			if e.Actor != server.ActorGuard {
+				t.Errorf("rollback by %q", e.Actor)
+			}
+		}
+	}
+	if guards != 1 || rs[0].srv.Version() != 2 || rs[1].srv.Version() != 2 {
+		t.Errorf("%d rollbacks audited, versions %d and %d; want one rollback at version 2", guards, rs[0].srv.Version(), rs[1].srv.Version())
+	}
 }
