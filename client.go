@@ -54,6 +54,7 @@ type Client struct {
 	status atomic.Pointer[Status]
 	clock  func() time.Time
 	logger *slog.Logger
+	events *events // nil: events off, or nowhere to send them
 
 	updateMu  sync.Mutex // serializes snapshot installation and health; never held while listeners run
 	listenMu  sync.Mutex
@@ -103,10 +104,16 @@ func New(opts ...Option) (*Client, error) {
 		done:      make(chan struct{}),
 	}
 	c.status.Store(&Status{State: StateInitializing})
+	if exp := cfg.eventExporter(src); exp != nil {
+		c.events = newEvents(exp, cfg.eventOpts, c.logger)
+	}
 	if l, ok := src.(Loader); ok {
 		if err := l.Load(sink{c}); err != nil {
 			// Whatever the source kept of its Updates now answers ErrClosed.
 			c.updateHealth(func(h *health) { h.closed = true })
+			if c.events != nil {
+				c.events.close()
+			}
 			return nil, err
 		}
 	}
@@ -165,12 +172,16 @@ func statusErr(s Status) error {
 	return fmt.Errorf("flags: client is %s", s.State)
 }
 
-// Close stops the client's source and waits for every goroutine it started.
+// Close stops the client's source, sends the events not yet sent (within
+// EventOptions.CloseTimeout) and waits for every goroutine it started.
 // Evaluations keep answering from the last snapshot after Close.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.cancel()
 		<-c.done
+		if c.events != nil {
+			c.events.close()
+		}
 		c.updateHealth(func(h *health) { h.closed, h.err = true, nil })
 	})
 	return nil
@@ -245,6 +256,9 @@ func (c *Client) installLocked(doc *rules.Document, origin string) error {
 	}
 	prev := c.snap.Load()
 	next := rules.CompileFrom(prev, doc)
+	if c.events != nil {
+		c.events.snapshot(next)
+	}
 	c.snap.Store(next)
 	if problems := next.Problems(); len(problems) > 0 {
 		// Log each problem once, when it appears, not again with every patch.

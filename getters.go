@@ -33,6 +33,9 @@ func (c *Client) evaluate(ev *evaluation, key string, ec *Context) {
 	}
 	e := evaluator{snap: snap, ctx: ec, clock: c.clock}
 	e.evaluateTop(ev, f)
+	if c.events != nil {
+		c.events.evaluated(snap, f, ev.variation, ev.rollout, ec)
+	}
 }
 
 // pick is evaluate for the getters that return only a value (Bool, String,
@@ -51,10 +54,17 @@ func (c *Client) pick(key string, ec *Context) (*rules.Variation, rules.Kind) {
 		return nil, 0
 	}
 	f := snap.Flag(key)
-	if f == nil || f.Err != nil || ec.err != nil || ec.attrs == nil {
+	if f == nil {
+		return nil, 0
+	}
+	if f.Err != nil || ec.err != nil || ec.attrs == nil {
+		if c.events != nil {
+			c.events.evaluated(snap, f, -1, 0, ec)
+		}
 		return nil, 0
 	}
 	var v int
+	var rollout uint8
 	switch {
 	case f.Constant && f.On:
 		v = f.Fallthrough.Variation
@@ -64,9 +74,13 @@ func (c *Client) pick(key string, ec *Context) (*rules.Variation, rules.Kind) {
 		e := evaluator{snap: snap, ctx: ec, clock: c.clock}
 		d, err := e.decide(f, 0)
 		if err != nil {
-			return nil, 0
+			v = -1
+			break
 		}
-		v = int(d.variation)
+		v, rollout = int(d.variation), d.rollout
+	}
+	if c.events != nil {
+		c.events.evaluated(snap, f, int32(v), rollout, ec)
 	}
 	if v < 0 {
 		return nil, 0

@@ -21,6 +21,10 @@ type config struct {
 	clock   func() time.Time
 	fileIvl time.Duration // how often WithFile checks its file; 0: fileSourceInterval
 	sources []Source
+
+	eventsOff bool
+	exporter  Exporter
+	eventOpts EventOptions
 }
 
 // WithSource feeds the client from s: a flagstream server (package
@@ -97,6 +101,21 @@ func WithClock(now func() time.Time) Option {
 var ErrNoSource = errors.New("flags: no source of flags (use WithDocument, WithFile or WithSource)")
 
 // source validates the options' sources and returns the one source.
+// eventExporter is where the client's events go: nowhere when they are off,
+// else WithEventExporter's, else the source's server, else nowhere.
+func (c *config) eventExporter(src Source) Exporter {
+	switch {
+	case c.eventsOff:
+		return nil
+	case c.exporter != nil:
+		return c.exporter
+	}
+	if s, ok := src.(EventExporterSource); ok {
+		return s.EventExporter()
+	}
+	return nil
+}
+
 func (c *config) source() (Source, error) {
 	switch len(c.sources) {
 	case 0:

@@ -233,3 +233,29 @@ func ExampleTestData_Run() {
 	// Hello flagstest
 	// Hi
 }
+
+// ExampleEventRecorder asserts what a piece of code reported: the
+// exposure of a tracked flag and a track event.
+func ExampleEventRecorder() {
+	t := &testing.T{} // your test's t
+	td := flagstest.New(t, flagstest.Bool("new-checkout", true).TrackEvents())
+	rec := new(flagstest.EventRecorder)
+	client := td.NewClient(flags.WithEventExporter(rec))
+
+	ctx := context.Background()
+	ann := flags.NewContext("ann").Build()
+	if client.Bool(ctx, "new-checkout", ann, false) {
+		client.Track(ctx, "purchase", ann, 42.5)
+	}
+	_ = client.FlushEvents(ctx)
+
+	for _, e := range rec.Exposures() {
+		fmt.Println("exposure:", e.Flag, *e.Variation, e.ContextKey)
+	}
+	for _, e := range rec.Tracks() {
+		fmt.Println("track:", e.Name, e.ContextKey, *e.Value)
+	}
+	// Output:
+	// exposure: new-checkout 1 ann
+	// track: purchase ann 42.5
+}

@@ -36,6 +36,7 @@ type FlagBuilder struct {
 	description  string
 	tags         []string
 	deprecated   bool
+	trackEvents  bool
 	jsonOnly     bool     // built by JSON: every variation must be an object or array
 	mistakes     []string // misuses of the builder, reported when it is built
 }
@@ -219,6 +220,13 @@ func (f *FlagBuilder) Tags(tags ...string) *FlagBuilder {
 	return f
 }
 
+// TrackEvents makes every evaluation of the flag record an exposure (SPEC
+// §7), for tests of code that reads experiments (see EventRecorder).
+func (f *FlagBuilder) TrackEvents() *FlagBuilder {
+	f.trackEvents = true
+	return f
+}
+
 // Deprecated marks the flag deprecated (metadata, not evaluated).
 func (f *FlagBuilder) Deprecated(d bool) *FlagBuilder {
 	f.deprecated = d
@@ -256,6 +264,7 @@ type flagJSON struct {
 	Description   string             `json:"description,omitempty"`
 	Tags          []string           `json:"tags,omitempty"`
 	Deprecated    bool               `json:"deprecated,omitempty"`
+	TrackEvents   bool               `json:"trackEvents,omitempty"`
 }
 
 // encode writes the flag as JSON. version, when not nil, replaces the
@@ -267,7 +276,7 @@ func (f *FlagBuilder) encode(version *int64, errs *fieldErrors) json.RawMessage 
 	}
 	out := flagJSON{
 		Version: f.version, On: f.on, OffVariation: f.offVariation, Prerequisites: f.prereqs,
-		Salt: f.salt, Description: f.description, Tags: f.tags, Deprecated: f.deprecated,
+		Salt: f.salt, Description: f.description, Tags: f.tags, Deprecated: f.deprecated, TrackEvents: f.trackEvents,
 	}
 	if version != nil {
 		out.Version = version

@@ -142,6 +142,8 @@ type settings struct {
 	Config
 	streamURL      string // requested
 	flagsURL       string
+	eventsURL      string // POST /v1/events
+	shownEvents    string
 	shownStream    string // the same, redacted, for messages and logs
 	shownFlags     string
 	origin         *url.URL // scheme and host of BaseURL: redirects stay there
@@ -179,6 +181,8 @@ func (c Config) resolve() (*settings, error) {
 	s := &settings{Config: c}
 	s.streamURL = u.JoinPath("v1", "stream").String()
 	s.flagsURL = u.JoinPath("v1", "flags").String()
+	s.eventsURL = u.JoinPath("v1", "events").String()
+	s.shownEvents = u.JoinPath("v1", "events").Redacted()
 	s.shownStream = u.JoinPath("v1", "stream").Redacted()
 	s.shownFlags = u.JoinPath("v1", "flags").Redacted()
 	s.origin = &url.URL{Scheme: u.Scheme, Host: u.Host}

@@ -1,0 +1,275 @@
+package flags
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// eventsDoc: a tracked flag, an experiment rollout, a guarded flag, a
+// plain one, and one that is off with no off variation (the default).
+const eventsDoc = `{"version": 3, "flags": {
+  "tracked": {"version": 2, "on": true, "variations": [false, true], "fallthrough": {"variation": 1}, "trackEvents": true},
+  "exp": {"version": 5, "on": true, "variations": ["a", "b"],
+    "fallthrough": {"rollout": {"experiment": true, "variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}},
+  "guarded": {"on": true, "variations": [false, true],
+    "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}},
+    "guard": {"metric": "errors", "better": "lower", "control": 0, "treatment": 1}},
+  "plain": {"on": true, "variations": [false, true], "fallthrough": {"variation": 1}},
+  "dark": {"on": false, "variations": [false, true], "fallthrough": {"variation": 1}}}}`
+
+// recorder is an Exporter that keeps batches, failing as told.
+type recorder struct {
+	mu      sync.Mutex
+	batches []*EventBatch
+	calls   []string // batch ids, one per Export call
+	fail    []error  // errors for the next calls
+}
+
+func (r *recorder) Export(_ context.Context, b *EventBatch) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, b.ID)
+	if len(r.fail) > 0 {
+		err := r.fail[0]
+		r.fail = r.fail[1:]
+		if err != nil {
+			return err
+		}
+	}
+	r.batches = append(r.batches, b)
+	return nil
+}
+
+func (r *recorder) events(kind string) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Event
+	for _, b := range r.batches {
+		for _, e := range b.Events {
+			if e.Kind == kind {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+func flush(t *testing.T, c *Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.FlushEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestExposuresAndSummaries(t *testing.T) {
+	rec := &recorder{}
+	c := newTestClient(t, eventsDoc, WithEventExporter(rec), WithEventOptions(EventOptions{FlushInterval: time.Hour}))
+	ctx := context.Background()
+	for i := range 10 {
+		u := NewContext(fmt.Sprintf("u%d", i)).Build()
+		c.Bool(ctx, "tracked", u, false)
+		c.Bool(ctx, "tracked", u, false) // a repeat in the same interval: one exposure
+		c.StringDetail(ctx, "exp", u, "")
+		c.Bool(ctx, "guarded", u, false)
+		c.Bool(ctx, "plain", u, false)
+		c.Bool(ctx, "dark", u, false)
+		c.Bool(ctx, "missing", u, false)
+	}
+	c.Track(ctx, "errors", NewContext("u1").Build())
+	c.Track(ctx, "revenue", NewContext("u2").Build(), 12.5, 99)
+	c.Track(ctx, "errors", NewContext("").Build()) // no key: no unit
+	flush(t, c)
+
+	byFlag := map[string][]Event{}
+	for _, e := range rec.events(EventExposure) {
+		byFlag[e.Flag] = append(byFlag[e.Flag], e)
+		if e.At == 0 || e.ContextKey == "" || e.Variation == nil {
+			t.Errorf("exposure without time, key or variation: %+v", e)
+		}
+	}
+	if n := len(byFlag["tracked"]); n != 10 {
+		t.Errorf("%d exposures of tracked, want 10 (one per context)", n)
+	}
+	if e := byFlag["tracked"][0]; e.Version != 2 || e.InRollout || *e.Variation != 1 {
+		t.Errorf("tracked exposure %+v", e)
+	}
+	if n := len(byFlag["exp"]); n != 10 || !byFlag["exp"][0].InRollout {
+		t.Errorf("%d exposures of the experiment (inRollout %v), want 10, true", n, n > 0 && byFlag["exp"][0].InRollout)
+	}
+	if n := len(byFlag["guarded"]); n != 10 {
+		t.Errorf("%d exposures of the guarded flag, want 10", n)
+	}
+	if len(byFlag["plain"])+len(byFlag["dark"])+len(byFlag["missing"]) != 0 {
+		t.Errorf("exposures of untracked flags: %v", byFlag)
+	}
+	tracks := rec.events(EventTrack)
+	if len(tracks) != 2 || tracks[0].Name != "errors" || tracks[0].Value != nil || *tracks[1].Value != 12.5 {
+		t.Errorf("track events %+v", tracks)
+	}
+	sums := rec.events(EventSummary)
+	if len(sums) != 1 {
+		t.Fatalf("%d summaries, want 1", len(sums))
+	}
+	counts := map[string]int64{}
+	for _, cn := range sums[0].Counters {
+		v := "default"
+		if cn.Variation != nil {
+			v = fmt.Sprint(*cn.Variation)
+		}
+		counts[fmt.Sprintf("%s@%d:%s", cn.Flag, cn.Version, v)] += cn.Count
+	}
+	want := map[string]int64{"tracked@2:1": 20, "plain@0:1": 10, "dark@0:default": 10}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Errorf("summary %s = %d, want %d (all: %v)", k, counts[k], n, counts)
+		}
+	}
+	if counts["exp@5:0"]+counts["exp@5:1"] != 10 || counts["guarded@0:0"]+counts["guarded@0:1"] != 10 {
+		t.Errorf("summary of rollouts: %v", counts)
+	}
+	if sums[0].End < sums[0].Start || sums[0].Dropped != 0 {
+		t.Errorf("summary interval %d..%d dropped %d", sums[0].Start, sums[0].End, sums[0].Dropped)
+	}
+}
+
+func TestEventsDroppedAndCounted(t *testing.T) {
+	rec := &recorder{}
+	c := newTestClient(t, eventsDoc, WithEventExporter(rec), WithEventOptions(EventOptions{Capacity: 3, FlushAt: 100, FlushInterval: time.Hour}))
+	for i := range 5 {
+		c.Track(context.Background(), "m", NewContext(fmt.Sprintf("u%d", i)).Build())
+	}
+	flush(t, c)
+	if n := len(rec.events(EventTrack)); n != 3 {
+		t.Errorf("%d track events sent, want the 3 the buffer holds", n)
+	}
+	if s := rec.events(EventSummary); len(s) != 1 || s[0].Dropped != 2 {
+		t.Errorf("summaries %+v, want one with dropped 2", s)
+	}
+}
+
+func TestEventsRetryAndStop(t *testing.T) {
+	ctx := context.Background()
+	rec := &recorder{fail: []error{errors.New("connection refused")}}
+	c := newTestClient(t, eventsDoc, WithEventExporter(rec), WithEventOptions(EventOptions{FlushInterval: time.Hour, RetryDelay: time.Millisecond}))
+	c.Track(ctx, "m", NewContext("u").Build())
+	flush(t, c)
+	if len(rec.calls) != 2 || rec.calls[0] != rec.calls[1] || len(rec.calls[0]) < 16 {
+		t.Errorf("calls %q, want one retry of the same batch id", rec.calls)
+	}
+	// Failing twice: dropped, and counted in the next summary.
+	rec.fail = []error{errors.New("503"), errors.New("503")}
+	c.Track(ctx, "m", NewContext("u").Build())
+	flush(t, c)
+	c.Track(ctx, "m", NewContext("u").Build())
+	flush(t, c)
+	if s := rec.events(EventSummary); len(s) != 1 || s[0].Dropped != 1 {
+		t.Errorf("summaries %+v, want one reporting the dropped event", s)
+	}
+	// Rejected: not retried.
+	before := len(rec.calls)
+	rec.fail = []error{fmt.Errorf("%w: 400", ErrEventsRejected)}
+	c.Track(ctx, "m", NewContext("u").Build())
+	flush(t, c)
+	if len(rec.calls) != before+1 {
+		t.Errorf("a rejected batch was retried: %d calls", len(rec.calls)-before)
+	}
+	// Unauthorized: no more events are sent.
+	rec.fail = []error{fmt.Errorf("%w: 401", ErrEventsUnauthorized)}
+	c.Track(ctx, "m", NewContext("u").Build())
+	flush(t, c)
+	before = len(rec.calls)
+	c.Track(ctx, "m", NewContext("u").Build())
+	c.Bool(ctx, "tracked", NewContext("u").Build(), false)
+	flush(t, c)
+	if len(rec.calls) != before {
+		t.Errorf("events sent after a 401")
+	}
+}
+
+func TestCloseFlushesEvents(t *testing.T) {
+	rec := &recorder{}
+	c, err := New(WithDocument([]byte(eventsDoc)), WithEventExporter(rec), WithEventOptions(EventOptions{FlushInterval: time.Hour}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Track(context.Background(), "m", NewContext("u").Build())
+	c.Close()
+	if len(rec.events(EventTrack)) != 1 {
+		t.Error("Close did not send the event")
+	}
+}
+
+func TestEventsOff(t *testing.T) {
+	rec := &recorder{}
+	c := newTestClient(t, eventsDoc, WithEventExporter(rec), WithEvents(false))
+	c.Track(context.Background(), "m", NewContext("u").Build())
+	c.Bool(context.Background(), "tracked", NewContext("u").Build(), false)
+	if c.events != nil || c.FlushEvents(context.Background()) != nil || len(rec.calls) != 0 {
+		t.Error("events sent with WithEvents(false)")
+	}
+	if c := newTestClient(t, eventsDoc); c.events != nil {
+		t.Error("a document source without an exporter has an event pipeline")
+	}
+}
+
+func TestJSONLinesExporter(t *testing.T) {
+	var buf bytes.Buffer
+	c := newTestClient(t, eventsDoc, WithEventExporter(NewJSONLinesExporter(&buf)), WithEventOptions(EventOptions{FlushInterval: time.Hour}))
+	c.Bool(context.Background(), "tracked", NewContext("ann").Build(), false)
+	c.Track(context.Background(), "clicks", NewContext("ann").Build(), 2)
+	flush(t, c)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var kinds []string
+	for _, l := range lines {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		kinds = append(kinds, e["kind"].(string))
+	}
+	sort.Strings(kinds)
+	if strings.Join(kinds, ",") != "exposure,summary,track" {
+		t.Errorf("lines %q", lines)
+	}
+	if !strings.Contains(buf.String(), `{"kind":"exposure","at":`) || !strings.Contains(buf.String(), `"flag":"tracked","version":2,"variation":1,"contextKey":"ann","inRollout":false}`) {
+		t.Errorf("exposure line not in SPEC §7's shape: %s", buf.String())
+	}
+}
+
+// discard is an Exporter that drops everything.
+type discard struct{}
+
+func (discard) Export(context.Context, *EventBatch) error { return nil }
+
+// BenchmarkTrackedEvaluation compares a flag that records an exposure
+// with the same flag untracked, both with events on.
+func BenchmarkTrackedEvaluation(b *testing.B) {
+	c, err := New(WithDocument([]byte(eventsDoc)), WithEventExporter(discard{}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	users := make([]Context, 1024)
+	for i := range users {
+		users[i] = NewContext(fmt.Sprintf("user-%d", i)).Build()
+	}
+	for _, key := range []string{"plain", "tracked"} {
+		b.Run(key, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				_ = c.Bool(ctx, key, users[i%len(users)], false)
+			}
+		})
+	}
+}
