@@ -3,11 +3,12 @@
 //
 //	flags eval  --flags FILE --context JSON [--at RFC3339] [FLAG ...]
 //	flags lint  [--strict] PATH...
-//	flags serve --flags PATH [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE] [--tokens FILE] [--audit-log FILE] [--tls-cert FILE --tls-key FILE]
+//	flags serve (--flags PATH | --store postgres://...) [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE] [--tokens FILE] [--audit-log FILE] [--tls-cert FILE --tls-key FILE]
 //	flags watch --url BASE [--token-file FILE] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
 //	flags push  --url BASE [--token-file FILE] [--if-match ETAG] [--comment TEXT] FILE
 //	flags history --url BASE [--token-file FILE] [--since V] [--kind flag|segment] [--limit N] [KEY]
 //	flags switch --url BASE [--token-file FILE] [--if-match V] [--comment TEXT] FLAG on|off
+//	flags experiment --url BASE [--token-file FILE] [--json] FLAG
 //
 // Tokens come from --token-file FILE or $FLAGS_TOKEN (serve: also
 // --admin-token-file, $FLAGS_ADMIN_TOKEN); --token T and --admin-token T
@@ -27,11 +28,12 @@ import (
 const usage = `usage:
   flags eval  --flags FILE --context JSON [--at RFC3339] [FLAG ...]
   flags lint  [--strict] PATH...
-  flags serve --flags PATH [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE] [--tokens FILE] [--audit-log FILE] [--tls-cert FILE --tls-key FILE]
+  flags serve (--flags PATH | --store postgres://...) [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE] [--tokens FILE] [--audit-log FILE] [--tls-cert FILE --tls-key FILE]
   flags watch --url BASE [--token-file FILE] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
   flags push  --url BASE [--token-file FILE] [--if-match ETAG] [--comment TEXT] FILE
   flags history --url BASE [--token-file FILE] [--since V] [--kind flag|segment] [--limit N] [KEY]
   flags switch --url BASE [--token-file FILE] [--if-match V] [--comment TEXT] FLAG on|off
+  flags experiment --url BASE [--token-file FILE] [--json] FLAG
 
 Tokens come from --token-file FILE or $FLAGS_TOKEN (serve: also --admin-token-file FILE or
 $FLAGS_ADMIN_TOKEN). --token T and --admin-token T work too, but every user of the machine
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runHistory(ctx, args[1:], stdout, stderr)
 	case "switch":
 		return runSwitch(ctx, args[1:], stdout, stderr)
+	case "experiment":
+		return runExperiment(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
