@@ -2,6 +2,7 @@ package flags
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"math"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/flagstream/flags/rules"
 )
@@ -119,7 +121,10 @@ func NewContext(key string) *ContextBuilder {
 
 // Set sets an attribute. Values may be strings, bools, any Go integer or
 // float type, json.Number, nil, slices of these ([]any, []string, []int,
-// []float64) and maps (map[string]any, map[string]string). A name containing
+// []float64) and maps (map[string]any, map[string]string); a time.Time (as
+// RFC 3339 in UTC, what before/after compare), an encoding.TextMarshaler
+// (its text), and named types whose underlying type is a string, bool or
+// number (type Plan string) are converted to what they hold. A name containing
 // a dot, or a value of another type, makes the built context invalid (see
 // Context.Err) rather than being dropped.
 func (b *ContextBuilder) Set(name string, value any) *ContextBuilder {
@@ -376,6 +381,37 @@ func normalize(v any, level int, budget *int) (any, error) {
 			out[k] = n
 		}
 		return out, nil
+	case time.Time:
+		return x.UTC().Format(time.RFC3339Nano), nil // what before/after compare
+	case encoding.TextMarshaler:
+		text, err := x.MarshalText()
+		if err != nil {
+			return nil, fmt.Errorf("%T: MarshalText: %w", v, err)
+		}
+		return string(text), nil
+	}
+	return normalizeNamed(v)
+}
+
+// normalizeNamed accepts values of named types whose underlying type is a
+// string, bool or number (type Plan string; type Tier int): what they hold.
+func normalizeNamed(v any) (any, error) {
+	r := reflect.ValueOf(v)
+	switch r.Kind() {
+	case reflect.String:
+		return r.String(), nil
+	case reflect.Bool:
+		return r.Bool(), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return float64(r.Int()), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return float64(r.Uint()), nil
+	case reflect.Float32, reflect.Float64:
+		f := r.Float()
+		if math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil, fmt.Errorf("number %v of %T is not finite", f, v)
+		}
+		return f, nil
 	}
 	return nil, fmt.Errorf("unsupported type %T", v)
 }

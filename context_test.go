@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flagstream/flags/rules"
 	"github.com/google/go-cmp/cmp"
@@ -97,6 +98,7 @@ func TestContextBuilderSetTypes(t *testing.T) {
 		{"bool", true, true},
 		{"nil", nil, nil},
 		{"int", 7, 7.0},
+		{"named string", custom("x"), "x"},
 		{"int8", int8(-8), -8.0},
 		{"int16", int16(16), 16.0},
 		{"int32", int32(-32), -32.0},
@@ -144,7 +146,7 @@ func TestContextBuilderSetTypes(t *testing.T) {
 		{"struct", struct{}{}, `flags: invalid context: attribute "v": unsupported type struct {}`},
 		{"[]bool", []bool{true}, `flags: invalid context: attribute "v": unsupported type []bool`},
 		{"map[string]int", map[string]int{"a": 1}, `flags: invalid context: attribute "v": unsupported type map[string]int`},
-		{"named string", custom("x"), `flags: invalid context: attribute "v": unsupported type flags.custom`},
+		{"named slice", []custom{"x"}, `flags: invalid context: attribute "v": unsupported type []flags.custom`},
 		{"pointer", new(string), `flags: invalid context: attribute "v": unsupported type *string`},
 		{"nested", map[string]any{"a": []any{1, make(chan int)}}, `flags: invalid context: attribute "v": .a: [1]: unsupported type chan int`},
 		{"bad json.Number", json.Number("1e999"), `flags: invalid context: attribute "v": number 1e999 out of range`},
@@ -432,5 +434,52 @@ func TestContextSizes(t *testing.T) {
 		if diff := cmp.Diff(ec.attrs.toMap(), back.attrs.toMap()); diff != "" {
 			t.Errorf("%d attributes: JSON round trip (-built +decoded):\n%s", n, diff)
 		}
+	}
+}
+
+type plan string
+type tier int
+type ratio float32
+type flagged bool
+
+// ip is an encoding.TextMarshaler.
+type ip [4]byte
+
+func (a ip) MarshalText() ([]byte, error) {
+	return fmt.Appendf(nil, "%d.%d.%d.%d", a[0], a[1], a[2], a[3]), nil
+}
+
+type badText struct{}
+
+func (badText) MarshalText() ([]byte, error) { return nil, errors.New("no text") }
+
+// TestContextSetConvertibleTypes: time.Time as RFC 3339 (UTC), text
+// marshalers as their text, named basic types as what they hold; and they
+// work in rules.
+func TestContextSetConvertibleTypes(t *testing.T) {
+	signup := time.Date(2026, 3, 1, 12, 30, 0, 0, time.FixedZone("CET", 3600))
+	ec := NewContext("u").Set("signup", signup).Set("ip", ip{10, 0, 0, 7}).Set("plan", plan("pro")).
+		Set("tier", tier(3)).Set("ratio", ratio(0.5)).Set("beta", flagged(true)).Build()
+	if err := ec.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]any{"signup": "2026-03-01T11:30:00Z", "ip": "10.0.0.7", "plan": "pro",
+		"tier": 3.0, "ratio": 0.5, "beta": true} {
+		if got, _ := ec.Get(name); got != want {
+			t.Errorf("%s = %#v, want %#v", name, got, want)
+		}
+	}
+	c := newTestClient(t, `{"flags": {"f": {"on": true, "variations": [false, true], "fallthrough": {"variation": 0},
+	  "rules": [{"clauses": [{"attribute": "signup", "op": "before", "values": ["2026-06-01T00:00:00Z"]},
+	                         {"attribute": "plan", "op": "in", "values": ["pro"]},
+	                         {"attribute": "tier", "op": "greaterThan", "values": [2]}], "serve": {"variation": 1}}]}}}`)
+	if !c.Bool(context.Background(), "f", ec, false) {
+		t.Error("the rule on converted attributes did not match")
+	}
+	if err := NewContext("u").Set("x", badText{}).Build().Err(); err == nil || !strings.Contains(err.Error(), "no text") {
+		t.Errorf("a failing MarshalText: %v", err)
+	}
+	if err := NewContext("u").Set("x", struct{}{}).Build().Err(); err == nil {
+		t.Error("a struct was accepted")
 	}
 }
