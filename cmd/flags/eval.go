@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +24,9 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	ctxArg := fs.String("context", "", "the evaluation context: a JSON object, or @FILE")
 	at := fs.String("at", "", "evaluate at this RFC 3339 time instead of now")
 	names, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
 	if err != nil {
 		return 2
 	}

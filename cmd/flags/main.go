@@ -9,6 +9,7 @@
 //	flags history --url BASE [--token-file FILE] [--since V] [--kind flag|segment] [--limit N] [KEY]
 //	flags switch --url BASE [--token-file FILE] [--if-match V] [--comment TEXT] FLAG on|off
 //	flags experiment --url BASE [--token-file FILE] [--json] FLAG
+//	flags version
 //
 // Tokens come from --token-file FILE or $FLAGS_TOKEN (serve: also
 // --admin-token-file, $FLAGS_ADMIN_TOKEN); --token T and --admin-token T
@@ -34,11 +35,14 @@ const usage = `usage:
   flags history --url BASE [--token-file FILE] [--since V] [--kind flag|segment] [--limit N] [KEY]
   flags switch --url BASE [--token-file FILE] [--if-match V] [--comment TEXT] FLAG on|off
   flags experiment --url BASE [--token-file FILE] [--json] FLAG
+  flags version
 
 Tokens come from --token-file FILE or $FLAGS_TOKEN (serve: also --admin-token-file FILE or
 $FLAGS_ADMIN_TOKEN). --token T and --admin-token T work too, but every user of the machine
 sees them in the process list.
-"flags COMMAND -h" describes a command's options.
+"flags COMMAND -h" (or "flags help COMMAND") describes a command's options.
+Exit status: 0 on success and for -h; 2 for a usage error or a refusal; 1 when a server cannot be
+reached or fails; flags lint: 1 when it finds problems; flags watch: 1 after FATAL.
 `
 
 func main() {
@@ -71,7 +75,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runSwitch(ctx, args[1:], stdout, stderr)
 	case "experiment":
 		return runExperiment(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, versionLine())
+		return 0
 	case "help", "-h", "--help":
+		if len(args) > 1 && args[1] != "help" { // flags help CMD: the command's own help
+			return run(ctx, []string{args[1], "-h"}, stdout, stdout)
+		}
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
