@@ -55,6 +55,7 @@ type Client struct {
 	clock  func() time.Time
 	logger *slog.Logger
 	events *events // nil: events off, or nowhere to send them
+	hooks  []Hook  // nil: none
 
 	updateMu  sync.Mutex // serializes snapshot installation and health; never held while listeners run
 	listenMu  sync.Mutex
@@ -98,6 +99,7 @@ func New(opts ...Option) (*Client, error) {
 	c := &Client{
 		clock:     cfg.clock,
 		logger:    cfg.logger,
+		hooks:     cfg.hooks,
 		changeFns: map[int]func(Change){},
 		statusFns: map[int]func(Status){},
 		ready:     make(chan struct{}),

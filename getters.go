@@ -9,8 +9,18 @@ import (
 	"github.com/flagstream/flags/rules"
 )
 
-// evaluate runs the evaluator on the current snapshot.
-func (c *Client) evaluate(ev *evaluation, key string, ec *Context) {
+// evaluate runs the evaluator on the current snapshot, and the hooks
+// around it when there are any.
+func (c *Client) evaluate(ctx context.Context, ev *evaluation, key string, ec *Context) {
+	if c.hooks != nil {
+		c.hooked(ctx, ev, key, ec)
+		return
+	}
+	c.evaluateSnapshot(ev, key, ec)
+}
+
+// evaluateSnapshot is evaluate without hooks.
+func (c *Client) evaluateSnapshot(ev *evaluation, key string, ec *Context) {
 	if ov := c.ov.set.Load(); ov != nil {
 		if f := ov.lookup(key, ec.key); f != nil {
 			*ev = evaluation{forced: f, variation: -1, kind: kindOverride}
@@ -43,7 +53,12 @@ func (c *Client) evaluate(ev *evaluation, key string, ec *Context) {
 // caller's default is served. It skips the reason and the error, which
 // those getters drop, and serves constant flags (kill switches, finished
 // rollouts, chains of them) without entering the evaluator.
-func (c *Client) pick(key string, ec *Context) (*rules.Variation, rules.Kind) {
+func (c *Client) pick(ctx context.Context, key string, ec *Context) (*rules.Variation, rules.Kind) {
+	if c.hooks != nil { // the hooks see the whole result
+		var ev evaluation
+		c.hooked(ctx, &ev, key, ec)
+		return ev.value()
+	}
 	if ov := c.ov.set.Load(); ov != nil {
 		if f := ov.lookup(key, ec.key); f != nil {
 			return &f.v, f.kind
@@ -138,7 +153,7 @@ func getInt(v *rules.Variation) (int, bool) {
 // evaluated (see BoolDetail for why). ctx is accepted for tracing and future
 // hooks; evaluation itself never blocks.
 func (c *Client) Bool(ctx context.Context, key string, ec Context, def bool) bool {
-	if v, kind := c.pick(key, &ec); kind == rules.KindBool {
+	if v, kind := c.pick(ctx, key, &ec); kind == rules.KindBool {
 		return v.Bool
 	}
 	return def
@@ -147,14 +162,14 @@ func (c *Client) Bool(ctx context.Context, key string, ec Context, def bool) boo
 // BoolDetail is Bool with the variation, reason and flag version.
 func (c *Client) BoolDetail(ctx context.Context, key string, ec Context, def bool) (r Result[bool]) {
 	var ev evaluation
-	c.evaluate(&ev, key, &ec)
+	c.evaluate(ctx, &ev, key, &ec)
 	typed(&r, key, &ev, def, rules.KindBool, getBool)
 	return r
 }
 
 // String returns the value of a string flag for ec, or def.
 func (c *Client) String(ctx context.Context, key string, ec Context, def string) string {
-	if v, kind := c.pick(key, &ec); kind == rules.KindString {
+	if v, kind := c.pick(ctx, key, &ec); kind == rules.KindString {
 		return v.String
 	}
 	return def
@@ -163,7 +178,7 @@ func (c *Client) String(ctx context.Context, key string, ec Context, def string)
 // StringDetail is String with the variation, reason and flag version.
 func (c *Client) StringDetail(ctx context.Context, key string, ec Context, def string) (r Result[string]) {
 	var ev evaluation
-	c.evaluate(&ev, key, &ec)
+	c.evaluate(ctx, &ev, key, &ec)
 	typed(&r, key, &ev, def, rules.KindString, getString)
 	return r
 }
@@ -171,7 +186,7 @@ func (c *Client) StringDetail(ctx context.Context, key string, ec Context, def s
 // Int returns the value of a number flag for ec, or def. A number with a
 // fraction is WRONG_TYPE (there is no rounding).
 func (c *Client) Int(ctx context.Context, key string, ec Context, def int) int {
-	if v, kind := c.pick(key, &ec); kind == rules.KindNumber {
+	if v, kind := c.pick(ctx, key, &ec); kind == rules.KindNumber {
 		if n, ok := getInt(v); ok {
 			return n
 		}
@@ -182,14 +197,14 @@ func (c *Client) Int(ctx context.Context, key string, ec Context, def int) int {
 // IntDetail is Int with the variation, reason and flag version.
 func (c *Client) IntDetail(ctx context.Context, key string, ec Context, def int) (r Result[int]) {
 	var ev evaluation
-	c.evaluate(&ev, key, &ec)
+	c.evaluate(ctx, &ev, key, &ec)
 	typed(&r, key, &ev, def, rules.KindNumber, getInt)
 	return r
 }
 
 // Float returns the value of a number flag for ec, or def.
 func (c *Client) Float(ctx context.Context, key string, ec Context, def float64) float64 {
-	if v, kind := c.pick(key, &ec); kind == rules.KindNumber {
+	if v, kind := c.pick(ctx, key, &ec); kind == rules.KindNumber {
 		return v.Number
 	}
 	return def
@@ -198,7 +213,7 @@ func (c *Client) Float(ctx context.Context, key string, ec Context, def float64)
 // FloatDetail is Float with the variation, reason and flag version.
 func (c *Client) FloatDetail(ctx context.Context, key string, ec Context, def float64) (r Result[float64]) {
 	var ev evaluation
-	c.evaluate(&ev, key, &ec)
+	c.evaluate(ctx, &ev, key, &ec)
 	typed(&r, key, &ev, def, rules.KindNumber, getFloat)
 	return r
 }
@@ -206,7 +221,7 @@ func (c *Client) FloatDetail(ctx context.Context, key string, ec Context, def fl
 // JSON returns the value of a JSON (object or array) flag for ec as raw JSON,
 // or def. The returned bytes are shared: do not modify them.
 func (c *Client) JSON(ctx context.Context, key string, ec Context, def json.RawMessage) json.RawMessage {
-	if v, kind := c.pick(key, &ec); kind == rules.KindJSON {
+	if v, kind := c.pick(ctx, key, &ec); kind == rules.KindJSON {
 		return v.JSON
 	}
 	return def
@@ -215,7 +230,7 @@ func (c *Client) JSON(ctx context.Context, key string, ec Context, def json.RawM
 // JSONDetail is JSON with the variation, reason and flag version.
 func (c *Client) JSONDetail(ctx context.Context, key string, ec Context, def json.RawMessage) (r Result[json.RawMessage]) {
 	var ev evaluation
-	c.evaluate(&ev, key, &ec)
+	c.evaluate(ctx, &ev, key, &ec)
 	typed(&r, key, &ev, def, rules.KindJSON, getJSON)
 	return r
 }
@@ -224,7 +239,7 @@ func (c *Client) JSONDetail(ctx context.Context, key string, ec Context, def jso
 // float64, []any or map[string]any (shared: do not modify), or def.
 func (c *Client) Value(ctx context.Context, key string, ec Context, def any) Result[any] {
 	var ev evaluation
-	c.evaluate(&ev, key, &ec)
+	c.evaluate(ctx, &ev, key, &ec)
 	return anyResult(key, ev, def)
 }
 

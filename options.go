@@ -22,6 +22,7 @@ type config struct {
 	fileIvl time.Duration // how often WithFile checks its file; 0: fileSourceInterval
 	sources []Source
 
+	hooks     []Hook
 	eventsOff bool
 	exporter  Exporter
 	eventOpts EventOptions
