@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"maps"
 	"math"
@@ -41,7 +42,15 @@ type Context struct {
 type attributes struct {
 	list []attribute
 	m    map[string]any
+
+	// keyHash is the context key's hash (keySeed), computed once when the
+	// context is built: the SDK's event pipeline recognizes repeated
+	// exposures by it without hashing the key at every evaluation.
+	keyHash uint64
 }
+
+// keySeed seeds every context's keyHash in this process.
+var keySeed = maphash.MakeSeed()
 
 type attribute struct {
 	name  string
@@ -211,6 +220,7 @@ func newContext(attrs map[string]any, err error) Context {
 	default:
 		c.err = errors.Join(c.err, fmt.Errorf(`"key" is a %s, want a string`, describeJSON(k)))
 	}
+	c.attrs.keyHash = maphash.String(keySeed, c.key)
 	if c.err != nil {
 		c.err = fmt.Errorf("%w: %w", ErrInvalidContext, c.err)
 	}

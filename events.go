@@ -199,6 +199,10 @@ type events struct {
 	stopped bool           // unauthorized: nothing more is sent
 
 	counters atomic.Pointer[summaryCounters]
+	// recent remembers, lossily, the exposures recorded in this interval, so
+	// that repeats (SPEC §7 lets the SDK drop them) cost a hash and a load,
+	// not a copy under the mutex. Replaced at each flush.
+	recent atomic.Pointer[recentExposures]
 	// late holds counts of evaluations that raced a snapshot swap (rare).
 	late map[lateKey]int64
 
@@ -216,6 +220,14 @@ type summaryCounters struct {
 	offset []int32 // flag node → its first counter
 	counts []atomic.Int64
 }
+
+// recentExposures is a 4-way set-associative table of hashes of (flag,
+// version, variation, context key): 1,024 sets of 4 slots. A hash is looked
+// for in its set; a new one takes an empty slot, or when there is none one
+// chosen by its top bits, so a few hashes sharing a set do not evict each
+// other at every evaluation.
+// 32 KiB: it stays in the first-level cache.
+type recentExposures [1 << 10][4]atomic.Uint64
 
 type lateKey struct {
 	flag      string
@@ -258,6 +270,7 @@ func newEvents(exp Exporter, o EventOptions, logger interface{ Warn(string, ...a
 		done: make(chan struct{}), stop: cancel}
 	ev.now.Store(time.Now().UnixMilli())
 	ev.last = ev.now.Load()
+	ev.recent.Store(new(recentExposures))
 	go ev.run(ctx)
 	return ev
 }
@@ -279,9 +292,21 @@ func (ev *events) evaluated(snap *rules.Snapshot, f *rules.Flag, v int32, rollou
 		ev.late[lateKey{f.Key, f.Version, v}]++
 		ev.mu.Unlock()
 	}
-	if v < 0 || !(f.Tracked || rollout&bitInExperiment != 0) || ec.key == "" {
+	if v < 0 || !(f.Tracked || rollout&bitInExperiment != 0) || ec.key == "" || ec.attrs == nil {
 		return
 	}
+	h := ec.attrs.keyHash ^ (uint64(f.Node())<<32|uint64(uint32(v)))*0x9e3779b97f4a7c15 ^ uint64(f.Version)*0xc2b2ae3d27d4eb4f
+	set := &ev.recent.Load()[h&(uint64(len(recentExposures{}))-1)]
+	way := int(h >> 62) // evicted when the set is full
+	for i := range set {
+		switch set[i].Load() {
+		case h:
+			return // recorded in this interval already
+		case 0:
+			way = i
+		}
+	}
+	set[way].Store(h)
 	ev.add(pendingEvent{kind: 1, inRollout: rollout&bitInRollout != 0, variation: v, at: ev.now.Load(),
 		version: f.Version, flag: f.Key, contextKey: ec.key})
 }
@@ -344,27 +369,32 @@ func (ev *events) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.Background(), ev.opts.CloseTimeout)
-			ev.flush(fctx)
+			ev.flush(fctx, false)
 			cancel()
 			return
 		case t := <-tick.C:
 			ev.now.Store(t.UnixMilli())
 		case <-flush.C:
-			ev.flush(ctx)
+			ev.flush(ctx, false)
 		case <-ev.wake:
-			ev.flush(ctx)
+			ev.flush(ctx, true)
 		case reply := <-ev.flushNow:
-			ev.flush(ctx)
+			ev.flush(ctx, false)
 			close(reply)
 		}
 	}
 }
 
-// flush sends what is buffered, the summary and the drop count.
-func (ev *events) flush(ctx context.Context) {
+// flush sends what is buffered, the summary and the drop count. early is
+// set for a flush because FlushAt events wait: the interval goes on, and
+// repeats inside it stay dropped.
+func (ev *events) flush(ctx context.Context, early bool) {
 	now := time.Now().UnixMilli()
 	ev.now.Store(now)
 	ev.mu.Lock()
+	if !early {
+		ev.recent.Store(new(recentExposures)) // a new interval: repeats count again
+	}
 	pending := ev.buf
 	if ev.spare == nil {
 		ev.spare = make([]pendingEvent, 0, ev.opts.Capacity)

@@ -23,6 +23,8 @@ const eventsDoc = `{"version": 3, "flags": {
     "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}},
     "guard": {"metric": "errors", "better": "lower", "control": 0, "treatment": 1}},
   "plain": {"on": true, "variations": [false, true], "fallthrough": {"variation": 1}},
+  "split": {"version": 5, "on": true, "variations": ["a", "b"],
+    "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}},
   "dark": {"on": false, "variations": [false, true], "fallthrough": {"variation": 1}}}}`
 
 // recorder is an Exporter that keeps batches, failing as told.
@@ -109,7 +111,7 @@ func TestExposuresAndSummaries(t *testing.T) {
 	if n := len(byFlag["guarded"]); n != 10 {
 		t.Errorf("%d exposures of the guarded flag, want 10", n)
 	}
-	if len(byFlag["plain"])+len(byFlag["dark"])+len(byFlag["missing"]) != 0 {
+	if len(byFlag["plain"])+len(byFlag["dark"])+len(byFlag["missing"])+len(byFlag["split"]) != 0 {
 		t.Errorf("exposures of untracked flags: %v", byFlag)
 	}
 	tracks := rec.events(EventTrack)
@@ -264,9 +266,17 @@ func BenchmarkTrackedEvaluation(b *testing.B) {
 	for i := range users {
 		users[i] = NewContext(fmt.Sprintf("user-%d", i)).Build()
 	}
-	for _, key := range []string{"plain", "tracked"} {
+	// A constant flag, untracked and tracked; a 50/50 rollout, plain and
+	// as an experiment (which records exposures).
+	for _, key := range []string{"plain", "tracked", "split", "exp"} {
 		b.Run(key, func(b *testing.B) {
 			b.ReportAllocs()
+			if key == "split" || key == "exp" {
+				for i := 0; i < b.N; i++ {
+					_ = c.String(ctx, key, users[i%len(users)], "")
+				}
+				return
+			}
 			for i := 0; i < b.N; i++ {
 				_ = c.Bool(ctx, key, users[i%len(users)], false)
 			}
