@@ -204,7 +204,9 @@ func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 				return
 			}
 		}
-		writeResult(w, s.adminWrite(r.Context(), req))
+		res := s.adminWrite(r.Context(), req)
+		s.stats.adminWrite(who.name, res.status)
+		writeResult(w, res)
 	}
 }
 

@@ -200,6 +200,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.events.tail(r.Context(), s)
 	}
+	s.stats.eventsAccepted.Add(int64(ans.Accepted))
+	s.stats.eventsRejected.Add(int64(ans.Rejected))
 	if s.opts.EventsHook != nil && !dup {
 		s.opts.EventsHook(ans.Accepted, ans.Rejected)
 	}

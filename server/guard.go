@@ -60,6 +60,7 @@ func (s *Server) checkGuards(ctx context.Context) {
 			continue
 		}
 		s.log.Warn("flags: guard tripped: flag rolled back to its control", "flag", g.flag.Key, "why", d.Reason)
+		s.stats.guardTrip(g.flag.Key)
 		if s.opts.GuardHook != nil {
 			s.opts.GuardHook(g.flag.Key)
 		}

@@ -386,6 +386,8 @@ func (s *Server) prepareAt(u update, version int64) (*prepared, error) {
 // apply makes p the served content and sends its patch to every stream.
 // writeMu must be held.
 func (s *Server) apply(p *prepared) {
+	start := time.Now()
+	defer func() { s.stats.published(time.Since(start)) }()
 	s.applyEntries(KindFlag, p.u.flags, p.st.version)
 	s.applyEntries(KindSegment, p.u.segments, p.st.version)
 	s.snap = p.snap

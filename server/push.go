@@ -64,7 +64,9 @@ func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, msg, problems)
 		return
 	}
-	writeResult(w, s.pushWrite(r.Context(), doc, r.Header.Get("If-Match"), auditMeta{actor: who.name, action: ActionPush, comment: comment}))
+	res := s.pushWrite(r.Context(), doc, r.Header.Get("If-Match"), auditMeta{actor: who.name, action: ActionPush, comment: comment})
+	s.stats.adminWrite(who.name, res.status)
+	writeResult(w, res)
 }
 
 // checkDocument reads a pushed document and lists every problem that stops

@@ -94,6 +94,9 @@ type Options struct {
 	EventsHook func(accepted, rejected int)
 	// GuardHook, when set, is called after a guard rolled its flag back.
 	GuardHook func(flag string)
+	// Metrics, when set, is served at GET /metrics to any token that may
+	// read the flags (package server/promexport makes one for Prometheus).
+	Metrics http.Handler
 	// Now is the server's clock for events (the receive time that clamps
 	// them) and guard trips; default time.Now.
 	Now func() time.Time
@@ -225,6 +228,8 @@ type Server struct {
 
 	// events holds what the event log says: experiments and summaries.
 	events *eventState
+	// stats counts what Stats reports.
+	stats stats
 
 	// onRemove, when set (tests), is called whenever a subscriber leaves.
 	onRemove func(reason string)
@@ -380,6 +385,13 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("PUT /v1/admin/document", s.handleDocument)
 	mux.HandleFunc("GET /v1/admin/audit", s.handleAudit)
 	mux.HandleFunc("POST /v1/events", s.handleEvents)
+	if s.opts.Metrics != nil {
+		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+			if _, ok := s.authorize(w, r, RoleReader); ok {
+				s.opts.Metrics.ServeHTTP(w, r)
+			}
+		})
+	}
 	mux.HandleFunc("GET /v1/admin/experiments/{key}", s.handleExperiment)
 	mux.HandleFunc("GET /v1/admin/summaries/{key}", s.handleSummaries)
 	mux.HandleFunc("/v1/admin/", func(w http.ResponseWriter, r *http.Request) {

@@ -14,8 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/server/pgstore"
+	"github.com/flagstream/flags/server/promexport"
 )
 
 // Timeouts of the `flags serve` HTTP server. There is no overall write
@@ -109,13 +114,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	defer closeStore()
+	metrics := promexport.NewCollector(nil)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := server.New(store, server.Options{Token: token, AdminToken: adminToken, PreviousTokens: previous,
-		TokensFile: *tokensFile, Logger: logger})
+		TokensFile: *tokensFile, Logger: logger, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
 	if err != nil {
 		fmt.Fprintf(stderr, "flags serve: %v\n", err)
 		return 2
 	}
 	defer srv.Close()
+	metrics.Attach(srv)
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
