@@ -54,8 +54,10 @@ type Client struct {
 	status atomic.Pointer[Status]
 	clock  func() time.Time
 	logger *slog.Logger
-	events *events // nil: events off, or nowhere to send them
-	hooks  []Hook  // nil: none
+	events *events      // nil: events off, or nowhere to send them
+	hooks  []Hook       // nil: none
+	evals  *evalCounter // WithMetrics: evaluations counted; else nil
+	stats  clientStats
 
 	updateMu  sync.Mutex // serializes snapshot installation and health; never held while listeners run
 	listenMu  sync.Mutex
@@ -106,6 +108,9 @@ func New(opts ...Option) (*Client, error) {
 		done:      make(chan struct{}),
 	}
 	c.status.Store(&Status{State: StateInitializing})
+	if cfg.metrics {
+		c.evals = &evalCounter{}
+	}
 	if exp := cfg.eventExporter(src); exp != nil {
 		c.events = newEvents(exp, cfg.eventOpts, c.logger)
 	}
@@ -261,7 +266,11 @@ func (c *Client) installLocked(doc *rules.Document, origin string) error {
 	if c.events != nil {
 		c.events.snapshot(next)
 	}
+	if c.evals != nil {
+		c.evals.rebind(next)
+	}
 	c.snap.Store(next)
+	c.stats.updates.Add(1)
 	if problems := next.Problems(); len(problems) > 0 {
 		// Log each problem once, when it appears, not again with every patch.
 		seen := map[string]bool{}

@@ -192,19 +192,18 @@ type events struct {
 
 	now atomic.Int64 // a coarse clock (Unix ms) evaluations read: time.Now costs more than a whole evaluation
 
-	mu      sync.Mutex
-	buf     []pendingEvent // cap opts.Capacity, never grown
-	spare   []pendingEvent // the other buffer, swapped in at each flush (the hot path never touches fresh memory)
-	dropped int64          // since the last summary
-	stopped bool           // unauthorized: nothing more is sent
+	mu           sync.Mutex
+	buf          []pendingEvent // cap opts.Capacity, never grown
+	spare        []pendingEvent // the other buffer, swapped in at each flush (the hot path never touches fresh memory)
+	dropped      int64          // since the last summary
+	droppedTotal atomic.Int64   // since the start, for Metrics
+	stopped      bool           // unauthorized: nothing more is sent
 
-	counters atomic.Pointer[summaryCounters]
+	counts evalCounter // evaluations since the last summary
 	// recent remembers, lossily, the exposures recorded in this interval, so
 	// that repeats (SPEC §7 lets the SDK drop them) cost a hash and a load,
 	// not a copy under the mutex. Replaced at each flush.
 	recent atomic.Pointer[recentExposures]
-	// late holds counts of evaluations that raced a snapshot swap (rare).
-	late map[lateKey]int64
 
 	wake     chan struct{}      // FlushAt events wait
 	flushNow chan chan struct{} // FlushEvents: flush now, then close the channel
@@ -228,6 +227,63 @@ type summaryCounters struct {
 // other at every evaluation.
 // 32 KiB: it stays in the first-level cache.
 type recentExposures [1 << 10][4]atomic.Uint64
+
+// evalCounter counts evaluations per flag version and variation: in the
+// current snapshot's summaryCounters (one atomic add), else, for the rare
+// evaluation that raced a snapshot swap, in a map under a mutex.
+type evalCounter struct {
+	counters atomic.Pointer[summaryCounters]
+	mu       sync.Mutex
+	late     map[lateKey]int64 // counts moved out of the counters, not yet drained
+}
+
+// count counts one evaluation of f in snap that served v (-1: the default).
+func (c *evalCounter) count(snap *rules.Snapshot, f *rules.Flag, v int32) {
+	if sc := c.counters.Load(); sc != nil && sc.snap == snap {
+		i := sc.offset[f.Node()]
+		if v >= 0 {
+			i += v
+		} else {
+			i += int32(len(f.Variations))
+		}
+		sc.counts[i].Add(1)
+		return
+	}
+	c.mu.Lock()
+	if c.late == nil {
+		c.late = map[lateKey]int64{}
+	}
+	c.late[lateKey{f.Key, f.Version, v}]++
+	c.mu.Unlock()
+}
+
+// rebind switches to snap's counters, keeping the old counts.
+func (c *evalCounter) rebind(snap *rules.Snapshot) {
+	old := c.counters.Swap(newSummaryCounters(snap))
+	if old != nil {
+		c.mu.Lock()
+		if c.late == nil {
+			c.late = map[lateKey]int64{}
+		}
+		old.drainInto(c.late)
+		c.mu.Unlock()
+	}
+}
+
+// drain returns the counts since the last drain and starts again.
+func (c *evalCounter) drain() map[lateKey]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.late
+	if out == nil {
+		out = map[lateKey]int64{}
+	}
+	if sc := c.counters.Load(); sc != nil {
+		sc.drainInto(out)
+	}
+	c.late = nil
+	return out
+}
 
 type lateKey struct {
 	flag      string
@@ -266,7 +322,7 @@ func newEvents(exp Exporter, o EventOptions, logger interface{ Warn(string, ...a
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ev := &events{exp: exp, opts: o, log: logger, buf: make([]pendingEvent, 0, o.Capacity),
-		late: map[lateKey]int64{}, wake: make(chan struct{}, 1), flushNow: make(chan chan struct{}),
+		wake: make(chan struct{}, 1), flushNow: make(chan chan struct{}),
 		done: make(chan struct{}), stop: cancel}
 	ev.now.Store(time.Now().UnixMilli())
 	ev.last = ev.now.Load()
@@ -279,19 +335,7 @@ func newEvents(exp Exporter, o EventOptions, logger interface{ Warn(string, ...a
 // the default) with rollout bits: a summary count, and an exposure when f
 // is tracked or the rollout is an experiment. It does not allocate.
 func (ev *events) evaluated(snap *rules.Snapshot, f *rules.Flag, v int32, rollout uint8, ec *Context) {
-	if sc := ev.counters.Load(); sc != nil && sc.snap == snap {
-		i := sc.offset[f.Node()]
-		if v >= 0 {
-			i += v
-		} else {
-			i += int32(len(f.Variations))
-		}
-		sc.counts[i].Add(1)
-	} else {
-		ev.mu.Lock()
-		ev.late[lateKey{f.Key, f.Version, v}]++
-		ev.mu.Unlock()
-	}
+	ev.counts.count(snap, f, v)
 	if v < 0 || !(f.Tracked || rollout&bitInExperiment != 0) || ec.key == "" || ec.attrs == nil {
 		return
 	}
@@ -316,6 +360,7 @@ func (ev *events) add(e pendingEvent) {
 	ev.mu.Lock()
 	if ev.stopped || len(ev.buf) == cap(ev.buf) {
 		ev.dropped++
+		ev.droppedTotal.Add(1)
 		ev.mu.Unlock()
 		return
 	}
@@ -332,14 +377,7 @@ func (ev *events) add(e pendingEvent) {
 
 // snapshot switches the summary counters to snap, keeping the old counts
 // for the next summary.
-func (ev *events) snapshot(snap *rules.Snapshot) {
-	old := ev.counters.Swap(newSummaryCounters(snap))
-	if old != nil {
-		ev.mu.Lock()
-		old.drainInto(ev.late)
-		ev.mu.Unlock()
-	}
-}
+func (ev *events) snapshot(snap *rules.Snapshot) { ev.counts.rebind(snap) }
 
 // drainInto moves the counts into m (exact: each counter is swapped to 0).
 func (sc *summaryCounters) drainInto(m map[lateKey]int64) {
@@ -400,11 +438,7 @@ func (ev *events) flush(ctx context.Context, early bool) {
 		ev.spare = make([]pendingEvent, 0, ev.opts.Capacity)
 	}
 	ev.buf, ev.spare = ev.spare[:0], nil
-	if sc := ev.counters.Load(); sc != nil {
-		sc.drainInto(ev.late)
-	}
-	counts := ev.late
-	ev.late = map[lateKey]int64{}
+	counts := ev.counts.drain()
 	dropped := ev.dropped
 	ev.dropped = 0
 	stopped := ev.stopped
@@ -484,6 +518,7 @@ func (ev *events) send(ctx context.Context, b *EventBatch) {
 			lost++
 		}
 	}
+	ev.droppedTotal.Add(lost)
 	ev.mu.Lock()
 	ev.dropped += lost
 	if errors.Is(err, ErrEventsUnauthorized) {

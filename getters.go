@@ -46,6 +46,9 @@ func (c *Client) evaluateSnapshot(ev *evaluation, key string, ec *Context) {
 	if c.events != nil {
 		c.events.evaluated(snap, f, ev.variation, ev.rollout, ec)
 	}
+	if c.evals != nil {
+		c.evals.count(snap, f, ev.variation)
+	}
 }
 
 // pick is evaluate for the getters that return only a value (Bool, String,
@@ -76,6 +79,9 @@ func (c *Client) pick(ctx context.Context, key string, ec *Context) (*rules.Vari
 		if c.events != nil {
 			c.events.evaluated(snap, f, -1, 0, ec)
 		}
+		if c.evals != nil {
+			c.evals.count(snap, f, -1)
+		}
 		return nil, 0
 	}
 	var v int
@@ -96,6 +102,9 @@ func (c *Client) pick(ctx context.Context, key string, ec *Context) (*rules.Vari
 	}
 	if c.events != nil {
 		c.events.evaluated(snap, f, int32(v), rollout, ec)
+	}
+	if c.evals != nil {
+		c.evals.count(snap, f, int32(v))
 	}
 	if v < 0 {
 		return nil, 0

@@ -23,6 +23,7 @@ type config struct {
 	sources []Source
 
 	hooks     []Hook
+	metrics   bool
 	eventsOff bool
 	exporter  Exporter
 	eventOpts EventOptions

@@ -78,6 +78,9 @@ func (s sink) Logger() *slog.Logger { return s.c.logger }
 
 func (s sink) Healthy(origin string) {
 	s.c.updateHealth(func(h *health) {
+		if h.failing {
+			s.c.stats.recoveries.Add(1)
+		}
 		h.failing, h.err = false, nil
 		h.source = origin
 		// A live source that is healthy vouches for the snapshot in force
@@ -90,6 +93,7 @@ func (s sink) Healthy(origin string) {
 }
 
 func (s sink) Failed(origin string, err error, fatal bool) {
+	s.c.stats.failures.Add(1)
 	s.c.updateHealth(func(h *health) {
 		h.failing, h.err = true, err
 		// The source reported stays the first one heard from: a stream
