@@ -170,7 +170,7 @@ type knownField struct {
 // table against the compiler, both ways.
 var (
 	documentFields = &knownObject{name: "document", fields: map[string]knownField{
-		"version": {}, "flags": {}, "segments": {},
+		"version": {}, "flags": {}, "segments": {}, "$schema": {},
 	}}
 	flagFields = &knownObject{name: "flag", fields: map[string]knownField{
 		"version": {}, "on": {}, "variations": {}, "offVariation": {},

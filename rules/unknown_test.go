@@ -202,6 +202,7 @@ func TestEditDistance(t *testing.T) {
 
 // fullDocument uses every field of the format, with valid values.
 const fullDocument = `{
+  "$schema": "../schema/flags.schema.json",
   "version": 5,
   "flags": {
     "full": {
@@ -334,6 +335,9 @@ func TestUnknownFieldsTableMatchesCompiler(t *testing.T) {
 		data, err := json.Marshal(tree)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if pair == "document.$schema" {
+			continue // for editors (a JSON Schema's address): known, read by nothing
 		}
 		mutated, err := ParseDocument(data)
 		if strings.HasPrefix(pair, "document.") {
