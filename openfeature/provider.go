@@ -1,0 +1,301 @@
+// Package openfeature is an OpenFeature provider for flagstream
+// (github.com/open-feature/go-sdk): services that standardize on the
+// OpenFeature API evaluate flagstream flags locally, in-process, with
+// flagstream's speed, reasons and events.
+//
+//	client, _ := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: url, Token: token})))
+//	openfeature.SetProviderWithContextAndWait(ctx, ofprovider.New(client))
+//	of := openfeature.NewDefaultClient()
+//	on, _ := of.BooleanValue(ctx, "new-checkout", false, openfeature.NewEvaluationContext("user-7", map[string]any{"country": "fr"}))
+//
+// It is a module of its own so that only programs using OpenFeature link
+// the OpenFeature SDK.
+package openfeature
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"sync"
+	"time"
+
+	of "github.com/open-feature/go-sdk/openfeature"
+
+	"github.com/flagstream/flags"
+)
+
+// Provider is an OpenFeature FeatureProvider, StateHandler, EventHandler
+// and Tracker over a flags.Client.
+type Provider struct {
+	client *flags.Client
+	wait   time.Duration
+
+	events chan of.Event
+
+	mu         sync.Mutex
+	unregister []func()
+	last       flags.State // the state last reported as an event
+}
+
+var (
+	_ of.FeatureProvider          = (*Provider)(nil)
+	_ of.ContextAwareStateHandler = (*Provider)(nil)
+	_ of.EventHandler             = (*Provider)(nil)
+	_ of.Tracker                  = (*Provider)(nil)
+)
+
+// Option configures a Provider.
+type Option func(*Provider)
+
+// WithInitTimeout bounds how long Init waits for the client's first
+// snapshot when the SDK gives no context (default 10 s).
+func WithInitTimeout(d time.Duration) Option { return func(p *Provider) { p.wait = d } }
+
+// New returns a Provider over client. The provider owns the client from
+// then on: OpenFeature's Shutdown closes it.
+func New(client *flags.Client, opts ...Option) *Provider {
+	p := &Provider{client: client, wait: 10 * time.Second, events: make(chan of.Event, 64)}
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+// Metadata names the provider.
+func (p *Provider) Metadata() of.Metadata { return of.Metadata{Name: "flagstream"} }
+
+// Hooks returns no provider hook: flagstream's own hooks (flags.WithHooks)
+// run inside the client.
+func (p *Provider) Hooks() []of.Hook { return nil }
+
+// Init waits for the client's first snapshot (WithInitTimeout).
+func (p *Provider) Init(ec of.EvaluationContext) error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.wait)
+	defer cancel()
+	return p.InitWithContext(ctx, ec)
+}
+
+// InitWithContext waits for the client's first snapshot, then reports the
+// client's health and changes as provider events.
+func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) error {
+	if err := p.client.WaitReady(ctx); err != nil {
+		return fmt.Errorf("flagstream: the client has no flags: %w", err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last = flags.StateReady // the SDK reports READY when Init returns
+	p.unregister = append(p.unregister,
+		p.client.OnStatus(p.onStatus),
+		p.client.OnChange(func(c flags.Change) {
+			p.emit(of.ProviderConfigChange, of.ProviderEventDetails{Message: fmt.Sprintf("flags at version %d", c.Version), FlagChanges: c.Flags})
+		}))
+	return nil
+}
+
+// onStatus turns the client's state changes into READY, STALE and ERROR.
+func (p *Provider) onStatus(s flags.Status) {
+	p.mu.Lock()
+	if s.State == p.last {
+		p.mu.Unlock()
+		return
+	}
+	p.last = s.State
+	p.mu.Unlock()
+	msg := string(s.State)
+	if s.Err != nil {
+		msg += ": " + s.Err.Error()
+	}
+	switch s.State {
+	case flags.StateReady:
+		p.emit(of.ProviderReady, of.ProviderEventDetails{Message: msg})
+	case flags.StateStale:
+		p.emit(of.ProviderStale, of.ProviderEventDetails{Message: msg})
+	case flags.StateFatal:
+		p.emit(of.ProviderError, of.ProviderEventDetails{Message: msg, ErrorCode: of.ProviderFatalCode})
+	}
+}
+
+func (p *Provider) emit(t of.EventType, d of.ProviderEventDetails) {
+	select {
+	case p.events <- of.Event{ProviderName: "flagstream", EventType: t, ProviderEventDetails: d}:
+	default: // nobody reads: the SDK is gone; events are not worth blocking a client
+	}
+}
+
+// Shutdown closes the client.
+func (p *Provider) Shutdown() { _ = p.ShutdownWithContext(context.Background()) }
+
+// ShutdownWithContext stops reporting events and closes the client.
+func (p *Provider) ShutdownWithContext(context.Context) error {
+	p.mu.Lock()
+	for _, u := range p.unregister {
+		u()
+	}
+	p.unregister = nil
+	p.mu.Unlock()
+	return p.client.Close()
+}
+
+// EventChannel delivers the provider's events to the SDK.
+func (p *Provider) EventChannel() <-chan of.Event { return p.events }
+
+// Track records a flagstream track event (a metric for experiments and
+// guards) with the details' value.
+func (p *Provider) Track(ctx context.Context, name string, ec of.EvaluationContext, d of.TrackingEventDetails) {
+	fc, err := evalContext(ec.TargetingKey(), ec.Attributes())
+	if err != nil {
+		return
+	}
+	p.client.Track(ctx, name, fc, d.Value())
+}
+
+// BooleanEvaluation evaluates a bool flag.
+func (p *Provider) BooleanEvaluation(ctx context.Context, flag string, def bool, flat of.FlattenedContext) of.BoolResolutionDetail {
+	fc, res, ok := p.prepare(flat)
+	if !ok {
+		return of.BoolResolutionDetail{Value: def, ProviderResolutionDetail: res}
+	}
+	r := p.client.BoolDetail(ctx, flag, fc, def)
+	return of.BoolResolutionDetail{Value: r.Value, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
+}
+
+// StringEvaluation evaluates a string flag.
+func (p *Provider) StringEvaluation(ctx context.Context, flag string, def string, flat of.FlattenedContext) of.StringResolutionDetail {
+	fc, res, ok := p.prepare(flat)
+	if !ok {
+		return of.StringResolutionDetail{Value: def, ProviderResolutionDetail: res}
+	}
+	r := p.client.StringDetail(ctx, flag, fc, def)
+	return of.StringResolutionDetail{Value: r.Value, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
+}
+
+// FloatEvaluation evaluates a number flag.
+func (p *Provider) FloatEvaluation(ctx context.Context, flag string, def float64, flat of.FlattenedContext) of.FloatResolutionDetail {
+	fc, res, ok := p.prepare(flat)
+	if !ok {
+		return of.FloatResolutionDetail{Value: def, ProviderResolutionDetail: res}
+	}
+	r := p.client.FloatDetail(ctx, flag, fc, def)
+	return of.FloatResolutionDetail{Value: r.Value, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
+}
+
+// IntEvaluation evaluates a number flag whose values are integers.
+func (p *Provider) IntEvaluation(ctx context.Context, flag string, def int64, flat of.FlattenedContext) of.IntResolutionDetail {
+	fc, res, ok := p.prepare(flat)
+	if !ok {
+		return of.IntResolutionDetail{Value: def, ProviderResolutionDetail: res}
+	}
+	r := p.client.IntDetail(ctx, flag, fc, int(def))
+	v := def
+	if r.Err == nil {
+		v = int64(r.Value)
+	}
+	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
+}
+
+// ObjectEvaluation evaluates a JSON (object or array) flag: the value is a
+// map[string]any or []any.
+func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, def any, flat of.FlattenedContext) of.InterfaceResolutionDetail {
+	fc, res, ok := p.prepare(flat)
+	if !ok {
+		return of.InterfaceResolutionDetail{Value: def, ProviderResolutionDetail: res}
+	}
+	r := p.client.Value(ctx, flag, fc, def)
+	if r.Err == nil {
+		switch r.Value.(type) {
+		case map[string]any, []any:
+		default:
+			err := fmt.Errorf("%w: flag %q serves %T values, want an object or an array", flags.ErrWrongType, flag, r.Value)
+			return of.InterfaceResolutionDetail{Value: def, ProviderResolutionDetail: detail(-1, r.Version, flags.Reason{Kind: flags.ReasonError}, err)}
+		}
+	}
+	return of.InterfaceResolutionDetail{Value: r.Value, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
+}
+
+// prepare turns OpenFeature's flattened context into a flagstream context:
+// the targeting key becomes the context key, every other attribute is
+// carried across as it is (nested maps included). A missing targeting key
+// is TARGETING_KEY_MISSING.
+func (p *Provider) prepare(flat of.FlattenedContext) (flags.Context, of.ProviderResolutionDetail, bool) {
+	key, _ := flat[of.TargetingKey].(string)
+	if key == "" {
+		return flags.Context{}, of.ProviderResolutionDetail{Reason: of.ErrorReason,
+			ResolutionError: of.NewTargetingKeyMissingResolutionError("flagstream needs a targeting key (the context key: a user id, a device id)")}, false
+	}
+	attrs := maps.Clone(map[string]any(flat))
+	delete(attrs, of.TargetingKey)
+	fc, err := evalContext(key, attrs)
+	if err != nil {
+		return flags.Context{}, of.ProviderResolutionDetail{Reason: of.ErrorReason,
+			ResolutionError: of.NewInvalidContextResolutionError(err.Error())}, false
+	}
+	return fc, of.ProviderResolutionDetail{}, true
+}
+
+// evalContext builds a flagstream context from a key and attributes.
+func evalContext(key string, attrs map[string]any) (flags.Context, error) {
+	m := make(map[string]any, len(attrs)+1)
+	maps.Copy(m, attrs)
+	m["key"] = key
+	fc := flags.ContextFromMap(m)
+	return fc, fc.Err()
+}
+
+// detail maps a flagstream result to OpenFeature's: the variation index as
+// the variant, reasons, error codes, and the flag's version, rule and
+// prerequisite as flag metadata.
+func detail(variation int, version int64, r flags.Reason, err error) of.ProviderResolutionDetail {
+	d := of.ProviderResolutionDetail{FlagMetadata: of.FlagMetadata{"version": version}}
+	if variation >= 0 {
+		d.Variant = strconv.Itoa(variation)
+		d.FlagMetadata["variation"] = variation
+	}
+	if r.RuleID != "" {
+		d.FlagMetadata["ruleId"] = r.RuleID
+	}
+	if r.Kind == flags.ReasonRuleMatch {
+		d.FlagMetadata["ruleIndex"] = r.RuleIndex
+	}
+	if r.PrerequisiteKey != "" {
+		d.FlagMetadata["prerequisiteKey"] = r.PrerequisiteKey
+	}
+	d.FlagMetadata["flagstreamReason"] = string(r.Kind)
+	if err != nil {
+		d.Reason = of.ErrorReason
+		d.ResolutionError = resolutionError(err)
+		return d
+	}
+	switch {
+	case r.InRollout:
+		d.Reason = of.SplitReason
+	case r.Kind == flags.ReasonOff || r.Kind == flags.ReasonPrerequisiteFailed:
+		d.Reason = of.DisabledReason
+	case r.Kind == flags.ReasonTargetMatch || r.Kind == flags.ReasonRuleMatch:
+		d.Reason = of.TargetingMatchReason
+	case r.Kind == flags.ReasonOverride:
+		d.Reason = of.StaticReason
+	default:
+		d.Reason = of.DefaultReason
+	}
+	return d
+}
+
+// resolutionError maps flagstream's sentinel errors to OpenFeature's codes.
+func resolutionError(err error) of.ResolutionError {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, flags.ErrFlagNotFound):
+		return of.NewFlagNotFoundResolutionError(msg)
+	case errors.Is(err, flags.ErrWrongType):
+		return of.NewTypeMismatchResolutionError(msg)
+	case errors.Is(err, flags.ErrMalformedFlag):
+		return of.NewParseErrorResolutionError(msg)
+	case errors.Is(err, flags.ErrClientNotReady):
+		return of.NewProviderNotReadyResolutionError(msg)
+	case errors.Is(err, flags.ErrInvalidContext):
+		return of.NewInvalidContextResolutionError(msg)
+	}
+	return of.NewGeneralResolutionError(msg)
+}

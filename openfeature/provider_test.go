@@ -1,0 +1,272 @@
+package openfeature
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	of "github.com/open-feature/go-sdk/openfeature"
+
+	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/flagstest"
+)
+
+// testDocument has a flag of every type, a targeted and a rolled-out flag,
+// an off flag, a malformed one and one behind a failing prerequisite.
+const testDocument = `{"flags": {
+  "bool": {"version": 3, "on": true, "variations": [false, true], "fallthrough": {"variation": 1}},
+  "string": {"on": true, "variations": ["a", "b"], "fallthrough": {"variation": 0},
+    "rules": [{"id": "fr", "clauses": [{"attribute": "org.country", "op": "in", "values": ["fr"]}], "serve": {"variation": 1}}]},
+  "int": {"on": true, "variations": [1, 42], "fallthrough": {"variation": 1}},
+  "fraction": {"on": true, "variations": [1.5], "fallthrough": {"variation": 0}},
+  "float": {"on": true, "variations": [0.25], "fallthrough": {"variation": 0}},
+  "object": {"on": true, "variations": [{"color": "red"}], "fallthrough": {"variation": 0}},
+  "split": {"on": true, "variations": [false, true], "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}},
+  "off": {"on": false, "variations": [false, true], "offVariation": 0, "fallthrough": {"variation": 1}},
+  "gated": {"on": true, "variations": [false, true], "offVariation": 0, "prerequisites": [{"flag": "off", "variation": 1}], "fallthrough": {"variation": 1}},
+  "broken": {"on": true, "variations": [false, true], "fallthrough": {"variation": 7}}}}`
+
+// setup installs a provider over a flagstest client as OpenFeature's
+// default and returns OpenFeature's client.
+func setup(t *testing.T, items ...flagstest.Item) (*flagstest.TestData, *flags.Client, *of.Client) {
+	t.Helper()
+	if len(items) == 0 {
+		items = []flagstest.Item{flagstest.FromJSON(t, []byte(testDocument))}
+	}
+	td := flagstest.New(t, items...)
+	client := td.NewClient()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := of.SetProviderWithContextAndWait(ctx, New(client)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = of.ShutdownWithContext(context.Background()) })
+	return td, client, of.NewDefaultClient()
+}
+
+func user(key string, attrs map[string]any) of.EvaluationContext {
+	return of.NewEvaluationContext(key, attrs)
+}
+
+func TestEveryTypeThroughOpenFeature(t *testing.T) {
+	_, _, c := setup(t)
+	ctx := context.Background()
+	ann := user("ann", map[string]any{"org": map[string]any{"country": "fr"}})
+
+	b, err := c.BooleanValueDetails(ctx, "bool", false, ann)
+	if err != nil || !b.Value || b.Variant != "1" || b.Reason != of.DefaultReason {
+		t.Errorf("bool: %+v %v", b, err)
+	}
+	if v, _ := b.FlagMetadata.GetInt("version"); v != 3 {
+		t.Errorf("bool metadata %v", b.FlagMetadata)
+	}
+	s, err := c.StringValueDetails(ctx, "string", "z", ann)
+	if err != nil || s.Value != "b" || s.Reason != of.TargetingMatchReason {
+		t.Errorf("string (nested attribute org.country): %+v %v", s, err)
+	}
+	if id, _ := s.FlagMetadata.GetString("ruleId"); id != "fr" {
+		t.Errorf("string metadata %v", s.FlagMetadata)
+	}
+	if i, err := c.IntValue(ctx, "int", 0, ann); err != nil || i != 42 {
+		t.Errorf("int: %v %v", i, err)
+	}
+	if f, err := c.FloatValue(ctx, "float", 0, ann); err != nil || f != 0.25 {
+		t.Errorf("float: %v %v", f, err)
+	}
+	o, err := c.ObjectValue(ctx, "object", nil, ann)
+	if m, ok := o.(map[string]any); err != nil || !ok || m["color"] != "red" {
+		t.Errorf("object: %v %v", o, err)
+	}
+	sp, _ := c.BooleanValueDetails(ctx, "split", false, ann)
+	off, _ := c.BooleanValueDetails(ctx, "off", true, ann)
+	gated, _ := c.BooleanValueDetails(ctx, "gated", true, ann)
+	if sp.Reason != of.SplitReason || off.Reason != of.DisabledReason || off.Value || gated.Reason != of.DisabledReason || gated.Value {
+		t.Errorf("split %v, off %v %v, gated %v %v", sp.Reason, off.Reason, off.Value, gated.Reason, gated.Value)
+	}
+}
+
+func TestErrorCodesThroughOpenFeature(t *testing.T) {
+	_, _, c := setup(t)
+	ctx := context.Background()
+	ann := user("ann", nil)
+	for _, tc := range []struct {
+		name string
+		eval func() (of.ErrorCode, of.Reason, any)
+		code of.ErrorCode
+		def  any
+	}{
+		{"flag not found", func() (of.ErrorCode, of.Reason, any) {
+			d, _ := c.BooleanValueDetails(ctx, "nope", true, ann)
+			return d.ErrorCode, d.Reason, d.Value
+		}, of.FlagNotFoundCode, true},
+		{"type mismatch", func() (of.ErrorCode, of.Reason, any) {
+			d, _ := c.StringValueDetails(ctx, "bool", "def", ann)
+			return d.ErrorCode, d.Reason, d.Value
+		}, of.TypeMismatchCode, "def"},
+		{"a fraction as an int", func() (of.ErrorCode, of.Reason, any) {
+			d, _ := c.IntValueDetails(ctx, "fraction", 9, ann)
+			return d.ErrorCode, d.Reason, d.Value
+		}, of.TypeMismatchCode, int64(9)},
+		{"an object flag read as a bool", func() (of.ErrorCode, of.Reason, any) {
+			d, _ := c.BooleanValueDetails(ctx, "object", true, ann)
+			return d.ErrorCode, d.Reason, d.Value
+		}, of.TypeMismatchCode, true},
+		{"a bool flag read as an object", func() (of.ErrorCode, of.Reason, any) {
+			d, _ := c.ObjectValueDetails(ctx, "bool", "def", ann)
+			return d.ErrorCode, d.Reason, d.Value
+		}, of.TypeMismatchCode, "def"},
+		{"malformed flag", func() (of.ErrorCode, of.Reason, any) {
+			d, _ := c.BooleanValueDetails(ctx, "broken", true, ann)
+			return d.ErrorCode, d.Reason, d.Value
+		}, of.ParseErrorCode, true},
+		{"targeting key missing", func() (of.ErrorCode, of.Reason, any) {
+			d, _ := c.BooleanValueDetails(ctx, "bool", false, of.NewTargetlessEvaluationContext(map[string]any{"a": 1}))
+			return d.ErrorCode, d.Reason, d.Value
+		}, of.TargetingKeyMissingCode, false},
+	} {
+		code, reason, value := tc.eval()
+		if code != tc.code || reason != of.ErrorReason || value != tc.def {
+			t.Errorf("%s: code %q reason %q value %v; want %q, ERROR, the default %v", tc.name, code, reason, value, tc.code, tc.def)
+		}
+	}
+}
+
+// TestProviderNotReady: before the client has flags, evaluations answer
+// PROVIDER_NOT_READY (the provider's own answer, asked directly, as the SDK
+// short-circuits while it initializes).
+func TestProviderNotReady(t *testing.T) {
+	c, err := flags.New(flags.WithSource(never{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(c, WithInitTimeout(50*time.Millisecond))
+	if err := p.Init(of.EvaluationContext{}); err == nil {
+		t.Error("Init succeeded without flags")
+	}
+	d := p.BooleanEvaluation(context.Background(), "bool", true, of.FlattenedContext{of.TargetingKey: "ann"})
+	if d.ResolutionDetail().ErrorCode != of.ProviderNotReadyCode || !d.Value {
+		t.Errorf("%+v", d)
+	}
+	p.Shutdown()
+	if c.Status().State != flags.StateClosed {
+		t.Error("Shutdown did not close the client")
+	}
+}
+
+// never is a source that delivers nothing.
+type never struct{}
+
+func (never) Run(ctx context.Context, _ flags.Updates) error { <-ctx.Done(); return nil }
+
+// TestEventSequence: READY, then STALE when the source fails, READY when it
+// recovers, and CONFIGURATION_CHANGED with the changed keys.
+func TestEventSequence(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	changed := make(chan []string, 4)
+	record := func(name string) of.EventCallback {
+		cb := func(d of.EventDetails) {
+			mu.Lock()
+			seen = append(seen, name)
+			mu.Unlock()
+			if name == "changed" {
+				changed <- d.FlagChanges
+			}
+		}
+		return &cb
+	}
+	td, _, c := setup(t, flagstest.Bool("a", true), flagstest.Bool("b", false))
+	if st := c.State(); st != of.ReadyState {
+		t.Fatalf("state %s after SetProviderWithContextAndWait, want READY", st)
+	}
+	// A READY handler added to a ready provider runs at once (OpenFeature's
+	// rule): the first event of the sequence.
+	ready, stale, changedCB := record("ready"), record("stale"), record("changed")
+	of.AddHandler(of.ProviderReady, ready)
+	of.AddHandler(of.ProviderStale, stale)
+	of.AddHandler(of.ProviderConfigChange, changedCB)
+	t.Cleanup(func() {
+		of.RemoveHandler(of.ProviderReady, ready)
+		of.RemoveHandler(of.ProviderStale, stale)
+		of.RemoveHandler(of.ProviderConfigChange, changedCB)
+	})
+	waitFor(t, &mu, &seen, "ready")
+	td.Fail(errors.New("connection reset"), false)
+	waitFor(t, &mu, &seen, "stale")
+	if _, err := c.BooleanValue(context.Background(), "a", false, user("u", nil)); err != nil {
+		t.Errorf("a STALE provider still serves its flags: %v", err)
+	}
+	td.Recover()
+	waitForCount(t, &mu, &seen, "ready", 2) // OpenFeature runs handlers on goroutines: wait for each step
+	td.Set(flagstest.Bool("b", true))
+	select {
+	case keys := <-changed:
+		if len(keys) != 1 || keys[0] != "b" {
+			t.Errorf("changed flags %v, want [b]", keys)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no CONFIGURATION_CHANGED")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"ready", "stale", "ready", "changed"}
+	if len(seen) < 4 || seen[0] != want[0] || seen[1] != want[1] || seen[2] != want[2] || seen[3] != want[3] {
+		t.Errorf("events %v, want %v", seen, want)
+	}
+}
+
+func waitFor(t *testing.T, mu *sync.Mutex, seen *[]string, name string) {
+	t.Helper()
+	waitForCount(t, mu, seen, name, 1)
+}
+
+func waitForCount(t *testing.T, mu *sync.Mutex, seen *[]string, name string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		count := 0
+		for _, s := range *seen {
+			if s == name {
+				count++
+			}
+		}
+		mu.Unlock()
+		if count >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s event; saw %v", name, *seen)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestTrackThroughOpenFeature: OpenFeature's Track is flagstream's Track.
+func TestTrackThroughOpenFeature(t *testing.T) {
+	td := flagstest.New(t, flagstest.Bool("a", true).TrackEvents())
+	rec := new(flagstest.EventRecorder)
+	client := td.NewClient(flags.WithEventExporter(rec))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := of.SetProviderWithContextAndWait(ctx, New(client)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = of.ShutdownWithContext(context.Background()) })
+	c := of.NewDefaultClient()
+	ann := user("ann", map[string]any{"plan": "pro"})
+	c.BooleanValue(ctx, "a", false, ann)
+	c.Track(ctx, "purchase", ann, of.NewTrackingEventDetails(42.5))
+	if err := client.FlushEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tr := rec.Tracks()
+	if len(tr) != 1 || tr[0].Name != "purchase" || tr[0].ContextKey != "ann" || *tr[0].Value != 42.5 {
+		t.Errorf("tracks %+v", tr)
+	}
+	if ex := rec.Exposures(); len(ex) != 1 || ex[0].Flag != "a" {
+		t.Errorf("exposures %+v", ex)
+	}
+}
