@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,7 +21,8 @@ import (
 func runEval(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("flags eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	file := fs.String("flags", "", "the flag document (JSON)")
+	var files stringList
+	fs.Var(&files, "flags", "the flag document (JSON), or a folder whose *.json documents are merged as `flags serve` merges them; repeat it to merge several")
 	ctxArg := fs.String("context", "", "the evaluation context: a JSON object, or @FILE")
 	at := fs.String("at", "", "evaluate at this RFC 3339 time instead of now")
 	names, err := parseInterleaved(fs, args)
@@ -30,11 +32,11 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return 2
 	}
-	if *file == "" || *ctxArg == "" {
+	if len(files) == 0 || *ctxArg == "" {
 		fmt.Fprintln(stderr, "flags eval: --flags and --context are required")
 		return 2
 	}
-	snap, err := loadSnapshot(*file)
+	snap, err := loadSnapshot(files...)
 	if err != nil {
 		fmt.Fprintf(stderr, "flags eval: %v\n", err)
 		return 2
@@ -80,16 +82,53 @@ func evalLine(snap *rules.Snapshot, key string, ec flags.Context, clock func() t
 }
 
 // loadSnapshot reads and compiles a document file.
-func loadSnapshot(path string) (*rules.Snapshot, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
+func loadSnapshot(paths ...string) (*rules.Snapshot, error) {
+	if len(paths) == 1 {
+		if fi, err := os.Stat(paths[0]); err == nil && !fi.IsDir() {
+			data, err := os.ReadFile(paths[0])
+			if err != nil {
+				return nil, err
+			}
+			doc, err := rules.ParseDocument(data)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", paths[0], err)
+			}
+			return rules.Compile(doc), nil
+		}
 	}
-	doc, err := rules.ParseDocument(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	// Several documents, or folders: merged as flags serve merges a folder.
+	var sources []*lintSource
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		names := []string{p}
+		if fi.IsDir() {
+			inside, err := folderFiles(p)
+			if err != nil {
+				return nil, err
+			}
+			names = names[:0]
+			for _, n := range inside {
+				names = append(names, filepath.Join(p, n))
+			}
+		}
+		for _, n := range names {
+			src, err := readDocument(n)
+			if err != nil {
+				return nil, err
+			}
+			sources = append(sources, src)
+		}
 	}
-	return rules.Compile(doc), nil
+	merged, _, lost := mergeSources(sources)
+	for i := range sources {
+		if keys := lost[i]; len(keys) > 0 {
+			return nil, fmt.Errorf("%s: %s is also defined by another document", sources[i].path, keys[0])
+		}
+	}
+	return rules.Compile(merged), nil
 }
 
 // parseContextArg reads --context: a JSON object, or @FILE holding one.

@@ -198,3 +198,34 @@ func TestLint(t *testing.T) {
 		}
 	})
 }
+
+// TestEvalSeveralDocuments: --flags takes folders and repeats, merged as
+// flags serve merges a folder; a key two documents define is an error.
+func TestEvalSeveralDocuments(t *testing.T) {
+	dir := t.TempDir()
+	folder := filepath.Join(dir, "flags")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeAt := func(path, content string) {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeAt(filepath.Join(folder, "a.json"), `{"flags": {"a": {"on": true, "variations": [1, 2], "fallthrough": {"variation": 1}}}}`)
+	writeAt(filepath.Join(folder, "b.json"), `{"flags": {"b": {"on": true, "variations": ["x"], "fallthrough": {"variation": 0}, "prerequisites": [{"flag": "a", "variation": 1}]}}}`)
+	other := filepath.Join(dir, "c.json")
+	writeAt(other, `{"flags": {"c": {"on": false, "variations": [true], "offVariation": 0, "fallthrough": {"variation": 0}}}}`)
+	code, out, errOut := runCLI(t, "eval", "--flags", folder, "--flags", other, "--context", `{"key":"u"}`)
+	want := `{"flag":"a","value":2,"variation":1,"version":0,"reason":{"kind":"FALLTHROUGH"}}
+{"flag":"b","value":"x","variation":0,"version":0,"reason":{"kind":"FALLTHROUGH"}}
+{"flag":"c","value":true,"variation":0,"version":0,"reason":{"kind":"OFF"}}
+`
+	if code != 0 || out != want {
+		t.Errorf("eval over a folder and a file = %d %s\n%s\nwant\n%s", code, errOut, out, want)
+	}
+	writeAt(filepath.Join(folder, "dup.json"), `{"flags": {"c": {"on": true, "variations": [1], "fallthrough": {"variation": 0}}}}`)
+	if code, _, errOut := runCLI(t, "eval", "--flags", folder, "--flags", other, "--context", `{"key":"u"}`); code != 2 || !strings.Contains(errOut, "flags.c is also defined") {
+		t.Errorf("a key defined twice = %d %q, want 2 naming it", code, errOut)
+	}
+}
