@@ -25,6 +25,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&files, "flags", "the flag document (JSON), or a folder whose *.json documents are merged as `flags serve` merges them; repeat it to merge several")
 	ctxArg := fs.String("context", "", "the evaluation context: a JSON object, or @FILE")
 	at := fs.String("at", "", "evaluate at this RFC 3339 time instead of now")
+	explain := fs.Bool("explain", false, "after each flag's line, say why: each prerequisite, target, rule and clause tried, the bucket and the weights (lines starting with two spaces and #)")
 	names, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -67,6 +68,11 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 		}
 		w.Write(line)
 		w.WriteByte('\n')
+		if *explain {
+			for _, step := range flags.Explain(snap, name, ec, clock).Steps {
+				fmt.Fprintf(w, "  # %s\n", step)
+			}
+		}
 	}
 	return 0
 }

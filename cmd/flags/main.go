@@ -1,7 +1,7 @@
 // Command flags evaluates, checks, serves and watches flagstream flag
 // documents (SPEC §6):
 //
-//	flags eval  --flags FILE --context JSON [--at RFC3339] [FLAG ...]
+//	flags eval  --flags PATH [--flags PATH...] --context JSON [--at RFC3339] [--explain] [FLAG ...]
 //	flags lint  [--strict] PATH...
 //	flags serve (--flags PATH | --store postgres://...) [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE] [--tokens FILE] [--audit-log FILE] [--tls-cert FILE --tls-key FILE]
 //	flags watch --url BASE [--token-file FILE] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]
@@ -27,7 +27,7 @@ import (
 )
 
 const usage = `usage:
-  flags eval  --flags FILE --context JSON [--at RFC3339] [FLAG ...]
+  flags eval  --flags PATH [--flags PATH...] --context JSON [--at RFC3339] [--explain] [FLAG ...]
   flags lint  [--strict] PATH...
   flags serve (--flags PATH | --store postgres://...) [--addr HOST:PORT] [--token-file FILE] [--admin-token-file FILE] [--previous-token-file FILE] [--tokens FILE] [--audit-log FILE] [--tls-cert FILE --tls-key FILE]
   flags watch --url BASE [--token-file FILE] [--poll] [--poll-interval 30s] [--idle-timeout 45s] [--cache FILE] --context JSON [FLAG ...]

@@ -1,0 +1,199 @@
+package flags
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+)
+
+// Explanation says why an evaluation served what it served: the steps
+// SPEC §3 takes, each with what it found, in order, up to the one that
+// decided. `flags eval --explain` prints it.
+type Explanation struct {
+	Result    Result[any] // what Evaluate returns
+	Steps     []string    // one line each: the prerequisite, target, rule or clause tried and its outcome
+	Variation int         // the variation the steps arrived at, -1 for the caller's default: Result.Variation
+}
+
+// Explain evaluates flag key for ec like Evaluate and explains it. It walks
+// the flag with the evaluator's own steps (the same clause matching,
+// prerequisite evaluation, bucketing and weights), so the explanation
+// cannot drift from what Evaluate does; it is slower than Evaluate and
+// allocates, being meant for people.
+func Explain(snap *rules.Snapshot, key string, ec Context, clock func() time.Time) Explanation {
+	if clock == nil {
+		clock = time.Now
+	}
+	x := Explanation{Result: Evaluate(snap, key, ec, clock), Variation: -1}
+	step := func(format string, args ...any) { x.Steps = append(x.Steps, fmt.Sprintf(format, args...)) }
+	if snap == nil {
+		step("no snapshot: the client is not ready; the default is served")
+		return x
+	}
+	f := snap.Flag(key)
+	switch {
+	case f == nil:
+		step("no flag %q in the snapshot (version %d); the default is served", key, snap.Version())
+		return x
+	case f.Err != nil:
+		step("the flag is malformed (%v); the default is served", f.Err)
+		return x
+	case ec.err != nil:
+		step("the context is invalid (%v); the default is served", ec.err)
+		return x
+	}
+	e := evaluator{snap: snap, ctx: &ec, clock: clock}
+	if !f.On {
+		step("the flag is off: it serves its off variation %s", variationName(f, f.OffVariation))
+		x.Variation = f.OffVariation
+		return x
+	}
+	for i, p := range f.Prerequisites {
+		holds := e.prerequisiteHolds(f, i, 0)
+		got := Evaluate(snap, p.Key, ec, clock)
+		step("prerequisite %s must serve variation %d: it serves %s → %s", p.Key, p.Variation, served(got), verdict(holds, "holds", "fails"))
+		if !holds {
+			step("a prerequisite failed: the flag serves its off variation %s", variationName(f, f.OffVariation))
+			x.Variation = f.OffVariation
+			return x
+		}
+	}
+	for i := range f.Targets {
+		t := &f.Targets[i]
+		var v any
+		var ok, hit bool
+		if isKey(t.Attribute) {
+			v, ok, hit = ec.key, true, t.Values.ContainsString(ec.key)
+		} else if v, ok = ec.lookup(t.Attribute); ok {
+			hit = setHas(&t.Values, v)
+		}
+		step("target %d: %s %s is one of the %d targeted values → %s", i, t.Attribute, shown(v, ok), t.Values.Len(), verdict(hit, "matched", "no match"))
+		if hit {
+			step("served variation %s by target %d", variationName(f, t.Variation), i)
+			x.Variation = t.Variation
+			return x
+		}
+	}
+	for i := range f.Rules {
+		r := &f.Rules[i]
+		name := fmt.Sprintf("rule %d", i)
+		if r.ID != "" {
+			name += fmt.Sprintf(" (%s)", r.ID)
+		}
+		if r.Unreachable() {
+			step("%s: skipped, an earlier rule tests a subset of its clauses", name)
+			continue
+		}
+		matched := true
+		for j := range r.Clauses {
+			c := &r.Clauses[j]
+			m, what, err := e.explainClause(c, f)
+			if err != nil {
+				step("%s, clause %d: %s → error: %v", name, j, what, err)
+				return x
+			}
+			step("%s, clause %d: %s → %s", name, j, what, verdict(m, "matches", "does not match"))
+			if !m {
+				matched = false
+				break
+			}
+		}
+		if !matched {
+			continue
+		}
+		if r.Serve.Rollout != nil {
+			step("%s matched: its rollout decides", name)
+			x.Variation = e.explainRollout(r.Serve.Rollout, f, step)
+		} else {
+			step("%s matched: served variation %s", name, variationName(f, r.Serve.Variation))
+			x.Variation = r.Serve.Variation
+		}
+		return x
+	}
+	if r := f.Fallthrough.Rollout; r != nil {
+		step("no target or rule matched: the fallthrough's rollout decides")
+		x.Variation = e.explainRollout(r, f, step)
+		return x
+	}
+	step("no target or rule matched: the fallthrough serves variation %s", variationName(f, f.Fallthrough.Variation))
+	x.Variation = f.Fallthrough.Variation
+	return x
+}
+
+// explainClause matches one clause as the evaluator does and describes it.
+func (e *evaluator) explainClause(c *rules.Clause, f *rules.Flag) (bool, string, error) {
+	neg := ""
+	if c.Negate {
+		neg = "not "
+	}
+	vals, _ := json.Marshal(c.Values)
+	switch {
+	case c.Op == rules.OpInSegment:
+		m, err := e.otherClauseMatches(c, f.SegmentRefs, 0)
+		return m, fmt.Sprintf("the context is %sin a segment of %s", neg, vals), err
+	case c.UsesClock():
+		m, err := e.otherClauseMatches(c, f.SegmentRefs, 0)
+		return m, fmt.Sprintf("now (%s) %s%s %s", time.UnixMilli(e.nowMillis()).UTC().Format(time.RFC3339), neg, c.Op, vals), err
+	}
+	v, ok := e.ctx.lookup(c.Attribute)
+	return c.Match(v, ok), fmt.Sprintf("%s %s %s%s %s", c.Attribute, shown(v, ok), neg, c.Op, vals), nil
+}
+
+// explainRollout buckets as the evaluator does and describes the draw.
+func (e *evaluator) explainRollout(r *rules.Rollout, f *rules.Flag, step func(string, ...any)) int {
+	bucket, fallback := e.bucket(r.BucketBy, r.Salt, r)
+	var t int64
+	if len(r.Schedule) > 0 {
+		t = e.nowMillis()
+	}
+	v := r.Choose(bucket, t)
+	by := r.BucketBy.String()
+	if fallback {
+		by += " (absent or not a string or integer: bucket 0)"
+	}
+	weights := fmt.Sprint(r.Weights)
+	if len(r.Schedule) > 0 {
+		weights = fmt.Sprintf("scheduled, at %s", time.UnixMilli(t).UTC().Format(time.RFC3339))
+	}
+	exp := ""
+	if r.Experiment {
+		exp = " (an experiment)"
+	}
+	step("bucket %d of 100000 by %s, salt %q; variations %v with weights %s → variation %s%s",
+		bucket, by, r.Salt, r.Variations, weights, variationName(f, v), exp)
+	return v
+}
+
+func variationName(f *rules.Flag, i int) string {
+	if i < 0 || i >= len(f.Variations) {
+		return "none (the caller's default)"
+	}
+	return fmt.Sprintf("%d (%s)", i, f.Variations[i].JSON)
+}
+
+func served(r Result[any]) string {
+	if r.Variation < 0 {
+		return fmt.Sprintf("no variation (%s)", r.Reason.Kind)
+	}
+	return fmt.Sprintf("variation %d", r.Variation)
+}
+
+func shown(v any, ok bool) string {
+	if !ok {
+		return "(absent)"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return "= " + string(b)
+}
+
+func verdict(ok bool, yes, no string) string {
+	if ok {
+		return yes
+	}
+	return no
+}

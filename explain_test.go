@@ -1,0 +1,67 @@
+package flags
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestExplainAgreesWithEvaluate: for every document and context of the
+// conformance cases, the variation the explanation arrives at is the one
+// Evaluate serves, and every flag's explanation has steps.
+func TestExplainAgreesWithEvaluate(t *testing.T) {
+	names, files := readEvalFiles(t)
+	clock := func() time.Time { return defaultFuzzTime }
+	checked := 0
+	for i, cf := range files {
+		c, err := New(WithDocument(cf.Document), WithClock(clock))
+		if err != nil {
+			t.Fatalf("%s: %v", names[i], err)
+		}
+		snap := c.Snapshot()
+		for _, tc := range cf.Cases {
+			ec, err := ContextFromJSON(tc.Context)
+			if err != nil {
+				continue
+			}
+			for _, key := range append(snap.FlagKeys(), "no-such-flag") {
+				x := Explain(snap, key, ec, clock)
+				if len(x.Steps) == 0 {
+					t.Fatalf("%s: %s: no steps", names[i], key)
+				}
+				if x.Result.Err == nil && x.Variation != x.Result.Variation {
+					t.Errorf("%s: %s for %s: explained variation %d, Evaluate serves %d\n%s",
+						names[i], key, tc.Context, x.Variation, x.Result.Variation, strings.Join(x.Steps, "\n"))
+				}
+				checked++
+			}
+		}
+		c.Close()
+	}
+	if checked < 1000 {
+		t.Errorf("only %d explanations checked", checked)
+	}
+}
+
+func TestExplainSteps(t *testing.T) {
+	c := newTestClient(t, `{"flags": {
+	  "pre": {"on": true, "variations": [false, true], "fallthrough": {"variation": 1}},
+	  "f": {"on": true, "variations": ["a", "b", "c"], "offVariation": 0,
+	    "prerequisites": [{"flag": "pre", "variation": 1}],
+	    "targets": [{"values": ["vip"], "variation": 2}],
+	    "rules": [{"id": "fr", "clauses": [{"attribute": "country", "op": "in", "values": ["fr"]}], "serve": {"variation": 1}}],
+	    "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}}}}`)
+	x := Explain(c.Snapshot(), "f", NewContext("ann").Set("country", "de").Build(), nil)
+	got := strings.Join(x.Steps, "\n")
+	for _, want := range []string{
+		"prerequisite pre must serve variation 1: it serves variation 1 → holds",
+		`target 0: key = "ann" is one of the 1 targeted values → no match`,
+		`rule 0 (fr), clause 0: country = "de" in ["fr"] → does not match`,
+		"no target or rule matched: the fallthrough's rollout decides",
+		"bucket ",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("explanation lacks %q:\n%s", want, got)
+		}
+	}
+}
