@@ -110,7 +110,7 @@ func TestSchemaAgreesWithLint(t *testing.T) {
 		   "variations": [{"variation": 0, "weight": 25000}, {"variation": 1, "weight": 75000}]}}`),
 		flag(`"on": true, "variations": ["a", "b"], "fallthrough": {"rollout": {"variations": [{"variation": 0}, {"variation": 1}],
 		   "schedule": [{"at": "2026-12-01T00:00:00Z", "weights": [100000, 0]}, {"at": "2026-12-08T00:00:00Z", "weights": [0, 100000]}]}}`),
-		flag(ok+`, "prerequisites": [{"flag": "g", "variation": 1}]`) + ``,
+		flag(ok + `, "prerequisites": [{"flag": "g", "variation": 1}]`),
 		flag(ok + `, "guard": {"metric": "errors", "better": "lower", "control": 0, "treatment": 1, "alpha": 0.01, "minUnits": 50,
 		   "tripped": {"at": "2026-12-03T10:00:00Z", "pValue": 0.001, "units": [100, 98], "rates": [0.1, 0.2]}}`),
 		`{"segments": {"beta": {"version": 2, "included": ["u1"], "excluded": ["u9"], "attribute": "key",
