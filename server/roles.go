@@ -330,3 +330,19 @@ func onlySwitches(before, after json.RawMessage) bool {
 
 // previousTokenName names Options.PreviousTokens[i]: previous-1 is the first.
 func previousTokenName(i int) string { return "previous-" + strconv.Itoa(i+1) }
+
+// TokenRole says whose token secret is and its role, checked as requests'
+// tokens are (the console signs people in with it); ok is false for a
+// token the server does not know.
+func (s *Server) TokenRole(secret string) (name string, role Role, ok bool) {
+	sum := sha256.Sum256([]byte(secret))
+	for _, e := range s.tokens.Load().entries {
+		if subtle.ConstantTimeCompare(sum[:], e.sum[:]) == 1 {
+			name, role, ok = e.name, e.role, true
+		}
+	}
+	return name, role, ok
+}
+
+// AtLeast reports whether role r includes every right of role other.
+func (r Role) AtLeast(other Role) bool { return r.rank() >= other.rank() }

@@ -97,6 +97,9 @@ type Options struct {
 	// Metrics, when set, is served at GET /metrics to any token that may
 	// read the flags (package server/promexport makes one for Prometheus).
 	Metrics http.Handler
+	// Console, when set, is served at /ui/ (package server/console makes
+	// it: the web console of SPEC §11).
+	Console http.Handler
 	// Now is the server's clock for events (the receive time that clamps
 	// them) and guard trips; default time.Now.
 	Now func() time.Time
@@ -385,6 +388,9 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("PUT /v1/admin/document", s.handleDocument)
 	mux.HandleFunc("GET /v1/admin/audit", s.handleAudit)
 	mux.HandleFunc("POST /v1/events", s.handleEvents)
+	if s.opts.Console != nil {
+		mux.Handle("/ui/", s.opts.Console)
+	}
 	if s.opts.Metrics != nil {
 		mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 			if _, ok := s.authorize(w, r, RoleReader); ok {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flagstream/flags/server"
+	"github.com/flagstream/flags/server/console"
 	"github.com/flagstream/flags/server/pgstore"
 	"github.com/flagstream/flags/server/promexport"
 )
@@ -117,14 +118,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	metrics := promexport.NewCollector(nil)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := server.New(store, server.Options{Token: token, AdminToken: adminToken, PreviousTokens: previous,
-		TokensFile: *tokensFile, Logger: logger, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
+	opts := server.Options{Token: token, AdminToken: adminToken, PreviousTokens: previous,
+		TokensFile: *tokensFile, Logger: logger, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	var ui *console.Console
+	if adminToken != "" || *tokensFile != "" { // someone may be an operator or an admin
+		ui = console.New(console.Options{Logger: logger})
+		opts.Console = ui
+	}
+	srv, err := server.New(store, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "flags serve: %v\n", err)
 		return 2
 	}
 	defer srv.Close()
 	metrics.Attach(srv)
+	if ui != nil {
+		ui.Attach(srv)
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -1,0 +1,274 @@
+// Package console is the web console of `flags serve` (SPEC §11): a few
+// server-rendered pages (html/template, a little plain JavaScript, all
+// embedded: no build step, no CDN) for the people who change flags. It
+// signs people in with their token once, keeps a server-side session in an
+// HttpOnly, SameSite=Strict cookie (Secure under TLS) and checks a CSRF
+// token on every change.
+//
+// Every read and write goes through the server's own HTTP API with the
+// signed-in token (GET /v1/admin/..., PATCH with If-Match...), so the
+// console has exactly the rights of that token, its edits are audited under
+// its name, and a stale page cannot overwrite a newer version: the API
+// answers 412 and the console shows the newer value.
+package console
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/server"
+)
+
+// Session lifetimes.
+const (
+	// IdleTimeout ends a session nobody used for this long.
+	IdleTimeout = 8 * time.Hour
+	// MaxAge ends any session this long after sign-in.
+	MaxAge = 24 * time.Hour
+	// cookieName is the session cookie.
+	cookieName = "flags_console"
+	// PageSize is how many flags, segments or audit entries a page lists.
+	PageSize = 100
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Console is the /ui/ handler. Make it with New, give it to
+// server.Options.Console, and Attach the server once it exists.
+type Console struct {
+	srv  atomic.Pointer[server.Server]
+	log  *slog.Logger
+	tmpl *template.Template
+	mux  *http.ServeMux
+	now  func() time.Time
+
+	mu       sync.Mutex
+	sessions map[string]*session
+
+	snapMu  sync.Mutex
+	snapDoc *rules.Document // the document snap was compiled from
+	snap    *rules.Snapshot
+}
+
+// session is one signed-in person.
+type session struct {
+	id, csrf  string
+	name      string      // the token's name: the audit's actor
+	role      server.Role // operator or admin
+	token     string      // sent with the API requests made for them
+	created   time.Time
+	lastSeen  time.Time
+	flashText string // a message for the next page
+}
+
+// Options configure a Console.
+type Options struct {
+	Logger *slog.Logger     // slog.Default() when nil
+	Now    func() time.Time // time.Now when nil (tests)
+}
+
+// New returns a Console; Attach the server before serving.
+func New(o Options) *Console {
+	c := &Console{log: o.Logger, now: o.Now, sessions: map[string]*session{}}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.tmpl = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "assets/*.html"))
+	c.mux = http.NewServeMux()
+	c.routes()
+	return c
+}
+
+// Attach sets the server the console shows and changes.
+func (c *Console) Attach(s *server.Server) { c.srv.Store(s) }
+
+// ServeHTTP serves /ui/.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'")
+	if c.srv.Load() == nil {
+		http.Error(w, "console: no server attached", http.StatusServiceUnavailable)
+		return
+	}
+	c.mux.ServeHTTP(w, r)
+}
+
+func (c *Console) routes() {
+	static := http.FileServerFS(assets)
+	c.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = "/assets/" + r.URL.Path
+		static.ServeHTTP(w, r2)
+	})))
+	c.mux.HandleFunc("GET /ui/login", c.loginPage)
+	c.mux.HandleFunc("POST /ui/login", c.login)
+	c.mux.HandleFunc("POST /ui/logout", c.withSession(c.logout))
+	c.mux.HandleFunc("GET /ui/{$}", c.withSession(c.flagList))
+	c.mux.HandleFunc("GET /ui/flags/{key}", c.withSession(c.flagPage))
+	c.mux.HandleFunc("POST /ui/flags/{key}/switch", c.withSession(c.switchFlag))
+	c.mux.HandleFunc("POST /ui/flags/{key}/edit", c.withSession(c.editFlag))
+	c.mux.HandleFunc("GET /ui/segments", c.withSession(c.segmentList))
+	c.mux.HandleFunc("GET /ui/audit", c.withSession(c.auditPage))
+}
+
+// withSession runs h for a signed-in person, checking the CSRF token of
+// every POST; without a session it sends them to sign in.
+func (c *Console) withSession(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := c.session(r)
+		if s == nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "console: not signed in", http.StatusUnauthorized)
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
+				http.Error(w, "console: missing or wrong CSRF token: reload the page", http.StatusForbidden)
+				return
+			}
+		}
+		h(w, r, s)
+	}
+}
+
+// session returns the live session of r's cookie, or nil.
+func (c *Console) session(r *http.Request) *session {
+	ck, err := r.Cookie(cookieName)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.sessions[ck.Value]
+	now := c.now()
+	if s == nil {
+		return nil
+	}
+	if now.Sub(s.lastSeen) > IdleTimeout || now.Sub(s.created) > MaxAge {
+		delete(c.sessions, s.id)
+		return nil
+	}
+	s.lastSeen = now
+	return s
+}
+
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, "login", http.StatusOK, map[string]any{"Error": ""})
+}
+
+// login signs a person in with their token: operators and admins only.
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	token := r.PostFormValue("token")
+	name, role, ok := c.srv.Load().TokenRole(token)
+	switch {
+	case !ok:
+		c.render(w, "login", http.StatusUnauthorized, map[string]any{"Error": "This token is not known to the server."})
+		return
+	case !role.AtLeast(server.RoleOperator):
+		c.render(w, "login", http.StatusForbidden, map[string]any{"Error": "The console is for operator and admin tokens; this one may only read flags."})
+		return
+	}
+	now := c.now()
+	s := &session{id: randomHex(32), csrf: randomHex(32), name: name, role: role, token: token, created: now, lastSeen: now}
+	c.mu.Lock()
+	for id, old := range c.sessions { // forget expired sessions now and then
+		if now.Sub(old.lastSeen) > IdleTimeout || now.Sub(old.created) > MaxAge {
+			delete(c.sessions, id)
+		}
+	}
+	c.sessions[s.id] = s
+	c.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.id, Path: "/ui/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: int(MaxAge.Seconds())})
+	c.log.Info("console: signed in", "actor", name, "role", role)
+	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
+	c.mu.Lock()
+	delete(c.sessions, s.id)
+	c.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/ui/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: -1})
+	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+}
+
+// api calls the server's HTTP API as the signed-in person.
+func (c *Console) api(r *http.Request, s *session, method, path string, body []byte, header ...string) *httptest.ResponseRecorder {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req := httptest.NewRequestWithContext(r.Context(), method, path, rd)
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	c.srv.Load().ServeHTTP(rec, req)
+	return rec
+}
+
+// snapshot compiles the served document once per version.
+func (c *Console) snapshot() (*rules.Document, *rules.Snapshot) {
+	doc := c.srv.Load().Document()
+	c.snapMu.Lock()
+	defer c.snapMu.Unlock()
+	if c.snapDoc != doc {
+		c.snap = rules.Compile(doc)
+		c.snapDoc = doc
+	}
+	return doc, c.snap
+}
+
+func (c *Console) render(w http.ResponseWriter, page string, status int, data any) {
+	var b bytes.Buffer
+	if err := c.tmpl.ExecuteTemplate(&b, page, data); err != nil {
+		c.log.Error("console: rendering", "page", page, "err", err)
+		http.Error(w, "console: rendering failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Name is the signed-in token's name (for the templates).
+func (s *session) Name() string { return s.name }
+
+// Role is the signed-in token's role.
+func (s *session) Role() server.Role { return s.role }
+
+// CSRF is the session's CSRF token, in every form.
+func (s *session) CSRF() string { return s.csrf }

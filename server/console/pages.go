@@ -1,0 +1,319 @@
+package console
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/flagstream/flags/experiment"
+	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/server"
+)
+
+// flagRow is one line of the flag list.
+type flagRow struct {
+	Key, Description string
+	Tags             []string
+	On, Malformed    bool
+	Version          int64
+	Schedule         string // the schedule's progress, "" when none
+	Guard            string // "armed", "tripped at …", ""
+	Spark            []int64
+}
+
+// page is what every page template gets.
+type page struct {
+	Title   string
+	Session *session
+	CanEdit bool // admin
+	Flash   string
+	Data    any
+}
+
+func (c *Console) page(s *session, title string, data any) page {
+	c.mu.Lock()
+	flash := s.flashText
+	s.flashText = ""
+	c.mu.Unlock()
+	return page{Title: title, Session: s, CanEdit: s.role.AtLeast(server.RoleAdmin), Flash: flash, Data: data}
+}
+
+func (c *Console) flash(s *session, format string, args ...any) {
+	c.mu.Lock()
+	s.flashText = fmt.Sprintf(format, args...)
+	c.mu.Unlock()
+}
+
+// flagList serves the flag list: search, tag filter, pages.
+func (c *Console) flagList(w http.ResponseWriter, r *http.Request, s *session) {
+	_, snap := c.snapshot()
+	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
+	tag := r.URL.Query().Get("tag")
+	now := c.now().UnixMilli()
+	var matched []*rules.Flag
+	tags := map[string]bool{}
+	for _, f := range snap.Flags() {
+		for _, t := range f.Tags {
+			tags[t] = true
+		}
+		if q != "" && !strings.Contains(strings.ToLower(f.Key), q) && !strings.Contains(strings.ToLower(f.Description), q) {
+			continue
+		}
+		if tag != "" && !slices.Contains(f.Tags, tag) {
+			continue
+		}
+		matched = append(matched, f)
+	}
+	pageNo, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	pageNo = max(pageNo, 1)
+	from := min((pageNo-1)*PageSize, len(matched))
+	to := min(from+PageSize, len(matched))
+	rows := make([]flagRow, 0, to-from)
+	srv := c.srv.Load()
+	for _, f := range matched[from:to] {
+		row := flagRow{Key: f.Key, Description: f.Description, Tags: f.Tags, On: f.On, Malformed: f.Err != nil, Version: f.Version,
+			Schedule: scheduleProgress(f, now), Guard: guardState(f)}
+		for _, m := range srv.Summaries(f.Key) {
+			var n int64
+			for _, v := range m.Variations {
+				n += v
+			}
+			row.Spark = append(row.Spark, n+m.Default)
+		}
+		rows = append(rows, row)
+	}
+	c.render(w, "list", http.StatusOK, c.page(s, "Flags", map[string]any{
+		"Rows": rows, "Q": r.URL.Query().Get("q"), "Tag": tag, "Tags": sortedKeys(tags),
+		"Total": len(matched), "Page": pageNo, "Pages": (len(matched) + PageSize - 1) / PageSize,
+		"Prev": pageURL(r, pageNo-1), "Next": pageURL(r, pageNo+1), "HasNext": to < len(matched),
+	}))
+}
+
+func pageURL(r *http.Request, n int) string {
+	q := r.URL.Query()
+	q.Set("page", strconv.Itoa(n))
+	return "/ui/?" + q.Encode()
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// switchFlag turns a flag on or off: a PATCH of "on" with If-Match on the
+// version the page showed.
+func (c *Console) switchFlag(w http.ResponseWriter, r *http.Request, s *session) {
+	key := r.PathValue("key")
+	on := r.PostFormValue("on") == "true"
+	body, _ := json.Marshal(map[string]bool{"on": on})
+	rec := c.api(r, s, http.MethodPatch, "/v1/admin/flags/"+url.PathEscape(key), body,
+		"Content-Type", "application/merge-patch+json", "If-Match", `"`+r.PostFormValue("version")+`"`,
+		"X-Flags-Comment", "from the console")
+	back := r.PostFormValue("back")
+	if !strings.HasPrefix(back, "/ui/") {
+		back = "/ui/"
+	}
+	switch rec.Code {
+	case http.StatusOK:
+		c.flash(s, "%s is now %s.", key, map[bool]string{true: "on", false: "off"}[on])
+	case http.StatusPreconditionFailed:
+		c.conflict(w, r, s, key, "switch it "+map[bool]string{true: "on", false: "off"}[on])
+		return
+	default:
+		c.flash(s, "%s was not switched: %s", key, apiMessage(rec.Body.Bytes()))
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// editFlag replaces a flag's JSON (admins): a PUT with If-Match.
+func (c *Console) editFlag(w http.ResponseWriter, r *http.Request, s *session) {
+	key := r.PathValue("key")
+	if !s.role.AtLeast(server.RoleAdmin) {
+		http.Error(w, "console: only admins edit flags", http.StatusForbidden)
+		return
+	}
+	rec := c.api(r, s, http.MethodPut, "/v1/admin/flags/"+url.PathEscape(key), []byte(r.PostFormValue("json")),
+		"If-Match", `"`+r.PostFormValue("version")+`"`, "X-Flags-Comment", r.PostFormValue("comment"))
+	switch rec.Code {
+	case http.StatusOK:
+		c.flash(s, "%s saved.", key)
+	case http.StatusPreconditionFailed:
+		c.conflict(w, r, s, key, "save your edit")
+		return
+	default:
+		c.flash(s, "%s was not saved: %s", key, apiMessage(rec.Body.Bytes()))
+	}
+	http.Redirect(w, r, "/ui/flags/"+url.PathEscape(key), http.StatusSeeOther)
+}
+
+// conflict shows that the page was stale: the flag changed since it was
+// shown, and this is its newer value.
+func (c *Console) conflict(w http.ResponseWriter, r *http.Request, s *session, key, what string) {
+	rec := c.api(r, s, http.MethodGet, "/v1/admin/flags/"+url.PathEscape(key), nil)
+	c.render(w, "conflict", http.StatusConflict, c.page(s, "Conflict", map[string]any{
+		"Key": key, "What": what, "Current": pretty(rec.Body.Bytes()), "ETag": strings.Trim(rec.Header().Get("ETag"), `"`),
+		"Shown": r.PostFormValue("version"),
+	}))
+}
+
+func apiMessage(body []byte) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return strings.TrimSpace(string(body))
+}
+
+func pretty(b []byte) string {
+	var out bytes.Buffer
+	if json.Indent(&out, b, "", "  ") != nil {
+		return string(b)
+	}
+	return out.String()
+}
+
+// flagPage serves one flag: rules in words, rollouts, prerequisites and
+// dependants, segments, the experiment, the history, and the editor.
+func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, s *session) {
+	key := r.PathValue("key")
+	doc, snap := c.snapshot()
+	f := snap.Flag(key)
+	if f == nil {
+		c.render(w, "notfound", http.StatusNotFound, c.page(s, "Not found", key))
+		return
+	}
+	var dependants []string
+	for _, g := range snap.Flags() {
+		for _, p := range g.Prerequisites {
+			if p.Key == key {
+				dependants = append(dependants, g.Key)
+			}
+		}
+	}
+	var rep *experiment.Report
+	if rec := c.api(r, s, http.MethodGet, "/v1/admin/experiments/"+url.PathEscape(key), nil); rec.Code == http.StatusOK {
+		rep = &experiment.Report{}
+		if json.Unmarshal(rec.Body.Bytes(), rep) != nil {
+			rep = nil
+		}
+	}
+	var audit server.AuditPage
+	rec := c.api(r, s, http.MethodGet, "/v1/admin/audit?"+url.Values{"key": {key}, "limit": {"1000"}}.Encode(), nil)
+	_ = json.Unmarshal(rec.Body.Bytes(), &audit)
+	slices.Reverse(audit.Entries) // newest first
+	if len(audit.Entries) > 20 {
+		audit.Entries = audit.Entries[:20]
+	}
+	c.render(w, "flag", http.StatusOK, c.page(s, key, map[string]any{
+		"Flag": f, "Words": describeFlag(f), "JSON": pretty(doc.Flags[key]), "Dependants": dependants,
+		"Segments": segmentsUsed(f), "Rollouts": rolloutCharts(f, c.now().UnixMilli()), "Experiment": experimentView(rep),
+		"History": historyView(audit.Entries), "Guard": guardState(f), "Spark": c.spark(key),
+	}))
+}
+
+func (c *Console) spark(key string) []int64 {
+	var out []int64
+	for _, m := range c.srv.Load().Summaries(key) {
+		var n int64
+		for _, v := range m.Variations {
+			n += v
+		}
+		out = append(out, n+m.Default)
+	}
+	return out
+}
+
+// segmentList serves the segments.
+func (c *Console) segmentList(w http.ResponseWriter, r *http.Request, s *session) {
+	doc, snap := c.snapshot()
+	type row struct {
+		Key                string
+		Included, Excluded int
+		Rules              []string
+		UsedBy             []string
+		Problem            string
+	}
+	used := map[string][]string{}
+	for _, f := range snap.Flags() {
+		for _, g := range segmentsUsed(f) {
+			used[g] = append(used[g], f.Key)
+		}
+	}
+	var rows []row
+	for _, key := range sortedKeys(keysOf(doc.Segments)) {
+		var raw struct {
+			Included, Excluded []any
+			Rules              []struct {
+				ID      string          `json:"id"`
+				Clauses json.RawMessage `json:"clauses"`
+				Weight  *int64          `json:"weight"`
+			}
+		}
+		_ = json.Unmarshal(doc.Segments[key], &raw)
+		rw := row{Key: key, Included: len(raw.Included), Excluded: len(raw.Excluded), UsedBy: used[key]}
+		if g := snap.Segment(key); g != nil && g.Err != nil {
+			rw.Problem = g.Err.Error()
+		}
+		for _, rr := range raw.Rules {
+			var cl []rawClause
+			_ = json.Unmarshal(rr.Clauses, &cl)
+			text := clausesInWords(cl)
+			if rr.Weight != nil {
+				text += fmt.Sprintf(" (%s of them)", percent(*rr.Weight))
+			}
+			rw.Rules = append(rw.Rules, text)
+		}
+		rows = append(rows, rw)
+	}
+	c.render(w, "segments", http.StatusOK, c.page(s, "Segments", rows))
+}
+
+func keysOf(m map[string]json.RawMessage) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+// auditPage serves the audit log, newest first, a page at a time.
+func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
+	q := url.Values{"limit": {"1000"}}
+	if k := r.URL.Query().Get("key"); k != "" {
+		q.Set("key", k)
+	}
+	var entries []server.AuditEntry
+	for after := ""; ; {
+		if after != "" {
+			q.Set("after", after)
+		}
+		rec := c.api(r, s, http.MethodGet, "/v1/admin/audit?"+q.Encode(), nil)
+		var p server.AuditPage
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &p) != nil {
+			break
+		}
+		entries = append(entries, p.Entries...)
+		if after = p.Next; after == "" || len(entries) > 100000 {
+			break
+		}
+	}
+	slices.Reverse(entries)
+	pageNo, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	pageNo = max(pageNo, 1)
+	from := min((pageNo-1)*PageSize, len(entries))
+	to := min(from+PageSize, len(entries))
+	c.render(w, "audit", http.StatusOK, c.page(s, "Audit log", map[string]any{
+		"Entries": historyView(entries[from:to]), "Page": pageNo, "HasNext": to < len(entries), "Key": r.URL.Query().Get("key"),
+	}))
+}
