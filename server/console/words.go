@@ -341,7 +341,7 @@ type diffLine struct {
 func historyView(entries []server.AuditEntry) []change {
 	out := make([]change, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, change{AuditEntry: e, Lines: lineDiff(pretty(e.Before), pretty(e.After))})
+		out = append(out, change{AuditEntry: e, Lines: aroundChanges(lineDiff(pretty(e.Before), pretty(e.After)), 3)})
 	}
 	return out
 }
@@ -386,6 +386,29 @@ func lineDiff(a, b string) []diffLine {
 		default:
 			out = append(out, diffLine{"-", x[i]})
 			i++
+		}
+	}
+	return out
+}
+
+// aroundChanges keeps the changed lines and n unchanged lines around each,
+// an elision line ("…") for the rest.
+func aroundChanges(lines []diffLine, n int) []diffLine {
+	keep := make([]bool, len(lines))
+	for i, l := range lines {
+		if l.Op != " " {
+			for j := max(0, i-n); j <= min(len(lines)-1, i+n); j++ {
+				keep[j] = true
+			}
+		}
+	}
+	var out []diffLine
+	for i, l := range lines {
+		switch {
+		case keep[i]:
+			out = append(out, l)
+		case len(out) == 0 || out[len(out)-1].Text != "…":
+			out = append(out, diffLine{" ", "…"})
 		}
 	}
 	return out

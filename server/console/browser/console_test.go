@@ -1,0 +1,289 @@
+package browser
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/server"
+	"github.com/flagstream/flags/server/console"
+)
+
+const doc = `{"flags": {
+  "new-checkout": {"on": true, "variations": [false, true], "description": "the new checkout flow", "tags": ["payments"],
+    "rules": [{"id": "beta", "clauses": [{"attribute": "betaOptIn", "op": "in", "values": [true]}], "serve": {"variation": 1}}],
+    "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}},
+    "guard": {"metric": "checkout-error", "better": "lower", "control": 0, "treatment": 1}},
+  "dark-mode": {"on": true, "variations": [false, true], "tags": ["ui"],
+    "fallthrough": {"rollout": {"variations": [{"variation": 0}, {"variation": 1}], "schedule": [
+      {"at": "2026-11-01T00:00:00Z", "weights": [100000, 0]}, {"at": "2027-02-01T00:00:00Z", "weights": [0, 100000]}]}}},
+  "banner": {"on": false, "variations": ["", "Welcome!"], "offVariation": 0, "fallthrough": {"variation": 1},
+    "prerequisites": [{"flag": "new-checkout", "variation": 1}]}},
+  "segments": {"staff": {"included": ["ann"], "rules": [{"clauses": [{"attribute": "email", "op": "endsWith", "values": ["@corp.com"]}]}]}}}`
+
+// browserPath finds Chromium, or skips loudly (fails under
+// FLAGS_REQUIRE_BROWSER).
+func browserPath(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "no Chromium found: SKIPPING the console's browser tests (apt-get install chromium; see README, Testing)"
+	if os.Getenv("FLAGS_REQUIRE_BROWSER") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip("!!! " + msg)
+	return ""
+}
+
+type env struct {
+	srv     *server.Server
+	url     string
+	ctx     context.Context // a deadline for the test's steps
+	errs    []string
+	errsMu  sync.Mutex
+	shotDir string
+}
+
+func start(t *testing.T) *env {
+	chrome := browserPath(t)
+	dir := t.TempDir()
+	var tokens []string
+	for _, tk := range [][3]string{{"alice", "admin", "alice-secret"}, {"olga", "operator", "olga-secret"}, {"sdk", "reader", "sdk-secret"}} {
+		sum := sha256.Sum256([]byte(tk[2]))
+		tokens = append(tokens, fmt.Sprintf(`{"name":%q,"role":%q,"sha256":%q}`, tk[0], tk[1], hex.EncodeToString(sum[:])))
+	}
+	path := filepath.Join(dir, "tokens.json")
+	if err := os.WriteFile(path, []byte("["+strings.Join(tokens, ",")+"]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := rules.ParseDocument([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui := console.New(console.Options{})
+	srv, err := server.New(server.NewMemoryStore(d), server.Options{TokensFile: path, Console: ui})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui.Attach(srv)
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { srv.Close() })
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(filepath.Join(dir, "chrome")), chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelA)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil { // start the browser, with no deadline of its own
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	e := &env{srv: srv, url: ts.URL, shotDir: os.Getenv("FLAGS_SCREENSHOTS")}
+	var cancelT context.CancelFunc
+	e.ctx, cancelT = context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancelT)
+	dialogs := make(chan struct{}, 4)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError {
+				e.errsMu.Lock()
+				e.errs = append(e.errs, fmt.Sprintf("console.error: %v", ev.Args))
+				e.errsMu.Unlock()
+			}
+		case *runtime.EventExceptionThrown:
+			e.errsMu.Lock()
+			e.errs = append(e.errs, "exception: "+ev.ExceptionDetails.Text)
+			e.errsMu.Unlock()
+		case *page.EventJavascriptDialogOpening:
+			select {
+			case dialogs <- struct{}{}:
+			default:
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { // confirm every dialog (the switch's "Switch … off for everyone?")
+		for {
+			select {
+			case <-dialogs:
+				_, _ = chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true})
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return e
+}
+
+func (e *env) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(e.ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func value[T any](t *testing.T, e *env, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(e.ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (e *env) shot(t *testing.T, name string) {
+	if e.shotDir == "" {
+		return
+	}
+	png := value(t, e, chromedp.FullScreenshot(100)) // quality 100: PNG
+	if err := os.WriteFile(filepath.Join(e.shotDir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) signIn(t *testing.T, token string) {
+	e.do(t, chromedp.Navigate(e.url+"/ui/login"), chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("table.flags")))
+}
+
+func get(t *testing.T, url, token string) string {
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// TestConsoleInBrowser: sign in, the kill switch from the list (seen by
+// /v1/flags, the stream and the audit with the token's name), the
+// experiment chart, a stale edit's conflict, CSRF refused, an operator
+// without editing rights, and no error in the browser's console.
+func TestConsoleInBrowser(t *testing.T) {
+	e := start(t)
+	// An SDK streaming, to see the switch arrive.
+	sreq, _ := http.NewRequest("GET", e.url+"/v1/stream", nil)
+	sreq.Header.Set("Authorization", "Bearer sdk-secret")
+	stream, err := http.DefaultClient.Do(sreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	streamed := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := stream.Body.Read(buf)
+			if n > 0 {
+				streamed <- string(buf[:n])
+			}
+			if err != nil {
+				close(streamed)
+				return
+			}
+		}
+	}()
+	// Experiment data: 1,000 units, the treatment failing more.
+	var evs []string
+	for i := range 1000 {
+		evs = append(evs, fmt.Sprintf(`{"kind":"exposure","at":1,"flag":"new-checkout","version":0,"variation":%d,"contextKey":"u%d","inRollout":true}`, i%2, i))
+		if i%4 == 1 || i%20 == 0 { // half the treatment's units fail, a tenth of the control's
+			evs = append(evs, fmt.Sprintf(`{"kind":"track","at":2,"name":"checkout-error","contextKey":"u%d"}`, i))
+		}
+	}
+	preq, _ := http.NewRequest("POST", e.url+"/v1/events", strings.NewReader(`{"batch":"browser-test-batch-01","events":[`+strings.Join(evs, ",")+`]}`))
+	preq.Header.Set("Authorization", "Bearer sdk-secret")
+	if resp, err := http.DefaultClient.Do(preq); err != nil || resp.StatusCode != 202 {
+		t.Fatalf("events: %v %v", resp, err)
+	}
+
+	e.signIn(t, "olga-secret")
+	e.shot(t, "console-list.png")
+	if rowText := value(t, e, chromedp.Text(chromedp.CSS("#row-new-checkout"))); !strings.Contains(rowText, "guard armed") {
+		t.Errorf("list row: %q", rowText)
+	}
+	// The kill switch, confirmed in the dialog.
+	e.do(t, chromedp.Click(chromedp.CSS("#switch-new-checkout")), chromedp.WaitVisible(chromedp.CSS("p.flash")))
+	flash := value(t, e, chromedp.Text(chromedp.CSS("p.flash")))
+	if !strings.Contains(flash, "new-checkout is now off") {
+		t.Errorf("flash: %q", flash)
+	}
+	if body := get(t, e.url+"/v1/flags", "sdk-secret"); !strings.Contains(body, `"new-checkout":{"version":1,"on":false`) {
+		t.Errorf("/v1/flags after the switch: %s", body)
+	}
+	deadline := time.After(10 * time.Second)
+	for seen := ""; !strings.Contains(seen, `"on":false`); {
+		select {
+		case s := <-streamed:
+			seen += s
+		case <-deadline:
+			t.Fatalf("the stream did not carry the switch: %s", seen)
+		}
+	}
+	if body := get(t, e.url+"/v1/admin/audit?key=new-checkout", "olga-secret"); !strings.Contains(body, `"actor":"olga"`) {
+		t.Errorf("audit: %s", body)
+	}
+	// The operator: no editor; a POST without the CSRF token is refused.
+	e.do(t, chromedp.Navigate(e.url+"/ui/flags/new-checkout"), chromedp.WaitVisible(chromedp.CSS("#experiment")))
+	editors := value(t, e, chromedp.Evaluate[int](`document.querySelectorAll("#edit").length`))
+	status := value(t, e, chromedp.Evaluate[int](`fetch("/ui/flags/banner/switch", {method: "POST", body: new URLSearchParams({on: "true", version: "0"})}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if editors != 0 || status != 403 {
+		t.Errorf("operator: %d editors, CSRF-less POST %v; want 0 and 403", editors, status)
+	}
+	charts := value(t, e, chromedp.Evaluate[int](`document.querySelectorAll("#experiment svg.ci").length`))
+	verdict := value(t, e, chromedp.Text(chromedp.CSS("p.verdict")))
+	if charts == 0 || !strings.Contains(verdict, "higher than the control") {
+		t.Errorf("experiment: %d charts, verdict %q", charts, verdict)
+	}
+	e.shot(t, "console-experiment.png")
+
+	// An admin with a stale page.
+	e.signIn(t, "alice-secret")
+	e.do(t, chromedp.Navigate(e.url+"/ui/flags/banner"), chromedp.WaitVisible(chromedp.CSS("#edit")))
+	e.shot(t, "console-flag.png")
+	req, _ := http.NewRequest("PATCH", e.url+"/v1/admin/flags/banner", strings.NewReader(`{"description": "changed meanwhile"}`))
+	req.Header.Set("Authorization", "Bearer alice-secret")
+	req.Header.Set("Content-Type", "application/merge-patch+json")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("PATCH: %v %v", resp, err)
+	}
+	e.do(t, chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#current")))
+	current := value(t, e, chromedp.Text(chromedp.CSS("#current")))
+	if !strings.Contains(current, "changed meanwhile") {
+		t.Errorf("the conflict page shows %q, want the newer value", current)
+	}
+	e.errsMu.Lock()
+	defer e.errsMu.Unlock()
+	if len(e.errs) > 0 {
+		t.Errorf("errors in the browser console: %v", e.errs)
+	}
+}
