@@ -23,7 +23,7 @@ type flagRow struct {
 	Version          int64
 	Schedule         string // the schedule's progress, "" when none
 	Guard            string // "armed", "tripped at …", ""
-	Spark            []int64
+	Spark            []server.SummaryMinute
 }
 
 // page is what every page template gets.
@@ -77,14 +77,7 @@ func (c *Console) flagList(w http.ResponseWriter, r *http.Request, s *session) {
 	srv := c.srv.Load()
 	for _, f := range matched[from:to] {
 		row := flagRow{Key: f.Key, Description: f.Description, Tags: f.Tags, On: f.On, Malformed: f.Err != nil, Version: f.Version,
-			Schedule: scheduleProgress(f, now), Guard: guardState(f)}
-		for _, m := range srv.Summaries(f.Key) {
-			var n int64
-			for _, v := range m.Variations {
-				n += v
-			}
-			row.Spark = append(row.Spark, n+m.Default)
-		}
+			Schedule: scheduleProgress(f, now), Guard: guardState(f), Spark: srv.Summaries(f.Key)}
 		rows = append(rows, row)
 	}
 	c.render(w, "list", http.StatusOK, c.page(s, "Flags", map[string]any{
@@ -218,21 +211,10 @@ func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, s *session) {
 	c.render(w, "flag", http.StatusOK, c.page(s, key, map[string]any{
 		"Flag": f, "Words": describeFlag(f), "JSON": pretty(doc.Flags[key]), "Dependants": dependants,
 		"Segments": segmentsUsed(f), "Rollouts": rolloutCharts(f, c.now().UnixMilli()), "Experiment": experimentView(rep),
-		"History": historyView(audit.Entries), "Guard": guardState(f), "Spark": c.spark(key),
+		"History": historyView(audit.Entries), "Guard": guardState(f), "Spark": c.srv.Load().Summaries(key),
 	}))
 }
 
-func (c *Console) spark(key string) []int64 {
-	var out []int64
-	for _, m := range c.srv.Load().Summaries(key) {
-		var n int64
-		for _, v := range m.Variations {
-			n += v
-		}
-		out = append(out, n+m.Default)
-	}
-	return out
-}
 
 // segmentList serves the segments.
 func (c *Console) segmentList(w http.ResponseWriter, r *http.Request, s *session) {

@@ -423,23 +423,8 @@ func splitLines(s string) []string {
 
 // funcs are the templates' helpers.
 var funcs = template.FuncMap{
-	"spark": func(counts []int64) template.HTML {
-		if len(counts) == 0 {
-			return `<span class="muted">no evaluations reported</span>`
-		}
-		peak := slices.Max(counts)
-		var b strings.Builder
-		fmt.Fprintf(&b, `<svg class="spark" role="img" aria-label="evaluations per minute, last hour" viewBox="0 0 %d 20" width="%d" height="20">`, 3*len(counts), 3*len(counts))
-		for i, n := range counts {
-			h := 1.0
-			if peak > 0 {
-				h = max(1, 18*float64(n)/float64(peak))
-			}
-			fmt.Fprintf(&b, `<rect x="%d" y="%.1f" width="2" height="%.1f"/>`, 3*i, 20-h, h)
-		}
-		b.WriteString(`</svg>`)
-		return template.HTML(b.String())
-	},
+	"spark": sparkline,
+	"stack": stackedBar,
 	"pct":   func(f float64) string { return fmt.Sprintf("%.1f %%", 100*f) },
 	"width": func(f float64) string { return fmt.Sprintf("%.1f", 300*f) },
 	"ptr": func(p *float64) string {
@@ -458,4 +443,69 @@ var funcs = template.FuncMap{
 		return m
 	},
 	"row": func(f *rules.Flag) flagRow { return flagRow{Key: f.Key, On: f.On, Version: f.Version} },
+}
+
+// palette colors variations in charts; the last color is the caller's default.
+var palette = []string{"#3b6fd8", "#e07b39", "#1f9d55", "#9b59b6", "#c0392b", "#16a085", "#7f8c8d"}
+
+func color(v int) string {
+	if v < 0 {
+		return palette[len(palette)-1]
+	}
+	return palette[v%(len(palette)-1)]
+}
+
+// sparkline draws the last hour's evaluations per minute, stacked by
+// variation (and the caller's default, in grey), from the SDKs' summaries.
+func sparkline(minutes []server.SummaryMinute) template.HTML {
+	if len(minutes) == 0 {
+		return `<span class="muted">no evaluations reported</span>`
+	}
+	var peak int64 = 1
+	for _, m := range minutes {
+		n := m.Default
+		for _, c := range m.Variations {
+			n += c
+		}
+		peak = max(peak, n)
+	}
+	var b strings.Builder
+	start := minutes[0].Start
+	fmt.Fprintf(&b, `<svg class="spark" role="img" aria-label="evaluations per minute and variation, last hour" viewBox="0 0 180 20" width="180" height="20">`)
+	for _, m := range minutes {
+		x := 3 * int((m.Start-start)/60000)
+		y := 20.0
+		keys := make([]string, 0, len(m.Variations))
+		for k := range m.Variations {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			h := 18 * float64(m.Variations[k]) / float64(peak)
+			y -= h
+			var v int
+			fmt.Sscan(k, &v)
+			fmt.Fprintf(&b, `<rect x="%d" y="%.1f" width="2" height="%.1f" fill="%s"><title>variation %s: %d</title></rect>`, x, y, h, color(v), k, m.Variations[k])
+		}
+		if m.Default > 0 {
+			h := 18 * float64(m.Default) / float64(peak)
+			fmt.Fprintf(&b, `<rect x="%d" y="%.1f" width="2" height="%.1f" fill="%s"><title>default: %d</title></rect>`, x, y-h, h, color(-1), m.Default)
+		}
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// stackedBar draws a rollout's weights as one bar of 300 px.
+func stackedBar(bars []bar) template.HTML {
+	var b strings.Builder
+	b.WriteString(`<svg class="stack" width="300" height="14" role="img" aria-label="weights">`)
+	x := 0.0
+	for i, br := range bars {
+		w := 300 * br.Share
+		fmt.Fprintf(&b, `<rect x="%.1f" width="%.1f" height="14" fill="%s"><title>%s: %.1f %%</title></rect>`, x, w, color(i), template.HTMLEscapeString(br.Label), 100*br.Share)
+		x += w
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
 }

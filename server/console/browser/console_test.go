@@ -220,6 +220,12 @@ func TestConsoleInBrowser(t *testing.T) {
 			evs = append(evs, fmt.Sprintf(`{"kind":"track","at":2,"name":"checkout-error","contextKey":"u%d"}`, i))
 		}
 	}
+	now := time.Now().UnixMilli()
+	for m := range 30 { // a summary a minute for the last half hour: the sparklines
+		at := now - int64(30-m)*60000
+		evs = append(evs, fmt.Sprintf(`{"kind":"summary","start":%d,"end":%d,"counters":[{"flag":"new-checkout","version":0,"variation":0,"count":%d},{"flag":"new-checkout","version":0,"variation":1,"count":%d},{"flag":"dark-mode","version":0,"variation":1,"count":%d}]}`,
+			at-60000, at, 100+10*m, 80+5*m, 20+3*m))
+	}
 	preq, _ := http.NewRequest("POST", e.url+"/v1/events", strings.NewReader(`{"batch":"browser-test-batch-01","events":[`+strings.Join(evs, ",")+`]}`))
 	preq.Header.Set("Authorization", "Bearer sdk-secret")
 	if resp, err := http.DefaultClient.Do(preq); err != nil || resp.StatusCode != 202 {
@@ -230,6 +236,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	e.shot(t, "console-list.png")
 	if rowText := value(t, e, chromedp.Text(chromedp.CSS("#row-new-checkout"))); !strings.Contains(rowText, "guard armed") {
 		t.Errorf("list row: %q", rowText)
+	}
+	if bars := value(t, e, chromedp.Evaluate[int](`document.querySelectorAll("#row-new-checkout svg.spark rect").length`)); bars < 60 {
+		t.Errorf("the sparkline has %d bars, want one per variation and minute (60)", bars)
 	}
 	// The kill switch, confirmed in the dialog.
 	e.do(t, chromedp.Click(chromedp.CSS("#switch-new-checkout")), chromedp.WaitVisible(chromedp.CSS("p.flash")))
