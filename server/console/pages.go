@@ -215,7 +215,6 @@ func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, s *session) {
 	}))
 }
 
-
 // segmentList serves the segments.
 func (c *Console) segmentList(w http.ResponseWriter, r *http.Request, s *session) {
 	doc, snap := c.snapshot()
