@@ -155,6 +155,24 @@ func TestProviderNotReady(t *testing.T) {
 	}
 }
 
+// TestProviderNotReadyThroughOpenFeature: through OpenFeature's client,
+// a provider whose client has no flags yet answers PROVIDER_NOT_READY and
+// the default.
+func TestProviderNotReadyThroughOpenFeature(t *testing.T) {
+	c, err := flags.New(flags.WithSource(never{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := of.SetProviderWithContext(context.Background(), New(c, WithInitTimeout(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = of.ShutdownWithContext(context.Background()) })
+	d, _ := of.NewDefaultClient().BooleanValueDetails(context.Background(), "bool", true, user("ann", nil))
+	if d.ErrorCode != of.ProviderNotReadyCode || !d.Value || d.Reason != of.ErrorReason {
+		t.Errorf("%+v, want PROVIDER_NOT_READY and the default", d)
+	}
+}
+
 // never is a source that delivers nothing.
 type never struct{}
 

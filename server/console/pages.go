@@ -232,7 +232,12 @@ func (c *Console) segmentList(w http.ResponseWriter, r *http.Request, s *session
 		}
 	}
 	var rows []row
-	for _, key := range sortedKeys(keysOf(doc.Segments)) {
+	keys := sortedKeys(keysOf(doc.Segments))
+	pageNo, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	pageNo = max(pageNo, 1)
+	from := min((pageNo-1)*PageSize, len(keys))
+	to := min(from+PageSize, len(keys))
+	for _, key := range keys[from:to] {
 		var raw struct {
 			Included, Excluded []any
 			Rules              []struct {
@@ -257,7 +262,8 @@ func (c *Console) segmentList(w http.ResponseWriter, r *http.Request, s *session
 		}
 		rows = append(rows, rw)
 	}
-	c.render(w, "segments", http.StatusOK, c.page(s, "Segments", rows))
+	c.render(w, "segments", http.StatusOK, c.page(s, "Segments", map[string]any{
+		"Rows": rows, "Page": pageNo, "HasNext": to < len(keys), "Total": len(keys)}))
 }
 
 func keysOf(m map[string]json.RawMessage) map[string]bool {
