@@ -51,11 +51,7 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return 1
 	}
 	if a.status != http.StatusOK {
-		printRefusal(stderr, "flags experiment", a)
-		if a.status >= 500 {
-			return 1
-		}
-		return 2
+		return refused(stderr, "flags experiment", a)
 	}
 	if *asJSON {
 		var out bytes.Buffer

@@ -79,11 +79,7 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return 1
 		}
 		if a.status != http.StatusOK {
-			printRefusal(stderr, "flags history", a)
-			if a.status >= 500 {
-				return 1
-			}
-			return 2
+			return refused(stderr, "flags history", a)
 		}
 		var p server.AuditPage
 		if err := json.Unmarshal(a.body, &p); err != nil {

@@ -58,11 +58,7 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if a.status != http.StatusOK {
-		printRefusal(stderr, "flags push", a)
-		if a.status >= 500 {
-			return 1
-		}
-		return 2
+		return refused(stderr, "flags push", a)
 	}
 	var patch struct {
 		Version  int64                      `json:"version"`

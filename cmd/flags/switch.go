@@ -61,11 +61,7 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	if a.status != http.StatusOK {
-		printRefusal(stderr, "flags switch", a)
-		if a.status >= 500 {
-			return 1
-		}
-		return 2
+		return refused(stderr, "flags switch", a)
 	}
 	var patch struct {
 		Version int64                      `json:"version"`
