@@ -150,8 +150,6 @@ func (c *adminClient) do(ctx context.Context, method, path string, body []byte, 
 	return &adminAnswer{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 
-// printRefusal writes the error of a refused request to w: the server's
-// message, then every problem on a line of its own.
 // refused prints the server's refusal and returns the exit status: 1 when
 // the server failed (5xx), 2 when it refused the request.
 func refused(w io.Writer, cmd string, a *adminAnswer) int {
@@ -162,6 +160,8 @@ func refused(w io.Writer, cmd string, a *adminAnswer) int {
 	return 2
 }
 
+// printRefusal writes the error of a refused request to w: the server's
+// message, then every problem on a line of its own.
 func printRefusal(w io.Writer, cmd string, a *adminAnswer) {
 	var e apiError
 	if json.Unmarshal(a.body, &e) != nil || e.Error == "" {
