@@ -153,65 +153,53 @@ func (p *Provider) Track(ctx context.Context, name string, ec of.EvaluationConte
 
 // BooleanEvaluation evaluates a bool flag.
 func (p *Provider) BooleanEvaluation(ctx context.Context, flag string, def bool, flat of.FlattenedContext) of.BoolResolutionDetail {
-	fc, res, ok := p.prepare(flat)
-	if !ok {
-		return of.BoolResolutionDetail{Value: def, ProviderResolutionDetail: res}
-	}
-	r := p.client.BoolDetail(ctx, flag, fc, def)
-	return of.BoolResolutionDetail{Value: r.Value, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
+	return resolve(p, flat, def, func(fc flags.Context) flags.Result[bool] { return p.client.BoolDetail(ctx, flag, fc, def) })
 }
 
 // StringEvaluation evaluates a string flag.
 func (p *Provider) StringEvaluation(ctx context.Context, flag string, def string, flat of.FlattenedContext) of.StringResolutionDetail {
-	fc, res, ok := p.prepare(flat)
-	if !ok {
-		return of.StringResolutionDetail{Value: def, ProviderResolutionDetail: res}
-	}
-	r := p.client.StringDetail(ctx, flag, fc, def)
-	return of.StringResolutionDetail{Value: r.Value, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
+	return resolve(p, flat, def, func(fc flags.Context) flags.Result[string] { return p.client.StringDetail(ctx, flag, fc, def) })
 }
 
 // FloatEvaluation evaluates a number flag.
 func (p *Provider) FloatEvaluation(ctx context.Context, flag string, def float64, flat of.FlattenedContext) of.FloatResolutionDetail {
-	fc, res, ok := p.prepare(flat)
-	if !ok {
-		return of.FloatResolutionDetail{Value: def, ProviderResolutionDetail: res}
-	}
-	r := p.client.FloatDetail(ctx, flag, fc, def)
-	return of.FloatResolutionDetail{Value: r.Value, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
+	return resolve(p, flat, def, func(fc flags.Context) flags.Result[float64] { return p.client.FloatDetail(ctx, flag, fc, def) })
 }
 
 // IntEvaluation evaluates a number flag whose values are integers.
 func (p *Provider) IntEvaluation(ctx context.Context, flag string, def int64, flat of.FlattenedContext) of.IntResolutionDetail {
-	fc, res, ok := p.prepare(flat)
-	if !ok {
-		return of.IntResolutionDetail{Value: def, ProviderResolutionDetail: res}
-	}
-	r := p.client.IntDetail(ctx, flag, fc, int(def))
-	v := def
-	if r.Err == nil {
-		v = int64(r.Value)
-	}
-	return of.IntResolutionDetail{Value: v, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
+	return resolve(p, flat, def, func(fc flags.Context) flags.Result[int64] {
+		r := p.client.IntDetail(ctx, flag, fc, int(def))
+		return flags.Result[int64]{Flag: r.Flag, Value: int64(r.Value), Variation: r.Variation, Version: r.Version, Reason: r.Reason, Err: r.Err}
+	})
 }
 
 // ObjectEvaluation evaluates a JSON (object or array) flag: the value is a
 // map[string]any or []any.
 func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, def any, flat of.FlattenedContext) of.InterfaceResolutionDetail {
+	return resolve(p, flat, def, func(fc flags.Context) flags.Result[any] {
+		r := p.client.Value(ctx, flag, fc, def)
+		if r.Err == nil {
+			switch r.Value.(type) {
+			case map[string]any, []any:
+			default:
+				err := fmt.Errorf("%w: flag %q serves %T values, want an object or an array", flags.ErrWrongType, flag, r.Value)
+				return flags.Result[any]{Flag: flag, Value: def, Variation: -1, Version: r.Version, Reason: flags.Reason{Kind: flags.ReasonError}, Err: err}
+			}
+		}
+		return r
+	})
+}
+
+// resolve evaluates with eval for the flattened context, mapping the
+// result to OpenFeature's; a context flagstream cannot use serves def.
+func resolve[T any](p *Provider, flat of.FlattenedContext, def T, eval func(flags.Context) flags.Result[T]) of.GenericResolutionDetail[T] {
 	fc, res, ok := p.prepare(flat)
 	if !ok {
-		return of.InterfaceResolutionDetail{Value: def, ProviderResolutionDetail: res}
+		return of.GenericResolutionDetail[T]{Value: def, ProviderResolutionDetail: res}
 	}
-	r := p.client.Value(ctx, flag, fc, def)
-	if r.Err == nil {
-		switch r.Value.(type) {
-		case map[string]any, []any:
-		default:
-			err := fmt.Errorf("%w: flag %q serves %T values, want an object or an array", flags.ErrWrongType, flag, r.Value)
-			return of.InterfaceResolutionDetail{Value: def, ProviderResolutionDetail: detail(-1, r.Version, flags.Reason{Kind: flags.ReasonError}, err)}
-		}
-	}
-	return of.InterfaceResolutionDetail{Value: r.Value, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
+	r := eval(fc)
+	return of.GenericResolutionDetail[T]{Value: r.Value, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
 }
 
 // prepare turns OpenFeature's flattened context into a flagstream context:
