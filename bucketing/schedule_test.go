@@ -56,7 +56,7 @@ func TestInterpolate(t *testing.T) {
 func FuzzInterpolate(f *testing.F) {
 	f.Add(int64(Scale), int64(0), int64(0), int64(3), int64(1))
 	f.Fuzz(func(t *testing.T, wA, wB, tA, tB, at int64) {
-		got := Interpolate(wA, wB, tA, tB, at) // must not panic, whatever the input
+		_ = Interpolate(wA, wB, tA, tB, at) // must not panic, whatever the input
 		wA, wB = wA%(Scale+1), wB%(Scale+1)
 		if wA < 0 {
 			wA = -wA
@@ -68,7 +68,7 @@ func FuzzInterpolate(f *testing.F) {
 		tA %= maxSpan
 		tB %= maxSpan
 		at %= maxSpan
-		got = Interpolate(wA, wB, tA, tB, at)
+		got := Interpolate(wA, wB, tA, tB, at)
 		var want int64
 		switch {
 		case at >= tB:

@@ -183,18 +183,6 @@ func apply(base *rules.Document, c *changes, number func(kind, key string) int64
 	return doc, nil
 }
 
-// versionIn returns the "version" of a flag or segment's JSON (0 when it
-// has none or it cannot be read).
-func versionIn(raw json.RawMessage) int64 {
-	var v struct {
-		Version int64 `json:"version"`
-	}
-	if json.Unmarshal(raw, &v) != nil {
-		return 0
-	}
-	return v.Version
-}
-
 // DocumentBuilder builds a whole flag document (SPEC §1) from flags,
 // segments and other documents. Use it to write a document for
 // flags.WithDocument, a file, or a golden test:
