@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,18 +11,14 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/flagstream/flags/internal/linediff"
 	"github.com/flagstream/flags/server"
 )
 
 // historyContext is how many unchanged lines a diff shows around a change.
 const historyContext = 3
-
-// maxDiffCells bounds the line diff's table (lines before × lines after);
-// objects larger than that are shown whole, before then after.
-const maxDiffCells = 4 << 20
 
 // runHistory implements `flags history` (SPEC §10): it pages through GET
 // /v1/admin/audit and prints every change, oldest first: its version, time,
@@ -114,99 +109,14 @@ func printEntry(w *bufio.Writer, e server.AuditEntry) {
 	if e.Comment != "" {
 		fmt.Fprintf(w, "  # %s\n", e.Comment)
 	}
-	before, after := jsonLines(e.Before), jsonLines(e.After)
-	for _, l := range lineDiff(before, after, historyContext) {
-		w.WriteString(l)
+	for _, l := range linediff.Diff(linediff.JSONLines(e.Before), linediff.JSONLines(e.After), historyContext) {
+		if l.Op == '.' {
+			w.WriteString("  ...\n")
+			continue
+		}
+		w.WriteByte(l.Op)
+		w.WriteByte(' ')
+		w.WriteString(l.Text)
 		w.WriteByte('\n')
 	}
-}
-
-// jsonLines is v indented, one line a slice element; none for null.
-func jsonLines(v json.RawMessage) []string {
-	v = bytes.TrimSpace(v)
-	if len(v) == 0 || string(v) == "null" {
-		return nil
-	}
-	var b bytes.Buffer
-	if err := json.Indent(&b, v, "", "  "); err != nil {
-		return []string{string(v)}
-	}
-	return strings.Split(b.String(), "\n")
-}
-
-// lineDiff lists the lines of a and b as a diff: "  " for a line both have,
-// "- " for one only a has, "+ " for one only b has, with context unchanged
-// lines around each change and "  ..." where unchanged lines are left out.
-// Objects too large for the table are shown whole, a then b.
-func lineDiff(a, b []string, context int) []string {
-	if len(a)*len(b) > maxDiffCells {
-		var out []string
-		for _, l := range a {
-			out = append(out, "- "+l)
-		}
-		for _, l := range b {
-			out = append(out, "+ "+l)
-		}
-		return out
-	}
-	// lcs[i][j] is the length of the longest common subsequence of a[i:]
-	// and b[j:].
-	w := len(b) + 1
-	lcs := make([]int32, (len(a)+1)*w)
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				lcs[i*w+j] = lcs[(i+1)*w+j+1] + 1
-			} else {
-				lcs[i*w+j] = max(lcs[(i+1)*w+j], lcs[i*w+j+1])
-			}
-		}
-	}
-	type line struct {
-		op   byte // ' ', '-', '+'
-		text string
-	}
-	var all []line
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case i < len(a) && j < len(b) && a[i] == b[j]:
-			all = append(all, line{' ', a[i]})
-			i++
-			j++
-		case i < len(a) && (j == len(b) || lcs[(i+1)*w+j] >= lcs[i*w+j+1]):
-			all = append(all, line{'-', a[i]})
-			i++
-		default:
-			all = append(all, line{'+', b[j]})
-			j++
-		}
-	}
-	// Keep the unchanged lines within context of a change.
-	keep := make([]bool, len(all))
-	for k, l := range all {
-		if l.op == ' ' {
-			continue
-		}
-		for d := max(0, k-context); d <= min(len(all)-1, k+context); d++ {
-			keep[d] = true
-		}
-	}
-	var out []string
-	skipped := false
-	for k, l := range all {
-		if !keep[k] {
-			skipped = true
-			continue
-		}
-		if skipped {
-			out = append(out, "  ...")
-		}
-		skipped = false
-		out = append(out, string(l.op)+" "+l.text)
-	}
-	if skipped && len(out) > 0 {
-		out = append(out, "  ...")
-	}
-	return out
 }

@@ -114,26 +114,3 @@ version 7  TIME  admin  delete flag g
 		}
 	}
 }
-
-func TestLineDiff(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want string
-	}{
-		{"", "x", "+ x"},
-		{"x", "", "- x"},
-		{"a|b|c", "a|c", "  a|- b|  c"},
-		{"1|2|3|4|5|6|7|8|9|10", "1|2|3|4|X|6|7|8|9|10", "  ...|  2|  3|  4|- 5|+ X|  6|  7|  8|  ..."},
-		{"a|b", "a|b", ""},
-	} {
-		split := func(s string) []string {
-			if s == "" {
-				return nil
-			}
-			return strings.Split(s, "|")
-		}
-		if got := strings.Join(lineDiff(split(tc.a), split(tc.b), 3), "|"); got != tc.want {
-			t.Errorf("lineDiff(%q, %q) = %q, want %q", tc.a, tc.b, got, tc.want)
-		}
-	}
-}

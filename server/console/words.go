@@ -10,6 +10,7 @@ import (
 
 	"github.com/flagstream/flags/bucketing"
 	"github.com/flagstream/flags/experiment"
+	"github.com/flagstream/flags/internal/linediff"
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
 )
@@ -334,91 +335,26 @@ type change struct {
 }
 
 type diffLine struct {
-	Op   string // "+", "-" or " "
+	Op   string // "+", "-", " ", or "…" for unchanged lines left out
 	Text string
 }
 
+// historyView diffs each entry's before and after with `flags history`'s
+// line diff, 3 lines of context.
 func historyView(entries []server.AuditEntry) []change {
 	out := make([]change, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, change{AuditEntry: e, Lines: aroundChanges(lineDiff(pretty(e.Before), pretty(e.After)), 3)})
-	}
-	return out
-}
-
-// lineDiff is a small longest-common-subsequence line diff; objects too
-// large for it are shown before then after.
-func lineDiff(a, b string) []diffLine {
-	x, y := splitLines(a), splitLines(b)
-	if len(x)*len(y) > 1<<20 {
-		var out []diffLine
-		for _, l := range x {
-			out = append(out, diffLine{"-", l})
-		}
-		for _, l := range y {
-			out = append(out, diffLine{"+", l})
-		}
-		return out
-	}
-	lcs := make([][]int, len(x)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(y)+1)
-	}
-	for i := len(x) - 1; i >= 0; i-- {
-		for j := len(y) - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+		ch := change{AuditEntry: e}
+		for _, l := range linediff.Diff(linediff.JSONLines(e.Before), linediff.JSONLines(e.After), 3) {
+			if l.Op == '.' {
+				ch.Lines = append(ch.Lines, diffLine{Op: " ", Text: "…"})
+				continue
 			}
+			ch.Lines = append(ch.Lines, diffLine{Op: string(l.Op), Text: l.Text})
 		}
-	}
-	var out []diffLine
-	i, j := 0, 0
-	for i < len(x) || j < len(y) {
-		switch {
-		case i < len(x) && j < len(y) && x[i] == y[j]:
-			out = append(out, diffLine{" ", x[i]})
-			i, j = i+1, j+1
-		case j < len(y) && (i == len(x) || lcs[i][j+1] >= lcs[i+1][j]):
-			out = append(out, diffLine{"+", y[j]})
-			j++
-		default:
-			out = append(out, diffLine{"-", x[i]})
-			i++
-		}
+		out = append(out, ch)
 	}
 	return out
-}
-
-// aroundChanges keeps the changed lines and n unchanged lines around each,
-// an elision line ("…") for the rest.
-func aroundChanges(lines []diffLine, n int) []diffLine {
-	keep := make([]bool, len(lines))
-	for i, l := range lines {
-		if l.Op != " " {
-			for j := max(0, i-n); j <= min(len(lines)-1, i+n); j++ {
-				keep[j] = true
-			}
-		}
-	}
-	var out []diffLine
-	for i, l := range lines {
-		switch {
-		case keep[i]:
-			out = append(out, l)
-		case len(out) == 0 || out[len(out)-1].Text != "…":
-			out = append(out, diffLine{" ", "…"})
-		}
-	}
-	return out
-}
-
-func splitLines(s string) []string {
-	if s == "" || s == "null" {
-		return nil
-	}
-	return strings.Split(s, "\n")
 }
 
 // funcs are the templates' helpers.
