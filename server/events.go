@@ -267,8 +267,9 @@ func (es *eventState) tail(ctx context.Context, s *Server) {
 			s.log.Warn("flags: events: reading the event log", "err", err)
 			return
 		}
+		doc := s.Document()
 		for _, b := range batches {
-			es.apply(b)
+			es.apply(b, func(flag string) bool { _, ok := doc.Flags[flag]; return ok })
 		}
 		es.cursor = next
 		if len(batches) < 1000 {
@@ -277,8 +278,11 @@ func (es *eventState) tail(ctx context.Context, s *Server) {
 	}
 }
 
-// apply adds one batch to the aggregates. es.mu is held.
-func (es *eventState) apply(b *EventBatch) {
+// apply adds one batch to the aggregates. Summaries are kept for the
+// flags served only (known): a counter of a flag that does not exist would
+// cost an hour of minutes for a few bytes of input (SPEC §13). es.mu is
+// held.
+func (es *eventState) apply(b *EventBatch, known func(flag string) bool) {
 	for i := range b.Events {
 		e := &b.Events[i]
 		switch e.Kind {
@@ -292,6 +296,9 @@ func (es *eventState) apply(b *EventBatch) {
 			es.agg.Track(e.Name, e.ContextKey, v, has, e.At)
 		case EventSummary:
 			for _, c := range e.Counters {
+				if !known(c.Flag) {
+					continue
+				}
 				ring := es.summaries[c.Flag]
 				if ring == nil {
 					ring = &summaryRing{}

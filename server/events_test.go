@@ -381,3 +381,27 @@ func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// TestSummariesOfUnknownFlagsAreNotKept: a summary counter names any key;
+// the server keeps minutes only for flags it serves, so a batch of made-up
+// keys costs nothing beyond the batch (SPEC §13).
+func TestSummariesOfUnknownFlagsAreNotKept(t *testing.T) {
+	srv, err := New(NewMemoryStore(mustParse(t, guardedDoc)), Options{AdminToken: adminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, srv).URL
+	now := time.Now().UnixMilli()
+	var counters []string
+	for i := range 2000 {
+		counters = append(counters, fmt.Sprintf(`{"flag":"made-up-%d","version":1,"count":1}`, i))
+	}
+	counters = append(counters, `{"flag":"checkout","version":1,"variation":0,"count":5}`)
+	postEvents(t, url, "", batch("unknown-flags-batch-1", fmt.Sprintf(`{"kind":"summary","start":%d,"end":%d,"counters":[%s]}`, now-1000, now, strings.Join(counters, ","))))
+	srv.events.mu.Lock()
+	n := len(srv.events.summaries)
+	srv.events.mu.Unlock()
+	if n != 1 || len(srv.Summaries("checkout")) != 1 || len(srv.Summaries("made-up-7")) != 0 {
+		t.Errorf("summaries kept for %d flags, want only the served one", n)
+	}
+}
