@@ -97,7 +97,8 @@ type EventBatch struct {
 // anything else. Export is called from one goroutine at a time, never from
 // an evaluation. An error is retried once after a second with the same
 // batch, unless it matches ErrEventsRejected (dropped) or
-// ErrEventsUnauthorized (the client then stops sending events).
+// ErrEventsUnauthorized or ErrEventsUnsupported (the client then stops
+// sending events).
 type Exporter interface {
 	Export(ctx context.Context, b *EventBatch) error
 }
@@ -108,8 +109,12 @@ var (
 	// (401/403); the client stops sending events.
 	ErrEventsUnauthorized = errors.New("flags: events refused: unauthorized")
 	// ErrEventsRejected: the destination refused this batch (a 4xx other
-	// than 401, 403 and 429); it is dropped and counted.
+	// than 401, 403, 404 and 429); it is dropped and counted.
 	ErrEventsRejected = errors.New("flags: events batch rejected")
+	// ErrEventsUnsupported: the destination takes no events (a server
+	// without POST /v1/events answers 404); the client stops sending
+	// them, with one warning.
+	ErrEventsUnsupported = errors.New("flags: the server takes no events")
 )
 
 // EventExporterSource is implemented by sources that know where events go
@@ -500,7 +505,8 @@ func (ev *events) flush(ctx context.Context, early bool) {
 // delivered is counted in the next summary's dropped.
 func (ev *events) send(ctx context.Context, b *EventBatch) {
 	err := ev.exp.Export(ctx, b)
-	if err != nil && !errors.Is(err, ErrEventsRejected) && !errors.Is(err, ErrEventsUnauthorized) {
+	final := errors.Is(err, ErrEventsUnauthorized) || errors.Is(err, ErrEventsUnsupported)
+	if err != nil && !errors.Is(err, ErrEventsRejected) && !final {
 		t := time.NewTimer(ev.opts.RetryDelay)
 		select {
 		case <-t.C:
@@ -521,7 +527,7 @@ func (ev *events) send(ctx context.Context, b *EventBatch) {
 	ev.droppedTotal.Add(lost)
 	ev.mu.Lock()
 	ev.dropped += lost
-	if errors.Is(err, ErrEventsUnauthorized) {
+	if final {
 		ev.stopped = true
 		ev.buf = ev.buf[:0]
 	}

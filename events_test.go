@@ -185,6 +185,16 @@ func TestEventsRetryAndStop(t *testing.T) {
 	if len(rec.calls) != before+1 {
 		t.Errorf("a rejected batch was retried: %d calls", len(rec.calls)-before)
 	}
+	// Unsupported (a server without POST /v1/events) stops them too.
+	rec2 := &recorder{fail: []error{fmt.Errorf("%w: 404", ErrEventsUnsupported)}}
+	c2 := newTestClient(t, eventsDoc, WithEventExporter(rec2), WithEventOptions(EventOptions{FlushInterval: time.Hour, RetryDelay: time.Millisecond}))
+	c2.Track(ctx, "m", NewContext("u").Build())
+	flush(t, c2)
+	c2.Track(ctx, "m", NewContext("u").Build())
+	flush(t, c2)
+	if len(rec2.calls) != 1 {
+		t.Errorf("%d exports after a 404, want the one", len(rec2.calls))
+	}
 	// Unauthorized: no more events are sent.
 	rec.fail = []error{fmt.Errorf("%w: 401", ErrEventsUnauthorized)}
 	c.Track(ctx, "m", NewContext("u").Build())

@@ -69,6 +69,8 @@ func (e *eventExporter) Export(ctx context.Context, b *flags.EventBatch) error {
 		return nil
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return fmt.Errorf("%w: POST %s: %d", flags.ErrEventsUnauthorized, e.cfg.shownEvents, resp.StatusCode)
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed:
+		return fmt.Errorf("%w: POST %s: %d", flags.ErrEventsUnsupported, e.cfg.shownEvents, resp.StatusCode)
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return fmt.Errorf("flags: POST %s: %d %s", e.cfg.shownEvents, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}

@@ -87,14 +87,16 @@ func TestEventExporterAnswers(t *testing.T) {
 	exp := stream.New(stream.Config{BaseURL: ts.URL, Token: "sdk"}).EventExporter()
 	small := &flags.EventBatch{ID: "0123456789abcdef0123", Events: []flags.Event{{Kind: flags.EventTrack, At: 1, Name: "m", ContextKey: "u"}}}
 	for _, tc := range []struct {
-		status             int
-		unauthorized, drop bool
-		ok                 bool
-	}{{202, false, false, true}, {401, true, false, false}, {403, true, false, false}, {400, false, true, false},
-		{413, false, true, false}, {429, false, false, false}, {503, false, false, false}} {
+		status                          int
+		unauthorized, drop, unsupported bool
+		ok                              bool
+	}{{202, false, false, false, true}, {401, true, false, false, false}, {403, true, false, false, false},
+		{400, false, true, false, false}, {413, false, true, false, false}, {404, false, false, true, false},
+		{429, false, false, false, false}, {503, false, false, false, false}} {
 		status = tc.status
 		err := exp.Export(context.Background(), small)
-		if (err == nil) != tc.ok || errors.Is(err, flags.ErrEventsUnauthorized) != tc.unauthorized || errors.Is(err, flags.ErrEventsRejected) != tc.drop {
+		if (err == nil) != tc.ok || errors.Is(err, flags.ErrEventsUnauthorized) != tc.unauthorized ||
+			errors.Is(err, flags.ErrEventsRejected) != tc.drop || errors.Is(err, flags.ErrEventsUnsupported) != tc.unsupported {
 			t.Errorf("status %d: %v", tc.status, err)
 		}
 	}
