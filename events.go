@@ -195,8 +195,6 @@ type events struct {
 	opts EventOptions
 	log  interface{ Warn(string, ...any) }
 
-	now atomic.Int64 // a coarse clock (Unix ms) evaluations read: time.Now costs more than a whole evaluation
-
 	mu           sync.Mutex
 	buf          []pendingEvent // cap opts.Capacity, never grown
 	spare        []pendingEvent // the other buffer, swapped in at each flush (the hot path never touches fresh memory)
@@ -329,8 +327,7 @@ func newEvents(exp Exporter, o EventOptions, logger interface{ Warn(string, ...a
 	ev := &events{exp: exp, opts: o, log: logger, buf: make([]pendingEvent, 0, o.Capacity),
 		wake: make(chan struct{}, 1), flushNow: make(chan chan struct{}),
 		done: make(chan struct{}), stop: cancel}
-	ev.now.Store(time.Now().UnixMilli())
-	ev.last = ev.now.Load()
+	ev.last = time.Now().UnixMilli()
 	ev.recent.Store(new(recentExposures))
 	go ev.run(ctx)
 	return ev
@@ -356,7 +353,7 @@ func (ev *events) evaluated(snap *rules.Snapshot, f *rules.Flag, v int32, rollou
 		}
 	}
 	set[way].Store(h)
-	ev.add(pendingEvent{kind: 1, inRollout: rollout&bitInRollout != 0, variation: v, at: ev.now.Load(),
+	ev.add(pendingEvent{kind: 1, inRollout: rollout&bitInRollout != 0, variation: v, at: time.Now().UnixMilli(), // a first exposure in the interval: repeats never get here
 		version: f.Version, flag: f.Key, contextKey: ec.key})
 }
 
@@ -406,8 +403,6 @@ func (ev *events) run(ctx context.Context) {
 	defer close(ev.done)
 	flush := time.NewTicker(ev.opts.FlushInterval)
 	defer flush.Stop()
-	tick := time.NewTicker(5 * time.Millisecond) // the coarse clock
-	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -415,8 +410,6 @@ func (ev *events) run(ctx context.Context) {
 			ev.flush(fctx, false)
 			cancel()
 			return
-		case t := <-tick.C:
-			ev.now.Store(t.UnixMilli())
 		case <-flush.C:
 			ev.flush(ctx, false)
 		case <-ev.wake:
@@ -433,7 +426,6 @@ func (ev *events) run(ctx context.Context) {
 // repeats inside it stay dropped.
 func (ev *events) flush(ctx context.Context, early bool) {
 	now := time.Now().UnixMilli()
-	ev.now.Store(now)
 	ev.mu.Lock()
 	if !early {
 		ev.recent.Store(new(recentExposures)) // a new interval: repeats count again
