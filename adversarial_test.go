@@ -253,12 +253,12 @@ func adversarialOutcome(t *testing.T, data []byte, flagKey string, ctxs []Contex
 	if err != nil {
 		return "invalid"
 	}
-	return snapshotOutcome(rules.Compile(doc), flagKey, ctxs)
+	return snapshotOutcome(Compile(doc), flagKey, ctxs)
 }
 
 // snapshotOutcome is adversarialOutcome for a document that loads.
-func snapshotOutcome(snap *rules.Snapshot, flagKey string, ctxs []Context) string {
-	if f := snap.Flag(flagKey); f != nil && f.Err != nil {
+func snapshotOutcome(snap *Snapshot, flagKey string, ctxs []Context) string {
+	if f := snap.compiled().Flag(flagKey); f != nil && f.Err != nil {
 		return "malformed"
 	}
 	for _, ec := range ctxs {
@@ -275,7 +275,7 @@ func checkInvalidDocument(t *testing.T, c *adversarialCase, data []byte) {
 	if err == nil {
 		n := 0
 		if doc != nil {
-			n = len(rules.Compile(doc).Problems())
+			n = len(rules.Validate(doc))
 		}
 		t.Fatalf("ParseDocument accepted the document (%d problems), want it rejected whole with ErrInvalidDocument", n)
 	}
@@ -317,7 +317,7 @@ func checkInvalidContext(t *testing.T, c *adversarialCase) {
 // checkMalformed: the flag evaluates to MALFORMED_FLAG for every context,
 // with an error that names a key and a field in it, e.g.
 // flags.f.rules[0].clauses[0].values[1000] or segments.s0.rules[1].
-func checkMalformed(t *testing.T, c *adversarialCase, snap *rules.Snapshot, ctxs []Context) {
+func checkMalformed(t *testing.T, c *adversarialCase, snap *Snapshot, ctxs []Context) {
 	t.Helper()
 	pattern := c.ErrorMatches
 	if pattern == "" {
@@ -338,7 +338,7 @@ func checkMalformed(t *testing.T, c *adversarialCase, snap *rules.Snapshot, ctxs
 
 // compiledHeap parses and compiles data and returns the snapshot (nil for
 // an invalid document) and the heap it holds, the document bytes aside.
-func compiledHeap(t *testing.T, data []byte) (*rules.Snapshot, int64) {
+func compiledHeap(t *testing.T, data []byte) (*Snapshot, int64) {
 	t.Helper()
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -348,7 +348,7 @@ func compiledHeap(t *testing.T, data []byte) (*rules.Snapshot, int64) {
 	if err != nil {
 		return nil, 0
 	}
-	snap := rules.Compile(doc)
+	snap := Compile(doc)
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -367,7 +367,7 @@ func checkCompileTime(t *testing.T, c *adversarialCase, data []byte) {
 	ns := nsPerOp(func() {
 		doc, err := rules.ParseDocument(data)
 		if err == nil {
-			rules.Compile(doc)
+			Compile(doc)
 		}
 	})
 	t.Logf("parse and compile: %.0f ns, %.0f ns a byte", ns, ns/float64(len(data)))
@@ -387,7 +387,7 @@ func heapBound(c *adversarialCase, docBytes int) int64 {
 
 // checkEvalBounds times and counts the allocations of every evaluation of
 // the case: each flag for each context.
-func checkEvalBounds(t *testing.T, c *adversarialCase, snap *rules.Snapshot, keys []string, ctxs []Context) {
+func checkEvalBounds(t *testing.T, c *adversarialCase, snap *Snapshot, keys []string, ctxs []Context) {
 	t.Helper()
 	maxNs := c.Bound.EvalNs
 	if maxNs == 0 {
@@ -448,7 +448,7 @@ func checkGrowth(t *testing.T, c *adversarialCase, ctxs []Context) {
 		if err != nil {
 			t.Fatalf("growth: %s %d: %v", g.Param, size, err)
 		}
-		snap := rules.Compile(doc)
+		snap := Compile(doc)
 		ec := ctxs[g.Context]
 		if r := Evaluate(snap, g.Flag, ec, adversarialClock); r.Err != nil {
 			t.Fatalf("growth: %s %d: Evaluate(%q): %v", g.Param, size, g.Flag, r.Err)

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/internal/eval"
 )
 
 // AllFlags evaluates every flag for ec, in key order, with no default (a
@@ -75,7 +75,7 @@ func (c *Client) AppendAllFlags(ctx context.Context, dst []Result[any], ec Conte
 
 // evaluateOne evaluates f into r the long way: with overrides, for a
 // malformed flag or an invalid context, or when decide reported an error.
-func (c *Client) evaluateOne(e *evaluator, ov *overrideSet, f *rules.Flag, ec Context, r *Result[any]) {
+func (c *Client) evaluateOne(e *evaluator, ov *overrideSet, f *eval.Flag, ec Context, r *Result[any]) {
 	if ov != nil {
 		if forced := ov.lookup(f.Key, ec.key); forced != nil {
 			ev := evaluation{flag: f, forced: forced, variation: -1, kind: kindOverride}
@@ -104,7 +104,7 @@ const kindKept uint8 = 0xff
 // Evaluations is every flag evaluated for one context, in key order: what
 // AllFlags returns. It is immutable and safe for concurrent use.
 type Evaluations struct {
-	snap    *rules.Snapshot
+	snap    *eval.Snapshot
 	decided []decision   // one per flag of snap, in key order
 	kept    []keptResult // the results kept whole, by index
 }
@@ -153,7 +153,7 @@ func (a *Evaluations) Lookup(key string) (Result[any], bool) {
 	var i int
 	var ok bool
 	if a.snap != nil {
-		i, ok = slices.BinarySearchFunc(a.snap.Flags(), key, func(f *rules.Flag, key string) int {
+		i, ok = slices.BinarySearchFunc(a.snap.Flags(), key, func(f *eval.Flag, key string) int {
 			return strings.Compare(f.Key, key)
 		})
 	} else { // EvaluationsOf: every result kept, in key order

@@ -27,7 +27,7 @@ func TestEvaluationsAgreeWithAppendAllFlags(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", names[i], err)
 		}
-		flags := c.Snapshot().Flags()
+		flags := c.Snapshot().compiled().Flags()
 		for round := range 2 {
 			if round == 1 && len(flags) > 0 { // overrides of one flag for everyone, one for one key
 				if err := c.Override(flags[0].Key, "forced"); err != nil {

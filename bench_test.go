@@ -274,7 +274,7 @@ func benchmarkLoad(b *testing.B, data []byte) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if s := rules.Compile(doc); len(s.FlagKeys()) != 10000 {
+		if s := Compile(doc); len(s.FlagKeys()) != 10000 {
 			b.Fatal("wrong flag count")
 		}
 	}
@@ -346,12 +346,12 @@ func heapPerFlag(tb testing.TB, gen func(int) []byte, n int) float64 {
 // that nothing of data outlives it.
 //
 //go:noinline
-func loadSnapshot(tb testing.TB, data []byte) *rules.Snapshot {
+func loadSnapshot(tb testing.TB, data []byte) *Snapshot {
 	doc, err := rules.ParseDocument(data)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return rules.Compile(doc)
+	return Compile(doc)
 }
 
 // BenchmarkEvaluateDetail is S1–S7 through BoolDetail, which also returns

@@ -60,7 +60,7 @@ func TestDistinctScenariosAreDistinct(t *testing.T) {
 	for _, s := range distinctScenarios() {
 		c := s.client(t)
 		s.check(t, c)
-		for _, f := range c.Snapshot().Flags() {
+		for _, f := range c.Snapshot().compiled().Flags() {
 			if f.Constant {
 				t.Errorf("%s: flag %s is constant", s.name, f.Key)
 			}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/internal/logging"
 	"github.com/flagstream/flags/rules"
 )
@@ -50,7 +51,7 @@ var ErrClosed = errors.New("flags: client closed")
 // It is safe for concurrent use. Evaluations never block and never panic:
 // they read the current snapshot with one atomic load.
 type Client struct {
-	snap   atomic.Pointer[rules.Snapshot]
+	snap   atomic.Pointer[eval.Snapshot]
 	status atomic.Pointer[Status]
 	clock  func() time.Time
 	logger *slog.Logger
@@ -198,7 +199,7 @@ func (c *Client) Close() error {
 func (c *Client) Status() Status { return *c.status.Load() }
 
 // Snapshot returns the compiled snapshot in force, or nil before the first.
-func (c *Client) Snapshot() *rules.Snapshot { return c.snap.Load() }
+func (c *Client) Snapshot() *Snapshot { return (*Snapshot)(c.snap.Load()) }
 
 // health is what Status is computed from; guarded by updateMu.
 type health struct {
@@ -262,7 +263,7 @@ func (c *Client) installLocked(doc *rules.Document, origin string) error {
 		return ErrClosed
 	}
 	prev := c.snap.Load()
-	next := rules.CompileFrom(prev, doc)
+	next := eval.CompileFrom(prev, doc)
 	if c.events != nil {
 		c.events.snapshot(next)
 	}

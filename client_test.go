@@ -111,7 +111,7 @@ func TestTypedGetters(t *testing.T) {
 }
 
 func TestNotReadyAndInvalidContext(t *testing.T) {
-	var nilSnap *rules.Snapshot
+	var nilSnap *Snapshot
 	r := Evaluate(nilSnap, "x", NewContext("u").Build(), nil)
 	if r.Reason.ErrorKind != ErrorClientNotReady || !errors.Is(r.Err, ErrClientNotReady) {
 		t.Errorf("Evaluate(nil snapshot) = %+v, want CLIENT_NOT_READY", r.Reason)
@@ -339,19 +339,19 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 
 // TestPrerequisiteSeenThroughReuse: a flag reused unchanged by
-// rules.CompileFrom evaluates its prerequisites as they are in the new
+// eval.CompileFrom evaluates its prerequisites as they are in the new
 // snapshot, not in the one it was first compiled in.
 func TestPrerequisiteSeenThroughReuse(t *testing.T) {
 	a := `"a":{"on":true,"variations":[false,true],"prerequisites":[{"flag":"b","variation":1}],"fallthrough":{"variation":1}}`
 	d1, _ := rules.ParseDocument([]byte(`{"flags":{` + a + `,"b":{"on":true,"variations":[false,true],"fallthrough":{"variation":1}}}}`))
 	d2, _ := rules.ParseDocument([]byte(`{"flags":{` + a + `,"b":{"on":true,"variations":[false,true],"fallthrough":{"variation":0}}}}`))
 	d3, _ := rules.ParseDocument([]byte(`{"flags":{` + a + `}}`))
-	s1 := rules.Compile(d1)
-	s2 := rules.CompileFrom(s1, d2)
-	s3 := rules.CompileFrom(s2, d3)
+	s1 := Compile(d1)
+	s2 := compileFrom(s1, d2)
+	s3 := compileFrom(s2, d3)
 	u := NewContext("u").Build()
 	for i, tc := range []struct {
-		snap *rules.Snapshot
+		snap *Snapshot
 		want ReasonKind
 	}{{s1, ReasonFallthrough}, {s2, ReasonPrerequisiteFailed}, {s3, ReasonPrerequisiteFailed}, {s1, ReasonFallthrough}} {
 		if r := Evaluate(tc.snap, "a", u, nil); r.Reason.Kind != tc.want {
@@ -399,8 +399,8 @@ func TestRepeatedClausesEvaluateOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := rules.Compile(doc)
-	f := snap.Flag("f")
+	snap := Compile(doc)
+	f := snap.compiled().Flag("f")
 	if f.Err != nil || !f.HasMemos() {
 		t.Fatalf("flag: err %v, HasMemos %v; want a valid flag with repeated clauses", f.Err, f.HasMemos())
 	}

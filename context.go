@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -98,7 +99,7 @@ func (a *attributes) toMap() map[string]any {
 }
 
 // lookup finds an attribute path. A JSON null counts as absent.
-func (c *Context) lookup(p rules.Path) (any, bool) {
+func (c *Context) lookup(p eval.Path) (any, bool) {
 	if len(p) == 0 || c.attrs == nil {
 		return nil, false
 	}
@@ -245,7 +246,7 @@ var errZeroContext = fmt.Errorf("%w: the zero Context has no key (use NewContext
 // Get returns the attribute at a dotted path such as "org.plan". A JSON null
 // counts as absent.
 func (c Context) Get(path string) (any, bool) {
-	return c.lookup(rules.Path(strings.Split(path, ".")))
+	return c.lookup(eval.Path(strings.Split(path, ".")))
 }
 
 // MarshalJSON encodes the context's attributes, key included, as an object.

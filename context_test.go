@@ -288,13 +288,13 @@ func TestContextMarshalJSON(t *testing.T) {
 	}
 }
 
-func ctxTestSnapshot(t *testing.T, doc string) *rules.Snapshot {
+func ctxTestSnapshot(t *testing.T, doc string) *Snapshot {
 	t.Helper()
 	d, err := rules.ParseDocument([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rules.Compile(d)
+	return Compile(d)
 }
 
 const ctxTestDoc = `{"flags":{
@@ -401,7 +401,7 @@ func TestContextSizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := rules.Compile(doc)
+	snap := Compile(doc)
 	for _, n := range []int{4, smallContext - 2, smallContext + 5} {
 		b := NewContext("u").Set("org", map[string]any{"plan": "pro"}).Set("nil", nil)
 		for i := 0; i < n-3; i++ {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags/bucketing"
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -18,7 +19,7 @@ import (
 // when a caller asks for details) because it is returned through several
 // calls on the hot path.
 type evaluation struct {
-	flag      *rules.Flag
+	flag      *eval.Flag
 	forced    *forced // an override's value, served instead of a variation
 	err       error
 	variation int32
@@ -70,7 +71,7 @@ const (
 
 // value returns the value served and its kind, or nil when the caller's
 // default is served.
-func (ev *evaluation) value() (*rules.Variation, rules.Kind) {
+func (ev *evaluation) value() (*eval.Variation, rules.Kind) {
 	if ev.forced != nil {
 		return &ev.forced.v, ev.forced.kind
 	}
@@ -86,7 +87,7 @@ func (ev *evaluation) fillReason(r *Reason) {
 	fillReason(r, ev.flag, ev.kind, ev.errKind, ev.rollout, ev.index)
 }
 
-func fillReason(r *Reason, f *rules.Flag, kind, errKind, rollout uint8, index int32) {
+func fillReason(r *Reason, f *eval.Flag, kind, errKind, rollout uint8, index int32) {
 	r.Kind, r.ErrorKind = reasonKinds[kind], errorKinds[errKind]
 	r.InRollout = rollout&bitInRollout != 0
 	r.InExperiment = rollout&bitInExperiment != 0
@@ -105,7 +106,7 @@ func fillReason(r *Reason, f *rules.Flag, kind, errKind, rollout uint8, index in
 // once, and only when a schedule or a before/after clause needs it, so
 // evaluations that do not depend on time never pay for it.
 type evaluator struct {
-	snap    *rules.Snapshot
+	snap    *eval.Snapshot
 	ctx     *Context
 	clock   func() time.Time
 	now     int64
@@ -117,7 +118,7 @@ type evaluator struct {
 	lastV    any
 	lastOK   bool
 
-	memo   *memo // nil unless the flag evaluated needs one (rules.Flag.NeedsMemo)
+	memo   *memo // nil unless the flag evaluated needs one (eval.Flag.NeedsMemo)
 	visits int   // segments and prerequisite flags evaluated, memo hits aside: for tests
 }
 
@@ -126,7 +127,7 @@ type evaluator struct {
 // AllFlags, which evaluates flag after flag for one context, finds most
 // attributes here without scanning the context. A Path is immutable: the
 // same backing array and length is the same path.
-func (e *evaluator) attr(p rules.Path) (any, bool) {
+func (e *evaluator) attr(p eval.Path) (any, bool) {
 	if len(p) == 0 {
 		return nil, false
 	}
@@ -143,11 +144,11 @@ func (e *evaluator) attr(p rules.Path) (any, bool) {
 // no locks, no I/O, no goroutines. Clients call it on their current
 // snapshot; it is exported for tools that hold a snapshot themselves, such as
 // `flags eval`.
-func Evaluate(snap *rules.Snapshot, key string, ec Context, clock func() time.Time) Result[any] {
+func Evaluate(snap *Snapshot, key string, ec Context, clock func() time.Time) Result[any] {
 	if clock == nil {
 		clock = time.Now
 	}
-	e := evaluator{snap: snap, ctx: &ec, clock: clock}
+	e := evaluator{snap: snap.compiled(), ctx: &ec, clock: clock}
 	var ev evaluation
 	e.evaluate(&ev, key)
 	return anyResult(key, ev, nil)
@@ -179,7 +180,7 @@ func (e *evaluator) evaluate(ev *evaluation, key string) {
 // evaluateTop is evaluate once the flag is found. It writes into ev (zero
 // on entry), which the getters keep on their stack: returning an evaluation
 // by value through two calls cost more than evaluating a simple flag.
-func (e *evaluator) evaluateTop(ev *evaluation, f *rules.Flag) {
+func (e *evaluator) evaluateTop(ev *evaluation, f *eval.Flag) {
 	switch {
 	case f.Err != nil:
 		*ev = errorEval(f, errMalformedFlag, fmt.Errorf("%w: %w", ErrMalformedFlag, f.Err))
@@ -203,7 +204,7 @@ func (e *evaluator) evaluateTop(ev *evaluation, f *rules.Flag) {
 //
 // Hot path (complexity above 15 on purpose): SPEC §3's steps in order,
 // inline, for every evaluation.
-func (e *evaluator) decide(f *rules.Flag, depth int) (decision, error) {
+func (e *evaluator) decide(f *eval.Flag, depth int) (decision, error) {
 	if f.Constant && f.On {
 		return decision{variation: int32(f.Fallthrough.Variation), kind: kindFallthrough}, nil
 	}
@@ -253,7 +254,7 @@ func (e *evaluator) decide(f *rules.Flag, depth int) (decision, error) {
 // Hot loop (complexity above 15 on purpose): the evaluator's inner loop
 // over rules and clauses, with the slot and memo caches inline; split, it
 // costs a call per clause.
-func (e *evaluator) firstMatchingRule(f *rules.Flag) (int, error) {
+func (e *evaluator) firstMatchingRule(f *eval.Flag) (int, error) {
 	if len(f.AttributeSlots) == 0 && !f.HasMemos() {
 		// The usual clause, which tests an attribute, is evaluated here
 		// without a call.
@@ -336,8 +337,8 @@ cached:
 // prerequisiteHolds evaluates f's i-th prerequisite flag fully (its own
 // prerequisites, targets, rules), or finds it in the evaluation's memo;
 // compile-time checks bound the depth.
-func (e *evaluator) prerequisiteHolds(f *rules.Flag, i int, depth int) bool {
-	pf := f.PrerequisiteFlags[i] // resolved by rules.Compile for this snapshot
+func (e *evaluator) prerequisiteHolds(f *eval.Flag, i int, depth int) bool {
+	pf := f.PrerequisiteFlags[i] // resolved by eval.Compile for this snapshot
 	if pf == nil || pf.Err != nil || !pf.On || depth >= rules.MaxPrerequisiteDepth {
 		return false
 	}
@@ -351,7 +352,7 @@ func (e *evaluator) prerequisiteHolds(f *rules.Flag, i int, depth int) bool {
 }
 
 // rollout chooses a variation of a percentage rollout.
-func (e *evaluator) rollout(r *rules.Rollout, kind uint8, index int32) decision {
+func (e *evaluator) rollout(r *eval.Rollout, kind uint8, index int32) decision {
 	bucket, fallback := e.bucket(r.BucketBy, r.Salt, r)
 	var t int64
 	if len(r.Schedule) > 0 {
@@ -371,7 +372,7 @@ func (e *evaluator) rollout(r *rules.Rollout, kind uint8, index int32) decision 
 // when the attribute is absent or not a string or an integer.
 //
 // A rollout's salt comes prepared (r); segment rules pass r nil.
-func (e *evaluator) bucket(path rules.Path, salt string, r *rules.Rollout) (bucket int, fallback bool) {
+func (e *evaluator) bucket(path eval.Path, salt string, r *eval.Rollout) (bucket int, fallback bool) {
 	if isKey(path) { // the usual bucketBy: no attribute lookup
 		if r != nil {
 			return r.Bucket(e.ctx.key), false
@@ -404,20 +405,20 @@ func (e *evaluator) bucket(path rules.Path, salt string, r *rules.Rollout) (buck
 
 // isKey reports whether path is the context key, which a valid context
 // holds as a string in Context.key as well as in its attributes.
-func isKey(path rules.Path) bool { return len(path) == 1 && path[0] == "key" }
+func isKey(path eval.Path) bool { return len(path) == 1 && path[0] == "key" }
 
 // attrCache holds the attributes of one flag evaluation's rules, looked up
-// once each (see rules.Clause.Slot), and the results of its repeated
-// clauses, computed once each (see rules.Clause.Memo).
+// once each (see eval.Clause.Slot), and the results of its repeated
+// clauses, computed once each (see eval.Clause.Memo).
 type attrCache struct {
-	vals      [rules.MaxSlots]any
-	state     [rules.MaxSlots]uint8 // 0 unknown, 1 absent, 2 present
-	memoDone  uint64                // bit i: the clause of memo i was computed
-	memoMatch uint64                // bit i: and it matched
+	vals      [eval.MaxSlots]any
+	state     [eval.MaxSlots]uint8 // 0 unknown, 1 absent, 2 present
+	memoDone  uint64               // bit i: the clause of memo i was computed
+	memoMatch uint64               // bit i: and it matched
 }
 
 // get returns the attribute of slot k, looking it up on first use.
-func (cache *attrCache) get(e *evaluator, slots []rules.Path, k int) (any, bool) {
+func (cache *attrCache) get(e *evaluator, slots []eval.Path, k int) (any, bool) {
 	switch cache.state[k] {
 	case 0:
 		v, ok := e.ctx.lookup(slots[k])
@@ -435,7 +436,7 @@ func (cache *attrCache) get(e *evaluator, slots []rules.Path, k int) (any, bool)
 
 // clausesMatch ANDs the clauses of a segment rule. An error means a
 // malformed segment was reached. refs is the segment's SegmentRefs.
-func (e *evaluator) clausesMatch(clauses []rules.Clause, refs []*rules.Segment, depth int) (bool, error) {
+func (e *evaluator) clausesMatch(clauses []eval.Clause, refs []*eval.Segment, depth int) (bool, error) {
 	for i := range clauses {
 		c := &clauses[i]
 		if c.TestsAttribute() { // the usual clause, without a call
@@ -453,7 +454,7 @@ func (e *evaluator) clausesMatch(clauses []rules.Clause, refs []*rules.Segment, 
 
 // otherClauseMatches evaluates a clause that tests no attribute (inSegment,
 // or a clock clause), negation included.
-func (e *evaluator) otherClauseMatches(c *rules.Clause, refs []*rules.Segment, depth int) (bool, error) {
+func (e *evaluator) otherClauseMatches(c *eval.Clause, refs []*eval.Segment, depth int) (bool, error) {
 	if c.Op == rules.OpInSegment {
 		in, err := e.inAnySegment(c.SegmentRefs(refs), depth)
 		return in != c.Negate && err == nil, err
@@ -465,7 +466,7 @@ func (e *evaluator) otherClauseMatches(c *rules.Clause, refs []*rules.Segment, d
 	return c.Match(v, ok), nil
 }
 
-func (e *evaluator) inAnySegment(segs []*rules.Segment, depth int) (bool, error) {
+func (e *evaluator) inAnySegment(segs []*eval.Segment, depth int) (bool, error) {
 	// No depth limit here: Compile makes segments on a cycle or nested
 	// deeper than rules.MaxSegmentDepth malformed, so the recursion ends.
 	for _, s := range segs {
@@ -491,7 +492,7 @@ func (e *evaluator) inAnySegment(segs []*rules.Segment, depth int) (bool, error)
 }
 
 // inSegment applies SPEC §1's order: excluded, included, then rules.
-func (e *evaluator) inSegment(s *rules.Segment, depth int) (bool, error) {
+func (e *evaluator) inSegment(s *eval.Segment, depth int) (bool, error) {
 	if isKey(s.Attribute) {
 		if s.Excluded.ContainsString(e.ctx.key) {
 			return false, nil
@@ -527,7 +528,7 @@ func (e *evaluator) inSegment(s *rules.Segment, depth int) (bool, error) {
 }
 
 // setHas matches a scalar, or any element of an array, against a set.
-func setHas(s *rules.ValueSet, v any) bool {
+func setHas(s *eval.ValueSet, v any) bool {
 	if arr, ok := v.([]any); ok {
 		for _, x := range arr {
 			if s.Contains(x) {
@@ -539,7 +540,7 @@ func setHas(s *rules.ValueSet, v any) bool {
 	return s.Contains(v)
 }
 
-func errorEval(f *rules.Flag, kind uint8, err error) evaluation {
+func errorEval(f *eval.Flag, kind uint8, err error) evaluation {
 	return evaluation{flag: f, variation: -1, kind: kindError, errKind: kind, err: err}
 }
 
@@ -572,7 +573,7 @@ func fillAny(r *Result[any], key string, ev *evaluation, def any) {
 // fillDecision is fillAny for what decide decided for a well-formed flag
 // and a valid context, AllFlags' usual case, without building an
 // evaluation first.
-func fillDecision(r *Result[any], f *rules.Flag, d decision) {
+func fillDecision(r *Result[any], f *eval.Flag, d decision) {
 	r.Flag, r.Variation, r.Version, r.Err = f.Key, int(d.variation), f.Version, nil
 	if d.variation >= 0 {
 		r.Value = f.Variations[d.variation].Value

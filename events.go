@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/internal/eval"
 )
 
 // Event is one event the SDK reports (SPEC §7): an exposure (who was served
@@ -218,7 +218,7 @@ type events struct {
 // summaryCounters count the evaluations of one snapshot: for each flag (by
 // its Node), one counter per variation and one for the caller's default.
 type summaryCounters struct {
-	snap   *rules.Snapshot
+	snap   *eval.Snapshot
 	offset []int32 // flag node → its first counter
 	counts []atomic.Int64
 }
@@ -241,7 +241,7 @@ type evalCounter struct {
 }
 
 // count counts one evaluation of f in snap that served v (-1: the default).
-func (c *evalCounter) count(snap *rules.Snapshot, f *rules.Flag, v int32) {
+func (c *evalCounter) count(snap *eval.Snapshot, f *eval.Flag, v int32) {
 	if sc := c.counters.Load(); sc != nil && sc.snap == snap {
 		i := sc.offset[f.Node()]
 		if v >= 0 {
@@ -261,7 +261,7 @@ func (c *evalCounter) count(snap *rules.Snapshot, f *rules.Flag, v int32) {
 }
 
 // rebind switches to snap's counters, keeping the old counts.
-func (c *evalCounter) rebind(snap *rules.Snapshot) {
+func (c *evalCounter) rebind(snap *eval.Snapshot) {
 	old := c.counters.Swap(newSummaryCounters(snap))
 	if old != nil {
 		c.mu.Lock()
@@ -294,7 +294,7 @@ type lateKey struct {
 	variation int32
 }
 
-func newSummaryCounters(snap *rules.Snapshot) *summaryCounters {
+func newSummaryCounters(snap *eval.Snapshot) *summaryCounters {
 	flags := snap.Flags()
 	sc := &summaryCounters{snap: snap, offset: make([]int32, len(flags))}
 	n := 0
@@ -336,7 +336,7 @@ func newEvents(exp Exporter, o EventOptions, logger interface{ Warn(string, ...a
 // evaluated records an evaluation of f in snap that served variation v (-1:
 // the default) with rollout bits: a summary count, and an exposure when f
 // is tracked or the rollout is an experiment. It does not allocate.
-func (ev *events) evaluated(snap *rules.Snapshot, f *rules.Flag, v int32, rollout uint8, ec *Context) {
+func (ev *events) evaluated(snap *eval.Snapshot, f *eval.Flag, v int32, rollout uint8, ec *Context) {
 	ev.counts.count(snap, f, v)
 	if v < 0 || !(f.Tracked || rollout&bitInExperiment != 0) || ec.key == "" || ec.attrs == nil {
 		return
@@ -379,7 +379,7 @@ func (ev *events) add(e pendingEvent) {
 
 // snapshot switches the summary counters to snap, keeping the old counts
 // for the next summary.
-func (ev *events) snapshot(snap *rules.Snapshot) { ev.counts.rebind(snap) }
+func (ev *events) snapshot(snap *eval.Snapshot) { ev.counts.rebind(snap) }
 
 // drainInto moves the counts into m (exact: each counter is swapped to 0).
 func (sc *summaryCounters) drainInto(m map[lateKey]int64) {

@@ -107,7 +107,7 @@ func ExampleEvaluate() {
 	doc, _ := rules.ParseDocument([]byte(`{"flags":{"search-v2":{"on":true,"variations":[false,true],
 	  "fallthrough":{"rollout":{"variations":[{"variation":0},{"variation":1}],
 	    "schedule":[{"at":"2026-12-01T00:00:00Z","weights":[100000,0]},{"at":"2026-12-08T00:00:00Z","weights":[0,100000]}]}}}}}`))
-	snap := rules.Compile(doc)
+	snap := flags.Compile(doc)
 	user := flags.NewContext("user-1").Build()
 	for _, day := range []string{"2026-11-30", "2026-12-09"} {
 		at, _ := time.Parse(time.DateOnly, day)

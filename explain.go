@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -22,11 +23,12 @@ type Explanation struct {
 // prerequisite evaluation, bucketing and weights), so the explanation
 // cannot drift from what Evaluate does; it is slower than Evaluate and
 // allocates, being meant for people.
-func Explain(snap *rules.Snapshot, key string, ec Context, clock func() time.Time) Explanation {
+func Explain(s *Snapshot, key string, ec Context, clock func() time.Time) Explanation {
 	if clock == nil {
 		clock = time.Now
 	}
-	x := Explanation{Result: Evaluate(snap, key, ec, clock), Variation: -1}
+	x := Explanation{Result: Evaluate(s, key, ec, clock), Variation: -1}
+	snap := s.compiled()
 	step := func(format string, args ...any) { x.Steps = append(x.Steps, fmt.Sprintf(format, args...)) }
 	if snap == nil {
 		step("no snapshot: the client is not ready; the default is served")
@@ -52,7 +54,7 @@ func Explain(snap *rules.Snapshot, key string, ec Context, clock func() time.Tim
 	}
 	for i, p := range f.Prerequisites {
 		holds := e.prerequisiteHolds(f, i, 0)
-		got := Evaluate(snap, p.Key, ec, clock)
+		got := Evaluate(s, p.Key, ec, clock)
 		step("prerequisite %s must serve variation %d: it serves %s → %s", p.Key, p.Variation, served(got), verdict(holds, "holds", "fails"))
 		if !holds {
 			step("a prerequisite failed: the flag serves its off variation %s", variationName(f, f.OffVariation))
@@ -123,7 +125,7 @@ func Explain(snap *rules.Snapshot, key string, ec Context, clock func() time.Tim
 }
 
 // explainClause matches one clause as the evaluator does and describes it.
-func (e *evaluator) explainClause(c *rules.Clause, f *rules.Flag) (bool, string, error) {
+func (e *evaluator) explainClause(c *eval.Clause, f *eval.Flag) (bool, string, error) {
 	neg := ""
 	if c.Negate {
 		neg = "not "
@@ -142,7 +144,7 @@ func (e *evaluator) explainClause(c *rules.Clause, f *rules.Flag) (bool, string,
 }
 
 // explainRollout buckets as the evaluator does and describes the draw.
-func (e *evaluator) explainRollout(r *rules.Rollout, f *rules.Flag, step func(string, ...any)) int {
+func (e *evaluator) explainRollout(r *eval.Rollout, f *eval.Flag, step func(string, ...any)) int {
 	bucket, fallback := e.bucket(r.BucketBy, r.Salt, r)
 	var t int64
 	if len(r.Schedule) > 0 {
@@ -166,7 +168,7 @@ func (e *evaluator) explainRollout(r *rules.Rollout, f *rules.Flag, step func(st
 	return v
 }
 
-func variationName(f *rules.Flag, i int) string {
+func variationName(f *eval.Flag, i int) string {
 	if i < 0 || i >= len(f.Variations) {
 		return "none (the caller's default)"
 	}

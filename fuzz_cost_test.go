@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags/bucketing"
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -194,7 +195,7 @@ func FuzzCompileEvaluateCost(f *testing.F) {
 		if err != nil {
 			t.Fatalf("generated document is invalid: %v\n%s", err, raw)
 		}
-		snap := rules.Compile(doc)
+		snap := Compile(doc)
 		checkSegmentDepths(t, snap, nSeg, raw)
 		at := defaultFuzzTime
 		clock := func() time.Time { return at }
@@ -250,7 +251,7 @@ func sameResult(a, b Result[any]) bool {
 // checkSegmentDepths compares the snapshot's segment problems with a
 // direct reading of SPEC §13: a segment deeper than 16 is malformed, one
 // that is not (and is not on a cycle) is not for its depth.
-func checkSegmentDepths(t *testing.T, snap *rules.Snapshot, nSeg int, raw []byte) {
+func checkSegmentDepths(t *testing.T, snap *Snapshot, nSeg int, raw []byte) {
 	t.Helper()
 	depth := map[string]int{}
 	var depthOf func(key string, path []string) int // 0: on or through a cycle
@@ -263,7 +264,7 @@ func checkSegmentDepths(t *testing.T, snap *rules.Snapshot, nSeg int, raw []byte
 		if d, ok := depth[key]; ok {
 			return d
 		}
-		g := snap.Segment(key)
+		g := snap.compiled().Segment(key)
 		d := 1
 		for _, r := range g.Rules {
 			for _, c := range r.Clauses {
@@ -271,7 +272,7 @@ func checkSegmentDepths(t *testing.T, snap *rules.Snapshot, nSeg int, raw []byte
 					continue
 				}
 				for _, k := range c.Segments() {
-					if snap.Segment(k) == nil {
+					if snap.compiled().Segment(k) == nil {
 						continue
 					}
 					sub := depthOf(k, append(path, key))
@@ -289,11 +290,11 @@ func checkSegmentDepths(t *testing.T, snap *rules.Snapshot, nSeg int, raw []byte
 		key := fmt.Sprint("s", i)
 		d := depthOf(key, nil)
 		tooDeep := false
-		for _, p := range snap.Segment(key).Problems {
+		for _, p := range snap.compiled().Segment(key).Problems {
 			tooDeep = tooDeep || strings.Contains(p.Err.Error(), "segment nesting is")
 		}
 		if d > 0 && tooDeep != (d > rules.MaxSegmentDepth) {
-			t.Fatalf("segment %s is %d deep; problems %v\n%s", key, d, snap.Segment(key).Problems, raw)
+			t.Fatalf("segment %s is %d deep; problems %v\n%s", key, d, snap.compiled().Segment(key).Problems, raw)
 		}
 	}
 }
@@ -310,12 +311,12 @@ type costFlag struct {
 type costSegment struct{ in, bad bool }
 
 // costReference evaluates flags as SPEC §1 and §3 read, directly over the
-// compiled model (the operators' matching is rules.Clause.Match's): segments
+// compiled model (the operators' matching is eval.Clause.Match's): segments
 // and prerequisites by key, each result kept in a map, which is a plain way
 // of evaluating each once. A malformed segment reached makes the flag's
 // evaluation an error, which a prerequisite turns into its failure.
 type costReference struct {
-	snap     *rules.Snapshot
+	snap     *Snapshot
 	ec       Context
 	now      int64
 	segments map[string]costSegment
@@ -324,7 +325,7 @@ type costReference struct {
 
 // evaluate gives the top-level result of flag key.
 func (r *costReference) evaluate(key string) costFlag {
-	f := r.snap.Flag(key)
+	f := r.snap.compiled().Flag(key)
 	switch {
 	case f == nil:
 		return costFlag{variation: -1, kind: ReasonError, errKind: ErrorFlagNotFound}
@@ -341,7 +342,7 @@ func (r *costReference) evaluate(key string) costFlag {
 }
 
 // flag evaluates a well-formed flag (SPEC §3 steps 3 to 7).
-func (r *costReference) flag(f *rules.Flag) costFlag {
+func (r *costReference) flag(f *eval.Flag) costFlag {
 	if out, ok := r.flags[f.Key]; ok {
 		return out
 	}
@@ -350,12 +351,12 @@ func (r *costReference) flag(f *rules.Flag) costFlag {
 	return out
 }
 
-func (r *costReference) decide(f *rules.Flag) costFlag {
+func (r *costReference) decide(f *eval.Flag) costFlag {
 	if !f.On {
 		return costFlag{variation: f.OffVariation, kind: ReasonOff}
 	}
 	for _, p := range f.Prerequisites {
-		pf := r.snap.Flag(p.Key)
+		pf := r.snap.compiled().Flag(p.Key)
 		ok := pf != nil && pf.Err == nil && pf.On
 		if ok {
 			out := r.flag(pf)
@@ -382,7 +383,7 @@ func (r *costReference) decide(f *rules.Flag) costFlag {
 	return costFlag{variation: r.serve(&f.Fallthrough), kind: ReasonFallthrough}
 }
 
-func (r *costReference) serve(s *rules.Serve) int {
+func (r *costReference) serve(s *eval.Serve) int {
 	if s.Rollout == nil {
 		return s.Variation
 	}
@@ -391,13 +392,13 @@ func (r *costReference) serve(s *rules.Serve) int {
 
 // clauses ANDs clauses in order, stopping at the first that does not match;
 // bad means a malformed segment was reached.
-func (r *costReference) clauses(cs []rules.Clause) (match, bad bool) {
+func (r *costReference) clauses(cs []eval.Clause) (match, bad bool) {
 	for i := range cs {
 		c := &cs[i]
 		var m bool
 		if c.Op == rules.OpInSegment {
 			for _, key := range c.Segments() {
-				g := r.snap.Segment(key)
+				g := r.snap.compiled().Segment(key)
 				if g == nil {
 					continue
 				}
@@ -423,7 +424,7 @@ func (r *costReference) clauses(cs []rules.Clause) (match, bad bool) {
 }
 
 // segment applies SPEC §1's order: excluded, included, rules.
-func (r *costReference) segment(g *rules.Segment) costSegment {
+func (r *costReference) segment(g *eval.Segment) costSegment {
 	if out, ok := r.segments[g.Key]; ok {
 		return out
 	}
@@ -435,7 +436,7 @@ func (r *costReference) segment(g *rules.Segment) costSegment {
 	return out
 }
 
-func (r *costReference) membership(g *rules.Segment) costSegment {
+func (r *costReference) membership(g *eval.Segment) costSegment {
 	if v, ok := r.ec.lookup(g.Attribute); ok {
 		if g.Excluded.Contains(v) {
 			return costSegment{}
@@ -499,8 +500,8 @@ func TestCostReferenceSeesTheFindings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		snap := rules.Compile(doc)
-		if !snap.Flag("f0").NeedsMemo() && tc.kind != ReasonError {
+		snap := Compile(doc)
+		if !snap.compiled().Flag("f0").NeedsMemo() && tc.kind != ReasonError {
 			t.Errorf("%s: f0 needs no memo\n%s", tc.name, raw)
 		}
 		r, visits := evaluateCounting(snap, "f0", costContexts[1], nil)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 	"github.com/google/go-cmp/cmp"
 )
@@ -50,11 +51,11 @@ func readEvalFiles(tb testing.TB) (names []string, files []fuzzEvalFile) {
 // fuzzSnapshots compiles the document of every testdata/eval file, plus one
 // document merging them all (the first file to define a key wins), and
 // returns the case seeds: (document index, flag, context, at).
-func fuzzSnapshots(tb testing.TB) ([]*rules.Snapshot, []func(*testing.F)) {
+func fuzzSnapshots(tb testing.TB) ([]*Snapshot, []func(*testing.F)) {
 	tb.Helper()
 	names, files := readEvalFiles(tb)
 	merged := &rules.Document{Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
-	var snaps []*rules.Snapshot
+	var snaps []*Snapshot
 	var seeds []func(*testing.F)
 	for i, cf := range files {
 		file := names[i]
@@ -73,7 +74,7 @@ func fuzzSnapshots(tb testing.TB) ([]*rules.Snapshot, []func(*testing.F)) {
 			}
 		}
 		idx := uint8(len(snaps))
-		snaps = append(snaps, rules.Compile(doc))
+		snaps = append(snaps, Compile(doc))
 		for _, c := range cf.Cases {
 			at := defaultFuzzTime.UnixMilli()
 			if t, err := time.Parse(time.RFC3339Nano, c.At); err == nil {
@@ -83,7 +84,7 @@ func fuzzSnapshots(tb testing.TB) ([]*rules.Snapshot, []func(*testing.F)) {
 			seeds = append(seeds, func(f *testing.F) { f.Add(idx, flag, ctx, at) })
 		}
 	}
-	snaps = append(snaps, rules.Compile(merged))
+	snaps = append(snaps, Compile(merged))
 	return snaps, seeds
 }
 
@@ -142,9 +143,9 @@ func FuzzEvaluate(f *testing.F) {
 	})
 }
 
-func checkFuzzResult(t *testing.T, snap *rules.Snapshot, key string, ec Context, now int64, r Result[any]) {
+func checkFuzzResult(t *testing.T, snap *Snapshot, key string, ec Context, now int64, r Result[any]) {
 	t.Helper()
-	f := snap.Flag(key)
+	f := snap.compiled().Flag(key)
 	reason := r.Reason
 	if !fuzzReasonKinds[reason.Kind] {
 		t.Fatalf("%q: reason kind %q is not one of the six", key, reason.Kind)
@@ -233,7 +234,7 @@ func checkFuzzResult(t *testing.T, snap *rules.Snapshot, key string, ec Context,
 // naiveOutcome is a reference for flags without prerequisites or segments:
 // it walks targets and rules looking every attribute up afresh (no caches).
 // ok is false when the flag is outside what it models.
-func naiveOutcome(f *rules.Flag, ec Context, now int64) (ReasonKind, int, bool) {
+func naiveOutcome(f *eval.Flag, ec Context, now int64) (ReasonKind, int, bool) {
 	if f.Err != nil || ec.Err() != nil || !f.On || len(f.Prerequisites) > 0 {
 		return "", 0, false
 	}
@@ -309,13 +310,13 @@ func TestEvaluateDepthLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := rules.Compile(doc)
+	snap := Compile(doc)
 	user := NewContext("u1").Build()
 	if r := Evaluate(snap, "c0", user, nil); r.Reason.Kind != ReasonFallthrough || r.Value != true {
 		t.Errorf("prerequisite chain %d deep: %+v (%v), want FALLTHROUGH true", rules.MaxPrerequisiteDepth, r.Reason, r.Err)
 	}
-	if snap.Flag("seg").Err != nil || snap.Segment("s0").Err != nil {
-		t.Fatalf("segments nested %d deep reported malformed at compile: %v", segs+1, snap.Segment("s0").Err)
+	if snap.compiled().Flag("seg").Err != nil || snap.compiled().Segment("s0").Err != nil {
+		t.Fatalf("segments nested %d deep reported malformed at compile: %v", segs+1, snap.compiled().Segment("s0").Err)
 	}
 	if r := Evaluate(snap, "seg", user, nil); r.Reason.Kind != ReasonRuleMatch {
 		t.Errorf("segments nested %d deep (acyclic, well formed per Compile and lint) evaluate to %+v (%v); want RULE_MATCH", segs+1, r.Reason, r.Err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -56,7 +57,7 @@ func (c *Client) evaluateSnapshot(ev *evaluation, key string, ec *Context) {
 // caller's default is served. It skips the reason and the error, which
 // those getters drop, and serves constant flags (kill switches, finished
 // rollouts, chains of them) without entering the evaluator.
-func (c *Client) pick(ctx context.Context, key string, ec *Context) (*rules.Variation, rules.Kind) {
+func (c *Client) pick(ctx context.Context, key string, ec *Context) (*eval.Variation, rules.Kind) {
 	if c.hooks != nil { // the hooks see the whole result
 		var ev evaluation
 		c.hooked(ctx, &ev, key, ec)
@@ -114,7 +115,7 @@ func (c *Client) pick(ctx context.Context, key string, ec *Context) (*rules.Vari
 
 // typed turns an evaluation into a Result[T], applying SPEC §3 step 8: a
 // variation of another type serves the default with WRONG_TYPE.
-func typed[T any](r *Result[T], key string, ev *evaluation, def T, want rules.Kind, get func(*rules.Variation) (T, bool)) {
+func typed[T any](r *Result[T], key string, ev *evaluation, def T, want rules.Kind, get func(*eval.Variation) (T, bool)) {
 	// Field by field into the caller's result: building a Result and
 	// copying it doubles the cost of a detailed evaluation.
 	r.Flag, r.Value, r.Variation, r.Err = key, def, int(ev.variation), ev.err
@@ -145,11 +146,11 @@ func wrongType(key string, got, want rules.Kind) error {
 	return fmt.Errorf("%w: flag %q serves %s values, want %s", ErrWrongType, key, got, want)
 }
 
-func getBool(v *rules.Variation) (bool, bool)            { return v.Bool, true }
-func getString(v *rules.Variation) (string, bool)        { return v.String, true }
-func getFloat(v *rules.Variation) (float64, bool)        { return v.Number, true }
-func getJSON(v *rules.Variation) (json.RawMessage, bool) { return v.JSON, true }
-func getInt(v *rules.Variation) (int, bool) {
+func getBool(v *eval.Variation) (bool, bool)            { return v.Bool, true }
+func getString(v *eval.Variation) (string, bool)        { return v.String, true }
+func getFloat(v *eval.Variation) (float64, bool)        { return v.Number, true }
+func getJSON(v *eval.Variation) (json.RawMessage, bool) { return v.JSON, true }
+func getInt(v *eval.Variation) (int, bool) {
 	n := v.Number
 	// 2^63 itself does not fit: float64(math.MaxInt) rounds up to it.
 	if n != math.Trunc(n) || n >= -float64(math.MinInt) || n < float64(math.MinInt) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -83,7 +84,7 @@ func (c *Client) listeners() ([]func(Change), []func(Status)) {
 // snapshots: flags added, removed or edited, flags using an edited segment
 // (directly or through nested segments) and flags depending on any of those
 // as prerequisites.
-func changedFlags(prev, next *rules.Snapshot) []string {
+func changedFlags(prev, next *eval.Snapshot) []string {
 	if prev == nil {
 		return slices.Clone(next.FlagKeys())
 	}
@@ -120,7 +121,7 @@ func changedKeys(prev, next map[string]json.RawMessage) map[string]bool {
 // addSegmentUsers adds to changed the flags of next whose rules use a
 // segment of segChanged, or a segment that includes one (segChanged grows
 // to hold those).
-func addSegmentUsers(next *rules.Snapshot, changed, segChanged map[string]bool) {
+func addSegmentUsers(next *eval.Snapshot, changed, segChanged map[string]bool) {
 	for grew := true; grew; {
 		grew = false
 		for k := range next.Document().Segments {
@@ -141,7 +142,7 @@ func addSegmentUsers(next *rules.Snapshot, changed, segChanged map[string]bool) 
 
 // addDependents adds to changed the flags of next that have a changed flag
 // as a prerequisite, directly or not.
-func addDependents(next *rules.Snapshot, changed map[string]bool) {
+func addDependents(next *eval.Snapshot, changed map[string]bool) {
 	for grew := true; grew; {
 		grew = false
 		for _, f := range next.Flags() {
@@ -154,7 +155,7 @@ func addDependents(next *rules.Snapshot, changed map[string]bool) {
 }
 
 // prerequisiteIn reports whether one of f's prerequisites is in set.
-func prerequisiteIn(f *rules.Flag, set map[string]bool) bool {
+func prerequisiteIn(f *eval.Flag, set map[string]bool) bool {
 	for _, p := range f.Prerequisites {
 		if set[p.Key] {
 			return true
@@ -163,7 +164,7 @@ func prerequisiteIn(f *rules.Flag, set map[string]bool) bool {
 	return false
 }
 
-func segmentUses(rs []rules.SegmentRule, set map[string]bool) bool {
+func segmentUses(rs []eval.SegmentRule, set map[string]bool) bool {
 	for i := range rs {
 		if clausesUse(rs[i].Clauses, set) {
 			return true
@@ -172,7 +173,7 @@ func segmentUses(rs []rules.SegmentRule, set map[string]bool) bool {
 	return false
 }
 
-func clausesUse(cs []rules.Clause, set map[string]bool) bool {
+func clausesUse(cs []eval.Clause, set map[string]bool) bool {
 	for i := range cs {
 		if cs[i].Op == rules.OpInSegment {
 			for _, s := range cs[i].Segments() {

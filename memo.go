@@ -3,17 +3,17 @@ package flags
 import (
 	"sync"
 
-	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/internal/eval"
 )
 
 // memo remembers the result of every segment and prerequisite flag that one
 // evaluation evaluates, for a flag whose graph may reach one of them more
-// than once (rules.Flag.NeedsMemo): each is then evaluated once, so that an
+// than once (eval.Flag.NeedsMemo): each is then evaluated once, so that an
 // evaluation costs no more than the size of the document however its
 // segments and prerequisites nest and share (SPEC §13).
 //
 // It is a hash table with linear probing keyed by node number
-// (rules.Flag.Node, rules.Segment.Node): an array on the evaluating
+// (eval.Flag.Node, eval.Segment.Node): an array on the evaluating
 // goroutine's stack for the first few nodes, a pooled one beyond. Only the
 // nodes an evaluation reaches are stored, so its size is bounded by the work
 // done, not by the snapshot.
@@ -123,7 +123,7 @@ func (m *memo) release() {
 // only in a variable of this frame and does not escape to the heap.
 //
 //go:noinline
-func (e *evaluator) decideMemoized(f *rules.Flag, depth int) (decision, error) {
+func (e *evaluator) decideMemoized(f *eval.Flag, depth int) (decision, error) {
 	var m memo
 	sub := *e
 	sub.memo = &m
@@ -137,7 +137,7 @@ func (e *evaluator) decideMemoized(f *rules.Flag, depth int) (decision, error) {
 }
 
 // memoSegment is inSegment for an evaluation with a memo.
-func (e *evaluator) memoSegment(s *rules.Segment, depth int) (bool, error) {
+func (e *evaluator) memoSegment(s *eval.Segment, depth int) (bool, error) {
 	m := e.memo
 	switch v := m.get(s.Node()); {
 	case v > 0:
@@ -158,7 +158,7 @@ func (e *evaluator) memoSegment(s *rules.Segment, depth int) (bool, error) {
 // memoPrerequisite is the variation a prerequisite flag serves, decided once
 // per evaluation with a memo; ok is false when its evaluation failed (it
 // reached a malformed segment).
-func (e *evaluator) memoPrerequisite(pf *rules.Flag, depth int) (variation int32, ok bool) {
+func (e *evaluator) memoPrerequisite(pf *eval.Flag, depth int) (variation int32, ok bool) {
 	m := e.memo
 	switch v := m.get(pf.Node()); {
 	case v > 0:

@@ -31,13 +31,13 @@ func (d *linearDoc) json(tb testing.TB) []byte {
 	return data
 }
 
-func (d *linearDoc) snapshot(tb testing.TB) *rules.Snapshot {
+func (d *linearDoc) snapshot(tb testing.TB) *Snapshot {
 	tb.Helper()
 	doc, err := rules.ParseDocument(d.json(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return rules.Compile(doc)
+	return Compile(doc)
 }
 
 func inSegmentRule(id string, keys ...string) map[string]any {
@@ -123,7 +123,7 @@ func TestSegmentChainIsLinear(t *testing.T) {
 		{"fn2", false, 3},
 	}
 	for _, tc := range tests {
-		if got := snap.Flag(tc.flag).NeedsMemo(); got != tc.memo {
+		if got := snap.compiled().Flag(tc.flag).NeedsMemo(); got != tc.memo {
 			t.Errorf("Flag(%q).NeedsMemo() = %v, want %v", tc.flag, got, tc.memo)
 		}
 		r, visits := evaluateCounting(snap, tc.flag, outsider, nil)
@@ -283,7 +283,7 @@ func TestPrerequisiteDiamondIsLinear(t *testing.T) {
 		{"mixed", 2, ReasonRuleMatch, true},
 	}
 	for _, tc := range tests {
-		if !snap.Flag(tc.flag).NeedsMemo() {
+		if !snap.compiled().Flag(tc.flag).NeedsMemo() {
 			t.Errorf("Flag(%q).NeedsMemo() = false", tc.flag)
 		}
 		r, visits := evaluateCounting(snap, tc.flag, outsider, nil)
@@ -332,11 +332,11 @@ func TestSegmentDepthOver16IsMalformed(t *testing.T) {
 	d.flags["unrelated"] = boolFlag(nil)
 	snap := d.snapshot(t)
 
-	s0 := snap.Segment("s0")
+	s0 := snap.compiled().Segment("s0")
 	if s0.Err == nil || !strings.Contains(s0.Err.Error(), "segments.s0") || !strings.Contains(s0.Err.Error(), "17 deep") {
 		t.Fatalf("Segment(s0).Err = %v, want a problem naming segments.s0 and its depth 17", s0.Err)
 	}
-	if err := snap.Segment("s1").Err; err != nil {
+	if err := snap.compiled().Segment("s1").Err; err != nil {
 		t.Errorf("Segment(s1) (16 deep).Err = %v, want nil", err)
 	}
 	var listed []string

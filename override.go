@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -17,7 +18,7 @@ const ReasonOverride ReasonKind = "OVERRIDE"
 
 // forced is an overriding value, pre-converted like a variation.
 type forced struct {
-	v    rules.Variation
+	v    eval.Variation
 	kind rules.Kind
 }
 
@@ -114,7 +115,7 @@ func newForced(value any) (*forced, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &forced{v: rules.Variation{Value: v}}
+	f := &forced{v: eval.Variation{Value: v}}
 	switch x := v.(type) {
 	case bool:
 		f.kind, f.v.Bool = rules.KindBool, x

@@ -1,8 +1,10 @@
 package experiment
 
 import (
+	"encoding/json"
 	"slices"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -20,11 +22,21 @@ type Weight struct {
 	Weight    int64
 }
 
-// FlagInfoOf derives a flag's FlagInfo as SPEC §8 says: the control is the
-// guard's control, else the first variation of the fallthrough's rollout,
-// else 0; the sample-ratio check applies when the flag has exactly one
-// rollout (fallthrough and rules together) and it has no schedule.
-func FlagInfoOf(f *rules.Flag) FlagInfo {
+// FlagInfoOf derives the FlagInfo of flag key, whose JSON (as in a
+// document's Flags) is flag, as SPEC §8 says: the control is the guard's
+// control, else the first variation of the fallthrough's rollout, else 0;
+// the sample-ratio check applies when the flag has exactly one rollout
+// (fallthrough and rules together) and it has no schedule. When flag is
+// malformed it returns what could be read of it and the flag's first
+// problem.
+func FlagInfoOf(key string, flag json.RawMessage) (FlagInfo, error) {
+	doc := &rules.Document{Flags: map[string]json.RawMessage{key: flag}}
+	f := eval.Compile(doc).Flag(key)
+	return flagInfo(f), f.Err
+}
+
+// flagInfo is FlagInfoOf of a compiled flag.
+func flagInfo(f *eval.Flag) FlagInfo {
 	info := FlagInfo{Key: f.Key, Variations: len(f.Variations)}
 	if ro := f.Fallthrough.Rollout; ro != nil && len(ro.Variations) > 0 {
 		info.Control = ro.Variations[0]
@@ -32,7 +44,7 @@ func FlagInfoOf(f *rules.Flag) FlagInfo {
 	if f.Metadata != nil && f.Guard != nil {
 		info.Control = f.Guard.Control
 	}
-	var rollouts []*rules.Rollout
+	var rollouts []*eval.Rollout
 	for i := range f.Rules {
 		if ro := f.Rules[i].Serve.Rollout; ro != nil {
 			rollouts = append(rollouts, ro)

@@ -214,7 +214,6 @@ func TestFlagInfoOf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := rules.Compile(doc)
 	for key, want := range map[string]string{
 		"plain":     "{plain 3 2 [{2 60000} {0 40000}]}",
 		"guarded":   "{guarded 2 1 [{0 50000} {1 50000}]}",
@@ -222,11 +221,11 @@ func TestFlagInfoOf(t *testing.T) {
 		"scheduled": "{scheduled 2 0 []}",
 		"fixed":     "{fixed 2 0 []}",
 	} {
-		f := snap.Flag(key)
-		if f.Err != nil {
-			t.Fatalf("%s: %v", key, f.Err)
+		info, err := FlagInfoOf(key, doc.Flags[key])
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
 		}
-		if got := fmt.Sprint(FlagInfoOf(f)); got != want {
+		if got := fmt.Sprint(info); got != want {
 			t.Errorf("FlagInfoOf(%s) = %s, want %s", key, got, want)
 		}
 	}

@@ -187,7 +187,7 @@ func TestDocumentJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ps := rules.Compile(doc).Problems(); len(ps) != 0 {
+	if ps := rules.Validate(doc); len(ps) != 0 {
 		t.Errorf("the built document has problems: %v", ps)
 	}
 }

@@ -79,7 +79,7 @@ variation, so an off flag serves the caller's default.
 
 # Builder mistakes
 
-Builders are checked with rules.Compile, in the context of the whole
+Builders are checked with eval.Compile, in the context of the whole
 document. A mistake (a variation index out of range, weights that do not
 add up to 100000, an unknown operator, a bad regular expression, a
 prerequisite cycle) fails the test with Fatalf and changes nothing; the

@@ -75,7 +75,7 @@ func collect(items []Item) *changes {
 	return c
 }
 
-// BuildError reports builder mistakes: the problems rules.Compile found in
+// BuildError reports builder mistakes: the problems eval.Compile found in
 // the flags and segments built (a bad variation index, weights that do not
 // add up to 100000, an unknown operator...) and values encoding/json
 // refused. Each Problem names the flag or segment and the field. It
@@ -172,7 +172,7 @@ func apply(base *rules.Document, c *changes, number func(kind, key string) int64
 	if c.version != nil {
 		doc.Version = *c.version
 	}
-	for _, p := range rules.Compile(doc).Problems() {
+	for _, p := range rules.Validate(doc) {
 		if built[[2]string{p.Kind, p.Key}] {
 			problems = append(problems, p)
 		}

@@ -47,7 +47,7 @@ func lintClean(data []byte) bool {
 	if err != nil {
 		return false
 	}
-	return len(rules.Compile(doc).Problems()) == 0
+	return len(rules.Validate(doc)) == 0
 }
 
 // TestTestdataDocumentsValidate: every well-formed document the repository

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -495,7 +496,7 @@ func (s *Server) wouldBreak(kind Kind, key string, src json.RawMessage) []proble
 		before[p.Error()] = true
 	}
 	var out []problemJSON
-	for _, p := range rules.CompileFrom(s.snap, cur.doc.Apply(patch)).Problems() {
+	for _, p := range eval.CompileFrom(s.snap, cur.doc.Apply(patch)).Problems() {
 		if (p.Kind == string(kind) && p.Key == key) || !before[p.Error()] {
 			out = append(out, problemJSON{Path: p.Path(), Field: p.Field, Message: p.Err.Error()})
 		}

@@ -380,14 +380,14 @@ func (s *Server) Summaries(flag string) []SummaryMinute {
 // server serves no such flag.
 func (s *Server) Experiment(key string) (*experiment.Report, bool) {
 	s.writeMu.Lock()
-	snap := s.snap
+	e := s.flags[key]
 	s.writeMu.Unlock()
-	f := snap.Flag(key)
-	if f == nil {
+	if e == nil {
 		return nil, false
 	}
 	s.events.tail(context.Background(), s)
-	return s.events.agg.Report(experiment.FlagInfoOf(f)), true
+	info, _ := experiment.FlagInfoOf(key, e.raw) // a malformed flag's report uses what could be read of it
+	return s.events.agg.Report(info), true
 }
 
 // handleExperiment serves GET /v1/admin/experiments/{flag} (operator or

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags/experiment"
-	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/internal/eval"
 )
 
 // watchGuards checks the guarded rollouts every GuardInterval until ctx is
@@ -30,7 +30,7 @@ func (s *Server) watchGuards(ctx context.Context) {
 
 // guarded is a flag whose guard is armed, as served when it was checked.
 type guarded struct {
-	flag    *rules.Flag
+	flag    *eval.Flag
 	raw     json.RawMessage
 	version int64
 }
@@ -50,7 +50,8 @@ func (s *Server) checkGuards(ctx context.Context) {
 	}
 	s.writeMu.Unlock()
 	for _, g := range todo {
-		rep := s.events.agg.Report(experiment.FlagInfoOf(g.flag))
+		info, _ := experiment.FlagInfoOf(g.flag.Key, g.raw) // g.flag is well formed
+		rep := s.events.agg.Report(info)
 		d := experiment.CheckGuard(rep, g.flag.Guard)
 		if !d.Trip {
 			continue

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -344,7 +345,7 @@ func (s *Server) pruneTombs(floor int64) {
 type prepared struct {
 	u    update
 	st   *state
-	snap *rules.Snapshot
+	snap *eval.Snapshot
 	data []byte // the patch event's data
 }
 
@@ -380,7 +381,7 @@ func (s *Server) prepareAt(u update, version int64) (*prepared, error) {
 	if int64(len(data)) > s.opts.MaxDocumentBytes {
 		return nil, fmt.Errorf("%w: patch of %d bytes, limit %d", ErrTooLarge, len(data), s.opts.MaxDocumentBytes)
 	}
-	return &prepared{u: u, st: st, snap: rules.CompileFrom(s.snap, doc), data: data}, nil
+	return &prepared{u: u, st: st, snap: eval.CompileFrom(s.snap, doc), data: data}, nil
 }
 
 // apply makes p the served content and sends its patch to every stream.
@@ -424,7 +425,7 @@ func (s *Server) applyEntries(kind Kind, changes map[string]*entry, at int64) {
 
 // logProblems reports the problems of the flags and segments u changed: they
 // are served as malformed (SPEC §1), which the operator should hear about.
-func (s *Server) logProblems(snap *rules.Snapshot, u update) {
+func (s *Server) logProblems(snap *eval.Snapshot, u update) {
 	for _, p := range snap.Problems() {
 		var changed bool
 		if p.Kind == string(KindSegment) {

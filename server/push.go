@@ -91,7 +91,7 @@ func checkDocument(body []byte) (*rules.Document, []problemJSON) {
 			}
 		}
 	}
-	for _, p := range rules.Compile(doc).Problems() {
+	for _, p := range rules.Validate(doc) {
 		problems = append(problems, problemJSON{Path: p.Path(), Field: p.Field, Message: p.Err.Error()})
 	}
 	return doc, problems

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -204,7 +205,7 @@ type Server struct {
 	segments  map[string]*entry // guarded by writeMu
 	tombs     map[string]tomb   // deleted keys, by tombKey; writeMu
 	tombOrder []tombRef         // tombs in deletion order; writeMu
-	snap      *rules.Snapshot   // compiled served document; writeMu
+	snap      *eval.Snapshot    // compiled served document; writeMu
 
 	// noDeadline reports once that streams cannot set write deadlines.
 	noDeadline sync.Once
@@ -318,7 +319,7 @@ func New(store Store, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("flags: server: %w", err)
 	}
 	s.cur.Store(st)
-	s.snap = rules.Compile(served)
+	s.snap = eval.Compile(served)
 	for _, p := range s.snap.Problems() {
 		s.log.Warn("flags: serving malformed "+p.Kind, "key", p.Key, "problem", p.Error())
 	}

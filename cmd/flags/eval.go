@@ -79,16 +79,16 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 
 // evalLine evaluates one flag and keeps the variation's JSON exactly as the
 // document wrote it (key order, number spelling).
-func evalLine(snap *rules.Snapshot, key string, ec flags.Context, clock func() time.Time) flags.Result[any] {
+func evalLine(snap *flags.Snapshot, key string, ec flags.Context, clock func() time.Time) flags.Result[any] {
 	r := flags.Evaluate(snap, key, ec, clock)
-	if f := snap.Flag(key); f != nil && r.Variation >= 0 && r.Variation < len(f.Variations) {
-		r.Value = f.Variations[r.Variation].JSON
+	if raw, ok := snap.Variation(key, r.Variation); ok {
+		r.Value = raw
 	}
 	return r
 }
 
 // loadSnapshot reads and compiles a document file.
-func loadSnapshot(paths ...string) (*rules.Snapshot, error) {
+func loadSnapshot(paths ...string) (*flags.Snapshot, error) {
 	if len(paths) == 1 {
 		if fi, err := os.Stat(paths[0]); err == nil && !fi.IsDir() {
 			data, err := os.ReadFile(paths[0])
@@ -99,7 +99,7 @@ func loadSnapshot(paths ...string) (*rules.Snapshot, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", paths[0], err)
 			}
-			return rules.Compile(doc), nil
+			return flags.Compile(doc), nil
 		}
 	}
 	// Several documents, or folders: merged as flags serve merges a folder.
@@ -134,7 +134,7 @@ func loadSnapshot(paths ...string) (*rules.Snapshot, error) {
 			return nil, fmt.Errorf("%s: %s is also defined by another document", sources[i].path, keys[0])
 		}
 	}
-	return rules.Compile(merged), nil
+	return flags.Compile(merged), nil
 }
 
 // parseContextArg reads --context: a JSON object, or @FILE holding one.

@@ -119,7 +119,7 @@ func lintPath(path string, label bool, stderr io.Writer) lintReport {
 		return lintReport{failed: true}
 	}
 	var r lintReport
-	for _, p := range rules.Compile(src.doc).Problems() {
+	for _, p := range rules.Validate(src.doc) {
 		r.problems = append(r.problems, prefix+p.Error())
 	}
 	r.warnings = warningLines(prefix, src)
@@ -212,7 +212,7 @@ func lintFolder(dir string, stderr io.Writer) lintReport {
 			lines = append(lines, lintLine{i, k, fmt.Sprintf("%s: %s: also defined in %s", sources[i].path, k, sources[owner[k]].path)})
 		}
 	}
-	for _, p := range rules.Compile(merged).Problems() {
+	for _, p := range rules.Validate(merged) {
 		i := owner[lintKey{p.Kind, p.Key}]
 		lines = append(lines, lintLine{i, lintKey{p.Kind, p.Key}, sources[i].path + ": " + p.Error()})
 	}
@@ -230,7 +230,7 @@ func lintFolder(dir string, stderr io.Writer) lintReport {
 				doc.Segments[k.key] = src.doc.Segments[k.key]
 			}
 		}
-		for _, p := range rules.Compile(doc).Problems() {
+		for _, p := range rules.Validate(doc) {
 			if k := (lintKey{p.Kind, p.Key}); mine[k] {
 				lines = append(lines, lintLine{i, k, src.path + ": " + p.Error()})
 			}

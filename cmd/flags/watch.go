@@ -181,7 +181,7 @@ func (w *watcher) printEvaluationsLocked() {
 	if len(names) == 0 {
 		names = snap.FlagKeys()
 		for key := range w.last { // flags deleted since: print their new state once
-			if snap.Flag(key) == nil {
+			if !snap.Has(key) {
 				names = append(names, key)
 			}
 		}

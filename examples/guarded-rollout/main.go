@@ -160,6 +160,16 @@ func rolledBack(c *flags.Client) bool {
 	if snap == nil {
 		return false
 	}
-	f := snap.Flag("new-checkout")
-	return f != nil && f.Guard != nil && f.Guard.Tripped != nil && f.Fallthrough.Rollout == nil && f.Fallthrough.Variation == 0
+	var f struct {
+		Guard       struct{ Tripped *rules.GuardTrip }
+		Fallthrough struct {
+			Variation *int
+			Rollout   json.RawMessage
+		}
+	}
+	if json.Unmarshal(snap.Document().Flags["new-checkout"], &f) != nil {
+		return false
+	}
+	ft := f.Fallthrough
+	return f.Guard.Tripped != nil && ft.Rollout == nil && ft.Variation != nil && *ft.Variation == 0
 }

@@ -151,7 +151,7 @@ func (p *printer) evaluations(ctx context.Context, client *flags.Client, user fl
 	if len(keys) == 0 {
 		results = client.AllFlags(ctx, user).AppendTo(nil)
 		for key := range p.last { // deleted since
-			if client.Snapshot().Flag(key) == nil {
+			if !client.Snapshot().Has(key) {
 				results = append(results, client.Value(ctx, key, user, nil))
 			}
 		}

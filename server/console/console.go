@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
 )
@@ -60,7 +61,7 @@ type Console struct {
 
 	snapMu  sync.Mutex
 	snapDoc *rules.Document // the document snap was compiled from
-	snap    *rules.Snapshot
+	snap    *eval.Snapshot
 }
 
 // session is one signed-in person.
@@ -235,12 +236,12 @@ func (c *Console) api(r *http.Request, s *session, method, path string, body []b
 }
 
 // snapshot compiles the served document once per version.
-func (c *Console) snapshot() (*rules.Document, *rules.Snapshot) {
+func (c *Console) snapshot() (*rules.Document, *eval.Snapshot) {
 	doc := c.srv.Load().Document()
 	c.snapMu.Lock()
 	defer c.snapMu.Unlock()
 	if c.snapDoc != doc {
-		c.snap = rules.Compile(doc)
+		c.snap = eval.Compile(doc)
 		c.snapDoc = doc
 	}
 	return doc, c.snap

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/flagstream/flags/experiment"
-	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/server"
 )
 
@@ -55,7 +55,7 @@ func (c *Console) flagList(w http.ResponseWriter, r *http.Request, s *session) {
 	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
 	tag := r.URL.Query().Get("tag")
 	now := c.now().UnixMilli()
-	var matched []*rules.Flag
+	var matched []*eval.Flag
 	tags := map[string]bool{}
 	for _, f := range snap.Flags() {
 		for _, t := range f.Tags {

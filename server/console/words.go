@@ -10,6 +10,7 @@ import (
 
 	"github.com/flagstream/flags/bucketing"
 	"github.com/flagstream/flags/experiment"
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/internal/linediff"
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
@@ -82,7 +83,7 @@ func clausesInWords(cs []rawClause) string {
 }
 
 // describeFlag says what a flag does, a line per step of SPEC §3.
-func describeFlag(f *rules.Flag) []string {
+func describeFlag(f *eval.Flag) []string {
 	var out []string
 	if f.Err != nil {
 		return []string{"Malformed: " + f.Err.Error() + ". Evaluations serve the caller's default."}
@@ -116,7 +117,7 @@ func describeFlag(f *rules.Flag) []string {
 	return out
 }
 
-func serveInWords(f *rules.Flag, s rules.Serve) string {
+func serveInWords(f *eval.Flag, s eval.Serve) string {
 	if s.Rollout == nil {
 		return variation(f, s.Variation)
 	}
@@ -135,7 +136,7 @@ func serveInWords(f *rules.Flag, s rules.Serve) string {
 	return text
 }
 
-func variation(f *rules.Flag, i int) string {
+func variation(f *eval.Flag, i int) string {
 	if i < 0 || i >= len(f.Variations) {
 		return "the caller's default"
 	}
@@ -147,7 +148,7 @@ func percent(w int64) string {
 }
 
 // scheduleProgress says where a flag's scheduled rollouts are now.
-func scheduleProgress(f *rules.Flag, now int64) string {
+func scheduleProgress(f *eval.Flag, now int64) string {
 	for _, r := range rollouts(f) {
 		if len(r.Schedule) == 0 {
 			continue
@@ -164,8 +165,8 @@ func scheduleProgress(f *rules.Flag, now int64) string {
 	return ""
 }
 
-func rollouts(f *rules.Flag) []*rules.Rollout {
-	var out []*rules.Rollout
+func rollouts(f *eval.Flag) []*eval.Rollout {
+	var out []*eval.Rollout
 	for i := range f.Rules {
 		if r := f.Rules[i].Serve.Rollout; r != nil {
 			out = append(out, r)
@@ -178,7 +179,7 @@ func rollouts(f *rules.Flag) []*rules.Rollout {
 }
 
 // guardState says whether a flag's guard is armed or tripped, when and why.
-func guardState(f *rules.Flag) string {
+func guardState(f *eval.Flag) string {
 	if f.Metadata == nil || f.Guard == nil {
 		return ""
 	}
@@ -191,7 +192,7 @@ func guardState(f *rules.Flag) string {
 		t.At.UTC().Format("2006-01-02 15:04:05 UTC"), g.Metric, 100*t.Rates[1], 100*t.Rates[0], t.PValue, t.Units[1], t.Units[0], g.Control)
 }
 
-func segmentsUsed(f *rules.Flag) []string {
+func segmentsUsed(f *eval.Flag) []string {
 	seen := map[string]bool{}
 	for _, r := range f.Rules {
 		for _, c := range r.Clauses {
@@ -225,9 +226,9 @@ type stepView struct {
 	Bars []bar
 }
 
-func rolloutCharts(f *rules.Flag, now int64) []rolloutChart {
+func rolloutCharts(f *eval.Flag, now int64) []rolloutChart {
 	var out []rolloutChart
-	add := func(where string, r *rules.Rollout) {
+	add := func(where string, r *eval.Rollout) {
 		ch := rolloutChart{Where: where}
 		weights := r.Weights
 		if len(r.Schedule) > 0 {
@@ -378,7 +379,7 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
-	"row": func(f *rules.Flag) flagRow { return flagRow{Key: f.Key, On: f.On, Version: f.Version} },
+	"row": func(f *eval.Flag) flagRow { return flagRow{Key: f.Key, On: f.On, Version: f.Version} },
 }
 
 // palette colors variations in charts; the last color is the caller's default.

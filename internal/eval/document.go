@@ -1,0 +1,350 @@
+package eval
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+)
+
+// ErrInvalidDocument reports a document rejected whole: it is not JSON, or its
+// top level has the wrong shape (SPEC §1). Problems inside one flag or segment
+// never produce it; they make only that flag or segment malformed.
+var ErrInvalidDocument = errors.New("flags: invalid document")
+
+// Document is a flag document as it travels: the snapshot version and the raw
+// JSON of every flag and segment. Keeping the raw bytes lets a server republish
+// fields it does not know (forward compatibility) and lets compilation reuse the
+// work done for flags whose bytes did not change.
+//
+// A Document is immutable once built; Apply returns a new one.
+type Document struct {
+	Version  int64                      `json:"version"`  // the snapshot version, above the previous one
+	Flags    map[string]json.RawMessage `json:"flags"`    // each flag's JSON by key, kept as written
+	Segments map[string]json.RawMessage `json:"segments"` // each segment's JSON by key, kept as written
+}
+
+// Patch is the data of a patch stream event: the new snapshot version and the
+// flags and segments that changed. A nil (JSON null) entry deletes the key.
+type Patch struct {
+	Version  int64                      `json:"version"`            // the snapshot version, above the previous one
+	Flags    map[string]json.RawMessage `json:"flags,omitempty"`    // the changed flags by key; a nil entry deletes the flag
+	Segments map[string]json.RawMessage `json:"segments,omitempty"` // the changed segments by key; a nil entry deletes the segment
+}
+
+// ParseDocument decodes a document. It fails, wrapping ErrInvalidDocument, only
+// when data is not JSON or its top level has the wrong shape.
+//
+// It reads the document in one pass: the members of flags and segments are
+// split while the top level is checked, rather than checked once as part of
+// the top level and split again.
+func ParseDocument(data []byte) (*Document, error) {
+	// One copy, so that the raw flags (sub-slices) never alias the caller's
+	// buffer, which it may reuse.
+	data = bytes.Clone(data)
+	s := &scanner{data: data}
+	s.skipSpace()
+	if s.pos >= len(data) || data[s.pos] != '{' {
+		_, kind, err := splitObject(data, 1) // not an object: say what it is
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
+		}
+		if kind == "null" {
+			return nil, fmt.Errorf("%w: top level is null, want an object", ErrInvalidDocument)
+		}
+		return nil, fmt.Errorf("%w: top level: got %s, want an object", ErrInvalidDocument, kind)
+	}
+	top, err := s.topLevel()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
+	}
+	s.skipSpace()
+	if s.pos != len(data) {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, s.unexpected("after top-level value"))
+	}
+	doc := &Document{}
+	if doc.Version, err = parseVersion(top.version); err != nil {
+		return nil, err
+	}
+	if doc.Flags, err = documentMembers("flags", top.flagsRaw, top.flags); err != nil {
+		return nil, err
+	}
+	if doc.Segments, err = documentMembers("segments", top.segmentsRaw, top.segments); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// topLevel is what a document's top-level object holds: the raw version,
+// flags and segments, the members of the last two split while they were
+// read.
+type topLevel struct {
+	version, flagsRaw, segmentsRaw json.RawMessage
+	flags, segments                map[string]json.RawMessage
+}
+
+// topLevel reads the members of the top-level object, whose '{' is at
+// s.pos. The last of duplicate members wins, as in encoding/json.
+func (s *scanner) topLevel() (topLevel, error) {
+	var top topLevel
+	s.pos++
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		return top, nil
+	}
+	for {
+		k, err := s.objectKey(keyDecode)
+		if err != nil {
+			return top, err
+		}
+		s.skipSpace()
+		start := s.pos
+		var members map[string]json.RawMessage
+		if (k == "flags" || k == "segments") && s.pos < len(s.data) && s.data[s.pos] == '{' {
+			members, err = s.rawMembersAt(2)
+		} else {
+			err = s.skipValue(2)
+		}
+		if err != nil {
+			return top, err
+		}
+		raw := json.RawMessage(s.data[start:s.pos:s.pos])
+		switch k {
+		case "version":
+			top.version = raw
+		case "flags":
+			top.flagsRaw, top.flags = raw, members
+		case "segments":
+			top.segmentsRaw, top.segments = raw, members
+		}
+		more, err := s.next('}', "after object key:value pair")
+		if err != nil {
+			return top, err
+		}
+		if !more {
+			return top, nil
+		}
+	}
+}
+
+// documentMembers is parseRawMap for a document whose flags or segments
+// member, raw, was split into members while it was read (nil when it is
+// not an object).
+func documentMembers(field string, raw json.RawMessage, members map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+	if members != nil {
+		return members, nil
+	}
+	return parseRawMap(field, raw, false)
+}
+
+// ParsePatch decodes the data of a patch event. Its top level must be an
+// object with an integer version; flags and segments, when present, must be
+// objects whose values are objects or null.
+func ParsePatch(data []byte) (*Patch, error) {
+	data = bytes.Clone(data)
+	top, kind, err := splitObject(data, 1)
+	if err != nil {
+		return nil, fmt.Errorf("%w: patch: %w", ErrInvalidDocument, err)
+	}
+	if top == nil {
+		if kind == "null" {
+			return nil, fmt.Errorf("%w: patch is null", ErrInvalidDocument)
+		}
+		return nil, fmt.Errorf("%w: patch: top level: got %s, want an object", ErrInvalidDocument, kind)
+	}
+	if _, ok := top["version"]; !ok {
+		return nil, fmt.Errorf("%w: patch: version: missing", ErrInvalidDocument)
+	}
+	p := &Patch{}
+	if p.Version, err = parseVersion(top["version"]); err != nil {
+		return nil, err
+	}
+	if p.Flags, err = parseRawMap("flags", top["flags"], true); err != nil {
+		return nil, err
+	}
+	if p.Segments, err = parseRawMap("segments", top["segments"], true); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func parseVersion(raw json.RawMessage) (int64, error) {
+	if raw == nil || isNull(raw) {
+		return 0, nil
+	}
+	var n json.Number
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return 0, fmt.Errorf("%w: version: %v", ErrInvalidDocument, err)
+	}
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, fmt.Errorf("%w: version: got %s, want an integer", ErrInvalidDocument, jsonKind(v))
+	}
+	i, err := n.Int64()
+	if err != nil || i < 0 {
+		return 0, fmt.Errorf("%w: version: %s is not an integer >= 0", ErrInvalidDocument, n)
+	}
+	return i, nil
+}
+
+// parseRawMap decodes an object of objects, the member field of a document
+// or patch (nesting level 2). Null members are kept (as nil)
+// only when allowNull is set (patches); in a document they make the flag
+// malformed later, not the document invalid, so they are kept as the raw null.
+func parseRawMap(field string, raw json.RawMessage, allowNull bool) (map[string]json.RawMessage, error) {
+	if raw == nil || isNull(raw) {
+		return map[string]json.RawMessage{}, nil
+	}
+	if first := firstByte(raw); first != '{' {
+		return nil, fmt.Errorf("%w: %s: want an object", ErrInvalidDocument, field)
+	}
+	out, _, err := splitObject(raw, 2) // a member of the top level
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidDocument, field, err)
+	}
+	if allowNull {
+		for k, v := range out {
+			if isNull(v) {
+				out[k] = nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// Apply returns the document that results from applying p to d. It does not
+// check p.Version; that is the caller's protocol decision.
+func (d *Document) Apply(p *Patch) *Document {
+	out := &Document{
+		Version:  p.Version,
+		Flags:    maps.Clone(d.Flags),
+		Segments: maps.Clone(d.Segments),
+	}
+	if out.Flags == nil {
+		out.Flags = map[string]json.RawMessage{}
+	}
+	if out.Segments == nil {
+		out.Segments = map[string]json.RawMessage{}
+	}
+	applyRaw(out.Flags, p.Flags)
+	applyRaw(out.Segments, p.Segments)
+	return out
+}
+
+func applyRaw(dst, changes map[string]json.RawMessage) {
+	for k, v := range changes {
+		if v == nil || isNull(v) {
+			delete(dst, k)
+		} else {
+			dst[k] = v
+		}
+	}
+}
+
+// MarshalJSON encodes the document with its keys sorted, so equal documents
+// encode to equal bytes.
+func (d *Document) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"version":%d,"flags":`, d.Version)
+	if err := writeRawMap(&b, d.Flags); err != nil {
+		return nil, err
+	}
+	b.WriteString(`,"segments":`)
+	if err := writeRawMap(&b, d.Segments); err != nil {
+		return nil, err
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func writeRawMap(b *bytes.Buffer, m map[string]json.RawMessage) error {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		kb, _ := json.Marshal(k)
+		b.Write(kb)
+		b.WriteByte(':')
+		v := m[k]
+		if v == nil {
+			b.WriteString("null")
+			continue
+		}
+		var c bytes.Buffer
+		if err := json.Compact(&c, v); err != nil {
+			return fmt.Errorf("flags: %s: %w", k, err)
+		}
+		b.Write(c.Bytes())
+	}
+	b.WriteByte('}')
+	return nil
+}
+
+func isNull(raw json.RawMessage) bool {
+	return string(bytes.TrimSpace(raw)) == "null"
+}
+
+func firstByte(raw json.RawMessage) byte {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 {
+		return 0
+	}
+	return t[0]
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a bool"
+	case string:
+		return "a string"
+	case json.Number, float64:
+		return "a number"
+	case []any:
+		return "an array"
+	case map[string]any, object:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// splitObject splits a JSON text that is an object into its members' raw
+// values; its top is at the given nesting level. For valid JSON that is not
+// an object it returns a nil map and the kind of value ("null", "an array"...).
+func splitObject(data []byte, level int) (map[string]json.RawMessage, string, error) {
+	s := &scanner{data: data}
+	s.skipSpace()
+	if s.pos < len(data) && data[s.pos] == '{' {
+		m, err := s.rawMembers(level)
+		if err != nil {
+			return nil, "", err
+		}
+		s.skipSpace()
+		if s.pos != len(data) {
+			return nil, "", s.unexpected("after top-level value")
+		}
+		return m, "", nil
+	}
+	v, err := parseJSONIn(&arena{}, data, level)
+	if err != nil {
+		return nil, "", err
+	}
+	if v == nil {
+		return nil, "null", nil
+	}
+	return nil, jsonKind(v), nil
+}

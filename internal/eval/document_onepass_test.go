@@ -1,0 +1,64 @@
+package eval
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// parseDocumentTwoPass is ParseDocument as it was before it read documents
+// in one pass: the top level split and checked, then flags and segments
+// split again. FuzzParseDocumentOnePass holds the two to the same answers.
+func parseDocumentTwoPass(data []byte) (*Document, error) {
+	top, kind, err := splitObject(data, 1)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, err)
+	}
+	if kind == "null" {
+		return nil, fmt.Errorf("%w: top level is null, want an object", ErrInvalidDocument)
+	}
+	if top == nil {
+		return nil, fmt.Errorf("%w: top level: got %s, want an object", ErrInvalidDocument, kind)
+	}
+	doc := &Document{}
+	if doc.Version, err = parseVersion(top["version"]); err != nil {
+		return nil, err
+	}
+	if doc.Flags, err = parseRawMap("flags", top["flags"], false); err != nil {
+		return nil, err
+	}
+	if doc.Segments, err = parseRawMap("segments", top["segments"], false); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+func FuzzParseDocumentOnePass(f *testing.F) {
+	addEvalDocuments(f)
+	for _, s := range []string{``, `{"flags":`, "{\n\"version\": 1,\n\"flags\": {,}}", `{} {}`, `[]`, `null`, `17`,
+		`{"flags":[]}`, `{"flags":{"a":{},"a":1}}`, `{"flags":{"a":{}},"flags":null}`, `{"flags":null,"flags":{"b":[]}}`,
+		`{"segments":true}`, `{"version":"3"}`, `{"flags":{"\u00e9\\n":1,"x\ud800":2,"a\"b":3}}`, `{"flags":{"a":{"b":[[[]]]}}`,
+		`{"version":1,"flags":{"a":1,"b":null},"segments":{"s":{}},"x":[1,{"flags":2}]}`, "{\"flags\":{\"a\x01\":1}}",
+		`{"flags":{"a":1}`, `{"flags":{"a":1,}}`, `{"flags":{"a" 1}}`, `{"flags":{1:1}}`,
+		// SPEC §13: nesting counted from the top, UTF-8 everywhere.
+		`{"flags":{"a":` + nested(62) + `}}`, `{"flags":{"a":` + nested(63) + `}}`, `{"x":` + nested(64) + `}`,
+		`{"flags":` + nested(64) + `}`, `{"segments":{"s":{"x":` + nested(62) + `}},"flags":{}}`,
+		"{\"flags\":{\"a\xff\":1}}", "{\"flags\":{\"a\":\"\xed\xa0\x80\"}}", "{\"x\":\"\xc3\"}", `{"flags":{"a":"\udc00"}}`,
+		`{"flags":{"\ud800":1}}`, `{"x":["\ud800\u0041"]}`, `{"flags":{"a":"\ud83d\ude00"}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, wantErr := parseDocumentTwoPass(data)
+		got, gotErr := ParseDocument(data)
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+			t.Fatalf("ParseDocument(%q) error %v, two-pass %v", data, gotErr, wantErr)
+		}
+		// reflect.DeepEqual first: cmp.Diff walks a document by reflection
+		// at every call, the most of an execution's time for a large one.
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("ParseDocument(%q) (-two-pass +one-pass):\n%s", data, cmp.Diff(want, got))
+		}
+	})
+}

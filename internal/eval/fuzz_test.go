@@ -1,0 +1,300 @@
+package eval
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// FuzzCompile feeds arbitrary bytes through ParseDocument and Compile. It
+// checks that nothing panics, that an invalid document is reported with
+// ErrInvalidDocument, that Problems are sorted and located, that Err agrees
+// with Problems, and that every flag and segment compiled without problems
+// holds only what evaluation can use safely (indexes in range, weights that
+// sum to 100000), since the evaluator trusts well-formed flags.
+//
+// Seeds: the documents of ../testdata/eval/*.json and testdata/fuzz/FuzzCompile.
+func FuzzCompile(f *testing.F) {
+	addEvalDocuments(f)
+	f.Add([]byte(`{"flags":{"a":{"on":true,"variations":[1,2],"prerequisites":[{"flag":"a","variation":0}],"fallthrough":{"variation":0}}}}`))
+	f.Add([]byte(`{"segments":{"s":{"rules":[{"clauses":[{"op":"inSegment","values":["s"]}],"weight":5}]}}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		doc, err := ParseDocument(data)
+		if err != nil {
+			if doc != nil || !errors.Is(err, ErrInvalidDocument) || !strings.HasPrefix(err.Error(), "flags: invalid document") {
+				t.Fatalf("ParseDocument error %v (doc %v): want nil doc and ErrInvalidDocument", err, doc)
+			}
+			return
+		}
+		s := Compile(doc)
+		checkSnapshot(t, doc, s)
+
+		// Reuse gives the same answer as a fresh compile, and so does the
+		// document re-encoded compactly.
+		want := problemStrings(s.Problems())
+		if got := problemStrings(CompileFrom(s, doc).Problems()); !slices.Equal(got, want) {
+			t.Fatalf("CompileFrom(same doc) problems %q, Compile %q", got, want)
+		}
+		enc, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatalf("Document.MarshalJSON: %v", err)
+		}
+		doc2, err := ParseDocument(enc)
+		if err != nil {
+			t.Fatalf("re-encoded document %s does not parse: %v", enc, err)
+		}
+		if got := problemStrings(Compile(doc2).Problems()); !slices.Equal(got, want) {
+			t.Fatalf("re-encoded document problems %q, want %q", got, want)
+		}
+		checkCopiesCompileAlike(t, doc)
+	})
+}
+
+// checkCopiesCompileAlike compiles doc with a copy of every flag under
+// another key, so that the copies share their originals' definitions
+// wherever that is allowed, and checks that each copy compiled as if alone:
+// the same problems but for the key, the same values, salts from its own key.
+func checkCopiesCompileAlike(t *testing.T, doc *Document) {
+	t.Helper()
+	const suffix = "-copy"
+	withCopies := &Document{Flags: maps.Clone(doc.Flags), Segments: doc.Segments}
+	for k, raw := range doc.Flags {
+		if _, taken := doc.Flags[k+suffix]; !taken {
+			withCopies.Flags[k+suffix] = raw
+		}
+	}
+	s := Compile(withCopies)
+	for k := range doc.Flags {
+		f, c := s.Flag(k), s.Flag(k+suffix)
+		if c == nil || doc.Flags[k+suffix] != nil || ValidKey(k) != ValidKey(k+suffix) {
+			continue // the copy's key has problems of its own
+		}
+		rekey := func(ps []*Problem) []string {
+			var out []string
+			for _, p := range ps {
+				msg := strings.ReplaceAll(p.Error(), fmt.Sprintf("%q", k+suffix), fmt.Sprintf("%q", k))
+				out = append(out, strings.ReplaceAll(msg, k+suffix, k))
+			}
+			return out
+		}
+		if got, want := rekey(c.local), rekey(f.local); !slices.Equal(got, want) {
+			t.Fatalf("copy of %q: problems %q, original %q", k, got, want)
+		}
+		if f.Version != c.Version || f.On != c.On || f.Kind != c.Kind || f.OffVariation != c.OffVariation ||
+			len(f.Variations) != len(c.Variations) || len(f.Rules) != len(c.Rules) || f.constLocal != c.constLocal ||
+			f.Fallthrough.Variation != c.Fallthrough.Variation || (f.Fallthrough.Rollout == nil) != (c.Fallthrough.Rollout == nil) {
+			t.Fatalf("copy of %q compiled differently: %+v, original %+v", k, *c.Definition, *f.Definition)
+		}
+		for i := range f.Variations {
+			if string(f.Variations[i].JSON) != string(c.Variations[i].JSON) {
+				t.Fatalf("copy of %q: variation %d = %s, original %s", k, i, c.Variations[i].JSON, f.Variations[i].JSON)
+			}
+		}
+		wantSalt := f.Salt
+		if f.Salt == k && !f.explicitSalt {
+			wantSalt = k + suffix
+		}
+		if c.Salt != wantSalt {
+			t.Fatalf("copy of %q: salt %q, want %q", k, c.Salt, wantSalt)
+		}
+		if r := f.Fallthrough.Rollout; r != nil && (r.Salt == k) != (c.Fallthrough.Rollout.Salt == k+suffix) && !f.explicitSalt {
+			t.Fatalf("copy of %q: rollout salt %q, original %q", k, c.Fallthrough.Rollout.Salt, r.Salt)
+		}
+	}
+}
+
+func checkSnapshot(t *testing.T, doc *Document, s *Snapshot) {
+	t.Helper()
+	ps := s.Problems()
+	for i, p := range ps {
+		msg := p.Error()
+		if !strings.HasPrefix(msg, "flags.") && !strings.HasPrefix(msg, "segments.") {
+			t.Fatalf("problem %q does not start with flags. or segments.", msg)
+		}
+		if !errors.Is(p, ErrMalformed) || p.Err == nil {
+			t.Fatalf("problem %q: not ErrMalformed or no cause", msg)
+		}
+		switch p.Kind {
+		case "flag":
+			if _, ok := doc.Flags[p.Key]; !ok {
+				t.Fatalf("problem %q names a flag not in the document", msg)
+			}
+		case "segment":
+			if _, ok := doc.Segments[p.Key]; !ok {
+				t.Fatalf("problem %q names a segment not in the document", msg)
+			}
+		default:
+			t.Fatalf("problem %q has kind %q", msg, p.Kind)
+		}
+		if i > 0 {
+			a := ps[i-1]
+			if a.Kind > p.Kind || a.Kind == p.Kind && a.Key > p.Key {
+				t.Fatalf("Problems not sorted: %q before %q", a.Error(), msg)
+			}
+		}
+	}
+	keys := s.FlagKeys()
+	if len(keys) != len(doc.Flags) {
+		t.Fatalf("FlagKeys() has %d keys, document %d", len(keys), len(doc.Flags))
+	}
+	for i, key := range keys {
+		if i > 0 && keys[i-1] >= key {
+			t.Fatalf("FlagKeys() not sorted: %q before %q", keys[i-1], key)
+		}
+		f := s.Flag(key)
+		if f == nil || f.Key != key {
+			t.Fatalf("Flag(%q) = %v", key, f)
+		}
+		if (f.Err == nil) != (len(f.Problems) == 0) || f.Err != nil && f.Err != error(f.Problems[0]) {
+			t.Fatalf("flag %q: Err %v disagrees with Problems %v", key, f.Err, f.Problems)
+		}
+		if f.Err == nil {
+			checkWellFormedFlag(t, s, f)
+		}
+	}
+	for key := range doc.Segments {
+		g := s.Segment(key)
+		if g == nil || (g.Err == nil) != (len(g.Problems) == 0) {
+			t.Fatalf("segment %q: %v", key, g)
+		}
+		if g.Err != nil {
+			continue
+		}
+		if len(g.Attribute) == 0 || !ValidKey(key) {
+			t.Fatalf("well-formed segment %q: attribute %v", key, g.Attribute)
+		}
+		for _, r := range g.Rules {
+			if r.Weight < -1 || r.Weight > TotalWeight || len(r.BucketBy) == 0 {
+				t.Fatalf("well-formed segment %q: rule %+v", key, r)
+			}
+			checkClauses(t, key, r.Clauses)
+		}
+	}
+}
+
+// checkWellFormedFlag checks what the evaluator relies on, and exercises
+// the compiled parts it calls (Match, Choose) on a few values.
+func checkWellFormedFlag(t *testing.T, s *Snapshot, f *Flag) {
+	t.Helper()
+	n := len(f.Variations)
+	if n == 0 || f.Kind == 0 || !ValidKey(f.Key) {
+		t.Fatalf("well-formed flag %q: %d variations, kind %v", f.Key, n, f.Kind)
+	}
+	inRange := func(what string, i int) {
+		if i < 0 || i >= n {
+			t.Fatalf("well-formed flag %q: %s = %d, outside 0..%d", f.Key, what, i, n-1)
+		}
+	}
+	if f.OffVariation != -1 {
+		inRange("offVariation", f.OffVariation)
+	}
+	for _, p := range f.Prerequisites {
+		if p.Key == "" || p.Variation < 0 {
+			t.Fatalf("well-formed flag %q: prerequisite %+v", f.Key, p)
+		}
+		if pf := s.Flag(p.Key); pf != nil && pf.Key == f.Key {
+			t.Fatalf("well-formed flag %q is its own prerequisite", f.Key)
+		}
+	}
+	for _, tg := range f.Targets {
+		inRange("target variation", tg.Variation)
+		if len(tg.Attribute) == 0 {
+			t.Fatalf("well-formed flag %q: target without attribute", f.Key)
+		}
+	}
+	serves := []Serve{f.Fallthrough}
+	for _, r := range f.Rules {
+		serves = append(serves, r.Serve)
+		checkClauses(t, f.Key, r.Clauses)
+	}
+	for _, sv := range serves {
+		if sv.Rollout == nil {
+			inRange("serve variation", sv.Variation)
+			continue
+		}
+		r := sv.Rollout
+		if len(r.Variations) == 0 || len(r.BucketBy) == 0 {
+			t.Fatalf("well-formed flag %q: rollout %+v", f.Key, r)
+		}
+		for _, v := range r.Variations {
+			inRange("rollout variation", v)
+		}
+		checkWeights := func(what string, ws []int64) {
+			var sum int64
+			for _, w := range ws {
+				if w < 0 || w > TotalWeight {
+					t.Fatalf("well-formed flag %q: %s weight %d outside 0..%d", f.Key, what, w, TotalWeight)
+				}
+				sum += w
+			}
+			if sum != TotalWeight {
+				t.Fatalf("well-formed flag %q: %s weights sum to %d", f.Key, what, sum)
+			}
+		}
+		if len(r.Schedule) == 0 {
+			checkWeights("static", r.Weights)
+		}
+		for i, st := range r.Schedule {
+			if len(st.Weights) != len(r.Variations) || i > 0 && st.At <= r.Schedule[i-1].At {
+				t.Fatalf("well-formed flag %q: schedule step %d %+v", f.Key, i, st)
+			}
+			checkWeights("schedule", st.Weights)
+		}
+		for _, bucket := range []int{0, 1, 49999, 99999} {
+			for _, at := range []int64{-1 << 62, 0, 1767225600000, 1 << 62} {
+				inRange("Choose", r.Choose(bucket, at))
+			}
+		}
+	}
+}
+
+// probeValues are attribute values every clause is matched against.
+var probeValues = []any{"x", "", "2026-01-01T00:00:00Z", "1.2.3", 1.0, -0.5, 1e300, true, false,
+	[]any{"x", 1.0}, []any{}, map[string]any{"a": 1.0}}
+
+func checkClauses(t *testing.T, key string, cs []Clause) {
+	t.Helper()
+	for i := range cs {
+		c := &cs[i]
+		if !c.Op.Known() {
+			t.Fatalf("%q: well formed with unknown op %q", key, c.Op)
+		}
+		if c.Op == OpInSegment {
+			continue
+		}
+		if len(c.Attribute) == 0 && c.Op != OpBefore && c.Op != OpAfter { // before/after without one compare the clock
+			t.Fatalf("%q: well-formed clause %+v has no attribute", key, c)
+		}
+		if c.Match(nil, false) != (c.Op == OpExists && c.Negate) {
+			t.Fatalf("%q: clause %s negate=%v matches an absent attribute", key, c.Op, c.Negate)
+		}
+		for _, v := range probeValues {
+			c.Match(v, true)
+		}
+	}
+}
+
+// addEvalDocuments seeds f with the documents of ../testdata/eval/*.json.
+func addEvalDocuments(f *testing.F) {
+	files, _ := filepath.Glob("../testdata/eval/*.json")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var cf struct {
+			Document json.RawMessage `json:"document"`
+		}
+		if err := json.Unmarshal(data, &cf); err != nil {
+			f.Fatalf("%s: %v", file, err)
+		}
+		f.Add([]byte(cf.Document))
+	}
+}

@@ -1,0 +1,654 @@
+package eval
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// A small strict JSON parser (RFC 8259) for documents. encoding/json's
+// decoding into interfaces was most of the cost of loading a document: this
+// parser builds the same trees (objects as map[string]any, arrays as []any,
+// numbers as json.Number) several times faster, and can split a document into
+// raw per-flag slices without decoding them.
+
+// object is a decoded JSON object: its members in document order. Flag
+// objects have a handful of members, so a slice scanned from the end (the
+// last duplicate wins, as in encoding/json) is cheaper than a map.
+// It is a pointer so that putting it in an interface does not allocate.
+type object = *objNode
+
+type objNode struct{ m []member }
+
+type member struct {
+	key string
+	val any
+}
+
+// get returns the value of member name.
+func (o *objNode) get(name string) (any, bool) {
+	for i := len(o.m) - 1; i >= 0; i-- {
+		if o.m[i].key == name {
+			return o.m[i].val, true
+		}
+	}
+	return nil, false
+}
+
+// val returns the value of member name, nil when absent.
+func (o *objNode) val(name string) any {
+	v, _ := o.get(name)
+	return v
+}
+
+// arena hands out the memory of parse trees in chunks: compiling a document
+// parses thousands of small objects and arrays, and one allocation per
+// chunk instead of several per node is most of the parser's speed. Trees
+// stay valid as long as they are referenced, until reset.
+type arena struct {
+	members []member  // chunk for objects' members
+	nodes   []objNode // chunk for objects
+	items   []any     // chunk for arrays' elements
+	mstack  []member  // members of the objects being parsed
+	istack  []any     // elements of the arrays being parsed
+}
+
+// reset makes the arena hand out its current chunks' memory again; the
+// trees it handed out before must no longer be used. The chunks are not
+// cleared: what they still point to is the previous tree's strings, soon
+// overwritten, and clearing pointers costs write barriers while the GC runs.
+func (a *arena) reset() {
+	a.members, a.nodes, a.items = a.members[:0], a.nodes[:0], a.items[:0]
+}
+
+// Chunks start small, so that compiling a patch of one flag stays cheap,
+// and double up to arenaChunk for whole documents.
+const (
+	arenaFirstChunk = 16
+	arenaChunk      = 512
+)
+
+func nextChunk(prev, need int) int {
+	return max(need, min(arenaChunk, max(arenaFirstChunk, 2*prev)))
+}
+
+func (a *arena) object(ms []member) object {
+	if cap(a.members)-len(a.members) < len(ms) {
+		a.members = make([]member, 0, nextChunk(cap(a.members), len(ms)))
+	}
+	start := len(a.members)
+	a.members = append(a.members, ms...)
+	if len(a.nodes) == cap(a.nodes) {
+		a.nodes = make([]objNode, 0, nextChunk(cap(a.nodes), 1))
+	}
+	a.nodes = append(a.nodes, objNode{m: a.members[start:len(a.members):len(a.members)]})
+	return &a.nodes[len(a.nodes)-1]
+}
+
+func (a *arena) array(vs []any) []any {
+	if len(vs) == 0 {
+		return []any{}
+	}
+	if cap(a.items)-len(a.items) < len(vs) {
+		a.items = make([]any, 0, nextChunk(cap(a.items), len(vs)))
+	}
+	start := len(a.items)
+	a.items = append(a.items, vs...)
+	return a.items[start:len(a.items):len(a.items)]
+}
+
+// plain converts a parsed tree to encoding/json's shapes (objects as
+// maps), keeping json.Number.
+func plain(v any) any {
+	switch x := v.(type) {
+	case object:
+		m := make(map[string]any, len(x.m))
+		for _, e := range x.m {
+			m[e.key] = plain(e.val)
+		}
+		return m
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = plain(e)
+		}
+		return out
+	}
+	return v
+}
+
+// MaxNesting is how deep a JSON text may nest objects and arrays (SPEC §13),
+// counted from its top: the top-level object of a document is level 1, its
+// "flags" object level 2, a flag level 3. Deeper text is invalid. Real flags
+// nest a handful of levels; the limit bounds the recursion of every parser
+// that reads the text after us (encoding/json allows 10,000, and 10,000
+// levels of a 40 KB request cost megabytes of trees and stack).
+const MaxNesting = 64
+
+// flagLevel is the nesting level of a flag or segment object in its
+// document: {"flags": {"key": {...}}}.
+const flagLevel = 3
+
+// Errors a JSON text can fail with beyond its syntax (SPEC §13). They are
+// wrapped by the errors of ParseDocument and ParsePatch and by the problem
+// of a flag or segment compiled on its own.
+var (
+	// ErrTooDeep reports objects and arrays nested deeper than MaxNesting.
+	ErrTooDeep = errors.New("objects and arrays nest deeper than 64 levels")
+	// ErrInvalidUTF8 reports a string holding bytes that are not UTF-8 or a
+	// \u escape of a lone UTF-16 surrogate: strings served must be UTF-8.
+	ErrInvalidUTF8 = errors.New("string is not valid UTF-8")
+)
+
+// scanner reads one JSON text held in data.
+type scanner struct {
+	data []byte
+	pos  int
+	a    *arena
+}
+
+// syntaxError reports where parsing stopped, as line and column. err is
+// the sentinel it wraps (ErrTooDeep, ErrInvalidUTF8), nil for plain syntax.
+type syntaxError struct {
+	msg        string
+	line, col  int
+	byteOffset int
+	err        error
+}
+
+func (e *syntaxError) Error() string {
+	return fmt.Sprintf("line %d, column %d: %s", e.line, e.col, e.msg)
+}
+
+func (e *syntaxError) Unwrap() error { return e.err }
+
+func (s *scanner) errorf(format string, args ...any) error {
+	return s.fail(nil, format, args...)
+}
+
+// fail is errorf for an error that wraps sentinel.
+func (s *scanner) fail(sentinel error, format string, args ...any) error {
+	line, col := 1, 1
+	for i := 0; i < s.pos && i < len(s.data); i++ {
+		if s.data[i] == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return &syntaxError{msg: fmt.Sprintf(format, args...), line: line, col: col, byteOffset: s.pos, err: sentinel}
+}
+
+// tooDeep is the error for an object or array at pos nested beyond
+// MaxNesting; level is the level it would have.
+func (s *scanner) tooDeep(level int) error {
+	return s.fail(ErrTooDeep, "%v (this one would be level %d, counted from the top of the document)", ErrTooDeep, level)
+}
+
+func (s *scanner) skipSpace() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// unexpected describes the byte at pos (or the end of input).
+func (s *scanner) unexpected(context string) error {
+	if s.pos >= len(s.data) {
+		return s.errorf("unexpected end of JSON input")
+	}
+	return s.errorf("invalid character %q %s", s.data[s.pos], context)
+}
+
+// parseJSON decodes one complete JSON text into a tree: object, []any,
+// string, json.Number, bool or nil.
+func parseJSON(data []byte) (any, error) {
+	return parseJSONIn(&arena{}, data, 1)
+}
+
+// parseJSONIn is parseJSON taking its memory from a, for a text whose top
+// is at the given nesting level (1 for a text on its own, flagLevel for a
+// flag or segment cut from a document).
+func parseJSONIn(a *arena, data []byte, level int) (any, error) {
+	a.mstack, a.istack = a.mstack[:0], a.istack[:0] // left over by a failed parse
+	s := &scanner{data: data, a: a}
+	v, err := s.value(level)
+	if err != nil {
+		return nil, err
+	}
+	s.skipSpace()
+	if s.pos != len(s.data) {
+		return nil, s.unexpected("after top-level value")
+	}
+	return v, nil
+}
+
+// value reads the value at pos; an object or array there is at the given
+// nesting level, and its members are at level+1.
+//
+// Hot loop (complexity above 15 on purpose): one switch on the first byte
+// of every JSON value the compiler reads.
+func (s *scanner) value(level int) (any, error) {
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return nil, s.errorf("unexpected end of JSON input")
+	}
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		if level > MaxNesting {
+			return nil, s.tooDeep(level)
+		}
+		s.pos++
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == '}' {
+			s.pos++
+			return s.a.object(nil), nil
+		}
+		base := len(s.a.mstack) // nested objects push above it and pop back to it
+		for {
+			k, err := s.objectKey(keyIntern)
+			if err != nil {
+				return nil, err
+			}
+			v, err := s.value(level + 1)
+			if err != nil {
+				return nil, err
+			}
+			s.a.mstack = append(s.a.mstack, member{k, v})
+			more, err := s.next('}', "after object key:value pair")
+			if err != nil {
+				return nil, err
+			}
+			if more {
+				continue
+			}
+			o := s.a.object(s.a.mstack[base:])
+			clear(s.a.mstack[base:])
+			s.a.mstack = s.a.mstack[:base]
+			return o, nil
+		}
+	case c == '[':
+		if level > MaxNesting {
+			return nil, s.tooDeep(level)
+		}
+		s.pos++
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == ']' {
+			s.pos++
+			return []any{}, nil
+		}
+		base := len(s.a.istack)
+		for {
+			v, err := s.value(level + 1)
+			if err != nil {
+				return nil, err
+			}
+			s.a.istack = append(s.a.istack, v)
+			more, err := s.next(']', "after array element")
+			if err != nil {
+				return nil, err
+			}
+			if more {
+				continue
+			}
+			arr := s.a.array(s.a.istack[base:])
+			clear(s.a.istack[base:]) // drop references for the GC
+			s.a.istack = s.a.istack[:base]
+			return arr, nil
+		}
+	case c == '"':
+		return s.str()
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	case c == 't':
+		return true, s.literal("true")
+	case c == 'f':
+		return false, s.literal("false")
+	case c == 'n':
+		return nil, s.literal("null")
+	}
+	return nil, s.unexpected("looking for beginning of value")
+}
+
+func (s *scanner) literal(lit string) error {
+	if len(s.data)-s.pos >= len(lit) && string(s.data[s.pos:s.pos+len(lit)]) == lit {
+		s.pos += len(lit)
+		return nil
+	}
+	for i := 0; i < len(lit); i++ {
+		if s.pos >= len(s.data) || s.data[s.pos] != lit[i] {
+			return s.unexpected("in literal " + lit)
+		}
+		s.pos++
+	}
+	return nil
+}
+
+// number reads a JSON number.
+//
+// Hot loop (complexity above 15 on purpose): the JSON number grammar, byte
+// by byte, with the small-integer fast path.
+func (s *scanner) number() (any, error) {
+	start := s.pos
+	if s.data[s.pos] == '-' {
+		s.pos++
+	}
+	switch {
+	case s.pos < len(s.data) && s.data[s.pos] == '0':
+		s.pos++
+	case s.pos < len(s.data) && s.data[s.pos] >= '1' && s.data[s.pos] <= '9':
+		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+			s.pos++
+		}
+	default:
+		return nil, s.unexpected("in numeric literal")
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '.' {
+		s.pos++
+		if s.pos >= len(s.data) || s.data[s.pos] < '0' || s.data[s.pos] > '9' {
+			return nil, s.unexpected("after decimal point in numeric literal")
+		}
+		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+			s.pos++
+		}
+	}
+	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
+			s.pos++
+		}
+		if s.pos >= len(s.data) || s.data[s.pos] < '0' || s.data[s.pos] > '9' {
+			return nil, s.unexpected("in exponent of numeric literal")
+		}
+		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+			s.pos++
+		}
+	}
+	return s.numberValue(s.data[start:s.pos]), nil
+}
+
+// smallNumbers holds "0" to "99" already in interfaces: variation indexes
+// and the like are most of a document's numbers, and boxing a json.Number
+// costs two allocations.
+var smallNumbers = func() [100]any {
+	var t [100]any
+	for i := range t {
+		t[i] = json.Number(strconv.Itoa(i))
+	}
+	return t
+}()
+
+func (s *scanner) numberValue(b []byte) any {
+	switch {
+	case len(b) == 1 && b[0] >= '0' && b[0] <= '9':
+		return smallNumbers[b[0]-'0']
+	case len(b) == 2 && b[0] >= '1' && b[0] <= '9' && b[1] >= '0' && b[1] <= '9':
+		return smallNumbers[(b[0]-'0')*10+b[1]-'0']
+	}
+	return json.Number(b)
+}
+
+// How objectKey treats the key it reads.
+const (
+	keyIntern = iota // decode, returning document member names as constants
+	keyDecode        // decode
+	keySkip          // only check it
+)
+
+// objectKey reads an object key and the colon after it, leaving pos at the
+// member's value.
+func (s *scanner) objectKey(mode int) (string, error) {
+	s.skipSpace()
+	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+		return "", s.unexpected("looking for beginning of object key string")
+	}
+	var k string
+	var err error
+	switch mode {
+	case keyIntern:
+		k, err = s.key()
+	case keyDecode:
+		k, err = s.str()
+	default:
+		err = s.skipString()
+	}
+	if err != nil {
+		return "", err
+	}
+	s.skipSpace()
+	if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+		return "", s.unexpected("after object key")
+	}
+	s.pos++
+	return k, nil
+}
+
+// key reads an object key. The member names of the document format are
+// returned as constants, without allocating.
+func (s *scanner) key() (string, error) {
+	start := s.pos + 1
+	for i := start; i < len(s.data) && i-start <= 16; i++ {
+		c := s.data[i]
+		if c == '"' {
+			if k := knownKey(s.data[start:i]); k != "" {
+				s.pos = i + 1
+				return k, nil
+			}
+			break
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	return s.str()
+}
+
+// knownKey returns the interned name of a field SPEC §1 defines, or "".
+//
+// Its complexity (above 15 on purpose) is a table's, one case per name: a
+// string switch on the bytes does not allocate, and runs for every key read.
+func knownKey(b []byte) string {
+	switch string(b) { // the compiler does not allocate for this conversion
+	case "version":
+		return "version"
+	case "on":
+		return "on"
+	case "variations":
+		return "variations"
+	case "offVariation":
+		return "offVariation"
+	case "prerequisites":
+		return "prerequisites"
+	case "flag":
+		return "flag"
+	case "variation":
+		return "variation"
+	case "targets":
+		return "targets"
+	case "attribute":
+		return "attribute"
+	case "values":
+		return "values"
+	case "rules":
+		return "rules"
+	case "id":
+		return "id"
+	case "description":
+		return "description"
+	case "clauses":
+		return "clauses"
+	case "op":
+		return "op"
+	case "negate":
+		return "negate"
+	case "serve":
+		return "serve"
+	case "rollout":
+		return "rollout"
+	case "fallthrough":
+		return "fallthrough"
+	case "salt":
+		return "salt"
+	case "bucketBy":
+		return "bucketBy"
+	case "experiment":
+		return "experiment"
+	case "weight":
+		return "weight"
+	case "schedule":
+		return "schedule"
+	case "at":
+		return "at"
+	case "weights":
+		return "weights"
+	case "tags":
+		return "tags"
+	case "deprecated":
+		return "deprecated"
+	case "included":
+		return "included"
+	case "excluded":
+		return "excluded"
+	case "key":
+		return "key"
+	}
+	return ""
+}
+
+// str reads a string starting at the opening quote.
+func (s *scanner) str() (string, error) {
+	s.pos++ // opening quote
+	start := s.pos
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			v := string(s.data[start:s.pos])
+			s.pos++
+			return v, nil
+		case c == '\\':
+			return s.strSlow(start)
+		case c < 0x20:
+			return "", s.unexpected("in string literal")
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(s.data[s.pos:])
+			if r == utf8.RuneError && size == 1 {
+				return "", s.badUTF8()
+			}
+			s.pos += size
+		default:
+			s.pos++
+		}
+	}
+	return "", s.errorf("unexpected end of JSON input")
+}
+
+// badUTF8 is the error for the byte at pos, which starts no UTF-8 encoding
+// of a character (encoding/json would replace it with U+FFFD; SPEC §13
+// rejects it, so that every string served is the one written).
+func (s *scanner) badUTF8() error {
+	return s.fail(ErrInvalidUTF8, "%v: byte 0x%02x", ErrInvalidUTF8, s.data[s.pos])
+}
+
+// surrogatePair completes the UTF-16 surrogate r read from the \u escape
+// at start, with pos after it: a high half followed by the \u escape of a
+// low half is one character, and pos moves past both; anything else is a
+// lone surrogate, which no UTF-8 string can hold.
+func (s *scanner) surrogatePair(r rune, start int) (rune, error) {
+	if r < 0xdc00 && len(s.data)-s.pos >= 6 && s.data[s.pos] == '\\' && s.data[s.pos+1] == 'u' {
+		save := s.pos
+		s.pos += 2
+		if low, ok := s.hex4(); ok && low >= 0xdc00 && low <= 0xdfff {
+			return utf16.DecodeRune(r, low), nil
+		}
+		s.pos = save
+	}
+	s.pos = start
+	return 0, s.fail(ErrInvalidUTF8, "%v: lone surrogate \\u%04x", ErrInvalidUTF8, r)
+}
+
+// strSlow decodes a string with escapes from start.
+//
+// Hot loop (complexity above 15 on purpose): escapes and UTF-8
+// validation, one switch per byte.
+func (s *scanner) strSlow(start int) (string, error) {
+	buf := make([]byte, 0, s.pos-start+16)
+	buf = append(buf, s.data[start:s.pos]...)
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			return string(buf), nil
+		case c < 0x20:
+			return "", s.unexpected("in string literal")
+		case c == '\\':
+			s.pos++
+			if s.pos >= len(s.data) {
+				return "", s.errorf("unexpected end of JSON input")
+			}
+			e := s.data[s.pos]
+			s.pos++
+			switch e {
+			case '"', '\\', '/':
+				buf = append(buf, e)
+			case 'b':
+				buf = append(buf, '\b')
+			case 'f':
+				buf = append(buf, '\f')
+			case 'n':
+				buf = append(buf, '\n')
+			case 'r':
+				buf = append(buf, '\r')
+			case 't':
+				buf = append(buf, '\t')
+			case 'u':
+				r, ok := s.hex4()
+				if !ok {
+					return "", s.unexpected("in \\u hexadecimal character escape")
+				}
+				if utf16.IsSurrogate(r) {
+					var err error
+					if r, err = s.surrogatePair(r, s.pos-6); err != nil {
+						return "", err
+					}
+				}
+				buf = utf8.AppendRune(buf, r)
+			default:
+				s.pos--
+				return "", s.unexpected("in string escape code")
+			}
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(s.data[s.pos:])
+			if r == utf8.RuneError && size == 1 {
+				return "", s.badUTF8()
+			}
+			buf = append(buf, s.data[s.pos:s.pos+size]...)
+			s.pos += size
+		default:
+			buf = append(buf, c)
+			s.pos++
+		}
+	}
+	return "", s.errorf("unexpected end of JSON input")
+}
+
+func (s *scanner) hex4() (rune, bool) {
+	if len(s.data)-s.pos < 4 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(s.data[s.pos:s.pos+4]), 16, 32)
+	if err != nil {
+		return 0, false
+	}
+	s.pos += 4
+	return rune(v), true
+}

@@ -1,0 +1,175 @@
+package eval
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// decodeStd is what parseJSON must agree with: encoding/json with UseNumber.
+func decodeStd(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data")
+	}
+	return v, nil
+}
+
+var jsonSeeds = []string{
+	`{}`, `[]`, `null`, `true`, `false`, `0`, `-0`, `-1.5e+10`, `1E-2`, `"a"`, `" x "`,
+	`{"a":[1,2,{"b":null}],"c":"\u00e9\ud83d\ude00\n\t\"\\\/"}`,
+	`"\ud800"`, `"\udc00\ud800x"`, "\"\xff\xfe\"", "\"\u2028\"", `{"a":1,"a":2}`,
+	`01`, `1.`, `.5`, `-`, `1e`, `+1`, `[1,]`, `{"a":1,}`, `{"a"}`, `{a:1}`, `"\x"`, "\"\x01\"", `[`, `{"a":`,
+	`tru`, `nulll`, `[] []`, ` { "flags" : { "x" : { "on" : true } } } `, `"\u12"`, `"\uZZZZ"`,
+	`"\ud800\udc00"`, `"\udbff\udfff"`, `"\ud800\ud800\udc00"`, `"\ud800\n"`, `"\ud800\u0041"`, `"a\udfff"`,
+	`{"\ud800":1}`, "{\"\xc3\":1}", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xc3\xa9\xe2\x82\xac\"",
+	strings.Repeat("[", 64) + strings.Repeat("]", 64), strings.Repeat("[", 65) + strings.Repeat("]", 65),
+	strings.Repeat(`{"a":`, 64) + "1" + strings.Repeat("}", 64), strings.Repeat(`{"a":`, 65) + "1" + strings.Repeat("}", 65),
+	strings.Repeat("[", 64) + `{}` + strings.Repeat("]", 64), strings.Repeat("[", 10001) + strings.Repeat("]", 10001),
+}
+
+// FuzzParseJSON holds parseJSON to encoding/json, but for the limits of
+// SPEC §13 that encoding/json does not apply: parseJSON also rejects text
+// nested deeper than MaxNesting (encoding/json: 10,000), invalid UTF-8 and
+// lone surrogate escapes (encoding/json: replaced with U+FFFD). Those are
+// told by nestingDepth and invalidText, written apart from the scanner.
+func FuzzParseJSON(f *testing.F) {
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tree, err := parseJSON(data)
+		got := plain(tree)
+		want, stdErr := decodeStd(data)
+		stdOK := stdErr == nil && json.Valid(data)
+		if stdErr == nil != json.Valid(data) {
+			t.Fatalf("encoding/json disagrees with itself on %q: Decode %v, Valid %v", data, stdErr, json.Valid(data))
+		}
+		deep, invalid := false, false
+		if stdOK {
+			deep, invalid = nestingDepth(data) > MaxNesting, invalidText(data)
+		}
+		wantOK := stdOK && !deep && !invalid
+		if (err == nil) != wantOK {
+			t.Fatalf("parseJSON(%q) error %v; want error %v (encoding/json %v, too deep %v, invalid text %v)",
+				data, err, !wantOK, stdErr, deep, invalid)
+		}
+		switch {
+		case deep && !invalid && !errors.Is(err, ErrTooDeep):
+			t.Fatalf("parseJSON(%q) error %v, want ErrTooDeep", data, err)
+		case invalid && !deep && !errors.Is(err, ErrInvalidUTF8):
+			t.Fatalf("parseJSON(%q) error %v, want ErrInvalidUTF8", data, err)
+		}
+		if err != nil {
+			return
+		}
+		// reflect.DeepEqual first: cmp.Diff takes time exponential in the
+		// depth of nested one-element arrays, and most inputs are equal.
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("parseJSON(%q) differs from encoding/json (-want +got):\n%s", data, cmp.Diff(want, got))
+		}
+		// splitObject agrees on objects.
+		if m, ok := want.(map[string]any); ok {
+			raw, _, err := splitObject(data, 1)
+			if err != nil || len(raw) != len(m) {
+				t.Fatalf("splitObject(%q) = %d members, %v; want %d", data, len(raw), err, len(m))
+			}
+			for k, r := range raw {
+				v, err := decodeStd(r)
+				if err != nil || !reflect.DeepEqual(v, m[k]) {
+					t.Fatalf("splitObject(%q)[%q] = %s, want %v", data, k, r, m[k])
+				}
+			}
+		}
+	})
+}
+
+// nestingDepth returns how deep the valid JSON text data nests objects
+// and arrays (0 for a scalar).
+func nestingDepth(data []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			depth++
+			deepest = max(deepest, depth)
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
+}
+
+// invalidText reports whether the valid JSON text data holds bytes that
+// are not UTF-8 or a \u escape of a UTF-16 surrogate that is not half of
+// a high-low pair.
+func invalidText(data []byte) bool {
+	if !utf8.Valid(data) {
+		return true
+	}
+	high := false // the previous character of the string was a high half
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\\' {
+			if high {
+				return true
+			}
+			continue
+		}
+		i++
+		if data[i] != 'u' {
+			if high {
+				return true
+			}
+			continue
+		}
+		u, _ := strconv.ParseUint(string(data[i+1:i+5]), 16, 16)
+		i += 4
+		switch {
+		case u >= 0xd800 && u < 0xdc00:
+			if high {
+				return true
+			}
+			high = true
+		case u >= 0xdc00 && u < 0xe000:
+			if !high {
+				return true
+			}
+			high = false
+		case high:
+			return true
+		}
+	}
+	return high
+}
+
+func TestParseJSONErrorsHavePositions(t *testing.T) {
+	for in, want := range map[string]string{
+		"{\n  \"a\": tru }": "line 2, column 11: invalid character ' ' in literal true",
+		`[1,]`:              "line 1, column 4: invalid character ']' looking for beginning of value",
+		`{"a" 1}`:           "line 1, column 6: invalid character '1' after object key",
+		`"abc`:              "line 1, column 5: unexpected end of JSON input",
+	} {
+		_, err := parseJSON([]byte(in))
+		if err == nil || err.Error() != want {
+			t.Errorf("parseJSON(%q) error %v, want %q", in, err, want)
+		}
+	}
+}
