@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -565,6 +566,46 @@ func FuzzPlainSemver(f *testing.F) {
 		full, fullOK := parseFullSemver(s)
 		if !fullOK || full != fast {
 			t.Fatalf("%q: fast path %+v, full parser %+v (ok %v)", s, fast, full, fullOK)
+		}
+	})
+}
+
+func TestUTCSecondsAgreesWithTimeParse(t *testing.T) {
+	check := func(v string) {
+		t.Helper()
+		sec, ok := utcSeconds(v)
+		tm, err := time.Parse(time.RFC3339Nano, v)
+		if ok && (err != nil || tm.Unix() != sec || tm.Nanosecond() != 0) {
+			t.Errorf("utcSeconds(%q) = %d, true; time.Parse: %v, %v", v, sec, tm.Unix(), err)
+		}
+		if !ok && err == nil && len(v) == 20 && v[19] == 'Z' && v[10] == 'T' {
+			t.Errorf("utcSeconds(%q) refused what time.Parse reads as %v", v, tm)
+		}
+	}
+	for _, v := range []string{
+		"1970-01-01T00:00:00Z", "2026-12-04T04:31:45Z", "2000-02-29T23:59:59Z", "1900-02-29T00:00:00Z",
+		"2100-02-28T12:00:00Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2024-13-01T00:00:00Z",
+		"2024-04-31T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T00:60:00Z", "2024-01-01T00:00:60Z",
+		"2024-01-01t00:00:00Z", "2024-01-01T00:00:00z", "2024-01-01 00:00:00Z", "2024-1-01T00:00:00Z",
+		"20x4-01-01T00:00:00Z", "2024-01-01T00:00:00+00:00", "2024-01-00T00:00:00Z", "1969-12-31T23:59:59Z",
+	} {
+		check(v)
+	}
+	// Every day of four centuries around the epoch, at a second that
+	// varies: the calendar arithmetic against the standard library's.
+	for d := time.Date(1800, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 2200; d = d.AddDate(0, 0, 1) {
+		check(d.Add(time.Duration(d.YearDay()*7919%86400) * time.Second).Format(time.RFC3339))
+	}
+}
+
+func FuzzUTCSeconds(f *testing.F) {
+	f.Add("2026-12-04T04:31:45Z")
+	f.Add("2000-02-29T23:59:59Z")
+	f.Fuzz(func(t *testing.T, v string) {
+		sec, ok := utcSeconds(v)
+		tm, err := time.Parse(time.RFC3339Nano, v)
+		if ok && (err != nil || tm.Unix() != sec) {
+			t.Fatalf("utcSeconds(%q) = %d; time.Parse = %v, %v", v, sec, tm, err)
 		}
 	})
 }
