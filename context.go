@@ -319,98 +319,131 @@ func normalizeValue(v any) (any, error) {
 // budget for every value it copies. A map or slice beyond rules.MaxNesting
 // fails with a *tooDeep error, which tells a cycle (the usual reason) from
 // a deep value.
-//
-// Hot path (complexity above 15 on purpose): one type switch over every Go
-// value a context attribute may hold, run for each attribute set.
 func normalize(v any, level int, budget *int) (any, error) {
 	if *budget--; *budget < 0 {
 		return nil, errContextTooLarge
 	}
 	switch x := v.(type) {
-	case nil, string, bool:
+	case nil, string, bool, float64: // the usual attributes first
 		return x, nil
-	case float64:
-		return x, nil
-	case float32:
-		return float64(x), nil
+	case []any:
+		return normalizeSlice(x, level, budget)
+	case map[string]any:
+		return normalizeMap(x, level, budget)
+	}
+	if f, ok := goNumber(v); ok {
+		return f, nil
+	}
+	if out, ok := typedSlice(v); ok {
+		return out, nil
+	}
+	return normalizeOther(v)
+}
+
+// goNumber converts a value of one of Go's number types but float64 to the
+// float64 evaluation compares.
+func goNumber(v any) (float64, bool) {
+	switch x := v.(type) {
 	case int:
-		return float64(x), nil
-	case int8:
-		return float64(x), nil
-	case int16:
-		return float64(x), nil
-	case int32:
-		return float64(x), nil
+		return float64(x), true
 	case int64:
-		return float64(x), nil
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case int16:
+		return float64(x), true
+	case int8:
+		return float64(x), true
 	case uint:
-		return float64(x), nil
-	case uint8:
-		return float64(x), nil
-	case uint16:
-		return float64(x), nil
-	case uint32:
-		return float64(x), nil
+		return float64(x), true
 	case uint64:
-		return float64(x), nil
+		return float64(x), true
+	case uint32:
+		return float64(x), true
+	case uint16:
+		return float64(x), true
+	case uint8:
+		return float64(x), true
+	case float32:
+		return float64(x), true
+	}
+	return 0, false
+}
+
+// typedSlice copies the typed slices and maps a caller most often sets
+// ([]string, []int, []float64, map[string]string) into the []any and
+// map[string]any evaluation reads.
+func typedSlice(v any) (any, bool) {
+	switch x := v.(type) {
+	case []string:
+		return anySlice(x, func(s string) any { return s }), true
+	case []int:
+		return anySlice(x, func(n int) any { return float64(n) }), true
+	case []float64:
+		return anySlice(x, func(f float64) any { return f }), true
+	case map[string]string:
+		out := make(map[string]any, len(x))
+		for k, s := range x {
+			out[k] = s
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+func anySlice[T any](xs []T, conv func(T) any) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = conv(x)
+	}
+	return out
+}
+
+// normalizeSlice normalizes every element of x, an array at level.
+func normalizeSlice(x []any, level int, budget *int) (any, error) {
+	if level > rules.MaxNesting {
+		return nil, newTooDeep(x)
+	}
+	out := make([]any, len(x))
+	for i, e := range x {
+		n, err := normalize(e, level+1, budget)
+		if err != nil {
+			return nil, wrapNested(err, x, fmt.Sprintf("[%d]", i))
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// normalizeMap normalizes every member of x, an object at level.
+func normalizeMap(x map[string]any, level int, budget *int) (any, error) {
+	if level > rules.MaxNesting {
+		return nil, newTooDeep(x)
+	}
+	out := make(map[string]any, len(x))
+	for k, e := range x {
+		n, err := normalize(e, level+1, budget)
+		if err != nil {
+			return nil, wrapNested(err, x, "."+k)
+		}
+		out[k] = n
+	}
+	return out, nil
+}
+
+// normalizeOther converts what remains: json.Number, time.Time (to the
+// RFC 3339 string before/after compare), encoding.TextMarshaler, and
+// named basic types (normalizeNamed).
+func normalizeOther(v any) (any, error) {
+	switch x := v.(type) {
 	case json.Number:
 		f, err := x.Float64()
 		if err != nil || math.IsInf(f, 0) {
 			return nil, fmt.Errorf("number %s out of range", x)
 		}
 		return f, nil
-	case []string:
-		out := make([]any, len(x))
-		for i, s := range x {
-			out[i] = s
-		}
-		return out, nil
-	case []int:
-		out := make([]any, len(x))
-		for i, n := range x {
-			out[i] = float64(n)
-		}
-		return out, nil
-	case []float64:
-		out := make([]any, len(x))
-		for i, n := range x {
-			out[i] = n
-		}
-		return out, nil
-	case []any:
-		if level > rules.MaxNesting {
-			return nil, newTooDeep(x)
-		}
-		out := make([]any, len(x))
-		for i, e := range x {
-			n, err := normalize(e, level+1, budget)
-			if err != nil {
-				return nil, wrapNested(err, x, fmt.Sprintf("[%d]", i))
-			}
-			out[i] = n
-		}
-		return out, nil
-	case map[string]string:
-		out := make(map[string]any, len(x))
-		for k, s := range x {
-			out[k] = s
-		}
-		return out, nil
-	case map[string]any:
-		if level > rules.MaxNesting {
-			return nil, newTooDeep(x)
-		}
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			n, err := normalize(e, level+1, budget)
-			if err != nil {
-				return nil, wrapNested(err, x, "."+k)
-			}
-			out[k] = n
-		}
-		return out, nil
 	case time.Time:
-		return x.UTC().Format(time.RFC3339Nano), nil // what before/after compare
+		return x.UTC().Format(time.RFC3339Nano), nil
 	case encoding.TextMarshaler:
 		text, err := x.MarshalText()
 		if err != nil {

@@ -27,57 +27,105 @@ func Explain(s *Snapshot, key string, ec Context, clock func() time.Time) Explan
 	if clock == nil {
 		clock = time.Now
 	}
-	x := Explanation{Result: Evaluate(s, key, ec, clock), Variation: -1}
+	x := &explainer{
+		Explanation: Explanation{Result: Evaluate(s, key, ec, clock), Variation: -1},
+		s:           s, ec: ec, clock: clock,
+	}
 	snap := s.compiled()
-	step := func(format string, args ...any) { x.Steps = append(x.Steps, fmt.Sprintf(format, args...)) }
 	if snap == nil {
-		step("no snapshot: the client is not ready; the default is served")
-		return x
+		x.step("no snapshot: the client is not ready; the default is served")
+		return x.Explanation
 	}
 	f := snap.Flag(key)
 	switch {
 	case f == nil:
-		step("no flag %q in the snapshot (version %d); the default is served", key, snap.Version())
-		return x
+		x.step("no flag %q in the snapshot (version %d); the default is served", key, snap.Version())
 	case f.Err != nil:
-		step("the flag is malformed (%v); the default is served", f.Err)
-		return x
+		x.step("the flag is malformed (%v); the default is served", f.Err)
 	case ec.err != nil:
-		step("the context is invalid (%v); the default is served", ec.err)
-		return x
+		x.step("the context is invalid (%v); the default is served", ec.err)
+	default:
+		x.e = evaluator{snap: snap, ctx: &x.ec, clock: clock}
+		x.flag(f)
 	}
-	e := evaluator{snap: snap, ctx: &ec, clock: clock}
+	return x.Explanation
+}
+
+// explainer gathers the steps of one Explain.
+type explainer struct {
+	Explanation
+	s     *Snapshot
+	ec    Context
+	clock func() time.Time
+	e     evaluator
+}
+
+func (x *explainer) step(format string, args ...any) {
+	x.Steps = append(x.Steps, fmt.Sprintf(format, args...))
+}
+
+// serve ends the explanation with variation v.
+func (x *explainer) serve(v int) { x.Variation = v }
+
+// flag explains SPEC §3's steps for a well-formed flag and a valid context.
+func (x *explainer) flag(f *eval.Flag) {
 	if !f.On {
-		step("the flag is off: it serves its off variation %s", variationName(f, f.OffVariation))
-		x.Variation = f.OffVariation
-		return x
+		x.step("the flag is off: it serves its off variation %s", variationName(f, f.OffVariation))
+		x.serve(f.OffVariation)
+		return
 	}
+	if !x.prerequisites(f) || x.targets(f) || x.rules(f) {
+		return
+	}
+	if r := f.Fallthrough.Rollout; r != nil {
+		x.step("no target or rule matched: the fallthrough's rollout decides")
+		x.serve(x.e.explainRollout(r, f, x.step))
+		return
+	}
+	x.step("no target or rule matched: the fallthrough serves variation %s", variationName(f, f.Fallthrough.Variation))
+	x.serve(f.Fallthrough.Variation)
+}
+
+// prerequisites explains f's prerequisites; false when one failed (and the
+// off variation is served).
+func (x *explainer) prerequisites(f *eval.Flag) bool {
 	for i, p := range f.Prerequisites {
-		holds := e.prerequisiteHolds(f, i, 0)
-		got := Evaluate(s, p.Key, ec, clock)
-		step("prerequisite %s must serve variation %d: it serves %s → %s", p.Key, p.Variation, served(got), verdict(holds, "holds", "fails"))
+		holds := x.e.prerequisiteHolds(f, i, 0)
+		got := Evaluate(x.s, p.Key, x.ec, x.clock)
+		x.step("prerequisite %s must serve variation %d: it serves %s → %s", p.Key, p.Variation, served(got), verdict(holds, "holds", "fails"))
 		if !holds {
-			step("a prerequisite failed: the flag serves its off variation %s", variationName(f, f.OffVariation))
-			x.Variation = f.OffVariation
-			return x
+			x.step("a prerequisite failed: the flag serves its off variation %s", variationName(f, f.OffVariation))
+			x.serve(f.OffVariation)
+			return false
 		}
 	}
+	return true
+}
+
+// targets explains f's targets; true when one served.
+func (x *explainer) targets(f *eval.Flag) bool {
 	for i := range f.Targets {
 		t := &f.Targets[i]
 		var v any
 		var ok, hit bool
 		if isKey(t.Attribute) {
-			v, ok, hit = ec.key, true, t.Values.ContainsString(ec.key)
-		} else if v, ok = ec.lookup(t.Attribute); ok {
+			v, ok, hit = x.ec.key, true, t.Values.ContainsString(x.ec.key)
+		} else if v, ok = x.ec.lookup(t.Attribute); ok {
 			hit = setHas(&t.Values, v)
 		}
-		step("target %d: %s %s is one of the %d targeted values → %s", i, t.Attribute, shown(v, ok), t.Values.Len(), verdict(hit, "matched", "no match"))
+		x.step("target %d: %s %s is one of the %d targeted values → %s", i, t.Attribute, shown(v, ok), t.Values.Len(), verdict(hit, "matched", "no match"))
 		if hit {
-			step("served variation %s by target %d", variationName(f, t.Variation), i)
-			x.Variation = t.Variation
-			return x
+			x.step("served variation %s by target %d", variationName(f, t.Variation), i)
+			x.serve(t.Variation)
+			return true
 		}
 	}
+	return false
+}
+
+// rules explains f's rules; true when one served or an error ended the
+// evaluation.
+func (x *explainer) rules(f *eval.Flag) bool {
 	for i := range f.Rules {
 		r := &f.Rules[i]
 		name := fmt.Sprintf("rule %d", i)
@@ -85,43 +133,43 @@ func Explain(s *Snapshot, key string, ec Context, clock func() time.Time) Explan
 			name += fmt.Sprintf(" (%s)", r.ID)
 		}
 		if r.Unreachable() {
-			step("%s: skipped, an earlier rule tests a subset of its clauses", name)
+			x.step("%s: skipped, an earlier rule tests a subset of its clauses", name)
 			continue
 		}
-		matched := true
-		for j := range r.Clauses {
-			c := &r.Clauses[j]
-			m, what, err := e.explainClause(c, f)
-			if err != nil {
-				step("%s, clause %d: %s → error: %v", name, j, what, err)
-				return x
-			}
-			step("%s, clause %d: %s → %s", name, j, what, verdict(m, "matches", "does not match"))
-			if !m {
-				matched = false
-				break
-			}
+		matched, err := x.clauses(f, r, name)
+		if err != nil {
+			return true
 		}
 		if !matched {
 			continue
 		}
 		if r.Serve.Rollout != nil {
-			step("%s matched: its rollout decides", name)
-			x.Variation = e.explainRollout(r.Serve.Rollout, f, step)
+			x.step("%s matched: its rollout decides", name)
+			x.serve(x.e.explainRollout(r.Serve.Rollout, f, x.step))
 		} else {
-			step("%s matched: served variation %s", name, variationName(f, r.Serve.Variation))
-			x.Variation = r.Serve.Variation
+			x.step("%s matched: served variation %s", name, variationName(f, r.Serve.Variation))
+			x.serve(r.Serve.Variation)
 		}
-		return x
+		return true
 	}
-	if r := f.Fallthrough.Rollout; r != nil {
-		step("no target or rule matched: the fallthrough's rollout decides")
-		x.Variation = e.explainRollout(r, f, step)
-		return x
+	return false
+}
+
+// clauses explains the clauses of rule r up to the first that does not
+// match.
+func (x *explainer) clauses(f *eval.Flag, r *eval.Rule, name string) (bool, error) {
+	for j := range r.Clauses {
+		m, what, err := x.e.explainClause(&r.Clauses[j], f)
+		if err != nil {
+			x.step("%s, clause %d: %s → error: %v", name, j, what, err)
+			return false, err
+		}
+		x.step("%s, clause %d: %s → %s", name, j, what, verdict(m, "matches", "does not match"))
+		if !m {
+			return false, nil
+		}
 	}
-	step("no target or rule matched: the fallthrough serves variation %s", variationName(f, f.Fallthrough.Variation))
-	x.Variation = f.Fallthrough.Variation
-	return x
+	return true, nil
 }
 
 // explainClause matches one clause as the evaluator does and describes it.

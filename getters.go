@@ -44,11 +44,17 @@ func (c *Client) evaluateSnapshot(ev *evaluation, key string, ec *Context) {
 	}
 	e := evaluator{snap: snap, ctx: ec, clock: c.clock}
 	e.evaluateTop(ev, f)
+	c.record(snap, f, ev.variation, ev.rollout, ec)
+}
+
+// record hands an evaluation of f to the events (exposures and summaries)
+// and to the metrics' counters, when the client has them.
+func (c *Client) record(snap *eval.Snapshot, f *eval.Flag, v int32, rollout uint8, ec *Context) {
 	if c.events != nil {
-		c.events.evaluated(snap, f, ev.variation, ev.rollout, ec)
+		c.events.evaluated(snap, f, v, rollout, ec)
 	}
 	if c.evals != nil {
-		c.evals.count(snap, f, ev.variation)
+		c.evals.count(snap, f, v)
 	}
 }
 
@@ -76,41 +82,31 @@ func (c *Client) pick(ctx context.Context, key string, ec *Context) (*eval.Varia
 	if f == nil {
 		return nil, 0
 	}
-	if f.Err != nil || ec.err != nil || ec.attrs == nil {
-		if c.events != nil {
-			c.events.evaluated(snap, f, -1, 0, ec)
-		}
-		if c.evals != nil {
-			c.evals.count(snap, f, -1)
-		}
-		return nil, 0
-	}
-	var v int
-	var rollout uint8
-	switch {
-	case f.Constant && f.On:
-		v = f.Fallthrough.Variation
-	case f.Constant:
-		v = f.OffVariation
-	default:
-		e := evaluator{snap: snap, ctx: ec, clock: c.clock}
-		d, err := e.decide(f, 0)
-		if err != nil {
-			v = -1
-			break
-		}
-		v, rollout = int(d.variation), d.rollout
-	}
-	if c.events != nil {
-		c.events.evaluated(snap, f, int32(v), rollout, ec)
-	}
-	if c.evals != nil {
-		c.evals.count(snap, f, int32(v))
-	}
+	v, rollout := c.variationOf(snap, f, ec)
+	c.record(snap, f, int32(v), rollout, ec)
 	if v < 0 {
 		return nil, 0
 	}
 	return &f.Variations[v], f.Kind
+}
+
+// variationOf is the variation f serves ec (-1: the caller's default) and
+// the rollout flags of the decision.
+func (c *Client) variationOf(snap *eval.Snapshot, f *eval.Flag, ec *Context) (int, uint8) {
+	switch {
+	case f.Err != nil || ec.err != nil || ec.attrs == nil:
+		return -1, 0
+	case f.Constant && f.On:
+		return f.Fallthrough.Variation, 0
+	case f.Constant:
+		return f.OffVariation, 0
+	}
+	e := evaluator{snap: snap, ctx: ec, clock: c.clock}
+	d, err := e.decide(f, 0)
+	if err != nil {
+		return -1, 0
+	}
+	return int(d.variation), d.rollout
 }
 
 // typed turns an evaluation into a Result[T], applying SPEC §3 step 8: a
