@@ -201,9 +201,6 @@ func (e *evaluator) evaluateTop(ev *evaluation, f *eval.Flag) {
 
 // decide applies SPEC §3 steps 2 to 7 to a well-formed flag and a valid
 // context. An error means a malformed segment was reached.
-//
-// Hot path (complexity above 15 on purpose): SPEC §3's steps in order,
-// inline, for every evaluation.
 func (e *evaluator) decide(f *eval.Flag, depth int) (decision, error) {
 	if f.Constant && f.On {
 		return decision{variation: int32(f.Fallthrough.Variation), kind: kindFallthrough}, nil
@@ -219,17 +216,8 @@ func (e *evaluator) decide(f *eval.Flag, depth int) (decision, error) {
 			return decision{variation: int32(f.OffVariation), kind: kindPrerequisiteFailed, index: int32(i)}, nil
 		}
 	}
-	for i := range f.Targets {
-		t := &f.Targets[i]
-		if isKey(t.Attribute) { // the usual target list: no attribute lookup
-			if t.Values.ContainsString(e.ctx.key) {
-				return decision{variation: int32(t.Variation), kind: kindTargetMatch}, nil
-			}
-			continue
-		}
-		if v, ok := e.ctx.lookup(t.Attribute); ok && setHas(&t.Values, v) {
-			return decision{variation: int32(t.Variation), kind: kindTargetMatch}, nil
-		}
+	if v, ok := e.targeted(f); ok {
+		return decision{variation: v, kind: kindTargetMatch}, nil
 	}
 	if len(f.Rules) > 0 {
 		if i, err := e.firstMatchingRule(f); err != nil {
@@ -246,6 +234,24 @@ func (e *evaluator) decide(f *eval.Flag, depth int) (decision, error) {
 		return e.rollout(r, kindFallthrough, 0), nil
 	}
 	return decision{variation: int32(f.Fallthrough.Variation), kind: kindFallthrough}, nil
+}
+
+// targeted returns the variation of the first of f's targets that lists
+// the context.
+func (e *evaluator) targeted(f *eval.Flag) (int32, bool) {
+	for i := range f.Targets {
+		t := &f.Targets[i]
+		if isKey(t.Attribute) { // the usual target list: no attribute lookup
+			if t.Values.ContainsString(e.ctx.key) {
+				return int32(t.Variation), true
+			}
+			continue
+		}
+		if v, ok := e.ctx.lookup(t.Attribute); ok && setHas(&t.Values, v) {
+			return int32(t.Variation), true
+		}
+	}
+	return 0, false
 }
 
 // firstMatchingRule returns the index of the first rule whose clauses all

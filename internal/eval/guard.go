@@ -57,6 +57,22 @@ func (ps *problems) guard(obj object, n int) *Guard {
 		return nil
 	}
 	g := &Guard{Alpha: DefaultGuardAlpha, MinUnits: DefaultGuardMinUnits}
+	ps.guardMetric(o, g)
+	g.Control = ps.requiredIndex(o, "control", "guard", n)
+	g.Treatment = ps.requiredIndex(o, "treatment", "guard", n)
+	if g.Control >= 0 && g.Control == g.Treatment {
+		ps.add("guard.treatment", "is the control (%d): want another variation", g.Control)
+	}
+	ps.guardTest(o, g)
+	if t, ok := o.get("tripped"); ok && t != nil {
+		g.Tripped = ps.guardTrip(t)
+	}
+	return g
+}
+
+// guardMetric reads a guard's metric and its better direction, both
+// required.
+func (ps *problems) guardMetric(o object, g *Guard) {
 	if m, ok := o.get("metric"); !ok {
 		ps.add("guard.metric", "missing (required): the name of a tracked metric")
 	} else if g.Metric = ps.str(o, "metric", "guard"); m == "" {
@@ -67,11 +83,11 @@ func (ps *problems) guard(obj object, n int) *Guard {
 	} else if g.Better = ps.str(o, "better", "guard"); g.Better != GuardLower && g.Better != GuardHigher {
 		ps.add("guard.better", "%q: want %q or %q", g.Better, GuardLower, GuardHigher)
 	}
-	g.Control = ps.requiredIndex(o, "control", "guard", n)
-	g.Treatment = ps.requiredIndex(o, "treatment", "guard", n)
-	if g.Control >= 0 && g.Control == g.Treatment {
-		ps.add("guard.treatment", "is the control (%d): want another variation", g.Control)
-	}
+}
+
+// guardTest reads the optional parameters of a guard's test: alpha and
+// minUnits, which keep their defaults when absent.
+func (ps *problems) guardTest(o object, g *Guard) {
 	if a, ok := o.get("alpha"); ok && a != nil {
 		g.Alpha = ps.float(a, "guard.alpha")
 		if !(g.Alpha > 0 && g.Alpha < 1) {
@@ -83,10 +99,6 @@ func (ps *problems) guard(obj object, n int) *Guard {
 			ps.add("guard.minUnits", "%d: want at least 1", g.MinUnits)
 		}
 	}
-	if t, ok := o.get("tripped"); ok && t != nil {
-		g.Tripped = ps.guardTrip(t)
-	}
-	return g
 }
 
 // guardTrip reads a guard's tripped record.

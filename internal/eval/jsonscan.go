@@ -233,9 +233,6 @@ func parseJSONIn(a *arena, data []byte, level int) (any, error) {
 
 // value reads the value at pos; an object or array there is at the given
 // nesting level, and its members are at level+1.
-//
-// Hot loop (complexity above 15 on purpose): one switch on the first byte
-// of every JSON value the compiler reads.
 func (s *scanner) value(level int) (any, error) {
 	s.skipSpace()
 	if s.pos >= len(s.data) {
@@ -243,67 +240,9 @@ func (s *scanner) value(level int) (any, error) {
 	}
 	switch c := s.data[s.pos]; {
 	case c == '{':
-		if level > MaxNesting {
-			return nil, s.tooDeep(level)
-		}
-		s.pos++
-		s.skipSpace()
-		if s.pos < len(s.data) && s.data[s.pos] == '}' {
-			s.pos++
-			return s.a.object(nil), nil
-		}
-		base := len(s.a.mstack) // nested objects push above it and pop back to it
-		for {
-			k, err := s.objectKey(keyIntern)
-			if err != nil {
-				return nil, err
-			}
-			v, err := s.value(level + 1)
-			if err != nil {
-				return nil, err
-			}
-			s.a.mstack = append(s.a.mstack, member{k, v})
-			more, err := s.next('}', "after object key:value pair")
-			if err != nil {
-				return nil, err
-			}
-			if more {
-				continue
-			}
-			o := s.a.object(s.a.mstack[base:])
-			clear(s.a.mstack[base:])
-			s.a.mstack = s.a.mstack[:base]
-			return o, nil
-		}
+		return s.object(level)
 	case c == '[':
-		if level > MaxNesting {
-			return nil, s.tooDeep(level)
-		}
-		s.pos++
-		s.skipSpace()
-		if s.pos < len(s.data) && s.data[s.pos] == ']' {
-			s.pos++
-			return []any{}, nil
-		}
-		base := len(s.a.istack)
-		for {
-			v, err := s.value(level + 1)
-			if err != nil {
-				return nil, err
-			}
-			s.a.istack = append(s.a.istack, v)
-			more, err := s.next(']', "after array element")
-			if err != nil {
-				return nil, err
-			}
-			if more {
-				continue
-			}
-			arr := s.a.array(s.a.istack[base:])
-			clear(s.a.istack[base:]) // drop references for the GC
-			s.a.istack = s.a.istack[:base]
-			return arr, nil
-		}
+		return s.array(level)
 	case c == '"':
 		return s.str()
 	case c == '-' || c >= '0' && c <= '9':
@@ -316,6 +255,69 @@ func (s *scanner) value(level int) (any, error) {
 		return nil, s.literal("null")
 	}
 	return nil, s.unexpected("looking for beginning of value")
+}
+
+// object reads the object at pos, at the given nesting level.
+func (s *scanner) object(level int) (any, error) {
+	base := len(s.a.mstack) // nested objects push above it and pop back to it
+	err := s.elements(level, '}', "after object key:value pair", func() error {
+		k, err := s.objectKey(keyIntern)
+		if err != nil {
+			return err
+		}
+		v, err := s.value(level + 1)
+		s.a.mstack = append(s.a.mstack, member{k, v})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	o := s.a.object(s.a.mstack[base:])
+	clear(s.a.mstack[base:]) // drop references for the GC
+	s.a.mstack = s.a.mstack[:base]
+	return o, nil
+}
+
+// array reads the array at pos, at the given nesting level.
+func (s *scanner) array(level int) (any, error) {
+	base := len(s.a.istack)
+	err := s.elements(level, ']', "after array element", func() error {
+		v, err := s.value(level + 1)
+		s.a.istack = append(s.a.istack, v)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	arr := s.a.array(s.a.istack[base:])
+	clear(s.a.istack[base:]) // drop references for the GC
+	s.a.istack = s.a.istack[:base]
+	return arr, nil
+}
+
+// elements moves past the '{' or '[' at pos, an object's or array's at the
+// given nesting level, and calls read for each of its members or elements
+// until the closing byte end. value builds what read reads, skipValue only
+// checks it.
+func (s *scanner) elements(level int, end byte, context string, read func() error) error {
+	if level > MaxNesting {
+		return s.tooDeep(level)
+	}
+	s.pos++
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == end {
+		s.pos++
+		return nil
+	}
+	for {
+		if err := read(); err != nil {
+			return err
+		}
+		more, err := s.next(end, context)
+		if err != nil || !more {
+			return err
+		}
+	}
 }
 
 func (s *scanner) literal(lit string) error {
@@ -332,10 +334,8 @@ func (s *scanner) literal(lit string) error {
 	return nil
 }
 
-// number reads a JSON number.
-//
-// Hot loop (complexity above 15 on purpose): the JSON number grammar, byte
-// by byte, with the small-integer fast path.
+// number reads a JSON number: an integer part, then an optional fraction
+// and exponent.
 func (s *scanner) number() (any, error) {
 	start := s.pos
 	if s.data[s.pos] == '-' {
@@ -344,20 +344,13 @@ func (s *scanner) number() (any, error) {
 	switch {
 	case s.pos < len(s.data) && s.data[s.pos] == '0':
 		s.pos++
-	case s.pos < len(s.data) && s.data[s.pos] >= '1' && s.data[s.pos] <= '9':
-		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
-			s.pos++
-		}
-	default:
+	case s.digits() == 0:
 		return nil, s.unexpected("in numeric literal")
 	}
 	if s.pos < len(s.data) && s.data[s.pos] == '.' {
 		s.pos++
-		if s.pos >= len(s.data) || s.data[s.pos] < '0' || s.data[s.pos] > '9' {
+		if s.digits() == 0 {
 			return nil, s.unexpected("after decimal point in numeric literal")
-		}
-		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
-			s.pos++
 		}
 	}
 	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
@@ -365,14 +358,20 @@ func (s *scanner) number() (any, error) {
 		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
 			s.pos++
 		}
-		if s.pos >= len(s.data) || s.data[s.pos] < '0' || s.data[s.pos] > '9' {
+		if s.digits() == 0 {
 			return nil, s.unexpected("in exponent of numeric literal")
-		}
-		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
-			s.pos++
 		}
 	}
 	return s.numberValue(s.data[start:s.pos]), nil
+}
+
+// digits moves past the decimal digits at pos and returns how many.
+func (s *scanner) digits() int {
+	start := s.pos
+	for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+		s.pos++
+	}
+	return s.pos - start
 }
 
 // smallNumbers holds "0" to "99" already in interfaces: variation indexes
@@ -451,77 +450,29 @@ func (s *scanner) key() (string, error) {
 	return s.str()
 }
 
-// knownKey returns the interned name of a field SPEC §1 defines, or "".
-//
-// Its complexity (above 15 on purpose) is a table's, one case per name: a
-// string switch on the bytes does not allocate, and runs for every key read.
+// knownKey returns the interned name of a field SPEC §1 defines, or "":
+// the names of b's length are compared with it, without allocating.
 func knownKey(b []byte) string {
-	switch string(b) { // the compiler does not allocate for this conversion
-	case "version":
-		return "version"
-	case "on":
-		return "on"
-	case "variations":
-		return "variations"
-	case "offVariation":
-		return "offVariation"
-	case "prerequisites":
-		return "prerequisites"
-	case "flag":
-		return "flag"
-	case "variation":
-		return "variation"
-	case "targets":
-		return "targets"
-	case "attribute":
-		return "attribute"
-	case "values":
-		return "values"
-	case "rules":
-		return "rules"
-	case "id":
-		return "id"
-	case "description":
-		return "description"
-	case "clauses":
-		return "clauses"
-	case "op":
-		return "op"
-	case "negate":
-		return "negate"
-	case "serve":
-		return "serve"
-	case "rollout":
-		return "rollout"
-	case "fallthrough":
-		return "fallthrough"
-	case "salt":
-		return "salt"
-	case "bucketBy":
-		return "bucketBy"
-	case "experiment":
-		return "experiment"
-	case "weight":
-		return "weight"
-	case "schedule":
-		return "schedule"
-	case "at":
-		return "at"
-	case "weights":
-		return "weights"
-	case "tags":
-		return "tags"
-	case "deprecated":
-		return "deprecated"
-	case "included":
-		return "included"
-	case "excluded":
-		return "excluded"
-	case "key":
-		return "key"
+	if len(b) >= len(knownKeys) {
+		return ""
+	}
+	for _, k := range knownKeys[len(b)] {
+		if string(b) == k { // the compiler does not allocate for this conversion
+			return k
+		}
 	}
 	return ""
 }
+
+// knownKeys holds the member names of the document format by length.
+var knownKeys = func() (byLen [16][]string) {
+	for _, k := range []string{
+		"version", "on", "variations", "offVariation", "prerequisites", "flag", "variation", "targets", "attribute", "values", "rules", "id", "description", "clauses", "op", "negate", "serve", "rollout", "fallthrough", "salt", "bucketBy", "experiment", "weight", "schedule", "at", "weights", "tags", "deprecated", "included", "excluded", "key",
+	} {
+		byLen[len(k)] = append(byLen[len(k)], k)
+	}
+	return byLen
+}()
 
 // str reads a string starting at the opening quote.
 func (s *scanner) str() (string, error) {
@@ -576,9 +527,6 @@ func (s *scanner) surrogatePair(r rune, start int) (rune, error) {
 }
 
 // strSlow decodes a string with escapes from start.
-//
-// Hot loop (complexity above 15 on purpose): escapes and UTF-8
-// validation, one switch per byte.
 func (s *scanner) strSlow(start int) (string, error) {
 	buf := make([]byte, 0, s.pos-start+16)
 	buf = append(buf, s.data[start:s.pos]...)
@@ -591,40 +539,9 @@ func (s *scanner) strSlow(start int) (string, error) {
 		case c < 0x20:
 			return "", s.unexpected("in string literal")
 		case c == '\\':
-			s.pos++
-			if s.pos >= len(s.data) {
-				return "", s.errorf("unexpected end of JSON input")
-			}
-			e := s.data[s.pos]
-			s.pos++
-			switch e {
-			case '"', '\\', '/':
-				buf = append(buf, e)
-			case 'b':
-				buf = append(buf, '\b')
-			case 'f':
-				buf = append(buf, '\f')
-			case 'n':
-				buf = append(buf, '\n')
-			case 'r':
-				buf = append(buf, '\r')
-			case 't':
-				buf = append(buf, '\t')
-			case 'u':
-				r, ok := s.hex4()
-				if !ok {
-					return "", s.unexpected("in \\u hexadecimal character escape")
-				}
-				if utf16.IsSurrogate(r) {
-					var err error
-					if r, err = s.surrogatePair(r, s.pos-6); err != nil {
-						return "", err
-					}
-				}
-				buf = utf8.AppendRune(buf, r)
-			default:
-				s.pos--
-				return "", s.unexpected("in string escape code")
+			var err error
+			if buf, err = s.escape(buf); err != nil {
+				return "", err
 			}
 		case c >= utf8.RuneSelf:
 			r, size := utf8.DecodeRune(s.data[s.pos:])
@@ -639,6 +556,38 @@ func (s *scanner) strSlow(start int) (string, error) {
 		}
 	}
 	return "", s.errorf("unexpected end of JSON input")
+}
+
+// escapes maps the byte after a backslash to the byte it stands for, for
+// the escapes of one byte.
+var escapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
+// escape decodes the escape at pos (its backslash) onto buf.
+func (s *scanner) escape(buf []byte) ([]byte, error) {
+	s.pos++
+	if s.pos >= len(s.data) {
+		return buf, s.errorf("unexpected end of JSON input")
+	}
+	e := s.data[s.pos]
+	s.pos++
+	if b := escapes[e]; b != 0 {
+		return append(buf, b), nil
+	}
+	if e != 'u' {
+		s.pos--
+		return buf, s.unexpected("in string escape code")
+	}
+	r, ok := s.hex4()
+	if !ok {
+		return buf, s.unexpected("in \\u hexadecimal character escape")
+	}
+	if utf16.IsSurrogate(r) {
+		var err error
+		if r, err = s.surrogatePair(r, s.pos-6); err != nil {
+			return buf, err
+		}
+	}
+	return utf8.AppendRune(buf, r), nil
 }
 
 func (s *scanner) hex4() (rune, bool) {

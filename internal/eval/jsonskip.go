@@ -8,71 +8,28 @@ import (
 )
 
 // skipValue checks one value at the given nesting level (as value) and
-// moves past it without building it.
-//
-// Hot loop (complexity above 15 on purpose): ParseDocument skips every
-// flag through it, one switch per byte.
+// moves past it without building it: ParseDocument skips every flag
+// through it.
 func (s *scanner) skipValue(level int) error {
 	s.skipSpace()
 	if s.pos >= len(s.data) {
 		return s.errorf("unexpected end of JSON input")
 	}
-	switch c := s.data[s.pos]; {
-	case c == '{':
-		if level > MaxNesting {
-			return s.tooDeep(level)
-		}
-		s.pos++
-		s.skipSpace()
-		if s.pos < len(s.data) && s.data[s.pos] == '}' {
-			s.pos++
-			return nil
-		}
-		for {
+	switch s.data[s.pos] {
+	case '{':
+		return s.elements(level, '}', "after object key:value pair", func() error {
 			if _, err := s.objectKey(keySkip); err != nil {
 				return err
 			}
-			if err := s.skipValue(level + 1); err != nil {
-				return err
-			}
-			more, err := s.next('}', "after object key:value pair")
-			if err != nil {
-				return err
-			}
-			if more {
-				continue
-			}
-			return nil
-		}
-	case c == '[':
-		if level > MaxNesting {
-			return s.tooDeep(level)
-		}
-		s.pos++
-		s.skipSpace()
-		if s.pos < len(s.data) && s.data[s.pos] == ']' {
-			s.pos++
-			return nil
-		}
-		for {
-			if err := s.skipValue(level + 1); err != nil {
-				return err
-			}
-			more, err := s.next(']', "after array element")
-			if err != nil {
-				return err
-			}
-			if more {
-				continue
-			}
-			return nil
-		}
-	case c == '"':
+			return s.skipValue(level + 1)
+		})
+	case '[':
+		return s.elements(level, ']', "after array element", func() error { return s.skipValue(level + 1) })
+	case '"':
 		return s.skipString()
-	default:
-		_, err := s.value(level)
-		return err
 	}
+	_, err := s.value(level)
+	return err
 }
 
 // next moves past the separator after a member or element: it reports more

@@ -409,42 +409,35 @@ func parseNumericIdent(s string) (uint64, bool) {
 
 // validIdents checks dot-separated identifiers of [0-9A-Za-z-]; in a
 // pre-release, numeric identifiers must not have leading zeros.
-//
-// Hot loop (complexity above 15 on purpose): the semver grammar of
-// pre-release and build identifiers, byte by byte.
 func validIdents(s string, pre bool) bool {
-	if s == "" {
+	if s == "" || s[len(s)-1] == '.' { // a trailing dot leaves an empty identifier
 		return false
 	}
-	for len(s) > 0 {
-		id := s
-		if i := strings.IndexByte(s, '.'); i >= 0 {
-			id, s = s[:i], s[i+1:]
-			if s == "" {
-				return false // trailing dot
-			}
-		} else {
-			s = ""
-		}
-		if id == "" {
-			return false
-		}
-		numeric := true
-		for i := 0; i < len(id); i++ {
-			c := id[i]
-			switch {
-			case c >= '0' && c <= '9':
-			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-':
-				numeric = false
-			default:
-				return false
-			}
-		}
-		if pre && numeric && len(id) > 1 && id[0] == '0' {
+	for id := range strings.SplitSeq(s, ".") {
+		if !validIdent(id, pre) {
 			return false
 		}
 	}
 	return true
+}
+
+// validIdent checks one identifier of validIdents.
+func validIdent(id string, pre bool) bool {
+	if id == "" {
+		return false
+	}
+	numeric := true
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= '0' && c <= '9':
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-':
+			numeric = false
+		default:
+			return false
+		}
+	}
+	return !(pre && numeric && len(id) > 1 && id[0] == '0')
 }
 
 func (a *semver) compare(b *semver) int {
@@ -537,24 +530,35 @@ func utcSeconds(v string) (int64, bool) {
 	if len(v) != 20 || v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' || v[16] != ':' || v[19] != 'Z' {
 		return 0, false
 	}
-	var n [6]int
-	for i, at := range [6]int{0, 5, 8, 11, 14, 17} {
-		width := 2
-		if i == 0 {
-			width = 4
+	var n [6]int // year, month, day, hour, minute, second
+	for i, f := range utcFields {
+		x, ok := decimal(v[f.at : f.at+f.width])
+		if !ok || x > f.max {
+			return 0, false
 		}
-		for _, c := range []byte(v[at : at+width]) {
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			n[i] = n[i]*10 + int(c-'0')
-		}
+		n[i] = x
 	}
-	year, month, day, hour, minute, second := n[0], n[1], n[2], n[3], n[4], n[5]
-	if month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59 {
+	if n[1] < 1 || n[2] < 1 || n[2] > daysIn(n[0], n[1]) {
 		return 0, false
 	}
-	return daysSinceEpoch(year, month, day)*86400 + int64(hour*3600+minute*60+second), true
+	return daysSinceEpoch(n[0], n[1], n[2])*86400 + int64(n[3]*3600+n[4]*60+n[5]), true
+}
+
+// utcFields are where utcSeconds reads the fields of an instant, and their
+// largest values.
+var utcFields = [6]struct{ at, width, max int }{{0, 4, 9999}, {5, 2, 12}, {8, 2, 31}, {11, 2, 23}, {14, 2, 59}, {17, 2, 59}}
+
+// decimal reads digits, all of d.
+func decimal(d string) (int, bool) {
+	n := 0
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
 }
 
 // daysIn is the number of days of month in year (proleptic Gregorian).

@@ -417,24 +417,9 @@ func literalPattern(re *syntax.Regexp) (string, uint8, bool) {
 	if end {
 		subs = subs[:len(subs)-1]
 	}
-	lit := ""
-	switch {
-	case len(subs) > 1:
+	lit, ok := plainLiteral(subs)
+	if !ok {
 		return "", 0, false
-	case len(subs) == 1:
-		sub := subs[0]
-		if sub.Op == syntax.OpEmptyMatch {
-			break
-		}
-		if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 {
-			return "", 0, false
-		}
-		for _, r := range sub.Rune {
-			if r == utf8.RuneError || !utf8.ValidRune(r) {
-				return "", 0, false
-			}
-		}
-		lit = string(sub.Rune)
 	}
 	switch {
 	case begin && end:
@@ -445,6 +430,31 @@ func literalPattern(re *syntax.Regexp) (string, uint8, bool) {
 		return lit, patSuffix, true
 	}
 	return lit, patContains, true
+}
+
+// plainLiteral is the string subs (the pattern without its anchors)
+// matches: "" for none or an empty match, a literal's runes when it neither
+// folds case nor holds U+FFFD; false for anything else.
+func plainLiteral(subs []*syntax.Regexp) (string, bool) {
+	switch {
+	case len(subs) == 0:
+		return "", true
+	case len(subs) > 1:
+		return "", false
+	}
+	sub := subs[0]
+	if sub.Op == syntax.OpEmptyMatch {
+		return "", true
+	}
+	if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 {
+		return "", false
+	}
+	for _, r := range sub.Rune {
+		if r == utf8.RuneError || !utf8.ValidRune(r) {
+			return "", false
+		}
+	}
+	return string(sub.Rune), true
 }
 
 // instBound is an upper bound of the instructions syntax.Compile makes of

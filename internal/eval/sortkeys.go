@@ -3,6 +3,7 @@ package eval
 import (
 	"encoding/binary"
 	"slices"
+	"strings"
 )
 
 // sortKeys sorts keys as slices.Sort does, faster for the thousands of keys
@@ -12,15 +13,36 @@ import (
 // shares, as a big-endian integer (a shorter key padded with zeros, which
 // sorts it before its extensions); the integers are radix sorted, and only
 // keys whose integers tie are compared as strings.
-//
-// Hot loop (complexity above 15 on purpose): the radix sort of every
-// snapshot's keys.
 func sortKeys(keys []string) {
 	n := len(keys)
 	if n < 256 {
 		slices.Sort(keys)
 		return
 	}
+	common := commonPrefix(keys)
+	a, b := make([]keyHead, n), make([]keyHead, n)
+	var diff uint64 // the bits in which some heads differ
+	for i, k := range keys {
+		var buf [8]byte
+		copy(buf[:], k[common:])
+		a[i] = keyHead{binary.BigEndian.Uint64(buf[:]), k}
+		diff |= a[i].head ^ a[0].head
+	}
+	a = radixSort(a, b, diff)
+	sortTies(a)
+	for i := range a {
+		keys[i] = a[i].key
+	}
+}
+
+// keyHead is a key and the 8 bytes after the prefix all keys share.
+type keyHead struct {
+	head uint64
+	key  string
+}
+
+// commonPrefix is the length of the prefix every key shares.
+func commonPrefix(keys []string) int {
 	common := len(keys[0])
 	for _, k := range keys[1:] {
 		i := 0
@@ -29,20 +51,13 @@ func sortKeys(keys []string) {
 		}
 		common = i
 	}
-	type entry struct {
-		head uint64
-		key  string
-	}
-	a, b := make([]entry, n), make([]entry, n)
-	var diff uint64 // the bits in which some heads differ
-	for i, k := range keys {
-		var buf [8]byte
-		copy(buf[:], k[common:])
-		a[i] = entry{binary.BigEndian.Uint64(buf[:]), k}
-		diff |= a[i].head ^ a[0].head
-	}
-	// Least significant digit first, a byte at a time, skipping the bytes
-	// in which all heads agree; each pass is stable.
+	return common
+}
+
+// radixSort sorts a by head, least significant byte first, skipping the
+// bytes in which all heads agree (diff); each pass is stable and moves the
+// entries between a and b. It returns the sorted one.
+func radixSort(a, b []keyHead, diff uint64) []keyHead {
 	for shift := uint(0); shift < 64; shift += 8 {
 		if (diff>>shift)&0xff == 0 {
 			continue
@@ -61,25 +76,20 @@ func sortKeys(keys []string) {
 		}
 		a, b = b, a
 	}
-	for i := 0; i < n; {
+	return a
+}
+
+// sortTies sorts the runs of a, sorted by head, whose heads are the same:
+// the rest of their keys decides.
+func sortTies(a []keyHead) {
+	for i := 0; i < len(a); {
 		j := i + 1
-		for j < n && a[j].head == a[i].head {
+		for j < len(a) && a[j].head == a[i].head {
 			j++
 		}
-		if j-i > 1 { // the same 8 bytes: the rest decides
-			slices.SortFunc(a[i:j], func(x, y entry) int {
-				switch {
-				case x.key < y.key:
-					return -1
-				case x.key > y.key:
-					return 1
-				}
-				return 0
-			})
+		if j-i > 1 {
+			slices.SortFunc(a[i:j], func(x, y keyHead) int { return strings.Compare(x.key, y.key) })
 		}
 		i = j
-	}
-	for i := range a {
-		keys[i] = a[i].key
 	}
 }
