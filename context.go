@@ -330,44 +330,15 @@ func normalize(v any, level int, budget *int) (any, error) {
 		return normalizeSlice(x, level, budget)
 	case map[string]any:
 		return normalizeMap(x, level, budget)
-	}
-	if f, ok := goNumber(v); ok {
-		return f, nil
+	case int: // Go's other number types are read by normalizeNamed
+		return float64(x), nil
+	case int64:
+		return float64(x), nil
 	}
 	if out, ok := typedSlice(v); ok {
 		return out, nil
 	}
 	return normalizeOther(v)
-}
-
-// goNumber converts a value of one of Go's number types but float64 to the
-// float64 evaluation compares.
-func goNumber(v any) (float64, bool) {
-	switch x := v.(type) {
-	case int:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	case int32:
-		return float64(x), true
-	case int16:
-		return float64(x), true
-	case int8:
-		return float64(x), true
-	case uint:
-		return float64(x), true
-	case uint64:
-		return float64(x), true
-	case uint32:
-		return float64(x), true
-	case uint16:
-		return float64(x), true
-	case uint8:
-		return float64(x), true
-	case float32:
-		return float64(x), true
-	}
-	return 0, false
 }
 
 // typedSlice copies the typed slices and maps a caller most often sets
@@ -454,8 +425,10 @@ func normalizeOther(v any) (any, error) {
 	return normalizeNamed(v)
 }
 
-// normalizeNamed accepts values of named types whose underlying type is a
-// string, bool or number (type Plan string; type Tier int): what they hold.
+// normalizeNamed accepts Go's number types (but float64, int and int64,
+// which normalize reads) and values of named types whose underlying type
+// is a string, bool or number (type Plan string; type Tier int): what they
+// hold.
 func normalizeNamed(v any) (any, error) {
 	r := reflect.ValueOf(v)
 	switch r.Kind() {

@@ -84,37 +84,34 @@ func TestEvalCases(t *testing.T) {
 	t.Logf("%d cases in %d files", total, len(files))
 }
 
+// decodeDefault decodes a case's default as a T; the zero T when the case
+// gives none.
+func decodeDefault[T any](t *testing.T, def json.RawMessage) T {
+	t.Helper()
+	var d T
+	if len(def) > 0 {
+		if err := json.Unmarshal(def, &d); err != nil {
+			t.Fatalf("default %s for type %T: %v", def, d, err)
+		}
+	}
+	return d
+}
+
 // evalTyped evaluates through the typed getter the case asks for and returns
 // the result in the `flags eval` JSON shape.
 func evalTyped(t *testing.T, c *Client, key string, ec Context, typ string, def json.RawMessage) []byte {
 	t.Helper()
 	ctx := context.Background()
-	decode := func(v any) {
-		if len(def) == 0 {
-			return
-		}
-		if err := json.Unmarshal(def, v); err != nil {
-			t.Fatalf("default %s for type %s: %v", def, typ, err)
-		}
-	}
 	var out any
 	switch typ {
 	case "bool":
-		var d bool
-		decode(&d)
-		out = c.BoolDetail(ctx, key, ec, d)
+		out = c.BoolDetail(ctx, key, ec, decodeDefault[bool](t, def))
 	case "string":
-		var d string
-		decode(&d)
-		out = c.StringDetail(ctx, key, ec, d)
+		out = c.StringDetail(ctx, key, ec, decodeDefault[string](t, def))
 	case "int":
-		var d int
-		decode(&d)
-		out = c.IntDetail(ctx, key, ec, d)
+		out = c.IntDetail(ctx, key, ec, decodeDefault[int](t, def))
 	case "float":
-		var d float64
-		decode(&d)
-		out = c.FloatDetail(ctx, key, ec, d)
+		out = c.FloatDetail(ctx, key, ec, decodeDefault[float64](t, def))
 	case "json":
 		var d json.RawMessage
 		if len(def) > 0 {
@@ -122,9 +119,7 @@ func evalTyped(t *testing.T, c *Client, key string, ec Context, typ string, def 
 		}
 		out = c.JSONDetail(ctx, key, ec, d)
 	case "", "any":
-		var d any
-		decode(&d)
-		out = c.Value(ctx, key, ec, d)
+		out = c.Value(ctx, key, ec, decodeDefault[any](t, def))
 	default:
 		t.Fatalf("unknown case type %q", typ)
 	}

@@ -109,6 +109,14 @@ func (c *Client) variationOf(snap *eval.Snapshot, f *eval.Flag, ec *Context) (in
 	return int(d.variation), d.rollout
 }
 
+// detail is the Detail getters' evaluation: the whole result, typed.
+func detail[T any](c *Client, ctx context.Context, key string, ec *Context, def T, want rules.Kind, get func(*eval.Variation) (T, bool)) (r Result[T]) {
+	var ev evaluation
+	c.evaluate(ctx, &ev, key, ec)
+	typed(&r, key, &ev, def, want, get)
+	return r
+}
+
 // typed turns an evaluation into a Result[T], applying SPEC §3 step 8: a
 // variation of another type serves the default with WRONG_TYPE.
 func typed[T any](r *Result[T], key string, ev *evaluation, def T, want rules.Kind, get func(*eval.Variation) (T, bool)) {
@@ -166,11 +174,8 @@ func (c *Client) Bool(ctx context.Context, key string, ec Context, def bool) boo
 }
 
 // BoolDetail is Bool with the variation, reason and flag version.
-func (c *Client) BoolDetail(ctx context.Context, key string, ec Context, def bool) (r Result[bool]) {
-	var ev evaluation
-	c.evaluate(ctx, &ev, key, &ec)
-	typed(&r, key, &ev, def, rules.KindBool, getBool)
-	return r
+func (c *Client) BoolDetail(ctx context.Context, key string, ec Context, def bool) Result[bool] {
+	return detail(c, ctx, key, &ec, def, rules.KindBool, getBool)
 }
 
 // String returns the value of a string flag for ec, or def.
@@ -182,11 +187,8 @@ func (c *Client) String(ctx context.Context, key string, ec Context, def string)
 }
 
 // StringDetail is String with the variation, reason and flag version.
-func (c *Client) StringDetail(ctx context.Context, key string, ec Context, def string) (r Result[string]) {
-	var ev evaluation
-	c.evaluate(ctx, &ev, key, &ec)
-	typed(&r, key, &ev, def, rules.KindString, getString)
-	return r
+func (c *Client) StringDetail(ctx context.Context, key string, ec Context, def string) Result[string] {
+	return detail(c, ctx, key, &ec, def, rules.KindString, getString)
 }
 
 // Int returns the value of a number flag for ec, or def. A number with a
@@ -201,11 +203,8 @@ func (c *Client) Int(ctx context.Context, key string, ec Context, def int) int {
 }
 
 // IntDetail is Int with the variation, reason and flag version.
-func (c *Client) IntDetail(ctx context.Context, key string, ec Context, def int) (r Result[int]) {
-	var ev evaluation
-	c.evaluate(ctx, &ev, key, &ec)
-	typed(&r, key, &ev, def, rules.KindNumber, getInt)
-	return r
+func (c *Client) IntDetail(ctx context.Context, key string, ec Context, def int) Result[int] {
+	return detail(c, ctx, key, &ec, def, rules.KindNumber, getInt)
 }
 
 // Float returns the value of a number flag for ec, or def.
@@ -217,11 +216,8 @@ func (c *Client) Float(ctx context.Context, key string, ec Context, def float64)
 }
 
 // FloatDetail is Float with the variation, reason and flag version.
-func (c *Client) FloatDetail(ctx context.Context, key string, ec Context, def float64) (r Result[float64]) {
-	var ev evaluation
-	c.evaluate(ctx, &ev, key, &ec)
-	typed(&r, key, &ev, def, rules.KindNumber, getFloat)
-	return r
+func (c *Client) FloatDetail(ctx context.Context, key string, ec Context, def float64) Result[float64] {
+	return detail(c, ctx, key, &ec, def, rules.KindNumber, getFloat)
 }
 
 // JSON returns the value of a JSON (object or array) flag for ec as raw JSON,
@@ -234,11 +230,8 @@ func (c *Client) JSON(ctx context.Context, key string, ec Context, def json.RawM
 }
 
 // JSONDetail is JSON with the variation, reason and flag version.
-func (c *Client) JSONDetail(ctx context.Context, key string, ec Context, def json.RawMessage) (r Result[json.RawMessage]) {
-	var ev evaluation
-	c.evaluate(ctx, &ev, key, &ec)
-	typed(&r, key, &ev, def, rules.KindJSON, getJSON)
-	return r
+func (c *Client) JSONDetail(ctx context.Context, key string, ec Context, def json.RawMessage) Result[json.RawMessage] {
+	return detail(c, ctx, key, &ec, def, rules.KindJSON, getJSON)
 }
 
 // Value evaluates a flag of any type: the result holds a bool, string,

@@ -40,6 +40,16 @@ func (d *linearDoc) snapshot(tb testing.TB) *Snapshot {
 	return Compile(doc)
 }
 
+// wellFormed is snapshot, failing the test when the document has problems.
+func (d *linearDoc) wellFormed(tb testing.TB) *Snapshot {
+	tb.Helper()
+	snap := d.snapshot(tb)
+	if ps := snap.Problems(); len(ps) > 0 {
+		tb.Fatalf("problems: %v", ps)
+	}
+	return snap
+}
+
 func inSegmentRule(id string, keys ...string) map[string]any {
 	vals := make([]any, len(keys))
 	for i, k := range keys {
@@ -107,10 +117,7 @@ func TestSegmentChainIsLinear(t *testing.T) {
 	d.segmentLayers("w", rules.MaxSegmentDepth, 8) // 8^16, 128 segments: the memo outgrows the stack
 	d.segmentLayers("n", 3, 1)                     // a plain chain: no memo needed
 	d.flags["fn2"] = d.flags["fn"]                 // another flag using n0-0: not a reason for a memo
-	snap := d.snapshot(t)
-	if ps := snap.Problems(); len(ps) > 0 {
-		t.Fatalf("problems: %v", ps)
-	}
+	snap := d.wellFormed(t)
 	tests := []struct {
 		flag   string
 		memo   bool
@@ -268,10 +275,7 @@ func TestPrerequisiteDiamondIsLinear(t *testing.T) {
 	d.flags["uses-s"] = boolFlag(map[string]any{"rules": []any{inSegmentRule("s", "s")}})
 	d.flags["mixed"] = boolFlag(map[string]any{"prerequisites": prereqs("uses-s", "uses-s"),
 		"rules": []any{inSegmentRule("s", "s")}, "offVariation": 0})
-	snap := d.snapshot(t)
-	if ps := snap.Problems(); len(ps) > 0 {
-		t.Fatalf("problems: %v", ps)
-	}
+	snap := d.wellFormed(t)
 	tests := []struct {
 		flag   string
 		visits int

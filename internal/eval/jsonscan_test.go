@@ -98,24 +98,23 @@ func FuzzParseJSON(f *testing.F) {
 }
 
 // nestingDepth returns how deep the valid JSON text data nests objects
-// and arrays (0 for a scalar).
+// and arrays (0 for a scalar), as encoding/json's tokens tell it.
 func nestingDepth(data []byte) int {
-	depth, deepest, inString := 0, 0, false
-	for i := 0; i < len(data); i++ {
-		switch c := data[i]; {
-		case inString && c == '\\':
-			i++
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '{' || c == '[':
+	dec := json.NewDecoder(bytes.NewReader(data))
+	depth, deepest := 0, 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return deepest
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
 			depth++
 			deepest = max(deepest, depth)
-		case c == '}' || c == ']':
+		case json.Delim('}'), json.Delim(']'):
 			depth--
 		}
 	}
-	return deepest
 }
 
 // invalidText reports whether the valid JSON text data holds bytes that

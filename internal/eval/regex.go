@@ -460,33 +460,58 @@ func plainLiteral(subs []*syntax.Regexp) (string, bool) {
 // instBound is an upper bound of the instructions syntax.Compile makes of
 // the simplified re, at most twice their number.
 func instBound(re *syntax.Regexp) int {
-	return 2 + treeBound(re, map[*syntax.Regexp]int{}) // 2: the program's InstFail and InstMatch
+	return 2 + treeBound(re, map[*syntax.Regexp]int{}, nil) // 2: the program's InstFail and InstMatch
 }
 
-// treeBound is instBound without the program's own instructions; seen
-// holds the bounds of subexpressions already counted (Simplify shares a
-// repeated operand between its copies).
-func treeBound(re *syntax.Regexp, seen map[*syntax.Regexp]int) int {
+// stepBound bounds from above the matching steps per byte of tree's
+// program as progCost counts them, before compiling it: instBound's count
+// with each character class weighted as progCost weighs its instruction.
+// Its only excess over progCost is one step per star, so twice the budget
+// is safely over it.
+func stepBound(re *syntax.Regexp) int {
+	return 2 + treeBound(re, map[*syntax.Regexp]int{}, classWeight)
+}
+
+// classWeight weighs a character class as progCost weighs its instruction.
+func classWeight(re *syntax.Regexp) int {
+	switch {
+	case len(re.Rune) <= 2:
+		return 1
+	case len(re.Rune) <= 2*5:
+		return classSteps
+	}
+	return largeClassSteps
+}
+
+// treeBound counts the instructions of re's program, without the
+// program's own; class, when not nil, weighs each character class (nil:
+// one instruction). seen holds the bounds of subexpressions already
+// counted (Simplify shares a repeated operand between its copies).
+func treeBound(re *syntax.Regexp, seen map[*syntax.Regexp]int, class func(*syntax.Regexp) int) int {
 	if n, ok := seen[re]; ok {
 		return n
 	}
 	n := 0
 	switch re.Op {
+	case syntax.OpCharClass:
+		if class != nil {
+			n = class(re)
+		}
 	case syntax.OpLiteral:
 		n = len(re.Rune)
 	case syntax.OpCapture, syntax.OpStar:
-		n = 2 + treeBound(re.Sub[0], seen)
+		n = 2 + treeBound(re.Sub[0], seen, class)
 	case syntax.OpPlus, syntax.OpQuest:
-		n = 1 + treeBound(re.Sub[0], seen)
+		n = 1 + treeBound(re.Sub[0], seen, class)
 	case syntax.OpConcat, syntax.OpAlternate:
 		for _, sub := range re.Sub {
-			n += treeBound(sub, seen)
+			n += treeBound(sub, seen, class)
 		}
 		if re.Op == syntax.OpAlternate {
 			n += len(re.Sub) - 1 // an InstAlt between each two
 		}
 	case syntax.OpRepeat: // Simplify leaves none; bounded as it would expand
-		sub := treeBound(re.Sub[0], seen)
+		sub := treeBound(re.Sub[0], seen, class)
 		if re.Max == -1 {
 			n = 2 + max(1, re.Min)*sub
 		} else {
@@ -494,56 +519,6 @@ func treeBound(re *syntax.Regexp, seen map[*syntax.Regexp]int) int {
 		}
 	}
 	n = max(1, min(n, 1<<40)) // 1<<40: no overflow however deep the nesting
-	seen[re] = n
-	return n
-}
-
-// stepBound bounds from above the matching steps per byte of tree's
-// program as progCost counts them, before compiling it: treeBound's count
-// with each character class weighted as progCost weighs its instruction.
-// Its only excess over progCost is one step per star, so twice the budget
-// is safely over it.
-func stepBound(re *syntax.Regexp) int {
-	return 2 + stepTree(re, map[*syntax.Regexp]int{})
-}
-
-func stepTree(re *syntax.Regexp, seen map[*syntax.Regexp]int) int {
-	if n, ok := seen[re]; ok {
-		return n
-	}
-	n := 0
-	switch re.Op {
-	case syntax.OpCharClass:
-		switch {
-		case len(re.Rune) <= 2:
-			n = 1
-		case len(re.Rune) <= 2*5:
-			n = classSteps
-		default:
-			n = largeClassSteps
-		}
-	case syntax.OpLiteral:
-		n = len(re.Rune)
-	case syntax.OpCapture, syntax.OpStar:
-		n = 2 + stepTree(re.Sub[0], seen)
-	case syntax.OpPlus, syntax.OpQuest:
-		n = 1 + stepTree(re.Sub[0], seen)
-	case syntax.OpConcat, syntax.OpAlternate:
-		for _, sub := range re.Sub {
-			n += stepTree(sub, seen)
-		}
-		if re.Op == syntax.OpAlternate {
-			n += len(re.Sub) - 1
-		}
-	case syntax.OpRepeat:
-		sub := stepTree(re.Sub[0], seen)
-		if re.Max == -1 {
-			n = 2 + max(1, re.Min)*sub
-		} else {
-			n = re.Max*sub + re.Max - re.Min
-		}
-	}
-	n = max(1, min(n, 1<<40))
 	seen[re] = n
 	return n
 }
