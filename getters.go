@@ -109,6 +109,16 @@ func (c *Client) variationOf(snap *eval.Snapshot, f *eval.Flag, ec *Context) (in
 	return int(d.variation), d.rollout
 }
 
+// value is the typed getters' evaluation: the value served, or def.
+func value[T any](c *Client, ctx context.Context, key string, ec *Context, def T, want rules.Kind, get func(*eval.Variation) (T, bool)) T {
+	if v, kind := c.pick(ctx, key, ec); kind == want {
+		if x, ok := get(v); ok {
+			return x
+		}
+	}
+	return def
+}
+
 // detail is the Detail getters' evaluation: the whole result, typed.
 func detail[T any](c *Client, ctx context.Context, key string, ec *Context, def T, want rules.Kind, get func(*eval.Variation) (T, bool)) (r Result[T]) {
 	var ev evaluation
@@ -167,6 +177,8 @@ func getInt(v *eval.Variation) (int, bool) {
 // evaluated (see BoolDetail for why). ctx is accepted for tracing and future
 // hooks; evaluation itself never blocks.
 func (c *Client) Bool(ctx context.Context, key string, ec Context, def bool) bool {
+	// Written out rather than through value, which is too large to inline:
+	// Bool is the getter kill switches and ramps call on hot paths.
 	if v, kind := c.pick(ctx, key, &ec); kind == rules.KindBool {
 		return v.Bool
 	}
@@ -180,10 +192,7 @@ func (c *Client) BoolDetail(ctx context.Context, key string, ec Context, def boo
 
 // String returns the value of a string flag for ec, or def.
 func (c *Client) String(ctx context.Context, key string, ec Context, def string) string {
-	if v, kind := c.pick(ctx, key, &ec); kind == rules.KindString {
-		return v.String
-	}
-	return def
+	return value(c, ctx, key, &ec, def, rules.KindString, getString)
 }
 
 // StringDetail is String with the variation, reason and flag version.
@@ -194,12 +203,7 @@ func (c *Client) StringDetail(ctx context.Context, key string, ec Context, def s
 // Int returns the value of a number flag for ec, or def. A number with a
 // fraction is WRONG_TYPE (there is no rounding).
 func (c *Client) Int(ctx context.Context, key string, ec Context, def int) int {
-	if v, kind := c.pick(ctx, key, &ec); kind == rules.KindNumber {
-		if n, ok := getInt(v); ok {
-			return n
-		}
-	}
-	return def
+	return value(c, ctx, key, &ec, def, rules.KindNumber, getInt)
 }
 
 // IntDetail is Int with the variation, reason and flag version.
@@ -209,10 +213,7 @@ func (c *Client) IntDetail(ctx context.Context, key string, ec Context, def int)
 
 // Float returns the value of a number flag for ec, or def.
 func (c *Client) Float(ctx context.Context, key string, ec Context, def float64) float64 {
-	if v, kind := c.pick(ctx, key, &ec); kind == rules.KindNumber {
-		return v.Number
-	}
-	return def
+	return value(c, ctx, key, &ec, def, rules.KindNumber, getFloat)
 }
 
 // FloatDetail is Float with the variation, reason and flag version.
@@ -223,10 +224,7 @@ func (c *Client) FloatDetail(ctx context.Context, key string, ec Context, def fl
 // JSON returns the value of a JSON (object or array) flag for ec as raw JSON,
 // or def. The returned bytes are shared: do not modify them.
 func (c *Client) JSON(ctx context.Context, key string, ec Context, def json.RawMessage) json.RawMessage {
-	if v, kind := c.pick(ctx, key, &ec); kind == rules.KindJSON {
-		return v.JSON
-	}
-	return def
+	return value(c, ctx, key, &ec, def, rules.KindJSON, getJSON)
 }
 
 // JSONDetail is JSON with the variation, reason and flag version.

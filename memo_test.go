@@ -40,6 +40,17 @@ func (d *linearDoc) snapshot(tb testing.TB) *Snapshot {
 	return Compile(doc)
 }
 
+// client is a client of the document, closed when the test ends.
+func (d *linearDoc) client(tb testing.TB) *Client {
+	tb.Helper()
+	c, err := New(WithDocument(d.json(tb)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
 // wellFormed is snapshot, failing the test when the document has problems.
 func (d *linearDoc) wellFormed(tb testing.TB) *Snapshot {
 	tb.Helper()
@@ -151,11 +162,7 @@ func TestSegmentChainIsLinear(t *testing.T) {
 
 	// The getters and AllFlags share the evaluator: were they exponential,
 	// fw alone (8^16 paths) would not finish.
-	c, err := New(WithDocument(d.json(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := d.client(t)
 	ctx := context.Background()
 	for _, tc := range tests {
 		for _, ec := range []Context{outsider, member} {
@@ -305,11 +312,7 @@ func TestPrerequisiteDiamondIsLinear(t *testing.T) {
 		t.Errorf("mixed for de: %+v after %d evaluations, want PREREQUISITE_FAILED uses-s after 2", r.Reason, visits)
 	}
 
-	c, err := New(WithDocument(d.json(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := d.client(t)
 	ctx := context.Background()
 	for _, tc := range tests {
 		if got := c.Bool(ctx, tc.flag, outsider, !tc.value); got != tc.value {

@@ -74,17 +74,24 @@ func (ps *problems) scalars(o object, name, parent string) []any {
 }
 
 func (ps *problems) int64Value(v any, field string) int64 {
+	return number(ps, v, field, "an integer", "is not an integer", json.Number.Int64)
+}
+
+// number reads v, a JSON number, with conv; when v is not a number or
+// conv fails, it reports the problem (want, then what the number is not)
+// and returns zero.
+func number[T int64 | float64](ps *problems, v any, field, want, bad string, conv func(json.Number) (T, error)) T {
 	n, ok := v.(json.Number)
 	if !ok {
-		ps.add(field, "got %s, want an integer", jsonKind(v))
+		ps.add(field, "got %s, want %s", jsonKind(v), want)
 		return 0
 	}
-	i, err := n.Int64()
+	x, err := conv(n)
 	if err != nil {
-		ps.add(field, "%s is not an integer", n)
+		ps.add(field, "%s %s", n, bad)
 		return 0
 	}
-	return i
+	return x
 }
 
 func (ps *problems) intValue(v any, field string) int {

@@ -140,15 +140,5 @@ func (ps *problems) pair(o object, name string) []any {
 
 // float reads a number.
 func (ps *problems) float(v any, field string) float64 {
-	n, ok := v.(json.Number)
-	if !ok {
-		ps.add(field, "got %s, want a number", jsonKind(v))
-		return 0
-	}
-	f, err := n.Float64()
-	if err != nil {
-		ps.add(field, "%s is out of range", n)
-		return 0
-	}
-	return f
+	return number(ps, v, field, "a number", "is out of range", json.Number.Float64)
 }
