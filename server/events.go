@@ -98,44 +98,60 @@ type wireCounter struct {
 // validString reports whether p holds a non-empty string of bounded size.
 func validString(p *string) bool { return p != nil && *p != "" && len(*p) <= maxEventString }
 
+// nonNegative reports whether p holds a number of at least 0.
+func nonNegative[T int | int64](p *T) bool { return p != nil && *p >= 0 }
+
+// validFlag reports whether p holds a flag key.
+func validFlag(p *string) bool { return p != nil && rules.ValidKey(*p) }
+
 // event checks a wire event and returns it with its times clamped to
 // received (SPEC §8); false when it is rejected.
 func (w *wireEvent) event(received int64) (Event, bool) {
 	if w.Kind == nil {
 		return Event{}, false
 	}
-	clamp := func(t int64) int64 { return min(t, received) }
 	switch *w.Kind {
 	case EventExposure:
-		if w.At == nil || *w.At < 0 || !validString(w.ContextKey) || w.Flag == nil || !rules.ValidKey(*w.Flag) ||
-			w.Version == nil || *w.Version < 0 || w.Variation == nil || *w.Variation < 0 || w.InRollout == nil {
-			return Event{}, false
-		}
-		return Event{Kind: EventExposure, At: clamp(*w.At), ContextKey: *w.ContextKey, Flag: *w.Flag,
-			Version: *w.Version, Variation: w.Variation, InRollout: *w.InRollout}, true
+		return w.exposure(received)
 	case EventTrack:
-		if w.At == nil || *w.At < 0 || !validString(w.ContextKey) || !validString(w.Name) {
-			return Event{}, false
-		}
-		return Event{Kind: EventTrack, At: clamp(*w.At), ContextKey: *w.ContextKey, Name: *w.Name, Value: w.Value}, true
+		return w.track(received)
 	case EventSummary:
-		if w.Start == nil || w.End == nil || w.Counters == nil || *w.Start < 0 || *w.End < *w.Start || w.Dropped != nil && *w.Dropped < 0 {
-			return Event{}, false
-		}
-		e := Event{Kind: EventSummary, Start: clamp(*w.Start), End: clamp(*w.End), Counters: make([]Counter, 0, len(w.Counters))}
-		if w.Dropped != nil {
-			e.Dropped = *w.Dropped
-		}
-		for _, c := range w.Counters {
-			if c == nil || c.Flag == nil || !rules.ValidKey(*c.Flag) || c.Version == nil || c.Count == nil || *c.Count < 0 ||
-				c.Variation != nil && *c.Variation < 0 {
-				return Event{}, false
-			}
-			e.Counters = append(e.Counters, Counter{Flag: *c.Flag, Version: *c.Version, Variation: c.Variation, Count: *c.Count})
-		}
-		return e, true
+		return w.summary(received)
 	}
 	return Event{}, false
+}
+
+func (w *wireEvent) exposure(received int64) (Event, bool) {
+	if !nonNegative(w.At) || !validString(w.ContextKey) || !validFlag(w.Flag) ||
+		!nonNegative(w.Version) || !nonNegative(w.Variation) || w.InRollout == nil {
+		return Event{}, false
+	}
+	return Event{Kind: EventExposure, At: min(*w.At, received), ContextKey: *w.ContextKey, Flag: *w.Flag,
+		Version: *w.Version, Variation: w.Variation, InRollout: *w.InRollout}, true
+}
+
+func (w *wireEvent) track(received int64) (Event, bool) {
+	if !nonNegative(w.At) || !validString(w.ContextKey) || !validString(w.Name) {
+		return Event{}, false
+	}
+	return Event{Kind: EventTrack, At: min(*w.At, received), ContextKey: *w.ContextKey, Name: *w.Name, Value: w.Value}, true
+}
+
+func (w *wireEvent) summary(received int64) (Event, bool) {
+	if !nonNegative(w.Start) || w.End == nil || *w.End < *w.Start || w.Counters == nil || w.Dropped != nil && *w.Dropped < 0 {
+		return Event{}, false
+	}
+	e := Event{Kind: EventSummary, Start: min(*w.Start, received), End: min(*w.End, received), Counters: make([]Counter, 0, len(w.Counters))}
+	if w.Dropped != nil {
+		e.Dropped = *w.Dropped
+	}
+	for _, c := range w.Counters {
+		if c == nil || !validFlag(c.Flag) || c.Version == nil || !nonNegative(c.Count) || c.Variation != nil && *c.Variation < 0 {
+			return Event{}, false
+		}
+		e.Counters = append(e.Counters, Counter{Flag: *c.Flag, Version: *c.Version, Variation: c.Variation, Count: *c.Count})
+	}
+	return e, true
 }
 
 // eventsAnswer is the 202 answer of POST /v1/events.
@@ -155,34 +171,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, "flags: events: "+err.Error(), nil)
 		return
 	}
-	var batch struct {
-		Batch  *string           `json:"batch"`
-		Events []json.RawMessage `json:"events"`
-	}
-	if err := json.Unmarshal(body, &batch); err != nil || batch.Batch == nil || batch.Events == nil {
-		writeError(w, http.StatusBadRequest, `flags: events: want {"batch": ID, "events": [...]}`, nil)
+	out, ans, msg := s.readBatch(body)
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, "flags: events: "+msg, nil)
 		return
-	}
-	if n := len(*batch.Batch); n < MinBatchIDLength || n > MaxBatchIDLength {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("flags: events: batch id of %d characters, want %d to %d", n, MinBatchIDLength, MaxBatchIDLength), nil)
-		return
-	}
-	received := s.now().UnixMilli()
-	out := &EventBatch{ID: *batch.Batch, Received: received, Events: make([]Event, 0, len(batch.Events))}
-	var ans eventsAnswer
-	for _, raw := range batch.Events {
-		var we wireEvent
-		if json.Unmarshal(raw, &we) != nil {
-			ans.Rejected++
-			continue
-		}
-		e, ok := we.event(received)
-		if !ok {
-			ans.Rejected++
-			continue
-		}
-		out.Events = append(out.Events, e)
-		ans.Accepted++
 	}
 	dup, err := s.events.log.AppendEvents(r.Context(), out)
 	switch {
@@ -208,6 +200,38 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	_ = json.NewEncoder(w).Encode(ans)
+}
+
+// readBatch decodes a batch of events, keeping the valid ones with their
+// times clamped to now; msg says why a malformed batch is refused whole.
+func (s *Server) readBatch(body []byte) (out *EventBatch, ans eventsAnswer, msg string) {
+	var batch struct {
+		Batch  *string           `json:"batch"`
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(body, &batch); err != nil || batch.Batch == nil || batch.Events == nil {
+		return nil, ans, `want {"batch": ID, "events": [...]}`
+	}
+	if n := len(*batch.Batch); n < MinBatchIDLength || n > MaxBatchIDLength {
+		return nil, ans, fmt.Sprintf("batch id of %d characters, want %d to %d", n, MinBatchIDLength, MaxBatchIDLength)
+	}
+	received := s.now().UnixMilli()
+	out = &EventBatch{ID: *batch.Batch, Received: received, Events: make([]Event, 0, len(batch.Events))}
+	for _, raw := range batch.Events {
+		var we wireEvent
+		var e Event
+		ok := json.Unmarshal(raw, &we) == nil
+		if ok {
+			e, ok = we.event(received)
+		}
+		if !ok {
+			ans.Rejected++
+			continue
+		}
+		out.Events = append(out.Events, e)
+		ans.Accepted++
+	}
+	return out, ans, ""
 }
 
 // readEventsBody reads the body of POST /v1/events, decoding gzip, and
