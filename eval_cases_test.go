@@ -3,7 +3,6 @@ package flags
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -31,21 +30,10 @@ var defaultCaseTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // TestEvalCases runs the conformance cases written from SPEC alone.
 func TestEvalCases(t *testing.T) {
-	files, err := filepath.Glob("testdata/eval/*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no case files: %v", err)
-	}
+	names, files := readEvalFiles(t)
 	total := 0
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var cf caseFile
-			if err := json.Unmarshal(data, &cf); err != nil {
-				t.Fatalf("%s: %v", file, err)
-			}
+	for i, cf := range files {
+		t.Run(filepath.Base(names[i]), func(t *testing.T) {
 			now := defaultCaseTime
 			client, err := New(WithDocument(cf.Document), WithClock(func() time.Time { return now }))
 			if err != nil {

@@ -16,19 +16,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// fuzzEvalFile is the part of a testdata/eval case file the fuzzer uses.
-type fuzzEvalFile struct {
-	Document json.RawMessage `json:"document"`
-	Cases    []struct {
-		Flag    string          `json:"flag"`
-		Context json.RawMessage `json:"context"`
-		At      string          `json:"at"`
-	} `json:"cases"`
-}
-
 // readEvalFiles reads the document and cases of every testdata/eval file,
 // in file name order.
-func readEvalFiles(tb testing.TB) (names []string, files []fuzzEvalFile) {
+func readEvalFiles(tb testing.TB) (names []string, files []caseFile) {
 	tb.Helper()
 	paths, err := filepath.Glob("testdata/eval/*.json")
 	if err != nil || len(paths) == 0 {
@@ -39,7 +29,7 @@ func readEvalFiles(tb testing.TB) (names []string, files []fuzzEvalFile) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		var cf fuzzEvalFile
+		var cf caseFile
 		if err := json.Unmarshal(data, &cf); err != nil {
 			tb.Fatalf("%s: %v", path, err)
 		}
