@@ -272,10 +272,7 @@ func (s *scanner) object(level int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := s.a.object(s.a.mstack[base:])
-	clear(s.a.mstack[base:]) // drop references for the GC
-	s.a.mstack = s.a.mstack[:base]
-	return o, nil
+	return popTo(&s.a.mstack, base, s.a.object), nil
 }
 
 // array reads the array at pos, at the given nesting level.
@@ -289,10 +286,16 @@ func (s *scanner) array(level int) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	arr := s.a.array(s.a.istack[base:])
-	clear(s.a.istack[base:]) // drop references for the GC
-	s.a.istack = s.a.istack[:base]
-	return arr, nil
+	return popTo(&s.a.istack, base, s.a.array), nil
+}
+
+// popTo builds a value of what *stack holds above base, and pops it: the
+// members of an object or elements of an array just read.
+func popTo[T, V any](stack *[]T, base int, build func([]T) V) V {
+	v := build((*stack)[base:])
+	clear((*stack)[base:]) // drop references for the GC
+	*stack = (*stack)[:base]
+	return v
 }
 
 // elements moves past the '{' or '[' at pos, an object's or array's at the
