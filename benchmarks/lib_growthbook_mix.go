@@ -139,74 +139,113 @@ func gbMixCondition(cs []mixClause, segs map[string]map[string]any) (map[string]
 	return map[string]any{"$and": all}, nil
 }
 
+// gbMixClause is the GrowthBook condition of one clause. A negated clause
+// on an attribute also requires the attribute to exist: in flagstream an
+// absent attribute matches no clause, negated or not (docs/DECISIONS.md).
 func gbMixClause(c mixClause, segs map[string]map[string]any) (map[string]any, error) {
-	attr := gbMixAttr(c.Attr)
-	on := func(op string, v any) map[string]any { return map[string]any{attr: map[string]any{op: v}} }
-	anyOf := func(op string) map[string]any {
-		if len(c.Values) == 1 {
-			return on(op, c.Values[0])
-		}
-		var or []any
-		for _, v := range c.Values {
-			or = append(or, on(op, v))
-		}
-		return map[string]any{"$or": or}
-	}
-	quoted := func() (string, error) {
-		q := make([]string, len(c.Values))
-		for i, v := range c.Values {
-			s, ok := v.(string)
-			if !ok {
-				return "", fmt.Errorf("%s value %v is not a string", c.Op, v)
-			}
-			q[i] = regexp.QuoteMeta(s)
-		}
-		return "(?:" + strings.Join(q, "|") + ")", nil
-	}
-	var cond map[string]any
-	switch c.Op {
-	case "in":
-		cond = on("$in", c.Values)
-	case "startsWith", "endsWith", "contains":
-		alt, err := quoted()
+	if c.Op == "inSegment" {
+		cond, err := gbMixSegments(c, segs)
 		if err != nil {
 			return nil, err
 		}
-		cond = on("$regex", map[string]string{"startsWith": "^" + alt, "endsWith": alt + "$", "contains": alt}[c.Op])
-	case "matches":
-		cond = anyOf("$regex")
-	case "before", "after":
-		for _, v := range c.Values {
-			s, _ := v.(string)
-			if t, err := time.Parse(time.RFC3339, s); err != nil || t.UTC().Format(time.RFC3339) != s {
-				return nil, fmt.Errorf("%s value %v: GrowthBook compares instants as strings: want RFC 3339 UTC (2006-01-02T15:04:05Z)", c.Op, v)
-			}
-		}
-		cond = anyOf(gbMixOps[c.Op])
-	case "lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual", "semVerEqual", "semVerLessThan", "semVerGreaterThan":
-		cond = anyOf(gbMixOps[c.Op])
-	case "inSegment":
-		var or []any
-		for _, v := range c.Values {
-			s, _ := v.(string)
-			seg, ok := segs[s]
-			if !ok {
-				return nil, fmt.Errorf("inSegment %v: no such segment (yet)", v)
-			}
-			or = append(or, seg)
-		}
-		cond = map[string]any{"$or": or}
 		if c.Negate {
 			return map[string]any{"$not": cond}, nil
 		}
 		return cond, nil
-	default:
-		return nil, fmt.Errorf("no GrowthBook condition for %q", c.Op)
+	}
+	cond, err := gbMixAttrCondition(c)
+	if err != nil {
+		return nil, err
 	}
 	if c.Negate {
+		attr := gbMixAttr(c.Attr)
 		return map[string]any{"$and": []any{map[string]any{attr: map[string]any{"$exists": true}}, map[string]any{"$not": cond}}}, nil
 	}
 	return cond, nil
+}
+
+// gbMixSegments is the OR of the conditions of the segments an inSegment
+// clause names.
+func gbMixSegments(c mixClause, segs map[string]map[string]any) (map[string]any, error) {
+	var or []any
+	for _, v := range c.Values {
+		s, _ := v.(string)
+		seg, ok := segs[s]
+		if !ok {
+			return nil, fmt.Errorf("inSegment %v: no such segment (yet)", v)
+		}
+		or = append(or, seg)
+	}
+	return map[string]any{"$or": or}, nil
+}
+
+// gbMixAttrCondition is the condition of a clause on an attribute, not
+// negated.
+func gbMixAttrCondition(c mixClause) (map[string]any, error) {
+	attr := gbMixAttr(c.Attr)
+	switch c.Op {
+	case "in":
+		return gbMixOn(attr, "$in", c.Values), nil
+	case "startsWith", "endsWith", "contains":
+		alt, err := gbMixQuoted(c)
+		if err != nil {
+			return nil, err
+		}
+		return gbMixOn(attr, "$regex", map[string]string{"startsWith": "^" + alt, "endsWith": alt + "$", "contains": alt}[c.Op]), nil
+	case "matches":
+		return gbMixAnyOf(attr, "$regex", c.Values), nil
+	case "before", "after":
+		if err := gbMixCheckInstants(c); err != nil {
+			return nil, err
+		}
+		return gbMixAnyOf(attr, gbMixOps[c.Op], c.Values), nil
+	case "lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual", "semVerEqual", "semVerLessThan", "semVerGreaterThan":
+		return gbMixAnyOf(attr, gbMixOps[c.Op], c.Values), nil
+	}
+	return nil, fmt.Errorf("no GrowthBook condition for %q", c.Op)
+}
+
+// gbMixOn is the condition {attr: {op: v}}.
+func gbMixOn(attr, op string, v any) map[string]any {
+	return map[string]any{attr: map[string]any{op: v}}
+}
+
+// gbMixAnyOf is the condition that attr matches op with one of values.
+func gbMixAnyOf(attr, op string, values []any) map[string]any {
+	if len(values) == 1 {
+		return gbMixOn(attr, op, values[0])
+	}
+	var or []any
+	for _, v := range values {
+		or = append(or, gbMixOn(attr, op, v))
+	}
+	return map[string]any{"$or": or}
+}
+
+// gbMixQuoted is a regular expression matching any of the clause's string
+// values literally.
+func gbMixQuoted(c mixClause) (string, error) {
+	q := make([]string, len(c.Values))
+	for i, v := range c.Values {
+		s, ok := v.(string)
+		if !ok {
+			return "", fmt.Errorf("%s value %v is not a string", c.Op, v)
+		}
+		q[i] = regexp.QuoteMeta(s)
+	}
+	return "(?:" + strings.Join(q, "|") + ")", nil
+}
+
+// gbMixCheckInstants checks that the clause's instants compare correctly
+// as strings, which is how GrowthBook compares them.
+func gbMixCheckInstants(c mixClause) error {
+	for _, v := range c.Values {
+		s, _ := v.(string)
+		if t, err := time.Parse(time.RFC3339, s); err != nil || t.UTC().Format(time.RFC3339) != s {
+			return fmt.Errorf("%s value %v: GrowthBook compares instants as strings: want RFC 3339 UTC (2006-01-02T15:04:05Z)", c.Op, v)
+		}
+	}
+	return nil
 }
 
 // growthbookMixSetup evaluates the mix with a child client per user, as S4

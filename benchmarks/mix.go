@@ -386,11 +386,7 @@ func mixClauseOf(r *mixRand, segs []mixSegment) (mixClause, bool) {
 	case 2:
 		c = mixClause{Attr: "groups", Op: "in", Values: strs(sample(r, mixGroups, r.between(1, 2))...)}
 	case 3:
-		var orgs []string
-		for range r.between(3, 10) {
-			orgs = append(orgs, orgID(r.intn(mixOrgs)))
-		}
-		c = mixClause{Attr: "orgId", Op: "in", Values: strs(orgs...)}
+		c = mixOrgClause(r)
 	case 4:
 		c = mixClause{Attr: "email", Op: "endsWith", Values: strs(pick(r, mixEndsWith)...)}
 	case 5:
@@ -403,25 +399,47 @@ func mixClauseOf(r *mixRand, segs []mixSegment) (mixClause, bool) {
 		op := pick(r, []string{"lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual"})
 		c = mixClause{Attr: "age", Op: op, Values: []any{pick(r, mixAges)}}
 	case 9:
-		op := pick(r, []string{"semVerGreaterThan", "semVerGreaterThan", "semVerLessThan", "semVerEqual"})
-		v := pick(r, mixVersions)
-		if op == "semVerEqual" {
-			v = fmt.Sprintf("%d.%d.%d", r.between(1, 4), r.intn(13), r.intn(25))
-		}
-		c = mixClause{Attr: "appVersion", Op: op, Values: strs(v)}
+		c = mixVersionClause(r)
 	case 10:
 		c = mixClause{Attr: "createdAt", Op: pick(r, []string{"before", "after"}), Values: strs(pick(r, mixDates))}
 	default:
 		if len(segs) == 0 {
 			return c, false
 		}
-		c = mixClause{Op: "inSegment"}
-		for _, s := range sample(r, segs, r.weighted(80, 20)+1) {
-			c.Values = append(c.Values, s.Key)
-		}
+		c = mixSegmentClause(r, segs)
 	}
 	c.Negate = r.chance(10)
 	return c, true
+}
+
+// mixOrgClause is a clause on orgId: one of 3 to 10 organizations.
+func mixOrgClause(r *mixRand) mixClause {
+	var orgs []string
+	for range r.between(3, 10) {
+		orgs = append(orgs, orgID(r.intn(mixOrgs)))
+	}
+	return mixClause{Attr: "orgId", Op: "in", Values: strs(orgs...)}
+}
+
+// mixVersionClause is a semantic-version clause on appVersion; an equality
+// names a version of its own, since the listed ones are bounds.
+func mixVersionClause(r *mixRand) mixClause {
+	op := pick(r, []string{"semVerGreaterThan", "semVerGreaterThan", "semVerLessThan", "semVerEqual"})
+	v := pick(r, mixVersions)
+	if op == "semVerEqual" {
+		v = fmt.Sprintf("%d.%d.%d", r.between(1, 4), r.intn(13), r.intn(25))
+	}
+	return mixClause{Attr: "appVersion", Op: op, Values: strs(v)}
+}
+
+// mixSegmentClause is an inSegment clause naming one segment, or two 20 %
+// of the time.
+func mixSegmentClause(r *mixRand, segs []mixSegment) mixClause {
+	c := mixClause{Op: "inSegment"}
+	for _, s := range sample(r, segs, r.weighted(80, 20)+1) {
+		c.Values = append(c.Values, s.Key)
+	}
+	return c
 }
 
 // mixRolloutOf returns a rollout: by key, orgId or deviceId; static or,
@@ -455,21 +473,7 @@ func mixRolloutOf(r *mixRand) *mixRollout {
 func mixFlagsOf(r *mixRand, users []string, segs []mixSegment) []mixFlag {
 	flags := make([]mixFlag, MixFlags)
 	seen := map[string]bool{}
-	// Prerequisite chains: chain c is gates[c][0] ← gates[c][1] ← ...; a
-	// flag that requires the last gate of a chain of length n is n
-	// prerequisites deep. Gates are the first flags, and have no rollouts.
-	var gates [][]int
-	next := 0
-	for c := 0; c < 12; c++ {
-		n := []int{1, 2, 3}[c%3]
-		var chain []int
-		for range n {
-			chain = append(chain, next)
-			next++
-		}
-		gates = append(gates, chain)
-	}
-	isGate := next
+	gates, isGate := mixGateChains()
 	for i := range flags {
 		key := ""
 		for key == "" || seen[key] {
@@ -479,34 +483,9 @@ func mixFlagsOf(r *mixRand, users []string, segs []mixSegment) []mixFlag {
 		f := mixFlag{Key: key, On: !r.chance(6)}
 		gate := i < isGate
 		if r.chance(35) {
-			f.Targets = append(f.Targets, mixTarget{Value: true, Keys: mixKeys(r, users, r.between(1, 40))})
-			if r.chance(30) {
-				in := map[string]bool{}
-				for _, k := range f.Targets[0].Keys {
-					in[k] = true
-				}
-				var off []string
-				for _, k := range mixKeys(r, users, r.between(1, 10)) {
-					if !in[k] {
-						off = append(off, k)
-					}
-				}
-				if len(off) > 0 {
-					f.Targets = append(f.Targets, mixTarget{Value: false, Keys: off})
-				}
-			}
+			f.Targets = mixTargetsOf(r, users)
 		}
-		nrules := []int{0, 1, 2, 3, 5, 10}[r.weighted(30, 25, 20, 10, 10, 5)]
-		for j := range nrules {
-			rule := mixRule{ID: fmt.Sprintf("r%d", j), Clauses: mixClauses(r, segs, r.weighted(50, 35, 15)+1)}
-			switch {
-			case !gate && r.chance(15):
-				rule.Serve.Rollout = mixRolloutOf(r)
-			default:
-				rule.Serve.Value = r.chance(75)
-			}
-			f.Rules = append(f.Rules, rule)
-		}
+		f.Rules = mixRulesOf(r, segs, gate)
 		switch {
 		case !gate && r.chance(35):
 			f.Fallthrough.Rollout = mixRolloutOf(r)
@@ -517,8 +496,72 @@ func mixFlagsOf(r *mixRand, users []string, segs []mixSegment) []mixFlag {
 		}
 		flags[i] = f
 	}
-	// Gates make their chains; then 45 other flags each require the last
-	// gate of a chain (and a few a second chain too).
+	mixLinkPrerequisites(r, flags, gates, isGate)
+	return flags
+}
+
+// mixGateChains lays out the prerequisite chains: chain c is gates[c][0] ←
+// gates[c][1] ← ...; a flag that requires the last gate of a chain of
+// length n is n prerequisites deep. Gates are the first flags (isGate of
+// them), and have no rollouts.
+func mixGateChains() (gates [][]int, isGate int) {
+	next := 0
+	for c := 0; c < 12; c++ {
+		n := []int{1, 2, 3}[c%3]
+		var chain []int
+		for range n {
+			chain = append(chain, next)
+			next++
+		}
+		gates = append(gates, chain)
+	}
+	return gates, next
+}
+
+// mixTargetsOf returns a flag's targets: users served true and, 30 % of
+// the time, users served false (none of the first).
+func mixTargetsOf(r *mixRand, users []string) []mixTarget {
+	targets := []mixTarget{{Value: true, Keys: mixKeys(r, users, r.between(1, 40))}}
+	if !r.chance(30) {
+		return targets
+	}
+	in := map[string]bool{}
+	for _, k := range targets[0].Keys {
+		in[k] = true
+	}
+	var off []string
+	for _, k := range mixKeys(r, users, r.between(1, 10)) {
+		if !in[k] {
+			off = append(off, k)
+		}
+	}
+	if len(off) > 0 {
+		targets = append(targets, mixTarget{Value: false, Keys: off})
+	}
+	return targets
+}
+
+// mixRulesOf returns a flag's rules; a gate's rules serve values, never
+// rollouts.
+func mixRulesOf(r *mixRand, segs []mixSegment, gate bool) []mixRule {
+	var rules []mixRule
+	nrules := []int{0, 1, 2, 3, 5, 10}[r.weighted(30, 25, 20, 10, 10, 5)]
+	for j := range nrules {
+		rule := mixRule{ID: fmt.Sprintf("r%d", j), Clauses: mixClauses(r, segs, r.weighted(50, 35, 15)+1)}
+		switch {
+		case !gate && r.chance(15):
+			rule.Serve.Rollout = mixRolloutOf(r)
+		default:
+			rule.Serve.Value = r.chance(75)
+		}
+		rules = append(rules, rule)
+	}
+	return rules
+}
+
+// mixLinkPrerequisites makes the gates' chains; then 45 other flags each
+// require the last gate of a chain (and a few a second chain too).
+func mixLinkPrerequisites(r *mixRand, flags []mixFlag, gates [][]int, isGate int) {
 	for _, chain := range gates {
 		for d := 1; d < len(chain); d++ {
 			flags[chain[d]].Prerequisites = []string{flags[chain[d-1]].Key}
@@ -529,7 +572,6 @@ func mixFlagsOf(r *mixRand, users []string, segs []mixSegment) []mixFlag {
 			flags[i].Prerequisites = append(flags[i].Prerequisites, flags[chain[len(chain)-1]].Key)
 		}
 	}
-	return flags
 }
 
 // seq returns lo, lo+1, ..., hi-1.

@@ -151,32 +151,12 @@ type settings struct {
 }
 
 func (c Config) resolve() (*settings, error) {
-	if c.BaseURL == "" {
-		return nil, errors.New("flags: stream: BaseURL is required")
-	}
-	shown := redactURL(c.BaseURL)
-	u, err := url.Parse(c.BaseURL)
+	u, err := parseBaseURL(c.BaseURL)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its message holds the URL, unredacted
-		}
-		return nil, fmt.Errorf("flags: stream: BaseURL %q: %w", shown, err)
+		return nil, err
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("flags: stream: BaseURL %q: scheme must be http or https", shown)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("flags: stream: BaseURL %q: no host", shown)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("flags: stream: BaseURL %q: must not have a query or fragment", shown)
-	}
-	if strings.ContainsAny(c.Token, "\r\n") {
-		return nil, errors.New("flags: stream: Token contains a line break")
-	}
-	if c.IdleTimeout < 0 || c.MaxEventSize < 0 || c.MaxSnapshotSize < 0 || c.PollInterval < 0 {
-		return nil, errors.New("flags: stream: negative IdleTimeout, MaxEventSize, MaxSnapshotSize or PollInterval")
+	if err := c.check(); err != nil {
+		return nil, err
 	}
 	s := &settings{Config: c}
 	s.streamURL = u.JoinPath("v1", "stream").String()
@@ -187,14 +167,56 @@ func (c Config) resolve() (*settings, error) {
 	s.shownFlags = u.JoinPath("v1", "flags").Redacted()
 	s.origin = &url.URL{Scheme: u.Scheme, Host: u.Host}
 	s.requestTimeout = RequestTimeout(c.PollInterval)
-	if c.RootCAs != nil && c.HTTPClient != nil {
-		return nil, errors.New("flags: stream: RootCAs and HTTPClient: set the CAs in your HTTPClient's transport (TLSClientConfig.RootCAs)")
+	s.fillDefaults()
+	return s, nil
+}
+
+// parseBaseURL parses Config.BaseURL: an http or https URL with a host and
+// no query or fragment. Its errors show the URL redacted.
+func parseBaseURL(baseURL string) (*url.URL, error) {
+	if baseURL == "" {
+		return nil, errors.New("flags: stream: BaseURL is required")
 	}
+	shown := redactURL(baseURL)
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message holds the URL, unredacted
+		}
+		return nil, fmt.Errorf("flags: stream: BaseURL %q: %w", shown, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("flags: stream: BaseURL %q: scheme must be http or https", shown)
+	case u.Host == "":
+		return nil, fmt.Errorf("flags: stream: BaseURL %q: no host", shown)
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("flags: stream: BaseURL %q: must not have a query or fragment", shown)
+	}
+	return u, nil
+}
+
+// check checks the fields of c other than BaseURL.
+func (c Config) check() error {
+	switch {
+	case strings.ContainsAny(c.Token, "\r\n"):
+		return errors.New("flags: stream: Token contains a line break")
+	case c.IdleTimeout < 0 || c.MaxEventSize < 0 || c.MaxSnapshotSize < 0 || c.PollInterval < 0:
+		return errors.New("flags: stream: negative IdleTimeout, MaxEventSize, MaxSnapshotSize or PollInterval")
+	case c.RootCAs != nil && c.HTTPClient != nil:
+		return errors.New("flags: stream: RootCAs and HTTPClient: set the CAs in your HTTPClient's transport (TLSClientConfig.RootCAs)")
+	}
+	return nil
+}
+
+// fillDefaults gives every field left zero its default.
+func (s *settings) fillDefaults() {
 	if s.HTTPClient == nil {
 		s.HTTPClient = &http.Client{}
-		if c.RootCAs != nil {
+		if s.RootCAs != nil {
 			t := http.DefaultTransport.(*http.Transport).Clone()
-			t.TLSClientConfig = &tls.Config{RootCAs: c.RootCAs, MinVersion: tls.VersionTLS12}
+			t.TLSClientConfig = &tls.Config{RootCAs: s.RootCAs, MinVersion: tls.VersionTLS12}
 			s.HTTPClient.Transport = t
 		}
 	}
@@ -219,7 +241,6 @@ func (c Config) resolve() (*settings, error) {
 	if s.Sleep == nil {
 		s.Sleep = sleepCtx
 	}
-	return s, nil
 }
 
 // sleepCtx waits d or until ctx is done.

@@ -448,3 +448,21 @@ func hasStatus(sts []reported, f func(reported) bool) bool {
 	}
 	return false
 }
+
+// streamDocs runs a streamer (newTestStreamer) with cfg until it has
+// applied n documents, stops it, and returns those documents and the
+// recorder, which holds the statuses.
+func streamDocs(t *testing.T, cfg Config, n int) ([]applied, *recorder) {
+	t.Helper()
+	rec := newRecorder()
+	return streamInto(t, cfg, rec, n), rec
+}
+
+// streamInto is streamDocs with a recorder of the caller's.
+func streamInto(t *testing.T, cfg Config, rec *recorder, n int) []applied {
+	t.Helper()
+	run := startRun(t, newTestStreamer(t, cfg).Run, rec)
+	docs := rec.waitDocs(t, n)
+	run.stop(t)
+	return docs
+}

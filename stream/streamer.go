@@ -278,23 +278,7 @@ func (s *streamer) connect(ctx context.Context, st *runState) connEnd {
 	if id := st.resumeID(); id != "" {
 		c.Headers["Last-Event-ID"] = id
 	}
-	c.ResponseValidator = func(_ *sse.Client, resp *http.Response) error {
-		if resp.StatusCode != http.StatusOK {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
-			return statusError(resp, s.cfg.Now())
-		}
-		if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "text/event-stream" {
-			resp.Body.Close()
-			return fmt.Errorf("flags: GET %s: Content-Type %q, want text/event-stream",
-				s.cfg.shownStream, resp.Header.Get("Content-Type"))
-		}
-		st.bo.Up(s.cfg.Now())
-		st.pollHealthy = false
-		st.out.report(status{origin: OriginStream, healthy: true})
-		s.cfg.Logger.Debug("flags: stream: connected", "lastEventID", resp.Request.Header.Get("Last-Event-ID"))
-		return nil
-	}
+	c.ResponseValidator = s.validator(st)
 
 	end := connEnd{}
 	err := c.SubscribeWithContext(cctx, "", func(ev *sse.Event) {
@@ -315,6 +299,37 @@ func (s *streamer) connect(ctx context.Context, st *runState) connEnd {
 			cancel(stop)
 		}
 	})
+	s.classifyEnd(ctx, cctx, err, &end)
+	return end
+}
+
+// validator checks the answer to the stream request: a 200 of
+// text/event-stream is a connection (the backoff resets and the stream is
+// healthy); anything else ends it with an error.
+func (s *streamer) validator(st *runState) func(*sse.Client, *http.Response) error {
+	return func(_ *sse.Client, resp *http.Response) error {
+		if resp.StatusCode != http.StatusOK {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			return statusError(resp, s.cfg.Now())
+		}
+		if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "text/event-stream" {
+			resp.Body.Close()
+			return fmt.Errorf("flags: GET %s: Content-Type %q, want text/event-stream",
+				s.cfg.shownStream, resp.Header.Get("Content-Type"))
+		}
+		st.bo.Up(s.cfg.Now())
+		st.pollHealthy = false
+		st.out.report(status{origin: OriginStream, healthy: true})
+		s.cfg.Logger.Debug("flags: stream: connected", "lastEventID", resp.Request.Header.Get("Last-Event-ID"))
+		return nil
+	}
+}
+
+// classifyEnd says in end why the connection ended: ctx done, the cause it
+// was cancelled with, an event too large, the error the subscription
+// returned, or a clean end of stream.
+func (s *streamer) classifyEnd(ctx, cctx context.Context, err error, end *connEnd) {
 	cause := context.Cause(cctx)
 	switch {
 	case ctx.Err() != nil:
@@ -334,7 +349,6 @@ func (s *streamer) connect(ctx context.Context, st *runState) connEnd {
 	default:
 		end.err = fmt.Errorf("flags: GET %s: %w", s.cfg.shownStream, ErrStreamEnded)
 	}
-	return end
 }
 
 // handle processes one event (rules 5 to 8). A non-nil result ends the

@@ -12,31 +12,18 @@ import (
 )
 
 func TestStreamerIdleTimeout(t *testing.T) {
-	t.Run("silent after headers", func(t *testing.T) {
-		srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
+	for _, tc := range []struct {
+		name   string
+		stream func(n int, w http.ResponseWriter, r *http.Request) // silent on the first request
+	}{
+		{"silent after headers", func(n int, w http.ResponseWriter, r *http.Request) {
 			sseStart(w)
 			if n > 0 {
 				sseEvent(w, "snapshot", "e1:1", docJSON(1, "a"))
 			}
 			holdStream(r)
-		}, nil)
-		cfg := testConfig(srv.URL, newFakeClock())
-		cfg.IdleTimeout = 100 * time.Millisecond
-		rec := newRecorder()
-		run := startRun(t, newTestStreamer(t, cfg).Run, rec)
-		rec.waitDocs(t, 1)
-		run.stop(t)
-		_, sts := rec.snapshot()
-		if !hasStatus(sts, func(s reported) bool { return errors.Is(s.Err, ErrIdleTimeout) }) {
-			t.Errorf("statuses = %v, want one with ErrIdleTimeout", sts)
-		}
-		if n := len(srv.Requests("/v1/stream")); n < 2 {
-			t.Errorf("%d stream requests, want a reconnection", n)
-		}
-		checkNoLeak(t)
-	})
-	t.Run("no headers", func(t *testing.T) {
-		srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		}},
+		{"no headers", func(n int, w http.ResponseWriter, r *http.Request) {
 			if n == 0 {
 				holdStream(r)
 				return
@@ -44,19 +31,23 @@ func TestStreamerIdleTimeout(t *testing.T) {
 			sseStart(w)
 			sseEvent(w, "snapshot", "e1:1", docJSON(1, "a"))
 			holdStream(r)
-		}, nil)
-		cfg := testConfig(srv.URL, newFakeClock())
-		cfg.IdleTimeout = 100 * time.Millisecond
-		rec := newRecorder()
-		run := startRun(t, newTestStreamer(t, cfg).Run, rec)
-		rec.waitDocs(t, 1)
-		run.stop(t)
-		_, sts := rec.snapshot()
-		if !hasStatus(sts, func(s reported) bool { return errors.Is(s.Err, ErrIdleTimeout) }) {
-			t.Errorf("statuses = %v, want one with ErrIdleTimeout", sts)
-		}
-		checkNoLeak(t)
-	})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFakeServer(t, tc.stream, nil)
+			cfg := testConfig(srv.URL, newFakeClock())
+			cfg.IdleTimeout = 100 * time.Millisecond
+			_, rec := streamDocs(t, cfg, 1)
+			_, sts := rec.snapshot()
+			if !hasStatus(sts, func(s reported) bool { return errors.Is(s.Err, ErrIdleTimeout) }) {
+				t.Errorf("statuses = %v, want one with ErrIdleTimeout", sts)
+			}
+			if n := len(srv.Requests("/v1/stream")); n < 2 {
+				t.Errorf("%d stream requests, want a reconnection", n)
+			}
+			checkNoLeak(t)
+		})
+	}
 	t.Run("pings keep it alive", func(t *testing.T) {
 		srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
 			sseStart(w)
@@ -76,10 +67,7 @@ func TestStreamerIdleTimeout(t *testing.T) {
 		}, nil)
 		cfg := testConfig(srv.URL, newFakeClock())
 		cfg.IdleTimeout = time.Second
-		rec := newRecorder()
-		run := startRun(t, newTestStreamer(t, cfg).Run, rec)
-		rec.waitDocs(t, 1)
-		run.stop(t)
+		_, rec := streamDocs(t, cfg, 1)
 		if n := len(srv.Requests("/v1/stream")); n != 1 {
 			_, sts := rec.snapshot()
 			t.Errorf("%d stream requests, want 1 (pings are activity); statuses %v", n, sts)
@@ -134,10 +122,7 @@ func TestStreamerServerErrorThenRecovery(t *testing.T) {
 	clock := newFakeClock()
 	cfg := testConfig(srv.URL, clock)
 	cfg.Rand = func() float64 { return 0.5 }
-	rec := newRecorder()
-	run := startRun(t, newTestStreamer(t, cfg).Run, rec)
-	rec.waitDocs(t, 1)
-	run.stop(t)
+	_, rec := streamDocs(t, cfg, 1)
 	want := []time.Duration{750 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second}
 	if got := clock.Sleeps(); !slices.Equal(got, want) {
 		t.Errorf("sleeps = %v, want %v", got, want)
@@ -179,10 +164,7 @@ func TestStreamerRetryAfterIsFloor(t *testing.T) {
 	})
 	cfg := testConfig(srv.URL, clock)
 	cfg.Rand = func() float64 { return 0.999 }
-	rec := newRecorder()
-	run := startRun(t, newTestStreamer(t, cfg).Run, rec)
-	rec.waitDocs(t, 1)
-	run.stop(t)
+	streamDocs(t, cfg, 1)
 	got := clock.Sleeps()
 	if len(got) != 3 {
 		t.Fatalf("sleeps = %v, want 3", got)
@@ -223,10 +205,7 @@ func TestStreamerLargeSnapshotFetchedByGET(t *testing.T) {
 		_, _ = w.Write([]byte(big))
 	})
 	clock := newFakeClock()
-	rec := newRecorder()
-	run := startRun(t, newTestStreamer(t, testConfig(srv.URL, clock)).Run, rec)
-	docs := rec.waitDocs(t, 2)
-	run.stop(t)
+	docs, rec := streamDocs(t, testConfig(srv.URL, clock), 2)
 	want := []applied{
 		{5, OriginPoll, canonical(t, big)},
 		{6, OriginStream, patched(t, big, p6)},
@@ -322,10 +301,7 @@ func TestStreamerFallsBackToPolling(t *testing.T) {
 	cfg := testConfig(srv.URL, clock)
 	cfg.Rand = func() float64 { return 0.999 }
 	cfg.PollInterval = 2 * time.Second
-	rec := newRecorder()
-	run := startRun(t, newTestStreamer(t, cfg).Run, rec)
-	docs := rec.waitDocs(t, 2)
-	run.stop(t)
+	docs, rec := streamDocs(t, cfg, 2)
 	if got, want := versions(docs), []int64{3, 4}; !slices.Equal(got, want) {
 		t.Fatalf("applied versions = %v, want %v", got, want)
 	}
@@ -370,10 +346,7 @@ func TestStreamerRejectsNonEventStream(t *testing.T) {
 		holdStream(r)
 	}, nil)
 	clock := newFakeClock()
-	rec := newRecorder()
-	run := startRun(t, newTestStreamer(t, testConfig(srv.URL, clock)).Run, rec)
-	rec.waitDocs(t, 1)
-	run.stop(t)
+	streamDocs(t, testConfig(srv.URL, clock), 1)
 	if n := len(clock.Sleeps()); n != 1 {
 		t.Errorf("%d waits, want 1 (the HTML answer is a failure)", n)
 	}

@@ -86,11 +86,7 @@ func TestStreamerIgnoresDuplicatePatch(t *testing.T) {
 		sseEvent(w, "patch", "e1:3", p3)
 		holdStream(r)
 	}, nil)
-	rec := newRecorder()
-	s := newTestStreamer(t, testConfig(srv.URL, newFakeClock()))
-	run := startRun(t, s.Run, rec)
-	rec.waitDocs(t, 3)
-	run.stop(t)
+	_, rec := streamDocs(t, testConfig(srv.URL, newFakeClock()), 3)
 	docs, _ := rec.snapshot()
 	if got, want := versions(docs), []int64{1, 2, 3}; !slices.Equal(got, want) {
 		t.Errorf("applied versions = %v, want %v", got, want)
@@ -119,11 +115,7 @@ func TestStreamerCleanEndReconnectsWithLastEventID(t *testing.T) {
 		}
 	}, nil)
 	clock := newFakeClock()
-	rec := newRecorder()
-	s := newTestStreamer(t, testConfig(srv.URL, clock))
-	run := startRun(t, s.Run, rec)
-	docs := rec.waitDocs(t, 3)
-	run.stop(t)
+	docs, rec := streamDocs(t, testConfig(srv.URL, clock), 3)
 	if got, want := versions(docs), []int64{1, 2, 3}; !slices.Equal(got, want) {
 		t.Errorf("applied versions = %v, want %v", got, want)
 	}
@@ -162,11 +154,7 @@ func TestStreamerCutMidEvent(t *testing.T) {
 	}, nil)
 	srv.Config.ErrorLog = nil
 	clock := newFakeClock()
-	rec := newRecorder()
-	s := newTestStreamer(t, testConfig(srv.URL, clock))
-	run := startRun(t, s.Run, rec)
-	rec.waitDocs(t, 2)
-	run.stop(t)
+	_, rec := streamDocs(t, testConfig(srv.URL, clock), 2)
 	docs, _ := rec.snapshot()
 	want := []applied{
 		{1, OriginStream, canonical(t, doc1)},
@@ -310,11 +298,7 @@ func TestStreamerNewEpochAfterRestart(t *testing.T) {
 			holdStream(r)
 		}
 	}, nil)
-	rec := newRecorder()
-	s := newTestStreamer(t, testConfig(srv.URL, newFakeClock()))
-	run := startRun(t, s.Run, rec)
-	docs := rec.waitDocs(t, 4)
-	run.stop(t)
+	docs, _ := streamDocs(t, testConfig(srv.URL, newFakeClock()), 4)
 	want := []applied{
 		{5, OriginStream, canonical(t, docA)},
 		{6, OriginStream, patched(t, docA, pA6)},
@@ -344,11 +328,7 @@ func TestStreamerForeignEpochPatchResyncs(t *testing.T) {
 			holdStream(r)
 		}
 	}, nil)
-	rec := newRecorder()
-	s := newTestStreamer(t, testConfig(srv.URL, newFakeClock()))
-	run := startRun(t, s.Run, rec)
-	docs := rec.waitDocs(t, 2)
-	run.stop(t)
+	docs, _ := streamDocs(t, testConfig(srv.URL, newFakeClock()), 2)
 	if got, want := versions(docs), []int64{5, 9}; !slices.Equal(got, want) {
 		t.Errorf("applied versions = %v, want %v", got, want)
 	}
@@ -377,11 +357,7 @@ func TestStreamerPatchGapResyncs(t *testing.T) {
 		}
 	}, nil)
 	clock := newFakeClock()
-	rec := newRecorder()
-	s := newTestStreamer(t, testConfig(srv.URL, clock))
-	run := startRun(t, s.Run, rec)
-	docs := rec.waitDocs(t, 2)
-	run.stop(t)
+	docs, rec := streamDocs(t, testConfig(srv.URL, clock), 2)
 	want := []applied{{1, OriginStream, canonical(t, doc1)}, {3, OriginStream, canonical(t, doc3)}}
 	if diff := cmp.Diff(want, docs); diff != "" {
 		t.Errorf("applied documents (-want +got):\n%s", diff)
@@ -419,10 +395,7 @@ func TestPatchVersionOverflowResyncs(t *testing.T) {
 		}
 		holdStream(r)
 	}, nil)
-	rec := newRecorder()
-	run := startRun(t, newTestStreamer(t, testConfig(srv.URL, newFakeClock())).Run, rec)
-	docs := rec.waitDocs(t, 4)
-	run.stop(t)
+	docs, _ := streamDocs(t, testConfig(srv.URL, newFakeClock()), 4)
 	if got, want := versions(docs), []int64{top - 1, top, top, 1}; !slices.Equal(got, want) {
 		t.Errorf("applied versions %v, want %v", got, want)
 	}
@@ -454,10 +427,7 @@ func TestStreamerHandlerRejectionThenGap(t *testing.T) {
 		}
 		return nil
 	}
-	s := newTestStreamer(t, testConfig(srv.URL, newFakeClock()))
-	run := startRun(t, s.Run, rec)
-	docs := rec.waitDocs(t, 2)
-	run.stop(t)
+	docs := streamInto(t, testConfig(srv.URL, newFakeClock()), rec, 2)
 	if got, want := versions(docs), []int64{1, 3}; !slices.Equal(got, want) {
 		t.Errorf("applied versions = %v, want %v", got, want)
 	}
@@ -506,11 +476,7 @@ func TestStreamerMalformedEvent(t *testing.T) {
 				}
 				holdStream(r)
 			}, nil)
-			rec := newRecorder()
-			s := newTestStreamer(t, testConfig(srv.URL, newFakeClock()))
-			run := startRun(t, s.Run, rec)
-			docs := rec.waitDocs(t, len(tc.want))
-			run.stop(t)
+			docs, _ := streamDocs(t, testConfig(srv.URL, newFakeClock()), len(tc.want))
 			if got := versions(docs); !slices.Equal(got, tc.want) {
 				t.Errorf("applied versions = %v, want %v", got, tc.want)
 			}

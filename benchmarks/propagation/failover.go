@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/flagstream/flags"
-	"github.com/flagstream/flags/stream"
 )
 
 // Proxy is a TCP load balancer on 127.0.0.1 in failover mode: each new
@@ -231,20 +230,11 @@ func Failover(ctx context.Context, cfg FailoverConfig) (*Result, error) {
 func failoverOnce(ctx context.Context, cfg FailoverConfig) (lat []time.Duration, err error) {
 	var replicas [2]Replica
 	defer func() {
-		for _, r := range replicas {
-			if r != nil {
-				if kerr := r.Kill(); kerr != nil && err == nil {
-					err = kerr
-				}
-			}
+		if kerr := killReplicas(replicas[:]); kerr != nil && err == nil {
+			err = kerr
 		}
 	}()
-	for i := range replicas {
-		if replicas[i], err = cfg.Start(); err != nil {
-			return nil, err
-		}
-	}
-	proxy, err := StartProxy(replicas[0].Addr(), replicas[1].Addr())
+	proxy, err := startReplicas(cfg.Start, &replicas)
 	if err != nil {
 		return nil, err
 	}
@@ -254,59 +244,25 @@ func failoverOnce(ctx context.Context, cfg FailoverConfig) (lat []time.Duration,
 	var remaining atomic.Int64
 	remaining.Store(int64(cfg.Clients))
 	done := make(chan struct{})
-	type client struct {
-		c      *flags.Client
-		mu     sync.Mutex
-		failed bool      // STALE seen since the kill
-		at     time.Time // READY again; zero before
-	}
-	clients := make([]*client, cfg.Clients)
-	defer func() {
-		var wg sync.WaitGroup
-		for _, cl := range clients {
-			if cl != nil {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_ = cl.c.Close()
-				}()
-			}
-		}
-		wg.Wait()
-	}()
+	clients := make([]*failoverClient, cfg.Clients)
+	sdks := make([]*flags.Client, cfg.Clients)
+	defer closeClients(sdks)
 	for i := range clients {
-		c, err := flags.New(flags.WithLogger(cfg.Logger), flags.WithSource(stream.New(stream.Config{
-			BaseURL: proxy.URL, Token: cfg.Token, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger})))
+		c, err := newStreamClient(proxy.URL, cfg.Token, cfg.HTTPClient, cfg.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("client %d: %w", i, err)
 		}
-		cl := &client{c: c}
-		clients[i] = cl
+		cl := &failoverClient{}
+		clients[i], sdks[i] = cl, c
 		c.OnStatus(func(s flags.Status) {
 			now := time.Now()
-			if !killed.Load() {
-				return
-			}
-			cl.mu.Lock()
-			record := false
-			switch {
-			case s.State == flags.StateStale:
-				cl.failed = true
-			case s.State == flags.StateReady && cl.failed && cl.at.IsZero():
-				cl.at, record = now, true
-			}
-			cl.mu.Unlock()
-			if record && remaining.Add(-1) == 0 {
+			if killed.Load() && cl.observe(s, now) && remaining.Add(-1) == 0 {
 				close(done)
 			}
 		})
 	}
-	readyCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	for i, cl := range clients {
-		if err := cl.c.WaitReady(readyCtx); err != nil {
-			return nil, fmt.Errorf("client %d not ready: %w", i, err)
-		}
+	if err := waitAllReady(ctx, cfg.Timeout, sdks); err != nil {
+		return nil, err
 	}
 
 	cfg.Resume()
@@ -314,26 +270,82 @@ func failoverOnce(ctx context.Context, cfg FailoverConfig) (lat []time.Duration,
 	start := time.Now()
 	err = replicas[0].Kill()
 	replicas[0] = nil
-	if err != nil {
-		cfg.Pause()
-		return nil, err
-	}
-	t := time.NewTimer(cfg.Timeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		cfg.Pause()
-		return nil, fmt.Errorf("%d of %d clients not READY again within %v", remaining.Load(), cfg.Clients, cfg.Timeout)
-	case <-ctx.Done():
-		cfg.Pause()
-		return nil, ctx.Err()
+	if err == nil {
+		err = awaitRecovered(ctx, done, &remaining, cfg)
 	}
 	cfg.Pause()
+	if err != nil {
+		return nil, err
+	}
 	for _, cl := range clients {
 		cl.mu.Lock()
 		lat = append(lat, cl.at.Sub(start))
 		cl.mu.Unlock()
 	}
 	return lat, nil
+}
+
+// startReplicas starts both replicas, filling in rs as it goes (the caller
+// kills them), and a Proxy in front of them.
+func startReplicas(start func() (Replica, error), rs *[2]Replica) (*Proxy, error) {
+	for i := range rs {
+		r, err := start()
+		rs[i] = r
+		if err != nil {
+			return nil, err
+		}
+	}
+	return StartProxy(rs[0].Addr(), rs[1].Addr())
+}
+
+// failoverClient is what one client's status listener recorded in a
+// failover.
+type failoverClient struct {
+	mu     sync.Mutex
+	failed bool      // STALE seen since the kill
+	at     time.Time // READY again; zero before
+}
+
+// observe records a status seen at now since the kill, and says whether it
+// is the client's first READY after a failure.
+func (cl *failoverClient) observe(s flags.Status, now time.Time) (recovered bool) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	switch {
+	case s.State == flags.StateStale:
+		cl.failed = true
+	case s.State == flags.StateReady && cl.failed && cl.at.IsZero():
+		cl.at = now
+		return true
+	}
+	return false
+}
+
+// awaitRecovered waits until done is closed (every client READY again),
+// for at most cfg.Timeout.
+func awaitRecovered(ctx context.Context, done <-chan struct{}, remaining *atomic.Int64, cfg FailoverConfig) error {
+	t := time.NewTimer(cfg.Timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%d of %d clients not READY again within %v", remaining.Load(), cfg.Clients, cfg.Timeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// killReplicas kills the replicas still running (nil: none) and returns the
+// first error.
+func killReplicas(rs []Replica) error {
+	var first error
+	for _, r := range rs {
+		if r != nil {
+			if err := r.Kill(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
 }

@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -33,133 +33,137 @@ func Fanout(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	before := memInUse()
 
-	remaining := make([]atomic.Int64, cfg.Changes)
-	done := make([]chan struct{}, cfg.Changes)
-	for k := range done {
-		remaining[k].Store(int64(cfg.Clients))
-		done[k] = make(chan struct{})
-	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	readers := make([]*rawReader, cfg.Clients)
-	ready := make(chan int64, cfg.Clients) // each reader's snapshot version
-	failed := make(chan error, cfg.Clients)
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	f := &fanout{
+		cfg:     cfg,
+		tr:      newTracker(cfg.Changes, cfg.Clients),
+		readers: make([]*rawReader, cfg.Clients),
+		ready:   make(chan int64, cfg.Clients),
+		failed:  make(chan error, cfg.Clients),
+	}
+	defer f.wg.Wait()
 	defer stop()
-	for i := range readers {
-		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
-		if err != nil {
-			return nil, fmt.Errorf("flags: propagation: reader %d: %w", i, err)
-		}
-		r := &rawReader{conn: conn, at: make([]time.Time, cfg.Changes), base: -1}
-		readers[i] = r
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-runCtx.Done()
-			_ = conn.Close()
-		}()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := r.read(u, cfg.Token, ready, func(k int) {
-				if remaining[k].Add(-1) == 0 {
-					close(done[k])
-				}
-			})
-			if err != nil && runCtx.Err() == nil {
-				failed <- fmt.Errorf("flags: propagation: reader %d: %w", i, err)
-			}
-		}()
+	if err := f.connect(ctx, runCtx, u); err != nil {
+		return nil, err
 	}
 
-	res := &Result{BaseVersion: -1}
-	timer := time.NewTimer(cfg.ReadyTimeout)
-	defer timer.Stop()
-	for range readers {
-		select {
-		case v := <-ready:
-			if res.BaseVersion >= 0 && v != res.BaseVersion {
-				return nil, fmt.Errorf("flags: propagation: readers got snapshots %d and %d: the server changed while they connected", v, res.BaseVersion)
-			}
-			res.BaseVersion = v
-		case err := <-failed:
-			return nil, err
-		case <-timer.C:
-			return nil, errors.New("flags: propagation: readers not connected in time")
-		}
+	res := &Result{}
+	if res.BaseVersion, err = f.awaitConnected(); err != nil {
+		return nil, err
 	}
 	res.ClientBytes = float64(memInUse()-before) / float64(cfg.Clients)
-	if cfg.Connected != nil {
-		if err := cfg.Connected(); err != nil {
-			return nil, err
-		}
+	if err := callHook(cfg.Connected); err != nil {
+		return nil, err
 	}
-	starts := make([]time.Time, cfg.Changes)
-	for k := range cfg.Changes {
-		key, value := ChangeOf(k, cfg.Flags)
-		starts[k] = time.Now()
-		if err := put(ctx, cfg, key, FlagJSON(value), res.BaseVersion+int64(k)+1); err != nil {
-			return nil, fmt.Errorf("flags: propagation: change %d: %w", k, err)
-		}
-		t := time.NewTimer(cfg.ChangeTimeout)
-		select {
-		case <-done[k]:
-			t.Stop()
-		case err := <-failed:
-			t.Stop()
-			return nil, err
-		case <-t.C:
-			return nil, fmt.Errorf("flags: propagation: change %d: %d of %d readers did not read it within %v",
-				k, remaining[k].Load(), cfg.Clients, cfg.ChangeTimeout)
-		}
+	starts, err := makeChanges(ctx, cfg, res.BaseVersion, func(k int, _ int64) error { return f.awaitChange(k) })
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Applied != nil {
-		if err := cfg.Applied(); err != nil {
-			return nil, err
-		}
+	if err := callHook(cfg.Applied); err != nil {
+		return nil, err
 	}
-	for _, r := range readers {
+	for _, r := range f.readers {
 		r.mu.Lock()
-		for k := range cfg.Changes {
-			res.Latencies = append(res.Latencies, r.at[k].Sub(starts[k]))
-		}
+		res.Latencies = r.arr.appendLatencies(res.Latencies, starts)
 		r.mu.Unlock()
 	}
 	return res, nil
 }
 
+// fanout is one run of Fanout: its readers and what they report.
+type fanout struct {
+	cfg     Config
+	tr      *tracker
+	readers []*rawReader
+	ready   chan int64 // each reader's snapshot version
+	failed  chan error
+	wg      sync.WaitGroup // the readers' goroutines, which end with runCtx
+}
+
+// connect dials one connection a reader and starts reading it; the
+// connections close when runCtx ends.
+func (f *fanout) connect(ctx, runCtx context.Context, u *url.URL) error {
+	for i := range f.readers {
+		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
+		if err != nil {
+			return fmt.Errorf("flags: propagation: reader %d: %w", i, err)
+		}
+		r := &rawReader{conn: conn, arr: arrivals{at: make([]time.Time, f.cfg.Changes)}, base: -1}
+		f.readers[i] = r
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			<-runCtx.Done()
+			_ = conn.Close()
+		}()
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			err := r.read(u, f.cfg.Token, f.ready, f.tr.applied)
+			if err != nil && runCtx.Err() == nil {
+				f.failed <- fmt.Errorf("flags: propagation: reader %d: %w", i, err)
+			}
+		}()
+	}
+	return nil
+}
+
+// awaitConnected waits until every reader has read its snapshot, for at
+// most ReadyTimeout, and returns their common version.
+func (f *fanout) awaitConnected() (int64, error) {
+	base := int64(-1)
+	timer := time.NewTimer(f.cfg.ReadyTimeout)
+	defer timer.Stop()
+	for range f.readers {
+		select {
+		case v := <-f.ready:
+			if base >= 0 && v != base {
+				return 0, fmt.Errorf("flags: propagation: readers got snapshots %d and %d: the server changed while they connected", v, base)
+			}
+			base = v
+		case err := <-f.failed:
+			return 0, err
+		case <-timer.C:
+			return 0, errors.New("flags: propagation: readers not connected in time")
+		}
+	}
+	return base, nil
+}
+
+// awaitChange waits until every reader has read change k, for at most
+// ChangeTimeout.
+func (f *fanout) awaitChange(k int) error {
+	t := time.NewTimer(f.cfg.ChangeTimeout)
+	defer t.Stop()
+	select {
+	case <-f.tr.done[k]:
+		return nil
+	case err := <-f.failed:
+		return err
+	case <-t.C:
+		return fmt.Errorf("flags: propagation: change %d: %d of %d readers did not read it within %v",
+			k, f.tr.remaining[k].Load(), f.cfg.Clients, f.cfg.ChangeTimeout)
+	}
+}
+
 // rawReader is one connection to GET /v1/stream, read line by line.
 type rawReader struct {
 	conn net.Conn
-	mu   sync.Mutex
-	at   []time.Time // when each change's event was read
-	base int64       // snapshot version; -1 before it
-	next int
+	mu   sync.Mutex // guards arr against the reader of the Result
+	arr  arrivals   // when each change's event was read
+	base int64      // snapshot version; -1 before it
 }
 
 // read sends the request, reports the snapshot's version on ready, then
 // records every patch that follows until the connection ends.
-func (r *rawReader) read(u *url.URL, token string, ready chan<- int64, applied func(k int)) error {
-	req := "GET " + strings.TrimSuffix(u.EscapedPath(), "/") + "/v1/stream HTTP/1.1\r\nHost: " + u.Host +
-		"\r\nAccept: text/event-stream\r\n"
-	if token != "" {
-		req += "Authorization: Bearer " + token + "\r\n"
-	}
-	if _, err := r.conn.Write([]byte(req + "\r\n")); err != nil {
-		return err
-	}
-	br := bufio.NewReader(r.conn)
-	resp, err := http.ReadResponse(br, nil)
+func (r *rawReader) read(u *url.URL, token string, ready chan<- int64, applied func(ks ...int)) error {
+	body, err := r.open(u, token)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /v1/stream: %s", resp.Status)
-	}
-	sc := bufio.NewScanner(resp.Body)
+	defer body.Close()
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 0, 4096), 16<<20)
 	var id int64 = -1
 	for sc.Scan() {
@@ -174,27 +178,49 @@ func (r *rawReader) read(u *url.URL, token string, ready chan<- int64, applied f
 		if line != "" || id < 0 {
 			continue
 		}
-		// The end of an event.
-		now := time.Now()
-		if r.base < 0 {
-			r.base = id
-			ready <- id
-		} else {
-			var finished []int
-			r.mu.Lock()
-			for ; r.next < len(r.at) && r.base+int64(r.next)+1 <= id; r.next++ {
-				r.at[r.next] = now
-				finished = append(finished, r.next)
-			}
-			r.mu.Unlock()
-			for _, k := range finished {
-				applied(k)
-			}
-		}
+		r.endOfEvent(id, ready, applied)
 		id = -1
 	}
 	if err := sc.Err(); err != nil {
 		return err
 	}
 	return errors.New("stream ended")
+}
+
+// open sends the request for the stream and returns the body of its
+// answer.
+func (r *rawReader) open(u *url.URL, token string) (io.ReadCloser, error) {
+	req := "GET " + strings.TrimSuffix(u.EscapedPath(), "/") + "/v1/stream HTTP/1.1\r\nHost: " + u.Host +
+		"\r\nAccept: text/event-stream\r\n"
+	if token != "" {
+		req += "Authorization: Bearer " + token + "\r\n"
+	}
+	if _, err := r.conn.Write([]byte(req + "\r\n")); err != nil {
+		return nil, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(r.conn), nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("GET /v1/stream: %s", resp.Status)
+	}
+	return resp.Body, nil
+}
+
+// endOfEvent handles the end of the event with version id: the first is
+// the snapshot, reported on ready; each later one is the patch of the
+// changes up to id.
+func (r *rawReader) endOfEvent(id int64, ready chan<- int64, applied func(ks ...int)) {
+	now := time.Now()
+	if r.base < 0 {
+		r.base = id
+		ready <- id
+		return
+	}
+	r.mu.Lock()
+	finished := r.arr.reach(r.base, id, now)
+	r.mu.Unlock()
+	applied(finished...)
 }

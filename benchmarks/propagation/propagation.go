@@ -150,11 +150,61 @@ func (r *Result) Percentile(p float64) time.Duration {
 
 // client is one streaming client and what its listener recorded.
 type client struct {
-	c    *flags.Client
-	mu   sync.Mutex // guards obs and at against the reader of the Result
-	obs  []Observation
+	c   *flags.Client
+	mu  sync.Mutex // guards obs and arr against the reader of the Result
+	obs []Observation
+	arr arrivals
+}
+
+// arrivals records when each change reached one client or reader. Its
+// owner guards it.
+type arrivals struct {
 	at   []time.Time // when each change was applied
 	next int         // first change not yet applied
+}
+
+// reach records at now every change not yet recorded whose version (base+k+1)
+// is at most version, and returns their indices.
+func (a *arrivals) reach(base, version int64, now time.Time) (finished []int) {
+	for ; a.next < len(a.at) && base+int64(a.next)+1 <= version; a.next++ {
+		a.at[a.next] = now
+		finished = append(finished, a.next)
+	}
+	return finished
+}
+
+// appendLatencies appends to dst, for each change k, the time from starts[k]
+// to its arrival.
+func (a *arrivals) appendLatencies(dst []time.Duration, starts []time.Time) []time.Duration {
+	for k := range starts {
+		dst = append(dst, a.at[k].Sub(starts[k]))
+	}
+	return dst
+}
+
+// tracker counts, per change, the clients that have not applied it yet:
+// done[k] is closed by the one that brings remaining[k] to zero.
+type tracker struct {
+	remaining []atomic.Int64
+	done      []chan struct{}
+}
+
+func newTracker(changes, clients int) *tracker {
+	t := &tracker{remaining: make([]atomic.Int64, changes), done: make([]chan struct{}, changes)}
+	for k := range t.done {
+		t.remaining[k].Store(int64(clients))
+		t.done[k] = make(chan struct{})
+	}
+	return t
+}
+
+// applied counts one more client as having applied each of the changes ks.
+func (t *tracker) applied(ks ...int) {
+	for _, k := range ks {
+		if t.remaining[k].Add(-1) == 0 {
+			close(t.done[k])
+		}
+	}
 }
 
 // withDefaults checks cfg and fills in its defaults; cleanup closes the
@@ -196,122 +246,159 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer cleanup()
 	before := memInUse()
 
-	// remaining[k] counts the clients that have not applied change k yet;
-	// done[k] is closed by the one that brings it to zero.
-	remaining := make([]atomic.Int64, cfg.Changes)
-	done := make([]chan struct{}, cfg.Changes)
-	for k := range done {
-		remaining[k].Store(int64(cfg.Clients))
-		done[k] = make(chan struct{})
-	}
+	tr := newTracker(cfg.Changes, cfg.Clients)
 	var base atomic.Int64
 	base.Store(-1) // no listener records anything before the base is known
-
 	clients := make([]*client, cfg.Clients)
-	defer func() {
-		var wg sync.WaitGroup
-		for _, cl := range clients {
-			if cl != nil {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_ = cl.c.Close()
-				}()
-			}
-		}
-		wg.Wait()
-	}()
+	sdks := make([]*flags.Client, cfg.Clients)
+	defer closeClients(sdks)
 	ec := flags.NewContext("propagation").Build()
 	for i := range clients {
-		c, err := flags.New(flags.WithLogger(cfg.Logger), flags.WithSource(stream.New(stream.Config{
-			BaseURL: cfg.BaseURL, Token: cfg.Token, HTTPClient: cfg.HTTPClient, Logger: cfg.Logger})))
+		c, err := newStreamClient(cfg.BaseURL, cfg.Token, cfg.HTTPClient, cfg.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("flags: propagation: client %d: %w", i, err)
 		}
-		cl := &client{c: c, at: make([]time.Time, cfg.Changes)}
-		clients[i] = cl
-		c.OnChange(func(ch flags.Change) {
-			now := time.Now()
-			b := base.Load()
-			if b < 0 || ch.Version <= b {
-				return
-			}
-			cl.mu.Lock()
-			for _, key := range ch.Flags {
-				cl.obs = append(cl.obs, Observation{Version: ch.Version, Flag: key, Value: c.Bool(context.Background(), key, ec, false)})
-			}
-			var finished []int
-			for ; cl.next < cfg.Changes && b+int64(cl.next)+1 <= ch.Version; cl.next++ {
-				cl.at[cl.next] = now
-				finished = append(finished, cl.next)
-			}
-			cl.mu.Unlock()
-			for _, k := range finished {
-				if remaining[k].Add(-1) == 0 {
-					close(done[k])
-				}
-			}
-		})
+		cl := &client{c: c, arr: arrivals{at: make([]time.Time, cfg.Changes)}}
+		clients[i], sdks[i] = cl, c
+		c.OnChange(func(ch flags.Change) { cl.observe(ch, &base, ec, tr) })
 	}
 
-	readyCtx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
-	defer cancel()
-	for i, cl := range clients {
-		if err := cl.c.WaitReady(readyCtx); err != nil {
-			return nil, fmt.Errorf("flags: propagation: client %d not ready: %w", i, err)
-		}
+	if err := waitAllReady(ctx, cfg.ReadyTimeout, sdks); err != nil {
+		return nil, fmt.Errorf("flags: propagation: %w", err)
 	}
-	res := &Result{BaseVersion: clients[0].c.Status().Version}
-	for i, cl := range clients {
-		if v := cl.c.Status().Version; v != res.BaseVersion {
-			return nil, fmt.Errorf("flags: propagation: client %d is at version %d, client 0 at %d: the server changed while they connected", i, v, res.BaseVersion)
-		}
+	res := &Result{}
+	if res.BaseVersion, err = commonVersion(sdks); err != nil {
+		return nil, err
 	}
 	base.Store(res.BaseVersion)
 	res.ClientBytes = float64(memInUse()-before) / float64(cfg.Clients)
-	if cfg.Connected != nil {
-		if err := cfg.Connected(); err != nil {
-			return nil, err
-		}
+	if err := callHook(cfg.Connected); err != nil {
+		return nil, err
 	}
-
-	starts := make([]time.Time, cfg.Changes)
-	for k := range cfg.Changes {
-		key, value := ChangeOf(k, cfg.Flags)
-		want := res.BaseVersion + int64(k) + 1
-		starts[k] = time.Now()
-		if err := put(ctx, cfg, key, FlagJSON(value), want); err != nil {
-			return nil, fmt.Errorf("flags: propagation: change %d: %w", k, err)
-		}
-		timer := time.NewTimer(cfg.ChangeTimeout)
-		select {
-		case <-done[k]:
-			timer.Stop()
-		case <-timer.C:
-			return nil, fmt.Errorf("flags: propagation: change %d (version %d): %d of %d clients did not apply it within %v",
-				k, want, remaining[k].Load(), cfg.Clients, cfg.ChangeTimeout)
-		case <-ctx.Done():
-			timer.Stop()
-			return nil, fmt.Errorf("flags: propagation: %w", ctx.Err())
-		}
+	starts, err := makeChanges(ctx, cfg, res.BaseVersion, func(k int, want int64) error {
+		return tr.awaitClients(ctx, k, want, cfg)
+	})
+	if err != nil {
+		return nil, err
 	}
-
-	if cfg.Applied != nil {
-		if err := cfg.Applied(); err != nil {
-			return nil, err
-		}
+	if err := callHook(cfg.Applied); err != nil {
+		return nil, err
 	}
 	res.Latencies = make([]time.Duration, 0, cfg.Clients*cfg.Changes)
 	res.Observations = make([][]Observation, cfg.Clients)
 	for i, cl := range clients {
 		cl.mu.Lock()
-		for k := range cfg.Changes {
-			res.Latencies = append(res.Latencies, cl.at[k].Sub(starts[k]))
-		}
+		res.Latencies = cl.arr.appendLatencies(res.Latencies, starts)
 		res.Observations[i] = slices.Clone(cl.obs)
 		cl.mu.Unlock()
 	}
 	return res, nil
+}
+
+// observe is cl's OnChange listener: once the base version is known, it
+// records what the change says and when each change up to its version
+// arrived, and tells tr.
+func (cl *client) observe(ch flags.Change, base *atomic.Int64, ec flags.Context, tr *tracker) {
+	now := time.Now()
+	b := base.Load()
+	if b < 0 || ch.Version <= b {
+		return
+	}
+	cl.mu.Lock()
+	for _, key := range ch.Flags {
+		cl.obs = append(cl.obs, Observation{Version: ch.Version, Flag: key, Value: cl.c.Bool(context.Background(), key, ec, false)})
+	}
+	finished := cl.arr.reach(b, ch.Version, now)
+	cl.mu.Unlock()
+	tr.applied(finished...)
+}
+
+// awaitClients waits until every client has applied change k (published as
+// version want), for at most cfg.ChangeTimeout.
+func (t *tracker) awaitClients(ctx context.Context, k int, want int64, cfg Config) error {
+	timer := time.NewTimer(cfg.ChangeTimeout)
+	defer timer.Stop()
+	select {
+	case <-t.done[k]:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("flags: propagation: change %d (version %d): %d of %d clients did not apply it within %v",
+			k, want, t.remaining[k].Load(), cfg.Clients, cfg.ChangeTimeout)
+	case <-ctx.Done():
+		return fmt.Errorf("flags: propagation: %w", ctx.Err())
+	}
+}
+
+// makeChanges makes cfg.Changes changes one after another, from snapshot
+// version base, each once wait says the previous one has arrived, and
+// returns when each was made.
+func makeChanges(ctx context.Context, cfg Config, base int64, wait func(k int, want int64) error) ([]time.Time, error) {
+	starts := make([]time.Time, cfg.Changes)
+	for k := range cfg.Changes {
+		key, value := ChangeOf(k, cfg.Flags)
+		want := base + int64(k) + 1
+		starts[k] = time.Now()
+		if err := put(ctx, cfg, key, FlagJSON(value), want); err != nil {
+			return nil, fmt.Errorf("flags: propagation: change %d: %w", k, err)
+		}
+		if err := wait(k, want); err != nil {
+			return nil, err
+		}
+	}
+	return starts, nil
+}
+
+// callHook calls hook (Config.Connected or Applied) when it is set.
+func callHook(hook func() error) error {
+	if hook == nil {
+		return nil
+	}
+	return hook()
+}
+
+// newStreamClient is a flags.Client streaming from the server at baseURL.
+func newStreamClient(baseURL, token string, hc *http.Client, logger *slog.Logger) (*flags.Client, error) {
+	return flags.New(flags.WithLogger(logger), flags.WithSource(stream.New(stream.Config{
+		BaseURL: baseURL, Token: token, HTTPClient: hc, Logger: logger})))
+}
+
+// closeClients closes the clients made so far (nil: not made), all at once.
+func closeClients(cs []*flags.Client) {
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		if c != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = c.Close()
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// waitAllReady waits until every client is READY, for at most timeout.
+func waitAllReady(ctx context.Context, timeout time.Duration, cs []*flags.Client) error {
+	readyCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for i, c := range cs {
+		if err := c.WaitReady(readyCtx); err != nil {
+			return fmt.Errorf("client %d not ready: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// commonVersion is the snapshot version every client is at; an error when
+// they differ (the server changed while they connected).
+func commonVersion(cs []*flags.Client) (int64, error) {
+	v0 := cs[0].Status().Version
+	for i, c := range cs {
+		if v := c.Status().Version; v != v0 {
+			return 0, fmt.Errorf("flags: propagation: client %d is at version %d, client 0 at %d: the server changed while they connected", i, v, v0)
+		}
+	}
+	return v0, nil
 }
 
 // put makes one admin change and checks that the server published it as

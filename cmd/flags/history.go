@@ -20,12 +20,33 @@ import (
 // historyContext is how many unchanged lines a diff shows around a change.
 const historyContext = 3
 
+// historyRequest is what `flags history` was asked for: the audit query
+// and how many changes to print at most (0: all).
+type historyRequest struct {
+	client *adminClient
+	query  url.Values
+	limit  int
+}
+
 // runHistory implements `flags history` (SPEC §10): it pages through GET
 // /v1/admin/audit and prints every change, oldest first: its version, time,
 // actor, action and key, its comment, then a line diff of the object before
 // and after, as indented JSON. Exit status: 0; 2 for bad arguments or a
 // refusal; 1 when the server cannot be reached or fails.
 func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	req, code := parseHistoryArgs(args, stderr)
+	if req == nil {
+		return code
+	}
+	out := bufio.NewWriter(stdout)
+	defer out.Flush()
+	return req.print(ctx, out, stderr)
+}
+
+// parseHistoryArgs parses the arguments of `flags history`. A nil request
+// means stop with the returned exit status (0 for -help, 2 for bad
+// arguments), the reason already written to stderr.
+func parseHistoryArgs(args []string, stderr io.Writer) (*historyRequest, int) {
 	fs := flag.NewFlagSet("flags history", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	opts := addAdminOptions(fs, "an operator or admin token")
@@ -35,27 +56,19 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	page := fs.Int("page", server.MaxAuditLimit, "entries asked for per request")
 	keys, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		return 0
+		return nil, 0
 	}
 	if err != nil {
-		return 2
+		return nil, 2
 	}
-	if len(keys) > 1 {
-		fmt.Fprintln(stderr, "flags history: at most one KEY")
-		return 2
-	}
-	if *kind != "" && *kind != "flag" && *kind != "segment" {
-		fmt.Fprintf(stderr, "flags history: --kind %q: want flag or segment\n", *kind)
-		return 2
-	}
-	if *since < 0 || *limit < 0 || *page < 1 {
-		fmt.Fprintln(stderr, "flags history: --since and --limit must be >= 0, --page >= 1")
-		return 2
+	if msg := historyArgsProblem(keys, *kind, *since, *limit, *page); msg != "" {
+		fmt.Fprintln(stderr, "flags history: "+msg)
+		return nil, 2
 	}
 	c, err := opts.client(fs)
 	if err != nil {
 		fmt.Fprintf(stderr, "flags history: %v\n", err)
-		return 2
+		return nil, 2
 	}
 	q := url.Values{"since": {strconv.FormatInt(*since, 10)}, "limit": {strconv.Itoa(*page)}}
 	if len(keys) == 1 {
@@ -64,22 +77,31 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if *kind != "" {
 		q.Set("kind", *kind)
 	}
-	out := bufio.NewWriter(stdout)
-	defer out.Flush()
+	return &historyRequest{client: c, query: q, limit: *limit}, 0
+}
+
+// historyArgsProblem says what is wrong with the arguments of `flags
+// history`, or "" when nothing is.
+func historyArgsProblem(keys []string, kind string, since int64, limit, page int) string {
+	switch {
+	case len(keys) > 1:
+		return "at most one KEY"
+	case kind != "" && kind != "flag" && kind != "segment":
+		return fmt.Sprintf("--kind %q: want flag or segment", kind)
+	case since < 0 || limit < 0 || page < 1:
+		return "--since and --limit must be >= 0, --page >= 1"
+	}
+	return ""
+}
+
+// print pages through the audit and prints its changes to out, up to
+// r.limit. It returns the exit status of `flags history`.
+func (r *historyRequest) print(ctx context.Context, out *bufio.Writer, stderr io.Writer) int {
 	printed := 0
 	for {
-		a, err := c.do(ctx, http.MethodGet, "/v1/admin/audit?"+q.Encode(), nil)
-		if err != nil {
-			fmt.Fprintf(stderr, "flags history: %v\n", err)
-			return 1
-		}
-		if a.status != http.StatusOK {
-			return refused(stderr, "flags history", a)
-		}
-		var p server.AuditPage
-		if err := json.Unmarshal(a.body, &p); err != nil {
-			fmt.Fprintf(stderr, "flags history: the server's answer does not decode: %v\n", err)
-			return 1
+		p, code := r.fetchPage(ctx, stderr)
+		if p == nil {
+			return code
 		}
 		for _, e := range p.Entries {
 			if printed > 0 {
@@ -87,19 +109,38 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 			printEntry(out, e)
 			printed++
-			if printed == *limit {
+			if printed == r.limit {
 				return 0
 			}
 		}
 		if p.Next == "" {
 			break
 		}
-		q.Set("after", p.Next)
+		r.query.Set("after", p.Next)
 	}
 	if printed == 0 {
 		fmt.Fprintln(stderr, "flags history: no changes")
 	}
 	return 0
+}
+
+// fetchPage asks for the page of the audit r.query names. A nil page means
+// stop with the returned exit status, the reason already written to stderr.
+func (r *historyRequest) fetchPage(ctx context.Context, stderr io.Writer) (*server.AuditPage, int) {
+	a, err := r.client.do(ctx, http.MethodGet, "/v1/admin/audit?"+r.query.Encode(), nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "flags history: %v\n", err)
+		return nil, 1
+	}
+	if a.status != http.StatusOK {
+		return nil, refused(stderr, "flags history", a)
+	}
+	var p server.AuditPage
+	if err := json.Unmarshal(a.body, &p); err != nil {
+		fmt.Fprintf(stderr, "flags history: the server's answer does not decode: %v\n", err)
+		return nil, 1
+	}
+	return &p, 0
 }
 
 // printEntry writes one change: a heading, its comment ("  # ..."), and the

@@ -64,6 +64,12 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 	for i, path := range paths {
 		reports[i] = lintPath(path, len(paths) > 1, stderr)
 	}
+	writeLintLines(stdout, reports)
+	return lintSummary(paths, reports, *strict, stderr)
+}
+
+// writeLintLines writes the problems of every report, then their warnings.
+func writeLintLines(stdout io.Writer, reports []lintReport) {
 	w := bufio.NewWriter(stdout)
 	for _, r := range reports {
 		for _, line := range r.problems {
@@ -76,6 +82,11 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	w.Flush()
+}
+
+// lintSummary counts each path's problems and warnings on stderr and
+// returns the exit status: the worst of the paths'.
+func lintSummary(paths []string, reports []lintReport, strict bool, stderr io.Writer) int {
 	code := 0
 	for i, r := range reports {
 		if n, m := len(r.problems), len(r.warnings); n > 0 || m > 0 {
@@ -84,7 +95,7 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 		switch {
 		case r.failed:
 			code = 2
-		case len(r.problems) > 0 || (*strict && len(r.warnings) > 0):
+		case len(r.problems) > 0 || (strict && len(r.warnings) > 0):
 			code = max(code, 1)
 		}
 	}
@@ -204,7 +215,21 @@ func lintFolder(dir string, stderr io.Writer) lintReport {
 		r.warnings = append(r.warnings, dir+": warning: no *.json files: flags serve would serve no flags")
 		return r
 	}
+	for _, l := range folderProblems(sources) {
+		r.problems = append(r.problems, l.text)
+	}
+	for _, src := range sources {
+		r.warnings = append(r.warnings, warningLines(src.path+": ", src)...)
+	}
+	return r
+}
 
+// folderProblems are the problem lines of a folder's documents, merged:
+// the definitions that lost to an earlier file, the problems of the merged
+// document, and those of each lost definition. By file, then kind and key;
+// a key's "also defined" line first, then its problems in the order
+// Problems gives them.
+func folderProblems(sources []*lintSource) []lintLine {
 	var lines []lintLine
 	merged, owner, lost := mergeSources(sources)
 	for i, keys := range lost {
@@ -216,28 +241,9 @@ func lintFolder(dir string, stderr io.Writer) lintReport {
 		i := owner[lintKey{p.Kind, p.Key}]
 		lines = append(lines, lintLine{i, lintKey{p.Kind, p.Key}, sources[i].path + ": " + p.Error()})
 	}
-	// A definition that lost to an earlier file is checked in the merged
-	// document with it in place of the winner.
 	for _, i := range slices.Sorted(maps.Keys(lost)) {
-		src := sources[i]
-		doc := &rules.Document{Version: merged.Version, Flags: maps.Clone(merged.Flags), Segments: maps.Clone(merged.Segments)}
-		mine := map[lintKey]bool{}
-		for _, k := range lost[i] {
-			mine[k] = true
-			if k.kind == "flag" {
-				doc.Flags[k.key] = src.doc.Flags[k.key]
-			} else {
-				doc.Segments[k.key] = src.doc.Segments[k.key]
-			}
-		}
-		for _, p := range rules.Validate(doc) {
-			if k := (lintKey{p.Kind, p.Key}); mine[k] {
-				lines = append(lines, lintLine{i, k, src.path + ": " + p.Error()})
-			}
-		}
+		lines = append(lines, lostProblems(merged, i, sources[i], lost[i])...)
 	}
-	// By file, then kind and key; a key's "also defined" line first, then
-	// its problems in the order Problems gives them.
 	sort.SliceStable(lines, func(a, b int) bool {
 		x, y := lines[a], lines[b]
 		if x.file != y.file {
@@ -248,13 +254,30 @@ func lintFolder(dir string, stderr io.Writer) lintReport {
 		}
 		return x.key.key < y.key.key
 	})
-	for _, l := range lines {
-		r.problems = append(r.problems, l.text)
+	return lines
+}
+
+// lostProblems checks the definitions of source i (src) that lost to an
+// earlier file: in the merged document, with them in place of the winners,
+// so that what they refer to resolves as it would had they won.
+func lostProblems(merged *rules.Document, i int, src *lintSource, keys []lintKey) []lintLine {
+	doc := &rules.Document{Version: merged.Version, Flags: maps.Clone(merged.Flags), Segments: maps.Clone(merged.Segments)}
+	mine := map[lintKey]bool{}
+	for _, k := range keys {
+		mine[k] = true
+		if k.kind == "flag" {
+			doc.Flags[k.key] = src.doc.Flags[k.key]
+		} else {
+			doc.Segments[k.key] = src.doc.Segments[k.key]
+		}
 	}
-	for _, src := range sources {
-		r.warnings = append(r.warnings, warningLines(src.path+": ", src)...)
+	var lines []lintLine
+	for _, p := range rules.Validate(doc) {
+		if k := (lintKey{p.Kind, p.Key}); mine[k] {
+			lines = append(lines, lintLine{i, k, src.path + ": " + p.Error()})
+		}
 	}
-	return r
+	return lines
 }
 
 // folderFiles lists the documents of a folder as server.FileStore does:

@@ -100,94 +100,137 @@ func duration(ns float64) string {
 }
 
 func main() {
+	results, err := readResults(os.Args[1:])
+	if err != nil {
+		fail(err)
+	}
+	t := newTable(benchmarks.Libraries())
+	t.printScenarios(results)
+	t.printLoad(results)
+	t.printFooter()
+}
+
+// readResults parses the files named, or standard input when there are
+// none.
+func readResults(names []string) (map[string]samples, error) {
 	results := map[string]samples{}
-	if len(os.Args) == 1 {
+	if len(names) == 0 {
 		if err := parse(os.Stdin, results); err != nil {
-			fail(err)
+			return nil, err
 		}
 	}
-	for _, name := range os.Args[1:] {
-		f, err := os.Open(name)
-		if err != nil {
-			fail(err)
-		}
-		err = parse(f, results)
-		f.Close()
-		if err != nil {
-			fail(err)
+	for _, name := range names {
+		if err := parseFile(name, results); err != nil {
+			return nil, err
 		}
 	}
 	if len(results) == 0 {
-		fail(errors.New("benchtable: no benchmark lines in the input"))
+		return nil, errors.New("benchtable: no benchmark lines in the input")
 	}
-	libs := benchmarks.Libraries()
-	header := "| scenario |"
-	rule := "|---|"
+	return results, nil
+}
+
+func parseFile(name string, into map[string]samples) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return parse(f, into)
+}
+
+// table prints the tables, one column a library, and keeps what the
+// footer says: the footnotes, the number of rounds seen and the largest
+// spread of a scenario cell.
+type table struct {
+	libs         []benchmarks.Library
+	header, rule string
+	notes        []string
+	worst        float64
+	worstCell    string
+	rounds       map[int]bool
+}
+
+func newTable(libs []benchmarks.Library) *table {
+	t := &table{libs: libs, header: "| scenario |", rule: "|---|", rounds: map[int]bool{}}
 	for _, l := range libs {
-		header += " " + l.Name + " |"
-		rule += "---:|"
+		t.header += " " + l.Name + " |"
+		t.rule += "---:|"
 	}
+	return t
+}
 
-	var notes []string
-	note := func(text string) string {
-		for i, n := range notes {
-			if n == text {
-				return fmt.Sprintf("[%d]", i+1)
-			}
+// note returns the mark of the footnote text, adding it the first time.
+func (t *table) note(text string) string {
+	for i, n := range t.notes {
+		if n == text {
+			return fmt.Sprintf("[%d]", i+1)
 		}
-		notes = append(notes, text)
-		return fmt.Sprintf("[%d]", len(notes))
 	}
-	worst, worstCell, rounds := 0.0, "", map[int]bool{}
+	t.notes = append(t.notes, text)
+	return fmt.Sprintf("[%d]", len(t.notes))
+}
 
+// printScenarios prints the table of scenarios: median ns/op and
+// allocs/op.
+func (t *table) printScenarios(results map[string]samples) {
 	fmt.Println("Median ns/op · allocs/op per evaluation (S8: per evaluation of all 1,000 flags; R1: per evaluation, over the mix's 300,000 (flag, user) pairs in turn).")
 	fmt.Println()
-	fmt.Println(header)
-	fmt.Println(rule)
+	fmt.Println(t.header)
+	fmt.Println(t.rule)
 	for _, s := range benchmarks.Scenarios() {
-		row := "| " + strings.ReplaceAll(string(s), "_", " ") + " |"
-		for _, l := range libs {
-			r := results["Scenarios/"+string(s)+"/"+l.Slug()]
-			ns := r["ns/op"]
-			if len(ns) == 0 {
-				row += " " + missing(l, s, note) + " |"
-				continue
-			}
-			rounds[len(ns)] = true
-			if sp := spread(ns); sp > worst {
-				worst, worstCell = sp, string(s)+" / "+l.Name
-			}
-			row += fmt.Sprintf(" %s · %s |", duration(median(ns)), group(median(r["allocs/op"])))
-		}
-		fmt.Println(row)
+		fmt.Println(t.scenarioRow(s, results))
 	}
 	if r := results["FlagstreamAllFlags"]; len(r["ns/op"]) > 0 {
 		fmt.Printf("\nflagstream S8 with AllFlags (a fresh result slice per call) instead of AppendAllFlags into a reused buffer: %s · %s allocs.\n",
 			duration(median(r["ns/op"])), group(median(r["allocs/op"])))
 	}
 	fmt.Println()
+}
 
+func (t *table) scenarioRow(s benchmarks.Scenario, results map[string]samples) string {
+	row := "| " + strings.ReplaceAll(string(s), "_", " ") + " |"
+	for _, l := range t.libs {
+		r := results["Scenarios/"+string(s)+"/"+l.Slug()]
+		ns := r["ns/op"]
+		if len(ns) == 0 {
+			row += " " + missing(l, s, t.note) + " |"
+			continue
+		}
+		t.rounds[len(ns)] = true
+		if sp := spread(ns); sp > t.worst {
+			t.worst, t.worstCell = sp, string(s)+" / "+l.Name
+		}
+		row += fmt.Sprintf(" %s · %s |", duration(median(ns)), group(median(r["allocs/op"])))
+	}
+	return row
+}
+
+// loadRows are the rows of the load table.
+var loadRows = []struct {
+	label string
+	cell  func(samples) string
+}{
+	{"time to load 10,000 flags", func(r samples) string { return duration(median(r["ns/op"])) }},
+	{"allocations to load", func(r samples) string { return group(median(r["allocs/op"])) }},
+	{"heap held per 1,000 flags", func(r samples) string { return group(median(r["heapB/1000flags"])/1024) + " KiB" }},
+}
+
+// printLoad prints the table of loading 10,000 flags.
+func (t *table) printLoad(results map[string]samples) {
 	fmt.Println("Loading a 10,000-flag document (bytes in, client ready out): median time and allocations; heap the loaded client holds per 1,000 flags.")
 	fmt.Println()
-	fmt.Println(strings.Replace(header, "scenario", "load", 1))
-	fmt.Println(rule)
-	rows := []struct {
-		label string
-		cell  func(samples) string
-	}{
-		{"time to load 10,000 flags", func(r samples) string { return duration(median(r["ns/op"])) }},
-		{"allocations to load", func(r samples) string { return group(median(r["allocs/op"])) }},
-		{"heap held per 1,000 flags", func(r samples) string { return group(median(r["heapB/1000flags"])/1024) + " KiB" }},
-	}
-	for _, row := range rows {
+	fmt.Println(strings.Replace(t.header, "scenario", "load", 1))
+	fmt.Println(t.rule)
+	for _, row := range loadRows {
 		line := "| " + row.label + " |"
-		for _, l := range libs {
+		for _, l := range t.libs {
 			r := results["Load10000/"+l.Slug()]
 			if len(r["ns/op"]) == 0 {
 				line += " — |"
 				continue
 			}
-			rounds[len(r["ns/op"])] = true
+			t.rounds[len(r["ns/op"])] = true
 			line += " " + row.cell(r) + " |"
 		}
 		fmt.Println(line)
@@ -197,16 +240,21 @@ func main() {
 			duration(median(r["ns/op"])), group(median(r["allocs/op"])), group(median(r["heapB/1000flags"])/1024))
 	}
 	fmt.Println()
+}
+
+// printFooter prints the rounds seen, the largest spread and the
+// footnotes.
+func (t *table) printFooter() {
 	var rs []string
-	for n := range rounds {
+	for n := range t.rounds {
 		rs = append(rs, strconv.Itoa(n))
 	}
 	slices.Sort(rs)
 	fmt.Printf("Rounds per cell: %s. Largest spread of a scenario cell, (max − min) / median: %.0f%% (%s).\n",
-		strings.Join(rs, ", "), worst*100, worstCell)
-	if len(notes) > 0 {
+		strings.Join(rs, ", "), t.worst*100, t.worstCell)
+	if len(t.notes) > 0 {
 		fmt.Println()
-		for i, n := range notes {
+		for i, n := range t.notes {
 			fmt.Printf("[%d] %s\n", i+1, n)
 		}
 	}
