@@ -239,33 +239,29 @@ func (w *scaleOutWatch) drainChanges() {
 // status waits for a status that satisfies ok and returns it.
 func (w *scaleOutWatch) status(t *testing.T, what string, ok func(flags.Status) bool) flags.Status {
 	t.Helper()
-	timer := time.NewTimer(scaleOutDeadline)
-	defer timer.Stop()
-	for {
-		select {
-		case s := <-w.statuses:
-			if ok(s) {
-				return s
-			}
-		case <-timer.C:
-			t.Fatalf("no status %s within %v", what, scaleOutDeadline)
-		}
-	}
+	return awaitMatch(t, w.statuses, "status "+what, ok)
 }
 
 // change waits for a change that satisfies ok and returns it.
 func (w *scaleOutWatch) change(t *testing.T, what string, ok func(flags.Change) bool) flags.Change {
 	t.Helper()
+	return awaitMatch(t, w.changes, "change "+what, ok)
+}
+
+// awaitMatch waits, for at most scaleOutDeadline, for a value on c that
+// satisfies ok, and returns it.
+func awaitMatch[T any](t *testing.T, c <-chan T, what string, ok func(T) bool) T {
+	t.Helper()
 	timer := time.NewTimer(scaleOutDeadline)
 	defer timer.Stop()
 	for {
 		select {
-		case ch := <-w.changes:
-			if ok(ch) {
-				return ch
+		case v := <-c:
+			if ok(v) {
+				return v
 			}
 		case <-timer.C:
-			t.Fatalf("no change %s within %v", what, scaleOutDeadline)
+			t.Fatalf("no %s within %v", what, scaleOutDeadline)
 		}
 	}
 }
