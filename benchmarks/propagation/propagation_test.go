@@ -205,10 +205,7 @@ func benchmark(b *testing.B, run func(context.Context, propagation.Config) (*pro
 	if err != nil {
 		b.Fatal(err)
 	}
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	b.ReportMetric(ms(res.Percentile(50)), "p50-ms")
-	b.ReportMetric(ms(res.Percentile(99)), "p99-ms")
-	b.ReportMetric(ms(res.Percentile(100)), "max-ms")
+	reportPercentiles(b, res)
 	b.ReportMetric((float64(after.Total())-float64(before.Total()))/clients, "server-bytes/client")
 	b.ReportMetric(res.ClientBytes, "client-bytes/client")
 }
@@ -226,6 +223,17 @@ func TestFanout(t *testing.T) {
 //	go test ./propagation -run '^$' -bench Fanout1000 -benchtime 20x -count 5
 func BenchmarkFanout1000(b *testing.B) {
 	benchmark(b, propagation.Fanout)
+}
+
+// reportPercentiles reports the median, 99th percentile and largest of the
+// latencies of res, in milliseconds.
+func reportPercentiles(b *testing.B, res *propagation.Result) {
+	for _, p := range []struct {
+		p    float64
+		unit string
+	}{{50, "p50-ms"}, {99, "p99-ms"}, {100, "max-ms"}} {
+		b.ReportMetric(float64(res.Percentile(p.p))/float64(time.Millisecond), p.unit)
+	}
 }
 
 func startChild(ctx context.Context, maxFiles uint64) func() (propagation.Replica, error) {
@@ -276,8 +284,5 @@ func BenchmarkFailover1000(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	b.ReportMetric(ms(res.Percentile(50)), "p50-ms")
-	b.ReportMetric(ms(res.Percentile(99)), "p99-ms")
-	b.ReportMetric(ms(res.Percentile(100)), "max-ms")
+	reportPercentiles(b, res)
 }
