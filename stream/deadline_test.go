@@ -38,9 +38,7 @@ func trickle(contentType, body string) func(n int, w http.ResponseWriter, r *htt
 func TestPollTricklingServerHitsDeadline(t *testing.T) {
 	t.Run("poller", func(t *testing.T) {
 		srv := newFakeServer(t, nil, trickle("application/json", `{"version":1,`))
-		clock := newFakeClock()
-		clock.gate = make(chan time.Duration)
-		cfg := testConfig(srv.URL, clock)
+		cfg, clock := gatedConfig(srv.URL)
 		cfg.PollInterval = 100 * time.Millisecond // the deadline is then MinRequestTimeout
 		rec := newRecorder()
 		run := startRun(t, newTestPoller(t, cfg).Run, rec)
@@ -56,9 +54,7 @@ func TestPollTricklingServerHitsDeadline(t *testing.T) {
 		srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "down", http.StatusInternalServerError)
 		}, trickle("application/json", `{"version":1,`))
-		clock := newFakeClock()
-		clock.gate = make(chan time.Duration)
-		cfg := testConfig(srv.URL, clock)
+		cfg, clock := gatedConfig(srv.URL)
 		cfg.PollInterval = 100 * time.Millisecond
 		rec := newRecorder()
 		run := startRun(t, newTestStreamer(t, cfg).Run, rec)
@@ -85,9 +81,7 @@ func TestStreamTricklingBytesIsIdle(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv := newFakeServer(t, trickle("text/event-stream", body), nil)
-			clock := newFakeClock()
-			clock.gate = make(chan time.Duration)
-			cfg := testConfig(srv.URL, clock)
+			cfg, clock := gatedConfig(srv.URL)
 			cfg.IdleTimeout = 300 * time.Millisecond
 			rec := newRecorder()
 			run := startRun(t, newTestStreamer(t, cfg).Run, rec)

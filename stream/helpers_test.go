@@ -466,3 +466,12 @@ func streamInto(t *testing.T, cfg Config, rec *recorder, n int) []applied {
 	run.stop(t)
 	return docs
 }
+
+// gatedConfig is testConfig with a fake clock whose every wait blocks
+// until the test takes it (nextSleep), so that the test steps the client
+// from one wait to the next.
+func gatedConfig(srvURL string) (Config, *fakeClock) {
+	clock := newFakeClock()
+	clock.gate = make(chan time.Duration)
+	return testConfig(srvURL, clock), clock
+}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/flagstream/flags"
 )
@@ -75,9 +74,7 @@ func TestRedirectToAnotherOriginRefused(t *testing.T) {
 				srv.Start()
 			}
 			t.Cleanup(srv.Close)
-			clock := newFakeClock()
-			clock.gate = make(chan time.Duration)
-			cfg := testConfig(srv.URL, clock)
+			cfg, clock := gatedConfig(srv.URL)
 			cfg.HTTPClient = srv.Client() // trusts the test certificate
 			rec := newRecorder()
 			run := startClient(t, cfg, tc.poll, rec)

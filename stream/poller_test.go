@@ -49,9 +49,7 @@ func TestPollerETagAnd304(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(body))
 	})
-	clock := newFakeClock()
-	clock.gate = make(chan time.Duration)
-	cfg := testConfig(srv.URL, clock)
+	cfg, clock := gatedConfig(srv.URL)
 	cfg.PollInterval = 7 * time.Second
 	rec := newRecorder()
 	run := startRun(t, newTestPoller(t, cfg).Run, rec)
@@ -123,9 +121,7 @@ func TestPollerBackoffAndReset(t *testing.T) {
 			_, _ = w.Write([]byte(docJSON(1, "a")))
 		}
 	})
-	clock := newFakeClock()
-	clock.gate = make(chan time.Duration)
-	cfg := testConfig(srv.URL, clock)
+	cfg, clock := gatedConfig(srv.URL)
 	rec := newRecorder()
 	run := startRun(t, newTestPoller(t, cfg).Run, rec)
 	var sleeps []time.Duration
@@ -163,9 +159,7 @@ func TestPollerRejectsBadBodies(t *testing.T) {
 			srv := newFakeServer(t, nil, func(n int, w http.ResponseWriter, r *http.Request) {
 				_, _ = w.Write([]byte(tc.body))
 			})
-			clock := newFakeClock()
-			clock.gate = make(chan time.Duration)
-			cfg := testConfig(srv.URL, clock)
+			cfg, clock := gatedConfig(srv.URL)
 			cfg.MaxSnapshotSize = tc.max
 			rec := newRecorder()
 			run := startRun(t, newTestPoller(t, cfg).Run, rec)

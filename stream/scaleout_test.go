@@ -212,6 +212,25 @@ func (h *scaleOutHead) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// readyScaleOutClient is a streaming client of the server at baseURL, READY,
+// with its watch and a context that ends with the test (at the latest
+// after scaleOutDeadline).
+func readyScaleOutClient(t *testing.T, baseURL string) (*flags.Client, *scaleOutWatch, context.Context) {
+	t.Helper()
+	c, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: baseURL, Token: scaleOutToken})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	w := watchScaleOut(c)
+	ctx, cancel := context.WithTimeout(context.Background(), scaleOutDeadline)
+	t.Cleanup(cancel)
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c, w, ctx
+}
+
 // scaleOutWatch collects a client's statuses and changes.
 type scaleOutWatch struct {
 	statuses chan flags.Status
@@ -239,33 +258,29 @@ func (w *scaleOutWatch) drainChanges() {
 // status waits for a status that satisfies ok and returns it.
 func (w *scaleOutWatch) status(t *testing.T, what string, ok func(flags.Status) bool) flags.Status {
 	t.Helper()
-	timer := time.NewTimer(scaleOutDeadline)
-	defer timer.Stop()
-	for {
-		select {
-		case s := <-w.statuses:
-			if ok(s) {
-				return s
-			}
-		case <-timer.C:
-			t.Fatalf("no status %s within %v", what, scaleOutDeadline)
-		}
-	}
+	return awaitMatch(t, w.statuses, "status "+what, ok)
 }
 
 // change waits for a change that satisfies ok and returns it.
 func (w *scaleOutWatch) change(t *testing.T, what string, ok func(flags.Change) bool) flags.Change {
 	t.Helper()
+	return awaitMatch(t, w.changes, "change "+what, ok)
+}
+
+// awaitMatch waits, for at most scaleOutDeadline, for a value on c that
+// satisfies ok, and returns it.
+func awaitMatch[T any](t *testing.T, c <-chan T, what string, ok func(T) bool) T {
+	t.Helper()
 	timer := time.NewTimer(scaleOutDeadline)
 	defer timer.Stop()
 	for {
 		select {
-		case ch := <-w.changes:
-			if ok(ch) {
-				return ch
+		case v := <-c:
+			if ok(v) {
+				return v
 			}
 		case <-timer.C:
-			t.Fatalf("no change %s within %v", what, scaleOutDeadline)
+			t.Fatalf("no %s within %v", what, scaleOutDeadline)
 		}
 	}
 }
@@ -352,17 +367,7 @@ func TestScaleOutFailover(t *testing.T) {
 	a := startScaleOutReplica(t, path, "replica-a")
 	proxy := startScaleOutProxy(t, a)
 
-	c, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: proxy.ts.URL, Token: scaleOutToken})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	w := watchScaleOut(c)
-	ctx, cancel := context.WithTimeout(context.Background(), scaleOutDeadline)
-	defer cancel()
-	if err := c.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, w, ctx := readyScaleOutClient(t, proxy.ts.URL)
 	ec := flags.NewContext("user-1").Build()
 	if got := c.String(ctx, "color", ec, "DEFAULT"); got != "red" {
 		t.Fatalf(`String("color") = %q, want "red"`, got)
@@ -432,17 +437,7 @@ func TestScaleOutAdminWriteReachesOtherReplica(t *testing.T) {
 	scaleOutWrite(t, path, scaleOutDoc(5, "blue"))
 	a := startScaleOutReplica(t, path, "replica-a")
 	b := startScaleOutReplica(t, path, "replica-b")
-	c, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: b.ts.URL, Token: scaleOutToken})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	w := watchScaleOut(c)
-	ctx, cancel := context.WithTimeout(context.Background(), scaleOutDeadline)
-	defer cancel()
-	if err := c.WaitReady(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c, w, ctx := readyScaleOutClient(t, b.ts.URL)
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, a.ts.URL+"/v1/admin/flags/color",
 		strings.NewReader(`{"on": true, "variations": ["red", "blue", "green"], "fallthrough": {"variation": 2}}`))

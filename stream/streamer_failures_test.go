@@ -249,9 +249,7 @@ func TestStreamerOversizeNeverLoops(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(big))
 	})
-	clock := newFakeClock()
-	clock.gate = make(chan time.Duration)
-	cfg := testConfig(srv.URL, clock)
+	cfg, clock := gatedConfig(srv.URL)
 	cfg.MaxEventSize = 256
 	rec := newRecorder()
 	run := startRun(t, newTestStreamer(t, cfg).Run, rec)

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/flagstream/flags/benchmarks/propagation"
+	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/stream"
 )
 
@@ -48,21 +49,7 @@ func expected(base int64, changes, nflags int) []propagation.Observation {
 // (flags are flipped back and forth: 8 flags, 20 changes).
 func TestPropagation50(t *testing.T) {
 	const clients, changes, nflags = 50, 20, 8
-	srv, err := propagation.NewServer(nflags, sdkToken, adminToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(propagation.NewHandler(srv, adminToken))
-	defer ts.Close()
-	defer srv.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := propagation.Run(ctx, propagation.Config{BaseURL: ts.URL, Token: sdkToken, AdminToken: adminToken,
-		Clients: clients, Changes: changes, Flags: nflags})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, srv := measureInProcess(t, propagation.Run, propagation.Config{Clients: clients, Changes: changes, Flags: nflags})
 	if res.BaseVersion != 0 {
 		t.Errorf("BaseVersion = %d, want 0", res.BaseVersion)
 	}
@@ -72,16 +59,45 @@ func TestPropagation50(t *testing.T) {
 			t.Errorf("client %d observed (-want +got):\n%s", c, diff)
 		}
 	}
-	if got := len(res.Latencies); got != clients*changes {
-		t.Fatalf("len(Latencies) = %d, want %d", got, clients*changes)
+	checkLatencies(t, res, clients*changes)
+	if v := srv.Version(); v != changes {
+		t.Errorf("server Version() = %d, want %d", v, changes)
+	}
+}
+
+// measureInProcess serves cfg.Flags flags from a server in this process and
+// measures cfg (with that server's URL and tokens) against it.
+func measureInProcess(t *testing.T, measure func(context.Context, propagation.Config) (*propagation.Result, error), cfg propagation.Config) (*propagation.Result, *server.Server) {
+	t.Helper()
+	srv, err := propagation.NewServer(cfg.Flags, sdkToken, adminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(propagation.NewHandler(srv, adminToken))
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { _ = srv.Close() }) // first: it ends the streams ts.Close would wait for
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg.BaseURL, cfg.Token, cfg.AdminToken = ts.URL, sdkToken, adminToken
+	res, err := measure(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, srv
+}
+
+// checkLatencies checks that res holds n latencies, each positive (a change
+// applied before it was made would be negative).
+func checkLatencies(t *testing.T, res *propagation.Result, n int) {
+	t.Helper()
+	if got := len(res.Latencies); got != n {
+		t.Fatalf("len(Latencies) = %d, want %d", got, n)
 	}
 	for i, d := range res.Latencies {
 		if d <= 0 {
 			t.Errorf("Latencies[%d] = %v, want > 0 (applied before it was made?)", i, d)
 		}
-	}
-	if v := srv.Version(); v != changes {
-		t.Errorf("server Version() = %d, want %d", v, changes)
 	}
 }
 
@@ -189,38 +205,15 @@ func benchmark(b *testing.B, run func(context.Context, propagation.Config) (*pro
 	if err != nil {
 		b.Fatal(err)
 	}
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	b.ReportMetric(ms(res.Percentile(50)), "p50-ms")
-	b.ReportMetric(ms(res.Percentile(99)), "p99-ms")
-	b.ReportMetric(ms(res.Percentile(100)), "max-ms")
+	reportPercentiles(b, res)
 	b.ReportMetric((float64(after.Total())-float64(before.Total()))/clients, "server-bytes/client")
 	b.ReportMetric(res.ClientBytes, "client-bytes/client")
 }
 
 // TestFanout: raw readers each read every patch.
 func TestFanout(t *testing.T) {
-	srv, err := propagation.NewServer(4, sdkToken, adminToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(propagation.NewHandler(srv, adminToken))
-	defer ts.Close()
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := propagation.Fanout(ctx, propagation.Config{BaseURL: ts.URL, Token: sdkToken, AdminToken: adminToken,
-		Clients: 20, Changes: 6, Flags: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := len(res.Latencies); got != 20*6 {
-		t.Fatalf("len(Latencies) = %d, want %d", got, 20*6)
-	}
-	for i, d := range res.Latencies {
-		if d <= 0 {
-			t.Errorf("Latencies[%d] = %v, want > 0", i, d)
-		}
-	}
+	res, _ := measureInProcess(t, propagation.Fanout, propagation.Config{Clients: 20, Changes: 6, Flags: 4})
+	checkLatencies(t, res, 20*6)
 }
 
 // BenchmarkFanout1000 is BenchmarkPropagation1000 with raw SSE readers in
@@ -230,6 +223,17 @@ func TestFanout(t *testing.T) {
 //	go test ./propagation -run '^$' -bench Fanout1000 -benchtime 20x -count 5
 func BenchmarkFanout1000(b *testing.B) {
 	benchmark(b, propagation.Fanout)
+}
+
+// reportPercentiles reports the median, 99th percentile and largest of the
+// latencies of res, in milliseconds.
+func reportPercentiles(b *testing.B, res *propagation.Result) {
+	for _, p := range []struct {
+		p    float64
+		unit string
+	}{{50, "p50-ms"}, {99, "p99-ms"}, {100, "max-ms"}} {
+		b.ReportMetric(float64(res.Percentile(p.p))/float64(time.Millisecond), p.unit)
+	}
 }
 
 func startChild(ctx context.Context, maxFiles uint64) func() (propagation.Replica, error) {
@@ -280,8 +284,5 @@ func BenchmarkFailover1000(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	b.ReportMetric(ms(res.Percentile(50)), "p50-ms")
-	b.ReportMetric(ms(res.Percentile(99)), "p99-ms")
-	b.ReportMetric(ms(res.Percentile(100)), "max-ms")
+	reportPercentiles(b, res)
 }

@@ -150,6 +150,22 @@ func (c *adminClient) do(ctx context.Context, method, path string, body []byte, 
 	return &adminAnswer{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 
+// call sends a request as do does and expects 200 OK. A nil answer means
+// the command (cmd, "flags push") stops with the returned exit status,
+// the reason written to stderr: 1 when the server cannot be reached, as
+// refused says when it refuses.
+func (c *adminClient) call(ctx context.Context, stderr io.Writer, cmd, method, path string, body []byte, header ...string) (*adminAnswer, int) {
+	a, err := c.do(ctx, method, path, body, header...)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+		return nil, 1
+	}
+	if a.status != http.StatusOK {
+		return nil, refused(stderr, cmd, a)
+	}
+	return a, 0
+}
+
 // refused prints the server's refusal and returns the exit status: 1 when
 // the server failed (5xx), 2 when it refused the request.
 func refused(w io.Writer, cmd string, a *adminAnswer) int {

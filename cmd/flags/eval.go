@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,12 +25,9 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	ctxArg := fs.String("context", "", "the evaluation context: a JSON object, or @FILE")
 	at := fs.String("at", "", "evaluate at this RFC 3339 time instead of now")
 	explain := fs.Bool("explain", false, "after each flag's line, say why: each prerequisite, target, rule and clause tried, the bucket and the weights (lines starting with two spaces and #)")
-	names, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		return 2
+	names, code, ok := parseCommand(fs, args)
+	if !ok {
+		return code
 	}
 	if len(files) == 0 || *ctxArg == "" {
 		fmt.Fprintln(stderr, "flags eval: --flags and --context are required")

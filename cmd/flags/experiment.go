@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,12 +24,9 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	opts := addAdminOptions(fs, "an operator or admin token")
 	asJSON := fs.Bool("json", false, "print the server's JSON answer")
 	alpha := fs.Float64("alpha", 0.05, "the significance level the verdict uses")
-	keys, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		return 2
+	keys, code, ok := parseCommand(fs, args)
+	if !ok {
+		return code
 	}
 	if len(keys) != 1 {
 		fmt.Fprintln(stderr, "flags experiment: want exactly one FLAG")
@@ -45,13 +41,9 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "flags experiment: %v\n", err)
 		return 2
 	}
-	a, err := c.do(ctx, http.MethodGet, "/v1/admin/experiments/"+url.PathEscape(keys[0]), nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "flags experiment: %v\n", err)
-		return 1
-	}
-	if a.status != http.StatusOK {
-		return refused(stderr, "flags experiment", a)
+	a, code := c.call(ctx, stderr, "flags experiment", http.MethodGet, "/v1/admin/experiments/"+url.PathEscape(keys[0]), nil)
+	if a == nil {
+		return code
 	}
 	if *asJSON {
 		var out bytes.Buffer

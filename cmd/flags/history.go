@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,12 +53,9 @@ func parseHistoryArgs(args []string, stderr io.Writer) (*historyRequest, int) {
 	kind := fs.String("kind", "", "only flags (flag) or only segments (segment)")
 	limit := fs.Int("limit", 0, "print at most this many changes (0: all)")
 	page := fs.Int("page", server.MaxAuditLimit, "entries asked for per request")
-	keys, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil, 0
-	}
-	if err != nil {
-		return nil, 2
+	keys, code, ok := parseCommand(fs, args)
+	if !ok {
+		return nil, code
 	}
 	if msg := historyArgsProblem(keys, *kind, *since, *limit, *page); msg != "" {
 		fmt.Fprintln(stderr, "flags history: "+msg)
@@ -127,13 +123,9 @@ func (r *historyRequest) print(ctx context.Context, out *bufio.Writer, stderr io
 // fetchPage asks for the page of the audit r.query names. A nil page means
 // stop with the returned exit status, the reason already written to stderr.
 func (r *historyRequest) fetchPage(ctx context.Context, stderr io.Writer) (*server.AuditPage, int) {
-	a, err := r.client.do(ctx, http.MethodGet, "/v1/admin/audit?"+r.query.Encode(), nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "flags history: %v\n", err)
-		return nil, 1
-	}
-	if a.status != http.StatusOK {
-		return nil, refused(stderr, "flags history", a)
+	a, code := r.client.call(ctx, stderr, "flags history", http.MethodGet, "/v1/admin/audit?"+r.query.Encode(), nil)
+	if a == nil {
+		return nil, code
 	}
 	var p server.AuditPage
 	if err := json.Unmarshal(a.body, &p); err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,12 +48,9 @@ func runLint(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(fs.Output(), lintUsage)
 		fs.PrintDefaults()
 	}
-	paths, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		return 2
+	paths, code, ok := parseCommand(fs, args)
+	if !ok {
+		return code
 	}
 	if len(paths) == 0 {
 		fmt.Fprint(stderr, lintUsage)

@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -87,6 +88,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "flags: unknown command %q\n%s", args[0], usage)
 	return 2
+}
+
+// parseCommand parses a command's arguments with parseInterleaved. When ok
+// is false the command stops with code: 0 for -help, 2 for a bad flag (the
+// flag package has said what is wrong on fs's output).
+func parseCommand(fs *flag.FlagSet, args []string) (positional []string, code int, ok bool) {
+	positional, err := parseInterleaved(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil, 0, false
+	case err != nil:
+		return nil, 2, false
+	}
+	return positional, 0, true
 }
 
 // parseInterleaved parses flags that may come before, between or after

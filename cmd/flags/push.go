@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,12 +29,9 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts := addAdminOptions(fs, "the admin token")
 	ifMatch := fs.String("if-match", "", `push only if the server still serves this snapshot ETag ("EPOCH:VERSION", from GET /v1/flags)`)
 	comment := fs.String("comment", "", "why: recorded in the audit log (X-Flags-Comment)")
-	files, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		return 2
+	files, code, ok := parseCommand(fs, args)
+	if !ok {
+		return code
 	}
 	if len(files) != 1 {
 		fmt.Fprintln(stderr, "flags push: want one FILE (usage: flags push --url BASE [--token-file F] FILE)")
@@ -51,14 +47,10 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flags push: %v\n", err)
 		return 2
 	}
-	a, err := c.do(ctx, http.MethodPut, "/v1/admin/document", doc,
+	a, code := c.call(ctx, stderr, "flags push", http.MethodPut, "/v1/admin/document", doc,
 		"Content-Type", "application/json", "If-Match", *ifMatch, "X-Flags-Comment", *comment)
-	if err != nil {
-		fmt.Fprintf(stderr, "flags push: %v\n", err)
-		return 1
-	}
-	if a.status != http.StatusOK {
-		return refused(stderr, "flags push", a)
+	if a == nil {
+		return code
 	}
 	var patch struct {
 		Version  int64                      `json:"version"`

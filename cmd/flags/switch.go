@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,12 +27,9 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	opts := addAdminOptions(fs, "an operator or admin token")
 	ifMatch := fs.String("if-match", "", `switch only if the flag is still at this version (its ETag, "3" or 3)`)
 	comment := fs.String("comment", "", "why: recorded in the audit log (X-Flags-Comment)")
-	pos, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		return 2
+	pos, code, ok := parseCommand(fs, args)
+	if !ok {
+		return code
 	}
 	if len(pos) != 2 || (pos[1] != "on" && pos[1] != "off") {
 		fmt.Fprintln(stderr, "flags switch: want FLAG on|off (usage: flags switch --url BASE [--token-file F] FLAG off)")
@@ -54,14 +50,10 @@ func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		tag = `"` + tag + `"`
 	}
 	body := fmt.Sprintf(`{"on": %t}`, state == "on")
-	a, err := c.do(ctx, http.MethodPatch, "/v1/admin/flags/"+url.PathEscape(key), []byte(body),
+	a, code := c.call(ctx, stderr, "flags switch", http.MethodPatch, "/v1/admin/flags/"+url.PathEscape(key), []byte(body),
 		"Content-Type", "application/merge-patch+json", "If-Match", tag, "X-Flags-Comment", *comment)
-	if err != nil {
-		fmt.Fprintf(stderr, "flags switch: %v\n", err)
-		return 1
-	}
-	if a.status != http.StatusOK {
-		return refused(stderr, "flags switch", a)
+	if a == nil {
+		return code
 	}
 	var patch struct {
 		Version int64                      `json:"version"`

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -54,12 +53,9 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cache := fs.String("cache", "", "last-known-good file: written after each update, served at start when the server is out of reach")
 	ctxArg := fs.String("context", "", "the evaluation context: a JSON object, or @FILE")
 	caCert := fs.String("ca-cert", "", "trust the certificate authorities in this PEM `FILE` (a private CA) instead of the system's")
-	names, err := parseInterleaved(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		return 2
+	names, code, ok := parseCommand(fs, args)
+	if !ok {
+		return code
 	}
 	if *url == "" || *ctxArg == "" {
 		fmt.Fprintln(stderr, "flags watch: --url and --context are required")
@@ -112,7 +108,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	w.out.Flush()
 	w.mu.Unlock()
 
-	code := 0
+	code = 0
 	select {
 	case <-ctx.Done():
 	case <-w.fatal:
