@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/rules"
 	"github.com/google/go-cmp/cmp"
 )
@@ -186,7 +187,7 @@ func TestFileReload(t *testing.T) {
 		}
 	}
 	write(`{"version":1,"flags":{"f":{"on":true,"variations":["a","b"],"fallthrough":{"variation":0}}}}`)
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	fast := optionFunc(func(c *config) error { c.fileIvl = 5 * time.Millisecond; return nil })
 	c, err := New(WithFile(path), fast, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
@@ -230,9 +231,7 @@ func TestFileReload(t *testing.T) {
 	if c.Status().Version != 2 {
 		t.Errorf("version = %d, want 2", c.Status().Version)
 	}
-	logs.mu.Lock()
-	logged := logs.b.String()
-	logs.mu.Unlock()
+	logged := logs.String()
 	if !strings.Contains(logged, "flag file problem") || !strings.Contains(logged, "keeping the last good flags") {
 		t.Errorf("the bad edit was not logged; logs:\n%s", logged)
 	}
@@ -327,17 +326,6 @@ func (m *manualSource) Run(ctx context.Context, u Updates) error {
 	return nil
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
 // TestPrerequisiteSeenThroughReuse: a flag reused unchanged by
 // eval.CompileFrom evaluates its prerequisites as they are in the new
 // snapshot, not in the one it was first compiled in.
@@ -363,7 +351,7 @@ func TestPrerequisiteSeenThroughReuse(t *testing.T) {
 // TestMalformedLoggedOnce: a malformed flag is logged when it appears, not
 // again with every later snapshot.
 func TestMalformedLoggedOnce(t *testing.T) {
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	src := &manualSource{started: make(chan Updates, 1)}
 	c, err := New(WithSource(src), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
@@ -380,10 +368,8 @@ func TestMalformedLoggedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	logs.mu.Lock()
-	defer logs.mu.Unlock()
-	if n := strings.Count(logs.b.String(), "flags.bad.on: got a string"); n != 1 {
-		t.Errorf("the malformed flag was logged %d times over 3 snapshots, want 1:\n%s", n, logs.b.String())
+	if n := strings.Count(logs.String(), "flags.bad.on: got a string"); n != 1 {
+		t.Errorf("the malformed flag was logged %d times over 3 snapshots, want 1:\n%s", n, logs.String())
 	}
 }
 

@@ -2,7 +2,6 @@ package flags
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,39 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/internal/testkit"
 )
 
 // listenerWait bounds every wait of these tests; the bound only turns a
 // hang into a failure.
 const listenerWait = 10 * time.Second
-
-// genDoc is the document of generation gen: "gen" serves gen, "label"
-// serves "g<gen>", "stable" never changes, and "beta" serves true to the
-// members of segment "testers", which holds the given keys.
-func genDoc(t testing.TB, version int64, gen int, testers ...string) *rules.Document {
-	t.Helper()
-	if testers == nil {
-		testers = []string{}
-	}
-	ts, err := json.Marshal(testers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := fmt.Sprintf(`{"version":%d,"flags":{
-		"gen":{"on":true,"variations":[%d],"fallthrough":{"variation":0}},
-		"label":{"on":true,"variations":["g%d"],"fallthrough":{"variation":0}},
-		"stable":{"on":true,"variations":["same"],"fallthrough":{"variation":0}},
-		"beta":{"on":true,"variations":[false,true],
-			"rules":[{"id":"t","clauses":[{"op":"inSegment","values":["testers"]}],"serve":{"variation":1}}],
-			"fallthrough":{"variation":0}}},
-		"segments":{"testers":{"included":%s}}}`, version, gen, gen, ts)
-	doc, err := rules.ParseDocument([]byte(data))
-	if err != nil {
-		t.Fatalf("genDoc: %v", err)
-	}
-	return doc
-}
 
 // manualClient returns a client fed by hand through the Updates it returns.
 func manualClient(t *testing.T) (*Client, Updates) {
@@ -87,7 +59,7 @@ func TestListenersRunOutsideUpdateLock(t *testing.T) {
 		gen     int
 		state   State
 	}
-	doc2 := genDoc(t, 2, 2)
+	doc2 := testkit.GenDoc(t, 2, 2)
 	var mu sync.Mutex
 	var changes []seen
 	var states []State
@@ -122,7 +94,7 @@ func TestListenersRunOutsideUpdateLock(t *testing.T) {
 		}
 	})
 
-	if err := u.Apply(genDoc(t, 1, 1), "manual"); err != nil {
+	if err := u.Apply(testkit.GenDoc(t, 1, 1), "manual"); err != nil {
 		t.Fatal(err)
 	}
 	// This goroutine delivered everything queued meanwhile, in order, before
@@ -147,7 +119,7 @@ func TestSlowListenerDoesNotStallInstall(t *testing.T) {
 	c, u := manualClient(t)
 	ctx := context.Background()
 	ec := NewContext("user-1").Build()
-	if err := u.Apply(genDoc(t, 1, 1), "manual"); err != nil {
+	if err := u.Apply(testkit.GenDoc(t, 1, 1), "manual"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -173,11 +145,11 @@ func TestSlowListenerDoesNotStallInstall(t *testing.T) {
 		}
 	})
 	applied := make(chan error, 1)
-	go func() { applied <- u.Apply(genDoc(t, 2, 2), "manual") }() // delivers, and gets stuck
+	go func() { applied <- u.Apply(testkit.GenDoc(t, 2, 2), "manual") }() // delivers, and gets stuck
 	<-entered
 
 	for v := int64(3); v <= 5; v++ {
-		doc := genDoc(t, v, int(v))
+		doc := testkit.GenDoc(t, v, int(v))
 		var err error
 		within(t, "Apply behind a stuck listener", func() { err = u.Apply(doc, "manual") })
 		if err != nil {
@@ -245,7 +217,7 @@ func TestMergeSorted(t *testing.T) {
 // wrapping it) is no news.
 func TestStatusErrorsComparedWithErrorsIs(t *testing.T) {
 	c, u := manualClient(t)
-	if err := u.Apply(genDoc(t, 1, 1), "manual"); err != nil {
+	if err := u.Apply(testkit.GenDoc(t, 1, 1), "manual"); err != nil {
 		t.Fatal(err)
 	}
 	var errs []error

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -44,7 +45,7 @@ func (l *loaderSource) Run(ctx context.Context, u Updates) error {
 // TestLoaderDeliversBeforeNewReturns: a Loader's document is in force when
 // New returns, before its Run; Run receives the Updates Load had.
 func TestLoaderDeliversBeforeNewReturns(t *testing.T) {
-	src := &loaderSource{doc: genDoc(t, 4, 7), runWith: make(chan Updates, 1)}
+	src := &loaderSource{doc: testkit.GenDoc(t, 4, 7), runWith: make(chan Updates, 1)}
 	c, err := New(WithSource(src))
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +77,7 @@ func TestLoadErrorStartsNothing(t *testing.T) {
 	if n := src.ran.Load(); n != 0 {
 		t.Errorf("Run was called %d times after a failed Load", n)
 	}
-	if err := src.kept.Apply(genDoc(t, 1, 1), "loader"); !errors.Is(err, ErrClosed) {
+	if err := src.kept.Apply(testkit.GenDoc(t, 1, 1), "loader"); !errors.Is(err, ErrClosed) {
 		t.Errorf("Apply on the Updates of a failed New = %v, want ErrClosed", err)
 	}
 }
@@ -84,7 +85,7 @@ func TestLoadErrorStartsNothing(t *testing.T) {
 // TestNewTakesOneSource: two sources would overwrite each other's flags;
 // New refuses them before loading either.
 func TestNewTakesOneSource(t *testing.T) {
-	src := &loaderSource{doc: genDoc(t, 1, 1), runWith: make(chan Updates, 1)}
+	src := &loaderSource{doc: testkit.GenDoc(t, 1, 1), runWith: make(chan Updates, 1)}
 	for name, opts := range map[string][]Option{
 		"document and file":   {WithDocument([]byte(`{}`)), WithFile("x.json")},
 		"document and source": {WithDocument([]byte(`{}`)), WithSource(src)},

@@ -5,7 +5,6 @@ package stream_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,34 +27,6 @@ import (
 // remoteWait bounds every wait for an event; on 127.0.0.1 events take
 // milliseconds, the bound only turns a hang into a failure.
 const remoteWait = 10 * time.Second
-
-// genDoc is the document of generation gen: "gen" serves gen, "label"
-// serves "g<gen>" (so a snapshot read whole must agree with "gen"),
-// "stable" never changes, and "beta" serves true to the members of segment
-// "testers", which holds the given keys.
-func genDoc(t testing.TB, version int64, gen int, testers ...string) *rules.Document {
-	t.Helper()
-	if testers == nil {
-		testers = []string{}
-	}
-	ts, err := json.Marshal(testers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := fmt.Sprintf(`{"version":%d,"flags":{
-		"gen":{"on":true,"variations":[%d],"fallthrough":{"variation":0}},
-		"label":{"on":true,"variations":["g%d"],"fallthrough":{"variation":0}},
-		"stable":{"on":true,"variations":["same"],"fallthrough":{"variation":0}},
-		"beta":{"on":true,"variations":[false,true],
-			"rules":[{"id":"t","clauses":[{"op":"inSegment","values":["testers"]}],"serve":{"variation":1}}],
-			"fallthrough":{"variation":0}}},
-		"segments":{"testers":{"included":%s}}}`, version, gen, gen, ts)
-	doc, err := rules.ParseDocument([]byte(data))
-	if err != nil {
-		t.Fatalf("genDoc: %v", err)
-	}
-	return doc
-}
 
 // holdRequests returns a gate for startServer that keeps every request
 // waiting until open is called.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/stream"
 	"github.com/google/go-cmp/cmp"
@@ -28,7 +29,7 @@ func TestStreamFirstSnapshotAndPatches(t *testing.T) {
 	h := newHistory()
 	h.max.Store(0)
 	gate, open := holdRequests() // until the listeners are registered
-	ls := startServer(t, "", genDoc(t, 10, 0, "user-9"), server.Options{}, gate)
+	ls := startServer(t, "", testkit.GenDoc(t, 10, 0, "user-9"), server.Options{}, gate)
 	c := newRemoteClient(t, streamOpt(streamConfig(t, ls.url(), newSleeper())))
 	if st := c.Status(); st.State != flags.StateInitializing || st.Source != "stream" || st.Version != 0 {
 		t.Errorf("status right after New = %+v, want INITIALIZING/stream", st)
@@ -65,7 +66,7 @@ func TestStreamFirstSnapshotAndPatches(t *testing.T) {
 	}
 	version := int64(10)
 	for _, step := range steps {
-		h.publish(t, ls, step.gen, genDoc(t, 0, step.gen, step.testers...))
+		h.publish(t, ls, step.gen, testkit.GenDoc(t, 0, step.gen, step.testers...))
 		if step.flags == nil {
 			continue // the next step shows that no change was delivered
 		}
@@ -95,13 +96,13 @@ func TestStreamFirstSnapshotAndPatches(t *testing.T) {
 func TestStreamServerRestart(t *testing.T) {
 	h := newHistory()
 	h.max.Store(0)
-	ls := startServer(t, "", genDoc(t, 10, 0), server.Options{}, nil)
+	ls := startServer(t, "", testkit.GenDoc(t, 10, 0), server.Options{}, nil)
 	sl := newSleeper()
 	c := newRemoteClient(t, streamOpt(streamConfig(t, ls.url(), sl)))
 	rec := record(c)
 	checkServed(t, c, h)
 	rec.waitState(t, flags.StateReady, "stream")
-	h.publish(t, ls, 1, genDoc(t, 0, 1))
+	h.publish(t, ls, 1, testkit.GenDoc(t, 0, 1))
 	rec.waitFor(t, "version 11", func() bool { return c.Status().Version == 11 })
 	oldEpoch := ls.srv.Epoch()
 
@@ -122,7 +123,7 @@ func TestStreamServerRestart(t *testing.T) {
 
 	// A new server (new epoch, lower version) on the same address.
 	h.max.Store(2)
-	ls2 := startServer(t, ls.addr, genDoc(t, 3, 2), server.Options{}, nil)
+	ls2 := startServer(t, ls.addr, testkit.GenDoc(t, 3, 2), server.Options{}, nil)
 	if ls2.srv.Epoch() == oldEpoch {
 		t.Fatal("the new server has the old epoch")
 	}
@@ -135,7 +136,7 @@ func TestStreamServerRestart(t *testing.T) {
 		t.Errorf("Int(gen) after the restart = %d, want 2", g)
 	}
 	// And it follows the new server's patches.
-	h.publish(t, ls2, 3, genDoc(t, 0, 3))
+	h.publish(t, ls2, 3, testkit.GenDoc(t, 0, 3))
 	rec.waitFor(t, "version 4", func() bool { return c.Status().Version == 4 })
 	if g := c.Int(context.Background(), "gen", ec, -1); g != 3 {
 		t.Errorf("Int(gen) after a patch of the new server = %d, want 3", g)
@@ -154,7 +155,7 @@ func TestRemoteUnauthorized(t *testing.T) {
 		{"poll no token", "", 401, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ls := startServer(t, "", genDoc(t, 1, 0), server.Options{Token: "secret"}, nil)
+			ls := startServer(t, "", testkit.GenDoc(t, 1, 0), server.Options{Token: "secret"}, nil)
 			sl := newSleeper()
 			cfg := streamConfig(t, ls.url(), sl)
 			cfg.Token = tc.token
@@ -192,14 +193,14 @@ func TestCacheServesWhileServerDown(t *testing.T) {
 	h := newHistory()
 	h.max.Store(0)
 	path := filepath.Join(t.TempDir(), "flags.cache")
-	ls := startServer(t, "", genDoc(t, 5, 0), server.Options{}, nil)
+	ls := startServer(t, "", testkit.GenDoc(t, 5, 0), server.Options{}, nil)
 	url := ls.url()
 
 	// First run: the cache is written after every update.
 	c1 := newRemoteClient(t, streamOpt(withCache(streamConfig(t, url, newSleeper()), path)))
 	rec1 := record(c1)
 	rec1.waitState(t, flags.StateReady, "stream")
-	h.publish(t, ls, 1, genDoc(t, 0, 1))
+	h.publish(t, ls, 1, testkit.GenDoc(t, 0, 1))
 	rec1.waitFor(t, "version 6", func() bool { return c1.Status().Version == 6 })
 	c1.Close() // the cache write that follows an Apply is over when Close returns
 	if doc, err := stream.ReadCache(path, url); err != nil || doc.Version != 6 {
@@ -234,7 +235,7 @@ func TestCacheServesWhileServerDown(t *testing.T) {
 
 	// A server comes back: READY/stream with its document.
 	h.max.Store(2)
-	startServer(t, ls.addr, genDoc(t, 20, 2), server.Options{}, nil)
+	startServer(t, ls.addr, testkit.GenDoc(t, 20, 2), server.Options{}, nil)
 	sl.release()
 	rec2.waitFor(t, "READY/stream at version 20", func() bool {
 		s := c2.Status()
@@ -259,14 +260,14 @@ func TestCacheIgnoredWhenCorruptOrForeign(t *testing.T) {
 			os.WriteFile(path, []byte("not json at all"), 0o644)
 		}},
 		{"truncated", func(t *testing.T, path, url string) {
-			if err := stream.WriteCache(good, url, genDoc(t, 99, 7)); err != nil {
+			if err := stream.WriteCache(good, url, testkit.GenDoc(t, 99, 7)); err != nil {
 				t.Fatal(err)
 			}
 			data, _ := os.ReadFile(good)
 			os.WriteFile(path, data[:len(data)/2], 0o644)
 		}},
 		{"document changed after its checksum", func(t *testing.T, path, url string) {
-			if err := stream.WriteCache(good, url, genDoc(t, 99, 7)); err != nil {
+			if err := stream.WriteCache(good, url, testkit.GenDoc(t, 99, 7)); err != nil {
 				t.Fatal(err)
 			}
 			data, _ := os.ReadFile(good)
@@ -278,7 +279,7 @@ func TestCacheIgnoredWhenCorruptOrForeign(t *testing.T) {
 			os.WriteFile(path, data, 0o644)
 		}},
 		{"another base URL", func(t *testing.T, path, url string) {
-			if err := stream.WriteCache(path, "http://127.0.0.1:1", genDoc(t, 99, 7)); err != nil {
+			if err := stream.WriteCache(path, "http://127.0.0.1:1", testkit.GenDoc(t, 99, 7)); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -287,7 +288,7 @@ func TestCacheIgnoredWhenCorruptOrForeign(t *testing.T) {
 			h := newHistory()
 			h.max.Store(0)
 			gate, open := holdRequests() // nothing arrives before the first checks
-			ls := startServer(t, "", genDoc(t, 5, 0), server.Options{}, gate)
+			ls := startServer(t, "", testkit.GenDoc(t, 5, 0), server.Options{}, gate)
 			path := filepath.Join(t.TempDir(), "flags.cache")
 			tc.write(t, path, ls.url())
 			c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, ls.url(), newSleeper()), path)))
@@ -315,7 +316,7 @@ func TestCacheIgnoredWhenCorruptOrForeign(t *testing.T) {
 func TestPollingSeesChanges(t *testing.T) {
 	h := newHistory()
 	h.max.Store(0)
-	ls := startServer(t, "", genDoc(t, 1, 0), server.Options{}, nil)
+	ls := startServer(t, "", testkit.GenDoc(t, 1, 0), server.Options{}, nil)
 	sl := newSleeper()
 	cfg := streamConfig(t, ls.url(), nil) // real 20 ms poll interval
 	cfg.Sleep = func(ctx context.Context, d time.Duration) error {
@@ -328,7 +329,7 @@ func TestPollingSeesChanges(t *testing.T) {
 	rec := record(c)
 	checkServed(t, c, h)
 	rec.waitState(t, flags.StateReady, "poll")
-	h.publish(t, ls, 1, genDoc(t, 0, 1))
+	h.publish(t, ls, 1, testkit.GenDoc(t, 0, 1))
 	rec.waitFor(t, "a change to version 2", func() bool {
 		ch := rec.changeList()
 		return len(ch) > 0 && ch[len(ch)-1].Version == 2
@@ -348,7 +349,7 @@ func TestPollingSeesChanges(t *testing.T) {
 		t.Errorf("while the server is down: status %+v, want an error and gen 1 served", st)
 	}
 	h.max.Store(2)
-	startServer(t, ls.addr, genDoc(t, 1, 2), server.Options{}, nil)
+	startServer(t, ls.addr, testkit.GenDoc(t, 1, 2), server.Options{}, nil)
 	sl.release()
 	rec.waitFor(t, "READY/poll from the new server", func() bool {
 		s := c.Status()
@@ -427,7 +428,7 @@ func TestCloseIsPromptAndLeavesNoGoroutine(t *testing.T) {
 					return true
 				}
 			}
-			ls := startServer(t, "", genDoc(t, 1, 0), server.Options{HeartbeatInterval: time.Hour}, gate)
+			ls := startServer(t, "", testkit.GenDoc(t, 1, 0), server.Options{HeartbeatInterval: time.Hour}, gate)
 			e.url = ls.url()
 			settle(t, -1) // let the server's own goroutines start
 			before := runtime.NumGoroutine()
@@ -464,7 +465,7 @@ func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
 	h.max.Store(0)
 	var streamDown atomic.Bool
 	streamDown.Store(true)
-	ls := startServer(t, "", genDoc(t, 4, 0), server.Options{}, func(w http.ResponseWriter, r *http.Request) bool {
+	ls := startServer(t, "", testkit.GenDoc(t, 4, 0), server.Options{}, func(w http.ResponseWriter, r *http.Request) bool {
 		if r.URL.Path == "/v1/stream" && streamDown.Load() {
 			http.Error(w, "stream down", http.StatusServiceUnavailable)
 			return true
@@ -492,7 +493,7 @@ func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
 		t.Errorf("status once the stream is back (resumed, nothing to replay) = %+v, want READY/stream", st)
 	}
 	// The next patch comes over the stream.
-	h.publish(t, ls, 1, genDoc(t, 0, 1))
+	h.publish(t, ls, 1, testkit.GenDoc(t, 0, 1))
 	rec.waitFor(t, "version 5", func() bool { return c.Status().Version == 5 })
 	if st := c.Status(); st.State != flags.StateReady || st.Source != "stream" {
 		t.Errorf("status after a patch = %+v, want READY/stream", st)
@@ -507,7 +508,7 @@ func TestStreamIdleReconnects(t *testing.T) {
 	h := newHistory()
 	h.max.Store(0)
 	var streams atomic.Int64
-	ls := startServer(t, "", genDoc(t, 2, 0), server.Options{HeartbeatInterval: time.Hour},
+	ls := startServer(t, "", testkit.GenDoc(t, 2, 0), server.Options{HeartbeatInterval: time.Hour},
 		func(w http.ResponseWriter, r *http.Request) bool {
 			if r.URL.Path == "/v1/stream" {
 				streams.Add(1)
@@ -536,7 +537,7 @@ func TestStreamIdleReconnects(t *testing.T) {
 	if st := c.Status(); st.Source != "stream" || st.Version != 2 {
 		t.Errorf("status after the reconnection = %+v, want stream at version 2", st)
 	}
-	h.publish(t, ls, 1, genDoc(t, 0, 1))
+	h.publish(t, ls, 1, testkit.GenDoc(t, 0, 1))
 	rec.waitFor(t, "version 3", func() bool { return c.Status().Version == 3 })
 }
 
@@ -545,7 +546,7 @@ func TestPollingCache(t *testing.T) {
 	h := newHistory()
 	h.max.Store(0)
 	path := filepath.Join(t.TempDir(), "flags.cache")
-	ls := startServer(t, "", genDoc(t, 5, 0), server.Options{}, nil)
+	ls := startServer(t, "", testkit.GenDoc(t, 5, 0), server.Options{}, nil)
 	c1 := newRemoteClient(t, pollOpt(withCache(streamConfig(t, ls.url(), newSleeper()), path)))
 	record(c1).waitState(t, flags.StateReady, "poll")
 	c1.Close()
@@ -561,7 +562,7 @@ func TestPollingCache(t *testing.T) {
 	checkServed(t, c2, h)
 	<-sl.sleeping
 	h.max.Store(1)
-	startServer(t, ls.addr, genDoc(t, 8, 1), server.Options{}, nil)
+	startServer(t, ls.addr, testkit.GenDoc(t, 8, 1), server.Options{}, nil)
 	sl.release()
 	rec.waitFor(t, "READY/poll at version 8", func() bool {
 		s := c2.Status()
@@ -579,13 +580,13 @@ func TestCacheHoldsLastVersionAfterClose(t *testing.T) {
 	if err := os.WriteFile(leftover, []byte("half a write"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ls := startServer(t, "", genDoc(t, 1, 0), server.Options{}, nil)
+	ls := startServer(t, "", testkit.GenDoc(t, 1, 0), server.Options{}, nil)
 	c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, ls.url(), newSleeper()), path)))
 	rec := record(c)
 	rec.waitState(t, flags.StateReady, "stream")
 	const n = 200
 	for gen := 1; gen <= n; gen++ {
-		if err := ls.srv.Publish(genDoc(t, 0, gen)); err != nil {
+		if err := ls.srv.Publish(testkit.GenDoc(t, 0, gen)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -11,31 +11,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/stream"
 )
 
-// syncBuffer is a strings.Builder safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
 // logCapture is a slog.Handler that keeps every record as a line of text,
 // attributes and groups included.
 type logCapture struct {
-	buf syncBuffer
+	buf testkit.SyncBuffer
 	h   slog.Handler
 }
 
@@ -47,11 +35,7 @@ func newLogCapture() *logCapture {
 
 func (c *logCapture) logger() *slog.Logger { return slog.New(c.h) }
 
-func (c *logCapture) String() string {
-	c.buf.mu.Lock()
-	defer c.buf.mu.Unlock()
-	return c.buf.b.String()
-}
+func (c *logCapture) String() string { return c.buf.String() }
 
 // TestDefaultLoggerIsSlogDefault: "The default logger discards everything,
 // so a misconfigured service says nothing". Without WithLogger, warnings
@@ -171,7 +155,7 @@ func TestURLCredentialsRedacted(t *testing.T) {
 		}
 	})
 	t.Run("cache file", func(t *testing.T) {
-		ls := startServer(t, "", genDoc(t, 3, 1), server.Options{}, nil)
+		ls := startServer(t, "", testkit.GenDoc(t, 3, 1), server.Options{}, nil)
 		path := filepath.Join(t.TempDir(), "flags.cache")
 		url := withCreds(ls.url())
 		c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, url, nil), path)))

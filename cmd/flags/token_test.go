@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/server"
 )
 
@@ -76,7 +77,7 @@ func TestWatchTokenNotInProcessList(t *testing.T) {
 	}
 	t.Run("$FLAGS_TOKEN wrong", func(t *testing.T) {
 		t.Setenv("FLAGS_TOKEN", "wrong")
-		var stdout, stderr syncBuf
+		var stdout, stderr testkit.SyncBuffer
 		ctx, cancel := context.WithTimeout(context.Background(), watchWait)
 		defer cancel()
 		if code := runWatch(ctx, []string{"--url", ws.url(), "--context", `{"key":"u1"}`}, &stdout, &stderr); code != 1 {
@@ -95,7 +96,7 @@ func TestWatchTokenNotInProcessList(t *testing.T) {
 		{"two tokens", []string{"--token-file", writeFile(t, "two", "a\nb\n")}, "want one token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr syncBuf
+			var stdout, stderr testkit.SyncBuffer
 			args := append([]string{"--url", ws.url(), "--context", `{"key":"u1"}`}, tc.args...)
 			if code := runWatch(context.Background(), args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("flags watch %q = %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
@@ -103,7 +104,7 @@ func TestWatchTokenNotInProcessList(t *testing.T) {
 		})
 	}
 
-	var stdout, stderr syncBuf
+	var stdout, stderr testkit.SyncBuffer
 	if code := runWatch(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 ||
 		!strings.Contains(stderr.String(), "visible to other users") || !strings.Contains(stderr.String(), "-token-file") {
 		t.Errorf("flags watch -h = %d, %q; want 0 and help saying --token is visible", code, stderr.String())

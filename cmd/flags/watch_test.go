@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
 	"github.com/google/go-cmp/cmp"
@@ -89,37 +90,9 @@ func (ws *watchServer) publish(t *testing.T, doc *rules.Document) {
 	}
 }
 
-// syncBuf is an io.Writer safe for the watcher's goroutines and the test's.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// lines returns the complete lines written so far.
-func (s *syncBuf) lines() []string {
-	out := s.String()
-	i := strings.LastIndexByte(out, '\n')
-	if i < 0 {
-		return nil
-	}
-	return strings.Split(out[:i], "\n")
-}
-
 // watchRun is one `flags watch` running in the background.
 type watchRun struct {
-	stdout, stderr *syncBuf
+	stdout, stderr *testkit.SyncBuffer
 	cancel         context.CancelFunc
 	exit           chan int
 }
@@ -127,7 +100,7 @@ type watchRun struct {
 func startWatch(t *testing.T, args ...string) *watchRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &watchRun{stdout: &syncBuf{}, stderr: &syncBuf{}, cancel: cancel, exit: make(chan int, 1)}
+	w := &watchRun{stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, cancel: cancel, exit: make(chan int, 1)}
 	go func() { w.exit <- runWatch(ctx, args, w.stdout, w.stderr) }()
 	t.Cleanup(func() {
 		cancel()
@@ -145,7 +118,7 @@ func (w *watchRun) waitLines(t *testing.T, n int, what string) []string {
 	t.Helper()
 	deadline := time.Now().Add(watchWait)
 	for {
-		if lines := w.stdout.lines(); len(lines) >= n {
+		if lines := w.stdout.Lines(); len(lines) >= n {
 			return lines
 		}
 		if time.Now().After(deadline) {
@@ -161,7 +134,7 @@ func (w *watchRun) waitLine(t *testing.T, from int, what string, match func(stri
 	t.Helper()
 	deadline := time.Now().Add(watchWait)
 	for {
-		lines := w.stdout.lines()
+		lines := w.stdout.Lines()
 		for i := from; i < len(lines); i++ {
 			if match(lines[i]) {
 				return i
@@ -236,7 +209,7 @@ func isEval(flag string) func(string) bool {
 func checkStart(t *testing.T, w *watchRun, source string, version int64, evals []string) []string {
 	t.Helper()
 	ready := w.waitLine(t, 0, "READY/"+source, isStatus("READY", source))
-	lines := w.stdout.lines()
+	lines := w.stdout.Lines()
 	for _, line := range lines[:ready] {
 		s, ok := parseStatus(t, line)
 		if !ok {
@@ -301,7 +274,7 @@ func TestWatchStream(t *testing.T) {
 	// epoch): READY again, and the new values.
 	ws.stop()
 	i := w.waitLine(t, n, "STALE/stream", isStatus("STALE", "stream"))
-	s, _ := parseStatus(t, w.stdout.lines()[i])
+	s, _ := parseStatus(t, w.stdout.Lines()[i])
 	if s.Version != 11 || s.Error == "" {
 		t.Errorf("STALE line %+v, want version 11 and an error", s)
 	}
@@ -310,19 +283,19 @@ func TestWatchStream(t *testing.T) {
 	// The line is printed when the connection is accepted, which may be
 	// before the new snapshot is in (then it shows the old version, 11: only a
 	// change of state or source prints a status line).
-	if got := w.stdout.lines()[i]; got != `{"status":{"state":"READY","source":"stream","version":2}}` &&
+	if got := w.stdout.Lines()[i]; got != `{"status":{"state":"READY","source":"stream","version":2}}` &&
 		got != `{"status":{"state":"READY","source":"stream","version":11}}` {
 		t.Errorf("status line after the restart = %s, want READY/stream at version 2 (or 11)", got)
 	}
 	i = w.waitLine(t, i+1, "a back to false", isEval("a"))
-	if got := w.stdout.lines()[i]; got != evalA0 {
+	if got := w.stdout.Lines()[i]; got != evalA0 {
 		t.Errorf("a from the new server = %s, want %s", got, evalA0)
 	}
 
 	if code := w.stopWatch(t); code != 0 {
 		t.Errorf("exit status after cancel = %d, want 0; stderr:\n%s", code, w.stderr)
 	}
-	lines = w.stdout.lines()
+	lines = w.stdout.Lines()
 	if last := lines[len(lines)-1]; last != `{"status":{"state":"CLOSED","source":"stream","version":2}}` {
 		t.Errorf("last line = %s, want a CLOSED status line", last)
 	}
@@ -373,7 +346,7 @@ func TestWatchPoll(t *testing.T) {
 	if code := w.stopWatch(t); code != 0 {
 		t.Errorf("exit status = %d, want 0", code)
 	}
-	lines = w.stdout.lines()
+	lines = w.stdout.Lines()
 	if last := lines[len(lines)-1]; last != `{"status":{"state":"CLOSED","source":"poll","version":7}}` {
 		t.Errorf("last line = %s, want CLOSED/poll at version 7", last)
 	}
@@ -451,11 +424,11 @@ func TestWatchUnauthorized(t *testing.T) {
 				t.Errorf("exit status = %d, want 1", code)
 			}
 			i := w.waitLine(t, 0, "FATAL", isStatus("FATAL", source))
-			s, _ := parseStatus(t, w.stdout.lines()[i])
+			s, _ := parseStatus(t, w.stdout.Lines()[i])
 			if !strings.Contains(s.Error, "401") || s.Version != 0 {
 				t.Errorf("FATAL line %+v, want an error naming the 401", s)
 			}
-			lines := w.stdout.lines()
+			lines := w.stdout.Lines()
 			for _, line := range lines {
 				if !isStatus("INITIALIZING", source)(line) && !isStatus("FATAL", source)(line) {
 					t.Errorf("unexpected line %s", line)
@@ -480,7 +453,7 @@ func TestWatchBadArguments(t *testing.T) {
 		{"bad url", []string{"--url", "ftp://127.0.0.1:1", "--context", `{"key":"u"}`}, "scheme"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr syncBuf
+			var stdout, stderr testkit.SyncBuffer
 			code := runWatch(context.Background(), tc.args, &stdout, &stderr)
 			if code != 2 || !strings.Contains(stderr.String(), tc.want) || stdout.String() != "" {
 				t.Errorf("flags watch %q = %d, stdout %q, stderr %q; want 2 and %q", tc.args, code, stdout.String(), stderr.String(), tc.want)
