@@ -95,7 +95,8 @@ func TestVectorsCoverage(t *testing.T) {
 }
 
 // TestReferenceHash checks the hash itself against published
-// MurmurHash3_x86_32 reference values (the same ones gen_vectors.py checks).
+// MurmurHash3_x86_32 reference values (seed 0: those of
+// testdata/eval/bucket.py, which gen_vectors.py checks too).
 func TestReferenceHash(t *testing.T) {
 	tests := []struct {
 		in   string

@@ -140,69 +140,94 @@ func (a *Aggregator) Report(f FlagInfo) *Report {
 	for v := range r.Variations {
 		r.Variations[v].Variation = v
 	}
-	type tally struct {
-		conversions []int64
-		sums        []float64
-	}
-	tallies := map[string]*tally{}
-
-	a.mu.Lock()
-	units := a.flags[f.Key]
-	if units != nil {
-		for unit, e := range units.units {
-			if e.switched {
-				r.Switched++
-			}
-			v := int(e.variation)
-			if v >= f.Variations {
-				continue
-			}
-			r.Variations[v].Units++
-			for metric, byUnit := range a.metrics {
-				ue := byUnit[unit]
-				if ue == nil {
-					continue
-				}
-				n, sum := ue.since(e.at)
-				if n == 0 {
-					continue
-				}
-				t := tallies[metric]
-				if t == nil {
-					t = &tally{conversions: make([]int64, f.Variations), sums: make([]float64, f.Variations)}
-					tallies[metric] = t
-				}
-				t.conversions[v]++
-				t.sums[v] += sum
-			}
-		}
-	}
-	a.mu.Unlock()
-
-	for metric, t := range tallies {
-		rows := make([]MetricRow, f.Variations)
-		for v := range rows {
-			n := r.Variations[v].Units
-			rows[v] = MetricRow{Variation: v, Conversions: t.conversions[v], Sum: t.sums[v]}
-			if n > 0 {
-				rows[v].Rate = float64(t.conversions[v]) / float64(n)
-				rows[v].Mean = t.sums[v] / float64(n)
-			}
-		}
-		if c := f.Control; c >= 0 && c < f.Variations && r.Variations[c].Units > 0 {
-			for v := range rows {
-				if v == c || r.Variations[v].Units == 0 {
-					continue
-				}
-				cmp := compare(t.conversions[v], r.Variations[v].Units, t.conversions[c], r.Variations[c].Units)
-				rows[v].VsControl = &Comparison{Diff: cmp.diff, Relative: cmp.relative, CI95: cmp.ci95,
-					PValue: cmp.pValue, SequentialP: cmp.sequentialP}
-			}
-		}
-		r.Metrics[metric] = rows
+	for metric, t := range a.count(f, r) {
+		r.Metrics[metric] = metricRows(f, r.Variations, t)
 	}
 	r.SRM = srm(f.SRM, r.Variations)
 	return r
+}
+
+// tally is one metric's outcome by variation: the units that converted
+// and the sum of their counted values.
+type tally struct {
+	conversions []int64
+	sums        []float64
+}
+
+// count adds the units recorded for flag f to r's Variations and Switched,
+// and returns the tally of each metric that any of them converted on.
+func (a *Aggregator) count(f FlagInfo, r *Report) map[string]*tally {
+	tallies := map[string]*tally{}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	units := a.flags[f.Key]
+	if units == nil {
+		return tallies
+	}
+	for unit, e := range units.units {
+		if e.switched {
+			r.Switched++
+		}
+		v := int(e.variation)
+		if v >= f.Variations {
+			continue
+		}
+		r.Variations[v].Units++
+		a.convert(tallies, unit, e, f.Variations)
+	}
+	return tallies
+}
+
+// convert counts, in tallies, the events of unit since its exposure e on
+// every metric; variations is the flag's number of variations. Called with
+// a.mu held.
+func (a *Aggregator) convert(tallies map[string]*tally, unit string, e *exposure, variations int) {
+	v := int(e.variation)
+	for metric, byUnit := range a.metrics {
+		ue := byUnit[unit]
+		if ue == nil {
+			continue
+		}
+		n, sum := ue.since(e.at)
+		if n == 0 {
+			continue
+		}
+		t := tallies[metric]
+		if t == nil {
+			t = &tally{conversions: make([]int64, variations), sums: make([]float64, variations)}
+			tallies[metric] = t
+		}
+		t.conversions[v]++
+		t.sums[v] += sum
+	}
+}
+
+// metricRows is one metric's rows of flag f, a variation a row, from its
+// tally t and the units of each variation; each row other than the
+// control's is compared with it when the control has units.
+func metricRows(f FlagInfo, units []VariationUnits, t *tally) []MetricRow {
+	rows := make([]MetricRow, f.Variations)
+	for v := range rows {
+		n := units[v].Units
+		rows[v] = MetricRow{Variation: v, Conversions: t.conversions[v], Sum: t.sums[v]}
+		if n > 0 {
+			rows[v].Rate = float64(t.conversions[v]) / float64(n)
+			rows[v].Mean = t.sums[v] / float64(n)
+		}
+	}
+	c := f.Control
+	if c < 0 || c >= f.Variations || units[c].Units == 0 {
+		return rows
+	}
+	for v := range rows {
+		if v == c || units[v].Units == 0 {
+			continue
+		}
+		cmp := compare(t.conversions[v], units[v].Units, t.conversions[c], units[c].Units)
+		rows[v].VsControl = &Comparison{Diff: cmp.diff, Relative: cmp.relative, CI95: cmp.ci95,
+			PValue: cmp.pValue, SequentialP: cmp.sequentialP}
+	}
+	return rows
 }
 
 // srm is the sample-ratio check of SPEC §8 over the rollout's variations

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/flagstream/flags/rules"
@@ -123,28 +124,34 @@ func TestNullsAndEdges(t *testing.T) {
 // out of order, non-randomized exposures and clamped future times give
 // exact counts.
 func TestExactness(t *testing.T) {
+	type record func(a *Aggregator)
+	records := []record{
+		// u1: exposure at 100; a track before it (not counted), two after,
+		// one repeated (counted once).
+		func(a *Aggregator) { a.Track("m", "u1", 0, false, 50) },
+		func(a *Aggregator) { a.Exposure("f", "u1", 1, true, 100) },
+		func(a *Aggregator) { a.Exposure("f", "u1", 1, true, 100) }, // a repeat
+		func(a *Aggregator) { a.Track("m", "u1", 3, true, 150) },
+		func(a *Aggregator) { a.Track("m", "u1", 3, true, 150) }, // a repeat
+		func(a *Aggregator) { a.Track("m", "u1", 4, true, 150) }, // same time, another value: another event
+		// u2: its events arrive before its exposure, and its first
+		// exposure (variation 0 at 200) arrives after a later one
+		// (variation 1 at 300).
+		func(a *Aggregator) { a.Track("m", "u2", 0, false, 250) },
+		func(a *Aggregator) { a.Exposure("f", "u2", 1, true, 300) },
+		func(a *Aggregator) { a.Exposure("f", "u2", 0, true, 200) },
+		// u3: served by a target (not randomized): not a unit.
+		func(a *Aggregator) { a.Exposure("f", "u3", 0, false, 100) },
+		func(a *Aggregator) { a.Track("m", "u3", 0, false, 150) },
+		// u4: its exposure's time was clamped by the server to its
+		// receive time; a track stamped earlier does not count.
+		func(a *Aggregator) { a.Exposure("f", "u4", 0, true, 1_000) },
+		func(a *Aggregator) { a.Track("m", "u4", 0, false, 999) },
+	}
 	a := NewAggregator()
-	// u1: exposure at 100; a track before it (not counted), two after, one
-	// repeated (counted once).
-	a.Track("m", "u1", 0, false, 50)
-	a.Exposure("f", "u1", 1, true, 100)
-	a.Exposure("f", "u1", 1, true, 100) // a repeat
-	a.Track("m", "u1", 3, true, 150)
-	a.Track("m", "u1", 3, true, 150) // a repeat
-	a.Track("m", "u1", 4, true, 150) // same time, another value: another event
-	// u2: its events arrive before its exposure, and its first exposure
-	// (variation 0 at 200) arrives after a later one (variation 1 at 300).
-	a.Track("m", "u2", 0, false, 250)
-	a.Exposure("f", "u2", 1, true, 300)
-	a.Exposure("f", "u2", 0, true, 200)
-	// u3: served by a target (not randomized): not a unit.
-	a.Exposure("f", "u3", 0, false, 100)
-	a.Track("m", "u3", 0, false, 150)
-	// u4: its exposure's time was clamped by the server to its receive
-	// time; a track stamped earlier does not count.
-	a.Exposure("f", "u4", 0, true, 1_000)
-	a.Track("m", "u4", 0, false, 999)
-
+	for _, rec := range records {
+		rec(a)
+	}
 	r := a.Report(FlagInfo{Key: "f", Variations: 2})
 	if r.Units(0) != 2 || r.Units(1) != 1 || r.Switched != 1 {
 		t.Fatalf("units %d %d switched %d; want 2 (u2 first saw 0, u4), 1 (u1), 1 (u2)", r.Units(0), r.Units(1), r.Switched)
@@ -157,20 +164,11 @@ func TestExactness(t *testing.T) {
 	if tr.Conversions != 1 || tr.Sum != 7 {
 		t.Errorf("treatment: %+v, want u1's events 3 and 4 (the repeat and the earlier one not counted)", tr)
 	}
-	// Arrival order does not matter: the same events reversed.
+	// Arrival order does not matter: the same records reversed.
 	b := NewAggregator()
-	b.Track("m", "u4", 0, false, 999)
-	b.Exposure("f", "u4", 0, true, 1_000)
-	b.Track("m", "u3", 0, false, 150)
-	b.Exposure("f", "u3", 0, false, 100)
-	b.Exposure("f", "u2", 0, true, 200)
-	b.Exposure("f", "u2", 1, true, 300)
-	b.Track("m", "u2", 0, false, 250)
-	b.Track("m", "u1", 4, true, 150)
-	b.Track("m", "u1", 3, true, 150)
-	b.Exposure("f", "u1", 1, true, 100)
-	b.Track("m", "u1", 3, true, 150)
-	b.Track("m", "u1", 0, false, 50)
+	for _, rec := range slices.Backward(records) {
+		rec(b)
+	}
 	rb := b.Report(FlagInfo{Key: "f", Variations: 2})
 	ja, _ := json.Marshal(r)
 	jb, _ := json.Marshal(rb)

@@ -1,7 +1,6 @@
 package flagstest
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -150,11 +149,7 @@ func encodeClauses(cs []*ClauseBuilder, field string, errs *fieldErrors) []claus
 			continue
 		}
 		cj := c.encode()
-		for j, v := range cj.Values {
-			if _, err := json.Marshal(v); err != nil {
-				errs.add(fmt.Sprintf("%s[%d].values[%d]", field, i, j), "%v", err)
-			}
-		}
+		checkValues(fmt.Sprintf("%s[%d].values", field, i), cj.Values, errs)
 		out = append(out, cj)
 	}
 	return out

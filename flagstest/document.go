@@ -119,6 +119,30 @@ func (e *fieldErrors) add(field, format string, args ...any) {
 	e.list = append(e.list, &rules.Problem{Kind: e.kind, Key: e.key, Field: field, Err: fmt.Errorf(format, args...)})
 }
 
+// checkValues reports, as field[i], each of values that encoding/json
+// refuses, so that the problem names the value rather than the whole flag.
+func checkValues(field string, values []any, errs *fieldErrors) {
+	for i, v := range values {
+		if _, err := json.Marshal(v); err != nil {
+			errs.add(fmt.Sprintf("%s[%d]", field, i), "%v", err)
+		}
+	}
+}
+
+// marshalBuilt is the JSON of a built flag or segment, or {} when
+// encoding/json refuses it; the error is added to errs unless errs already
+// holds the values refused.
+func marshalBuilt(out any, errs *fieldErrors) json.RawMessage {
+	data, err := json.Marshal(out)
+	if err != nil {
+		if len(errs.list) == 0 { // the values refused are already reported
+			errs.add("", "%v", err)
+		}
+		return json.RawMessage(`{}`)
+	}
+	return data
+}
+
 // apply returns base with c applied, checking what the builders made: the
 // problems of every flag and segment built, in the context of the whole
 // document (a prerequisite cycle through an older flag counts), are

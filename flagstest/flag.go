@@ -281,6 +281,20 @@ func (f *FlagBuilder) encode(version *int64, errs *fieldErrors) json.RawMessage 
 	if version != nil {
 		out.Version = version
 	}
+	out.Variations = f.encodeVariations(errs)
+	out.Targets = f.encodeTargets(errs)
+	out.Rules = f.encodeRules(errs)
+	if f.fallthru != nil {
+		out.Fallthrough = f.fallthru.serve()
+	}
+	return marshalBuilt(out, errs)
+}
+
+// encodeVariations encodes the variations, each one encoding/json refuses
+// as null, and reports those and, for a JSON flag, any that is not an
+// object or an array.
+func (f *FlagBuilder) encodeVariations(errs *fieldErrors) []json.RawMessage {
+	var out []json.RawMessage
 	for i, v := range f.variations {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -289,21 +303,30 @@ func (f *FlagBuilder) encode(version *int64, errs *fieldErrors) json.RawMessage 
 		} else if f.jsonOnly && len(b) > 0 && b[0] != '{' && b[0] != '[' {
 			errs.add(fmt.Sprintf("variations[%d]", i), "JSON flag value %s: want an object or an array", b)
 		}
-		out.Variations = append(out.Variations, b)
+		out = append(out, b)
 	}
+	return out
+}
+
+// encodeTargets lists the targets, a target without values with an empty
+// list, and reports the values encoding/json refuses.
+func (f *FlagBuilder) encodeTargets(errs *fieldErrors) []targetJSON {
+	var out []targetJSON
 	for i, t := range f.targets {
-		field := fmt.Sprintf("targets[%d]", i)
 		values := t.values
 		if values == nil {
 			values = []any{}
 		}
-		for j, v := range values {
-			if _, err := json.Marshal(v); err != nil {
-				errs.add(fmt.Sprintf("%s.values[%d]", field, j), "%v", err)
-			}
-		}
-		out.Targets = append(out.Targets, targetJSON{Attribute: t.attr, Values: values, Variation: t.variation})
+		checkValues(fmt.Sprintf("targets[%d].values", i), values, errs)
+		out = append(out, targetJSON{Attribute: t.attr, Values: values, Variation: t.variation})
 	}
+	return out
+}
+
+// encodeRules lists the rules and reports their clauses' mistakes and
+// every rule without a serve.
+func (f *FlagBuilder) encodeRules(errs *fieldErrors) []ruleJSON {
+	var out []ruleJSON
 	for i, r := range f.rules {
 		field := fmt.Sprintf("rules[%d]", i)
 		rj := ruleJSON{ID: r.id, Description: r.description, Clauses: encodeClauses(r.clauses, field+".clauses", errs)}
@@ -312,17 +335,7 @@ func (f *FlagBuilder) encode(version *int64, errs *fieldErrors) json.RawMessage 
 		} else {
 			rj.Serve = r.serve.serve()
 		}
-		out.Rules = append(out.Rules, rj)
+		out = append(out, rj)
 	}
-	if f.fallthru != nil {
-		out.Fallthrough = f.fallthru.serve()
-	}
-	data, err := json.Marshal(out)
-	if err != nil {
-		if len(errs.list) == 0 { // the values refused are already reported
-			errs.add("", "%v", err)
-		}
-		return json.RawMessage(`{}`)
-	}
-	return data
+	return out
 }

@@ -128,16 +128,8 @@ func (s *SegmentBuilder) encode(version *int64, errs *fieldErrors) json.RawMessa
 	if version != nil {
 		out.Version = version
 	}
-	for _, l := range []struct {
-		name   string
-		values []any
-	}{{"included", s.included}, {"excluded", s.excluded}} {
-		for i, v := range l.values {
-			if _, err := json.Marshal(v); err != nil {
-				errs.add(fmt.Sprintf("%s[%d]", l.name, i), "%v", err)
-			}
-		}
-	}
+	checkValues("included", s.included, errs)
+	checkValues("excluded", s.excluded, errs)
 	for i, r := range s.rules {
 		field := fmt.Sprintf("rules[%d]", i)
 		if r == nil {
@@ -149,12 +141,5 @@ func (s *SegmentBuilder) encode(version *int64, errs *fieldErrors) json.RawMessa
 			Weight: r.weight, BucketBy: r.bucketBy, Salt: r.salt,
 		})
 	}
-	data, err := json.Marshal(out)
-	if err != nil {
-		if len(errs.list) == 0 {
-			errs.add("", "%v", err)
-		}
-		return json.RawMessage(`{}`)
-	}
-	return data
+	return marshalBuilt(out, errs)
 }

@@ -92,45 +92,48 @@ func TestErrorCodesThroughOpenFeature(t *testing.T) {
 	ctx := context.Background()
 	ann := user("ann", nil)
 	for _, tc := range []struct {
-		name string
-		eval func() (of.ErrorCode, of.Reason, any)
-		code of.ErrorCode
-		def  any
+		name   string
+		getter string // which of the client's …ValueDetails reads the flag
+		flag   string
+		def    any
+		ec     of.EvaluationContext
+		code   of.ErrorCode
 	}{
-		{"flag not found", func() (of.ErrorCode, of.Reason, any) {
-			d, _ := c.BooleanValueDetails(ctx, "nope", true, ann)
-			return d.ErrorCode, d.Reason, d.Value
-		}, of.FlagNotFoundCode, true},
-		{"type mismatch", func() (of.ErrorCode, of.Reason, any) {
-			d, _ := c.StringValueDetails(ctx, "bool", "def", ann)
-			return d.ErrorCode, d.Reason, d.Value
-		}, of.TypeMismatchCode, "def"},
-		{"a fraction as an int", func() (of.ErrorCode, of.Reason, any) {
-			d, _ := c.IntValueDetails(ctx, "fraction", 9, ann)
-			return d.ErrorCode, d.Reason, d.Value
-		}, of.TypeMismatchCode, int64(9)},
-		{"an object flag read as a bool", func() (of.ErrorCode, of.Reason, any) {
-			d, _ := c.BooleanValueDetails(ctx, "object", true, ann)
-			return d.ErrorCode, d.Reason, d.Value
-		}, of.TypeMismatchCode, true},
-		{"a bool flag read as an object", func() (of.ErrorCode, of.Reason, any) {
-			d, _ := c.ObjectValueDetails(ctx, "bool", "def", ann)
-			return d.ErrorCode, d.Reason, d.Value
-		}, of.TypeMismatchCode, "def"},
-		{"malformed flag", func() (of.ErrorCode, of.Reason, any) {
-			d, _ := c.BooleanValueDetails(ctx, "broken", true, ann)
-			return d.ErrorCode, d.Reason, d.Value
-		}, of.ParseErrorCode, true},
-		{"targeting key missing", func() (of.ErrorCode, of.Reason, any) {
-			d, _ := c.BooleanValueDetails(ctx, "bool", false, of.NewTargetlessEvaluationContext(map[string]any{"a": 1}))
-			return d.ErrorCode, d.Reason, d.Value
-		}, of.TargetingKeyMissingCode, false},
+		{"flag not found", "Boolean", "nope", true, ann, of.FlagNotFoundCode},
+		{"type mismatch", "String", "bool", "def", ann, of.TypeMismatchCode},
+		{"a fraction as an int", "Int", "fraction", int64(9), ann, of.TypeMismatchCode},
+		{"an object flag read as a bool", "Boolean", "object", true, ann, of.TypeMismatchCode},
+		{"a bool flag read as an object", "Object", "bool", "def", ann, of.TypeMismatchCode},
+		{"malformed flag", "Boolean", "broken", true, ann, of.ParseErrorCode},
+		{"targeting key missing", "Boolean", "bool", false, of.NewTargetlessEvaluationContext(map[string]any{"a": 1}),
+			of.TargetingKeyMissingCode},
 	} {
-		code, reason, value := tc.eval()
-		if code != tc.code || reason != of.ErrorReason || value != tc.def {
-			t.Errorf("%s: code %q reason %q value %v; want %q, ERROR, the default %v", tc.name, code, reason, value, tc.code, tc.def)
+		value, d := valueDetails(ctx, c, tc.getter, tc.flag, tc.def, tc.ec)
+		if d.ErrorCode != tc.code || d.Reason != of.ErrorReason || value != tc.def {
+			t.Errorf("%s: code %q reason %q value %v; want %q, ERROR, the default %v", tc.name, d.ErrorCode, d.Reason, value, tc.code, tc.def)
 		}
 	}
+}
+
+// valueDetails evaluates flag with the client's BooleanValueDetails,
+// StringValueDetails, IntValueDetails or ObjectValueDetails, as getter
+// names it, and returns the value and the details.
+func valueDetails(ctx context.Context, c *of.Client, getter, flag string, def any, ec of.EvaluationContext) (any, of.EvaluationDetails) {
+	switch getter {
+	case "Boolean":
+		d, _ := c.BooleanValueDetails(ctx, flag, def.(bool), ec)
+		return d.Value, d.EvaluationDetails
+	case "String":
+		d, _ := c.StringValueDetails(ctx, flag, def.(string), ec)
+		return d.Value, d.EvaluationDetails
+	case "Int":
+		d, _ := c.IntValueDetails(ctx, flag, def.(int64), ec)
+		return d.Value, d.EvaluationDetails
+	case "Object":
+		d, _ := c.ObjectValueDetails(ctx, flag, def, ec)
+		return d.Value, d.EvaluationDetails
+	}
+	panic("valueDetails: no getter " + getter)
 }
 
 // TestProviderNotReady: before the client has flags, evaluations answer

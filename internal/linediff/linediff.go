@@ -37,28 +37,28 @@ func JSONLines(v json.RawMessage) []string {
 // around each change and a '.' line where unchanged lines are left out.
 func Diff(a, b []string, context int) []Line {
 	if len(a)*len(b) > MaxCells {
-		out := make([]Line, 0, len(a)+len(b))
-		for _, l := range a {
-			out = append(out, Line{'-', l})
-		}
-		for _, l := range b {
-			out = append(out, Line{'+', l})
-		}
-		return out
+		return replaced(a, b)
 	}
-	// lcs[i*w+j] is the length of the longest common subsequence of a[i:]
-	// and b[j:].
-	w := len(b) + 1
-	lcs := make([]int32, (len(a)+1)*w)
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				lcs[i*w+j] = lcs[(i+1)*w+j+1] + 1
-			} else {
-				lcs[i*w+j] = max(lcs[(i+1)*w+j], lcs[i*w+j+1])
-			}
-		}
+	return withContext(editScript(a, b), context)
+}
+
+// replaced is the diff that removes all of a and adds all of b, for values
+// too large to compare line by line.
+func replaced(a, b []string) []Line {
+	out := make([]Line, 0, len(a)+len(b))
+	for _, l := range a {
+		out = append(out, Line{'-', l})
 	}
+	for _, l := range b {
+		out = append(out, Line{'+', l})
+	}
+	return out
+}
+
+// editScript is every line of a and b in order, each marked ' ', '-' or
+// '+', following a longest common subsequence of the two.
+func editScript(a, b []string) []Line {
+	lcs, w := lcsTable(a, b)
 	var all []Line
 	i, j := 0, 0
 	for i < len(a) || j < len(b) {
@@ -75,15 +75,30 @@ func Diff(a, b []string, context int) []Line {
 			j++
 		}
 	}
-	keep := make([]bool, len(all))
-	for k, l := range all {
-		if l.Op == ' ' {
-			continue
-		}
-		for d := max(0, k-context); d <= min(len(all)-1, k+context); d++ {
-			keep[d] = true
+	return all
+}
+
+// lcsTable returns the table lcs, with lcs[i*w+j] the length of the longest
+// common subsequence of a[i:] and b[j:], and its row width w.
+func lcsTable(a, b []string) (lcs []int32, w int) {
+	w = len(b) + 1
+	lcs = make([]int32, (len(a)+1)*w)
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i*w+j] = lcs[(i+1)*w+j+1] + 1
+			} else {
+				lcs[i*w+j] = max(lcs[(i+1)*w+j], lcs[i*w+j+1])
+			}
 		}
 	}
+	return lcs, w
+}
+
+// withContext keeps the changed lines of all and up to context unchanged
+// lines either side of each, putting a '.' line where lines are left out.
+func withContext(all []Line, context int) []Line {
+	keep := nearChanges(all, context)
 	var out []Line
 	skipped := false
 	for k, l := range all {
@@ -101,4 +116,19 @@ func Diff(a, b []string, context int) []Line {
 		out = append(out, Line{Op: '.'})
 	}
 	return out
+}
+
+// nearChanges marks the lines of all that are no more than context lines
+// from a changed one.
+func nearChanges(all []Line, context int) []bool {
+	keep := make([]bool, len(all))
+	for k, l := range all {
+		if l.Op == ' ' {
+			continue
+		}
+		for d := max(0, k-context); d <= min(len(all)-1, k+context); d++ {
+			keep[d] = true
+		}
+	}
+	return keep
 }

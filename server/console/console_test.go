@@ -1,23 +1,19 @@
 package console
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
+	"github.com/flagstream/flags/server/console/internal/consoletest"
 )
 
 const testDoc = `{"flags": {
@@ -38,30 +34,11 @@ type fixture struct {
 // (secrets "alice-secret", "olga-secret") and a reader.
 func newFixture(t testing.TB, doc string) *fixture {
 	t.Helper()
-	dir := t.TempDir()
-	var tokens []string
-	for _, tk := range [][3]string{{"alice", "admin", "alice-secret"}, {"olga", "operator", "olga-secret"}, {"rita", "reader", "rita-secret"}} {
-		sum := sha256.Sum256([]byte(tk[2]))
-		tokens = append(tokens, fmt.Sprintf(`{"name":%q,"role":%q,"sha256":%q}`, tk[0], tk[1], hex.EncodeToString(sum[:])))
-	}
-	path := filepath.Join(dir, "tokens.json")
-	if err := os.WriteFile(path, []byte("["+strings.Join(tokens, ",")+"]"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, err := rules.ParseDocument([]byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ui := New(Options{})
-	srv, err := server.New(server.NewMemoryStore(d), server.Options{TokensFile: path, Console: ui})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ui.Attach(srv)
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	t.Cleanup(func() { srv.Close() })
-	return &fixture{srv: srv, url: ts.URL}
+	srv, base := consoletest.Serve(t, doc, New(Options{}),
+		consoletest.Token{Name: "alice", Role: "admin", Secret: "alice-secret"},
+		consoletest.Token{Name: "olga", Role: "operator", Secret: "olga-secret"},
+		consoletest.Token{Name: "rita", Role: "reader", Secret: "rita-secret"})
+	return &fixture{srv: srv, url: base}
 }
 
 // browser is an HTTP client with cookies, signed in as token.

@@ -66,18 +66,35 @@ def bucket(salt, value):
     return murmur3_x86_32(salt + ":" + value, 0) % 100000
 
 
-# Published MurmurHash3_x86_32 reference values (SMHasher / widely reproduced test vectors).
+# Published MurmurHash3_x86_32 reference values (Ian Boyd's vectors,
+# stackoverflow.com/a/31929528, repeated in the test suites of many independent
+# ports, plus the widely used string vectors). testdata/bucketing/gen_vectors.py
+# checks them too before it writes vectors.
 REFERENCE = [
     (b"", 0, 0x00000000),
     (b"", 1, 0x514E28B7),
     (b"", 0xFFFFFFFF, 0x81F16F39),
+    (b"\xff\xff\xff\xff", 0, 0x76293B50),
+    (b"\x21\x43\x65\x87", 0, 0xF55B516B),
+    (b"\x21\x43\x65\x87", 0x5082EDEE, 0x2362F9DE),
+    (b"\x21\x43\x65", 0, 0x7E4A8634),
+    (b"\x21\x43", 0, 0xA0F7B07A),
+    (b"\x21", 0, 0x72661CF4),
     (b"\x00\x00\x00\x00", 0, 0x2362F9DE),
+    (b"\x00\x00\x00", 0, 0x85F0B427),
+    (b"\x00\x00", 0, 0x30F4C306),
+    (b"\x00", 0, 0x514E28B7),
     (b"a", 0x9747B28C, 0x7FA09EA6),
     (b"aaaa", 0x9747B28C, 0x5A97808A),
-    (b"abc", 0, 0xB3DD93FA),
-    (b"Hello, world!", 0x9747B28C, 0x24884CBA),
     (b"hello", 0, 0x248BFA47),
+    (b"test", 0, 0xBA6BD213),
+    (b"abc", 0, 0xB3DD93FA),
+    (b"Hello, world!", 0, 0xC0363E43),
+    (b"Hello, world!", 0x9747B28C, 0x24884CBA),
+    ("ππππππππ".encode("utf-8"), 0x9747B28C, 0xD58063C1),
     (b"The quick brown fox jumps over the lazy dog", 0, 0x2E4FF723),
+    (b"The quick brown fox jumps over the lazy dog", 0x9747B28C, 0x2FA826CD),
+    (b"a" * 256, 0x9747B28C, 0x37405BDC),
 ]
 
 

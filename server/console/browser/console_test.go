@@ -2,12 +2,9 @@ package browser
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,9 +17,9 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/server/console"
+	"github.com/flagstream/flags/server/console/internal/consoletest"
 )
 
 const doc = `{"flags": {
@@ -64,35 +61,16 @@ type env struct {
 
 func start(t *testing.T) *env {
 	chrome := browserPath(t)
-	dir := t.TempDir()
-	var tokens []string
-	for _, tk := range [][3]string{{"alice", "admin", "alice-secret"}, {"olga", "operator", "olga-secret"}, {"sdk", "reader", "sdk-secret"}} {
-		sum := sha256.Sum256([]byte(tk[2]))
-		tokens = append(tokens, fmt.Sprintf(`{"name":%q,"role":%q,"sha256":%q}`, tk[0], tk[1], hex.EncodeToString(sum[:])))
-	}
-	path := filepath.Join(dir, "tokens.json")
-	if err := os.WriteFile(path, []byte("["+strings.Join(tokens, ",")+"]"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, err := rules.ParseDocument([]byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ui := console.New(console.Options{})
-	srv, err := server.New(server.NewMemoryStore(d), server.Options{TokensFile: path, Console: ui})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ui.Attach(srv)
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	t.Cleanup(func() { srv.Close() })
+	srv, base := consoletest.Serve(t, doc, console.New(console.Options{}),
+		consoletest.Token{Name: "alice", Role: "admin", Secret: "alice-secret"},
+		consoletest.Token{Name: "olga", Role: "operator", Secret: "olga-secret"},
+		consoletest.Token{Name: "sdk", Role: "reader", Secret: "sdk-secret"})
 
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(filepath.Join(dir, "chrome")), chromedp.WindowSize(1280, 900),
+		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chrome")), chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelA)
@@ -101,7 +79,7 @@ func start(t *testing.T) *env {
 	if err := chromedp.Do(ctx); err != nil { // start the browser, with no deadline of its own
 		t.Fatalf("starting Chromium: %v", err)
 	}
-	e := &env{srv: srv, url: ts.URL, shotDir: os.Getenv("FLAGS_SCREENSHOTS")}
+	e := &env{srv: srv, url: base, shotDir: os.Getenv("FLAGS_SCREENSHOTS")}
 	var cancelT context.CancelFunc
 	e.ctx, cancelT = context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(cancelT)
