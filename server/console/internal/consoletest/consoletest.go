@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
@@ -33,14 +34,16 @@ type Console interface {
 
 // Serve serves doc from a memory store, with ui at /ui/, to the given
 // tokens, on an httptest server that is closed, with the server, when the
-// test ends. It returns the server and the httptest server's URL.
+// test ends; guards are not checked while a test runs. It returns the server and the httptest server's URL.
 func Serve(t testing.TB, doc string, ui Console, tokens ...Token) (*server.Server, string) {
 	t.Helper()
 	d, err := rules.ParseDocument([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.NewMemoryStore(d), server.Options{TokensFile: tokensFile(t, tokens), Console: ui})
+	// Guards are checked once an hour: the tests post events that would
+	// trip a guard at the next check, and show it armed.
+	srv, err := server.New(server.NewMemoryStore(d), server.Options{TokensFile: tokensFile(t, tokens), Console: ui, GuardInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
