@@ -44,15 +44,7 @@ func flagInfo(f *eval.Flag) FlagInfo {
 	if f.Metadata != nil && f.Guard != nil {
 		info.Control = f.Guard.Control
 	}
-	var rollouts []*eval.Rollout
-	for i := range f.Rules {
-		if ro := f.Rules[i].Serve.Rollout; ro != nil {
-			rollouts = append(rollouts, ro)
-		}
-	}
-	if f.Fallthrough.Rollout != nil {
-		rollouts = append(rollouts, f.Fallthrough.Rollout)
-	}
+	rollouts := f.Rollouts()
 	if len(rollouts) == 1 && len(rollouts[0].Schedule) == 0 {
 		ro := rollouts[0]
 		for i, v := range ro.Variations {

@@ -139,6 +139,21 @@ type Resolved struct {
 // segment and has no problem: most flags. It is shared and never written.
 var unresolved = &Resolved{}
 
+// Rollouts lists the flag's rollouts: its rules' in order, then its
+// fallthrough's.
+func (f *Flag) Rollouts() []*Rollout {
+	var out []*Rollout
+	for i := range f.Rules {
+		if r := f.Rules[i].Serve.Rollout; r != nil {
+			out = append(out, r)
+		}
+	}
+	if f.Fallthrough.Rollout != nil {
+		out = append(out, f.Fallthrough.Rollout)
+	}
+	return out
+}
+
 // HasMemos reports whether some of the flag's clauses are repeated (see
 // Clause.Memo).
 func (f *Flag) HasMemos() bool { return f.memos }

@@ -149,7 +149,7 @@ func percent(w int64) string {
 
 // scheduleProgress says where a flag's scheduled rollouts are now.
 func scheduleProgress(f *eval.Flag, now int64) string {
-	for _, r := range rollouts(f) {
+	for _, r := range f.Rollouts() {
 		if len(r.Schedule) == 0 {
 			continue
 		}
@@ -163,19 +163,6 @@ func scheduleProgress(f *eval.Flag, now int64) string {
 		return fmt.Sprintf("schedule %d %%", int(100*(now-first)/(last-first)))
 	}
 	return ""
-}
-
-func rollouts(f *eval.Flag) []*eval.Rollout {
-	var out []*eval.Rollout
-	for i := range f.Rules {
-		if r := f.Rules[i].Serve.Rollout; r != nil {
-			out = append(out, r)
-		}
-	}
-	if f.Fallthrough.Rollout != nil {
-		out = append(out, f.Fallthrough.Rollout)
-	}
-	return out
 }
 
 // guardState says whether a flag's guard is armed or tripped, when and why.
