@@ -109,6 +109,7 @@ type Options struct {
 // DefaultGuardInterval is how often guards are checked by default.
 const DefaultGuardInterval = 2 * time.Second
 
+// resolve checks the options and fills in their defaults.
 func (o *Options) resolve() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -124,6 +125,15 @@ func (o *Options) resolve() error {
 			return fmt.Errorf("flags: server: PreviousTokens[%d] is empty", i)
 		}
 	}
+	if err := o.resolveLimits(); err != nil {
+		return err
+	}
+	return o.resolveEpoch()
+}
+
+// resolveLimits refuses negative durations, sizes and counts, and sets
+// those left zero to their defaults.
+func (o *Options) resolveLimits() error {
 	durations := []struct {
 		d   *time.Duration
 		def time.Duration
@@ -132,11 +142,8 @@ func (o *Options) resolve() error {
 		{&o.TokensPollInterval, DefaultTokensPollInterval, "TokensPollInterval"},
 		{&o.GuardInterval, DefaultGuardInterval, "GuardInterval"}}
 	for _, d := range durations {
-		if *d.d < 0 {
-			return fmt.Errorf("flags: server: negative %s", d.n)
-		}
-		if *d.d == 0 {
-			*d.d = d.def
+		if err := orDefault(d.d, d.def, d.n); err != nil {
+			return err
 		}
 	}
 	sizes := []struct {
@@ -145,11 +152,8 @@ func (o *Options) resolve() error {
 		n   string
 	}{{&o.MaxBodyBytes, DefaultMaxBodyBytes, "MaxBodyBytes"}, {&o.MaxDocumentBytes, DefaultMaxDocumentBytes, "MaxDocumentBytes"}, {&o.ReplayBytes, DefaultReplayBytes, "ReplayBytes"}}
 	for _, s := range sizes {
-		if *s.v < 0 {
-			return fmt.Errorf("flags: server: negative %s", s.n)
-		}
-		if *s.v == 0 {
-			*s.v = s.def
+		if err := orDefault(s.v, s.def, s.n); err != nil {
+			return err
 		}
 	}
 	if o.ReplayPatches < 0 || o.SubscriberQueue < 0 {
@@ -161,15 +165,34 @@ func (o *Options) resolve() error {
 	if o.SubscriberQueue == 0 {
 		o.SubscriberQueue = DefaultSubscriberQueue
 	}
-	if o.Epoch == "" {
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return fmt.Errorf("flags: server: epoch: %w", err)
-		}
-		o.Epoch = hex.EncodeToString(b[:])
-	} else if len(o.Epoch) > 64 || !rules.ValidKey(o.Epoch) {
-		return fmt.Errorf("flags: server: invalid Epoch %q: want 1-64 characters of A-Z a-z 0-9 . _ -", o.Epoch)
+	return nil
+}
+
+// orDefault sets *v to def when it is zero; a negative *v is an error
+// naming the option.
+func orDefault[T int64 | time.Duration](v *T, def T, name string) error {
+	if *v < 0 {
+		return fmt.Errorf("flags: server: negative %s", name)
 	}
+	if *v == 0 {
+		*v = def
+	}
+	return nil
+}
+
+// resolveEpoch checks the Epoch given, or makes a random one.
+func (o *Options) resolveEpoch() error {
+	if o.Epoch != "" {
+		if len(o.Epoch) > 64 || !rules.ValidKey(o.Epoch) {
+			return fmt.Errorf("flags: server: invalid Epoch %q: want 1-64 characters of A-Z a-z 0-9 . _ -", o.Epoch)
+		}
+		return nil
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("flags: server: epoch: %w", err)
+	}
+	o.Epoch = hex.EncodeToString(b[:])
 	return nil
 }
 
@@ -252,17 +275,9 @@ func New(store Store, opts Options) (*Server, error) {
 	}
 	ledger, _ := store.(Ledger)
 	if ledger != nil {
-		if opts.Epoch != "" {
-			return nil, fmt.Errorf("flags: server: Options.Epoch is set, but the store (a Ledger) owns the epoch")
+		if err := opts.ledgerEpoch(ledger); err != nil {
+			return nil, err
 		}
-		epoch, err := ledger.Epoch(context.Background())
-		if err != nil {
-			return nil, fmt.Errorf("flags: server: the store's epoch: %w", err)
-		}
-		if epoch == "" {
-			return nil, fmt.Errorf("flags: server: the store's epoch is empty")
-		}
-		opts.Epoch = epoch
 	}
 	if err := opts.resolve(); err != nil {
 		return nil, err
@@ -273,55 +288,12 @@ func New(store Store, opts Options) (*Server, error) {
 		subs: map[*subscriber]struct{}{}, watchDone: make(chan struct{}),
 	}
 	static := staticTokens(&opts)
-	if err := checkTokens(opts.Tokens, static); err != nil {
-		return nil, fmt.Errorf("flags: server: Options.Tokens: %w", err)
-	}
-	var fileTokens []Token
-	var fileSum [32]byte
-	if opts.TokensFile != "" {
-		var err error
-		if fileTokens, fileSum, err = readTokensFile(opts.TokensFile); err != nil {
-			return nil, fmt.Errorf("flags: server: %w", err)
-		}
-		if err := checkTokens(fileTokens, append(static, toEntries(opts.Tokens)...)); err != nil {
-			return nil, fmt.Errorf("flags: server: %s: %w", opts.TokensFile, err)
-		}
-	}
-	s.tokens.Store(newTokenSet(static, opts.Tokens, fileTokens))
-	doc, err := store.Load(context.Background())
+	fileSum, err := s.loadTokens(static)
 	if err != nil {
-		return nil, fmt.Errorf("flags: server: load: %w", err)
+		return nil, err
 	}
-	if doc == nil {
-		doc = &rules.Document{}
-	}
-	served := &rules.Document{Version: doc.Version, Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
-	for _, kind := range []Kind{KindFlag, KindSegment} {
-		src, dst := doc.Flags, served.Flags
-		if kind == KindSegment {
-			src, dst = doc.Segments, served.Segments
-		}
-		for key, raw := range src {
-			if raw == nil || strings.TrimSpace(string(raw)) == "null" {
-				s.log.Warn("flags: null "+string(kind)+" ignored", "key", key)
-				continue
-			}
-			e := newEntry(raw, objectVersion(raw))
-			s.entries(kind)[key] = e
-			dst[key] = e.raw
-		}
-	}
-	if err := parseMembers(served); err != nil {
-		return nil, fmt.Errorf("flags: server: load: %w", err)
-	}
-	st, err := s.newState(served)
-	if err != nil {
-		return nil, fmt.Errorf("flags: server: %w", err)
-	}
-	s.cur.Store(st)
-	s.snap = eval.Compile(served)
-	for _, p := range s.snap.Problems() {
-		s.log.Warn("flags: serving malformed "+p.Kind, "key", p.Key, "problem", p.Error())
+	if err := s.loadFirst(); err != nil {
+		return nil, err
 	}
 	evlog, ok := store.(EventLog)
 	if !ok {
@@ -330,36 +302,110 @@ func New(store Store, opts Options) (*Server, error) {
 	s.events = newEventState(evlog)
 	s.events.tail(context.Background(), s) // the events acknowledged before this start
 	s.mux = s.routes()
+	s.startWatching(static, fileSum)
+	return s, nil
+}
 
+// ledgerEpoch takes the epoch from the store's ledger, which owns the
+// version history and so its name; an Epoch option would contradict it.
+func (o *Options) ledgerEpoch(ledger Ledger) error {
+	if o.Epoch != "" {
+		return fmt.Errorf("flags: server: Options.Epoch is set, but the store (a Ledger) owns the epoch")
+	}
+	epoch, err := ledger.Epoch(context.Background())
+	if err != nil {
+		return fmt.Errorf("flags: server: the store's epoch: %w", err)
+	}
+	if epoch == "" {
+		return fmt.Errorf("flags: server: the store's epoch is empty")
+	}
+	o.Epoch = epoch
+	return nil
+}
+
+// loadTokens checks Options.Tokens and the tokens file against the static
+// tokens and each other, and installs them all. It returns the tokens
+// file's checksum, from which watchTokens looks for changes.
+func (s *Server) loadTokens(static []tokenEntry) ([32]byte, error) {
+	opts := &s.opts
+	if err := checkTokens(opts.Tokens, static); err != nil {
+		return [32]byte{}, fmt.Errorf("flags: server: Options.Tokens: %w", err)
+	}
+	var fileTokens []Token
+	var fileSum [32]byte
+	if opts.TokensFile != "" {
+		var err error
+		if fileTokens, fileSum, err = readTokensFile(opts.TokensFile); err != nil {
+			return [32]byte{}, fmt.Errorf("flags: server: %w", err)
+		}
+		if err := checkTokens(fileTokens, append(static, toEntries(opts.Tokens)...)); err != nil {
+			return [32]byte{}, fmt.Errorf("flags: server: %s: %w", opts.TokensFile, err)
+		}
+	}
+	s.tokens.Store(newTokenSet(static, opts.Tokens, fileTokens))
+	return fileSum, nil
+}
+
+// loadFirst loads the store's content and serves it: its entries, the
+// first state and the compiled snapshot. A null member is left out (with a
+// warning), as a write of null would delete it.
+func (s *Server) loadFirst() error {
+	doc, err := s.store.Load(context.Background())
+	if err != nil {
+		return fmt.Errorf("flags: server: load: %w", err)
+	}
+	if doc == nil {
+		doc = &rules.Document{}
+	}
+	served := &rules.Document{Version: doc.Version, Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
+	s.addEntries(KindFlag, doc.Flags, served.Flags)
+	s.addEntries(KindSegment, doc.Segments, served.Segments)
+	if err := parseMembers(served); err != nil {
+		return fmt.Errorf("flags: server: load: %w", err)
+	}
+	st, err := s.newState(served)
+	if err != nil {
+		return fmt.Errorf("flags: server: %w", err)
+	}
+	s.cur.Store(st)
+	s.snap = eval.Compile(served)
+	for _, p := range s.snap.Problems() {
+		s.log.Warn("flags: serving malformed "+p.Kind, "key", p.Key, "problem", p.Error())
+	}
+	return nil
+}
+
+// addEntries makes an entry of every member of src but the null ones, and
+// adds its bytes to dst, the served document's map of the kind.
+func (s *Server) addEntries(kind Kind, src, dst map[string]json.RawMessage) {
+	for key, raw := range src {
+		if raw == nil || strings.TrimSpace(string(raw)) == "null" {
+			s.log.Warn("flags: null "+string(kind)+" ignored", "key", key)
+			continue
+		}
+		e := newEntry(raw, objectVersion(raw))
+		s.entries(kind)[key] = e
+		dst[key] = e.raw
+	}
+}
+
+// startWatching starts the background work that lasts until Close: the
+// tokens file's watch, the store's watch, the reload retries and the
+// guards. watchDone closes when all of it has ended.
+func (s *Server) startWatching(static []tokenEntry, fileSum [32]byte) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopWatch = cancel
 	var bg sync.WaitGroup
-	if opts.TokensFile != "" {
-		bg.Add(1)
-		go func() {
-			defer bg.Done()
-			s.watchTokens(ctx, static, fileSum)
-		}()
+	if s.opts.TokensFile != "" {
+		bg.Go(func() { s.watchTokens(ctx, static, fileSum) })
 	}
-	bg.Add(2)
-	go func() {
-		defer bg.Done()
-		store.Watch(ctx, func() { s.reload(ctx) })
-	}()
-	go func() {
-		defer bg.Done()
-		s.retryReloads(ctx)
-	}()
-	bg.Add(1)
-	go func() {
-		defer bg.Done()
-		s.watchGuards(ctx)
-	}()
+	bg.Go(func() { s.store.Watch(ctx, func() { s.reload(ctx) }) })
+	bg.Go(func() { s.retryReloads(ctx) })
+	bg.Go(func() { s.watchGuards(ctx) })
 	go func() {
 		bg.Wait()
 		close(s.watchDone)
 	}()
-	return s, nil
 }
 
 // Epoch is the server's epoch, the first part of its ETags and event ids.

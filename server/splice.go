@@ -85,12 +85,6 @@ func skipValueAt(data []byte, i int) (int, error) {
 	depth := 0
 	for i < len(data) {
 		switch c := data[i]; {
-		case c == '"':
-			end, err := skipString(data, i)
-			if err != nil {
-				return 0, err
-			}
-			i = end
 		case c == '{' || c == '[':
 			depth++
 			i++
@@ -107,16 +101,30 @@ func skipValueAt(data []byte, i int) (int, error) {
 			}
 			i++
 			continue
-		default: // a number or a literal
-			for i < len(data) && !isDelim(data[i]) {
-				i++
+		default:
+			end, err := skipToken(data, i)
+			if err != nil {
+				return 0, err
 			}
+			i = end
 		}
 		if depth == 0 {
 			return i, nil
 		}
 	}
 	return 0, errSplice
+}
+
+// skipToken returns the offset just after the string, number or literal
+// that starts at i.
+func skipToken(data []byte, i int) (int, error) {
+	if data[i] == '"' {
+		return skipString(data, i)
+	}
+	for i < len(data) && !isDelim(data[i]) {
+		i++
+	}
+	return i, nil
 }
 
 // scanObject reads the members of the object whose '{' is at data[open].
@@ -136,24 +144,8 @@ func scanObject(data []byte, open int) (*jsonObject, error) {
 			o.close = i
 			return o, nil
 		}
-		if data[i] != '"' {
-			return nil, errSplice
-		}
-		m := jsonMember{lead: lead, keyStart: i}
-		end, err := skipString(data, i)
+		m, err := scanMember(data, lead, i)
 		if err != nil {
-			return nil, err
-		}
-		m.keyEnd = end
-		if m.key, err = decodeKey(data[m.keyStart:m.keyEnd]); err != nil {
-			return nil, err
-		}
-		i = skipSpaceAt(data, end)
-		if i >= len(data) || data[i] != ':' {
-			return nil, errSplice
-		}
-		m.valStart = skipSpaceAt(data, i+1)
-		if m.valEnd, err = skipValueAt(data, m.valStart); err != nil {
 			return nil, err
 		}
 		o.members = append(o.members, m)
@@ -171,6 +163,31 @@ func scanObject(data []byte, open int) (*jsonObject, error) {
 			return nil, errSplice
 		}
 	}
+}
+
+// scanMember reads the member whose key's quote is expected at data[i],
+// after the separator ending at lead: its key, colon and value.
+func scanMember(data []byte, lead, i int) (jsonMember, error) {
+	if data[i] != '"' {
+		return jsonMember{}, errSplice
+	}
+	m := jsonMember{lead: lead, keyStart: i}
+	var err error
+	if m.keyEnd, err = skipString(data, i); err != nil {
+		return jsonMember{}, err
+	}
+	if m.key, err = decodeKey(data[m.keyStart:m.keyEnd]); err != nil {
+		return jsonMember{}, err
+	}
+	i = skipSpaceAt(data, m.keyEnd)
+	if i >= len(data) || data[i] != ':' {
+		return jsonMember{}, errSplice
+	}
+	m.valStart = skipSpaceAt(data, i+1)
+	if m.valEnd, err = skipValueAt(data, m.valStart); err != nil {
+		return jsonMember{}, err
+	}
+	return m, nil
 }
 
 // decodeKey decodes a quoted object key.
@@ -248,61 +265,86 @@ func render(v []byte, st style, indent, nl string, limit int) []byte {
 	if !st.multiLine && !st.spaced {
 		return v
 	}
-	out := make([]byte, 0, min(limit, 2*len(v))+1)
-	depth := 0
-	open := false // just after '{' or '[': the break waits for the first member
-	newline := func(d int) {
-		out = append(out, nl...)
-		out = append(out, indent...)
-		for range d {
-			out = append(out, st.unit...)
-		}
-	}
+	r := renderer{st: st, indent: indent, nl: nl, out: make([]byte, 0, min(limit, 2*len(v))+1)}
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if isSpace(c) {
 			continue
 		}
-		if open && c != '}' && c != ']' && st.multiLine {
-			newline(depth)
-		}
-		wasOpen := open
-		open = false
-		switch c {
-		case '"':
+		if c != '"' {
+			r.punct(c)
+		} else {
 			end, err := skipString(v, i)
 			if err != nil {
 				return v
 			}
-			out = append(out, v[i:end]...)
+			r.breakAfterOpen(c)
+			r.out = append(r.out, v[i:end]...)
 			i = end - 1
-		case '{', '[':
-			out = append(out, c)
-			depth++
-			open = true
-		case '}', ']':
-			depth--
-			if st.multiLine && !wasOpen {
-				newline(depth)
-			}
-			out = append(out, c)
-		case ',':
-			out = append(out, ',')
-			if st.multiLine {
-				newline(depth)
-			} else {
-				out = append(out, ' ')
-			}
-		case ':':
-			out = append(out, ':', ' ')
-		default:
-			out = append(out, c)
 		}
-		if len(out) > limit {
+		if len(r.out) > limit {
 			return v
 		}
 	}
-	return out
+	return r.out
+}
+
+// renderer is render's output and where it stands in the value.
+type renderer struct {
+	st         style
+	indent, nl string
+	out        []byte
+	depth      int
+	open       bool // just after '{' or '[': the break waits for the first member
+}
+
+// newline breaks the line and indents it for depth d.
+func (r *renderer) newline(d int) {
+	r.out = append(r.out, r.nl...)
+	r.out = append(r.out, r.indent...)
+	for range d {
+		r.out = append(r.out, r.st.unit...)
+	}
+}
+
+// breakAfterOpen puts the line break that an opening bracket left waiting
+// before c, the first thing inside it (unless c closes it at once), and
+// reports whether a bracket had just opened.
+func (r *renderer) breakAfterOpen(c byte) bool {
+	wasOpen := r.open
+	if wasOpen && c != '}' && c != ']' && r.st.multiLine {
+		r.newline(r.depth)
+	}
+	r.open = false
+	return wasOpen
+}
+
+// punct writes c, anything but a string's quote, laid out.
+func (r *renderer) punct(c byte) {
+	wasOpen := r.breakAfterOpen(c)
+	switch c {
+	case '{', '[':
+		r.out = append(r.out, c)
+		r.depth++
+		r.open = true
+	case '}', ']':
+		r.depth--
+		if r.st.multiLine && !wasOpen {
+			r.newline(r.depth)
+		}
+		r.out = append(r.out, c)
+	case ',':
+		r.out = append(r.out, ',')
+		if r.st.multiLine {
+			r.newline(r.depth)
+		} else {
+			r.out = append(r.out, ' ')
+		}
+	case ':':
+		r.out = append(r.out, ':', ' ')
+	default:
+		r.out = append(r.out, c)
+	}
 }
 
 // edit is one replacement of data[from:to].
@@ -328,10 +370,7 @@ func spliceChange(data []byte, c Change, budget int) ([]byte, bool, error) {
 	if c.Kind == KindSegment {
 		section = "segments"
 	}
-	nl := "\n"
-	if bytes.Contains(data, []byte("\r\n")) {
-		nl = "\r\n"
-	}
+	nl := lineBreak(data)
 	start := skipSpaceAt(data, 0)
 	if start == len(data) { // a new file
 		if c.Value == nil {
@@ -351,35 +390,47 @@ func spliceChange(data []byte, c Change, budget int) ([]byte, bool, error) {
 		if c.Value == nil {
 			return data, false, nil
 		}
-		if len(top.members) == 0 { // {}
-			return edit{top.open + 1, top.close, []byte(freshMembers(c, section, nl, budget))}.apply(data), true, nil
-		}
-		// The top level's members show its layout: one per line, indented
-		// by unit, or all on one line.
-		unit, multi := lineIndent(data, top.members[0].keyStart)
-		if unit == "" {
-			unit = defaultUnit
-		}
-		st := style{multiLine: multi, unit: unit}
-		if i >= 0 { // "flags": null becomes the object
-			m := top.members[i]
-			indent, _ := lineIndent(data, m.keyStart)
-			return edit{m.valStart, m.valEnd, []byte(oneMember(c, st, indent, nl, budget))}.apply(data), true, nil
-		}
-		// No such section yet: it follows the top level's last member.
-		lastM := top.members[len(top.members)-1]
-		indent, _ := lineIndent(data, lastM.keyStart)
-		head := "," + string(data[lastM.lead:lastM.keyStart]) + quoteKey(section) + string(data[lastM.keyEnd:lastM.valStart])
-		text := head + oneMember(c, st, indent, nl, budget-len(head))
-		return edit{lastM.valEnd, lastM.valEnd, []byte(text)}.apply(data), true, nil
+		return spliceSectionAbsent(data, top, i, c, section, nl, budget), true, nil
 	}
-	holder := top.members[i]
+	if c.Value == nil {
+		return deleteMember(data, top.members[i].valStart, c.Key)
+	}
+	return spliceSetMember(data, top, top.members[i], c, nl, budget)
+}
+
+// spliceSectionAbsent sets c in the section the top-level object top lacks
+// (i < 0) or holds as null (its member i).
+func spliceSectionAbsent(data []byte, top *jsonObject, i int, c Change, section, nl string, budget int) []byte {
+	if len(top.members) == 0 { // {}
+		return edit{top.open + 1, top.close, []byte(freshMembers(c, section, nl, budget))}.apply(data)
+	}
+	// The top level's members show its layout: one per line, indented
+	// by unit, or all on one line.
+	unit, multi := lineIndent(data, top.members[0].keyStart)
+	if unit == "" {
+		unit = defaultUnit
+	}
+	st := style{multiLine: multi, unit: unit}
+	if i >= 0 { // "flags": null becomes the object
+		m := top.members[i]
+		indent, _ := lineIndent(data, m.keyStart)
+		return edit{m.valStart, m.valEnd, []byte(oneMember(c, st, indent, nl, budget))}.apply(data)
+	}
+	// No such section yet: it follows the top level's last member.
+	lastM := top.members[len(top.members)-1]
+	indent, _ := lineIndent(data, lastM.keyStart)
+	head := "," + memberHead(data, lastM, quoteKey(section))
+	text := head + oneMember(c, st, indent, nl, budget-len(head))
+	return edit{lastM.valEnd, lastM.valEnd, []byte(text)}.apply(data)
+}
+
+// spliceSetMember writes c's value into the section object held by the
+// top-level member holder: in place of the key's last member, as the first
+// member of an empty object, or after the last member.
+func spliceSetMember(data []byte, top *jsonObject, holder jsonMember, c Change, nl string, budget int) ([]byte, bool, error) {
 	obj, err := scanObject(data, holder.valStart)
 	if err != nil {
 		return nil, false, err
-	}
-	if c.Value == nil {
-		return deleteMember(data, holder.valStart, c.Key)
 	}
 	quoted := quoteKey(c.Key)
 	if j := obj.last(c.Key); j >= 0 { // in place of the old value
@@ -403,9 +454,18 @@ func spliceChange(data []byte, c Change, budget int) ([]byte, bool, error) {
 		}
 		return edit{obj.open + 1, obj.close, []byte(text)}.apply(data), true, nil
 	}
-	// A new key follows the last member, laid out like it (or like the
-	// last member holding an object, when the last is a scalar).
-	lastM := obj.members[len(obj.members)-1]
+	lastM, indent, st := newMemberLayout(data, obj)
+	head := "," + memberHead(data, lastM, quoted)
+	text := head + string(render(c.Value, st, indent, nl, budget-len(head)))
+	return edit{lastM.valEnd, lastM.valEnd, []byte(text)}.apply(data), true, nil
+}
+
+// newMemberLayout is where and how a new member of obj (which has members)
+// goes: after its last member lastM, indented by indent and laid out in st
+// like lastM, or like the last member holding an object when lastM holds a
+// scalar (a new flag should look like the flags, not like a stray number).
+func newMemberLayout(data []byte, obj *jsonObject) (lastM jsonMember, indent string, st style) {
+	lastM = obj.members[len(obj.members)-1]
 	like := lastM
 	for k := len(obj.members) - 1; k >= 0; k-- {
 		if data[obj.members[k].valStart] == '{' {
@@ -414,10 +474,22 @@ func spliceChange(data []byte, c Change, budget int) ([]byte, bool, error) {
 		}
 	}
 	indent, ok := lineIndent(data, lastM.keyStart)
-	st := styleOf(data[like.valStart:like.valEnd], indent, ok)
-	head := "," + string(data[lastM.lead:lastM.keyStart]) + quoted + string(data[lastM.keyEnd:lastM.valStart])
-	text := head + string(render(c.Value, st, indent, nl, budget-len(head)))
-	return edit{lastM.valEnd, lastM.valEnd, []byte(text)}.apply(data), true, nil
+	return lastM, indent, styleOf(data[like.valStart:like.valEnd], indent, ok)
+}
+
+// memberHead is what stands before a new member's value when it copies the
+// layout of the member m: m's leading space, the quoted key, and m's colon
+// with the space around it.
+func memberHead(data []byte, m jsonMember, quoted string) string {
+	return string(data[m.lead:m.keyStart]) + quoted + string(data[m.keyEnd:m.valStart])
+}
+
+// lineBreak is the line break the file data uses: CRLF when it holds one.
+func lineBreak(data []byte) string {
+	if bytes.Contains(data, []byte("\r\n")) {
+		return "\r\n"
+	}
+	return "\n"
 }
 
 // quoteKey is key as a JSON string.

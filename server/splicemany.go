@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"slices"
 )
 
 // spliceChanges applies changes (at most one per kind and key) to the
@@ -62,100 +63,115 @@ func spliceSection(data []byte, kind Kind, cs []Change) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	changed := false
+	seeded := false
 	if obj == nil || len(obj.members) == 0 {
-		// The first key set is laid out as a single write would (making
-		// the file, the section or its first member); the others follow it.
-		first := -1
-		for i, c := range cs {
-			if c.Value != nil {
-				first = i
-				break
-			}
+		if data, obj, cs, err = seedSection(data, kind, cs); err != nil || obj == nil {
+			return data, false, err
 		}
-		if first < 0 {
-			return data, false, nil // deletes of keys the section lacks
-		}
-		out, _, err := spliceChange(data, cs[first], changeBudget(cs[first]))
-		if err != nil {
-			return nil, false, err
-		}
-		data, changed = out, true
-		cs = append(cs[:first:first], cs[first+1:]...)
-		if obj, err = sectionObject(data, kind); err != nil {
-			return nil, false, err
-		}
-		if obj == nil || len(obj.members) == 0 {
-			return nil, false, errSplice
-		}
+		seeded = true
 	}
-	nl := "\n"
-	if bytes.Contains(data, []byte("\r\n")) {
-		nl = "\r\n"
-	}
-	byKey := make(map[string]*Change, len(cs))
-	for i := range cs {
-		byKey[cs[i].Key] = &cs[i]
-	}
-	lastOf := make(map[string]int, len(obj.members))
+	w := sectionWriter{data: data, obj: obj, nl: lineBreak(data), lastOf: make(map[string]int, len(obj.members))}
 	for j, m := range obj.members {
-		lastOf[m.key] = j
+		w.lastOf[m.key] = j
 	}
 	size := len(data)
 	for _, c := range cs {
 		size += len(c.Key) + 8 + changeBudget(c)
 	}
-	b := make([]byte, 0, size)
-	b = append(b, data[:obj.open+1]...)
-	n := 0 // members written
-	for j, m := range obj.members {
+	w.out = make([]byte, 0, size)
+	w.out = append(w.out, data[:obj.open+1]...)
+	w.rewriteMembers(cs)
+	w.appendNewMembers(cs)
+	changed := seeded || w.changed
+	if w.n == 0 { // every member deleted: {}
+		return append(w.out, data[obj.close:]...), changed, nil
+	}
+	return append(w.out, data[obj.members[len(obj.members)-1].valEnd:]...), changed, nil
+}
+
+// seedSection writes the first key cs sets into a section that is absent or
+// empty, as a single write would (making the file, the section or its first
+// member), so that the others have a member to be laid out like. It returns
+// the data, the section's object and the changes left; the object is nil
+// (and the data unchanged) when cs only deletes keys the section lacks.
+func seedSection(data []byte, kind Kind, cs []Change) ([]byte, *jsonObject, []Change, error) {
+	first := slices.IndexFunc(cs, func(c Change) bool { return c.Value != nil })
+	if first < 0 {
+		return data, nil, nil, nil
+	}
+	out, _, err := spliceChange(data, cs[first], changeBudget(cs[first]))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	obj, err := sectionObject(out, kind)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if obj == nil || len(obj.members) == 0 {
+		return nil, nil, nil, errSplice
+	}
+	return out, obj, append(cs[:first:first], cs[first+1:]...), nil
+}
+
+// sectionWriter builds a section's object anew: its members in their order,
+// then the new ones.
+type sectionWriter struct {
+	data    []byte
+	obj     *jsonObject
+	nl      string
+	lastOf  map[string]int // the index of each key's last member
+	out     []byte
+	n       int // members written
+	changed bool
+}
+
+// member starts the next member: a comma unless it is the first.
+func (w *sectionWriter) member() {
+	if w.n > 0 {
+		w.out = append(w.out, ',')
+	}
+	w.n++
+}
+
+// rewriteMembers copies the members the changes cs leave alone, writes the
+// new value of a written key in place of its last occurrence, and drops
+// deleted keys and earlier duplicates of written ones.
+func (w *sectionWriter) rewriteMembers(cs []Change) {
+	byKey := make(map[string]*Change, len(cs))
+	for i := range cs {
+		byKey[cs[i].Key] = &cs[i]
+	}
+	data := w.data
+	for j, m := range w.obj.members {
 		c := byKey[m.key]
-		if c != nil && (c.Value == nil || lastOf[m.key] != j) {
-			changed = true // deleted, or a duplicate before the written one
+		if c != nil && (c.Value == nil || w.lastOf[m.key] != j) {
+			w.changed = true // deleted, or a duplicate before the written one
 			continue
 		}
-		if n > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, data[m.lead:m.valStart]...)
+		w.member()
+		w.out = append(w.out, data[m.lead:m.valStart]...)
 		if c == nil {
-			b = append(b, data[m.valStart:m.valEnd]...)
-		} else {
-			indent, ok := lineIndent(data, m.keyStart)
-			st := styleOf(data[m.valStart:m.valEnd], indent, ok)
-			b = append(b, render(c.Value, st, indent, nl, changeBudget(*c)+m.valEnd-m.valStart)...)
-			changed = true
-		}
-		n++
-	}
-	// New keys follow, laid out like the last member (or the last member
-	// holding an object, when the last is a scalar).
-	lastM := obj.members[len(obj.members)-1]
-	like := lastM
-	for k := len(obj.members) - 1; k >= 0; k-- {
-		if data[obj.members[k].valStart] == '{' {
-			like = obj.members[k]
-			break
-		}
-	}
-	indent, ok := lineIndent(data, lastM.keyStart)
-	st := styleOf(data[like.valStart:like.valEnd], indent, ok)
-	for _, c := range cs {
-		if _, had := lastOf[c.Key]; had || c.Value == nil {
+			w.out = append(w.out, data[m.valStart:m.valEnd]...)
 			continue
 		}
-		if n > 0 {
-			b = append(b, ',')
+		indent, ok := lineIndent(data, m.keyStart)
+		st := styleOf(data[m.valStart:m.valEnd], indent, ok)
+		w.out = append(w.out, render(c.Value, st, indent, w.nl, changeBudget(*c)+m.valEnd-m.valStart)...)
+		w.changed = true
+	}
+}
+
+// appendNewMembers writes the keys cs sets that the section lacks after
+// its last member, in the order of cs.
+func (w *sectionWriter) appendNewMembers(cs []Change) {
+	lastM, indent, st := newMemberLayout(w.data, w.obj)
+	for _, c := range cs {
+		if _, had := w.lastOf[c.Key]; had || c.Value == nil {
+			continue
 		}
-		b = append(b, data[lastM.lead:lastM.keyStart]...)
-		b = append(b, quoteKey(c.Key)...)
-		b = append(b, data[lastM.keyEnd:lastM.valStart]...)
-		b = append(b, render(c.Value, st, indent, nl, changeBudget(c))...)
-		n++
-		changed = true
+		w.member()
+		w.out = append(w.out, memberHead(w.data, lastM, quoteKey(c.Key))...)
+		w.out = append(w.out, render(c.Value, st, indent, w.nl, changeBudget(c))...)
+		w.changed = true
 	}
-	if n == 0 { // every member deleted: {}
-		return append(b, data[obj.close:]...), changed, nil
-	}
-	return append(b, data[lastM.valEnd:]...), changed, nil
 }
