@@ -133,16 +133,26 @@ func (s *Server) subscribe(lastID string, kick func(), fetched []*event) (sub *s
 	return sub, snapshot, replay, nil
 }
 
-// resumeFrom reports whether a stream can resume after lastID: same epoch,
-// a version not ahead of current, and every later patch still in the ring.
-// mu must be held.
-func (s *Server) resumeFrom(lastID string, current int64) (int64, bool) {
+// eventVersion is the version that lastID, a stream's Last-Event-ID, names
+// when it is an event id of this server's epoch (EPOCH:VERSION).
+func (s *Server) eventVersion(lastID string) (int64, bool) {
 	i := strings.LastIndexByte(lastID, ':')
 	if i < 0 || strings.TrimSpace(lastID[:i]) != s.epoch {
 		return 0, false
 	}
 	v, err := strconv.ParseInt(strings.TrimSpace(lastID[i+1:]), 10, 64)
-	if err != nil || v < 0 || v > current {
+	if err != nil || v < 0 {
+		return 0, false
+	}
+	return v, true
+}
+
+// resumeFrom reports whether a stream can resume after lastID: same epoch,
+// a version not ahead of current, and every later patch still in the ring.
+// mu must be held.
+func (s *Server) resumeFrom(lastID string, current int64) (int64, bool) {
+	v, ok := s.eventVersion(lastID)
+	if !ok || v > current {
 		return 0, false
 	}
 	if v == current {
