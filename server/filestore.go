@@ -156,14 +156,8 @@ func (o *FileStoreOptions) resolve() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.PollInterval < 0 || o.MaxFileBytes < 0 {
+	if !orDefault(&o.PollInterval, DefaultPollInterval) || !orDefault(&o.MaxFileBytes, DefaultMaxFileBytes) {
 		return fmt.Errorf("flags: file store: negative PollInterval or MaxFileBytes")
-	}
-	if o.PollInterval == 0 {
-		o.PollInterval = DefaultPollInterval
-	}
-	if o.MaxFileBytes == 0 {
-		o.MaxFileBytes = DefaultMaxFileBytes
 	}
 	return nil
 }
