@@ -304,45 +304,71 @@ func (s *Server) storeWrite(ctx context.Context, op writeOp) adminResult {
 		if p == nil {
 			return res
 		}
+		ok := adminResult{status: http.StatusOK, msg: string(p.data), etag: res.etag}
 		if p.u.empty() {
-			return adminResult{status: http.StatusOK, msg: string(p.data), etag: res.etag}
+			return ok
 		}
 		c := &Commit{Version: p.st.version, Changes: p.u.changes(op.bodyBytes), Replace: op.replace,
 			Audit: s.auditEntries(p.u, p.st.version, op.meta)}
 		err := s.store.Write(ctx, c)
-		switch {
-		case err == nil:
+		if err == nil {
 			s.apply(p)
 			s.log.Info("flags: published", append([]any{"cause", "admin", "version", p.st.version}, op.logAttrs...)...)
-			return adminResult{status: http.StatusOK, msg: string(p.data), etag: res.etag}
-		case errors.Is(err, ErrStale) && (attempt < maxStaleWrites || s.ledger != nil && attempt < maxLedgerStaleWrites):
-			s.log.Info("flags: admin write found the store changed; loading that first", "target", op.path, "err", err)
-			u, err := s.reloadLocked(ctx)
-			if errors.Is(err, ErrUnavailable) {
-				return unavailable(op.path, err)
-			}
-			if err != nil {
-				return failed(http.StatusConflict, "flags: %s: the store changed and its new content cannot be published (%v): fix it first", op.path, err)
-			}
-			// Another replica's write (a Ledger) is like any other admin
-			// write: prepare checks If-Match again. A hand edit of the key
-			// is not overwritten.
-			if s.ledger == nil && op.collides != nil && op.collides(u) {
-				return s.collision(op.path)
-			}
-		case errors.Is(err, ErrStale):
-			return failed(http.StatusConflict, "flags: %s: the store kept changing (%v); retry", op.path, err)
-		case errors.Is(err, ErrUnavailable):
-			s.log.Error("flags: admin write failed: the store is unavailable", "target", op.path, "err", err)
-			return unavailable(op.path, err)
-		case errors.Is(err, ErrConflict):
-			return failed(http.StatusConflict, "%s", err.Error())
-		case errors.Is(err, ErrTooLarge):
-			return failed(http.StatusRequestEntityTooLarge, "flags: %s: %v", op.path, err)
-		default:
-			s.log.Error("flags: admin write failed", "target", op.path, "err", err)
-			return failed(http.StatusInternalServerError, "flags: %s: store: %v", op.path, err)
+			return ok
 		}
+		if !errors.Is(err, ErrStale) || !s.mayRetryStale(attempt) {
+			return s.writeFailed(op.path, err)
+		}
+		if res, retry := s.loadStale(ctx, op, err); !retry {
+			return res
+		}
+	}
+}
+
+// mayRetryStale reports whether a write refused as stale at its attempt-th
+// try may be made again. Over a Ledger, other replicas' writes make it
+// stale too, so it is given more tries.
+func (s *Server) mayRetryStale(attempt int) bool {
+	return attempt < maxStaleWrites || s.ledger != nil && attempt < maxLedgerStaleWrites
+}
+
+// loadStale loads and publishes the change that made the store answer a
+// write with ErrStale (err), and reports whether the write may be prepared
+// and made again on top of it; if not, the answer.
+func (s *Server) loadStale(ctx context.Context, op writeOp, err error) (adminResult, bool) {
+	s.log.Info("flags: admin write found the store changed; loading that first", "target", op.path, "err", err)
+	u, err := s.reloadLocked(ctx)
+	if errors.Is(err, ErrUnavailable) {
+		return unavailable(op.path, err), false
+	}
+	if err != nil {
+		return failed(http.StatusConflict, "flags: %s: the store changed and its new content cannot be published (%v): fix it first", op.path, err), false
+	}
+	// Another replica's write (a Ledger) is like any other admin
+	// write: prepare checks If-Match again. A hand edit of the key
+	// is not overwritten.
+	if s.ledger == nil && op.collides != nil && op.collides(u) {
+		return s.collision(op.path), false
+	}
+	return adminResult{}, true
+}
+
+// writeFailed answers a write to path that the store refused with err,
+// once no retry is left.
+func (s *Server) writeFailed(path string, err error) adminResult {
+	switch {
+	case errors.Is(err, ErrStale):
+		return failed(http.StatusConflict, "flags: %s: the store kept changing (%v); retry", path, err)
+	case errors.Is(err, ErrUnavailable):
+		s.log.Error("flags: admin write failed: the store is unavailable", "target", path, "err", err)
+		return unavailable(path, err)
+	case errors.Is(err, ErrConflict):
+		return failed(http.StatusConflict, "%s", err.Error())
+	case errors.Is(err, ErrTooLarge):
+		return failed(http.StatusRequestEntityTooLarge, "flags: %s: %v", path, err)
+	default:
+		s.log.Error("flags: admin write failed", "target", path, "err", err)
+		return failed(http.StatusInternalServerError, "flags: %s: store: %v", path, err)
 	}
 }
 

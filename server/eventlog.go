@@ -132,19 +132,13 @@ func OpenFileEventLog(path string) (*FileEventLog, error) {
 		return nil, fmt.Errorf("flags: events log: %w", err)
 	}
 	l := &FileEventLog{path: path, f: f, written: fi.Size()}
-	if l.written > 0 {
-		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, l.written-1); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("flags: events log: %w", err)
-		}
-		if last[0] != '\n' { // a crash cut the last line: end it, it is skipped
-			if _, err := f.Write([]byte{'\n'}); err != nil {
-				f.Close()
-				return nil, fmt.Errorf("flags: events log: %w", err)
-			}
-			l.written++
-		}
+	ended, err := endCutLine(f, l.written)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("flags: events log: %w", err)
+	}
+	if ended {
+		l.written++
 	}
 	l.synced = l.written
 	err = l.scan(0, l.written, func(b *EventBatch) bool {

@@ -56,23 +56,38 @@ func openAuditLog(path string) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("flags: audit log %s: not a regular file", path)
 	}
-	if fi.Size() == 0 {
-		return nil
-	}
-	last := make([]byte, 1)
-	if _, err := f.ReadAt(last, fi.Size()-1); err != nil {
+	ended, err := endCutLine(f, fi.Size())
+	if err != nil {
 		return fmt.Errorf("flags: audit log: %w", err)
 	}
-	if last[0] == '\n' {
+	if !ended {
 		return nil
-	}
-	if _, err := f.Write([]byte{'\n'}); err != nil {
-		return fmt.Errorf("flags: audit log: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("flags: audit log: %w", err)
 	}
 	return nil
+}
+
+// endCutLine ends the last line of f, a JSON-lines file of size bytes open
+// for appending, when a crash left it without its newline, so that the
+// next line appended starts a line of its own (readers skip the cut one).
+// It reports whether it wrote the newline.
+func endCutLine(f *os.File, size int64) (bool, error) {
+	if size == 0 {
+		return false, nil
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, size-1); err != nil {
+		return false, err
+	}
+	if last[0] == '\n' {
+		return false, nil
+	}
+	if _, err := f.Write([]byte{'\n'}); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // appendAudit appends entries to the audit log and syncs it.
@@ -128,21 +143,37 @@ func (fs *FileStore) Audit(ctx context.Context, q AuditQuery) (*AuditPage, error
 		return nil, fmt.Errorf("flags: audit log: %w", err)
 	}
 	defer f.Close()
+	if err := seekAuditCursor(f, from, q.After); err != nil {
+		return nil, err
+	}
+	return readAuditPage(ctx, bufio.NewReaderSize(f, 64<<10), q, from)
+}
+
+// seekAuditCursor moves f to the byte offset from, the cursor after, which
+// must be the start of a line within the log.
+func seekAuditCursor(f *os.File, from int64, after string) error {
 	if fi, err := f.Stat(); err != nil {
-		return nil, fmt.Errorf("flags: audit log: %w", err)
+		return fmt.Errorf("flags: audit log: %w", err)
 	} else if from > fi.Size() {
-		return nil, fmt.Errorf("%w: %q is past the end of the log", ErrBadCursor, q.After)
+		return fmt.Errorf("%w: %q is past the end of the log", ErrBadCursor, after)
 	}
 	if from > 0 { // a cursor is the start of a line: the one before ends there
 		prev := make([]byte, 1)
 		if _, err := f.ReadAt(prev, from-1); err != nil || prev[0] != '\n' {
-			return nil, fmt.Errorf("%w: %q", ErrBadCursor, q.After)
+			return fmt.Errorf("%w: %q", ErrBadCursor, after)
 		}
 	}
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("flags: audit log: %w", err)
+		return fmt.Errorf("flags: audit log: %w", err)
 	}
-	r := bufio.NewReaderSize(f, 64<<10)
+	return nil
+}
+
+// readAuditPage reads the entries q selects from r, the log from the byte
+// offset from, until the end of the log or of the page (q's limit, or the
+// bounds auditScanBytes and auditPageBytes): then Next is the offset of
+// the first line not read.
+func readAuditPage(ctx context.Context, r *bufio.Reader, q AuditQuery, from int64) (*AuditPage, error) {
 	page := &AuditPage{}
 	limit := q.limit()
 	pos, scanned, held := from, int64(0), 0
@@ -164,21 +195,30 @@ func (fs *FileStore) Audit(ctx context.Context, q AuditQuery) (*AuditPage, error
 		}
 		pos += int64(len(line))
 		scanned += int64(len(line))
-		var head struct {
-			Version int64  `json:"version"`
-			Kind    Kind   `json:"kind"`
-			Key     string `json:"key"`
+		if e, ok := decodeAuditLine(line, q); ok {
+			page.Entries = append(page.Entries, e)
+			held += len(line)
 		}
-		if json.Unmarshal(line, &head) != nil || !q.matches(head.Kind, head.Key, head.Version) {
-			continue // not selected, or a line a crash cut short
-		}
-		var e AuditEntry
-		if json.Unmarshal(line, &e) != nil {
-			continue
-		}
-		page.Entries = append(page.Entries, e)
-		held += len(line)
 	}
+}
+
+// decodeAuditLine decodes the entry on line when q selects it. Only the
+// head is decoded for the entries q leaves out; a line a crash cut short
+// is none.
+func decodeAuditLine(line []byte, q AuditQuery) (AuditEntry, bool) {
+	var head struct {
+		Version int64  `json:"version"`
+		Kind    Kind   `json:"kind"`
+		Key     string `json:"key"`
+	}
+	if json.Unmarshal(line, &head) != nil || !q.matches(head.Kind, head.Key, head.Version) {
+		return AuditEntry{}, false // not selected, or a line a crash cut short
+	}
+	var e AuditEntry
+	if json.Unmarshal(line, &e) != nil {
+		return AuditEntry{}, false
+	}
+	return e, true
 }
 
 // AuditPath is the file of the store's audit log.

@@ -120,17 +120,8 @@ type sourceFile struct {
 // file that cannot be read, does not parse or validate, or defines a key
 // another file defines makes it fail, naming the file.
 func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.PollInterval < 0 || opts.MaxFileBytes < 0 {
-		return nil, fmt.Errorf("flags: file store: negative PollInterval or MaxFileBytes")
-	}
-	if opts.PollInterval == 0 {
-		opts.PollInterval = DefaultPollInterval
-	}
-	if opts.MaxFileBytes == 0 {
-		opts.MaxFileBytes = DefaultMaxFileBytes
+	if err := opts.resolve(); err != nil {
+		return nil, err
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -138,25 +129,13 @@ func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
 	}
 	fs := &FileStore{path: path, folder: fi.IsDir(), log: opts.Logger, poll: opts.PollInterval,
 		maxSize: opts.MaxFileBytes, files: map[string]*sourceFile{}, auditPath: opts.AuditPath}
-	if fs.auditPath == "" {
-		fs.auditPath = auditPathFor(path, fs.folder)
-	}
-	if err := openAuditLog(fs.auditPath); err != nil {
+	if err := fs.openLogs(opts.EventsPath); err != nil {
 		return nil, err
 	}
-	eventsPath := opts.EventsPath
-	if eventsPath == "" {
-		eventsPath = strings.TrimSuffix(auditPathFor(path, fs.folder), ".audit.jsonl") + ".events.jsonl"
-	}
-	ev, err := OpenFileEventLog(eventsPath)
-	if err != nil {
-		return nil, err
-	}
-	fs.events = ev
 	opened := false
 	defer func() {
 		if !opened {
-			ev.Close()
+			fs.events.Close()
 		}
 	}()
 	fs.removeTemps()
@@ -165,17 +144,54 @@ func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
 	if err := fs.scan(); err != nil {
 		return nil, err
 	}
+	if err := fs.fileErrors(); err != nil {
+		return nil, err
+	}
+	opened = true
+	return fs, nil
+}
+
+// resolve checks the options and fills in their defaults.
+func (o *FileStoreOptions) resolve() error {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if !orDefault(&o.PollInterval, DefaultPollInterval) || !orDefault(&o.MaxFileBytes, DefaultMaxFileBytes) {
+		return fmt.Errorf("flags: file store: negative PollInterval or MaxFileBytes")
+	}
+	return nil
+}
+
+// openLogs opens the audit log (fs.auditPath, by default beside the
+// documents) and the events file (eventsPath, by default beside them too).
+func (fs *FileStore) openLogs(eventsPath string) error {
+	if fs.auditPath == "" {
+		fs.auditPath = auditPathFor(fs.path, fs.folder)
+	}
+	if err := openAuditLog(fs.auditPath); err != nil {
+		return err
+	}
+	if eventsPath == "" {
+		eventsPath = strings.TrimSuffix(auditPathFor(fs.path, fs.folder), ".audit.jsonl") + ".events.jsonl"
+	}
+	ev, err := OpenFileEventLog(eventsPath)
+	if err != nil {
+		return err
+	}
+	fs.events = ev
+	return nil
+}
+
+// fileErrors joins why each file that failed to load failed, naming it, in
+// the order of their names; nil when all loaded. fs.mu must be held.
+func (fs *FileStore) fileErrors() error {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(fs.files)) {
 		if f := fs.files[name]; f.err != nil {
 			errs = append(errs, fmt.Errorf("flags: %s: %w", fs.full(name), f.err))
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	opened = true
-	return fs, nil
+	return errors.Join(errs...)
 }
 
 // Load rescans the files and returns the merged content.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -35,10 +36,8 @@ func (fs *FileStore) Write(ctx context.Context, c *Commit) error {
 		return err
 	}
 	names := slices.Sorted(maps.Keys(byFile))
-	for _, name := range names {
-		if f := fs.files[name]; f != nil && f.err != nil {
-			return conflictError("%s does not parse or validate (%v): fix it first", fs.full(name), f.err)
-		}
+	if err := fs.refuseBroken(names); err != nil {
+		return err
 	}
 	dir := filepath.Dir(fs.full(AdminFile))
 	unlock, err := lockDir(ctx, dir, lockWait)
@@ -52,22 +51,10 @@ func (fs *FileStore) Write(ctx context.Context, c *Commit) error {
 	}
 	// Every file is edited and written beside itself before any is
 	// replaced: a failure leaves them all as they were.
-	var edits []*fileEdit
-	defer func() {
-		for _, e := range edits {
-			if e.tmp != "" {
-				_ = os.Remove(e.tmp)
-			}
-		}
-	}()
-	for _, name := range names {
-		e, err := fs.editFile(name, byFile[name])
-		if err != nil {
-			return err
-		}
-		if e != nil {
-			edits = append(edits, e)
-		}
+	edits, err := fs.editFiles(names, byFile)
+	defer discardTemps(edits)
+	if err != nil {
+		return err
 	}
 	if len(edits) == 0 {
 		return fs.appendAudit(c.Audit)
@@ -75,15 +62,8 @@ func (fs *FileStore) Write(ctx context.Context, c *Commit) error {
 	if fs.beforeRename != nil {
 		fs.beforeRename()
 	}
-	// The last look: an edit that landed while the temporary files were
-	// written and synced is loaded first, not replaced.
-	for _, e := range edits {
-		if now, err := fs.current(e.full); err != nil || !bytes.Equal(now, e.data) {
-			if err != nil {
-				return err
-			}
-			return fmt.Errorf("%w: %s was edited during the write", ErrStale, e.full)
-		}
+	if err := fs.lastLook(edits); err != nil {
+		return err
 	}
 	// The entries are durable before the change is: the log never misses a
 	// change. (A rename that then fails, which a file already written and
@@ -92,6 +72,69 @@ func (fs *FileStore) Write(ctx context.Context, c *Commit) error {
 	if err := fs.appendAudit(c.Audit); err != nil {
 		return err
 	}
+	if err := fs.replaceFiles(edits); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+// refuseBroken refuses to write to a file of names that did not parse or
+// validate when it was loaded: an edit in place needs its members.
+func (fs *FileStore) refuseBroken(names []string) error {
+	for _, name := range names {
+		if f := fs.files[name]; f != nil && f.err != nil {
+			return conflictError("%s does not parse or validate (%v): fix it first", fs.full(name), f.err)
+		}
+	}
+	return nil
+}
+
+// editFiles edits each file of names with its changes in byFile and writes
+// it beside itself. It returns the edits made, also when it fails on a
+// later file, so that their temporary files can be removed.
+func (fs *FileStore) editFiles(names []string, byFile map[string][]Change) ([]*fileEdit, error) {
+	var edits []*fileEdit
+	for _, name := range names {
+		e, err := fs.editFile(name, byFile[name])
+		if err != nil {
+			return edits, err
+		}
+		if e != nil {
+			edits = append(edits, e)
+		}
+	}
+	return edits, nil
+}
+
+// discardTemps removes the temporary files of the edits not renamed.
+func discardTemps(edits []*fileEdit) {
+	for _, e := range edits {
+		if e.tmp != "" {
+			_ = os.Remove(e.tmp)
+		}
+	}
+}
+
+// lastLook checks that every file still holds what its edit started from:
+// an edit that landed while the temporary files were written and synced is
+// loaded first, not replaced.
+func (fs *FileStore) lastLook(edits []*fileEdit) error {
+	for _, e := range edits {
+		now, err := fs.current(e.full)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(now, e.data) {
+			return fmt.Errorf("%w: %s was edited during the write", ErrStale, e.full)
+		}
+	}
+	return nil
+}
+
+// replaceFiles renames each edit's temporary file over its file and
+// records the file as loaded.
+func (fs *FileStore) replaceFiles(edits []*fileEdit) error {
 	for _, e := range edits {
 		if err := os.Rename(e.tmp, e.full); err != nil {
 			return fmt.Errorf("flags: write %s: %w", e.full, err)
@@ -99,7 +142,6 @@ func (fs *FileStore) Write(ctx context.Context, c *Commit) error {
 		e.tmp = ""
 		fs.files[e.name] = &sourceFile{size: e.fi.Size(), mod: e.fi.ModTime(), sum: sha256.Sum256(e.out), good: e.doc}
 	}
-	syncDir(dir)
 	return nil
 }
 
@@ -214,42 +256,58 @@ func checkEdit(f *sourceFile, out []byte, changes []Change) (*rules.Document, er
 	if doc.Version != before.Version {
 		return nil, fmt.Errorf("the edit changed the file's version from %d to %d", before.Version, doc.Version)
 	}
-	for _, kind := range []Kind{KindFlag, KindSegment} {
-		was, now := before.Flags, doc.Flags
-		if kind == KindSegment {
-			was, now = before.Segments, doc.Segments
-		}
-		touched := map[string]bool{}
-		want := len(was)
-		for _, c := range changes {
-			if c.Kind != kind {
-				continue
-			}
-			touched[c.Key] = true
-			_, had := was[c.Key]
-			raw, has := now[c.Key]
-			switch {
-			case c.Value == nil && has:
-				return nil, fmt.Errorf("%ss.%s is still there after its delete", kind, c.Key)
-			case c.Value != nil && (!has || !bytes.Equal(compact(raw), c.Value)):
-				return nil, fmt.Errorf("%ss.%s is not what was written", kind, c.Key)
-			}
-			if had && c.Value == nil {
-				want--
-			} else if !had && c.Value != nil {
-				want++
-			}
-		}
-		if len(now) != want {
-			return nil, fmt.Errorf("the edit left %d %ss, want %d", len(now), kind, want)
-		}
-		for key, raw := range was {
-			if !touched[key] && !bytes.Equal(now[key], raw) {
-				return nil, fmt.Errorf("the edit changed %ss.%s", kind, key)
-			}
-		}
+	if err := checkSection(KindFlag, before.Flags, doc.Flags, changes); err != nil {
+		return nil, err
+	}
+	if err := checkSection(KindSegment, before.Segments, doc.Segments, changes); err != nil {
+		return nil, err
 	}
 	return doc, nil
+}
+
+// checkSection checks the section of kind, was before the edit and now
+// after it: the changes of that kind are made, and the other members are
+// there byte for byte, none more.
+func checkSection(kind Kind, was, now map[string]json.RawMessage, changes []Change) error {
+	touched := map[string]bool{}
+	want := len(was)
+	for _, c := range changes {
+		if c.Kind != kind {
+			continue
+		}
+		touched[c.Key] = true
+		if err := checkChange(c, now); err != nil {
+			return err
+		}
+		_, had := was[c.Key]
+		if had && c.Value == nil {
+			want--
+		} else if !had && c.Value != nil {
+			want++
+		}
+	}
+	if len(now) != want {
+		return fmt.Errorf("the edit left %d %ss, want %d", len(now), kind, want)
+	}
+	for key, raw := range was {
+		if !touched[key] && !bytes.Equal(now[key], raw) {
+			return fmt.Errorf("the edit changed %ss.%s", kind, key)
+		}
+	}
+	return nil
+}
+
+// checkChange checks that the section now holds what c wrote: no member
+// for a delete, else the value written.
+func checkChange(c Change, now map[string]json.RawMessage) error {
+	raw, has := now[c.Key]
+	switch {
+	case c.Value == nil && has:
+		return fmt.Errorf("%ss.%s is still there after its delete", c.Kind, c.Key)
+	case c.Value != nil && (!has || !bytes.Equal(compact(raw), c.Value)):
+		return fmt.Errorf("%ss.%s is not what was written", c.Kind, c.Key)
+	}
+	return nil
 }
 
 // tempPrefix is how the temporary files of the atomic writes of file

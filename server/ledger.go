@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/flagstream/flags/rules"
 )
@@ -191,13 +189,12 @@ func (u *update) merge(v update) {
 // patches, not a snapshot. nil when it cannot (then a snapshot is sent).
 // At most Options.ReplayPatches patches and Options.ReplayBytes bytes.
 func (s *Server) ledgerReplay(ctx context.Context, lastID string) []*event {
-	i := strings.LastIndexByte(lastID, ':')
-	if s.ledger == nil || i < 0 || strings.TrimSpace(lastID[:i]) != s.epoch {
+	if s.ledger == nil {
 		return nil
 	}
-	v, err := strconv.ParseInt(strings.TrimSpace(lastID[i+1:]), 10, 64)
+	v, ok := s.eventVersion(lastID)
 	cur := s.cur.Load().version
-	if err != nil || v < 0 || v >= cur || cur-v > int64(s.opts.ReplayPatches) {
+	if !ok || v >= cur || cur-v > int64(s.opts.ReplayPatches) {
 		return nil
 	}
 	s.mu.Lock()
@@ -211,27 +208,39 @@ func (s *Server) ledgerReplay(ctx context.Context, lastID string) []*event {
 		s.log.Info("flags: stream: resuming from the store's change log failed; sending a snapshot", "lastEventID", lastID, "err", err)
 		return nil
 	}
+	return s.commitEvents(commits, v+1)
+}
+
+// commitEvents makes the patch events of commits, which must be the
+// versions from first on without a gap and take at most
+// Options.ReplayBytes on the wire; nil when they do not.
+func (s *Server) commitEvents(commits []*Commit, first int64) []*event {
 	var out []*event
 	var size int64
 	for k, c := range commits {
-		if c.Version != v+1+int64(k) {
+		if c.Version != first+int64(k) {
 			return nil
 		}
-		p := &rules.Patch{Version: c.Version, Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
-		for _, ch := range c.Changes {
-			m := p.Flags
-			if ch.Kind == KindSegment {
-				m = p.Segments
-			}
-			m[ch.Key] = ch.Value
-		}
-		ev := &event{version: c.Version, wire: patchWire(s.epoch, c.Version, encodePatch(p))}
+		ev := &event{version: c.Version, wire: patchWire(s.epoch, c.Version, encodePatch(commitPatch(c)))}
 		if size += int64(len(ev.wire)); size > s.opts.ReplayBytes {
 			return nil
 		}
 		out = append(out, ev)
 	}
 	return out
+}
+
+// commitPatch is the patch that publishes c's changes.
+func commitPatch(c *Commit) *rules.Patch {
+	p := &rules.Patch{Version: c.Version, Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
+	for _, ch := range c.Changes {
+		m := p.Flags
+		if ch.Kind == KindSegment {
+			m = p.Segments
+		}
+		m[ch.Key] = ch.Value
+	}
+	return p
 }
 
 // unavailable answers a write the store could not make because it cannot

@@ -17,73 +17,111 @@ func mergePatch(target, patch []byte) ([]byte, error) {
 	if len(patch) == 0 || patch[0] != '{' {
 		return patch, nil // a patch that is not an object replaces the target
 	}
-	type member struct {
-		quoted []byte // the key as written
-		value  []byte
-	}
-	var out []member
-	index := map[string]int{} // key → position in out
+	var m merged
 	if len(target) > 0 && target[0] == '{' {
-		obj, err := scanObject(target, 0)
-		if err != nil {
+		if err := m.readTarget(target); err != nil {
 			return nil, fmt.Errorf("target: %w", err)
 		}
-		for _, m := range obj.members {
-			val := target[m.valStart:m.valEnd]
-			if i, ok := index[m.key]; ok { // the last duplicate wins, at the first's place
-				out[i].value = val
-				continue
-			}
-			index[m.key] = len(out)
-			out = append(out, member{target[m.keyStart:m.keyEnd], val})
-		}
 	}
+	if err := m.applyPatch(patch); err != nil {
+		return nil, err
+	}
+	return m.encode(), nil
+}
+
+// merged is the object mergePatch builds: its members in order, each key
+// once.
+type merged struct {
+	out   []mergedMember
+	index map[string]int // key → position in out
+}
+
+// mergedMember is one member of a merged object; a nil value is one the
+// patch deleted.
+type mergedMember struct {
+	quoted []byte // the key as written
+	value  []byte
+}
+
+// add appends a member with a key not seen yet.
+func (m *merged) add(key string, quoted, value []byte) {
+	if m.index == nil {
+		m.index = map[string]int{}
+	}
+	m.index[key] = len(m.out)
+	m.out = append(m.out, mergedMember{quoted, value})
+}
+
+// readTarget takes the members of the target object.
+func (m *merged) readTarget(target []byte) error {
+	obj, err := scanObject(target, 0)
+	if err != nil {
+		return err
+	}
+	for _, mb := range obj.members {
+		val := target[mb.valStart:mb.valEnd]
+		if i, ok := m.index[mb.key]; ok { // the last duplicate wins, at the first's place
+			m.out[i].value = val
+			continue
+		}
+		m.add(mb.key, target[mb.keyStart:mb.keyEnd], val)
+	}
+	return nil
+}
+
+// applyPatch merges each member of the patch object into its member of
+// the target: null deletes it, anything else is merged into it (or added).
+func (m *merged) applyPatch(patch []byte) error {
 	obj, err := scanObject(patch, 0)
 	if err != nil {
-		return nil, fmt.Errorf("patch: %w", err)
+		return fmt.Errorf("patch: %w", err)
 	}
-	for _, m := range obj.members {
-		val := patch[m.valStart:m.valEnd]
-		i, ok := index[m.key]
+	for _, mb := range obj.members {
+		val := patch[mb.valStart:mb.valEnd]
+		i, ok := m.index[mb.key]
 		if bytes.Equal(val, []byte("null")) {
 			if ok {
-				out[i].value = nil
+				m.out[i].value = nil
 			}
 			continue
 		}
 		var old []byte
 		if ok {
-			old = out[i].value
+			old = m.out[i].value
 		}
-		merged, err := mergePatch(old, val)
+		v, err := mergePatch(old, val)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if ok {
-			out[i].value = merged
+			m.out[i].value = v
 			continue
 		}
-		index[m.key] = len(out)
-		out = append(out, member{patch[m.keyStart:m.keyEnd], merged})
+		m.add(mb.key, patch[mb.keyStart:mb.keyEnd], v)
 	}
+	return nil
+}
+
+// encode writes the object, compact, without its deleted members.
+func (m *merged) encode() []byte {
 	n := 2
-	for _, m := range out {
-		n += len(m.quoted) + len(m.value) + 2
+	for _, mb := range m.out {
+		n += len(mb.quoted) + len(mb.value) + 2
 	}
 	b := make([]byte, 0, n)
 	b = append(b, '{')
 	first := true
-	for _, m := range out {
-		if m.value == nil {
+	for _, mb := range m.out {
+		if mb.value == nil {
 			continue
 		}
 		if !first {
 			b = append(b, ',')
 		}
 		first = false
-		b = append(b, m.quoted...)
+		b = append(b, mb.quoted...)
 		b = append(b, ':')
-		b = append(b, m.value...)
+		b = append(b, mb.value...)
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }

@@ -142,8 +142,8 @@ func (o *Options) resolveLimits() error {
 		{&o.TokensPollInterval, DefaultTokensPollInterval, "TokensPollInterval"},
 		{&o.GuardInterval, DefaultGuardInterval, "GuardInterval"}}
 	for _, d := range durations {
-		if err := orDefault(d.d, d.def, d.n); err != nil {
-			return err
+		if !orDefault(d.d, d.def) {
+			return fmt.Errorf("flags: server: negative %s", d.n)
 		}
 	}
 	sizes := []struct {
@@ -152,32 +152,26 @@ func (o *Options) resolveLimits() error {
 		n   string
 	}{{&o.MaxBodyBytes, DefaultMaxBodyBytes, "MaxBodyBytes"}, {&o.MaxDocumentBytes, DefaultMaxDocumentBytes, "MaxDocumentBytes"}, {&o.ReplayBytes, DefaultReplayBytes, "ReplayBytes"}}
 	for _, s := range sizes {
-		if err := orDefault(s.v, s.def, s.n); err != nil {
-			return err
+		if !orDefault(s.v, s.def) {
+			return fmt.Errorf("flags: server: negative %s", s.n)
 		}
 	}
-	if o.ReplayPatches < 0 || o.SubscriberQueue < 0 {
+	if !orDefault(&o.ReplayPatches, DefaultReplayPatches) || !orDefault(&o.SubscriberQueue, DefaultSubscriberQueue) {
 		return fmt.Errorf("flags: server: negative ReplayPatches or SubscriberQueue")
-	}
-	if o.ReplayPatches == 0 {
-		o.ReplayPatches = DefaultReplayPatches
-	}
-	if o.SubscriberQueue == 0 {
-		o.SubscriberQueue = DefaultSubscriberQueue
 	}
 	return nil
 }
 
-// orDefault sets *v to def when it is zero; a negative *v is an error
-// naming the option.
-func orDefault[T int64 | time.Duration](v *T, def T, name string) error {
+// orDefault sets the option *v to def when it is zero, and reports whether
+// it is valid: not negative.
+func orDefault[T int | int64 | time.Duration](v *T, def T) bool {
 	if *v < 0 {
-		return fmt.Errorf("flags: server: negative %s", name)
+		return false
 	}
 	if *v == 0 {
 		*v = def
 	}
-	return nil
+	return true
 }
 
 // resolveEpoch checks the Epoch given, or makes a random one.

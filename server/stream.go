@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -132,16 +133,26 @@ func (s *Server) subscribe(lastID string, kick func(), fetched []*event) (sub *s
 	return sub, snapshot, replay, nil
 }
 
-// resumeFrom reports whether a stream can resume after lastID: same epoch,
-// a version not ahead of current, and every later patch still in the ring.
-// mu must be held.
-func (s *Server) resumeFrom(lastID string, current int64) (int64, bool) {
+// eventVersion is the version that lastID, a stream's Last-Event-ID, names
+// when it is an event id of this server's epoch (EPOCH:VERSION).
+func (s *Server) eventVersion(lastID string) (int64, bool) {
 	i := strings.LastIndexByte(lastID, ':')
 	if i < 0 || strings.TrimSpace(lastID[:i]) != s.epoch {
 		return 0, false
 	}
 	v, err := strconv.ParseInt(strings.TrimSpace(lastID[i+1:]), 10, 64)
-	if err != nil || v < 0 || v > current {
+	if err != nil || v < 0 {
+		return 0, false
+	}
+	return v, true
+}
+
+// resumeFrom reports whether a stream can resume after lastID: same epoch,
+// a version not ahead of current, and every later patch still in the ring.
+// mu must be held.
+func (s *Server) resumeFrom(lastID string, current int64) (int64, bool) {
+	v, ok := s.eventVersion(lastID)
+	if !ok || v > current {
 		return 0, false
 	}
 	if v == current {
@@ -179,6 +190,25 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	reason := "client gone"
 	defer func() { s.remove(sub, reason) }()
 
+	writeStreamHeader(w, r)
+	if r.Method == http.MethodHead {
+		return
+	}
+	out := &sseWriter{w: w, rc: rc, timeout: s.opts.WriteTimeout, noDeadline: s.warnNoDeadline}
+	// What net/http writes after the handler (the end of the body) is
+	// bounded too.
+	defer func() { _ = out.extend() }()
+	if err := writeBacklog(out, snap, replay); err != nil {
+		reason = "write failed: " + err.Error()
+		return
+	}
+	if err := s.pump(r.Context(), sub, out); err != nil {
+		reason = "write failed: " + err.Error()
+	}
+}
+
+// writeStreamHeader answers 200 with an event stream's headers.
+func writeStreamHeader(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -189,57 +219,65 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		h.Set("Connection", "close")
 	}
 	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return
-	}
-	out := &sseWriter{w: w, rc: rc, timeout: s.opts.WriteTimeout, noDeadline: s.warnNoDeadline}
-	// What net/http writes after the handler (the end of the body) is
-	// bounded too.
-	defer func() { _ = out.extend() }()
+}
+
+// writeBacklog writes what a stream starts with: the headers (flushed),
+// then the snapshot when there is one, then the patches replayed.
+func writeBacklog(out *sseWriter, snap *state, replay []*event) error {
 	if err := out.write(); err != nil {
-		reason = "write failed: " + err.Error()
-		return
+		return err
 	}
 	if snap != nil {
 		head := "id: " + snap.id + "\nevent: snapshot\ndata: "
 		if err := out.write([]byte(head), snap.body, []byte("\n\n")); err != nil {
-			reason = "write failed: " + err.Error()
-			return
+			return err
 		}
 	}
 	for _, ev := range replay {
 		if err := out.write(ev.wire); err != nil {
-			reason = "write failed: " + err.Error()
-			return
+			return err
 		}
 	}
+	return nil
+}
+
+// pump writes sub's events as they come, and a ping every
+// HeartbeatInterval, until the subscriber is removed or the client goes.
+// It returns the error of a write that failed; not that of the final
+// flush of a server closing, which ends the stream either way.
+func (s *Server) pump(ctx context.Context, sub *subscriber, out *sseWriter) error {
 	ping := time.NewTicker(s.opts.HeartbeatInterval)
 	defer ping.Stop()
 	for {
+		var err error
 		select {
 		case <-sub.done:
 			if sub.drain { // the server is closing: a final flush
-				for {
-					select {
-					case ev := <-sub.queue:
-						if err := out.write(ev.wire); err != nil {
-							return
-						}
-					default:
-						return
-					}
-				}
+				drainQueue(sub, out)
 			}
-			return
-		case <-r.Context().Done():
-			return
+			return nil
+		case <-ctx.Done():
+			return nil
 		case ev := <-sub.queue:
 			err = out.write(ev.wire)
 		case <-ping.C:
 			err = out.write([]byte(": ping\n\n"))
 		}
 		if err != nil {
-			reason = "write failed: " + err.Error()
+			return err
+		}
+	}
+}
+
+// drainQueue writes the events left in sub's queue, until one fails.
+func drainQueue(sub *subscriber, out *sseWriter) {
+	for {
+		select {
+		case ev := <-sub.queue:
+			if err := out.write(ev.wire); err != nil {
+				return
+			}
+		default:
 			return
 		}
 	}
