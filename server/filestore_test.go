@@ -55,6 +55,26 @@ func fileServer(t *testing.T, path string) (*Server, string, <-chan string) {
 	return srv, serve(t, srv).URL, logs
 }
 
+// unpolledFileServer serves baseDoc from a file store that never polls, so
+// that only an admin write finds a hand edit, and opens a stream past its
+// snapshot.
+func unpolledFileServer(t *testing.T) (path string, store *FileStore, srv *Server, url string, c *sseClient) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "flags.json")
+	writeFile(t, path, baseDoc)
+	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv, err = New(store, Options{AdminToken: adminToken, Epoch: "e1"}); err != nil {
+		t.Fatal(err)
+	}
+	url = serve(t, srv).URL
+	c = openStream(t, url, "", "")
+	c.next(t)
+	return path, store, srv, url, c
+}
+
 func TestFileStoreAdminDurable(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "flags.json")
@@ -295,19 +315,7 @@ func TestOpenFileStoreErrors(t *testing.T) {
 // key refuses the write with 409 instead (SPEC §13: a hand edit is never
 // lost).
 func TestAdminWriteLoadsHandEditFirst(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, baseDoc)
-	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(store, Options{AdminToken: adminToken, Epoch: "e1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := serve(t, srv).URL
-	c := openStream(t, url, "", "")
-	c.next(t)
+	path, _, _, url, c := unpolledFileServer(t)
 	flag := `{"variations": [true], "fallthrough": {"variation": 0}}`
 	if resp, body := do(t, "PUT", url+"/v1/admin/flags/x", adminToken, flag); resp.StatusCode != http.StatusOK {
 		t.Fatalf("PUT = %d %s", resp.StatusCode, body)
