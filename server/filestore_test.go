@@ -15,11 +15,27 @@ import (
 
 const testPoll = 5 * time.Millisecond
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openFileServer opens the file store at path and a Server over it, failing
+// the test when either fails. The caller serves it (serve), once it has set
+// what it needs to before the first request.
+func openFileServer(t testing.TB, path string, fo FileStoreOptions, o Options) (*FileStore, *Server) {
+	t.Helper()
+	store, err := OpenFileStore(path, fo)
+	if err != nil {
+		t.Fatalf("OpenFileStore: %v", err)
+	}
+	srv, err := New(store, o)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return store, srv
 }
 
 // readDoc reads a document file and its top-level members.
@@ -44,14 +60,7 @@ func readDoc(t *testing.T, path string) (*rules.Document, map[string]json.RawMes
 func fileServer(t *testing.T, path string) (*Server, string, <-chan string) {
 	t.Helper()
 	logger, logs := newLogSink()
-	store, err := OpenFileStore(path, FileStoreOptions{Logger: logger, PollInterval: testPoll})
-	if err != nil {
-		t.Fatalf("OpenFileStore: %v", err)
-	}
-	srv, err := New(store, Options{Epoch: "e1", AdminToken: adminToken, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, srv := openFileServer(t, path, FileStoreOptions{Logger: logger, PollInterval: testPoll}, Options{Epoch: "e1", AdminToken: adminToken, Logger: logger})
 	return srv, serve(t, srv).URL, logs
 }
 
@@ -62,13 +71,7 @@ func unpolledFileServer(t *testing.T) (path string, store *FileStore, srv *Serve
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "flags.json")
 	writeFile(t, path, baseDoc)
-	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv, err = New(store, Options{AdminToken: adminToken, Epoch: "e1"}); err != nil {
-		t.Fatal(err)
-	}
+	store, srv = openFileServer(t, path, FileStoreOptions{PollInterval: time.Hour}, Options{AdminToken: adminToken, Epoch: "e1"})
 	url = serve(t, srv).URL
 	c = openStream(t, url, "", "")
 	c.next(t)

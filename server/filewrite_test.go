@@ -142,14 +142,7 @@ func handEditsAndAdminWrites(t *testing.T, poll time.Duration) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "flags.json")
 	writeFile(t, path, indentedDoc(5))
-	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: poll})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(store, Options{AdminToken: adminToken})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, srv := openFileServer(t, path, FileStoreOptions{PollInterval: poll}, Options{AdminToken: adminToken})
 	url := serve(t, srv).URL
 
 	var wg sync.WaitGroup
