@@ -170,12 +170,8 @@ func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 		if key == "" {
 			return
 		}
-		comment, err := readComment(r)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "flags: "+err.Error(), nil)
-			return
-		}
-		if !s.admitWrite(w) {
+		comment, ok := s.admitWithComment(w, r)
+		if !ok {
 			return
 		}
 		defer s.writes.Done()
@@ -189,15 +185,8 @@ func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 			}
 		}
 		if op != opDelete {
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.WriteTimeout))
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
-			var tooBig *http.MaxBytesError
-			switch {
-			case errors.As(err, &tooBig):
-				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("flags: body larger than %d bytes", tooBig.Limit), nil)
-				return
-			case err != nil:
-				writeError(w, http.StatusBadRequest, "flags: reading body: "+err.Error(), nil)
+			body, ok := s.readAdminBody(w, r, s.opts.MaxBodyBytes, "body")
+			if !ok {
 				return
 			}
 			if res := readBody(req, body); res.status != 0 {
@@ -209,6 +198,37 @@ func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 		s.stats.adminWrite(who.name, res.status)
 		writeResult(w, res)
 	}
+}
+
+// admitWithComment reads a write's X-Flags-Comment (400 when it is not
+// one) and admits the write (503 when the server is closing). When it
+// reports true, the caller must call s.writes.Done once the write is done.
+func (s *Server) admitWithComment(w http.ResponseWriter, r *http.Request) (string, bool) {
+	comment, err := readComment(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "flags: "+err.Error(), nil)
+		return "", false
+	}
+	return comment, s.admitWrite(w)
+}
+
+// readAdminBody reads a write's request body, at most limit bytes and
+// within WriteTimeout; what names it in the 413 answer ("body" or
+// "document"). It reports false once it has answered a body it could not
+// read.
+func (s *Server) readAdminBody(w http.ResponseWriter, r *http.Request, limit int64, what string) ([]byte, bool) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.WriteTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("flags: %s larger than %d bytes", what, tooBig.Limit), nil)
+		return nil, false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "flags: reading body: "+err.Error(), nil)
+		return nil, false
+	}
+	return body, true
 }
 
 // readBody checks a PUT or PATCH body and keeps it, compacted, in req: it must be

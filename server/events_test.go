@@ -196,18 +196,9 @@ func writeTokensFile(t *testing.T, dir string, specs []tokenSpec) string {
 // counts and still refuses a repeated batch.
 func TestEventsSurviveRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
-	if err := os.WriteFile(path, []byte(guardedDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, path, guardedDoc)
 	open := func() (*Server, string) {
-		store, err := OpenFileStore(path, FileStoreOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := New(store, Options{AdminToken: adminToken})
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, srv := openFileServer(t, path, FileStoreOptions{}, Options{AdminToken: adminToken})
 		return srv, serve(t, srv).URL
 	}
 	a, urlA := open()
@@ -248,19 +239,10 @@ func TestEventsSurviveRestart(t *testing.T) {
 // until re-armed.
 func TestGuardRollsBack(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
-	if err := os.WriteFile(path, []byte(guardedDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	store, err := OpenFileStore(path, FileStoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, path, guardedDoc)
 	trips := make(chan string, 4)
-	srv, err := New(store, Options{AdminToken: adminToken, GuardInterval: 20 * time.Millisecond,
+	store, srv := openFileServer(t, path, FileStoreOptions{}, Options{AdminToken: adminToken, GuardInterval: 20 * time.Millisecond,
 		GuardHook: func(flag string) { trips <- flag }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	url := serve(t, srv).URL
 	stream := openStream(t, url, "", "")
 	stream.next(t) // the snapshot
@@ -326,17 +308,8 @@ func TestGuardRollsBack(t *testing.T) {
 // batches of 1,000 events from concurrent posters; reports events/s.
 func BenchmarkPostEvents(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "flags.json")
-	if err := os.WriteFile(path, []byte(guardedDoc), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	store, err := OpenFileStore(path, FileStoreOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := New(store, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	writeFile(b, path, guardedDoc)
+	_, srv := openFileServer(b, path, FileStoreOptions{}, Options{})
 	url := serve(b, srv).URL
 	bodies := make([]string, 64)
 	var n sync.Mutex

@@ -207,15 +207,8 @@ func (fs *FileStore) Load(context.Context) (*rules.Document, error) {
 // Watch polls the files every PollInterval and calls notify once a change
 // has stayed put for one interval.
 func (fs *FileStore) Watch(ctx context.Context, notify func()) {
-	t := time.NewTicker(fs.poll)
-	defer t.Stop()
 	prev := ""
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyTick(ctx, fs.poll, func() {
 		sig := fs.signature()
 		if sig == prev {
 			fs.mu.Lock()
@@ -226,7 +219,7 @@ func (fs *FileStore) Watch(ctx context.Context, notify func()) {
 			}
 		}
 		prev = sig
-	}
+	})
 }
 
 func (fs *FileStore) full(name string) string {

@@ -15,11 +15,27 @@ import (
 
 const testPoll = 5 * time.Millisecond
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openFileServer opens the file store at path and a Server over it, failing
+// the test when either fails. The caller serves it (serve), once it has set
+// what it needs to before the first request.
+func openFileServer(t testing.TB, path string, fo FileStoreOptions, o Options) (*FileStore, *Server) {
+	t.Helper()
+	store, err := OpenFileStore(path, fo)
+	if err != nil {
+		t.Fatalf("OpenFileStore: %v", err)
+	}
+	srv, err := New(store, o)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return store, srv
 }
 
 // readDoc reads a document file and its top-level members.
@@ -44,15 +60,22 @@ func readDoc(t *testing.T, path string) (*rules.Document, map[string]json.RawMes
 func fileServer(t *testing.T, path string) (*Server, string, <-chan string) {
 	t.Helper()
 	logger, logs := newLogSink()
-	store, err := OpenFileStore(path, FileStoreOptions{Logger: logger, PollInterval: testPoll})
-	if err != nil {
-		t.Fatalf("OpenFileStore: %v", err)
-	}
-	srv, err := New(store, Options{Epoch: "e1", AdminToken: adminToken, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, srv := openFileServer(t, path, FileStoreOptions{Logger: logger, PollInterval: testPoll}, Options{Epoch: "e1", AdminToken: adminToken, Logger: logger})
 	return srv, serve(t, srv).URL, logs
+}
+
+// unpolledFileServer serves baseDoc from a file store that never polls, so
+// that only an admin write finds a hand edit, and opens a stream past its
+// snapshot.
+func unpolledFileServer(t *testing.T) (path string, store *FileStore, srv *Server, url string, c *sseClient) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "flags.json")
+	writeFile(t, path, baseDoc)
+	store, srv = openFileServer(t, path, FileStoreOptions{PollInterval: time.Hour}, Options{AdminToken: adminToken, Epoch: "e1"})
+	url = serve(t, srv).URL
+	c = openStream(t, url, "", "")
+	c.next(t)
+	return path, store, srv, url, c
 }
 
 func TestFileStoreAdminDurable(t *testing.T) {
@@ -295,19 +318,7 @@ func TestOpenFileStoreErrors(t *testing.T) {
 // key refuses the write with 409 instead (SPEC §13: a hand edit is never
 // lost).
 func TestAdminWriteLoadsHandEditFirst(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, baseDoc)
-	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(store, Options{AdminToken: adminToken, Epoch: "e1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := serve(t, srv).URL
-	c := openStream(t, url, "", "")
-	c.next(t)
+	path, _, _, url, c := unpolledFileServer(t)
 	flag := `{"variations": [true], "fallthrough": {"variation": 0}}`
 	if resp, body := do(t, "PUT", url+"/v1/admin/flags/x", adminToken, flag); resp.StatusCode != http.StatusOK {
 		t.Fatalf("PUT = %d %s", resp.StatusCode, body)

@@ -42,6 +42,29 @@ func indentedDoc(n int) string {
 	return b.String()
 }
 
+// changedLines reads the file at path and returns the lines that differ
+// from before, each as "-OLD\n+NEW". An edit in place keeps the number of
+// lines of a file whose values keep their shape: what names the edit when
+// it does not.
+func changedLines(t *testing.T, path, before, what string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, now := strings.Split(before, "\n"), strings.Split(string(data), "\n")
+	if len(old) != len(now) {
+		t.Fatalf("the %s changed the file from %d to %d lines:\n%s", what, len(old), len(now), data)
+	}
+	var diff []string
+	for i := range old {
+		if old[i] != now[i] {
+			diff = append(diff, fmt.Sprintf("-%s\n+%s", old[i], now[i]))
+		}
+	}
+	return diff
+}
+
 // TestAdminToggleChangesOnlyThatFlag: a kill switch (GET the flag, flip
 // "on", PUT it back) changes that flag's "on" and "version" lines and not
 // one other byte of the file, so a file kept in git shows a two-line diff.
@@ -63,20 +86,7 @@ func TestAdminToggleChangesOnlyThatFlag(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("PUT = %d %s", resp.StatusCode, body)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, now := strings.Split(before, "\n"), strings.Split(string(data), "\n")
-	if len(old) != len(now) {
-		t.Fatalf("the toggle changed the file from %d to %d lines:\n%s", len(old), len(now), data)
-	}
-	var diff []string
-	for i := range old {
-		if old[i] != now[i] {
-			diff = append(diff, fmt.Sprintf("-%s\n+%s", old[i], now[i]))
-		}
-	}
+	diff := changedLines(t, path, before, "toggle")
 	want := []string{"-      \"version\": 18,\n+      \"version\": 19,", "-      \"on\": true,\n+      \"on\": false,"}
 	if !slices.Equal(diff, want) {
 		t.Errorf("diff of the toggle:\n%s\nwant\n%s", strings.Join(diff, "\n"), strings.Join(want, "\n"))
@@ -132,14 +142,7 @@ func handEditsAndAdminWrites(t *testing.T, poll time.Duration) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "flags.json")
 	writeFile(t, path, indentedDoc(5))
-	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: poll})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(store, Options{AdminToken: adminToken})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, srv := openFileServer(t, path, FileStoreOptions{PollInterval: poll}, Options{AdminToken: adminToken})
 	url := serve(t, srv).URL
 
 	var wg sync.WaitGroup
@@ -265,19 +268,7 @@ func put(url, body string) (int, string, error) {
 // loaded and published first, the write is made on top. A file that keeps
 // changing makes the write give up with 409, overwriting nothing.
 func TestAdminWriteEditDuringWrite(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, baseDoc)
-	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(store, Options{AdminToken: adminToken, Epoch: "e1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := serve(t, srv).URL
-	c := openStream(t, url, "", "")
-	c.next(t)
+	path, store, srv, url, c := unpolledFileServer(t)
 
 	edits := 0
 	edit := func(n int) func() {

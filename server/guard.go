@@ -15,17 +15,10 @@ import (
 // watchGuards checks the guarded rollouts every GuardInterval until ctx is
 // done (SPEC §9), after reading the events other replicas received.
 func (s *Server) watchGuards(ctx context.Context) {
-	t := time.NewTicker(s.opts.GuardInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyTick(ctx, s.opts.GuardInterval, func() {
 		s.events.tail(ctx, s)
 		s.checkGuards(ctx)
-	}
+	})
 }
 
 // guarded is a flag whose guard is armed, as served when it was checked.

@@ -17,14 +17,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "flags.json")
 	writeFile(t, path, baseDoc)
-	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: testPoll})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(store, Options{Token: "sdk", AdminToken: adminToken})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, srv := openFileServer(t, path, FileStoreOptions{PollInterval: testPoll}, Options{Token: "sdk", AdminToken: adminToken})
 	ts := serve(t, srv)
 	check := func(path string, want int, inBody string) {
 		t.Helper()
@@ -57,14 +50,7 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestCloseFinishesInFlightWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
 	writeFile(t, path, baseDoc)
-	store, err := OpenFileStore(path, FileStoreOptions{PollInterval: testPoll})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(store, Options{Epoch: "e1", AdminToken: adminToken})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, srv := openFileServer(t, path, FileStoreOptions{PollInterval: testPoll}, Options{Epoch: "e1", AdminToken: adminToken})
 	admitted := make(chan struct{}, 1)
 	srv.onAdmit = func() { admitted <- struct{}{} }
 	ts := serve(t, srv)

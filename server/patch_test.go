@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -116,21 +115,8 @@ func TestAdminPatchKeepsFileLayout(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("PATCH = %d %s", resp.StatusCode, body)
 	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, now := strings.Split(before, "\n"), strings.Split(string(data), "\n")
-	if len(old) != len(now) {
-		t.Fatalf("the PATCH changed the file from %d to %d lines:\n%s", len(old), len(now), data)
-	}
-	var diff []string
-	for i := range old {
-		if old[i] != now[i] {
-			diff = append(diff, now[i])
-		}
-	}
-	if want := []string{`      "version": 5,`, `      "on": false,`}; !slices.Equal(diff, want) {
+	diff := changedLines(t, path, before, "PATCH")
+	if want := []string{"-      \"version\": 4,\n+      \"version\": 5,", "-      \"on\": true,\n+      \"on\": false,"}; !slices.Equal(diff, want) {
 		t.Errorf("changed lines %q, want %q", diff, want)
 	}
 }

@@ -103,18 +103,11 @@ const reloadRetry = time.Second
 // once audited, and the store will not report it again. It returns when
 // ctx is done.
 func (s *Server) retryReloads(ctx context.Context) {
-	t := time.NewTicker(reloadRetry)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyTick(ctx, reloadRetry, func() {
 		if s.reloadFailed.Load() {
 			s.reload(ctx)
 		}
-	}
+	})
 }
 
 // reloadLocked is reload with writeMu held; it returns what it published.

@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/flagstream/flags/rules"
 )
@@ -35,24 +33,13 @@ func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	comment, err := readComment(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "flags: "+err.Error(), nil)
-		return
-	}
-	if !s.admitWrite(w) {
+	comment, ok := s.admitWithComment(w, r)
+	if !ok {
 		return
 	}
 	defer s.writes.Done()
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.WriteTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxDocumentBytes))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("flags: document larger than %d bytes", tooBig.Limit), nil)
-		return
-	case err != nil:
-		writeError(w, http.StatusBadRequest, "flags: reading body: "+err.Error(), nil)
+	body, ok := s.readAdminBody(w, r, s.opts.MaxDocumentBytes, "document")
+	if !ok {
 		return
 	}
 	doc, problems := checkDocument(body)

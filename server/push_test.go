@@ -179,14 +179,7 @@ func TestPushFolder(t *testing.T) {
 			t.Errorf("admin.json = %s, want it to hold %s", admin, want)
 		}
 	}
-	store, err := OpenFileStore(dir, FileStoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reloaded, err := New(store, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, reloaded := openFileServer(t, dir, FileStoreOptions{}, Options{})
 	defer reloaded.Close()
 	sameContent(t, reloaded.Document(), srv.Document())
 }

@@ -284,19 +284,12 @@ func readTokensFile(path string) ([]Token, [32]byte, error) {
 // the previous tokens stay. It returns when ctx is done.
 func (s *Server) watchTokens(ctx context.Context, static []tokenEntry, last [32]byte) {
 	path := s.opts.TokensFile
-	t := time.NewTicker(s.opts.TokensPollInterval)
-	defer t.Stop()
 	failed := ""
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyTick(ctx, s.opts.TokensPollInterval, func() {
 		tokens, sum, err := readTokensFile(path)
 		if err == nil && sum == last {
 			failed = ""
-			continue
+			return
 		}
 		if err == nil {
 			err = checkTokens(tokens, append(static, toEntries(s.opts.Tokens)...))
@@ -306,12 +299,12 @@ func (s *Server) watchTokens(ctx context.Context, static []tokenEntry, last [32]
 				s.log.Error("flags: tokens file not reloaded; the previous tokens stay", "file", path, "err", err)
 				failed = msg
 			}
-			continue
+			return
 		}
 		failed, last = "", sum
 		s.tokens.Store(newTokenSet(static, s.opts.Tokens, tokens))
 		s.log.Info("flags: tokens file reloaded", "file", path, "tokens", len(tokens))
-	}
+	})
 }
 
 func toEntries(ts []Token) []tokenEntry {

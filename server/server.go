@@ -402,6 +402,21 @@ func (s *Server) startWatching(static []tokenEntry, fileSum [32]byte) {
 	}()
 }
 
+// everyTick calls fn every interval d until ctx is done. Ticks missed
+// during a slow call are dropped (time.Ticker), so calls never pile up.
+func everyTick(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fn()
+	}
+}
+
 // Epoch is the server's epoch, the first part of its ETags and event ids.
 func (s *Server) Epoch() string { return s.epoch }
 
