@@ -265,7 +265,7 @@ func render(v []byte, st style, indent, nl string, limit int) []byte {
 	if !st.multiLine && !st.spaced {
 		return v
 	}
-	r := renderer{st: st, indent: indent, nl: nl, out: make([]byte, 0, min(limit, 2*len(v))+1)}
+	r := renderer{st: st, indent: indent, nl: nl, out: make([]byte, 0, max(0, min(limit, 2*len(v)))+1)}
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if isSpace(c) {

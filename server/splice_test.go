@@ -2,6 +2,9 @@ package server
 
 import (
 	"bytes"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -168,4 +171,36 @@ func FuzzSpliceChange(f *testing.F) {
 			t.Fatalf("spliceChange(%q) = %q: %v", data, out, err)
 		}
 	})
+}
+
+// A short value under a long key leaves less budget than the key and its
+// indentation take: the value is written compact (render once made a
+// buffer of negative capacity and panicked, which net/http turned into a
+// dropped connection on an admin PUT).
+func TestSpliceShortValueLongKey(t *testing.T) {
+	c := Change{Kind: KindFlag, Key: "a-rather-long-flag-key-name", Value: []byte(`{"on":true}`)}
+	for _, data := range []string{"", "{}", "{\n  \"flags\": {\n    \"x\": {\n      \"on\": false\n    }\n  }\n}\n"} {
+		out, changed, err := spliceChange([]byte(data), c, changeBudget(c))
+		if err != nil || !changed {
+			t.Fatalf("spliceChange(%q) = %q, %v, %v", data, out, changed, err)
+		}
+		doc, err := rules.ParseDocument(out)
+		if err != nil || string(doc.Flags[c.Key]) != `{"on":true}` {
+			t.Errorf("spliceChange(%q) wrote %q (%v)", data, out, err)
+		}
+	}
+
+	// The same through an admin PUT to a file-backed server.
+	path := filepath.Join(t.TempDir(), "flags.json")
+	if err := os.WriteFile(path, []byte("{\n  \"flags\": {}\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, srv := openFileServer(t, path, FileStoreOptions{}, Options{AdminToken: adminToken})
+	defer srv.Close()
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	body := `{"on":false,"variations":[1],"offVariation":0,"fallthrough":{"variation":0}}`
+	if resp, got := do(t, "PUT", ts.URL+"/v1/admin/flags/"+strings.Repeat("k", 200), adminToken, body); resp.StatusCode/100 != 2 {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, got)
+	}
 }
