@@ -174,3 +174,24 @@ func TestFileSourceReportsAnOutageOnce(t *testing.T) {
 		t.Errorf("a second outage reported %d failures in all, want 2", len(u.failed))
 	}
 }
+
+// A client built WithDocument keeps its snapshot's own copy of the
+// document, not the caller's bytes as well.
+func TestWithDocumentDropsCallersBytes(t *testing.T) {
+	data := []byte(`{"flags":{"f":{"on":true,"variations":[false,true],"fallthrough":{"variation":1}}}}`)
+	var src *documentSource
+	c, err := New(WithDocument(data), optionFunc(func(cf *config) error {
+		src = cf.sources[0].(*documentSource)
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if src.data != nil {
+		t.Error("the document source still holds the caller's bytes after New")
+	}
+	if !c.Bool(context.Background(), "f", NewContext("u").Build(), false) {
+		t.Error("f = false, want true")
+	}
+}
