@@ -44,7 +44,7 @@ type attributes struct {
 	list []attribute
 	m    map[string]any
 
-	// fps holds fingerprint(name) of list's attributes, in order: a lookup
+	// fps holds eval.Fingerprint(name) of list's attributes, in order: a lookup
 	// scans this one cache line and touches the one attribute it finds,
 	// instead of every attribute's name.
 	fps [smallContext]uint32
@@ -63,16 +63,6 @@ type attribute struct {
 	value any
 }
 
-// fingerprint packs a name's length and its first and last bytes: get
-// compares it before the name, so that a lookup compares the bytes of one
-// name, not of every name of the same length.
-func fingerprint(name string) uint32 {
-	if name == "" {
-		return 0
-	}
-	return uint32(len(name))<<16 | uint32(name[0])<<8 | uint32(name[len(name)-1])
-}
-
 // smallContext is the most attributes a context holds in a slice.
 const smallContext = 16
 
@@ -82,19 +72,21 @@ func newAttributes(m map[string]any) *attributes {
 	}
 	a := &attributes{list: make([]attribute, 0, len(m))}
 	for name, v := range m {
-		a.fps[len(a.list)] = fingerprint(name)
+		a.fps[len(a.list)] = eval.Fingerprint(name)
 		a.list = append(a.list, attribute{name, v})
 	}
 	return a
 }
 
 // get returns the top-level attribute name, JSON nulls included.
-func (a *attributes) get(name string) (any, bool) {
+func (a *attributes) get(name string) (any, bool) { return a.getFP(name, eval.Fingerprint(name)) }
+
+// getFP is get of a name whose Fingerprint is fp.
+func (a *attributes) getFP(name string, fp uint32) (any, bool) {
 	if a.m != nil {
 		v, ok := a.m[name]
 		return v, ok
 	}
-	fp := fingerprint(name)
 	for i, x := range a.fps[:len(a.list)] {
 		if x == fp && a.list[i].name == name {
 			return a.list[i].value, true
@@ -117,10 +109,19 @@ func (a *attributes) toMap() map[string]any {
 
 // lookup finds an attribute path. A JSON null counts as absent.
 func (c *Context) lookup(p eval.Path) (any, bool) {
+	if len(p) == 0 {
+		return nil, false
+	}
+	return c.lookupFP(p, eval.Fingerprint(p[0]))
+}
+
+// lookupFP is lookup of a path whose first name's Fingerprint is fp (a
+// clause's AttrFP).
+func (c *Context) lookupFP(p eval.Path, fp uint32) (any, bool) {
 	if len(p) == 0 || c.attrs == nil {
 		return nil, false
 	}
-	v, ok := c.attrs.get(p[0])
+	v, ok := c.attrs.getFP(p[0], fp)
 	return p.Descend(v, ok)
 }
 

@@ -122,19 +122,19 @@ type evaluator struct {
 	visits int   // segments and prerequisite flags evaluated, memo hits aside: for tests
 }
 
-// attr is ctx.lookup remembering the last path looked up. The compiler
+// attr is ctx.lookupFP remembering the last path looked up. The compiler
 // shares one Path per attribute among all the flags of a snapshot, so
 // AllFlags, which evaluates flag after flag for one context, finds most
 // attributes here without scanning the context. A Path is immutable: the
 // same backing array and length is the same path.
-func (e *evaluator) attr(p eval.Path) (any, bool) {
+func (e *evaluator) attr(p eval.Path, fp uint32) (any, bool) {
 	if len(p) == 0 {
 		return nil, false
 	}
 	if &p[0] == e.lastPath && len(p) == e.lastLen {
 		return e.lastV, e.lastOK
 	}
-	v, ok := e.ctx.lookup(p)
+	v, ok := e.ctx.lookupFP(p, fp)
 	e.lastPath, e.lastLen, e.lastV, e.lastOK = &p[0], len(p), v, ok
 	return v, ok
 }
@@ -216,8 +216,10 @@ func (e *evaluator) decide(f *eval.Flag, depth int) (decision, error) {
 			return decision{variation: int32(f.OffVariation), kind: kindPrerequisiteFailed, index: int32(i)}, nil
 		}
 	}
-	if v, ok := e.targeted(f); ok {
-		return decision{variation: v, kind: kindTargetMatch}, nil
+	if len(f.Targets) > 0 {
+		if v, ok := e.targeted(f); ok {
+			return decision{variation: v, kind: kindTargetMatch}, nil
+		}
 	}
 	if len(f.Rules) > 0 {
 		if i, err := e.firstMatchingRule(f); err != nil {
@@ -273,7 +275,7 @@ func (e *evaluator) firstMatchingRule(f *eval.Flag) (int, error) {
 			for j := range r.Clauses {
 				c := &r.Clauses[j]
 				if c.TestsAttribute() {
-					if v, ok := e.attr(c.Attribute); !c.Match(v, ok) {
+					if v, ok := e.attr(c.Attribute, c.AttrFP); !c.Match(v, ok) {
 						continue rules
 					}
 					continue
@@ -316,7 +318,7 @@ cached:
 				if k := c.Slot; k >= 0 && k < len(slots) {
 					v, ok = cache.get(e, slots, k)
 				} else {
-					v, ok = e.attr(c.Attribute)
+					v, ok = e.attr(c.Attribute, c.AttrFP)
 				}
 				match = c.Match(v, ok)
 			} else {
@@ -446,7 +448,7 @@ func (e *evaluator) clausesMatch(clauses []eval.Clause, refs []*eval.Segment, de
 	for i := range clauses {
 		c := &clauses[i]
 		if c.TestsAttribute() { // the usual clause, without a call
-			if v, ok := e.attr(c.Attribute); !c.Match(v, ok) {
+			if v, ok := e.attr(c.Attribute, c.AttrFP); !c.Match(v, ok) {
 				return false, nil
 			}
 			continue

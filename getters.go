@@ -48,8 +48,15 @@ func (c *Client) evaluateSnapshot(ev *evaluation, key string, ec *Context) {
 }
 
 // record hands an evaluation of f to the events (exposures and summaries)
-// and to the metrics' counters, when the client has them.
+// and to the metrics' counters, when the client has them. Small enough to
+// inline: most clients have neither, and pay two nil checks.
 func (c *Client) record(snap *eval.Snapshot, f *eval.Flag, v int32, rollout uint8, ec *Context) {
+	if c.events != nil || c.evals != nil {
+		c.recordTo(snap, f, v, rollout, ec)
+	}
+}
+
+func (c *Client) recordTo(snap *eval.Snapshot, f *eval.Flag, v int32, rollout uint8, ec *Context) {
 	if c.events != nil {
 		c.events.evaluated(snap, f, v, rollout, ec)
 	}
@@ -82,7 +89,17 @@ func (c *Client) pick(ctx context.Context, key string, ec *Context) (*eval.Varia
 	if f == nil {
 		return nil, 0
 	}
-	v, rollout := c.variationOf(snap, f, ec)
+	v, rollout := -1, uint8(0)
+	switch {
+	case f.Err != nil || ec.err != nil || ec.attrs == nil:
+	case f.Constant: // kill switches and finished rollouts, without a call
+		v = f.OffVariation
+		if f.On {
+			v = f.Fallthrough.Variation
+		}
+	default:
+		v, rollout = c.decided(snap, f, ec)
+	}
 	c.record(snap, f, int32(v), rollout, ec)
 	if v < 0 {
 		return nil, 0
@@ -90,17 +107,10 @@ func (c *Client) pick(ctx context.Context, key string, ec *Context) (*eval.Varia
 	return &f.Variations[v], f.Kind
 }
 
-// variationOf is the variation f serves ec (-1: the caller's default) and
-// the rollout flags of the decision.
-func (c *Client) variationOf(snap *eval.Snapshot, f *eval.Flag, ec *Context) (int, uint8) {
-	switch {
-	case f.Err != nil || ec.err != nil || ec.attrs == nil:
-		return -1, 0
-	case f.Constant && f.On:
-		return f.Fallthrough.Variation, 0
-	case f.Constant:
-		return f.OffVariation, 0
-	}
+// decided is the variation a well-formed flag that is not constant serves
+// a valid context (-1: the caller's default), and the rollout flags of the
+// decision.
+func (c *Client) decided(snap *eval.Snapshot, f *eval.Flag, ec *Context) (int, uint8) {
 	e := evaluator{snap: snap, ctx: ec, clock: c.clock}
 	d, err := e.decide(f, 0)
 	if err != nil {

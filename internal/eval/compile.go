@@ -456,6 +456,9 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 			// no attribute: the clause compares the evaluation time (Clause.UsesClock)
 		default:
 			c.Attribute = ps.path(co, "attribute", field, false)
+			if len(c.Attribute) > 0 {
+				c.AttrFP = Fingerprint(c.Attribute[0])
+			}
 		}
 		if c.Op != OpExists {
 			raw, ok := co.get("values")

@@ -15,7 +15,6 @@ const smallSet = 8
 // no equality across types.
 type ValueSet struct {
 	strs       []string
-	strFPs     [smallSet]uint32 // fingerprint of each of strs: compared before the bytes
 	strMap     map[string]struct{}
 	nums       map[float64]struct{}
 	hasTrue    bool
@@ -33,9 +32,6 @@ func NewValueSet(values []any) ValueSet {
 		s.size++
 		switch v := v.(type) {
 		case string:
-			if len(s.strs) < smallSet {
-				s.strFPs[len(s.strs)] = fingerprint(v)
-			}
 			s.strs = append(s.strs, v)
 		case float64:
 			if s.nums == nil {
@@ -71,9 +67,8 @@ func (s *ValueSet) ContainsString(v string) bool {
 		_, ok := s.strMap[v]
 		return ok
 	}
-	fp := fingerprint(v)
-	for i, x := range s.strFPs[:len(s.strs)] {
-		if x == fp && s.strs[i] == v {
+	for _, x := range s.strs {
+		if x == v {
 			return true
 		}
 	}
@@ -593,10 +588,11 @@ func daysSinceEpoch(year, month, day int) int64 {
 	return era*146097 + doe - 719468
 }
 
-// fingerprint packs a string's length and its first and last bytes. A
-// small set compares it before the string, so that a lookup compares the
-// bytes of at most the one string that can be equal, most of the time.
-func fingerprint(v string) uint32 {
+// Fingerprint packs a string's length and its first and last bytes. A
+// context's attributes are found by comparing it before their names, so
+// that a lookup compares the bytes of at most the one name that can be
+// equal, most of the time; a clause holds its attribute's (AttrFP).
+func Fingerprint(v string) uint32 {
 	if v == "" {
 		return 0
 	}

@@ -309,6 +309,10 @@ type Clause struct {
 	code      opCode // Op as a small integer for the evaluator's switch
 	memo      int8   // the clause's index among its flag's repeated clauses, -1: not repeated
 
+	// AttrFP is Fingerprint of the attribute's first name, computed once
+	// here rather than at every lookup.
+	AttrFP uint32
+
 	// Slot indexes the attribute in its flag's AttributeSlots: the
 	// evaluator looks each attribute up once per evaluation however many
 	// rules test it. -1 when the clause has no slot (segment rules,
