@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/flagstream/flags/experiment"
@@ -134,12 +135,5 @@ func verdict(r *experiment.Report, m string, alpha float64) string {
 	if len(found) == 0 {
 		return fmt.Sprintf("verdict: no difference established yet at alpha %g (sequential p-values stay valid as data comes in: keep watching)", alpha)
 	}
-	out := "verdict: "
-	for i, f := range found {
-		if i > 0 {
-			out += "; "
-		}
-		out += f
-	}
-	return out
+	return "verdict: " + strings.Join(found, "; ")
 }

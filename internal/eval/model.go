@@ -2,6 +2,7 @@ package eval
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/flagstream/flags/bucketing"
 )
@@ -415,16 +416,7 @@ var opCodes = map[Op]opCode{
 type Path []string
 
 // String joins the path with dots.
-func (p Path) String() string {
-	s := ""
-	for i, part := range p {
-		if i > 0 {
-			s += "."
-		}
-		s += part
-	}
-	return s
-}
+func (p Path) String() string { return strings.Join(p, ".") }
 
 // Lookup finds the path in attrs. A JSON null counts as absent.
 func (p Path) Lookup(attrs map[string]any) (any, bool) {
