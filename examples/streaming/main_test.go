@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
 	"github.com/google/go-cmp/cmp"
@@ -20,29 +20,6 @@ import (
 
 // wait bounds every wait for output; it only turns a hang into a failure.
 const wait = 10 * time.Second
-
-// syncBuf is an io.Writer the program and the test share.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.b.String()
-	i := strings.LastIndexByte(out, '\n')
-	if i < 0 {
-		return nil
-	}
-	return strings.Split(out[:i], "\n")
-}
 
 // quickstart serves testdata/quickstart.json, as `flags serve` would, on
 // 127.0.0.1. Requests wait until open is called.
@@ -80,15 +57,15 @@ func quickstart(t *testing.T, opts server.Options) (srv *server.Server, url stri
 
 // program runs the program's logic in the background.
 type program struct {
-	out    *syncBuf
-	errOut *syncBuf
+	out    *testkit.SyncBuffer
+	errOut *testkit.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
 
 func start(t *testing.T, args ...string) *program {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &program{out: &syncBuf{}, errOut: &syncBuf{}, cancel: cancel, done: make(chan error, 1)}
+	p := &program{out: &testkit.SyncBuffer{}, errOut: &testkit.SyncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { p.done <- run(ctx, args, p.out, p.errOut) }()
 	t.Cleanup(func() {
 		cancel()
@@ -102,11 +79,11 @@ func (p *program) waitFor(t *testing.T, n int, what string) []string {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {
-		if lines := p.out.lines(); len(lines) >= n {
+		if lines := p.out.Lines(); len(lines) >= n {
 			return lines
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s; output:\n%s", wait, what, strings.Join(p.out.lines(), "\n"))
+			t.Fatalf("waited %v for %s; output:\n%s", wait, what, strings.Join(p.out.Lines(), "\n"))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -161,7 +138,7 @@ func TestStreamingFollowsChanges(t *testing.T) {
 	if err := p.stop(t); err != nil {
 		t.Errorf("run after an interrupt = %v, want nil", err)
 	}
-	lines = p.out.lines()
+	lines = p.out.Lines()
 	if diff := cmp.Diff([]string{`kill-switch-payments = true (FALLTHROUGH)`, `status: CLOSED (stream), flags version 2`}, lines[5:]); diff != "" {
 		t.Errorf("last lines (-want +got):\n%s", diff)
 	}
@@ -218,7 +195,7 @@ func TestStreamingRefusedToken(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("the program did not stop on a refused token")
 	}
-	lines := p.out.lines()
+	lines := p.out.Lines()
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "status: FATAL (stream)") {
 		t.Errorf("last line = %q, want the FATAL status", last)
 	}
@@ -226,7 +203,7 @@ func TestStreamingRefusedToken(t *testing.T) {
 
 func TestStreamingBadContext(t *testing.T) {
 	for _, ctxArg := range []string{`[1]`, `{"email":"a@b.c"}`} {
-		var out, errOut syncBuf
+		var out, errOut testkit.SyncBuffer
 		if err := run(context.Background(), []string{"-context", ctxArg}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "-context") {
 			t.Errorf("run -context %s = %v, want a -context error", ctxArg, err)
 		}
