@@ -1,11 +1,14 @@
 // Package testkit holds what the module's tests in several packages share:
-// a concurrency-safe output buffer and the generation document the
-// listener tests of flags and stream both publish. Only tests import it.
+// a concurrency-safe output buffer, one HTTP request with a bearer token,
+// and the generation document the listener tests of flags and stream both
+// publish. Only tests import it.
 package testkit
 
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +46,37 @@ func (s *SyncBuffer) Lines() []string {
 		return nil
 	}
 	return strings.Split(out[:i], "\n")
+}
+
+// Do sends one HTTP request, with token as a bearer token when not empty
+// and header as name, value pairs, and returns the response (its body
+// read and closed) and the body.
+func Do(t testing.TB, method, url, token, body string, header ...string) (*http.Response, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, url, err)
+	}
+	return resp, string(b)
 }
 
 // GenDoc is the document of generation gen: "gen" serves gen, "label"
