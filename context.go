@@ -78,10 +78,8 @@ func newAttributes(m map[string]any) *attributes {
 	return a
 }
 
-// get returns the top-level attribute name, JSON nulls included.
-func (a *attributes) get(name string) (any, bool) { return a.getFP(name, eval.Fingerprint(name)) }
-
-// getFP is get of a name whose Fingerprint is fp.
+// getFP returns the top-level attribute name, JSON nulls included; fp is
+// the name's eval.Fingerprint.
 func (a *attributes) getFP(name string, fp uint32) (any, bool) {
 	if a.m != nil {
 		v, ok := a.m[name]
