@@ -464,10 +464,10 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 			raw, ok := co.get("values")
 			if !ok {
 				ps.add(ps.join(field, "values"), "missing")
-			} else if arr, isArr := raw.([]any); !isArr {
+			} else if arr, isArr := raw.(array); !isArr {
 				ps.add(ps.join(field, "values"), "got %s, want an array", jsonKind(raw))
 			} else {
-				ps.clauseValues(&c, arr, ps.join(field, "values"))
+				ps.clauseValues(&c, arr.items, ps.join(field, "values"))
 			}
 		}
 		out = append(out, c)
@@ -557,9 +557,9 @@ func normalize(v any) any {
 	case json.Number:
 		f, _ := x.Float64()
 		return f
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
+	case array:
+		out := make([]any, len(x.items))
+		for i, e := range x.items {
 			out[i] = normalize(e)
 		}
 		return out

@@ -314,7 +314,7 @@ func jsonKind(v any) string {
 		return "a string"
 	case json.Number, float64:
 		return "a number"
-	case []any:
+	case []any, array:
 		return "an array"
 	case map[string]any, object:
 		return "an object"

@@ -34,7 +34,10 @@ func (ps *problems) objects(o object, name, parent string) iter.Seq2[string, obj
 }
 
 func (ps *problems) array(o object, name, parent string) []any {
-	return field[[]any](ps, o, name, parent, "an array")
+	if a := field[array](ps, o, name, parent, "an array"); a != nil {
+		return a.items
+	}
+	return nil
 }
 
 func (ps *problems) boolean(o object, name, parent string) bool {

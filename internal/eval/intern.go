@@ -135,7 +135,7 @@ func (c *compiler) internVariations(arr []any) (internedVariations, string, bool
 			b = appendJSONString(b, x)
 		case json.Number:
 			b = append(b, x...)
-		case object, []any:
+		case object, array:
 			b = append(b, variationJSON(v)...)
 		default:
 			c.keyBuf = b

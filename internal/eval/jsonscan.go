@@ -23,6 +23,15 @@ type object = *objNode
 
 type objNode struct{ m []member }
 
+// array is a decoded JSON array, a pointer for the same reason as object:
+// a []any in an interface costs an allocation per array.
+type array = *arrNode
+
+type arrNode struct{ items []any }
+
+// emptyArray is every empty array's node; trees are never written.
+var emptyArray = &arrNode{items: []any{}}
+
 type member struct {
 	key string
 	val any
@@ -52,8 +61,41 @@ type arena struct {
 	members []member  // chunk for objects' members
 	nodes   []objNode // chunk for objects
 	items   []any     // chunk for arrays' elements
+	arrays  []arrNode // chunk for arrays
 	mstack  []member  // members of the objects being parsed
 	istack  []any     // elements of the arrays being parsed
+
+	// strs holds the short strings already read, boxed: attribute names,
+	// operators, values repeated across a document's flags. A repeated one
+	// costs a lookup instead of two allocations, and compiled flags share
+	// one copy of it.
+	strs map[string]any
+}
+
+// Bounds of the arena's string cache: short strings are the ones that
+// repeat, and a document of distinct values must not grow it without end.
+const (
+	cachedStringLen = 32
+	cachedStrings   = 4096
+)
+
+// str returns the boxed string b holds, from the cache when it is short.
+func (a *arena) str(b []byte) any {
+	if a == nil || len(b) > cachedStringLen {
+		return string(b)
+	}
+	if v, ok := a.strs[string(b)]; ok { // the compiler does not allocate for this conversion
+		return v
+	}
+	s := string(b)
+	var v any = s
+	if len(a.strs) < cachedStrings {
+		if a.strs == nil {
+			a.strs = make(map[string]any)
+		}
+		a.strs[s] = v
+	}
+	return v
 }
 
 // reset makes the arena hand out its current chunks' memory again; the
@@ -61,7 +103,7 @@ type arena struct {
 // cleared: what they still point to is the previous tree's strings, soon
 // overwritten, and clearing pointers costs write barriers while the GC runs.
 func (a *arena) reset() {
-	a.members, a.nodes, a.items = a.members[:0], a.nodes[:0], a.items[:0]
+	a.members, a.nodes, a.items, a.arrays = a.members[:0], a.nodes[:0], a.items[:0], a.arrays[:0]
 }
 
 // Chunks start small, so that compiling a patch of one flag stays cheap,
@@ -88,16 +130,20 @@ func (a *arena) object(ms []member) object {
 	return &a.nodes[len(a.nodes)-1]
 }
 
-func (a *arena) array(vs []any) []any {
+func (a *arena) array(vs []any) array {
 	if len(vs) == 0 {
-		return []any{}
+		return emptyArray
 	}
 	if cap(a.items)-len(a.items) < len(vs) {
 		a.items = make([]any, 0, nextChunk(cap(a.items), len(vs)))
 	}
 	start := len(a.items)
 	a.items = append(a.items, vs...)
-	return a.items[start:len(a.items):len(a.items)]
+	if len(a.arrays) == cap(a.arrays) {
+		a.arrays = make([]arrNode, 0, nextChunk(cap(a.arrays), 1))
+	}
+	a.arrays = append(a.arrays, arrNode{items: a.items[start:len(a.items):len(a.items)]})
+	return &a.arrays[len(a.arrays)-1]
 }
 
 // plain converts a parsed tree to encoding/json's shapes (objects as
@@ -110,9 +156,9 @@ func plain(v any) any {
 			m[e.key] = plain(e.val)
 		}
 		return m
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
+	case array:
+		out := make([]any, len(x.items))
+		for i, e := range x.items {
 			out[i] = plain(e)
 		}
 		return out
@@ -244,7 +290,7 @@ func (s *scanner) value(level int) (any, error) {
 	case c == '[':
 		return s.array(level)
 	case c == '"':
-		return s.str()
+		return s.strValue()
 	case c == '-' || c >= '0' && c <= '9':
 		return s.number()
 	case c == 't':
@@ -341,6 +387,15 @@ func (s *scanner) literal(lit string) error {
 // and exponent.
 func (s *scanner) number() (any, error) {
 	start := s.pos
+	if err := s.skipNumber(); err != nil {
+		return nil, err
+	}
+	return s.numberValue(s.data[start:s.pos]), nil
+}
+
+// skipNumber moves past the number at pos, checking its syntax: skipValue
+// checks numbers without building them (boxing one allocates twice).
+func (s *scanner) skipNumber() error {
 	if s.data[s.pos] == '-' {
 		s.pos++
 	}
@@ -348,12 +403,12 @@ func (s *scanner) number() (any, error) {
 	case s.pos < len(s.data) && s.data[s.pos] == '0':
 		s.pos++
 	case s.digits() == 0:
-		return nil, s.unexpected("in numeric literal")
+		return s.unexpected("in numeric literal")
 	}
 	if s.pos < len(s.data) && s.data[s.pos] == '.' {
 		s.pos++
 		if s.digits() == 0 {
-			return nil, s.unexpected("after decimal point in numeric literal")
+			return s.unexpected("after decimal point in numeric literal")
 		}
 	}
 	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
@@ -362,10 +417,10 @@ func (s *scanner) number() (any, error) {
 			s.pos++
 		}
 		if s.digits() == 0 {
-			return nil, s.unexpected("in exponent of numeric literal")
+			return s.unexpected("in exponent of numeric literal")
 		}
 	}
-	return s.numberValue(s.data[start:s.pos]), nil
+	return nil
 }
 
 // digits moves past the decimal digits at pos and returns how many.
@@ -603,4 +658,22 @@ func (s *scanner) hex4() (rune, bool) {
 	}
 	s.pos += 4
 	return rune(v), true
+}
+
+// strValue is str for a string value, boxed: a plain string (no escape,
+// ASCII) comes through the arena's cache.
+func (s *scanner) strValue() (any, error) {
+	start := s.pos + 1
+	for i := start; i < len(s.data); i++ {
+		c := s.data[i]
+		if c == '"' {
+			s.pos = i + 1
+			return s.a.str(s.data[start:i]), nil
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	v, err := s.str()
+	return v, err
 }

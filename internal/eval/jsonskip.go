@@ -27,6 +27,8 @@ func (s *scanner) skipValue(level int) error {
 		return s.elements(level, ']', "after array element", func() error { return s.skipValue(level + 1) })
 	case '"':
 		return s.skipString()
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return s.skipNumber()
 	}
 	_, err := s.value(level)
 	return err

@@ -380,9 +380,9 @@ func jsonSize(v any) int {
 			n += len(m.key) + 3 + jsonSize(m.val) // "key":
 		}
 		return n
-	case []any:
-		n := 2 + max(0, len(x)-1)
-		for _, e := range x {
+	case array:
+		n := 2 + max(0, len(x.items)-1)
+		for _, e := range x.items {
 			n += jsonSize(e)
 		}
 		return n

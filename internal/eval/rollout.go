@@ -75,11 +75,12 @@ func (ps *problems) variations(obj object) (kind Kind, out []Variation) {
 		ps.add("variations", "missing (at least one variation is required)")
 		return 0, nil
 	}
-	arr, ok := raw.([]any)
+	node, ok := raw.(array)
 	if !ok {
 		ps.add("variations", "got %s, want an array", jsonKind(raw))
 		return 0, nil
 	}
+	arr := node.items
 	if len(arr) == 0 {
 		ps.add("variations", "empty (at least one variation is required)")
 		return 0, nil
@@ -114,7 +115,7 @@ func (ps *problems) variations(obj object) (kind Kind, out []Variation) {
 				ps.add(field, "number %s out of range", x)
 			}
 			out[i].Number = f
-		case object, []any:
+		case object, array:
 			k = KindJSON
 		default:
 			ps.add(field, "got %s, want a bool, string, number, object or array", jsonKind(v))

@@ -292,8 +292,11 @@ func (w *unknownWalker) object(o object, known *knownObject, kind, key, field st
 			}
 			continue
 		}
-		items, _ := m.val.([]any)
-		for i, item := range items {
+		items, _ := m.val.(array)
+		if items == nil {
+			continue
+		}
+		for i, item := range items.items {
 			if c, ok := item.(object); ok {
 				w.object(c, f.items, kind, key, path+"["+strconv.Itoa(i)+"]")
 			}
