@@ -87,7 +87,7 @@ func (ps *problems) topObject(key string, raw json.RawMessage) object {
 
 func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 	d := &Definition{OffVariation: -1, Metadata: noMetadata}
-	*f = Flag{Definition: d, Resolved: unresolved, Key: key, Salt: key}
+	*f = Flag{Definition: d, Resolved: unresolved, Key: key}
 	obj := ps.topObject(key, raw)
 	if obj == nil {
 		return
@@ -121,7 +121,7 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 // flagFields reads a flag's scalar fields: version, on, its metadata and
 // its salt.
 func (ps *problems) flagFields(obj object, f *Flag, d *Definition) {
-	d.Version = ps.nonNegInt(obj, "version", "", 0)
+	f.Version = ps.nonNegInt(obj, "version", "", 0)
 	d.On = ps.boolean(obj, "on", "")
 	meta := Metadata{Description: ps.str(obj, "description", ""), Deprecated: ps.boolean(obj, "deprecated", ""),
 		Tags: ps.strings(obj, "tags", "")}
@@ -130,7 +130,7 @@ func (ps *problems) flagFields(obj object, f *Flag, d *Definition) {
 		d.Metadata = &own
 	}
 	if s, ok := obj.get("salt"); ok && s != nil {
-		f.Salt = ps.str(obj, "salt", "")
+		d.salt = ps.str(obj, "salt", "")
 		d.explicitSalt = true
 	}
 }

@@ -279,7 +279,7 @@ func TestCompileFields(t *testing.T) {
 	if f.Err != nil {
 		t.Fatalf("f: %v", f.Err)
 	}
-	if f.Key != "f" || f.Version != 4 || !f.On || f.Kind != KindString || f.OffVariation != 2 || f.Salt != "s1" ||
+	if f.Key != "f" || f.Version != 4 || !f.On || f.Kind != KindString || f.OffVariation != 2 || f.Salt() != "s1" ||
 		f.Description != "d" || !f.Deprecated || strings.Join(f.Tags, ",") != "t1,t2" {
 		t.Errorf("f header = %+v", *f)
 	}
@@ -312,7 +312,7 @@ func TestCompileFields(t *testing.T) {
 	}
 
 	g := s.Flag("g")
-	if g.Err != nil || g.Kind != KindJSON || g.OffVariation != -1 || g.Salt != "g" || g.Fallthrough.Rollout.Salt != "g" {
+	if g.Err != nil || g.Kind != KindJSON || g.OffVariation != -1 || g.Salt() != "g" || g.Fallthrough.Rollout.Salt != "g" {
 		t.Errorf("g = %+v, want json kind, no offVariation, salt defaults to key", *g)
 	}
 	if diff := cmp.Diff([]Variation{{Value: map[string]any{"k": 1.0}, JSON: json.RawMessage(`{"k":1}`)},

@@ -97,12 +97,12 @@ func checkCopiesCompileAlike(t *testing.T, doc *Document) {
 				t.Fatalf("copy of %q: variation %d = %s, original %s", k, i, c.Variations[i].JSON, f.Variations[i].JSON)
 			}
 		}
-		wantSalt := f.Salt
-		if f.Salt == k && !f.explicitSalt {
+		wantSalt := f.Salt()
+		if f.Salt() == k && !f.explicitSalt {
 			wantSalt = k + suffix
 		}
-		if c.Salt != wantSalt {
-			t.Fatalf("copy of %q: salt %q, want %q", k, c.Salt, wantSalt)
+		if c.Salt() != wantSalt {
+			t.Fatalf("copy of %q: salt %q, want %q", k, c.Salt(), wantSalt)
 		}
 		if r := f.Fallthrough.Rollout; r != nil && (r.Salt == k) != (c.Fallthrough.Rollout.Salt == k+suffix) && !f.explicitSalt {
 			t.Fatalf("copy of %q: rollout salt %q, original %q", k, c.Fallthrough.Rollout.Salt, r.Salt)

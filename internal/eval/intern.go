@@ -1,7 +1,6 @@
 package eval
 
 import (
-	"bytes"
 	"encoding/json"
 	"hash/maphash"
 )
@@ -84,19 +83,20 @@ func (c *compiler) treeArena() *arena {
 }
 
 // flag compiles flags[i], under key, sharing the definition of an earlier
-// flag of this compilation with the same bytes when neither depends on its
-// key.
+// flag of this compilation with the same bytes but for the version, when
+// neither depends on its key.
 func (c *compiler) flag(i int, key string, raw json.RawMessage) {
 	f := &c.flags[i]
-	h := maphash.Bytes(c.seed, raw)
+	v := versionOf(raw)
+	h := v.hash(c.seed, raw)
 	// An invalid key is a problem of the flag, naming it: compiled alone.
 	if j, ok := c.defs[h]; ok && ValidKey(key) {
-		if e := &c.flags[j]; bytes.Equal(c.doc.Flags[e.Key], raw) {
-			salt := key
-			if e.explicitSalt {
-				salt = e.Salt
+		if e := &c.flags[j]; sameButVersion(c.doc.Flags[e.Key], raw, v) {
+			version := e.Version
+			if v.ok {
+				version = v.value
 			}
-			*f = Flag{Definition: e.Definition, Resolved: unresolved, Key: key, Salt: salt, Constant: e.constLocal}
+			*f = Flag{Definition: e.Definition, Resolved: unresolved, Key: key, Version: version, Constant: e.constLocal}
 			return
 		}
 	}

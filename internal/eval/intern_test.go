@@ -36,8 +36,8 @@ func TestSharedDefinitions(t *testing.T) {
 	if a.Definition != b.Definition {
 		t.Errorf("a and b, the same bytes: definitions not shared")
 	}
-	if a.Key != "a" || b.Key != "b" || a.Salt != "a" || b.Salt != "b" || !b.On || b.Fallthrough.Variation != 1 || !b.Variations[1].Bool || !b.Constant {
-		t.Errorf("b = key %q salt %q on %v fallthrough %+v constant %v", b.Key, b.Salt, b.On, b.Fallthrough, b.Constant)
+	if a.Key != "a" || b.Key != "b" || a.Salt() != "a" || b.Salt() != "b" || !b.On || b.Fallthrough.Variation != 1 || !b.Variations[1].Bool || !b.Constant {
+		t.Errorf("b = key %q salt %q on %v fallthrough %+v constant %v", b.Key, b.Salt(), b.On, b.Fallthrough, b.Constant)
 	}
 	if bk := get("bad key"); bk.Definition == a.Definition || bk.Err == nil {
 		t.Errorf("flag under an invalid key shares a's definition or has no error: %v", bk.Err)
@@ -46,8 +46,8 @@ func TestSharedDefinitions(t *testing.T) {
 		t.Errorf("a, b errors: %v, %v", a.Err, b.Err)
 	}
 	s1, s2 := get("s1"), get("s2")
-	if s1.Definition != s2.Definition || s1.Salt != "s" || s2.Salt != "s" || s2.Fallthrough.Rollout.Salt != "s" {
-		t.Errorf("explicitly salted flags: shared %v, salts %q %q", s1.Definition == s2.Definition, s1.Salt, s2.Salt)
+	if s1.Definition != s2.Definition || s1.Salt() != "s" || s2.Salt() != "s" || s2.Fallthrough.Rollout.Salt != "s" {
+		t.Errorf("explicitly salted flags: shared %v, salts %q %q", s1.Definition == s2.Definition, s1.Salt(), s2.Salt())
 	}
 	k1, k2 := get("k1"), get("k2")
 	if k1.Definition == k2.Definition || k1.Fallthrough.Rollout.Salt != "k1" || k2.Fallthrough.Rollout.Salt != "k2" {

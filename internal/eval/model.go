@@ -50,8 +50,12 @@ type Flag struct {
 	*Definition
 	*Resolved
 
-	Key  string // the flag's key in the document
-	Salt string // the bucketing salt in force: "salt" or the key
+	Key string // the flag's key in the document
+
+	// Version is the flag's own version, as written. It is not part of the
+	// Definition, so that flags that differ only in their versions (simple
+	// flags mostly do) share one.
+	Version int64
 
 	// Err is the first of Problems, nil when the flag is well formed.
 	Err error
@@ -72,7 +76,6 @@ type Flag struct {
 // It is immutable once compiled, and shared: see Flag. What evaluation never
 // reads is in its embedded *Metadata.
 type Definition struct {
-	Version       int64          // the flag's own version, as written
 	Variations    []Variation    // the values the flag can serve, all of Kind
 	OffVariation  int            // -1: none, the caller's default is served
 	Prerequisites []Prerequisite // flags that must serve a given variation first
@@ -94,10 +97,11 @@ type Definition struct {
 	// Evaluations in an experiment rollout record one as well.
 	Tracked bool
 
-	constLocal   bool // constant by its own fields; Constant may also come from constant prerequisites
-	memos        bool // some clause has a memo index (Clause.Memo)
-	explicitSalt bool // the JSON has a salt; else the salt is the key
-	keyed        bool // the definition depends on the key (a rollout salted with it, problems naming it): never shared across keys
+	constLocal   bool   // constant by its own fields; Constant may also come from constant prerequisites
+	memos        bool   // some clause has a memo index (Clause.Memo)
+	explicitSalt bool   // the JSON has a salt; else the salt is the key
+	salt         string // the JSON's salt, when explicitSalt
+	keyed        bool   // the definition depends on the key (a rollout salted with it, problems naming it): never shared across keys
 }
 
 // Metadata is what a flag's JSON says about it that evaluation does not use.
@@ -153,6 +157,16 @@ func (f *Flag) Rollouts() []*Rollout {
 		out = append(out, f.Fallthrough.Rollout)
 	}
 	return out
+}
+
+// Salt returns the bucketing salt in force: the flag's "salt", or its key.
+// It is kept in the Definition only when the JSON names one, so that a flag
+// costs no second string.
+func (f *Flag) Salt() string {
+	if f.explicitSalt {
+		return f.salt
+	}
+	return f.Key
 }
 
 // HasMemos reports whether some of the flag's clauses are repeated (see

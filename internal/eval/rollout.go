@@ -158,7 +158,7 @@ func (ps *problems) rollout(v any, field string, f *Flag) *Rollout {
 	if o == nil {
 		return nil
 	}
-	r := &Rollout{Salt: f.Salt}
+	r := &Rollout{Salt: f.Salt()}
 	r.BucketBy = ps.path(o, "bucketBy", field, true)
 	if s, ok := o.get("salt"); ok && s != nil {
 		r.Salt = ps.str(o, "salt", field)

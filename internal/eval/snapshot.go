@@ -106,7 +106,7 @@ func (s *Snapshot) compileFlags(prev *Snapshot) *compiler {
 			if old := prev.reusableFlag(key, raw); old != nil {
 				// The definition is shared; what belongs to a snapshot is
 				// resolved again below.
-				*f = Flag{Definition: old.Definition, Resolved: unresolved, Key: old.Key, Salt: old.Salt}
+				*f = Flag{Definition: old.Definition, Resolved: unresolved, Key: old.Key, Version: old.Version}
 			} else {
 				c.flag(i, key, raw)
 			}

@@ -315,8 +315,8 @@ func TestCompileFromReuse(t *testing.T) {
 	// The same key with the same bytes under a new key is compiled, not looked up by content.
 	d3 := d2.Apply(&Patch{Version: 3, Flags: map[string]json.RawMessage{"c": json.RawMessage(re)}})
 	s3 := CompileFrom(s2, d3)
-	if c, a := s3.Flag("c"), s3.Flag("a"); c.Key != "c" || &c.Rules[0] == &a.Rules[0] || c.Salt != "c" || c.Rules[0].Serve.Rollout.Salt != "c" {
-		t.Errorf("new flag c with a's bytes: key %q salt %q, shares a's rules: %v", c.Key, c.Salt, &c.Rules[0] == &a.Rules[0])
+	if c, a := s3.Flag("c"), s3.Flag("a"); c.Key != "c" || &c.Rules[0] == &a.Rules[0] || c.Salt() != "c" || c.Rules[0].Serve.Rollout.Salt != "c" {
+		t.Errorf("new flag c with a's bytes: key %q salt %q, shares a's rules: %v", c.Key, c.Salt(), &c.Rules[0] == &a.Rules[0])
 	}
 	// Reusing across a deletion: a deleted flag disappears.
 	s4 := CompileFrom(s3, d3.Apply(&Patch{Version: 4, Flags: map[string]json.RawMessage{"a": nil}}))
