@@ -56,10 +56,7 @@ func ccDoc(s Scenario) ([]byte, error) {
 	case S1BoolOn:
 		return ccConfig(map[string]any{FlagKey: ccBool(true)}, nil)
 	case S2Target1000Hit:
-		keys := make([]string, TargetKeys)
-		for i := range keys {
-			keys[i] = targetKey(i)
-		}
+		keys := keyList(TargetKeys, targetKey)
 		return ccConfig(map[string]any{FlagKey: ccBool(false, []any{ccUserCond("Identifier", ccOneOf, keys...)})}, nil)
 	case S3Rules10x2:
 		rules := make([][]any, 10)
@@ -74,10 +71,7 @@ func ccDoc(s Scenario) ([]byte, error) {
 	case S5Segment10000:
 		// ConfigCat segments AND their conditions: "included keys OR rule" is
 		// two segments tested by two targeting rules (rules are OR'ed).
-		members := make([]string, SegmentKeys)
-		for i := range members {
-			members[i] = memberKey(i)
-		}
+		members := keyList(SegmentKeys, memberKey)
 		segs := []any{
 			map[string]any{"n": "members", "r": []any{map[string]any{"a": "Identifier", "c": ccOneOf, "l": members}}},
 			map[string]any{"n": "fr", "r": []any{map[string]any{"a": "Country", "c": ccOneOf, "l": []string{UserCountry}}}},
@@ -188,10 +182,7 @@ func configcatSetup(s Scenario) (*Case, error) {
 	c, user := l.c, l.user
 	switch s {
 	case S4Rollout5050:
-		users := make([]*configcat.UserData, RolloutContexts)
-		for i := range users {
-			users[i] = &configcat.UserData{Identifier: rolloutKey(i)}
-		}
+		users := rolloutContexts(func(key string) *configcat.UserData { return &configcat.UserData{Identifier: key} })
 		return evalCase(func(i int) bool { return c.GetBoolValue(FlagKey, false, users[i%RolloutContexts]) }, l.Close), nil
 	case S7Prerequisites:
 		return evalCase(func(int) bool { return c.GetBoolValue(S7Flag, false, user) }, l.Close), nil

@@ -58,10 +58,7 @@ func flagstreamDoc(s Scenario) ([]byte, error) {
 	case S1BoolOn:
 		return fsDoc(map[string]any{FlagKey: fsBool(1, nil)}, nil)
 	case S2Target1000Hit:
-		keys := make([]string, TargetKeys)
-		for i := range keys {
-			keys[i] = targetKey(i)
-		}
+		keys := keyList(TargetKeys, targetKey)
 		return fsDoc(map[string]any{FlagKey: fsBool(0, map[string]any{
 			"targets": []any{map[string]any{"values": keys, "variation": 1}}})}, nil)
 	case S3Rules10x2:
@@ -76,10 +73,7 @@ func flagstreamDoc(s Scenario) ([]byte, error) {
 		return fsDoc(map[string]any{FlagKey: fsBool(0, map[string]any{"fallthrough": map[string]any{"rollout": map[string]any{
 			"variations": []any{map[string]any{"variation": 0, "weight": 50000}, map[string]any{"variation": 1, "weight": 50000}}}}})}, nil)
 	case S5Segment10000:
-		members := make([]string, SegmentKeys)
-		for i := range members {
-			members[i] = memberKey(i)
-		}
+		members := keyList(SegmentKeys, memberKey)
 		return fsDoc(map[string]any{FlagKey: fsBool(0, map[string]any{"rules": []any{fsRule(fsClause("", "inSegment", "seg"))}})},
 			map[string]any{"seg": map[string]any{"included": members, "rules": []any{map[string]any{
 				"clauses": []any{fsClause("country", "in", UserCountry)}}}}})
@@ -138,10 +132,7 @@ func flagstreamSetup(s Scenario) (*Case, error) {
 			return c.Bool(ctx, keys[p.Flag], users[p.User], false)
 		}, closer), nil
 	case S4Rollout5050:
-		ctxs := make([]flags.Context, RolloutContexts)
-		for i := range ctxs {
-			ctxs[i] = flags.NewContext(rolloutKey(i)).Build()
-		}
+		ctxs := rolloutContexts(func(key string) flags.Context { return flags.NewContext(key).Build() })
 		return evalCase(func(i int) bool { return c.Bool(ctx, FlagKey, ctxs[i%RolloutContexts], false) }, closer), nil
 	case S7Prerequisites:
 		return evalCase(func(int) bool { return c.Bool(ctx, S7Flag, user, false) }, closer), nil

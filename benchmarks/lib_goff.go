@@ -73,10 +73,7 @@ func goffDoc(s Scenario) ([]byte, error) {
 	case S1BoolOn:
 		fl = map[string]any{FlagKey: goffFlag("on")}
 	case S2Target1000Hit:
-		keys := make([]string, TargetKeys)
-		for i := range keys {
-			keys[i] = targetKey(i)
-		}
+		keys := keyList(TargetKeys, targetKey)
 		fl = map[string]any{FlagKey: goffFlag("off", "key in "+goffList(keys...))}
 	case S3Rules10x2:
 		qs := make([]string, 10)
@@ -163,10 +160,9 @@ func goffSetup(s Scenario) (*Case, error) {
 	user := goffUser()
 	switch s {
 	case S4Rollout5050:
-		ctxs := make([]ffcontext.Context, RolloutContexts)
-		for i := range ctxs {
-			ctxs[i] = ffcontext.NewEvaluationContext(rolloutKey(i))
-		}
+		// ffcontext.Context, the type BoolVariation takes: a slice of the
+		// constructor's struct type would convert (and allocate) per call.
+		ctxs := rolloutContexts(func(key string) ffcontext.Context { return ffcontext.NewEvaluationContext(key) })
 		return evalCase(func(i int) bool {
 			v, _ := c.BoolVariation(FlagKey, ctxs[i%RolloutContexts], false)
 			return v

@@ -108,6 +108,26 @@ func memberKey(i int) string { return fmt.Sprintf("member-%d", i) }
 // allFlagKey is the key of the i-th flag of the S8 document.
 func allFlagKey(i int) string { return fmt.Sprintf("flag-%04d", i) }
 
+// keyList is key(0), key(1) … key(n-1): the S2 target list is
+// keyList(TargetKeys, targetKey).
+func keyList(n int, key func(i int) string) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = key(i)
+	}
+	return keys
+}
+
+// rolloutContexts is the RolloutContexts contexts of S4, each made from
+// its key by the library's constructor.
+func rolloutContexts[C any](newContext func(key string) C) []C {
+	ctxs := make([]C, RolloutContexts)
+	for i := range ctxs {
+		ctxs[i] = newContext(rolloutKey(i))
+	}
+	return ctxs
+}
+
 // loadFlagKey is the key of the i-th flag of a load document.
 func loadFlagKey(i int) string { return fmt.Sprintf("flag-%05d", i) }
 
