@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 
@@ -171,11 +172,7 @@ func configcatLib() Library {
 }
 
 func configcatSetup(s Scenario) (*Case, error) {
-	doc, err := ccDoc(s)
-	if err != nil {
-		return nil, err
-	}
-	l, err := ccClient(doc)
+	l, err := openRendered(s, ccDoc, ccClient)
 	if err != nil {
 		return nil, err
 	}
@@ -192,13 +189,7 @@ func configcatSetup(s Scenario) (*Case, error) {
 			if !count {
 				return 0
 			}
-			n := 0
-			for _, v := range vs {
-				if v == true {
-					n++
-				}
-			}
-			return n
+			return countTrue(maps.Values(vs), func(v any) bool { return v == true })
 		}}, nil
 	}
 	return evalCase(func(int) bool { return c.GetBoolValue(FlagKey, false, user) }, l.Close), nil

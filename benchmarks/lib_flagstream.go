@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	flags "github.com/flagstream/flags"
 )
@@ -112,11 +113,7 @@ func flagstreamClient(doc []byte) (*flags.Client, error) {
 }
 
 func flagstreamSetup(s Scenario) (*Case, error) {
-	doc, err := flagstreamDoc(s)
-	if err != nil {
-		return nil, err
-	}
-	c, err := flagstreamClient(doc)
+	c, err := openRendered(s, flagstreamDoc, flagstreamClient)
 	if err != nil {
 		return nil, err
 	}
@@ -146,22 +143,14 @@ func flagstreamSetup(s Scenario) (*Case, error) {
 			if !count {
 				return 0
 			}
-			return countTrue(buf)
+			return countTrue(slices.Values(buf), isTrueResult)
 		}}, nil
 	}
 	return evalCase(func(int) bool { return c.Bool(ctx, FlagKey, user, false) }, closer), nil
 }
 
-// countTrue counts the results whose value is true.
-func countTrue(rs []flags.Result[any]) int {
-	n := 0
-	for _, r := range rs {
-		if r.Value == true {
-			n++
-		}
-	}
-	return n
-}
+// isTrueResult reports whether a result's value is true.
+func isTrueResult(r flags.Result[any]) bool { return r.Value == true }
 
 func flagstreamLoadDoc(n int) ([]byte, error) { return flagstreamLoadDocOf(n, false) }
 

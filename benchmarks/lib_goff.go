@@ -149,11 +149,7 @@ func (l *goffLoaded) Bool(key string) bool {
 func (l *goffLoaded) Close() { l.c.Close() }
 
 func goffSetup(s Scenario) (*Case, error) {
-	doc, err := goffDoc(s)
-	if err != nil {
-		return nil, err
-	}
-	c, err := goffClient(doc)
+	c, err := openRendered(s, goffDoc, goffClient)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +169,7 @@ func goffSetup(s Scenario) (*Case, error) {
 			if !count {
 				return 0
 			}
+			// not countTrue: the flags' type is internal to go-feature-flag
 			n := 0
 			for _, f := range st.GetFlags() {
 				if f.Value == true {

@@ -206,11 +206,7 @@ func ldSDKLib() Library {
 		Setup:   ldSDKSetup,
 		LoadDoc: ldLoadDoc,
 		Load: func(doc []byte) (Loaded, error) {
-			d, err := ldParse(doc)
-			if err != nil {
-				return nil, err
-			}
-			c, err := ldSDKClient(d)
+			c, err := openRendered(doc, ldParse, ldSDKClient)
 			if err != nil {
 				return nil, err
 			}
@@ -255,11 +251,7 @@ func ldSDKSetup(s Scenario) (*Case, error) {
 	if s == R1RealisticMix {
 		return ldMixSetup(true)
 	}
-	d, err := ldScenarioData(s)
-	if err != nil {
-		return nil, err
-	}
-	c, err := ldSDKClient(d)
+	c, err := openRendered(s, ldScenarioData, ldSDKClient)
 	if err != nil {
 		return nil, err
 	}
@@ -283,13 +275,7 @@ func ldSDKSetup(s Scenario) (*Case, error) {
 			if !count {
 				return 0
 			}
-			n := 0
-			for _, v := range st.ToValuesMap() {
-				if v.BoolValue() {
-					n++
-				}
-			}
-			return n
+			return countTrue(maps.Values(st.ToValuesMap()), ldvalue.Value.BoolValue)
 		}}, nil
 	}
 	return evalCase(func(int) bool {

@@ -202,11 +202,7 @@ func unleashLib() Library {
 }
 
 func unleashSetup(s Scenario) (*Case, error) {
-	payload, err := unleashPayload(s)
-	if err != nil {
-		return nil, err
-	}
-	l, err := unleashClient(payload)
+	l, err := openRendered(s, unleashPayload, unleashClient)
 	if err != nil {
 		return nil, err
 	}

@@ -143,6 +143,18 @@ func s3Countries(i int) []string {
 // prereqKey is the key of the flag at depth d of the S7 chain.
 func prereqKey(d int) string { return fmt.Sprintf("f%d", d) }
 
+// openRendered renders a document from a (a scenario, the mix, a load
+// document's bytes) and opens the library's client on it: the first two
+// steps of most Setups and Loads.
+func openRendered[A, D, C any](a A, render func(A) (D, error), open func(D) (C, error)) (C, error) {
+	d, err := render(a)
+	if err != nil {
+		var none C
+		return none, err
+	}
+	return open(d)
+}
+
 // evalCase is a Case for a single-flag scenario with n contexts.
 func evalCase(eval func(i int) bool, closer func()) *Case {
 	if closer == nil {
