@@ -142,11 +142,7 @@ func heldPer1000(tb testing.TB, lib Library) float64 {
 // loadOnce renders a load document and loads it; the document is garbage
 // once it returns unless the client keeps it.
 func loadOnce(tb testing.TB, lib Library) Loaded {
-	doc, err := lib.LoadDoc(LoadFlags)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	l, err := lib.Load(doc)
+	l, err := openRendered(LoadFlags, lib.LoadDoc, lib.Load)
 	if err != nil {
 		tb.Fatal(err)
 	}

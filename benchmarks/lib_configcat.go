@@ -157,15 +157,12 @@ func configcatLib() Library {
 		Driving: "NewCustomClient offline, manual polling, FlagOverrides LocalOnly from a config_v6 file, one Refresh; GetBoolValue; GetAllValues for S8",
 		Setup:   configcatSetup,
 		LoadDoc: func(n int) ([]byte, error) {
-			fl := make(map[string]any, n)
-			for i := 0; i < n; i++ {
-				if i%2 == 1 {
-					fl[loadFlagKey(i)] = ccBool(false, []any{ccUserCond("Email", ccEndsWith, EmailSuffix)})
-				} else {
-					fl[loadFlagKey(i)] = ccBool(false)
+			return ccConfig(loadFlags(n, func(_ string, emailRule bool) any {
+				if emailRule {
+					return ccBool(false, []any{ccUserCond("Email", ccEndsWith, EmailSuffix)})
 				}
-			}
-			return ccConfig(fl, nil)
+				return ccBool(false)
+			}), nil)
 		},
 		Load: func(doc []byte) (Loaded, error) { return ccClient(doc) },
 	}

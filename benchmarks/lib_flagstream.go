@@ -168,20 +168,18 @@ func FlagstreamDistinct() Library {
 }
 
 func flagstreamLoadDocOf(n int, versioned bool) ([]byte, error) {
-	fl := map[string]any{}
-	for i := 0; i < n; i++ {
-		var f map[string]any
-		if i%2 == 1 {
+	version := 0
+	return fsDoc(loadFlags(n, func(_ string, emailRule bool) any {
+		f := fsBool(0, nil)
+		if emailRule {
 			f = fsBool(0, map[string]any{"rules": []any{fsRule(fsClause("email", "endsWith", EmailSuffix))}})
-		} else {
-			f = fsBool(0, nil)
 		}
-		if versioned {
-			f["version"] = i + 1
+		if versioned { // 1 … n in key order
+			version++
+			f["version"] = version
 		}
-		fl[loadFlagKey(i)] = f
-	}
-	return fsDoc(fl, nil)
+		return f
+	}), nil)
 }
 
 type fsLoaded struct {

@@ -112,15 +112,12 @@ func goffLib() Library {
 		Driving: "ffclient.New with an in-memory Retriever, PollingInterval 1h, no exporter; BoolVariation; AllFlagsState for S8",
 		Setup:   goffSetup,
 		LoadDoc: func(n int) ([]byte, error) {
-			fl := make(map[string]any, n)
-			for i := 0; i < n; i++ {
-				if i%2 == 1 {
-					fl[loadFlagKey(i)] = goffFlag("off", fmt.Sprintf("email ew %q", EmailSuffix))
-				} else {
-					fl[loadFlagKey(i)] = goffFlag("off")
+			return json.Marshal(loadFlags(n, func(_ string, emailRule bool) map[string]any {
+				if emailRule {
+					return goffFlag("off", fmt.Sprintf("email ew %q", EmailSuffix))
 				}
-			}
-			return json.Marshal(fl)
+				return goffFlag("off")
+			}))
 		},
 		Load: func(doc []byte) (Loaded, error) {
 			r := &memRetriever{data: doc}

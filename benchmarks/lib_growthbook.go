@@ -121,15 +121,12 @@ func growthbookLib() Library {
 		Driving: "gb.NewClient with no data source, UpdateFromApiResponseJSON(payload), a child client per context (WithAttributes); EvalFeature; S8 loops EvalFeature (no all-features call)",
 		Setup:   growthbookSetup,
 		LoadDoc: func(n int) ([]byte, error) {
-			fl := make(map[string]any, n)
-			for i := 0; i < n; i++ {
-				if i%2 == 1 {
-					fl[loadFlagKey(i)] = gbFeature(false, gbForce(map[string]any{"email": map[string]any{"$regex": "@corp\\.com$"}}))
-				} else {
-					fl[loadFlagKey(i)] = gbFeature(false)
+			return gbPayload(loadFlags(n, func(_ string, emailRule bool) any {
+				if emailRule {
+					return gbFeature(false, gbForce(map[string]any{"email": map[string]any{"$regex": "@corp\\.com$"}}))
 				}
-			}
-			return gbPayload(fl, nil)
+				return gbFeature(false)
+			}), nil)
 		},
 		Load: func(doc []byte) (Loaded, error) {
 			root, user, err := gbClient(doc)

@@ -106,14 +106,13 @@ func ldScenarioData(s Scenario) (*ldData, error) {
 // ldLoadDoc renders n load flags in LaunchDarkly's own JSON ({"flags": ...,
 // "segments": ...}, the shape of its data payload).
 func ldLoadDoc(n int) ([]byte, error) {
-	fl := make(map[string]ldmodel.FeatureFlag, n)
-	for i := 0; i < n; i++ {
-		b := ldBool(loadFlagKey(i), 0)
-		if i%2 == 1 {
+	fl := loadFlags(n, func(key string, emailRule bool) ldmodel.FeatureFlag {
+		b := ldBool(key, 0)
+		if emailRule {
 			b.AddRule(ldRule("r", ldbuilders.Clause("email", ldmodel.OperatorEndsWith, ldvalue.String(EmailSuffix))))
 		}
-		fl[loadFlagKey(i)] = b.Build()
-	}
+		return b.Build()
+	})
 	return json.Marshal(map[string]any{"flags": fl, "segments": map[string]any{}})
 }
 

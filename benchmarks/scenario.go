@@ -108,6 +108,18 @@ func memberKey(i int) string { return fmt.Sprintf("member-%d", i) }
 // allFlagKey is the key of the i-th flag of the S8 document.
 func allFlagKey(i int) string { return fmt.Sprintf("flag-%04d", i) }
 
+// loadFlags is the n flags of a load document (see Library.LoadDoc) by key,
+// each made by flag: with the one rule (email endsWith EmailSuffix) for the
+// odd ones, with no rule for the even ones.
+func loadFlags[F any](n int, flag func(key string, emailRule bool) F) map[string]F {
+	fl := make(map[string]F, n)
+	for i := 0; i < n; i++ {
+		key := loadFlagKey(i)
+		fl[key] = flag(key, i%2 == 1)
+	}
+	return fl
+}
+
 // keyList is key(0), key(1) … key(n-1): the S2 target list is
 // keyList(TargetKeys, targetKey).
 func keyList(n int, key func(i int) string) []string {
