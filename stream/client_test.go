@@ -474,7 +474,7 @@ func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
 	})
 	sl := newSleeper()
 	cfg := streamConfig(t, ls.url(), sl)
-	connected := &logSignal{msg: "flags: stream: connected", ch: make(chan struct{}, 1)}
+	connected := newLogWatch("flags: stream: connected", 1)
 	cfg.Logger = slog.New(connected)
 	c := newRemoteClient(t, streamOpt(cfg))
 	rec := record(c)
@@ -485,7 +485,7 @@ func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
 	}
 	streamDown.Store(false)
 	select {
-	case <-connected.ch: // logged after the connection's Status was handled
+	case <-connected.reached: // logged after the connection's Status was handled
 	case <-time.After(remoteWait):
 		t.Fatal("the stream did not reconnect")
 	}
