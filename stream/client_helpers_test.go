@@ -277,6 +277,15 @@ func (r *recorder) waitState(t *testing.T, state flags.State, source string) fla
 	return r.c.Status()
 }
 
+// waitReadyAt waits for the client to be READY from source at version.
+func (r *recorder) waitReadyAt(t *testing.T, source string, version int64) {
+	t.Helper()
+	r.waitFor(t, fmt.Sprintf("READY/%s at version %d", source, version), func() bool {
+		s := r.c.Status()
+		return s.State == flags.StateReady && s.Source == source && s.Version == version
+	})
+}
+
 func (r *recorder) seen() []flags.Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
