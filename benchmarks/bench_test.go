@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -65,17 +66,13 @@ func BenchmarkScenarios(b *testing.B) {
 // returns fresh Evaluations per call (two allocations whatever the number
 // of flags), for comparison with AppendAllFlags into a reused buffer.
 func BenchmarkFlagstreamAllFlags(b *testing.B) {
-	doc, err := flagstreamDoc(S8AllFlags1000)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := flagstreamClient(doc)
+	c, err := openRendered(S8AllFlags1000, flagstreamDoc, flagstreamClient)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
 	ctx, user := context.Background(), fsUser()
-	if n := countTrue(c.AllFlags(ctx, user).AppendTo(nil)); n != AllFlagsCount {
+	if n := countTrue(slices.Values(c.AllFlags(ctx, user).AppendTo(nil)), isTrueResult); n != AllFlagsCount {
 		b.Fatalf("AllFlags: %d of %d flags true, want all", n, AllFlagsCount)
 	}
 	b.ReportAllocs()
@@ -145,11 +142,7 @@ func heldPer1000(tb testing.TB, lib Library) float64 {
 // loadOnce renders a load document and loads it; the document is garbage
 // once it returns unless the client keeps it.
 func loadOnce(tb testing.TB, lib Library) Loaded {
-	doc, err := lib.LoadDoc(LoadFlags)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	l, err := lib.Load(doc)
+	l, err := openRendered(LoadFlags, lib.LoadDoc, lib.Load)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"fmt"
+	"iter"
 	"strings"
 )
 
@@ -45,6 +46,18 @@ func Check(s Scenario, c *Case) error {
 		}
 	}
 	return nil
+}
+
+// countTrue counts the values of vs that isTrue holds for: the flags of an
+// S8 answer that evaluated to true.
+func countTrue[V any](vs iter.Seq[V], isTrue func(V) bool) int {
+	n := 0
+	for v := range vs {
+		if isTrue(v) {
+			n++
+		}
+	}
+	return n
 }
 
 // Slug is the library's name as a benchmark name element.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 
@@ -56,10 +57,7 @@ func ccDoc(s Scenario) ([]byte, error) {
 	case S1BoolOn:
 		return ccConfig(map[string]any{FlagKey: ccBool(true)}, nil)
 	case S2Target1000Hit:
-		keys := make([]string, TargetKeys)
-		for i := range keys {
-			keys[i] = targetKey(i)
-		}
+		keys := keyList(TargetKeys, targetKey)
 		return ccConfig(map[string]any{FlagKey: ccBool(false, []any{ccUserCond("Identifier", ccOneOf, keys...)})}, nil)
 	case S3Rules10x2:
 		rules := make([][]any, 10)
@@ -74,10 +72,7 @@ func ccDoc(s Scenario) ([]byte, error) {
 	case S5Segment10000:
 		// ConfigCat segments AND their conditions: "included keys OR rule" is
 		// two segments tested by two targeting rules (rules are OR'ed).
-		members := make([]string, SegmentKeys)
-		for i := range members {
-			members[i] = memberKey(i)
-		}
+		members := keyList(SegmentKeys, memberKey)
 		segs := []any{
 			map[string]any{"n": "members", "r": []any{map[string]any{"a": "Identifier", "c": ccOneOf, "l": members}}},
 			map[string]any{"n": "fr", "r": []any{map[string]any{"a": "Country", "c": ccOneOf, "l": []string{UserCountry}}}},
@@ -162,36 +157,26 @@ func configcatLib() Library {
 		Driving: "NewCustomClient offline, manual polling, FlagOverrides LocalOnly from a config_v6 file, one Refresh; GetBoolValue; GetAllValues for S8",
 		Setup:   configcatSetup,
 		LoadDoc: func(n int) ([]byte, error) {
-			fl := make(map[string]any, n)
-			for i := 0; i < n; i++ {
-				if i%2 == 1 {
-					fl[loadFlagKey(i)] = ccBool(false, []any{ccUserCond("Email", ccEndsWith, EmailSuffix)})
-				} else {
-					fl[loadFlagKey(i)] = ccBool(false)
+			return ccConfig(loadFlags(n, func(_ string, emailRule bool) any {
+				if emailRule {
+					return ccBool(false, []any{ccUserCond("Email", ccEndsWith, EmailSuffix)})
 				}
-			}
-			return ccConfig(fl, nil)
+				return ccBool(false)
+			}), nil)
 		},
 		Load: func(doc []byte) (Loaded, error) { return ccClient(doc) },
 	}
 }
 
 func configcatSetup(s Scenario) (*Case, error) {
-	doc, err := ccDoc(s)
-	if err != nil {
-		return nil, err
-	}
-	l, err := ccClient(doc)
+	l, err := openRendered(s, ccDoc, ccClient)
 	if err != nil {
 		return nil, err
 	}
 	c, user := l.c, l.user
 	switch s {
 	case S4Rollout5050:
-		users := make([]*configcat.UserData, RolloutContexts)
-		for i := range users {
-			users[i] = &configcat.UserData{Identifier: rolloutKey(i)}
-		}
+		users := rolloutContexts(func(key string) *configcat.UserData { return &configcat.UserData{Identifier: key} })
 		return evalCase(func(i int) bool { return c.GetBoolValue(FlagKey, false, users[i%RolloutContexts]) }, l.Close), nil
 	case S7Prerequisites:
 		return evalCase(func(int) bool { return c.GetBoolValue(S7Flag, false, user) }, l.Close), nil
@@ -201,13 +186,7 @@ func configcatSetup(s Scenario) (*Case, error) {
 			if !count {
 				return 0
 			}
-			n := 0
-			for _, v := range vs {
-				if v == true {
-					n++
-				}
-			}
-			return n
+			return countTrue(maps.Values(vs), func(v any) bool { return v == true })
 		}}, nil
 	}
 	return evalCase(func(int) bool { return c.GetBoolValue(FlagKey, false, user) }, l.Close), nil

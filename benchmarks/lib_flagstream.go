@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	flags "github.com/flagstream/flags"
 )
@@ -58,10 +59,7 @@ func flagstreamDoc(s Scenario) ([]byte, error) {
 	case S1BoolOn:
 		return fsDoc(map[string]any{FlagKey: fsBool(1, nil)}, nil)
 	case S2Target1000Hit:
-		keys := make([]string, TargetKeys)
-		for i := range keys {
-			keys[i] = targetKey(i)
-		}
+		keys := keyList(TargetKeys, targetKey)
 		return fsDoc(map[string]any{FlagKey: fsBool(0, map[string]any{
 			"targets": []any{map[string]any{"values": keys, "variation": 1}}})}, nil)
 	case S3Rules10x2:
@@ -76,10 +74,7 @@ func flagstreamDoc(s Scenario) ([]byte, error) {
 		return fsDoc(map[string]any{FlagKey: fsBool(0, map[string]any{"fallthrough": map[string]any{"rollout": map[string]any{
 			"variations": []any{map[string]any{"variation": 0, "weight": 50000}, map[string]any{"variation": 1, "weight": 50000}}}}})}, nil)
 	case S5Segment10000:
-		members := make([]string, SegmentKeys)
-		for i := range members {
-			members[i] = memberKey(i)
-		}
+		members := keyList(SegmentKeys, memberKey)
 		return fsDoc(map[string]any{FlagKey: fsBool(0, map[string]any{"rules": []any{fsRule(fsClause("", "inSegment", "seg"))}})},
 			map[string]any{"seg": map[string]any{"included": members, "rules": []any{map[string]any{
 				"clauses": []any{fsClause("country", "in", UserCountry)}}}}})
@@ -118,11 +113,7 @@ func flagstreamClient(doc []byte) (*flags.Client, error) {
 }
 
 func flagstreamSetup(s Scenario) (*Case, error) {
-	doc, err := flagstreamDoc(s)
-	if err != nil {
-		return nil, err
-	}
-	c, err := flagstreamClient(doc)
+	c, err := openRendered(s, flagstreamDoc, flagstreamClient)
 	if err != nil {
 		return nil, err
 	}
@@ -138,10 +129,7 @@ func flagstreamSetup(s Scenario) (*Case, error) {
 			return c.Bool(ctx, keys[p.Flag], users[p.User], false)
 		}, closer), nil
 	case S4Rollout5050:
-		ctxs := make([]flags.Context, RolloutContexts)
-		for i := range ctxs {
-			ctxs[i] = flags.NewContext(rolloutKey(i)).Build()
-		}
+		ctxs := rolloutContexts(func(key string) flags.Context { return flags.NewContext(key).Build() })
 		return evalCase(func(i int) bool { return c.Bool(ctx, FlagKey, ctxs[i%RolloutContexts], false) }, closer), nil
 	case S7Prerequisites:
 		return evalCase(func(int) bool { return c.Bool(ctx, S7Flag, user, false) }, closer), nil
@@ -155,22 +143,14 @@ func flagstreamSetup(s Scenario) (*Case, error) {
 			if !count {
 				return 0
 			}
-			return countTrue(buf)
+			return countTrue(slices.Values(buf), isTrueResult)
 		}}, nil
 	}
 	return evalCase(func(int) bool { return c.Bool(ctx, FlagKey, user, false) }, closer), nil
 }
 
-// countTrue counts the results whose value is true.
-func countTrue(rs []flags.Result[any]) int {
-	n := 0
-	for _, r := range rs {
-		if r.Value == true {
-			n++
-		}
-	}
-	return n
-}
+// isTrueResult reports whether a result's value is true.
+func isTrueResult(r flags.Result[any]) bool { return r.Value == true }
 
 func flagstreamLoadDoc(n int) ([]byte, error) { return flagstreamLoadDocOf(n, false) }
 
@@ -188,20 +168,18 @@ func FlagstreamDistinct() Library {
 }
 
 func flagstreamLoadDocOf(n int, versioned bool) ([]byte, error) {
-	fl := map[string]any{}
-	for i := 0; i < n; i++ {
-		var f map[string]any
-		if i%2 == 1 {
+	version := 0
+	return fsDoc(loadFlags(n, func(_ string, emailRule bool) any {
+		f := fsBool(0, nil)
+		if emailRule {
 			f = fsBool(0, map[string]any{"rules": []any{fsRule(fsClause("email", "endsWith", EmailSuffix))}})
-		} else {
-			f = fsBool(0, nil)
 		}
-		if versioned {
-			f["version"] = i + 1
+		if versioned { // 1 … n in key order
+			version++
+			f["version"] = version
 		}
-		fl[loadFlagKey(i)] = f
-	}
-	return fsDoc(fl, nil)
+		return f
+	}), nil)
 }
 
 type fsLoaded struct {

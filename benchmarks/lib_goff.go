@@ -73,10 +73,7 @@ func goffDoc(s Scenario) ([]byte, error) {
 	case S1BoolOn:
 		fl = map[string]any{FlagKey: goffFlag("on")}
 	case S2Target1000Hit:
-		keys := make([]string, TargetKeys)
-		for i := range keys {
-			keys[i] = targetKey(i)
-		}
+		keys := keyList(TargetKeys, targetKey)
 		fl = map[string]any{FlagKey: goffFlag("off", "key in "+goffList(keys...))}
 	case S3Rules10x2:
 		qs := make([]string, 10)
@@ -115,15 +112,12 @@ func goffLib() Library {
 		Driving: "ffclient.New with an in-memory Retriever, PollingInterval 1h, no exporter; BoolVariation; AllFlagsState for S8",
 		Setup:   goffSetup,
 		LoadDoc: func(n int) ([]byte, error) {
-			fl := make(map[string]any, n)
-			for i := 0; i < n; i++ {
-				if i%2 == 1 {
-					fl[loadFlagKey(i)] = goffFlag("off", fmt.Sprintf("email ew %q", EmailSuffix))
-				} else {
-					fl[loadFlagKey(i)] = goffFlag("off")
+			return json.Marshal(loadFlags(n, func(_ string, emailRule bool) map[string]any {
+				if emailRule {
+					return goffFlag("off", fmt.Sprintf("email ew %q", EmailSuffix))
 				}
-			}
-			return json.Marshal(fl)
+				return goffFlag("off")
+			}))
 		},
 		Load: func(doc []byte) (Loaded, error) {
 			r := &memRetriever{data: doc}
@@ -152,21 +146,16 @@ func (l *goffLoaded) Bool(key string) bool {
 func (l *goffLoaded) Close() { l.c.Close() }
 
 func goffSetup(s Scenario) (*Case, error) {
-	doc, err := goffDoc(s)
-	if err != nil {
-		return nil, err
-	}
-	c, err := goffClient(doc)
+	c, err := openRendered(s, goffDoc, goffClient)
 	if err != nil {
 		return nil, err
 	}
 	user := goffUser()
 	switch s {
 	case S4Rollout5050:
-		ctxs := make([]ffcontext.Context, RolloutContexts)
-		for i := range ctxs {
-			ctxs[i] = ffcontext.NewEvaluationContext(rolloutKey(i))
-		}
+		// ffcontext.Context, the type BoolVariation takes: a slice of the
+		// constructor's struct type would convert (and allocate) per call.
+		ctxs := rolloutContexts(func(key string) ffcontext.Context { return ffcontext.NewEvaluationContext(key) })
 		return evalCase(func(i int) bool {
 			v, _ := c.BoolVariation(FlagKey, ctxs[i%RolloutContexts], false)
 			return v
@@ -177,6 +166,7 @@ func goffSetup(s Scenario) (*Case, error) {
 			if !count {
 				return 0
 			}
+			// not countTrue: the flags' type is internal to go-feature-flag
 			n := 0
 			for _, f := range st.GetFlags() {
 				if f.Value == true {

@@ -35,10 +35,7 @@ func gbDoc(s Scenario) ([]byte, error) {
 	case S1BoolOn:
 		return gbPayload(map[string]any{FlagKey: gbFeature(true)}, nil)
 	case S2Target1000Hit:
-		keys := make([]string, TargetKeys)
-		for i := range keys {
-			keys[i] = targetKey(i)
-		}
+		keys := keyList(TargetKeys, targetKey)
 		return gbPayload(map[string]any{FlagKey: gbFeature(false, gbForce(map[string]any{"id": map[string]any{"$in": keys}}))}, nil)
 	case S3Rules10x2:
 		// GrowthBook has no endsWith operator: its way is an anchored $regex.
@@ -54,10 +51,7 @@ func gbDoc(s Scenario) ([]byte, error) {
 		return gbPayload(map[string]any{FlagKey: gbFeature(false, map[string]any{
 			"force": true, "coverage": 0.5, "hashAttribute": "id"})}, nil)
 	case S5Segment10000:
-		members := make([]string, SegmentKeys)
-		for i := range members {
-			members[i] = memberKey(i)
-		}
+		members := keyList(SegmentKeys, memberKey)
 		// A saved group holds the included keys; the segment's rule is OR'ed
 		// with membership in one condition.
 		return gbPayload(map[string]any{FlagKey: gbFeature(false, gbForce(map[string]any{"$or": []any{
@@ -127,15 +121,12 @@ func growthbookLib() Library {
 		Driving: "gb.NewClient with no data source, UpdateFromApiResponseJSON(payload), a child client per context (WithAttributes); EvalFeature; S8 loops EvalFeature (no all-features call)",
 		Setup:   growthbookSetup,
 		LoadDoc: func(n int) ([]byte, error) {
-			fl := make(map[string]any, n)
-			for i := 0; i < n; i++ {
-				if i%2 == 1 {
-					fl[loadFlagKey(i)] = gbFeature(false, gbForce(map[string]any{"email": map[string]any{"$regex": "@corp\\.com$"}}))
-				} else {
-					fl[loadFlagKey(i)] = gbFeature(false)
+			return gbPayload(loadFlags(n, func(_ string, emailRule bool) any {
+				if emailRule {
+					return gbFeature(false, gbForce(map[string]any{"email": map[string]any{"$regex": "@corp\\.com$"}}))
 				}
-			}
-			return gbPayload(fl, nil)
+				return gbFeature(false)
+			}), nil)
 		},
 		Load: func(doc []byte) (Loaded, error) {
 			root, user, err := gbClient(doc)
@@ -174,10 +165,7 @@ func growthbookSetup(s Scenario) (*Case, error) {
 	case S7Prerequisites:
 		return evalCase(func(int) bool { return gbBool(user, S7Flag) }, closer), nil
 	case S8AllFlags1000:
-		keys := make([]string, AllFlagsCount)
-		for i := range keys {
-			keys[i] = allFlagKey(i)
-		}
+		keys := keyList(AllFlagsCount, allFlagKey)
 		return &Case{Close: closer, All: func(count bool) int {
 			n := 0
 			for _, k := range keys {

@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -32,15 +33,6 @@ func (d *ldData) GetSegment(key string) *ldmodel.Segment { return d.segments[key
 func (d *ldData) addFlag(b *ldbuilders.FlagBuilder) {
 	f := b.Build()
 	d.flags[f.Key] = &f
-}
-
-func (d *ldData) sortedKeys() []string {
-	keys := make([]string, 0, len(d.flags))
-	for k := range d.flags {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // ldBool is an LD bool flag, on, variations [false, true], serving
@@ -73,10 +65,7 @@ func ldScenarioData(s Scenario) (*ldData, error) {
 	case S1BoolOn:
 		d.addFlag(ldBool(FlagKey, 1))
 	case S2Target1000Hit:
-		keys := make([]string, TargetKeys)
-		for i := range keys {
-			keys[i] = targetKey(i)
-		}
+		keys := keyList(TargetKeys, targetKey)
 		d.addFlag(ldBool(FlagKey, 0).AddTarget(1, keys...))
 	case S3Rules10x2:
 		b := ldBool(FlagKey, 0)
@@ -89,10 +78,7 @@ func ldScenarioData(s Scenario) (*ldData, error) {
 	case S4Rollout5050:
 		d.addFlag(ldBool(FlagKey, 0).Fallthrough(ldbuilders.Rollout(ldbuilders.Bucket(0, 50000), ldbuilders.Bucket(1, 50000))))
 	case S5Segment10000:
-		members := make([]string, SegmentKeys)
-		for i := range members {
-			members[i] = memberKey(i)
-		}
+		members := keyList(SegmentKeys, memberKey)
 		seg := ldbuilders.NewSegmentBuilder("seg").Version(1).Included(members...).
 			AddRule(ldbuilders.NewSegmentRuleBuilder().ID("country").
 				Clauses(ldbuilders.Clause("country", ldmodel.OperatorIn, ldvalue.String(UserCountry)))).Build()
@@ -117,25 +103,16 @@ func ldScenarioData(s Scenario) (*ldData, error) {
 	return d, nil
 }
 
-func ldRolloutContexts() []ldcontext.Context {
-	ctxs := make([]ldcontext.Context, RolloutContexts)
-	for i := range ctxs {
-		ctxs[i] = ldcontext.New(rolloutKey(i))
-	}
-	return ctxs
-}
-
 // ldLoadDoc renders n load flags in LaunchDarkly's own JSON ({"flags": ...,
 // "segments": ...}, the shape of its data payload).
 func ldLoadDoc(n int) ([]byte, error) {
-	fl := make(map[string]ldmodel.FeatureFlag, n)
-	for i := 0; i < n; i++ {
-		b := ldBool(loadFlagKey(i), 0)
-		if i%2 == 1 {
+	fl := loadFlags(n, func(key string, emailRule bool) ldmodel.FeatureFlag {
+		b := ldBool(key, 0)
+		if emailRule {
 			b.AddRule(ldRule("r", ldbuilders.Clause("email", ldmodel.OperatorEndsWith, ldvalue.String(EmailSuffix))))
 		}
-		fl[loadFlagKey(i)] = b.Build()
-	}
+		return b.Build()
+	})
 	return json.Marshal(map[string]any{"flags": fl, "segments": map[string]any{}})
 }
 
@@ -193,7 +170,7 @@ func ldEvalSetup(s Scenario) (*Case, error) {
 	switch s {
 	case S4Rollout5050:
 		f := d.flags[FlagKey]
-		ctxs := ldRolloutContexts()
+		ctxs := rolloutContexts(ldcontext.New)
 		return evalCase(func(i int) bool {
 			return ev.Evaluate(f, ctxs[i%RolloutContexts], nil).Detail.Value.BoolValue()
 		}, nil), nil
@@ -201,7 +178,7 @@ func ldEvalSetup(s Scenario) (*Case, error) {
 		f := d.flags[prereqKey(0)]
 		return evalCase(func(int) bool { return ev.Evaluate(f, user, nil).Detail.Value.BoolValue() }, nil), nil
 	case S8AllFlags1000:
-		keys := d.sortedKeys()
+		keys := slices.Sorted(maps.Keys(d.flags))
 		fl := make([]*ldmodel.FeatureFlag, len(keys))
 		for i, k := range keys {
 			fl[i] = d.flags[k]
@@ -228,11 +205,7 @@ func ldSDKLib() Library {
 		Setup:   ldSDKSetup,
 		LoadDoc: ldLoadDoc,
 		Load: func(doc []byte) (Loaded, error) {
-			d, err := ldParse(doc)
-			if err != nil {
-				return nil, err
-			}
-			c, err := ldSDKClient(d)
+			c, err := openRendered(doc, ldParse, ldSDKClient)
 			if err != nil {
 				return nil, err
 			}
@@ -277,11 +250,7 @@ func ldSDKSetup(s Scenario) (*Case, error) {
 	if s == R1RealisticMix {
 		return ldMixSetup(true)
 	}
-	d, err := ldScenarioData(s)
-	if err != nil {
-		return nil, err
-	}
-	c, err := ldSDKClient(d)
+	c, err := openRendered(s, ldScenarioData, ldSDKClient)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +258,7 @@ func ldSDKSetup(s Scenario) (*Case, error) {
 	closer := func() { c.Close() }
 	switch s {
 	case S4Rollout5050:
-		ctxs := ldRolloutContexts()
+		ctxs := rolloutContexts(ldcontext.New)
 		return evalCase(func(i int) bool {
 			v, _ := c.BoolVariation(FlagKey, ctxs[i%RolloutContexts], false)
 			return v
@@ -305,13 +274,7 @@ func ldSDKSetup(s Scenario) (*Case, error) {
 			if !count {
 				return 0
 			}
-			n := 0
-			for _, v := range st.ToValuesMap() {
-				if v.BoolValue() {
-					n++
-				}
-			}
-			return n
+			return countTrue(maps.Values(st.ToValuesMap()), ldvalue.Value.BoolValue)
 		}}, nil
 	}
 	return evalCase(func(int) bool {

@@ -135,10 +135,7 @@ func unleashPayload(s Scenario) ([]byte, error) {
 	case S1BoolOn:
 		return unPayload([]any{unFeature(FlagKey, unStrategy())}, nil)
 	case S2Target1000Hit:
-		keys := make([]string, TargetKeys)
-		for i := range keys {
-			keys[i] = targetKey(i)
-		}
+		keys := keyList(TargetKeys, targetKey)
 		return unPayload([]any{unFeature(FlagKey, unStrategy(unConstraint("userId", "IN", keys...)))}, nil)
 	case S3Rules10x2:
 		var st []any
@@ -153,10 +150,7 @@ func unleashPayload(s Scenario) ([]byte, error) {
 	case S5Segment10000:
 		// Unleash segments AND their constraints: "included keys OR rule" is
 		// two segments used by two strategies (strategies are OR'ed).
-		members := make([]string, SegmentKeys)
-		for i := range members {
-			members[i] = memberKey(i)
-		}
+		members := keyList(SegmentKeys, memberKey)
 		members1 := unStrategy()
 		members1["segments"] = []int{1}
 		rule2 := unStrategy()
@@ -208,27 +202,17 @@ func unleashLib() Library {
 }
 
 func unleashSetup(s Scenario) (*Case, error) {
-	payload, err := unleashPayload(s)
-	if err != nil {
-		return nil, err
-	}
-	l, err := unleashClient(payload)
+	l, err := openRendered(s, unleashPayload, unleashClient)
 	if err != nil {
 		return nil, err
 	}
 	c, user := l.c, l.user
 	switch s {
 	case S4Rollout5050:
-		ctxs := make([]unleashctx.Context, RolloutContexts)
-		for i := range ctxs {
-			ctxs[i] = unleashctx.Context{UserId: rolloutKey(i)}
-		}
+		ctxs := rolloutContexts(func(key string) unleashctx.Context { return unleashctx.Context{UserId: key} })
 		return evalCase(func(i int) bool { return c.IsEnabled(FlagKey, unleash.WithContext(ctxs[i%RolloutContexts])) }, l.Close), nil
 	case S8AllFlags1000:
-		keys := make([]string, AllFlagsCount)
-		for i := range keys {
-			keys[i] = allFlagKey(i)
-		}
+		keys := keyList(AllFlagsCount, allFlagKey)
 		return &Case{Close: l.Close, All: func(count bool) int {
 			n := 0
 			for _, k := range keys {

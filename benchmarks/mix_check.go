@@ -25,11 +25,7 @@ type mixRef struct {
 // indexed by flag*MixUsers + user, computed once.
 var mixReference = sync.OnceValues(func() ([]mixRef, error) {
 	m := realisticMix()
-	doc, err := fsMixDoc(m)
-	if err != nil {
-		return nil, err
-	}
-	c, err := flagstreamClient(doc)
+	c, err := openRendered(m, fsMixDoc, flagstreamClient)
 	if err != nil {
 		return nil, err
 	}

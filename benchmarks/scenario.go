@@ -108,6 +108,38 @@ func memberKey(i int) string { return fmt.Sprintf("member-%d", i) }
 // allFlagKey is the key of the i-th flag of the S8 document.
 func allFlagKey(i int) string { return fmt.Sprintf("flag-%04d", i) }
 
+// loadFlags is the n flags of a load document (see Library.LoadDoc) by key,
+// each made by flag: with the one rule (email endsWith EmailSuffix) for the
+// odd ones, with no rule for the even ones.
+func loadFlags[F any](n int, flag func(key string, emailRule bool) F) map[string]F {
+	fl := make(map[string]F, n)
+	for i := 0; i < n; i++ {
+		key := loadFlagKey(i)
+		fl[key] = flag(key, i%2 == 1)
+	}
+	return fl
+}
+
+// keyList is key(0), key(1) … key(n-1): the S2 target list is
+// keyList(TargetKeys, targetKey).
+func keyList(n int, key func(i int) string) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = key(i)
+	}
+	return keys
+}
+
+// rolloutContexts is the RolloutContexts contexts of S4, each made from
+// its key by the library's constructor.
+func rolloutContexts[C any](newContext func(key string) C) []C {
+	ctxs := make([]C, RolloutContexts)
+	for i := range ctxs {
+		ctxs[i] = newContext(rolloutKey(i))
+	}
+	return ctxs
+}
+
 // loadFlagKey is the key of the i-th flag of a load document.
 func loadFlagKey(i int) string { return fmt.Sprintf("flag-%05d", i) }
 
@@ -122,6 +154,18 @@ func s3Countries(i int) []string {
 
 // prereqKey is the key of the flag at depth d of the S7 chain.
 func prereqKey(d int) string { return fmt.Sprintf("f%d", d) }
+
+// openRendered renders a document from a (a scenario, the mix, a load
+// document's bytes) and opens the library's client on it: the first two
+// steps of most Setups and Loads.
+func openRendered[A, D, C any](a A, render func(A) (D, error), open func(D) (C, error)) (C, error) {
+	d, err := render(a)
+	if err != nil {
+		var none C
+		return none, err
+	}
+	return open(d)
+}
 
 // evalCase is a Case for a single-flag scenario with n contexts.
 func evalCase(eval func(i int) bool, closer func()) *Case {

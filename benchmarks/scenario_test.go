@@ -104,16 +104,13 @@ func TestCheckCatchesWrongMixAnswers(t *testing.T) {
 	}
 }
 
-// TestLoad loads a small load document in every library and checks two
-// flags: the benchmark loads the same shape with 10,000 flags.
+// TestLoad loads a small load document in every library (and flagstream's
+// distinct variant) and checks four flags: the benchmark loads the same
+// shape with 10,000 flags.
 func TestLoad(t *testing.T) {
-	for _, lib := range Libraries() {
+	for _, lib := range append(Libraries(), FlagstreamDistinct()) {
 		t.Run(lib.Slug(), func(t *testing.T) {
-			doc, err := lib.LoadDoc(100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l, err := lib.Load(doc)
+			l, err := openRendered(100, lib.LoadDoc, lib.Load)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 
 	"github.com/flagstream/flags/internal/eval"
@@ -256,10 +257,5 @@ func srm(weights []Weight, units []VariationUnits) *SRM {
 
 // MetricNames returns the names of the report's metrics, sorted.
 func (r *Report) MetricNames() []string {
-	names := make([]string, 0, len(r.Metrics))
-	for m := range r.Metrics {
-		names = append(names, m)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(r.Metrics))
 }

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -276,6 +277,15 @@ func (r *recorder) waitState(t *testing.T, state flags.State, source string) fla
 	return r.c.Status()
 }
 
+// waitReadyAt waits for the client to be READY from source at version.
+func (r *recorder) waitReadyAt(t *testing.T, source string, version int64) {
+	t.Helper()
+	r.waitFor(t, fmt.Sprintf("READY/%s at version %d", source, version), func() bool {
+		s := r.c.Status()
+		return s.State == flags.StateReady && s.Source == source && s.Version == version
+	})
+}
+
 func (r *recorder) seen() []flags.Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -418,21 +428,31 @@ func settle(t *testing.T, max int) {
 	}
 }
 
-// logSignal is a slog.Handler that signals every record whose message is
-// msg.
-type logSignal struct {
-	msg string
-	ch  chan struct{}
+// logWatch is a slog.Handler that counts the records whose message
+// contains match and closes reached at the want-th: a test waits on it for
+// something the client only logs.
+type logWatch struct {
+	match   string
+	want    int
+	reached chan struct{}
+
+	mu sync.Mutex
+	n  int
 }
 
-func (l *logSignal) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logSignal) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *logSignal) WithGroup(string) slog.Handler            { return l }
-func (l *logSignal) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == l.msg {
-		select {
-		case l.ch <- struct{}{}:
-		default:
+func newLogWatch(match string, want int) *logWatch {
+	return &logWatch{match: match, want: want, reached: make(chan struct{})}
+}
+
+func (l *logWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logWatch) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logWatch) WithGroup(string) slog.Handler            { return l }
+func (l *logWatch) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if strings.Contains(r.Message, l.match) {
+		if l.n++; l.n == l.want {
+			close(l.reached)
 		}
 	}
 	return nil

@@ -128,10 +128,7 @@ func TestStreamServerRestart(t *testing.T) {
 		t.Fatal("the new server has the old epoch")
 	}
 	sl.release()
-	rec.waitFor(t, "READY/stream from the new server", func() bool {
-		s := c.Status()
-		return s.State == flags.StateReady && s.Source == "stream" && s.Version == 3
-	})
+	rec.waitReadyAt(t, "stream", 3)
 	if g := c.Int(context.Background(), "gen", ec, -1); g != 2 {
 		t.Errorf("Int(gen) after the restart = %d, want 2", g)
 	}
@@ -237,10 +234,7 @@ func TestCacheServesWhileServerDown(t *testing.T) {
 	h.max.Store(2)
 	startServer(t, ls.addr, testkit.GenDoc(t, 20, 2), server.Options{}, nil)
 	sl.release()
-	rec2.waitFor(t, "READY/stream at version 20", func() bool {
-		s := c2.Status()
-		return s.State == flags.StateReady && s.Source == "stream" && s.Version == 20
-	})
+	rec2.waitReadyAt(t, "stream", 20)
 	if g := c2.Int(context.Background(), "gen", ec, -1); g != 2 {
 		t.Errorf("Int(gen) = %d, want 2", g)
 	}
@@ -301,10 +295,7 @@ func TestCacheIgnoredWhenCorruptOrForeign(t *testing.T) {
 			rec := record(c)
 			checkServed(t, c, h)
 			open()
-			rec.waitFor(t, "READY/stream at version 5", func() bool {
-				s := c.Status()
-				return s.State == flags.StateReady && s.Source == "stream" && s.Version == 5
-			})
+			rec.waitReadyAt(t, "stream", 5)
 			c.Close()
 			if doc, err := stream.ReadCache(path, ls.url()); err != nil || doc.Version != 5 {
 				t.Errorf("ReadCache after the run = %v, %v; want the server's version 5", doc, err)
@@ -351,10 +342,7 @@ func TestPollingSeesChanges(t *testing.T) {
 	h.max.Store(2)
 	startServer(t, ls.addr, testkit.GenDoc(t, 1, 2), server.Options{}, nil)
 	sl.release()
-	rec.waitFor(t, "READY/poll from the new server", func() bool {
-		s := c.Status()
-		return s.State == flags.StateReady && s.Source == "poll" && s.Version == 1
-	})
+	rec.waitReadyAt(t, "poll", 1)
 	if g := c.Int(context.Background(), "gen", flags.NewContext("u").Build(), -1); g != 2 {
 		t.Errorf("Int(gen) from the new server (new epoch, lower version) = %d, want 2", g)
 	}
@@ -474,7 +462,7 @@ func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
 	})
 	sl := newSleeper()
 	cfg := streamConfig(t, ls.url(), sl)
-	connected := &logSignal{msg: "flags: stream: connected", ch: make(chan struct{}, 1)}
+	connected := newLogWatch("flags: stream: connected", 1)
 	cfg.Logger = slog.New(connected)
 	c := newRemoteClient(t, streamOpt(cfg))
 	rec := record(c)
@@ -485,7 +473,7 @@ func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
 	}
 	streamDown.Store(false)
 	select {
-	case <-connected.ch: // logged after the connection's Status was handled
+	case <-connected.reached: // logged after the connection's Status was handled
 	case <-time.After(remoteWait):
 		t.Fatal("the stream did not reconnect")
 	}
@@ -564,10 +552,7 @@ func TestPollingCache(t *testing.T) {
 	h.max.Store(1)
 	startServer(t, ls.addr, testkit.GenDoc(t, 8, 1), server.Options{}, nil)
 	sl.release()
-	rec.waitFor(t, "READY/poll at version 8", func() bool {
-		s := c2.Status()
-		return s.State == flags.StateReady && s.Source == "poll" && s.Version == 8
-	})
+	rec.waitReadyAt(t, "poll", 8)
 }
 
 // TestCacheHoldsLastVersionAfterClose: cache writes are coalesced while

@@ -9,10 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/internal/logging"
@@ -290,6 +293,57 @@ func (fs *fakeServer) waitRequests(t *testing.T, path string, n int) []request {
 	}
 }
 
+// newTestSource is New(cfg), failing the test when cfg is refused.
+func newTestSource(t *testing.T, cfg Config) *Source {
+	t.Helper()
+	s := New(cfg)
+	if s.err != nil {
+		t.Fatalf("New: %v", s.err)
+	}
+	return s
+}
+
+// event is one event of a scripted stream.
+type event struct{ name, id, data string }
+
+// script is what a scripted stream sends on one connection: its events,
+// then it holds the connection open until the client leaves or, with end,
+// ends the stream cleanly.
+type script struct {
+	events []event
+	end    bool
+}
+
+// scriptedServer is a fakeServer whose stream plays scripts[n] on its n-th
+// connection and the last script on every later one; it has no /v1/flags.
+func scriptedServer(t *testing.T, scripts ...script) *fakeServer {
+	t.Helper()
+	return newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		s := scripts[min(n, len(scripts)-1)]
+		sseStart(w)
+		for _, e := range s.events {
+			sseEvent(w, e.name, e.id, e.data)
+		}
+		if !s.end {
+			holdStream(r)
+		}
+	}, nil)
+}
+
+// holdStream keeps a handler's stream open until the client leaves.
+func holdStream(r *http.Request) { <-r.Context().Done() }
+
+// serveETag answers a poll as the server does: body with ETag tag, or 304
+// Not Modified when the client already holds tag.
+func serveETag(w http.ResponseWriter, r *http.Request, tag, body string) {
+	w.Header().Set("ETag", tag)
+	if r.Header.Get("If-None-Match") == tag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	_, _ = w.Write([]byte(body))
+}
+
 // sseStart writes the headers of an event stream.
 func sseStart(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -437,6 +491,32 @@ func checkNoLeak(t *testing.T) {
 	t.Helper()
 	if g := leakedGoroutines(); len(g) > 0 {
 		t.Errorf("%d goroutines left:\n%s", len(g), strings.Join(g, "\n\n"))
+	}
+}
+
+// checkApplied fails the test unless docs are want.
+func checkApplied(t *testing.T, docs []applied, want ...applied) {
+	t.Helper()
+	if diff := cmp.Diff(want, docs); diff != "" {
+		t.Errorf("applied documents (-want +got):\n%s", diff)
+	}
+}
+
+// checkVersions fails the test unless docs have the versions want.
+func checkVersions(t *testing.T, docs []applied, want ...int64) {
+	t.Helper()
+	if got := versions(docs); !slices.Equal(got, want) {
+		t.Errorf("applied versions = %v, want %v", got, want)
+	}
+}
+
+// checkResynced fails the test unless srv saw two stream requests, the
+// second a resync: without Last-Event-ID, so the server starts over with a
+// snapshot.
+func checkResynced(t *testing.T, srv *fakeServer) {
+	t.Helper()
+	if reqs := srv.Requests("/v1/stream"); len(reqs) != 2 || reqs[1].LastEventID != "" {
+		t.Errorf("stream requests = %+v, want a resync without Last-Event-ID", reqs)
 	}
 }
 

@@ -16,11 +16,7 @@ import (
 func newTestPoller(t *testing.T, cfg Config) *Source {
 	t.Helper()
 	cfg.Poll = true
-	s := New(cfg)
-	if s.err != nil {
-		t.Fatalf("New: %v", s.err)
-	}
-	return s
+	return newTestSource(t, cfg)
 }
 
 // nextSleep waits for the client's next wait through the clock's gate.
@@ -42,12 +38,7 @@ func TestPollerETagAnd304(t *testing.T) {
 		if n >= 2 {
 			tag, body = `"e1:2"`, doc2
 		}
-		w.Header().Set("ETag", tag)
-		if r.Header.Get("If-None-Match") == tag {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		_, _ = w.Write([]byte(body))
+		serveETag(w, r, tag, body)
 	})
 	cfg, clock := gatedConfig(srv.URL)
 	cfg.PollInterval = 7 * time.Second
@@ -178,12 +169,7 @@ func TestPollerRejectsBadBodies(t *testing.T) {
 
 func TestPollerHandlerRejectionRefetches(t *testing.T) {
 	srv := newFakeServer(t, nil, func(n int, w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("ETag", `"e1:1"`)
-		if r.Header.Get("If-None-Match") == `"e1:1"` {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		_, _ = w.Write([]byte(docJSON(1, "a")))
+		serveETag(w, r, `"e1:1"`, docJSON(1, "a"))
 	})
 	clock := newFakeClock()
 	clock.gate = make(chan time.Duration)

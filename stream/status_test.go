@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,29 +11,6 @@ import (
 	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/stream"
 )
-
-// countingHandler counts log records whose message contains a substring.
-type countingHandler struct {
-	mu    sync.Mutex
-	match string
-	n     int
-	seen  chan struct{}
-}
-
-func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *countingHandler) WithGroup(string) slog.Handler            { return h }
-func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if strings.Contains(r.Message, h.match) {
-		h.n++
-		if h.n == 3 {
-			close(h.seen)
-		}
-	}
-	return nil
-}
 
 // TestStatusSourceDoesNotFlap: while a stream and its fallback poll both
 // fail before any snapshot, Status keeps the configured source instead of
@@ -48,7 +24,7 @@ func TestStatusSourceDoesNotFlap(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now: every request is refused
 
-	h := &countingHandler{match: "fallback poll failed", seen: make(chan struct{})}
+	h := newLogWatch("fallback poll failed", 3)
 	var mu sync.Mutex
 	var sources []string
 	cfg := stream.Config{BaseURL: "http://" + addr, PollInterval: time.Nanosecond,
@@ -64,7 +40,7 @@ func TestStatusSourceDoesNotFlap(t *testing.T) {
 		mu.Unlock()
 	})
 	select {
-	case <-h.seen:
+	case <-h.reached:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no fallback poll failures within 10s")
 	}

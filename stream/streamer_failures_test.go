@@ -242,12 +242,7 @@ func TestStreamerOversizeNeverLoops(t *testing.T) {
 		sseEvent(w, "snapshot", "e1:5", big)
 		holdStream(r)
 	}, func(n int, w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("ETag", `"e1:5"`)
-		if r.Header.Get("If-None-Match") == `"e1:5"` {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		_, _ = w.Write([]byte(big))
+		serveETag(w, r, `"e1:5"`, big)
 	})
 	cfg, clock := gatedConfig(srv.URL)
 	cfg.MaxEventSize = 256
@@ -288,12 +283,7 @@ func TestStreamerFallsBackToPolling(t *testing.T) {
 		sseEvent(w, "patch", "e1:4", patchJSON(4, "b")) // replay after e1:3
 		holdStream(r)
 	}, func(n int, w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("ETag", `"e1:3"`)
-		if r.Header.Get("If-None-Match") == `"e1:3"` {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-		_, _ = w.Write([]byte(doc3))
+		serveETag(w, r, `"e1:3"`, doc3)
 	})
 	clock := newFakeClock()
 	cfg := testConfig(srv.URL, clock)

@@ -19,11 +19,7 @@ import (
 func newTestStreamer(t *testing.T, cfg Config) *Source {
 	t.Helper()
 	cfg.Poll = false
-	s := New(cfg)
-	if s.err != nil {
-		t.Fatalf("New: %v", s.err)
-	}
-	return s
+	return newTestSource(t, cfg)
 }
 
 func TestStreamerAppliesSnapshotAndPatches(t *testing.T) {
@@ -42,15 +38,10 @@ func TestStreamerAppliesSnapshotAndPatches(t *testing.T) {
 	rec := newRecorder()
 	s := newTestStreamer(t, testConfig(srv.URL, clock))
 	run := startRun(t, s.Run, rec)
-	docs := rec.waitDocs(t, 3)
-	want := []applied{
-		{1, OriginStream, canonical(t, doc1)},
-		{2, OriginStream, patched(t, doc1, p2)},
-		{3, OriginStream, patched(t, doc1, p2, p3)},
-	}
-	if diff := cmp.Diff(want, docs); diff != "" {
-		t.Errorf("applied documents (-want +got):\n%s", diff)
-	}
+	checkApplied(t, rec.waitDocs(t, 3),
+		applied{1, OriginStream, canonical(t, doc1)},
+		applied{2, OriginStream, patched(t, doc1, p2)},
+		applied{3, OriginStream, patched(t, doc1, p2, p3)})
 	if err := run.stop(t); err != nil {
 		t.Errorf("Run = %v, want nil after cancel", err)
 	}
@@ -71,26 +62,19 @@ func TestStreamerAppliesSnapshotAndPatches(t *testing.T) {
 	checkNoLeak(t)
 }
 
-// holdStream keeps a handler's stream open until the client leaves.
-func holdStream(r *http.Request) { <-r.Context().Done() }
-
 func TestStreamerIgnoresDuplicatePatch(t *testing.T) {
 	doc1 := docJSON(1, "a")
 	p2, p3 := patchJSON(2, "b"), patchJSON(3, "c")
-	srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		sseStart(w)
-		sseEvent(w, "snapshot", "e1:1", doc1)
-		sseEvent(w, "patch", "e1:2", p2)
-		sseEvent(w, "patch", "e1:2", p2)                  // replayed duplicate
-		sseEvent(w, "patch", "e1:1", patchJSON(1, "zzz")) // older still
-		sseEvent(w, "patch", "e1:3", p3)
-		holdStream(r)
-	}, nil)
+	srv := scriptedServer(t, script{events: []event{
+		{"snapshot", "e1:1", doc1},
+		{"patch", "e1:2", p2},
+		{"patch", "e1:2", p2},                  // replayed duplicate
+		{"patch", "e1:1", patchJSON(1, "zzz")}, // older still
+		{"patch", "e1:3", p3},
+	}})
 	_, rec := streamDocs(t, testConfig(srv.URL, newFakeClock()), 3)
 	docs, _ := rec.snapshot()
-	if got, want := versions(docs), []int64{1, 2, 3}; !slices.Equal(got, want) {
-		t.Errorf("applied versions = %v, want %v", got, want)
-	}
+	checkVersions(t, docs, 1, 2, 3)
 	if got, want := docs[2].JSON, patched(t, doc1, p2, p3); got != want {
 		t.Errorf("final document = %s, want %s", got, want)
 	}
@@ -102,23 +86,13 @@ func TestStreamerIgnoresDuplicatePatch(t *testing.T) {
 func TestStreamerCleanEndReconnectsWithLastEventID(t *testing.T) {
 	doc1 := docJSON(1, "a")
 	p2, p3 := patchJSON(2, "b"), patchJSON(3, "c")
-	srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		sseStart(w)
-		switch n {
-		case 0:
-			sseEvent(w, "snapshot", "e1:1", doc1)
-			sseEvent(w, "patch", "e1:2", p2)
-			// return: a clean end of stream
-		default:
-			sseEvent(w, "patch", "e1:3", p3) // replay after Last-Event-ID e1:2
-			holdStream(r)
-		}
-	}, nil)
+	srv := scriptedServer(t,
+		script{end: true, events: []event{{"snapshot", "e1:1", doc1}, {"patch", "e1:2", p2}}},
+		script{events: []event{{"patch", "e1:3", p3}}}, // replay after Last-Event-ID e1:2
+	)
 	clock := newFakeClock()
 	docs, rec := streamDocs(t, testConfig(srv.URL, clock), 3)
-	if got, want := versions(docs), []int64{1, 2, 3}; !slices.Equal(got, want) {
-		t.Errorf("applied versions = %v, want %v", got, want)
-	}
+	checkVersions(t, docs, 1, 2, 3)
 	if got, want := docs[2].JSON, patched(t, doc1, p2, p3); got != want {
 		t.Errorf("final document = %s, want %s", got, want)
 	}
@@ -156,13 +130,9 @@ func TestStreamerCutMidEvent(t *testing.T) {
 	clock := newFakeClock()
 	_, rec := streamDocs(t, testConfig(srv.URL, clock), 2)
 	docs, _ := rec.snapshot()
-	want := []applied{
-		{1, OriginStream, canonical(t, doc1)},
-		{2, OriginStream, patched(t, doc1, p2)},
-	}
-	if diff := cmp.Diff(want, docs); diff != "" {
-		t.Errorf("applied documents (-want +got):\n%s", diff)
-	}
+	checkApplied(t, docs,
+		applied{1, OriginStream, canonical(t, doc1)},
+		applied{2, OriginStream, patched(t, doc1, p2)})
 	if reqs := srv.Requests("/v1/stream"); len(reqs) != 2 || reqs[1].LastEventID != "e1:1" {
 		t.Errorf("stream requests = %+v, want 2, the second resuming from e1:1", reqs)
 	}
@@ -262,14 +232,10 @@ func TestStreamerServerDownThenBack(t *testing.T) {
 	if err := run.stop(t); err != nil {
 		t.Errorf("Run = %v, want nil", err)
 	}
-	want := []applied{
-		{1, OriginStream, canonical(t, doc1)},
-		{2, OriginStream, patched(t, doc1, p2)},
-		{3, OriginStream, patched(t, doc1, p2, p3)},
-	}
-	if diff := cmp.Diff(want, docs); diff != "" {
-		t.Errorf("applied documents (-want +got):\n%s", diff)
-	}
+	checkApplied(t, docs,
+		applied{1, OriginStream, canonical(t, doc1)},
+		applied{2, OriginStream, patched(t, doc1, p2)},
+		applied{3, OriginStream, patched(t, doc1, p2, p3)})
 	_, sts := rec.snapshot()
 	if !hasStatus(sts, func(s reported) bool { return !s.Healthy && s.Err != nil }) {
 		t.Errorf("statuses = %v, want an unhealthy one while down", sts)
@@ -284,30 +250,18 @@ func TestStreamerNewEpochAfterRestart(t *testing.T) {
 	pA6 := patchJSON(6, "b")
 	docB := docJSON(2, "x") // a new lineage may well have a lower version
 	pB3 := patchJSON(3, "y")
-	srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		sseStart(w)
-		switch n {
-		case 0:
-			sseEvent(w, "snapshot", "A:5", docA)
-			sseEvent(w, "patch", "A:6", pA6)
-			// the server "restarts": the stream ends
-		default:
-			// The new server has no history for A:6: snapshot first.
-			sseEvent(w, "snapshot", "B:2", docB)
-			sseEvent(w, "patch", "B:3", pB3)
-			holdStream(r)
-		}
-	}, nil)
+	srv := scriptedServer(t,
+		// the server "restarts": the stream ends
+		script{end: true, events: []event{{"snapshot", "A:5", docA}, {"patch", "A:6", pA6}}},
+		// The new server has no history for A:6: snapshot first.
+		script{events: []event{{"snapshot", "B:2", docB}, {"patch", "B:3", pB3}}},
+	)
 	docs, _ := streamDocs(t, testConfig(srv.URL, newFakeClock()), 4)
-	want := []applied{
-		{5, OriginStream, canonical(t, docA)},
-		{6, OriginStream, patched(t, docA, pA6)},
-		{2, OriginStream, canonical(t, docB)},
-		{3, OriginStream, patched(t, docB, pB3)},
-	}
-	if diff := cmp.Diff(want, docs); diff != "" {
-		t.Errorf("applied documents (-want +got):\n%s", diff)
-	}
+	checkApplied(t, docs,
+		applied{5, OriginStream, canonical(t, docA)},
+		applied{6, OriginStream, patched(t, docA, pA6)},
+		applied{2, OriginStream, canonical(t, docB)},
+		applied{3, OriginStream, patched(t, docB, pB3)})
 	if reqs := srv.Requests("/v1/stream"); reqs[1].LastEventID != "A:6" {
 		t.Errorf("second request Last-Event-ID = %q, want A:6", reqs[1].LastEventID)
 	}
@@ -316,55 +270,36 @@ func TestStreamerNewEpochAfterRestart(t *testing.T) {
 func TestStreamerForeignEpochPatchResyncs(t *testing.T) {
 	docA := docJSON(5, "a")
 	docB := docJSON(9, "x")
-	srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		sseStart(w)
-		switch n {
-		case 0:
-			sseEvent(w, "snapshot", "A:5", docA)
-			sseEvent(w, "patch", "B:6", patchJSON(6, "evil")) // version fits, epoch does not
-			holdStream(r)
-		default:
-			sseEvent(w, "snapshot", "B:9", docB)
-			holdStream(r)
-		}
-	}, nil)
+	srv := scriptedServer(t,
+		script{events: []event{
+			{"snapshot", "A:5", docA},
+			{"patch", "B:6", patchJSON(6, "evil")}, // version fits, epoch does not
+		}},
+		script{events: []event{{"snapshot", "B:9", docB}}},
+	)
 	docs, _ := streamDocs(t, testConfig(srv.URL, newFakeClock()), 2)
-	if got, want := versions(docs), []int64{5, 9}; !slices.Equal(got, want) {
-		t.Errorf("applied versions = %v, want %v", got, want)
-	}
+	checkVersions(t, docs, 5, 9)
 	if docs[1].JSON != canonical(t, docB) {
 		t.Errorf("second document = %s, want B's snapshot", docs[1].JSON)
 	}
-	if reqs := srv.Requests("/v1/stream"); len(reqs) != 2 || reqs[1].LastEventID != "" {
-		t.Errorf("stream requests = %+v, want a resync without Last-Event-ID", reqs)
-	}
+	checkResynced(t, srv)
 }
 
 func TestStreamerPatchGapResyncs(t *testing.T) {
 	doc1 := docJSON(1, "a")
 	doc3 := docJSON(3, "a", "b", "c")
-	srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		sseStart(w)
-		switch n {
-		case 0:
-			sseEvent(w, "snapshot", "e1:1", doc1)
-			sseEvent(w, "patch", "e1:3", patchJSON(3, "c")) // 2 is missing
-			sseEvent(w, "patch", "e1:4", patchJSON(4, "d")) // must not be applied either
-			holdStream(r)
-		default:
-			sseEvent(w, "snapshot", "e1:3", doc3)
-			holdStream(r)
-		}
-	}, nil)
+	srv := scriptedServer(t,
+		script{events: []event{
+			{"snapshot", "e1:1", doc1},
+			{"patch", "e1:3", patchJSON(3, "c")}, // 2 is missing
+			{"patch", "e1:4", patchJSON(4, "d")}, // must not be applied either
+		}},
+		script{events: []event{{"snapshot", "e1:3", doc3}}},
+	)
 	clock := newFakeClock()
 	docs, rec := streamDocs(t, testConfig(srv.URL, clock), 2)
-	want := []applied{{1, OriginStream, canonical(t, doc1)}, {3, OriginStream, canonical(t, doc3)}}
-	if diff := cmp.Diff(want, docs); diff != "" {
-		t.Errorf("applied documents (-want +got):\n%s", diff)
-	}
-	if reqs := srv.Requests("/v1/stream"); len(reqs) != 2 || reqs[1].LastEventID != "" {
-		t.Errorf("stream requests = %+v, want a resync without Last-Event-ID", reqs)
-	}
+	checkApplied(t, docs, applied{1, OriginStream, canonical(t, doc1)}, applied{3, OriginStream, canonical(t, doc3)})
+	checkResynced(t, srv)
 	_, sts := rec.snapshot()
 	if !hasStatus(sts, func(s reported) bool { return errors.Is(s.Err, ErrResync) }) {
 		t.Errorf("statuses = %v, want one with ErrResync", sts)
@@ -379,26 +314,22 @@ func TestPatchVersionOverflowResyncs(t *testing.T) {
 	const top = math.MaxInt64
 	base := docJSON(top-1, "a")
 	last := patchJSON(top, "b")
-	srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		sseStart(w)
-		switch n {
-		case 0:
-			sseEvent(w, "snapshot", fmt.Sprintf("e1:%d", top-1), base)
-			sseEvent(w, "patch", fmt.Sprintf("e1:%d", top), last)
-			sseEvent(w, "patch", fmt.Sprintf("e1:%d", top), last) // replayed: ignored
-			sseEvent(w, "patch", fmt.Sprintf("e1:%d", top), `{"version":9223372036854775808,"flags":{"c":null}}`)
-		case 1:
-			sseEvent(w, "snapshot", fmt.Sprintf("e1:%d", top), patched(t, base, last))
-			sseEvent(w, "patch", "e1:-9223372036854775808", `{"version":-9223372036854775808,"flags":{"c":null}}`)
-		default:
-			sseEvent(w, "snapshot", "e2:1", docJSON(1, "a"))
-		}
-		holdStream(r)
-	}, nil)
+	topID := fmt.Sprintf("e1:%d", top)
+	srv := scriptedServer(t,
+		script{events: []event{
+			{"snapshot", fmt.Sprintf("e1:%d", top-1), base},
+			{"patch", topID, last},
+			{"patch", topID, last}, // replayed: ignored
+			{"patch", topID, `{"version":9223372036854775808,"flags":{"c":null}}`},
+		}},
+		script{events: []event{
+			{"snapshot", topID, patched(t, base, last)},
+			{"patch", "e1:-9223372036854775808", `{"version":-9223372036854775808,"flags":{"c":null}}`},
+		}},
+		script{events: []event{{"snapshot", "e2:1", docJSON(1, "a")}}},
+	)
 	docs, _ := streamDocs(t, testConfig(srv.URL, newFakeClock()), 4)
-	if got, want := versions(docs), []int64{top - 1, top, top, 1}; !slices.Equal(got, want) {
-		t.Errorf("applied versions %v, want %v", got, want)
-	}
+	checkVersions(t, docs, top-1, top, top, 1)
 	reqs := srv.Requests("/v1/stream")
 	if len(reqs) < 3 || reqs[1].LastEventID != "" || reqs[2].LastEventID != "" {
 		t.Errorf("stream requests = %+v, want two resyncs without Last-Event-ID", reqs)
@@ -407,19 +338,14 @@ func TestPatchVersionOverflowResyncs(t *testing.T) {
 
 func TestStreamerHandlerRejectionThenGap(t *testing.T) {
 	doc1 := docJSON(1, "a")
-	srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		sseStart(w)
-		switch n {
-		case 0:
-			sseEvent(w, "snapshot", "e1:1", doc1)
-			sseEvent(w, "patch", "e1:2", patchJSON(2, "bad"))
-			sseEvent(w, "patch", "e1:3", patchJSON(3, "c"))
-			holdStream(r)
-		default:
-			sseEvent(w, "snapshot", "e1:3", docJSON(3, "a", "c"))
-			holdStream(r)
-		}
-	}, nil)
+	srv := scriptedServer(t,
+		script{events: []event{
+			{"snapshot", "e1:1", doc1},
+			{"patch", "e1:2", patchJSON(2, "bad")},
+			{"patch", "e1:3", patchJSON(3, "c")},
+		}},
+		script{events: []event{{"snapshot", "e1:3", docJSON(3, "a", "c")}}},
+	)
 	rec := newRecorder()
 	rec.reject = func(d *rules.Document) error {
 		if _, ok := d.Flags["bad"]; ok {
@@ -428,61 +354,35 @@ func TestStreamerHandlerRejectionThenGap(t *testing.T) {
 		return nil
 	}
 	docs := streamInto(t, testConfig(srv.URL, newFakeClock()), rec, 2)
-	if got, want := versions(docs), []int64{1, 3}; !slices.Equal(got, want) {
-		t.Errorf("applied versions = %v, want %v", got, want)
-	}
+	checkVersions(t, docs, 1, 3)
 	if docs[1].JSON != canonical(t, docJSON(3, "a", "c")) {
 		t.Errorf("document 3 = %s, want the resync snapshot", docs[1].JSON)
 	}
-	if reqs := srv.Requests("/v1/stream"); len(reqs) != 2 || reqs[1].LastEventID != "" {
-		t.Errorf("stream requests = %+v, want a resync after the gap", reqs)
-	}
+	checkResynced(t, srv) // after the gap
 }
 
 func TestStreamerMalformedEvent(t *testing.T) {
 	good := docJSON(1, "a")
 	cases := []struct {
 		name   string
-		events func(w http.ResponseWriter) // first connection, after headers
+		events []event // the first connection's
 		want   []int64
 	}{
-		{"snapshot not JSON", func(w http.ResponseWriter) {
-			sseEvent(w, "snapshot", "e1:1", `{"version":1,"flags":`)
-		}, []int64{7}},
-		{"snapshot wrong shape", func(w http.ResponseWriter) {
-			sseEvent(w, "snapshot", "e1:1", `{"version":1,"flags":[]}`)
-		}, []int64{7}},
-		{"patch not JSON", func(w http.ResponseWriter) {
-			sseEvent(w, "snapshot", "e1:1", good)
-			sseEvent(w, "patch", "e1:2", `{"version":2,`)
+		{"snapshot not JSON", []event{{"snapshot", "e1:1", `{"version":1,"flags":`}}, []int64{7}},
+		{"snapshot wrong shape", []event{{"snapshot", "e1:1", `{"version":1,"flags":[]}`}}, []int64{7}},
+		{"patch not JSON", []event{{"snapshot", "e1:1", good}, {"patch", "e1:2", `{"version":2,`}}, []int64{1, 7}},
+		{"patch version not an integer", []event{
+			{"snapshot", "e1:1", good},
+			{"patch", "e1:2", `{"version":"2","flags":{}}`},
 		}, []int64{1, 7}},
-		{"patch version not an integer", func(w http.ResponseWriter) {
-			sseEvent(w, "snapshot", "e1:1", good)
-			sseEvent(w, "patch", "e1:2", `{"version":"2","flags":{}}`)
-		}, []int64{1, 7}},
-		{"id not EPOCH:VERSION", func(w http.ResponseWriter) {
-			sseEvent(w, "snapshot", "e1:1", good)
-			sseEvent(w, "patch", "garbage", patchJSON(2, "b"))
-		}, []int64{1, 7}},
+		{"id not EPOCH:VERSION", []event{{"snapshot", "e1:1", good}, {"patch", "garbage", patchJSON(2, "b")}}, []int64{1, 7}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
-				sseStart(w)
-				if n == 0 {
-					tc.events(w)
-				} else {
-					sseEvent(w, "snapshot", "e1:7", docJSON(7, "z"))
-				}
-				holdStream(r)
-			}, nil)
+			srv := scriptedServer(t, script{events: tc.events}, script{events: []event{{"snapshot", "e1:7", docJSON(7, "z")}}})
 			docs, _ := streamDocs(t, testConfig(srv.URL, newFakeClock()), len(tc.want))
-			if got := versions(docs); !slices.Equal(got, tc.want) {
-				t.Errorf("applied versions = %v, want %v", got, tc.want)
-			}
-			if reqs := srv.Requests("/v1/stream"); len(reqs) != 2 || reqs[1].LastEventID != "" {
-				t.Errorf("stream requests = %+v, want one resync without Last-Event-ID", reqs)
-			}
+			checkVersions(t, docs, tc.want...)
+			checkResynced(t, srv)
 		})
 	}
 }

@@ -283,18 +283,29 @@ func checkClauses(t *testing.T, key string, cs []Clause) {
 
 // addEvalDocuments seeds f with the documents of ../testdata/eval/*.json.
 func addEvalDocuments(f *testing.F) {
+	for _, doc := range evalDocuments(f) {
+		f.Add([]byte(doc))
+	}
+}
+
+// evalDocuments reads the document of every evaluation case file,
+// ../testdata/eval/*.json, in file name order.
+func evalDocuments(tb testing.TB) []json.RawMessage {
+	tb.Helper()
 	files, _ := filepath.Glob("../testdata/eval/*.json")
+	var docs []json.RawMessage
 	for _, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {
-			f.Fatal(err)
+			tb.Fatal(err)
 		}
 		var cf struct {
 			Document json.RawMessage `json:"document"`
 		}
 		if err := json.Unmarshal(data, &cf); err != nil {
-			f.Fatalf("%s: %v", file, err)
+			tb.Fatalf("%s: %v", file, err)
 		}
-		f.Add([]byte(cf.Document))
+		docs = append(docs, cf.Document)
 	}
+	return docs
 }

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -467,21 +465,7 @@ func TestCompiledSizeBounded(t *testing.T) {
 			check(fmt.Sprintf("fullest flags, %s, apart %v", name, apart), 40, func() string { return doc })
 		}
 	}
-	files, _ := filepath.Glob("../testdata/eval/*.json")
-	var docs []string
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cf struct {
-			Document json.RawMessage `json:"document"`
-		}
-		if err := json.Unmarshal(data, &cf); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		docs = append(docs, string(cf.Document))
-	}
+	docs := evalDocuments(t)
 	// The evaluation cases' documents, as one: their flags and segments
 	// under keys of their own.
 	check("the documents of testdata/eval", 0, func() string {
