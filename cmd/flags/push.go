@@ -81,7 +81,8 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// readLimited reads a file of at most limit bytes.
+// readLimited reads a file of at most limit bytes: a document to push or a
+// token file, either of which could be a huge file named by mistake.
 func readLimited(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
