@@ -94,16 +94,7 @@ func TestServeSIGTERM(t *testing.T) {
 	if ev := readEvent(); !strings.Contains(ev, "event: snapshot") {
 		t.Fatalf("first event %q, want the snapshot", ev)
 	}
-	req, _ := http.NewRequest("PUT", url+"/v1/admin/flags/last", strings.NewReader(`{"variations": [1], "fallthrough": {"variation": 0}}`))
-	req.Header.Set("Authorization", "Bearer adm")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT = %d", resp.StatusCode)
-	}
+	adminCall(t, "PUT", url+"/v1/admin/flags/last", "adm", `{"variations": [1], "fallthrough": {"variation": 0}}`)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
