@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,10 +80,7 @@ func TestServeWithPostgresStore(t *testing.T) {
 		return strings.Fields(line[i+4:])[0]
 	}
 	a := start()
-	doc := filepath.Join(t.TempDir(), "flags.json")
-	if err := os.WriteFile(doc, []byte(serveDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	doc := writeFile(t, "flags.json", serveDoc)
 	if code, out, errOut := runCmd(t, runPush, "--url", a, "--token", "adm", doc); code != 0 {
 		t.Fatalf("flags push = %d %s %s", code, out, errOut)
 	}

@@ -59,10 +59,7 @@ func TestServeBadStart(t *testing.T) {
 }
 
 func TestServeRunsAndStops(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	if err := os.WriteFile(path, []byte(serveDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, "flags.json", serveDoc)
 	url, stop := startServe(t, []string{"--flags", path, "--addr", "127.0.0.1:0", "--token", "sdk", "--admin-token", "adm"})
 	defer stop()
 

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,10 +29,7 @@ func TestMain(m *testing.M) {
 // which then ends cleanly; the process logs its shutdown and exits 0; new
 // connections are refused.
 func TestServeSIGTERM(t *testing.T) {
-	doc := filepath.Join(t.TempDir(), "flags.json")
-	if err := os.WriteFile(doc, []byte(serveDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	doc := writeFile(t, "flags.json", serveDoc)
 	cmd := exec.Command(os.Args[0], "serve", "--flags", doc, "--addr", "127.0.0.1:0", "--admin-token", "adm")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	stderr, err := cmd.StderrPipe()

@@ -33,11 +33,7 @@ func tokensFile(t *testing.T, roles map[string]string) string {
 // the kill switch, recorded in the audit log under the token's name (the
 // log beside the document, or --audit-log).
 func TestServeRolesAndKillSwitch(t *testing.T) {
-	dir := t.TempDir()
-	doc := filepath.Join(dir, "flags.json")
-	if err := os.WriteFile(doc, []byte(serveDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	doc := writeFile(t, "flags.json", serveDoc)
 	tokens := tokensFile(t, map[string]string{"oncall": "operator", "app": "reader", "ci": "admin"})
 	auditLog := filepath.Join(t.TempDir(), "audit.jsonl")
 	url, stop := startServe(t, []string{"--flags", doc, "--addr", "127.0.0.1:0", "--tokens", tokens, "--audit-log", auditLog})
@@ -56,7 +52,7 @@ func TestServeRolesAndKillSwitch(t *testing.T) {
 		!strings.Contains(string(logged), `"comment":"3 a.m. page"`) {
 		t.Errorf("audit log %s (%v), want the operator's patch with its comment", logged, err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "flags.audit.jsonl")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(filepath.Dir(doc), "flags.audit.jsonl")); !os.IsNotExist(err) {
 		t.Errorf("an audit log beside the document despite --audit-log: %v", err)
 	}
 
