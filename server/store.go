@@ -175,14 +175,11 @@ func (m *MemoryStore) Write(_ context.Context, c *Commit) error {
 func (m *MemoryStore) Audit(_ context.Context, q AuditQuery) (*AuditPage, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	from := m.first
-	if q.After != "" {
-		n, err := strconv.Atoi(q.After)
-		if err != nil || n < 0 || n > m.first+len(m.audit) {
-			return nil, fmt.Errorf("%w: %q", ErrBadCursor, q.After)
-		}
-		from = max(n, m.first)
+	n, ok := offsetCursor(q.After)
+	if !ok || n > int64(m.first+len(m.audit)) {
+		return nil, fmt.Errorf("%w: %q", ErrBadCursor, q.After)
 	}
+	from := max(int(n), m.first)
 	page := &AuditPage{}
 	for i := from - m.first; i < len(m.audit); i++ {
 		e := m.audit[i]
