@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,29 @@ func runCmd(t *testing.T, run func(context.Context, []string, io.Writer, io.Writ
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
+}
+
+// refusal is a command line a command must refuse: exit status 2, nothing
+// on stdout, and a message on stderr that contains want.
+type refusal struct {
+	name string
+	args []string
+	want string
+}
+
+// checkRefusals runs run on each refusal's arguments, after prefix, in a
+// subtest of its own.
+func checkRefusals(t *testing.T, run func(context.Context, []string, io.Writer, io.Writer) int, prefix []string, refusals []refusal) {
+	t.Helper()
+	for _, tc := range refusals {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(slices.Clone(prefix), tc.args...)
+			code, stdout, stderr := runCmd(t, run, args...)
+			if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
+				t.Errorf("%q = %d, stdout %q, stderr %q; want 2, nothing on stdout and a message with %q", args, code, stdout, stderr, tc.want)
+			}
+		})
+	}
 }
 
 func TestPushCommand(t *testing.T) {

@@ -31,11 +31,7 @@ func TestServeBadStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string // in stderr
-	}{
+	checkRefusals(t, runServe, nil, []refusal{
 		{"no --flags", []string{"--addr", "127.0.0.1:0"}, "--flags or --store (or $FLAGS_STORE) is required"},
 		{"both stores", []string{"--flags", bad, "--store", "postgres://127.0.0.1:1/x"}, "--flags and --store exclude each other"},
 		{"audit log with a database", []string{"--store", "postgres://127.0.0.1:1/x", "--audit-log", "a.jsonl"}, "--audit-log is for --flags"},
@@ -45,17 +41,7 @@ func TestServeBadStart(t *testing.T) {
 		{"duplicate key in folder", []string{"--flags", folder}, `"f" is also defined`},
 		{"unknown flag", []string{"--flags", bad, "--port", "1"}, "port"},
 		{"stray argument", []string{"--flags", bad, "extra"}, "extra"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, stdout, stderr := runCmd(t, runServe, tc.args...)
-			if code != 2 || !strings.Contains(stderr, tc.want) {
-				t.Fatalf("flags serve %q = %d, stderr %q; want 2 and a message with %q", tc.args, code, stderr, tc.want)
-			}
-			if stdout != "" {
-				t.Errorf("stdout %q, want nothing", stdout)
-			}
-		})
-	}
+	})
 }
 
 func TestServeRunsAndStops(t *testing.T) {

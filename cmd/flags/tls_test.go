@@ -128,22 +128,13 @@ func TestServeTLSBadArguments(t *testing.T) {
 	certFile, keyFile, _ := selfSigned(t, dir)
 	otherCert, _, _ := selfSigned(t, t.TempDir())
 	doc := writeFile(t, "flags.json", serveDoc)
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
+	checkRefusals(t, runServe, []string{"--flags", doc, "--addr", "127.0.0.1:0"}, []refusal{
 		{"cert without key", []string{"--tls-cert", certFile}, "go together"},
 		{"key without cert", []string{"--tls-key", keyFile}, "go together"},
 		{"missing cert", []string{"--tls-cert", certFile + ".missing", "--tls-key", keyFile}, "missing"},
 		{"key of another cert", []string{"--tls-cert", otherCert, "--tls-key", keyFile}, "private key does not match"},
 		{"key as cert", []string{"--tls-cert", keyFile, "--tls-key", keyFile}, "--tls-cert"},
-	} {
-		args := append([]string{"--flags", doc, "--addr", "127.0.0.1:0"}, tc.args...)
-		if code, _, stderr := runCmd(t, runServe, args...); code != 2 || !strings.Contains(stderr, tc.want) {
-			t.Errorf("%s: flags serve = %d, stderr %q; want 2 naming %q", tc.name, code, stderr, tc.want)
-		}
-	}
+	})
 }
 
 // TestCACert: `flags watch` without the server's CA reports a certificate

@@ -86,23 +86,12 @@ func TestWatchTokenNotInProcessList(t *testing.T) {
 		}
 	})
 
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
+	checkRefusals(t, runWatch, []string{"--url", ws.url(), "--context", `{"key":"u1"}`}, []refusal{
 		{"both", []string{"--token", "s3cret", "--token-file", tokenFile}, "--token and --token-file are mutually exclusive"},
 		{"missing file", []string{"--token-file", filepath.Join(t.TempDir(), "nope")}, "nope"},
 		{"empty file", []string{"--token-file", writeFile(t, "empty", "\n")}, "no token"},
 		{"two tokens", []string{"--token-file", writeFile(t, "two", "a\nb\n")}, "want one token"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"--url", ws.url(), "--context", `{"key":"u1"}`}, tc.args...)
-			if code, _, stderr := runCmd(t, runWatch, args...); code != 2 || !strings.Contains(stderr, tc.want) {
-				t.Errorf("flags watch %q = %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
-			}
-		})
-	}
+	})
 
 	var stdout, stderr testkit.SyncBuffer
 	if code := runWatch(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 ||
@@ -162,24 +151,13 @@ func TestServeTokensNotInProcessList(t *testing.T) {
 		})
 	}
 
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
+	checkRefusals(t, runServe, []string{"--flags", doc, "--addr", "127.0.0.1:0"}, []refusal{
 		{"token twice", []string{"--token", "a", "--token-file", tokenFile}, "--token and --token-file are mutually exclusive"},
 		{"admin token twice", []string{"--admin-token", "a", "--admin-token-file", adminFile}, "--admin-token and --admin-token-file are mutually exclusive"},
 		{"empty token file", []string{"--token-file", writeFile(t, "empty", " \n")}, "no token"},
 		{"missing admin token file", []string{"--admin-token-file", filepath.Join(t.TempDir(), "nope")}, "nope"},
 		{"empty previous token file", []string{"--previous-token-file", writeFile(t, "none", "")}, "--previous-token-file"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"--flags", doc, "--addr", "127.0.0.1:0"}, tc.args...)
-			if code, _, stderr := runCmd(t, runServe, args...); code != 2 || !strings.Contains(stderr, tc.want) {
-				t.Errorf("flags serve %q = %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
-			}
-		})
-	}
+	})
 
 	t.Run("help", func(t *testing.T) {
 		t.Setenv("FLAGS_TOKEN", "env-secret")
