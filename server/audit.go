@@ -96,6 +96,18 @@ type AuditPage struct {
 // ErrBadCursor reports an AuditQuery.After that the store did not hand out.
 var ErrBadCursor = errors.New("flags: not an audit cursor of this store")
 
+// offsetCursor reads a cursor of the audit logs and event logs of this
+// package, which are all offsets (an index, a byte offset): "" is the
+// start, 0. ok is false for anything but a non-negative integer; whether
+// the offset is within the log is for the caller to say.
+func offsetCursor(cursor string) (n int64, ok bool) {
+	if cursor == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(cursor, 10, 64)
+	return n, err == nil && n >= 0
+}
+
 // auditMeta is who made a change, how and why.
 type auditMeta struct {
 	actor   string

@@ -63,14 +63,11 @@ func (m *memoryEvents) AppendEvents(_ context.Context, b *EventBatch) (bool, err
 func (m *memoryEvents) EventsSince(_ context.Context, cursor string, limit int) ([]*EventBatch, string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	from := 0
-	if cursor != "" {
-		n, err := strconv.Atoi(cursor)
-		if err != nil || n < 0 || n > len(m.batches) {
-			return nil, cursor, fmt.Errorf("flags: events: bad cursor %q", cursor)
-		}
-		from = n
+	n, ok := offsetCursor(cursor)
+	if !ok || n > int64(len(m.batches)) {
+		return nil, cursor, fmt.Errorf("flags: events: bad cursor %q", cursor)
 	}
+	from := int(n)
 	to := min(len(m.batches), from+limit)
 	return m.batches[from:to:to], strconv.Itoa(to), nil
 }
@@ -202,13 +199,9 @@ func (l *FileEventLog) syncTo(end int64) error {
 // EventsSince reads the batches after byte offset cursor, up to what is
 // synced.
 func (l *FileEventLog) EventsSince(_ context.Context, cursor string, limit int) ([]*EventBatch, string, error) {
-	var from int64
-	if cursor != "" {
-		n, err := strconv.ParseInt(cursor, 10, 64)
-		if err != nil || n < 0 {
-			return nil, cursor, fmt.Errorf("flags: events log: bad cursor %q", cursor)
-		}
-		from = n
+	from, ok := offsetCursor(cursor)
+	if !ok {
+		return nil, cursor, fmt.Errorf("flags: events log: bad cursor %q", cursor)
 	}
 	l.syncMu.Lock()
 	end := l.synced

@@ -127,13 +127,9 @@ func (fs *FileStore) appendAudit(entries []AuditEntry) error {
 // every restart (a new epoch), so q.Since keeps later entries of a lower
 // version out; page with Next to read everything.
 func (fs *FileStore) Audit(ctx context.Context, q AuditQuery) (*AuditPage, error) {
-	var from int64
-	if q.After != "" {
-		n, err := strconv.ParseInt(q.After, 10, 64)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%w: %q", ErrBadCursor, q.After)
-		}
-		from = n
+	from, ok := offsetCursor(q.After)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrBadCursor, q.After)
 	}
 	f, err := os.Open(fs.auditPath)
 	if errors.Is(err, os.ErrNotExist) && from == 0 {

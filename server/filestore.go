@@ -234,9 +234,22 @@ func (fs *FileStore) names() ([]string, error) {
 	if !fs.folder {
 		return []string{filepath.Base(fs.path)}, nil
 	}
-	ents, err := os.ReadDir(fs.path)
+	names, err := FolderDocuments(fs.path)
 	if err != nil {
 		return nil, fmt.Errorf("flags: %w", err)
+	}
+	return names, nil
+}
+
+// FolderDocuments lists the documents a FileStore over the folder dir
+// merges: the *.json files whose name does not start with a dot (the
+// store's own temporary files do), in name order. Tools that read a folder
+// as the server does (`flags lint`, `flags eval`) list it with this, so
+// they cannot disagree with it about which files count.
+func FolderDocuments(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
 	}
 	var out []string
 	for _, e := range ents {

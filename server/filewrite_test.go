@@ -325,6 +325,21 @@ func TestAdminWriteEditDuringWrite(t *testing.T) {
 // own temporary files, left by a write interrupted before its rename, are
 // removed when the store opens; nothing else is.
 func TestTempFilesRemovedAtOpen(t *testing.T) {
+	// checkOpened checks, after a store opened in dir, that the files gone
+	// are gone and the files kept are still there.
+	checkOpened := func(dir string, gone, kept []string) {
+		t.Helper()
+		for _, n := range gone {
+			if _, err := os.Stat(filepath.Join(dir, n)); !os.IsNotExist(err) {
+				t.Errorf("%s still there after open (err %v)", n, err)
+			}
+		}
+		for _, n := range kept {
+			if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+				t.Errorf("%s removed: %v", n, err)
+			}
+		}
+	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "flags.json")
 	writeFile(t, path, baseDoc)
@@ -336,16 +351,7 @@ func TestTempFilesRemovedAtOpen(t *testing.T) {
 	if _, err := OpenFileStore(path, FileStoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range leftovers {
-		if _, err := os.Stat(filepath.Join(dir, n)); !os.IsNotExist(err) {
-			t.Errorf("%s still there after open (err %v)", n, err)
-		}
-	}
-	for _, n := range others {
-		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
-			t.Errorf("%s removed: %v", n, err)
-		}
-	}
+	checkOpened(dir, leftovers, others)
 
 	// A folder store writes admin.json: its temporary files go, others stay.
 	folder := t.TempDir()
@@ -355,10 +361,5 @@ func TestTempFilesRemovedAtOpen(t *testing.T) {
 	if _, err := OpenFileStore(folder, FileStoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(folder, ".admin.json.tmp-77")); !os.IsNotExist(err) {
-		t.Errorf(".admin.json.tmp-77 still there after open (err %v)", err)
-	}
-	if _, err := os.Stat(filepath.Join(folder, ".a.json.tmp-77")); err != nil {
-		t.Errorf(".a.json.tmp-77 removed: %v", err)
-	}
+	checkOpened(folder, []string{".admin.json.tmp-77"}, []string{".a.json.tmp-77"})
 }

@@ -102,7 +102,7 @@ func (v *ledgerView) Write(_ context.Context, c *Commit) error {
 	if len(c.Changes) == 0 {
 		return fmt.Errorf("a ledger commit without changes at version %d", c.Version)
 	}
-	l.doc = applyChanges(l.doc, c)
+	l.doc = l.doc.Apply(commitPatch(c))
 	l.version = c.Version
 	l.log = append(l.log, &Commit{Version: c.Version, Changes: c.Changes})
 	if len(l.log) > l.keep {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strconv"
 	"sync"
 
@@ -159,7 +158,7 @@ func (m *MemoryStore) Write(_ context.Context, c *Commit) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(c.Changes) > 0 {
-		m.doc = applyChanges(m.doc, c)
+		m.doc = m.doc.Apply(commitPatch(c))
 	}
 	m.audit = append(m.audit, c.Audit...)
 	if len(m.audit) > 2*MemoryAuditEntries { // trimmed now and then: amortized
@@ -175,14 +174,11 @@ func (m *MemoryStore) Write(_ context.Context, c *Commit) error {
 func (m *MemoryStore) Audit(_ context.Context, q AuditQuery) (*AuditPage, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	from := m.first
-	if q.After != "" {
-		n, err := strconv.Atoi(q.After)
-		if err != nil || n < 0 || n > m.first+len(m.audit) {
-			return nil, fmt.Errorf("%w: %q", ErrBadCursor, q.After)
-		}
-		from = max(n, m.first)
+	n, ok := offsetCursor(q.After)
+	if !ok || n > int64(m.first+len(m.audit)) {
+		return nil, fmt.Errorf("%w: %q", ErrBadCursor, q.After)
 	}
+	from := max(int(n), m.first)
 	page := &AuditPage{}
 	for i := from - m.first; i < len(m.audit); i++ {
 		e := m.audit[i]
@@ -196,34 +192,6 @@ func (m *MemoryStore) Audit(_ context.Context, q AuditQuery) (*AuditPage, error)
 		page.Entries = append(page.Entries, e)
 	}
 	return page, nil
-}
-
-// applyChanges returns a copy of doc with c's changes applied, at version
-// c.Version.
-func applyChanges(doc *rules.Document, c *Commit) *rules.Document {
-	out := &rules.Document{
-		Version:  c.Version,
-		Flags:    maps.Clone(doc.Flags),
-		Segments: maps.Clone(doc.Segments),
-	}
-	if out.Flags == nil {
-		out.Flags = map[string]json.RawMessage{}
-	}
-	if out.Segments == nil {
-		out.Segments = map[string]json.RawMessage{}
-	}
-	for _, ch := range c.Changes {
-		m := out.Flags
-		if ch.Kind == KindSegment {
-			m = out.Segments
-		}
-		if ch.Value == nil {
-			delete(m, ch.Key)
-		} else {
-			m[ch.Key] = ch.Value
-		}
-	}
-	return out
 }
 
 // conflictError is an ErrConflict with a reason.

@@ -55,13 +55,42 @@ type adminOptions struct {
 	caCert  *string
 }
 
-func addAdminOptions(fs *flag.FlagSet, what string) adminOptions {
-	return adminOptions{
+// newAdminFlags starts the flag set of the admin command cmd ("flags
+// push") with the options every admin command takes; who says which token
+// the command needs. The command adds its own options before calling parse.
+func newAdminFlags(cmd, who string, stderr io.Writer) (*flag.FlagSet, adminOptions) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs, adminOptions{
 		url:     fs.String("url", "", "the server's base URL"),
-		token:   addTokenOption(fs, "token", "FLAGS_TOKEN", what),
+		token:   addTokenOption(fs, "token", "FLAGS_TOKEN", who),
 		timeout: fs.Duration("timeout", defaultAdminTimeout, "give up after this long"),
 		caCert:  fs.String("ca-cert", "", "trust the certificate authorities in this PEM `FILE` (a private CA) instead of the system's"),
 	}
+}
+
+// parse parses an admin command's arguments, lets problem vet them (it
+// returns what is wrong, or "" when nothing is) and returns the client the
+// options describe, with the positional arguments. The command's own
+// arguments are vetted before the options, so a mistyped FLAG is reported
+// even when --url is missing too. A nil client means the command stops with
+// the returned exit status: 0 for -help, 2 for bad arguments, the reason
+// written to fs's output.
+func (o adminOptions) parse(fs *flag.FlagSet, args []string, problem func(positional []string) string) (*adminClient, []string, int) {
+	pos, code, ok := parseCommand(fs, args)
+	if !ok {
+		return nil, nil, code
+	}
+	if msg := problem(pos); msg != "" {
+		fmt.Fprintf(fs.Output(), "%s: %s\n", fs.Name(), msg)
+		return nil, nil, 2
+	}
+	c, err := o.client(fs)
+	if err != nil {
+		fmt.Fprintf(fs.Output(), "%s: %v\n", fs.Name(), err)
+		return nil, nil, 2
+	}
+	return c, pos, 0
 }
 
 // readCACert reads a PEM file of CA certificates (--ca-cert); nil for "".

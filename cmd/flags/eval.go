@@ -13,6 +13,7 @@ import (
 
 	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/server"
 )
 
 // runEval implements `flags eval` (SPEC §6): one JSON line per flag asked
@@ -107,7 +108,7 @@ func loadSnapshot(paths ...string) (*flags.Snapshot, error) {
 		}
 		names := []string{p}
 		if fi.IsDir() {
-			inside, err := folderFiles(p)
+			inside, err := server.FolderDocuments(p)
 			if err != nil {
 				return nil, err
 			}

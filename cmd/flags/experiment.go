@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,27 +19,20 @@ import (
 // status: 0; 2 for bad arguments or a refusal (unknown flag, a reader
 // token); 1 when the server cannot be reached or fails.
 func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("flags experiment", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	opts := addAdminOptions(fs, "an operator or admin token")
+	fs, opts := newAdminFlags("flags experiment", "an operator or admin token", stderr)
 	asJSON := fs.Bool("json", false, "print the server's JSON answer")
 	alpha := fs.Float64("alpha", 0.05, "the significance level the verdict uses")
-	keys, code, ok := parseCommand(fs, args)
-	if !ok {
+	c, keys, code := opts.parse(fs, args, func(keys []string) string {
+		switch {
+		case len(keys) != 1:
+			return "want exactly one FLAG"
+		case !(*alpha > 0 && *alpha < 1):
+			return "--alpha must be between 0 and 1"
+		}
+		return ""
+	})
+	if c == nil {
 		return code
-	}
-	if len(keys) != 1 {
-		fmt.Fprintln(stderr, "flags experiment: want exactly one FLAG")
-		return 2
-	}
-	if !(*alpha > 0 && *alpha < 1) {
-		fmt.Fprintln(stderr, "flags experiment: --alpha must be between 0 and 1")
-		return 2
-	}
-	c, err := opts.client(fs)
-	if err != nil {
-		fmt.Fprintf(stderr, "flags experiment: %v\n", err)
-		return 2
 	}
 	a, code := c.call(ctx, stderr, "flags experiment", http.MethodGet, "/v1/admin/experiments/"+url.PathEscape(keys[0]), nil)
 	if a == nil {

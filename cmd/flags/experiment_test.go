@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -14,10 +12,6 @@ import (
 
 const experimentDoc = `{"flags": {"checkout": {"on": true, "variations": ["old", "new"],
   "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}}}}`
-
-func experimentCmd(ctx context.Context, args []string, stdout, stderr *bytes.Buffer) int {
-	return runExperiment(ctx, args, stdout, stderr)
-}
 
 // postUnits sends exposures of n0 and n1 units and c0 and c1 conversions.
 func postUnits(t *testing.T, url, prefix string, n0, n1, c0, c1 int) {
@@ -45,12 +39,12 @@ func postUnits(t *testing.T, url, prefix string, n0, n1, c0, c1 int) {
 
 func TestExperimentCommand(t *testing.T) {
 	_, url, _ := startFileServer(t, experimentDoc, server.Options{AdminToken: "adm"})
-	code, out, errOut := runCmd(t, experimentCmd, "--url", url, "--token", "adm", "checkout")
+	code, out, errOut := runCmd(t, runExperiment, "--url", url, "--token", "adm", "checkout")
 	if code != 0 || !strings.Contains(out, "no metric events counted yet") {
 		t.Fatalf("before any event: %d\n%s\n%s", code, out, errOut)
 	}
 	postUnits(t, url, "a", 1000, 1000, 100, 160)
-	code, out, errOut = runCmd(t, experimentCmd, "--url", url, "--token", "adm", "checkout")
+	code, out, errOut = runCmd(t, runExperiment, "--url", url, "--token", "adm", "checkout")
 	for _, want := range []string{
 		"experiment checkout (control: variation 0)",
 		"units: 2000  [0] 1000  [1] 1000  (switched: 0)",
@@ -68,7 +62,7 @@ func TestExperimentCommand(t *testing.T) {
 		t.Errorf("a balanced split warned or failed (%d):\n%s", code, out)
 	}
 
-	code, out, _ = runCmd(t, experimentCmd, "--url", url, "--token", "adm", "--json", "checkout")
+	code, out, _ = runCmd(t, runExperiment, "--url", url, "--token", "adm", "--json", "checkout")
 	var r map[string]any
 	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 || r["flag"] != "checkout" || r["srm"] == nil {
 		t.Errorf("--json: %d %v\n%s", code, err, out)
@@ -76,7 +70,7 @@ func TestExperimentCommand(t *testing.T) {
 
 	// A lopsided split: the SRM warning.
 	postUnits(t, url, "b", 1000, 0, 0, 0) // 1,000 more control units
-	_, out, _ = runCmd(t, experimentCmd, "--url", url, "--token", "adm", "checkout")
+	_, out, _ = runCmd(t, runExperiment, "--url", url, "--token", "adm", "checkout")
 	if !strings.Contains(out, "WARNING: sample-ratio mismatch") {
 		t.Errorf("no SRM warning for 2000/1000 on a 50/50 rollout:\n%s", out)
 	}
@@ -91,7 +85,7 @@ func TestExperimentCommand(t *testing.T) {
 		{[]string{"--url", "http://127.0.0.1:1", "--token", "adm", "checkout"}, 1},
 		{[]string{"-h"}, 0},
 	} {
-		if code, _, errOut := runCmd(t, experimentCmd, tc.args...); code != tc.code {
+		if code, _, errOut := runCmd(t, runExperiment, tc.args...); code != tc.code {
 			t.Errorf("flags experiment %q = %d (%s), want %d", tc.args, code, errOut, tc.code)
 		}
 	}

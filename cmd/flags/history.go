@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,25 +45,16 @@ func runHistory(ctx context.Context, args []string, stdout, stderr io.Writer) in
 // means stop with the returned exit status (0 for -help, 2 for bad
 // arguments), the reason already written to stderr.
 func parseHistoryArgs(args []string, stderr io.Writer) (*historyRequest, int) {
-	fs := flag.NewFlagSet("flags history", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	opts := addAdminOptions(fs, "an operator or admin token")
+	fs, opts := newAdminFlags("flags history", "an operator or admin token", stderr)
 	since := fs.Int64("since", 0, "only changes published after this version")
 	kind := fs.String("kind", "", "only flags (flag) or only segments (segment)")
 	limit := fs.Int("limit", 0, "print at most this many changes (0: all)")
 	page := fs.Int("page", server.MaxAuditLimit, "entries asked for per request")
-	keys, code, ok := parseCommand(fs, args)
-	if !ok {
+	c, keys, code := opts.parse(fs, args, func(keys []string) string {
+		return historyArgsProblem(keys, *kind, *since, *limit, *page)
+	})
+	if c == nil {
 		return nil, code
-	}
-	if msg := historyArgsProblem(keys, *kind, *since, *limit, *page); msg != "" {
-		fmt.Fprintln(stderr, "flags history: "+msg)
-		return nil, 2
-	}
-	c, err := opts.client(fs)
-	if err != nil {
-		fmt.Fprintf(stderr, "flags history: %v\n", err)
-		return nil, 2
 	}
 	q := url.Values{"since": {strconv.FormatInt(*since, 10)}, "limit": {strconv.Itoa(*page)}}
 	if len(keys) == 1 {

@@ -1,37 +1,19 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/server"
 )
-
-func history(ctx context.Context, args []string, stdout, stderr *bytes.Buffer) int {
-	return runHistory(ctx, args, stdout, stderr)
-}
 
 // adminCall sends one admin request and fails the test unless it is 200.
 func adminCall(t *testing.T, method, url, token, body string, header ...string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	if resp, _ := testkit.Do(t, method, url, token, body, header...); resp.StatusCode != http.StatusOK {
 		t.Fatalf("%s %s = %d", method, url, resp.StatusCode)
 	}
 }
@@ -46,7 +28,7 @@ func TestHistoryCommand(t *testing.T) {
 		"X-Flags-Comment", "incident 7: kill switch")
 	adminCall(t, "DELETE", url+"/v1/admin/flags/g", "adm", "")
 
-	code, stdout, stderr := runCmd(t, history, "--url", url, "--token", "adm", "--page", "1", "f")
+	code, stdout, stderr := runCmd(t, runHistory, "--url", url, "--token", "adm", "--page", "1", "f")
 	want := `version 6  TIME  admin  patch flag f
   # incident 7: kill switch
   {
@@ -63,7 +45,7 @@ func TestHistoryCommand(t *testing.T) {
 		t.Errorf("flags history f = %d, stderr %q, stdout\n%s\nwant\n%s", code, stderr, got, want)
 	}
 
-	code, stdout, _ = runCmd(t, history, "--url", url, "--token", "adm", "--page", "2", "--kind", "flag", "g")
+	code, stdout, _ = runCmd(t, runHistory, "--url", url, "--token", "adm", "--page", "2", "--kind", "flag", "g")
 	want = `version 5  TIME  admin  put flag g
   # launch g
 + {
@@ -94,7 +76,7 @@ version 7  TIME  admin  delete flag g
 	if got := rfc3339.ReplaceAllString(stdout, "TIME"); code != 0 || got != want {
 		t.Errorf("flags history g = %d, stdout\n%s\nwant\n%s", code, got, want)
 	}
-	code, stdout, _ = runCmd(t, history, "--url", url, "--token", "adm", "--since", "5", "--limit", "1")
+	code, stdout, _ = runCmd(t, runHistory, "--url", url, "--token", "adm", "--since", "5", "--limit", "1")
 	if code != 0 || !strings.HasPrefix(stdout, "version 6 ") || strings.Contains(stdout, "version 7") {
 		t.Errorf("--since 5 --limit 1 = %d\n%s\nwant version 6 alone", code, stdout)
 	}
@@ -109,7 +91,7 @@ version 7  TIME  admin  delete flag g
 		{[]string{"--url", url, "--token", "adm", "bad key"}, 2, "key"},
 		{[]string{"--url", url, "--token", "adm", "none"}, 0, "no changes"},
 	} {
-		if code, _, stderr := runCmd(t, history, tc.args...); code != tc.code || !strings.Contains(stderr, tc.want) {
+		if code, _, stderr := runCmd(t, runHistory, tc.args...); code != tc.code || !strings.Contains(stderr, tc.want) {
 			t.Errorf("flags history %q = %d %q, want %d naming %q", tc.args, code, stderr, tc.code, tc.want)
 		}
 	}

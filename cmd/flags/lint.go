@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
@@ -192,7 +191,7 @@ type lintLine struct {
 // prerequisites and segments resolve across files.
 func lintFolder(dir string, stderr io.Writer) lintReport {
 	var r lintReport
-	names, err := folderFiles(dir)
+	names, err := server.FolderDocuments(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "flags lint: %v\n", err)
 		return lintReport{failed: true}
@@ -274,24 +273,6 @@ func lostProblems(merged *rules.Document, i int, src *lintSource, keys []lintKey
 		}
 	}
 	return lines
-}
-
-// folderFiles lists the documents of a folder as server.FileStore does:
-// the *.json files whose name does not start with a dot, in name order.
-func folderFiles(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".json") || e.IsDir() {
-			continue
-		}
-		names = append(names, name)
-	}
-	return names, nil
 }
 
 // mergeSources merges documents as server.FileStore does, which exports no

@@ -182,12 +182,12 @@ func TestLintFolderMergesAsServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, err := folderFiles(dir)
+	names, err := server.FolderDocuments(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{"a.json", "c.json", "d.json"}, names); diff != "" {
-		t.Errorf("folderFiles (-want +got):\n%s", diff)
+		t.Errorf("server.FolderDocuments (-want +got):\n%s", diff)
 	}
 	var sources []*lintSource
 	for _, name := range names {

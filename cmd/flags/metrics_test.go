@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,10 +67,7 @@ func value(mf map[string]*dto.MetricFamily, name string, want ...string) float64
 // to a token that may read; the series move as clients connect, admins
 // write and SDKs send events.
 func TestServeMetrics(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	if err := os.WriteFile(path, []byte(serveDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, "flags.json", serveDoc)
 	url, stop := startServe(t, []string{"--flags", path, "--addr", "127.0.0.1:0", "--token", "sdk", "--admin-token", "adm"})
 	defer stop()
 	if resp, err := http.Get(url + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {

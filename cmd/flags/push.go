@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -24,23 +23,17 @@ const maxPushFileBytes = 64 << 20
 // names is printed on stderr); 1 when the server cannot be reached or
 // fails.
 func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("flags push", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	opts := addAdminOptions(fs, "the admin token")
+	fs, opts := newAdminFlags("flags push", "the admin token", stderr)
 	ifMatch := fs.String("if-match", "", `push only if the server still serves this snapshot ETag ("EPOCH:VERSION", from GET /v1/flags)`)
 	comment := fs.String("comment", "", "why: recorded in the audit log (X-Flags-Comment)")
-	files, code, ok := parseCommand(fs, args)
-	if !ok {
+	c, files, code := opts.parse(fs, args, func(files []string) string {
+		if len(files) != 1 {
+			return "want one FILE (usage: flags push --url BASE [--token-file F] FILE)"
+		}
+		return ""
+	})
+	if c == nil {
 		return code
-	}
-	if len(files) != 1 {
-		fmt.Fprintln(stderr, "flags push: want one FILE (usage: flags push --url BASE [--token-file F] FILE)")
-		return 2
-	}
-	c, err := opts.client(fs)
-	if err != nil {
-		fmt.Fprintf(stderr, "flags push: %v\n", err)
-		return 2
 	}
 	doc, err := readLimited(files[0], maxPushFileBytes)
 	if err != nil {
@@ -81,7 +74,8 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// readLimited reads a file of at most limit bytes.
+// readLimited reads a file of at most limit bytes: a document to push or a
+// token file, either of which could be a huge file named by mistake.
 func readLimited(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,15 +38,36 @@ func startFileServer(t *testing.T, content string, opts server.Options) (*server
 	return srv, ts.URL, path
 }
 
-func runCmd(t *testing.T, run func(context.Context, []string, *bytes.Buffer, *bytes.Buffer) int, args ...string) (int, string, string) {
+// runCmd runs a command (runPush, runServe, ...) to its end and returns its
+// exit status, stdout and stderr.
+func runCmd(t *testing.T, run func(context.Context, []string, io.Writer, io.Writer) int, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
-func push(ctx context.Context, args []string, stdout, stderr *bytes.Buffer) int {
-	return runPush(ctx, args, stdout, stderr)
+// refusal is a command line a command must refuse: exit status 2, nothing
+// on stdout, and a message on stderr that contains want.
+type refusal struct {
+	name string
+	args []string
+	want string
+}
+
+// checkRefusals runs run on each refusal's arguments, after prefix, in a
+// subtest of its own.
+func checkRefusals(t *testing.T, run func(context.Context, []string, io.Writer, io.Writer) int, prefix []string, refusals []refusal) {
+	t.Helper()
+	for _, tc := range refusals {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(slices.Clone(prefix), tc.args...)
+			code, stdout, stderr := runCmd(t, run, args...)
+			if code != 2 || stdout != "" || !strings.Contains(stderr, tc.want) {
+				t.Errorf("%q = %d, stdout %q, stderr %q; want 2, nothing on stdout and a message with %q", args, code, stdout, stderr, tc.want)
+			}
+		})
+	}
 }
 
 func TestPushCommand(t *testing.T) {
@@ -60,7 +83,7 @@ func TestPushCommand(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("adm\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := runCmd(t, push, "--url", url, "--token-file", tokenFile, good)
+	code, stdout, stderr := runCmd(t, runPush, "--url", url, "--token-file", tokenFile, good)
 	if code != 0 || stdout != "version 5\n  flags.f set\n  flags.g set\n" || stderr != "" {
 		t.Fatalf("flags push = %d, stdout %q, stderr %q; want 0 and version 5 with f and g", code, stdout, stderr)
 	}
@@ -73,7 +96,7 @@ func TestPushCommand(t *testing.T) {
 	}
 	// The same file again: nothing to change. The token from $FLAGS_TOKEN.
 	t.Setenv("FLAGS_TOKEN", "adm")
-	code, stdout, _ = runCmd(t, push, good, "--url", url+"/")
+	code, stdout, _ = runCmd(t, runPush, good, "--url", url+"/")
 	if code != 0 || stdout != "version 5: nothing changed\n" {
 		t.Errorf("a second push = %d %q, want 0 and nothing changed", code, stdout)
 	}
@@ -88,7 +111,7 @@ func TestPushRefusedListsEveryProblem(t *testing.T) {
 	  "segments": {"s": {"excluded": 5}}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := runCmd(t, push, "--url", url, "--token", "adm", bad)
+	code, stdout, stderr := runCmd(t, runPush, "--url", url, "--token", "adm", bad)
 	if code != 2 || stdout != "" {
 		t.Fatalf("push of a malformed file = %d, stdout %q; want 2 and nothing", code, stdout)
 	}
@@ -112,14 +135,14 @@ func TestPushRefusedListsEveryProblem(t *testing.T) {
 		{"no url", []string{"--token", "adm", bad}, 2, "--url is required"},
 		{"bad url", []string{"--url", "localhost:8080", "--token", "adm", bad}, 2, "want http://"},
 	} {
-		code, _, stderr := runCmd(t, push, tc.args...)
+		code, _, stderr := runCmd(t, runPush, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%s: flags push = %d, stderr %q; want %d naming %q", tc.name, code, stderr, tc.code, tc.want)
 		}
 	}
 	dead := httptest.NewServer(nil)
 	dead.Close()
-	if code, _, stderr := runCmd(t, push, "--url", dead.URL, "--token", "adm", bad); code != 1 {
+	if code, _, stderr := runCmd(t, runPush, "--url", dead.URL, "--token", "adm", bad); code != 1 {
 		t.Errorf("push to a closed port = %d %q, want 1", code, stderr)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -81,11 +80,8 @@ func TestServeWithPostgresStore(t *testing.T) {
 		return strings.Fields(line[i+4:])[0]
 	}
 	a := start()
-	doc := filepath.Join(t.TempDir(), "flags.json")
-	if err := os.WriteFile(doc, []byte(serveDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if code, out, errOut := runCmd(t, push, "--url", a, "--token", "adm", doc); code != 0 {
+	doc := writeFile(t, "flags.json", serveDoc)
+	if code, out, errOut := runCmd(t, runPush, "--url", a, "--token", "adm", doc); code != 0 {
 		t.Fatalf("flags push = %d %s %s", code, out, errOut)
 	}
 	var stdout, stderr bytes.Buffer
@@ -93,7 +89,7 @@ func TestServeWithPostgresStore(t *testing.T) {
 		t.Fatalf("flags switch = %d %s %s", code, stdout.String(), stderr.String())
 	}
 	b := start()
-	code, out, errOut := runCmd(t, history, "--url", b, "--token", "adm", "f")
+	code, out, errOut := runCmd(t, runHistory, "--url", b, "--token", "adm", "f")
 	if code != 0 || !strings.Contains(out, "push flag f") || !strings.Contains(out, "patch flag f") || !strings.Contains(out, "# incident 9") {
 		t.Fatalf("flags history on the second replica = %d\n%s\n%s", code, out, errOut)
 	}

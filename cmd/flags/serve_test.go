@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -32,11 +31,7 @@ func TestServeBadStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string // in stderr
-	}{
+	checkRefusals(t, runServe, nil, []refusal{
 		{"no --flags", []string{"--addr", "127.0.0.1:0"}, "--flags or --store (or $FLAGS_STORE) is required"},
 		{"both stores", []string{"--flags", bad, "--store", "postgres://127.0.0.1:1/x"}, "--flags and --store exclude each other"},
 		{"audit log with a database", []string{"--store", "postgres://127.0.0.1:1/x", "--audit-log", "a.jsonl"}, "--audit-log is for --flags"},
@@ -46,38 +41,13 @@ func TestServeBadStart(t *testing.T) {
 		{"duplicate key in folder", []string{"--flags", folder}, `"f" is also defined`},
 		{"unknown flag", []string{"--flags", bad, "--port", "1"}, "port"},
 		{"stray argument", []string{"--flags", bad, "extra"}, "extra"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			code := runServe(context.Background(), tc.args, &stdout, &stderr)
-			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
-				t.Fatalf("flags serve %q = %d, stderr %q; want 2 and a message with %q", tc.args, code, stderr.String(), tc.want)
-			}
-			if stdout.Len() != 0 {
-				t.Errorf("stdout %q, want nothing", stdout.String())
-			}
-		})
-	}
+	})
 }
 
 func TestServeRunsAndStops(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	if err := os.WriteFile(path, []byte(serveDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stderr := newLineWriter()
-	exit := make(chan int, 1)
-	go func() {
-		exit <- runServe(ctx, []string{"--flags", path, "--addr", "127.0.0.1:0", "--token", "sdk", "--admin-token", "adm"}, io.Discard, stderr)
-	}()
-	line := stderr.await(t, "listening")
-	i := strings.Index(line, "url=")
-	if i < 0 {
-		t.Fatalf("listening line without url: %s", line)
-	}
-	url := strings.Fields(line[i+4:])[0]
+	path := writeFile(t, "flags.json", serveDoc)
+	url, stop := startServe(t, []string{"--flags", path, "--addr", "127.0.0.1:0", "--token", "sdk", "--admin-token", "adm"})
+	defer stop()
 
 	get := func(path, token string) *http.Response {
 		t.Helper()
@@ -108,15 +78,7 @@ func TestServeRunsAndStops(t *testing.T) {
 		t.Fatalf("stream starts with %q, %v", first, err)
 	}
 
-	cancel()
-	select {
-	case code := <-exit:
-		if code != 0 {
-			t.Errorf("exit status %d after cancel, want 0; stderr:\n%s", code, stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("flags serve did not stop after its context was cancelled")
-	}
+	stop()
 	// The stream was ended cleanly by the shutdown.
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		t.Errorf("stream after shutdown: %v, want a clean end", err)

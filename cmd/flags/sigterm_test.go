@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,10 +29,7 @@ func TestMain(m *testing.M) {
 // which then ends cleanly; the process logs its shutdown and exits 0; new
 // connections are refused.
 func TestServeSIGTERM(t *testing.T) {
-	doc := filepath.Join(t.TempDir(), "flags.json")
-	if err := os.WriteFile(doc, []byte(serveDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	doc := writeFile(t, "flags.json", serveDoc)
 	cmd := exec.Command(os.Args[0], "serve", "--flags", doc, "--addr", "127.0.0.1:0", "--admin-token", "adm")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	stderr, err := cmd.StderrPipe()
@@ -94,16 +90,7 @@ func TestServeSIGTERM(t *testing.T) {
 	if ev := readEvent(); !strings.Contains(ev, "event: snapshot") {
 		t.Fatalf("first event %q, want the snapshot", ev)
 	}
-	req, _ := http.NewRequest("PUT", url+"/v1/admin/flags/last", strings.NewReader(`{"variations": [1], "fallthrough": {"variation": 0}}`))
-	req.Header.Set("Authorization", "Bearer adm")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT = %d", resp.StatusCode)
-	}
+	adminCall(t, "PUT", url+"/v1/admin/flags/last", "adm", `{"variations": [1], "fallthrough": {"variation": 0}}`)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

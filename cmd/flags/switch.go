@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,29 +21,22 @@ import (
 // 2 for bad arguments or a refusal; 1 when the server cannot be reached or
 // fails.
 func runSwitch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("flags switch", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	opts := addAdminOptions(fs, "an operator or admin token")
+	fs, opts := newAdminFlags("flags switch", "an operator or admin token", stderr)
 	ifMatch := fs.String("if-match", "", `switch only if the flag is still at this version (its ETag, "3" or 3)`)
 	comment := fs.String("comment", "", "why: recorded in the audit log (X-Flags-Comment)")
-	pos, code, ok := parseCommand(fs, args)
-	if !ok {
+	c, pos, code := opts.parse(fs, args, func(pos []string) string {
+		switch {
+		case len(pos) != 2 || (pos[1] != "on" && pos[1] != "off"):
+			return "want FLAG on|off (usage: flags switch --url BASE [--token-file F] FLAG off)"
+		case !rules.ValidKey(pos[0]):
+			return fmt.Sprintf("%q is not a flag key", pos[0])
+		}
+		return ""
+	})
+	if c == nil {
 		return code
 	}
-	if len(pos) != 2 || (pos[1] != "on" && pos[1] != "off") {
-		fmt.Fprintln(stderr, "flags switch: want FLAG on|off (usage: flags switch --url BASE [--token-file F] FLAG off)")
-		return 2
-	}
 	key, state := pos[0], pos[1]
-	if !rules.ValidKey(key) {
-		fmt.Fprintf(stderr, "flags switch: %q is not a flag key\n", key)
-		return 2
-	}
-	c, err := opts.client(fs)
-	if err != nil {
-		fmt.Fprintf(stderr, "flags switch: %v\n", err)
-		return 2
-	}
 	tag := *ifMatch
 	if tag != "" && !strings.HasPrefix(tag, `"`) {
 		tag = `"` + tag + `"`

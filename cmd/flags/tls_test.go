@@ -74,10 +74,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, dir)
-	doc := filepath.Join(dir, "flags.json")
-	if err := os.WriteFile(doc, []byte(serveDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	doc := writeFile(t, "flags.json", serveDoc)
 	url, stop := startServe(t, []string{"--flags", doc, "--addr", "127.0.0.1:0", "--token", "sdk", "--tls-cert", certFile, "--tls-key", keyFile})
 	defer stop()
 	if !strings.HasPrefix(url, "https://127.0.0.1:") {
@@ -130,27 +127,14 @@ func TestServeTLSBadArguments(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, _ := selfSigned(t, dir)
 	otherCert, _, _ := selfSigned(t, t.TempDir())
-	doc := filepath.Join(dir, "flags.json")
-	if err := os.WriteFile(doc, []byte(serveDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
+	doc := writeFile(t, "flags.json", serveDoc)
+	checkRefusals(t, runServe, []string{"--flags", doc, "--addr", "127.0.0.1:0"}, []refusal{
 		{"cert without key", []string{"--tls-cert", certFile}, "go together"},
 		{"key without cert", []string{"--tls-key", keyFile}, "go together"},
 		{"missing cert", []string{"--tls-cert", certFile + ".missing", "--tls-key", keyFile}, "missing"},
 		{"key of another cert", []string{"--tls-cert", otherCert, "--tls-key", keyFile}, "private key does not match"},
 		{"key as cert", []string{"--tls-cert", keyFile, "--tls-key", keyFile}, "--tls-cert"},
-	} {
-		var stdout, stderr bytes.Buffer
-		args := append([]string{"--flags", doc, "--addr", "127.0.0.1:0"}, tc.args...)
-		if code := runServe(context.Background(), args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
-			t.Errorf("%s: flags serve = %d, stderr %q; want 2 naming %q", tc.name, code, stderr.String(), tc.want)
-		}
-	}
+	})
 }
 
 // TestCACert: `flags watch` without the server's CA reports a certificate
@@ -159,10 +143,7 @@ func TestServeTLSBadArguments(t *testing.T) {
 func TestCACert(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, _ := selfSigned(t, dir)
-	doc := filepath.Join(dir, "flags.json")
-	if err := os.WriteFile(doc, []byte(serveDoc), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	doc := writeFile(t, "flags.json", serveDoc)
 	url, stop := startServe(t, []string{"--flags", doc, "--addr", "127.0.0.1:0", "--token", "sdk", "--admin-token", "adm",
 		"--tls-cert", certFile, "--tls-key", keyFile})
 	defer stop()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"unicode"
@@ -66,17 +65,9 @@ func setFlags(fs *flag.FlagSet) map[string]bool {
 // or with a token holding a control character, is an error: an empty token
 // would silently mean "no token".
 func readTokenFile(path string) ([]string, error) {
-	f, err := os.Open(path)
+	data, err := readLimited(path, maxTokenFileBytes)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxTokenFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxTokenFileBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxTokenFileBytes)
 	}
 	var tokens []string
 	for line := range strings.Lines(string(data)) {

@@ -442,24 +442,12 @@ func TestWatchUnauthorized(t *testing.T) {
 }
 
 func TestWatchBadArguments(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-	}{
+	checkRefusals(t, runWatch, nil, []refusal{
 		{"no url", []string{"--context", `{"key":"u"}`}, "--url and --context are required"},
 		{"no context", []string{"--url", "http://127.0.0.1:1"}, "--url and --context are required"},
 		{"context not an object", []string{"--url", "http://127.0.0.1:1", "--context", `[1]`}, "--context must be a JSON object"},
 		{"bad url", []string{"--url", "ftp://127.0.0.1:1", "--context", `{"key":"u"}`}, "scheme"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr testkit.SyncBuffer
-			code := runWatch(context.Background(), tc.args, &stdout, &stderr)
-			if code != 2 || !strings.Contains(stderr.String(), tc.want) || stdout.String() != "" {
-				t.Errorf("flags watch %q = %d, stdout %q, stderr %q; want 2 and %q", tc.args, code, stdout.String(), stderr.String(), tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestWatchCorruptCache(t *testing.T) {

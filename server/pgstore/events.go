@@ -48,13 +48,9 @@ func (s *Store) AppendEvents(ctx context.Context, b *server.EventBatch) (bool, e
 
 // EventsSince returns the batches stored after row id cursor.
 func (s *Store) EventsSince(ctx context.Context, cursor string, limit int) ([]*server.EventBatch, string, error) {
-	var after int64
-	if cursor != "" {
-		n, err := strconv.ParseInt(cursor, 10, 64)
-		if err != nil || n < 0 {
-			return nil, cursor, fmt.Errorf("pgstore: events: bad cursor %q", cursor)
-		}
-		after = n
+	after, ok := rowCursor(cursor)
+	if !ok {
+		return nil, cursor, fmt.Errorf("pgstore: events: bad cursor %q", cursor)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id, batch, received, events FROM flagstream_events WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {

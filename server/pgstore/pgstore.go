@@ -289,13 +289,9 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]*server.
 // Audit reads the audit table. Its cursors are the entries' row ids, which
 // grow in commit order: writes hold the counter's row lock when they insert.
 func (s *Store) Audit(ctx context.Context, q server.AuditQuery) (*server.AuditPage, error) {
-	var after int64
-	if q.After != "" {
-		n, err := strconv.ParseInt(q.After, 10, 64)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%w: %q", server.ErrBadCursor, q.After)
-		}
-		after = n
+	after, ok := rowCursor(q.After)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", server.ErrBadCursor, q.After)
 	}
 	limit := q.Limit
 	if limit <= 0 {
@@ -402,6 +398,17 @@ func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
 		return nil, wrap("listen", err)
 	}
 	return conn, nil
+}
+
+// rowCursor reads a cursor of the audit or events table: the row id the
+// page ended at, "" for before the first (ids start at 1). ok is false for
+// anything but a non-negative integer.
+func rowCursor(cursor string) (id int64, ok bool) {
+	if cursor == "" {
+		return 0, true
+	}
+	id, err := strconv.ParseInt(cursor, 10, 64)
+	return id, err == nil && id >= 0
 }
 
 // wrap adds context to a database error, and server.ErrUnavailable when it
