@@ -167,14 +167,23 @@ func FlagstreamDistinct() Library {
 	return l
 }
 
-func flagstreamLoadDocOf(n int, versioned bool) ([]byte, error) {
+// flagstreamLoadDocOf is the load document; distinct gives every flag a
+// version of its own and every rule a second value of its own, which serves
+// no user of the checks, so that each flag with a rule is compiled (the
+// simple ones, which then differ only in their versions, share one
+// definition, as they do in a server's documents).
+func flagstreamLoadDocOf(n int, distinct bool) ([]byte, error) {
 	version := 0
-	return fsDoc(loadFlags(n, func(_ string, emailRule bool) any {
+	return fsDoc(loadFlags(n, func(key string, emailRule bool) any {
 		f := fsBool(0, nil)
 		if emailRule {
-			f = fsBool(0, map[string]any{"rules": []any{fsRule(fsClause("email", "endsWith", EmailSuffix))}})
+			values := []string{EmailSuffix}
+			if distinct {
+				values = append(values, "@"+key+".example")
+			}
+			f = fsBool(0, map[string]any{"rules": []any{fsRule(fsClause("email", "endsWith", values...))}})
 		}
-		if versioned { // 1 … n in key order
+		if distinct { // 1 … n in key order
 			version++
 			f["version"] = version
 		}
