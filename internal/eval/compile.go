@@ -184,6 +184,9 @@ func (ps *problems) targets(obj object, n int) []Target {
 // rules reads the rules of flag f.
 func (ps *problems) rules(obj object, f *Flag) []Rule {
 	var out []Rule
+	if a, ok := obj.val("rules").(array); ok { // sized once: a Rule is large to copy while growing
+		out = make([]Rule, 0, len(a.items))
+	}
 	for field, o := range ps.objects(obj, "rules", "") {
 		r := Rule{ID: ps.str(o, "id", field), Description: ps.str(o, "description", field)}
 		r.Clauses = ps.clauses(o, field)
@@ -433,8 +436,12 @@ func (ps *problems) weight(v any, field string, bad *bool) int64 {
 }
 
 func (ps *problems) clauses(o object, parent string) []Clause {
+	items := ps.array(o, "clauses", parent)
 	var out []Clause
-	for i, item := range ps.array(o, "clauses", parent) {
+	if len(items) > 0 {
+		out = make([]Clause, 0, len(items)) // sized once: a Clause is large to copy while growing
+	}
+	for i, item := range items {
 		field := ps.item(ps.join(parent, "clauses"), i)
 		co := ps.object(item, field)
 		if co == nil {
@@ -480,6 +487,11 @@ func (ps *problems) clauses(o object, parent string) []Clause {
 // version) are dropped: SPEC says they never match.
 func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 	var plans []plan // matches
+	c.Values = make([]any, 0, len(arr))
+	switch c.Op {
+	case OpStartsWith, OpEndsWith, OpContains, OpInSegment:
+		c.strings = make([]string, 0, len(arr))
+	}
 	for i, raw := range arr {
 		v := normalize(raw)
 		c.Values = append(c.Values, v)
