@@ -31,30 +31,18 @@ func versionOf(raw []byte) versionSpan {
 		return versionSpan{}
 	}
 	for i++; ; i++ {
-		i = skipWS(raw, i)
-		if i >= len(raw) || raw[i] != '"' {
-			return versionSpan{}
-		}
-		keyStart := i + 1
-		if i = endOfString(raw, i); i < 0 {
-			return versionSpan{}
-		}
-		isVersion := string(raw[keyStart:i-1]) == "version"
-		if i = skipWS(raw, i); i >= len(raw) || raw[i] != ':' {
-			return versionSpan{}
-		}
-		start := skipWS(raw, i+1)
-		if i = endOfValue(raw, start); i < 0 {
+		isVersion, start, end := topMember(raw, i)
+		if end < 0 {
 			return versionSpan{}
 		}
 		if isVersion {
-			n, ok := plainInt(raw[start:i])
+			n, ok := plainInt(raw[start:end])
 			if v.ok || !ok {
 				return versionSpan{}
 			}
-			v = versionSpan{start: start, end: i, value: n, ok: true}
+			v = versionSpan{start: start, end: end, value: n, ok: true}
 		}
-		if i = skipWS(raw, i); i >= len(raw) {
+		if i = skipWS(raw, end); i >= len(raw) {
 			return versionSpan{}
 		}
 		if raw[i] == '}' {
@@ -64,6 +52,26 @@ func versionOf(raw []byte) versionSpan {
 			return versionSpan{}
 		}
 	}
+}
+
+// topMember reads the object member whose key starts at i (after white
+// space): whether its name is "version", and where its value starts and
+// ends (end -1 when the JSON cannot be followed).
+func topMember(raw []byte, i int) (isVersion bool, start, end int) {
+	i = skipWS(raw, i)
+	if i >= len(raw) || raw[i] != '"' {
+		return false, 0, -1
+	}
+	keyStart := i + 1
+	if i = endOfString(raw, i); i < 0 {
+		return false, 0, -1
+	}
+	isVersion = string(raw[keyStart:i-1]) == "version"
+	if i = skipWS(raw, i); i >= len(raw) || raw[i] != ':' {
+		return false, 0, -1
+	}
+	start = skipWS(raw, i+1)
+	return isVersion, start, endOfValue(raw, start)
 }
 
 // hash hashes raw without its version's value, when v found it.
