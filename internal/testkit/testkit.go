@@ -1,10 +1,11 @@
 // Package testkit holds what the module's tests in several packages share:
 // a concurrency-safe output buffer, one HTTP request with a bearer token,
-// and the generation document the listener tests of flags and stream both
+// a reader of server-sent events, and the generation document the listener tests of flags and stream both
 // publish. Only tests import it.
 package testkit
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -77,6 +78,43 @@ func Do(t testing.TB, method, url, token, body string, header ...string) (*http.
 		t.Fatalf("%s %s: reading the body: %v", method, url, err)
 	}
 	return resp, string(b)
+}
+
+// SSEEvent is one server-sent event, or one comment line (a keep-alive),
+// which has Comment set and nothing else.
+type SSEEvent struct {
+	ID, Name, Data, Comment string
+}
+
+// ReadSSE reads the server-sent events of r, in the lines the reference
+// server writes ("id: ", "event: ", "data: ", ": comment"), and hands each
+// event and comment to emit as it ends. It returns the error that ended r:
+// io.EOF when the stream ended cleanly.
+func ReadSSE(r io.Reader, emit func(SSEEvent)) error {
+	br := bufio.NewReader(r)
+	var ev SSEEvent
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if ev != (SSEEvent{}) {
+				emit(ev)
+			}
+			ev = SSEEvent{}
+		case strings.HasPrefix(line, ":"):
+			emit(SSEEvent{Comment: strings.TrimSpace(line[1:])})
+		case strings.HasPrefix(line, "id: "):
+			ev.ID = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			ev.Name = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			ev.Data += line[6:]
+		}
+	}
 }
 
 // GenDoc is the document of generation gen: "gen" serves gen, "label"

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/pgtest"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/server/pgstore"
 )
@@ -33,7 +34,7 @@ func put(t testing.TB, r *replica, key string, v int) {
 // one database is published by all three at the same version, with the
 // same epoch and the same ETag, and audited once.
 func TestThreeReplicasAgree(t *testing.T) {
-	db := freshDatabase(t, postgresURL(t))
+	db := pgtest.FreshDatabase(t, postgresURL(t))
 	rs := []*replica{newReplica(t, db), newReplica(t, db), newReplica(t, db)}
 	epoch := rs[0].srv.Epoch()
 	if epoch == "" {
@@ -108,7 +109,7 @@ func TestThreeReplicasAgree(t *testing.T) {
 // TestConcurrentMigrations: replicas starting together on an empty
 // database all come up, with one schema and one epoch.
 func TestConcurrentMigrations(t *testing.T) {
-	db := freshDatabase(t, postgresURL(t))
+	db := pgtest.FreshDatabase(t, postgresURL(t))
 	const n = 8
 	stores := make([]*pgstore.Store, n)
 	errs := make([]error, n)
@@ -138,7 +139,7 @@ func TestConcurrentMigrations(t *testing.T) {
 // and reconnects to replica B with its Last-Event-ID gets only the patches
 // it missed, from the store's change log, not a snapshot.
 func TestFailoverReplaysFromChangeLog(t *testing.T) {
-	db := freshDatabase(t, postgresURL(t))
+	db := pgtest.FreshDatabase(t, postgresURL(t))
 	a := newReplica(t, db)
 	put(t, a, "x", 0)
 	s := openStream(t, a.url, "")
@@ -172,7 +173,7 @@ func TestFailoverReplaysFromChangeLog(t *testing.T) {
 // writer of each version wins and the others get 412; versions stay
 // gapless; the audit holds exactly one entry per accepted change.
 func TestConcurrentWritesAcrossReplicas(t *testing.T) {
-	db := freshDatabase(t, postgresURL(t))
+	db := pgtest.FreshDatabase(t, postgresURL(t))
 	rs := []*replica{newReplica(t, db), newReplica(t, db), newReplica(t, db)}
 	const keys = 100
 	for k := range keys {
@@ -257,7 +258,7 @@ func TestConcurrentWritesAcrossReplicas(t *testing.T) {
 // them gets ErrHistoryGone, which makes the Server publish the whole
 // content instead.
 func TestChangeLogKeepsTheLast(t *testing.T) {
-	db := freshDatabase(t, postgresURL(t))
+	db := pgtest.FreshDatabase(t, postgresURL(t))
 	st := openStore(t, db, pgstore.Options{KeepChanges: 3})
 	srv, err := server.New(st, server.Options{AdminToken: adminToken})
 	if err != nil {
@@ -294,7 +295,7 @@ func TestChangeLogKeepsTheLast(t *testing.T) {
 // write answered 503 appears, and both replicas catch up when it returns.
 func TestDatabaseKilledMidStream(t *testing.T) {
 	c := ownCluster(t)
-	db := freshDatabase(t, c.url)
+	db := pgtest.FreshDatabase(t, c.url)
 	a, b := newReplica(t, db), newReplica(t, db)
 	put(t, a, "x", 0)
 	waitVersion(t, b.srv, 1)
@@ -416,7 +417,7 @@ func TestDatabaseKilledMidStream(t *testing.T) {
 // replica takes to be published by another (LISTEN/NOTIFY), over 100
 // writes per round, and reports the p50 and p95 (SPEC §10: within 500 ms).
 func BenchmarkCrossReplicaPublish(b *testing.B) {
-	db := freshDatabase(b, postgresURL(b))
+	db := pgtest.FreshDatabase(b, postgresURL(b))
 	a, c := newReplica(b, db), newReplica(b, db)
 	var lat []time.Duration
 	b.ResetTimer()
@@ -441,7 +442,7 @@ func BenchmarkCrossReplicaPublish(b *testing.B) {
 // every replica, once: a batch retried on another replica is a duplicate;
 // a guard trips once, as one audited rollback, whichever replicas check it.
 func TestEventsAcrossReplicas(t *testing.T) {
-	db := freshDatabase(t, postgresURL(t))
+	db := pgtest.FreshDatabase(t, postgresURL(t))
 	var rs []*replica
 	for range 2 {
 		st := openStore(t, db, pgstore.Options{PollInterval: 500 * time.Millisecond})
