@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/stream"
@@ -75,19 +75,12 @@ func startServer(t *testing.T, addr string, doc *rules.Document, opts server.Opt
 		}
 		srv.ServeHTTP(w, r)
 	})
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+	ts, err := testkit.StartAt(addr, h)
 	if err != nil {
 		srv.Close()
-		t.Fatalf("listen %s: %v", addr, err)
+		t.Fatal(err)
 	}
-	ls.ts = httptest.NewUnstartedServer(h)
-	ls.ts.Listener.Close()
-	ls.ts.Listener = ln
-	ls.ts.Start()
-	ls.addr = ln.Addr().String()
+	ls.ts, ls.addr = ts, ts.Listener.Addr().String()
 	t.Cleanup(ls.stop)
 	return ls
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -57,18 +56,12 @@ func startWatchServer(t *testing.T, addr string, doc *rules.Document, opts serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
+	ts, err := testkit.StartAt(addr, srv)
 	if err != nil {
 		srv.Close()
 		t.Fatal(err)
 	}
-	ws := &watchServer{srv: srv, ts: httptest.NewUnstartedServer(srv), addr: ln.Addr().String()}
-	ws.ts.Listener.Close()
-	ws.ts.Listener = ln
-	ws.ts.Start()
+	ws := &watchServer{srv: srv, ts: ts, addr: ts.Listener.Addr().String()}
 	t.Cleanup(ws.stop)
 	return ws
 }

@@ -1,6 +1,7 @@
 // Package testkit holds what the module's tests in several packages share:
 // a concurrency-safe output buffer, one HTTP request with a bearer token,
-// a reader of server-sent events, and the generation document the listener tests of flags and stream both
+// a test server on an address of the test's choice, a reader of
+// server-sent events, and the generation document the listener tests of flags and stream both
 // publish. Only tests import it.
 package testkit
 
@@ -9,7 +10,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -78,6 +81,25 @@ func Do(t testing.TB, method, url, token, body string, header ...string) (*http.
 		t.Fatalf("%s %s: reading the body: %v", method, url, err)
 	}
 	return resp, string(b)
+}
+
+// StartAt starts a test server for h on addr, or on a free port of
+// 127.0.0.1 when addr is "". A test that stops a server and serves again on
+// the address it had (ts.Listener.Addr()) sees a client reconnect to the
+// same URL, which httptest.NewServer, always on a new port, cannot show.
+func StartAt(addr string, h http.Handler) (*httptest.Server, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	ts := httptest.NewUnstartedServer(h)
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
+	return ts, nil
 }
 
 // SSEEvent is one server-sent event, or one comment line (a keep-alive),
