@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strings"
@@ -48,10 +47,8 @@ func holdRequests() (gate func(http.ResponseWriter, *http.Request) bool, open fu
 // liveServer is the reference server behind a real listener on 127.0.0.1.
 type liveServer struct {
 	srv      *server.Server
-	ts       *httptest.Server
-	addr     string
 	requests atomic.Int64 // requests received, all paths
-	stopOnce sync.Once
+	*testkit.LiveServer
 }
 
 // startServer serves doc on addr ("" for any free port of 127.0.0.1). gate,
@@ -75,26 +72,8 @@ func startServer(t *testing.T, addr string, doc *rules.Document, opts server.Opt
 		}
 		srv.ServeHTTP(w, r)
 	})
-	ts, err := testkit.StartAt(addr, h)
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	ls.ts, ls.addr = ts, ts.Listener.Addr().String()
-	t.Cleanup(ls.stop)
+	ls.LiveServer = testkit.StartAt(t, addr, h, func() { srv.Close() })
 	return ls
-}
-
-func (ls *liveServer) url() string { return "http://" + ls.addr }
-
-// stop ends the streams, then closes the listener and every connection:
-// the address refuses connections afterwards.
-func (ls *liveServer) stop() {
-	ls.stopOnce.Do(func() {
-		ls.srv.Close()
-		ls.ts.CloseClientConnections()
-		ls.ts.Close()
-	})
 }
 
 // history is what the test has published: generations 0..max, in order.

@@ -83,23 +83,54 @@ func Do(t testing.TB, method, url, token, body string, header ...string) (*http.
 	return resp, string(b)
 }
 
-// StartAt starts a test server for h on addr, or on a free port of
-// 127.0.0.1 when addr is "". A test that stops a server and serves again on
-// the address it had (ts.Listener.Addr()) sees a client reconnect to the
+// LiveServer is a test server on an address a test chose: a test that
+// stops it and starts another on its Addr sees a client reconnect to the
 // same URL, which httptest.NewServer, always on a new port, cannot show.
-func StartAt(addr string, h http.Handler) (*httptest.Server, error) {
+type LiveServer struct {
+	*httptest.Server
+	onStop func()
+	once   sync.Once
+}
+
+// StartAt starts a test server for h on addr, or on a free port of
+// 127.0.0.1 when addr is "", and stops it at the end of the test. onStop,
+// when not nil, runs first when it stops (or when it cannot start): a
+// server that holds streams open must end them there, since
+// httptest.Server.Close waits for every request to end.
+func StartAt(t testing.TB, addr string, h http.Handler, onStop func()) *LiveServer {
+	t.Helper()
+	l := &LiveServer{onStop: onStop}
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
+		l.Stop()
+		t.Fatalf("listen %s: %v", addr, err)
 	}
-	ts := httptest.NewUnstartedServer(h)
-	ts.Listener.Close()
-	ts.Listener = ln
-	ts.Start()
-	return ts, nil
+	l.Server = httptest.NewUnstartedServer(h)
+	l.Listener.Close()
+	l.Listener = ln
+	l.Start()
+	t.Cleanup(l.Stop)
+	return l
+}
+
+// Addr is the address the server listens on, host:port.
+func (l *LiveServer) Addr() string { return l.Listener.Addr().String() }
+
+// Stop runs onStop, then closes the listener and every connection: the
+// address refuses connections afterwards. Calls after the first do nothing.
+func (l *LiveServer) Stop() {
+	l.once.Do(func() {
+		if l.onStop != nil {
+			l.onStop()
+		}
+		if l.Server != nil {
+			l.CloseClientConnections()
+			l.Close()
+		}
+	})
 }
 
 // SSEEvent is one server-sent event, or one comment line (a keep-alive),
