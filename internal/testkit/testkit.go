@@ -1,7 +1,8 @@
 // Package testkit holds what the module's tests in several packages share:
 // a concurrency-safe output buffer, one HTTP request with a bearer token,
 // a test server on an address of the test's choice, a reader of
-// server-sent events, a check of the files a sweep of leftovers removed, and the generation document the listener tests of flags and stream both
+// server-sent events, a check of the files a sweep of leftovers removed,
+// a document as JSON to compare, and the generation document the listener tests of flags and stream both
 // publish. Only tests import it.
 package testkit
 
@@ -188,6 +189,16 @@ func CheckSwept(t testing.TB, dir string, gone, kept []string) {
 			t.Errorf("%s: %v, want it kept", name, err)
 		}
 	}
+}
+
+// DocJSON is d as JSON, the form in which two documents compare whole.
+func DocJSON(t testing.TB, d *rules.Document) string {
+	t.Helper()
+	b, err := d.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // GenDoc is the document of generation gen: "gen" serves gen, "label"
