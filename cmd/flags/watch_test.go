@@ -88,35 +88,32 @@ func startWatch(t *testing.T, args ...string) *watchRun {
 // waitLines waits until stdout has at least n lines and returns them all.
 func (w *watchRun) waitLines(t *testing.T, n int, what string) []string {
 	t.Helper()
-	deadline := time.Now().Add(watchWait)
-	for {
-		if lines := w.stdout.Lines(); len(lines) >= n {
-			return lines
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s (%d lines); stdout:\n%s\nstderr:\n%s", watchWait, what, n, w.stdout, w.stderr)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var lines []string
+	if !testkit.Await(watchWait, 5*time.Millisecond, func() bool { lines = w.stdout.Lines(); return len(lines) >= n }) {
+		t.Fatalf("waited %v for %s (%d lines); stdout:\n%s\nstderr:\n%s", watchWait, what, n, w.stdout, w.stderr)
 	}
+	return lines
 }
 
 // waitLine waits for a line, after the first `from`, for which match holds,
 // and returns its index.
 func (w *watchRun) waitLine(t *testing.T, from int, what string, match func(string) bool) int {
 	t.Helper()
-	deadline := time.Now().Add(watchWait)
-	for {
+	found := -1
+	seen := func() bool {
 		lines := w.stdout.Lines()
 		for i := from; i < len(lines); i++ {
 			if match(lines[i]) {
-				return i
+				found = i
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s; stdout:\n%s\nstderr:\n%s", watchWait, what, w.stdout, w.stderr)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return false
 	}
+	if !testkit.Await(watchWait, 5*time.Millisecond, seen) {
+		t.Fatalf("waited %v for %s; stdout:\n%s\nstderr:\n%s", watchWait, what, w.stdout, w.stderr)
+	}
+	return found
 }
 
 // stopWatch cancels the context and returns the exit status.

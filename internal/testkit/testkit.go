@@ -2,7 +2,7 @@
 // a concurrency-safe output buffer, one HTTP request with a bearer token,
 // a test server on an address of the test's choice, a reader of
 // server-sent events, a check of the files a sweep of leftovers removed,
-// a document as JSON to compare, and the generation document the listener tests of flags and stream both
+// a document as JSON to compare, a wait for a condition, and the generation document the listener tests of flags and stream both
 // publish. Only tests import it.
 package testkit
 
@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/flagstream/flags/rules"
 )
@@ -199,6 +200,20 @@ func DocJSON(t testing.TB, d *rules.Document) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Await calls cond every interval until it holds, and reports whether it
+// did before limit passed. The caller fails the test with what it waited
+// for: the limit only turns a hang into a failure, so it is generous.
+func Await(limit, every time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(every)
+	}
+	return true
 }
 
 // GenDoc is the document of generation gen: "gen" serves gen, "label"

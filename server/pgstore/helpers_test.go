@@ -70,12 +70,8 @@ func do(t testing.TB, method, url, token, body string, header ...string) (*http.
 // waitVersion waits until srv publishes version v.
 func waitVersion(t testing.TB, srv *server.Server, v int64) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for srv.Version() < v {
-		if time.Now().After(deadline) {
-			t.Fatalf("replica at version %d after %v, want %d", srv.Version(), waitLimit, v)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testkit.Await(waitLimit, 5*time.Millisecond, func() bool { return srv.Version() >= v }) {
+		t.Fatalf("replica at version %d after %v, want %d", srv.Version(), waitLimit, v)
 	}
 }
 

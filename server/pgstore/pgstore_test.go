@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags/internal/pgtest"
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/server/pgstore"
 )
@@ -395,16 +396,14 @@ func TestDatabaseKilledMidStream(t *testing.T) {
 		}
 	}
 	for name, r := range map[string]*replica{"A": a, "B": b} {
-		deadline := time.Now().Add(waitLimit)
-		for {
+		var status int
+		ready := func() bool {
 			resp, _ := do(t, "GET", r.url+"/readyz", "", "")
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("replica %s /readyz = %d after the restart", name, resp.StatusCode)
-			}
-			time.Sleep(50 * time.Millisecond)
+			status = resp.StatusCode
+			return status == http.StatusOK
+		}
+		if !testkit.Await(waitLimit, 50*time.Millisecond, ready) {
+			t.Fatalf("replica %s /readyz = %d after the restart", name, status)
 		}
 	}
 	p, err := a.store.Audit(context.Background(), server.AuditQuery{Since: final.Version - 1, Limit: 10})
