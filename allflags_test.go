@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/evalcases"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -18,14 +19,14 @@ var errorsByPresence = cmp.Comparer(func(a, b error) bool { return (a == nil) ==
 // AppendAllFlags builds whole — with overrides and malformed flags, which
 // Evaluations keeps whole, among them.
 func TestEvaluationsAgreeWithAppendAllFlags(t *testing.T) {
-	names, files := readEvalFiles(t)
+	files := evalcases.Read(t, "testdata/eval")
 	clock := func() time.Time { return defaultFuzzTime }
 	ctx := context.Background()
 	checked, kept := 0, 0
-	for i, cf := range files {
+	for _, cf := range files {
 		c, err := New(WithDocument(cf.Document), WithClock(clock))
 		if err != nil {
-			t.Fatalf("%s: %v", names[i], err)
+			t.Fatalf("%s: %v", cf.Path, err)
 		}
 		flags := c.Snapshot().compiled().Flags()
 		for round := range 2 {
@@ -45,27 +46,27 @@ func TestEvaluationsAgreeWithAppendAllFlags(t *testing.T) {
 				want := c.AppendAllFlags(ctx, nil, ec)
 				all := c.AllFlags(ctx, ec)
 				if all.Len() != len(want) {
-					t.Fatalf("%s: Len %d, want %d", names[i], all.Len(), len(want))
+					t.Fatalf("%s: Len %d, want %d", cf.Path, all.Len(), len(want))
 				}
 				if diff := cmp.Diff(want, all.AppendTo(nil), errorsByPresence); diff != "" {
-					t.Fatalf("%s for %s: (-AppendAllFlags +AllFlags):\n%s", names[i], tc.Context, diff)
+					t.Fatalf("%s for %s: (-AppendAllFlags +AllFlags):\n%s", cf.Path, tc.Context, diff)
 				}
 				n := 0
 				for r := range all.All() {
 					if diff := cmp.Diff(want[n], r, errorsByPresence); diff != "" {
-						t.Fatalf("%s: All()[%d]:\n%s", names[i], n, diff)
+						t.Fatalf("%s: All()[%d]:\n%s", cf.Path, n, diff)
 					}
 					got, ok := all.Lookup(r.Flag)
 					if !ok || !cmp.Equal(want[n], got, errorsByPresence) {
-						t.Fatalf("%s: Lookup(%q) = %+v, %v, want %+v", names[i], r.Flag, got, ok, want[n])
+						t.Fatalf("%s: Lookup(%q) = %+v, %v, want %+v", cf.Path, r.Flag, got, ok, want[n])
 					}
 					n++
 				}
 				if n != len(want) {
-					t.Fatalf("%s: All yielded %d results, want %d", names[i], n, len(want))
+					t.Fatalf("%s: All yielded %d results, want %d", cf.Path, n, len(want))
 				}
 				if _, ok := all.Lookup("no-such-flag-anywhere"); ok {
-					t.Errorf("%s: Lookup of a missing flag reports it present", names[i])
+					t.Errorf("%s: Lookup of a missing flag reports it present", cf.Path)
 				}
 				wantJSON, err := json.Marshal(want)
 				if err != nil {
@@ -76,7 +77,7 @@ func TestEvaluationsAgreeWithAppendAllFlags(t *testing.T) {
 					t.Fatal(err)
 				}
 				if string(gotJSON) != string(wantJSON) {
-					t.Fatalf("%s: JSON\n got %s\nwant %s", names[i], gotJSON, wantJSON)
+					t.Fatalf("%s: JSON\n got %s\nwant %s", cf.Path, gotJSON, wantJSON)
 				}
 				checked += n
 				kept += len(all.kept)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/evalcases"
 	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/rules"
 	"github.com/google/go-cmp/cmp"
@@ -420,11 +421,11 @@ func TestRepeatedClausesEvaluateOnce(t *testing.T) {
 // sharing what it looked up) gives every flag the result Evaluate gives it
 // alone, for every document and context of the conformance cases.
 func TestAllFlagsAgreeWithEvaluate(t *testing.T) {
-	names, files := readEvalFiles(t)
+	files := evalcases.Read(t, "testdata/eval")
 	clock := func() time.Time { return defaultFuzzTime }
 	checked := 0
-	for i, cf := range files {
-		file := names[i]
+	for _, cf := range files {
+		file := cf.Path
 		c, err := New(WithDocument(cf.Document), WithClock(clock))
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)

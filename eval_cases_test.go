@@ -7,33 +7,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/evalcases"
 	"github.com/google/go-cmp/cmp"
 )
-
-// caseFile is the format of testdata/eval/*.json (see its README.md).
-type caseFile struct {
-	Description string          `json:"description"`
-	Document    json.RawMessage `json:"document"`
-	Cases       []struct {
-		Name    string          `json:"name"`
-		Flag    string          `json:"flag"`
-		Context json.RawMessage `json:"context"`
-		At      string          `json:"at"`
-		Type    string          `json:"type"`
-		Default json.RawMessage `json:"default"`
-		Want    json.RawMessage `json:"want"`
-	} `json:"cases"`
-}
 
 // defaultCaseTime is the clock of cases that do not set "at".
 var defaultCaseTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // TestEvalCases runs the conformance cases written from SPEC alone.
 func TestEvalCases(t *testing.T) {
-	names, files := readEvalFiles(t)
+	files := evalcases.Read(t, "testdata/eval")
 	total := 0
-	for i, cf := range files {
-		t.Run(filepath.Base(names[i]), func(t *testing.T) {
+	for _, cf := range files {
+		t.Run(filepath.Base(cf.Path), func(t *testing.T) {
 			now := defaultCaseTime
 			client, err := New(WithDocument(cf.Document), WithClock(func() time.Time { return now }))
 			if err != nil {

@@ -1,6 +1,7 @@
 package flags
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -308,21 +309,11 @@ func newSummaryCounters(snap *eval.Snapshot) *summaryCounters {
 
 // newEvents starts a pipeline to exp.
 func newEvents(exp Exporter, o EventOptions, logger interface{ Warn(string, ...any) }) *events {
-	if o.Capacity == 0 {
-		o.Capacity = DefaultEventCapacity
-	}
-	if o.FlushInterval == 0 {
-		o.FlushInterval = DefaultEventFlushInterval
-	}
-	if o.FlushAt == 0 {
-		o.FlushAt = DefaultEventFlushAt
-	}
-	if o.RetryDelay == 0 {
-		o.RetryDelay = time.Second
-	}
-	if o.CloseTimeout == 0 {
-		o.CloseTimeout = 5 * time.Second
-	}
+	o.Capacity = cmp.Or(o.Capacity, DefaultEventCapacity)
+	o.FlushInterval = cmp.Or(o.FlushInterval, DefaultEventFlushInterval)
+	o.FlushAt = cmp.Or(o.FlushAt, DefaultEventFlushAt)
+	o.RetryDelay = cmp.Or(o.RetryDelay, time.Second)
+	o.CloseTimeout = cmp.Or(o.CloseTimeout, 5*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	ev := &events{exp: exp, opts: o, log: logger, buf: make([]pendingEvent, 0, o.Capacity),
 		wake: make(chan struct{}, 1), flushNow: make(chan chan struct{}),

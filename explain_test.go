@@ -4,19 +4,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagstream/flags/internal/evalcases"
 )
 
 // TestExplainAgreesWithEvaluate: for every document and context of the
 // conformance cases, the variation the explanation arrives at is the one
 // Evaluate serves, and every flag's explanation has steps.
 func TestExplainAgreesWithEvaluate(t *testing.T) {
-	names, files := readEvalFiles(t)
+	files := evalcases.Read(t, "testdata/eval")
 	clock := func() time.Time { return defaultFuzzTime }
 	checked := 0
-	for i, cf := range files {
+	for _, cf := range files {
 		c, err := New(WithDocument(cf.Document), WithClock(clock))
 		if err != nil {
-			t.Fatalf("%s: %v", names[i], err)
+			t.Fatalf("%s: %v", cf.Path, err)
 		}
 		snap := c.Snapshot()
 		for _, tc := range cf.Cases {
@@ -27,11 +29,11 @@ func TestExplainAgreesWithEvaluate(t *testing.T) {
 			for _, key := range append(snap.FlagKeys(), "no-such-flag") {
 				x := Explain(snap, key, ec, clock)
 				if len(x.Steps) == 0 {
-					t.Fatalf("%s: %s: no steps", names[i], key)
+					t.Fatalf("%s: %s: no steps", cf.Path, key)
 				}
 				if x.Result.Err == nil && x.Variation != x.Result.Variation {
 					t.Errorf("%s: %s for %s: explained variation %d, Evaluate serves %d\n%s",
-						names[i], key, tc.Context, x.Variation, x.Result.Variation, strings.Join(x.Steps, "\n"))
+						cf.Path, key, tc.Context, x.Variation, x.Result.Variation, strings.Join(x.Steps, "\n"))
 				}
 				checked++
 			}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -12,43 +11,22 @@ import (
 	"time"
 
 	"github.com/flagstream/flags/internal/eval"
+	"github.com/flagstream/flags/internal/evalcases"
 	"github.com/flagstream/flags/rules"
 	"github.com/google/go-cmp/cmp"
 )
-
-// readEvalFiles reads the document and cases of every testdata/eval file,
-// in file name order.
-func readEvalFiles(tb testing.TB) (names []string, files []caseFile) {
-	tb.Helper()
-	paths, err := filepath.Glob("testdata/eval/*.json")
-	if err != nil || len(paths) == 0 {
-		tb.Fatalf("no testdata/eval files: %v", err)
-	}
-	for _, path := range paths {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var cf caseFile
-		if err := json.Unmarshal(data, &cf); err != nil {
-			tb.Fatalf("%s: %v", path, err)
-		}
-		names, files = append(names, path), append(files, cf)
-	}
-	return names, files
-}
 
 // fuzzSnapshots compiles the document of every testdata/eval file, plus one
 // document merging them all (the first file to define a key wins), and
 // returns the case seeds: (document index, flag, context, at).
 func fuzzSnapshots(tb testing.TB) ([]*Snapshot, []func(*testing.F)) {
 	tb.Helper()
-	names, files := readEvalFiles(tb)
+	files := evalcases.Read(tb, "testdata/eval")
 	merged := &rules.Document{Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
 	var snaps []*Snapshot
 	var seeds []func(*testing.F)
-	for i, cf := range files {
-		file := names[i]
+	for _, cf := range files {
+		file := cf.Path
 		doc, err := rules.ParseDocument(cf.Document)
 		if err != nil {
 			tb.Fatalf("%s: %v", file, err)

@@ -2,7 +2,6 @@ package schema
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/flagstream/flags/internal/evalcases"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -65,23 +65,12 @@ func TestTestdataDocumentsValidate(t *testing.T) {
 		t.Errorf("quickstart.json: %v", err)
 	}
 	checked++
-	files, _ := filepath.Glob(filepath.Join(root, "eval", "*.json"))
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var cf struct {
-			Document json.RawMessage `json:"document"`
-		}
-		if err := json.Unmarshal(data, &cf); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+	for _, cf := range evalcases.Read(t, filepath.Join(root, "eval")) {
 		if !lintClean(cf.Document) {
 			continue // a case file about malformed flags
 		}
 		if err := validate(t, s, cf.Document); err != nil {
-			t.Errorf("%s: lint finds it clean, the schema refuses it: %v", f, err)
+			t.Errorf("%s: lint finds it clean, the schema refuses it: %v", cf.Path, err)
 		}
 		checked++
 	}

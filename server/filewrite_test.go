@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flagstream/flags/internal/testkit"
 )
 
 // indentedDoc is a document file as people write them: two-space
@@ -325,21 +327,6 @@ func TestAdminWriteEditDuringWrite(t *testing.T) {
 // own temporary files, left by a write interrupted before its rename, are
 // removed when the store opens; nothing else is.
 func TestTempFilesRemovedAtOpen(t *testing.T) {
-	// checkOpened checks, after a store opened in dir, that the files gone
-	// are gone and the files kept are still there.
-	checkOpened := func(dir string, gone, kept []string) {
-		t.Helper()
-		for _, n := range gone {
-			if _, err := os.Stat(filepath.Join(dir, n)); !os.IsNotExist(err) {
-				t.Errorf("%s still there after open (err %v)", n, err)
-			}
-		}
-		for _, n := range kept {
-			if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
-				t.Errorf("%s removed: %v", n, err)
-			}
-		}
-	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "flags.json")
 	writeFile(t, path, baseDoc)
@@ -351,7 +338,7 @@ func TestTempFilesRemovedAtOpen(t *testing.T) {
 	if _, err := OpenFileStore(path, FileStoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	checkOpened(dir, leftovers, others)
+	testkit.CheckSwept(t, dir, leftovers, others)
 
 	// A folder store writes admin.json: its temporary files go, others stay.
 	folder := t.TempDir()
@@ -361,5 +348,5 @@ func TestTempFilesRemovedAtOpen(t *testing.T) {
 	if _, err := OpenFileStore(folder, FileStoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	checkOpened(folder, []string{".admin.json.tmp-77"}, []string{".a.json.tmp-77"})
+	testkit.CheckSwept(t, folder, []string{".admin.json.tmp-77"}, []string{".a.json.tmp-77"})
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagstream/flags/internal/testkit"
 )
 
 // TestHealthAndReadiness: /healthz answers 200 while the process runs;
@@ -90,16 +92,12 @@ func TestCloseFinishesInFlightWrites(t *testing.T) {
 		_ = srv.Close()
 		close(closed)
 	}()
-	deadline := time.Now().Add(waitLimit)
-	for {
+	shuttingDown := func() bool {
 		resp, _ := do(t, "GET", ts.URL+"/readyz", "", "")
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never said the server is shutting down")
-		}
-		time.Sleep(time.Millisecond)
+		return resp.StatusCode == http.StatusServiceUnavailable
+	}
+	if !testkit.Await(waitLimit, time.Millisecond, shuttingDown) {
+		t.Fatal("/readyz never said the server is shutting down")
 	}
 	resp, answer := do(t, "PUT", ts.URL+"/v1/admin/flags/other", adminToken, body)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {

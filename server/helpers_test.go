@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -66,9 +65,7 @@ func do(t *testing.T, method, url, token, body string, header ...string) (*http.
 }
 
 // sseEvent is one event, or one comment (Comment set), read from a stream.
-type sseEvent struct {
-	ID, Name, Data, Comment string
-}
+type sseEvent = testkit.SSEEvent
 
 // sseClient reads a stream in the background.
 type sseClient struct {
@@ -114,32 +111,8 @@ func openStream(t testing.TB, url, token, lastID string) *sseClient {
 }
 
 func (c *sseClient) read() {
-	br := bufio.NewReader(c.resp.Body)
-	var ev sseEvent
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			c.done <- err
-			close(c.events)
-			return
-		}
-		line = strings.TrimSuffix(line, "\n")
-		switch {
-		case line == "":
-			if ev != (sseEvent{}) {
-				c.events <- ev
-			}
-			ev = sseEvent{}
-		case strings.HasPrefix(line, ":"):
-			c.events <- sseEvent{Comment: strings.TrimSpace(line[1:])}
-		case strings.HasPrefix(line, "id: "):
-			ev.ID = line[4:]
-		case strings.HasPrefix(line, "event: "):
-			ev.Name = line[7:]
-		case strings.HasPrefix(line, "data: "):
-			ev.Data += line[6:]
-		}
-	}
+	c.done <- testkit.ReadSSE(c.resp.Body, func(ev sseEvent) { c.events <- ev })
+	close(c.events)
 }
 
 // next returns the next event, skipping comments.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -237,12 +238,8 @@ func TestLedgerReplicasAgree(t *testing.T) {
 // waitVersion waits for srv to serve version v.
 func waitVersion(t *testing.T, srv *Server, v int64) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for srv.Version() != v {
-		if time.Now().After(deadline) {
-			t.Fatalf("version %d, want %d", srv.Version(), v)
-		}
-		time.Sleep(time.Millisecond)
+	if !testkit.Await(waitLimit, time.Millisecond, func() bool { return srv.Version() == v }) {
+		t.Fatalf("version %d, want %d", srv.Version(), v)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -24,15 +25,6 @@ func mustDoc(t *testing.T, s string) *rules.Document {
 	return d
 }
 
-func marshal(t *testing.T, d *rules.Document) string {
-	t.Helper()
-	b, err := d.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func TestCacheRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.cache")
 	doc := mustDoc(t, `{"version":12,"flags":{"a":{"on":true,"variations":[1,2],"fallthrough":{"variation":0},"future":{"x":[1]}}},"segments":{"s":{"included":["u1"]}}}`)
@@ -44,8 +36,8 @@ func TestCacheRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ReadCache(%q): %v", u, err)
 		}
-		if marshal(t, got) != marshal(t, doc) || got.Version != 12 {
-			t.Errorf("ReadCache = %s, want %s", marshal(t, got), marshal(t, doc))
+		if testkit.DocJSON(t, got) != testkit.DocJSON(t, doc) || got.Version != 12 {
+			t.Errorf("ReadCache = %s, want %s", testkit.DocJSON(t, got), testkit.DocJSON(t, doc))
 		}
 	}
 	// A second write replaces the first.
@@ -53,7 +45,7 @@ func TestCacheRoundTrip(t *testing.T) {
 	if err := WriteCache(path, cacheURL, doc2); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := ReadCache(path, cacheURL); err != nil || marshal(t, got) != marshal(t, doc2) {
+	if got, err := ReadCache(path, cacheURL); err != nil || testkit.DocJSON(t, got) != testkit.DocJSON(t, doc2) {
 		t.Errorf("after rewrite ReadCache = %v, %v; want version 13", got, err)
 	}
 	assertNoTemp(t, filepath.Dir(path))
@@ -147,7 +139,7 @@ func TestCacheAtomicWrite(t *testing.T) {
 	if err := WriteCache(path, cacheURL, small); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{marshal(t, small): true, marshal(t, large): true}
+	want := map[string]bool{testkit.DocJSON(t, small): true, testkit.DocJSON(t, large): true}
 
 	// A reader running beside the writer must only ever see a whole file.
 	stop := make(chan struct{})
@@ -168,7 +160,7 @@ func TestCacheAtomicWrite(t *testing.T) {
 				readErr = err
 				return
 			}
-			if !want[marshal(t, doc)] {
+			if !want[testkit.DocJSON(t, doc)] {
 				readErr = errors.New("read a document that was never written")
 				return
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -155,14 +156,5 @@ func TestCacheWriterRemovesOnlyItsLeftovers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	newCacheWriter(path, cacheURL, nil).Run(ctx)
-	for _, name := range gone {
-		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
-			t.Errorf("%s: still there (%v), want it removed", name, err)
-		}
-	}
-	for _, name := range kept {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			t.Errorf("%s: %v, want it kept", name, err)
-		}
-	}
+	testkit.CheckSwept(t, dir, gone, kept)
 }

@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/stream"
@@ -48,10 +47,8 @@ func holdRequests() (gate func(http.ResponseWriter, *http.Request) bool, open fu
 // liveServer is the reference server behind a real listener on 127.0.0.1.
 type liveServer struct {
 	srv      *server.Server
-	ts       *httptest.Server
-	addr     string
 	requests atomic.Int64 // requests received, all paths
-	stopOnce sync.Once
+	*testkit.LiveServer
 }
 
 // startServer serves doc on addr ("" for any free port of 127.0.0.1). gate,
@@ -75,33 +72,8 @@ func startServer(t *testing.T, addr string, doc *rules.Document, opts server.Opt
 		}
 		srv.ServeHTTP(w, r)
 	})
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		srv.Close()
-		t.Fatalf("listen %s: %v", addr, err)
-	}
-	ls.ts = httptest.NewUnstartedServer(h)
-	ls.ts.Listener.Close()
-	ls.ts.Listener = ln
-	ls.ts.Start()
-	ls.addr = ln.Addr().String()
-	t.Cleanup(ls.stop)
+	ls.LiveServer = testkit.StartAt(t, addr, h, func() { srv.Close() })
 	return ls
-}
-
-func (ls *liveServer) url() string { return "http://" + ls.addr }
-
-// stop ends the streams, then closes the listener and every connection:
-// the address refuses connections afterwards.
-func (ls *liveServer) stop() {
-	ls.stopOnce.Do(func() {
-		ls.srv.Close()
-		ls.ts.CloseClientConnections()
-		ls.ts.Close()
-	})
 }
 
 // history is what the test has published: generations 0..max, in order.

@@ -30,7 +30,7 @@ func TestStreamFirstSnapshotAndPatches(t *testing.T) {
 	h.max.Store(0)
 	gate, open := holdRequests() // until the listeners are registered
 	ls := startServer(t, "", testkit.GenDoc(t, 10, 0, "user-9"), server.Options{}, gate)
-	c := newRemoteClient(t, streamOpt(streamConfig(t, ls.url(), newSleeper())))
+	c := newRemoteClient(t, streamOpt(streamConfig(t, ls.URL, newSleeper())))
 	if st := c.Status(); st.State != flags.StateInitializing || st.Source != "stream" || st.Version != 0 {
 		t.Errorf("status right after New = %+v, want INITIALIZING/stream", st)
 	}
@@ -98,7 +98,7 @@ func TestStreamServerRestart(t *testing.T) {
 	h.max.Store(0)
 	ls := startServer(t, "", testkit.GenDoc(t, 10, 0), server.Options{}, nil)
 	sl := newSleeper()
-	c := newRemoteClient(t, streamOpt(streamConfig(t, ls.url(), sl)))
+	c := newRemoteClient(t, streamOpt(streamConfig(t, ls.URL, sl)))
 	rec := record(c)
 	checkServed(t, c, h)
 	rec.waitState(t, flags.StateReady, "stream")
@@ -108,7 +108,7 @@ func TestStreamServerRestart(t *testing.T) {
 
 	// Server gone: STALE, the last good snapshot still served.
 	sl.hold()
-	ls.stop()
+	ls.Stop()
 	st := rec.waitState(t, flags.StateStale, "stream")
 	if st.Err == nil || st.Version != 11 {
 		t.Errorf("status after the server stopped = %+v, want an error and version 11", st)
@@ -123,7 +123,7 @@ func TestStreamServerRestart(t *testing.T) {
 
 	// A new server (new epoch, lower version) on the same address.
 	h.max.Store(2)
-	ls2 := startServer(t, ls.addr, testkit.GenDoc(t, 3, 2), server.Options{}, nil)
+	ls2 := startServer(t, ls.Addr(), testkit.GenDoc(t, 3, 2), server.Options{}, nil)
 	if ls2.srv.Epoch() == oldEpoch {
 		t.Fatal("the new server has the old epoch")
 	}
@@ -154,7 +154,7 @@ func TestRemoteUnauthorized(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ls := startServer(t, "", testkit.GenDoc(t, 1, 0), server.Options{Token: "secret"}, nil)
 			sl := newSleeper()
-			cfg := streamConfig(t, ls.url(), sl)
+			cfg := streamConfig(t, ls.URL, sl)
 			cfg.Token = tc.token
 			opt, source := streamOpt(cfg), "stream"
 			if tc.poll {
@@ -191,7 +191,7 @@ func TestCacheServesWhileServerDown(t *testing.T) {
 	h.max.Store(0)
 	path := filepath.Join(t.TempDir(), "flags.cache")
 	ls := startServer(t, "", testkit.GenDoc(t, 5, 0), server.Options{}, nil)
-	url := ls.url()
+	url := ls.URL
 
 	// First run: the cache is written after every update.
 	c1 := newRemoteClient(t, streamOpt(withCache(streamConfig(t, url, newSleeper()), path)))
@@ -203,7 +203,7 @@ func TestCacheServesWhileServerDown(t *testing.T) {
 	if doc, err := stream.ReadCache(path, url); err != nil || doc.Version != 6 {
 		t.Fatalf("ReadCache after the first run = %v, %v; want version 6", doc, err)
 	}
-	ls.stop()
+	ls.Stop()
 
 	// Second run, server down: the cached flags at once, STALE/cache.
 	sl := newSleeper()
@@ -232,7 +232,7 @@ func TestCacheServesWhileServerDown(t *testing.T) {
 
 	// A server comes back: READY/stream with its document.
 	h.max.Store(2)
-	startServer(t, ls.addr, testkit.GenDoc(t, 20, 2), server.Options{}, nil)
+	startServer(t, ls.Addr(), testkit.GenDoc(t, 20, 2), server.Options{}, nil)
 	sl.release()
 	rec2.waitReadyAt(t, "stream", 20)
 	if g := c2.Int(context.Background(), "gen", ec, -1); g != 2 {
@@ -284,8 +284,8 @@ func TestCacheIgnoredWhenCorruptOrForeign(t *testing.T) {
 			gate, open := holdRequests() // nothing arrives before the first checks
 			ls := startServer(t, "", testkit.GenDoc(t, 5, 0), server.Options{}, gate)
 			path := filepath.Join(t.TempDir(), "flags.cache")
-			tc.write(t, path, ls.url())
-			c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, ls.url(), newSleeper()), path)))
+			tc.write(t, path, ls.URL)
+			c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, ls.URL, newSleeper()), path)))
 			if snap := c.Snapshot(); snap != nil {
 				t.Fatalf("a bad cache was served: version %d", snap.Version())
 			}
@@ -297,7 +297,7 @@ func TestCacheIgnoredWhenCorruptOrForeign(t *testing.T) {
 			open()
 			rec.waitReadyAt(t, "stream", 5)
 			c.Close()
-			if doc, err := stream.ReadCache(path, ls.url()); err != nil || doc.Version != 5 {
+			if doc, err := stream.ReadCache(path, ls.URL); err != nil || doc.Version != 5 {
 				t.Errorf("ReadCache after the run = %v, %v; want the server's version 5", doc, err)
 			}
 		})
@@ -309,7 +309,7 @@ func TestPollingSeesChanges(t *testing.T) {
 	h.max.Store(0)
 	ls := startServer(t, "", testkit.GenDoc(t, 1, 0), server.Options{}, nil)
 	sl := newSleeper()
-	cfg := streamConfig(t, ls.url(), nil) // real 20 ms poll interval
+	cfg := streamConfig(t, ls.URL, nil) // real 20 ms poll interval
 	cfg.Sleep = func(ctx context.Context, d time.Duration) error {
 		if d != cfg.PollInterval { // a backoff wait: fast, or held
 			return sl.Sleep(ctx, d)
@@ -334,13 +334,13 @@ func TestPollingSeesChanges(t *testing.T) {
 	}
 	// Server gone: STALE/poll, still serving; back: READY/poll.
 	sl.hold()
-	ls.stop()
+	ls.Stop()
 	st := rec.waitState(t, flags.StateStale, "poll")
 	if st.Err == nil || c.Int(context.Background(), "gen", flags.NewContext("u").Build(), -1) != 1 {
 		t.Errorf("while the server is down: status %+v, want an error and gen 1 served", st)
 	}
 	h.max.Store(2)
-	startServer(t, ls.addr, testkit.GenDoc(t, 1, 2), server.Options{}, nil)
+	startServer(t, ls.Addr(), testkit.GenDoc(t, 1, 2), server.Options{}, nil)
 	sl.release()
 	rec.waitReadyAt(t, "poll", 1)
 	if g := c.Int(context.Background(), "gen", flags.NewContext("u").Build(), -1); g != 2 {
@@ -417,7 +417,7 @@ func TestCloseIsPromptAndLeavesNoGoroutine(t *testing.T) {
 				}
 			}
 			ls := startServer(t, "", testkit.GenDoc(t, 1, 0), server.Options{HeartbeatInterval: time.Hour}, gate)
-			e.url = ls.url()
+			e.url = ls.URL
 			settle(t, -1) // let the server's own goroutines start
 			before := runtime.NumGoroutine()
 			c, cfg := tc.start(t, e)
@@ -461,7 +461,7 @@ func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
 		return false
 	})
 	sl := newSleeper()
-	cfg := streamConfig(t, ls.url(), sl)
+	cfg := streamConfig(t, ls.URL, sl)
 	connected := newLogWatch("flags: stream: connected", 1)
 	cfg.Logger = slog.New(connected)
 	c := newRemoteClient(t, streamOpt(cfg))
@@ -504,7 +504,7 @@ func TestStreamIdleReconnects(t *testing.T) {
 			return false
 		})
 	sl := newSleeper()
-	cfg := streamConfig(t, ls.url(), sl)
+	cfg := streamConfig(t, ls.URL, sl)
 	cfg.IdleTimeout = 200 * time.Millisecond
 	c := newRemoteClient(t, streamOpt(cfg))
 	rec := record(c)
@@ -535,14 +535,14 @@ func TestPollingCache(t *testing.T) {
 	h.max.Store(0)
 	path := filepath.Join(t.TempDir(), "flags.cache")
 	ls := startServer(t, "", testkit.GenDoc(t, 5, 0), server.Options{}, nil)
-	c1 := newRemoteClient(t, pollOpt(withCache(streamConfig(t, ls.url(), newSleeper()), path)))
+	c1 := newRemoteClient(t, pollOpt(withCache(streamConfig(t, ls.URL, newSleeper()), path)))
 	record(c1).waitState(t, flags.StateReady, "poll")
 	c1.Close()
-	ls.stop()
+	ls.Stop()
 
 	sl := newSleeper()
 	sl.hold()
-	c2 := newRemoteClient(t, pollOpt(withCache(streamConfig(t, ls.url(), sl), path)))
+	c2 := newRemoteClient(t, pollOpt(withCache(streamConfig(t, ls.URL, sl), path)))
 	if st := c2.Status(); st.State != flags.StateStale || st.Source != "cache" || st.Version != 5 {
 		t.Errorf("status right after New = %+v, want STALE/cache at version 5", st)
 	}
@@ -550,7 +550,7 @@ func TestPollingCache(t *testing.T) {
 	checkServed(t, c2, h)
 	<-sl.sleeping
 	h.max.Store(1)
-	startServer(t, ls.addr, testkit.GenDoc(t, 8, 1), server.Options{}, nil)
+	startServer(t, ls.Addr(), testkit.GenDoc(t, 8, 1), server.Options{}, nil)
 	sl.release()
 	rec.waitReadyAt(t, "poll", 8)
 }
@@ -566,7 +566,7 @@ func TestCacheHoldsLastVersionAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	ls := startServer(t, "", testkit.GenDoc(t, 1, 0), server.Options{}, nil)
-	c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, ls.url(), newSleeper()), path)))
+	c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, ls.URL, newSleeper()), path)))
 	rec := record(c)
 	rec.waitState(t, flags.StateReady, "stream")
 	const n = 200
@@ -578,7 +578,7 @@ func TestCacheHoldsLastVersionAfterClose(t *testing.T) {
 	rec.waitFor(t, "the last patch", func() bool { return c.Int(context.Background(), "gen", flags.NewContext("u").Build(), -1) == n })
 	last := c.Snapshot().Version() // Status may trail the snapshot just swapped in by an instant
 	c.Close()
-	doc, err := stream.ReadCache(path, ls.url())
+	doc, err := stream.ReadCache(path, ls.URL)
 	if err != nil || doc.Version != last {
 		t.Fatalf("ReadCache after Close = %v, %v; want version %d", doc, err, last)
 	}

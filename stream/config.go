@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -220,18 +221,10 @@ func (s *settings) fillDefaults() {
 			s.HTTPClient.Transport = t
 		}
 	}
-	if s.IdleTimeout == 0 {
-		s.IdleTimeout = DefaultIdleTimeout
-	}
-	if s.MaxEventSize == 0 {
-		s.MaxEventSize = DefaultMaxEventSize
-	}
-	if s.MaxSnapshotSize == 0 {
-		s.MaxSnapshotSize = DefaultMaxSnapshotSize
-	}
-	if s.PollInterval == 0 {
-		s.PollInterval = DefaultPollInterval
-	}
+	s.IdleTimeout = cmp.Or(s.IdleTimeout, DefaultIdleTimeout)
+	s.MaxEventSize = cmp.Or(s.MaxEventSize, DefaultMaxEventSize)
+	s.MaxSnapshotSize = cmp.Or(s.MaxSnapshotSize, DefaultMaxSnapshotSize)
+	s.PollInterval = cmp.Or(s.PollInterval, DefaultPollInterval)
 	if s.Now == nil {
 		s.Now = time.Now
 	}

@@ -157,7 +157,7 @@ func TestURLCredentialsRedacted(t *testing.T) {
 	t.Run("cache file", func(t *testing.T) {
 		ls := startServer(t, "", testkit.GenDoc(t, 3, 1), server.Options{}, nil)
 		path := filepath.Join(t.TempDir(), "flags.cache")
-		url := withCreds(ls.url())
+		url := withCreds(ls.URL)
 		c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, url, nil), path)))
 		if err := c.WaitReady(context.Background()); err != nil {
 			t.Fatal(err)

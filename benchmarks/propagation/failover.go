@@ -1,6 +1,7 @@
 package propagation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -201,9 +202,7 @@ func Failover(ctx context.Context, cfg FailoverConfig) (*Result, error) {
 	if cfg.Clients < 1 || cfg.Failovers < 0 || cfg.Start == nil {
 		return nil, errors.New("flags: propagation: want Clients >= 1, Failovers >= 0 and Start")
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultReadyTimeout
-	}
+	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultReadyTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

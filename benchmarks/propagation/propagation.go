@@ -26,6 +26,7 @@ package propagation
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -213,15 +214,9 @@ func (cfg Config) withDefaults() (_ Config, cleanup func(), _ error) {
 	if cfg.Clients < 1 || cfg.Changes < 0 {
 		return cfg, nil, errors.New("flags: propagation: want Clients >= 1 and Changes >= 0")
 	}
-	if cfg.Flags == 0 {
-		cfg.Flags = DefaultFlags
-	}
-	if cfg.ReadyTimeout == 0 {
-		cfg.ReadyTimeout = DefaultReadyTimeout
-	}
-	if cfg.ChangeTimeout == 0 {
-		cfg.ChangeTimeout = DefaultChangeTimeout
-	}
+	cfg.Flags = cmp.Or(cfg.Flags, DefaultFlags)
+	cfg.ReadyTimeout = cmp.Or(cfg.ReadyTimeout, DefaultReadyTimeout)
+	cfg.ChangeTimeout = cmp.Or(cfg.ChangeTimeout, DefaultChangeTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/server"
 	"github.com/google/go-cmp/cmp"
 )
@@ -201,18 +201,9 @@ func TestLintFolderMergesAsServe(t *testing.T) {
 	if len(lost) != 0 {
 		t.Errorf("lost %v, want none", lost)
 	}
-	if diff := cmp.Diff(docJSON(t, want), docJSON(t, got)); diff != "" {
+	if diff := cmp.Diff(testkit.DocJSON(t, want), testkit.DocJSON(t, got)); diff != "" {
 		t.Errorf("merged document (-serve +lint):\n%s", diff)
 	}
-}
-
-func docJSON(t *testing.T, d *rules.Document) string {
-	t.Helper()
-	b, err := d.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // TestLintSeveralPaths: each PATH is checked on its own, every line

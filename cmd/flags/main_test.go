@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flagstream/flags/internal/evalcases"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -36,31 +37,8 @@ func writeFile(t *testing.T, name, content string) string {
 // caller default and no type through `flags eval` and compares the printed
 // line with the case's expectation.
 func TestEvalAgreesWithCases(t *testing.T) {
-	files, _ := filepath.Glob("../../testdata/eval/*.json")
-	if len(files) == 0 {
-		t.Fatal("no case files")
-	}
 	ran := 0
-	for _, file := range files {
-		var cf struct {
-			Document json.RawMessage `json:"document"`
-			Cases    []struct {
-				Name    string          `json:"name"`
-				Flag    string          `json:"flag"`
-				Context json.RawMessage `json:"context"`
-				At      string          `json:"at"`
-				Type    string          `json:"type"`
-				Default json.RawMessage `json:"default"`
-				Want    map[string]any  `json:"want"`
-			} `json:"cases"`
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(data, &cf); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
+	for _, cf := range evalcases.Read(t, "../../testdata/eval") {
 		doc := writeFile(t, "doc.json", string(cf.Document))
 		for _, tc := range cf.Cases {
 			if (tc.Type != "" && tc.Type != "any") || (len(tc.Default) > 0 && string(tc.Default) != "null") {
@@ -72,7 +50,7 @@ func TestEvalAgreesWithCases(t *testing.T) {
 			}
 			code, out, errOut := runCLI(t, "eval", "--flags", doc, "--context", string(tc.Context), "--at", at, tc.Flag)
 			if code != 0 {
-				t.Errorf("%s / %s: exit %d: %s", filepath.Base(file), tc.Name, code, errOut)
+				t.Errorf("%s / %s: exit %d: %s", filepath.Base(cf.Path), tc.Name, code, errOut)
 				continue
 			}
 			var got map[string]any
@@ -83,8 +61,12 @@ func TestEvalAgreesWithCases(t *testing.T) {
 				t.Errorf("%s: flag = %v, want %s", tc.Name, got["flag"], tc.Flag)
 			}
 			delete(got, "flag")
-			if diff := cmp.Diff(tc.Want, got); diff != "" {
-				t.Errorf("%s / %s (-want +got):\n%s", filepath.Base(file), tc.Name, diff)
+			var want map[string]any
+			if err := json.Unmarshal(tc.Want, &want); err != nil {
+				t.Fatalf("%s: want: %v", tc.Name, err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s / %s (-want +got):\n%s", filepath.Base(cf.Path), tc.Name, diff)
 			}
 			ran++
 		}

@@ -3,59 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/flagstream/flags/internal/pgtest"
 )
-
-// testDatabase creates a database for one test on the cluster of
-// FLAGS_TEST_POSTGRES (skipping loudly without one, failing under
-// FLAGS_REQUIRE_POSTGRES) and returns its URL.
-func testDatabase(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("FLAGS_TEST_POSTGRES")
-	if base == "" {
-		msg := "FLAGS_TEST_POSTGRES is not set: SKIPPING `flags serve --store` against PostgreSQL (see README, Testing)"
-		if os.Getenv("FLAGS_REQUIRE_POSTGRES") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip("!!! " + msg)
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "flagstream_cli_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), base); err == nil {
-			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(context.Background())
-		}
-	})
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	return u.String()
-}
 
 // TestServeWithPostgresStore: `flags serve` over $FLAGS_STORE, seeded by
 // `flags push`, switched by `flags switch`, its audit printed by `flags
 // history`; a second `flags serve` on the same database serves the same.
 func TestServeWithPostgresStore(t *testing.T) {
-	db := testDatabase(t)
+	db := pgtest.FreshDatabase(t, pgtest.URL(t, "`flags serve --store` against PostgreSQL"))
 	t.Setenv("FLAGS_STORE", db)
 	start := func() string {
 		ctx, cancel := context.WithCancel(context.Background())

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/stream"
 )
 
@@ -155,23 +156,18 @@ func TestCACert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for st := client.Status(); !errors.Is(st.Err, stream.ErrCertificate); st = client.Status() {
-		if time.Now().After(deadline) {
-			t.Fatalf("status %+v, want an error matching stream.ErrCertificate", st)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testkit.Await(10*time.Second, 10*time.Millisecond, func() bool { return errors.Is(client.Status().Err, stream.ErrCertificate) }) {
+		t.Fatalf("status %+v, want an error matching stream.ErrCertificate", client.Status())
 	}
 	if msg := client.Status().Err.Error(); !strings.Contains(msg, "server certificate not trusted") || !strings.Contains(msg, "unknown authority") {
 		t.Errorf("status error %q does not say what is wrong with the certificate", msg)
 	}
 	client.Close()
 	untrusted := startWatch(t, "--url", url, "--token", "sdk", "--context", `{"key": "u"}`)
-	for !strings.Contains(untrusted.stderr.String(), "server certificate not trusted") {
-		if time.Now().After(deadline) {
-			t.Fatalf("flags watch stderr without the certificate error:\n%s", untrusted.stderr)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testkit.Await(10*time.Second, 10*time.Millisecond, func() bool {
+		return strings.Contains(untrusted.stderr.String(), "server certificate not trusted")
+	}) {
+		t.Fatalf("flags watch stderr without the certificate error:\n%s", untrusted.stderr)
 	}
 	untrusted.stopWatch(t)
 

@@ -69,7 +69,7 @@ func TestWatchTokenNotInProcessList(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("FLAGS_TOKEN", tc.env)
-			w := startWatch(t, append([]string{"--url", ws.url(), "--context", `{"key":"u1"}`, "a"}, tc.args...)...)
+			w := startWatch(t, append([]string{"--url", ws.URL, "--context", `{"key":"u1"}`, "a"}, tc.args...)...)
 			checkStart(t, w, "stream", 3, []string{evalA0})
 			if code := w.stopWatch(t); code != 0 {
 				t.Errorf("exit status = %d, want 0", code)
@@ -81,12 +81,12 @@ func TestWatchTokenNotInProcessList(t *testing.T) {
 		var stdout, stderr testkit.SyncBuffer
 		ctx, cancel := context.WithTimeout(context.Background(), watchWait)
 		defer cancel()
-		if code := runWatch(ctx, []string{"--url", ws.url(), "--context", `{"key":"u1"}`}, &stdout, &stderr); code != 1 {
+		if code := runWatch(ctx, []string{"--url", ws.URL, "--context", `{"key":"u1"}`}, &stdout, &stderr); code != 1 {
 			t.Errorf("exit status = %d, want 1 (FATAL: the server refused the token)", code)
 		}
 	})
 
-	checkRefusals(t, runWatch, []string{"--url", ws.url(), "--context", `{"key":"u1"}`}, []refusal{
+	checkRefusals(t, runWatch, []string{"--url", ws.URL, "--context", `{"key":"u1"}`}, []refusal{
 		{"both", []string{"--token", "s3cret", "--token-file", tokenFile}, "--token and --token-file are mutually exclusive"},
 		{"missing file", []string{"--token-file", filepath.Join(t.TempDir(), "nope")}, "nope"},
 		{"empty file", []string{"--token-file", writeFile(t, "empty", "\n")}, "no token"},

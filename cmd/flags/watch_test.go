@@ -5,12 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,13 +40,11 @@ func watchDoc(t *testing.T, version int64, a, b, c int) *rules.Document {
 
 // watchServer is the reference server on 127.0.0.1.
 type watchServer struct {
-	srv  *server.Server
-	ts   *httptest.Server
-	addr string
-	once sync.Once
+	srv *server.Server
+	*testkit.LiveServer
 }
 
-// startWatchServer serves doc on addr ("" for a free port), until stop or
+// startWatchServer serves doc on addr ("" for a free port), until Stop or
 // the end of the test.
 func startWatchServer(t *testing.T, addr string, doc *rules.Document, opts server.Options) *watchServer {
 	t.Helper()
@@ -57,30 +52,7 @@ func startWatchServer(t *testing.T, addr string, doc *rules.Document, opts serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
-	ws := &watchServer{srv: srv, ts: httptest.NewUnstartedServer(srv), addr: ln.Addr().String()}
-	ws.ts.Listener.Close()
-	ws.ts.Listener = ln
-	ws.ts.Start()
-	t.Cleanup(ws.stop)
-	return ws
-}
-
-func (ws *watchServer) url() string { return "http://" + ws.addr }
-
-func (ws *watchServer) stop() {
-	ws.once.Do(func() {
-		ws.srv.Close()
-		ws.ts.CloseClientConnections()
-		ws.ts.Close()
-	})
+	return &watchServer{srv: srv, LiveServer: testkit.StartAt(t, addr, srv, func() { srv.Close() })}
 }
 
 func (ws *watchServer) publish(t *testing.T, doc *rules.Document) {
@@ -116,35 +88,32 @@ func startWatch(t *testing.T, args ...string) *watchRun {
 // waitLines waits until stdout has at least n lines and returns them all.
 func (w *watchRun) waitLines(t *testing.T, n int, what string) []string {
 	t.Helper()
-	deadline := time.Now().Add(watchWait)
-	for {
-		if lines := w.stdout.Lines(); len(lines) >= n {
-			return lines
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s (%d lines); stdout:\n%s\nstderr:\n%s", watchWait, what, n, w.stdout, w.stderr)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var lines []string
+	if !testkit.Await(watchWait, 5*time.Millisecond, func() bool { lines = w.stdout.Lines(); return len(lines) >= n }) {
+		t.Fatalf("waited %v for %s (%d lines); stdout:\n%s\nstderr:\n%s", watchWait, what, n, w.stdout, w.stderr)
 	}
+	return lines
 }
 
 // waitLine waits for a line, after the first `from`, for which match holds,
 // and returns its index.
 func (w *watchRun) waitLine(t *testing.T, from int, what string, match func(string) bool) int {
 	t.Helper()
-	deadline := time.Now().Add(watchWait)
-	for {
+	found := -1
+	seen := func() bool {
 		lines := w.stdout.Lines()
 		for i := from; i < len(lines); i++ {
 			if match(lines[i]) {
-				return i
+				found = i
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s; stdout:\n%s\nstderr:\n%s", watchWait, what, w.stdout, w.stderr)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return false
 	}
+	if !testkit.Await(watchWait, 5*time.Millisecond, seen) {
+		t.Fatalf("waited %v for %s; stdout:\n%s\nstderr:\n%s", watchWait, what, w.stdout, w.stderr)
+	}
+	return found
 }
 
 // stopWatch cancels the context and returns the exit status.
@@ -241,7 +210,7 @@ const (
 
 func TestWatchStream(t *testing.T) {
 	ws := startWatchServer(t, "", watchDoc(t, 7, 0, 0, 0), server.Options{})
-	w := startWatch(t, "--url", ws.url(), "--context", `{"key":"u1","country":"de"}`, "b", "a")
+	w := startWatch(t, "--url", ws.URL, "--context", `{"key":"u1","country":"de"}`, "b", "a")
 	lines := checkStart(t, w, "stream", 7, []string{evalB0, evalA0})
 	n := len(lines)
 
@@ -272,13 +241,13 @@ func TestWatchStream(t *testing.T) {
 
 	// Server stopped: a STALE status line; back on the same address (a new
 	// epoch): READY again, and the new values.
-	ws.stop()
+	ws.Stop()
 	i := w.waitLine(t, n, "STALE/stream", isStatus("STALE", "stream"))
 	s, _ := parseStatus(t, w.stdout.Lines()[i])
 	if s.Version != 11 || s.Error == "" {
 		t.Errorf("STALE line %+v, want version 11 and an error", s)
 	}
-	startWatchServer(t, ws.addr, watchDoc(t, 2, 0, 1, 1), server.Options{})
+	startWatchServer(t, ws.Addr(), watchDoc(t, 2, 0, 1, 1), server.Options{})
 	i = w.waitLine(t, i+1, "READY/stream from the new server", isStatus("READY", "stream"))
 	// The line is printed when the connection is accepted, which may be
 	// before the new snapshot is in (then it shows the old version, 11: only a
@@ -308,7 +277,7 @@ func TestWatchStream(t *testing.T) {
 
 func TestWatchAllFlags(t *testing.T) {
 	ws := startWatchServer(t, "", watchDoc(t, 3, 0, 0, 0), server.Options{})
-	w := startWatch(t, "--context", `{"key":"u1","country":"fr"}`, "--url", ws.url())
+	w := startWatch(t, "--context", `{"key":"u1","country":"fr"}`, "--url", ws.URL)
 	evalBfr := `{"flag":"b","value":"y","variation":1,"version":1,"reason":{"kind":"RULE_MATCH","ruleIndex":0,"ruleId":"fr"}}`
 	lines := checkStart(t, w, "stream", 3, []string{evalA0, evalBfr, evalC0})
 	n := len(lines)
@@ -333,7 +302,7 @@ func TestWatchAllFlags(t *testing.T) {
 
 func TestWatchPoll(t *testing.T) {
 	ws := startWatchServer(t, "", watchDoc(t, 5, 0, 0, 0), server.Options{})
-	w := startWatch(t, "--url", ws.url(), "--poll", "--poll-interval", "20ms", "--context", `{"key":"u1"}`, "a")
+	w := startWatch(t, "--url", ws.URL, "--poll", "--poll-interval", "20ms", "--context", `{"key":"u1"}`, "a")
 	lines := checkStart(t, w, "poll", 5, []string{evalA0})
 	n := len(lines)
 	ws.publish(t, watchDoc(t, 0, 0, 0, 1)) // c: nothing to print
@@ -355,7 +324,7 @@ func TestWatchPoll(t *testing.T) {
 func TestWatchCache(t *testing.T) {
 	cache := filepath.Join(t.TempDir(), "flags.cache")
 	ws := startWatchServer(t, "", watchDoc(t, 5, 0, 0, 0), server.Options{})
-	url := ws.url()
+	url := ws.URL
 
 	// First run: writes the cache.
 	w := startWatch(t, "--url", url, "--cache", cache, "--context", `{"key":"u1"}`, "a")
@@ -367,7 +336,7 @@ func TestWatchCache(t *testing.T) {
 	if code := w.stopWatch(t); code != 0 {
 		t.Fatalf("first run: exit %d", code)
 	}
-	ws.stop()
+	ws.Stop()
 
 	// Second run, server down: the cached flags, STALE/cache.
 	w = startWatch(t, "--url", url, "--cache", cache, "--context", `{"key":"u1"}`, "a")
@@ -381,7 +350,7 @@ func TestWatchCache(t *testing.T) {
 		t.Errorf("second line = %s, want the cached evaluation %s", lines[1], evalA1)
 	}
 	// The server comes back: READY/stream, and a's new value.
-	startWatchServer(t, ws.addr, watchDoc(t, 1, 0, 0, 0), server.Options{})
+	startWatchServer(t, ws.Addr(), watchDoc(t, 1, 0, 0, 0), server.Options{})
 	i := w.waitLine(t, 2, "READY/stream", isStatus("READY", "stream"))
 	lines = w.waitLines(t, i+2, "a from the server")
 	if got := lines[i]; got != `{"status":{"state":"READY","source":"stream","version":1}}` {
@@ -404,7 +373,7 @@ func TestWatchUnauthorized(t *testing.T) {
 	for _, poll := range []bool{false, true} {
 		t.Run(fmt.Sprintf("poll=%v", poll), func(t *testing.T) {
 			ws := startWatchServer(t, "", watchDoc(t, 1, 0, 0, 0), server.Options{Token: "secret"})
-			args := []string{"--url", ws.url(), "--context", `{"key":"u1"}`}
+			args := []string{"--url", ws.URL, "--context", `{"key":"u1"}`}
 			source := "stream"
 			if poll {
 				args, source = append(args, "--poll"), "poll"
@@ -456,7 +425,7 @@ func TestWatchCorruptCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	ws := startWatchServer(t, "", watchDoc(t, 4, 0, 0, 0), server.Options{})
-	w := startWatch(t, "--url", ws.url(), "--cache", cache, "--context", `{"key":"u1"}`, "a")
+	w := startWatch(t, "--url", ws.URL, "--cache", cache, "--context", `{"key":"u1"}`, "a")
 	checkStart(t, w, "stream", 4, []string{evalA0})
 	if !strings.Contains(w.stderr.String(), "ignoring the last-known-good cache") {
 		t.Errorf("stderr %q, want a warning about the cache", w.stderr)

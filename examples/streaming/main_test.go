@@ -77,16 +77,11 @@ func start(t *testing.T, args ...string) *program {
 // waitFor waits until the output has at least n lines.
 func (p *program) waitFor(t *testing.T, n int, what string) []string {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		if lines := p.out.Lines(); len(lines) >= n {
-			return lines
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s; output:\n%s", wait, what, strings.Join(p.out.Lines(), "\n"))
-		}
-		time.Sleep(5 * time.Millisecond)
+	var lines []string
+	if !testkit.Await(wait, 5*time.Millisecond, func() bool { lines = p.out.Lines(); return len(lines) >= n }) {
+		t.Fatalf("waited %v for %s; output:\n%s", wait, what, strings.Join(p.out.Lines(), "\n"))
 	}
+	return lines
 }
 
 // stop interrupts the program and returns what run returned.

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/flagstream/flags/internal/evalcases"
 )
 
 // FuzzCompile feeds arbitrary bytes through ParseDocument and Compile. It
@@ -20,7 +20,7 @@ import (
 // holds only what evaluation can use safely (indexes in range, weights that
 // sum to 100000), since the evaluator trusts well-formed flags.
 //
-// Seeds: the documents of ../testdata/eval/*.json and testdata/fuzz/FuzzCompile.
+// Seeds: the documents of ../../testdata/eval/*.json and testdata/fuzz/FuzzCompile.
 func FuzzCompile(f *testing.F) {
 	addEvalDocuments(f)
 	f.Add([]byte(`{"flags":{"a":{"on":true,"variations":[1,2],"prerequisites":[{"flag":"a","variation":0}],"fallthrough":{"variation":0}}}}`))
@@ -287,7 +287,7 @@ func checkClauses(t *testing.T, key string, cs []Clause) {
 	}
 }
 
-// addEvalDocuments seeds f with the documents of ../testdata/eval/*.json.
+// addEvalDocuments seeds f with the documents of ../../testdata/eval/*.json.
 func addEvalDocuments(f *testing.F) {
 	for _, doc := range evalDocuments(f) {
 		f.Add([]byte(doc))
@@ -295,22 +295,11 @@ func addEvalDocuments(f *testing.F) {
 }
 
 // evalDocuments reads the document of every evaluation case file,
-// ../testdata/eval/*.json, in file name order.
+// ../../testdata/eval/*.json, in file name order.
 func evalDocuments(tb testing.TB) []json.RawMessage {
 	tb.Helper()
-	files, _ := filepath.Glob("../testdata/eval/*.json")
 	var docs []json.RawMessage
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		var cf struct {
-			Document json.RawMessage `json:"document"`
-		}
-		if err := json.Unmarshal(data, &cf); err != nil {
-			tb.Fatalf("%s: %v", file, err)
-		}
+	for _, cf := range evalcases.Read(tb, "../../testdata/eval") {
 		docs = append(docs, cf.Document)
 	}
 	return docs

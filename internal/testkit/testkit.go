@@ -1,17 +1,25 @@
 // Package testkit holds what the module's tests in several packages share:
 // a concurrency-safe output buffer, one HTTP request with a bearer token,
-// and the generation document the listener tests of flags and stream both
+// a test server on an address of the test's choice, a reader of
+// server-sent events, a check of the files a sweep of leftovers removed,
+// a document as JSON to compare, a wait for a condition, and the generation document the listener tests of flags and stream both
 // publish. Only tests import it.
 package testkit
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/flagstream/flags/rules"
 )
@@ -77,6 +85,135 @@ func Do(t testing.TB, method, url, token, body string, header ...string) (*http.
 		t.Fatalf("%s %s: reading the body: %v", method, url, err)
 	}
 	return resp, string(b)
+}
+
+// LiveServer is a test server on an address a test chose: a test that
+// stops it and starts another on its Addr sees a client reconnect to the
+// same URL, which httptest.NewServer, always on a new port, cannot show.
+type LiveServer struct {
+	*httptest.Server
+	onStop func()
+	once   sync.Once
+}
+
+// StartAt starts a test server for h on addr, or on a free port of
+// 127.0.0.1 when addr is "", and stops it at the end of the test. onStop,
+// when not nil, runs first when it stops (or when it cannot start): a
+// server that holds streams open must end them there, since
+// httptest.Server.Close waits for every request to end.
+func StartAt(t testing.TB, addr string, h http.Handler, onStop func()) *LiveServer {
+	t.Helper()
+	l := &LiveServer{onStop: onStop}
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		l.Stop()
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	l.Server = httptest.NewUnstartedServer(h)
+	l.Listener.Close()
+	l.Listener = ln
+	l.Start()
+	t.Cleanup(l.Stop)
+	return l
+}
+
+// Addr is the address the server listens on, host:port.
+func (l *LiveServer) Addr() string { return l.Listener.Addr().String() }
+
+// Stop runs onStop, then closes the listener and every connection: the
+// address refuses connections afterwards. Calls after the first do nothing.
+func (l *LiveServer) Stop() {
+	l.once.Do(func() {
+		if l.onStop != nil {
+			l.onStop()
+		}
+		if l.Server != nil {
+			l.CloseClientConnections()
+			l.Close()
+		}
+	})
+}
+
+// SSEEvent is one server-sent event, or one comment line (a keep-alive),
+// which has Comment set and nothing else.
+type SSEEvent struct {
+	ID, Name, Data, Comment string
+}
+
+// ReadSSE reads the server-sent events of r, in the lines the reference
+// server writes ("id: ", "event: ", "data: ", ": comment"), and hands each
+// event and comment to emit as it ends. It returns the error that ended r:
+// io.EOF when the stream ended cleanly.
+func ReadSSE(r io.Reader, emit func(SSEEvent)) error {
+	br := bufio.NewReader(r)
+	var ev SSEEvent
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+			if ev != (SSEEvent{}) {
+				emit(ev)
+			}
+			ev = SSEEvent{}
+		case strings.HasPrefix(line, ":"):
+			emit(SSEEvent{Comment: strings.TrimSpace(line[1:])})
+		case strings.HasPrefix(line, "id: "):
+			ev.ID = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			ev.Name = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			ev.Data += line[6:]
+		}
+	}
+}
+
+// CheckSwept checks, after something swept dir of the temporary files an
+// interrupted write leaves, that the files named gone are gone and those
+// named kept are all still there (a sweep must not touch what only looks
+// like its own leftovers).
+func CheckSwept(t testing.TB, dir string, gone, kept []string) {
+	t.Helper()
+	for _, name := range gone {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s: still there (%v), want it removed", name, err)
+		}
+	}
+	for _, name := range kept {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s: %v, want it kept", name, err)
+		}
+	}
+}
+
+// DocJSON is d as JSON, the form in which two documents compare whole.
+func DocJSON(t testing.TB, d *rules.Document) string {
+	t.Helper()
+	b, err := d.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Await calls cond every interval until it holds, and reports whether it
+// did before limit passed. The caller fails the test with what it waited
+// for: the limit only turns a hang into a failure, so it is generous.
+func Await(limit, every time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(every)
+	}
+	return true
 }
 
 // GenDoc is the document of generation gen: "gen" serves gen, "label"

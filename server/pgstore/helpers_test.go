@@ -1,24 +1,18 @@
 package pgstore_test
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/flagstream/flags/internal/pgtest"
 	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/server/pgstore"
@@ -29,51 +23,11 @@ const adminToken = "adm"
 // waitLimit bounds every wait for something a replica must do.
 const waitLimit = 10 * time.Second
 
-// postgresURL returns the URL of the test cluster (FLAGS_TEST_POSTGRES), or
-// skips the test loudly; with FLAGS_REQUIRE_POSTGRES set (CI), it fails.
+// postgresURL returns the URL of the test cluster, or skips the test (fails
+// it in CI) as pgtest.URL does.
 func postgresURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv("FLAGS_TEST_POSTGRES")
-	if u == "" {
-		msg := "FLAGS_TEST_POSTGRES is not set: SKIPPING the PostgreSQL store tests (run `source .ci/postgres.sh && pg_start` first; see README, Testing)"
-		if os.Getenv("FLAGS_REQUIRE_POSTGRES") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip("!!! " + msg)
-	}
-	return u
-}
-
-// freshDatabase creates an empty database on the cluster at base for one
-// test, dropped at its end, and returns its URL.
-func freshDatabase(t testing.TB, base string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to the test cluster: %v", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "flagstream_test_" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			return // the cluster is gone: nothing to drop
-		}
-		defer conn.Close(context.Background())
-		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return pgtest.URL(t, "the PostgreSQL store tests")
 }
 
 // openStore opens a store on url, closed at the test's end.
@@ -116,17 +70,13 @@ func do(t testing.TB, method, url, token, body string, header ...string) (*http.
 // waitVersion waits until srv publishes version v.
 func waitVersion(t testing.TB, srv *server.Server, v int64) {
 	t.Helper()
-	deadline := time.Now().Add(waitLimit)
-	for srv.Version() < v {
-		if time.Now().After(deadline) {
-			t.Fatalf("replica at version %d after %v, want %d", srv.Version(), waitLimit, v)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testkit.Await(waitLimit, 5*time.Millisecond, func() bool { return srv.Version() >= v }) {
+		t.Fatalf("replica at version %d after %v, want %d", srv.Version(), waitLimit, v)
 	}
 }
 
 // sseEvent is one server-sent event.
-type sseEvent struct{ ID, Name, Data string }
+type sseEvent = testkit.SSEEvent
 
 // stream is a client of GET /v1/stream.
 type stream struct {
@@ -150,28 +100,11 @@ func openStream(t testing.TB, base, lastID string) *stream {
 	go func() {
 		defer close(s.events)
 		defer resp.Body.Close()
-		br := bufio.NewReader(resp.Body)
-		var ev sseEvent
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
+		_ = testkit.ReadSSE(resp.Body, func(ev sseEvent) {
+			if ev.Name != "" { // comments are keep-alives
+				s.events <- ev
 			}
-			line = strings.TrimSuffix(line, "\n")
-			switch {
-			case line == "":
-				if ev.Name != "" {
-					s.events <- ev
-				}
-				ev = sseEvent{}
-			case strings.HasPrefix(line, "id: "):
-				ev.ID = line[4:]
-			case strings.HasPrefix(line, "event: "):
-				ev.Name = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				ev.Data += line[6:]
-			}
-		}
+		})
 	}()
 	t.Cleanup(cancel)
 	return s

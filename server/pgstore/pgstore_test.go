@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/pgtest"
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/server/pgstore"
 )
@@ -33,7 +35,7 @@ func put(t testing.TB, r *replica, key string, v int) {
 // one database is published by all three at the same version, with the
 // same epoch and the same ETag, and audited once.
 func TestThreeReplicasAgree(t *testing.T) {
-	db := freshDatabase(t, postgresURL(t))
+	db := pgtest.FreshDatabase(t, postgresURL(t))
 	rs := []*replica{newReplica(t, db), newReplica(t, db), newReplica(t, db)}
 	epoch := rs[0].srv.Epoch()
 	if epoch == "" {
@@ -108,7 +110,7 @@ func TestThreeReplicasAgree(t *testing.T) {
 // TestConcurrentMigrations: replicas starting together on an empty
 // database all come up, with one schema and one epoch.
 func TestConcurrentMigrations(t *testing.T) {
-	db := freshDatabase(t, postgresURL(t))
+	db := pgtest.FreshDatabase(t, postgresURL(t))
 	const n = 8
 	stores := make([]*pgstore.Store, n)
 	errs := make([]error, n)
@@ -138,7 +140,7 @@ func TestConcurrentMigrations(t *testing.T) {
 // and reconnects to replica B with its Last-Event-ID gets only the patches
 // it missed, from the store's change log, not a snapshot.
 func TestFailoverReplaysFromChangeLog(t *testing.T) {
-	db := freshDatabase(t, postgresURL(t))
+	db := pgtest.FreshDatabase(t, postgresURL(t))
 	a := newReplica(t, db)
 	put(t, a, "x", 0)
 	s := openStream(t, a.url, "")
@@ -172,7 +174,7 @@ func TestFailoverReplaysFromChangeLog(t *testing.T) {
 // writer of each version wins and the others get 412; versions stay
 // gapless; the audit holds exactly one entry per accepted change.
 func TestConcurrentWritesAcrossReplicas(t *testing.T) {
-	db := freshDatabase(t, postgresURL(t))
+	db := pgtest.FreshDatabase(t, postgresURL(t))
 	rs := []*replica{newReplica(t, db), newReplica(t, db), newReplica(t, db)}
 	const keys = 100
 	for k := range keys {
@@ -257,7 +259,7 @@ func TestConcurrentWritesAcrossReplicas(t *testing.T) {
 // them gets ErrHistoryGone, which makes the Server publish the whole
 // content instead.
 func TestChangeLogKeepsTheLast(t *testing.T) {
-	db := freshDatabase(t, postgresURL(t))
+	db := pgtest.FreshDatabase(t, postgresURL(t))
 	st := openStore(t, db, pgstore.Options{KeepChanges: 3})
 	srv, err := server.New(st, server.Options{AdminToken: adminToken})
 	if err != nil {
@@ -294,7 +296,7 @@ func TestChangeLogKeepsTheLast(t *testing.T) {
 // write answered 503 appears, and both replicas catch up when it returns.
 func TestDatabaseKilledMidStream(t *testing.T) {
 	c := ownCluster(t)
-	db := freshDatabase(t, c.url)
+	db := pgtest.FreshDatabase(t, c.url)
 	a, b := newReplica(t, db), newReplica(t, db)
 	put(t, a, "x", 0)
 	waitVersion(t, b.srv, 1)
@@ -394,16 +396,14 @@ func TestDatabaseKilledMidStream(t *testing.T) {
 		}
 	}
 	for name, r := range map[string]*replica{"A": a, "B": b} {
-		deadline := time.Now().Add(waitLimit)
-		for {
+		var status int
+		ready := func() bool {
 			resp, _ := do(t, "GET", r.url+"/readyz", "", "")
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("replica %s /readyz = %d after the restart", name, resp.StatusCode)
-			}
-			time.Sleep(50 * time.Millisecond)
+			status = resp.StatusCode
+			return status == http.StatusOK
+		}
+		if !testkit.Await(waitLimit, 50*time.Millisecond, ready) {
+			t.Fatalf("replica %s /readyz = %d after the restart", name, status)
 		}
 	}
 	p, err := a.store.Audit(context.Background(), server.AuditQuery{Since: final.Version - 1, Limit: 10})
@@ -416,7 +416,7 @@ func TestDatabaseKilledMidStream(t *testing.T) {
 // replica takes to be published by another (LISTEN/NOTIFY), over 100
 // writes per round, and reports the p50 and p95 (SPEC §10: within 500 ms).
 func BenchmarkCrossReplicaPublish(b *testing.B) {
-	db := freshDatabase(b, postgresURL(b))
+	db := pgtest.FreshDatabase(b, postgresURL(b))
 	a, c := newReplica(b, db), newReplica(b, db)
 	var lat []time.Duration
 	b.ResetTimer()
@@ -441,7 +441,7 @@ func BenchmarkCrossReplicaPublish(b *testing.B) {
 // every replica, once: a batch retried on another replica is a duplicate;
 // a guard trips once, as one audited rollback, whichever replicas check it.
 func TestEventsAcrossReplicas(t *testing.T) {
-	db := freshDatabase(t, postgresURL(t))
+	db := pgtest.FreshDatabase(t, postgresURL(t))
 	var rs []*replica
 	for range 2 {
 		st := openStore(t, db, pgstore.Options{PollInterval: 500 * time.Millisecond})
