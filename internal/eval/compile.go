@@ -564,23 +564,12 @@ func (ps *problems) stringValue(v, raw any, vf, want string) (string, bool) {
 
 // normalize turns json.Number into float64, recursively, so compiled values
 // have the types evaluation contexts use.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		f, _ := x.Float64()
+func normalize(v any) any { return convertTree(v, numberAsFloat) }
+
+func numberAsFloat(v any) any {
+	if n, ok := v.(json.Number); ok {
+		f, _ := n.Float64()
 		return f
-	case array:
-		out := make([]any, len(x.items))
-		for i, e := range x.items {
-			out[i] = normalize(e)
-		}
-		return out
-	case object:
-		out := make(map[string]any, len(x.m))
-		for _, m := range x.m {
-			out[m.key] = normalize(m.val)
-		}
-		return out
 	}
 	return v
 }

@@ -136,20 +136,26 @@ func (a *arena) array(vs []any) array {
 
 // plain converts a parsed tree to encoding/json's shapes (objects as
 // maps), keeping json.Number.
-func plain(v any) any {
+func plain(v any) any { return convertTree(v, keepScalar) }
+
+func keepScalar(v any) any { return v }
+
+// convertTree converts a parsed tree to encoding/json's shapes: objects as
+// maps, arrays as slices, and each scalar as leaf returns it.
+func convertTree(v any, leaf func(any) any) any {
 	switch x := v.(type) {
 	case object:
 		m := make(map[string]any, len(x.m))
 		for _, e := range x.m {
-			m[e.key] = plain(e.val)
+			m[e.key] = convertTree(e.val, leaf)
 		}
 		return m
 	case array:
 		out := make([]any, len(x.items))
 		for i, e := range x.items {
-			out[i] = plain(e)
+			out[i] = convertTree(e, leaf)
 		}
 		return out
 	}
-	return v
+	return leaf(v)
 }
