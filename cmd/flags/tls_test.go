@@ -165,11 +165,11 @@ func TestCACert(t *testing.T) {
 	client.Close()
 	untrusted := startWatch(t, "--url", url, "--token", "sdk", "--context", `{"key": "u"}`)
 	if !testkit.Await(10*time.Second, 10*time.Millisecond, func() bool {
-		return strings.Contains(untrusted.stderr.String(), "server certificate not trusted")
+		return strings.Contains(untrusted.Stderr.String(), "server certificate not trusted")
 	}) {
-		t.Fatalf("flags watch stderr without the certificate error:\n%s", untrusted.stderr)
+		t.Fatalf("flags watch stderr without the certificate error:\n%s", untrusted.Stderr)
 	}
-	untrusted.stopWatch(t)
+	untrusted.Stop(t)
 
 	ca, err := os.ReadFile(certFile)
 	if err != nil {
@@ -191,7 +191,7 @@ func TestCACert(t *testing.T) {
 	trusted := startWatch(t, "--url", url, "--token", "sdk", "--ca-cert", certFile, "--context", `{"key": "u"}`)
 	trusted.waitLine(t, 0, "READY over TLS", func(line string) bool { return strings.Contains(line, `"state":"READY"`) })
 	trusted.waitLine(t, 0, "flag f", func(line string) bool { return strings.Contains(line, `"flag":"f"`) })
-	trusted.stopWatch(t)
+	trusted.Stop(t)
 
 	var stdout, stderr bytes.Buffer
 	if code := runSwitch(context.Background(), []string{"--url", url, "--token", "adm", "--ca-cert", certFile, "f", "off"}, &stdout, &stderr); code != 0 {

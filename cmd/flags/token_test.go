@@ -71,7 +71,7 @@ func TestWatchTokenNotInProcessList(t *testing.T) {
 			t.Setenv("FLAGS_TOKEN", tc.env)
 			w := startWatch(t, append([]string{"--url", ws.URL, "--context", `{"key":"u1"}`, "a"}, tc.args...)...)
 			checkStart(t, w, "stream", 3, []string{evalA0})
-			if code := w.stopWatch(t); code != 0 {
+			if code := w.Stop(t); code != 0 {
 				t.Errorf("exit status = %d, want 0", code)
 			}
 		})

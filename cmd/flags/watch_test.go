@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,45 +64,22 @@ func (ws *watchServer) publish(t *testing.T, doc *rules.Document) {
 }
 
 // watchRun is one `flags watch` running in the background.
-type watchRun struct {
-	stdout, stderr *testkit.SyncBuffer
-	cancel         context.CancelFunc
-	exit           chan int
-}
+type watchRun struct{ *testkit.Program[int] }
 
-func startWatch(t *testing.T, args ...string) *watchRun {
+func startWatch(t *testing.T, args ...string) watchRun {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &watchRun{stdout: &testkit.SyncBuffer{}, stderr: &testkit.SyncBuffer{}, cancel: cancel, exit: make(chan int, 1)}
-	go func() { w.exit <- runWatch(ctx, args, w.stdout, w.stderr) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-w.exit:
-		case <-time.After(watchWait):
-			t.Errorf("flags watch did not stop")
-		}
-	})
-	return w
-}
-
-// waitLines waits until stdout has at least n lines and returns them all.
-func (w *watchRun) waitLines(t *testing.T, n int, what string) []string {
-	t.Helper()
-	var lines []string
-	if !testkit.Await(watchWait, 5*time.Millisecond, func() bool { lines = w.stdout.Lines(); return len(lines) >= n }) {
-		t.Fatalf("waited %v for %s (%d lines); stdout:\n%s\nstderr:\n%s", watchWait, what, n, w.stdout, w.stderr)
-	}
-	return lines
+	return watchRun{testkit.StartProgram(t, watchWait, func(ctx context.Context, stdout, stderr io.Writer) int {
+		return runWatch(ctx, args, stdout, stderr)
+	})}
 }
 
 // waitLine waits for a line, after the first `from`, for which match holds,
 // and returns its index.
-func (w *watchRun) waitLine(t *testing.T, from int, what string, match func(string) bool) int {
+func (w watchRun) waitLine(t *testing.T, from int, what string, match func(string) bool) int {
 	t.Helper()
 	found := -1
 	seen := func() bool {
-		lines := w.stdout.Lines()
+		lines := w.Stdout.Lines()
 		for i := from; i < len(lines); i++ {
 			if match(lines[i]) {
 				found = i
@@ -111,23 +89,9 @@ func (w *watchRun) waitLine(t *testing.T, from int, what string, match func(stri
 		return false
 	}
 	if !testkit.Await(watchWait, 5*time.Millisecond, seen) {
-		t.Fatalf("waited %v for %s; stdout:\n%s\nstderr:\n%s", watchWait, what, w.stdout, w.stderr)
+		t.Fatalf("waited %v for %s; stdout:\n%s\nstderr:\n%s", watchWait, what, w.Stdout, w.Stderr)
 	}
 	return found
-}
-
-// stopWatch cancels the context and returns the exit status.
-func (w *watchRun) stopWatch(t *testing.T) int {
-	t.Helper()
-	w.cancel()
-	select {
-	case code := <-w.exit:
-		w.exit <- code // for the cleanup
-		return code
-	case <-time.After(watchWait):
-		t.Fatalf("flags watch did not return within %v of its context being cancelled", watchWait)
-		return -1
-	}
 }
 
 // status is a parsed status line.
@@ -175,23 +139,23 @@ func isEval(flag string) func(string) bool {
 
 // checkStart checks the first lines: status lines ending with READY from
 // source at version, then exactly evals, in order.
-func checkStart(t *testing.T, w *watchRun, source string, version int64, evals []string) []string {
+func checkStart(t *testing.T, w watchRun, source string, version int64, evals []string) []string {
 	t.Helper()
 	ready := w.waitLine(t, 0, "READY/"+source, isStatus("READY", source))
-	lines := w.stdout.Lines()
+	lines := w.Stdout.Lines()
 	for _, line := range lines[:ready] {
 		s, ok := parseStatus(t, line)
 		if !ok {
 			// The first pass of runWatch can print evaluations while the
 			// client's Status still says INITIALIZING: the snapshot is
 			// stored before the status is updated.
-			t.Fatalf("line %s before the READY status line; stdout:\n%s", line, w.stdout)
+			t.Fatalf("line %s before the READY status line; stdout:\n%s", line, w.Stdout)
 		}
 		if s.State != "INITIALIZING" || s.Source != source || s.Version != 0 || s.Error != "" {
 			t.Errorf("line before READY: %s, want only INITIALIZING/%s at version 0", line, source)
 		}
 	}
-	lines = w.waitLines(t, ready+1+len(evals), "the first evaluations")
+	lines = w.WaitLines(t, ready+1+len(evals), "the first evaluations")
 	want := fmt.Sprintf(`{"status":{"state":"READY","source":%q,"version":%d}}`, source, version)
 	if lines[ready] != want {
 		t.Errorf("status line = %s, want %s", lines[ready], want)
@@ -216,7 +180,7 @@ func TestWatchStream(t *testing.T) {
 
 	// a changes: exactly one line, for a.
 	ws.publish(t, watchDoc(t, 0, 1, 0, 0))
-	lines = w.waitLines(t, n+1, "the evaluation of a after its change")
+	lines = w.WaitLines(t, n+1, "the evaluation of a after its change")
 	want := `{"flag":"a","value":true,"variation":1,"version":2,"reason":{"kind":"FALLTHROUGH"}}`
 	if lines[n] != want {
 		t.Errorf("line after a changed = %s, want %s", lines[n], want)
@@ -232,7 +196,7 @@ func TestWatchStream(t *testing.T) {
 	doc = watchDoc(t, 0, 1, 1, 1)
 	doc.Flags["a"] = json.RawMessage(`{"description":"now documented","on":true,"variations":[false,true],"fallthrough":{"variation":1}}`)
 	ws.publish(t, doc)
-	lines = w.waitLines(t, n+1, "the evaluation of b after its change")
+	lines = w.WaitLines(t, n+1, "the evaluation of b after its change")
 	want = `{"flag":"b","value":"y","variation":1,"version":2,"reason":{"kind":"FALLTHROUGH"}}`
 	if diff := cmp.Diff([]string{want}, lines[n:]); diff != "" {
 		t.Errorf("lines after c then b changed (-want +got):\n%s", diff)
@@ -243,7 +207,7 @@ func TestWatchStream(t *testing.T) {
 	// epoch): READY again, and the new values.
 	ws.Stop()
 	i := w.waitLine(t, n, "STALE/stream", isStatus("STALE", "stream"))
-	s, _ := parseStatus(t, w.stdout.Lines()[i])
+	s, _ := parseStatus(t, w.Stdout.Lines()[i])
 	if s.Version != 11 || s.Error == "" {
 		t.Errorf("STALE line %+v, want version 11 and an error", s)
 	}
@@ -252,19 +216,19 @@ func TestWatchStream(t *testing.T) {
 	// The line is printed when the connection is accepted, which may be
 	// before the new snapshot is in (then it shows the old version, 11: only a
 	// change of state or source prints a status line).
-	if got := w.stdout.Lines()[i]; got != `{"status":{"state":"READY","source":"stream","version":2}}` &&
+	if got := w.Stdout.Lines()[i]; got != `{"status":{"state":"READY","source":"stream","version":2}}` &&
 		got != `{"status":{"state":"READY","source":"stream","version":11}}` {
 		t.Errorf("status line after the restart = %s, want READY/stream at version 2 (or 11)", got)
 	}
 	i = w.waitLine(t, i+1, "a back to false", isEval("a"))
-	if got := w.stdout.Lines()[i]; got != evalA0 {
+	if got := w.Stdout.Lines()[i]; got != evalA0 {
 		t.Errorf("a from the new server = %s, want %s", got, evalA0)
 	}
 
-	if code := w.stopWatch(t); code != 0 {
-		t.Errorf("exit status after cancel = %d, want 0; stderr:\n%s", code, w.stderr)
+	if code := w.Stop(t); code != 0 {
+		t.Errorf("exit status after cancel = %d, want 0; stderr:\n%s", code, w.Stderr)
 	}
-	lines = w.stdout.Lines()
+	lines = w.Stdout.Lines()
 	if last := lines[len(lines)-1]; last != `{"status":{"state":"CLOSED","source":"stream","version":2}}` {
 		t.Errorf("last line = %s, want a CLOSED status line", last)
 	}
@@ -287,7 +251,7 @@ func TestWatchAllFlags(t *testing.T) {
 	delete(doc.Flags, "a")
 	doc.Flags["d"] = json.RawMessage(`{"on":false,"variations":["z"],"offVariation":0,"fallthrough":{"variation":0}}`)
 	ws.publish(t, doc)
-	lines = w.waitLines(t, n+2, "a deleted and d added")
+	lines = w.WaitLines(t, n+2, "a deleted and d added")
 	want := []string{
 		`{"flag":"d","value":"z","variation":0,"version":1,"reason":{"kind":"OFF"}}`,
 		`{"flag":"a","value":null,"reason":{"kind":"ERROR","errorKind":"FLAG_NOT_FOUND"}}`,
@@ -295,7 +259,7 @@ func TestWatchAllFlags(t *testing.T) {
 	if diff := cmp.Diff(want, lines[n:]); diff != "" {
 		t.Errorf("lines after a deleted and d added (-want +got):\n%s", diff)
 	}
-	if code := w.stopWatch(t); code != 0 {
+	if code := w.Stop(t); code != 0 {
 		t.Errorf("exit status = %d, want 0", code)
 	}
 }
@@ -307,15 +271,15 @@ func TestWatchPoll(t *testing.T) {
 	n := len(lines)
 	ws.publish(t, watchDoc(t, 0, 0, 0, 1)) // c: nothing to print
 	ws.publish(t, watchDoc(t, 0, 1, 0, 1))
-	lines = w.waitLines(t, n+1, "a after its change")
+	lines = w.WaitLines(t, n+1, "a after its change")
 	want := `{"flag":"a","value":true,"variation":1,"version":2,"reason":{"kind":"FALLTHROUGH"}}`
 	if diff := cmp.Diff([]string{want}, lines[n:]); diff != "" {
 		t.Errorf("lines after the change (-want +got):\n%s", diff)
 	}
-	if code := w.stopWatch(t); code != 0 {
+	if code := w.Stop(t); code != 0 {
 		t.Errorf("exit status = %d, want 0", code)
 	}
-	lines = w.stdout.Lines()
+	lines = w.Stdout.Lines()
 	if last := lines[len(lines)-1]; last != `{"status":{"state":"CLOSED","source":"poll","version":7}}` {
 		t.Errorf("last line = %s, want CLOSED/poll at version 7", last)
 	}
@@ -333,14 +297,14 @@ func TestWatchCache(t *testing.T) {
 	w.waitLine(t, 0, "a after its change", isEval("a"))
 	evalA1 := `{"flag":"a","value":true,"variation":1,"version":2,"reason":{"kind":"FALLTHROUGH"}}`
 	w.waitLine(t, 0, "a true", func(l string) bool { return l == evalA1 })
-	if code := w.stopWatch(t); code != 0 {
+	if code := w.Stop(t); code != 0 {
 		t.Fatalf("first run: exit %d", code)
 	}
 	ws.Stop()
 
 	// Second run, server down: the cached flags, STALE/cache.
 	w = startWatch(t, "--url", url, "--cache", cache, "--context", `{"key":"u1"}`, "a")
-	lines := w.waitLines(t, 2, "the cached state")
+	lines := w.WaitLines(t, 2, "the cached state")
 	// The first connection may have failed already: then the line has its
 	// error too.
 	if s, ok := parseStatus(t, lines[0]); !ok || s.State != "STALE" || s.Source != "cache" || s.Version != 6 {
@@ -352,7 +316,7 @@ func TestWatchCache(t *testing.T) {
 	// The server comes back: READY/stream, and a's new value.
 	startWatchServer(t, ws.Addr(), watchDoc(t, 1, 0, 0, 0), server.Options{})
 	i := w.waitLine(t, 2, "READY/stream", isStatus("READY", "stream"))
-	lines = w.waitLines(t, i+2, "a from the server")
+	lines = w.WaitLines(t, i+2, "a from the server")
 	if got := lines[i]; got != `{"status":{"state":"READY","source":"stream","version":1}}` {
 		t.Errorf("status line = %s", got)
 	}
@@ -364,7 +328,7 @@ func TestWatchCache(t *testing.T) {
 			t.Errorf("line %s while the server was down, want only STALE status lines", line)
 		}
 	}
-	if code := w.stopWatch(t); code != 0 {
+	if code := w.Stop(t); code != 0 {
 		t.Errorf("second run: exit %d", code)
 	}
 }
@@ -379,25 +343,18 @@ func TestWatchUnauthorized(t *testing.T) {
 				args, source = append(args, "--poll"), "poll"
 			}
 			w := startWatch(t, args...)
-			var code int
-			select {
-			case code = <-w.exit:
-				w.exit <- code
-			case <-time.After(watchWait):
-				// Once seen when the FATAL status came before runWatch
-				// registered its OnStatus listener (fixed: the first pass
-				// now closes w.fatal too).
-				t.Fatalf("flags watch did not exit after a 401; stdout:\n%s", w.stdout)
-			}
-			if code != 1 {
+			// A hang here was once seen when the FATAL status came before
+			// runWatch registered its OnStatus listener (fixed: the first
+			// pass now closes w.fatal too).
+			if code := w.Wait(t); code != 1 {
 				t.Errorf("exit status = %d, want 1", code)
 			}
 			i := w.waitLine(t, 0, "FATAL", isStatus("FATAL", source))
-			s, _ := parseStatus(t, w.stdout.Lines()[i])
+			s, _ := parseStatus(t, w.Stdout.Lines()[i])
 			if !strings.Contains(s.Error, "401") || s.Version != 0 {
 				t.Errorf("FATAL line %+v, want an error naming the 401", s)
 			}
-			lines := w.stdout.Lines()
+			lines := w.Stdout.Lines()
 			for _, line := range lines {
 				if !isStatus("INITIALIZING", source)(line) && !isStatus("FATAL", source)(line) {
 					t.Errorf("unexpected line %s", line)
@@ -427,10 +384,10 @@ func TestWatchCorruptCache(t *testing.T) {
 	ws := startWatchServer(t, "", watchDoc(t, 4, 0, 0, 0), server.Options{})
 	w := startWatch(t, "--url", ws.URL, "--cache", cache, "--context", `{"key":"u1"}`, "a")
 	checkStart(t, w, "stream", 4, []string{evalA0})
-	if !strings.Contains(w.stderr.String(), "ignoring the last-known-good cache") {
-		t.Errorf("stderr %q, want a warning about the cache", w.stderr)
+	if !strings.Contains(w.Stderr.String(), "ignoring the last-known-good cache") {
+		t.Errorf("stderr %q, want a warning about the cache", w.Stderr)
 	}
-	if code := w.stopWatch(t); code != 0 {
+	if code := w.Stop(t); code != 0 {
 		t.Errorf("exit status = %d, want 0", code)
 	}
 	data, err := os.ReadFile(cache)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -55,55 +56,19 @@ func quickstart(t *testing.T, opts server.Options) (srv *server.Server, url stri
 	return srv, ts.URL, doc, open
 }
 
-// program runs the program's logic in the background.
-type program struct {
-	out    *testkit.SyncBuffer
-	errOut *testkit.SyncBuffer
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func start(t *testing.T, args ...string) *program {
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &program{out: &testkit.SyncBuffer{}, errOut: &testkit.SyncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { p.done <- run(ctx, args, p.out, p.errOut) }()
-	t.Cleanup(func() {
-		cancel()
-		<-p.done
+// start runs the program's logic in the background.
+func start(t *testing.T, args ...string) *testkit.Program[error] {
+	return testkit.StartProgram(t, wait, func(ctx context.Context, stdout, stderr io.Writer) error {
+		return run(ctx, args, stdout, stderr)
 	})
-	return p
-}
-
-// waitFor waits until the output has at least n lines.
-func (p *program) waitFor(t *testing.T, n int, what string) []string {
-	t.Helper()
-	var lines []string
-	if !testkit.Await(wait, 5*time.Millisecond, func() bool { lines = p.out.Lines(); return len(lines) >= n }) {
-		t.Fatalf("waited %v for %s; output:\n%s", wait, what, strings.Join(p.out.Lines(), "\n"))
-	}
-	return lines
-}
-
-// stop interrupts the program and returns what run returned.
-func (p *program) stop(t *testing.T) error {
-	t.Helper()
-	p.cancel()
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return err
-	case <-time.After(wait):
-		t.Fatal("the program did not stop when interrupted")
-		return nil
-	}
 }
 
 func TestStreamingFollowsChanges(t *testing.T) {
 	srv, url, doc, open := quickstart(t, server.Options{})
 	p := start(t, "-url", url, "-context", `{"key":"ann","email":"ann@corp.com"}`, "new-checkout", "kill-switch-payments")
-	p.waitFor(t, 2, "the first status")
+	p.WaitLines(t, 2, "the first status")
 	open()
-	lines := p.waitFor(t, 5, "the first evaluations")
+	lines := p.WaitLines(t, 5, "the first evaluations")
 	want := []string{
 		`following ` + url + ` as {"key":"ann","email":"ann@corp.com"} (Ctrl-C to stop)`,
 		`status: INITIALIZING (stream)`,
@@ -125,15 +90,15 @@ func TestStreamingFollowsChanges(t *testing.T) {
 	if err := srv.Publish(next); err != nil {
 		t.Fatal(err)
 	}
-	lines = p.waitFor(t, 6, "the kill switch")
+	lines = p.WaitLines(t, 6, "the kill switch")
 	if got, want := lines[5], `kill-switch-payments = true (FALLTHROUGH)`; got != want {
 		t.Errorf("line after the change = %q, want %q", got, want)
 	}
 
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Errorf("run after an interrupt = %v, want nil", err)
 	}
-	lines = p.out.Lines()
+	lines = p.Stdout.Lines()
 	if diff := cmp.Diff([]string{`kill-switch-payments = true (FALLTHROUGH)`, `status: CLOSED (stream), flags version 2`}, lines[5:]); diff != "" {
 		t.Errorf("last lines (-want +got):\n%s", diff)
 	}
@@ -147,7 +112,7 @@ func TestStreamingAllFlags(t *testing.T) {
 	// beat the first status line): wait for the last flag instead of a count.
 	var lines []string
 	for n := 7; ; n++ {
-		lines = p.waitFor(t, n, "every flag")
+		lines = p.WaitLines(t, n, "every flag")
 		if strings.HasPrefix(lines[len(lines)-1], "search-v2 = ") {
 			break
 		}
@@ -172,7 +137,7 @@ func TestStreamingAllFlags(t *testing.T) {
 	if s := lines[i+4]; !strings.HasPrefix(s, "search-v2 = ") || !strings.HasSuffix(s, "(FALLTHROUGH, rollout)") {
 		t.Errorf("search-v2 line = %q, want a rollout", s)
 	}
-	if err := p.stop(t); err != nil {
+	if err := p.Stop(t); err != nil {
 		t.Errorf("run = %v, want nil", err)
 	}
 }
@@ -181,16 +146,10 @@ func TestStreamingRefusedToken(t *testing.T) {
 	_, url, _, open := quickstart(t, server.Options{Token: "sdk"})
 	open()
 	p := start(t, "-url", url, "-token", "wrong")
-	select {
-	case err := <-p.done:
-		p.done <- err
-		if err == nil || !strings.Contains(err.Error(), "401") {
-			t.Errorf("run = %v, want an error naming the 401 (an unknown token, SPEC §10)", err)
-		}
-	case <-time.After(wait):
-		t.Fatal("the program did not stop on a refused token")
+	if err := p.Wait(t); err == nil || !strings.Contains(err.Error(), "401") { // the program stops on its own
+		t.Errorf("run = %v, want an error naming the 401 (an unknown token, SPEC §10)", err)
 	}
-	lines := p.out.Lines()
+	lines := p.Stdout.Lines()
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "status: FATAL (stream)") {
 		t.Errorf("last line = %q, want the FATAL status", last)
 	}

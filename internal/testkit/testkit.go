@@ -1,9 +1,10 @@
 // Package testkit holds what the module's tests in several packages share:
-// a concurrency-safe output buffer, one HTTP request with a bearer token,
-// a test server on an address of the test's choice, a reader of
-// server-sent events, a check of the files a sweep of leftovers removed,
-// a document as JSON to compare, a wait for a condition, and the generation document the listener tests of flags and stream both
-// publish. Only tests import it.
+// a concurrency-safe output buffer, a command run in the background, one
+// HTTP request with a bearer token, a test server on an address of the
+// test's choice, a reader of server-sent events, a check of the files a
+// sweep of leftovers removed, a document as JSON to compare, a wait for a
+// condition, and the generation document the listener tests of flags and
+// stream both publish. Only tests import it.
 package testkit
 
 import (
