@@ -21,11 +21,7 @@ func TestAdminFlag(t *testing.T) {
 	c := openStream(t, ts.URL, "", "")
 	c.next(t) // snapshot
 
-	steps := []struct {
-		method, key, body string
-		wantVersion       int64
-		wantFlagVersion   float64 // -1: deleted
-	}{
+	for _, st := range []flagWrite{
 		{"PUT", "x", `{"variations": [true, false], "fallthrough": {"variation": 0}, "owner": "z"}`, 18, 1}, // new: 1
 		{"PUT", "new-checkout", `{"version": 1, "on": false, "variations": [false, true], "fallthrough": {"variation": 1}}`, 19, 4},
 		// The same content again still publishes (each successful call does).
@@ -33,29 +29,8 @@ func TestAdminFlag(t *testing.T) {
 		{"DELETE", "new-checkout", "", 21, -1},
 		// Back after a delete: its version continues.
 		{"PUT", "new-checkout", `{"variations": [1], "fallthrough": {"variation": 0}}`, 22, 6},
-	}
-	for _, st := range steps {
-		resp, body := do(t, st.method, ts.URL+"/v1/admin/flags/"+st.key, adminToken, st.body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s %s = %d %s", st.method, st.key, resp.StatusCode, body)
-		}
-		ev, p := c.nextPatch(t)
-		if strings.TrimSpace(body) != ev.Data {
-			t.Errorf("%s %s answered %s, want the patch published: %s", st.method, st.key, body, ev.Data)
-		}
-		if p.Version != st.wantVersion || ev.ID != fmt.Sprintf("e1:%d", st.wantVersion) || len(p.Flags) != 1 || len(p.Segments) != 0 {
-			t.Fatalf("%s %s published %s (id %s), want version %d with one flag", st.method, st.key, ev.Data, ev.ID, st.wantVersion)
-		}
-		raw := p.Flags[st.key]
-		if st.wantFlagVersion < 0 {
-			if string(raw) != "null" {
-				t.Errorf("DELETE %s published %s, want null", st.key, raw)
-			}
-			continue
-		}
-		if got := member(t, raw, "version"); got != st.wantFlagVersion {
-			t.Errorf("%s %s: flag version %v, want %v", st.method, st.key, got, st.wantFlagVersion)
-		}
+	} {
+		st.check(t, ts.URL, c)
 	}
 	if got := member(t, srv.Document().Flags["x"], "owner"); got != "z" {
 		t.Errorf("unknown field owner = %v, want kept", got)
@@ -67,6 +42,40 @@ func TestAdminFlag(t *testing.T) {
 	resp, body := do(t, "DELETE", ts.URL+"/v1/admin/flags/nope", adminToken, "")
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("DELETE of an unknown flag = %d %s, want 404", resp.StatusCode, body)
+	}
+}
+
+// flagWrite is an admin write of one flag and what it must publish.
+type flagWrite struct {
+	method, key, body string
+	wantVersion       int64
+	wantFlagVersion   float64 // -1: deleted
+}
+
+// check sends the write and checks that it answers the patch it publishes
+// on c: the flag alone, at the wanted snapshot and flag versions.
+func (st flagWrite) check(t *testing.T, url string, c *sseClient) {
+	t.Helper()
+	resp, body := do(t, st.method, url+"/v1/admin/flags/"+st.key, adminToken, st.body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s = %d %s", st.method, st.key, resp.StatusCode, body)
+	}
+	ev, p := c.nextPatch(t)
+	if strings.TrimSpace(body) != ev.Data {
+		t.Errorf("%s %s answered %s, want the patch published: %s", st.method, st.key, body, ev.Data)
+	}
+	if p.Version != st.wantVersion || ev.ID != fmt.Sprintf("e1:%d", st.wantVersion) || len(p.Flags) != 1 || len(p.Segments) != 0 {
+		t.Fatalf("%s %s published %s (id %s), want version %d with one flag", st.method, st.key, ev.Data, ev.ID, st.wantVersion)
+	}
+	raw := p.Flags[st.key]
+	if st.wantFlagVersion < 0 {
+		if string(raw) != "null" {
+			t.Errorf("DELETE %s published %s, want null", st.key, raw)
+		}
+		return
+	}
+	if got := member(t, raw, "version"); got != st.wantFlagVersion {
+		t.Errorf("%s %s: flag version %v, want %v", st.method, st.key, got, st.wantFlagVersion)
 	}
 }
 
@@ -250,26 +259,10 @@ func TestAdminPutNullIs400(t *testing.T) {
 func TestAdminIfMatch(t *testing.T) {
 	srv, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken})
 	url := ts.URL + "/v1/admin/flags/"
-	resp, body := do(t, "GET", url+"new-checkout", adminToken, "")
-	if resp.StatusCode != 200 || resp.Header.Get("ETag") != `"3"` || strings.TrimSpace(body) != string(srv.Document().Flags["new-checkout"]) {
-		t.Fatalf("GET = %d ETag %s %s, want 200 \"3\" and the flag as served", resp.StatusCode, resp.Header.Get("ETag"), body)
-	}
-	if resp, _ := do(t, "GET", url+"new-checkout", adminToken, "", "If-None-Match", `"3"`); resp.StatusCode != http.StatusNotModified {
-		t.Errorf("GET If-None-Match \"3\" = %d, want 304", resp.StatusCode)
-	}
-	if resp, _ := do(t, "GET", ts.URL+"/v1/admin/segments/beta-testers", adminToken, ""); resp.Header.Get("ETag") != `"2"` {
-		t.Errorf("GET segment ETag %s, want \"2\"", resp.Header.Get("ETag"))
-	}
-	if resp, _ := do(t, "GET", url+"nope", adminToken, ""); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET of an unknown flag = %d, want 404", resp.StatusCode)
-	}
+	checkAdminGetETags(t, srv, ts.URL)
 
 	flag := `{"on": true, "variations": [false, true], "fallthrough": {"variation": 1}}`
-	for _, st := range []struct {
-		method, key, header, value string
-		want                       int
-		etag                       string // the ETag answered
-	}{
+	for _, st := range []conditionalWrite{
 		{"PUT", "new-checkout", "If-Match", `"2"`, 412, `"3"`},
 		{"PUT", "new-checkout", "If-Match", `"3"`, 200, `"4"`},
 		{"PUT", "new-checkout", "If-Match", `W/"4"`, 412, `"4"`}, // If-Match compares strongly
@@ -287,31 +280,76 @@ func TestAdminIfMatch(t *testing.T) {
 		{"PUT", "y", "If-None-Match", `*`, 412, `"1"`},
 		{"PUT", "y", "If-None-Match", `"1"`, 412, `"1"`},
 	} {
-		body := ""
-		if st.method == "PUT" {
-			body = flag
-		}
-		v := srv.Version()
-		resp, got := do(t, st.method, url+st.key, adminToken, body, st.header, st.value)
-		if resp.StatusCode != st.want || resp.Header.Get("ETag") != st.etag {
-			t.Fatalf("%s %s %s: %s = %d ETag %q %s, want %d ETag %q", st.method, st.key, st.header, st.value,
-				resp.StatusCode, resp.Header.Get("ETag"), got, st.want, st.etag)
-		}
-		if st.want != 200 && srv.Version() != v {
-			t.Fatalf("%s %s %s: %s refused but published", st.method, st.key, st.header, st.value)
-		}
-		if st.want == 412 && !strings.Contains(got, "precondition failed") {
-			t.Errorf("412 body %s does not say why", got)
-		}
+		st.check(t, srv, url, flag)
 	}
 
 	// Editors racing with the same ETag: exactly one wins.
-	resp, _ = do(t, "GET", url+"y", adminToken, "")
+	resp, _ := do(t, "GET", url+"y", adminToken, "")
 	tag := resp.Header.Get("ETag")
-	results := make(chan int, 8)
-	for i := 0; i < cap(results); i++ {
+	if won := racePuts(t, url+"y", flag, tag, 8); won != 1 {
+		t.Errorf("%d racing PUTs with If-Match %s won, want exactly 1", won, tag)
+	}
+}
+
+// checkAdminGetETags checks baseDoc's admin GETs: the flag as served with
+// its version as ETag, 304 for a matching If-None-Match, a segment's ETag
+// and 404 for an unknown flag.
+func checkAdminGetETags(t *testing.T, srv *Server, base string) {
+	t.Helper()
+	url := base + "/v1/admin/flags/"
+	resp, body := do(t, "GET", url+"new-checkout", adminToken, "")
+	if resp.StatusCode != 200 || resp.Header.Get("ETag") != `"3"` || strings.TrimSpace(body) != string(srv.Document().Flags["new-checkout"]) {
+		t.Fatalf("GET = %d ETag %s %s, want 200 \"3\" and the flag as served", resp.StatusCode, resp.Header.Get("ETag"), body)
+	}
+	if resp, _ := do(t, "GET", url+"new-checkout", adminToken, "", "If-None-Match", `"3"`); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("GET If-None-Match \"3\" = %d, want 304", resp.StatusCode)
+	}
+	if resp, _ := do(t, "GET", base+"/v1/admin/segments/beta-testers", adminToken, ""); resp.Header.Get("ETag") != `"2"` {
+		t.Errorf("GET segment ETag %s, want \"2\"", resp.Header.Get("ETag"))
+	}
+	if resp, _ := do(t, "GET", url+"nope", adminToken, ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET of an unknown flag = %d, want 404", resp.StatusCode)
+	}
+}
+
+// conditionalWrite is a PUT or DELETE with one precondition header and the
+// status and ETag it must be answered.
+type conditionalWrite struct {
+	method, key, header, value string
+	want                       int
+	etag                       string // the ETag answered
+}
+
+// check sends the write (a PUT carries flag) and checks its answer; a
+// refused write must not publish and a 412 must say why.
+func (st conditionalWrite) check(t *testing.T, srv *Server, url, flag string) {
+	t.Helper()
+	body := ""
+	if st.method == "PUT" {
+		body = flag
+	}
+	v := srv.Version()
+	resp, got := do(t, st.method, url+st.key, adminToken, body, st.header, st.value)
+	if resp.StatusCode != st.want || resp.Header.Get("ETag") != st.etag {
+		t.Fatalf("%s %s %s: %s = %d ETag %q %s, want %d ETag %q", st.method, st.key, st.header, st.value,
+			resp.StatusCode, resp.Header.Get("ETag"), got, st.want, st.etag)
+	}
+	if st.want != 200 && srv.Version() != v {
+		t.Fatalf("%s %s %s: %s refused but published", st.method, st.key, st.header, st.value)
+	}
+	if st.want == 412 && !strings.Contains(got, "precondition failed") {
+		t.Errorf("412 body %s does not say why", got)
+	}
+}
+
+// racePuts sends n PUTs of body with If-Match tag at once and returns how
+// many won; an answer other than 200 or 412 is an error.
+func racePuts(t *testing.T, url, body, tag string, n int) int {
+	t.Helper()
+	results := make(chan int, n)
+	for range n {
 		go func() {
-			req, _ := http.NewRequest("PUT", url+"y", strings.NewReader(flag))
+			req, _ := http.NewRequest("PUT", url, strings.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+adminToken)
 			req.Header.Set("If-Match", tag)
 			resp, err := http.DefaultClient.Do(req)
@@ -324,7 +362,7 @@ func TestAdminIfMatch(t *testing.T) {
 		}()
 	}
 	won := 0
-	for i := 0; i < cap(results); i++ {
+	for range n {
 		switch code := <-results; code {
 		case 200:
 			won++
@@ -333,9 +371,7 @@ func TestAdminIfMatch(t *testing.T) {
 			t.Errorf("racing PUT = %d", code)
 		}
 	}
-	if won != 1 {
-		t.Errorf("%d racing PUTs with If-Match %s won, want exactly 1", won, tag)
-	}
+	return won
 }
 
 // nested returns a flag whose first variation nests depth levels counted

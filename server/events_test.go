@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags/experiment"
+	"github.com/google/go-cmp/cmp"
 )
 
 // guardedDoc has a flag rolled out 50/50 under a guard on "errors", and a
@@ -136,6 +137,45 @@ func TestExperimentEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := serve(t, srv).URL
+	evs := experimentEvents()
+	postEvents(t, url, "reader-secret", batch("exp-batch-000000001", evs...))
+	postEvents(t, url, "reader-secret", batch("exp-batch-000000001", evs...)) // repeated: no change
+
+	t.Run("operators and admins only", func(t *testing.T) {
+		for _, tc := range []struct {
+			token  string
+			status int
+		}{{"reader-secret", 403}, {"", 401}, {"op-secret", 200}, {adminToken, 200}} {
+			if resp, body := do(t, "GET", url+"/v1/admin/experiments/checkout", tc.token, ""); resp.StatusCode != tc.status {
+				t.Errorf("token %q: %d %s, want %d", tc.token, resp.StatusCode, body, tc.status)
+			}
+		}
+	})
+	t.Run("unknown flag", func(t *testing.T) {
+		if resp, _ := do(t, "GET", url+"/v1/admin/experiments/nope", adminToken, ""); resp.StatusCode != 404 {
+			t.Errorf("unknown flag: %d, want 404", resp.StatusCode)
+		}
+	})
+	t.Run("exact counts", func(t *testing.T) {
+		_, body := do(t, "GET", url+"/v1/admin/experiments/checkout", "op-secret", "")
+		var r experiment.Report
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			t.Fatal(err)
+		}
+		want := experimentCounts{Switched: 1, Units: [2]int64{5, 6}, Conversions: [2]int64{2, 2}, Sums: [2]float64{2, 2}}
+		if diff := cmp.Diff(want, countsOf(&r)); diff != "" {
+			t.Errorf("report %s\ncounts (-want +got):\n%s", body, diff)
+		}
+		if r.SRM != nil {
+			t.Errorf("srm with two rollouts: %s", body)
+		}
+	})
+}
+
+// experimentEvents exposes u0…u9 alternately to both variations with two
+// "errors" each for u0…u3 (the second a repeat that must count once), plus
+// the events the report must leave out or clamp.
+func experimentEvents() []string {
 	var evs []string
 	for i := range 10 {
 		evs = append(evs, exposure(fmt.Sprintf("u%d", i), i%2, true, 100))
@@ -147,32 +187,25 @@ func TestExperimentEndpoint(t *testing.T) {
 	evs = append(evs, exposure("vip", 1, false, 100))  // a target: not randomized
 	evs = append(evs, track("u9", "errors", 50))       // before u9's exposure
 	evs = append(evs, exposure("late", 1, true, 9e15)) // far in the future: clamped
-	postEvents(t, url, "reader-secret", batch("exp-batch-000000001", evs...))
-	postEvents(t, url, "reader-secret", batch("exp-batch-000000001", evs...)) // repeated: no change
-	for _, tc := range []struct {
-		token  string
-		status int
-	}{{"reader-secret", 403}, {"", 401}, {"op-secret", 200}, {adminToken, 200}} {
-		if resp, body := do(t, "GET", url+"/v1/admin/experiments/checkout", tc.token, ""); resp.StatusCode != tc.status {
-			t.Errorf("token %q: %d %s, want %d", tc.token, resp.StatusCode, body, tc.status)
-		}
+	return evs
+}
+
+// experimentCounts is what TestExperimentEndpoint knows exactly of a report:
+// per variation (control 0, treatment 1) the units and the "errors" metric.
+type experimentCounts struct {
+	Switched    int64
+	Units       [2]int64
+	Conversions [2]int64
+	Sums        [2]float64
+}
+
+func countsOf(r *experiment.Report) experimentCounts {
+	c := experimentCounts{Switched: r.Switched}
+	for v := range 2 {
+		row, _ := r.Row("errors", v)
+		c.Units[v], c.Conversions[v], c.Sums[v] = r.Units(v), row.Conversions, row.Sum
 	}
-	if resp, _ := do(t, "GET", url+"/v1/admin/experiments/nope", adminToken, ""); resp.StatusCode != 404 {
-		t.Errorf("unknown flag: %d, want 404", resp.StatusCode)
-	}
-	_, body := do(t, "GET", url+"/v1/admin/experiments/checkout", "op-secret", "")
-	var r experiment.Report
-	if err := json.Unmarshal([]byte(body), &r); err != nil {
-		t.Fatal(err)
-	}
-	c, _ := r.Row("errors", 0)
-	tr, _ := r.Row("errors", 1)
-	if r.Switched != 1 || r.Units(0) != 5 || r.Units(1) != 6 || c.Conversions != 2 || c.Sum != 2 || tr.Conversions != 2 || tr.Sum != 2 {
-		t.Errorf("report %s", body)
-	}
-	if r.SRM != nil {
-		t.Errorf("srm with two rollouts: %s", body)
-	}
+	return c
 }
 
 // tokenSpec is a named token for writeTokensFile.
@@ -246,16 +279,7 @@ func TestGuardRollsBack(t *testing.T) {
 	url := serve(t, srv).URL
 	stream := openStream(t, url, "", "")
 	stream.next(t) // the snapshot
-	var evs []string
-	for i := range 400 {
-		unit := fmt.Sprintf("u%d", i)
-		v := i % 2
-		evs = append(evs, exposure(unit, v, true, 100))
-		if v == 1 && i%4 == 1 || v == 0 && i%20 == 0 { // treatment fails 50 %, control 10 %
-			evs = append(evs, track(unit, "errors", 200))
-		}
-	}
-	postEvents(t, url, "", batch("guard-batch-0000001", evs...))
+	postEvents(t, url, "", batch("guard-batch-0000001", treatmentFailsMoreEvents()...))
 	select {
 	case f := <-trips:
 		if f != "checkout" {
@@ -265,27 +289,7 @@ func TestGuardRollsBack(t *testing.T) {
 		t.Fatal("the guard did not trip")
 	}
 	_, p := stream.nextPatch(t)
-	var flag struct {
-		Targets     []any                            `json:"targets"`
-		Rules       []struct{ Serve map[string]any } `json:"rules"`
-		Fallthrough map[string]any                   `json:"fallthrough"`
-		Guard       struct {
-			Tripped struct {
-				At     string     `json:"at"`
-				PValue float64    `json:"pValue"`
-				Units  [2]int64   `json:"units"`
-				Rates  [2]float64 `json:"rates"`
-			} `json:"tripped"`
-		} `json:"guard"`
-	}
-	if err := json.Unmarshal(p.Flags["checkout"], &flag); err != nil {
-		t.Fatalf("patch %s: %v", p.Flags["checkout"], err)
-	}
-	tr := flag.Guard.Tripped
-	if fmt.Sprint(flag.Fallthrough) != "map[variation:0]" || fmt.Sprint(flag.Rules[0].Serve) != "map[variation:0]" || len(flag.Targets) != 1 ||
-		tr.At == "" || tr.PValue >= 0.05 || tr.Units != [2]int64{200, 200} || tr.Rates[1] <= tr.Rates[0] {
-		t.Errorf("rolled back to %s", p.Flags["checkout"])
-	}
+	checkRolledBack(t, p.Flags["checkout"])
 	page, err := store.Audit(t.Context(), AuditQuery{Key: "checkout", Limit: 10})
 	if err != nil || len(page.Entries) != 1 {
 		t.Fatalf("audit: %+v %v", page, err)
@@ -301,6 +305,66 @@ func TestGuardRollsBack(t *testing.T) {
 	}
 	if v := srv.Version(); v != 2 {
 		t.Errorf("version %d after one rollback, want 2", v)
+	}
+}
+
+// treatmentFailsMoreEvents exposes 400 units half to each variation; the
+// treatment fails 50 % of the time, the control 10 %: far past the guard's
+// threshold with its minimum of units met.
+func treatmentFailsMoreEvents() []string {
+	var evs []string
+	for i := range 400 {
+		unit := fmt.Sprintf("u%d", i)
+		v := i % 2
+		evs = append(evs, exposure(unit, v, true, 100))
+		if v == 1 && i%4 == 1 || v == 0 && i%20 == 0 {
+			evs = append(evs, track(unit, "errors", 200))
+		}
+	}
+	return evs
+}
+
+// rollback is what a guard's rollback of guardedDoc's "checkout" must look
+// like: every rollout replaced by the control, the target kept, and the
+// trip recorded with the evidence that the treatment is worse.
+type rollback struct {
+	Fallthrough    string
+	RuleServes     []string
+	Targets        int
+	TrippedAt      bool
+	Significant    bool // p-value under 0.05
+	Units          [2]int64
+	TreatmentWorse bool // rates[1] > rates[0]
+}
+
+func checkRolledBack(t *testing.T, raw json.RawMessage) {
+	t.Helper()
+	var flag struct {
+		Targets     []any                            `json:"targets"`
+		Rules       []struct{ Serve map[string]any } `json:"rules"`
+		Fallthrough map[string]any                   `json:"fallthrough"`
+		Guard       struct {
+			Tripped struct {
+				At     string     `json:"at"`
+				PValue float64    `json:"pValue"`
+				Units  [2]int64   `json:"units"`
+				Rates  [2]float64 `json:"rates"`
+			} `json:"tripped"`
+		} `json:"guard"`
+	}
+	if err := json.Unmarshal(raw, &flag); err != nil {
+		t.Fatalf("patch %s: %v", raw, err)
+	}
+	tr := flag.Guard.Tripped
+	got := rollback{Fallthrough: fmt.Sprint(flag.Fallthrough), Targets: len(flag.Targets),
+		TrippedAt: tr.At != "", Significant: tr.PValue < 0.05, Units: tr.Units, TreatmentWorse: tr.Rates[1] > tr.Rates[0]}
+	for _, r := range flag.Rules {
+		got.RuleServes = append(got.RuleServes, fmt.Sprint(r.Serve))
+	}
+	want := rollback{Fallthrough: "map[variation:0]", RuleServes: []string{"map[variation:0]"}, Targets: 1,
+		TrippedAt: true, Significant: true, Units: [2]int64{200, 200}, TreatmentWorse: true}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rolled back to %s\n(-want +got):\n%s", raw, diff)
 	}
 }
 

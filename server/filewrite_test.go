@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags/internal/testkit"
+	"github.com/flagstream/flags/rules"
 )
 
 // indentedDoc is a document file as people write them: two-space
@@ -147,38 +149,29 @@ func handEditsAndAdminWrites(t *testing.T, poll time.Duration) {
 	_, srv := openFileServer(t, path, FileStoreOptions{PollInterval: poll}, Options{AdminToken: adminToken})
 	url := serve(t, srv).URL
 
+	wantHand, wantAdmin := map[string]string{}, map[string]string{}
 	var wg sync.WaitGroup
-	wg.Add(2)
 	errs := make(chan error, 2)
-	go func() { // the hand editor: hand-(i % handFlags) gets description edit-i
-		defer wg.Done()
+	wg.Go(func() { // the hand editor: hand-(i % handFlags) gets description edit-i
 		for i := range handEdits {
-			if err := handEdit(dir, path, fmt.Sprintf("hand-%d", i%handFlags), fmt.Sprintf("edit-%d", i)); err != nil {
+			key, desc := fmt.Sprintf("hand-%d", i%handFlags), fmt.Sprintf("edit-%d", i)
+			wantHand[key] = desc // the last edit of each flag is the one to keep
+			if err := handEdit(dir, path, key, desc); err != nil {
 				errs <- err
 				return
 			}
 		}
-	}()
-	go func() { // the admin client: adm-j, retried on 409
-		defer wg.Done()
+	})
+	wg.Go(func() { // the admin client: adm-j gets description admin-j
 		for j := range adminWrites {
-			body := fmt.Sprintf(`{"variations": [true], "fallthrough": {"variation": 0}, "description": "admin-%d"}`, j)
-			for attempt := 0; ; attempt++ {
-				resp, msg, err := put(url+"/v1/admin/flags/"+fmt.Sprintf("adm-%d", j), body)
-				if err != nil {
-					errs <- err
-					return
-				}
-				if resp == http.StatusOK {
-					break
-				}
-				if resp != http.StatusConflict || attempt == 50 {
-					errs <- fmt.Errorf("PUT adm-%d = %d %s", j, resp, msg)
-					return
-				}
+			key, desc := fmt.Sprintf("adm-%d", j), fmt.Sprintf("admin-%d", j)
+			wantAdmin[key] = desc
+			if err := putRetryingConflicts(url, key, desc); err != nil {
+				errs <- err
+				return
 			}
 		}
-	}()
+	})
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -187,28 +180,39 @@ func handEditsAndAdminWrites(t *testing.T, poll time.Duration) {
 	srv.reload(context.Background()) // what the watcher does next
 
 	doc, _ := readDoc(t, path)
-	served := srv.Document()
-	for k := range handFlags {
-		key, want := fmt.Sprintf("hand-%d", k), ""
-		for i := range handEdits {
-			if i%handFlags == k {
-				want = fmt.Sprintf("edit-%d", i)
-			}
+	checkDescriptions(t, doc, srv.Document(), wantHand, "a hand edit")
+	checkDescriptions(t, doc, srv.Document(), wantAdmin, "an admin write")
+}
+
+// putRetryingConflicts PUTs flag key with description desc, retrying on 409
+// (the file changed under the write) up to 50 times.
+func putRetryingConflicts(url, key, desc string) error {
+	body := fmt.Sprintf(`{"variations": [true], "fallthrough": {"variation": 0}, "description": %q}`, desc)
+	for attempt := 0; ; attempt++ {
+		resp, msg, err := put(url+"/v1/admin/flags/"+key, body)
+		if err != nil {
+			return err
 		}
-		if got := doc.Flags[key]; got == nil || member(t, got, "description") != want {
-			t.Errorf("file: %s = %s, want description %s: a hand edit was lost", key, got, want)
+		if resp == http.StatusOK {
+			return nil
 		}
-		if got := served.Flags[key]; got == nil || member(t, got, "description") != want {
-			t.Errorf("served: %s = %s, want description %s", key, got, want)
+		if resp != http.StatusConflict || attempt == 50 {
+			return fmt.Errorf("PUT %s = %d %s", key, resp, msg)
 		}
 	}
-	for j := range adminWrites {
-		key, want := fmt.Sprintf("adm-%d", j), fmt.Sprintf("admin-%d", j)
-		if got := doc.Flags[key]; got == nil || member(t, got, "description") != want {
-			t.Errorf("file: %s = %s, want description %s: an admin write was lost", key, got, want)
+}
+
+// checkDescriptions checks that each flag of want has its description both
+// in the file (doc) and in what is served; lost names the writer a missing
+// one came from.
+func checkDescriptions(t *testing.T, doc, served *rules.Document, want map[string]string, lost string) {
+	t.Helper()
+	for _, key := range slices.Sorted(maps.Keys(want)) {
+		if got := doc.Flags[key]; got == nil || member(t, got, "description") != want[key] {
+			t.Errorf("file: %s = %s, want description %s: %s was lost", key, got, want[key], lost)
 		}
-		if got := served.Flags[key]; got == nil || member(t, got, "description") != want {
-			t.Errorf("served: %s = %s, want description %s", key, got, want)
+		if got := served.Flags[key]; got == nil || member(t, got, "description") != want[key] {
+			t.Errorf("served: %s = %s, want description %s", key, got, want[key])
 		}
 	}
 }
@@ -272,22 +276,7 @@ func put(url, body string) (int, string, error) {
 func TestAdminWriteEditDuringWrite(t *testing.T) {
 	path, store, srv, url, c := unpolledFileServer(t)
 
-	edits := 0
-	edit := func(n int) func() {
-		return func() {
-			if edits >= n {
-				return
-			}
-			edits++
-			data, _ := os.ReadFile(path)
-			tmp := path + ".editor"
-			writeFile(t, tmp, strings.Replace(string(data), `"u1"`, fmt.Sprintf(`"u1", "e%d"`, edits), 1))
-			if err := os.Rename(tmp, path); err != nil {
-				t.Error(err)
-			}
-		}
-	}
-	store.beforeRename = edit(1)
+	store.beforeRename = lockFreeEditor(t, path, 1)
 	flag := `{"variations": [true], "fallthrough": {"variation": 0}}`
 	if resp, body := do(t, "PUT", url+"/v1/admin/flags/x", adminToken, flag); resp.StatusCode != http.StatusOK {
 		t.Fatalf("PUT = %d %s", resp.StatusCode, body)
@@ -299,12 +288,11 @@ func TestAdminWriteEditDuringWrite(t *testing.T) {
 		t.Errorf("second patch %+v, want x at 19", p)
 	}
 	doc, _ := readDoc(t, path)
-	if got := member(t, doc.Segments["beta-testers"], "included"); len(got.([]any)) != 2 || doc.Flags["x"] == nil {
+	if got := included(t, doc); len(got) != 2 || doc.Flags["x"] == nil {
 		t.Errorf("file: beta-testers.included %v, x %s; want both the edit and the write", got, doc.Flags["x"])
 	}
 
-	edits = 0
-	store.beforeRename = edit(maxStaleWrites)
+	store.beforeRename = lockFreeEditor(t, path, maxStaleWrites)
 	resp, body := do(t, "PUT", url+"/v1/admin/flags/y", adminToken, flag)
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "kept changing") {
 		t.Fatalf("PUT while the file keeps changing = %d %s, want 409", resp.StatusCode, body)
@@ -312,15 +300,42 @@ func TestAdminWriteEditDuringWrite(t *testing.T) {
 	// u1, the first edit, then one edit per attempt: the last one is left
 	// to the watcher.
 	doc, _ = readDoc(t, path)
-	if got := member(t, doc.Segments["beta-testers"], "included"); doc.Flags["y"] != nil || len(got.([]any)) != 2+maxStaleWrites {
+	if got := included(t, doc); doc.Flags["y"] != nil || len(got) != 2+maxStaleWrites {
 		t.Errorf("file: y %s, beta-testers.included %v; want no y and every edit", doc.Flags["y"], got)
 	}
-	if got := member(t, srv.Document().Segments["beta-testers"], "included"); len(got.([]any)) != 1+maxStaleWrites {
+	if got := included(t, srv.Document()); len(got) != 1+maxStaleWrites {
 		t.Errorf("served beta-testers.included = %v, want every edit but the last loaded", got)
 	}
 	if names := dirNames(t, filepath.Dir(path)); len(names) != 3 {
 		t.Errorf("the folder holds %q, want the document, its audit and events logs alone (no temporary file left)", names)
 	}
+}
+
+// lockFreeEditor returns a hook that, the first n times it is called, edits
+// the file at path the way an editor ignoring the lock would: it adds
+// "e1", "e2"… after "u1" in beta-testers and renames its own copy over the
+// file.
+func lockFreeEditor(t *testing.T, path string, n int) func() {
+	edits := 0
+	return func() {
+		if edits >= n {
+			return
+		}
+		edits++
+		data, _ := os.ReadFile(path)
+		tmp := path + ".editor"
+		writeFile(t, tmp, strings.Replace(string(data), `"u1"`, fmt.Sprintf(`"u1", "e%d"`, edits), 1))
+		if err := os.Rename(tmp, path); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// included returns the members of segment beta-testers' "included".
+func included(t *testing.T, doc *rules.Document) []any {
+	t.Helper()
+	got, _ := member(t, doc.Segments["beta-testers"], "included").([]any)
+	return got
 }
 
 // TestTempFilesRemovedAtOpen ("temp files stay after kill -9"): the store's

@@ -59,33 +59,9 @@ func TestCloseFinishesInFlightWrites(t *testing.T) {
 	c := openStream(t, ts.URL, "", "")
 	c.next(t) // snapshot
 
-	// A PUT whose body is still arriving.
 	body := `{"variations": [true], "fallthrough": {"variation": 0}}`
-	pr, pw := io.Pipe()
-	req, err := http.NewRequest("PUT", ts.URL+"/v1/admin/flags/late", pr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+adminToken)
-	req.ContentLength = int64(len(body))
-	answered := make(chan *http.Response, 1)
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Errorf("PUT: %v", err)
-			close(answered)
-			return
-		}
-		answered <- resp
-	}()
-	if _, err := pw.Write([]byte(body[:10])); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-admitted:
-	case <-time.After(waitLimit):
-		t.Fatal("the PUT was not admitted")
-	}
+	late := startSlowPut(t, ts.URL+"/v1/admin/flags/late", body)
+	awaitClosed(t, admitted, "the PUT was not admitted")
 
 	closed := make(chan struct{})
 	go func() {
@@ -99,39 +75,104 @@ func TestCloseFinishesInFlightWrites(t *testing.T) {
 	if !testkit.Await(waitLimit, time.Millisecond, shuttingDown) {
 		t.Fatal("/readyz never said the server is shutting down")
 	}
-	resp, answer := do(t, "PUT", ts.URL+"/v1/admin/flags/other", adminToken, body)
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("a PUT during the shutdown = %d %s, want 503 with Retry-After", resp.StatusCode, answer)
-	}
-	if resp, _ := do(t, "HEAD", ts.URL+"/v1/stream", "", ""); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("a new stream during the shutdown = %d, want 503", resp.StatusCode)
-	}
+	checkRefusedDuringShutdown(t, ts.URL, body)
 	select {
 	case <-closed:
 		t.Fatal("Close returned while an admitted write was under way")
 	default:
 	}
 
-	if _, err := pw.Write([]byte(body[10:])); err != nil {
-		t.Fatal(err)
-	}
-	_ = pw.Close()
-	put, ok := <-answered
-	if !ok {
-		t.FailNow()
-	}
-	put.Body.Close()
-	if put.StatusCode != http.StatusOK {
+	if put := late.finish(t); put.StatusCode != http.StatusOK {
 		t.Errorf("the PUT under way = %d, want 200", put.StatusCode)
 	}
 	if ev, p := c.nextPatch(t); p.Version != 18 || p.Flags["late"] == nil {
 		t.Errorf("the stream got %s, want the late PUT's patch before its end", ev.Data)
 	}
-	select {
-	case <-closed:
-	case <-time.After(waitLimit):
-		t.Fatal("Close did not return")
+	awaitClosed(t, closed, "Close did not return")
+	checkStreamEnded(t, c)
+	doc, _ := readDoc(t, path)
+	if doc.Flags["late"] == nil {
+		t.Error("the late PUT is not in the file")
 	}
+}
+
+// slowPut is an admin PUT whose body is still arriving: the server has
+// admitted it but cannot finish it until finish sends the rest.
+type slowPut struct {
+	body     string
+	pw       *io.PipeWriter
+	answered chan *http.Response // closed without a value when the PUT failed
+}
+
+// startSlowPut sends the headers and the first 10 bytes of body.
+func startSlowPut(t *testing.T, url, body string) *slowPut {
+	t.Helper()
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("PUT", url, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.ContentLength = int64(len(body))
+	p := &slowPut{body: body, pw: pw, answered: make(chan *http.Response, 1)}
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Errorf("PUT: %v", err)
+			close(p.answered)
+			return
+		}
+		p.answered <- resp
+	}()
+	if _, err := pw.Write([]byte(body[:10])); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// finish sends the rest of the body and returns the answer.
+func (p *slowPut) finish(t *testing.T) *http.Response {
+	t.Helper()
+	if _, err := p.pw.Write([]byte(p.body[10:])); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.pw.Close()
+	resp, ok := <-p.answered
+	if !ok {
+		t.FailNow() // the goroutine reported why
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// awaitClosed waits for a value on ch, or its close, failing with msg after
+// waitLimit.
+func awaitClosed(t *testing.T, ch <-chan struct{}, msg string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(waitLimit):
+		t.Fatal(msg)
+	}
+}
+
+// checkRefusedDuringShutdown checks that a new admin write and a new stream
+// are answered 503 while the server shuts down.
+func checkRefusedDuringShutdown(t *testing.T, url, body string) {
+	t.Helper()
+	resp, answer := do(t, "PUT", url+"/v1/admin/flags/other", adminToken, body)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a PUT during the shutdown = %d %s, want 503 with Retry-After", resp.StatusCode, answer)
+	}
+	if resp, _ := do(t, "HEAD", url+"/v1/stream", "", ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a new stream during the shutdown = %d, want 503", resp.StatusCode)
+	}
+}
+
+// checkStreamEnded checks that the stream sends nothing but comments before
+// ending cleanly.
+func checkStreamEnded(t *testing.T, c *sseClient) {
+	t.Helper()
 	for ev := range c.events {
 		if ev.Comment == "" {
 			t.Errorf("after the patch the stream sent %+v, want its end", ev)
@@ -139,9 +180,5 @@ func TestCloseFinishesInFlightWrites(t *testing.T) {
 	}
 	if err := <-c.done; err != io.EOF {
 		t.Errorf("the stream ended with %v, want a clean end (EOF)", err)
-	}
-	doc, _ := readDoc(t, path)
-	if doc.Flags["late"] == nil {
-		t.Error("the late PUT is not in the file")
 	}
 }

@@ -129,98 +129,131 @@ func TestConcurrentPatchesIfMatch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
 	writeFile(t, path, `{"flags": {"hot": {"version": 1, "on": true, "n": 0, "variations": [true], "fallthrough": {"variation": 0}}}}`)
 	srv, url, _ := fileServer(t, path)
-	flagURL := url + "/v1/admin/flags/hot"
-	const workers = 16
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
-	t.Cleanup(client.CloseIdleConnections)
-	send := func(method, body string, header ...string) (int, string, string) {
-		req, err := http.NewRequest(method, flagURL, strings.NewReader(body))
-		if err != nil {
-			panic(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, "", err.Error()
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return 0, "", err.Error()
-		}
-		return resp.StatusCode, resp.Header.Get("ETag"), string(b)
-	}
-	run := func(n int, job func(i int)) {
-		var wg sync.WaitGroup
-		next := atomic.Int64{}
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-					job(i)
-				}
-			}()
-		}
-		wg.Wait()
-	}
+	hot := newFlagClient(t, url+"/v1/admin/flags/hot")
 
-	// One round, one If-Match: one winner.
-	var wins, refused, other atomic.Int64
-	run(1000, func(i int) {
-		code, _, body := send("PATCH", fmt.Sprintf(`{"description": "writer %d"}`, i), "Content-Type", mergePatchType, "If-Match", `"1"`)
-		switch code {
-		case http.StatusOK:
-			wins.Add(1)
-		case http.StatusPreconditionFailed:
-			refused.Add(1)
-		default:
-			other.Add(1)
-			t.Errorf("PATCH = %d %s", code, body)
-		}
-	})
-	if wins.Load() != 1 || refused.Load() != 999 {
-		t.Fatalf("1,000 PATCHes with If-Match \"1\": %d won, %d refused with 412, %d other; want 1 and 999", wins.Load(), refused.Load(), other.Load())
-	}
-
-	// Read, increment, write back with If-Match; retry on 412.
-	const increments = 1000
-	start := srv.Version()
-	var mu sync.Mutex
-	winners := map[string]int{} // new ETag → increments that won it
-	run(increments, func(int) {
-		for attempt := 0; ; attempt++ {
-			code, tag, body := send("GET", "")
-			if code != http.StatusOK {
-				t.Errorf("GET = %d %s", code, body)
-				return
-			}
-			var f struct{ N int }
-			if err := json.Unmarshal([]byte(body), &f); err != nil {
-				t.Errorf("GET body %s: %v", body, err)
-				return
-			}
-			code, newTag, body := send("PATCH", `{"n": `+strconv.Itoa(f.N+1)+`}`, "Content-Type", mergePatchType, "If-Match", tag)
+	t.Run("one If-Match, one winner", func(t *testing.T) {
+		var wins, refused, other atomic.Int64
+		hot.runConcurrently(1000, func(i int) {
+			code, _, body := hot.send("PATCH", fmt.Sprintf(`{"description": "writer %d"}`, i), "Content-Type", mergePatchType, "If-Match", `"1"`)
 			switch code {
 			case http.StatusOK:
-				mu.Lock()
-				winners[newTag]++
-				mu.Unlock()
-				return
+				wins.Add(1)
 			case http.StatusPreconditionFailed:
-				continue
+				refused.Add(1)
 			default:
+				other.Add(1)
 				t.Errorf("PATCH = %d %s", code, body)
-				return
 			}
+		})
+		if wins.Load() != 1 || refused.Load() != 999 {
+			t.Fatalf("1,000 PATCHes with If-Match \"1\": %d won, %d refused with 412, %d other; want 1 and 999", wins.Load(), refused.Load(), other.Load())
 		}
 	})
-	if t.Failed() {
-		return
+
+	t.Run("read-modify-write loses no increment", func(t *testing.T) {
+		const increments = 1000
+		start := srv.Version()
+		var mu sync.Mutex
+		winners := map[string]int{} // new ETag → increments that won it
+		hot.runConcurrently(increments, func(int) {
+			if tag, ok := hot.increment(t); ok {
+				mu.Lock()
+				winners[tag]++
+				mu.Unlock()
+			}
+		})
+		if t.Failed() {
+			return
+		}
+		checkIncrements(t, srv, path, start, increments, winners)
+	})
+}
+
+// flagClient sends admin requests for one flag from concurrent workers over
+// a shared pool of connections, so the server sees truly parallel writes.
+type flagClient struct {
+	url    string
+	client *http.Client
+}
+
+const flagClientWorkers = 16
+
+func newFlagClient(t *testing.T, url string) *flagClient {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: flagClientWorkers}}
+	t.Cleanup(client.CloseIdleConnections)
+	return &flagClient{url: url, client: client}
+}
+
+// send returns the status, the ETag and the body; a transport error comes
+// back as status 0 with the error as the body, so workers can report it.
+func (c *flagClient) send(method, body string, header ...string) (int, string, string) {
+	req, err := http.NewRequest(method, c.url, strings.NewReader(body))
+	if err != nil {
+		panic(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return 0, "", err.Error()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, "", err.Error()
+	}
+	return resp.StatusCode, resp.Header.Get("ETag"), string(b)
+}
+
+// runConcurrently calls job(0) … job(n-1) from flagClientWorkers goroutines.
+func (c *flagClient) runConcurrently(n int, job func(i int)) {
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for range flagClientWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				job(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// increment reads the flag's n, writes back n+1 with If-Match and retries on
+// 412. It returns the ETag its write won, or false after reporting an error.
+func (c *flagClient) increment(t *testing.T) (string, bool) {
+	for {
+		code, tag, body := c.send("GET", "")
+		if code != http.StatusOK {
+			t.Errorf("GET = %d %s", code, body)
+			return "", false
+		}
+		var f struct{ N int }
+		if err := json.Unmarshal([]byte(body), &f); err != nil {
+			t.Errorf("GET body %s: %v", body, err)
+			return "", false
+		}
+		code, newTag, body := c.send("PATCH", `{"n": `+strconv.Itoa(f.N+1)+`}`, "Content-Type", mergePatchType, "If-Match", tag)
+		switch code {
+		case http.StatusOK:
+			return newTag, true
+		case http.StatusPreconditionFailed:
+			continue
+		default:
+			t.Errorf("PATCH = %d %s", code, body)
+			return "", false
+		}
+	}
+}
+
+// checkIncrements checks that the flag "hot" counted every increment, in
+// memory and in the file, each published as its own version won by one writer.
+func checkIncrements(t *testing.T, srv *Server, path string, start int64, increments int, winners map[string]int) {
+	t.Helper()
 	var f struct{ N, Version int }
 	if err := json.Unmarshal(srv.Document().Flags["hot"], &f); err != nil {
 		t.Fatal(err)
@@ -236,7 +269,7 @@ func TestConcurrentPatchesIfMatch(t *testing.T) {
 			t.Errorf("version %s won by %d writers", tag, n)
 		}
 	}
-	if got := srv.Version() - start; got != increments {
+	if got := srv.Version() - start; got != int64(increments) {
 		t.Errorf("%d patches published for %d increments", got, increments)
 	}
 	doc, _ := readDoc(t, path)
