@@ -71,30 +71,13 @@ func TestAuditEveryChange(t *testing.T) {
 	c := openStream(t, base, "", "")
 	c.next(t)
 
-	var want []string
-	step := func(method, target, body string, header []string, entries ...string) {
-		t.Helper()
-		resp, answer := do(t, method, base+target, adminToken, body, header...)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s %s = %d %s", method, target, resp.StatusCode, answer)
-		}
-		want = append(want, entries...)
-		c.nextPatch(t)
-		// Durable before the answer: on disk as soon as it comes.
-		var got []string
-		for _, e := range auditFile(t, logPath) {
-			got = append(got, entryString(e))
-		}
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Fatalf("after %s %s the audit log holds\n%s\nwant\n%s", method, target, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-	}
-	step("PUT", "/v1/admin/flags/x", `{"variations": [true], "fallthrough": {"variation": 0}}`,
+	w := &auditedWrites{base: base, logPath: logPath, c: c}
+	w.step(t, "PUT", "/v1/admin/flags/x", `{"variations": [true], "fallthrough": {"variation": 0}}`,
 		[]string{"X-Flags-Comment", "ticket 42: new flag ✓"}, `18 admin put flag x before=false after=true "ticket 42: new flag ✓"`)
-	step("PATCH", "/v1/admin/flags/new-checkout", `{"on": false}`, []string{"Content-Type", mergePatchType},
+	w.step(t, "PATCH", "/v1/admin/flags/new-checkout", `{"on": false}`, []string{"Content-Type", mergePatchType},
 		`19 admin patch flag new-checkout before=true after=true ""`)
-	step("DELETE", "/v1/admin/flags/banner-text", "", nil, `20 admin delete flag banner-text before=true after=false ""`)
-	step("PUT", "/v1/admin/document", pushedDoc, []string{"X-Flags-Comment", "release 7"},
+	w.step(t, "DELETE", "/v1/admin/flags/banner-text", "", nil, `20 admin delete flag banner-text before=true after=false ""`)
+	w.step(t, "PUT", "/v1/admin/document", pushedDoc, []string{"X-Flags-Comment", "release 7"},
 		`21 admin push flag added before=false after=true "release 7"`,
 		`21 admin push flag new-checkout before=true after=true "release 7"`,
 		`21 admin push flag x before=true after=false "release 7"`,
@@ -111,21 +94,63 @@ func TestAuditEveryChange(t *testing.T) {
 	if _, p := c.nextPatch(t); p.Version != 22 {
 		t.Fatalf("the hand edit was published as %d, want 22", p.Version)
 	}
-	want = append(want, `22 file reload flag added before=true after=true ""`)
+	want := append(w.want, `22 file reload flag added before=true after=true ""`)
 
 	entries := auditFile(t, logPath)
 	if got := entryString(entries[len(entries)-1]); got != want[len(want)-1] {
 		t.Errorf("the reload's entry: %s, want %s", got, want[len(want)-1])
 	}
-	patchEntry := entries[1]
-	if member(t, patchEntry.Before, "on") != true || member(t, patchEntry.After, "on") != false ||
-		member(t, patchEntry.After, "version") != 4.0 {
-		t.Errorf("the PATCH's entry: before %s after %s; want on true then false, at version 4", patchEntry.Before, patchEntry.After)
+	checkPatchEntry(t, entries[1])
+	checkAuditAPI(t, base, want)
+	if srv.Version() != 22 {
+		t.Errorf("version %d, want 22", srv.Version())
 	}
-	if d := time.Since(patchEntry.At); d < 0 || d > time.Minute || patchEntry.At.Location() != time.UTC {
-		t.Errorf("the PATCH's entry is at %v, want now, in UTC", patchEntry.At)
-	}
+}
 
+// auditedWrites sends admin writes and checks, after each, that the audit
+// log on disk holds exactly the entries of every write so far.
+type auditedWrites struct {
+	base, logPath string
+	c             *sseClient
+	want          []string // entryString of every entry so far
+}
+
+// step sends one write, which must log entries, and awaits its patch.
+func (w *auditedWrites) step(t *testing.T, method, target, body string, header []string, entries ...string) {
+	t.Helper()
+	resp, answer := do(t, method, w.base+target, adminToken, body, header...)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s = %d %s", method, target, resp.StatusCode, answer)
+	}
+	w.want = append(w.want, entries...)
+	w.c.nextPatch(t)
+	// Durable before the answer: on disk as soon as it comes.
+	var got []string
+	for _, e := range auditFile(t, w.logPath) {
+		got = append(got, entryString(e))
+	}
+	if strings.Join(got, "\n") != strings.Join(w.want, "\n") {
+		t.Fatalf("after %s %s the audit log holds\n%s\nwant\n%s", method, target, strings.Join(got, "\n"), strings.Join(w.want, "\n"))
+	}
+}
+
+// checkPatchEntry checks the entry of TestAuditEveryChange's PATCH (the kill
+// switch of new-checkout): both sides of the change, stamped now in UTC.
+func checkPatchEntry(t *testing.T, e AuditEntry) {
+	t.Helper()
+	if member(t, e.Before, "on") != true || member(t, e.After, "on") != false ||
+		member(t, e.After, "version") != 4.0 {
+		t.Errorf("the PATCH's entry: before %s after %s; want on true then false, at version 4", e.Before, e.After)
+	}
+	if d := time.Since(e.At); d < 0 || d > time.Minute || e.At.Location() != time.UTC {
+		t.Errorf("the PATCH's entry is at %v, want now, in UTC", e.At)
+	}
+}
+
+// checkAuditAPI checks that GET /v1/admin/audit answers exactly the entries
+// want, in one page.
+func checkAuditAPI(t *testing.T, base string, want []string) {
+	t.Helper()
 	page := auditPage(t, base, adminToken, "")
 	if len(page.Entries) != len(want) || page.Next != "" {
 		t.Fatalf("GET /v1/admin/audit: %d entries (next %q), want %d and no next", len(page.Entries), page.Next, len(want))
@@ -134,9 +159,6 @@ func TestAuditEveryChange(t *testing.T) {
 		if got := entryString(e); got != want[i] {
 			t.Errorf("entry %d: %s, want %s", i, got, want[i])
 		}
-	}
-	if srv.Version() != 22 {
-		t.Errorf("version %d, want 22", srv.Version())
 	}
 }
 
@@ -331,13 +353,7 @@ func TestAuditFailureRefusesWrite(t *testing.T) {
 	writeFile(t, path, baseDoc)
 	srv, base, _ := fileServer(t, path)
 	logPath := filepath.Join(dir, "flags.audit.jsonl")
-	// A folder where the log was: no one, root included, can append to it.
-	if err := os.Remove(logPath); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(logPath, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	blockAuditLog(t, logPath)
 	before, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -367,6 +383,18 @@ func TestAuditFailureRefusesWrite(t *testing.T) {
 	}
 	if entries := auditFile(t, logPath); len(entries) != 1 || entries[0].Actor != ActorFile || entries[0].Key != "new-checkout" {
 		t.Errorf("audit log %+v, want the reload of new-checkout", entries)
+	}
+}
+
+// blockAuditLog puts a folder where the log at logPath was: no one, root
+// included, can append to it.
+func blockAuditLog(t *testing.T, logPath string) {
+	t.Helper()
+	if err := os.Remove(logPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(logPath, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }
 

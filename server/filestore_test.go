@@ -102,6 +102,23 @@ func TestFileStoreAdminDurable(t *testing.T) {
 		c.nextPatch(t)
 	}
 	// Durable before the answer: the file holds every write now.
+	checkFileHoldsWrites(t, dir, path)
+
+	// The server's own writes are not reloaded as changes: the next patch is
+	// an edit of the file, at the next version, holding only that edit.
+	data, _ := os.ReadFile(path)
+	writeFile(t, path, strings.Replace(string(data), `"u7"`, `"u8"`, 1))
+	_, p := c.nextPatch(t)
+	if p.Version != 22 || len(p.Flags) != 0 || len(p.Segments) != 1 {
+		t.Errorf("edit published %+v, want version 22 with beta-testers only", p)
+	}
+}
+
+// checkFileHoldsWrites checks the file TestFileStoreAdminDurable's writes
+// left: every write in it, its own version, unknown members and mode kept,
+// and no temporary file beside it.
+func checkFileHoldsWrites(t *testing.T, dir, path string) {
+	t.Helper()
 	doc, top := readDoc(t, path)
 	if doc.Version != 17 {
 		t.Errorf("file version %d, want 17: the file's own version is left as it is", doc.Version)
@@ -118,7 +135,7 @@ func TestFileStoreAdminDurable(t *testing.T) {
 	if _, ok := doc.Flags["banner-text"]; ok {
 		t.Error("banner-text still in the file after DELETE")
 	}
-	if got := member(t, doc.Segments["beta-testers"], "included"); len(got.([]any)) != 1 {
+	if got := included(t, doc); len(got) != 1 {
 		t.Errorf("beta-testers.included in the file = %v", got)
 	}
 	fi, err := os.Stat(path)
@@ -130,15 +147,6 @@ func TestFileStoreAdminDurable(t *testing.T) {
 	}
 	if names := dirNames(t, dir); !slices.Equal(names, []string{"flags.audit.jsonl", "flags.events.jsonl", "flags.json"}) {
 		t.Errorf("the folder holds %q, want the file, its audit and events logs alone (no temporary files left)", names)
-	}
-
-	// The server's own writes are not reloaded as changes: the next patch is
-	// an edit of the file, at the next version, holding only that edit.
-	data, _ := os.ReadFile(path)
-	writeFile(t, path, strings.Replace(string(data), `"u7"`, `"u8"`, 1))
-	_, p := c.nextPatch(t)
-	if p.Version != 22 || len(p.Flags) != 0 || len(p.Segments) != 1 {
-		t.Errorf("edit published %+v, want version 22 with beta-testers only", p)
 	}
 }
 
@@ -202,9 +210,7 @@ func TestFileStoreReload(t *testing.T) {
 func TestFolderStore(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
-	flag := func(desc string) string {
-		return `{"variations": [true], "fallthrough": {"variation": 0}, "description": "` + desc + `"}`
-	}
+	flag := describedFlag
 	writeFile(t, a, `{"version": 5, "flags": {"a1": `+flag("a")+`}, "segments": {"s1": {"included": ["u"]}}}`)
 	writeFile(t, b, `{"version": 9, "flags": {"b1": `+flag("b")+`}}`)
 	writeFile(t, filepath.Join(dir, "notes.txt"), `not a document`)
@@ -221,31 +227,14 @@ func TestFolderStore(t *testing.T) {
 	c.next(t)
 
 	admin := filepath.Join(dir, AdminFile)
-	for _, st := range []struct {
-		method, key, body string
-		want              int
-		inAdmin           bool // afterwards, admin.json holds the key
-	}{
+	for _, st := range []folderWrite{
 		{"PUT", "n", flag("n"), 200, true},
 		{"PUT", "b1", flag("b2"), 409, true},
 		{"DELETE", "a1", "", 409, true},
 		{"PUT", "n", flag("n2"), 200, true},
 		{"DELETE", "n", "", 200, false},
 	} {
-		resp, body := do(t, st.method, url+"/v1/admin/flags/"+st.key, adminToken, st.body)
-		if resp.StatusCode != st.want {
-			t.Fatalf("%s %s = %d %s, want %d", st.method, st.key, resp.StatusCode, body, st.want)
-		}
-		if st.want == 409 && !strings.Contains(body, ".json") {
-			t.Errorf("409 %s does not name the file that defines the key", body)
-		}
-		if st.want == 200 {
-			c.nextPatch(t)
-		}
-		ad, _ := readDoc(t, admin)
-		if _, ok := ad.Flags["n"]; ok != st.inAdmin {
-			t.Errorf("after %s %s: n in admin.json = %v, want %v", st.method, st.key, ok, st.inAdmin)
-		}
+		st.check(t, url, admin, c)
 	}
 	v := srv.Version()
 
@@ -276,6 +265,39 @@ func TestFolderStore(t *testing.T) {
 	resp, body := do(t, "PUT", url+"/v1/admin/flags/z", adminToken, flag("z"))
 	if resp.StatusCode != http.StatusConflict {
 		t.Errorf("PUT with a bad admin.json = %d %s, want 409", resp.StatusCode, body)
+	}
+}
+
+// describedFlag is a valid flag with description desc.
+func describedFlag(desc string) string {
+	return `{"variations": [true], "fallthrough": {"variation": 0}, "description": "` + desc + `"}`
+}
+
+// folderWrite is an admin write of flag n into a folder store: a key that
+// another file defines is refused with 409, the others land in admin.json.
+type folderWrite struct {
+	method, key, body string
+	want              int
+	inAdmin           bool // afterwards, admin.json holds the key
+}
+
+// check sends the write, checks its answer and, once it published, whether
+// the admin file holds n.
+func (st folderWrite) check(t *testing.T, url, admin string, c *sseClient) {
+	t.Helper()
+	resp, body := do(t, st.method, url+"/v1/admin/flags/"+st.key, adminToken, st.body)
+	if resp.StatusCode != st.want {
+		t.Fatalf("%s %s = %d %s, want %d", st.method, st.key, resp.StatusCode, body, st.want)
+	}
+	if st.want == 409 && !strings.Contains(body, ".json") {
+		t.Errorf("409 %s does not name the file that defines the key", body)
+	}
+	if st.want == 200 {
+		c.nextPatch(t)
+	}
+	ad, _ := readDoc(t, admin)
+	if _, ok := ad.Flags["n"]; ok != st.inAdmin {
+		t.Errorf("after %s %s: n in admin.json = %v, want %v", st.method, st.key, ok, st.inAdmin)
 	}
 }
 
@@ -326,12 +348,7 @@ func TestAdminWriteLoadsHandEditFirst(t *testing.T) {
 	c.nextPatch(t) // 18
 
 	// Same size, at once: only the content tells.
-	data, _ := os.ReadFile(path)
-	edited := strings.Replace(string(data), `"u1"`, `"u2"`, 1)
-	if edited == string(data) {
-		t.Fatal("test edit did not apply")
-	}
-	writeFile(t, path, edited)
+	editFile(t, path, `"u1"`, `"u2"`)
 	resp, body := do(t, "PUT", url+"/v1/admin/flags/y", adminToken, flag)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("PUT after an unloaded edit = %d %s, want 200", resp.StatusCode, body)
@@ -345,19 +362,20 @@ func TestAdminWriteLoadsHandEditFirst(t *testing.T) {
 		t.Errorf("second patch %s (id %s), want y at 20", ev.Data, ev.ID)
 	}
 	doc, _ := readDoc(t, path)
-	if got := member(t, doc.Segments["beta-testers"], "included"); got.([]any)[0] != "u2" || doc.Flags["y"] == nil {
+	if got := included(t, doc); len(got) == 0 || got[0] != "u2" || doc.Flags["y"] == nil {
 		t.Errorf("file after the write: beta-testers.included %v, y %s; want the edit and the write", got, doc.Flags["y"])
 	}
 
-	// An edit of the key being written: 409, the edit is published and
-	// stays in the file.
-	data, _ = os.ReadFile(path)
-	edited = strings.Replace(string(data), `"x": {"version": 1, "variations": [true]`, `"x": {"version": 1, "variations": [false]`, 1)
-	if edited == string(data) {
-		t.Fatalf("test edit did not apply to\n%s", data)
-	}
-	writeFile(t, path, edited)
-	resp, body = do(t, "PUT", url+"/v1/admin/flags/x", adminToken, flag)
+	checkHandEditOfKeyRefusesWrite(t, path, url, flag, c)
+}
+
+// checkHandEditOfKeyRefusesWrite: an unloaded hand edit of flag x, the key
+// being written (flag is the body), refuses the write with 409; the edit is published and
+// stays in the file.
+func checkHandEditOfKeyRefusesWrite(t *testing.T, path, url, flag string, c *sseClient) {
+	t.Helper()
+	edited := editFile(t, path, `"x": {"version": 1, "variations": [true]`, `"x": {"version": 1, "variations": [false]`)
+	resp, body := do(t, "PUT", url+"/v1/admin/flags/x", adminToken, flag)
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "flags.x was changed") {
 		t.Fatalf("PUT of a key edited by hand = %d %s, want 409", resp.StatusCode, body)
 	}
@@ -370,6 +388,22 @@ func TestAdminWriteLoadsHandEditFirst(t *testing.T) {
 	if got, _ := os.ReadFile(path); string(got) != edited {
 		t.Errorf("the edit was overwritten:\n%s", got)
 	}
+}
+
+// editFile edits the file at path by hand, replacing the first old with
+// replacement, and returns its new content.
+func editFile(t *testing.T, path, old, replacement string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(data), old, replacement, 1)
+	if edited == string(data) {
+		t.Fatalf("test edit did not apply to\n%s", data)
+	}
+	writeFile(t, path, edited)
+	return edited
 }
 
 // dirNames lists the names in dir, sorted.

@@ -61,53 +61,59 @@ func TestEncodePatchShape(t *testing.T) {
 // the number of changes. A key deleted inside the window continues its
 // version when added again.
 func TestHistoryBounded(t *testing.T) {
-	const window = 16
-	srv, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken, ReplayPatches: window})
 	flag := `{"variations": [true], "fallthrough": {"variation": 0}}`
-	for i := range 300 { // 600 changes, 300 distinct keys deleted
-		key := fmt.Sprintf("k-%d", i)
-		for _, method := range []string{"PUT", "DELETE"} {
-			body := ""
-			if method == "PUT" {
-				body = flag
-			}
-			if resp, msg := do(t, method, ts.URL+"/v1/admin/flags/"+key, adminToken, body); resp.StatusCode != http.StatusOK {
-				t.Fatalf("%s %s = %d %s", method, key, resp.StatusCode, msg)
-			}
+	t.Run("patch count", func(t *testing.T) {
+		const window = 16
+		srv, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken, ReplayPatches: window})
+		for i := range 300 { // 600 changes, 300 distinct keys deleted
+			putThenDelete(t, ts.URL, fmt.Sprintf("k-%d", i), flag)
 		}
-	}
-	srv.writeMu.Lock()
-	tombs, order, orderCap := len(srv.tombs), len(srv.tombOrder), cap(srv.tombOrder)
-	srv.writeMu.Unlock()
-	srv.mu.Lock()
-	ring, ringCap := len(srv.ring), cap(srv.ring)
-	srv.mu.Unlock()
-	if ring != window || ringCap > 4*window+1 {
-		t.Errorf("replay ring holds %d patches (capacity %d), want %d", ring, ringCap, window)
-	}
-	// The window holds 16 patches, 8 of them deletes.
-	if tombs > window/2 || order > window/2 || orderCap > 64+window {
-		t.Errorf("%d tombstones (%d in order, capacity %d) after 300 deletes, want at most %d", tombs, order, orderCap, window/2)
-	}
-	if resp, body := do(t, "PUT", ts.URL+"/v1/admin/flags/k-299", adminToken, flag); resp.Header.Get("ETag") != `"2"` {
-		t.Errorf("k-299, deleted inside the window, back at ETag %s (%s), want \"2\"", resp.Header.Get("ETag"), body)
-	}
-	if resp, body := do(t, "PUT", ts.URL+"/v1/admin/flags/k-0", adminToken, flag); resp.Header.Get("ETag") != `"1"` {
-		t.Errorf("k-0, deleted long ago, back at ETag %s (%s), want \"1\"", resp.Header.Get("ETag"), body)
-	}
+		srv.writeMu.Lock()
+		tombs, order, orderCap := len(srv.tombs), len(srv.tombOrder), cap(srv.tombOrder)
+		srv.writeMu.Unlock()
+		srv.mu.Lock()
+		ring, ringCap := len(srv.ring), cap(srv.ring)
+		srv.mu.Unlock()
+		if ring != window || ringCap > 4*window+1 {
+			t.Errorf("replay ring holds %d patches (capacity %d), want %d", ring, ringCap, window)
+		}
+		// The window holds 16 patches, 8 of them deletes.
+		if tombs > window/2 || order > window/2 || orderCap > 64+window {
+			t.Errorf("%d tombstones (%d in order, capacity %d) after 300 deletes, want at most %d", tombs, order, orderCap, window/2)
+		}
+		if resp, body := do(t, "PUT", ts.URL+"/v1/admin/flags/k-299", adminToken, flag); resp.Header.Get("ETag") != `"2"` {
+			t.Errorf("k-299, deleted inside the window, back at ETag %s (%s), want \"2\"", resp.Header.Get("ETag"), body)
+		}
+		if resp, body := do(t, "PUT", ts.URL+"/v1/admin/flags/k-0", adminToken, flag); resp.Header.Get("ETag") != `"1"` {
+			t.Errorf("k-0, deleted long ago, back at ETag %s (%s), want \"1\"", resp.Header.Get("ETag"), body)
+		}
+	})
 
-	// A byte budget bounds the window too.
-	small, ts2 := newTestServer(t, baseDoc, Options{AdminToken: adminToken, ReplayBytes: 4096})
-	for i := range 200 {
-		body := fmt.Sprintf(`{"variations": [true], "fallthrough": {"variation": 0}, "description": "%d"}`, i)
-		if resp, msg := do(t, "PUT", ts2.URL+"/v1/admin/flags/x", adminToken, body); resp.StatusCode != http.StatusOK {
-			t.Fatalf("PUT = %d %s", resp.StatusCode, msg)
+	t.Run("byte budget", func(t *testing.T) {
+		small, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken, ReplayBytes: 4096})
+		for i := range 200 {
+			body := fmt.Sprintf(`{"variations": [true], "fallthrough": {"variation": 0}, "description": "%d"}`, i)
+			if resp, msg := do(t, "PUT", ts.URL+"/v1/admin/flags/x", adminToken, body); resp.StatusCode != http.StatusOK {
+				t.Fatalf("PUT = %d %s", resp.StatusCode, msg)
+			}
 		}
+		small.mu.Lock()
+		defer small.mu.Unlock()
+		if small.ringBytes > 4096 || len(small.ring) == 0 || len(small.ring) >= 200 {
+			t.Errorf("replay ring of %d patches, %d bytes, want at most 4096 bytes", len(small.ring), small.ringBytes)
+		}
+	})
+}
+
+// putThenDelete creates flag key with body flag, then deletes it.
+func putThenDelete(t *testing.T, base, key, flag string) {
+	t.Helper()
+	url := base + "/v1/admin/flags/" + key
+	if resp, msg := do(t, "PUT", url, adminToken, flag); resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT %s = %d %s", key, resp.StatusCode, msg)
 	}
-	small.mu.Lock()
-	defer small.mu.Unlock()
-	if small.ringBytes > 4096 || len(small.ring) == 0 || len(small.ring) >= 200 {
-		t.Errorf("replay ring of %d patches, %d bytes, want at most 4096 bytes", len(small.ring), small.ringBytes)
+	if resp, msg := do(t, "DELETE", url, adminToken, ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE %s = %d %s", key, resp.StatusCode, msg)
 	}
 }
 

@@ -42,6 +42,26 @@ func TestPushDocument(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != `"e1:18"` {
 		t.Fatalf("push = %d %s (ETag %s), want 200 with ETag \"e1:18\"", resp.StatusCode, body, resp.Header.Get("ETag"))
 	}
+	checkPushPublished(t, srv, c, body)
+
+	resp, body = do(t, "PUT", url, adminToken, pushedDoc)
+	if resp.StatusCode != http.StatusOK || srv.Version() != 18 || !strings.Contains(body, `"version":18,"flags":{},"segments":{}`) {
+		t.Errorf("the same push again = %d %s at version %d, want 200, nothing published", resp.StatusCode, body, srv.Version())
+	}
+	resp, body = do(t, "PUT", url, adminToken, baseDoc, "If-Match", `"e1:17"`)
+	if resp.StatusCode != http.StatusPreconditionFailed || resp.Header.Get("ETag") != `"e1:18"` {
+		t.Errorf("push with a stale If-Match = %d %s, want 412 with the ETag served", resp.StatusCode, body)
+	}
+	resp, body = do(t, "PUT", url, adminToken, baseDoc, "If-Match", `"e1:18"`)
+	if resp.StatusCode != http.StatusOK || srv.Version() != 19 {
+		t.Errorf("push with the current If-Match = %d %s, want 200 at version 19", resp.StatusCode, body)
+	}
+}
+
+// checkPushPublished checks that the push of pushedDoc, answered body,
+// published that same patch at 18, holding only what changed.
+func checkPushPublished(t *testing.T, srv *Server, c *sseClient, body string) {
+	t.Helper()
 	ev, p := c.nextPatch(t)
 	if strings.TrimSpace(body) != ev.Data || p.Version != 18 {
 		t.Fatalf("push answered %s, published %s; want the same patch at 18", body, ev.Data)
@@ -58,19 +78,6 @@ func TestPushDocument(t *testing.T) {
 	}
 	if v := member(t, srv.Document().Segments["beta-testers"], "version"); v != 2.0 {
 		t.Errorf("beta-testers at version %v, want 2 (unchanged)", v)
-	}
-
-	resp, body = do(t, "PUT", url, adminToken, pushedDoc)
-	if resp.StatusCode != http.StatusOK || srv.Version() != 18 || !strings.Contains(body, `"version":18,"flags":{},"segments":{}`) {
-		t.Errorf("the same push again = %d %s at version %d, want 200, nothing published", resp.StatusCode, body, srv.Version())
-	}
-	resp, body = do(t, "PUT", url, adminToken, baseDoc, "If-Match", `"e1:17"`)
-	if resp.StatusCode != http.StatusPreconditionFailed || resp.Header.Get("ETag") != `"e1:18"` {
-		t.Errorf("push with a stale If-Match = %d %s, want 412 with the ETag served", resp.StatusCode, body)
-	}
-	resp, body = do(t, "PUT", url, adminToken, baseDoc, "If-Match", `"e1:18"`)
-	if resp.StatusCode != http.StatusOK || srv.Version() != 19 {
-		t.Errorf("push with the current If-Match = %d %s, want 200 at version 19", resp.StatusCode, body)
 	}
 }
 
@@ -227,56 +234,70 @@ func TestSpliceChangesMatchesOneByOne(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for li, data := range layouts {
 		for round := range 40 {
-			var cs []Change
-			budget := 0
-			for _, kind := range []Kind{KindFlag, KindSegment} {
-				for i := range 8 {
-					if rng.IntN(3) == 0 {
-						continue
-					}
-					key := fmt.Sprintf("f-%d", i)
-					if kind == KindSegment {
-						key = fmt.Sprintf("s%d", i%3)
-					}
-					c := Change{Kind: kind, Key: key}
-					if rng.IntN(3) > 0 {
-						c.Value = json.RawMessage(fmt.Sprintf(`{"version":%d,"variations":[%d,{"a":[1,2]}],"fallthrough":{"variation":0}}`, round, i))
-						budget += changeBudget(c)
-					}
-					if !slices.ContainsFunc(cs, func(o Change) bool { return o.Kind == c.Kind && o.Key == c.Key }) {
-						cs = append(cs, c)
-					}
-				}
-			}
+			cs, budget := randomChanges(rng, round)
 			if len(cs) == 0 {
 				continue
 			}
-			got, _, err := spliceChanges([]byte(data), cs)
-			if err != nil {
-				t.Fatalf("layout %d round %d: spliceChanges: %v", li, round, err)
+			checkSpliceMatchesOneByOne(t, fmt.Sprintf("layout %d round %d", li, round), data, cs, budget)
+		}
+	}
+}
+
+// randomChanges picks a random set of changes to flags f-0…f-7 and segments
+// s0…s2, each a set (a value written at version round) or a delete, each key
+// once. budget is how much they may grow a file: the sum of changeBudget.
+func randomChanges(rng *rand.Rand, round int) (cs []Change, budget int) {
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		for i := range 8 {
+			if rng.IntN(3) == 0 {
+				continue
 			}
-			want := []byte(data)
-			for _, c := range cs {
-				if want, _, err = spliceChange(want, c, changeBudget(c)); err != nil {
-					t.Fatalf("layout %d round %d: spliceChange: %v", li, round, err)
-				}
+			key := fmt.Sprintf("f-%d", i)
+			if kind == KindSegment {
+				key = fmt.Sprintf("s%d", i%3)
 			}
-			gd, err := rules.ParseDocument(got)
-			if err != nil {
-				t.Fatalf("layout %d round %d: %v\n%s", li, round, err, got)
+			c := Change{Kind: kind, Key: key}
+			if rng.IntN(3) > 0 {
+				c.Value = json.RawMessage(fmt.Sprintf(`{"version":%d,"variations":[%d,{"a":[1,2]}],"fallthrough":{"variation":0}}`, round, i))
+				budget += changeBudget(c)
 			}
-			wd, err := rules.ParseDocument(want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sameContent(t, gd, wd)
-			if grown := len(got) - len(data); grown > budget {
-				t.Errorf("layout %d round %d: grew by %d, budget %d", li, round, grown, budget)
-			}
-			if t.Failed() {
-				t.Fatalf("layout %d round %d:\n%s\nwant\n%s", li, round, got, want)
+			if !slices.ContainsFunc(cs, func(o Change) bool { return o.Kind == c.Kind && o.Key == c.Key }) {
+				cs = append(cs, c)
 			}
 		}
+	}
+	return cs, budget
+}
+
+// checkSpliceMatchesOneByOne checks that spliceChanges of cs on data gives
+// the content spliceChange of each in turn gives, growing data by at most
+// budget; what names the case in failures.
+func checkSpliceMatchesOneByOne(t *testing.T, what, data string, cs []Change, budget int) {
+	t.Helper()
+	got, _, err := spliceChanges([]byte(data), cs)
+	if err != nil {
+		t.Fatalf("%s: spliceChanges: %v", what, err)
+	}
+	want := []byte(data)
+	for _, c := range cs {
+		if want, _, err = spliceChange(want, c, changeBudget(c)); err != nil {
+			t.Fatalf("%s: spliceChange: %v", what, err)
+		}
+	}
+	gd, err := rules.ParseDocument(got)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", what, err, got)
+	}
+	wd, err := rules.ParseDocument(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameContent(t, gd, wd)
+	if grown := len(got) - len(data); grown > budget {
+		t.Errorf("%s: grew by %d, budget %d", what, grown, budget)
+	}
+	if t.Failed() {
+		t.Fatalf("%s:\n%s\nwant\n%s", what, got, want)
 	}
 }
 

@@ -83,6 +83,36 @@ func TestPublishPatch(t *testing.T) {
 	if err := srv.Publish(mustParse(t, next)); err != nil {
 		t.Fatal(err)
 	}
+	checkPublishedChanges(t, srv, c)
+
+	// Nothing changed: nothing is published, so the next patch is 19.
+	if err := srv.Publish(mustParse(t, next)); err != nil {
+		t.Fatal(err)
+	}
+	if srv.Version() != 18 {
+		t.Errorf("Version after a no-op Publish = %d, want 18", srv.Version())
+	}
+	// A deleted key that comes back continues its version.
+	if err := srv.Publish(mustParse(t, strings.Replace(next, `"flags"`, `"segments": {"beta-testers": {"included": []}}, "flags"`, 1))); err != nil {
+		t.Fatal(err)
+	}
+	_, p := c.nextPatch(t)
+	if p.Version != 19 {
+		t.Fatalf("patch version %d, want 19", p.Version)
+	}
+	if got := member(t, p.Segments["beta-testers"], "version"); got != 3.0 {
+		t.Errorf("re-added beta-testers version = %v, want 3 (2 when deleted, bumped)", got)
+	}
+	if err := srv.Publish(nil); err == nil {
+		t.Error("Publish(nil) = nil, want an error")
+	}
+}
+
+// checkPublishedChanges checks the patch TestPublishPatch's first Publish
+// sends on c: the changed and the added flag with their versions, the
+// deleted segment as null, and the flag whose layout alone changed left out.
+func checkPublishedChanges(t *testing.T, srv *Server, c *sseClient) {
+	t.Helper()
 	ev, p := c.nextPatch(t)
 	if ev.ID != "e1:18" || p.Version != 18 {
 		t.Fatalf("patch id %s version %d, want e1:18 and 18", ev.ID, p.Version)
@@ -104,28 +134,6 @@ func TestPublishPatch(t *testing.T) {
 	}
 	if got := srv.Document().Flags["banner-text"]; string(got) == "" || member(t, got, "version") != 0.0 {
 		t.Errorf("banner-text = %s, want unchanged at version 0", got)
-	}
-
-	// Nothing changed: nothing is published, so the next patch is 19.
-	if err := srv.Publish(mustParse(t, next)); err != nil {
-		t.Fatal(err)
-	}
-	if srv.Version() != 18 {
-		t.Errorf("Version after a no-op Publish = %d, want 18", srv.Version())
-	}
-	// A deleted key that comes back continues its version.
-	if err := srv.Publish(mustParse(t, strings.Replace(next, `"flags"`, `"segments": {"beta-testers": {"included": []}}, "flags"`, 1))); err != nil {
-		t.Fatal(err)
-	}
-	_, p = c.nextPatch(t)
-	if p.Version != 19 {
-		t.Fatalf("patch version %d, want 19", p.Version)
-	}
-	if got := member(t, p.Segments["beta-testers"], "version"); got != 3.0 {
-		t.Errorf("re-added beta-testers version = %v, want 3 (2 when deleted, bumped)", got)
-	}
-	if err := srv.Publish(nil); err == nil {
-		t.Error("Publish(nil) = nil, want an error")
 	}
 }
 

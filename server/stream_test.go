@@ -123,43 +123,11 @@ func TestStreamSlowSubscriberDropped(t *testing.T) {
 	t.Cleanup(ts.Close)
 	t.Cleanup(func() { _ = srv.Close() })
 
-	// The stuck subscriber: a raw connection that sends its request and
-	// never reads, with a small receive buffer.
-	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetReadBuffer(4096)
-	}
-	if _, err := io.WriteString(conn, "GET /v1/stream HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	conn := dialStuckSubscriber(t, ts.Listener.Addr().String())
 	fast := openStream(t, ts.URL, "", "")
 	fast.next(t) // snapshot
 
-	big := strings.Repeat("x", 64<<10)
-	var reason string
-	i := 0
-	for ; reason == "" && i < 1000; i++ {
-		doc := strings.Replace(baseDoc, `"owner": "team-a"`, fmt.Sprintf(`"description": "%d%s"`, i, big), 1)
-		if err := srv.Publish(mustParse(t, doc)); err != nil {
-			t.Fatal(err)
-		}
-		_, p := fast.nextPatch(t)
-		if p.Version != srv.Version() {
-			t.Fatalf("fast subscriber got version %d, want %d", p.Version, srv.Version())
-		}
-		select {
-		case reason = <-removed:
-		default:
-		}
-	}
-	if reason == "" {
-		t.Fatal("the subscriber that never reads was not dropped")
-	}
-	t.Logf("dropped after %d patches of %d KiB: %s", i, len(big)>>10, reason)
+	reason := publishUntilDropped(t, srv, fast, removed)
 	if !strings.Contains(reason, "fell behind") && !strings.Contains(reason, "write failed") {
 		t.Errorf("removed because %q, want fell behind or write failed", reason)
 	}
@@ -177,6 +145,50 @@ func TestStreamSlowSubscriberDropped(t *testing.T) {
 	if _, p := fast.nextPatch(t); p.Version != srv.Version() {
 		t.Fatalf("after the drop: version %d, want %d", p.Version, srv.Version())
 	}
+}
+
+// dialStuckSubscriber opens a stream over a raw connection that sends its
+// request and never reads, with a small receive buffer.
+func dialStuckSubscriber(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	if _, err := io.WriteString(conn, "GET /v1/stream HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// publishUntilDropped publishes changes of 64 KiB, each of which the fast
+// subscriber must get at once, until the server reports on removed that it
+// dropped a subscriber (at most 1,000); it returns the reason given.
+func publishUntilDropped(t *testing.T, srv *Server, fast *sseClient, removed <-chan string) string {
+	t.Helper()
+	big := strings.Repeat("x", 64<<10)
+	for i := range 1000 {
+		doc := strings.Replace(baseDoc, `"owner": "team-a"`, fmt.Sprintf(`"description": "%d%s"`, i, big), 1)
+		if err := srv.Publish(mustParse(t, doc)); err != nil {
+			t.Fatal(err)
+		}
+		_, p := fast.nextPatch(t)
+		if p.Version != srv.Version() {
+			t.Fatalf("fast subscriber got version %d, want %d", p.Version, srv.Version())
+		}
+		select {
+		case reason := <-removed:
+			t.Logf("dropped after %d patches of %d KiB: %s", i+1, len(big)>>10, reason)
+			return reason
+		default:
+		}
+	}
+	t.Fatal("the subscriber that never reads was not dropped")
+	return ""
 }
 
 func TestClose(t *testing.T) {
