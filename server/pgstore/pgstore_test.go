@@ -16,6 +16,7 @@ import (
 
 	"github.com/flagstream/flags/internal/pgtest"
 	"github.com/flagstream/flags/internal/testkit"
+	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/server/pgstore"
 )
@@ -46,38 +47,62 @@ func TestThreeReplicasAgree(t *testing.T) {
 			t.Fatalf("replica %d: epoch %q version %d, want %q and 0", i, r.srv.Epoch(), r.srv.Version(), epoch)
 		}
 	}
+	// Six writes spread over the replicas: f0 ends at variation 4, f1 at 5.
 	for i := range 6 {
 		put(t, rs[i%3], fmt.Sprintf("f%d", i%2), i)
 	}
 	for _, r := range rs {
 		waitVersion(t, r.srv, 6)
 	}
-	var etags []string
-	for i, r := range rs {
-		resp, body := do(t, "GET", r.url+"/v1/admin/flags/f1", adminToken, "")
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("replica %d GET = %d %s", i, resp.StatusCode, body)
+
+	t.Run("same content and ETag everywhere", func(t *testing.T) {
+		var etags []string
+		for i, r := range rs {
+			checkServesSixWrites(t, i, r)
+			etags = append(etags, flagETag(t, i, r, "f1"))
 		}
-		etags = append(etags, resp.Header.Get("ETag"))
-		resp, body = do(t, "GET", r.url+"/v1/flags", "", "")
-		var doc struct {
-			Version int64 `json:"version"`
-			Flags   map[string]struct {
-				Fallthrough struct{ Variation int } `json:"fallthrough"`
-			} `json:"flags"`
+		if etags[0] == "" || etags[0] != etags[1] || etags[1] != etags[2] {
+			t.Errorf("ETags %q, want one value everywhere", etags)
 		}
-		if err := json.Unmarshal([]byte(body), &doc); err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("replica %d GET /v1/flags = %d %s", i, resp.StatusCode, body)
-		}
-		if doc.Version != 6 || doc.Flags["f0"].Fallthrough.Variation != 4 || doc.Flags["f1"].Fallthrough.Variation != 5 {
-			t.Errorf("replica %d serves %s", i, body)
-		}
+	})
+	t.Run("audit read on any replica", func(t *testing.T) { checkAuditOfSixPuts(t, rs[2]) })
+	t.Run("audit paging and filters", func(t *testing.T) { checkAuditPagingOfF1(t, rs[0].store) })
+}
+
+// flagETag returns the ETag replica i answers for flag key.
+func flagETag(t *testing.T, i int, r *replica, key string) string {
+	t.Helper()
+	resp, body := do(t, "GET", r.url+"/v1/admin/flags/"+key, adminToken, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("replica %d GET = %d %s", i, resp.StatusCode, body)
 	}
-	if etags[0] == "" || etags[0] != etags[1] || etags[1] != etags[2] {
-		t.Errorf("ETags %q, want one value everywhere", etags)
+	return resp.Header.Get("ETag")
+}
+
+// checkServesSixWrites checks that replica i serves TestThreeReplicasAgree's
+// six writes: version 6, f0 at variation 4 and f1 at 5.
+func checkServesSixWrites(t *testing.T, i int, r *replica) {
+	t.Helper()
+	resp, body := do(t, "GET", r.url+"/v1/flags", "", "")
+	var doc struct {
+		Version int64 `json:"version"`
+		Flags   map[string]struct {
+			Fallthrough struct{ Variation int } `json:"fallthrough"`
+		} `json:"flags"`
 	}
-	// The audit, read on any replica: one entry per change, in version order.
-	resp, body := do(t, "GET", rs[2].url+"/v1/admin/audit?limit=100", adminToken, "")
+	if err := json.Unmarshal([]byte(body), &doc); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("replica %d GET /v1/flags = %d %s", i, resp.StatusCode, body)
+	}
+	if doc.Version != 6 || doc.Flags["f0"].Fallthrough.Variation != 4 || doc.Flags["f1"].Fallthrough.Variation != 5 {
+		t.Errorf("replica %d serves %s", i, body)
+	}
+}
+
+// checkAuditOfSixPuts checks the audit API of r after six PUTs of two keys:
+// one entry per change, in version order, each with the value before it.
+func checkAuditOfSixPuts(t *testing.T, r *replica) {
+	t.Helper()
+	resp, body := do(t, "GET", r.url+"/v1/admin/audit?limit=100", adminToken, "")
 	var page server.AuditPage
 	if err := json.Unmarshal([]byte(body), &page); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET audit = %d %s", resp.StatusCode, body)
@@ -93,16 +118,21 @@ func TestThreeReplicasAgree(t *testing.T) {
 	if string(page.Entries[0].Before) != "null" || string(page.Entries[2].Before) == "null" { // decoded from JSON: null is "null"
 		t.Errorf("before: first %s, third %s; want null then the earlier value", page.Entries[0].Before, page.Entries[2].Before)
 	}
-	// Paging and filters through the store itself.
-	p, err := rs[0].store.Audit(context.Background(), server.AuditQuery{Key: "f1", Limit: 2})
+}
+
+// checkAuditPagingOfF1 pages through the audit of f1 (versions 2, 4, 6) two
+// entries at a time through the store itself, and checks a bad cursor.
+func checkAuditPagingOfF1(t *testing.T, st *pgstore.Store) {
+	t.Helper()
+	p, err := st.Audit(context.Background(), server.AuditQuery{Key: "f1", Limit: 2})
 	if err != nil || len(p.Entries) != 2 || p.Next == "" || p.Entries[0].Version != 2 {
 		t.Fatalf("Audit(key f1, limit 2) = %+v, %v", p, err)
 	}
-	p, err = rs[0].store.Audit(context.Background(), server.AuditQuery{Key: "f1", Limit: 2, After: p.Next})
+	p, err = st.Audit(context.Background(), server.AuditQuery{Key: "f1", Limit: 2, After: p.Next})
 	if err != nil || len(p.Entries) != 1 || p.Next != "" || p.Entries[0].Version != 6 {
 		t.Fatalf("Audit's second page = %+v, %v", p, err)
 	}
-	if _, err := rs[0].store.Audit(context.Background(), server.AuditQuery{After: "x"}); !errors.Is(err, server.ErrBadCursor) {
+	if _, err := st.Audit(context.Background(), server.AuditQuery{After: "x"}); !errors.Is(err, server.ErrBadCursor) {
 		t.Errorf("Audit(After x) = %v, want ErrBadCursor", err)
 	}
 }
@@ -183,30 +213,9 @@ func TestConcurrentWritesAcrossReplicas(t *testing.T) {
 	for _, r := range rs {
 		waitVersion(t, r.srv, keys)
 	}
-	var ok, stale, other atomic.Int64
-	var wg sync.WaitGroup
-	for i := range 1000 {
-		wg.Go(func() {
-			r := rs[i%3]
-			key := fmt.Sprintf("k%03d", i%keys)
-			etag := `"1"` // every key is at its flag version 1: one writer per key wins
-			resp, body := do(t, "PATCH", r.url+"/v1/admin/flags/"+key, adminToken,
-				fmt.Sprintf(`{"description": "writer %d"}`, i),
-				"If-Match", etag, "Content-Type", "application/merge-patch+json")
-			switch resp.StatusCode {
-			case http.StatusOK:
-				ok.Add(1)
-			case http.StatusPreconditionFailed:
-				stale.Add(1)
-			default:
-				other.Add(1)
-				t.Errorf("PATCH %s = %d %s", key, resp.StatusCode, body)
-			}
-		})
-	}
-	wg.Wait()
-	if ok.Load() != keys || stale.Load() != 1000-keys || other.Load() != 0 {
-		t.Fatalf("%d accepted, %d 412, %d other; want %d, %d, 0", ok.Load(), stale.Load(), other.Load(), keys, 1000-keys)
+	ok, stale, other := patchAtVersionOne(t, rs, keys, 1000)
+	if ok != keys || stale != 1000-keys || other != 0 {
+		t.Fatalf("%d accepted, %d 412, %d other; want %d, %d, 0", ok, stale, other, keys, 1000-keys)
 	}
 	for _, r := range rs {
 		waitVersion(t, r.srv, 2*keys)
@@ -216,26 +225,74 @@ func TestConcurrentWritesAcrossReplicas(t *testing.T) {
 			t.Errorf("replica %d at %d, want %d", i, v, 2*keys)
 		}
 	}
-	changes, err := rs[0].store.Changes(context.Background(), 0, 1000)
-	if err != nil || len(changes) != 2*keys {
-		t.Fatalf("change log: %d commits, %v; want %d", len(changes), err, 2*keys)
+	checkChangeLogGapless(t, rs[0].store, 2*keys)
+	checkAuditOnePatchPerKey(t, allAuditEntries(t, rs[1].store), keys)
+}
+
+// patchAtVersionOne sends n concurrent PATCHes with If-Match "1" through the
+// replicas in turn, n/keys to each key k000…, and counts the answers: 200,
+// 412 and any other (an error).
+func patchAtVersionOne(t *testing.T, rs []*replica, keys, n int) (ok, stale, other int64) {
+	t.Helper()
+	var okN, staleN, otherN atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := rs[i%len(rs)]
+			key := fmt.Sprintf("k%03d", i%keys)
+			etag := `"1"` // every key is at its flag version 1: one writer per key wins
+			resp, body := do(t, "PATCH", r.url+"/v1/admin/flags/"+key, adminToken,
+				fmt.Sprintf(`{"description": "writer %d"}`, i),
+				"If-Match", etag, "Content-Type", "application/merge-patch+json")
+			switch resp.StatusCode {
+			case http.StatusOK:
+				okN.Add(1)
+			case http.StatusPreconditionFailed:
+				staleN.Add(1)
+			default:
+				otherN.Add(1)
+				t.Errorf("PATCH %s = %d %s", key, resp.StatusCode, body)
+			}
+		})
+	}
+	wg.Wait()
+	return okN.Load(), staleN.Load(), otherN.Load()
+}
+
+// checkChangeLogGapless checks that the change log holds versions 1…n.
+func checkChangeLogGapless(t *testing.T, st *pgstore.Store, n int) {
+	t.Helper()
+	changes, err := st.Changes(context.Background(), 0, 1000)
+	if err != nil || len(changes) != n {
+		t.Fatalf("change log: %d commits, %v; want %d", len(changes), err, n)
 	}
 	for i, c := range changes {
 		if c.Version != int64(i+1) {
 			t.Fatalf("change log position %d holds version %d: not gapless", i, c.Version)
 		}
 	}
+}
+
+// allAuditEntries reads the whole audit, page after page.
+func allAuditEntries(t *testing.T, st *pgstore.Store) []server.AuditEntry {
+	t.Helper()
 	var entries []server.AuditEntry
 	for after := ""; ; {
-		p, err := rs[1].store.Audit(context.Background(), server.AuditQuery{Limit: server.MaxAuditLimit, After: after})
+		p, err := st.Audit(context.Background(), server.AuditQuery{Limit: server.MaxAuditLimit, After: after})
 		if err != nil {
 			t.Fatal(err)
 		}
 		entries = append(entries, p.Entries...)
 		if after = p.Next; after == "" {
-			break
+			return entries
 		}
 	}
+}
+
+// checkAuditOnePatchPerKey checks an audit of keys PUTs then one accepted
+// PATCH per key: 2×keys entries in version order, one PATCH of each key.
+func checkAuditOnePatchPerKey(t *testing.T, entries []server.AuditEntry, keys int) {
+	t.Helper()
 	if len(entries) != 2*keys {
 		t.Fatalf("%d audit entries, want %d", len(entries), 2*keys)
 	}
@@ -298,6 +355,7 @@ func TestDatabaseKilledMidStream(t *testing.T) {
 	c := ownCluster(t)
 	db := pgtest.FreshDatabase(t, c.url)
 	a, b := newReplica(t, db), newReplica(t, db)
+	replicas := map[string]*replica{"A": a, "B": b}
 	put(t, a, "x", 0)
 	waitVersion(t, b.srv, 1)
 	sb := openStream(t, b.url, "")
@@ -307,65 +365,83 @@ func TestDatabaseKilledMidStream(t *testing.T) {
 
 	// Writers through both replicas, across the outage: every write
 	// answered 200 must survive it.
-	var acked sync.Map
-	stopWriters := make(chan struct{})
-	var writers sync.WaitGroup
-	for w, r := range []*replica{a, b} {
-		writers.Go(func() {
+	writers := startWriters(t, a, b)
+	time.Sleep(100 * time.Millisecond)
+
+	c.kill(t)
+	checkDatabaseDown(t, a, replicas)
+
+	c.start(t)
+	awaitWritesAccepted(t, a)
+	time.Sleep(100 * time.Millisecond)
+	writers.stop()
+	final, err := a.store.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writers.checkKept(t, final)
+	// Both replicas serve exactly what the database holds, and B's
+	// stream, open through the outage, got every version in order.
+	for name, r := range replicas {
+		checkServes(t, name, r, final)
+	}
+	for v := int64(2); v <= final.Version; v++ {
+		ev := sb.next(t)
+		if ev.Name != "patch" || !strings.HasSuffix(ev.ID, fmt.Sprintf(":%d", v)) {
+			t.Fatalf("B's stream: %s %s, want the patch of version %d", ev.Name, ev.ID, v)
+		}
+	}
+	for name, r := range replicas {
+		awaitReady(t, name, r)
+	}
+	p, err := a.store.Audit(context.Background(), server.AuditQuery{Since: final.Version - 1, Limit: 10})
+	if err != nil || len(p.Entries) != 1 || p.Entries[0].Version != final.Version {
+		t.Fatalf("audit of the last version: %+v, %v; want its one entry", p, err)
+	}
+}
+
+// writers PUT new flags through replicas until stopped, and remember the
+// keys of the writes answered 200.
+type writers struct {
+	acked sync.Map
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// startWriters starts one writer per replica, writing w<replica>-<i>.
+func startWriters(t *testing.T, rs ...*replica) *writers {
+	ws := &writers{done: make(chan struct{})}
+	for w, r := range rs {
+		ws.wg.Go(func() {
 			for i := 0; ; i++ {
 				select {
-				case <-stopWriters:
+				case <-ws.done:
 					return
 				default:
 				}
 				key := fmt.Sprintf("w%d-%d", w, i)
 				resp, _ := do(t, "PUT", r.url+"/v1/admin/flags/"+key, adminToken, fmt.Sprintf(flagBody, i%7))
 				if resp.StatusCode == http.StatusOK {
-					acked.Store(key, true)
+					ws.acked.Store(key, true)
 				}
 				time.Sleep(2 * time.Millisecond)
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
+	return ws
+}
 
-	c.kill(t)
-	resp, body := do(t, "PUT", a.url+"/v1/admin/flags/x", adminToken, fmt.Sprintf(flagBody, 1))
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
-		t.Errorf("PUT with the database down = %d %s, want 503 with Retry-After", resp.StatusCode, body)
-	}
-	for name, r := range map[string]*replica{"A": a, "B": b} {
-		if resp, _ := do(t, "GET", r.url+"/readyz", "", ""); resp.StatusCode != http.StatusServiceUnavailable {
-			t.Errorf("replica %s /readyz = %d with the database down, want 503", name, resp.StatusCode)
-		}
-		resp, body := do(t, "GET", r.url+"/v1/flags", "", "")
-		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"variation":0`) {
-			t.Errorf("replica %s /v1/flags = %d %s with the database down, want the last snapshot", name, resp.StatusCode, body)
-		}
-	}
+func (ws *writers) stop() {
+	close(ws.done)
+	ws.wg.Wait()
+}
 
-	c.start(t)
-	// Writes are accepted again once the pool reconnects.
-	deadline := time.Now().Add(waitLimit)
-	for {
-		resp, body := do(t, "PUT", a.url+"/v1/admin/flags/x", adminToken, fmt.Sprintf(flagBody, 2))
-		if resp.StatusCode == http.StatusOK {
-			break
-		}
-		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
-			t.Fatalf("PUT after the restart = %d %s", resp.StatusCode, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond)
-	close(stopWriters)
-	writers.Wait()
-	final, err := a.store.Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+// checkKept checks that every acknowledged write is in final, and that the
+// writers ran at all.
+func (ws *writers) checkKept(t *testing.T, final *rules.Document) {
+	t.Helper()
 	n := 0
-	acked.Range(func(k, _ any) bool {
+	ws.acked.Range(func(k, _ any) bool {
 		if final.Flags[k.(string)] == nil {
 			t.Errorf("write of %s was acknowledged and is lost", k)
 		}
@@ -375,40 +451,72 @@ func TestDatabaseKilledMidStream(t *testing.T) {
 	if n < 10 {
 		t.Errorf("only %d writes acknowledged: the writers did not run", n)
 	}
-	// Both replicas serve exactly what the database holds, and B's
-	// stream, open through the outage, got every version in order.
-	for name, r := range map[string]*replica{"A": a, "B": b} {
-		waitVersion(t, r.srv, final.Version)
-		served := r.srv.Document()
-		if len(served.Flags) != len(final.Flags) {
-			t.Errorf("replica %s serves %d flags, the database holds %d", name, len(served.Flags), len(final.Flags))
+}
+
+// checkDatabaseDown checks what the replicas do with the database down: a
+// write through a answers 503 with Retry-After; each replica says it is not
+// ready and still serves its last snapshot (x at variation 0).
+func checkDatabaseDown(t *testing.T, a *replica, replicas map[string]*replica) {
+	t.Helper()
+	resp, body := do(t, "PUT", a.url+"/v1/admin/flags/x", adminToken, fmt.Sprintf(flagBody, 1))
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("PUT with the database down = %d %s, want 503 with Retry-After", resp.StatusCode, body)
+	}
+	for name, r := range replicas {
+		if resp, _ := do(t, "GET", r.url+"/readyz", "", ""); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("replica %s /readyz = %d with the database down, want 503", name, resp.StatusCode)
 		}
-		for k, v := range final.Flags {
-			if string(served.Flags[k]) != string(v) {
-				t.Errorf("replica %s serves %s = %s, the database holds %s", name, k, served.Flags[k], v)
-			}
+		resp, body := do(t, "GET", r.url+"/v1/flags", "", "")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"variation":0`) {
+			t.Errorf("replica %s /v1/flags = %d %s with the database down, want the last snapshot", name, resp.StatusCode, body)
 		}
 	}
-	for v := int64(2); v <= final.Version; v++ {
-		ev := sb.next(t)
-		if ev.Name != "patch" || !strings.HasSuffix(ev.ID, fmt.Sprintf(":%d", v)) {
-			t.Fatalf("B's stream: %s %s, want the patch of version %d", ev.Name, ev.ID, v)
+}
+
+// awaitWritesAccepted retries a PUT through a, answered 503 while its pool
+// reconnects, until it is accepted.
+func awaitWritesAccepted(t *testing.T, a *replica) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		resp, body := do(t, "PUT", a.url+"/v1/admin/flags/x", adminToken, fmt.Sprintf(flagBody, 2))
+		if resp.StatusCode == http.StatusOK {
+			return
+		}
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("PUT after the restart = %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkServes waits for replica name to reach final's version and checks
+// that it serves exactly final's flags.
+func checkServes(t *testing.T, name string, r *replica, final *rules.Document) {
+	t.Helper()
+	waitVersion(t, r.srv, final.Version)
+	served := r.srv.Document()
+	if len(served.Flags) != len(final.Flags) {
+		t.Errorf("replica %s serves %d flags, the database holds %d", name, len(served.Flags), len(final.Flags))
+	}
+	for k, v := range final.Flags {
+		if string(served.Flags[k]) != string(v) {
+			t.Errorf("replica %s serves %s = %s, the database holds %s", name, k, served.Flags[k], v)
 		}
 	}
-	for name, r := range map[string]*replica{"A": a, "B": b} {
-		var status int
-		ready := func() bool {
-			resp, _ := do(t, "GET", r.url+"/readyz", "", "")
-			status = resp.StatusCode
-			return status == http.StatusOK
-		}
-		if !testkit.Await(waitLimit, 50*time.Millisecond, ready) {
-			t.Fatalf("replica %s /readyz = %d after the restart", name, status)
-		}
+}
+
+// awaitReady waits for replica name's /readyz to answer 200.
+func awaitReady(t *testing.T, name string, r *replica) {
+	t.Helper()
+	var status int
+	ready := func() bool {
+		resp, _ := do(t, "GET", r.url+"/readyz", "", "")
+		status = resp.StatusCode
+		return status == http.StatusOK
 	}
-	p, err := a.store.Audit(context.Background(), server.AuditQuery{Since: final.Version - 1, Limit: 10})
-	if err != nil || len(p.Entries) != 1 || p.Entries[0].Version != final.Version {
-		t.Fatalf("audit of the last version: %+v, %v; want its one entry", p, err)
+	if !testkit.Await(waitLimit, 50*time.Millisecond, ready) {
+		t.Fatalf("replica %s /readyz = %d after the restart", name, status)
 	}
 }
 
@@ -442,41 +550,18 @@ func BenchmarkCrossReplicaPublish(b *testing.B) {
 // a guard trips once, as one audited rollback, whichever replicas check it.
 func TestEventsAcrossReplicas(t *testing.T) {
 	db := pgtest.FreshDatabase(t, postgresURL(t))
-	var rs []*replica
-	for range 2 {
-		st := openStore(t, db, pgstore.Options{PollInterval: 500 * time.Millisecond})
-		srv, err := server.New(st, server.Options{AdminToken: adminToken, GuardInterval: 50 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts := httptest.NewServer(srv)
-		t.Cleanup(ts.Close)
-		t.Cleanup(func() { _ = srv.Close() })
-		rs = append(rs, &replica{srv: srv, store: st, url: ts.URL})
-	}
+	rs := []*replica{guardingReplica(t, db), guardingReplica(t, db)}
 	resp, body := do(t, "PUT", rs[0].url+"/v1/admin/flags/checkout", adminToken, `{"on": true, "variations": ["old", "new"],
 	  "fallthrough": {"rollout": {"variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}},
 	  "guard": {"metric": "errors", "better": "lower", "control": 0, "treatment": 1, "minUnits": 50}}`)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("PUT = %d %s", resp.StatusCode, body)
 	}
-	post := func(r *replica, id string, from, to int) string {
-		var evs []string
-		for i := from; i < to; i++ {
-			v := i % 2
-			evs = append(evs, fmt.Sprintf(`{"kind":"exposure","at":100,"flag":"checkout","version":1,"variation":%d,"contextKey":"u%d","inRollout":true}`, v, i))
-			if v == 1 || i%10 == 0 { // the treatment always fails, the control 10 %
-				evs = append(evs, fmt.Sprintf(`{"kind":"track","at":200,"name":"errors","contextKey":"u%d"}`, i))
-			}
-		}
-		_, body := do(t, "POST", r.url+"/v1/events", "", fmt.Sprintf(`{"batch":%q,"events":[%s]}`, id, strings.Join(evs, ",")))
-		return body
-	}
 	// Below minUnits: nothing trips yet.
-	if b := post(rs[0], "pg-batch-0000000001", 0, 40); !strings.Contains(b, `"accepted":`) {
+	if b := postTreatmentFailing(t, rs[0], "pg-batch-0000000001", 0, 40); !strings.Contains(b, `"accepted":`) {
 		t.Fatalf("post: %s", b)
 	}
-	if b := post(rs[1], "pg-batch-0000000001", 0, 40); !strings.Contains(b, `"duplicate":true`) {
+	if b := postTreatmentFailing(t, rs[1], "pg-batch-0000000001", 0, 40); !strings.Contains(b, `"duplicate":true`) {
 		t.Fatalf("the same batch through the other replica: %s, want a duplicate", b)
 	}
 	ra, _ := rs[0].srv.Experiment("checkout")
@@ -486,12 +571,52 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	if string(ja) != string(jb) || ra.Units(0) != 20 || ra.Units(1) != 20 {
 		t.Fatalf("replicas disagree or miscount:\n%s\n%s", ja, jb)
 	}
-	post(rs[1], "pg-batch-0000000002", 40, 200)
+	postTreatmentFailing(t, rs[1], "pg-batch-0000000002", 40, 200)
 	for _, r := range rs {
 		waitVersion(t, r.srv, 2)
 	}
 	time.Sleep(300 * time.Millisecond) // several more checks on both replicas
-	p, err := rs[0].store.Audit(context.Background(), server.AuditQuery{Key: "checkout", Limit: 10})
+	if guards := guardRollbacks(t, rs[0].store, "checkout"); guards != 1 || rs[0].srv.Version() != 2 || rs[1].srv.Version() != 2 {
+		t.Errorf("%d rollbacks audited, versions %d and %d; want one rollback at version 2", guards, rs[0].srv.Version(), rs[1].srv.Version())
+	}
+}
+
+// guardingReplica is a replica whose guards check every 50 ms.
+func guardingReplica(t *testing.T, db string) *replica {
+	t.Helper()
+	st := openStore(t, db, pgstore.Options{PollInterval: 500 * time.Millisecond})
+	srv, err := server.New(st, server.Options{AdminToken: adminToken, GuardInterval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { _ = srv.Close() })
+	return &replica{srv: srv, store: st, url: ts.URL}
+}
+
+// postTreatmentFailing posts batch id through r: units u<from>…u<to-1>
+// exposed to "checkout" alternately, the treatment always failing on
+// "errors", the control 10 % of the time. It returns the answer's body.
+func postTreatmentFailing(t *testing.T, r *replica, id string, from, to int) string {
+	t.Helper()
+	var evs []string
+	for i := from; i < to; i++ {
+		v := i % 2
+		evs = append(evs, fmt.Sprintf(`{"kind":"exposure","at":100,"flag":"checkout","version":1,"variation":%d,"contextKey":"u%d","inRollout":true}`, v, i))
+		if v == 1 || i%10 == 0 {
+			evs = append(evs, fmt.Sprintf(`{"kind":"track","at":200,"name":"errors","contextKey":"u%d"}`, i))
+		}
+	}
+	_, body := do(t, "POST", r.url+"/v1/events", "", fmt.Sprintf(`{"batch":%q,"events":[%s]}`, id, strings.Join(evs, ",")))
+	return body
+}
+
+// guardRollbacks counts the guard's rollbacks of flag key in the audit; a
+// rollback by any actor but the guard is an error.
+func guardRollbacks(t *testing.T, st *pgstore.Store, key string) int {
+	t.Helper()
+	p, err := st.Audit(context.Background(), server.AuditQuery{Key: key, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -504,7 +629,5 @@ func TestEventsAcrossReplicas(t *testing.T) {
 			}
 		}
 	}
-	if guards != 1 || rs[0].srv.Version() != 2 || rs[1].srv.Version() != 2 {
-		t.Errorf("%d rollbacks audited, versions %d and %d; want one rollback at version 2", guards, rs[0].srv.Version(), rs[1].srv.Version())
-	}
+	return guards
 }
