@@ -169,13 +169,46 @@ func get(t *testing.T, url, token string) string {
 func TestConsoleInBrowser(t *testing.T) {
 	e := start(t)
 	// An SDK streaming, to see the switch arrive.
-	sreq, _ := http.NewRequest("GET", e.url+"/v1/stream", nil)
-	sreq.Header.Set("Authorization", "Bearer sdk-secret")
+	streamed := openSDKStream(t, e.url, "sdk-secret")
+	preq, _ := http.NewRequest("POST", e.url+"/v1/events", strings.NewReader(`{"batch":"browser-test-batch-01","events":[`+strings.Join(experimentEvents(), ",")+`]}`))
+	preq.Header.Set("Authorization", "Bearer sdk-secret")
+	if resp, err := http.DefaultClient.Do(preq); err != nil || resp.StatusCode != 202 {
+		t.Fatalf("events: %v %v", resp, err)
+	}
+
+	e.signIn(t, "olga-secret")
+	e.shot(t, "console-list.png")
+	e.checkListRow(t)
+	e.checkKillSwitch(t, streamed)
+	// The operator: no editor; a POST without the CSRF token is refused.
+	e.do(t, chromedp.Navigate(e.url+"/ui/flags/new-checkout"), chromedp.WaitVisible(chromedp.CSS("#experiment")))
+	e.checkOperatorCannotEdit(t)
+	e.checkExperimentChart(t)
+	e.shot(t, "console-experiment.png")
+
+	// An admin with a stale page.
+	e.signIn(t, "alice-secret")
+	e.do(t, chromedp.Navigate(e.url+"/ui/flags/banner"), chromedp.WaitVisible(chromedp.CSS("#edit")))
+	e.shot(t, "console-flag.png")
+	e.checkStaleSaveConflict(t)
+	e.errsMu.Lock()
+	defer e.errsMu.Unlock()
+	if len(e.errs) > 0 {
+		t.Errorf("errors in the browser console: %v", e.errs)
+	}
+}
+
+// openSDKStream opens GET /v1/stream as an SDK would and hands what it
+// reads, chunk by chunk, to the channel it returns (closed at the end).
+func openSDKStream(t *testing.T, url, token string) <-chan string {
+	t.Helper()
+	sreq, _ := http.NewRequest("GET", url+"/v1/stream", nil)
+	sreq.Header.Set("Authorization", "Bearer "+token)
 	stream, err := http.DefaultClient.Do(sreq)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stream.Body.Close()
+	t.Cleanup(func() { stream.Body.Close() })
 	streamed := make(chan string, 16)
 	go func() {
 		buf := make([]byte, 64<<10)
@@ -190,35 +223,47 @@ func TestConsoleInBrowser(t *testing.T) {
 			}
 		}
 	}()
-	// Experiment data: 1,000 units, the treatment failing more.
+	return streamed
+}
+
+// experimentEvents is the experiment data: 1,000 units exposed to
+// new-checkout, the treatment failing more (half its units, against a
+// tenth of the control's), and a summary a minute for the last half hour,
+// which the sparklines draw.
+func experimentEvents() []string {
 	var evs []string
 	for i := range 1000 {
 		evs = append(evs, fmt.Sprintf(`{"kind":"exposure","at":1,"flag":"new-checkout","version":0,"variation":%d,"contextKey":"u%d","inRollout":true}`, i%2, i))
-		if i%4 == 1 || i%20 == 0 { // half the treatment's units fail, a tenth of the control's
+		if i%4 == 1 || i%20 == 0 {
 			evs = append(evs, fmt.Sprintf(`{"kind":"track","at":2,"name":"checkout-error","contextKey":"u%d"}`, i))
 		}
 	}
 	now := time.Now().UnixMilli()
-	for m := range 30 { // a summary a minute for the last half hour: the sparklines
+	for m := range 30 {
 		at := now - int64(30-m)*60000
 		evs = append(evs, fmt.Sprintf(`{"kind":"summary","start":%d,"end":%d,"counters":[{"flag":"new-checkout","version":0,"variation":0,"count":%d},{"flag":"new-checkout","version":0,"variation":1,"count":%d},{"flag":"dark-mode","version":0,"variation":1,"count":%d}]}`,
 			at-60000, at, 100+10*m, 80+5*m, 20+3*m))
 	}
-	preq, _ := http.NewRequest("POST", e.url+"/v1/events", strings.NewReader(`{"batch":"browser-test-batch-01","events":[`+strings.Join(evs, ",")+`]}`))
-	preq.Header.Set("Authorization", "Bearer sdk-secret")
-	if resp, err := http.DefaultClient.Do(preq); err != nil || resp.StatusCode != 202 {
-		t.Fatalf("events: %v %v", resp, err)
-	}
+	return evs
+}
 
-	e.signIn(t, "olga-secret")
-	e.shot(t, "console-list.png")
+// checkListRow checks new-checkout's row in the list: its armed guard and
+// a sparkline bar per variation and minute.
+func (e *env) checkListRow(t *testing.T) {
+	t.Helper()
 	if rowText := value(t, e, chromedp.Text(chromedp.CSS("#row-new-checkout"))); !strings.Contains(rowText, "guard armed") {
 		t.Errorf("list row: %q", rowText)
 	}
 	if bars := value(t, e, chromedp.Evaluate[int](`document.querySelectorAll("#row-new-checkout svg.spark rect").length`)); bars < 60 {
 		t.Errorf("the sparkline has %d bars, want one per variation and minute (60)", bars)
 	}
-	// The kill switch, confirmed in the dialog.
+}
+
+// checkKillSwitch switches new-checkout off from the list, confirmed in the
+// dialog, and checks that /v1/flags, the SDK's stream and the audit (with
+// the operator's name) all see it.
+func (e *env) checkKillSwitch(t *testing.T, streamed <-chan string) {
+	t.Helper()
 	e.do(t, chromedp.Click(chromedp.CSS("#switch-new-checkout")), chromedp.WaitVisible(chromedp.CSS("p.flash")))
 	flash := value(t, e, chromedp.Text(chromedp.CSS("p.flash")))
 	if !strings.Contains(flash, "new-checkout is now off") {
@@ -239,24 +284,36 @@ func TestConsoleInBrowser(t *testing.T) {
 	if body := get(t, e.url+"/v1/admin/audit?key=new-checkout", "olga-secret"); !strings.Contains(body, `"actor":"olga"`) {
 		t.Errorf("audit: %s", body)
 	}
-	// The operator: no editor; a POST without the CSRF token is refused.
-	e.do(t, chromedp.Navigate(e.url+"/ui/flags/new-checkout"), chromedp.WaitVisible(chromedp.CSS("#experiment")))
+}
+
+// checkOperatorCannotEdit checks, on a flag's page seen by an operator,
+// that there is no editor and that a POST without the CSRF token is
+// refused.
+func (e *env) checkOperatorCannotEdit(t *testing.T) {
+	t.Helper()
 	editors := value(t, e, chromedp.Evaluate[int](`document.querySelectorAll("#edit").length`))
 	status := value(t, e, chromedp.Evaluate[int](`fetch("/ui/flags/banner/switch", {method: "POST", body: new URLSearchParams({on: "true", version: "0"})}).then(r => r.status)`, chromedp.EvalAwaitPromise))
 	if editors != 0 || status != 403 {
 		t.Errorf("operator: %d editors, CSRF-less POST %v; want 0 and 403", editors, status)
 	}
+}
+
+// checkExperimentChart checks new-checkout's page: a confidence chart and
+// the verdict that the treatment fails more often.
+func (e *env) checkExperimentChart(t *testing.T) {
+	t.Helper()
 	charts := value(t, e, chromedp.Evaluate[int](`document.querySelectorAll("#experiment svg.ci").length`))
 	verdict := value(t, e, chromedp.Text(chromedp.CSS("p.verdict")))
 	if charts == 0 || !strings.Contains(verdict, "higher than the control") {
 		t.Errorf("experiment: %d charts, verdict %q", charts, verdict)
 	}
-	e.shot(t, "console-experiment.png")
+}
 
-	// An admin with a stale page.
-	e.signIn(t, "alice-secret")
-	e.do(t, chromedp.Navigate(e.url+"/ui/flags/banner"), chromedp.WaitVisible(chromedp.CSS("#edit")))
-	e.shot(t, "console-flag.png")
+// checkStaleSaveConflict changes banner behind the open editor's back,
+// saves the stale page and checks that the conflict page shows the newer
+// value.
+func (e *env) checkStaleSaveConflict(t *testing.T) {
+	t.Helper()
 	req, _ := http.NewRequest("PATCH", e.url+"/v1/admin/flags/banner", strings.NewReader(`{"description": "changed meanwhile"}`))
 	req.Header.Set("Authorization", "Bearer alice-secret")
 	req.Header.Set("Content-Type", "application/merge-patch+json")
@@ -267,10 +324,5 @@ func TestConsoleInBrowser(t *testing.T) {
 	current := value(t, e, chromedp.Text(chromedp.CSS("#current")))
 	if !strings.Contains(current, "changed meanwhile") {
 		t.Errorf("the conflict page shows %q, want the newer value", current)
-	}
-	e.errsMu.Lock()
-	defer e.errsMu.Unlock()
-	if len(e.errs) > 0 {
-		t.Errorf("errors in the browser console: %v", e.errs)
 	}
 }
