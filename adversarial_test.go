@@ -177,12 +177,7 @@ func loadAdversarialCase(t *testing.T, file string) *adversarialCase {
 
 func runAdversarialCase(t *testing.T, c *adversarialCase) {
 	if c.Guard != nil {
-		small := adversarialDocument(t, c, c.Guard)
-		ctxs := adversarialContextsOf(t, c)
-		if got := adversarialOutcome(t, small, c.Flag, ctxs); got != c.Expect {
-			t.Fatalf("guard %s: the document is %s, want %s: the limit is not enforced, so the full case "+
-				"%s, which could not finish without it, is not run", compact(c.Guard), got, c.Expect, compact(c.Generate))
-		}
+		checkAdversarialGuard(t, c)
 	}
 	if c.Expect == "invalidContext" {
 		checkInvalidContext(t, c)
@@ -204,6 +199,36 @@ func runAdversarialCase(t *testing.T, c *adversarialCase) {
 	if len(keys) == 0 {
 		keys = snap.FlagKeys()
 	}
+	if !checkLoadedOutcome(t, c, snap, ctxs) {
+		return
+	}
+	checkHeapBound(t, c, heap, len(data))
+	checkEvaluationsSucceed(t, c, snap, keys, ctxs)
+	checkWantedValues(t, c, snap, ctxs)
+	checkEvalBounds(t, c, snap, keys, ctxs)
+	if c.Growth != nil {
+		checkGrowth(t, c, ctxs)
+	}
+}
+
+// checkAdversarialGuard runs the case's guard, a smaller document that must
+// already give Expect: without the limit, the full case would not finish.
+func checkAdversarialGuard(t *testing.T, c *adversarialCase) {
+	t.Helper()
+	small := adversarialDocument(t, c, c.Guard)
+	ctxs := adversarialContextsOf(t, c)
+	if got := adversarialOutcome(t, small, c.Flag, ctxs); got != c.Expect {
+		t.Fatalf("guard %s: the document is %s, want %s: the limit is not enforced, so the full case "+
+			"%s, which could not finish without it, is not run", compact(c.Guard), got, c.Expect, compact(c.Generate))
+	}
+}
+
+// checkLoadedOutcome checks what a document that loads must give: no
+// problems for "ok", a malformed flag for "malformed". It reports whether
+// the bounds apply, which they do not to a "bounded" case whose flag turns
+// out malformed.
+func checkLoadedOutcome(t *testing.T, c *adversarialCase, snap *Snapshot, ctxs []Context) bool {
+	t.Helper()
 	switch c.Expect {
 	case "ok":
 		if ps := snap.Problems(); len(ps) > 0 {
@@ -215,14 +240,27 @@ func runAdversarialCase(t *testing.T, c *adversarialCase) {
 		if snapshotOutcome(snap, c.Flag, ctxs) == "malformed" {
 			t.Logf("%s is malformed", c.Flag)
 			checkMalformed(t, c, snap, ctxs)
-			return
+			return false
 		}
 	}
-	t.Logf("compiled snapshot: %d bytes, %.1f× the document", heap, float64(heap)/float64(len(data)))
-	if limit := heapBound(c, len(data)); heap > limit {
+	return true
+}
+
+// checkHeapBound compares the heap the compiled snapshot holds with the
+// case's bound.
+func checkHeapBound(t *testing.T, c *adversarialCase, heap int64, docBytes int) {
+	t.Helper()
+	t.Logf("compiled snapshot: %d bytes, %.1f× the document", heap, float64(heap)/float64(docBytes))
+	if limit := heapBound(c, docBytes); heap > limit {
 		t.Errorf("the compiled snapshot holds %d bytes for a %d-byte document (%.1f×), want at most %d",
-			heap, len(data), float64(heap)/float64(len(data)), limit)
+			heap, docBytes, float64(heap)/float64(docBytes), limit)
 	}
+}
+
+// checkEvaluationsSucceed evaluates every flag of keys for every context:
+// no error unless the case expects a malformed flag.
+func checkEvaluationsSucceed(t *testing.T, c *adversarialCase, snap *Snapshot, keys []string, ctxs []Context) {
+	t.Helper()
 	for ci, ec := range ctxs {
 		for _, key := range keys {
 			r := Evaluate(snap, key, ec, adversarialClock)
@@ -231,6 +269,11 @@ func runAdversarialCase(t *testing.T, c *adversarialCase) {
 			}
 		}
 	}
+}
+
+// checkWantedValues checks the values the case's "want" lists.
+func checkWantedValues(t *testing.T, c *adversarialCase, snap *Snapshot, ctxs []Context) {
+	t.Helper()
 	for _, w := range c.Want {
 		if w.Context >= len(ctxs) {
 			t.Fatalf("want: context %d of %d", w.Context, len(ctxs))
@@ -239,10 +282,6 @@ func runAdversarialCase(t *testing.T, c *adversarialCase) {
 		if fmt.Sprint(r.Value) != fmt.Sprint(w.Value) || r.Err != nil {
 			t.Errorf("Evaluate(%q, context %d) = %v (%+v, err %v), want %v", w.Flag, w.Context, r.Value, r.Reason, r.Err, w.Value)
 		}
-	}
-	checkEvalBounds(t, c, snap, keys, ctxs)
-	if c.Growth != nil {
-		checkGrowth(t, c, ctxs)
 	}
 }
 
@@ -570,138 +609,181 @@ func decodeSpec(t *testing.T, base, override json.RawMessage) adversarialSpec {
 // of 10,000 levels is beyond encoding/json, and the text shows what the
 // parser meets.
 
+// adversarialGenerators write the document of each generator kind (see
+// adversarialSpec for what each builds from its parameters).
+var adversarialGenerators = map[string]func(*testing.T, *bytes.Buffer, adversarialSpec){
+	"segmentChain":       writeSegmentChain,
+	"prerequisiteLayers": writePrerequisiteLayers,
+	"deepNesting":        writeDeepNesting,
+	"regexClause":        writeRegexClause,
+	"targets":            writeTargetKeys,
+	"segmentIncluded":    writeTargetKeys,
+	"manyRules":          writeManyRules,
+	"longStrings":        writeLongStrings,
+}
+
 func generateAdversarialDocument(t *testing.T, s adversarialSpec) []byte {
 	t.Helper()
-	var b bytes.Buffer
-	boolFlagOpen := func(key string) {
-		fmt.Fprintf(&b, `%q:{"on":true,"variations":[false,true],"offVariation":0,"fallthrough":{"variation":0}`, key)
-	}
-	frRule := `{"clauses":[{"attribute":"country","op":"in","values":["fr"]}],"serve":{"variation":1}}`
-	switch s.Kind {
-	case "segmentChain":
-		need(t, s.Depth >= 1 && s.RulesPerSegment >= 1, "segmentChain: depth and rulesPerSegment ≥ 1")
-		b.WriteString(`{"version":1,"flags":{`)
-		boolFlagOpen("f")
-		b.WriteString(`,"rules":[{"clauses":[{"op":"inSegment","values":["s0"]}],"serve":{"variation":1}}]}},"segments":{`)
-		for i := 0; i < s.Depth; i++ {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, `"s%d":{"rules":[`, i)
-			for r := 0; r < s.RulesPerSegment; r++ {
-				if r > 0 {
-					b.WriteByte(',')
-				}
-				switch {
-				case i == s.Depth-1:
-					fmt.Fprintf(&b, `{"clauses":[{"attribute":"country","op":"in","values":["fr","r%d"]}]}`, r)
-				case r == 0:
-					fmt.Fprintf(&b, `{"clauses":[{"op":"inSegment","values":["s%d"]}]}`, i+1)
-				default: // tests the next segment again, then fails: no memo, twice the work
-					fmt.Fprintf(&b, `{"clauses":[{"op":"inSegment","values":["s%d"]},{"attribute":"country","op":"in","values":["r%d"]}]}`, i+1, r)
-				}
-			}
-			b.WriteString(`]}`)
-		}
-		b.WriteString(`}}`)
-	case "prerequisiteLayers":
-		need(t, s.Levels >= 1 && s.Width >= 1, "prerequisiteLayers: levels and width ≥ 1")
-		b.WriteString(`{"version":1,"flags":{`)
-		for l := 0; l < s.Levels; l++ {
-			for k := 0; k < s.Width; k++ {
-				if l > 0 || k > 0 {
-					b.WriteByte(',')
-				}
-				boolFlagOpen(fmt.Sprintf("p%d-%d", l, k))
-				b.WriteString(`,"rules":[` + frRule + `]`)
-				if l+1 < s.Levels {
-					b.WriteString(`,"prerequisites":[`)
-					for n := 0; n < s.Width; n++ {
-						if n > 0 {
-							b.WriteByte(',')
-						}
-						fmt.Fprintf(&b, `{"flag":"p%d-%d","variation":1}`, l+1, n)
-					}
-					b.WriteByte(']')
-				}
-				b.WriteByte('}')
-			}
-		}
-		b.WriteString(`}}`)
-	case "deepNesting":
-		need(t, s.Depth >= 1, "deepNesting: depth ≥ 1")
-		nested := strings.Repeat(`{"a":`, s.Depth-1) + `{}` + strings.Repeat(`}`, s.Depth-1)
-		switch s.Where {
-		case "variation":
-			fmt.Fprintf(&b, `{"version":1,"flags":{"f":{"on":true,"variations":[%s,{"b":1}],"fallthrough":{"variation":0}}}}`, nested)
-		case "unknownField":
-			fmt.Fprintf(&b, `{"version":1,"x":%s,"flags":{"f":{"on":true,"variations":[false,true],"fallthrough":{"variation":1}}}}`, nested)
-		default:
-			t.Fatalf("deepNesting: where %q: want variation or unknownField", s.Where)
-		}
-	case "regexClause":
-		need(t, s.Patterns >= 1 && s.Pattern != "", "regexClause: patterns ≥ 1 and a pattern")
-		repeat := max(s.Repeat, 1)
-		b.WriteString(`{"version":1,"flags":{`)
-		boolFlagOpen("f")
-		b.WriteString(`,"rules":[{"clauses":[{"attribute":"email","op":"matches","values":[`)
-		body := strings.Repeat(s.Pattern, repeat)
-		for i := 0; i < s.Patterns; i++ {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			q, _ := json.Marshal(fmt.Sprintf("%s%d", body, i))
-			b.Write(q)
-		}
-		b.WriteString(`]}],"serve":{"variation":1}}]}}}`)
-	case "targets", "segmentIncluded":
-		need(t, s.Keys >= 1, s.Kind+": keys ≥ 1")
-		var keys bytes.Buffer
-		for i := 0; i < s.Keys; i++ {
-			fmt.Fprintf(&keys, `"k%d",`, i)
-		}
-		keys.WriteString(`"user-1"`)
-		b.WriteString(`{"version":1,"flags":{`)
-		boolFlagOpen("f")
-		if s.Kind == "targets" {
-			fmt.Fprintf(&b, `,"targets":[{"values":[%s],"variation":1}]}}}`, keys.Bytes())
-		} else {
-			fmt.Fprintf(&b, `,"rules":[{"clauses":[{"op":"inSegment","values":["s"]}],"serve":{"variation":1}}]}},`+
-				`"segments":{"s":{"included":[%s]}}}`, keys.Bytes())
-		}
-	case "manyRules":
-		need(t, s.Rules >= 1, "manyRules: rules ≥ 1")
-		b.WriteString(`{"version":1,"flags":{`)
-		boolFlagOpen("f")
-		b.WriteString(`,"rules":[`)
-		for i := 0; i < s.Rules; i++ {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			suffix := fmt.Sprintf("@corp%d.com", i)
-			if i == s.Rules-1 {
-				suffix = "@corp.com"
-			}
-			fmt.Fprintf(&b, `{"id":"r%d","clauses":[{"attribute":"email","op":"endsWith","values":[%q]}],"serve":{"variation":1}}`, i, suffix)
-		}
-		b.WriteString(`]}}}`)
-	case "longStrings":
-		need(t, s.Bytes >= 2, "longStrings: bytes ≥ 2")
-		long := strings.Repeat("a", s.Bytes)
-		// Against a context value of a's, values that match almost all the
-		// way: the worst case of a naive substring search and of a compare.
-		needle := strings.Repeat("a", s.Bytes/2) + "b"
-		prefix := strings.Repeat("a", s.Bytes-1) + "b"
-		fmt.Fprintf(&b, `{"version":1,"flags":{"f":{"on":true,"variations":["short",%q],"fallthrough":{"variation":0},"rules":[`+
-			`{"clauses":[{"attribute":"name","op":"contains","values":[%q]}],"serve":{"variation":1}},`+
-			`{"clauses":[{"attribute":"name","op":"in","values":[%q]}],"serve":{"variation":1}},`+
-			`{"clauses":[{"attribute":"name","op":"startsWith","values":[%q]}],"serve":{"variation":1}}]},`+
-			`"g":{"on":true,"variations":["short",%q],"fallthrough":{"variation":1}}}}`,
-			long, needle, prefix, prefix, long)
-	default:
+	generate, ok := adversarialGenerators[s.Kind]
+	if !ok {
 		t.Fatalf("generate: unknown kind %q", s.Kind)
 	}
+	var b bytes.Buffer
+	generate(t, &b, s)
 	return b.Bytes()
+}
+
+// writeBoolFlagOpen writes a boolean flag serving false, up to its closing
+// brace, so that the caller can add rules, targets or prerequisites.
+func writeBoolFlagOpen(b *bytes.Buffer, key string) {
+	fmt.Fprintf(b, `%q:{"on":true,"variations":[false,true],"offVariation":0,"fallthrough":{"variation":0}`, key)
+}
+
+// adversarialFrRule serves variation 1 to the contexts in France, which the
+// first default context is and the second is not.
+const adversarialFrRule = `{"clauses":[{"attribute":"country","op":"in","values":["fr"]}],"serve":{"variation":1}}`
+
+func writeSegmentChain(t *testing.T, b *bytes.Buffer, s adversarialSpec) {
+	t.Helper()
+	need(t, s.Depth >= 1 && s.RulesPerSegment >= 1, "segmentChain: depth and rulesPerSegment ≥ 1")
+	b.WriteString(`{"version":1,"flags":{`)
+	writeBoolFlagOpen(b, "f")
+	b.WriteString(`,"rules":[{"clauses":[{"op":"inSegment","values":["s0"]}],"serve":{"variation":1}}]}},"segments":{`)
+	for i := 0; i < s.Depth; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(b, `"s%d":{"rules":[`, i)
+		for r := 0; r < s.RulesPerSegment; r++ {
+			if r > 0 {
+				b.WriteByte(',')
+			}
+			switch {
+			case i == s.Depth-1:
+				fmt.Fprintf(b, `{"clauses":[{"attribute":"country","op":"in","values":["fr","r%d"]}]}`, r)
+			case r == 0:
+				fmt.Fprintf(b, `{"clauses":[{"op":"inSegment","values":["s%d"]}]}`, i+1)
+			default: // tests the next segment again, then fails: no memo, twice the work
+				fmt.Fprintf(b, `{"clauses":[{"op":"inSegment","values":["s%d"]},{"attribute":"country","op":"in","values":["r%d"]}]}`, i+1, r)
+			}
+		}
+		b.WriteString(`]}`)
+	}
+	b.WriteString(`}}`)
+}
+
+func writePrerequisiteLayers(t *testing.T, b *bytes.Buffer, s adversarialSpec) {
+	t.Helper()
+	need(t, s.Levels >= 1 && s.Width >= 1, "prerequisiteLayers: levels and width ≥ 1")
+	b.WriteString(`{"version":1,"flags":{`)
+	for l := 0; l < s.Levels; l++ {
+		for k := 0; k < s.Width; k++ {
+			if l > 0 || k > 0 {
+				b.WriteByte(',')
+			}
+			writeBoolFlagOpen(b, fmt.Sprintf("p%d-%d", l, k))
+			b.WriteString(`,"rules":[` + adversarialFrRule + `]`)
+			if l+1 < s.Levels {
+				b.WriteString(`,"prerequisites":[`)
+				for n := 0; n < s.Width; n++ {
+					if n > 0 {
+						b.WriteByte(',')
+					}
+					fmt.Fprintf(b, `{"flag":"p%d-%d","variation":1}`, l+1, n)
+				}
+				b.WriteByte(']')
+			}
+			b.WriteByte('}')
+		}
+	}
+	b.WriteString(`}}`)
+}
+
+func writeDeepNesting(t *testing.T, b *bytes.Buffer, s adversarialSpec) {
+	t.Helper()
+	need(t, s.Depth >= 1, "deepNesting: depth ≥ 1")
+	nested := strings.Repeat(`{"a":`, s.Depth-1) + `{}` + strings.Repeat(`}`, s.Depth-1)
+	switch s.Where {
+	case "variation":
+		fmt.Fprintf(b, `{"version":1,"flags":{"f":{"on":true,"variations":[%s,{"b":1}],"fallthrough":{"variation":0}}}}`, nested)
+	case "unknownField":
+		fmt.Fprintf(b, `{"version":1,"x":%s,"flags":{"f":{"on":true,"variations":[false,true],"fallthrough":{"variation":1}}}}`, nested)
+	default:
+		t.Fatalf("deepNesting: where %q: want variation or unknownField", s.Where)
+	}
+}
+
+func writeRegexClause(t *testing.T, b *bytes.Buffer, s adversarialSpec) {
+	t.Helper()
+	need(t, s.Patterns >= 1 && s.Pattern != "", "regexClause: patterns ≥ 1 and a pattern")
+	repeat := max(s.Repeat, 1)
+	b.WriteString(`{"version":1,"flags":{`)
+	writeBoolFlagOpen(b, "f")
+	b.WriteString(`,"rules":[{"clauses":[{"attribute":"email","op":"matches","values":[`)
+	body := strings.Repeat(s.Pattern, repeat)
+	for i := 0; i < s.Patterns; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		q, _ := json.Marshal(fmt.Sprintf("%s%d", body, i))
+		b.Write(q)
+	}
+	b.WriteString(`]}],"serve":{"variation":1}}]}}}`)
+}
+
+// writeTargetKeys writes the targets and segmentIncluded kinds: the same
+// keys, in a target of the flag or in the included list of its segment.
+func writeTargetKeys(t *testing.T, b *bytes.Buffer, s adversarialSpec) {
+	t.Helper()
+	need(t, s.Keys >= 1, s.Kind+": keys ≥ 1")
+	var keys bytes.Buffer
+	for i := 0; i < s.Keys; i++ {
+		fmt.Fprintf(&keys, `"k%d",`, i)
+	}
+	keys.WriteString(`"user-1"`)
+	b.WriteString(`{"version":1,"flags":{`)
+	writeBoolFlagOpen(b, "f")
+	if s.Kind == "targets" {
+		fmt.Fprintf(b, `,"targets":[{"values":[%s],"variation":1}]}}}`, keys.Bytes())
+	} else {
+		fmt.Fprintf(b, `,"rules":[{"clauses":[{"op":"inSegment","values":["s"]}],"serve":{"variation":1}}]}},`+
+			`"segments":{"s":{"included":[%s]}}}`, keys.Bytes())
+	}
+}
+
+func writeManyRules(t *testing.T, b *bytes.Buffer, s adversarialSpec) {
+	t.Helper()
+	need(t, s.Rules >= 1, "manyRules: rules ≥ 1")
+	b.WriteString(`{"version":1,"flags":{`)
+	writeBoolFlagOpen(b, "f")
+	b.WriteString(`,"rules":[`)
+	for i := 0; i < s.Rules; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		suffix := fmt.Sprintf("@corp%d.com", i)
+		if i == s.Rules-1 {
+			suffix = "@corp.com"
+		}
+		fmt.Fprintf(b, `{"id":"r%d","clauses":[{"attribute":"email","op":"endsWith","values":[%q]}],"serve":{"variation":1}}`, i, suffix)
+	}
+	b.WriteString(`]}}}`)
+}
+
+func writeLongStrings(t *testing.T, b *bytes.Buffer, s adversarialSpec) {
+	t.Helper()
+	need(t, s.Bytes >= 2, "longStrings: bytes ≥ 2")
+	long := strings.Repeat("a", s.Bytes)
+	// Against a context value of a's, values that match almost all the
+	// way: the worst case of a naive substring search and of a compare.
+	needle := strings.Repeat("a", s.Bytes/2) + "b"
+	prefix := strings.Repeat("a", s.Bytes-1) + "b"
+	fmt.Fprintf(b, `{"version":1,"flags":{"f":{"on":true,"variations":["short",%q],"fallthrough":{"variation":0},"rules":[`+
+		`{"clauses":[{"attribute":"name","op":"contains","values":[%q]}],"serve":{"variation":1}},`+
+		`{"clauses":[{"attribute":"name","op":"in","values":[%q]}],"serve":{"variation":1}},`+
+		`{"clauses":[{"attribute":"name","op":"startsWith","values":[%q]}],"serve":{"variation":1}}]},`+
+		`"g":{"on":true,"variations":["short",%q],"fallthrough":{"variation":1}}}}`,
+		long, needle, prefix, prefix, long)
 }
 
 // generateAdversarialContext expands a context generator: nestedContext

@@ -31,12 +31,7 @@ func TestEvaluationsAgreeWithAppendAllFlags(t *testing.T) {
 		flags := c.Snapshot().compiled().Flags()
 		for round := range 2 {
 			if round == 1 && len(flags) > 0 { // overrides of one flag for everyone, one for one key
-				if err := c.Override(flags[0].Key, "forced"); err != nil {
-					t.Fatal(err)
-				}
-				if err := c.OverrideFor(flags[len(flags)-1].Key, "user-1", 7); err != nil {
-					t.Fatal(err)
-				}
+				overrideForEveryoneAndOne(t, c, flags[0].Key, flags[len(flags)-1].Key)
 			}
 			for _, tc := range cf.Cases {
 				ec, err := ContextFromJSON(tc.Context)
@@ -45,41 +40,7 @@ func TestEvaluationsAgreeWithAppendAllFlags(t *testing.T) {
 				}
 				want := c.AppendAllFlags(ctx, nil, ec)
 				all := c.AllFlags(ctx, ec)
-				if all.Len() != len(want) {
-					t.Fatalf("%s: Len %d, want %d", cf.Path, all.Len(), len(want))
-				}
-				if diff := cmp.Diff(want, all.AppendTo(nil), errorsByPresence); diff != "" {
-					t.Fatalf("%s for %s: (-AppendAllFlags +AllFlags):\n%s", cf.Path, tc.Context, diff)
-				}
-				n := 0
-				for r := range all.All() {
-					if diff := cmp.Diff(want[n], r, errorsByPresence); diff != "" {
-						t.Fatalf("%s: All()[%d]:\n%s", cf.Path, n, diff)
-					}
-					got, ok := all.Lookup(r.Flag)
-					if !ok || !cmp.Equal(want[n], got, errorsByPresence) {
-						t.Fatalf("%s: Lookup(%q) = %+v, %v, want %+v", cf.Path, r.Flag, got, ok, want[n])
-					}
-					n++
-				}
-				if n != len(want) {
-					t.Fatalf("%s: All yielded %d results, want %d", cf.Path, n, len(want))
-				}
-				if _, ok := all.Lookup("no-such-flag-anywhere"); ok {
-					t.Errorf("%s: Lookup of a missing flag reports it present", cf.Path)
-				}
-				wantJSON, err := json.Marshal(want)
-				if err != nil {
-					t.Fatal(err)
-				}
-				gotJSON, err := json.Marshal(all)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if string(gotJSON) != string(wantJSON) {
-					t.Fatalf("%s: JSON\n got %s\nwant %s", cf.Path, gotJSON, wantJSON)
-				}
-				checked += n
+				checked += checkEvaluationsAgree(t, cf.Path+" for "+string(tc.Context), all, want)
 				kept += len(all.kept)
 			}
 		}
@@ -88,6 +49,60 @@ func TestEvaluationsAgreeWithAppendAllFlags(t *testing.T) {
 	if checked < 1000 || kept == 0 {
 		t.Errorf("compared %d results, %d kept whole: the case files should give thousands, some kept", checked, kept)
 	}
+}
+
+// overrideForEveryoneAndOne overrides flag everyone for every context and
+// flag one for user-1 alone.
+func overrideForEveryoneAndOne(t *testing.T, c *Client, everyone, one string) {
+	t.Helper()
+	if err := c.Override(everyone, "forced"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.OverrideFor(one, "user-1", 7); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkEvaluationsAgree checks that all reads back want, the results
+// AppendAllFlags built, by every accessor: Len, AppendTo, All, Lookup and
+// JSON. It returns the number of results All yielded.
+func checkEvaluationsAgree(t *testing.T, what string, all *Evaluations, want []Result[any]) int {
+	t.Helper()
+	if all.Len() != len(want) {
+		t.Fatalf("%s: Len %d, want %d", what, all.Len(), len(want))
+	}
+	if diff := cmp.Diff(want, all.AppendTo(nil), errorsByPresence); diff != "" {
+		t.Fatalf("%s: (-AppendAllFlags +AllFlags):\n%s", what, diff)
+	}
+	n := 0
+	for r := range all.All() {
+		if diff := cmp.Diff(want[n], r, errorsByPresence); diff != "" {
+			t.Fatalf("%s: All()[%d]:\n%s", what, n, diff)
+		}
+		got, ok := all.Lookup(r.Flag)
+		if !ok || !cmp.Equal(want[n], got, errorsByPresence) {
+			t.Fatalf("%s: Lookup(%q) = %+v, %v, want %+v", what, r.Flag, got, ok, want[n])
+		}
+		n++
+	}
+	if n != len(want) {
+		t.Fatalf("%s: All yielded %d results, want %d", what, n, len(want))
+	}
+	if _, ok := all.Lookup("no-such-flag-anywhere"); ok {
+		t.Errorf("%s: Lookup of a missing flag reports it present", what)
+	}
+	wantJSON, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotJSON, err := json.Marshal(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(gotJSON) != string(wantJSON) {
+		t.Fatalf("%s: JSON\n got %s\nwant %s", what, gotJSON, wantJSON)
+	}
+	return n
 }
 
 func TestEvaluationsOf(t *testing.T) {

@@ -2,6 +2,7 @@ package flags
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,79 +37,83 @@ func newTestClient(t *testing.T, doc string, opts ...Option) *Client {
 	return c
 }
 
+// typedOutcome is what a typed getter's detail form gives, compared whole.
+type typedOutcome struct {
+	Value     any
+	Variation int
+	Reason    Reason
+	IsWrong   bool // Err wraps ErrWrongType
+}
+
+func checkTypedResult[T any](t *testing.T, name string, r Result[T], want typedOutcome) {
+	t.Helper()
+	got := typedOutcome{r.Value, r.Variation, r.Reason, errors.Is(r.Err, ErrWrongType)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", name, diff)
+	}
+}
+
 // TestTypedGetters checks every typed getter on every variation type: the
 // right type is served, any other is WRONG_TYPE with the default.
 func TestTypedGetters(t *testing.T) {
 	c := newTestClient(t, typesDoc)
 	ctx := context.Background()
 	u := NewContext("u").Build()
-	wrong := Reason{Kind: ReasonError, ErrorKind: ErrorWrongType}
 	fall := Reason{Kind: ReasonFallthrough}
-	type got struct {
-		Value     any
-		Variation int
-		Reason    Reason
-		IsWrong   bool
+	// wrong is a getter's default served with WRONG_TYPE.
+	wrong := func(def any) typedOutcome {
+		return typedOutcome{def, -1, Reason{Kind: ReasonError, ErrorKind: ErrorWrongType}, true}
 	}
-	check := func(name string, v any, variation int, reason Reason, err error, want got) {
-		t.Helper()
-		g := got{v, variation, reason, errors.Is(err, ErrWrongType)}
-		if diff := cmp.Diff(want, g); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", name, diff)
-		}
+	wrongBool, wrongString, wrongInt, wrongFloat := wrong(false), wrong("def"), wrong(-1), wrong(-1.5)
+	tests := []struct {
+		key                              string
+		asBool, asString, asInt, asFloat typedOutcome
+		asJSON                           string // "" for the default with WRONG_TYPE
+	}{
+		{"b", typedOutcome{true, 1, fall, false}, wrongString, wrongInt, wrongFloat, ""},
+		{"s", wrongBool, typedOutcome{"y", 1, fall, false}, wrongInt, wrongFloat, ""},
+		{"i", wrongBool, wrongString, typedOutcome{4, 1, fall, false}, typedOutcome{4.0, 1, fall, false}, ""},
+		{"frac", wrongBool, wrongString, wrongInt, typedOutcome{2.5, 0, fall, false}, ""},
+		{"j", wrongBool, wrongString, wrongInt, wrongFloat, `{"a":1}`},
 	}
-	for _, key := range []string{"b", "s", "i", "frac", "j"} {
-		rb := c.BoolDetail(ctx, key, u, false)
-		rs := c.StringDetail(ctx, key, u, "def")
-		ri := c.IntDetail(ctx, key, u, -1)
-		rf := c.FloatDetail(ctx, key, u, -1.5)
-		rj := c.JSONDetail(ctx, key, u, nil)
-		switch key {
-		case "b":
-			check("Bool(b)", rb.Value, rb.Variation, rb.Reason, rb.Err, got{true, 1, fall, false})
-		default:
-			check("Bool("+key+")", rb.Value, rb.Variation, rb.Reason, rb.Err, got{false, -1, wrong, true})
-		}
-		switch key {
-		case "s":
-			check("String(s)", rs.Value, rs.Variation, rs.Reason, rs.Err, got{"y", 1, fall, false})
-		default:
-			check("String("+key+")", rs.Value, rs.Variation, rs.Reason, rs.Err, got{"def", -1, wrong, true})
-		}
-		switch key {
-		case "i":
-			check("Int(i)", ri.Value, ri.Variation, ri.Reason, ri.Err, got{4, 1, fall, false})
-			check("Float(i)", rf.Value, rf.Variation, rf.Reason, rf.Err, got{4.0, 1, fall, false})
-		case "frac":
-			check("Int(frac)", ri.Value, ri.Variation, ri.Reason, ri.Err, got{-1, -1, wrong, true})
-			check("Float(frac)", rf.Value, rf.Variation, rf.Reason, rf.Err, got{2.5, 0, fall, false})
-		default:
-			check("Int("+key+")", ri.Value, ri.Variation, ri.Reason, ri.Err, got{-1, -1, wrong, true})
-			check("Float("+key+")", rf.Value, rf.Variation, rf.Reason, rf.Err, got{-1.5, -1, wrong, true})
-		}
-		switch key {
-		case "j":
-			if string(rj.Value) != `{"a":1}` || rj.Err != nil {
-				t.Errorf("JSON(j) = %s, %v; want {\"a\":1}", rj.Value, rj.Err)
-			}
-		default:
-			if rj.Value != nil || !errors.Is(rj.Err, ErrWrongType) {
-				t.Errorf("JSON(%s) = %s, %v; want default and WRONG_TYPE", key, rj.Value, rj.Err)
-			}
-		}
+	for _, tc := range tests {
+		t.Run(tc.key, func(t *testing.T) {
+			checkTypedResult(t, "Bool("+tc.key+")", c.BoolDetail(ctx, tc.key, u, false), tc.asBool)
+			checkTypedResult(t, "String("+tc.key+")", c.StringDetail(ctx, tc.key, u, "def"), tc.asString)
+			checkTypedResult(t, "Int("+tc.key+")", c.IntDetail(ctx, tc.key, u, -1), tc.asInt)
+			checkTypedResult(t, "Float("+tc.key+")", c.FloatDetail(ctx, tc.key, u, -1.5), tc.asFloat)
+			checkJSONGetter(t, c.JSONDetail(ctx, tc.key, u, nil), tc.key, tc.asJSON)
+		})
 	}
-	// The short forms agree with the detail forms.
-	if c.Bool(ctx, "b", u, false) != true || c.String(ctx, "s", u, "") != "y" || c.Int(ctx, "i", u, 0) != 4 ||
-		c.Float(ctx, "frac", u, 0) != 2.5 || string(c.JSON(ctx, "j", u, nil)) != `{"a":1}` {
-		t.Error("short getters disagree with detail getters")
+	t.Run("short forms agree with the detail forms", func(t *testing.T) {
+		if c.Bool(ctx, "b", u, false) != true || c.String(ctx, "s", u, "") != "y" || c.Int(ctx, "i", u, 0) != 4 ||
+			c.Float(ctx, "frac", u, 0) != 2.5 || string(c.JSON(ctx, "j", u, nil)) != `{"a":1}` {
+			t.Error("short getters disagree with detail getters")
+		}
+		if c.Bool(ctx, "s", u, true) != true || c.String(ctx, "b", u, "d") != "d" {
+			t.Error("short getters must serve the default on WRONG_TYPE")
+		}
+	})
+	t.Run("off without offVariation serves the default, no type check", func(t *testing.T) {
+		r := c.StringDetail(ctx, "off", u, "d")
+		if r.Value != "d" || r.Reason.Kind != ReasonOff || r.Variation != -1 || r.Version != 5 {
+			t.Errorf("StringDetail(off) = %+v, want default by OFF with version 5", r)
+		}
+	})
+}
+
+// checkJSONGetter: JSONDetail serves want, or for want "" the nil default
+// with WRONG_TYPE.
+func checkJSONGetter(t *testing.T, rj Result[json.RawMessage], key, want string) {
+	t.Helper()
+	if want != "" {
+		if string(rj.Value) != want || rj.Err != nil {
+			t.Errorf("JSON(%s) = %s, %v; want %s", key, rj.Value, rj.Err, want)
+		}
+		return
 	}
-	if c.Bool(ctx, "s", u, true) != true || c.String(ctx, "b", u, "d") != "d" {
-		t.Error("short getters must serve the default on WRONG_TYPE")
-	}
-	// OFF without offVariation serves the default, no type check.
-	r := c.StringDetail(ctx, "off", u, "d")
-	if r.Value != "d" || r.Reason.Kind != ReasonOff || r.Variation != -1 || r.Version != 5 {
-		t.Errorf("StringDetail(off) = %+v, want default by OFF with version 5", r)
+	if rj.Value != nil || !errors.Is(rj.Err, ErrWrongType) {
+		t.Errorf("JSON(%s) = %s, %v; want default and WRONG_TYPE", key, rj.Value, rj.Err)
 	}
 }
 
@@ -178,16 +183,7 @@ func TestNewWithoutSourceIsErrNoSource(t *testing.T) {
 // to listeners, a bad one is logged and the last good flags stay.
 func TestFileReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
-	write := func(s string) {
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(`{"version":1,"flags":{"f":{"on":true,"variations":["a","b"],"fallthrough":{"variation":0}}}}`)
+	replaceFile(t, path, `{"version":1,"flags":{"f":{"on":true,"variations":["a","b"],"fallthrough":{"variation":0}}}}`)
 	var logs testkit.SyncBuffer
 	fast := optionFunc(func(c *config) error { c.fileIvl = 5 * time.Millisecond; return nil })
 	c, err := New(WithFile(path), fast, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
@@ -204,7 +200,7 @@ func TestFileReload(t *testing.T) {
 		t.Fatalf("String(f) = %q, want a", got)
 	}
 
-	write(`{"version":2,"flags":{"f":{"on":true,"variations":["a","b"],"fallthrough":{"variation":1}},"g":{"on":false,"variations":[1]}}}`)
+	replaceFile(t, path, `{"version":2,"flags":{"f":{"on":true,"variations":["a","b"],"fallthrough":{"variation":1}},"g":{"on":false,"variations":[1]}}}`)
 	select {
 	case ch := <-changes:
 		if diff := cmp.Diff(Change{Version: 2, Flags: []string{"f", "g"}}, ch); diff != "" {
@@ -217,14 +213,9 @@ func TestFileReload(t *testing.T) {
 		t.Errorf("after reload String(f) = %q, want b", got)
 	}
 
-	write(`{"version":3,"flags":`) // a half-written file
-	for s := range statuses {
-		if s.State == StateStale {
-			if s.Err == nil || !strings.Contains(s.Err.Error(), "keeping the last good flags") {
-				t.Errorf("stale status error = %v", s.Err)
-			}
-			break
-		}
+	replaceFile(t, path, `{"version":3,"flags":`) // a half-written file
+	if s := nextStale(statuses); s.Err == nil || !strings.Contains(s.Err.Error(), "keeping the last good flags") {
+		t.Errorf("stale status error = %v", s.Err)
 	}
 	if got := c.String(context.Background(), "f", u, ""); got != "b" {
 		t.Errorf("after a bad edit String(f) = %q, want the last good b", got)
@@ -236,6 +227,30 @@ func TestFileReload(t *testing.T) {
 	if !strings.Contains(logged, "flag file problem") || !strings.Contains(logged, "keeping the last good flags") {
 		t.Errorf("the bad edit was not logged; logs:\n%s", logged)
 	}
+}
+
+// replaceFile writes content beside path and renames it over path, as an
+// editor saving atomically does, so the watcher never reads half a write
+// it did not ask for.
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nextStale returns the first STALE status the listener reports.
+func nextStale(statuses <-chan Status) Status {
+	for s := range statuses {
+		if s.State == StateStale {
+			return s
+		}
+	}
+	return Status{}
 }
 
 func TestConcurrentEvaluationDuringUpdates(t *testing.T) {

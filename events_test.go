@@ -73,7 +73,19 @@ func flush(t *testing.T, c *Client) {
 	}
 }
 
+// TestExposuresAndSummaries evaluates every flag of eventsDoc for ten
+// contexts and tracks three events, then checks what one flush exports.
 func TestExposuresAndSummaries(t *testing.T) {
+	rec := recordEventsScenario(t)
+	t.Run("exposures", func(t *testing.T) { checkExposures(t, rec.events(EventExposure)) })
+	t.Run("track events", func(t *testing.T) { checkTrackEvents(t, rec.events(EventTrack)) })
+	t.Run("summary", func(t *testing.T) { checkSummary(t, rec.events(EventSummary)) })
+}
+
+// recordEventsScenario evaluates each flag of eventsDoc (and a missing one)
+// for ten contexts, tracked twice, tracks three events and flushes once.
+func recordEventsScenario(t *testing.T) *recorder {
+	t.Helper()
 	rec := &recorder{}
 	c := newTestClient(t, eventsDoc, WithEventExporter(rec), WithEventOptions(EventOptions{FlushInterval: time.Hour}))
 	ctx := context.Background()
@@ -91,9 +103,15 @@ func TestExposuresAndSummaries(t *testing.T) {
 	c.Track(ctx, "revenue", NewContext("u2").Build(), 12.5, 99)
 	c.Track(ctx, "errors", NewContext("").Build()) // no key: no unit
 	flush(t, c)
+	return rec
+}
 
+// checkExposures: one exposure per context of the tracked flag, the
+// experiment and the guarded flag, none of the others.
+func checkExposures(t *testing.T, exposures []Event) {
+	t.Helper()
 	byFlag := map[string][]Event{}
-	for _, e := range rec.events(EventExposure) {
+	for _, e := range exposures {
 		byFlag[e.Flag] = append(byFlag[e.Flag], e)
 		if e.At == 0 || e.ContextKey == "" || e.Variation == nil {
 			t.Errorf("exposure without time, key or variation: %+v", e)
@@ -114,11 +132,21 @@ func TestExposuresAndSummaries(t *testing.T) {
 	if len(byFlag["plain"])+len(byFlag["dark"])+len(byFlag["missing"])+len(byFlag["split"]) != 0 {
 		t.Errorf("exposures of untracked flags: %v", byFlag)
 	}
-	tracks := rec.events(EventTrack)
+}
+
+// checkTrackEvents: the two tracked events with a context key, the second
+// with its value.
+func checkTrackEvents(t *testing.T, tracks []Event) {
+	t.Helper()
 	if len(tracks) != 2 || tracks[0].Name != "errors" || tracks[0].Value != nil || *tracks[1].Value != 12.5 {
 		t.Errorf("track events %+v", tracks)
 	}
-	sums := rec.events(EventSummary)
+}
+
+// checkSummary: one summary counting every evaluation by flag, version and
+// variation (the default for a flag off without an off variation).
+func checkSummary(t *testing.T, sums []Event) {
+	t.Helper()
 	if len(sums) != 1 {
 		t.Fatalf("%d summaries, want 1", len(sums))
 	}

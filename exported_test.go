@@ -22,12 +22,7 @@ func exportedIdentifiers(t *testing.T, dir string) (all, undocumented []string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	note := func(name string, documented bool) {
-		all = append(all, name)
-		if !documented {
-			undocumented = append(undocumented, name)
-		}
-	}
+	var c docCensus
 	for _, path := range files {
 		if strings.HasSuffix(path, "_test.go") {
 			continue
@@ -37,47 +32,84 @@ func exportedIdentifiers(t *testing.T, dir string) (all, undocumented []string, 
 			t.Fatal(err)
 		}
 		pkgDoc = pkgDoc || f.Doc != nil
-		for _, decl := range f.Decls {
-			switch d := decl.(type) {
-			case *ast.FuncDecl:
-				if !d.Name.IsExported() || !exportedReceiver(d) {
-					continue
-				}
-				name := d.Name.Name
-				if d.Recv != nil {
-					name = receiverName(d) + "." + name
-				}
-				note(filepath.Base(path)+": "+name, d.Doc != nil)
-			case *ast.GenDecl:
-				for _, spec := range d.Specs {
-					switch s := spec.(type) {
-					case *ast.TypeSpec:
-						if !s.Name.IsExported() {
-							continue
-						}
-						note(filepath.Base(path)+": "+s.Name.Name, s.Doc != nil || d.Doc != nil)
-						if st, ok := s.Type.(*ast.StructType); ok {
-							for _, fld := range st.Fields.List {
-								for _, n := range fld.Names {
-									if n.IsExported() {
-										note(filepath.Base(path)+": "+s.Name.Name+"."+n.Name, fld.Doc != nil || fld.Comment != nil)
-									}
-								}
-							}
-						}
-					case *ast.ValueSpec:
-						for _, n := range s.Names {
-							if n.IsExported() {
-								note(filepath.Base(path)+": "+n.Name, s.Doc != nil || s.Comment != nil || d.Doc != nil)
-							}
-						}
-					}
+		c.addFile(filepath.Base(path), f)
+	}
+	sort.Strings(c.undocumented)
+	return c.all, c.undocumented, pkgDoc
+}
+
+// docCensus collects exported identifiers, named "file: Name", and those
+// of them without a doc comment.
+type docCensus struct {
+	all, undocumented []string
+}
+
+func (c *docCensus) note(name string, documented bool) {
+	c.all = append(c.all, name)
+	if !documented {
+		c.undocumented = append(c.undocumented, name)
+	}
+}
+
+func (c *docCensus) addFile(file string, f *ast.File) {
+	for _, decl := range f.Decls {
+		switch d := decl.(type) {
+		case *ast.FuncDecl:
+			c.addFunc(file, d)
+		case *ast.GenDecl:
+			c.addGenDecl(file, d)
+		}
+	}
+}
+
+// addFunc notes an exported function or an exported method of an exported
+// type, as Type.Method.
+func (c *docCensus) addFunc(file string, d *ast.FuncDecl) {
+	if !d.Name.IsExported() || !exportedReceiver(d) {
+		return
+	}
+	name := d.Name.Name
+	if d.Recv != nil {
+		name = receiverName(d) + "." + name
+	}
+	c.note(file+": "+name, d.Doc != nil)
+}
+
+// addGenDecl notes the exported types, constants and variables of a
+// declaration; the group's doc comment documents each of them.
+func (c *docCensus) addGenDecl(file string, d *ast.GenDecl) {
+	for _, spec := range d.Specs {
+		switch s := spec.(type) {
+		case *ast.TypeSpec:
+			c.addType(file, s, d.Doc != nil)
+		case *ast.ValueSpec:
+			for _, n := range s.Names {
+				if n.IsExported() {
+					c.note(file+": "+n.Name, s.Doc != nil || s.Comment != nil || d.Doc != nil)
 				}
 			}
 		}
 	}
-	sort.Strings(undocumented)
-	return all, undocumented, pkgDoc
+}
+
+// addType notes an exported type and, for a struct, its exported fields,
+// which a trailing comment documents as well as a doc comment.
+func (c *docCensus) addType(file string, s *ast.TypeSpec, groupDocumented bool) {
+	if !s.Name.IsExported() {
+		return
+	}
+	c.note(file+": "+s.Name.Name, s.Doc != nil || groupDocumented)
+	st, ok := s.Type.(*ast.StructType)
+	if !ok {
+		return
+	}
+	for _, fld := range st.Fields.List {
+		for _, n := range fld.Names {
+			if n.IsExported() {
+				c.note(file+": "+s.Name.Name+"."+n.Name, fld.Doc != nil || fld.Comment != nil)
+			}
+		}
+	}
 }
 
 func receiverName(d *ast.FuncDecl) string {

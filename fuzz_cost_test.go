@@ -50,117 +50,152 @@ func (s *costShape) next() int {
 // else variation (s >> 2) % 3.
 func costDocument(data []byte) (doc map[string]any, segments, flags int) {
 	s := &costShape{data: data}
-	nSeg, nFlag := s.next()%25, 1+s.next()%20
-	ref := func(prefix string, owner, n int) string {
-		r := s.next()
-		i := r % (n + 1)
-		if r&0x80 == 0 {
-			i = owner + 1 + r%max(1, n-owner-1)
-		}
-		if i >= n {
-			return prefix + "-ghost"
-		}
-		return fmt.Sprint(prefix, i)
-	}
-	clauses := func(owner int) []any {
-		var out []any
-		for n := s.next() % 3; n > 0; n-- {
-			t := s.next()
-			var c map[string]any
-			switch t % 4 {
-			case 0, 1:
-				var keys []any
-				for k := 0; k < 1+(t>>2)%2; k++ {
-					keys = append(keys, ref("s", owner, nSeg))
-				}
-				c = map[string]any{"op": "inSegment", "values": keys}
-			case 2:
-				country := "fr"
-				if t&4 != 0 {
-					country = "de"
-				}
-				c = map[string]any{"attribute": "country", "op": "in", "values": []any{country}}
-			case 3:
-				c = map[string]any{"attribute": "email", "op": "exists"}
-			}
-			if t&0x40 != 0 {
-				c["negate"] = true
-			}
-			out = append(out, c)
-		}
-		return out
-	}
-	users := func(mask int, email bool) []any {
-		out := []any{}
-		for j := 0; j < 4; j++ {
-			if mask&(1<<j) != 0 {
-				if email {
-					out = append(out, fmt.Sprintf("u%d@x", j))
-				} else {
-					out = append(out, fmt.Sprint("u", j))
-				}
-			}
-		}
-		return out
-	}
-	serve := func() map[string]any {
-		b := s.next()
-		if b%4 == 0 {
-			return map[string]any{"rollout": map[string]any{"variations": []any{
-				map[string]any{"variation": (b >> 2) % 3, "weight": 50000},
-				map[string]any{"variation": (b >> 4) % 3, "weight": 50000}}}}
-		}
-		return map[string]any{"variation": (b >> 2) % 3}
-	}
+	d := &costBuilder{costShape: s}
+	d.nSeg, d.nFlag = s.next()%25, 1+s.next()%20
 	segs := map[string]any{}
-	for i := 0; i < nSeg; i++ {
-		b := s.next()
-		g := map[string]any{"included": users(b, b&0x10 != 0), "excluded": users(s.next(), b&0x10 != 0)}
-		if b&0x10 != 0 {
-			g["attribute"] = "email"
-		}
-		if b >= 224 {
-			g["included"] = "u0" // malformed
-		}
-		var rs []any
-		for n := s.next() % 4; n > 0; n-- {
-			r := map[string]any{"clauses": clauses(i)}
-			if w := s.next(); w%4 == 0 {
-				r["weight"] = (w / 4) * 1600 // above 100000 now and then: malformed
-			}
-			rs = append(rs, r)
-		}
-		g["rules"] = rs
-		segs[fmt.Sprint("s", i)] = g
+	for i := 0; i < d.nSeg; i++ {
+		segs[fmt.Sprint("s", i)] = d.segment(i)
 	}
 	flagMap := map[string]any{}
-	for i := 0; i < nFlag; i++ {
-		b := s.next()
-		f := map[string]any{"on": b%8 != 0, "variations": []any{"v0", "v1", "v2"}}
-		if off := (b >> 3) % 4; off < 3 {
-			f["offVariation"] = off
-		}
-		var ps []any
-		for n := s.next() % 4; n > 0; n-- {
-			key := ref("f", i, nFlag)
-			ps = append(ps, map[string]any{"flag": key, "variation": (s.next() >> 2) % 3})
-		}
-		f["prerequisites"] = ps
-		if t := s.next(); t%4 == 0 {
-			f["targets"] = []any{map[string]any{"values": users(t>>2, false), "variation": (t >> 6) % 3}}
-		}
-		var rs []any
-		for n := s.next() % 4; n > 0; n-- {
-			rs = append(rs, map[string]any{"id": fmt.Sprint("r", len(rs)), "clauses": clauses(-1), "serve": serve()})
-		}
-		f["rules"] = rs
-		f["fallthrough"] = serve()
-		if b >= 224 {
-			f["fallthrough"] = map[string]any{"variation": 7} // malformed
-		}
-		flagMap[fmt.Sprint("f", i)] = f
+	for i := 0; i < d.nFlag; i++ {
+		flagMap[fmt.Sprint("f", i)] = d.flag(i)
 	}
-	return map[string]any{"version": 1, "flags": flagMap, "segments": segs}, nSeg, nFlag
+	return map[string]any{"version": 1, "flags": flagMap, "segments": segs}, d.nSeg, d.nFlag
+}
+
+// costBuilder builds the parts of costDocument's document, each reading
+// its bytes of the input in the order costDocument's layout gives.
+type costBuilder struct {
+	*costShape
+	nSeg, nFlag int
+}
+
+// ref reads a reference byte: a key of prefix among n, forward of owner or
+// anywhere, or one the document does not hold.
+func (d *costBuilder) ref(prefix string, owner, n int) string {
+	r := d.next()
+	i := r % (n + 1)
+	if r&0x80 == 0 {
+		i = owner + 1 + r%max(1, n-owner-1)
+	}
+	if i >= n {
+		return prefix + "-ghost"
+	}
+	return fmt.Sprint(prefix, i)
+}
+
+// clauses reads a count, then that many clauses of a rule of segment owner
+// (-1 for a flag's rule).
+func (d *costBuilder) clauses(owner int) []any {
+	var out []any
+	for n := d.next() % 3; n > 0; n-- {
+		out = append(out, d.clause(owner))
+	}
+	return out
+}
+
+func (d *costBuilder) clause(owner int) map[string]any {
+	t := d.next()
+	var c map[string]any
+	switch t % 4 {
+	case 0, 1:
+		var keys []any
+		for k := 0; k < 1+(t>>2)%2; k++ {
+			keys = append(keys, d.ref("s", owner, d.nSeg))
+		}
+		c = map[string]any{"op": "inSegment", "values": keys}
+	case 2:
+		country := "fr"
+		if t&4 != 0 {
+			country = "de"
+		}
+		c = map[string]any{"attribute": "country", "op": "in", "values": []any{country}}
+	case 3:
+		c = map[string]any{"attribute": "email", "op": "exists"}
+	}
+	if t&0x40 != 0 {
+		c["negate"] = true
+	}
+	return c
+}
+
+// costUsers lists the users u0-u3 whose bits are set in mask, by key or by
+// email.
+func costUsers(mask int, email bool) []any {
+	out := []any{}
+	for j := 0; j < 4; j++ {
+		if mask&(1<<j) == 0 {
+			continue
+		}
+		if email {
+			out = append(out, fmt.Sprintf("u%d@x", j))
+		} else {
+			out = append(out, fmt.Sprint("u", j))
+		}
+	}
+	return out
+}
+
+// serve reads a serve byte: a 50/50 rollout or a fixed variation.
+func (d *costBuilder) serve() map[string]any {
+	b := d.next()
+	if b%4 == 0 {
+		return map[string]any{"rollout": map[string]any{"variations": []any{
+			map[string]any{"variation": (b >> 2) % 3, "weight": 50000},
+			map[string]any{"variation": (b >> 4) % 3, "weight": 50000}}}}
+	}
+	return map[string]any{"variation": (b >> 2) % 3}
+}
+
+// segment reads segment i: members, excluded users, rules.
+func (d *costBuilder) segment(i int) map[string]any {
+	b := d.next()
+	g := map[string]any{"included": costUsers(b, b&0x10 != 0), "excluded": costUsers(d.next(), b&0x10 != 0)}
+	if b&0x10 != 0 {
+		g["attribute"] = "email"
+	}
+	if b >= 224 {
+		g["included"] = "u0" // malformed
+	}
+	var rs []any
+	for n := d.next() % 4; n > 0; n-- {
+		r := map[string]any{"clauses": d.clauses(i)}
+		if w := d.next(); w%4 == 0 {
+			r["weight"] = (w / 4) * 1600 // above 100000 now and then: malformed
+		}
+		rs = append(rs, r)
+	}
+	g["rules"] = rs
+	return g
+}
+
+// flag reads flag i: on and off variation, prerequisites, targets, rules,
+// fallthrough.
+func (d *costBuilder) flag(i int) map[string]any {
+	b := d.next()
+	f := map[string]any{"on": b%8 != 0, "variations": []any{"v0", "v1", "v2"}}
+	if off := (b >> 3) % 4; off < 3 {
+		f["offVariation"] = off
+	}
+	var ps []any
+	for n := d.next() % 4; n > 0; n-- {
+		key := d.ref("f", i, d.nFlag)
+		ps = append(ps, map[string]any{"flag": key, "variation": (d.next() >> 2) % 3})
+	}
+	f["prerequisites"] = ps
+	if t := d.next(); t%4 == 0 {
+		f["targets"] = []any{map[string]any{"values": costUsers(t>>2, false), "variation": (t >> 6) % 3}}
+	}
+	var rs []any
+	for n := d.next() % 4; n > 0; n-- {
+		rs = append(rs, map[string]any{"id": fmt.Sprint("r", len(rs)), "clauses": d.clauses(-1), "serve": d.serve()})
+	}
+	f["rules"] = rs
+	f["fallthrough"] = d.serve()
+	if b >= 224 {
+		f["fallthrough"] = map[string]any{"variation": 7} // malformed
+	}
+	return f
 }
 
 // costContexts are the contexts FuzzCompileEvaluateCost evaluates every

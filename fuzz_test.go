@@ -111,12 +111,34 @@ func FuzzEvaluate(f *testing.F) {
 	})
 }
 
+// checkFuzzResult checks one result of FuzzEvaluate for coherence with the
+// flag it evaluated and with itself.
 func checkFuzzResult(t *testing.T, snap *Snapshot, key string, ec Context, now int64, r Result[any]) {
 	t.Helper()
 	f := snap.compiled().Flag(key)
-	reason := r.Reason
-	if !fuzzReasonKinds[reason.Kind] {
-		t.Fatalf("%q: reason kind %q is not one of the six", key, reason.Kind)
+	checkFuzzResultIdentity(t, f, key, r)
+	checkFuzzErrorConsistent(t, key, r)
+	if !checkFuzzErrorForFlag(t, f, key, ec, r.Reason) {
+		return // an absent flag has nothing more to compare with
+	}
+	checkFuzzServedValue(t, f, key, r)
+	checkFuzzReasonAgreesWithFlag(t, f, key, r)
+	checkFuzzReasonFieldsApply(t, key, r.Reason)
+	b, err := json.Marshal(r)
+	if err != nil || !json.Valid(b) {
+		t.Fatalf("%q: result does not encode: %s, %v", key, b, err)
+	}
+	if kind, rule, ok := naiveOutcome(f, ec, now); ok && (kind != r.Reason.Kind || kind == ReasonRuleMatch && rule != r.Reason.RuleIndex) {
+		t.Fatalf("%q: evaluated %s rule %d, a plain walk of targets and rules gives %s rule %d", key, r.Reason.Kind, r.Reason.RuleIndex, kind, rule)
+	}
+}
+
+// checkFuzzResultIdentity: the result names the flag asked for, gives one of
+// the six reason kinds and a variation the flag has (-1 for none).
+func checkFuzzResultIdentity(t *testing.T, f *eval.Flag, key string, r Result[any]) {
+	t.Helper()
+	if !fuzzReasonKinds[r.Reason.Kind] {
+		t.Fatalf("%q: reason kind %q is not one of the six", key, r.Reason.Kind)
 	}
 	if r.Flag != key {
 		t.Fatalf("%q: Result.Flag = %q", key, r.Flag)
@@ -124,23 +146,38 @@ func checkFuzzResult(t *testing.T, snap *Snapshot, key string, ec Context, now i
 	if r.Variation < -1 || f != nil && r.Variation >= len(f.Variations) || f == nil && r.Variation != -1 {
 		t.Fatalf("%q: variation %d out of range", key, r.Variation)
 	}
+}
+
+// checkFuzzErrorConsistent: Err is set exactly when the reason is ERROR, and
+// then wraps the sentinel of its ErrorKind and serves no value.
+func checkFuzzErrorConsistent(t *testing.T, key string, r Result[any]) {
+	t.Helper()
+	reason := r.Reason
 	if (reason.Kind == ReasonError) != (r.Err != nil) {
 		t.Fatalf("%q: reason %s with Err %v", key, reason.Kind, r.Err)
 	}
-	if reason.Kind == ReasonError {
-		sentinel, ok := fuzzErrorKinds[reason.ErrorKind]
-		if !ok || !errors.Is(r.Err, sentinel) || r.Variation != -1 || r.Value != nil {
-			t.Fatalf("%q: error result %+v (err %v)", key, reason, r.Err)
+	if reason.Kind != ReasonError {
+		if reason.ErrorKind != "" {
+			t.Fatalf("%q: ErrorKind %q on a %s result", key, reason.ErrorKind, reason.Kind)
 		}
-	} else if reason.ErrorKind != "" {
-		t.Fatalf("%q: ErrorKind %q on a %s result", key, reason.ErrorKind, reason.Kind)
+		return
 	}
+	sentinel, ok := fuzzErrorKinds[reason.ErrorKind]
+	if !ok || !errors.Is(r.Err, sentinel) || r.Variation != -1 || r.Value != nil {
+		t.Fatalf("%q: error result %+v (err %v)", key, reason, r.Err)
+	}
+}
+
+// checkFuzzErrorForFlag: an absent flag, a malformed flag and an invalid
+// context each give their error kind. It reports whether the flag exists.
+func checkFuzzErrorForFlag(t *testing.T, f *eval.Flag, key string, ec Context, reason Reason) bool {
+	t.Helper()
 	switch {
 	case f == nil:
 		if reason.ErrorKind != ErrorFlagNotFound {
 			t.Fatalf("%q: absent flag gave %+v", key, reason)
 		}
-		return
+		return false
 	case f.Err != nil:
 		if reason.ErrorKind != ErrorMalformedFlag {
 			t.Fatalf("%q: malformed flag gave %+v", key, reason)
@@ -150,6 +187,13 @@ func checkFuzzResult(t *testing.T, snap *Snapshot, key string, ec Context, now i
 			t.Fatalf("%q: invalid context (%v) gave %+v", key, ec.Err(), reason)
 		}
 	}
+	return true
+}
+
+// checkFuzzServedValue: the result carries the flag's version and the value
+// of the variation it names, or no value without one.
+func checkFuzzServedValue(t *testing.T, f *eval.Flag, key string, r Result[any]) {
+	t.Helper()
 	if r.Version != f.Version {
 		t.Fatalf("%q: version %d, flag has %d", key, r.Version, f.Version)
 	}
@@ -160,6 +204,14 @@ func checkFuzzResult(t *testing.T, snap *Snapshot, key string, ec Context, now i
 	} else if r.Value != nil {
 		t.Fatalf("%q: value %v with no variation and no default", key, r.Value)
 	}
+}
+
+// checkFuzzReasonAgreesWithFlag: OFF, RULE_MATCH and PREREQUISITE_FAILED
+// point at what the flag has: its off state, one of its rules, one of its
+// prerequisites.
+func checkFuzzReasonAgreesWithFlag(t *testing.T, f *eval.Flag, key string, r Result[any]) {
+	t.Helper()
+	reason := r.Reason
 	switch reason.Kind {
 	case ReasonOff:
 		if f.On || r.Variation != f.OffVariation {
@@ -178,6 +230,12 @@ func checkFuzzResult(t *testing.T, snap *Snapshot, key string, ec Context, now i
 			t.Fatalf("%q: prerequisite failed %+v, variation %d", key, reason, r.Variation)
 		}
 	}
+}
+
+// checkFuzzReasonFieldsApply: the rule, prerequisite and rollout fields of
+// a reason appear only on the kinds they belong to.
+func checkFuzzReasonFieldsApply(t *testing.T, key string, reason Reason) {
+	t.Helper()
 	if reason.Kind != ReasonRuleMatch && (reason.RuleIndex != 0 || reason.RuleID != "") {
 		t.Fatalf("%q: rule fields on a %s result: %+v", key, reason.Kind, reason)
 	}
@@ -189,13 +247,6 @@ func checkFuzzResult(t *testing.T, snap *Snapshot, key string, ec Context, now i
 	}
 	if reason.InRollout && reason.Kind != ReasonRuleMatch && reason.Kind != ReasonFallthrough {
 		t.Fatalf("%q: inRollout on a %s result", key, reason.Kind)
-	}
-	b, err := json.Marshal(r)
-	if err != nil || !json.Valid(b) {
-		t.Fatalf("%q: result does not encode: %s, %v", key, b, err)
-	}
-	if kind, rule, ok := naiveOutcome(f, ec, now); ok && (kind != reason.Kind || kind == ReasonRuleMatch && rule != reason.RuleIndex) {
-		t.Fatalf("%q: evaluated %s rule %d, a plain walk of targets and rules gives %s rule %d", key, reason.Kind, reason.RuleIndex, kind, rule)
 	}
 }
 

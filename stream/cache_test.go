@@ -149,23 +149,7 @@ func TestCacheAtomicWrite(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			doc, err := ReadCache(path, cacheURL)
-			if err != nil {
-				readErr = err
-				return
-			}
-			if !want[testkit.DocJSON(t, doc)] {
-				readErr = errors.New("read a document that was never written")
-				return
-			}
-			reads++
-		}
+		reads, readErr = readWholeCaches(t, path, want, stop)
 	}()
 	for i := range 60 {
 		d := small
@@ -201,6 +185,28 @@ func TestCacheAtomicWrite(t *testing.T) {
 	}
 	if err := WriteCache(path, cacheURL, nil); err == nil {
 		t.Error("WriteCache(nil) succeeded")
+	}
+}
+
+// readWholeCaches reads the cache at path until stop is closed or a read
+// fails or gives a document not in want (by its canonical JSON). It
+// returns the number of good reads and the failure.
+func readWholeCaches(t *testing.T, path string, want map[string]bool, stop <-chan struct{}) (int, error) {
+	reads := 0
+	for {
+		select {
+		case <-stop:
+			return reads, nil
+		default:
+		}
+		doc, err := ReadCache(path, cacheURL)
+		if err != nil {
+			return reads, err
+		}
+		if !want[testkit.DocJSON(t, doc)] {
+			return reads, errors.New("read a document that was never written")
+		}
+		reads++
 	}
 }
 

@@ -122,6 +122,10 @@ func (sc *servedChecker) run(whole bool) {
 	defer sc.wg.Done()
 	ctx := context.Background()
 	ec := flags.NewContext("user-1").Build()
+	read := sc.readGetters
+	if whole {
+		read = sc.readAllFlags
+	}
 	last := int64(-1)
 	for {
 		select {
@@ -130,43 +134,14 @@ func (sc *servedChecker) run(whole bool) {
 		default:
 		}
 		sc.evals.Add(1)
-		var gen int64
-		if whole {
-			// One snapshot, read whole: "label" must match "gen".
-			all := sc.c.AllFlags(ctx, ec)
-			if all.Len() == 0 {
-				if last >= 0 {
-					sc.t.Errorf("AllFlags is empty after generation %d was served", last)
-					return
-				}
-				runtime.Gosched()
-				continue
-			}
-			byKey := map[string]any{}
-			for r := range all.All() {
-				byKey[r.Flag] = r.Value
-			}
-			n, ok := byKey["gen"].(float64)
-			if !ok || byKey["label"] != fmt.Sprintf("g%d", int64(n)) || byKey["stable"] != "same" {
-				sc.t.Errorf("AllFlags served an inconsistent snapshot: %v", byKey)
-				return
-			}
-			gen = int64(n)
-		} else {
-			r := sc.c.IntDetail(ctx, "gen", ec, -1)
-			if r.Err != nil {
-				if last >= 0 || !errors.Is(r.Err, flags.ErrClientNotReady) {
-					sc.t.Errorf("IntDetail(gen) = %+v after generation %d was served", r, last)
-					return
-				}
-				runtime.Gosched()
-				continue
-			}
-			if s := sc.c.String(ctx, "stable", ec, "default"); s != "same" {
-				sc.t.Errorf("String(stable) = %q, want %q", s, "same")
-				return
-			}
-			gen = int64(r.Value)
+		gen, err := read(ctx, ec, last)
+		if errors.Is(err, errNothingServed) {
+			runtime.Gosched()
+			continue
+		}
+		if err != nil {
+			sc.t.Error(err)
+			return
 		}
 		if max := sc.h.max.Load(); gen > max || gen < last {
 			sc.t.Errorf("served generation %d; published so far: 0..%d; this goroutine already saw %d", gen, max, last)
@@ -175,6 +150,47 @@ func (sc *servedChecker) run(whole bool) {
 		last = gen
 		runtime.Gosched()
 	}
+}
+
+// errNothingServed is a servedChecker read before the first snapshot,
+// which is no failure as long as no generation has been served.
+var errNothingServed = errors.New("nothing served yet")
+
+// readAllFlags reads the generation from one snapshot, read whole with
+// AllFlags: "label" must match "gen".
+func (sc *servedChecker) readAllFlags(ctx context.Context, ec flags.Context, last int64) (int64, error) {
+	all := sc.c.AllFlags(ctx, ec)
+	if all.Len() == 0 {
+		if last >= 0 {
+			return 0, fmt.Errorf("AllFlags is empty after generation %d was served", last)
+		}
+		return 0, errNothingServed
+	}
+	byKey := map[string]any{}
+	for r := range all.All() {
+		byKey[r.Flag] = r.Value
+	}
+	n, ok := byKey["gen"].(float64)
+	if !ok || byKey["label"] != fmt.Sprintf("g%d", int64(n)) || byKey["stable"] != "same" {
+		return 0, fmt.Errorf("AllFlags served an inconsistent snapshot: %v", byKey)
+	}
+	return int64(n), nil
+}
+
+// readGetters reads the generation with IntDetail, and checks that String
+// serves the flag that never changes.
+func (sc *servedChecker) readGetters(ctx context.Context, ec flags.Context, last int64) (int64, error) {
+	r := sc.c.IntDetail(ctx, "gen", ec, -1)
+	if r.Err != nil {
+		if last >= 0 || !errors.Is(r.Err, flags.ErrClientNotReady) {
+			return 0, fmt.Errorf("IntDetail(gen) = %+v after generation %d was served", r, last)
+		}
+		return 0, errNothingServed
+	}
+	if s := sc.c.String(ctx, "stable", ec, "default"); s != "same" {
+		return 0, fmt.Errorf("String(stable) = %q, want %q", s, "same")
+	}
+	return int64(r.Value), nil
 }
 
 // stop ends the goroutines and checks that they evaluated.

@@ -72,23 +72,39 @@ func TestStreamFirstSnapshotAndPatches(t *testing.T) {
 		}
 		version++
 		want = append(want, flags.Change{Version: version, Flags: step.flags})
-		rec.waitFor(t, step.name, func() bool { return len(rec.changeList()) >= len(want) })
-		if diff := cmp.Diff(want, rec.changeList()); diff != "" {
-			t.Errorf("%s: changes (-want +got):\n%s", step.name, diff)
-		}
-		if g := c.Int(ctx, "gen", ec, -1); g != step.gen {
-			t.Errorf("%s: after OnChange, Int(gen) = %d, want %d", step.name, g, step.gen)
-		}
-		if s := c.Status(); s.State != flags.StateReady || s.Source != "stream" || s.Version != version {
-			t.Errorf("%s: status %+v, want READY/stream at version %d", step.name, s, version)
-		}
+		checkChangeDelivered(t, c, rec, step.name, step.gen, want)
 	}
 	if !c.Bool(ctx, "beta", ec, false) {
 		t.Error("Bool(beta) for user-1 = false after user-1 joined the segment")
 	}
+	checkOnlyReadySeen(t, rec, "stream")
+}
+
+// checkChangeDelivered waits for the listeners to be told of want's last
+// change, then checks every change so far, that the getters already serve
+// generation gen, and that the status is READY at the change's version.
+func checkChangeDelivered(t *testing.T, c *flags.Client, rec *recorder, step string, gen int, want []flags.Change) {
+	t.Helper()
+	version := want[len(want)-1].Version
+	rec.waitFor(t, step, func() bool { return len(rec.changeList()) >= len(want) })
+	if diff := cmp.Diff(want, rec.changeList()); diff != "" {
+		t.Errorf("%s: changes (-want +got):\n%s", step, diff)
+	}
+	if g := c.Int(context.Background(), "gen", flags.NewContext("user-1").Build(), -1); g != gen {
+		t.Errorf("%s: after OnChange, Int(gen) = %d, want %d", step, g, gen)
+	}
+	if s := c.Status(); s.State != flags.StateReady || s.Source != "stream" || s.Version != version {
+		t.Errorf("%s: status %+v, want READY/stream at version %d", step, s, version)
+	}
+}
+
+// checkOnlyReadySeen: the listeners were told of no status but READY from
+// source.
+func checkOnlyReadySeen(t *testing.T, rec *recorder, source string) {
+	t.Helper()
 	for _, s := range rec.seen() {
-		if s.State != flags.StateReady || s.Source != "stream" {
-			t.Errorf("status %+v seen on a healthy stream", s)
+		if s.State != flags.StateReady || s.Source != source {
+			t.Errorf("status %+v seen on a healthy %s", s, source)
 		}
 	}
 }
@@ -194,15 +210,7 @@ func TestCacheServesWhileServerDown(t *testing.T) {
 	url := ls.URL
 
 	// First run: the cache is written after every update.
-	c1 := newRemoteClient(t, streamOpt(withCache(streamConfig(t, url, newSleeper()), path)))
-	rec1 := record(c1)
-	rec1.waitState(t, flags.StateReady, "stream")
-	h.publish(t, ls, 1, testkit.GenDoc(t, 0, 1))
-	rec1.waitFor(t, "version 6", func() bool { return c1.Status().Version == 6 })
-	c1.Close() // the cache write that follows an Apply is over when Close returns
-	if doc, err := stream.ReadCache(path, url); err != nil || doc.Version != 6 {
-		t.Fatalf("ReadCache after the first run = %v, %v; want version 6", doc, err)
-	}
+	checkCacheFollowsUpdates(t, h, ls, path)
 	ls.Stop()
 
 	// Second run, server down: the cached flags at once, STALE/cache.
@@ -241,6 +249,22 @@ func TestCacheServesWhileServerDown(t *testing.T) {
 	c2.Close()
 	if doc, err := stream.ReadCache(path, url); err != nil || doc.Version != 20 {
 		t.Errorf("ReadCache after the second run = %v, %v; want version 20", doc, err)
+	}
+}
+
+// checkCacheFollowsUpdates runs a client with a cache at path against ls
+// (at version 5) through one publish: the cache file holds version 6 once
+// the client is closed.
+func checkCacheFollowsUpdates(t *testing.T, h *history, ls *liveServer, path string) {
+	t.Helper()
+	c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, ls.URL, newSleeper()), path)))
+	rec := record(c)
+	rec.waitState(t, flags.StateReady, "stream")
+	h.publish(t, ls, 1, testkit.GenDoc(t, 0, 1))
+	rec.waitFor(t, "version 6", func() bool { return c.Status().Version == 6 })
+	c.Close() // the cache write that follows an Apply is over when Close returns
+	if doc, err := stream.ReadCache(path, ls.URL); err != nil || doc.Version != 6 {
+		t.Fatalf("ReadCache after the first run = %v, %v; want version 6", doc, err)
 	}
 }
 

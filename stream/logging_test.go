@@ -72,19 +72,9 @@ func TestDefaultLoggerIsSlogDefault(t *testing.T) {
 // fails: a status, a dial, a refused redirect, a deadline, a bad base URL;
 // and the cache file does not hold it either.
 func TestURLCredentialsRedacted(t *testing.T) {
-	const secret = "s3cret-pw"
-	withCreds := func(raw string) string { return strings.Replace(raw, "http://", "http://ann:"+secret+"@", 1) }
 	other := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(other.Close)
-	closed := func() string { // an address nothing listens on
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		return "http://" + addr
-	}()
+	closed := closedURL(t)
 	for _, tc := range []struct {
 		name    string
 		poll    bool
@@ -96,20 +86,7 @@ func TestURLCredentialsRedacted(t *testing.T) {
 		{"redirect", false, func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, other.URL+r.URL.Path, http.StatusFound)
 		}, stream.ErrRedirectRefused.Error()},
-		{"deadline", true, func(w http.ResponseWriter, r *http.Request) {
-			w.WriteHeader(http.StatusOK)
-			for {
-				if _, err := w.Write([]byte(" ")); err != nil {
-					return
-				}
-				w.(http.Flusher).Flush()
-				select {
-				case <-r.Context().Done():
-					return
-				case <-time.After(50 * time.Millisecond):
-				}
-			}
-		}, stream.ErrRequestTimeout.Error()},
+		{"deadline", true, endlessSpaces, stream.ErrRequestTimeout.Error()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base := closed
@@ -118,60 +95,110 @@ func TestURLCredentialsRedacted(t *testing.T) {
 				t.Cleanup(srv.Close)
 				base = srv.URL
 			}
-			capture := newLogCapture()
-			cfg := streamConfig(t, withCreds(base), newSleeper())
-			opt := streamOpt(cfg)
-			if tc.poll {
-				opt = pollOpt(cfg)
-			}
-			c := newRemoteClient(t, opt, flags.WithLogger(capture.logger()))
-			rec := record(c)
-			var st error // the status error waited for (the listener may have missed it)
-			rec.waitFor(t, "an error naming "+tc.want, func() bool {
-				if err := c.Status().Err; err != nil && strings.Contains(err.Error(), tc.want) {
-					st = err
-				}
-				return st != nil
-			})
-			c.Close()
-			for _, s := range rec.seen() {
-				if s.Err != nil {
-					st = errors.Join(st, s.Err)
-				}
-			}
-			if msg := fmt.Sprint(st); strings.Contains(msg, secret) || !strings.Contains(msg, "ann:xxxxx@") {
-				t.Errorf("status errors show the password, or no redacted URL: %s", msg)
-			}
-			logged := capture.String()
-			if logged == "" || strings.Contains(logged, secret) {
-				t.Errorf("logs show the password (or are empty):\n%s", logged)
-			}
+			checkFailureRedacted(t, base, tc.poll, tc.want)
 		})
 	}
 	t.Run("bad base URL", func(t *testing.T) {
-		_, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: "http://ann:" + secret + "@127.0.0.1:port/"})))
-		if err == nil || strings.Contains(err.Error(), secret) {
+		_, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: "http://ann:" + redactSecret + "@127.0.0.1:port/"})))
+		if err == nil || strings.Contains(err.Error(), redactSecret) {
 			t.Errorf("New with a bad base URL = %v, want an error without the password", err)
 		}
 	})
-	t.Run("cache file", func(t *testing.T) {
-		ls := startServer(t, "", testkit.GenDoc(t, 3, 1), server.Options{}, nil)
-		path := filepath.Join(t.TempDir(), "flags.cache")
-		url := withCreds(ls.URL)
-		c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, url, nil), path)))
-		if err := c.WaitReady(context.Background()); err != nil {
-			t.Fatal(err)
+	t.Run("cache file", testCacheFileRedacted)
+}
+
+// redactSecret is the password TestURLCredentialsRedacted puts in URLs.
+const redactSecret = "s3cret-pw"
+
+// withCredentials adds user ann and redactSecret to an http:// URL.
+func withCredentials(raw string) string {
+	return strings.Replace(raw, "http://", "http://ann:"+redactSecret+"@", 1)
+}
+
+// closedURL is the URL of an address nothing listens on.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}
+
+// endlessSpaces answers 200 and then a space every 50 ms until the client goes:
+// a response that never ends, for the request deadline to cut.
+func endlessSpaces(w http.ResponseWriter, r *http.Request) {
+	w.WriteHeader(http.StatusOK)
+	for {
+		if _, err := w.Write([]byte(" ")); err != nil {
+			return
 		}
-		c.Close()
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(50 * time.Millisecond):
 		}
-		if strings.Contains(string(data), secret) {
-			t.Errorf("the cache file holds the password: %s", data)
+	}
+}
+
+// checkFailureRedacted runs a client of base, with credentials, until its
+// status reports an error naming want, then checks that neither the status
+// errors nor the logs show the password, and that the errors show the
+// redacted URL.
+func checkFailureRedacted(t *testing.T, base string, poll bool, want string) {
+	t.Helper()
+	capture := newLogCapture()
+	cfg := streamConfig(t, withCredentials(base), newSleeper())
+	opt := streamOpt(cfg)
+	if poll {
+		opt = pollOpt(cfg)
+	}
+	c := newRemoteClient(t, opt, flags.WithLogger(capture.logger()))
+	rec := record(c)
+	var st error // the status error waited for (the listener may have missed it)
+	rec.waitFor(t, "an error naming "+want, func() bool {
+		if err := c.Status().Err; err != nil && strings.Contains(err.Error(), want) {
+			st = err
 		}
-		if doc, err := stream.ReadCache(path, url); err != nil || doc.Version != 3 {
-			t.Errorf("ReadCache = %v, %v; want version 3", doc, err)
-		}
+		return st != nil
 	})
+	c.Close()
+	for _, s := range rec.seen() {
+		if s.Err != nil {
+			st = errors.Join(st, s.Err)
+		}
+	}
+	if msg := fmt.Sprint(st); strings.Contains(msg, redactSecret) || !strings.Contains(msg, "ann:xxxxx@") {
+		t.Errorf("status errors show the password, or no redacted URL: %s", msg)
+	}
+	logged := capture.String()
+	if logged == "" || strings.Contains(logged, redactSecret) {
+		t.Errorf("logs show the password (or are empty):\n%s", logged)
+	}
+}
+
+// testCacheFileRedacted: the cache file of a client whose URL holds a
+// password does not hold it, and reads back for that URL.
+func testCacheFileRedacted(t *testing.T) {
+	ls := startServer(t, "", testkit.GenDoc(t, 3, 1), server.Options{}, nil)
+	path := filepath.Join(t.TempDir(), "flags.cache")
+	url := withCredentials(ls.URL)
+	c := newRemoteClient(t, streamOpt(withCache(streamConfig(t, url, nil), path)))
+	if err := c.WaitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), redactSecret) {
+		t.Errorf("the cache file holds the password: %s", data)
+	}
+	if doc, err := stream.ReadCache(path, url); err != nil || doc.Version != 3 {
+		t.Errorf("ReadCache = %v, %v; want version 3", doc, err)
+	}
 }

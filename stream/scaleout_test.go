@@ -381,13 +381,7 @@ func TestScaleOutFailover(t *testing.T) {
 		t.Fatalf("replica B: version %d, want 5 (the file's)", b.srv.Version())
 	}
 	proxy.add(t, b)
-	if st := c.Status(); st.State != flags.StateReady || st.Version != 6 {
-		t.Fatalf("Status() = %+v, want READY at version 6 (replica A)", st)
-	}
-	hops := proxy.streams()
-	if len(hops) != 1 || hops[0].backend != 0 {
-		t.Fatalf("stream requests %+v, want one, to replica A", hops)
-	}
+	checkStreamingFromA(t, c, proxy)
 	sampler := sampleScaleOut(c)
 	defer sampler.finish(t) // also when a wait below fails
 
@@ -402,17 +396,7 @@ func TestScaleOutFailover(t *testing.T) {
 	if got := c.String(ctx, "color", ec, "DEFAULT"); got != "blue" {
 		t.Errorf(`after failover String("color") = %q, want "blue"`, got)
 	}
-	hops = proxy.streams()
-	last := hops[len(hops)-1]
-	if last.backend != 1 {
-		t.Errorf("the reconnect went to replica %d, want 1 (B)", last.backend)
-	}
-	if last.lastEventID != "replica-a:6" {
-		t.Errorf("the reconnect sent Last-Event-ID %q, want replica-a:6", last.lastEventID)
-	}
-	if head := last.head.String(); !strings.HasPrefix(head, "id: replica-b:5\nevent: snapshot\n") {
-		t.Errorf("replica B answered %q…, want a snapshot with id replica-b:5", head)
-	}
+	checkReconnectToB(t, proxy.streams())
 
 	w.drainChanges() // B's snapshot has the content A served: no change
 	sampler.allowGreen.Store(true)
@@ -426,6 +410,36 @@ func TestScaleOutFailover(t *testing.T) {
 	}
 	if st := c.Status(); st.State != flags.StateReady || st.Version != 6 {
 		t.Errorf("Status() = %+v, want READY at version 6 (replica B)", st)
+	}
+}
+
+// checkStreamingFromA: before the failover the client is READY at replica
+// A's version 6, over one stream request, which went to A.
+func checkStreamingFromA(t *testing.T, c *flags.Client, proxy *scaleOutProxy) {
+	t.Helper()
+	if st := c.Status(); st.State != flags.StateReady || st.Version != 6 {
+		t.Fatalf("Status() = %+v, want READY at version 6 (replica A)", st)
+	}
+	hops := proxy.streams()
+	if len(hops) != 1 || hops[0].backend != 0 {
+		t.Fatalf("stream requests %+v, want one, to replica A", hops)
+	}
+}
+
+// checkReconnectToB: the last stream request went to replica B with the
+// Last-Event-ID of A's epoch, and B answered it with a snapshot of its own
+// epoch.
+func checkReconnectToB(t *testing.T, hops []scaleOutHop) {
+	t.Helper()
+	last := hops[len(hops)-1]
+	if last.backend != 1 {
+		t.Errorf("the reconnect went to replica %d, want 1 (B)", last.backend)
+	}
+	if last.lastEventID != "replica-a:6" {
+		t.Errorf("the reconnect sent Last-Event-ID %q, want replica-a:6", last.lastEventID)
+	}
+	if head := last.head.String(); !strings.HasPrefix(head, "id: replica-b:5\nevent: snapshot\n") {
+		t.Errorf("replica B answered %q…, want a snapshot with id replica-b:5", head)
 	}
 }
 

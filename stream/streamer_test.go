@@ -217,17 +217,7 @@ func TestStreamerServerDownThenBack(t *testing.T) {
 	rs.start(t) // same address
 	defer rs.down()
 	// Let the pending wait end; the next attempt reaches the server.
-	drained := make(chan struct{})
-	defer close(drained)
-	go func() {
-		for {
-			select {
-			case <-clock.gate:
-			case <-drained:
-				return
-			}
-		}
-	}()
+	defer passSleeps(clock)()
 	docs := rec.waitDocs(t, 3)
 	if err := run.stop(t); err != nil {
 		t.Errorf("Run = %v, want nil", err)
@@ -243,6 +233,22 @@ func TestStreamerServerDownThenBack(t *testing.T) {
 	if last := sts[len(sts)-1]; !last.Healthy || last.Source != OriginStream {
 		t.Errorf("last status = %+v, want healthy stream", last)
 	}
+}
+
+// passSleeps lets every wait of a gated clock end at once, until the
+// returned stop is called.
+func passSleeps(clock *fakeClock) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-clock.gate:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 func TestStreamerNewEpochAfterRestart(t *testing.T) {
