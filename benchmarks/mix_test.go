@@ -23,20 +23,37 @@ func TestRealisticMixCoversEveryKind(t *testing.T) {
 		t.Fatalf("mix has %d flags, %d users, %d segments; want %d, %d, %d",
 			len(m.Flags), len(m.Users), len(m.Segments), MixFlags, MixUsers, MixSegments)
 	}
-	distinct := func(what string, keys []string) {
-		t.Helper()
-		if s := slices.Compact(slices.Sorted(slices.Values(keys))); len(s) != len(keys) {
-			t.Errorf("%d %s keys but %d distinct", len(keys), what, len(s))
-		}
-	}
-	var userKeys []string
+	t.Run("distinct keys", func(t *testing.T) { checkMixKeysDistinct(t, m) })
+	t.Run("every pair once shuffled", func(t *testing.T) { checkMixPairs(t, m) })
+	t.Run("every kind decides", func(t *testing.T) { checkMixDecidingKinds(t, m, refs) })
+	// Structure the reasons cannot show: chains 1–3 deep, segments naming
+	// segments, excluded keys, users lacking attributes.
+	t.Run("prerequisite chains", func(t *testing.T) { checkMixPrerequisiteDepths(t, m) })
+	t.Run("segments", func(t *testing.T) { checkMixSegmentShapes(t, m) })
+	t.Run("users lacking attributes", func(t *testing.T) { checkMixUsersLackAttributes(t, m) })
+}
+
+// checkMixKeysDistinct checks that no two flags and no two users share a key.
+func checkMixKeysDistinct(t *testing.T, m *mix) {
+	t.Helper()
+	userKeys := make([]string, 0, len(m.Users))
 	for _, u := range m.Users {
 		userKeys = append(userKeys, u.Key)
 	}
-	distinct("flag", fsMixFlagKeys(m))
-	distinct("user", userKeys)
+	for _, keys := range []struct {
+		what string
+		keys []string
+	}{{"flag", fsMixFlagKeys(m)}, {"user", userKeys}} {
+		if s := slices.Compact(slices.Sorted(slices.Values(keys.keys))); len(s) != len(keys.keys) {
+			t.Errorf("%d %s keys but %d distinct", len(keys.keys), keys.what, len(s))
+		}
+	}
+}
 
-	// Every pair exactly once, and no run of one flag or one user.
+// checkMixPairs checks that the benchmark order holds every (flag, user)
+// pair exactly once, with no run of one flag or one user.
+func checkMixPairs(t *testing.T, m *mix) {
+	t.Helper()
 	seen := make([]bool, len(m.Flags)*len(m.Users))
 	sameFlag, sameUser := 0, 0
 	for i, p := range m.Pairs {
@@ -60,10 +77,14 @@ func TestRealisticMixCoversEveryKind(t *testing.T) {
 	if sameFlag > len(m.Pairs)/100 || sameUser > len(m.Pairs)/300 {
 		t.Errorf("order not shuffled: %d steps stay on one flag, %d on one user, of %d", sameFlag, sameUser, len(m.Pairs))
 	}
+}
 
-	// What decided each answer.
+// checkMixDecidingKinds checks that every kind of rule, target and
+// rollout decides at least one answer of the mix, and that the answers
+// are neither almost all true nor almost all false.
+func checkMixDecidingKinds(t *testing.T, m *mix, refs []mixRef) {
+	t.Helper()
 	decided := map[string]int{}
-	count := func(kind string) { decided[kind]++ }
 	now := time.Now()
 	trues := 0
 	for fi, f := range m.Flags {
@@ -72,42 +93,7 @@ func TestRealisticMixCoversEveryKind(t *testing.T) {
 			if ref.Value {
 				trues++
 			}
-			r := ref.Reason
-			switch r.Kind {
-			case flags.ReasonOff:
-				count("off")
-			case flags.ReasonPrerequisiteFailed:
-				count("prerequisite failed")
-			case flags.ReasonTargetMatch:
-				count("target " + map[bool]string{true: "true", false: "false"}[ref.Value])
-			case flags.ReasonRuleMatch:
-				for _, c := range f.Rules[r.RuleIndex].Clauses {
-					count("op " + c.Op)
-					if c.Negate {
-						count("negated clause")
-					}
-					if c.Op == "inSegment" && !c.Negate {
-						for _, k := range c.Values {
-							if s, _ := m.segmentByKey(k.(string)); slices.Contains(s.Included, u.Key) {
-								count("segment by included key")
-							} else if len(s.Rules) > 0 {
-								count("segment by rule")
-							}
-						}
-					}
-				}
-			}
-			if len(f.Prerequisites) > 0 && r.Kind != flags.ReasonPrerequisiteFailed && r.Kind != flags.ReasonOff {
-				count("prerequisites met")
-			}
-			if ro := ref.Rollout; ro != nil {
-				count("rollout by " + ro.BucketBy)
-				if len(ro.Steps) > 0 {
-					if w := ro.TrueWeightAt(now); w != ro.Steps[0].TrueWeight && w != ro.Steps[len(ro.Steps)-1].TrueWeight {
-						count("progressive rollout mid-way")
-					}
-				}
-			}
+			tallyDecision(decided, m, &f, u, ref, now)
 		}
 	}
 	kinds := []string{"off", "prerequisite failed", "prerequisites met", "target true", "target false",
@@ -124,9 +110,63 @@ func TestRealisticMixCoversEveryKind(t *testing.T) {
 	if n := len(refs); trues < n/5 || trues > n*4/5 {
 		t.Errorf("%d of %d answers true: want a mix of both", trues, n)
 	}
+}
 
-	// Structure the reasons cannot show: chains 1–3 deep, segments naming
-	// segments, excluded keys, users lacking attributes.
+// tallyDecision counts in decided each kind of thing that decided f's
+// answer ref for user u: the reason's kind, every clause (and how a
+// segment took the user in) of the rule that matched, prerequisites that
+// held, and the rollout that chose the value.
+func tallyDecision(decided map[string]int, m *mix, f *mixFlag, u mixUser, ref mixRef, now time.Time) {
+	r := ref.Reason
+	switch r.Kind {
+	case flags.ReasonOff:
+		decided["off"]++
+	case flags.ReasonPrerequisiteFailed:
+		decided["prerequisite failed"]++
+	case flags.ReasonTargetMatch:
+		decided["target "+map[bool]string{true: "true", false: "false"}[ref.Value]]++
+	case flags.ReasonRuleMatch:
+		tallyRuleClauses(decided, m, f.Rules[r.RuleIndex], u)
+	}
+	if len(f.Prerequisites) > 0 && r.Kind != flags.ReasonPrerequisiteFailed && r.Kind != flags.ReasonOff {
+		decided["prerequisites met"]++
+	}
+	if ro := ref.Rollout; ro != nil {
+		decided["rollout by "+ro.BucketBy]++
+		if len(ro.Steps) > 0 {
+			if w := ro.TrueWeightAt(now); w != ro.Steps[0].TrueWeight && w != ro.Steps[len(ro.Steps)-1].TrueWeight {
+				decided["progressive rollout mid-way"]++
+			}
+		}
+	}
+}
+
+// tallyRuleClauses counts the operator of each clause of a rule that
+// matched u, negated clauses, and for each segment the user is in,
+// whether an included key or a segment rule put them there.
+func tallyRuleClauses(decided map[string]int, m *mix, rule mixRule, u mixUser) {
+	for _, c := range rule.Clauses {
+		decided["op "+c.Op]++
+		if c.Negate {
+			decided["negated clause"]++
+		}
+		if c.Op != "inSegment" || c.Negate {
+			continue
+		}
+		for _, k := range c.Values {
+			if s, _ := m.segmentByKey(k.(string)); slices.Contains(s.Included, u.Key) {
+				decided["segment by included key"]++
+			} else if len(s.Rules) > 0 {
+				decided["segment by rule"]++
+			}
+		}
+	}
+}
+
+// checkMixPrerequisiteDepths checks that every prerequisite comes before
+// the flag requiring it and that chains 1, 2 and 3 deep all occur.
+func checkMixPrerequisiteDepths(t *testing.T, m *mix) {
+	t.Helper()
 	depth := map[string]int{}
 	depths := map[int]bool{}
 	for _, f := range m.Flags {
@@ -146,6 +186,12 @@ func TestRealisticMixCoversEveryKind(t *testing.T) {
 			t.Errorf("no flag has prerequisites %d deep", d)
 		}
 	}
+}
+
+// checkMixSegmentShapes checks that some segment names another and some
+// segment excludes keys.
+func checkMixSegmentShapes(t *testing.T, m *mix) {
+	t.Helper()
 	nested, excluded := false, false
 	for _, s := range m.Segments {
 		excluded = excluded || len(s.Excluded) > 0
@@ -156,6 +202,12 @@ func TestRealisticMixCoversEveryKind(t *testing.T) {
 	if !nested || !excluded {
 		t.Errorf("segments: one naming another %v, one with excluded keys %v; want both", nested, excluded)
 	}
+}
+
+// checkMixUsersLackAttributes checks that for each optional attribute some
+// users have it and some do not.
+func checkMixUsersLackAttributes(t *testing.T, m *mix) {
+	t.Helper()
 	for _, attr := range []string{"email", "appVersion", "age", "groups"} {
 		lacking := 0
 		for _, u := range m.Users {

@@ -36,6 +36,35 @@ func workedExample(a *Aggregator) {
 
 func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
 
+// quantity is one number of a report, the value expected and the
+// tolerance it is checked to (0: exactly).
+type quantity struct {
+	name      string
+	got, want float64
+	tol       float64
+}
+
+// checkQuantities reports each of qs that is not within its tolerance of
+// what it should be; what says where in the report they are.
+func checkQuantities(t *testing.T, what string, qs ...quantity) {
+	t.Helper()
+	for _, q := range qs {
+		if !near(q.got, q.want, q.tol) {
+			t.Errorf("%s: %s = %v, want %v ± %v", what, q.name, q.got, q.want, q.tol)
+		}
+	}
+}
+
+// orNaN is *p, or NaN (never near anything) when p is nil.
+func orNaN(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+// TestWorkedExample checks the report of SPEC §8's worked example against
+// the numbers worked there by hand.
 func TestWorkedExample(t *testing.T) {
 	a := NewAggregator()
 	workedExample(a)
@@ -46,23 +75,51 @@ func TestWorkedExample(t *testing.T) {
 	}
 	c, _ := r.Row("checkout", 0)
 	tr, _ := r.Row("checkout", 1)
-	if c.Conversions != 100 || c.Sum != 104 || c.Rate != 0.1 || c.Mean != 0.104 || c.VsControl != nil {
-		t.Errorf("control row %+v", c)
+	if c.VsControl != nil {
+		t.Errorf("control row %+v compared with itself: %+v", c, *c.VsControl)
 	}
-	if tr.Conversions != 131 || tr.Sum != 140 || !near(tr.Rate, 0.132323, 5e-7) || !near(tr.Mean, 0.141414, 5e-7) {
-		t.Errorf("treatment row %+v", tr)
+	checkQuantities(t, fmt.Sprintf("control row %+v", c),
+		quantity{"conversions", float64(c.Conversions), 100, 0}, quantity{"sum", c.Sum, 104, 0},
+		quantity{"rate", c.Rate, 0.1, 0}, quantity{"mean", c.Mean, 0.104, 0})
+	checkQuantities(t, fmt.Sprintf("treatment row %+v", tr),
+		quantity{"conversions", float64(tr.Conversions), 131, 0}, quantity{"sum", tr.Sum, 140, 0},
+		quantity{"rate", tr.Rate, 0.132323, 5e-7}, quantity{"mean", tr.Mean, 0.141414, 5e-7})
+	checkWorkedComparison(t, tr.VsControl)
+	checkWorkedSRM(t, r.SRM)
+	checkJSONKeys(t, r, "flag", "control", "switched", "variations", "srm", "metrics")
+}
+
+// checkWorkedComparison checks the worked example's treatment-vs-control
+// comparison.
+func checkWorkedComparison(t *testing.T, v *Comparison) {
+	t.Helper()
+	if v == nil || v.CI95 == nil {
+		t.Errorf("vsControl %+v, want a comparison with a ci95", v)
+		return
 	}
-	v := tr.VsControl
-	if v == nil || !near(v.Diff, 0.032323, 5e-7) || !near(*v.Relative, 0.323232, 5e-7) ||
-		!near(v.CI95[0], 0.004194, 5e-7) || !near(v.CI95[1], 0.060452, 5e-7) ||
-		!near(*v.PValue, 0.024309, 5e-7) || !near(*v.SequentialP, 0.296664, 5e-7) {
-		t.Errorf("vsControl %+v", v)
+	checkQuantities(t, "vsControl",
+		quantity{"diff", v.Diff, 0.032323, 5e-7}, quantity{"relative", orNaN(v.Relative), 0.323232, 5e-7},
+		quantity{"ci95[0]", v.CI95[0], 0.004194, 5e-7}, quantity{"ci95[1]", v.CI95[1], 0.060452, 5e-7},
+		quantity{"pValue", orNaN(v.PValue), 0.024309, 5e-7}, quantity{"sequentialP", orNaN(v.SequentialP), 0.296664, 5e-7})
+}
+
+// checkWorkedSRM checks the worked example's sample-ratio check: 1,990
+// units expected 50/50.
+func checkWorkedSRM(t *testing.T, srm *SRM) {
+	t.Helper()
+	if srm == nil || len(srm.Expected) != 2 {
+		t.Errorf("srm %+v, want expected counts for 2 variations", srm)
+		return
 	}
-	if r.SRM == nil || r.SRM.Expected[0] != 995 || r.SRM.Expected[1] != 995 ||
-		!near(r.SRM.ChiSquare, 0.05025, 5e-6) || !near(r.SRM.PValue, 0.8226, 5e-5) {
-		t.Errorf("srm %+v", r.SRM)
-	}
-	b, err := json.Marshal(r)
+	checkQuantities(t, fmt.Sprintf("srm %+v", srm),
+		quantity{"expected[0]", srm.Expected[0], 995, 0}, quantity{"expected[1]", srm.Expected[1], 995, 0},
+		quantity{"chiSquare", srm.ChiSquare, 0.05025, 5e-6}, quantity{"pValue", srm.PValue, 0.8226, 5e-5})
+}
+
+// checkJSONKeys checks that v marshals to a JSON object with every one of keys.
+func checkJSONKeys(t *testing.T, v any, keys ...string) {
+	t.Helper()
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,53 +127,77 @@ func TestWorkedExample(t *testing.T) {
 	if err := json.Unmarshal(b, &shape); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"flag", "control", "switched", "variations", "srm", "metrics"} {
+	for _, k := range keys {
 		if _, ok := shape[k]; !ok {
 			t.Errorf("JSON lacks %q: %s", k, b)
 		}
 	}
 }
 
-// TestNullsAndEdges: SPEC §8's nulls: relative when the control's rate is
-// 0; ci95 and pValue when se is 0; sequentialP when the pooled variance is
-// 0; no srm without a single unscheduled rollout; every variation listed.
-func TestNullsAndEdges(t *testing.T) {
+// allOrNothing is an aggregator with 10 control and 10 treatment units of
+// flag "f" where, on metric "m", every treatment unit converts (value
+// 2.5) and no control unit does.
+func allOrNothing() *Aggregator {
 	a := NewAggregator()
 	for i := range 10 {
 		a.Exposure("f", fmt.Sprintf("c%d", i), 0, true, 1)
 		a.Exposure("f", fmt.Sprintf("t%d", i), 1, true, 1)
-		a.Track("m", fmt.Sprintf("t%d", i), 2.5, true, 5) // every treatment unit converts, no control unit
+		a.Track("m", fmt.Sprintf("t%d", i), 2.5, true, 5)
 	}
-	r := a.Report(FlagInfo{Key: "f", Variations: 3})
+	return a
+}
+
+// TestNullsAndEdges: SPEC §8's nulls: relative when the control's rate is
+// 0; ci95 and pValue when se is 0; sequentialP when the pooled variance is
+// 0; no srm without a single unscheduled rollout; every variation listed.
+func TestNullsAndEdges(t *testing.T) {
+	r := allOrNothing().Report(FlagInfo{Key: "f", Variations: 3})
 	if len(r.Variations) != 3 || r.Units(2) != 0 || r.SRM != nil {
 		t.Fatalf("variations %+v srm %+v", r.Variations, r.SRM)
 	}
 	tr, _ := r.Row("m", 1)
-	v := tr.VsControl
-	if v == nil || v.Diff != 1 || v.Relative != nil || v.CI95 != nil || v.PValue != nil || v.SequentialP == nil {
-		t.Errorf("all-or-nothing rates: %+v", v)
-	}
+	t.Run("all-or-nothing rates", func(t *testing.T) { checkAllOrNothingComparison(t, tr.VsControl) })
 	if tr.Sum != 25 || tr.Mean != 2.5 {
 		t.Errorf("sum %v mean %v, want 25 and 2.5 (values)", tr.Sum, tr.Mean)
 	}
 	if row, _ := r.Row("m", 2); row.VsControl != nil || row.Rate != 0 {
 		t.Errorf("a variation without units: %+v, want no comparison", row)
 	}
-	b, _ := json.Marshal(tr.VsControl)
+	t.Run("pooled variance 0", checkPooledVarianceZero)
+	// The aggregator has events of metric "m", but none of them follows an
+	// exposure to this flag.
+	if _, ok := allOrNothing().Report(FlagInfo{Key: "nothing", Variations: 2}).Metrics["m"]; ok {
+		t.Error("a flag without units lists a metric")
+	}
+}
+
+// checkAllOrNothingComparison checks the comparison of a rate of 1 with a
+// control's rate of 0: relative, ci95 and pValue are null, in JSON too.
+func checkAllOrNothingComparison(t *testing.T, v *Comparison) {
+	t.Helper()
+	if v == nil || v.Diff != 1 || v.Relative != nil || v.CI95 != nil || v.PValue != nil || v.SequentialP == nil {
+		t.Errorf("all-or-nothing rates: %+v", v)
+	}
+	if v == nil || v.SequentialP == nil {
+		return // no JSON to expect
+	}
+	b, _ := json.Marshal(v)
 	if string(b) != fmt.Sprintf(`{"diff":1,"relative":null,"ci95":null,"pValue":null,"sequentialP":%v}`, *v.SequentialP) {
 		t.Errorf("JSON %s", b)
 	}
-	// Everyone converts: pooled variance 0, sequentialP null.
+}
+
+// checkPooledVarianceZero: when every unit converts the pooled variance is
+// 0, and sequentialP and pValue are null.
+func checkPooledVarianceZero(t *testing.T) {
+	a := allOrNothing()
 	for i := range 10 {
 		a.Track("all", fmt.Sprintf("c%d", i), 0, false, 5)
 		a.Track("all", fmt.Sprintf("t%d", i), 0, false, 5)
 	}
-	r = a.Report(FlagInfo{Key: "f", Variations: 2})
-	if row, _ := r.Row("all", 1); row.VsControl.SequentialP != nil || row.VsControl.PValue != nil {
+	r := a.Report(FlagInfo{Key: "f", Variations: 2})
+	if row, _ := r.Row("all", 1); row.VsControl == nil || row.VsControl.SequentialP != nil || row.VsControl.PValue != nil {
 		t.Errorf("pooled variance 0: %+v", row.VsControl)
-	}
-	if _, ok := a.Report(FlagInfo{Key: "nothing", Variations: 2}).Metrics["m"]; ok {
-		t.Error("a flag without units lists a metric")
 	}
 }
 

@@ -40,53 +40,71 @@ func simulate(seed uint64, pC, pT float64) simResult {
 	var res simResult
 	var unitsSum float64
 	for range simRuns {
-		var n, c [2]int64
-		tripped, naive, seq := false, false, false
-		for u := 1; u <= simUnits; u++ {
-			v := rng.IntN(2)
-			n[v]++
-			p := pC
-			if v == 1 {
-				p = pT
-			}
-			if rng.Float64() < p {
-				c[v]++
-			}
-			if u%simPeek != 0 {
-				continue
-			}
-			r := countsReport(n, c)
-			if !tripped {
-				if d := CheckGuard(r, simGuard); d.Trip {
-					tripped = true
-					res.guardTrips++
-					unitsSum += float64(u)
-				}
-			}
-			if n[0] > 0 && n[1] > 0 {
-				cmp := compare(c[1], n[1], c[0], n[0])
-				if cmp.pValue != nil && *cmp.pValue < simAlpha {
-					naive = true
-					if u == simUnits {
-						res.lastLookNaiv++
-					}
-				}
-				if cmp.sequentialP != nil && *cmp.sequentialP < simAlpha {
-					seq = true
-				}
-			}
+		run := simulateRun(rng, pC, pT)
+		if run.trippedAt > 0 {
+			res.guardTrips++
+			unitsSum += float64(run.trippedAt)
 		}
-		if naive {
+		if run.naive {
 			res.naiveTrips++
 		}
-		if seq {
+		if run.seq {
 			res.seqTwoSided++
+		}
+		if run.lastLookNaive {
+			res.lastLookNaiv++
 		}
 	}
 	if res.guardTrips > 0 {
 		res.unitsToTrip = unitsSum / float64(res.guardTrips)
 	}
 	return res
+}
+
+// simRun is what one run saw.
+type simRun struct {
+	trippedAt     int  // units at the look where the guard first tripped; 0 if it never did
+	naive         bool // a two-sided z-test had p < alpha at some look
+	seq           bool // sequentialP < alpha at some look, either direction
+	lastLookNaive bool // the z-test had p < alpha at the last look
+}
+
+// simulateRun randomizes simUnits units, drawing from rng in a fixed
+// order (the variation, then whether the unit errs), and looks at the
+// counts every simPeek units.
+func simulateRun(rng *rand.Rand, pC, pT float64) simRun {
+	var run simRun
+	var n, c [2]int64
+	p := [2]float64{pC, pT}
+	for u := 1; u <= simUnits; u++ {
+		v := rng.IntN(2)
+		n[v]++
+		if rng.Float64() < p[v] {
+			c[v]++
+		}
+		if u%simPeek != 0 {
+			continue
+		}
+		if run.trippedAt == 0 && CheckGuard(countsReport(n, c), simGuard).Trip {
+			run.trippedAt = u
+		}
+		naive, seq := belowAlpha(n, c)
+		run.naive = run.naive || naive
+		run.seq = run.seq || seq
+		run.lastLookNaive = naive && u == simUnits
+	}
+	return run
+}
+
+// belowAlpha says whether, for these counts, the naive two-sided z-test's
+// p-value and sequentialP are below simAlpha; neither is while a
+// variation has no units.
+func belowAlpha(n, c [2]int64) (naive, seq bool) {
+	if n[0] == 0 || n[1] == 0 {
+		return false, false
+	}
+	cmp := compare(c[1], n[1], c[0], n[0])
+	return cmp.pValue != nil && *cmp.pValue < simAlpha, cmp.sequentialP != nil && *cmp.sequentialP < simAlpha
 }
 
 // countsReport is the report an Aggregator gives for these counts.

@@ -267,16 +267,7 @@ func TestSegmentsAndRollouts(t *testing.T) {
 	if td.Client.Bool(bg, "beta-feature", bob, true) {
 		t.Error("an excluded context is in the segment")
 	}
-	in := 0
-	for i := range 4000 {
-		if td.Client.Bool(bg, "beta-feature", flags.NewContext(fmt.Sprint("k", i)).Build(), false) {
-			in++
-		}
-	}
-	// A 25 % share of 4000: sd = sqrt(4000 * 0.25 * 0.75) ≈ 27, so ±5 sd is ±137.
-	if in < 1000-137 || in > 1000+137 {
-		t.Errorf("a weight-25000 segment rule took %d of 4000 contexts, want 1000 ± 137", in)
-	}
+	checkSegmentRuleShare(t, td.Client, "beta-feature")
 	r := td.Client.BoolDetail(bg, "exp", ann, false)
 	if !r.Value || !r.Reason.InRollout || !r.Reason.InExperiment {
 		t.Errorf("BoolDetail(exp) = %+v, want true in an experiment", r)
@@ -290,6 +281,22 @@ func TestSegmentsAndRollouts(t *testing.T) {
 	}
 	if r := td.Client.BoolDetail(bg, "needs-off", ann, true); r.Value || r.Reason.PrerequisiteKey != "off" {
 		t.Errorf("BoolDetail(needs-off) = %+v, want false by PREREQUISITE_FAILED on off", r)
+	}
+}
+
+// checkSegmentRuleShare checks that flag, served true to a segment whose
+// only rule has weight 25000, is true for a quarter of 4000 contexts.
+func checkSegmentRuleShare(t *testing.T, c *flags.Client, flag string) {
+	t.Helper()
+	in := 0
+	for i := range 4000 {
+		if c.Bool(bg, flag, flags.NewContext(fmt.Sprint("k", i)).Build(), false) {
+			in++
+		}
+	}
+	// A 25 % share of 4000: sd = sqrt(4000 * 0.25 * 0.75) ≈ 27, so ±5 sd is ±137.
+	if in < 1000-137 || in > 1000+137 {
+		t.Errorf("a weight-25000 segment rule took %d of 4000 contexts, want 1000 ± 137", in)
 	}
 }
 

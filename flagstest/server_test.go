@@ -20,6 +20,9 @@ func streaming(srv *flagstest.Server) flags.Source {
 	return stream.New(stream.Config{BaseURL: srv.URL})
 }
 
+// TestServerEndToEnd follows one TestData through a Set, a Delete and a
+// SetDocument, as streaming clients, the in-process client, OnChange
+// listeners and a plain HTTP GET see it.
 func TestServerEndToEnd(t *testing.T) {
 	td := flagstest.New(t,
 		flagstest.Bool("new-checkout", false),
@@ -30,22 +33,13 @@ func TestServerEndToEnd(t *testing.T) {
 		t.Fatalf("URL = %q, want a 127.0.0.1 address", srv.URL)
 	}
 	client := srv.Client(streaming(srv))
-	if st := client.Status(); st.State != flags.StateReady || st.Source != "stream" {
-		t.Fatalf("Status() = %+v, want READY from stream", st)
-	}
-	if client.Bool(bg, "new-checkout", ann, true) || client.String(bg, "banner", ann, "") != "Hi Ann" {
-		t.Fatal("the streaming client does not serve the server's flags")
-	}
+	checkStreamingClientReady(t, client)
 	var changes []flags.Change
 	client.OnChange(func(c flags.Change) { changes = append(changes, c) })
 	other := srv.Client(streaming(srv))
 
 	td.Set(flagstest.Bool("new-checkout", true))
-	for i, c := range []*flags.Client{client, other, td.Client} {
-		if r := c.BoolDetail(bg, "new-checkout", ann, false); !r.Value || r.Version != 2 || c.Status().Version != 2 {
-			t.Errorf("client %d after Set: %+v, want true at flag version 2 (the server numbers versions)", i, r)
-		}
-	}
+	checkSetReachedEveryClient(t, client, other, td.Client)
 	td.Delete("banner")
 	if r := client.StringDetail(bg, "banner", ann, "default"); r.Reason.ErrorKind != flags.ErrorFlagNotFound {
 		t.Errorf("after Delete: %+v, want FLAG_NOT_FOUND", r)
@@ -69,8 +63,37 @@ func TestServerEndToEnd(t *testing.T) {
 	if want := []int64{2, 3, 4}; !slices.Equal(versions, want) {
 		t.Errorf("OnChange saw versions %v, want %v", versions, want)
 	}
+	checkServedDocument(t, srv, 4, 1)
+}
 
-	// The server speaks the real protocol.
+// checkStreamingClientReady checks that a client streaming from
+// TestServerEndToEnd's server is ready and serves its first flags.
+func checkStreamingClientReady(t *testing.T, client *flags.Client) {
+	t.Helper()
+	if st := client.Status(); st.State != flags.StateReady || st.Source != "stream" {
+		t.Fatalf("Status() = %+v, want READY from stream", st)
+	}
+	if client.Bool(bg, "new-checkout", ann, true) || client.String(bg, "banner", ann, "") != "Hi Ann" {
+		t.Fatal("the streaming client does not serve the server's flags")
+	}
+}
+
+// checkSetReachedEveryClient checks that TestServerEndToEnd's Set of
+// new-checkout to true reached each client, at the version the server
+// gave it.
+func checkSetReachedEveryClient(t *testing.T, clients ...*flags.Client) {
+	t.Helper()
+	for i, c := range clients {
+		if r := c.BoolDetail(bg, "new-checkout", ann, false); !r.Value || r.Version != 2 || c.Status().Version != 2 {
+			t.Errorf("client %d after Set: %+v, want true at flag version 2 (the server numbers versions)", i, r)
+		}
+	}
+}
+
+// checkServedDocument checks that the server speaks the real protocol:
+// GET /v1/flags answers the document at version with nflags flags.
+func checkServedDocument(t *testing.T, srv *flagstest.Server, version int64, nflags int) {
+	t.Helper()
 	resp, err := http.Get(srv.URL + "/v1/flags")
 	if err != nil {
 		t.Fatal(err)
@@ -81,8 +104,8 @@ func TestServerEndToEnd(t *testing.T) {
 		Version int64
 		Flags   map[string]json.RawMessage
 	}
-	if err := json.Unmarshal(body, &doc); err != nil || doc.Version != 4 || len(doc.Flags) != 1 {
-		t.Errorf("GET /v1/flags = %s (%v), want version 4 with one flag", body, err)
+	if err := json.Unmarshal(body, &doc); err != nil || doc.Version != version || len(doc.Flags) != nflags {
+		t.Errorf("GET /v1/flags = %s (%v), want version %d with %d flags", body, err, version, nflags)
 	}
 }
 

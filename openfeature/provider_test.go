@@ -3,6 +3,7 @@ package openfeature
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -50,40 +51,60 @@ func user(key string, attrs map[string]any) of.EvaluationContext {
 	return of.NewEvaluationContext(key, attrs)
 }
 
+// TestEveryTypeThroughOpenFeature reads a flag of each type through
+// OpenFeature's typed getters, with the reason, variant and metadata the
+// provider maps flagstream's result to.
 func TestEveryTypeThroughOpenFeature(t *testing.T) {
 	_, _, c := setup(t)
 	ctx := context.Background()
 	ann := user("ann", map[string]any{"org": map[string]any{"country": "fr"}})
 
-	b, err := c.BooleanValueDetails(ctx, "bool", false, ann)
-	if err != nil || !b.Value || b.Variant != "1" || b.Reason != of.DefaultReason {
-		t.Errorf("bool: %+v %v", b, err)
+	for _, tc := range []typedRead{
+		{name: "bool", getter: "Boolean", flag: "bool", def: false, want: true, reason: of.DefaultReason,
+			variant: "1", meta: of.FlagMetadata{"version": int64(3)}},
+		{name: "string (nested attribute org.country)", getter: "String", flag: "string", def: "z", want: "b",
+			reason: of.TargetingMatchReason, variant: "1", meta: of.FlagMetadata{"ruleId": "fr"}},
+		{name: "int", getter: "Int", flag: "int", def: int64(0), want: int64(42), reason: of.DefaultReason, variant: "1"},
+		{name: "float", getter: "Float", flag: "float", def: 0.0, want: 0.25, reason: of.DefaultReason, variant: "0"},
+		{name: "object", getter: "Object", flag: "object", def: nil, want: map[string]any{"color": "red"},
+			reason: of.DefaultReason, variant: "0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkTypedRead(t, ctx, c, tc, ann) })
 	}
-	if v, _ := b.FlagMetadata.GetInt("version"); v != 3 {
-		t.Errorf("bool metadata %v", b.FlagMetadata)
+
+	t.Run("split off and gated reasons", func(t *testing.T) {
+		sp, _ := c.BooleanValueDetails(ctx, "split", false, ann)
+		off, _ := c.BooleanValueDetails(ctx, "off", true, ann)
+		gated, _ := c.BooleanValueDetails(ctx, "gated", true, ann)
+		if sp.Reason != of.SplitReason || off.Reason != of.DisabledReason || off.Value || gated.Reason != of.DisabledReason || gated.Value {
+			t.Errorf("split %v, off %v %v, gated %v %v", sp.Reason, off.Reason, off.Value, gated.Reason, gated.Value)
+		}
+	})
+}
+
+// typedRead is one flag read through one of OpenFeature's typed getters
+// and the answer expected, meta holding the metadata entries it must carry.
+type typedRead struct {
+	name, getter, flag string
+	def, want          any
+	reason             of.Reason
+	variant            string
+	meta               of.FlagMetadata
+}
+
+// checkTypedRead evaluates tc's flag for ec and compares value, reason,
+// variant and the metadata entries tc names with what tc wants.
+func checkTypedRead(t *testing.T, ctx context.Context, c *of.Client, tc typedRead, ec of.EvaluationContext) {
+	t.Helper()
+	value, d, err := valueDetails(ctx, c, tc.getter, tc.flag, tc.def, ec)
+	if err != nil || !reflect.DeepEqual(value, tc.want) || d.Reason != tc.reason || d.Variant != tc.variant {
+		t.Errorf("%s: value %#v reason %q variant %q (%+v) error %v; want %#v, %q, %q",
+			tc.flag, value, d.Reason, d.Variant, d, err, tc.want, tc.reason, tc.variant)
 	}
-	s, err := c.StringValueDetails(ctx, "string", "z", ann)
-	if err != nil || s.Value != "b" || s.Reason != of.TargetingMatchReason {
-		t.Errorf("string (nested attribute org.country): %+v %v", s, err)
-	}
-	if id, _ := s.FlagMetadata.GetString("ruleId"); id != "fr" {
-		t.Errorf("string metadata %v", s.FlagMetadata)
-	}
-	if i, err := c.IntValue(ctx, "int", 0, ann); err != nil || i != 42 {
-		t.Errorf("int: %v %v", i, err)
-	}
-	if f, err := c.FloatValue(ctx, "float", 0, ann); err != nil || f != 0.25 {
-		t.Errorf("float: %v %v", f, err)
-	}
-	o, err := c.ObjectValue(ctx, "object", nil, ann)
-	if m, ok := o.(map[string]any); err != nil || !ok || m["color"] != "red" {
-		t.Errorf("object: %v %v", o, err)
-	}
-	sp, _ := c.BooleanValueDetails(ctx, "split", false, ann)
-	off, _ := c.BooleanValueDetails(ctx, "off", true, ann)
-	gated, _ := c.BooleanValueDetails(ctx, "gated", true, ann)
-	if sp.Reason != of.SplitReason || off.Reason != of.DisabledReason || off.Value || gated.Reason != of.DisabledReason || gated.Value {
-		t.Errorf("split %v, off %v %v, gated %v %v", sp.Reason, off.Reason, off.Value, gated.Reason, gated.Value)
+	for k, want := range tc.meta {
+		if got, ok := d.FlagMetadata[k]; !ok || got != want {
+			t.Errorf("%s metadata %v: %s = %#v, want %#v", tc.flag, d.FlagMetadata, k, got, want)
+		}
 	}
 }
 
@@ -108,7 +129,7 @@ func TestErrorCodesThroughOpenFeature(t *testing.T) {
 		{"targeting key missing", "Boolean", "bool", false, of.NewTargetlessEvaluationContext(map[string]any{"a": 1}),
 			of.TargetingKeyMissingCode},
 	} {
-		value, d := valueDetails(ctx, c, tc.getter, tc.flag, tc.def, tc.ec)
+		value, d, _ := valueDetails(ctx, c, tc.getter, tc.flag, tc.def, tc.ec)
 		if d.ErrorCode != tc.code || d.Reason != of.ErrorReason || value != tc.def {
 			t.Errorf("%s: code %q reason %q value %v; want %q, ERROR, the default %v", tc.name, d.ErrorCode, d.Reason, value, tc.code, tc.def)
 		}
@@ -116,22 +137,26 @@ func TestErrorCodesThroughOpenFeature(t *testing.T) {
 }
 
 // valueDetails evaluates flag with the client's BooleanValueDetails,
-// StringValueDetails, IntValueDetails or ObjectValueDetails, as getter
-// names it, and returns the value and the details.
-func valueDetails(ctx context.Context, c *of.Client, getter, flag string, def any, ec of.EvaluationContext) (any, of.EvaluationDetails) {
+// StringValueDetails, IntValueDetails, FloatValueDetails or
+// ObjectValueDetails, as getter names it, and returns the value, the
+// details and the error.
+func valueDetails(ctx context.Context, c *of.Client, getter, flag string, def any, ec of.EvaluationContext) (any, of.EvaluationDetails, error) {
 	switch getter {
 	case "Boolean":
-		d, _ := c.BooleanValueDetails(ctx, flag, def.(bool), ec)
-		return d.Value, d.EvaluationDetails
+		d, err := c.BooleanValueDetails(ctx, flag, def.(bool), ec)
+		return d.Value, d.EvaluationDetails, err
 	case "String":
-		d, _ := c.StringValueDetails(ctx, flag, def.(string), ec)
-		return d.Value, d.EvaluationDetails
+		d, err := c.StringValueDetails(ctx, flag, def.(string), ec)
+		return d.Value, d.EvaluationDetails, err
 	case "Int":
-		d, _ := c.IntValueDetails(ctx, flag, def.(int64), ec)
-		return d.Value, d.EvaluationDetails
+		d, err := c.IntValueDetails(ctx, flag, def.(int64), ec)
+		return d.Value, d.EvaluationDetails, err
+	case "Float":
+		d, err := c.FloatValueDetails(ctx, flag, def.(float64), ec)
+		return d.Value, d.EvaluationDetails, err
 	case "Object":
-		d, _ := c.ObjectValueDetails(ctx, flag, def, ec)
-		return d.Value, d.EvaluationDetails
+		d, err := c.ObjectValueDetails(ctx, flag, def, ec)
+		return d.Value, d.EvaluationDetails, err
 	}
 	panic("valueDetails: no getter " + getter)
 }

@@ -261,6 +261,8 @@ func TestCompileWeightOverflow(t *testing.T) {
 	}
 }
 
+// TestCompileFields checks every field a compiled flag carries, for a
+// flag of each kind, against the document that wrote it.
 func TestCompileFields(t *testing.T) {
 	s := mustCompile(t, `{"flags":{
 		"f": {"version":4,"on":true,"salt":"s1","variations":["a","b","c"],"offVariation":2,
@@ -279,39 +281,137 @@ func TestCompileFields(t *testing.T) {
 	if f.Err != nil {
 		t.Fatalf("f: %v", f.Err)
 	}
-	if f.Key != "f" || f.Version != 4 || !f.On || f.Kind != KindString || f.OffVariation != 2 || f.Salt() != "s1" ||
-		f.Description != "d" || !f.Deprecated || strings.Join(f.Tags, ",") != "t1,t2" {
-		t.Errorf("f header = %+v", *f)
-	}
-	if diff := cmp.Diff([]Prerequisite{{Key: "g", Variation: 1}}, f.Prerequisites); diff != "" {
-		t.Errorf("prerequisites (-want +got):\n%s", diff)
-	}
-	if len(f.Targets) != 2 || f.Targets[0].Attribute.String() != "key" || f.Targets[1].Attribute.String() != "org.id" ||
-		!f.Targets[0].Values.Contains("u1") || !f.Targets[0].Values.Contains(2.0) || !f.Targets[0].Values.Contains(true) ||
-		f.Targets[0].Values.Len() != 3 || f.Targets[1].Variation != 2 {
-		t.Errorf("targets = %+v", f.Targets)
-	}
-	r0, r1 := f.Rules[0], f.Rules[1]
-	if r0.ID != "r0" || r0.Description != "rd" || len(r0.Clauses) != 1 || r1.ID != "r1" || len(r1.Clauses) != 0 {
-		t.Errorf("rules = %+v", f.Rules)
-	}
-	if ro := r0.Serve.Rollout; ro == nil || ro.Salt != "s1" || ro.BucketBy.String() != "key" || ro.Experiment ||
-		cmp.Diff([]int{0, 1}, ro.Variations) != "" || cmp.Diff([]int64{40000, 60000}, ro.Weights) != "" {
-		t.Errorf("rule 0 rollout = %+v, want flag salt s1, bucketBy key", ro)
-	}
-	if ro := r1.Serve.Rollout; ro == nil || ro.Salt != "rs" || ro.BucketBy.String() != "org.id" || !ro.Experiment {
-		t.Errorf("rule 1 rollout = %+v, want salt rs, bucketBy org.id, experiment", ro)
-	}
-	if f.Fallthrough.Rollout != nil || f.Fallthrough.Variation != 1 {
-		t.Errorf("fallthrough = %+v", f.Fallthrough)
-	}
-	wantVars := []Variation{{Value: "a", JSON: json.RawMessage(`"a"`), String: "a"},
-		{Value: "b", JSON: json.RawMessage(`"b"`), String: "b"}, {Value: "c", JSON: json.RawMessage(`"c"`), String: "c"}}
-	if diff := cmp.Diff(wantVars, f.Variations); diff != "" {
-		t.Errorf("f variations (-want +got):\n%s", diff)
-	}
+	t.Run("header", func(t *testing.T) {
+		checkFlagHeader(t, f, flagHeader{Key: "f", Version: 4, On: true, Kind: KindString, OffVariation: 2, Salt: "s1",
+			Description: "d", Deprecated: true, Tags: []string{"t1", "t2"}})
+	})
+	t.Run("prerequisites", func(t *testing.T) {
+		if diff := cmp.Diff([]Prerequisite{{Key: "g", Variation: 1}}, f.Prerequisites); diff != "" {
+			t.Errorf("prerequisites (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("targets", func(t *testing.T) { checkCompiledTargets(t, f.Targets) })
+	t.Run("rules", func(t *testing.T) {
+		want := []compiledRule{
+			// Rule 0's rollout takes the flag's salt, s1, and buckets by key.
+			{ID: "r0", Description: "rd", Clauses: 1, Rollout: &compiledRollout{Salt: "s1", BucketBy: "key",
+				Variations: []int{0, 1}, Weights: []int64{40000, 60000}}},
+			{ID: "r1", Rollout: &compiledRollout{Salt: "rs", BucketBy: "org.id", Experiment: true,
+				Variations: []int{2}, Weights: []int64{100000}}},
+		}
+		if diff := cmp.Diff(want, compiledRules(f.Rules)); diff != "" {
+			t.Errorf("rules (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("fallthrough", func(t *testing.T) {
+		if f.Fallthrough.Rollout != nil || f.Fallthrough.Variation != 1 {
+			t.Errorf("fallthrough = %+v", f.Fallthrough)
+		}
+	})
+	t.Run("string variations", func(t *testing.T) {
+		wantVars := []Variation{{Value: "a", JSON: json.RawMessage(`"a"`), String: "a"},
+			{Value: "b", JSON: json.RawMessage(`"b"`), String: "b"}, {Value: "c", JSON: json.RawMessage(`"c"`), String: "c"}}
+		if diff := cmp.Diff(wantVars, f.Variations); diff != "" {
+			t.Errorf("f variations (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("json flag with defaults", func(t *testing.T) { checkCompiledJSONFlag(t, s.Flag("g")) })
+	t.Run("number variations", func(t *testing.T) {
+		checkVariations(t, s.Flag("h"), KindNumber, []Variation{{Value: 1.5, JSON: json.RawMessage(`1.5`), Number: 1.5},
+			{Value: -2.0, JSON: json.RawMessage(`-2`), Number: -2}})
+	})
+	t.Run("bool variations", func(t *testing.T) {
+		checkVariations(t, s.Flag("i"), KindBool, []Variation{{Value: true, JSON: json.RawMessage(`true`), Bool: true},
+			{Value: false, JSON: json.RawMessage(`false`)}})
+	})
+}
 
-	g := s.Flag("g")
+// TestKindString: every Kind has its name, and anything else is unknown.
+func TestKindString(t *testing.T) {
+	for k, want := range map[Kind]string{KindBool: "bool", KindString: "string", KindNumber: "number", KindJSON: "json", 0: "unknown"} {
+		if got := k.String(); got != want {
+			t.Errorf("Kind(%d).String() = %q, want %q", k, got, want)
+		}
+	}
+}
+
+// flagHeader is a compiled flag's scalar fields and tags, compared as one.
+type flagHeader struct {
+	Key               string
+	Version           int64
+	On                bool
+	Kind              Kind
+	OffVariation      int
+	Salt, Description string
+	Deprecated        bool
+	Tags              []string
+}
+
+// checkFlagHeader compares f's scalar fields and tags with want.
+func checkFlagHeader(t *testing.T, f *Flag, want flagHeader) {
+	t.Helper()
+	got := flagHeader{Key: f.Key, Version: f.Version, On: f.On, Kind: f.Kind, OffVariation: f.OffVariation,
+		Salt: f.Salt(), Description: f.Description, Deprecated: f.Deprecated, Tags: f.Tags}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("%s header (-want +got):\n%s", f.Key, diff)
+	}
+}
+
+// checkCompiledTargets checks TestCompileFields' two targets: u1, 2 and
+// true by key on variation 1, o by org.id on variation 2.
+func checkCompiledTargets(t *testing.T, targets []Target) {
+	t.Helper()
+	if len(targets) != 2 {
+		t.Fatalf("targets = %+v, want 2", targets)
+	}
+	if targets[0].Attribute.String() != "key" || targets[1].Attribute.String() != "org.id" ||
+		targets[0].Variation != 1 || targets[1].Variation != 2 {
+		t.Errorf("targets = %+v, want key on variation 1, org.id on variation 2", targets)
+	}
+	for _, v := range []any{"u1", 2.0, true} {
+		if !targets[0].Values.Contains(v) {
+			t.Errorf("target 0 values %+v lack %v", targets[0].Values, v)
+		}
+	}
+	if targets[0].Values.Len() != 3 || !targets[1].Values.Contains("o") || targets[1].Values.Len() != 1 {
+		t.Errorf("targets = %+v, want values u1, 2, true and o", targets)
+	}
+}
+
+// compiledRule is what a compiled rule holds, its clauses counted, for
+// comparison.
+type compiledRule struct {
+	ID, Description string
+	Clauses         int
+	Rollout         *compiledRollout
+}
+
+// compiledRollout is what a compiled rollout resolves, for comparison.
+type compiledRollout struct {
+	Salt, BucketBy string
+	Experiment     bool
+	Variations     []int
+	Weights        []int64
+}
+
+// compiledRules is what rules hold, for comparison.
+func compiledRules(rules []Rule) []compiledRule {
+	out := make([]compiledRule, 0, len(rules))
+	for _, r := range rules {
+		rf := compiledRule{ID: r.ID, Description: r.Description, Clauses: len(r.Clauses)}
+		if ro := r.Serve.Rollout; ro != nil {
+			rf.Rollout = &compiledRollout{Salt: ro.Salt, BucketBy: ro.BucketBy.String(), Experiment: ro.Experiment,
+				Variations: ro.Variations, Weights: ro.Weights}
+		}
+		out = append(out, rf)
+	}
+	return out
+}
+
+// checkCompiledJSONFlag checks TestCompileFields' flag g: of JSON kind,
+// without offVariation or salt (its salt, and its rollout's, is its key).
+func checkCompiledJSONFlag(t *testing.T, g *Flag) {
+	t.Helper()
 	if g.Err != nil || g.Kind != KindJSON || g.OffVariation != -1 || g.Salt() != "g" || g.Fallthrough.Rollout.Salt != "g" {
 		t.Errorf("g = %+v, want json kind, no offVariation, salt defaults to key", *g)
 	}
@@ -319,17 +419,16 @@ func TestCompileFields(t *testing.T) {
 		{Value: []any{2.0}, JSON: json.RawMessage(`[2]`)}}, g.Variations); diff != "" {
 		t.Errorf("g variations (-want +got):\n%s", diff)
 	}
-	h, i := s.Flag("h"), s.Flag("i")
-	if h.Kind != KindNumber || h.Variations[0].Number != 1.5 || h.Variations[1].Number != -2 || h.Variations[1].Value != -2.0 {
-		t.Errorf("h = %+v", h.Variations)
+}
+
+// checkVariations checks f's kind and variations.
+func checkVariations(t *testing.T, f *Flag, kind Kind, want []Variation) {
+	t.Helper()
+	if f.Kind != kind {
+		t.Errorf("%s kind = %v, want %v", f.Key, f.Kind, kind)
 	}
-	if i.Kind != KindBool || !i.Variations[0].Bool || i.Variations[1].Bool || string(i.Variations[1].JSON) != "false" {
-		t.Errorf("i = %+v", i.Variations)
-	}
-	for k, want := range map[Kind]string{KindBool: "bool", KindString: "string", KindNumber: "number", KindJSON: "json", 0: "unknown"} {
-		if got := k.String(); got != want {
-			t.Errorf("Kind(%d).String() = %q, want %q", k, got, want)
-		}
+	if diff := cmp.Diff(want, f.Variations); diff != "" {
+		t.Errorf("%s variations (-want +got):\n%s", f.Key, diff)
 	}
 }
 
@@ -343,24 +442,14 @@ func TestCompileSegments(t *testing.T) {
 			{"clauses":[{"attribute":"a","op":"eq","values":[1]}]}, "r"]},
 		"arr": [],
 		"bad key!": {}}}`)
-	ok := s.Segment("ok")
-	if ok.Err != nil || ok.Version != 3 || ok.Attribute.String() != "email" || !ok.Included.Contains("u1") ||
-		!ok.Included.Contains(7.0) || !ok.Excluded.Contains("u9") || len(ok.Rules) != 2 {
-		t.Fatalf("ok = %+v", *ok)
-	}
-	if r := ok.Rules[0]; r.ID != "r1" || r.Weight != 25000 || r.BucketBy.String() != "org.id" || r.Salt != "x" || len(r.Clauses) != 1 {
-		t.Errorf("ok rule 0 = %+v", r)
-	}
-	if r := ok.Rules[1]; r.Weight != -1 || r.BucketBy.String() != "key" || r.Salt != "ok" {
-		t.Errorf("ok rule 1 = %+v, want weight -1, bucketBy key, salt = segment key", r)
-	}
+	t.Run("ok", func(t *testing.T) { checkCompiledSegmentOK(t, s.Segment("ok")) })
 	if d := s.Segment("defaults"); d.Err != nil || d.Attribute.String() != "key" || d.Included.Len() != 0 {
 		t.Errorf("defaults = %+v", *d)
 	}
 	want := []string{
 		`segments.arr: got an array, want an object`,
 		`segments.bad key!: invalid key "bad key!": want 1-256 characters of A-Z a-z 0-9 . _ -`,
-		`segments.bad: invalid attribute path ".."`, // reported at the field "attribute"
+		`segments.bad.attribute: invalid attribute path ".."`, // reported at the field "attribute"
 		`segments.bad.included[0]: got an object, want a string, number or bool`,
 		`segments.bad.rules[0].weight: 100001 is outside 0..100000`,
 		`segments.bad.rules[1].weight: 1.5 is not an integer`,
@@ -369,9 +458,38 @@ func TestCompileSegments(t *testing.T) {
 		`segments.bad.rules[4]: got a string, want an object`,
 		`segments.bad.version: must be >= 0`,
 	}
-	want[2] = `segments.bad.attribute: invalid attribute path ".."`
 	if diff := cmp.Diff(sortedStrings(want), sortedStrings(problemStrings(s.Problems()))); diff != "" {
 		t.Errorf("segment problems (-want +got):\n%s", diff)
+	}
+}
+
+// compiledSegmentRule is what a compiled segment rule holds, its clauses
+// counted, for comparison.
+type compiledSegmentRule struct {
+	ID, BucketBy, Salt string
+	Weight             int64
+	Clauses            int
+}
+
+// checkCompiledSegmentOK checks TestCompileSegments' segment ok, whose
+// second rule has every default: no weight, bucketBy key, the segment's
+// key as salt.
+func checkCompiledSegmentOK(t *testing.T, ok *Segment) {
+	t.Helper()
+	if ok.Err != nil || ok.Version != 3 || ok.Attribute.String() != "email" || !ok.Included.Contains("u1") ||
+		!ok.Included.Contains(7.0) || !ok.Excluded.Contains("u9") || len(ok.Rules) != 2 {
+		t.Fatalf("ok = %+v", *ok)
+	}
+	var got []compiledSegmentRule
+	for _, r := range ok.Rules {
+		got = append(got, compiledSegmentRule{ID: r.ID, BucketBy: r.BucketBy.String(), Salt: r.Salt, Weight: r.Weight, Clauses: len(r.Clauses)})
+	}
+	want := []compiledSegmentRule{
+		{ID: "r1", BucketBy: "org.id", Salt: "x", Weight: 25000, Clauses: 1},
+		{ID: "r2", BucketBy: "key", Salt: "ok", Weight: -1},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ok rules (-want +got):\n%s", diff)
 	}
 }
 

@@ -58,94 +58,170 @@ func FuzzCompile(f *testing.F) {
 	})
 }
 
+// copySuffix ends the key of checkCopiesCompileAlike's copy of a flag.
+const copySuffix = "-copy"
+
 // checkCopiesCompileAlike compiles doc with a copy of every flag under
 // another key, so that the copies share their originals' definitions
 // wherever that is allowed, and checks that each copy compiled as if alone:
 // the same problems but for the key, the same values, salts from its own key.
 func checkCopiesCompileAlike(t *testing.T, doc *Document) {
 	t.Helper()
-	const suffix = "-copy"
-	withCopies := &Document{Flags: maps.Clone(doc.Flags), Segments: doc.Segments}
-	bump := map[string]int64{} // copies with a version of their own: shared definitions all the same
-	for k, raw := range doc.Flags {
-		if _, taken := doc.Flags[k+suffix]; !taken {
-			if v := versionOf(raw); v.ok && v.value < 1e17 {
-				raw = slices.Concat(raw[:v.start:v.start], []byte(strconv.FormatInt(v.value+7, 10)), raw[v.end:])
-				bump[k] = 7
-			}
-			withCopies.Flags[k+suffix] = raw
-		}
-	}
+	withCopies, bump := docWithCopies(doc)
 	s := Compile(withCopies)
 	for k := range doc.Flags {
-		f, c := s.Flag(k), s.Flag(k+suffix)
-		if c == nil || doc.Flags[k+suffix] != nil || ValidKey(k) != ValidKey(k+suffix) {
+		f, c := s.Flag(k), s.Flag(k+copySuffix)
+		if c == nil || doc.Flags[k+copySuffix] != nil || ValidKey(k) != ValidKey(k+copySuffix) {
 			continue // the copy's key has problems of its own
 		}
-		rekey := func(ps []*Problem) []string {
-			var out []string
-			for _, p := range ps {
-				msg := strings.ReplaceAll(p.Error(), fmt.Sprintf("%q", k+suffix), fmt.Sprintf("%q", k))
-				out = append(out, strings.ReplaceAll(msg, k+suffix, k))
-			}
-			return out
+		checkCopyCompiledAlike(t, k, f, c, bump[k])
+		checkCopySalts(t, k, f, c)
+	}
+}
+
+// docWithCopies returns doc with a copy of every flag under its key and
+// copySuffix, when the document has no such key. Where the flag's
+// version can be bumped the copy's is, so that copies with a version of
+// their own still share the definitions: bump says by how much.
+func docWithCopies(doc *Document) (withCopies *Document, bump map[string]int64) {
+	withCopies = &Document{Flags: maps.Clone(doc.Flags), Segments: doc.Segments}
+	bump = map[string]int64{}
+	for k, raw := range doc.Flags {
+		if _, taken := doc.Flags[k+copySuffix]; taken {
+			continue
 		}
-		if got, want := rekey(c.local), rekey(f.local); !slices.Equal(got, want) {
-			t.Fatalf("copy of %q: problems %q, original %q", k, got, want)
+		if v := versionOf(raw); v.ok && v.value < 1e17 {
+			raw = slices.Concat(raw[:v.start:v.start], []byte(strconv.FormatInt(v.value+7, 10)), raw[v.end:])
+			bump[k] = 7
 		}
-		if f.Version+bump[k] != c.Version || f.On != c.On || f.Kind != c.Kind || f.OffVariation != c.OffVariation ||
-			len(f.Variations) != len(c.Variations) || len(f.Rules) != len(c.Rules) || f.constLocal != c.constLocal ||
-			f.Fallthrough.Variation != c.Fallthrough.Variation || (f.Fallthrough.Rollout == nil) != (c.Fallthrough.Rollout == nil) {
-			t.Fatalf("copy of %q compiled differently: %+v, original %+v", k, *c.Definition, *f.Definition)
-		}
-		for i := range f.Variations {
-			if string(f.Variations[i].JSON) != string(c.Variations[i].JSON) {
-				t.Fatalf("copy of %q: variation %d = %s, original %s", k, i, c.Variations[i].JSON, f.Variations[i].JSON)
-			}
-		}
-		wantSalt := f.Salt()
-		if f.Salt() == k && !f.explicitSalt {
-			wantSalt = k + suffix
-		}
-		if c.Salt() != wantSalt {
-			t.Fatalf("copy of %q: salt %q, want %q", k, c.Salt(), wantSalt)
-		}
-		if r := f.Fallthrough.Rollout; r != nil && (r.Salt == k) != (c.Fallthrough.Rollout.Salt == k+suffix) && !f.explicitSalt {
-			t.Fatalf("copy of %q: rollout salt %q, original %q", k, c.Fallthrough.Rollout.Salt, r.Salt)
+		withCopies.Flags[k+copySuffix] = raw
+	}
+	return withCopies, bump
+}
+
+// definitionShape is what a copy's compiled definition must share with
+// its original's.
+type definitionShape struct {
+	version              int64
+	on                   bool
+	kind                 Kind
+	offVariation         int
+	variations, rules    int
+	constLocal           bool
+	fallthroughVariation int
+	fallthroughRollout   bool
+}
+
+// shapeOf is f's definitionShape, its version bumped by versionBump.
+func shapeOf(f *Flag, versionBump int64) definitionShape {
+	return definitionShape{
+		version: f.Version + versionBump, on: f.On, kind: f.Kind, offVariation: f.OffVariation,
+		variations: len(f.Variations), rules: len(f.Rules), constLocal: f.constLocal,
+		fallthroughVariation: f.Fallthrough.Variation, fallthroughRollout: f.Fallthrough.Rollout != nil,
+	}
+}
+
+// checkCopyCompiledAlike checks that the copy c of flag k (its version
+// bumped by bump) has k's problems but for the key, the same definition
+// and the same variations.
+func checkCopyCompiledAlike(t *testing.T, k string, f, c *Flag, bump int64) {
+	t.Helper()
+	if got, want := rekeyProblems(c.local, k+copySuffix, k), rekeyProblems(f.local, k+copySuffix, k); !slices.Equal(got, want) {
+		t.Fatalf("copy of %q: problems %q, original %q", k, got, want)
+	}
+	if want, got := shapeOf(f, bump), shapeOf(c, 0); got != want {
+		t.Fatalf("copy of %q compiled differently: %+v, want %+v (definition %+v, original %+v)", k, got, want, *c.Definition, *f.Definition)
+	}
+	for i := range f.Variations {
+		if string(f.Variations[i].JSON) != string(c.Variations[i].JSON) {
+			t.Fatalf("copy of %q: variation %d = %s, original %s", k, i, c.Variations[i].JSON, f.Variations[i].JSON)
 		}
 	}
 }
 
+// rekeyProblems formats ps with every mention of key from, quoted or
+// not, replaced by to.
+func rekeyProblems(ps []*Problem, from, to string) []string {
+	var out []string
+	for _, p := range ps {
+		msg := strings.ReplaceAll(p.Error(), fmt.Sprintf("%q", from), fmt.Sprintf("%q", to))
+		out = append(out, strings.ReplaceAll(msg, from, to))
+	}
+	return out
+}
+
+// checkCopySalts checks that the copy c of flag k salts with its own key
+// where k salts with k's, and with the same salt where k's is explicit.
+func checkCopySalts(t *testing.T, k string, f, c *Flag) {
+	t.Helper()
+	wantSalt := f.Salt()
+	if f.Salt() == k && !f.explicitSalt {
+		wantSalt = k + copySuffix
+	}
+	if c.Salt() != wantSalt {
+		t.Fatalf("copy of %q: salt %q, want %q", k, c.Salt(), wantSalt)
+	}
+	if r := f.Fallthrough.Rollout; r != nil && (r.Salt == k) != (c.Fallthrough.Rollout.Salt == k+copySuffix) && !f.explicitSalt {
+		t.Fatalf("copy of %q: rollout salt %q, original %q", k, c.Fallthrough.Rollout.Salt, r.Salt)
+	}
+}
+
+// checkSnapshot checks what FuzzCompile promises of any compiled
+// document: problems located and sorted, every flag and segment present,
+// and well-formed ones safe to evaluate.
 func checkSnapshot(t *testing.T, doc *Document, s *Snapshot) {
 	t.Helper()
-	ps := s.Problems()
+	checkProblems(t, doc, s.Problems())
+	checkSnapshotFlags(t, doc, s)
+	checkSnapshotSegments(t, doc, s)
+}
+
+// checkProblems checks that every problem is located at a flag or segment
+// of doc, wraps ErrMalformed with a cause, and that ps are sorted by kind
+// then key.
+func checkProblems(t *testing.T, doc *Document, ps []*Problem) {
+	t.Helper()
 	for i, p := range ps {
-		msg := p.Error()
-		if !strings.HasPrefix(msg, "flags.") && !strings.HasPrefix(msg, "segments.") {
-			t.Fatalf("problem %q does not start with flags. or segments.", msg)
-		}
-		if !errors.Is(p, ErrMalformed) || p.Err == nil {
-			t.Fatalf("problem %q: not ErrMalformed or no cause", msg)
-		}
-		switch p.Kind {
-		case "flag":
-			if _, ok := doc.Flags[p.Key]; !ok {
-				t.Fatalf("problem %q names a flag not in the document", msg)
-			}
-		case "segment":
-			if _, ok := doc.Segments[p.Key]; !ok {
-				t.Fatalf("problem %q names a segment not in the document", msg)
-			}
-		default:
-			t.Fatalf("problem %q has kind %q", msg, p.Kind)
-		}
+		checkProblemLocated(t, doc, p)
 		if i > 0 {
 			a := ps[i-1]
 			if a.Kind > p.Kind || a.Kind == p.Kind && a.Key > p.Key {
-				t.Fatalf("Problems not sorted: %q before %q", a.Error(), msg)
+				t.Fatalf("Problems not sorted: %q before %q", a.Error(), p.Error())
 			}
 		}
 	}
+}
+
+// checkProblemLocated checks that p wraps ErrMalformed with a cause and
+// names a flag or segment of doc.
+func checkProblemLocated(t *testing.T, doc *Document, p *Problem) {
+	t.Helper()
+	msg := p.Error()
+	if !strings.HasPrefix(msg, "flags.") && !strings.HasPrefix(msg, "segments.") {
+		t.Fatalf("problem %q does not start with flags. or segments.", msg)
+	}
+	if !errors.Is(p, ErrMalformed) || p.Err == nil {
+		t.Fatalf("problem %q: not ErrMalformed or no cause", msg)
+	}
+	switch p.Kind {
+	case "flag":
+		if _, ok := doc.Flags[p.Key]; !ok {
+			t.Fatalf("problem %q names a flag not in the document", msg)
+		}
+	case "segment":
+		if _, ok := doc.Segments[p.Key]; !ok {
+			t.Fatalf("problem %q names a segment not in the document", msg)
+		}
+	default:
+		t.Fatalf("problem %q has kind %q", msg, p.Kind)
+	}
+}
+
+// checkSnapshotFlags checks that FlagKeys lists doc's flags in order, that
+// each flag's Err agrees with its Problems, and that each well-formed
+// flag is safe to evaluate.
+func checkSnapshotFlags(t *testing.T, doc *Document, s *Snapshot) {
+	t.Helper()
 	keys := s.FlagKeys()
 	if len(keys) != len(doc.Flags) {
 		t.Fatalf("FlagKeys() has %d keys, document %d", len(keys), len(doc.Flags))
@@ -165,6 +241,13 @@ func checkSnapshot(t *testing.T, doc *Document, s *Snapshot) {
 			checkWellFormedFlag(t, s, f)
 		}
 	}
+}
+
+// checkSnapshotSegments checks that each of doc's segments is compiled,
+// its Err agreeing with its Problems, and that well-formed ones have an
+// attribute and rules the evaluator can use.
+func checkSnapshotSegments(t *testing.T, doc *Document, s *Snapshot) {
+	t.Helper()
 	for key := range doc.Segments {
 		g := s.Segment(key)
 		if g == nil || (g.Err == nil) != (len(g.Problems) == 0) {
@@ -189,17 +272,11 @@ func checkSnapshot(t *testing.T, doc *Document, s *Snapshot) {
 // the compiled parts it calls (Match, Choose) on a few values.
 func checkWellFormedFlag(t *testing.T, s *Snapshot, f *Flag) {
 	t.Helper()
-	n := len(f.Variations)
-	if n == 0 || f.Kind == 0 || !ValidKey(f.Key) {
-		t.Fatalf("well-formed flag %q: %d variations, kind %v", f.Key, n, f.Kind)
-	}
-	inRange := func(what string, i int) {
-		if i < 0 || i >= n {
-			t.Fatalf("well-formed flag %q: %s = %d, outside 0..%d", f.Key, what, i, n-1)
-		}
+	if len(f.Variations) == 0 || f.Kind == 0 || !ValidKey(f.Key) {
+		t.Fatalf("well-formed flag %q: %d variations, kind %v", f.Key, len(f.Variations), f.Kind)
 	}
 	if f.OffVariation != -1 {
-		inRange("offVariation", f.OffVariation)
+		checkVariationIndex(t, f, "offVariation", f.OffVariation)
 	}
 	for _, p := range f.Prerequisites {
 		if p.Key == "" || p.Variation < 0 {
@@ -210,54 +287,73 @@ func checkWellFormedFlag(t *testing.T, s *Snapshot, f *Flag) {
 		}
 	}
 	for _, tg := range f.Targets {
-		inRange("target variation", tg.Variation)
+		checkVariationIndex(t, f, "target variation", tg.Variation)
 		if len(tg.Attribute) == 0 {
 			t.Fatalf("well-formed flag %q: target without attribute", f.Key)
 		}
 	}
-	serves := []Serve{f.Fallthrough}
+	checkWellFormedServe(t, f, f.Fallthrough)
 	for _, r := range f.Rules {
-		serves = append(serves, r.Serve)
+		checkWellFormedServe(t, f, r.Serve)
 		checkClauses(t, f.Key, r.Clauses)
 	}
-	for _, sv := range serves {
-		if sv.Rollout == nil {
-			inRange("serve variation", sv.Variation)
-			continue
+}
+
+// checkVariationIndex checks that i, which what names, indexes one of f's
+// variations.
+func checkVariationIndex(t *testing.T, f *Flag, what string, i int) {
+	t.Helper()
+	if i < 0 || i >= len(f.Variations) {
+		t.Fatalf("well-formed flag %q: %s = %d, outside 0..%d", f.Key, what, i, len(f.Variations)-1)
+	}
+}
+
+// checkWellFormedServe checks that what a well-formed flag f serves (a
+// rule's or its fallthrough) is one of its variations, or a rollout whose
+// variations, weights and schedule are sound and whose Choose, at any
+// bucket and time, picks one of them.
+func checkWellFormedServe(t *testing.T, f *Flag, sv Serve) {
+	t.Helper()
+	if sv.Rollout == nil {
+		checkVariationIndex(t, f, "serve variation", sv.Variation)
+		return
+	}
+	r := sv.Rollout
+	if len(r.Variations) == 0 || len(r.BucketBy) == 0 {
+		t.Fatalf("well-formed flag %q: rollout %+v", f.Key, r)
+	}
+	for _, v := range r.Variations {
+		checkVariationIndex(t, f, "rollout variation", v)
+	}
+	if len(r.Schedule) == 0 {
+		checkRolloutWeights(t, f, "static", r.Weights)
+	}
+	for i, st := range r.Schedule {
+		if len(st.Weights) != len(r.Variations) || i > 0 && st.At <= r.Schedule[i-1].At {
+			t.Fatalf("well-formed flag %q: schedule step %d %+v", f.Key, i, st)
 		}
-		r := sv.Rollout
-		if len(r.Variations) == 0 || len(r.BucketBy) == 0 {
-			t.Fatalf("well-formed flag %q: rollout %+v", f.Key, r)
+		checkRolloutWeights(t, f, "schedule", st.Weights)
+	}
+	for _, bucket := range []int{0, 1, 49999, 99999} {
+		for _, at := range []int64{-1 << 62, 0, 1767225600000, 1 << 62} {
+			checkVariationIndex(t, f, "Choose", r.Choose(bucket, at))
 		}
-		for _, v := range r.Variations {
-			inRange("rollout variation", v)
+	}
+}
+
+// checkRolloutWeights checks that the weights ws of one of f's rollouts
+// (what: static or schedule) are each in 0..TotalWeight and sum to it.
+func checkRolloutWeights(t *testing.T, f *Flag, what string, ws []int64) {
+	t.Helper()
+	var sum int64
+	for _, w := range ws {
+		if w < 0 || w > TotalWeight {
+			t.Fatalf("well-formed flag %q: %s weight %d outside 0..%d", f.Key, what, w, TotalWeight)
 		}
-		checkWeights := func(what string, ws []int64) {
-			var sum int64
-			for _, w := range ws {
-				if w < 0 || w > TotalWeight {
-					t.Fatalf("well-formed flag %q: %s weight %d outside 0..%d", f.Key, what, w, TotalWeight)
-				}
-				sum += w
-			}
-			if sum != TotalWeight {
-				t.Fatalf("well-formed flag %q: %s weights sum to %d", f.Key, what, sum)
-			}
-		}
-		if len(r.Schedule) == 0 {
-			checkWeights("static", r.Weights)
-		}
-		for i, st := range r.Schedule {
-			if len(st.Weights) != len(r.Variations) || i > 0 && st.At <= r.Schedule[i-1].At {
-				t.Fatalf("well-formed flag %q: schedule step %d %+v", f.Key, i, st)
-			}
-			checkWeights("schedule", st.Weights)
-		}
-		for _, bucket := range []int{0, 1, 49999, 99999} {
-			for _, at := range []int64{-1 << 62, 0, 1767225600000, 1 << 62} {
-				inRange("Choose", r.Choose(bucket, at))
-			}
-		}
+		sum += w
+	}
+	if sum != TotalWeight {
+		t.Fatalf("well-formed flag %q: %s weights sum to %d", f.Key, what, sum)
 	}
 }
 

@@ -25,48 +25,79 @@ func TestSharedDefinitions(t *testing.T) {
 		"k1": keyedRollout, "k2": keyedRollout,
 		"m1": bad, "m2": bad,
 	}, nil))
-	get := func(key string) *Flag {
-		f := s.Flag(key)
-		if f == nil {
-			t.Fatalf("Flag(%q) = nil", key)
+	t.Run("same bytes", func(t *testing.T) { checkSameBytesShare(t, flagOf(t, s, "a"), flagOf(t, s, "b")) })
+	t.Run("invalid key", func(t *testing.T) {
+		if bk := flagOf(t, s, "bad key"); bk.Definition == flagOf(t, s, "a").Definition || bk.Err == nil {
+			t.Errorf("flag under an invalid key shares a's definition or has no error: %v", bk.Err)
 		}
-		return f
+	})
+	t.Run("explicit salt", func(t *testing.T) {
+		s1, s2 := flagOf(t, s, "s1"), flagOf(t, s, "s2")
+		if s1.Definition != s2.Definition || s1.Salt() != "s" || s2.Salt() != "s" || s2.Fallthrough.Rollout.Salt != "s" {
+			t.Errorf("explicitly salted flags: shared %v, salts %q %q", s1.Definition == s2.Definition, s1.Salt(), s2.Salt())
+		}
+	})
+	t.Run("rollouts salted with the key", func(t *testing.T) {
+		k1, k2 := flagOf(t, s, "k1"), flagOf(t, s, "k2")
+		if k1.Definition == k2.Definition || k1.Fallthrough.Rollout.Salt != "k1" || k2.Fallthrough.Rollout.Salt != "k2" {
+			t.Errorf("rollouts salted with the key: shared %v, salts %q %q", k1.Definition == k2.Definition,
+				k1.Fallthrough.Rollout.Salt, k2.Fallthrough.Rollout.Salt)
+		}
+	})
+	t.Run("malformed", func(t *testing.T) { checkMalformedNotShared(t, flagOf(t, s, "m1"), flagOf(t, s, "m2")) })
+	t.Run("shared empty parts unwritten", checkSharedEmptyPartsUnwritten)
+}
+
+// flagOf is s.Flag(key), which must exist.
+func flagOf(t *testing.T, s *Snapshot, key string) *Flag {
+	t.Helper()
+	f := s.Flag(key)
+	if f == nil {
+		t.Fatalf("Flag(%q) = nil", key)
 	}
-	a, b := get("a"), get("b")
+	return f
+}
+
+// checkSameBytesShare checks that a and b, compiled from the same bytes
+// of TestSharedDefinitions, share their definition but not their keys or
+// salts.
+func checkSameBytesShare(t *testing.T, a, b *Flag) {
+	t.Helper()
 	if a.Definition != b.Definition {
 		t.Errorf("a and b, the same bytes: definitions not shared")
 	}
 	if a.Key != "a" || b.Key != "b" || a.Salt() != "a" || b.Salt() != "b" || !b.On || b.Fallthrough.Variation != 1 || !b.Variations[1].Bool || !b.Constant {
 		t.Errorf("b = key %q salt %q on %v fallthrough %+v constant %v", b.Key, b.Salt(), b.On, b.Fallthrough, b.Constant)
 	}
-	if bk := get("bad key"); bk.Definition == a.Definition || bk.Err == nil {
-		t.Errorf("flag under an invalid key shares a's definition or has no error: %v", bk.Err)
-	}
 	if a.Err != nil || b.Err != nil {
 		t.Errorf("a, b errors: %v, %v", a.Err, b.Err)
 	}
-	s1, s2 := get("s1"), get("s2")
-	if s1.Definition != s2.Definition || s1.Salt() != "s" || s2.Salt() != "s" || s2.Fallthrough.Rollout.Salt != "s" {
-		t.Errorf("explicitly salted flags: shared %v, salts %q %q", s1.Definition == s2.Definition, s1.Salt(), s2.Salt())
-	}
-	k1, k2 := get("k1"), get("k2")
-	if k1.Definition == k2.Definition || k1.Fallthrough.Rollout.Salt != "k1" || k2.Fallthrough.Rollout.Salt != "k2" {
-		t.Errorf("rollouts salted with the key: shared %v, salts %q %q", k1.Definition == k2.Definition,
-			k1.Fallthrough.Rollout.Salt, k2.Fallthrough.Rollout.Salt)
-	}
-	m1, m2 := get("m1"), get("m2")
+}
+
+// checkMalformedNotShared checks that malformed flags of the same bytes
+// do not share a definition: each problem names its own flag.
+func checkMalformedNotShared(t *testing.T, m1, m2 *Flag) {
+	t.Helper()
 	if m1.Definition == m2.Definition || m1.Err == nil || m2.Err == nil {
 		t.Fatalf("malformed flags share a definition (%v) or lack errors", m1.Definition == m2.Definition)
 	}
 	if want := `flags.m2.fallthrough: missing (required)`; m2.Err.Error() != want {
 		t.Errorf("m2.Err = %q, want %q", m2.Err, want)
 	}
-	// The shared empty parts were never written to.
+}
+
+// checkSharedEmptyPartsUnwritten checks that compiling never wrote to the
+// empty parts every plain flag and clause shares.
+func checkSharedEmptyPartsUnwritten(t *testing.T) {
+	t.Helper()
 	if noMetadata.Description != "" || noMetadata.Tags != nil || noMetadata.Deprecated || noMetadata.local != nil {
 		t.Errorf("the shared empty Metadata was written: %+v", *noMetadata)
 	}
 	if unresolved.PrerequisiteFlags != nil || unresolved.SegmentRefs != nil || unresolved.Problems != nil {
 		t.Errorf("the shared empty Resolved was written: %+v", *unresolved)
+	}
+	if noParsed.patterns != nil || noParsed.numbers != nil || noParsed.instants != nil || noParsed.versions != nil {
+		t.Errorf("the shared empty parsedValues was written: %+v", *noParsed)
 	}
 }
 
@@ -83,26 +114,13 @@ func TestInternedVariations(t *testing.T) {
 		"s": flag(`["a,b"]`, 0), "s2": flag(`["a","b"]`, 1), "s3": flag(`["\u0061,b"]`, 0),
 		"j1": flag(`[{"k":[1]}]`, 0), "j2": flag(`[{"k":[1]} ]`, 0),
 	}, nil))
-	same := func(a, b string, want bool) {
-		t.Helper()
-		fa, fb := s.Flag(a), s.Flag(b)
-		if fa.Err != nil || fb.Err != nil {
-			t.Fatalf("%s, %s: %v, %v", a, b, fa.Err, fb.Err)
-		}
-		if got := &fa.Variations[0] == &fb.Variations[0]; got != want {
-			t.Errorf("%s and %s share their variations: %v, want %v", a, b, got, want)
-		}
-		if want && (fa.Kind != fb.Kind || cmp.Diff(fa.Variations, fb.Variations) != "") {
-			t.Errorf("%s and %s: shared variations differ", a, b)
-		}
-	}
-	same("ft0", "ft1", true)
-	same("ft0", "tf", false)
-	same("n1", "n1b", true)
-	same("n1", "n1.0", false) // the JSON keeps the document's spelling
-	same("s", "s2", false)
-	same("s", "s3", true)
-	same("j1", "j2", true)
+	checkSharedVariations(t, s, "ft0", "ft1", true)
+	checkSharedVariations(t, s, "ft0", "tf", false)
+	checkSharedVariations(t, s, "n1", "n1b", true)
+	checkSharedVariations(t, s, "n1", "n1.0", false) // the JSON keeps the document's spelling
+	checkSharedVariations(t, s, "s", "s2", false)
+	checkSharedVariations(t, s, "s", "s3", true)
+	checkSharedVariations(t, s, "j1", "j2", true)
 	if f := s.Flag("tf"); f.Variations[0].Bool != true || string(f.Variations[1].JSON) != "false" || f.Kind != KindBool {
 		t.Errorf("tf variations = %+v", f.Variations)
 	}
@@ -114,6 +132,23 @@ func TestInternedVariations(t *testing.T) {
 	}
 	if f := s.Flag("j2"); cmp.Diff(map[string]any{"k": []any{1.0}}, f.Variations[0].Value) != "" || string(f.Variations[0].JSON) != `{"k":[1]}` {
 		t.Errorf("j2 variations = %+v", f.Variations)
+	}
+}
+
+// checkSharedVariations checks that flags a and b of s share their
+// variations list exactly when want says so, and that a shared list
+// serves both alike.
+func checkSharedVariations(t *testing.T, s *Snapshot, a, b string, want bool) {
+	t.Helper()
+	fa, fb := s.Flag(a), s.Flag(b)
+	if fa.Err != nil || fb.Err != nil {
+		t.Fatalf("%s, %s: %v, %v", a, b, fa.Err, fb.Err)
+	}
+	if got := &fa.Variations[0] == &fb.Variations[0]; got != want {
+		t.Errorf("%s and %s share their variations: %v, want %v", a, b, got, want)
+	}
+	if want && (fa.Kind != fb.Kind || cmp.Diff(fa.Variations, fb.Variations) != "") {
+		t.Errorf("%s and %s: shared variations differ", a, b)
 	}
 }
 
@@ -220,11 +255,14 @@ func TestParsedValuesOwnOrShared(t *testing.T) {
 		t.Errorf("parsed values: %d patterns, %d numbers, %d instants, %d versions",
 			len(cs[1].patterns), len(cs[2].numbers), len(cs[3].instants), len(cs[4].versions))
 	}
-	if noParsed.patterns != nil || noParsed.numbers != nil || noParsed.instants != nil || noParsed.versions != nil {
-		t.Errorf("the shared empty parsedValues was written: %+v", *noParsed)
-	}
-	if !cs[0].Match("ann@corp.com", true) || !cs[1].Match("ab", true) || !cs[2].Match(2.0, true) ||
-		!cs[3].Match(4.0, true) || !cs[4].Match("1.2.0", true) || cs[5].Match("1.2.0", true) {
-		t.Errorf("clauses do not match as compiled")
+	checkSharedEmptyPartsUnwritten(t)
+	for i, m := range []struct {
+		value any
+		want  bool
+	}{{"ann@corp.com", true}, {"ab", true}, {2.0, true}, {4.0, true}, {"1.2.0", true}, {"1.2.0", false}} {
+		if got := cs[i].Match(m.value, true); got != m.want {
+			t.Errorf("clauses do not match as compiled: clause %d (%s %v) Match(%v) = %v, want %v",
+				i, cs[i].Op, cs[i].Values, m.value, got, m.want)
+		}
 	}
 }

@@ -53,48 +53,78 @@ func FuzzParseJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tree, err := parseJSON(data)
 		got := plain(tree)
-		want, stdErr := decodeStd(data)
-		stdOK := stdErr == nil && json.Valid(data)
-		if stdErr == nil != json.Valid(data) {
-			t.Fatalf("encoding/json disagrees with itself on %q: Decode %v, Valid %v", data, stdErr, json.Valid(data))
-		}
-		deep, invalid := false, false
-		if stdOK {
-			deep, invalid = nestingDepth(data) > MaxNesting, invalidText(data)
-		}
-		wantOK := stdOK && !deep && !invalid
-		if (err == nil) != wantOK {
-			t.Fatalf("parseJSON(%q) error %v; want error %v (encoding/json %v, too deep %v, invalid text %v)",
-				data, err, !wantOK, stdErr, deep, invalid)
-		}
-		switch {
-		case deep && !invalid && !errors.Is(err, ErrTooDeep):
-			t.Fatalf("parseJSON(%q) error %v, want ErrTooDeep", data, err)
-		case invalid && !deep && !errors.Is(err, ErrInvalidUTF8):
-			t.Fatalf("parseJSON(%q) error %v, want ErrInvalidUTF8", data, err)
-		}
+		std := stdVerdictOf(t, data)
+		checkParseJSONError(t, data, err, std)
 		if err != nil {
 			return
 		}
 		// reflect.DeepEqual first: cmp.Diff takes time exponential in the
 		// depth of nested one-element arrays, and most inputs are equal.
-		if !reflect.DeepEqual(want, got) {
-			t.Fatalf("parseJSON(%q) differs from encoding/json (-want +got):\n%s", data, cmp.Diff(want, got))
+		if !reflect.DeepEqual(std.value, got) {
+			t.Fatalf("parseJSON(%q) differs from encoding/json (-want +got):\n%s", data, cmp.Diff(std.value, got))
 		}
-		// splitObject agrees on objects.
-		if m, ok := want.(map[string]any); ok {
-			raw, _, err := splitObject(data, 1)
-			if err != nil || len(raw) != len(m) {
-				t.Fatalf("splitObject(%q) = %d members, %v; want %d", data, len(raw), err, len(m))
-			}
-			for k, r := range raw {
-				v, err := decodeStd(r)
-				if err != nil || !reflect.DeepEqual(v, m[k]) {
-					t.Fatalf("splitObject(%q)[%q] = %s, want %v", data, k, r, m[k])
-				}
-			}
+		if m, ok := std.value.(map[string]any); ok {
+			checkSplitObject(t, data, m)
 		}
 	})
+}
+
+// stdVerdict is what encoding/json and SPEC §13's limits say of a text.
+type stdVerdict struct {
+	value   any   // encoding/json's decoding
+	err     error // encoding/json's error
+	ok      bool  // parseJSON must accept the text
+	deep    bool  // valid for encoding/json but nested deeper than MaxNesting
+	invalid bool  // valid for encoding/json but not UTF-8, or a lone surrogate escape
+}
+
+// stdVerdictOf decodes data with encoding/json, which must agree with
+// json.Valid, and tells the limits apart with nestingDepth and invalidText.
+func stdVerdictOf(t *testing.T, data []byte) stdVerdict {
+	t.Helper()
+	var v stdVerdict
+	v.value, v.err = decodeStd(data)
+	stdOK := v.err == nil && json.Valid(data)
+	if v.err == nil != json.Valid(data) {
+		t.Fatalf("encoding/json disagrees with itself on %q: Decode %v, Valid %v", data, v.err, json.Valid(data))
+	}
+	if stdOK {
+		v.deep, v.invalid = nestingDepth(data) > MaxNesting, invalidText(data)
+	}
+	v.ok = stdOK && !v.deep && !v.invalid
+	return v
+}
+
+// checkParseJSONError checks that parseJSON's error err on data is nil
+// exactly when std accepts it, and says why when only one limit is hit.
+func checkParseJSONError(t *testing.T, data []byte, err error, std stdVerdict) {
+	t.Helper()
+	if (err == nil) != std.ok {
+		t.Fatalf("parseJSON(%q) error %v; want error %v (encoding/json %v, too deep %v, invalid text %v)",
+			data, err, !std.ok, std.err, std.deep, std.invalid)
+	}
+	switch {
+	case std.deep && !std.invalid && !errors.Is(err, ErrTooDeep):
+		t.Fatalf("parseJSON(%q) error %v, want ErrTooDeep", data, err)
+	case std.invalid && !std.deep && !errors.Is(err, ErrInvalidUTF8):
+		t.Fatalf("parseJSON(%q) error %v, want ErrInvalidUTF8", data, err)
+	}
+}
+
+// checkSplitObject checks that splitObject agrees with encoding/json's m
+// on the object data: the same members with the same values.
+func checkSplitObject(t *testing.T, data []byte, m map[string]any) {
+	t.Helper()
+	raw, _, err := splitObject(data, 1)
+	if err != nil || len(raw) != len(m) {
+		t.Fatalf("splitObject(%q) = %d members, %v; want %d", data, len(raw), err, len(m))
+	}
+	for k, r := range raw {
+		v, err := decodeStd(r)
+		if err != nil || !reflect.DeepEqual(v, m[k]) {
+			t.Fatalf("splitObject(%q)[%q] = %s, want %v", data, k, r, m[k])
+		}
+	}
 }
 
 // nestingDepth returns how deep the valid JSON text data nests objects

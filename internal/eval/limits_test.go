@@ -75,19 +75,7 @@ func TestDeepNestingRejected(t *testing.T) {
 		{"scalars do not count", `{"x":` + strings.Repeat(`{"a":`, 63) + `"s"` + strings.Repeat("}", 63) + `}`, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseDocument([]byte(tc.doc))
-			if tc.ok {
-				if err != nil {
-					t.Fatalf("ParseDocument: %v, want success", err)
-				}
-				return
-			}
-			if !errors.Is(err, ErrInvalidDocument) {
-				t.Fatalf("ParseDocument error %v, want ErrInvalidDocument", err)
-			}
-			if tc.name != "top level an array of 64" && !errors.Is(err, ErrTooDeep) {
-				t.Fatalf("ParseDocument error %v, want ErrTooDeep", err)
-			}
+			checkParseDepth(t, tc.doc, tc.ok, tc.name != "top level an array of 64")
 		})
 	}
 
@@ -112,25 +100,47 @@ func TestDeepNestingRejected(t *testing.T) {
 	// is level 1) counts its levels as in a document: one the document
 	// could not hold is malformed, so it is refused and never served.
 	t.Run("one flag or segment", func(t *testing.T) {
-		for _, kind := range []string{"flag", "segment"} {
-			raw := flagWithVariation(nested(60))
-			if kind == "segment" {
-				raw = `{"included":[],"x":` + nested(61) + `}`
-			}
-			if s := compileOne(kind, "deep", raw); s.Problems() != nil {
-				t.Errorf("%s at level 64: %v, want no problem", kind, s.Problems())
-			}
-			raw = "[" + raw + "]" // one level more, and not an object: the depth is found first
-			p := oneProblem(t, compileOne(kind, "deep", raw), kind, "deep")
-			if !errors.Is(p, ErrTooDeep) || !errors.Is(p, ErrMalformed) || p.Path() != kind+"s.deep" {
-				t.Errorf("%s one level deeper: problem %v, want %ss.deep wrapping ErrTooDeep", kind, p, kind)
-			}
-		}
+		checkOneDepth(t, "flag", flagWithVariation(nested(60)))
+		checkOneDepth(t, "segment", `{"included":[],"x":`+nested(61)+`}`)
 		p := oneProblem(t, compileOne("flag", "deep", flagWithVariation(nested(9990))), "flag", "deep")
 		if !errors.Is(p, ErrTooDeep) {
 			t.Errorf("9,990 levels: %v, want ErrTooDeep", p)
 		}
 	})
+}
+
+// checkParseDepth checks that ParseDocument accepts doc when ok, and
+// otherwise rejects it as invalid, because it nests too deep when tooDeep.
+func checkParseDepth(t *testing.T, doc string, ok, tooDeep bool) {
+	t.Helper()
+	_, err := ParseDocument([]byte(doc))
+	if ok {
+		if err != nil {
+			t.Fatalf("ParseDocument: %v, want success", err)
+		}
+		return
+	}
+	if !errors.Is(err, ErrInvalidDocument) {
+		t.Fatalf("ParseDocument error %v, want ErrInvalidDocument", err)
+	}
+	if tooDeep && !errors.Is(err, ErrTooDeep) {
+		t.Fatalf("ParseDocument error %v, want ErrTooDeep", err)
+	}
+}
+
+// checkOneDepth checks that a flag or segment (kind) checked on its own,
+// raw reaching level 64, compiles without problem, and that one level
+// more is malformed for its depth.
+func checkOneDepth(t *testing.T, kind, raw string) {
+	t.Helper()
+	if s := compileOne(kind, "deep", raw); s.Problems() != nil {
+		t.Errorf("%s at level 64: %v, want no problem", kind, s.Problems())
+	}
+	raw = "[" + raw + "]" // one level more, and not an object: the depth is found first
+	p := oneProblem(t, compileOne(kind, "deep", raw), kind, "deep")
+	if !errors.Is(p, ErrTooDeep) || !errors.Is(p, ErrMalformed) || p.Path() != kind+"s.deep" {
+		t.Errorf("%s one level deeper: problem %v, want %ss.deep wrapping ErrTooDeep", kind, p, kind)
+	}
 }
 
 // badStrings are JSON string literals that are not valid UTF-8 once

@@ -94,41 +94,59 @@ func FuzzPatternMatch(f *testing.F) {
 		}
 		var want [2]*regexp.Regexp
 		for i, expr := range []string{a, b} {
-			re, err := regexp.Compile(expr)
-			p, _, gotErr := planAndCompile(expr)
-			if err != nil {
-				if gotErr == nil {
-					t.Fatalf("pattern %q: no error, regexp says %v", expr, err)
-				}
+			if want[i] = checkPatternAlone(t, expr, s); want[i] == nil {
 				return
 			}
-			if errors.Is(gotErr, ErrPatternLimit) {
-				return // beyond SPEC's limits
-			}
-			if gotErr != nil {
-				t.Fatalf("pattern %q: %v", expr, gotErr)
-			}
-			if got := p.match(s); got != re.MatchString(s) {
-				t.Fatalf("pattern %q (kind %d) on %q: %v, regexp %v", expr, p.kind, s, got, !got)
-			}
-			want[i] = re
 		}
-		ps := &problems{kind: "flag", key: "f"}
-		clause := compileClauses(ps, 1<<30, []string{a, b})
-		if len(ps.list) > 0 {
-			if errors.Is(ps.list[0], ErrPatternLimit) {
-				return
-			}
-			t.Fatalf("clause %q: %v", []string{a, b}, ps.list[0])
-		}
-		got := false
-		for i := range clause {
-			got = got || clause[i].match(s)
-		}
-		if w := want[0].MatchString(s) || want[1].MatchString(s); got != w {
-			t.Fatalf("clause %q on %q: %v, regexp %v", []string{a, b}, s, got, w)
-		}
+		checkPatternPair(t, [2]string{a, b}, s, want)
 	})
+}
+
+// checkPatternAlone checks that expr compiles as a pattern exactly when
+// Go's regexp compiles it, and then matches s as the regexp does, which
+// it returns. It returns nil when there is nothing to check: expr is no
+// regexp, or beyond SPEC's limits.
+func checkPatternAlone(t *testing.T, expr, s string) *regexp.Regexp {
+	t.Helper()
+	re, err := regexp.Compile(expr)
+	p, _, gotErr := planAndCompile(expr)
+	if err != nil {
+		if gotErr == nil {
+			t.Fatalf("pattern %q: no error, regexp says %v", expr, err)
+		}
+		return nil
+	}
+	if errors.Is(gotErr, ErrPatternLimit) {
+		return nil // beyond SPEC's limits
+	}
+	if gotErr != nil {
+		t.Fatalf("pattern %q: %v", expr, gotErr)
+	}
+	if got := p.match(s); got != re.MatchString(s) {
+		t.Fatalf("pattern %q (kind %d) on %q: %v, regexp %v", expr, p.kind, s, got, !got)
+	}
+	return re
+}
+
+// checkPatternPair checks that a clause whose values are the two patterns
+// exprs matches s when either regexp of want does.
+func checkPatternPair(t *testing.T, exprs [2]string, s string, want [2]*regexp.Regexp) {
+	t.Helper()
+	ps := &problems{kind: "flag", key: "f"}
+	clause := compileClauses(ps, 1<<30, exprs[:])
+	if len(ps.list) > 0 {
+		if errors.Is(ps.list[0], ErrPatternLimit) {
+			return
+		}
+		t.Fatalf("clause %q: %v", exprs[:], ps.list[0])
+	}
+	got := false
+	for i := range clause {
+		got = got || clause[i].match(s)
+	}
+	if w := want[0].MatchString(s) || want[1].MatchString(s); got != w {
+		t.Fatalf("clause %q on %q: %v, regexp %v", exprs[:], s, got, w)
+	}
 }
 
 // worstRegexFlags are flags whose patterns use about all of maxRegexCost in

@@ -279,6 +279,8 @@ func TestProblemsSorted(t *testing.T) {
 	}
 }
 
+// TestCompileFromReuse: CompileFrom reuses the compiled parts of flags
+// and segments whose bytes did not change, and recompiles the others.
 func TestCompileFromReuse(t *testing.T) {
 	const re = `{"on":true,"variations":[false,true],"rules":[{"clauses":[{"attribute":"email","op":"matches","values":["@corp\\.com$"]}],
 		"serve":{"rollout":{"variations":[{"variation":0,"weight":50000},{"variation":1,"weight":50000}]}}}],"fallthrough":{"variation":0}}`
@@ -288,21 +290,8 @@ func TestCompileFromReuse(t *testing.T) {
 	d2 := d1.Apply(&Patch{Version: 2, Flags: map[string]json.RawMessage{"b": json.RawMessage(strings.Replace(re, "corp", "corp2", 1))}})
 	s2 := CompileFrom(s1, d2)
 
-	a1, a2 := s1.Flag("a"), s2.Flag("a")
-	if a1 == a2 {
-		t.Fatalf("unchanged flag: CompileFrom returned the previous snapshot's *Flag itself, want a copy")
-	}
-	if &a1.Rules[0] != &a2.Rules[0] || &a1.Rules[0].Clauses[0].patterns[0] != &a2.Rules[0].Clauses[0].patterns[0] ||
-		a1.Rules[0].Serve.Rollout != a2.Rules[0].Serve.Rollout {
-		t.Errorf("unchanged flag a was recompiled: rules, patterns or rollouts not shared")
-	}
-	b1, b2 := s1.Flag("b"), s2.Flag("b")
-	if &b1.Rules[0] == &b2.Rules[0] || &b1.Rules[0].Clauses[0].patterns[0] == &b2.Rules[0].Clauses[0].patterns[0] {
-		t.Errorf("changed flag b was reused")
-	}
-	if got := b2.Rules[0].Clauses[0].patterns[0].lit; got != `@corp2.com` {
-		t.Errorf("b recompiled pattern = %q, want the new one", got)
-	}
+	t.Run("unchanged flag", func(t *testing.T) { checkFlagReused(t, s1.Flag("a"), s2.Flag("a")) })
+	t.Run("changed flag", func(t *testing.T) { checkFlagRecompiled(t, s1.Flag("b"), s2.Flag("b"), `@corp2.com`) })
 	if g1, g2 := s1.Segment("s"), s2.Segment("s"); g1 == g2 || &g1.Rules[0] != &g2.Rules[0] {
 		t.Errorf("unchanged segment: not a copy sharing its compiled rules")
 	}
@@ -315,9 +304,7 @@ func TestCompileFromReuse(t *testing.T) {
 	// The same key with the same bytes under a new key is compiled, not looked up by content.
 	d3 := d2.Apply(&Patch{Version: 3, Flags: map[string]json.RawMessage{"c": json.RawMessage(re)}})
 	s3 := CompileFrom(s2, d3)
-	if c, a := s3.Flag("c"), s3.Flag("a"); c.Key != "c" || &c.Rules[0] == &a.Rules[0] || c.Salt() != "c" || c.Rules[0].Serve.Rollout.Salt != "c" {
-		t.Errorf("new flag c with a's bytes: key %q salt %q, shares a's rules: %v", c.Key, c.Salt(), &c.Rules[0] == &a.Rules[0])
-	}
+	t.Run("new key with the same bytes", func(t *testing.T) { checkNewKeyCompiled(t, s3.Flag("c"), s3.Flag("a")) })
 	// Reusing across a deletion: a deleted flag disappears.
 	s4 := CompileFrom(s3, d3.Apply(&Patch{Version: 4, Flags: map[string]json.RawMessage{"a": nil}}))
 	if s4.Flag("a") != nil || s4.Flag("c") == nil {
@@ -326,6 +313,40 @@ func TestCompileFromReuse(t *testing.T) {
 	// CompileFrom(nil, d) is Compile(d).
 	if diff := cmp.Diff(problemStrings(Compile(d1).Problems()), problemStrings(CompileFrom(nil, d1).Problems())); diff != "" {
 		t.Errorf("CompileFrom(nil) differs from Compile (-want +got):\n%s", diff)
+	}
+}
+
+// checkFlagReused checks that a2, flag a compiled again from the same
+// bytes, is a copy of a1 sharing its rules, patterns and rollouts.
+func checkFlagReused(t *testing.T, a1, a2 *Flag) {
+	t.Helper()
+	if a1 == a2 {
+		t.Fatalf("unchanged flag: CompileFrom returned the previous snapshot's *Flag itself, want a copy")
+	}
+	if &a1.Rules[0] != &a2.Rules[0] || &a1.Rules[0].Clauses[0].patterns[0] != &a2.Rules[0].Clauses[0].patterns[0] ||
+		a1.Rules[0].Serve.Rollout != a2.Rules[0].Serve.Rollout {
+		t.Errorf("unchanged flag a was recompiled: rules, patterns or rollouts not shared")
+	}
+}
+
+// checkFlagRecompiled checks that b2, flag b compiled from new bytes,
+// shares nothing with b1 and matches its new pattern, wantPattern.
+func checkFlagRecompiled(t *testing.T, b1, b2 *Flag, wantPattern string) {
+	t.Helper()
+	if &b1.Rules[0] == &b2.Rules[0] || &b1.Rules[0].Clauses[0].patterns[0] == &b2.Rules[0].Clauses[0].patterns[0] {
+		t.Errorf("changed flag b was reused")
+	}
+	if got := b2.Rules[0].Clauses[0].patterns[0].lit; got != wantPattern {
+		t.Errorf("b recompiled pattern = %q, want the new one", got)
+	}
+}
+
+// checkNewKeyCompiled checks that c, a new flag with a's bytes, has its
+// own key, salt and rules.
+func checkNewKeyCompiled(t *testing.T, c, a *Flag) {
+	t.Helper()
+	if c.Key != "c" || &c.Rules[0] == &a.Rules[0] || c.Salt() != "c" || c.Rules[0].Serve.Rollout.Salt != "c" {
+		t.Errorf("new flag c with a's bytes: key %q salt %q, shares a's rules: %v", c.Key, c.Salt(), &c.Rules[0] == &a.Rules[0])
 	}
 }
 

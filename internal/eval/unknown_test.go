@@ -283,8 +283,34 @@ func TestUnknownFieldsTableMatchesCompiler(t *testing.T) {
 	if err != nil || len(got) != 0 {
 		t.Fatalf("UnknownFields(full document) = %q, %v; want none", unknownStrings(got), err)
 	}
+	pairs := knownPairs()
+	t.Run("the document uses every field", func(t *testing.T) {
+		visited := visitedFields(t, doc)
+		var missing []string
+		for pair := range pairs {
+			if !visited[pair] {
+				missing = append(missing, pair)
+			}
+		}
+		sort.Strings(missing)
+		if len(missing) > 0 {
+			t.Fatalf("the full document does not use %q", missing)
+		}
+	})
+	t.Run("the compiler reads every field", func(t *testing.T) {
+		for _, pair := range sortedKeys(pairs) {
+			if pair == "document.$schema" {
+				continue // for editors (a JSON Schema's address): known, read by nothing
+			}
+			checkCompilerReads(t, pair)
+		}
+	})
+}
 
-	// Every field of the table is in the document.
+// visitedFields is the set of object.field pairs of the known-fields table
+// that the full document doc uses.
+func visitedFields(t *testing.T, doc *Document) map[string]bool {
+	t.Helper()
 	visited := map[string]bool{}
 	w := &unknownWalker{visit: func(o *knownObject, name, _ string) { visited[o.name+"."+name] = true }}
 	names, err := topLevelNames([]byte(fullDocument))
@@ -300,59 +326,58 @@ func TestUnknownFieldsTableMatchesCompiler(t *testing.T) {
 		tree, _ := parseJSON(raw)
 		w.object(tree.(object), segmentFields, "segment", key, "")
 	}
-	pairs := knownPairs()
-	var missing []string
-	for pair := range pairs {
-		if !visited[pair] {
-			missing = append(missing, pair)
-		}
-	}
-	sort.Strings(missing)
-	if len(missing) > 0 {
-		t.Fatalf("the full document does not use %q", missing)
-	}
+	return visited
+}
 
-	// Every field the document uses is read by the compiler.
-	for _, pair := range sortedKeys(pairs) {
-		var tree map[string]any
-		dec := json.NewDecoder(strings.NewReader(fullDocument))
-		dec.UseNumber()
-		if err := dec.Decode(&tree); err != nil {
-			t.Fatal(err)
+// checkCompilerReads gives the field pair (object.field) a value of the
+// wrong type wherever the full document uses it, and checks that the
+// document is then invalid (a document field) or the compiler reports a
+// problem at the field.
+func checkCompilerReads(t *testing.T, pair string) {
+	t.Helper()
+	data, paths := withWrongType(t, pair)
+	mutated, err := ParseDocument(data)
+	if strings.HasPrefix(pair, "document.") {
+		if err == nil {
+			t.Errorf("%s of the wrong type: the document is not invalid", pair)
 		}
-		var paths []string
-		plainOccurrences(tree, func(o *knownObject, name, path string, f knownField, set func(any)) {
-			if o.name+"."+name != pair {
-				return
-			}
-			paths = append(paths, path)
-			if f.obj != nil || o == documentFields {
-				set([]any{}) // wants an object
-			} else {
-				set(map[string]any{}) // wants anything but an object
-			}
-		})
-		data, err := json.Marshal(tree)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if pair == "document.$schema" {
-			continue // for editors (a JSON Schema's address): known, read by nothing
-		}
-		mutated, err := ParseDocument(data)
-		if strings.HasPrefix(pair, "document.") {
-			if err == nil {
-				t.Errorf("%s of the wrong type: the document is not invalid", pair)
-			}
-			continue
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", pair, err)
-		}
-		if !problemAt(Compile(mutated).Problems(), paths) {
-			t.Errorf("%s of the wrong type at %q: no problem there, so the compiler does not read it", pair, paths)
-		}
+		return
 	}
+	if err != nil {
+		t.Fatalf("%s: %v", pair, err)
+	}
+	if !problemAt(Compile(mutated).Problems(), paths) {
+		t.Errorf("%s of the wrong type at %q: no problem there, so the compiler does not read it", pair, paths)
+	}
+}
+
+// withWrongType is the full document with every occurrence of the field
+// pair given a value of the wrong type (an array where an object is
+// wanted, an object elsewhere), and the paths of those occurrences.
+func withWrongType(t *testing.T, pair string) (data []byte, paths []string) {
+	t.Helper()
+	var tree map[string]any
+	dec := json.NewDecoder(strings.NewReader(fullDocument))
+	dec.UseNumber()
+	if err := dec.Decode(&tree); err != nil {
+		t.Fatal(err)
+	}
+	plainOccurrences(tree, func(o *knownObject, name, path string, f knownField, set func(any)) {
+		if o.name+"."+name != pair {
+			return
+		}
+		paths = append(paths, path)
+		if f.obj != nil || o == documentFields {
+			set([]any{}) // wants an object
+		} else {
+			set(map[string]any{}) // wants anything but an object
+		}
+	})
+	data, err := json.Marshal(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, paths
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -71,6 +71,15 @@ func TestDefinitionsSharedAcrossVersions(t *testing.T) {
 	if r1.Definition != r2.Definition || r1.Version != 1 || r2.Version != 2 || len(r2.Rules) != 1 {
 		t.Errorf("r1, r2: shared %v, versions %d %d", r1.Definition == r2.Definition, r1.Version, r2.Version)
 	}
+	t.Run("versions the parser judges", func(t *testing.T) { checkJudgedVersions(t, s, a) })
+}
+
+// checkJudgedVersions checks the flags of TestDefinitionsSharedAcrossVersions
+// whose version the parser must judge: a negative one is malformed and
+// shares nothing with a, of the same bytes but for its version; of two
+// versions the last counts; a missing one is 0.
+func checkJudgedVersions(t *testing.T, s *Snapshot, a *Flag) {
+	t.Helper()
 	if neg := s.Flag("neg"); neg.Err == nil || neg.Definition == a.Definition {
 		t.Errorf("version -3: error %v, shared %v", neg.Err, neg.Definition == a.Definition)
 	}
