@@ -10,11 +10,11 @@ import (
 // "version" share one Definition (see compiler.flag). versionOf finds that
 // value without parsing the flag.
 
-// versionSpan is where a flag's top-level "version" member's value stands
-// in its JSON, and what it is. ok is false when the JSON has no such
-// member, has it twice, or holds anything but a plain integer literal there
-// (0 or digits without a leading zero, within int64): the JSON is then
-// compared whole.
+// versionSpan is where the value of a flag's top-level "version" member
+// stands in its JSON (the last such member, which is the one the parser
+// reads), and what it is. ok is false when the JSON has no such member, or
+// holds anything but a plain integer literal there (0 or digits without a
+// leading zero, within int64): the JSON is then compared whole.
 type versionSpan struct {
 	start, end int
 	value      int64
@@ -25,6 +25,9 @@ type versionSpan struct {
 // structure of the JSON (strings, brackets, separators); JSON it cannot
 // follow gives ok false.
 func versionOf(raw []byte) versionSpan {
+	if v := versionAtEnd(raw); v.ok {
+		return v
+	}
 	var v versionSpan
 	i := skipWS(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
@@ -35,12 +38,9 @@ func versionOf(raw []byte) versionSpan {
 		if end < 0 {
 			return versionSpan{}
 		}
-		if isVersion {
+		if isVersion { // the last one counts, as in the parser
 			n, ok := plainInt(raw[start:end])
-			if v.ok || !ok {
-				return versionSpan{}
-			}
-			v = versionSpan{start: start, end: end, value: n, ok: true}
+			v = versionSpan{start: start, end: end, value: n, ok: ok}
 		}
 		if i = skipWS(raw, end); i >= len(raw) {
 			return versionSpan{}
@@ -54,6 +54,27 @@ func versionOf(raw []byte) versionSpan {
 	}
 }
 
+// versionAtEnd finds the version where encoding/json, which writes an
+// object's members in key order, puts it: last, as `,"version":12}` closing
+// the JSON. The brace that ends the text closes the flag's object, so the
+// member is a top-level one, and the last.
+func versionAtEnd(raw []byte) versionSpan {
+	end := len(raw) - 1
+	if end < 0 || raw[end] != '}' {
+		return versionSpan{}
+	}
+	start := end
+	for start > 0 && raw[start-1] >= '0' && raw[start-1] <= '9' {
+		start--
+	}
+	const name = `"version":`
+	if k := start - len(name); k < 1 || string(raw[k:start]) != name || raw[k-1] != ',' && raw[k-1] != '{' {
+		return versionSpan{}
+	}
+	n, ok := plainInt(raw[start:end])
+	return versionSpan{start: start, end: end, value: n, ok: ok}
+}
+
 // topMember reads the object member whose key starts at i (after white
 // space): whether its name is "version", and where its value starts and
 // ends (end -1 when the JSON cannot be followed).
@@ -63,8 +84,8 @@ func topMember(raw []byte, i int) (isVersion bool, start, end int) {
 		return false, 0, -1
 	}
 	keyStart := i + 1
-	if i = endOfString(raw, i); i < 0 {
-		return false, 0, -1
+	if i = endOfString(raw, i); i < 0 || bytes.IndexByte(raw[keyStart:i], '\\') >= 0 {
+		return false, 0, -1 // an escaped name may spell "version": the parser judges it
 	}
 	isVersion = string(raw[keyStart:i-1]) == "version"
 	if i = skipWS(raw, i); i >= len(raw) || raw[i] != ':' {

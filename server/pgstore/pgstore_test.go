@@ -557,6 +557,9 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("PUT = %d %s", resp.StatusCode, body)
 	}
+	for _, r := range rs { // the other replica reports on the flag once it has it
+		waitVersion(t, r.srv, 1)
+	}
 	// Below minUnits: nothing trips yet.
 	if b := postTreatmentFailing(t, rs[0], "pg-batch-0000000001", 0, 40); !strings.Contains(b, `"accepted":`) {
 		t.Fatalf("post: %s", b)
