@@ -49,6 +49,13 @@ type attributes struct {
 	// instead of every attribute's name.
 	fps [smallContext]uint32
 
+	// slots finds an attribute by its fingerprint: 1 + its index in list at
+	// fpSlot(fp), or at the next slots after it; 0 ends the search. One
+	// probe most of the time, and an absent attribute (frequent: a rule on
+	// an attribute some users lack) stops at the first empty slot instead
+	// of comparing every fingerprint.
+	slots [2 * smallContext]uint8
+
 	// keyHash is the context key's hash (keySeed), computed once when the
 	// context is built: the SDK's event pipeline recognizes repeated
 	// exposures by it without hashing the key at every evaluation.
@@ -99,11 +106,20 @@ func newAttributes(m map[string]any) *attributes {
 		x.list, a = x.arr[:0], &x.attributes
 	}
 	for name, v := range m {
-		a.fps[len(a.list)] = eval.Fingerprint(name)
+		fp := eval.Fingerprint(name)
+		h := fpSlot(fp)
+		for a.slots[h] != 0 {
+			h = (h + 1) % uint32(len(a.slots))
+		}
+		a.slots[h] = uint8(len(a.list) + 1)
+		a.fps[len(a.list)] = fp
 		a.list = append(a.list, attribute{name, v})
 	}
 	return a
 }
+
+// fpSlot is where attributes.slots starts looking for fingerprint fp.
+func fpSlot(fp uint32) uint32 { return (fp * 0x9e3779b1) >> 27 }
 
 // getFP returns the top-level attribute name, JSON nulls included; fp is
 // the name's eval.Fingerprint.
@@ -112,9 +128,13 @@ func (a *attributes) getFP(name string, fp uint32) (any, bool) {
 		v, ok := a.m[name]
 		return v, ok
 	}
-	for i, x := range a.fps[:len(a.list)] {
-		if x == fp && a.list[i].name == name {
-			return a.list[i].value, true
+	for h := fpSlot(fp); ; h = (h + 1) % uint32(len(a.slots)) {
+		j := int(a.slots[h]) - 1
+		if j < 0 {
+			break
+		}
+		if a.fps[j] == fp && a.list[j].name == name {
+			return a.list[j].value, true
 		}
 	}
 	return nil, false

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 	"github.com/google/go-cmp/cmp"
 )
@@ -481,5 +482,36 @@ func TestContextSetConvertibleTypes(t *testing.T) {
 	}
 	if err := NewContext("u").Set("x", struct{}{}).Build().Err(); err == nil {
 		t.Error("a struct was accepted")
+	}
+}
+
+// TestAttributeSlots: every attribute of a context as large as a slice
+// holds is found through the fingerprint slots, names whose fingerprints
+// collide (same length, first and last byte) included, and an absent name
+// is not, whether or not its fingerprint is taken.
+func TestAttributeSlots(t *testing.T) {
+	b := NewContext("k")
+	var names []string
+	for i := range smallContext - 1 { // "key" is the 16th
+		name := fmt.Sprintf("a%cz", 'a'+i) // one fingerprint for all 15
+		b.Set(name, i)
+		names = append(names, name)
+	}
+	c := b.Build()
+	if c.attrs.m != nil {
+		t.Fatalf("a context of %d attributes is a map, want the slice", smallContext)
+	}
+	for i, name := range names {
+		if v, ok := c.lookup(eval.Path{name}); !ok || v != float64(i) {
+			t.Errorf("lookup(%q) = %v, %v; want %d", name, v, ok, i)
+		}
+	}
+	if v, ok := c.lookup(eval.Path{"key"}); !ok || v != "k" {
+		t.Errorf("lookup(key) = %v, %v", v, ok)
+	}
+	for _, absent := range []string{"a_z", "azz", "b", "keys", ""} {
+		if v, ok := c.lookup(eval.Path{absent}); ok {
+			t.Errorf("lookup(%q) = %v, want absent", absent, v)
+		}
 	}
 }
