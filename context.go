@@ -37,16 +37,17 @@ type Context struct {
 }
 
 // attributes holds a context's top-level attributes, "key" included. A few
-// attributes (the usual context) are a slice scanned in order, because
-// comparing a handful of short names costs less than hashing one; more than
+// attributes (the usual context) are a slice found through a small table by
+// fingerprint, because a clause carries its attribute's fingerprint and
+// comparing one short name costs less than hashing it; more than
 // smallContext are a map.
 type attributes struct {
 	list []attribute
 	m    map[string]any
 
-	// fps holds eval.Fingerprint(name) of list's attributes, in order: a lookup
-	// scans this one cache line and touches the one attribute it finds,
-	// instead of every attribute's name.
+	// fps holds eval.Fingerprint(name) of list's attributes, in order: a
+	// lookup compares the fingerprint of the attribute a slot points to
+	// before its name, and touches the name only on a match.
 	fps [smallContext]uint32
 
 	// slots finds an attribute by its fingerprint: 1 + its index in list at
