@@ -202,3 +202,26 @@ func TestParseJSONErrorsHavePositions(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSkimValue holds skimValue, the fast path of skipValue, to
+// checkValue: the same verdict on every text at every nesting level, and
+// the same end for the valid ones.
+func FuzzSkimValue(f *testing.F) {
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s), uint8(1))
+	}
+	f.Add([]byte(` {"a" : [ 1 , "x\u00e9" , true,false,null] } `), uint8(3))
+	f.Fuzz(func(t *testing.T, data []byte, level uint8) {
+		lvl := 1 + int(level)%(MaxNesting+1)
+		skim := &scanner{data: data}
+		ok := skim.skimValue(lvl)
+		check := &scanner{data: data}
+		err := check.checkValue(lvl)
+		if ok != (err == nil) {
+			t.Fatalf("skimValue(%q, level %d) = %v; checkValue: %v", data, lvl, ok, err)
+		}
+		if ok && skim.pos != check.pos {
+			t.Fatalf("skimValue(%q, level %d) ends at %d; checkValue at %d", data, lvl, skim.pos, check.pos)
+		}
+	})
+}
