@@ -24,8 +24,8 @@ type compiler struct {
 	// bytes, so a collision only costs a compilation.
 	seed  maphash.Seed
 	defs  map[uint64]int32
-	flags []Flag    // the snapshot's flags being compiled
-	doc   *Document // their JSON
+	flags []Flag            // the snapshot's flags being compiled
+	raws  []json.RawMessage // their JSON
 
 	// paths interns attribute paths by their text: the flags that test an
 	// attribute share one Path, which costs less memory and lets the
@@ -62,8 +62,8 @@ type internedVariations struct {
 	list []Variation
 }
 
-func newCompiler(doc *Document, flags []Flag) *compiler {
-	return &compiler{seed: maphash.MakeSeed(), doc: doc, flags: flags}
+func newCompiler(flags []Flag, raws []json.RawMessage) *compiler {
+	return &compiler{seed: maphash.MakeSeed(), flags: flags, raws: raws}
 }
 
 // treeArena returns the arena for the parse tree of the next flag or
@@ -91,7 +91,7 @@ func (c *compiler) flag(i int, key string, raw json.RawMessage) {
 	h := v.hash(c.seed, raw)
 	// An invalid key is a problem of the flag, naming it: compiled alone.
 	if j, ok := c.defs[h]; ok && ValidKey(key) {
-		if e := &c.flags[j]; sameButVersion(c.doc.Flags[e.Key], raw, v) {
+		if e := &c.flags[j]; sameButVersion(c.raws[j], raw, v) {
 			version := e.Version
 			if v.ok {
 				version = v.value

@@ -205,7 +205,8 @@ func TestCompileFromReuseExact(t *testing.T) {
 	}
 }
 
-// TestSortKeys: sortKeys sorts as slices.Sort does, whatever the keys share.
+// TestSortKeys: sortKeys sorts as slices.Sort does, whatever the keys share,
+// and moves the raws with their keys.
 func TestSortKeys(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	alphabets := []string{"ab", "a\x00b", "0123456789", "flag-.xyzXYZ\xff\x00"}
@@ -223,9 +224,20 @@ func TestSortKeys(t *testing.T) {
 		}
 		want := slices.Clone(keys)
 		slices.Sort(want)
-		sortKeys(keys)
+		var raws []json.RawMessage // each key's own bytes, which must follow it
+		if round%2 == 1 {
+			for _, k := range keys {
+				raws = append(raws, json.RawMessage(k))
+			}
+		}
+		sortKeys(keys, raws)
 		if !slices.Equal(keys, want) {
 			t.Fatalf("round %d: sortKeys differs from slices.Sort on %d keys", round, n)
+		}
+		for i := range raws {
+			if string(raws[i]) != keys[i] {
+				t.Fatalf("round %d: raw %q sorted to key %q", round, raws[i], keys[i])
+			}
 		}
 	}
 }

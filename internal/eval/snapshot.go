@@ -54,13 +54,15 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 		segments: make(map[string]*Segment, len(doc.Segments)),
 		flagKeys: make([]string, 0, len(doc.Flags)),
 	}
-	for key := range doc.Flags {
+	raws := make([]json.RawMessage, 0, len(doc.Flags))
+	for key, raw := range doc.Flags {
 		s.flagKeys = append(s.flagKeys, key)
+		raws = append(raws, raw)
 	}
-	sortKeys(s.flagKeys)
+	sortKeys(s.flagKeys, raws)
 	s.flagData = make([]Flag, len(s.flagKeys))
 	s.flagList = make([]*Flag, len(s.flagKeys))
-	c := s.compileFlags(prev)
+	c := s.compileFlags(prev, raws)
 	s.index = newFlagIndex(s.flagData)
 	for key, raw := range doc.Segments {
 		var g *Segment
@@ -92,16 +94,15 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	return s
 }
 
-// compileFlags fills s.flagData and s.flagList, reusing prev's definitions
+// compileFlags fills s.flagData and s.flagList from raws, the flags' JSON
+// in s.flagKeys order, reusing prev's definitions
 // of the flags whose JSON did not change, and returns the compiler that
 // compiled the flags (on one goroutine) or a new one, for the segments.
-func (s *Snapshot) compileFlags(prev *Snapshot) *compiler {
-	doc := s.doc
-	c := newCompiler(doc, s.flagData)
+func (s *Snapshot) compileFlags(prev *Snapshot, raws []json.RawMessage) *compiler {
+	c := newCompiler(s.flagData, raws)
 	compileRange := func(c *compiler, from, to int) {
 		for i := from; i < to; i++ {
-			key := s.flagKeys[i]
-			raw := doc.Flags[key]
+			key, raw := s.flagKeys[i], raws[i]
 			f := &s.flagData[i]
 			if old := prev.reusableFlag(key, raw); old != nil {
 				// The definition is shared; what belongs to a snapshot is
@@ -127,7 +128,7 @@ func (s *Snapshot) compileFlags(prev *Snapshot) *compiler {
 		wg.Add(1)
 		go func(from, to int) {
 			defer wg.Done()
-			compileRange(newCompiler(doc, s.flagData), from, to)
+			compileRange(newCompiler(s.flagData, raws), from, to)
 		}(from, min(n, from+chunk))
 	}
 	wg.Wait()

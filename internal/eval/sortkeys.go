@@ -2,21 +2,27 @@ package eval
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"slices"
+	"sort"
 	"strings"
 )
 
-// sortKeys sorts keys as slices.Sort does, faster for the thousands of keys
-// of a document: comparison sorting of strings that share a long prefix
-// ("flag-00017", "checkout-…") was a fifth of the time a document took to
-// load. Each key is reduced to the 8 bytes after the prefix every key
-// shares, as a big-endian integer (a shorter key padded with zeros, which
-// sorts it before its extensions); the integers are radix sorted, and only
-// keys whose integers tie are compared as strings.
-func sortKeys(keys []string) {
+// sortKeys sorts keys as slices.Sort does, and raws (nil, or as long as
+// keys) along with them; faster for the thousands of keys of a document:
+// comparison sorting of strings that share a long prefix ("flag-00017",
+// "checkout-…") was a fifth of the time a document took to load. Each key
+// is reduced to the 8 bytes after the prefix every key shares, as a
+// big-endian integer (a shorter key padded with zeros, which sorts it
+// before its extensions); the integers are radix sorted, and only keys
+// whose integers tie are compared as strings.
+//
+// Compile sorts a document's flags with their JSON: looking each one up in
+// the document's map again cost as much as the sort.
+func sortKeys(keys []string, raws []json.RawMessage) {
 	n := len(keys)
 	if n < 256 {
-		slices.Sort(keys)
+		sort.Sort(keysAndRaws{keys, raws})
 		return
 	}
 	common := commonPrefix(keys)
@@ -25,20 +31,44 @@ func sortKeys(keys []string) {
 	for i, k := range keys {
 		var buf [8]byte
 		copy(buf[:], k[common:])
-		a[i] = keyHead{binary.BigEndian.Uint64(buf[:]), k}
+		a[i] = keyHead{binary.BigEndian.Uint64(buf[:]), int32(i)}
 		diff |= a[i].head ^ a[0].head
 	}
 	a = radixSort(a, b, diff)
-	sortTies(a)
-	for i := range a {
-		keys[i] = a[i].key
+	sortTies(a, keys)
+	permute(keys, a)
+	if raws != nil {
+		permute(raws, a)
 	}
 }
 
-// keyHead is a key and the 8 bytes after the prefix all keys share.
+// keysAndRaws sorts keys and raws (nil or as long) by key.
+type keysAndRaws struct {
+	keys []string
+	raws []json.RawMessage
+}
+
+func (s keysAndRaws) Len() int           { return len(s.keys) }
+func (s keysAndRaws) Less(i, j int) bool { return s.keys[i] < s.keys[j] }
+func (s keysAndRaws) Swap(i, j int) {
+	s.keys[i], s.keys[j] = s.keys[j], s.keys[i]
+	if s.raws != nil {
+		s.raws[i], s.raws[j] = s.raws[j], s.raws[i]
+	}
+}
+
+// permute puts the element at order[j].i of list at j.
+func permute[T any](list []T, order []keyHead) {
+	orig := slices.Clone(list)
+	for j, h := range order {
+		list[j] = orig[h.i]
+	}
+}
+
+// keyHead is the 8 bytes after the prefix all keys share of the key at i.
 type keyHead struct {
 	head uint64
-	key  string
+	i    int32
 }
 
 // commonPrefix is the length of the prefix every key shares.
@@ -81,14 +111,14 @@ func radixSort(a, b []keyHead, diff uint64) []keyHead {
 
 // sortTies sorts the runs of a, sorted by head, whose heads are the same:
 // the rest of their keys decides.
-func sortTies(a []keyHead) {
+func sortTies(a []keyHead, keys []string) {
 	for i := 0; i < len(a); {
 		j := i + 1
 		for j < len(a) && a[j].head == a[i].head {
 			j++
 		}
 		if j-i > 1 {
-			slices.SortFunc(a[i:j], func(x, y keyHead) int { return strings.Compare(x.key, y.key) })
+			slices.SortFunc(a[i:j], func(x, y keyHead) int { return strings.Compare(keys[x.i], keys[y.i]) })
 		}
 		i = j
 	}
