@@ -188,7 +188,9 @@ func (s *scanner) array(level int) (any, error) {
 // members of an object or elements of an array just read.
 func popTo[T, V any](stack *[]T, base int, build func([]T) V) V {
 	v := build((*stack)[base:])
-	clear((*stack)[base:]) // drop references for the GC
+	// Not cleared: what the stack still points to is this tree's values,
+	// garbage with it (see arena.reset), and clearing pointers costs write
+	// barriers while the GC runs.
 	*stack = (*stack)[:base]
 	return v
 }

@@ -225,3 +225,26 @@ func FuzzSkimValue(f *testing.F) {
 		}
 	})
 }
+
+// TestArenaStringCache: a short string read again costs no allocation, and
+// whatever shares its slot, every string read is the one the bytes hold.
+func TestArenaStringCache(t *testing.T) {
+	a := &arena{}
+	email := []byte("email")
+	a.str(email)
+	if n := testing.AllocsPerRun(100, func() { a.str(email) }); n != 0 {
+		t.Errorf("a cached string allocates %v times", n)
+	}
+	for i := range 5 * cachedStrings { // more strings than slots: slots are shared
+		b := []byte("v" + strconv.Itoa(i))
+		for range 2 {
+			if got := a.str(b); got != string(b) {
+				t.Fatalf("str(%q) = %v", b, got)
+			}
+		}
+	}
+	long := bytes.Repeat([]byte("x"), cachedStringLen+1)
+	if got := a.str(long); got != string(long) {
+		t.Fatalf("str of a long string = %v", got)
+	}
+}

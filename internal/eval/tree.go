@@ -53,18 +53,20 @@ type arena struct {
 	mstack  []member  // members of the objects being parsed
 	istack  []any     // elements of the arrays being parsed
 
-	// strs holds the short strings already read, boxed: attribute names,
+	// strs holds short strings already read, boxed: attribute names,
 	// operators, values repeated across a document's flags. A repeated one
-	// costs a lookup instead of two allocations, and compiled flags share
-	// one copy of it.
-	strs map[string]any
+	// costs a hash and a comparison instead of two allocations, and compiled
+	// flags share one copy of it. A slot holds the last string that hashed
+	// to it: no growing, no bound to enforce, and a document of distinct
+	// values only replaces entries.
+	strs *[cachedStrings]any
 }
 
 // Bounds of the arena's string cache: short strings are the ones that
-// repeat, and a document of distinct values must not grow it without end.
+// repeat.
 const (
 	cachedStringLen = 32
-	cachedStrings   = 4096
+	cachedStrings   = 1024 // a power of two
 )
 
 // str returns the boxed string b holds, from the cache when it is short.
@@ -72,17 +74,19 @@ func (a *arena) str(b []byte) any {
 	if a == nil || len(b) > cachedStringLen {
 		return string(b)
 	}
-	if v, ok := a.strs[string(b)]; ok { // the compiler does not allocate for this conversion
-		return v
+	if a.strs == nil {
+		a.strs = new([cachedStrings]any)
 	}
-	s := string(b)
-	var v any = s
-	if len(a.strs) < cachedStrings {
-		if a.strs == nil {
-			a.strs = make(map[string]any)
-		}
-		a.strs[s] = v
+	h := uint32(2166136261) // FNV-1a
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
 	}
+	slot := &a.strs[h&(cachedStrings-1)]
+	if s, ok := (*slot).(string); ok && s == string(b) {
+		return *slot
+	}
+	var v any = string(b)
+	*slot = v
 	return v
 }
 
