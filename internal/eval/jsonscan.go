@@ -115,9 +115,14 @@ func parseJSON(data []byte) (any, error) {
 func parseJSONIn(a *arena, data []byte, level int) (any, error) {
 	a.mstack, a.istack = a.mstack[:0], a.istack[:0] // left over by a failed parse
 	s := &scanner{data: data, a: a}
-	v, err := s.value(level)
-	if err != nil {
-		return nil, err
+	v, ok := s.tree(level)
+	if !ok { // read it again to say what is wrong
+		a.mstack, a.istack = a.mstack[:0], a.istack[:0]
+		s.pos = 0
+		var err error
+		if v, err = s.value(level); err != nil {
+			return nil, err
+		}
 	}
 	s.skipSpace()
 	if s.pos != len(s.data) {
@@ -150,6 +155,108 @@ func (s *scanner) value(level int) (any, error) {
 		return nil, s.literal("null")
 	}
 	return nil, s.unexpected("looking for beginning of value")
+}
+
+// tree is value for valid text: it builds the same tree in one loop,
+// holding the open objects and arrays in an array rather than on the call
+// stack, and reports ok false, with pos anywhere, at anything it cannot
+// read; value then reads the text again and says what is wrong.
+func (s *scanner) tree(level int) (v any, ok bool) {
+	a := s.a
+	type open struct {
+		object bool
+		base   int    // of its members or elements, in a.mstack or a.istack
+		key    string // of the member being read
+	}
+	var stack [MaxNesting + 1]open
+	depth := 0 // how many are open
+	for {
+		// A value starts at pos (after spaces).
+		s.skipSpace()
+		if s.pos >= len(s.data) {
+			return nil, false
+		}
+		var err error
+		switch c := s.data[s.pos]; {
+		case c == '{' || c == '[':
+			if level+depth > MaxNesting {
+				return nil, false
+			}
+			o := open{object: c == '{', base: len(a.istack)}
+			if o.object {
+				o.base = len(a.mstack)
+			}
+			s.pos++
+			s.skipSpace()
+			if s.pos < len(s.data) && s.data[s.pos] == c+2 { // '}' is '{'+2, ']' is '['+2
+				s.pos++
+				v = emptyArray
+				if o.object {
+					v = a.object(nil)
+				}
+				break // an empty one: a value read
+			}
+			if o.object {
+				if o.key, err = s.objectKey(keyIntern); err != nil {
+					return nil, false
+				}
+			}
+			stack[depth] = o
+			depth++
+			continue // its first value
+		case c == '"':
+			v, err = s.strValue()
+		case c == '-' || c >= '0' && c <= '9':
+			v, err = s.number()
+		case c == 't':
+			v, err = true, s.literal("true")
+		case c == 'f':
+			v, err = false, s.literal("false")
+		case c == 'n':
+			v, err = nil, s.literal("null")
+		default:
+			return nil, false
+		}
+		if err != nil {
+			return nil, false
+		}
+		// v was read: it is the whole value, or a separator or closing
+		// bytes follow.
+		for {
+			if depth == 0 {
+				return v, true
+			}
+			o := &stack[depth-1]
+			if o.object {
+				a.mstack = append(a.mstack, member{o.key, v})
+			} else {
+				a.istack = append(a.istack, v)
+			}
+			s.skipSpace()
+			if s.pos >= len(s.data) {
+				return nil, false
+			}
+			c := s.data[s.pos]
+			s.pos++
+			switch {
+			case c == ',' && o.object:
+				if o.key, err = s.objectKey(keyIntern); err != nil {
+					return nil, false
+				}
+			case c == ',':
+			case c == '}' && o.object:
+				v = popTo(&a.mstack, o.base, a.object)
+			case c == ']' && !o.object:
+				v = popTo(&a.istack, o.base, a.array)
+			default:
+				return nil, false
+			}
+			if c == ',' {
+				break // the next value
+			}
+			depth--
+		}
+	}
 }
 
 // object reads the object at pos, at the given nesting level.

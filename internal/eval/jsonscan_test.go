@@ -248,3 +248,32 @@ func TestArenaStringCache(t *testing.T) {
 		t.Fatalf("str of a long string = %v", got)
 	}
 }
+
+// FuzzTree holds tree, the parser's loop for valid text, to value, its
+// recursive reading: the same verdict at every nesting level, and for
+// valid text the same tree and end.
+func FuzzTree(f *testing.F) {
+	for _, s := range jsonSeeds {
+		f.Add([]byte(s), uint8(1))
+	}
+	f.Add([]byte(` {"on" : [ 1 , "x\u00e9" , true,false,null,{}, []] ,"a":{"b":{}}} `), uint8(3))
+	f.Fuzz(func(t *testing.T, data []byte, level uint8) {
+		lvl := 1 + int(level)%(MaxNesting+1)
+		loop := &scanner{data: data, a: &arena{}}
+		got, ok := loop.tree(lvl)
+		rec := &scanner{data: data, a: &arena{}}
+		want, err := rec.value(lvl)
+		if ok != (err == nil) {
+			t.Fatalf("tree(%q, level %d) ok %v; value: %v", data, lvl, ok, err)
+		}
+		if !ok {
+			return
+		}
+		if loop.pos != rec.pos {
+			t.Fatalf("tree(%q, level %d) ends at %d; value at %d", data, lvl, loop.pos, rec.pos)
+		}
+		if g, w := plain(got), plain(want); !reflect.DeepEqual(g, w) {
+			t.Fatalf("tree(%q) = %#v; value: %#v", data, g, w)
+		}
+	})
+}
