@@ -128,7 +128,9 @@ func (s *Snapshot) compileFlags(prev *Snapshot, raws []json.RawMessage) *compile
 		wg.Add(1)
 		go func(from, to int) {
 			defer wg.Done()
-			compileRange(newCompiler(s.flagData, raws), from, to)
+			wc := newCompiler(s.flagData, raws)
+			wc.defs = make(map[uint64]int32, to-from) // its own flags, not all of them
+			compileRange(wc, from, to)
 		}(from, min(n, from+chunk))
 	}
 	wg.Wait()

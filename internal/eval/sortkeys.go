@@ -36,9 +36,32 @@ func sortKeys(keys []string, raws []json.RawMessage) {
 	}
 	a = radixSort(a, b, diff)
 	sortTies(a, keys)
-	permute(keys, a)
-	if raws != nil {
-		permute(raws, a)
+	// Put keys[a[j].i] (and its raw) at j, one cycle of the permutation
+	// at a time, marking the places done.
+	for start := range a {
+		if a[start].i < 0 {
+			continue
+		}
+		k, r := keys[start], json.RawMessage(nil)
+		if raws != nil {
+			r = raws[start]
+		}
+		for j := start; ; {
+			from := int(a[j].i)
+			a[j].i = -1
+			if from == start {
+				keys[j] = k
+				if raws != nil {
+					raws[j] = r
+				}
+				break
+			}
+			keys[j] = keys[from]
+			if raws != nil {
+				raws[j] = raws[from]
+			}
+			j = from
+		}
 	}
 }
 
@@ -54,14 +77,6 @@ func (s keysAndRaws) Swap(i, j int) {
 	s.keys[i], s.keys[j] = s.keys[j], s.keys[i]
 	if s.raws != nil {
 		s.raws[i], s.raws[j] = s.raws[j], s.raws[i]
-	}
-}
-
-// permute puts the element at order[j].i of list at j.
-func permute[T any](list []T, order []keyHead) {
-	orig := slices.Clone(list)
-	for j, h := range order {
-		list[j] = orig[h.i]
 	}
 }
 
