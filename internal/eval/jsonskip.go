@@ -3,6 +3,7 @@ package eval
 import (
 	"encoding/json"
 	"errors"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -265,7 +266,9 @@ func (s *scanner) rawMembers(level int) (map[string]json.RawMessage, error) {
 // The members are gathered first and the map is built at its final size;
 // the keys are decoded into one buffer and become substrings of one string:
 // a document of thousands of flags then costs one allocation for its keys
-// and none for growing its map.
+// and none for growing its map. The members gathered are offsets, without
+// pointers, in buffers used again by the next document: loading a large
+// one allocates only what it keeps.
 func (s *scanner) rawMembersAt(level int) (map[string]json.RawMessage, error) {
 	if level > MaxNesting {
 		return nil, s.tooDeep(level)
@@ -276,12 +279,10 @@ func (s *scanner) rawMembersAt(level int) (map[string]json.RawMessage, error) {
 		s.pos++
 		return map[string]json.RawMessage{}, nil
 	}
-	type rawMember struct {
-		keyEnd int // in keys; the key starts where the previous one ends
-		raw    json.RawMessage
-	}
-	var members []rawMember
-	var keys []byte
+	buf := memberBuffers.Get().(*memberBuffer)
+	defer memberBuffers.Put(buf)
+	members, keys := buf.members[:0], buf.keys[:0]
+	defer func() { buf.members, buf.keys = members, keys }()
 	for {
 		s.skipSpace()
 		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
@@ -301,7 +302,7 @@ func (s *scanner) rawMembersAt(level int) (map[string]json.RawMessage, error) {
 		if err := s.skipValue(level + 1); err != nil {
 			return nil, err
 		}
-		members = append(members, rawMember{len(keys), json.RawMessage(s.data[start:s.pos:s.pos])})
+		members = append(members, rawMember{len(keys), start, s.pos})
 		more, err := s.next('}', "after object key:value pair")
 		if err != nil {
 			return nil, err
@@ -314,11 +315,24 @@ func (s *scanner) rawMembersAt(level int) (map[string]json.RawMessage, error) {
 	out := make(map[string]json.RawMessage, len(members))
 	from := 0
 	for _, m := range members {
-		out[all[from:m.keyEnd]] = m.raw
+		out[all[from:m.keyEnd]] = json.RawMessage(s.data[m.start:m.end:m.end])
 		from = m.keyEnd
 	}
 	return out, nil
 }
+
+// rawMember is where rawMembersAt found a member: its key ends at keyEnd
+// in the keys buffer (it starts where the previous one ends), its value
+// is data[start:end].
+type rawMember struct{ keyEnd, start, end int }
+
+// memberBuffer is rawMembersAt's scratch memory.
+type memberBuffer struct {
+	members []rawMember
+	keys    []byte
+}
+
+var memberBuffers = sync.Pool{New: func() any { return new(memberBuffer) }}
 
 // appendStr is str appending the decoded string to b.
 func (s *scanner) appendStr(b []byte) ([]byte, error) {
