@@ -281,6 +281,32 @@ func BenchmarkLoad10000Versioned(b *testing.B) { benchmarkLoad(b, versionedDocum
 // its own in every rule: the 5,000 flags with a rule are each compiled.
 func BenchmarkLoad10000Distinct(b *testing.B) { benchmarkLoad(b, distinctDocument(10000)) }
 
+// BenchmarkLoad10000DistinctPhases is BenchmarkLoad10000Distinct in its two
+// steps: reading the document (one goroutine) and compiling it (on up to
+// GOMAXPROCS).
+func BenchmarkLoad10000DistinctPhases(b *testing.B) {
+	data := distinctDocument(10000)
+	doc, err := rules.ParseDocument(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("ParseDocument", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := rules.ParseDocument(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Compile", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			Compile(doc)
+		}
+	})
+}
+
 func benchmarkLoad(b *testing.B, data []byte) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
