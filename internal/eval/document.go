@@ -41,10 +41,16 @@ type Patch struct {
 // split while the top level is checked, rather than checked once as part of
 // the top level and split again.
 func ParseDocument(data []byte) (*Document, error) {
+	return parseDocument(data, splitSize)
+}
+
+// parseDocument is ParseDocument reading the second half of an object of
+// split bytes or more on another goroutine (0: never).
+func parseDocument(data []byte, split int) (*Document, error) {
 	// One copy, so that the raw flags (sub-slices) never alias the caller's
 	// buffer, which it may reuse.
 	data = bytes.Clone(data)
-	s := &scanner{data: data}
+	s := &scanner{data: data, split: split}
 	s.skipSpace()
 	if s.pos >= len(data) || data[s.pos] != '{' {
 		_, kind, err := splitObject(data, 1) // not an object: say what it is

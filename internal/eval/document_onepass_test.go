@@ -1,8 +1,10 @@
 package eval
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -60,5 +62,67 @@ func FuzzParseDocumentOnePass(f *testing.F) {
 		if !reflect.DeepEqual(want, got) {
 			t.Fatalf("ParseDocument(%q) (-two-pass +one-pass):\n%s", data, cmp.Diff(want, got))
 		}
+		checkSplitReading(t, data, got, gotErr)
 	})
+}
+
+// checkSplitReading checks that reading data with its flags and segments
+// split in two halves, whatever its size, gives doc and err, the answer of
+// reading them in one.
+func checkSplitReading(t *testing.T, data []byte, doc *Document, err error) {
+	t.Helper()
+	split, splitErr := parseDocument(data, 1)
+	if fmt.Sprint(splitErr) != fmt.Sprint(err) {
+		t.Fatalf("parseDocument(%q) split: error %v, in one: %v", data, splitErr, err)
+	}
+	if !reflect.DeepEqual(split, doc) {
+		t.Fatalf("parseDocument(%q) (-in one +split):\n%s", data, cmp.Diff(doc, split))
+	}
+}
+
+// TestParseDocumentSplit: a large document read in two halves, one of them
+// on another goroutine, reads as in one, when the second half's start is
+// guessed right and when it is not (the pattern it looks for inside a
+// string, an object past the middle that is not the flags), and fails with
+// the same error wherever the document is wrong.
+func TestParseDocumentSplit(t *testing.T) {
+	flag := `{"on":true,"variations":[false,true],"fallthrough":{"variation":1},"description":"%s"}`
+	doc := func(n int, sep string, desc func(i int) string, tail string) []byte {
+		var b strings.Builder
+		b.WriteString(`{"version":3,"flags":{`)
+		for i := range n {
+			if i > 0 {
+				b.WriteString("," + sep)
+			}
+			fmt.Fprintf(&b, `"f%d":`+flag, i, desc(i))
+		}
+		b.WriteString("}" + tail + "}")
+		return []byte(b.String())
+	}
+	plain := func(int) string { return "x" }
+	tricky := func(int) string { return `a},` } // "a},", then the next member's quote: a wrong guess in every flag
+	segments := `,"segments":{` + strings.Repeat(`"s":{"included":["a"]},`, 2000) + `"t":{}}`
+	cases := map[string][]byte{
+		"compact":            doc(3000, "", plain, ""),
+		"pretty":             doc(3000, "\n  ", plain, ""),
+		"wrong guesses":      doc(3000, "", tricky, ""),
+		"segments past half": doc(300, "", plain, segments),
+	}
+	for name, data := range cases {
+		for _, broken := range []bool{false, true} {
+			if broken {
+				data = bytes.Clone(data)
+				data[len(data)*3/4] = 0x01 // in the second half
+			}
+			want, wantErr := parseDocument(data, 0)
+			if (wantErr != nil) != broken {
+				t.Fatalf("%s, broken %v: %v", name, broken, wantErr)
+			}
+			checkSplitReading(t, data, want, wantErr)
+			got, err := ParseDocument(data)
+			if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s, broken %v: ParseDocument differs from reading in one: %v, %v", name, broken, err, wantErr)
+			}
+		}
+	}
 }

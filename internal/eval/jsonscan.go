@@ -43,6 +43,10 @@ type scanner struct {
 	data []byte
 	pos  int
 	a    *arena
+
+	// split is the size of text from which rawMembersAt reads the second
+	// half of an object on another goroutine; 0: never.
+	split int
 }
 
 // syntaxError reports where parsing stopped, as line and column. err is

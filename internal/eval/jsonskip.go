@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"sync"
@@ -281,36 +282,31 @@ func (s *scanner) rawMembersAt(level int) (map[string]json.RawMessage, error) {
 	}
 	buf := memberBuffers.Get().(*memberBuffer)
 	defer memberBuffers.Put(buf)
-	members, keys := buf.members[:0], buf.keys[:0]
-	defer func() { buf.members, buf.keys = members, keys }()
+	buf.members, buf.keys = buf.members[:0], buf.keys[:0]
+	var second *secondHalf
+	if s.split > 0 && len(s.data)-s.pos >= s.split {
+		second = s.readSecondHalf(level)
+	}
 	for {
-		s.skipSpace()
-		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-			return nil, s.unexpected("looking for beginning of object key string")
-		}
-		var err error
-		if keys, err = s.appendStr(keys); err != nil {
-			return nil, err
-		}
-		s.skipSpace()
-		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-			return nil, s.unexpected("after object key")
-		}
-		s.pos++
-		s.skipSpace()
-		start := s.pos
-		if err := s.skipValue(level + 1); err != nil {
-			return nil, err
-		}
-		members = append(members, rawMember{len(keys), start, s.pos})
-		more, err := s.next('}', "after object key:value pair")
+		more, err := s.member(level, buf)
 		if err != nil {
 			return nil, err
 		}
 		if !more {
 			break
 		}
+		if second == nil {
+			continue
+		}
+		if s.skipSpace(); s.pos < second.start {
+			continue
+		}
+		if s.pos == second.start && second.join(s, buf) {
+			break
+		}
+		second = nil // passed its start, or it failed: read on alone
 	}
+	members, keys := buf.members, buf.keys
 	all := string(keys)
 	out := make(map[string]json.RawMessage, len(members))
 	from := 0
@@ -319,6 +315,115 @@ func (s *scanner) rawMembersAt(level int) (map[string]json.RawMessage, error) {
 		from = m.keyEnd
 	}
 	return out, nil
+}
+
+// member reads the object member at pos, at the given level (that of the
+// object), into b, and the comma or closing brace after it: more reports a
+// comma.
+func (s *scanner) member(level int, b *memberBuffer) (more bool, err error) {
+	s.skipSpace()
+	if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+		return false, s.unexpected("looking for beginning of object key string")
+	}
+	if b.keys, err = s.appendStr(b.keys); err != nil {
+		return false, err
+	}
+	s.skipSpace()
+	if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+		return false, s.unexpected("after object key")
+	}
+	s.pos++
+	s.skipSpace()
+	start := s.pos
+	if err := s.skipValue(level + 1); err != nil {
+		return false, err
+	}
+	b.members = append(b.members, rawMember{len(b.keys), start, s.pos})
+	return s.next('}', "after object key:value pair")
+}
+
+// splitSize is the size of text from which ParseDocument reads the second
+// half of its flags (or segments) on another goroutine.
+const splitSize = 256 << 10
+
+// secondHalf is the second half of a large object, read on its own
+// goroutine from start, a guess at where a member begins: the first key
+// after the middle of the text that follows a '}' and a comma (the end of
+// an object member, as a document's flags are). The guess may be wrong
+// (that pattern inside a string): the reading is used only if the first
+// half's reading, member by member, reaches start exactly; from there,
+// JSON reads the same whatever came before.
+type secondHalf struct {
+	start int
+	done  chan halfRead // one value, when the reading ends
+}
+
+type halfRead struct {
+	buf *memberBuffer
+	end int // where the object ends, past its '}'
+	err error
+}
+
+// readSecondHalf starts reading the second half of the object being read
+// at the given level, or returns nil when it finds no start to guess.
+func (s *scanner) readSecondHalf(level int) *secondHalf {
+	start := guessMemberStart(s.data, s.pos+(len(s.data)-s.pos)/2)
+	if start < 0 {
+		return nil
+	}
+	h := &secondHalf{start: start, done: make(chan halfRead, 1)}
+	go func() {
+		r := &scanner{data: s.data, pos: start}
+		buf := memberBuffers.Get().(*memberBuffer)
+		buf.members, buf.keys = buf.members[:0], buf.keys[:0]
+		for {
+			more, err := r.member(level, buf)
+			if err != nil || !more {
+				h.done <- halfRead{buf, r.pos, err}
+				return
+			}
+		}
+	}()
+	return h
+}
+
+// join appends to b the second half's members, which s has reached the
+// start of, and moves s past the object; false, with nothing done, when
+// the second half failed (s then reads it again itself, and says what is
+// wrong).
+func (h *secondHalf) join(s *scanner, b *memberBuffer) bool {
+	r := <-h.done
+	defer memberBuffers.Put(r.buf)
+	if r.err != nil {
+		return false
+	}
+	base := len(b.keys)
+	b.keys = append(b.keys, r.buf.keys...)
+	for _, m := range r.buf.members {
+		m.keyEnd += base
+		b.members = append(b.members, m)
+	}
+	s.pos = r.end
+	return true
+}
+
+// guessMemberStart returns the position of the first '"' from from that
+// follows a '}' and a comma (with JSON spaces around them), or -1.
+func guessMemberStart(data []byte, from int) int {
+	for from < len(data) {
+		i := bytes.IndexByte(data[from:], '}')
+		if i < 0 {
+			return -1
+		}
+		j := spaceEnd(data, from+i+1)
+		if j < len(data) && data[j] == ',' {
+			if k := spaceEnd(data, j+1); k < len(data) && data[k] == '"' {
+				return k
+			}
+		}
+		from += i + 1
+	}
+	return -1
 }
 
 // rawMember is where rawMembersAt found a member: its key ends at keyEnd
