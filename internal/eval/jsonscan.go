@@ -166,101 +166,125 @@ func (s *scanner) value(level int) (any, error) {
 // stack, and reports ok false, with pos anywhere, at anything it cannot
 // read; value then reads the text again and says what is wrong.
 func (s *scanner) tree(level int) (v any, ok bool) {
-	a := s.a
-	type open struct {
-		object bool
-		base   int    // of its members or elements, in a.mstack or a.istack
-		key    string // of the member being read
-	}
-	var stack [MaxNesting + 1]open
+	var stack [MaxNesting + 1]openNode
 	depth := 0 // how many are open
 	for {
-		// A value starts at pos (after spaces).
-		s.skipSpace()
-		if s.pos >= len(s.data) {
+		var o openNode
+		if v, o, ok = s.treeValue(level + depth); !ok {
 			return nil, false
 		}
-		var err error
-		switch c := s.data[s.pos]; {
-		case c == '{' || c == '[':
-			if level+depth > MaxNesting {
-				return nil, false
-			}
-			o := open{object: c == '{', base: len(a.istack)}
-			if o.object {
-				o.base = len(a.mstack)
-			}
-			s.pos++
-			s.skipSpace()
-			if s.pos < len(s.data) && s.data[s.pos] == c+2 { // '}' is '{'+2, ']' is '['+2
-				s.pos++
-				v = emptyArray
-				if o.object {
-					v = a.object(nil)
-				}
-				break // an empty one: a value read
-			}
-			if o.object {
-				if o.key, err = s.objectKey(keyIntern); err != nil {
-					return nil, false
-				}
-			}
+		if o.open {
 			stack[depth] = o
 			depth++
 			continue // its first value
-		case c == '"':
-			v, err = s.strValue()
-		case c == '-' || c >= '0' && c <= '9':
-			v, err = s.number()
-		case c == 't':
-			v, err = true, s.literal("true")
-		case c == 'f':
-			v, err = false, s.literal("false")
-		case c == 'n':
-			v, err = nil, s.literal("null")
-		default:
-			return nil, false
 		}
-		if err != nil {
-			return nil, false
-		}
-		// v was read: it is the whole value, or a separator or closing
-		// bytes follow.
-		for {
+		// v was read: it is the whole value, or it goes to the object or
+		// array open, and a separator or closing byte follows.
+		for closed := true; closed; {
 			if depth == 0 {
 				return v, true
 			}
-			o := &stack[depth-1]
-			if o.object {
-				a.mstack = append(a.mstack, member{o.key, v})
-			} else {
-				a.istack = append(a.istack, v)
-			}
-			s.skipSpace()
-			if s.pos >= len(s.data) {
+			top := &stack[depth-1]
+			if closed, ok = s.treeNext(top, v); !ok {
 				return nil, false
 			}
-			c := s.data[s.pos]
-			s.pos++
-			switch {
-			case c == ',' && o.object:
-				if o.key, err = s.objectKey(keyIntern); err != nil {
-					return nil, false
-				}
-			case c == ',':
-			case c == '}' && o.object:
-				v = popTo(&a.mstack, o.base, a.object)
-			case c == ']' && !o.object:
-				v = popTo(&a.istack, o.base, a.array)
-			default:
-				return nil, false
+			if closed {
+				v = top.pop(s.a)
+				depth--
 			}
-			if c == ',' {
-				break // the next value
-			}
-			depth--
 		}
 	}
+}
+
+// openNode is an object or array that tree is reading.
+type openNode struct {
+	open   bool   // it is one (treeValue read no whole value)
+	object bool   // an object, not an array
+	base   int    // of its members or elements, in the arena's mstack or istack
+	key    string // of the member being read
+}
+
+// treeValue reads the value at pos, at the given level: a whole value, or
+// the start of an object or array that is not empty, up to its first
+// value (o.open).
+func (s *scanner) treeValue(level int) (v any, o openNode, ok bool) {
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return nil, o, false
+	}
+	var err error
+	switch c := s.data[s.pos]; c {
+	case '{', '[':
+		if level > MaxNesting {
+			return nil, o, false
+		}
+		s.pos++
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == c+2 { // '}' is '{'+2, ']' is '['+2
+			s.pos++
+			if c == '{' {
+				return s.a.object(nil), o, true
+			}
+			return emptyArray, o, true
+		}
+		o = openNode{open: true, object: c == '{', base: len(s.a.istack)}
+		if o.object {
+			o.base = len(s.a.mstack)
+			o.key, err = s.objectKey(keyIntern)
+		}
+	case '"':
+		v, err = s.strValue()
+	case 't', 'f', 'n':
+		v, err = s.literalValue()
+	default:
+		v, err = s.number()
+	}
+	return v, o, err == nil
+}
+
+// literalValue reads the true, false or null at pos.
+func (s *scanner) literalValue() (any, error) {
+	switch s.data[s.pos] {
+	case 't':
+		return true, s.literal("true")
+	case 'f':
+		return false, s.literal("false")
+	}
+	return nil, s.literal("null")
+}
+
+// treeNext adds v to o, the object or array open, and reads the byte after
+// it: a comma (and in an object the next key), or o's closing byte
+// (closed).
+func (s *scanner) treeNext(o *openNode, v any) (closed, ok bool) {
+	if o.object {
+		s.a.mstack = append(s.a.mstack, member{o.key, v})
+	} else {
+		s.a.istack = append(s.a.istack, v)
+	}
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return false, false
+	}
+	c := s.data[s.pos]
+	s.pos++
+	switch {
+	case c == ',' && o.object:
+		var err error
+		o.key, err = s.objectKey(keyIntern)
+		return false, err == nil
+	case c == ',':
+		return false, true
+	}
+	return true, o.object && c == '}' || !o.object && c == ']'
+}
+
+// pop builds o's object or array from the arena's stack.
+func (o *openNode) pop(a *arena) any {
+	if o.object {
+		return popTo(&a.mstack, o.base, a.object)
+	}
+	return popTo(&a.istack, o.base, a.array)
 }
 
 // object reads the object at pos, at the given nesting level.

@@ -54,51 +54,35 @@ func (s *scanner) checkValue(level int) error {
 // skimValue moves past the valid value at pos, at the given nesting level,
 // and reports true; it reports false, with pos anywhere, for anything else.
 // It holds the open objects and arrays in an array rather than on the call
-// stack, and its strings in a tight loop; a string with an escape or a
-// character beyond ASCII goes to skipString, a number to skipNumber.
+// stack, and strings and the separators after them (most of a document)
+// in this one loop; a string with an escape or a character beyond ASCII
+// goes to skipString, a number to skipNumber.
 func (s *scanner) skimValue(level int) bool {
 	data, i := s.data, s.pos
-	var isObject [MaxNesting + 1]bool // of each open object or array
-	depth := 0                        // how many are open
+	var closers [MaxNesting + 1]byte // the closing byte of each open object or array
+	depth := 0                       // how many are open
 	for {
 		// A value starts at i (after spaces).
 		i = spaceEnd(data, i)
-		if i >= len(data) {
-			return false
-		}
-		switch c := data[i]; {
-		case c == '{' || c == '[':
-			if level+depth > MaxNesting {
-				return false
-			}
-			isObject[depth] = c == '{'
-			depth++
-			i = spaceEnd(data, i+1)
-			if i < len(data) && data[i] == c+2 { // '}' is '{'+2, ']' is '['+2
-				i++
-				depth--
-				break // an empty one: a value read
-			}
-			if c == '{' && !s.skimKey(&i) {
-				return false
-			}
-			continue // its first value
-		case c == '"':
+		switch c := byteAt(data, i); c {
+		case '"':
 			if !s.skimString(&i) {
 				return false
 			}
-		case c == '-' || c >= '0' && c <= '9':
-			s.pos = i
-			if s.skipNumber() != nil {
+		case '{', '[':
+			opened, ok := s.skimOpen(&i, c, level+depth)
+			if !ok {
 				return false
 			}
-			i = s.pos
-		case c == 't' && hasPrefixAt(data, i, "true"), c == 'n' && hasPrefixAt(data, i, "null"):
-			i += 4
-		case c == 'f' && hasPrefixAt(data, i, "false"):
-			i += 5
+			if opened {
+				closers[depth] = c + 2 // '}' is '{'+2, ']' is '['+2
+				depth++
+				continue // its first value
+			}
 		default:
-			return false
+			if i = s.skimScalar(i); i < 0 {
+				return false
+			}
 		}
 		// A value was read: a separator or closing bytes follow, unless it
 		// was the whole value.
@@ -108,27 +92,78 @@ func (s *scanner) skimValue(level int) bool {
 				return true
 			}
 			i = spaceEnd(data, i)
-			if i >= len(data) {
-				return false
-			}
-			if data[i] == ',' {
+			c := byteAt(data, i)
+			if c == ',' {
 				i++
-				if isObject[depth-1] && !s.skimKey(&i) {
+				if closers[depth-1] == '}' && !s.skimKey(&i) {
 					return false
 				}
 				break // the next value
 			}
-			closing := byte(']')
-			if isObject[depth-1] {
-				closing = '}'
-			}
-			if data[i] != closing {
+			if c != closers[depth-1] {
 				return false
 			}
 			i++
 			depth--
 		}
 	}
+}
+
+// skimOpen moves *i past the '{' or '[' there, c, of an object or array at
+// the given level: past its end too when it is empty (opened false), else
+// up to its first value (opened true).
+func (s *scanner) skimOpen(i *int, c byte, level int) (opened, ok bool) {
+	if level > MaxNesting {
+		return false, false
+	}
+	j := spaceEnd(s.data, *i+1)
+	if j < len(s.data) && s.data[j] == c+2 {
+		*i = j + 1
+		return false, true
+	}
+	*i = j
+	return true, c == '[' || s.skimKey(i)
+}
+
+// byteAt returns data[i], or 0 past its end (0 starts no JSON token).
+func byteAt(data []byte, i int) byte {
+	if i < len(data) {
+		return data[i]
+	}
+	return 0
+}
+
+// skimScalar returns where the number, true, false or null at i ends, or -1.
+func (s *scanner) skimScalar(i int) int {
+	if c := byteAt(s.data, i); c == '-' || c >= '0' && c <= '9' {
+		s.pos = i
+		if s.skipNumber() != nil {
+			return -1
+		}
+		return s.pos
+	}
+	if n := literalLen(s.data[i:]); n > 0 {
+		return i + n
+	}
+	return -1
+}
+
+// literalLen is the length of the true, false or null data starts with,
+// or 0.
+func literalLen(data []byte) int {
+	var lit string
+	switch byteAt(data, 0) {
+	case 't':
+		lit = "true"
+	case 'f':
+		lit = "false"
+	case 'n':
+		lit = "null"
+	}
+	if lit != "" && len(data) >= len(lit) && string(data[:len(lit)]) == lit {
+		return len(lit)
+	}
+	return 0
 }
 
 // skimKey moves *i past an object key, the colon after it and the spaces
@@ -171,10 +206,6 @@ func spaceEnd(data []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-func hasPrefixAt(data []byte, i int, lit string) bool {
-	return len(data)-i >= len(lit) && string(data[i:i+len(lit)]) == lit
 }
 
 // next moves past the separator after a member or element: it reports more
