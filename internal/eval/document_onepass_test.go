@@ -2,6 +2,7 @@ package eval
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
@@ -123,6 +124,43 @@ func TestParseDocumentSplit(t *testing.T) {
 			if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(got, want) {
 				t.Fatalf("%s, broken %v: ParseDocument differs from reading in one: %v, %v", name, broken, err, wantErr)
 			}
+		}
+	}
+}
+
+// TestParseDocumentOwnsItsCopy: the Document never aliases the caller's
+// buffer, which the caller may reuse, however large it is; an error in a
+// large document is the one the two-pass reading reports.
+func TestParseDocumentOwnsItsCopy(t *testing.T) {
+	for _, n := range []int{10, 4000} {
+		var b strings.Builder
+		b.WriteString(`{"version":7,"flags":{`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `"flag-%05d":{"on":true,"variations":[false,true],"fallthrough":{"variation":1},"description":"%s"}`, i, strings.Repeat("x", 40))
+		}
+		b.WriteString(`},"segments":{"s":{"included":["a"]}},"x":[1]}`)
+		data := []byte(b.String())
+		doc, err := ParseDocument(data)
+		if err != nil {
+			t.Fatalf("%d flags: %v", n, err)
+		}
+		want, _ := json.Marshal(doc)
+		for i := range data {
+			data[i] = ' ' // the caller reuses its buffer
+		}
+		if got, _ := json.Marshal(doc); string(got) != string(want) || doc.Version != 7 || len(doc.Flags) != n || doc.Segments["s"] == nil {
+			t.Fatalf("%d flags: the document changed with the caller's buffer", n)
+		}
+
+		bad := []byte(b.String())
+		bad[len(bad)/2] = '\x01' // inside some flag
+		_, errOne := ParseDocument(bad)
+		_, errTwo := parseDocumentTwoPass(bad)
+		if errOne == nil || errOne.Error() != errTwo.Error() {
+			t.Fatalf("%d flags, a control byte in the middle: %v, want %v", n, errOne, errTwo)
 		}
 	}
 }
