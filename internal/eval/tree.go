@@ -1,7 +1,7 @@
 package eval
 
-// The parse trees the JSON parser builds (jsonscan.go), and the arena their
-// memory comes from.
+// The parse trees the JSON parser builds (jsonscan.go), the arena their
+// memory comes from, and tree, which builds them from valid text.
 
 // object is a decoded JSON object: its members in document order. Flag
 // objects have a handful of members, so a slice scanned from the end (the
@@ -162,4 +162,130 @@ func convertTree(v any, leaf func(any) any) any {
 		return out
 	}
 	return leaf(v)
+}
+
+// tree is value for valid text: it builds the same tree in one loop,
+// holding the open objects and arrays in an array rather than on the call
+// stack, and reports ok false, with pos anywhere, at anything it cannot
+// read; value then reads the text again and says what is wrong.
+func (s *scanner) tree(level int) (v any, ok bool) {
+	var stack [MaxNesting + 1]openNode
+	depth := 0 // how many are open
+	for {
+		var o openNode
+		if v, o, ok = s.treeValue(level + depth); !ok {
+			return nil, false
+		}
+		if o.open {
+			stack[depth] = o
+			depth++
+			continue // its first value
+		}
+		// v was read: it is the whole value, or it goes to the object or
+		// array open, and a separator or closing byte follows.
+		for closed := true; closed; {
+			if depth == 0 {
+				return v, true
+			}
+			top := &stack[depth-1]
+			if closed, ok = s.treeNext(top, v); !ok {
+				return nil, false
+			}
+			if closed {
+				v = top.pop(s.a)
+				depth--
+			}
+		}
+	}
+}
+
+// openNode is an object or array that tree is reading.
+type openNode struct {
+	open   bool   // it is one (treeValue read no whole value)
+	object bool   // an object, not an array
+	base   int    // of its members or elements, in the arena's mstack or istack
+	key    string // of the member being read
+}
+
+// treeValue reads the value at pos, at the given level: a whole value, or
+// the start of an object or array that is not empty, up to its first
+// value (o.open).
+func (s *scanner) treeValue(level int) (v any, o openNode, ok bool) {
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return nil, o, false
+	}
+	var err error
+	switch c := s.data[s.pos]; c {
+	case '{', '[':
+		if level > MaxNesting {
+			return nil, o, false
+		}
+		s.pos++
+		s.skipSpace()
+		if s.pos < len(s.data) && s.data[s.pos] == c+2 { // '}' is '{'+2, ']' is '['+2
+			s.pos++
+			if c == '{' {
+				return s.a.object(nil), o, true
+			}
+			return emptyArray, o, true
+		}
+		o = openNode{open: true, object: c == '{', base: len(s.a.istack)}
+		if o.object {
+			o.base = len(s.a.mstack)
+			o.key, err = s.objectKey(keyIntern)
+		}
+	case '"':
+		v, err = s.strValue()
+	case 't', 'f', 'n':
+		v, err = s.literalValue()
+	default:
+		v, err = s.number()
+	}
+	return v, o, err == nil
+}
+
+// literalValue reads the true, false or null at pos.
+func (s *scanner) literalValue() (any, error) {
+	switch s.data[s.pos] {
+	case 't':
+		return true, s.literal("true")
+	case 'f':
+		return false, s.literal("false")
+	}
+	return nil, s.literal("null")
+}
+
+// treeNext adds v to o, the object or array open, and reads the byte after
+// it: a comma (and in an object the next key), or o's closing byte
+// (closed).
+func (s *scanner) treeNext(o *openNode, v any) (closed, ok bool) {
+	if o.object {
+		s.a.mstack = append(s.a.mstack, member{o.key, v})
+	} else {
+		s.a.istack = append(s.a.istack, v)
+	}
+	s.skipSpace()
+	if s.pos >= len(s.data) {
+		return false, false
+	}
+	c := s.data[s.pos]
+	s.pos++
+	switch {
+	case c == ',' && o.object:
+		var err error
+		o.key, err = s.objectKey(keyIntern)
+		return false, err == nil
+	case c == ',':
+		return false, true
+	}
+	return true, o.object && c == '}' || !o.object && c == ']'
+}
+
+// pop builds o's object or array from the arena's stack.
+func (o *openNode) pop(a *arena) any {
+	if o.object {
+		return popTo(&a.mstack, o.base, a.object)
+	}
+	return popTo(&a.istack, o.base, a.array)
 }
