@@ -171,13 +171,12 @@ func convertTree(v any, leaf func(any) any) any {
 func (s *scanner) tree(level int) (v any, ok bool) {
 	var stack [MaxNesting + 1]openNode
 	depth := 0 // how many are open
+	var opened bool
 	for {
-		var o openNode
-		if v, o, ok = s.treeValue(level + depth); !ok {
+		if v, opened, ok = s.treeValue(level+depth, &stack[depth]); !ok {
 			return nil, false
 		}
-		if o.open {
-			stack[depth] = o
+		if opened {
 			depth++
 			continue // its first value
 		}
@@ -201,7 +200,6 @@ func (s *scanner) tree(level int) (v any, ok bool) {
 
 // openNode is an object or array that tree is reading.
 type openNode struct {
-	open   bool   // it is one (treeValue read no whole value)
 	object bool   // an object, not an array
 	base   int    // of its members or elements, in the arena's mstack or istack
 	key    string // of the member being read
@@ -209,28 +207,29 @@ type openNode struct {
 
 // treeValue reads the value at pos, at the given level: a whole value, or
 // the start of an object or array that is not empty, up to its first
-// value (o.open).
-func (s *scanner) treeValue(level int) (v any, o openNode, ok bool) {
+// value (opened), which it describes in o.
+func (s *scanner) treeValue(level int, o *openNode) (v any, opened, ok bool) {
 	s.skipSpace()
 	if s.pos >= len(s.data) {
-		return nil, o, false
+		return nil, false, false
 	}
 	var err error
 	switch c := s.data[s.pos]; c {
 	case '{', '[':
 		if level > MaxNesting {
-			return nil, o, false
+			return nil, false, false
 		}
 		s.pos++
 		s.skipSpace()
 		if s.pos < len(s.data) && s.data[s.pos] == c+2 { // '}' is '{'+2, ']' is '['+2
 			s.pos++
 			if c == '{' {
-				return s.a.object(nil), o, true
+				return s.a.object(nil), false, true
 			}
-			return emptyArray, o, true
+			return emptyArray, false, true
 		}
-		o = openNode{open: true, object: c == '{', base: len(s.a.istack)}
+		opened = true
+		o.object, o.base = c == '{', len(s.a.istack)
 		if o.object {
 			o.base = len(s.a.mstack)
 			o.key, err = s.objectKey(keyIntern)
@@ -242,7 +241,7 @@ func (s *scanner) treeValue(level int) (v any, o openNode, ok bool) {
 	default:
 		v, err = s.number()
 	}
-	return v, o, err == nil
+	return v, opened, err == nil
 }
 
 // literalValue reads the true, false or null at pos.
