@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"bytes"
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -263,5 +264,43 @@ func TestMixTrueWeightAt(t *testing.T) {
 	}
 	if got := (&mixRollout{TrueWeight: 7}).TrueWeightAt(day(6)); got != 7 {
 		t.Errorf("static TrueWeightAt = %d, want 7", got)
+	}
+}
+
+// BenchmarkRealisticMixLocality is flagstream's R1 over parts of the mix:
+// all pairs; only the first 10 users' (their contexts stay in cache); only
+// the first 30 flags'; both. It tells how much of an evaluation of the mix
+// is reaching memory and how much is work: what the last one costs no
+// memory layout can take away.
+func BenchmarkRealisticMixLocality(b *testing.B) {
+	m := realisticMix()
+	doc, err := fsMixDoc(m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := flagstreamClient(doc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	keys, users := fsMixFlagKeys(m), fsMixUsers(m)
+	for _, part := range []struct {
+		name  string
+		users int32
+		flags int32
+	}{{"AllPairs", 1 << 30, 1 << 30}, {"10Users", 10, 1 << 30}, {"30Flags", 1 << 30, 30}, {"10Users30Flags", 10, 30}} {
+		var pairs []mixPair
+		for _, p := range m.Pairs {
+			if p.User < part.users && p.Flag < part.flags {
+				pairs = append(pairs, p)
+			}
+		}
+		b.Run(part.name, func(b *testing.B) {
+			ctx := context.Background()
+			for i := range b.N {
+				p := pairs[i%len(pairs)]
+				c.Bool(ctx, keys[p.Flag], users[p.User], false)
+			}
+		})
 	}
 }
