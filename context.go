@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"maps"
 	"math"
@@ -57,14 +56,12 @@ type attributes struct {
 	// of comparing every fingerprint.
 	slots [2 * smallContext]uint8
 
-	// keyHash is the context key's hash (keySeed), computed once when the
-	// context is built: the SDK's event pipeline recognizes repeated
-	// exposures by it without hashing the key at every evaluation.
+	// keyHash is the context key's eval.KeyHash, computed once when the
+	// context is built: target lists and segments find the key by it, and
+	// the SDK's event pipeline recognizes repeated exposures by it, without
+	// hashing the key at every evaluation.
 	keyHash uint64
 }
-
-// keySeed seeds every context's keyHash in this process.
-var keySeed = maphash.MakeSeed()
 
 type attribute struct {
 	name  string
@@ -285,7 +282,7 @@ func newContext(attrs map[string]any, err error) Context {
 	default:
 		c.err = errors.Join(c.err, fmt.Errorf(`"key" is a %s, want a string`, describeJSON(k)))
 	}
-	c.attrs.keyHash = maphash.String(keySeed, c.key)
+	c.attrs.keyHash = eval.KeyHash(c.key)
 	if c.err != nil {
 		c.err = fmt.Errorf("%w: %w", ErrInvalidContext, c.err)
 	}
@@ -575,4 +572,12 @@ func describeJSON(v any) string {
 		return "object"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// keyHash returns eval.KeyHash(c.key), computed when c was built.
+func (c *Context) keyHash() uint64 {
+	if c.attrs == nil { // the zero Context
+		return eval.KeyHash(c.key)
+	}
+	return c.attrs.keyHash
 }

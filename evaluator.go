@@ -244,7 +244,7 @@ func (e *evaluator) targeted(f *eval.Flag) (int32, bool) {
 	for i := range f.Targets {
 		t := &f.Targets[i]
 		if isKey(t.Attribute) { // the usual target list: no attribute lookup
-			if t.Values.ContainsString(e.ctx.key) {
+			if t.Values.ContainsHashed(e.ctx.key, e.ctx.keyHash()) {
 				return int32(t.Variation), true
 			}
 			continue
@@ -502,10 +502,10 @@ func (e *evaluator) inAnySegment(segs []*eval.Segment, depth int) (bool, error) 
 // inSegment applies SPEC §1's order: excluded, included, then rules.
 func (e *evaluator) inSegment(s *eval.Segment, depth int) (bool, error) {
 	if isKey(s.Attribute) {
-		if s.Excluded.ContainsString(e.ctx.key) {
+		if s.Excluded.ContainsHashed(e.ctx.key, e.ctx.keyHash()) {
 			return false, nil
 		}
-		if s.Included.ContainsString(e.ctx.key) {
+		if s.Included.ContainsHashed(e.ctx.key, e.ctx.keyHash()) {
 			return true, nil
 		}
 	} else if v, ok := e.ctx.lookup(s.Attribute); ok {

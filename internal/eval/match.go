@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"hash/maphash"
 	"math"
 	"strings"
 	"time"
@@ -15,7 +16,7 @@ const smallSet = 8
 // no equality across types.
 type ValueSet struct {
 	strs       []string
-	strMap     map[string]struct{}
+	table      []hashedString // more than smallSet strings: open addressing, a power of two long, at most half full
 	nums       map[float64]struct{}
 	hasTrue    bool
 	hasFalse   bool
@@ -49,24 +50,78 @@ func NewValueSet(values []any) ValueSet {
 		}
 	}
 	if len(s.strs) > smallSet {
-		s.strMap = make(map[string]struct{}, len(s.strs))
-		for _, v := range s.strs {
-			s.strMap[v] = struct{}{}
+		size := 1
+		for size < 2*len(s.strs) {
+			size <<= 1
 		}
-		s.strs = nil
+		s.table = make([]hashedString, size)
+		mask := uint64(size - 1)
+		for i, v := range s.strs {
+			h := KeyHash(v)
+			tag := uint32(h>>32) | 1 // never 0, the empty slot
+			j := h & mask
+			for s.table[j].tag != 0 {
+				if s.table[j].tag == tag && s.strs[s.table[j].index] == v {
+					break // a repeated value
+				}
+				j = (j + 1) & mask
+			}
+			s.table[j] = hashedString{tag, int32(i)}
+		}
 	}
 	return s
 }
+
+// hashedString is a slot of ValueSet's table: the high half of the
+// KeyHash of one of its strings (with the low bit set; 0: empty), whose
+// low bits chose the slot, and the string's index. Eight bytes: a probe
+// reads few cache lines, and compares a string only when the tags match.
+type hashedString struct {
+	tag   uint32
+	index int32
+}
+
+// keySeed seeds KeyHash in this process.
+var keySeed = maphash.MakeSeed()
+
+// KeyHash is the hash ValueSet finds strings by. A context computes its
+// key's once (ContainsHashed): target lists and segments' included and
+// excluded keys are then found without hashing the key again, and a key
+// that is not there, the usual case, without reading any string.
+func KeyHash(s string) uint64 { return maphash.String(keySeed, s) }
 
 // Len is the number of values the set was built from.
 func (s *ValueSet) Len() int { return s.size }
 
 // ContainsString reports whether the set holds the string v.
 func (s *ValueSet) ContainsString(v string) bool {
-	if s.strMap != nil {
-		_, ok := s.strMap[v]
-		return ok
+	if s.table != nil {
+		return s.ContainsHashed(v, KeyHash(v))
 	}
+	return s.scan(v)
+}
+
+// ContainsHashed is ContainsString for v whose KeyHash is h.
+func (s *ValueSet) ContainsHashed(v string, h uint64) bool {
+	if s.table == nil {
+		return s.scan(v)
+	}
+	tag := uint32(h>>32) | 1
+	mask := uint64(len(s.table) - 1)
+	for j := h & mask; ; j = (j + 1) & mask {
+		switch e := s.table[j]; e.tag {
+		case 0:
+			return false
+		case tag:
+			if s.strs[e.index] == v {
+				return true
+			}
+		}
+	}
+}
+
+// scan is ContainsString for a set of smallSet strings or fewer.
+func (s *ValueSet) scan(v string) bool {
 	for _, x := range s.strs {
 		if x == v {
 			return true

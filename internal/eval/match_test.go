@@ -609,3 +609,29 @@ func FuzzUTCSeconds(f *testing.F) {
 		}
 	})
 }
+
+// TestValueSetStrings: sets of every size up to well past smallSet, with
+// repeated values, find each of their strings and no other, by
+// ContainsString and by ContainsHashed with the string's KeyHash.
+func TestValueSetStrings(t *testing.T) {
+	for n := 0; n <= 3*smallSet+40; n += 1 + n/4 {
+		var values []any
+		for i := range n {
+			values = append(values, fmt.Sprintf("user-%d", i), fmt.Sprintf("user-%d", i/2)) // repeats
+		}
+		s := NewValueSet(values)
+		for i := range 2*n + 10 {
+			v := fmt.Sprintf("user-%d", i)
+			want := i < n
+			if got := s.ContainsString(v); got != want {
+				t.Fatalf("%d strings: ContainsString(%q) = %v", n, v, got)
+			}
+			if got := s.ContainsHashed(v, KeyHash(v)); got != want {
+				t.Fatalf("%d strings: ContainsHashed(%q) = %v", n, v, got)
+			}
+		}
+		if s.ContainsString("") || s.ContainsString("user-") {
+			t.Fatalf("%d strings: found what is not there", n)
+		}
+	}
+}
