@@ -88,16 +88,7 @@ func (s *scanner) tooDeep(level int) error {
 	return s.fail(ErrTooDeep, "%v (this one would be level %d, counted from the top of the document)", ErrTooDeep, level)
 }
 
-func (s *scanner) skipSpace() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
-	}
-}
+func (s *scanner) skipSpace() { s.pos = spaceEnd(s.data, s.pos) }
 
 // unexpected describes the byte at pos (or the end of input).
 func (s *scanner) unexpected(context string) error {
