@@ -263,6 +263,7 @@ func (e *evaluator) targeted(f *eval.Flag) (int32, bool) {
 // over rules and clauses, with the slot and memo caches inline; split, it
 // costs a call per clause.
 func (e *evaluator) firstMatchingRule(f *eval.Flag) (int, error) {
+	byCost := f.ByCost()
 	if len(f.AttributeSlots) == 0 && !f.HasMemos() {
 		// The usual clause, which tests an attribute, is evaluated here
 		// without a call.
@@ -272,8 +273,9 @@ func (e *evaluator) firstMatchingRule(f *eval.Flag) (int, error) {
 			if r.Unreachable() {
 				continue
 			}
-			for j := range r.Clauses {
-				c := &r.Clauses[j]
+			clauses := r.Ordered(byCost)
+			for j := range clauses {
+				c := &clauses[j]
 				if c.TestsAttribute() {
 					if v, ok := e.attr(c.Attribute, c.AttrFP); !c.Match(v, ok) {
 						continue rules
@@ -301,8 +303,9 @@ cached:
 		if r.Unreachable() {
 			continue
 		}
-		for j := range r.Clauses {
-			c := &r.Clauses[j]
+		clauses := r.Ordered(byCost)
+		for j := range clauses {
+			c := &clauses[j]
 			m := c.Memo()
 			bit := uint64(1) << (m & 63)
 			if m >= 0 && cache.memoDone&bit != 0 {
@@ -518,7 +521,7 @@ func (e *evaluator) inSegment(s *eval.Segment, depth int) (bool, error) {
 	}
 	for i := range s.Rules {
 		r := &s.Rules[i]
-		match, err := e.clausesMatch(r.Clauses, s.SegmentRefs, depth+1)
+		match, err := e.clausesMatch(r.Ordered(!s.Fallible()), s.SegmentRefs, depth+1)
 		if err != nil {
 			return false, err
 		}

@@ -482,3 +482,59 @@ func BenchmarkEvaluateSharedGraph(b *testing.B) {
 		})
 	}
 }
+
+// TestClausesCheapestFirst checks the order clauses are evaluated in
+// (eval.Flag.ByCost): cheapest first, so that a rule whose cheap clause
+// fails never evaluates its segment; as written wherever a segment the
+// rule names can be an error, so that which clauses an evaluation reaches,
+// and so whether it errors, is what the flag says. Visits count the
+// well-formed segments evaluated.
+func TestClausesCheapestFirst(t *testing.T) {
+	country := map[string]any{"attribute": "country", "op": "in", "values": []any{"xx"}}
+	inSeg := func(key string) map[string]any {
+		return map[string]any{"op": "inSegment", "values": []any{key}}
+	}
+	rule := func(clauses ...any) map[string]any {
+		return map[string]any{"id": "r", "clauses": clauses, "serve": map[string]any{"variation": 1}}
+	}
+	d := newLinearDoc()
+	d.segments["members"] = map[string]any{"included": []any{"u1"}}
+	d.segments["bad"] = map[string]any{"rules": []any{map[string]any{"clauses": []any{}, "weight": 200000}}}
+	d.segments["wraps-bad"] = map[string]any{"rules": []any{map[string]any{"clauses": []any{inSeg("bad")}}}}
+	d.segments["members-and-country"] = map[string]any{"rules": []any{map[string]any{"clauses": []any{inSeg("members"), country}}}}
+	flag := func(r map[string]any) map[string]any {
+		return map[string]any{"on": true, "variations": []any{false, true}, "fallthrough": map[string]any{"variation": 0},
+			"rules": []any{r}}
+	}
+	d.flags["members-then-country"] = flag(rule(inSeg("members"), country))
+	d.flags["bad-then-country"] = flag(rule(inSeg("bad"), country))
+	d.flags["country-then-bad"] = flag(rule(country, inSeg("bad")))
+	d.flags["wraps-bad-then-country"] = flag(rule(inSeg("wraps-bad"), country))
+	d.flags["segment-rule"] = flag(rule(inSeg("members-and-country")))
+	ec := NewContext("u1").Set("country", "de").Build()
+	check := func(snap *Snapshot, key string, kind ReasonKind, visits int) {
+		t.Helper()
+		r, n := evaluateCounting(snap, key, ec, nil)
+		if r.Reason.Kind != kind || n != visits || kind == ReasonError && !errors.Is(r.Err, ErrMalformedFlag) {
+			t.Errorf("%s: %s (%v) after %d segments, want %s after %d", key, r.Reason.Kind, r.Err, n, kind, visits)
+		}
+	}
+	snap := d.snapshot(t)
+	check(snap, "members-then-country", ReasonFallthrough, 0) // country fails first: the segment is never evaluated
+	check(snap, "segment-rule", ReasonFallthrough, 1)         // likewise inside a segment's rule
+	check(snap, "bad-then-country", ReasonError, 0)           // as written: the malformed segment is reached
+	check(snap, "country-then-bad", ReasonFallthrough, 0)     // as written: it is not
+	check(snap, "wraps-bad-then-country", ReasonError, 1)     // a segment naming a malformed one can fail too
+
+	// The flags' definitions are reused by the next snapshot, where
+	// members is malformed: its flag is evaluated as written there.
+	d.segments["members"] = map[string]any{"included": []any{"u1"}, "rules": []any{map[string]any{"clauses": []any{}, "weight": -1}}}
+	doc, err := rules.ParseDocument(d.json(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := compileFrom(snap, doc)
+	check(next, "members-then-country", ReasonError, 0)
+	check(next, "segment-rule", ReasonError, 1)
+	check(snap, "members-then-country", ReasonFallthrough, 0) // the first snapshot is unchanged
+}

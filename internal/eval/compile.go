@@ -113,6 +113,7 @@ func parseFlag(ps *problems, f *Flag, key string, raw json.RawMessage) {
 	var refs int32
 	for i := range d.Rules {
 		refs = numberSegmentRefs(d.Rules[i].Clauses, refs)
+		d.Rules[i].byCost = cheapestFirst(d.Rules[i].Clauses)
 	}
 	d.constLocal = !d.On || len(d.Prerequisites) == 0 && len(d.Targets) == 0 && len(d.Rules) == 0 && d.Fallthrough.Rollout == nil
 	f.Constant = d.constLocal
@@ -418,6 +419,7 @@ func parseSegment(ps *problems, key string, raw json.RawMessage) *Segment {
 	var n int32
 	for i := range s.Rules {
 		n = numberSegmentRefs(s.Rules[i].Clauses, n)
+		s.Rules[i].byCost = cheapestFirst(s.Rules[i].Clauses)
 	}
 	return s
 }

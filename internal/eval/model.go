@@ -2,6 +2,7 @@ package eval
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/flagstream/flags/bucketing"
@@ -138,7 +139,18 @@ type Resolved struct {
 
 	// Problems lists what is wrong with the flag, Err first.
 	Problems []*Problem
+
+	// fallibleSegments is set when one of SegmentRefs is Fallible.
+	fallibleSegments bool
 }
+
+// ByCost reports whether the flag's rules may be evaluated cheapest clause
+// first (Rule.Ordered). A rule's clauses are ANDed, so their order cannot
+// change whether it matches, unless one of them is an error: an evaluation
+// that reaches a malformed segment is one, and which clauses it reaches
+// depends on their order. So a flag that names a Fallible segment is
+// evaluated as written, and every other flag cheapest clause first.
+func (f *Flag) ByCost() bool { return !f.Resolved.fallibleSegments }
 
 // unresolved is the Resolved of every flag that refers to no other flag or
 // segment and has no problem: most flags. It is shared and never written.
@@ -202,9 +214,10 @@ type Target struct {
 
 // Rule serves Serve when all its Clauses match.
 type Rule struct {
-	Clauses     []Clause // all must match
+	Clauses     []Clause // all must match, as written
 	Serve       Serve    // what a match serves
 	unreachable bool     // an earlier rule tests a subset of these clauses
+	byCost      []Clause // Clauses cheapest first (see Ordered); nil when that is the written order
 
 	ID          string // the rule's id as written, "" when none; reported as Reason.RuleID
 	Description string // free text for people
@@ -216,6 +229,15 @@ type Rule struct {
 // with inSegment clauses are never marked: a malformed segment they reach
 // makes the evaluation an error, which skipping would hide.
 func (r *Rule) Unreachable() bool { return r.unreachable }
+
+// Ordered returns the rule's clauses in the order to evaluate them: the
+// cheapest first when byCost (see ByCost), else as written.
+func (r *Rule) Ordered(byCost bool) []Clause {
+	if byCost && r.byCost != nil {
+		return r.byCost
+	}
+	return r.Clauses
+}
 
 // Serve is a fixed variation (Rollout nil) or a percentage rollout.
 type Serve struct {
@@ -260,18 +282,65 @@ type Segment struct {
 	Err      error
 	Problems []*Problem // what is wrong with the segment, Err first
 
-	local []*Problem
-	node  int32 // see Node
+	local    []*Problem
+	node     int32 // see Node
+	fallible uint8 // see Fallible: 0 not yet known, 1 being worked out, 2 no, 3 yes
 }
+
+// Fallible reports whether evaluating the segment can be an error in its
+// snapshot: it is malformed, or one of its rules names a segment that is
+// fallible. The rules of a segment that is not are evaluated in ByCost
+// order (see Rule.Ordered).
+func (s *Segment) Fallible() bool { return s.fallible == 3 }
 
 // SegmentRule puts a context in the segment when all clauses match and,
 // when Weight >= 0, its bucket is below Weight.
 type SegmentRule struct {
 	ID       string   // the rule's id as written, "" when none
-	Clauses  []Clause // all must match
+	Clauses  []Clause // all must match, as written
 	Weight   int64    // -1: no weight
 	BucketBy Path     // the attribute hashed when Weight >= 0
 	Salt     string   // resolved: the rule's salt, else the segment key
+	byCost   []Clause // Clauses cheapest first (see Ordered); nil when that is the written order
+}
+
+// cheapestFirst returns cs sorted by clauseCost, stably, or nil when they
+// are in that order already. The copies share their values with cs.
+func cheapestFirst(cs []Clause) []Clause {
+	if slices.IsSortedFunc(cs, compareCost) {
+		return nil
+	}
+	out := slices.Clone(cs)
+	slices.SortStableFunc(out, compareCost)
+	return out
+}
+
+func compareCost(a, b Clause) int { return clauseCost(&a) - clauseCost(&b) }
+
+// clauseCost ranks what matching a clause costs: a set or number first;
+// then string prefixes and the like; then values the context holds as text
+// and the clause compares parsed (versions, instants); then regular
+// expressions; last, segments, each a set of rules of its own.
+func clauseCost(c *Clause) int {
+	switch c.code {
+	case opStartsWith, opEndsWith, opContains:
+		return 1
+	case opSemVerEqual, opSemVerLessThan, opSemVerGreaterThan, opBefore, opAfter:
+		return 2
+	case opMatches:
+		return 3
+	case opInSegment:
+		return 4
+	}
+	return 0
+}
+
+// Ordered is Rule.Ordered for a segment rule.
+func (r *SegmentRule) Ordered(byCost bool) []Clause {
+	if byCost && r.byCost != nil {
+		return r.byCost
+	}
+	return r.Clauses
 }
 
 // Op is a clause operator.

@@ -78,11 +78,14 @@ func CompileFrom(prev *Snapshot, doc *Document) *Snapshot {
 	}
 	graph := s.checkPrerequisites()
 	s.checkSegmentDepth(s.checkSegmentCycles())
-	for _, f := range s.flagList {
-		s.resolveFlag(f, graph[f.Key])
-	}
 	for _, g := range s.segments {
 		s.resolveSegment(g)
+	}
+	for _, g := range s.segments {
+		markFallible(g)
+	}
+	for _, f := range s.flagList {
+		s.resolveFlag(f, graph[f.Key])
 	}
 	for _, f := range s.flagList {
 		f.Constant, f.folded = f.constLocal, 0
@@ -151,6 +154,9 @@ func (s *Snapshot) resolveFlag(f *Flag, extra *Problem) {
 		}
 	}
 	r.SegmentRefs = resolveSegmentRefs(s.segments, clauseLists(f.Rules, ruleClauses))
+	for _, g := range r.SegmentRefs {
+		r.fallibleSegments = r.fallibleSegments || g != nil && g.Fallible()
+	}
 	f.Resolved = unresolved
 	if r.Problems != nil || r.PrerequisiteFlags != nil || r.SegmentRefs != nil {
 		own := r // only this copy escapes: most flags allocate nothing here
@@ -170,6 +176,31 @@ func (s *Snapshot) resolveSegment(g *Segment) {
 		g.Err = g.Problems[0]
 	}
 	g.SegmentRefs = resolveSegmentRefs(s.segments, clauseLists(g.Rules, segmentRuleClauses))
+	g.fallible = 0 // a segment reused from the previous snapshot carries its answer there
+}
+
+// markFallible works out g.Fallible once every segment of the snapshot is
+// resolved. A cycle makes its segments malformed (checkSegmentCycles), so
+// one met while working it out is fallible already.
+func markFallible(g *Segment) bool {
+	switch g.fallible {
+	case 1, 3:
+		return true
+	case 2:
+		return false
+	}
+	g.fallible = 1
+	fallible := g.Err != nil
+	for _, ref := range g.SegmentRefs {
+		if !fallible && ref != nil {
+			fallible = markFallible(ref)
+		}
+	}
+	g.fallible = 2
+	if fallible {
+		g.fallible = 3
+	}
+	return fallible
 }
 
 // clauseLists yields the clauses of each of rs, a flag's or a segment's
