@@ -3,8 +3,6 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags/experiment"
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -130,8 +129,9 @@ func TestPostEventsAnswers(t *testing.T) {
 // TestExperimentEndpoint: the report of SPEC §8 over HTTP, with roles, an
 // unknown flag, and exact counts under repeated events and batches.
 func TestExperimentEndpoint(t *testing.T) {
-	dir := t.TempDir()
-	tokens := writeTokensFile(t, dir, []tokenSpec{{"ops", "operator", "op-secret"}, {"ci", "reader", "reader-secret"}})
+	tokens := testkit.TokensFile(t,
+		testkit.Token{Name: "ops", Role: "operator", Secret: "op-secret"},
+		testkit.Token{Name: "ci", Role: "reader", Secret: "reader-secret"})
 	srv, err := New(NewMemoryStore(mustParse(t, guardedDoc)), Options{AdminToken: adminToken, TokensFile: tokens})
 	if err != nil {
 		t.Fatal(err)
@@ -206,22 +206,6 @@ func countsOf(r *experiment.Report) experimentCounts {
 		c.Units[v], c.Conversions[v], c.Sums[v] = r.Units(v), row.Conversions, row.Sum
 	}
 	return c
-}
-
-// tokenSpec is a named token for writeTokensFile.
-type tokenSpec struct{ name, role, secret string }
-
-func writeTokensFile(t *testing.T, dir string, specs []tokenSpec) string {
-	t.Helper()
-	var parts []string
-	for _, s := range specs {
-		parts = append(parts, fmt.Sprintf(`{"name":%q,"role":%q,"sha256":%q}`, s.name, s.role, sha256Hex(s.secret)))
-	}
-	path := filepath.Join(dir, "tokens.json")
-	if err := os.WriteFile(path, []byte("["+strings.Join(parts, ",")+"]"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // TestEventsSurviveRestart: over a file store, acknowledged events are in
@@ -412,11 +396,6 @@ func BenchmarkPostEvents(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N*1000)/time.Since(start).Seconds(), "events/s")
-}
-
-func sha256Hex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
 }
 
 // TestSummariesOfUnknownFlagsAreNotKept: a summary counter names any key;
