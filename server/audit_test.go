@@ -64,8 +64,7 @@ func entryString(e AuditEntry) string {
 // reload of a hand edit — appends its entries to the file store's audit log
 // before the answer; the audit API reads them back.
 func TestAuditEveryChange(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, baseDoc)
+	path := docFile(t, baseDoc)
 	srv, base, _ := fileServer(t, path)
 	logPath := filepath.Join(filepath.Dir(path), "flags.audit.jsonl")
 	c := openStream(t, base, "", "")
@@ -171,8 +170,7 @@ func TestAuditQuery(t *testing.T) {
 			return srv, ts.URL
 		},
 		"file": func(t *testing.T) (*Server, string) {
-			path := filepath.Join(t.TempDir(), "flags.json")
-			writeFile(t, path, baseDoc)
+			path := docFile(t, baseDoc)
 			srv, base, _ := fileServer(t, path)
 			return srv, base
 		},
@@ -291,8 +289,7 @@ func TestMemoryStoreAuditBounded(t *testing.T) {
 // auditScanBytes of the log; a query that finds nothing within it says
 // where to continue, and the next page finds the entry.
 func TestAuditScanBounded(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, baseDoc)
+	path := docFile(t, baseDoc)
 	store, err := OpenFileStore(path, FileStoreOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -212,8 +211,7 @@ func countsOf(r *experiment.Report) experimentCounts {
 // the events file; a new server over the same files reports the same
 // counts and still refuses a repeated batch.
 func TestEventsSurviveRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, guardedDoc)
+	path := docFile(t, guardedDoc)
 	open := func() (*Server, string) {
 		_, srv := openFileServer(t, path, FileStoreOptions{}, Options{AdminToken: adminToken})
 		return srv, serve(t, srv).URL
@@ -255,8 +253,7 @@ func TestEventsSurviveRestart(t *testing.T) {
 // control, the target stays), audited, published, and never checked again
 // until re-armed.
 func TestGuardRollsBack(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, guardedDoc)
+	path := docFile(t, guardedDoc)
 	trips := make(chan string, 4)
 	store, srv := openFileServer(t, path, FileStoreOptions{}, Options{AdminToken: adminToken, GuardInterval: 20 * time.Millisecond,
 		GuardHook: func(flag string) { trips <- flag }})
@@ -355,8 +352,7 @@ func checkRolledBack(t *testing.T, raw json.RawMessage) {
 // BenchmarkPostEvents: POST /v1/events with the file store (group fsync),
 // batches of 1,000 events from concurrent posters; reports events/s.
 func BenchmarkPostEvents(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "flags.json")
-	writeFile(b, path, guardedDoc)
+	path := docFile(b, guardedDoc)
 	_, srv := openFileServer(b, path, FileStoreOptions{}, Options{})
 	url := serve(b, srv).URL
 	bodies := make([]string, 64)

@@ -22,6 +22,15 @@ func writeFile(t testing.TB, path, content string) {
 	}
 }
 
+// docFile writes doc as flags.json in a new temporary directory, the file
+// most FileStore tests serve, and returns its path.
+func docFile(t testing.TB, doc string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "flags.json")
+	writeFile(t, path, doc)
+	return path
+}
+
 // openFileServer opens the file store at path and a Server over it, failing
 // the test when either fails. The caller serves it (serve), once it has set
 // what it needs to before the first request.
@@ -69,8 +78,7 @@ func fileServer(t *testing.T, path string) (*Server, string, <-chan string) {
 // snapshot.
 func unpolledFileServer(t *testing.T) (path string, store *FileStore, srv *Server, url string, c *sseClient) {
 	t.Helper()
-	path = filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, baseDoc)
+	path = docFile(t, baseDoc)
 	store, srv = openFileServer(t, path, FileStoreOptions{PollInterval: time.Hour}, Options{AdminToken: adminToken, Epoch: "e1"})
 	url = serve(t, srv).URL
 	c = openStream(t, url, "", "")
@@ -151,8 +159,7 @@ func checkFileHoldsWrites(t *testing.T, dir, path string) {
 }
 
 func TestFileStoreReload(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, baseDoc)
+	path := docFile(t, baseDoc)
 	srv, url, logs := fileServer(t, path)
 	c := openStream(t, url, "", "")
 	c.next(t)
