@@ -36,10 +36,7 @@ func auditPage(t *testing.T, base, token, query string) AuditPage {
 // auditFile reads the entries of an audit log file as they are on disk.
 func auditFile(t *testing.T, path string) []AuditEntry {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := readFile(t, path)
 	var out []AuditEntry
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<24)
@@ -351,10 +348,7 @@ func TestAuditFailureRefusesWrite(t *testing.T) {
 	srv, base, _ := fileServer(t, path)
 	logPath := filepath.Join(dir, "flags.audit.jsonl")
 	blockAuditLog(t, logPath)
-	before, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := readFile(t, path)
 	resp, body := do(t, "PUT", base+"/v1/admin/flags/x", adminToken, `{"variations": [true], "fallthrough": {"variation": 0}}`)
 	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, "audit log") {
 		t.Errorf("PUT without an audit log = %d %s, want 500 naming the audit log", resp.StatusCode, body)

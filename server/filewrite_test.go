@@ -52,10 +52,7 @@ func indentedDoc(n int) string {
 // it does not.
 func changedLines(t *testing.T, path, before, what string) []string {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := readFile(t, path)
 	old, now := strings.Split(before, "\n"), strings.Split(string(data), "\n")
 	if len(old) != len(now) {
 		t.Fatalf("the %s changed the file from %d to %d lines:\n%s", what, len(old), len(now), data)
