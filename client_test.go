@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -183,7 +182,7 @@ func TestNewWithoutSourceIsErrNoSource(t *testing.T) {
 // to listeners, a bad one is logged and the last good flags stay.
 func TestFileReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
-	replaceFile(t, path, `{"version":1,"flags":{"f":{"on":true,"variations":["a","b"],"fallthrough":{"variation":0}}}}`)
+	testkit.ReplaceFile(t, path, `{"version":1,"flags":{"f":{"on":true,"variations":["a","b"],"fallthrough":{"variation":0}}}}`)
 	var logs testkit.SyncBuffer
 	fast := optionFunc(func(c *config) error { c.fileIvl = 5 * time.Millisecond; return nil })
 	c, err := New(WithFile(path), fast, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
@@ -200,7 +199,7 @@ func TestFileReload(t *testing.T) {
 		t.Fatalf("String(f) = %q, want a", got)
 	}
 
-	replaceFile(t, path, `{"version":2,"flags":{"f":{"on":true,"variations":["a","b"],"fallthrough":{"variation":1}},"g":{"on":false,"variations":[1]}}}`)
+	testkit.ReplaceFile(t, path, `{"version":2,"flags":{"f":{"on":true,"variations":["a","b"],"fallthrough":{"variation":1}},"g":{"on":false,"variations":[1]}}}`)
 	select {
 	case ch := <-changes:
 		if diff := cmp.Diff(Change{Version: 2, Flags: []string{"f", "g"}}, ch); diff != "" {
@@ -213,7 +212,7 @@ func TestFileReload(t *testing.T) {
 		t.Errorf("after reload String(f) = %q, want b", got)
 	}
 
-	replaceFile(t, path, `{"version":3,"flags":`) // a half-written file
+	testkit.ReplaceFile(t, path, `{"version":3,"flags":`) // a half-written file
 	if s := nextStale(statuses); s.Err == nil || !strings.Contains(s.Err.Error(), "keeping the last good flags") {
 		t.Errorf("stale status error = %v", s.Err)
 	}
@@ -226,20 +225,6 @@ func TestFileReload(t *testing.T) {
 	logged := logs.String()
 	if !strings.Contains(logged, "flag file problem") || !strings.Contains(logged, "keeping the last good flags") {
 		t.Errorf("the bad edit was not logged; logs:\n%s", logged)
-	}
-}
-
-// replaceFile writes content beside path and renames it over path, as an
-// editor saving atomically does, so the watcher never reads half a write
-// it did not ask for.
-func replaceFile(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -3,7 +3,7 @@ package flagstest_test
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -290,7 +290,7 @@ func checkSegmentRuleShare(t *testing.T, c *flags.Client, flag string) {
 	t.Helper()
 	in := 0
 	for i := range 4000 {
-		if c.Bool(bg, flag, flags.NewContext(fmt.Sprint("k", i)).Build(), false) {
+		if c.Bool(bg, flag, flags.NewContext("k"+strconv.Itoa(i)).Build(), false) {
 			in++
 		}
 	}

@@ -36,10 +36,7 @@ func auditPage(t *testing.T, base, token, query string) AuditPage {
 // auditFile reads the entries of an audit log file as they are on disk.
 func auditFile(t *testing.T, path string) []AuditEntry {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := readFile(t, path)
 	var out []AuditEntry
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<24)
@@ -64,8 +61,7 @@ func entryString(e AuditEntry) string {
 // reload of a hand edit — appends its entries to the file store's audit log
 // before the answer; the audit API reads them back.
 func TestAuditEveryChange(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, baseDoc)
+	path := docFile(t, baseDoc)
 	srv, base, _ := fileServer(t, path)
 	logPath := filepath.Join(filepath.Dir(path), "flags.audit.jsonl")
 	c := openStream(t, base, "", "")
@@ -171,8 +167,7 @@ func TestAuditQuery(t *testing.T) {
 			return srv, ts.URL
 		},
 		"file": func(t *testing.T) (*Server, string) {
-			path := filepath.Join(t.TempDir(), "flags.json")
-			writeFile(t, path, baseDoc)
+			path := docFile(t, baseDoc)
 			srv, base, _ := fileServer(t, path)
 			return srv, base
 		},
@@ -291,8 +286,7 @@ func TestMemoryStoreAuditBounded(t *testing.T) {
 // auditScanBytes of the log; a query that finds nothing within it says
 // where to continue, and the next page finds the entry.
 func TestAuditScanBounded(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, baseDoc)
+	path := docFile(t, baseDoc)
 	store, err := OpenFileStore(path, FileStoreOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -354,10 +348,7 @@ func TestAuditFailureRefusesWrite(t *testing.T) {
 	srv, base, _ := fileServer(t, path)
 	logPath := filepath.Join(dir, "flags.audit.jsonl")
 	blockAuditLog(t, logPath)
-	before, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := readFile(t, path)
 	resp, body := do(t, "PUT", base+"/v1/admin/flags/x", adminToken, `{"variations": [true], "fallthrough": {"variation": 0}}`)
 	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, "audit log") {
 		t.Errorf("PUT without an audit log = %d %s, want 500 naming the audit log", resp.StatusCode, body)

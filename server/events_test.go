@@ -3,19 +3,17 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/flagstream/flags/experiment"
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -130,8 +128,9 @@ func TestPostEventsAnswers(t *testing.T) {
 // TestExperimentEndpoint: the report of SPEC §8 over HTTP, with roles, an
 // unknown flag, and exact counts under repeated events and batches.
 func TestExperimentEndpoint(t *testing.T) {
-	dir := t.TempDir()
-	tokens := writeTokensFile(t, dir, []tokenSpec{{"ops", "operator", "op-secret"}, {"ci", "reader", "reader-secret"}})
+	tokens := testkit.TokensFile(t,
+		testkit.Token{Name: "ops", Role: "operator", Secret: "op-secret"},
+		testkit.Token{Name: "ci", Role: "reader", Secret: "reader-secret"})
 	srv, err := New(NewMemoryStore(mustParse(t, guardedDoc)), Options{AdminToken: adminToken, TokensFile: tokens})
 	if err != nil {
 		t.Fatal(err)
@@ -208,28 +207,11 @@ func countsOf(r *experiment.Report) experimentCounts {
 	return c
 }
 
-// tokenSpec is a named token for writeTokensFile.
-type tokenSpec struct{ name, role, secret string }
-
-func writeTokensFile(t *testing.T, dir string, specs []tokenSpec) string {
-	t.Helper()
-	var parts []string
-	for _, s := range specs {
-		parts = append(parts, fmt.Sprintf(`{"name":%q,"role":%q,"sha256":%q}`, s.name, s.role, sha256Hex(s.secret)))
-	}
-	path := filepath.Join(dir, "tokens.json")
-	if err := os.WriteFile(path, []byte("["+strings.Join(parts, ",")+"]"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestEventsSurviveRestart: over a file store, acknowledged events are in
 // the events file; a new server over the same files reports the same
 // counts and still refuses a repeated batch.
 func TestEventsSurviveRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, guardedDoc)
+	path := docFile(t, guardedDoc)
 	open := func() (*Server, string) {
 		_, srv := openFileServer(t, path, FileStoreOptions{}, Options{AdminToken: adminToken})
 		return srv, serve(t, srv).URL
@@ -271,8 +253,7 @@ func TestEventsSurviveRestart(t *testing.T) {
 // control, the target stays), audited, published, and never checked again
 // until re-armed.
 func TestGuardRollsBack(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, guardedDoc)
+	path := docFile(t, guardedDoc)
 	trips := make(chan string, 4)
 	store, srv := openFileServer(t, path, FileStoreOptions{}, Options{AdminToken: adminToken, GuardInterval: 20 * time.Millisecond,
 		GuardHook: func(flag string) { trips <- flag }})
@@ -371,8 +352,7 @@ func checkRolledBack(t *testing.T, raw json.RawMessage) {
 // BenchmarkPostEvents: POST /v1/events with the file store (group fsync),
 // batches of 1,000 events from concurrent posters; reports events/s.
 func BenchmarkPostEvents(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "flags.json")
-	writeFile(b, path, guardedDoc)
+	path := docFile(b, guardedDoc)
 	_, srv := openFileServer(b, path, FileStoreOptions{}, Options{})
 	url := serve(b, srv).URL
 	bodies := make([]string, 64)
@@ -412,11 +392,6 @@ func BenchmarkPostEvents(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N*1000)/time.Since(start).Seconds(), "events/s")
-}
-
-func sha256Hex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
 }
 
 // TestSummariesOfUnknownFlagsAreNotKept: a summary counter names any key;

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flagstream/flags/internal/limited"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -280,7 +280,7 @@ func (fs *FileStore) signature() string {
 			// Timestamps are coarse: a second write in the same tick with the
 			// same size would look unchanged. Recently modified files are told
 			// apart by their content.
-			if data, err := readLimited(fs.full(n), fs.maxSize); err == nil {
+			if data, err := limited.ReadFile(fs.full(n), fs.maxSize); err == nil {
 				fmt.Fprintf(&b, ":%x", sha256.Sum256(data))
 			}
 		}
@@ -316,7 +316,7 @@ func (fs *FileStore) changed() bool {
 			return true
 		}
 		if racy(fi.ModTime()) {
-			data, err := readLimited(fs.full(n), fs.maxSize)
+			data, err := limited.ReadFile(fs.full(n), fs.maxSize)
 			if err == nil && sha256.Sum256(data) != f.sum {
 				return true
 			}
@@ -385,7 +385,7 @@ func (fs *FileStore) read(name string) {
 	if fi.Size() == f.size && fi.ModTime().Equal(f.mod) && !racy(f.mod) {
 		return
 	}
-	data, err := readLimited(full, fs.maxSize)
+	data, err := limited.ReadFile(full, fs.maxSize)
 	if err != nil {
 		fail(err)
 		return
@@ -402,22 +402,6 @@ func (fs *FileStore) read(name string) {
 		return
 	}
 	f.cand, f.err = doc, nil
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("larger than %d bytes", limit)
-	}
-	return data, nil
 }
 
 // accept makes each candidate the file's good content unless it defines a

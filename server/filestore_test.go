@@ -22,6 +22,25 @@ func writeFile(t testing.TB, path, content string) {
 	}
 }
 
+// readFile is the content of the file at path.
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// docFile writes doc as flags.json in a new temporary directory, the file
+// most FileStore tests serve, and returns its path.
+func docFile(t testing.TB, doc string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "flags.json")
+	writeFile(t, path, doc)
+	return path
+}
+
 // openFileServer opens the file store at path and a Server over it, failing
 // the test when either fails. The caller serves it (serve), once it has set
 // what it needs to before the first request.
@@ -41,10 +60,7 @@ func openFileServer(t testing.TB, path string, fo FileStoreOptions, o Options) (
 // readDoc reads a document file and its top-level members.
 func readDoc(t *testing.T, path string) (*rules.Document, map[string]json.RawMessage) {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := readFile(t, path)
 	doc, err := rules.ParseDocument(data)
 	if err != nil {
 		t.Fatalf("%s does not parse: %v\n%s", path, err, data)
@@ -69,8 +85,7 @@ func fileServer(t *testing.T, path string) (*Server, string, <-chan string) {
 // snapshot.
 func unpolledFileServer(t *testing.T) (path string, store *FileStore, srv *Server, url string, c *sseClient) {
 	t.Helper()
-	path = filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, baseDoc)
+	path = docFile(t, baseDoc)
 	store, srv = openFileServer(t, path, FileStoreOptions{PollInterval: time.Hour}, Options{AdminToken: adminToken, Epoch: "e1"})
 	url = serve(t, srv).URL
 	c = openStream(t, url, "", "")
@@ -151,8 +166,7 @@ func checkFileHoldsWrites(t *testing.T, dir, path string) {
 }
 
 func TestFileStoreReload(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, baseDoc)
+	path := docFile(t, baseDoc)
 	srv, url, logs := fileServer(t, path)
 	c := openStream(t, url, "", "")
 	c.next(t)
@@ -394,10 +408,7 @@ func checkHandEditOfKeyRefusesWrite(t *testing.T, path, url, flag string, c *sse
 // replacement, and returns its new content.
 func editFile(t *testing.T, path, old, replacement string) string {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := readFile(t, path)
 	edited := strings.Replace(string(data), old, replacement, 1)
 	if edited == string(data) {
 		t.Fatalf("test edit did not apply to\n%s", data)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flagstream/flags/internal/limited"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -221,7 +222,7 @@ func (fs *FileStore) editFile(name string, changes []Change) (*fileEdit, error) 
 // current reads the file to be written: nil when a folder has no admin.json
 // yet.
 func (fs *FileStore) current(full string) ([]byte, error) {
-	data, err := readLimited(full, fs.maxSize)
+	data, err := limited.ReadFile(full, fs.maxSize)
 	if err != nil && fs.folder && errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -52,10 +52,7 @@ func indentedDoc(n int) string {
 // it does not.
 func changedLines(t *testing.T, path, before, what string) []string {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := readFile(t, path)
 	old, now := strings.Split(before, "\n"), strings.Split(string(data), "\n")
 	if len(old) != len(now) {
 		t.Fatalf("the %s changed the file from %d to %d lines:\n%s", what, len(old), len(now), data)
@@ -73,9 +70,8 @@ func changedLines(t *testing.T, path, before, what string) []string {
 // "on", PUT it back) changes that flag's "on" and "version" lines and not
 // one other byte of the file, so a file kept in git shows a two-line diff.
 func TestAdminToggleChangesOnlyThatFlag(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
 	before := indentedDoc(40)
-	writeFile(t, path, before)
+	path := docFile(t, before)
 	_, url, _ := fileServer(t, path)
 
 	resp, flag := do(t, "GET", url+"/v1/admin/flags/f-17", adminToken, "")
@@ -102,8 +98,7 @@ func TestAdminToggleChangesOnlyThatFlag(t *testing.T) {
 // of deep values is given up for one line), for a new key and a replaced
 // one; the result loads again.
 func TestAdminWriteGrowthBounded(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, indentedDoc(3))
+	path := docFile(t, indentedDoc(3))
 	_, url, _ := fileServer(t, path)
 	deep := strings.Repeat(`{"a":[1,`, 28) + "2" + strings.Repeat("]}", 28) // 56 levels, in a 58-level flag
 	for _, tc := range []struct{ name, key, body string }{

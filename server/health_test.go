@@ -16,9 +16,7 @@ import (
 // /readyz 200 only while the store can be reached and the server is not
 // shutting down. Neither needs a token.
 func TestHealthAndReadiness(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "flags.json")
-	writeFile(t, path, baseDoc)
+	path := docFile(t, baseDoc)
 	_, srv := openFileServer(t, path, FileStoreOptions{PollInterval: testPoll}, Options{Token: "sdk", AdminToken: adminToken})
 	ts := serve(t, srv)
 	check := func(path string, want int, inBody string) {
@@ -50,8 +48,7 @@ func TestHealthAndReadiness(t *testing.T) {
 // flush), then ends the streams cleanly; admin writes and streams that
 // arrive meanwhile are answered 503.
 func TestCloseFinishesInFlightWrites(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, baseDoc)
+	path := docFile(t, baseDoc)
 	_, srv := openFileServer(t, path, FileStoreOptions{PollInterval: testPoll}, Options{Epoch: "e1", AdminToken: adminToken})
 	admitted := make(chan struct{}, 1)
 	srv.onAdmit = func() { admitted <- struct{}{} }

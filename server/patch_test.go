@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,9 +106,8 @@ func TestAdminPatch(t *testing.T) {
 // TestAdminPatchKeepsFileLayout: a kill switch by PATCH on an indented file
 // changes the flag's "on" and "version" lines only.
 func TestAdminPatchKeepsFileLayout(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
 	before := indentedDoc(10)
-	writeFile(t, path, before)
+	path := docFile(t, before)
 	_, url, _ := fileServer(t, path)
 	resp, body := do(t, "PATCH", url+"/v1/admin/flags/f-3", adminToken, `{"on":false}`, "Content-Type", mergePatchType)
 	if resp.StatusCode != http.StatusOK {
@@ -126,8 +124,7 @@ func TestAdminPatchKeepsFileLayout(t *testing.T) {
 // concurrent writers, each retrying on 412: every version is won by exactly
 // one writer and no increment is lost. Over the real file store.
 func TestConcurrentPatchesIfMatch(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "flags.json")
-	writeFile(t, path, `{"flags": {"hot": {"version": 1, "on": true, "n": 0, "variations": [true], "fallthrough": {"variation": 0}}}}`)
+	path := docFile(t, `{"flags": {"hot": {"version": 1, "on": true, "n": 0, "variations": [true], "fallthrough": {"variation": 0}}}}`)
 	srv, url, _ := fileServer(t, path)
 	hot := newFlagClient(t, url+"/v1/admin/flags/hot")
 

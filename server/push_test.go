@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -167,13 +166,7 @@ func TestPushFolder(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("push = %d %s", resp.StatusCode, body)
 	}
-	read := func(name string) string {
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(data)
-	}
+	read := func(name string) string { return string(readFile(t, filepath.Join(dir, name))) }
 	if got, want := read("a.json"), "{\n  \"flags\": {\n    \"a1\": {\"version\": 1, \"on\": false, \"variations\": [1], \"fallthrough\": {\"variation\": 0}}\n  }\n}\n"; got != want {
 		t.Errorf("a.json =\n%s\nwant\n%s", got, want)
 	}

@@ -3,23 +3,17 @@ package server
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagstream/flags/internal/testkit"
 )
 
-// tokenLine is one entry of a tokens file for secret.
-func tokenLine(name, role, secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return fmt.Sprintf(`{"name": %q, "role": %q, "sha256": %q}`, name, role, hex.EncodeToString(sum[:]))
-}
-
 func TestParseTokens(t *testing.T) {
-	good := "[" + tokenLine("ci", "admin", "s1") + ", " + tokenLine("oncall", "operator", "s2") + "]"
+	good := "[" + testkit.TokenLine("ci", "admin", "s1") + ", " + testkit.TokenLine("oncall", "operator", "s2") + "]"
 	tokens, err := ParseTokens([]byte(good))
 	if err != nil || len(tokens) != 2 || tokens[0].Name != "ci" || tokens[1].Role != RoleOperator || tokens[0].SHA256 != sha256.Sum256([]byte("s1")) {
 		t.Fatalf("ParseTokens(%s) = %+v, %v", good, tokens, err)
@@ -38,8 +32,8 @@ func TestParseTokens(t *testing.T) {
 		{`[{"name": "a", "role": "admin", "sha256": "` + hexOf("x")[:62] + `"}]`, "tokens[0].sha256"},
 		{`[{"name": "a b", "role": "admin", "sha256": "` + hexOf("x") + `"}]`, `tokens[0].name: "a b"`},
 		{`[{"name": "file", "role": "admin", "sha256": "` + hexOf("x") + `"}]`, `tokens[0].name: "file" is taken`},
-		{"[" + tokenLine("a", "admin", "x") + "," + tokenLine("a", "reader", "y") + "]", `tokens[1].name: "a" is taken`},
-		{"[" + tokenLine("a", "admin", "x") + "," + tokenLine("b", "reader", "x") + "]", "tokens[1].sha256: the same secret"},
+		{"[" + testkit.TokenLine("a", "admin", "x") + "," + testkit.TokenLine("a", "reader", "y") + "]", `tokens[1].name: "a" is taken`},
+		{"[" + testkit.TokenLine("a", "admin", "x") + "," + testkit.TokenLine("b", "reader", "x") + "]", "tokens[1].sha256: the same secret"},
 		{`[{"name": "a", "role": "admin", "sha256": "` + hexOf("x") + `", "secret": "x"}]`, "unknown field"},
 		{"[]" + "[]", "more after the array"},
 	} {
@@ -122,8 +116,7 @@ func TestRolesMatrix(t *testing.T) {
 // TestTokensFileReload: the tokens file is read again when it changes; a
 // change that does not parse is logged and the previous tokens stay.
 func TestTokensFileReload(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tokens.json")
-	writeFile(t, path, "["+tokenLine("ci", "admin", "one")+"]")
+	path := testkit.TokensFile(t, testkit.Token{Name: "ci", Role: "admin", Secret: "one"})
 	logger, logs := newLogSink()
 	srv, err := New(NewMemoryStore(mustParse(t, baseDoc)), Options{TokensFile: path, TokensPollInterval: 5 * time.Millisecond, Logger: logger})
 	if err != nil {
@@ -140,7 +133,7 @@ func TestTokensFileReload(t *testing.T) {
 	if resp, _ := do(t, "GET", ts.URL+"/v1/flags", "", ""); resp.StatusCode != 200 {
 		t.Errorf("no reader token: reads = %d, want open (200)", resp.StatusCode)
 	}
-	writeFile(t, path, "["+tokenLine("ci", "admin", "two")+", "+tokenLine("app", "reader", "three")+"]")
+	writeFile(t, path, "["+testkit.TokenLine("ci", "admin", "two")+", "+testkit.TokenLine("app", "reader", "three")+"]")
 	awaitLog(t, logs, "tokens file reloaded", "tokens=2")
 	if a, b := status("one"), status("two"); a != 401 || b != 200 {
 		t.Errorf("after the reload: old token %d, new token %d; want 401 and 200", a, b)
@@ -150,7 +143,7 @@ func TestTokensFileReload(t *testing.T) {
 	}
 	writeFile(t, path, `[{"name": "ci", "role": "admin", "sha256": "two"}]`)
 	awaitLog(t, logs, "tokens file not reloaded", "tokens[0].sha256")
-	writeFile(t, path, "["+tokenLine("admin-2", "admin", "four")+", "+tokenLine("admin-2", "reader", "five")+"]")
+	writeFile(t, path, "["+testkit.TokenLine("admin-2", "admin", "four")+", "+testkit.TokenLine("admin-2", "reader", "five")+"]")
 	awaitLog(t, logs, "tokens file not reloaded", `"admin-2" is taken`)
 	if got := status("two"); got != 200 {
 		t.Errorf("after bad reloads the previous token = %d, want 200", got)

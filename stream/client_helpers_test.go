@@ -79,11 +79,9 @@ func startServer(t *testing.T, addr string, doc *rules.Document, opts server.Opt
 // history is what the test has published: generations 0..max, in order.
 type history struct{ max atomic.Int64 }
 
-func newHistory() *history {
-	h := &history{}
-	h.max.Store(-1)
-	return h
-}
+// newHistory is the history of a test that starts its server with
+// generation 0 (testkit.GenDoc(t, version, 0)).
+func newHistory() *history { return &history{} }
 
 // publish records generation gen as published, then publishes doc on ls.
 // Recording first means a client that has it is never ahead of history.

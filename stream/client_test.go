@@ -27,7 +27,6 @@ import (
 
 func TestStreamFirstSnapshotAndPatches(t *testing.T) {
 	h := newHistory()
-	h.max.Store(0)
 	gate, open := holdRequests() // until the listeners are registered
 	ls := startServer(t, "", testkit.GenDoc(t, 10, 0, "user-9"), server.Options{}, gate)
 	c := newRemoteClient(t, streamOpt(streamConfig(t, ls.URL, newSleeper())))
@@ -111,7 +110,6 @@ func checkOnlyReadySeen(t *testing.T, rec *recorder, source string) {
 
 func TestStreamServerRestart(t *testing.T) {
 	h := newHistory()
-	h.max.Store(0)
 	ls := startServer(t, "", testkit.GenDoc(t, 10, 0), server.Options{}, nil)
 	sl := newSleeper()
 	c := newRemoteClient(t, streamOpt(streamConfig(t, ls.URL, sl)))
@@ -204,7 +202,6 @@ func TestRemoteUnauthorized(t *testing.T) {
 
 func TestCacheServesWhileServerDown(t *testing.T) {
 	h := newHistory()
-	h.max.Store(0)
 	path := filepath.Join(t.TempDir(), "flags.cache")
 	ls := startServer(t, "", testkit.GenDoc(t, 5, 0), server.Options{}, nil)
 	url := ls.URL
@@ -304,7 +301,6 @@ func TestCacheIgnoredWhenCorruptOrForeign(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHistory()
-			h.max.Store(0)
 			gate, open := holdRequests() // nothing arrives before the first checks
 			ls := startServer(t, "", testkit.GenDoc(t, 5, 0), server.Options{}, gate)
 			path := filepath.Join(t.TempDir(), "flags.cache")
@@ -330,7 +326,6 @@ func TestCacheIgnoredWhenCorruptOrForeign(t *testing.T) {
 
 func TestPollingSeesChanges(t *testing.T) {
 	h := newHistory()
-	h.max.Store(0)
 	ls := startServer(t, "", testkit.GenDoc(t, 1, 0), server.Options{}, nil)
 	sl := newSleeper()
 	cfg := streamConfig(t, ls.URL, nil) // real 20 ms poll interval
@@ -474,7 +469,6 @@ func TestCloseIsPromptAndLeavesNoGoroutine(t *testing.T) {
 // moving. It fails the test with every goroutine's stack on a timeout.
 func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
 	h := newHistory()
-	h.max.Store(0)
 	var streamDown atomic.Bool
 	streamDown.Store(true)
 	ls := startServer(t, "", testkit.GenDoc(t, 4, 0), server.Options{}, func(w http.ResponseWriter, r *http.Request) bool {
@@ -518,7 +512,6 @@ func TestStreamResumedAfterFallbackPollReportsStream(t *testing.T) {
 // follow, and it keeps serving its flags throughout.
 func TestStreamIdleReconnects(t *testing.T) {
 	h := newHistory()
-	h.max.Store(0)
 	var streams atomic.Int64
 	ls := startServer(t, "", testkit.GenDoc(t, 2, 0), server.Options{HeartbeatInterval: time.Hour},
 		func(w http.ResponseWriter, r *http.Request) bool {
@@ -556,7 +549,6 @@ func TestStreamIdleReconnects(t *testing.T) {
 // TestPollingCache: Config.Cache works with Config.Poll too.
 func TestPollingCache(t *testing.T) {
 	h := newHistory()
-	h.max.Store(0)
 	path := filepath.Join(t.TempDir(), "flags.cache")
 	ls := startServer(t, "", testkit.GenDoc(t, 5, 0), server.Options{}, nil)
 	c1 := newRemoteClient(t, pollOpt(withCache(streamConfig(t, ls.URL, newSleeper()), path)))

@@ -303,6 +303,20 @@ func newTestSource(t *testing.T, cfg Config) *Source {
 	return s
 }
 
+// newTestPoller returns a Source polling cfg's server.
+func newTestPoller(t *testing.T, cfg Config) *Source {
+	t.Helper()
+	cfg.Poll = true
+	return newTestSource(t, cfg)
+}
+
+// newTestStreamer returns a Source following the stream of cfg.
+func newTestStreamer(t *testing.T, cfg Config) *Source {
+	t.Helper()
+	cfg.Poll = false
+	return newTestSource(t, cfg)
+}
+
 // event is one event of a scripted stream.
 type event struct{ name, id, data string }
 

@@ -12,13 +12,6 @@ import (
 	"github.com/flagstream/flags/rules"
 )
 
-// newTestPoller returns a Source polling cfg's server.
-func newTestPoller(t *testing.T, cfg Config) *Source {
-	t.Helper()
-	cfg.Poll = true
-	return newTestSource(t, cfg)
-}
-
 // nextSleep waits for the client's next wait through the clock's gate.
 func nextSleep(t *testing.T, c *fakeClock) time.Duration {
 	t.Helper()

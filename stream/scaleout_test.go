@@ -17,7 +17,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/server"
 	"github.com/flagstream/flags/stream"
 )
@@ -40,8 +40,8 @@ const (
 
 // scaleOutDoc is a document file: color serves the given string to
 // everyone, enabled is on.
-func scaleOutDoc(version int, color string) []byte {
-	return fmt.Appendf(nil, `{
+func scaleOutDoc(version int, color string) string {
+	return fmt.Sprintf(`{
   "version": %d,
   "flags": {
     "color": {"on": true, "variations": ["red", "blue", "green"], "fallthrough": {"variation": %d}},
@@ -49,19 +49,6 @@ func scaleOutDoc(version int, color string) []byte {
   }
 }
 `, version, map[string]int{"red": 0, "blue": 1, "green": 2}[color])
-}
-
-// scaleOutWrite replaces the file at path the way a deployment tool does:
-// a temporary file renamed over it.
-func scaleOutWrite(t *testing.T, path string, data []byte) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // scaleOutReplica is one reference server over the shared file.
@@ -363,7 +350,7 @@ func (s *scaleOutSampler) finish(t *testing.T) {
 // file then reaches the client through B.
 func TestScaleOutFailover(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
-	scaleOutWrite(t, path, scaleOutDoc(5, "red"))
+	testkit.ReplaceFile(t, path, scaleOutDoc(5, "red"))
 	a := startScaleOutReplica(t, path, "replica-a")
 	proxy := startScaleOutProxy(t, a)
 
@@ -374,7 +361,7 @@ func TestScaleOutFailover(t *testing.T) {
 	}
 	// The file changes: A publishes it as version 6. B, started afterwards
 	// from the same file, serves the same content as version 5.
-	scaleOutWrite(t, path, scaleOutDoc(5, "blue"))
+	testkit.ReplaceFile(t, path, scaleOutDoc(5, "blue"))
 	w.change(t, "to blue through replica A", func(ch flags.Change) bool { return ch.Version == 6 })
 	b := startScaleOutReplica(t, path, "replica-b")
 	if b.srv.Version() != 5 {
@@ -400,7 +387,7 @@ func TestScaleOutFailover(t *testing.T) {
 
 	w.drainChanges() // B's snapshot has the content A served: no change
 	sampler.allowGreen.Store(true)
-	scaleOutWrite(t, path, scaleOutDoc(5, "green"))
+	testkit.ReplaceFile(t, path, scaleOutDoc(5, "green"))
 	ch := w.change(t, "to green through replica B", func(ch flags.Change) bool { return ch.Version == 6 })
 	if len(ch.Flags) != 1 || ch.Flags[0] != "color" {
 		t.Errorf("change %+v, want flags [color]", ch)
@@ -448,7 +435,7 @@ func checkReconnectToB(t *testing.T, hops []scaleOutHop) {
 // change when B reloads that file.
 func TestScaleOutAdminWriteReachesOtherReplica(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flags.json")
-	scaleOutWrite(t, path, scaleOutDoc(5, "blue"))
+	testkit.ReplaceFile(t, path, scaleOutDoc(5, "blue"))
 	a := startScaleOutReplica(t, path, "replica-a")
 	b := startScaleOutReplica(t, path, "replica-b")
 	c, w, ctx := readyScaleOutClient(t, b.ts.URL)

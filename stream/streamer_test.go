@@ -15,13 +15,6 @@ import (
 	"github.com/flagstream/flags/rules"
 )
 
-// newTestStreamer returns a Source following the stream of cfg.
-func newTestStreamer(t *testing.T, cfg Config) *Source {
-	t.Helper()
-	cfg.Poll = false
-	return newTestSource(t, cfg)
-}
-
 func TestStreamerAppliesSnapshotAndPatches(t *testing.T) {
 	doc1 := docJSON(1, "a", "b")
 	p2, p3 := patchJSON(2, "c"), patchJSON(3, "-a")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,25 +10,6 @@ import (
 	"github.com/flagstream/flags/server"
 	"github.com/google/go-cmp/cmp"
 )
-
-// writeFolder writes files (name -> content) into a new folder.
-func writeFolder(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		path := filepath.Join(dir, name)
-		if strings.HasSuffix(name, "/") {
-			if err := os.MkdirAll(path, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 const typoDoc = `{"flags": {"new-checkout": {"enabled": true, "on": true, "variations": [false, true],
   "rules": [{"id": "r", "clauses": [{"attribute": "plan", "op": "in", "values": ["pro"]},

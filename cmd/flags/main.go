@@ -53,29 +53,39 @@ func main() {
 	os.Exit(code)
 }
 
+// command is what every subcommand implements: it parses its own
+// arguments and returns the process exit status.
+type command func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+
+// commands are the subcommands by name; version and help, which only print,
+// are run's own.
+var commands = map[string]command{
+	"eval":       noContext(runEval),
+	"lint":       noContext(runLint),
+	"serve":      runServe,
+	"watch":      runWatch,
+	"push":       runPush,
+	"history":    runHistory,
+	"switch":     runSwitch,
+	"experiment": runExperiment,
+}
+
+// noContext is a command that only reads files and ends on its own, so it
+// has no use for the context that stops the others.
+func noContext(run func(args []string, stdout, stderr io.Writer) int) command {
+	return func(_ context.Context, args []string, stdout, stderr io.Writer) int { return run(args, stdout, stderr) }
+}
+
 // run dispatches a subcommand and returns the process exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	if cmd, ok := commands[args[0]]; ok {
+		return cmd(ctx, args[1:], stdout, stderr)
+	}
 	switch args[0] {
-	case "eval":
-		return runEval(args[1:], stdout, stderr)
-	case "lint":
-		return runLint(args[1:], stdout, stderr)
-	case "serve":
-		return runServe(ctx, args[1:], stdout, stderr)
-	case "watch":
-		return runWatch(ctx, args[1:], stdout, stderr)
-	case "push":
-		return runPush(ctx, args[1:], stdout, stderr)
-	case "history":
-		return runHistory(ctx, args[1:], stdout, stderr)
-	case "switch":
-		return runSwitch(ctx, args[1:], stdout, stderr)
-	case "experiment":
-		return runExperiment(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, versionLine())
 		return 0

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flagstream/flags/internal/testkit"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -14,18 +15,12 @@ import (
 // scrape reads GET /metrics with the Prometheus text parser.
 func scrape(t *testing.T, url, token string) map[string]*dto.MetricFamily {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, body := testkit.Do(t, "GET", url+"/metrics", token, "")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics = %d", resp.StatusCode)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mf, err := parser.TextToMetricFamilies(bufio.NewReader(resp.Body))
+	mf, err := parser.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
@@ -90,11 +85,9 @@ func TestServeMetrics(t *testing.T) {
 	defer stream.Body.Close()
 	bufio.NewReader(stream.Body).ReadString('\n')
 	adminCall(t, "PATCH", url+"/v1/admin/flags/f", "adm", `{"on": false}`, "Content-Type", "application/merge-patch+json")
-	req, _ = http.NewRequest("POST", url+"/v1/events", strings.NewReader(
-		`{"batch":"metrics-batch-00000001","events":[{"kind":"track","at":1,"name":"m","contextKey":"u"},{"kind":"bogus"}]}`))
-	req.Header.Set("Authorization", "Bearer sdk")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /v1/events: %v %v", resp, err)
+	if resp, body := testkit.Do(t, "POST", url+"/v1/events", "sdk",
+		`{"batch":"metrics-batch-00000001","events":[{"kind":"track","at":1,"name":"m","contextKey":"u"},{"kind":"bogus"}]}`); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/events = %d %s", resp.StatusCode, body)
 	}
 
 	after := scrape(t, url, "sdk")

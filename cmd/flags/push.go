@@ -7,8 +7,9 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
 	"slices"
+
+	"github.com/flagstream/flags/internal/limited"
 )
 
 // maxPushFileBytes bounds the document `flags push` reads (the server's own
@@ -35,7 +36,7 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if c == nil {
 		return code
 	}
-	doc, err := readLimited(files[0], maxPushFileBytes)
+	doc, err := limited.ReadFile(files[0], maxPushFileBytes)
 	if err != nil {
 		fmt.Fprintf(stderr, "flags push: %v\n", err)
 		return 2
@@ -72,22 +73,4 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
-}
-
-// readLimited reads a file of at most limit bytes: a document to push or a
-// token file, either of which could be a huge file named by mistake.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
-	}
-	return data, nil
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,10 +19,7 @@ import (
 // server, its base URL and the document file's path.
 func startFileServer(t *testing.T, content string, opts server.Options) (*server.Server, string, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "flags.json")
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := writeFile(t, "flags.json", content)
 	store, err := server.OpenFileStore(path, server.FileStoreOptions{PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -72,17 +68,10 @@ func checkRefusals(t *testing.T, run func(context.Context, []string, io.Writer, 
 
 func TestPushCommand(t *testing.T) {
 	srv, url, path := startFileServer(t, serveDoc, server.Options{AdminToken: "adm"})
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good.json")
-	if err := os.WriteFile(good, []byte(`{"flags": {
+	good := writeFile(t, "good.json", `{"flags": {
 	  "f": {"on": false, "variations": [true, false], "fallthrough": {"variation": 0}},
-	  "g": {"variations": ["x"], "fallthrough": {"variation": 0}}}}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(dir, "token")
-	if err := os.WriteFile(tokenFile, []byte("adm\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	  "g": {"variations": ["x"], "fallthrough": {"variation": 0}}}}`)
+	tokenFile := writeFile(t, "token", "adm\n")
 	code, stdout, stderr := runCmd(t, runPush, "--url", url, "--token-file", tokenFile, good)
 	if code != 0 || stdout != "version 5\n  flags.f set\n  flags.g set\n" || stderr != "" {
 		t.Fatalf("flags push = %d, stdout %q, stderr %q; want 0 and version 5 with f and g", code, stdout, stderr)
@@ -106,11 +95,8 @@ func TestPushCommand(t *testing.T) {
 // problem the server names.
 func TestPushRefusedListsEveryProblem(t *testing.T) {
 	srv, url, _ := startFileServer(t, serveDoc, server.Options{AdminToken: "adm"})
-	bad := filepath.Join(t.TempDir(), "bad.json")
-	if err := os.WriteFile(bad, []byte(`{"flags": {"f": {"variations": [true]}, "g": {"variations": [1], "fallthrough": {"variation": 3}}},
-	  "segments": {"s": {"excluded": 5}}}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bad := writeFile(t, "bad.json", `{"flags": {"f": {"variations": [true]}, "g": {"variations": [1], "fallthrough": {"variation": 3}}},
+	  "segments": {"s": {"excluded": 5}}}`)
 	code, stdout, stderr := runCmd(t, runPush, "--url", url, "--token", "adm", bad)
 	if code != 2 || stdout != "" {
 		t.Fatalf("push of a malformed file = %d, stdout %q; want 2 and nothing", code, stdout)

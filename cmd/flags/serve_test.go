@@ -3,9 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,27 +17,15 @@ const serveDoc = `{"version": 4, "flags": {"f": {"on": true, "variations": [true
 
 func TestServeBadStart(t *testing.T) {
 	t.Setenv("FLAGS_STORE", "")
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.json")
-	if err := os.WriteFile(bad, []byte(`{"flags": {`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	folder := filepath.Join(dir, "folder")
-	if err := os.Mkdir(folder, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range map[string]string{"a.json": serveDoc, "b.json": serveDoc} {
-		if err := os.WriteFile(filepath.Join(folder, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bad := writeFile(t, "bad.json", `{"flags": {`)
+	folder := writeFolder(t, map[string]string{"a.json": serveDoc, "b.json": serveDoc})
 	checkRefusals(t, runServe, nil, []refusal{
 		{"no --flags", []string{"--addr", "127.0.0.1:0"}, "--flags or --store (or $FLAGS_STORE) is required"},
 		{"both stores", []string{"--flags", bad, "--store", "postgres://127.0.0.1:1/x"}, "--flags and --store exclude each other"},
 		{"audit log with a database", []string{"--store", "postgres://127.0.0.1:1/x", "--audit-log", "a.jsonl"}, "--audit-log is for --flags"},
 		{"unreachable database", []string{"--store", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"}, "--store: pgstore"},
 		{"file does not parse", []string{"--flags", bad, "--addr", "127.0.0.1:0"}, "bad.json"},
-		{"missing file", []string{"--flags", filepath.Join(dir, "nope.json")}, "nope.json"},
+		{"missing file", []string{"--flags", filepath.Join(t.TempDir(), "nope.json")}, "nope.json"},
 		{"duplicate key in folder", []string{"--flags", folder}, `"f" is also defined`},
 		{"unknown flag", []string{"--flags", bad, "--port", "1"}, "port"},
 		{"stray argument", []string{"--flags", bad, "extra"}, "extra"},
@@ -82,6 +70,39 @@ func TestServeRunsAndStops(t *testing.T) {
 	// The stream was ended cleanly by the shutdown.
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		t.Errorf("stream after shutdown: %v, want a clean end", err)
+	}
+}
+
+// startServe runs `flags serve` in the background and returns its URL and
+// a function that stops it and checks it exited 0; only its first call
+// does, so a test may defer it and also call it to go on after the stop. A
+// serve that does not stop ends the test, which could otherwise hang
+// reading a stream it still serves.
+func startServe(t *testing.T, args []string) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := newLineWriter()
+	exit := make(chan int, 1)
+	go func() { exit <- runServe(ctx, args, io.Discard, stderr) }()
+	line := stderr.await(t, "listening")
+	i := strings.Index(line, "url=")
+	if i < 0 {
+		cancel()
+		t.Fatalf("listening line without url: %s", line)
+	}
+	var once sync.Once
+	return strings.Fields(line[i+4:])[0], func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case code := <-exit:
+				if code != 0 {
+					t.Errorf("flags serve exit %d, want 0; stderr:\n%s", code, stderr.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("flags serve did not stop after its context was cancelled")
+			}
+		})
 	}
 }
 

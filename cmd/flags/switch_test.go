@@ -1,9 +1,6 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,28 +10,16 @@ import (
 	"github.com/flagstream/flags/internal/testkit"
 )
 
-// tokensFile writes a tokens file of name → role, each secret "secret-NAME".
-func tokensFile(t *testing.T, roles map[string]string) string {
-	t.Helper()
-	var entries []string
-	for name, role := range roles {
-		sum := sha256.Sum256([]byte("secret-" + name))
-		entries = append(entries, fmt.Sprintf(`{"name": %q, "role": %q, "sha256": %q}`, name, role, hex.EncodeToString(sum[:])))
-	}
-	path := filepath.Join(t.TempDir(), "tokens.json")
-	if err := os.WriteFile(path, []byte("["+strings.Join(entries, ",")+"]"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestServeRolesAndKillSwitch: `flags serve --tokens FILE` accepts the
 // file's tokens by role; `flags switch FLAG off` with an operator token is
 // the kill switch, recorded in the audit log under the token's name (the
 // log beside the document, or --audit-log).
 func TestServeRolesAndKillSwitch(t *testing.T) {
 	doc := writeFile(t, "flags.json", serveDoc)
-	tokens := tokensFile(t, map[string]string{"oncall": "operator", "app": "reader", "ci": "admin"})
+	tokens := testkit.TokensFile(t,
+		testkit.Token{Name: "oncall", Role: "operator", Secret: "secret-oncall"},
+		testkit.Token{Name: "app", Role: "reader", Secret: "secret-app"},
+		testkit.Token{Name: "ci", Role: "admin", Secret: "secret-ci"})
 	auditLog := filepath.Join(t.TempDir(), "audit.jsonl")
 	url, stop := startServe(t, []string{"--flags", doc, "--addr", "127.0.0.1:0", "--tokens", tokens, "--audit-log", auditLog})
 	defer stop()

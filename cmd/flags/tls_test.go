@@ -15,8 +15,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,8 +25,8 @@ import (
 )
 
 // selfSigned writes a self-signed certificate for 127.0.0.1 and its key as
-// PEM files in dir, and returns their paths and a pool trusting it.
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+// PEM files, and returns their paths and a pool trusting it.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -53,13 +51,8 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 	if err != nil {
 		t.Fatal(err)
 	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile = writeFile(t, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	keyFile = writeFile(t, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		t.Fatal(err)
@@ -73,8 +66,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 // (HTTP/2 included: streams flow over it) and nothing else; a client that
 // does not trust the certificate is refused by its own TLS check.
 func TestServeTLS(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, pool := selfSigned(t, dir)
+	certFile, keyFile, pool := selfSigned(t)
 	doc := writeFile(t, "flags.json", serveDoc)
 	url, stop := startServe(t, []string{"--flags", doc, "--addr", "127.0.0.1:0", "--token", "sdk", "--tls-cert", certFile, "--tls-key", keyFile})
 	defer stop()
@@ -125,9 +117,8 @@ func TestServeTLS(t *testing.T) {
 }
 
 func TestServeTLSBadArguments(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, _ := selfSigned(t, dir)
-	otherCert, _, _ := selfSigned(t, t.TempDir())
+	certFile, keyFile, _ := selfSigned(t)
+	otherCert, _, _ := selfSigned(t)
 	doc := writeFile(t, "flags.json", serveDoc)
 	checkRefusals(t, runServe, []string{"--flags", doc, "--addr", "127.0.0.1:0"}, []refusal{
 		{"cert without key", []string{"--tls-cert", certFile}, "go together"},
@@ -142,8 +133,7 @@ func TestServeTLSBadArguments(t *testing.T) {
 // error as such in its status; with --ca-cert it follows the server; the
 // admin commands take --ca-cert too.
 func TestCACert(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile, _ := selfSigned(t, dir)
+	certFile, keyFile, roots := selfSigned(t)
 	doc := writeFile(t, "flags.json", serveDoc)
 	url, stop := startServe(t, []string{"--flags", doc, "--addr", "127.0.0.1:0", "--token", "sdk", "--admin-token", "adm",
 		"--tls-cert", certFile, "--tls-key", keyFile})
@@ -171,12 +161,6 @@ func TestCACert(t *testing.T) {
 	}
 	untrusted.Stop(t)
 
-	ca, err := os.ReadFile(certFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(ca)
 	client, err = flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: url, Token: "sdk", RootCAs: roots})))
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"unicode"
+
+	"github.com/flagstream/flags/internal/limited"
 )
 
 // maxTokenFileBytes bounds what a token file may hold.
@@ -65,7 +67,7 @@ func setFlags(fs *flag.FlagSet) map[string]bool {
 // or with a token holding a control character, is an error: an empty token
 // would silently mean "no token".
 func readTokenFile(path string) ([]string, error) {
-	data, err := readLimited(path, maxTokenFileBytes)
+	data, err := limited.ReadFile(path, maxTokenFileBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/server"
@@ -174,37 +171,4 @@ func TestServeTokensNotInProcessList(t *testing.T) {
 			}
 		}
 	})
-}
-
-// startServe runs `flags serve` in the background and returns its URL and
-// a function that stops it and checks it exited 0; only its first call
-// does, so a test may defer it and also call it to go on after the stop. A
-// serve that does not stop ends the test, which could otherwise hang
-// reading a stream it still serves.
-func startServe(t *testing.T, args []string) (string, func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	stderr := newLineWriter()
-	exit := make(chan int, 1)
-	go func() { exit <- runServe(ctx, args, io.Discard, stderr) }()
-	line := stderr.await(t, "listening")
-	i := strings.Index(line, "url=")
-	if i < 0 {
-		cancel()
-		t.Fatalf("listening line without url: %s", line)
-	}
-	var once sync.Once
-	return strings.Fields(line[i+4:])[0], func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case code := <-exit:
-				if code != 0 {
-					t.Errorf("flags serve exit %d, want 0; stderr:\n%s", code, stderr.String())
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("flags serve did not stop after its context was cancelled")
-			}
-		})
-	}
 }

@@ -1,8 +1,8 @@
 // Package testkit holds what the module's tests in several packages share:
 // a concurrency-safe output buffer, a command run in the background, one
 // HTTP request with a bearer token, a test server on an address of the
-// test's choice, a reader of server-sent events, a check of the files a
-// sweep of leftovers removed, a document as JSON to compare, a wait for a
+// test's choice, a reader of server-sent events, files written and
+// checked on disk (files.go), a document as JSON to compare, a wait for a
 // condition, and the generation document the listener tests of flags and
 // stream both publish. Only tests import it.
 package testkit
@@ -15,8 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -171,24 +169,6 @@ func ReadSSE(r io.Reader, emit func(SSEEvent)) error {
 			ev.Name = line[7:]
 		case strings.HasPrefix(line, "data: "):
 			ev.Data += line[6:]
-		}
-	}
-}
-
-// CheckSwept checks, after something swept dir of the temporary files an
-// interrupted write leaves, that the files named gone are gone and those
-// named kept are all still there (a sweep must not touch what only looks
-// like its own leftovers).
-func CheckSwept(t testing.TB, dir string, gone, kept []string) {
-	t.Helper()
-	for _, name := range gone {
-		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
-			t.Errorf("%s: still there (%v), want it removed", name, err)
-		}
-	}
-	for _, name := range kept {
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			t.Errorf("%s: %v, want it kept", name, err)
 		}
 	}
 }
