@@ -125,7 +125,7 @@ func flagstreamSetup(s Scenario) (*Case, error) {
 		m := realisticMix()
 		keys, users := fsMixFlagKeys(m), fsMixUsers(m)
 		return evalCase(func(i int) bool {
-			p := m.Pairs[i%len(m.Pairs)]
+			p := m.pair(i)
 			return c.Bool(ctx, keys[p.Flag], users[p.User], false)
 		}, closer), nil
 	case S4Rollout5050:

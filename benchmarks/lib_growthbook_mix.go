@@ -273,7 +273,7 @@ func growthbookMixSetup() (*Case, error) {
 	}
 	keys := fsMixFlagKeys(m)
 	return evalCase(func(i int) bool {
-		p := m.Pairs[i%len(m.Pairs)]
+		p := m.pair(i)
 		return gbBool(kids[p.User], keys[p.Flag])
 	}, func() { root.Close() }), nil
 }

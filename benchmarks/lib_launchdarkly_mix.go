@@ -136,7 +136,7 @@ func ldEvalMixCase(m *mix, d *ldData, users []ldcontext.Context) *Case {
 		fl[i] = d.flags[f.Key]
 	}
 	return evalCase(func(i int) bool {
-		p := m.Pairs[i%len(m.Pairs)]
+		p := m.pair(i)
 		return ev.Evaluate(fl[p.Flag], users[p.User], nil).Detail.Value.BoolValue()
 	}, nil)
 }
@@ -149,7 +149,7 @@ func ldSDKMixCase(m *mix, d *ldData, users []ldcontext.Context) (*Case, error) {
 	}
 	keys := fsMixFlagKeys(m)
 	return evalCase(func(i int) bool {
-		p := m.Pairs[i%len(m.Pairs)]
+		p := m.pair(i)
 		v, _ := c.BoolVariation(keys[p.Flag], users[p.User], false)
 		return v
 	}, func() { c.Close() }), nil

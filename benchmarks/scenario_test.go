@@ -79,7 +79,7 @@ func TestCheckCatchesWrongMixAnswers(t *testing.T) {
 	flipped := -1 // the first pair, in order, whose answer no rollout decides
 	answers := func(change func(i int, ref mixRef) bool) *Case {
 		return evalCase(func(i int) bool {
-			p := m.Pairs[i%len(m.Pairs)]
+			p := m.pair(i)
 			ref := refs[int(p.Flag)*len(m.Users)+int(p.User)]
 			return change(i, ref)
 		}, nil)
