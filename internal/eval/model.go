@@ -289,8 +289,8 @@ type Segment struct {
 
 // Fallible reports whether evaluating the segment can be an error in its
 // snapshot: it is malformed, or one of its rules names a segment that is
-// fallible. The rules of a segment that is not are evaluated in ByCost
-// order (see Rule.Ordered).
+// fallible. The rules of a segment that is not are evaluated cheapest
+// clause first (see SegmentRule.Ordered and Flag.ByCost).
 func (s *Segment) Fallible() bool { return s.fallible == 3 }
 
 // SegmentRule puts a context in the segment when all clauses match and,
