@@ -573,8 +573,11 @@ type adversarialSpec struct {
 	// flag f or in the included list of segment s used by flag f.
 	Keys int `json:"keys"`
 	// manyRules: flag f with rules rules, rule i email endsWith @corp<i>.com,
-	// the last endsWith @corp.com.
-	Rules int `json:"rules"`
+	// the last endsWith @corp.com; with reordered, each rule also tests
+	// country in [fr], after its endsWith: a rule the compiler keeps a
+	// second copy of, its clauses cheapest first.
+	Rules     int  `json:"rules"`
+	Reordered bool `json:"reordered"`
 	// longStrings: flag f with a string variation and contains, in and
 	// startsWith clauses on attribute name, each about bytes long, none
 	// matching a context value of bytes a's; flag g serves the long string.
@@ -765,7 +768,11 @@ func writeManyRules(t *testing.T, b *bytes.Buffer, s adversarialSpec) {
 		if i == s.Rules-1 {
 			suffix = "@corp.com"
 		}
-		fmt.Fprintf(b, `{"id":"r%d","clauses":[{"attribute":"email","op":"endsWith","values":[%q]}],"serve":{"variation":1}}`, i, suffix)
+		country := ""
+		if s.Reordered {
+			country = `,{"attribute":"country","op":"in","values":["fr"]}`
+		}
+		fmt.Fprintf(b, `{"id":"r%d","clauses":[{"attribute":"email","op":"endsWith","values":[%q]}%s],"serve":{"variation":1}}`, i, suffix, country)
 	}
 	b.WriteString(`]}}}`)
 }
