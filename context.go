@@ -41,19 +41,17 @@ type Context struct {
 // comparing one short name costs less than hashing it; more than
 // smallContext are a map.
 type attributes struct {
+	// The first cache line holds what every lookup reads: the list and the
+	// table that finds an attribute in it (and the key's hash, which target
+	// lists and segments read). A lookup then reads that line and the one
+	// attribute it finds.
 	list []attribute
-	m    map[string]any
-
-	// fps holds eval.Fingerprint(name) of list's attributes, in order: a
-	// lookup compares the fingerprint of the attribute a slot points to
-	// before its name, and touches the name only on a match.
-	fps [smallContext]uint32
 
 	// slots finds an attribute by its fingerprint: 1 + its index in list at
 	// fpSlot(fp), or at the next slots after it; 0 ends the search. One
 	// probe most of the time, and an absent attribute (frequent: a rule on
 	// an attribute some users lack) stops at the first empty slot instead
-	// of comparing every fingerprint.
+	// of comparing every name.
 	slots [2 * smallContext]uint8
 
 	// keyHash is the context key's eval.KeyHash, computed once when the
@@ -61,6 +59,8 @@ type attributes struct {
 	// the SDK's event pipeline recognizes repeated exposures by it, without
 	// hashing the key at every evaluation.
 	keyHash uint64
+
+	m map[string]any // more than smallContext attributes: all of them, and list is empty
 }
 
 type attribute struct {
@@ -110,7 +110,6 @@ func newAttributes(m map[string]any) *attributes {
 			h = (h + 1) % uint32(len(a.slots))
 		}
 		a.slots[h] = uint8(len(a.list) + 1)
-		a.fps[len(a.list)] = fp
 		a.list = append(a.list, attribute{name, v})
 	}
 	return a
@@ -122,18 +121,18 @@ func fpSlot(fp uint32) uint32 { return (fp * 0x9e3779b1) >> 27 }
 // getFP returns the top-level attribute name, JSON nulls included; fp is
 // the name's eval.Fingerprint.
 func (a *attributes) getFP(name string, fp uint32) (any, bool) {
-	if a.m != nil {
-		v, ok := a.m[name]
-		return v, ok
-	}
 	for h := fpSlot(fp); ; h = (h + 1) % uint32(len(a.slots)) {
 		j := int(a.slots[h]) - 1
 		if j < 0 {
 			break
 		}
-		if a.fps[j] == fp && a.list[j].name == name {
-			return a.list[j].value, true
+		if at := &a.list[j]; at.name == name {
+			return at.value, true
 		}
+	}
+	if a.m != nil {
+		v, ok := a.m[name]
+		return v, ok
 	}
 	return nil, false
 }
