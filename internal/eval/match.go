@@ -3,6 +3,7 @@ package eval
 import (
 	"hash/maphash"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -122,8 +123,14 @@ func (s *ValueSet) ContainsHashed(v string, h uint64) bool {
 
 // scan is ContainsString for a set of smallSet strings or fewer.
 func (s *ValueSet) scan(v string) bool {
+	if len(v) == 0 {
+		return slices.Contains(s.strs, v)
+	}
+	// The first bytes are compared before the strings: most strings of a
+	// set differ from v there (country codes, plans), and comparing them
+	// costs no call.
 	for _, x := range s.strs {
-		if x == v {
+		if len(x) == len(v) && x[0] == v[0] && x == v {
 			return true
 		}
 	}

@@ -634,4 +634,14 @@ func TestValueSetStrings(t *testing.T) {
 			t.Fatalf("%d strings: found what is not there", n)
 		}
 	}
+	// A small set compares first bytes before strings: strings of one
+	// length that differ in their first or only in a later byte, the empty
+	// string, and a first byte of a longer UTF-8 character.
+	small := NewValueSet([]any{"", "de", "fr", "FR", "é"})
+	for v, want := range map[string]bool{"": true, "de": true, "fr": true, "FR": true, "Fr": false, "dd": false,
+		"ed": false, "df": false, "é": true, "\xc3": false, "e": false} {
+		if got := small.ContainsString(v); got != want {
+			t.Errorf("ContainsString(%q) = %v, want %v", v, got, want)
+		}
+	}
 }
