@@ -110,7 +110,7 @@ var ErrPatternLimit = errors.New("matches pattern over the limits")
 // bytes and more of compiled program.
 type pattern struct {
 	re   *regexp.Regexp // kind patRegexp
-	lit  string         // the other kinds
+	lit  string         // the other kinds; for patRegexp, a suffix every match ends the string with, or ""
 	kind uint8
 }
 
@@ -135,7 +135,10 @@ func (p *pattern) match(s string) bool {
 	case patEqual:
 		return s == p.lit
 	}
-	return p.re.MatchString(s)
+	// A pattern that ends with a literal and $ (^[a-z.]+@corp\.com$)
+	// cannot match a string that does not end with that literal, which
+	// costs one comparison to know rather than a run of the regexp.
+	return strings.HasSuffix(s, p.lit) && p.re.MatchString(s)
 }
 
 // regexBudget is what the patterns of the flag or segment being parsed
@@ -250,7 +253,7 @@ func (ps *problems) compilePatterns(plans []plan, field string) []pattern {
 			ps.add(field, "invalid regular expression: %w", err)
 			return nil
 		}
-		out = append(out, pattern{re: re})
+		out = append(out, pattern{re: re, lit: pl.lit})
 	}
 	return out
 }
@@ -277,6 +280,7 @@ func planPattern(s string) (plan, error) {
 		// len/8: the allocator rounds a string up to its size class.
 		return plan{pattern: pattern{lit: lit, kind: kind}, src: s, memory: literalSize + len(lit) + len(lit)/8, cost: 1}, nil
 	}
+	suffix := requiredSuffix(tree)
 	// Simplify expands repeats by sharing their operand, so a tree is
 	// small however large its program: bound the program before making it.
 	if instBound(tree) > 2*MaxPatternInstructions {
@@ -297,7 +301,25 @@ func planPattern(s string) (plan, error) {
 	if len(prog.Inst) > MaxPatternInstructions {
 		return plan{}, fmt.Errorf("%w: compiles to %d instructions, more than %d", ErrPatternLimit, len(prog.Inst), MaxPatternInstructions)
 	}
-	return planProg(s, tree, prog)
+	pl, err := planProg(s, tree, prog)
+	pl.lit, pl.memory = suffix, pl.memory+len(suffix)
+	return pl, err
+}
+
+// requiredSuffix is the literal a regular expression ends with before $,
+// which every match ends the string with; "" when it ends otherwise, or
+// with a literal that folds case or holds U+FFFD (which stands for any
+// byte that is not UTF-8).
+func requiredSuffix(tree *syntax.Regexp) string {
+	if tree.Op != syntax.OpConcat || len(tree.Sub) < 2 || tree.Sub[len(tree.Sub)-1].Op != syntax.OpEndText {
+		return ""
+	}
+	last := tree.Sub[len(tree.Sub)-2 : len(tree.Sub)-1]
+	if last[0].Op != syntax.OpLiteral {
+		return ""
+	}
+	lit, _ := plainLiteral(last)
+	return lit
 }
 
 // planExpr plans the regular expression expr, within no limit.

@@ -85,6 +85,8 @@ func FuzzPatternMatch(f *testing.F) {
 		{`\Qa.b`, `c`, "a.b"}, {`\Qa.b`, `c`, "c"}, {`x`, `\Qa)|(b`, "b"}, {`|a`, `c`, "b"}, {`^a|b`, `c`, "xb"},
 		{`(?U)^a+`, `b`, "aa"}, {`^(?:)`, `a`, ""}, {`\Aab\z`, `c`, "ab"}, {`a{2}`, `b{2}`, "abb"},
 		{`(?P<n>a)`, `(?P<n>b)`, "b"}, {`(?i)a`, `B`, "b"}, {`a\E`, `b`, "a"}, {`(?m)^a$`, `^b`, "x\na"},
+		{`^[a-z]+@corp\.com$`, `x`, "ann@corp.com"}, {`[a-z]+\.com$`, `z`, "x.com\n"}, {`\d+é$`, `y`, "12\xc3\xa9"},
+		{`(?i)a+B$`, `c`, "aab"}, {`a+\x{FFFD}$`, `b`, "a\xff"}, {`(?m)[a-z]+c$`, `d`, "abc\nx"},
 	} {
 		f.Add(seed[0], seed[1], seed[2])
 	}
@@ -250,6 +252,38 @@ func BenchmarkRegexWorstCase(b *testing.B) {
 				b.ReportMetric(perOp/float64(ps.regex.cost*len(worstRegexInput)), "ns/step-byte")
 				b.ReportMetric(float64(ps.regex.cost), "steps")
 			})
+		}
+	}
+}
+
+// TestRequiredSuffix: the literal a regular expression ends with before $,
+// which match checks before running the regexp, and none where a literal
+// could match other bytes (case folding, U+FFFD) or $ is not the end.
+func TestRequiredSuffix(t *testing.T) {
+	for expr, want := range map[string]string{
+		`^[a-z]+\.[a-z]+@corp\.com$`: "@corp.com",
+		`@(gmail|outlook)\.com$`:     ".com",
+		`\d+é$`:                      "é",
+		`\.(edu|io)$`:                "",
+		`[0-9]{3,}@`:                 "",
+		`(?i)a+B$`:                   "",
+		`a+\x{FFFD}$`:                "",
+		`(?m)[a-z]+c$`:               "",
+		`[a-z]+c\z`:                  "c",
+	} {
+		pl, err := planPattern(expr)
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		if pl.kind != patRegexp || pl.lit != want {
+			t.Errorf("%s: kind %d, suffix %q; want a regexp with suffix %q", expr, pl.kind, pl.lit, want)
+		}
+		re := regexp.MustCompile(expr)
+		p := pattern{re: regexp.MustCompile(pl.expr), lit: pl.lit}
+		for _, s := range []string{"ann.lee@corp.com", "x@gmail.com", "12é", "a.io", "123@", "aAb", "a\xff", "abc\nx", "xyzc", "corp.comx"} {
+			if got := p.match(s); got != re.MatchString(s) {
+				t.Errorf("%s on %q: %v, regexp says %v", expr, s, got, !got)
+			}
 		}
 	}
 }
