@@ -519,9 +519,10 @@ func (e *evaluator) inSegment(s *eval.Segment, depth int) (bool, error) {
 			return true, nil
 		}
 	}
+	byCost := !s.Fallible()
 	for i := range s.Rules {
 		r := &s.Rules[i]
-		match, err := e.clausesMatch(r.Ordered(!s.Fallible()), s.SegmentRefs, depth+1)
+		match, err := e.clausesMatch(r.Ordered(byCost), s.SegmentRefs, depth+1)
 		if err != nil {
 			return false, err
 		}
