@@ -3,9 +3,13 @@ package benchmarks
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/launchdarkly/go-server-sdk-evaluation/v3"
+	"github.com/launchdarkly/go-server-sdk-evaluation/v3/ldmodel"
 
 	flags "github.com/flagstream/flags"
 )
@@ -301,6 +305,77 @@ func BenchmarkRealisticMixLocality(b *testing.B) {
 				p := pairs[i%len(pairs)]
 				c.Bool(ctx, keys[p.Flag], users[p.User], false)
 			}
+		})
+	}
+}
+
+// BenchmarkRealisticMixOrder evaluates the mix's 300,000 pairs in three
+// orders, in flagstream and in LaunchDarkly's evaluator (driven as in R1):
+// Shuffled is R1's order; ByUser takes one user at a time through all the
+// flags, shuffled (a request that evaluates many flags for its user);
+// ByFlag takes one flag at a time through all the users (the flag's data
+// and the branches its evaluation takes stay hot). The answers are the
+// same in every order; what changes is how often an evaluation reaches a
+// flag whose data and branch history have gone cold, which is what
+// separates flagstream's R1 time from its time on one hot flag.
+func BenchmarkRealisticMixOrder(b *testing.B) {
+	m := realisticMix()
+	doc, err := fsMixDoc(m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := flagstreamClient(doc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	keys, users := fsMixFlagKeys(m), fsMixUsers(m)
+	d, err := ldMixData(m, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev, ldUsers := evaluation.NewEvaluator(d), ldMixUsers(m)
+	ldFlags := make([]*ldmodel.FeatureFlag, len(m.Flags))
+	for i, f := range m.Flags {
+		ldFlags[i] = d.flags[f.Key]
+	}
+	r := rand.New(rand.NewPCG(MixSeed, 2))
+	var byUser, byFlag []mixPair
+	for u := range m.Users {
+		for _, f := range r.Perm(len(m.Flags)) {
+			byUser = append(byUser, mixPair{Flag: int32(f), User: int32(u)})
+		}
+	}
+	for f := range m.Flags {
+		for u := range m.Users {
+			byFlag = append(byFlag, mixPair{Flag: int32(f), User: int32(u)})
+		}
+	}
+	ctx := context.Background()
+	for _, order := range []struct {
+		name  string
+		pairs []mixPair
+	}{{"Shuffled", m.Pairs}, {"ByUser", byUser}, {"ByFlag", byFlag}} {
+		pairs := order.pairs
+		b.Run(order.name+"/flagstream", func(b *testing.B) {
+			n := 0
+			for i := range b.N {
+				p := pairs[i%len(pairs)]
+				if c.Bool(ctx, keys[p.Flag], users[p.User], false) {
+					n++
+				}
+			}
+			sink += n
+		})
+		b.Run(order.name+"/LaunchDarkly-evaluator", func(b *testing.B) {
+			n := 0
+			for i := range b.N {
+				p := pairs[i%len(pairs)]
+				if ev.Evaluate(ldFlags[p.Flag], ldUsers[p.User], nil).Detail.Value.BoolValue() {
+					n++
+				}
+			}
+			sink += n
 		})
 	}
 }
