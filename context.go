@@ -252,7 +252,7 @@ func ContextFromMap(m map[string]any) Context {
 // key gives a context whose evaluations report INVALID_CONTEXT, as SPEC §6
 // asks of `flags eval`.
 func ContextFromJSON(data []byte) (Context, error) {
-	if at := tooDeepAt(data); at >= 0 {
+	if at := eval.TooDeepAt(data); at >= 0 {
 		return Context{}, fmt.Errorf("flags: context: byte %d: %w", at, rules.ErrTooDeep)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -315,29 +315,6 @@ func (c Context) MarshalJSON() ([]byte, error) {
 		return []byte("{}"), nil
 	}
 	return json.Marshal(c.attrs.toMap())
-}
-
-// tooDeepAt returns the offset of the first object or array of the JSON
-// text data nested deeper than rules.MaxNesting, or -1. It reads only
-// brackets outside strings: data that is not JSON fails later, in decoding.
-func tooDeepAt(data []byte) int {
-	depth, inString := 0, false
-	for i := 0; i < len(data); i++ {
-		switch c := data[i]; {
-		case inString && c == '\\':
-			i++
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '{' || c == '[':
-			if depth++; depth > rules.MaxNesting {
-				return i
-			}
-		case c == '}' || c == ']':
-			depth--
-		}
-	}
-	return -1
 }
 
 // maxContextValues bounds the values a context may hold, counted as its

@@ -1,7 +1,7 @@
 package experiment
 
 import (
-	"slices"
+	"math"
 	"sync"
 )
 
@@ -36,10 +36,25 @@ type exposure struct {
 	switched  bool  // exposures to more than one variation
 }
 
-// unitEvents is one unit's events of one metric, sorted by time.
+// unitEvents is one unit's events of one metric, in the order they
+// arrived: a report scans them all (it sums their values anyway), so
+// keeping them sorted would buy nothing, and an insertion in time order
+// would cost the unit's whole history for an event that arrives late.
 type unitEvents struct {
-	at    []int64
-	value []float64 // 1 for an event without a value
+	at     []int64
+	value  []float64 // 1 for an event without a value
+	latest int64     // the greatest of at
+
+	// seen holds the unit's events once it has scanEvents, to find a
+	// repeat in constant time: scanning the events of equal time made a
+	// batch of one unit's events cost the square of its size (SPEC §13).
+	seen map[trackEvent]struct{}
+}
+
+// trackEvent is what makes two events of one unit and metric the same.
+type trackEvent struct {
+	at    int64
+	value uint64 // math.Float64bits: 0 and -0 differ, as they would in a sum's sign
 }
 
 // NewAggregator returns an empty Aggregator.
@@ -51,8 +66,8 @@ func NewAggregator() *Aggregator {
 // ms). Exposures not drawn by a rollout (inRollout false) do not enter the
 // analysis (SPEC §8) and are ignored.
 func (a *Aggregator) Exposure(flag, unit string, variation int, inRollout bool, at int64) {
-	if !inRollout || unit == "" || variation < 0 {
-		return
+	if !inRollout || unit == "" || variation < 0 || variation > math.MaxInt32 {
+		return // a variation beyond int32 is no flag's: it must not wrap to another one
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -76,10 +91,18 @@ func (a *Aggregator) Exposure(flag, unit string, variation int, inRollout bool, 
 	}
 }
 
+// MaxValue bounds the magnitude of a metric event's value: Track ignores
+// a value beyond it (and NaN), and the server rejects such an event. It is
+// far above any measurement (a revenue in cents, a latency in ns), and low
+// enough that no number of events can make a sum overflow to infinity,
+// which JSON cannot carry.
+const MaxValue = 1e15
+
 // Track records an event of metric from unit at time at (Unix ms), with
-// value when hasValue (else it counts 1).
+// value when hasValue (else it counts 1). A value beyond MaxValue is
+// ignored.
 func (a *Aggregator) Track(metric, unit string, value float64, hasValue bool, at int64) {
-	if unit == "" || metric == "" {
+	if unit == "" || metric == "" || hasValue && !(math.Abs(value) <= MaxValue) {
 		return
 	}
 	if !hasValue {
@@ -94,30 +117,62 @@ func (a *Aggregator) Track(metric, unit string, value float64, hasValue bool, at
 	}
 	u := byUnit[unit]
 	if u == nil {
-		byUnit[unit] = &unitEvents{at: []int64{at}, value: []float64{value}}
+		byUnit[unit] = &unitEvents{at: []int64{at}, value: []float64{value}, latest: at}
 		return
 	}
-	// Insert in time order; events mostly arrive in order, so this is an
-	// append. An identical event (same time and value) is a repeat.
-	i := len(u.at)
-	for i > 0 && u.at[i-1] > at {
-		i--
+	if !u.add(trackEvent{at, math.Float64bits(value)}) {
+		return // a repeat
 	}
-	for j := i - 1; j >= 0 && u.at[j] == at; j-- {
-		if u.value[j] == value {
-			return
-		}
-	}
-	u.at = slices.Insert(u.at, i, at)
-	u.value = slices.Insert(u.value, i, value)
+	u.at = append(u.at, at)
+	u.value = append(u.value, value)
 }
 
-// since returns how many of the unit's events are at or after t, and the
-// sum of their values.
-func (u *unitEvents) since(t int64) (n int, sum float64) {
-	i, _ := slices.BinarySearch(u.at, t)
-	for _, v := range u.value[i:] {
-		sum += v
+// add records ev among the unit's events and reports whether it is new.
+// An event later than all the unit's others (the usual one: events mostly
+// arrive in time order) is new without a look; otherwise a unit's few
+// events are compared one by one, and from scanEvents on they are in a
+// set.
+func (u *unitEvents) add(ev trackEvent) bool {
+	later := ev.at > u.latest
+	u.latest = max(u.latest, ev.at)
+	if u.seen == nil && (later || len(u.at) < scanEvents) {
+		if later {
+			return true
+		}
+		for i := range u.at {
+			if u.at[i] == ev.at && math.Float64bits(u.value[i]) == ev.value {
+				return false
+			}
+		}
+		return true
 	}
-	return len(u.at) - i, sum
+	if u.seen == nil {
+		u.seen = make(map[trackEvent]struct{}, 2*len(u.at))
+		for i := range u.at {
+			u.seen[trackEvent{u.at[i], math.Float64bits(u.value[i])}] = struct{}{}
+		}
+	}
+	if _, ok := u.seen[ev]; ok {
+		return false
+	}
+	u.seen[ev] = struct{}{}
+	return true
+}
+
+// scanEvents is how many events of a unit add compares one by one before
+// it keeps them in a set: most units have a few.
+const scanEvents = 16
+
+// since returns how many of the unit's events are at or after t, and adds
+// their values to sum unless it is nil.
+func (u *unitEvents) since(t int64, sum *exactSum) (n int) {
+	for i, at := range u.at {
+		if at >= t {
+			n++
+			if sum != nil {
+				sum.add(u.value[i])
+			}
+		}
+	}
+	return n
 }

@@ -144,7 +144,7 @@ func (a *Aggregator) Report(f FlagInfo) *Report {
 // and the sum of their counted values.
 type tally struct {
 	conversions []int64
-	sums        []float64
+	sums        []exactSum
 }
 
 // count adds the units recorded for flag f to r's Variations and Switched,
@@ -162,7 +162,7 @@ func (a *Aggregator) count(f FlagInfo, r *Report) map[string]*tally {
 			r.Switched++
 		}
 		v := int(e.variation)
-		if v >= f.Variations {
+		if v < 0 || v >= f.Variations {
 			continue
 		}
 		r.Variations[v].Units++
@@ -181,17 +181,16 @@ func (a *Aggregator) convert(tallies map[string]*tally, unit string, e *exposure
 		if ue == nil {
 			continue
 		}
-		n, sum := ue.since(e.at)
-		if n == 0 {
+		if ue.since(e.at, nil) == 0 {
 			continue
 		}
 		t := tallies[metric]
 		if t == nil {
-			t = &tally{conversions: make([]int64, variations), sums: make([]float64, variations)}
+			t = &tally{conversions: make([]int64, variations), sums: make([]exactSum, variations)}
 			tallies[metric] = t
 		}
 		t.conversions[v]++
-		t.sums[v] += sum
+		ue.since(e.at, &t.sums[v])
 	}
 }
 
@@ -202,10 +201,11 @@ func metricRows(f FlagInfo, units []VariationUnits, t *tally) []MetricRow {
 	rows := make([]MetricRow, f.Variations)
 	for v := range rows {
 		n := units[v].Units
-		rows[v] = MetricRow{Variation: v, Conversions: t.conversions[v], Sum: t.sums[v]}
+		sum := t.sums[v].value()
+		rows[v] = MetricRow{Variation: v, Conversions: t.conversions[v], Sum: sum}
 		if n > 0 {
 			rows[v].Rate = float64(t.conversions[v]) / float64(n)
-			rows[v].Mean = t.sums[v] / float64(n)
+			rows[v].Mean = sum / float64(n)
 		}
 	}
 	c := f.Control

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
+	"math/rand/v2"
 	"slices"
 	"testing"
 
@@ -307,5 +309,100 @@ func TestFlagInfoOf(t *testing.T) {
 		if got := fmt.Sprint(info); got != want {
 			t.Errorf("FlagInfoOf(%s) = %s, want %s", key, got, want)
 		}
+	}
+}
+
+// TestSumsExactInAnyOrder: sums are the correctly rounded total of the
+// counted values, whatever the order of units and events (SPEC §8: sums
+// are exact) — a plain float64 sum in map order gave 0 or 1 for 1e16, 1,
+// -1e16, and several answers for ordinary fractions.
+func TestSumsExactInAnyOrder(t *testing.T) {
+	cases := map[string][]float64{
+		"cancelling": {1e16, 1, -1e16},
+		"fractions":  fractions(200),
+		"halfway":    {1, 0x1p-53, 0x1p-106}, // rounds up only if the last partial is seen
+	}
+	for name, values := range cases {
+		want := exactTotal(values)
+		for seed := range uint64(20) {
+			order := slices.Clone(values)
+			rand.New(rand.NewPCG(seed, 1)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			a := NewAggregator()
+			for i, v := range order {
+				unit := fmt.Sprintf("u%d", i)
+				a.Exposure("f", unit, 0, true, 100)
+				a.Track("m", unit, v, true, 200)
+			}
+			row, _ := a.Report(FlagInfo{Key: "f", Variations: 1}).Row("m", 0)
+			if row.Sum != want || row.Mean != want/float64(len(values)) {
+				t.Errorf("%s, order %d: sum %v mean %v, want %v and %v", name, seed, row.Sum, row.Mean, want, want/float64(len(values)))
+			}
+		}
+	}
+}
+
+// fractions is n values such as a metric of amounts yields.
+func fractions(n int) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = 0.1*float64(i%7) + 0.01*float64(i)
+	}
+	return out
+}
+
+// exactTotal is the sum of values computed exactly, then rounded once.
+func exactTotal(values []float64) float64 {
+	sum := new(big.Float).SetPrec(4096)
+	for _, v := range values {
+		sum.Add(sum, new(big.Float).SetFloat64(v))
+	}
+	f, _ := sum.Float64()
+	return f
+}
+
+// TestHostileValues: an exposure's variation beyond int32 is no
+// variation (it once wrapped to -1 and made the report index out of
+// range, or to 0 and 1 and counted units there), and a metric value
+// beyond MaxValue is ignored (two of 1e308 once summed to +Inf, which
+// JSON cannot carry).
+func TestHostileValues(t *testing.T) {
+	a := NewAggregator()
+	for i, v := range []int{math.MaxInt32 + 1, 1 << 32, 1<<32 + 1, math.MaxInt64} {
+		a.Exposure("f", fmt.Sprintf("evil-%d", i), v, true, 100)
+	}
+	a.Exposure("f", "u", 1, true, 100)
+	for _, v := range []float64{1e308, 1e308, -1e308, MaxValue * 2, math.Inf(1), math.NaN()} {
+		a.Track("m", "u", v, true, 200)
+	}
+	a.Track("m", "u", MaxValue, true, 300)
+	r := a.Report(FlagInfo{Key: "f", Variations: 2})
+	if r.Units(0) != 0 || r.Units(1) != 1 {
+		t.Errorf("units %d and %d, want 0 and 1: a variation beyond int32 was counted", r.Units(0), r.Units(1))
+	}
+	row, _ := r.Row("m", 1)
+	if row.Sum != MaxValue || row.Conversions != 1 {
+		t.Errorf("row %+v, want only the value MaxValue counted", row)
+	}
+	if _, err := json.Marshal(r); err != nil {
+		t.Errorf("the report does not encode: %v", err)
+	}
+}
+
+// TestTrackRepeatsAmongMany: a repeat is recognized however many events
+// of the same unit and time came before it, and in whatever order they
+// arrived.
+func TestTrackRepeatsAmongMany(t *testing.T) {
+	a := NewAggregator()
+	a.Exposure("f", "u", 0, true, 100)
+	for i := range 1000 {
+		a.Track("m", "u", float64(1000-i), true, 200+int64(i%3))
+	}
+	for i := range 1000 {
+		a.Track("m", "u", float64(1000-i), true, 200+int64(i%3)) // every one again
+	}
+	a.Track("m", "u", 1, true, 201) // same value, another time: new
+	row, _ := a.Report(FlagInfo{Key: "f", Variations: 1}).Row("m", 0)
+	if want := float64(1000*1001/2 + 1); row.Sum != want {
+		t.Errorf("sum %v, want %v", row.Sum, want)
 	}
 }

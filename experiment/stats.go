@@ -108,3 +108,64 @@ func upperGamma(a, x float64) float64 {
 	}
 	return prefix * h
 }
+
+// exactSum adds float64s with no rounding error along the way: it keeps
+// the sum as non-overlapping partials (Shewchuk's algorithm, as Python's
+// math.fsum), and value rounds their exact total once. So a sum does not
+// depend on the order of its additions, which follows the order of a map
+// or of arrival: the same events always report the same sum and mean, on
+// every replica (SPEC §8: sums are exact). The values must be finite and
+// their total far from overflow (Track's bound, MaxValue, sees to it).
+type exactSum struct {
+	partials []float64 // increasing magnitude, non-overlapping
+}
+
+// add adds x to the sum.
+func (s *exactSum) add(x float64) {
+	i := 0
+	for _, y := range s.partials {
+		if math.Abs(x) < math.Abs(y) {
+			x, y = y, x
+		}
+		hi := x + y
+		lo := y - (hi - x)
+		if lo != 0 {
+			s.partials[i] = lo
+			i++
+		}
+		x = hi
+	}
+	s.partials = append(s.partials[:i], x)
+}
+
+// value returns the sum, correctly rounded.
+func (s *exactSum) value() float64 {
+	p := s.partials
+	n := len(p)
+	if n == 0 {
+		return 0
+	}
+	n--
+	hi, lo := p[n], 0.0
+	for n > 0 {
+		x := hi
+		n--
+		y := p[n]
+		hi = x + y
+		lo = y - (hi - x)
+		if lo != 0 {
+			break
+		}
+	}
+	// Round half to even across the partials below: when lo is exactly
+	// half an ulp of hi and the next partial has its sign, the exact total
+	// is past the halfway point.
+	if n > 0 && (lo < 0 && p[n-1] < 0 || lo > 0 && p[n-1] > 0) {
+		y := lo * 2
+		x := hi + y
+		if x-hi == y {
+			hi = x
+		}
+	}
+	return hi
+}

@@ -8,13 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/flagstream/flags/experiment"
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -121,9 +124,14 @@ func (w *wireEvent) event(received int64) (Event, bool) {
 	return Event{}, false
 }
 
+// validVariation reports whether p holds a variation index: at least 0
+// and within int32, as every flag's are (a larger one once wrapped to
+// another variation, or to -1).
+func validVariation(p *int) bool { return nonNegative(p) && *p <= math.MaxInt32 }
+
 func (w *wireEvent) exposure(received int64) (Event, bool) {
 	if !nonNegative(w.At) || !validString(w.ContextKey) || !validFlag(w.Flag) ||
-		!nonNegative(w.Version) || !nonNegative(w.Variation) || w.InRollout == nil {
+		!nonNegative(w.Version) || !validVariation(w.Variation) || w.InRollout == nil {
 		return Event{}, false
 	}
 	return Event{Kind: EventExposure, At: min(*w.At, received), ContextKey: *w.ContextKey, Flag: *w.Flag,
@@ -131,7 +139,8 @@ func (w *wireEvent) exposure(received int64) (Event, bool) {
 }
 
 func (w *wireEvent) track(received int64) (Event, bool) {
-	if !nonNegative(w.At) || !validString(w.ContextKey) || !validString(w.Name) {
+	if !nonNegative(w.At) || !validString(w.ContextKey) || !validString(w.Name) ||
+		w.Value != nil && !(math.Abs(*w.Value) <= experiment.MaxValue) {
 		return Event{}, false
 	}
 	return Event{Kind: EventTrack, At: min(*w.At, received), ContextKey: *w.ContextKey, Name: *w.Name, Value: w.Value}, true
@@ -146,7 +155,7 @@ func (w *wireEvent) summary(received int64) (Event, bool) {
 		e.Dropped = *w.Dropped
 	}
 	for _, c := range w.Counters {
-		if c == nil || !validFlag(c.Flag) || c.Version == nil || !nonNegative(c.Count) || c.Variation != nil && *c.Variation < 0 {
+		if c == nil || !validFlag(c.Flag) || c.Version == nil || !nonNegative(c.Count) || c.Variation != nil && !validVariation(c.Variation) {
 			return Event{}, false
 		}
 		e.Counters = append(e.Counters, Counter{Flag: *c.Flag, Version: *c.Version, Variation: c.Variation, Count: *c.Count})
@@ -209,10 +218,13 @@ func (s *Server) readBatch(body []byte) (out *EventBatch, ans eventsAnswer, msg 
 		Batch  *string           `json:"batch"`
 		Events []json.RawMessage `json:"events"`
 	}
+	if at := eval.TooDeepAt(body); at >= 0 {
+		return nil, ans, fmt.Sprintf("objects and arrays nest deeper than %d levels (at byte %d)", eval.MaxNesting, at)
+	}
 	if err := json.Unmarshal(body, &batch); err != nil || batch.Batch == nil || batch.Events == nil {
 		return nil, ans, `want {"batch": ID, "events": [...]}`
 	}
-	if n := len(*batch.Batch); n < MinBatchIDLength || n > MaxBatchIDLength {
+	if n := utf8.RuneCountInString(*batch.Batch); n < MinBatchIDLength || n > MaxBatchIDLength {
 		return nil, ans, fmt.Sprintf("batch id of %d characters, want %d to %d", n, MinBatchIDLength, MaxBatchIDLength)
 	}
 	received := s.now().UnixMilli()
@@ -236,12 +248,16 @@ func (s *Server) readBatch(body []byte) (out *EventBatch, ans eventsAnswer, msg 
 
 // readEventsBody reads the body of POST /v1/events, decoding gzip, and
 // refuses more than MaxEventsBodyBytes decoded (413): a small compressed
-// body never inflates beyond the cap (SPEC §13).
+// body never inflates beyond the cap (SPEC §13). A gzip body may itself be
+// a little larger than what it decodes to (stored, incompressible blocks
+// add a few bytes each), so its own cap is twice the decoded one: no body
+// over it can decode to 1 MiB or less.
 func readEventsBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
 	var rd io.Reader = http.MaxBytesReader(w, r.Body, MaxEventsBodyBytes+1)
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip":
+		rd = http.MaxBytesReader(w, r.Body, 2*MaxEventsBodyBytes)
 		zr, err := gzip.NewReader(rd)
 		if err != nil {
 			return nil, http.StatusBadRequest, fmt.Errorf("body is not gzip: %w", err)

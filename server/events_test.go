@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/flagstream/flags/experiment"
 	"github.com/flagstream/flags/internal/testkit"
+	"github.com/flagstream/flags/rules"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -122,6 +125,64 @@ func TestPostEventsAnswers(t *testing.T) {
 	_, body = do(t, "GET", url+"/v1/admin/summaries/checkout", adminToken, "")
 	if !strings.Contains(body, `"variations":{"1":3},"default":1`) {
 		t.Errorf("summaries: %s", body)
+	}
+}
+
+// TestPostEventsHostile: what an SDK token can send and must not get
+// through (SPEC §7, §13): a variation beyond int32 (it wrapped to -1 and
+// crashed the guard's check, or to 0 and 1), a value whose sum overflows
+// JSON, a batch id short in characters though long in bytes, nesting past
+// 64 levels; and a stored gzip body whose decoded size is within the cap
+// though its own is not.
+func TestPostEventsHostile(t *testing.T) {
+	srv, err := New(NewMemoryStore(mustParse(t, guardedDoc)), Options{Token: "sdk", AdminToken: adminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, srv).URL
+	// levels nests a track event's extra member so that the batch reaches
+	// n levels: the batch object, its events array, the event, then arrays.
+	levels := func(n int) string {
+		return `{"kind":"track","at":1,"name":"m","contextKey":"u","x":` + strings.Repeat("[", n-3) + strings.Repeat("]", n-3) + `}`
+	}
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		want       string
+	}{
+		{"variation 2^32-1", batch("hostile-batch-000001", exposure("evil", 4294967295, true, 1000)), 202, `{"accepted":0,"rejected":1}`},
+		{"variation 2^32", batch("hostile-batch-000002", exposure("evil", 1<<32, true, 1000)), 202, `{"accepted":0,"rejected":1}`},
+		{"variation in a summary", batch("hostile-batch-000003", `{"kind":"summary","start":0,"end":1,"counters":[{"flag":"checkout","version":1,"variation":4294967296,"count":1}]}`), 202, `{"accepted":0,"rejected":1}`},
+		{"value 1e308", batch("hostile-batch-000004", `{"kind":"track","at":1,"name":"errors","contextKey":"u1","value":1e308}`), 202, `{"accepted":0,"rejected":1}`},
+		{"value at the bound", batch("hostile-batch-000005", `{"kind":"track","at":1,"name":"errors","contextKey":"u1","value":-1e15}`), 202, `{"accepted":1,"rejected":0}`},
+		{"batch id of 9 characters in 18 bytes", batch("ééééééééé", track("u", "m", 1)), 400, ""},
+		{"batch id of 16 characters in 32 bytes", batch("éééééééééééééééé", track("u", "m", 1)), 202, `{"accepted":1,"rejected":0}`},
+		{"64 levels", batch("hostile-batch-000006", levels(64)), 202, `{"accepted":1,"rejected":0}`},
+		{"65 levels", batch("hostile-batch-000007", levels(65)), 400, ""},
+	} {
+		resp, body := postEvents(t, url, "sdk", tc.body)
+		if resp.StatusCode != tc.status || tc.want != "" && strings.TrimSpace(body) != tc.want {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, resp.StatusCode, body, tc.status, tc.want)
+		}
+	}
+	rep, _ := srv.Experiment("checkout")
+	if _, err := json.Marshal(rep); err != nil || rep.Units(0)+rep.Units(1) != 0 {
+		t.Errorf("after hostile events: units %d+%d, encoding error %v", rep.Units(0), rep.Units(1), err)
+	}
+
+	// 1 MiB exactly, gzipped without compression: a little over 1 MiB on
+	// the wire, within the cap decoded.
+	body := `{"batch":"stored-gzip-batch-01","events":[],"pad":"`
+	body += strings.Repeat("x", MaxEventsBodyBytes-len(body)-2) + `"}`
+	var zb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&zb, gzip.NoCompression)
+	fmt.Fprint(zw, body)
+	zw.Close()
+	if zb.Len() <= MaxEventsBodyBytes {
+		t.Fatalf("the stored body is %d bytes: not over the cap", zb.Len())
+	}
+	if resp, got := postEvents(t, url, "sdk", zb.String(), "Content-Encoding", "gzip"); resp.StatusCode != 202 {
+		t.Errorf("1 MiB decoded, %d bytes stored: %d %s, want 202", zb.Len(), resp.StatusCode, got)
 	}
 }
 
@@ -286,6 +347,34 @@ func TestGuardRollsBack(t *testing.T) {
 	}
 	if v := srv.Version(); v != 2 {
 		t.Errorf("version %d after one rollback, want 2", v)
+	}
+}
+
+// TestGuardRollsBackInFolder: in a folder, the guard rewrites its flag in
+// the file that defines it. An admin write of such a key is refused (409:
+// edit that file), but the rollback is the server's own, and refusing it
+// left the failing treatment served, retried every check.
+func TestGuardRollsBackInFolder(t *testing.T) {
+	dir := t.TempDir()
+	team := filepath.Join(dir, "team.json")
+	writeFile(t, team, guardedDoc)
+	trips := make(chan string, 4)
+	_, srv := openFileServer(t, dir, FileStoreOptions{}, Options{AdminToken: adminToken, GuardInterval: 20 * time.Millisecond,
+		GuardHook: func(flag string) { trips <- flag }})
+	url := serve(t, srv).URL
+	postEvents(t, url, "", batch("guard-folder-batch-01", treatmentFailsMoreEvents()...))
+	select {
+	case <-trips:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the guard did not roll back")
+	}
+	doc, err := rules.ParseDocument(readFile(t, team))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRolledBack(t, doc.Flags["checkout"])
+	if _, err := os.Stat(filepath.Join(dir, AdminFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the rollback went to %s (%v), not to team.json", AdminFile, err)
 	}
 }
 

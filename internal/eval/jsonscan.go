@@ -23,6 +23,31 @@ import (
 // levels of a 40 KB request cost megabytes of trees and stack).
 const MaxNesting = 64
 
+// TooDeepAt returns the offset of the first object or array of the JSON
+// text data nested deeper than MaxNesting, or -1: the check of a context
+// or a request body that encoding/json decodes (it allows 10,000 levels).
+// It reads only brackets outside strings: data that is not JSON fails
+// later, in decoding.
+func TooDeepAt(data []byte) int {
+	depth, inString := 0, false
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			if depth++; depth > MaxNesting {
+				return i
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return -1
+}
+
 // flagLevel is the nesting level of a flag or segment object in its
 // document: {"flags": {"key": {...}}}.
 const flagLevel = 3
