@@ -287,6 +287,7 @@ func (s *Server) adminWrite(ctx context.Context, req *adminRequest) adminResult 
 		prepare:   func() (*prepared, adminResult) { return s.prepareAdmin(req) },
 		collides:  func(u update) bool { return u.touches(req.kind, req.key) },
 		bodyBytes: req.bodyBytes,
+		inPlace:   req.as == ActionGuard,
 		meta:      auditMeta{actor: req.actor, action: req.action(), comment: req.comment},
 		logAttrs:  []any{string(req.kind), req.key, "action", req.action(), "actor", req.actor},
 	})
@@ -304,6 +305,7 @@ type writeOp struct {
 	// (a hand edit) touched what the write changes: 409 then. nil: never.
 	collides  func(u update) bool
 	replace   bool // Commit.Replace
+	inPlace   bool // Commit.InPlace
 	bodyBytes int  // the request body, for a single change
 	meta      auditMeta
 	logAttrs  []any
@@ -328,7 +330,7 @@ func (s *Server) storeWrite(ctx context.Context, op writeOp) adminResult {
 		if p.u.empty() {
 			return ok
 		}
-		c := &Commit{Version: p.st.version, Changes: p.u.changes(op.bodyBytes), Replace: op.replace,
+		c := &Commit{Version: p.st.version, Changes: p.u.changes(op.bodyBytes), Replace: op.replace, InPlace: op.inPlace,
 			Audit: s.auditEntries(p.u, p.st.version, op.meta)}
 		err := s.store.Write(ctx, c)
 		if err == nil {

@@ -149,7 +149,8 @@ func (fs *FileStore) replaceFiles(edits []*fileEdit) error {
 // placeChanges sorts the changes of c by the file they are written to. With
 // one file, that file. With a folder, a key goes to admin.json unless
 // another file defines it: then a single admin write is refused
-// (ErrConflict) and a document push (c.Replace) writes it there. Deleting
+// (ErrConflict), and a document push (c.Replace) or a guard's rollback
+// (c.InPlace) writes it there. Deleting
 // a key no file defines is nothing to write.
 func (fs *FileStore) placeChanges(c *Commit) (map[string][]Change, error) {
 	out := map[string][]Change{}
@@ -159,7 +160,7 @@ func (fs *FileStore) placeChanges(c *Commit) (map[string][]Change, error) {
 			name = AdminFile
 			owner := fs.owner(ch.Kind, ch.Key)
 			switch {
-			case owner != "" && owner != AdminFile && !c.Replace:
+			case owner != "" && owner != AdminFile && !c.Replace && !c.InPlace:
 				return nil, conflictError("%s %q is defined in %s: edit that file", ch.Kind, ch.Key, fs.full(owner))
 			case owner != "":
 				name = owner

@@ -76,6 +76,11 @@ type Commit struct {
 	// each key in the file that defines it, where a single admin write of
 	// a key another file defines is refused (ErrConflict).
 	Replace bool
+	// InPlace is set for a guard's rollback (SPEC §9): like a push, a store
+	// made of several files writes the key in the file that defines it. The
+	// server rewrites its own flag there; the refusal of a single admin
+	// write of such a key is for people, who should edit that file.
+	InPlace bool
 	// Audit holds the change's audit entries, one per key changed, in the
 	// order of Changes (SPEC §10). The store appends them to its audit log
 	// durably, with the changes; they are there even when Changes is empty.
