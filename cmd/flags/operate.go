@@ -235,15 +235,32 @@ func runExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		out.WriteByte('\n')
 		_, _ = stdout.Write(out.Bytes())
-		return 0
 	}
 	var r experiment.Report
 	if err := json.Unmarshal(a.body, &r); err != nil {
 		fmt.Fprintf(stderr, "flags experiment: the server's answer does not decode: %v\n", err)
 		return 1
 	}
+	if *asJSON {
+		// stdout stays the server's JSON; the warning SPEC §12 asks for
+		// goes beside it.
+		if w := srmWarning(&r); w != "" {
+			fmt.Fprintln(stderr, "flags experiment: "+w)
+		}
+		return 0
+	}
 	printReport(stdout, &r, *alpha)
 	return 0
+}
+
+// srmWarning is the warning for a report whose sample-ratio check failed,
+// or "".
+func srmWarning(r *experiment.Report) string {
+	if r.SRM == nil || r.SRM.PValue >= experiment.SRMThreshold {
+		return ""
+	}
+	return fmt.Sprintf("WARNING: sample-ratio mismatch (chi-square %.2f, p = %.2g < %g): units did not split as the rollout's weights say; the assignment is broken, do not trust these results",
+		r.SRM.ChiSquare, r.SRM.PValue, experiment.SRMThreshold)
 }
 
 // printReport writes the report as people read it: units per variation,
@@ -260,9 +277,8 @@ func printReport(w io.Writer, r *experiment.Report, alpha float64) {
 		fmt.Fprintf(w, "  [%d] %d", v.Variation, v.Units)
 	}
 	fmt.Fprintf(w, "  (switched: %d)\n", r.Switched)
-	if r.SRM != nil && r.SRM.PValue < experiment.SRMThreshold {
-		fmt.Fprintf(w, "WARNING: sample-ratio mismatch (chi-square %.2f, p = %.2g < %g): units did not split as the rollout's weights say; the assignment is broken, do not trust these results\n",
-			r.SRM.ChiSquare, r.SRM.PValue, experiment.SRMThreshold)
+	if warning := srmWarning(r); warning != "" {
+		fmt.Fprintln(w, warning)
 	}
 	if len(r.Metrics) == 0 {
 		fmt.Fprintln(w, "no metric events counted yet")

@@ -223,6 +223,10 @@ func TestExperimentCommand(t *testing.T) {
 	if !strings.Contains(out, "WARNING: sample-ratio mismatch") {
 		t.Errorf("no SRM warning for 2000/1000 on a 50/50 rollout:\n%s", out)
 	}
+	code, out, errOut = runCmd(t, runExperiment, "--url", url, "--token", "adm", "--json", "checkout")
+	if !strings.Contains(errOut, "WARNING: sample-ratio mismatch") || json.Unmarshal([]byte(out), &r) != nil || code != 0 {
+		t.Errorf("--json with a mismatch: %d, stdout not JSON or no warning on stderr:\n%s\n%s", code, out, errOut)
+	}
 
 	for _, tc := range []struct {
 		args []string
