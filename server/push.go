@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -86,8 +87,10 @@ func checkDocument(body []byte) (*rules.Document, []problemJSON) {
 
 // pushWrite makes doc the served content: stored durably, then published.
 // A hand edit the store reports meanwhile is loaded and published first;
-// the push then replaces it like everything else (it is the whole content),
-// unless ifMatch named the version before it: then 412.
+// when the push would change what the edit wrote (a key the edit set,
+// deleted or added that doc holds otherwise), it is refused with 409
+// rather than lose the edit (SPEC §13); else it applies on top. With
+// ifMatch naming the version before the edit: 412.
 func (s *Server) pushWrite(ctx context.Context, doc *rules.Document, ifMatch string, meta auditMeta) adminResult {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -97,10 +100,27 @@ func (s *Server) pushWrite(ctx context.Context, doc *rules.Document, ifMatch str
 	return s.storeWrite(ctx, writeOp{
 		path:     "document",
 		prepare:  func() (*prepared, adminResult) { return s.preparePush(doc, ifMatch) },
+		collides: func(u update) bool { return pushUndoes(doc, u) },
 		replace:  true,
 		meta:     meta,
 		logAttrs: []any{"action", ActionPush, "actor", meta.actor},
 	})
+}
+
+// pushUndoes reports whether pushing doc would change what the hand edit
+// u wrote: a key u set that doc holds with other content or not at all, or
+// a key u deleted that doc holds.
+func pushUndoes(doc *rules.Document, u update) bool {
+	undoes := func(pushed map[string]json.RawMessage, edited map[string]*entry) bool {
+		for key, e := range edited {
+			raw, ok := pushed[key]
+			if e == nil && ok || e != nil && (!ok || contentSum(raw) != e.sum) {
+				return true
+			}
+		}
+		return false
+	}
+	return undoes(doc.Flags, u.flags) || undoes(doc.Segments, u.segments)
 }
 
 // preparePush checks If-Match and builds the patch from what is served to

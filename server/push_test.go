@@ -318,3 +318,31 @@ func TestPushSplicesInOnePass(t *testing.T) {
 		t.Errorf("spliceChanges of 2,000 changes allocated %d bytes for a %d-byte file, want under 20 times it", alloc, len(data))
 	}
 }
+
+// TestPushKeepsHandEdit: a push that finds an unloaded hand edit loads it
+// first, then refuses with 409 when it would change what the edit wrote
+// (SPEC §13: a hand edit is never lost); a push that keeps the edit
+// applies on top of it.
+func TestPushKeepsHandEdit(t *testing.T) {
+	path, _, _, url, c := unpolledFileServer(t)
+	banner := func(doc, text string) string { return strings.Replace(doc, `["a", "b"]`, text, 1) }
+	edited := editFile(t, path, `"u1"`, `"u2"`) // segment beta-testers, by hand
+	resp, body := do(t, "PUT", url+"/v1/admin/document", adminToken, banner(baseDoc, `["a", "c"]`))
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("push undoing the edit = %d %s, want 409", resp.StatusCode, body)
+	}
+	if _, p := c.nextPatch(t); p.Segments["beta-testers"] == nil || len(p.Flags) != 0 {
+		t.Errorf("the hand edit was not published alone first: %+v", p)
+	}
+	if got := string(readFile(t, path)); got != edited {
+		t.Errorf("the push overwrote the hand edit:\n%s", got)
+	}
+	// The edit kept, another key changed: applied on top.
+	keeping := banner(strings.Replace(baseDoc, `"u1"`, `"u2"`, 1), `["a", "c"]`)
+	if resp, body := do(t, "PUT", url+"/v1/admin/document", adminToken, keeping); resp.StatusCode != http.StatusOK {
+		t.Errorf("push that keeps the edit = %d %s, want 200", resp.StatusCode, body)
+	}
+	if got := string(readFile(t, path)); !strings.Contains(got, `"u2"`) || !strings.Contains(got, `"c"`) {
+		t.Errorf("file after the push:\n%s", got)
+	}
+}
