@@ -62,6 +62,13 @@ func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
 // one is malformed (each problem of each, as `flags lint` lists them).
 func checkDocument(body []byte) (*rules.Document, []problemJSON) {
 	doc, err := rules.ParseDocument(body)
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var problems []problemJSON // a wrong version, flags and segments: each
+		for _, e := range joined.Unwrap() {
+			problems = append(problems, problemJSON{Message: e.Error()})
+		}
+		return nil, problems
+	}
 	if err != nil {
 		return nil, []problemJSON{{Message: err.Error()}}
 	}

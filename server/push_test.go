@@ -131,6 +131,12 @@ func TestPushInvalidListsEveryProblem(t *testing.T) {
 			t.Errorf("%s: push = %d %s, want 400 naming %q", tc.name, resp.StatusCode, body, tc.want)
 		}
 	}
+	// Every top-level problem, not only the first.
+	resp, body = do(t, "PUT", url, adminToken, `{"flags": [], "segments": 1, "version": "v"}`)
+	got.Problems = nil
+	if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != http.StatusBadRequest || len(got.Problems) != 3 {
+		t.Errorf("push with a wrong version, flags and segments = %d %s, want 400 with 3 problems", resp.StatusCode, body)
+	}
 	if srv.Version() != 17 {
 		t.Errorf("refused pushes changed the version to %d", srv.Version())
 	}

@@ -71,14 +71,12 @@ func parseDocument(data []byte, split int) (*Document, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidDocument, s.unexpected("after top-level value"))
 	}
 	doc := &Document{}
-	if doc.Version, err = parseVersion(top.version); err != nil {
-		return nil, err
-	}
-	if doc.Flags, err = documentMembers("flags", top.flagsRaw, top.flags); err != nil {
-		return nil, err
-	}
-	if doc.Segments, err = documentMembers("segments", top.segmentsRaw, top.segments); err != nil {
-		return nil, err
+	var errV, errF, errS error
+	doc.Version, errV = parseVersion(top.version)
+	doc.Flags, errF = documentMembers("flags", top.flagsRaw, top.flags)
+	doc.Segments, errS = documentMembers("segments", top.segmentsRaw, top.segments)
+	if err := errors.Join(errV, errF, errS); err != nil {
+		return nil, err // every one of the three wrong, not only the first (a push lists each)
 	}
 	return doc, nil
 }

@@ -3,6 +3,7 @@ package eval
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -26,13 +27,11 @@ func parseDocumentTwoPass(data []byte) (*Document, error) {
 		return nil, fmt.Errorf("%w: top level: got %s, want an object", ErrInvalidDocument, kind)
 	}
 	doc := &Document{}
-	if doc.Version, err = parseVersion(top["version"]); err != nil {
-		return nil, err
-	}
-	if doc.Flags, err = parseRawMap("flags", top["flags"], false); err != nil {
-		return nil, err
-	}
-	if doc.Segments, err = parseRawMap("segments", top["segments"], false); err != nil {
+	var errV, errF, errS error
+	doc.Version, errV = parseVersion(top["version"])
+	doc.Flags, errF = parseRawMap("flags", top["flags"], false)
+	doc.Segments, errS = parseRawMap("segments", top["segments"], false)
+	if err := errors.Join(errV, errF, errS); err != nil {
 		return nil, err
 	}
 	return doc, nil
