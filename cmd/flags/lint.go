@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,8 +27,8 @@ across the files. Several PATHs are checked one by one.
 
 Problems (a flag or segment that cannot be evaluated) print first, then
 warnings (a field the format does not define: ignored, often a typo).
-Exit status: 0 clean or only warnings, 1 problems (or warnings with
---strict), 2 a file unreadable or not a valid document.
+Exit status: 0 clean or only warnings, 1 problems (an invalid document
+among them, or warnings with --strict), 2 a file unreadable or not JSON.
 
 `
 
@@ -120,6 +121,10 @@ func lintPath(path string, label bool, stderr io.Writer) lintReport {
 		prefix = path + ": "
 	}
 	src, err := readDocument(path)
+	var invalid *invalidDocument
+	if errors.As(err, &invalid) {
+		return lintReport{problems: invalid.lines(prefix)}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "flags lint: %v\n", err)
 		return lintReport{failed: true}
@@ -155,10 +160,37 @@ func readDocument(path string) (*lintSource, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes, which flags serve refuses", path, server.DefaultMaxFileBytes)
 	}
 	doc, err := rules.ParseDocument(data)
+	if err != nil && json.Valid(data) {
+		return nil, &invalidDocument{err: err}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &lintSource{path: path, data: data, doc: doc}, nil
+}
+
+// invalidDocument is the error of a file that is JSON but not a valid
+// document (a version that is not an integer, flags that are not an
+// object, nesting past 64 levels, a lone surrogate): problems, exit
+// status 1, as SPEC §6 keeps 2 for a file unreadable or not JSON.
+type invalidDocument struct{ err error }
+
+func (e *invalidDocument) Error() string { return e.err.Error() }
+
+func (e *invalidDocument) Unwrap() error { return e.err }
+
+// lines are the problem lines of the document, one for each of its
+// top-level problems.
+func (e *invalidDocument) lines(prefix string) []string {
+	errs := []error{e.err}
+	if joined, ok := e.err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	lines := make([]string, len(errs))
+	for i, err := range errs {
+		lines[i] = prefix + err.Error()
+	}
+	return lines
 }
 
 // warningLines lists the unknown fields of a parsed document.
@@ -199,6 +231,11 @@ func lintFolder(dir string, stderr io.Writer) lintReport {
 	var sources []*lintSource
 	for _, name := range names {
 		src, err := readDocument(filepath.Join(dir, name))
+		var invalid *invalidDocument
+		if errors.As(err, &invalid) {
+			r.problems = append(r.problems, invalid.lines(filepath.Join(dir, name)+": ")...)
+			continue
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "flags lint: %v\n", err)
 			r.failed = true

@@ -188,10 +188,24 @@ func TestLint(t *testing.T) {
 			t.Errorf("exit %d, output %q; want 0 and nothing", code, out)
 		}
 	})
-	for name, content := range map[string]string{"not JSON": "{", "flags an array": `{"flags":[]}`} {
+	t.Run("not JSON", func(t *testing.T) {
+		if code, _, _ := runCLI(t, "lint", writeFile(t, "x.json", "{")); code != 2 {
+			t.Errorf("exit %d, want 2", code)
+		}
+	})
+	// JSON, but not a valid document: problems (SPEC §6 keeps 2 for a file
+	// unreadable or not JSON), each of the top level's.
+	for name, tc := range map[string]struct{ content, want string }{
+		"flags an array":       {`{"flags":[]}`, "flags: want an object\n"},
+		"three wrong":          {`{"flags":[],"segments":1,"version":"v"}`, "version: got a string, want an integer\nflags: invalid document: flags: want an object\nflags: invalid document: segments: want an object\n"},
+		"65 levels":            {`{"x":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`, "64 levels"},
+		"a lone surrogate":     {`{"flags":{"a":"\ud800"}}`, "UTF-8"},
+		"a fractional version": {`{"version":1.5}`, "version"},
+	} {
 		t.Run(name, func(t *testing.T) {
-			if code, _, _ := runCLI(t, "lint", writeFile(t, "x.json", content)); code != 2 {
-				t.Errorf("exit %d, want 2", code)
+			code, out, _ := runCLI(t, "lint", writeFile(t, "x.json", tc.content))
+			if code != 1 || !strings.Contains(out, tc.want) {
+				t.Errorf("exit %d, stdout %q; want 1 and %q", code, out, tc.want)
 			}
 		})
 	}
