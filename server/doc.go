@@ -21,7 +21,7 @@
 //     Then one patch event per change, {"version":N,"flags":{KEY:FLAG|null},
 //     "segments":{KEY:SEGMENT|null}}, both members always present; every
 //     event id is EPOCH:VERSION. A ": ping" comment is sent every
-//     Options.HeartbeatInterval (15 s).
+//     Options.HeartbeatInterval (10 s; SPEC §5 asks at least every 15 s).
 //   - GET, PUT and DELETE /v1/admin/flags/{key} and /v1/admin/segments/{key},
 //     only when a token may use them (an operator or admin token: see
 //     Roles; otherwise every /v1/admin/ path answers 404). GET answers the object as

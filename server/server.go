@@ -19,7 +19,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultHeartbeatInterval = 15 * time.Second
+	DefaultHeartbeatInterval = 10 * time.Second // SPEC §5 asks at least every 15 s: a margin for a busy host
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultMaxBodyBytes      = 1 << 20
 	DefaultMaxDocumentBytes  = 64 << 20
