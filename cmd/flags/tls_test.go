@@ -10,8 +10,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -28,22 +30,52 @@ import (
 // PEM files, and returns their paths and a pool trusting it.
 func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()
+	c := newCert(t, nil, time.Now().Add(time.Hour), []net.IP{net.IPv4(127, 0, 0, 1)})
+	pool = x509.NewCertPool()
+	pool.AddCert(c.cert)
+	return c.certFile, c.keyFile, pool
+}
+
+// testCert is a certificate with its key, parsed and written as PEM files.
+type testCert struct {
+	cert              *x509.Certificate
+	key               *ecdsa.PrivateKey
+	certFile, keyFile string
+}
+
+// newCert makes a server certificate for ips and dns, valid from an hour
+// ago until notAfter and signed by issuer; with issuer nil, it is
+// self-signed and a CA (it can sign others, and --ca-cert can name it).
+func newCert(t *testing.T, issuer *testCert, notAfter time.Time, ips []net.IP, dns ...string) *testCert {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
+		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: "flagstream test"},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		NotAfter:              notAfter,
+		IPAddresses:           ips,
+		DNSNames:              dns,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
-		IsCA:                  true,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	parent, signer := tmpl, key
+	if issuer == nil {
+		tmpl.IsCA = true
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+	} else {
+		tmpl.Subject.CommonName = "flagstream test server"
+		parent, signer = issuer.cert, issuer.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,15 +83,16 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certFile = writeFile(t, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	keyFile = writeFile(t, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
+	return &testCert{
+		cert:     cert,
+		key:      key,
+		certFile: writeFile(t, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))),
+		keyFile:  writeFile(t, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))),
+	}
 }
 
 // TestServeTLS: with --tls-cert and --tls-key, `flags serve` speaks HTTPS
@@ -140,8 +173,8 @@ func TestCACert(t *testing.T) {
 	defer stop()
 
 	// The SDK's status names the certificate (errors.Is ErrCertificate);
-	// `flags watch` logs it on stderr (its status lines change with the
-	// state only, SPEC §6).
+	// `flags watch` logs it on stderr (and prints it in a status line:
+	// TestWatchCertificateError).
 	client, err := flags.New(flags.WithSource(stream.New(stream.Config{BaseURL: url, Token: "sdk"})))
 	if err != nil {
 		t.Fatal(err)
@@ -187,5 +220,111 @@ func TestCACert(t *testing.T) {
 	}
 	if code := runSwitch(context.Background(), []string{"--url", url, "--token", "adm", "--ca-cert", doc, "f", "on"}, &stdout, &stderr); code != 2 {
 		t.Errorf("flags switch --ca-cert of a file without certificates = %d, want 2", code)
+	}
+}
+
+// statusWithError matches a status line whose error contains every one of
+// parts.
+func statusWithError(parts ...string) func(string) bool {
+	return func(line string) bool {
+		var v struct{ Status *status }
+		if json.Unmarshal([]byte(line), &v) != nil || v.Status == nil || v.Status.Error == "" {
+			return false
+		}
+		for _, p := range parts {
+			if !strings.Contains(v.Status.Error, p) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// TestWatchCertificateError: `flags watch` with a CA that did not sign the
+// server's certificate prints a status line whose error says so (SPEC §10:
+// "reported in the status error as such"), streaming and polling, although
+// the state stays INITIALIZING; and only once, though the client retries
+// (and the stream's fallback poll fails too, naming another URL).
+func TestWatchCertificateError(t *testing.T) {
+	certFile, keyFile, _ := selfSigned(t)
+	otherCA, _, _ := selfSigned(t)
+	doc := writeFile(t, "flags.json", serveDoc)
+	url, stop := startServe(t, []string{"--flags", doc, "--addr", "127.0.0.1:0", "--token", "sdk", "--tls-cert", certFile, "--tls-key", keyFile})
+	defer stop()
+
+	for _, source := range []string{"stream", "poll"} {
+		t.Run(source, func(t *testing.T) {
+			args := []string{"--url", url, "--token", "sdk", "--ca-cert", otherCA, "--context", `{"key":"u"}`}
+			retried := `msg="flags: stream: connection failed; retrying"`
+			if source == "poll" {
+				args = append(args, "--poll")
+				retried = `msg="flags: poll: failed; retrying"`
+			}
+			w := startWatch(t, args...)
+			i := w.waitLine(t, 0, "a status line with the certificate error", statusWithError("certificate"))
+			s, _ := parseStatus(t, w.Stdout.Lines()[i])
+			if s.State != "INITIALIZING" || s.Source != source || s.Version != 0 ||
+				!strings.Contains(s.Error, "server certificate not trusted") || !strings.Contains(s.Error, "unknown authority") {
+				t.Errorf("status line %s, want INITIALIZING/%s at version 0 with an error naming the untrusted certificate", w.Stdout.Lines()[i], source)
+			}
+			// Three failures (the stream's fallback poll, from the second,
+			// failed in between): still one line with the error.
+			if !testkit.Await(watchWait, 10*time.Millisecond, func() bool {
+				return strings.Count(w.Stderr.String(), retried) >= 3
+			}) {
+				t.Fatalf("waited %v for three failures; stderr:\n%s", watchWait, w.Stderr)
+			}
+			if code := w.Stop(t); code != 0 {
+				t.Errorf("exit status = %d, want 0", code)
+			}
+			lines := w.Stdout.Lines()
+			withError := 0
+			for _, line := range lines {
+				s, ok := parseStatus(t, line)
+				switch {
+				case !ok:
+					t.Errorf("line %s, want only status lines: no flags without a snapshot", line)
+				case s.Error != "":
+					withError++
+				}
+			}
+			if withError != 1 {
+				t.Errorf("%d status lines with an error, want 1 (retries of one failure print nothing):\n%s", withError, w.Stdout)
+			}
+			if last := lines[len(lines)-1]; last != fmt.Sprintf(`{"status":{"state":"CLOSED","source":%q,"version":0}}`, source) {
+				t.Errorf("last line %s, want CLOSED/%s", last, source)
+			}
+		})
+	}
+}
+
+// TestWatchCertificateChanged: a server that a READY `flags watch` follows
+// restarts with a certificate for another name; the watch prints a status
+// line (STALE, the last good version) whose error names that certificate
+// problem, not only the end of the stream that came first.
+func TestWatchCertificateChanged(t *testing.T) {
+	ca := newCert(t, nil, time.Now().Add(time.Hour), nil)
+	good := newCert(t, ca, time.Now().Add(time.Hour), []net.IP{net.IPv4(127, 0, 0, 1)})
+	wrongName := newCert(t, ca, time.Now().Add(time.Hour), nil, "example.com")
+	doc := writeFile(t, "flags.json", serveDoc)
+	serveArgs := func(c *testCert, addr string) []string {
+		return []string{"--flags", doc, "--addr", addr, "--token", "sdk", "--tls-cert", c.certFile, "--tls-key", c.keyFile}
+	}
+	url, stop := startServe(t, serveArgs(good, "127.0.0.1:0"))
+	defer stop()
+	w := startWatch(t, "--url", url, "--token", "sdk", "--ca-cert", ca.certFile, "--context", `{"key":"u"}`)
+	ready := w.waitLine(t, 0, "READY over TLS", isStatus("READY", "stream"))
+
+	stop()
+	_, stopWrong := startServe(t, serveArgs(wrongName, strings.TrimPrefix(url, "https://")))
+	defer stopWrong()
+	i := w.waitLine(t, ready+1, "a status line naming the certificate", statusWithError("certificate"))
+	s, _ := parseStatus(t, w.Stdout.Lines()[i])
+	if s.State != "STALE" || s.Source != "stream" || s.Version != 4 ||
+		!strings.Contains(s.Error, "server certificate not trusted") || !strings.Contains(s.Error, "validate certificate for 127.0.0.1") {
+		t.Errorf("status line %s, want STALE/stream at version 4 with an error naming the certificate's wrong name", w.Stdout.Lines()[i])
+	}
+	if code := w.Stop(t); code != 0 {
+		t.Errorf("exit status = %d, want 0", code)
 	}
 }

@@ -3,15 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/stream"
 )
 
@@ -35,7 +39,8 @@ type watcher struct {
 	last       map[string]string // flag -> last printed value+variation+reason
 	lastState  flags.State
 	lastSource string
-	printed    bool // a status line has been printed
+	lastErr    string // errorKind of the error last printed; "" for none
+	printed    bool   // a status line has been printed
 	fatal      chan struct{}
 	fatalOnce  sync.Once
 }
@@ -150,12 +155,20 @@ func (w *watcher) onChange() {
 	w.out.Flush()
 }
 
-// printStatusLocked prints a status line when the state or source changed.
+// printStatusLocked prints a status line when the state or source changed,
+// or when an error of another kind than the one last printed appeared: a
+// client failing from the start stays INITIALIZING, one failing later stays
+// STALE, and SPEC §10 wants a certificate error seen in the status as such.
+// A retry that fails the same way prints nothing, nor does an error that
+// only clears (a connection accepted): the READY that follows prints, and a
+// server that keeps accepting then failing would otherwise print two lines
+// a retry.
 func (w *watcher) printStatusLocked(s flags.Status) {
-	if w.printed && s.State == w.lastState && s.Source == w.lastSource {
+	kind := errorKind(s.Err)
+	if w.printed && s.State == w.lastState && s.Source == w.lastSource && (kind == "" || kind == w.lastErr) {
 		return
 	}
-	w.printed, w.lastState, w.lastSource = true, s.State, s.Source
+	w.printed, w.lastState, w.lastSource, w.lastErr = true, s.State, s.Source, kind
 	var line statusLine
 	line.Status.State, line.Status.Source, line.Status.Version = s.State, s.Source, s.Version
 	if s.Err != nil {
@@ -164,6 +177,53 @@ func (w *watcher) printStatusLocked(s flags.Status) {
 	b, _ := json.Marshal(line)
 	w.out.Write(b)
 	w.out.WriteByte('\n')
+}
+
+// errorKind names what went wrong in a status error ("" for none), the same
+// for every retry of one failure, whose messages differ: the stream and its
+// fallback poll name different URLs, an expired certificate's error the
+// current time, a reset connection its local port. It is the HTTP status
+// of a *stream.StatusError, the certificate problem behind
+// stream.ErrCertificate, a sentinel of package stream or rules, or else the
+// message of the innermost error (a network error's "connection refused").
+func errorKind(err error) string {
+	if err == nil {
+		return ""
+	}
+	var (
+		se       *stream.StatusError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	if errors.As(err, &se) {
+		return "HTTP " + strconv.Itoa(se.Code)
+	}
+	if errors.Is(err, stream.ErrCertificate) {
+		switch {
+		case errors.As(err, &unknown):
+			return "certificate: unknown authority"
+		case errors.As(err, &hostname):
+			return "certificate: wrong host name"
+		case errors.As(err, &invalid): // expired, not a CA...: Reason says which
+			return "certificate: invalid, reason " + strconv.Itoa(int(invalid.Reason))
+		}
+		return "certificate"
+	}
+	for _, known := range []error{stream.ErrStreamEnded, stream.ErrIdleTimeout, stream.ErrRequestTimeout,
+		stream.ErrResync, stream.ErrRedirectRefused, stream.ErrEventTooLarge, stream.ErrSnapshotTooLarge,
+		rules.ErrInvalidDocument} {
+		if errors.Is(err, known) {
+			return known.Error()
+		}
+	}
+	for {
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			return err.Error()
+		}
+		err = inner
+	}
 }
 
 // printEvaluationsLocked prints every asked-for flag whose value, variation

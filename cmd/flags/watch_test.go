@@ -1,20 +1,28 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
+	"github.com/flagstream/flags/stream"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -214,8 +222,8 @@ func TestWatchStream(t *testing.T) {
 	startWatchServer(t, ws.Addr(), watchDoc(t, 2, 0, 1, 1), server.Options{})
 	i = w.waitLine(t, i+1, "READY/stream from the new server", isStatus("READY", "stream"))
 	// The line is printed when the connection is accepted, which may be
-	// before the new snapshot is in (then it shows the old version, 11: only a
-	// change of state or source prints a status line).
+	// before the new snapshot is in (then it shows the old version, 11: a
+	// change of version alone prints no status line).
 	if got := w.Stdout.Lines()[i]; got != `{"status":{"state":"READY","source":"stream","version":2}}` &&
 		got != `{"status":{"state":"READY","source":"stream","version":11}}` {
 		t.Errorf("status line after the restart = %s, want READY/stream at version 2 (or 11)", got)
@@ -393,5 +401,83 @@ func TestWatchCorruptCache(t *testing.T) {
 	data, err := os.ReadFile(cache)
 	if err != nil || !strings.Contains(string(data), `"version":4`) {
 		t.Errorf("cache after the run: %q, %v; want the server's document", data, err)
+	}
+}
+
+// TestWatchStatusErrors: a status line is printed when the state or source
+// changes, and when an error of another kind appears with neither changing
+// (SPEC §10: a certificate error is seen in the status); never for a retry
+// that fails the same way, whose message may differ (another URL, the
+// time in an expired certificate's error, another local port), nor for an
+// error that only clears.
+func TestWatchStatusErrors(t *testing.T) {
+	get := func(path string, err error) error {
+		return &url.Error{Op: "Get", URL: "https://127.0.0.1:8443" + path, Err: err}
+	}
+	// As package stream reports them (its certificateErr and classifyEnd).
+	certificate := func(path string, cause error) error {
+		return fmt.Errorf("flags: GET https://127.0.0.1:8443%s: %w: %w", path, stream.ErrCertificate,
+			get(path, &tls.CertificateVerificationError{Err: cause}))
+	}
+	expired := func(now string) error {
+		return x509.CertificateInvalidError{Reason: x509.Expired, Detail: "current time " + now + " is after 2026-01-01T00:00:00Z"}
+	}
+	network := func(path string, err error) error {
+		return fmt.Errorf("flags: GET https://127.0.0.1:8443%s: %w", path, get(path, err))
+	}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	reset := func(port int) error {
+		return &net.OpError{Op: "read", Net: "tcp", Source: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port},
+			Addr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443}, Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}
+	}
+	unavailable := func(retry time.Duration) error {
+		return &stream.StatusError{Code: 503, URL: "https://127.0.0.1:8443/v1/stream", RetryAfter: retry}
+	}
+	st := func(state flags.State, version int64, err error) flags.Status {
+		return flags.Status{State: state, Source: "stream", Version: version, Err: err}
+	}
+	steps := []struct {
+		status flags.Status
+		print  bool
+	}{
+		{st(flags.StateInitializing, 0, nil), true},
+		{st(flags.StateInitializing, 0, certificate("/v1/stream", expired("2026-12-04T10:00:00Z"))), true},
+		// The fallback poll; then a connection accepted, and failing again
+		// the same way.
+		{st(flags.StateInitializing, 0, certificate("/v1/flags", expired("2026-12-04T10:00:01Z"))), false},
+		{st(flags.StateInitializing, 0, nil), false},
+		{st(flags.StateInitializing, 0, certificate("/v1/stream", expired("2026-12-04T10:00:03Z"))), false},
+		{st(flags.StateInitializing, 0, certificate("/v1/stream", x509.HostnameError{Certificate: &x509.Certificate{DNSNames: []string{"example.com"}}, Host: "127.0.0.1"})), true},
+		{st(flags.StateReady, 4, nil), true},
+		{st(flags.StateReady, 5, nil), false},
+		{st(flags.StateStale, 5, network("/v1/stream", stream.ErrStreamEnded)), true},
+		{st(flags.StateStale, 5, network("/v1/stream", refused)), true},
+		{st(flags.StateStale, 5, network("/v1/flags", refused)), false},
+		{st(flags.StateStale, 5, unavailable(time.Second)), true},
+		{st(flags.StateStale, 5, unavailable(2*time.Second)), false},
+		{st(flags.StateStale, 5, certificate("/v1/stream", x509.UnknownAuthorityError{})), true},
+		{st(flags.StateStale, 5, network("/v1/stream", reset(40001))), true},
+		{st(flags.StateStale, 5, network("/v1/stream", reset(40002))), false},
+		{st(flags.StateClosed, 5, nil), true},
+	}
+	var buf bytes.Buffer
+	w := &watcher{out: bufio.NewWriter(&buf)}
+	var want []string
+	for _, step := range steps {
+		w.printStatusLocked(step.status)
+		if !step.print {
+			continue
+		}
+		s := step.status
+		line := fmt.Sprintf(`{"status":{"state":%q,"source":%q,"version":%d`, s.State, s.Source, s.Version)
+		if s.Err != nil {
+			msg, _ := json.Marshal(s.Err.Error())
+			line += `,"error":` + string(msg)
+		}
+		want = append(want, line+"}}")
+	}
+	w.out.Flush()
+	if diff := cmp.Diff(want, strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")); diff != "" {
+		t.Errorf("status lines (-want +got):\n%s", diff)
 	}
 }
