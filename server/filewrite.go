@@ -37,7 +37,7 @@ func (fs *FileStore) Write(ctx context.Context, c *Commit) error {
 		return err
 	}
 	names := slices.Sorted(maps.Keys(byFile))
-	if err := fs.refuseBroken(names); err != nil {
+	if err := fs.refuseBroken(names, c.InPlace); err != nil {
 		return err
 	}
 	dir := filepath.Dir(fs.full(AdminFile))
@@ -81,8 +81,16 @@ func (fs *FileStore) Write(ctx context.Context, c *Commit) error {
 }
 
 // refuseBroken refuses to write to a file of names that did not parse or
-// validate when it was loaded: an edit in place needs its members.
-func (fs *FileStore) refuseBroken(names []string) error {
+// validate when it was loaded: an edit in place needs its members. In a
+// folder, any file not in use refuses the write (SPEC §5: never overwrite an
+// edit in progress): what a broken or ignored file defines is unknown, and a
+// key of it written to admin.json would make that file conflict, so its
+// hand edit be ignored, once fixed. A guard's rollback (inPlace) writes the
+// file that defines its flag, which is in use: only that file counts.
+func (fs *FileStore) refuseBroken(names []string, inPlace bool) error {
+	if fs.folder && !inPlace {
+		names = slices.Sorted(maps.Keys(fs.files))
+	}
 	for _, name := range names {
 		if f := fs.files[name]; f != nil && f.err != nil {
 			return conflictError("%s does not parse or validate (%v): fix it first", fs.full(name), f.err)

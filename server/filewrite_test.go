@@ -360,3 +360,32 @@ func TestTempFilesRemovedAtOpen(t *testing.T) {
 	}
 	testkit.CheckSwept(t, folder, []string{".admin.json.tmp-77"}, []string{".a.json.tmp-77"})
 }
+
+// TestFolderWriteRefusedWhileAFileIsBroken: serving a folder, an admin
+// write is refused with 409 while another file of it does not parse (an
+// edit in progress) or is ignored for defining a key another file defines;
+// written to admin.json instead, the key would make that file conflict once
+// fixed, and its hand edit would never be served (SPEC §5, §13).
+func TestFolderWriteRefusedWhileAFileIsBroken(t *testing.T) {
+	flag := `{"on": true, "variations": [1], "fallthrough": {"variation": 0}}`
+	for _, tc := range []struct{ name, content string }{
+		{"does not parse", `{"flags": {"k": {"on": true,`},
+		{"defines a key another file defines", `{"flags": {"a": ` + flag + `, "k": ` + flag + `}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "a.json"), `{"flags": {"a": `+flag+`}}`)
+			writeFile(t, filepath.Join(dir, "b.json"), `{"flags": {}}`)
+			_, srv := openFileServer(t, dir, FileStoreOptions{PollInterval: time.Hour}, Options{AdminToken: adminToken})
+			url := serve(t, srv).URL
+			writeFile(t, filepath.Join(dir, "b.json"), tc.content) // found by the write itself
+			resp, body := do(t, "PUT", url+"/v1/admin/flags/k", adminToken, flag)
+			if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "b.json") {
+				t.Errorf("PUT while b.json %s = %d %s, want 409 naming b.json", tc.name, resp.StatusCode, body)
+			}
+			if _, err := os.Stat(filepath.Join(dir, AdminFile)); !os.IsNotExist(err) {
+				t.Errorf("%s written (%v)", AdminFile, err)
+			}
+		})
+	}
+}
