@@ -321,6 +321,7 @@ func TestSumsExactInAnyOrder(t *testing.T) {
 		"cancelling": {1e16, 1, -1e16},
 		"fractions":  fractions(200),
 		"halfway":    {1, 0x1p-53, 0x1p-106}, // rounds up only if the last partial is seen
+		"magnitudes": magnitudes(300),
 	}
 	for name, values := range cases {
 		want := exactTotal(values)
@@ -346,6 +347,16 @@ func fractions(n int) []float64 {
 	out := make([]float64, n)
 	for i := range out {
 		out[i] = 0.1*float64(i%7) + 0.01*float64(i)
+	}
+	return out
+}
+
+// magnitudes is n values of either sign from 1e-10 to MaxValue, seeded.
+func magnitudes(n int) []float64 {
+	r := rand.New(rand.NewPCG(7, 7))
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.Pow(10, r.Float64()*25-10) * float64(1-2*r.IntN(2))
 	}
 	return out
 }
