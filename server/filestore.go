@@ -110,7 +110,7 @@ type FileStore struct {
 type sourceFile struct {
 	size int64
 	mod  time.Time
-	sum  [32]byte
+	sum  [32]byte        // of the content last read or written; zero: unreadable
 	good *rules.Document // last good content, merged into the store; nil: none
 	cand *rules.Document // newer content refused for a duplicate key; retried
 	err  error           // why the current content is not used
@@ -378,7 +378,7 @@ func (fs *FileStore) read(name string) {
 	}
 	fi, err := os.Stat(full)
 	if err != nil {
-		f.size, f.mod = -1, time.Time{}
+		f.size, f.mod, f.sum = -1, time.Time{}, [32]byte{}
 		fail(err)
 		return
 	}
@@ -387,11 +387,16 @@ func (fs *FileStore) read(name string) {
 	}
 	data, err := limited.ReadFile(full, fs.maxSize)
 	if err != nil {
+		f.sum = [32]byte{}
 		fail(err)
 		return
 	}
 	f.size, f.mod = fi.Size(), fi.ModTime()
 	sum := sha256.Sum256(data)
+	// The same bytes as last read: f.good, f.cand and f.err already say
+	// what they are worth. (A file that could not be read has no sum, so
+	// that the same bytes coming back, once it can be, are parsed again
+	// and clear the error.)
 	if sum == f.sum && (f.good != nil || f.cand != nil) {
 		return
 	}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -126,6 +128,72 @@ func TestFileStoreAdminDurable(t *testing.T) {
 	_, p := c.nextPatch(t)
 	if p.Version != 22 || len(p.Flags) != 0 || len(p.Segments) != 1 {
 		t.Errorf("edit published %+v, want version 22 with beta-testers only", p)
+	}
+}
+
+// TestFileStoreBackAfterMissing: a served file that went missing, or could
+// not be read, and came back with the very bytes it had is in use again:
+// admin writes, refused while it was gone (SPEC §5), are accepted as soon
+// as the store has looked at it again, although its content never changed
+// (git stash and checkout, editors and deploy scripts that remove the file
+// and write it anew). Nothing is published for it: nothing changed.
+func TestFileStoreBackAfterMissing(t *testing.T) {
+	const maxBytes = len(baseDoc) + 1000
+	for name, tc := range map[string]struct {
+		away, back func(t *testing.T, path string)
+	}{
+		"renamed away and back": { // the same size and modification time
+			away: func(t *testing.T, path string) { renameFile(t, path, path+".moved") },
+			back: func(t *testing.T, path string) { renameFile(t, path+".moved", path) },
+		},
+		"removed and written again": {
+			away: func(t *testing.T, path string) {
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+			},
+			back: func(t *testing.T, path string) { writeFile(t, path, baseDoc) },
+		},
+		"too large to read, then as before": {
+			away: func(t *testing.T, path string) { writeFile(t, path, baseDoc+strings.Repeat(" ", 2*maxBytes)) },
+			back: func(t *testing.T, path string) { writeFile(t, path, baseDoc) },
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := docFile(t, baseDoc)
+			_, srv := openFileServer(t, path, FileStoreOptions{PollInterval: time.Hour, MaxFileBytes: int64(maxBytes)},
+				Options{AdminToken: adminToken, Epoch: "e1"})
+			url := serve(t, srv).URL
+			put := func(key string) (*http.Response, string) {
+				return do(t, "PUT", url+"/v1/admin/flags/"+key, adminToken, `{"variations": [1], "fallthrough": {"variation": 0}}`)
+			}
+			ctx := context.Background()
+
+			tc.away(t, path)
+			srv.reload(ctx) // what the watcher does once it sees the change
+			if resp, body := put("x1"); resp.StatusCode != http.StatusConflict {
+				t.Fatalf("PUT while the file is away = %d %s, want 409", resp.StatusCode, body)
+			}
+			tc.back(t, path)
+			srv.reload(ctx)
+			if resp, body := put("x2"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("PUT once the file is back = %d %s, want 200", resp.StatusCode, body)
+			}
+			if v := srv.Version(); v != 18 {
+				t.Errorf("version %d, want 18: the file's return published nothing, the PUT one patch", v)
+			}
+			if doc, _ := readDoc(t, path); doc.Flags["x2"] == nil || doc.Flags["x1"] != nil {
+				t.Errorf("the file holds %v, want x2 (written) and not x1 (refused)", slices.Sorted(maps.Keys(doc.Flags)))
+			}
+		})
+	}
+}
+
+// renameFile renames the file at from to to.
+func renameFile(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
 	}
 }
 
