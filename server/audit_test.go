@@ -103,6 +103,95 @@ func TestAuditEveryChange(t *testing.T) {
 	}
 }
 
+// TestAuditVersionsContinueAfterRestart: a file store's audit log outlives
+// the server, and admin writes leave the file's own "version" alone, so a
+// server started again over it continues from the log's last version (or
+// from the file's, when greater), in a new epoch: the log stays in version
+// order, and since finds the changes made after the restart (SPEC §10).
+func TestAuditVersionsContinueAfterRestart(t *testing.T) {
+	for name, layout := range map[string]func(t *testing.T) (served, doc string){
+		"file": func(t *testing.T) (string, string) {
+			path := docFile(t, baseDoc)
+			return path, path
+		},
+		"folder": func(t *testing.T) (string, string) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "a.json"), baseDoc)
+			return dir, filepath.Join(dir, "a.json")
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			served, doc := layout(t)
+			start := func(want int64) (*Server, string) {
+				t.Helper()
+				_, srv := openFileServer(t, served, FileStoreOptions{PollInterval: time.Hour}, Options{AdminToken: adminToken})
+				if v := srv.Version(); v != want {
+					t.Fatalf("started at version %d, want %d", v, want)
+				}
+				return srv, serve(t, srv).URL
+			}
+			put := func(base, key string) {
+				t.Helper()
+				resp, body := do(t, "PUT", base+"/v1/admin/flags/"+key, adminToken, `{"variations": [1], "fallthrough": {"variation": 0}}`)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("PUT %s = %d %s", key, resp.StatusCode, body)
+				}
+			}
+			versions := func(p AuditPage) string {
+				var out []string
+				for _, e := range p.Entries {
+					out = append(out, fmt.Sprintf("%d %s", e.Version, e.Key))
+				}
+				return strings.Join(out, ", ")
+			}
+
+			first, base := start(17)
+			put(base, "x")
+			put(base, "y")
+			put(base, "x")
+			_ = first.Close()
+
+			second, base := start(20) // the file still says 17
+			if second.Epoch() == first.Epoch() {
+				t.Errorf("epoch %s again after a restart, want a new one", second.Epoch())
+			}
+			put(base, "z")
+			if got, want := versions(auditPage(t, base, adminToken, "")), "18 x, 19 y, 20 x, 21 z"; got != want {
+				t.Errorf("audit after the restart: %s, want %s", got, want)
+			}
+			if got, want := versions(auditPage(t, base, adminToken, "since=20")), "21 z"; got != want {
+				t.Errorf("audit since 20, the last version before the restart: %s, want %s", got, want)
+			}
+			if got, want := versions(auditPage(t, base, adminToken, "since=18&limit=2")), "19 y, 20 x"; got != want {
+				t.Errorf("audit since 18, 2 of them: %s, want %s", got, want)
+			}
+			_ = second.Close()
+
+			editFile(t, doc, `"version": 17`, `"version": 40`)
+			_, base = start(40) // the file's version is the greater now
+			put(base, "y")
+			if got, want := versions(auditPage(t, base, adminToken, "since=20")), "21 z, 41 y"; got != want {
+				t.Errorf("audit since 20 after a restart from version 40: %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestStartVersionFromAuditLog: the version a server over a file store
+// starts from is the greatest in its audit log, wherever it is (a log
+// written before versions continued across restarts repeats them), and not
+// that of a line a crash cut short, which readers skip.
+func TestStartVersionFromAuditLog(t *testing.T) {
+	path := docFile(t, baseDoc)
+	writeFile(t, filepath.Join(filepath.Dir(path), "flags.audit.jsonl"), `{"version":18,"kind":"flag","key":"a"}`+"\n"+
+		`{"version":31,"kind":"flag","key":"a"}`+"\n"+`{"version":18,"kind":"flag","key":"b"}`+"\n"+`{"version":99,"kind":"fl`)
+	_, srv := openFileServer(t, path, FileStoreOptions{PollInterval: time.Hour}, Options{})
+	defer srv.Close()
+	if v := srv.Version(); v != 31 {
+		t.Errorf("started at version %d, want 31", v)
+	}
+}
+
 // auditedWrites sends admin writes and checks, after each, that the audit
 // log on disk holds exactly the entries of every write so far.
 type auditedWrites struct {

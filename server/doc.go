@@ -119,8 +119,9 @@
 // its log in a file of JSON lines beside the document (FileStoreOptions.
 // AuditPath), synced before Write returns; a page reads at most 8 MiB of
 // it, so a query that selects little of a large log may answer a "next"
-// with few entries. Its versions start again at every restart (a new
-// epoch): page with next, not since, to read a log across restarts.
+// with few entries. The log outlives the server: a server started again
+// over it continues from its versions (see Versions), so since reads it
+// by version across restarts too.
 //
 // # Access log
 //
@@ -154,11 +155,18 @@
 // members of flags and segments are kept and published, in their order; a
 // "version" member the object lacks is added first.
 //
+// Over a FileStore the snapshot version starts at the greatest version in its
+// audit log instead, when that is greater: admin writes leave the file's
+// own "version" alone, and a restart must not publish versions the log
+// already holds (SPEC §10 reads it in version order). The epoch is new all
+// the same.
+//
 // Versions never wrap. A document whose version is near math.MaxInt64 is
 // served as any other; once the snapshot version (or an object's) is
 // math.MaxInt64, changes are refused with ErrVersionExhausted (409 for the
 // admin API, logged for a reload) until the server is restarted from a
-// document of a lower version, which starts a new epoch.
+// document of a lower version (and, over a FileStore, with its audit log
+// moved aside), which starts a new epoch.
 //
 // The epoch is random per Server unless Options.Epoch is set: a restart
 // starts a new history, so a client can never mistake it for its own.

@@ -123,9 +123,11 @@ func (fs *FileStore) appendAudit(entries []AuditEntry) error {
 }
 
 // Audit reads the audit log from its start (or q.After, a byte offset),
-// in the order written. Versions start again from the file's "version" at
-// every restart (a new epoch), so q.Since keeps later entries of a lower
-// version out; page with Next to read everything.
+// in the order written, which is version order: a Server over the store
+// starts from the log's greatest version at least (maxAuditVersion), so its
+// versions never repeat or go back across restarts, and q.Since and q.Limit
+// select by version. (A log written before versions continued across
+// restarts keeps the repeated versions it holds: it is only appended to.)
 func (fs *FileStore) Audit(ctx context.Context, q AuditQuery) (*AuditPage, error) {
 	from, ok := offsetCursor(q.After)
 	if !ok {
@@ -215,6 +217,44 @@ func decodeAuditLine(line []byte, q AuditQuery) (AuditEntry, bool) {
 		return AuditEntry{}, false
 	}
 	return e, true
+}
+
+// maxAuditVersion returns the greatest version of the entries in the
+// audit log, 0 when it holds none (or was rotated away). A Server over the
+// store starts from it at least (auditFloor): admin writes never change the
+// file's own "version", so a restart that started from it would publish
+// versions the log already holds. It reads the whole log, once per start;
+// lines that do not decode (cut short by a crash) are skipped, as readers
+// skip them.
+func (fs *FileStore) maxAuditVersion(ctx context.Context) (int64, error) {
+	f, err := os.Open(fs.auditPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("flags: audit log: %w", err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	var top int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		line, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			return top, nil // a line without its newline is being written
+		}
+		if err != nil {
+			return 0, fmt.Errorf("flags: audit log %s: %w", fs.auditPath, err)
+		}
+		var head struct {
+			Version int64 `json:"version"`
+		}
+		if json.Unmarshal(line, &head) == nil {
+			top = max(top, head.Version)
+		}
+	}
 }
 
 // AuditPath is the file of the store's audit log.

@@ -262,7 +262,9 @@ type Server struct {
 // New returns a Server serving store's content. It loads the store once
 // (an error is returned, wrapped, when that fails or the content exceeds
 // Options.MaxDocumentBytes), then watches it for changes until Close. The
-// snapshot version starts at the loaded document's version.
+// snapshot version starts at the loaded document's version or, over a
+// FileStore, at the greatest version in its audit log when that is
+// greater, so that the log stays in version order across restarts.
 func New(store Store, opts Options) (*Server, error) {
 	if store == nil {
 		return nil, fmt.Errorf("flags: server: nil store")
@@ -351,7 +353,11 @@ func (s *Server) loadFirst() error {
 	if doc == nil {
 		doc = &rules.Document{}
 	}
-	served := &rules.Document{Version: doc.Version, Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
+	version, err := s.startVersion(doc)
+	if err != nil {
+		return err
+	}
+	served := &rules.Document{Version: version, Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
 	s.addEntries(KindFlag, doc.Flags, served.Flags)
 	s.addEntries(KindSegment, doc.Segments, served.Segments)
 	if err := parseMembers(served); err != nil {
@@ -367,6 +373,35 @@ func (s *Server) loadFirst() error {
 		s.log.Warn("flags: serving malformed "+p.Kind, "key", p.Key, "problem", p.Error())
 	}
 	return nil
+}
+
+// auditFloor is a Store whose audit log outlives the Server (a FileStore's
+// file) without owning the version history as a Ledger does.
+type auditFloor interface {
+	// maxAuditVersion returns the greatest version in the audit log, 0
+	// when it holds none.
+	maxAuditVersion(ctx context.Context) (int64, error)
+}
+
+// startVersion is the snapshot version the server starts from: the loaded
+// document's, or the greatest version in the store's audit log when that is
+// greater (auditFloor). SPEC §10 answers the audit log in version order and
+// by since; a restart that went back to the document's version (which
+// admin writes to a file leave alone) would publish versions the log
+// already holds, out of order, and a client paging with since would miss
+// every change until the count passed the old one. The epoch is new all the
+// same: the patches of the previous run are not kept to replay. A Ledger's
+// document is at the store's own version.
+func (s *Server) startVersion(doc *rules.Document) (int64, error) {
+	store, ok := s.store.(auditFloor)
+	if !ok || s.ledger != nil {
+		return doc.Version, nil
+	}
+	top, err := store.maxAuditVersion(context.Background())
+	if err != nil {
+		return 0, fmt.Errorf("flags: server: load: %w", err)
+	}
+	return max(doc.Version, top), nil
 }
 
 // addEntries makes an entry of every member of src but the null ones, and
