@@ -271,12 +271,10 @@ func TestMixTrueWeightAt(t *testing.T) {
 	}
 }
 
-// BenchmarkRealisticMixLocality is flagstream's R1 over parts of the mix:
-// all pairs; only the first 10 users' (their contexts stay in cache); only
-// the first 30 flags'; both. It tells how much of an evaluation of the mix
-// is reaching memory and how much is work: what the last one costs no
-// memory layout can take away.
-func BenchmarkRealisticMixLocality(b *testing.B) {
+// fsMixClient is a flagstream client over the mix, with the mix's flag
+// keys and users; it is closed when b ends.
+func fsMixClient(b *testing.B) (*mix, *flags.Client, []string, []flags.Context) {
+	b.Helper()
 	m := realisticMix()
 	doc, err := fsMixDoc(m)
 	if err != nil {
@@ -286,8 +284,17 @@ func BenchmarkRealisticMixLocality(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
-	keys, users := fsMixFlagKeys(m), fsMixUsers(m)
+	b.Cleanup(func() { c.Close() })
+	return m, c, fsMixFlagKeys(m), fsMixUsers(m)
+}
+
+// BenchmarkRealisticMixLocality is flagstream's R1 over parts of the mix:
+// all pairs; only the first 10 users' (their contexts stay in cache); only
+// the first 30 flags'; both. It tells how much of an evaluation of the mix
+// is reaching memory and how much is work: what the last one costs no
+// memory layout can take away.
+func BenchmarkRealisticMixLocality(b *testing.B) {
+	m, c, keys, users := fsMixClient(b)
 	for _, part := range []struct {
 		name  string
 		users int32
@@ -319,17 +326,7 @@ func BenchmarkRealisticMixLocality(b *testing.B) {
 // flag whose data and branch history have gone cold, which is what
 // separates flagstream's R1 time from its time on one hot flag.
 func BenchmarkRealisticMixOrder(b *testing.B) {
-	m := realisticMix()
-	doc, err := fsMixDoc(m)
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := flagstreamClient(doc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	keys, users := fsMixFlagKeys(m), fsMixUsers(m)
+	m, c, keys, users := fsMixClient(b)
 	d, err := ldMixData(m, time.Now())
 	if err != nil {
 		b.Fatal(err)
