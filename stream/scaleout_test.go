@@ -59,7 +59,10 @@ type scaleOutReplica struct {
 
 func startScaleOutReplica(t *testing.T, path, epoch string) *scaleOutReplica {
 	t.Helper()
-	store, err := server.OpenFileStore(path, server.FileStoreOptions{PollInterval: 20 * time.Millisecond})
+	// Each replica keeps its own audit log, as replicas on their own
+	// machines do: one shared would make B continue A's versions.
+	store, err := server.OpenFileStore(path, server.FileStoreOptions{PollInterval: 20 * time.Millisecond,
+		AuditPath: filepath.Join(t.TempDir(), "audit.jsonl")})
 	if err != nil {
 		t.Fatal(err)
 	}
