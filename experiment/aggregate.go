@@ -54,7 +54,7 @@ type unitEvents struct {
 // trackEvent is what makes two events of one unit and metric the same.
 type trackEvent struct {
 	at    int64
-	value uint64 // math.Float64bits: 0 and -0 differ, as they would in a sum's sign
+	value float64 // never NaN (Track refuses it), so == is the identity of values
 }
 
 // NewAggregator returns an empty Aggregator.
@@ -120,7 +120,7 @@ func (a *Aggregator) Track(metric, unit string, value float64, hasValue bool, at
 		byUnit[unit] = &unitEvents{at: []int64{at}, value: []float64{value}, latest: at}
 		return
 	}
-	if !u.add(trackEvent{at, math.Float64bits(value)}) {
+	if !u.add(trackEvent{at, value}) {
 		return // a repeat
 	}
 	u.at = append(u.at, at)
@@ -140,7 +140,7 @@ func (u *unitEvents) add(ev trackEvent) bool {
 			return true
 		}
 		for i := range u.at {
-			if u.at[i] == ev.at && math.Float64bits(u.value[i]) == ev.value {
+			if u.at[i] == ev.at && u.value[i] == ev.value {
 				return false
 			}
 		}
@@ -149,7 +149,7 @@ func (u *unitEvents) add(ev trackEvent) bool {
 	if u.seen == nil {
 		u.seen = make(map[trackEvent]struct{}, 2*len(u.at))
 		for i := range u.at {
-			u.seen[trackEvent{u.at[i], math.Float64bits(u.value[i])}] = struct{}{}
+			u.seen[trackEvent{u.at[i], u.value[i]}] = struct{}{}
 		}
 	}
 	if _, ok := u.seen[ev]; ok {
