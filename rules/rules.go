@@ -85,6 +85,16 @@ const (
 	DefaultGuardMinUnits = eval.DefaultGuardMinUnits
 )
 
+// StreamStartHeader is a header of the reference server's answer to GET
+// /v1/stream: "snapshot" when the stream starts with a snapshot event,
+// "resume" when it replays the patches after the client's Last-Event-ID
+// (or has none to replay). SPEC §5 does not ask for it. Package stream
+// reads it to report a resumed connection healthy only once the snapshot
+// that replaces its state is applied (a server restarted with a new
+// epoch), so that a READY status never carries the version being
+// replaced.
+const StreamStartHeader = "Flags-Stream-Start"
+
 // The bounds of SPEC §13. A document beyond them is refused whole (nesting)
 // or the offending flag or segment is malformed; nothing is evaluated at
 // unbounded cost.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flagstream/flags/rules"
 )
 
 // event is one patch as written on every stream (and kept for replay).
@@ -190,6 +192,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	reason := "client gone"
 	defer func() { s.remove(sub, reason) }()
 
+	start := "resume"
+	if snap != nil {
+		start = "snapshot"
+	}
+	w.Header().Set(rules.StreamStartHeader, start)
 	writeStreamHeader(w, r)
 	if r.Method == http.MethodHead {
 		return

@@ -44,6 +44,13 @@ func TestStreamResume(t *testing.T) {
 			srv, ts := newTestServer(t, baseDoc, Options{Epoch: "e1", ReplayPatches: 3})
 			publishN(t, srv, 4) // versions 18..21; the ring holds 19, 20, 21
 			c := openStream(t, ts.URL, "", tc.lastID)
+			start := "resume"
+			if strings.HasPrefix(tc.want[0], "snapshot") {
+				start = "snapshot"
+			}
+			if got := c.resp.Header.Get(rules.StreamStartHeader); got != start {
+				t.Errorf("%s: %q, want %q", rules.StreamStartHeader, got, start)
+			}
 			for _, want := range tc.want {
 				ev := c.next(t)
 				if got := ev.Name + "@" + ev.ID; got != want {
@@ -63,6 +70,9 @@ func TestStreamResume(t *testing.T) {
 	srv, ts := newTestServer(t, baseDoc, Options{Epoch: "e1"})
 	publishN(t, srv, 2)
 	c := openStream(t, ts.URL, "", fmt.Sprintf("e1:%d", srv.Version()))
+	if got := c.resp.Header.Get(rules.StreamStartHeader); got != "resume" {
+		t.Errorf("up-to-date resume: %s %q, want \"resume\"", rules.StreamStartHeader, got)
+	}
 	publishN(t, srv, 1)
 	ev, _ := c.nextPatch(t)
 	if ev.ID != fmt.Sprintf("e1:%d", srv.Version()) {

@@ -30,7 +30,8 @@
 // source's state unchanged, so the next patch shows a version gap (or
 // another epoch) and the source resyncs. Every change of health is
 // reported once (exact repeats are not): Healthy when a stream connection
-// is accepted or a poll succeeds, Failed with the error on each failure (a
+// is accepted (once its snapshot is applied, when it starts with one: see
+// rules.StreamStartHeader) or a poll succeeds, Failed with the error on each failure (a
 // *StatusError carries the HTTP status), fatal on 401/403.
 //
 // # Failure policy

@@ -53,7 +53,10 @@ package stream
 //     are applied with OriginPoll and the stream resumes from their ETag.
 //     Its health is reported with OriginPoll; while that is healthy, stream
 //     failures are logged, not reported, until a stream connection is up.
-//  12. A connection accepted with 200 reports Healthy(OriginStream); the
+//  12. A connection accepted with 200 reports Healthy(OriginStream) — once
+//     its snapshot is applied when it starts with one (no Last-Event-ID
+//     sent, or rules.StreamStartHeader says so), so that READY carries the
+//     version it will serve; the
 //     failure count resets when a connection that was
 //     accepted fails BackoffResetAfter (60 s) or more after it was accepted.
 //  13. When ctx is done, every request, wait and read ends, every goroutine
@@ -108,6 +111,12 @@ type runState struct {
 	doc    *rules.Document // last document the client accepted; nil before
 	epoch  string          // epoch of doc; "" when unknown
 	resync bool            // next connection without Last-Event-ID
+
+	// snapshotDue is set while the connection is to start with a snapshot
+	// not yet applied: no Last-Event-ID was sent, or the server said so
+	// (rules.StreamStartHeader). The stream is reported healthy once it is
+	// applied, so that READY never shows the version being replaced.
+	snapshotDue bool
 
 	oversizeStreak bool      // the last connection ended on an oversized event
 	lastPoll       time.Time // last fallback poll
@@ -320,7 +329,10 @@ func (s *streamer) validator(st *runState) func(*sse.Client, *http.Response) err
 		}
 		st.bo.Up(s.cfg.Now())
 		st.pollHealthy = false
-		st.out.report(status{origin: OriginStream, healthy: true})
+		st.snapshotDue = resp.Request.Header.Get("Last-Event-ID") == "" || resp.Header.Get(rules.StreamStartHeader) == "snapshot"
+		if !st.snapshotDue {
+			st.out.report(status{origin: OriginStream, healthy: true})
+		}
 		s.cfg.Logger.Debug("flags: stream: connected", "lastEventID", resp.Request.Header.Get("Last-Event-ID"))
 		return nil
 	}
@@ -377,6 +389,10 @@ func (s *streamer) handle(st *runState, ev *sse.Event, end *connEnd) error {
 			return nil
 		}
 		st.doc, st.epoch, st.resync = doc, epoch, false
+		if st.snapshotDue {
+			st.snapshotDue = false
+			st.out.report(status{origin: OriginStream, healthy: true})
+		}
 	case "patch":
 		if st.doc == nil {
 			log.Warn("flags: stream: patch before any snapshot")
