@@ -17,8 +17,9 @@
 //   - GET /v1/stream: text/event-stream. The first event is a snapshot (the
 //     document) unless the client's Last-Event-ID has this server's epoch and
 //     every patch after it is still in the replay ring: then those patches
-//     are replayed instead (none at all when the client is up to date).
-//     Then one patch event per change, {"version":N,"flags":{KEY:FLAG|null},
+//     are replayed instead (none at all when the client is up to date);
+//     the answer's Flags-Stream-Start header (rules.StreamStartHeader) says
+//     which: "snapshot" or "resume". Then one patch event per change, {"version":N,"flags":{KEY:FLAG|null},
 //     "segments":{KEY:SEGMENT|null}}, both members always present; every
 //     event id is EPOCH:VERSION. A ": ping" comment is sent every
 //     Options.HeartbeatInterval (10 s; SPEC §5 asks at least every 15 s).
