@@ -251,7 +251,12 @@ func readBody(req *adminRequest, body []byte) adminResult {
 	}
 	if err := parseMember(req.kind, c.Bytes()); err != nil {
 		res := failed(http.StatusBadRequest, "flags: %s: body refused as a member of a document: %v", path, err)
-		res.problems = []problemJSON{{Path: path, Message: err.Error()}}
+		p := problemJSON{Path: path, Message: err.Error()}
+		if off, ok := eval.ErrorOffset(err); ok { // invalid UTF-8, nested too deep: name the field
+			p.Field = eval.FieldAt(c.Bytes(), off-memberOffset(req.kind))
+			p.Path = (&eval.Problem{Kind: string(req.kind), Key: req.key, Field: p.Field}).Path()
+		}
+		res.problems = []problemJSON{p}
 		return res
 	}
 	req.body, req.bodyBytes = c.Bytes(), len(body)

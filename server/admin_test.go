@@ -400,3 +400,25 @@ func TestAdminBodyNestedTooDeep(t *testing.T) {
 		t.Error("a flag nested too deep is served")
 	}
 }
+
+// TestAdminBodyRefusedNamesTheField: a body the document parser refuses
+// (a string that is not UTF-8, a lone surrogate, nesting too deep) is a 400
+// whose problem names the field, as every other malformed body's does
+// (SPEC §5), not only a line and column.
+func TestAdminBodyRefusedNamesTheField(t *testing.T) {
+	_, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken})
+	for _, tc := range []struct{ body, field string }{
+		{`{"on": true, "variations": ["` + "\xff" + `"], "fallthrough": {"variation": 0}}`, "variations[0]"},
+		{`{"variations": [1], "fallthrough": {"variation": 0}, "tags": ["ok", "\ud800"]}`, "tags[1]"},
+		{`{"variations": [1], "fallthrough": {"variation": 0}, "x": {"y": ` + strings.Repeat("[", 61) + strings.Repeat("]", 61) + `}}`, "x.y" + strings.Repeat("[0]", 60)},
+	} {
+		resp, body := do(t, "PUT", ts.URL+"/v1/admin/flags/m", adminToken, tc.body)
+		var got struct{ Problems []problemJSON }
+		if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != http.StatusBadRequest || len(got.Problems) != 1 {
+			t.Fatalf("PUT = %d %s, want 400 with one problem", resp.StatusCode, body)
+		}
+		if p := got.Problems[0]; p.Field != tc.field || p.Path != "flags.m."+tc.field {
+			t.Errorf("problem %+v, want field %s", p, tc.field)
+		}
+	}
+}

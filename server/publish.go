@@ -259,6 +259,10 @@ func parseMembers(doc *rules.Document) error {
 // stands in a document (at its third level of nesting), so that nothing is
 // served that a document could not hold: not JSON, invalid UTF-8, nested
 // too deep (SPEC §13). The error wraps rules.ErrInvalidDocument.
+// memberOffset is where parseMember's document holds the member: the
+// offset of an error in it, less this, is the offset in the member.
+func memberOffset(kind Kind) int { return len(`{"`) + len(kind) + len(`s":{"k":`) }
+
 func parseMember(kind Kind, raw []byte) error {
 	doc := make([]byte, 0, len(raw)+len(`{"segments":{"k":}}`))
 	doc = append(doc, `{"`...)
