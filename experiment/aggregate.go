@@ -162,17 +162,3 @@ func (u *unitEvents) add(ev trackEvent) bool {
 // scanEvents is how many events of a unit add compares one by one before
 // it keeps them in a set: most units have a few.
 const scanEvents = 16
-
-// since returns how many of the unit's events are at or after t, and adds
-// their values to sum unless it is nil.
-func (u *unitEvents) since(t int64, sum *exactSum) (n int) {
-	for i, at := range u.at {
-		if at >= t {
-			n++
-			if sum != nil {
-				sum.add(u.value[i])
-			}
-		}
-	}
-	return n
-}

@@ -181,16 +181,22 @@ func (a *Aggregator) convert(tallies map[string]*tally, unit string, e *exposure
 		if ue == nil {
 			continue
 		}
-		if ue.since(e.at, nil) == 0 {
-			continue
+		var sum *exactSum // the variation's, from the unit's first event counted
+		for i, at := range ue.at {
+			if at < e.at {
+				continue // before the unit's first exposure: not counted
+			}
+			if sum == nil {
+				t := tallies[metric]
+				if t == nil {
+					t = &tally{conversions: make([]int64, variations), sums: make([]exactSum, variations)}
+					tallies[metric] = t
+				}
+				t.conversions[v]++
+				sum = &t.sums[v]
+			}
+			sum.add(ue.value[i])
 		}
-		t := tallies[metric]
-		if t == nil {
-			t = &tally{conversions: make([]int64, variations), sums: make([]exactSum, variations)}
-			tallies[metric] = t
-		}
-		t.conversions[v]++
-		ue.since(e.at, &t.sums[v])
 	}
 }
 
