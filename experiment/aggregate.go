@@ -98,11 +98,15 @@ func (a *Aggregator) Exposure(flag, unit string, variation int, inRollout bool, 
 // which JSON cannot carry.
 const MaxValue = 1e15
 
+// ValidValue reports whether v may be a metric event's value: a number
+// within MaxValue of 0.
+func ValidValue(v float64) bool { return math.Abs(v) <= MaxValue }
+
 // Track records an event of metric from unit at time at (Unix ms), with
 // value when hasValue (else it counts 1). A value beyond MaxValue is
 // ignored.
 func (a *Aggregator) Track(metric, unit string, value float64, hasValue bool, at int64) {
-	if unit == "" || metric == "" || hasValue && !(math.Abs(value) <= MaxValue) {
+	if unit == "" || metric == "" || hasValue && !ValidValue(value) {
 		return
 	}
 	if !hasValue {

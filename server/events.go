@@ -140,7 +140,7 @@ func (w *wireEvent) exposure(received int64) (Event, bool) {
 
 func (w *wireEvent) track(received int64) (Event, bool) {
 	if !nonNegative(w.At) || !validString(w.ContextKey) || !validString(w.Name) ||
-		w.Value != nil && !(math.Abs(*w.Value) <= experiment.MaxValue) {
+		w.Value != nil && !experiment.ValidValue(*w.Value) {
 		return Event{}, false
 	}
 	return Event{Kind: EventTrack, At: min(*w.At, received), ContextKey: *w.ContextKey, Name: *w.Name, Value: w.Value}, true
@@ -253,11 +253,17 @@ func (s *Server) readBatch(body []byte) (out *EventBatch, ans eventsAnswer, msg 
 // add a few bytes each), so its own cap is twice the decoded one: no body
 // over it can decode to 1 MiB or less.
 func readEventsBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
-	var rd io.Reader = http.MaxBytesReader(w, r.Body, MaxEventsBodyBytes+1)
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	// The body as sent: one byte over the cap tells it is over; a gzip
+	// body may be up to twice the cap (see above).
+	wireLimit, tooLarge := int64(MaxEventsBodyBytes+1), fmt.Errorf("body larger than %d bytes", MaxEventsBodyBytes)
+	if enc == "gzip" {
+		wireLimit, tooLarge = 2*MaxEventsBodyBytes, fmt.Errorf("compressed body larger than %d bytes", 2*MaxEventsBodyBytes)
+	}
+	var rd io.Reader = http.MaxBytesReader(w, r.Body, wireLimit)
+	switch enc {
 	case "", "identity":
 	case "gzip":
-		rd = http.MaxBytesReader(w, r.Body, 2*MaxEventsBodyBytes)
 		zr, err := gzip.NewReader(rd)
 		if err != nil {
 			return nil, http.StatusBadRequest, fmt.Errorf("body is not gzip: %w", err)
@@ -271,7 +277,7 @@ func readEventsBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("body larger than %d bytes", MaxEventsBodyBytes)
+		return nil, http.StatusRequestEntityTooLarge, tooLarge
 	case err != nil:
 		return nil, http.StatusBadRequest, fmt.Errorf("reading body: %w", err)
 	case len(body) > MaxEventsBodyBytes:
