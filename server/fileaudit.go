@@ -175,27 +175,42 @@ func readAuditPage(ctx context.Context, r *bufio.Reader, q AuditQuery, from int6
 	page := &AuditPage{}
 	limit := q.limit()
 	pos, scanned, held := from, int64(0), 0
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		line, err := r.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			// The end; a line without its newline is being written.
-			return page, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("flags: audit log: %w", err)
-		}
+	err := eachAuditLine(ctx, r, func(line []byte) bool {
 		if len(page.Entries) == limit || scanned >= auditScanBytes || held >= auditPageBytes {
 			page.Next = strconv.FormatInt(pos, 10)
-			return page, nil
+			return false
 		}
 		pos += int64(len(line))
 		scanned += int64(len(line))
 		if e, ok := decodeAuditLine(line, q); ok {
 			page.Entries = append(page.Entries, e)
 			held += len(line)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// eachAuditLine calls fn with each complete line of r until fn returns
+// false or the log ends; a last line without its newline is being written,
+// and is left out.
+func eachAuditLine(ctx context.Context, r *bufio.Reader, fn func(line []byte) bool) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		line, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("flags: audit log: %w", err)
+		}
+		if !fn(line) {
+			return nil
 		}
 	}
 }
@@ -235,26 +250,17 @@ func (fs *FileStore) maxAuditVersion(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("flags: audit log: %w", err)
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 64<<10)
 	var top int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		line, err := r.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			return top, nil // a line without its newline is being written
-		}
-		if err != nil {
-			return 0, fmt.Errorf("flags: audit log %s: %w", fs.auditPath, err)
-		}
+	err = eachAuditLine(ctx, bufio.NewReaderSize(f, 64<<10), func(line []byte) bool {
 		var head struct {
 			Version int64 `json:"version"`
 		}
 		if json.Unmarshal(line, &head) == nil {
 			top = max(top, head.Version)
 		}
-	}
+		return true
+	})
+	return top, err
 }
 
 // AuditPath is the file of the store's audit log.
