@@ -40,6 +40,8 @@ const (
 	MaxAge = 24 * time.Hour
 	// cookieName is the session cookie.
 	cookieName = "flags_console"
+	// loginCookie holds the sign-in form's CSRF token (see loginPage).
+	loginCookie = "flags_login"
 	// PageSize is how many flags, segments or audit entries a page lists.
 	PageSize = 100
 )
@@ -62,6 +64,8 @@ type Console struct {
 	snapMu  sync.Mutex
 	snapDoc *rules.Document // the document snap was compiled from
 	snap    *eval.Snapshot
+	usage   *usage         // see uses
+	usageOf *eval.Snapshot // the snapshot usage describes
 }
 
 // session is one signed-in person.
@@ -136,6 +140,10 @@ func (c *Console) routes() {
 // every POST; without a session it sends them to sign in.
 func (c *Console) withSession(h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && crossSite(r) {
+			http.Error(w, "console: a change must come from the console's own pages", http.StatusForbidden)
+			return
+		}
 		s := c.session(r)
 		if s == nil {
 			if r.Method == http.MethodGet {
@@ -156,47 +164,86 @@ func (c *Console) withSession(h func(http.ResponseWriter, *http.Request, *sessio
 	}
 }
 
-// session returns the live session of r's cookie, or nil.
+// crossSite reports a request a browser says another site started
+// (Sec-Fetch-Site): a form on another site posting here. The CSRF tokens
+// refuse it as well; this refuses it before anything is read.
+func crossSite(r *http.Request) bool {
+	site := r.Header.Get("Sec-Fetch-Site")
+	return site == "cross-site" || site == "same-site"
+}
+
+// secure reports whether the browser reached the console over TLS, here or
+// at a proxy in front that says so: its cookies are then Secure.
+func secure(r *http.Request) bool {
+	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
+}
+
+// session returns the live session of r's cookie, or nil. The session's
+// token is looked up again each time, so that a tokens file that removes it
+// ends the session, and one that changes its role changes what the pages
+// show (an operator demoted from admin no longer sees the editor).
 func (c *Console) session(r *http.Request) *session {
 	ck, err := r.Cookie(cookieName)
 	if err != nil {
 		return nil
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	s := c.sessions[ck.Value]
-	now := c.now()
+	c.mu.Unlock()
 	if s == nil {
 		return nil
 	}
-	if now.Sub(s.lastSeen) > IdleTimeout || now.Sub(s.created) > MaxAge {
+	name, role, ok := c.srv.Load().TokenRole(s.token)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if !ok || !role.AtLeast(server.RoleOperator) || now.Sub(s.lastSeen) > IdleTimeout || now.Sub(s.created) > MaxAge {
 		delete(c.sessions, s.id)
 		return nil
 	}
-	s.lastSeen = now
+	s.name, s.role, s.lastSeen = name, role, now
 	return s
 }
 
+// loginPage serves the sign-in form. Signing in is a change too (it
+// replaces the browser's session), so the form carries a CSRF token, the
+// same as a cookie only this site's pages send back: a form on another
+// site that posts a token of its own here is refused.
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	c.render(w, "login", http.StatusOK, map[string]any{"Error": ""})
+	c.renderLogin(w, r, http.StatusOK, "")
+}
+
+func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	token := randomHex(32)
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/ui/login", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(time.Hour.Seconds())})
+	c.render(w, "login", status, map[string]any{"Error": msg, "CSRF": token})
 }
 
 // login signs a person in with their token: operators and admins only.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	ck, err := r.Cookie(loginCookie)
+	if crossSite(r) || err != nil || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ck.Value)) != 1 {
+		c.renderLogin(w, r, http.StatusForbidden, "The sign-in form had expired or came from another site. Sign in here.")
+		return
+	}
 	token := r.PostFormValue("token")
 	name, role, ok := c.srv.Load().TokenRole(token)
 	switch {
 	case !ok:
-		c.render(w, "login", http.StatusUnauthorized, map[string]any{"Error": "This token is not known to the server."})
+		c.renderLogin(w, r, http.StatusUnauthorized, "This token is not known to the server.")
 		return
 	case !role.AtLeast(server.RoleOperator):
-		c.render(w, "login", http.StatusForbidden, map[string]any{"Error": "The console is for operator and admin tokens; this one may only read flags."})
+		c.renderLogin(w, r, http.StatusForbidden, "The console is for operator and admin tokens; this one may only read flags.")
 		return
 	}
 	now := c.now()
 	s := &session{id: randomHex(32), csrf: randomHex(32), name: name, role: role, token: token, created: now, lastSeen: now}
 	c.mu.Lock()
+	if old, err := r.Cookie(cookieName); err == nil { // signing in again ends the session it replaces
+		delete(c.sessions, old.Value)
+	}
 	for id, old := range c.sessions { // forget expired sessions now and then
 		if now.Sub(old.lastSeen) > IdleTimeout || now.Sub(old.created) > MaxAge {
 			delete(c.sessions, id)
@@ -205,7 +252,9 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	c.sessions[s.id] = s
 	c.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.id, Path: "/ui/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: int(MaxAge.Seconds())})
+		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(MaxAge.Seconds())})
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: "/ui/login", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: -1})
 	c.log.Info("console: signed in", "actor", name, "role", role)
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
@@ -215,7 +264,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
 	delete(c.sessions, s.id)
 	c.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/ui/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: -1})
+		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: -1})
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }
 

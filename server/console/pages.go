@@ -12,6 +12,7 @@ import (
 
 	"github.com/flagstream/flags/experiment"
 	"github.com/flagstream/flags/internal/eval"
+	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
 )
 
@@ -52,8 +53,9 @@ func (c *Console) flash(s *session, format string, args ...any) {
 // flagList serves the flag list: search, tag filter, pages.
 func (c *Console) flagList(w http.ResponseWriter, r *http.Request, s *session) {
 	_, snap := c.snapshot()
-	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
-	tag := r.URL.Query().Get("tag")
+	query := r.URL.Query()
+	q := strings.ToLower(strings.TrimSpace(query.Get("q")))
+	tag, segment, requires := query.Get("tag"), query.Get("segment"), query.Get("requires")
 	now := c.now().UnixMilli()
 	var matched []*eval.Flag
 	tags := map[string]bool{}
@@ -67,12 +69,19 @@ func (c *Console) flagList(w http.ResponseWriter, r *http.Request, s *session) {
 		if tag != "" && !slices.Contains(f.Tags, tag) {
 			continue
 		}
+		if segment != "" && !usesSegment(f, segment) || requires != "" && !requiresFlag(f, requires) {
+			continue
+		}
 		matched = append(matched, f)
 	}
-	pageNo, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	pageNo = max(pageNo, 1)
-	from := min((pageNo-1)*PageSize, len(matched))
-	to := min(from+PageSize, len(matched))
+	filter := ""
+	switch {
+	case segment != "":
+		filter = "Flags whose rules use the segment " + segment + "."
+	case requires != "":
+		filter = "Flags that require " + requires + "."
+	}
+	pageNo, from, to := pageBounds(r, len(matched))
 	rows := make([]flagRow, 0, to-from)
 	srv := c.srv.Load()
 	for _, f := range matched[from:to] {
@@ -81,10 +90,22 @@ func (c *Console) flagList(w http.ResponseWriter, r *http.Request, s *session) {
 		rows = append(rows, row)
 	}
 	c.render(w, "list", http.StatusOK, c.page(s, "Flags", map[string]any{
-		"Rows": rows, "Q": r.URL.Query().Get("q"), "Tag": tag, "Tags": sortedKeys(tags),
+		"Rows": rows, "Q": query.Get("q"), "Tag": tag, "Tags": sortedKeys(tags), "Filter": filter,
 		"Total": len(matched), "Page": pageNo, "Pages": (len(matched) + PageSize - 1) / PageSize,
 		"Prev": pageURL(r, pageNo-1), "Next": pageURL(r, pageNo+1), "HasNext": to < len(matched),
 	}))
+}
+
+// pageBounds is the part [from, to) of n items that page pageNo (from 1;
+// anything else is page 1) shows. A page number past the end shows nothing.
+func pageBounds(r *http.Request, n int) (pageNo, from, to int) {
+	pageNo, _ = strconv.Atoi(r.URL.Query().Get("page"))
+	pageNo = max(pageNo, 1)
+	if pageNo-1 > n/PageSize { // also keeps (pageNo-1)*PageSize from overflowing
+		return pageNo, n, n
+	}
+	from = (pageNo - 1) * PageSize
+	return pageNo, from, min(from+PageSize, n)
 }
 
 func pageURL(r *http.Request, n int) string {
@@ -106,7 +127,15 @@ func sortedKeys(m map[string]bool) []string {
 // version the page showed.
 func (c *Console) switchFlag(w http.ResponseWriter, r *http.Request, s *session) {
 	key := r.PathValue("key")
-	on := r.PostFormValue("on") == "true"
+	var on bool
+	switch r.PostFormValue("on") {
+	case "true":
+		on = true
+	case "false":
+	default:
+		http.Error(w, `console: "on" must be true or false`, http.StatusBadRequest)
+		return
+	}
 	body, _ := json.Marshal(map[string]bool{"on": on})
 	rec := c.api(r, s, http.MethodPatch, "/v1/admin/flags/"+url.PathEscape(key), body,
 		"Content-Type", "application/merge-patch+json", "If-Match", `"`+r.PostFormValue("version")+`"`,
@@ -134,27 +163,33 @@ func (c *Console) editFlag(w http.ResponseWriter, r *http.Request, s *session) {
 		http.Error(w, "console: only admins edit flags", http.StatusForbidden)
 		return
 	}
-	rec := c.api(r, s, http.MethodPut, "/v1/admin/flags/"+url.PathEscape(key), []byte(r.PostFormValue("json")),
+	edit := r.PostFormValue("json")
+	rec := c.api(r, s, http.MethodPut, "/v1/admin/flags/"+url.PathEscape(key), []byte(edit),
 		"If-Match", `"`+r.PostFormValue("version")+`"`, "X-Flags-Comment", r.PostFormValue("comment"))
 	switch rec.Code {
 	case http.StatusOK:
 		c.flash(s, "%s saved.", key)
+		http.Redirect(w, r, flagURL(key), http.StatusSeeOther)
 	case http.StatusPreconditionFailed:
 		c.conflict(w, r, s, key, "save your edit")
-		return
 	default:
+		// The page again, with the edit still in the editor to be fixed.
 		c.flash(s, "%s was not saved: %s", key, apiMessage(rec.Body.Bytes()))
+		c.showFlag(w, r, s, key, rec.Code, &edit)
 	}
-	http.Redirect(w, r, "/ui/flags/"+url.PathEscape(key), http.StatusSeeOther)
 }
 
 // conflict shows that the page was stale: the flag changed since it was
 // shown, and this is its newer value.
 func (c *Console) conflict(w http.ResponseWriter, r *http.Request, s *session, key, what string) {
 	rec := c.api(r, s, http.MethodGet, "/v1/admin/flags/"+url.PathEscape(key), nil)
+	current, etag := "", ""
+	if rec.Code == http.StatusOK {
+		current, etag = pretty(rec.Body.Bytes()), strings.Trim(rec.Header().Get("ETag"), `"`)
+	}
 	c.render(w, "conflict", http.StatusConflict, c.page(s, "Conflict", map[string]any{
-		"Key": key, "What": what, "Current": pretty(rec.Body.Bytes()), "ETag": strings.Trim(rec.Header().Get("ETag"), `"`),
-		"Shown": r.PostFormValue("version"),
+		"Key": key, "What": what, "Current": current, "ETag": etag,
+		"Shown": r.PostFormValue("version"), "Edit": r.PostFormValue("json"),
 	}))
 }
 
@@ -179,20 +214,21 @@ func pretty(b []byte) string {
 // flagPage serves one flag: rules in words, rollouts, prerequisites and
 // dependants, segments, the experiment, the history, and the editor.
 func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, s *session) {
-	key := r.PathValue("key")
+	c.showFlag(w, r, s, r.PathValue("key"), http.StatusOK, nil)
+}
+
+// showFlag renders flag key's page; edit, when set, is what the editor
+// holds instead of the flag's JSON (an edit the server refused).
+func (c *Console) showFlag(w http.ResponseWriter, r *http.Request, s *session, key string, status int, edit *string) {
 	doc, snap := c.snapshot()
 	f := snap.Flag(key)
 	if f == nil {
 		c.render(w, "notfound", http.StatusNotFound, c.page(s, "Not found", key))
 		return
 	}
-	var dependants []string
-	for _, g := range snap.Flags() {
-		for _, p := range g.Prerequisites {
-			if p.Key == key {
-				dependants = append(dependants, g.Key)
-			}
-		}
+	editor := pretty(doc.Flags[key])
+	if edit != nil {
+		editor = *edit
 	}
 	var rep *experiment.Report
 	if rec := c.api(r, s, http.MethodGet, "/v1/admin/experiments/"+url.PathEscape(key), nil); rec.Code == http.StatusOK {
@@ -208,8 +244,8 @@ func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, s *session) {
 	if len(audit.Entries) > 20 {
 		audit.Entries = audit.Entries[:20]
 	}
-	c.render(w, "flag", http.StatusOK, c.page(s, key, map[string]any{
-		"Flag": f, "Words": describeFlag(f), "JSON": pretty(doc.Flags[key]), "Dependants": dependants,
+	c.render(w, "flag", status, c.page(s, key, map[string]any{
+		"Flag": f, "Words": describeFlag(f), "JSON": editor, "Dependants": c.uses(snap).requiredBy[key],
 		"Segments": segmentsUsed(f), "Rollouts": rolloutCharts(f, c.now().UnixMilli()), "Experiment": experimentView(rep),
 		"History": historyView(audit.Entries), "Guard": guardState(f), "Spark": c.srv.Load().Summaries(key),
 	}))
@@ -222,21 +258,19 @@ func (c *Console) segmentList(w http.ResponseWriter, r *http.Request, s *session
 		Key                string
 		Included, Excluded int
 		Rules              []string
-		UsedBy             []string
+		UsedBy             refs
 		Problem            string
 	}
-	used := map[string][]string{}
-	for _, f := range snap.Flags() {
-		for _, g := range segmentsUsed(f) {
-			used[g] = append(used[g], f.Key)
-		}
-	}
+	used := c.uses(snap).usedBy
 	var rows []row
 	keys := sortedKeys(keysOf(doc.Segments))
-	pageNo, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	pageNo = max(pageNo, 1)
-	from := min((pageNo-1)*PageSize, len(keys))
-	to := min(from+PageSize, len(keys))
+	if one := r.URL.Query().Get("key"); one != "" { // a link to one segment
+		keys = nil
+		if _, ok := doc.Segments[one]; ok {
+			keys = []string{one}
+		}
+	}
+	pageNo, from, to := pageBounds(r, len(keys))
 	for _, key := range keys[from:to] {
 		var raw struct {
 			Included, Excluded []any
@@ -296,11 +330,82 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) 
 		}
 	}
 	slices.Reverse(entries)
-	pageNo, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	pageNo = max(pageNo, 1)
-	from := min((pageNo-1)*PageSize, len(entries))
-	to := min(from+PageSize, len(entries))
+	pageNo, from, to := pageBounds(r, len(entries))
 	c.render(w, "audit", http.StatusOK, c.page(s, "Audit log", map[string]any{
 		"Entries": historyView(entries[from:to]), "Page": pageNo, "HasNext": to < len(entries), "Key": r.URL.Query().Get("key"),
 	}))
 }
+
+// listCap is how many flags a list of dependants or of a segment's users
+// shows on a page; the rest are a link to the flag list, filtered. Ten
+// thousand flags that use one segment would otherwise make every page that
+// lists them megabytes long.
+const listCap = 20
+
+// refs is the start of a list of flag keys, and how many there are.
+type refs struct {
+	Keys []string // the first listCap
+	N    int
+}
+
+// More is how many keys the list leaves out.
+func (r refs) More() int { return r.N - len(r.Keys) }
+
+func (r *refs) add(key string) {
+	if len(r.Keys) < listCap {
+		r.Keys = append(r.Keys, key)
+	}
+	r.N++
+}
+
+// usage is who uses what in one snapshot: the flags whose rules use each
+// segment, and the flags that require each flag.
+type usage struct {
+	usedBy, requiredBy map[string]refs
+}
+
+// uses returns snap's usage, computed once per snapshot: the segments page
+// and a flag's page would otherwise walk every flag at every view.
+func (c *Console) uses(snap *eval.Snapshot) *usage {
+	c.snapMu.Lock()
+	defer c.snapMu.Unlock()
+	if c.usage != nil && c.usageOf == snap {
+		return c.usage
+	}
+	u := &usage{usedBy: map[string]refs{}, requiredBy: map[string]refs{}}
+	for _, f := range snap.Flags() {
+		for _, g := range segmentsUsed(f) {
+			r := u.usedBy[g]
+			r.add(f.Key)
+			u.usedBy[g] = r
+		}
+		for _, p := range f.Prerequisites {
+			r := u.requiredBy[p.Key]
+			r.add(f.Key)
+			u.requiredBy[p.Key] = r
+		}
+	}
+	c.usage, c.usageOf = u, snap
+	return u
+}
+
+// usesSegment reports whether a rule of f tests membership of segment.
+func usesSegment(f *eval.Flag, segment string) bool {
+	for _, r := range f.Rules {
+		for _, c := range r.Clauses {
+			if c.Op == rules.OpInSegment && slices.Contains(c.Values, any(segment)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// requiresFlag reports whether key is one of f's prerequisites.
+func requiresFlag(f *eval.Flag, key string) bool {
+	return slices.ContainsFunc(f.Prerequisites, func(p eval.Prerequisite) bool { return p.Key == key })
+}
+
+// flagURL is the path of a flag's page. The key is escaped as one path
+// segment: a key may hold a slash, a question mark or a hash.
+func flagURL(key string) string { return "/ui/flags/" + url.PathEscape(key) }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -56,8 +57,7 @@ func clauseInWords(attr string, op rules.Op, values []any, negate bool) string {
 	}
 	var vs []string
 	for _, v := range values {
-		b, _ := json.Marshal(v)
-		vs = append(vs, strings.Trim(string(b), `"`))
+		vs = append(vs, valueInWords(v))
 	}
 	switch op {
 	case rules.OpInSegment:
@@ -69,6 +69,22 @@ func clauseInWords(attr string, op rules.Op, values []any, negate bool) string {
 		attr = "now" // a clause on the clock
 	}
 	return attr + " " + verb + " " + strings.Join(vs, ", ")
+}
+
+// valueInWords is a clause value as the document holds it: a string as
+// written (a pattern's backslashes are the pattern's), anything else in
+// JSON. The page escapes it for HTML, not for JSON.
+func valueInWords(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func clausesInWords(cs []rawClause) string {
@@ -366,7 +382,9 @@ var funcs = template.FuncMap{
 		}
 		return m
 	},
-	"row": func(f *eval.Flag) flagRow { return flagRow{Key: f.Key, On: f.On, Version: f.Version} },
+	"row":        func(f *eval.Flag) flagRow { return flagRow{Key: f.Key, On: f.On, Version: f.Version} },
+	"flagURL":    flagURL,
+	"segmentURL": func(key string) string { return "/ui/segments?key=" + url.QueryEscape(key) },
 }
 
 // palette colors variations in charts; the last color is the caller's default.

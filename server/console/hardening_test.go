@@ -1,0 +1,231 @@
+package console
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flagstream/flags/internal/testkit"
+	"github.com/flagstream/flags/rules"
+	"github.com/flagstream/flags/server"
+)
+
+// TestSignInFormCSRF: signing in replaces the browser's session, so a
+// form on another site that posts a token of its own must not sign the
+// browser in (login CSRF): the sign-in form's CSRF token must come back,
+// with the cookie only this site's pages get.
+func TestSignInFormCSRF(t *testing.T) {
+	f := newFixture(t, testDoc)
+	jar, _ := cookiejar.New(nil)
+	b := &browser{t: t, c: &http.Client{Jar: jar}, base: f.url}
+	// A post that did not come from the form: refused, no session.
+	resp, page := b.post("/ui/login", url.Values{"token": {"olga-secret"}})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "another site") {
+		t.Errorf("sign-in without the form's token: %d %s", resp.StatusCode, page)
+	}
+	if _, page := b.get("/ui/"); !strings.Contains(page, "Sign in") {
+		t.Fatal("signed in by a post that did not come from the sign-in form")
+	}
+	// The form's token with a browser saying another site sent the form.
+	_, form := b.get("/ui/login")
+	req, _ := http.NewRequest(http.MethodPost, f.url+"/ui/login", strings.NewReader(url.Values{"token": {"olga-secret"}, "csrf": {csrfOf(t, form)}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a cross-site sign-in: %d, want 403", resp.StatusCode)
+	}
+	// From the form: signed in. Signing in again ends the first session.
+	resp = b.signIn("olga-secret")
+	first := sessionCookie(t, jar, f.url)
+	if resp.StatusCode != http.StatusOK || first == "" {
+		t.Fatalf("sign-in from the form: %d", resp.StatusCode)
+	}
+	b.signIn("alice-secret")
+	old := &browser{t: t, c: &http.Client{Jar: singleCookie(t, f.url, first)}, base: f.url}
+	if _, page := old.get("/ui/"); !strings.Contains(page, "Sign in") {
+		t.Error("the session a new sign-in replaced still works")
+	}
+	// A change whose browser says another site sent it is refused, CSRF
+	// token or not.
+	_, page = b.get("/ui/")
+	req, _ = http.NewRequest(http.MethodPost, f.url+"/ui/flags/checkout/switch", strings.NewReader(url.Values{"on": {"false"}, "version": {"2"}, "csrf": {csrfOf(t, page)}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-site")
+	if resp, err = b.c.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || strings.Contains(string(f.srv.Document().Flags["checkout"]), `"on":false`) {
+		t.Errorf("a switch sent by another site: %d", resp.StatusCode)
+	}
+}
+
+func sessionCookie(t *testing.T, jar http.CookieJar, base string) string {
+	u, _ := url.Parse(base + "/ui/")
+	for _, c := range jar.Cookies(u) {
+		if c.Name == cookieName {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func singleCookie(t *testing.T, base, value string) http.CookieJar {
+	jar, _ := cookiejar.New(nil)
+	u, _ := url.Parse(base + "/ui/")
+	jar.SetCookies(u, []*http.Cookie{{Name: cookieName, Value: value, Path: "/ui/"}})
+	return jar
+}
+
+// TestSessionFollowsTokensFile: a session has the rights its token has
+// now. An admin demoted to operator in the tokens file no longer sees the
+// editor; a token removed from it is signed out.
+func TestSessionFollowsTokensFile(t *testing.T) {
+	d, err := rules.ParseDocument([]byte(testDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := testkit.TokensFile(t, testkit.Token{Name: "alice", Role: "admin", Secret: "alice-secret"})
+	ui := New(Options{})
+	srv, err := server.New(server.NewMemoryStore(d), server.Options{TokensFile: tokens, TokensPollInterval: 5 * time.Millisecond, Console: ui, GuardInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ui.Attach(srv)
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	f := &fixture{srv: srv, url: ts.URL}
+	b, _ := f.signIn(t, "alice-secret")
+	if _, page := b.get("/ui/flags/checkout"); !strings.Contains(page, "alice (admin)") || !strings.Contains(page, `id="edit"`) {
+		t.Fatalf("an admin's flag page: %s", page)
+	}
+	rewrite := func(content string) {
+		if err := os.WriteFile(tokens, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	awaitPage := func(path, want string) string {
+		t.Helper()
+		var page string
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if _, page = b.get(path); strings.Contains(page, want) {
+				return page
+			}
+		}
+		t.Fatalf("%s never showed %q: %s", path, want, page)
+		return ""
+	}
+	rewrite("[" + testkit.TokenLine("alice", "operator", "alice-secret") + "]")
+	if page := awaitPage("/ui/flags/checkout", "alice (operator)"); strings.Contains(page, `id="edit"`) {
+		t.Error("an admin demoted to operator still sees the editor")
+	}
+	rewrite("[" + testkit.TokenLine("bob", "admin", "bob-secret") + "]")
+	awaitPage("/ui/flags/checkout", "Sign in")
+}
+
+// TestLongListsAreCapped: a segment that every flag uses, and a flag that
+// every flag requires, list the first listCap flags on their pages and
+// link to the whole list; the flag list filters by either.
+func TestLongListsAreCapped(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString(`{"segments": {"s": {"included": ["u1"]}}, "flags": {"base": {"on": true, "variations": [false, true], "fallthrough": {"variation": 1}}`)
+	const n = 50
+	for i := range n {
+		fmt.Fprintf(&sb, `, "f%02d": {"on": true, "variations": [false, true], "prerequisites": [{"flag": "base", "variation": 1}], "rules": [{"clauses": [{"op": "inSegment", "values": ["s"]}], "serve": {"variation": 1}}], "fallthrough": {"variation": 0}}`, i)
+	}
+	sb.WriteString(`}}`)
+	f := newFixture(t, sb.String())
+	b, _ := f.signIn(t, "alice-secret")
+	more := fmt.Sprintf("and %d more", n-listCap)
+	for path, all := range map[string]string{"/ui/segments": "/ui/?segment=s", "/ui/flags/base": "/ui/?requires=base"} {
+		_, page := b.get(path)
+		if got := strings.Count(page, `<a href="/ui/flags/f`); got != listCap || !strings.Contains(page, more) || !strings.Contains(page, all) {
+			t.Errorf("%s lists %d flags (want %d), %q or a link to %s missing", path, got, listCap, more, all)
+		}
+		_, page = b.get(all)
+		if !strings.Contains(page, fmt.Sprintf(`<span class="muted">%d</span>`, n)) {
+			t.Errorf("%s does not count %d flags", all, n)
+		}
+	}
+	if _, page := b.get("/ui/segments?key=s"); strings.Count(page, `class="segment"`) != 1 {
+		t.Error("a link to one segment does not show it alone")
+	}
+	// A segment's change in the audit log links to the segment.
+	req, _ := http.NewRequest(http.MethodPut, f.url+"/v1/admin/segments/s", strings.NewReader(`{"included": ["u2"]}`))
+	req.Header.Set("Authorization", "Bearer alice-secret")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("put segment: %v %v", resp, err)
+	}
+	if _, page := b.get("/ui/audit"); !strings.Contains(page, `segment <a href="/ui/segments?key=s">s</a>`) {
+		t.Errorf("the audit log's link to segment s: %s", page)
+	}
+}
+
+// TestPageNumbersAnySize: a page number past the end, however large, is
+// an empty page, not a crash.
+func TestPageNumbersAnySize(t *testing.T) {
+	f := newFixture(t, testDoc)
+	b, _ := f.signIn(t, "alice-secret")
+	for _, path := range []string{"/ui/", "/ui/segments", "/ui/audit"} {
+		for _, p := range []string{"9223372036854775807", "92233720368547758", "-5", "x", "2"} {
+			if resp, _ := b.get(path + "?page=" + p); resp.StatusCode != http.StatusOK {
+				t.Errorf("%s?page=%s: %d", path, p, resp.StatusCode)
+			}
+		}
+	}
+}
+
+// TestEditsAndSwitchesAsTyped: a key with a slash has a page of its own; a
+// refused edit keeps what was typed; a switch says on or off, nothing
+// else; a clause's values read as written; a stale edit of a flag deleted
+// since says so and shows the edit.
+func TestEditsAndSwitchesAsTyped(t *testing.T) {
+	f := newFixture(t, `{"flags": {"team/a": {"on": true, "variations": [false, true], "fallthrough": {"variation": 0}},
+		"pat": {"on": true, "variations": [false, true], "fallthrough": {"variation": 0},
+		"rules": [{"clauses": [{"attribute": "email", "op": "matches", "values": ["^a.*@x\\.com$"]}], "serve": {"variation": 1}}]}}}`)
+	b, _ := f.signIn(t, "alice-secret")
+	_, list := b.get("/ui/")
+	if !strings.Contains(list, `href="/ui/flags/team%2fa"`) && !strings.Contains(list, `href="/ui/flags/team%2Fa"`) {
+		t.Fatalf("the list's link to team/a: %s", list)
+	}
+	if resp, page := b.get("/ui/flags/team%2Fa"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "<h1>team/a") {
+		t.Fatalf("team/a's page: %d %s", resp.StatusCode, page)
+	}
+	resp, page := b.get("/ui/flags/pat")
+	if !strings.Contains(page, `email matches ^a.*@x\.com$`) {
+		t.Fatalf("pat's page: %d %s", resp.StatusCode, page)
+	}
+	csrf := csrfOf(t, page)
+	typed := `{"on": true, "variations": [false, true], "fallthrough": {"variation": 7}} MY-UNSAVED-WORK`
+	resp, page = b.post("/ui/flags/pat/edit", url.Values{"csrf": {csrf}, "version": {"0"}, "json": {typed}})
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "MY-UNSAVED-WORK") || !strings.Contains(page, "was not saved") {
+		t.Errorf("a refused edit: %d, the page lacks the edit or the reason: %s", resp.StatusCode, page)
+	}
+	if resp, _ := b.post("/ui/flags/pat/switch", url.Values{"csrf": {csrf}, "version": {"0"}, "on": {"maybe"}}); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("on=maybe: %d, want 400", resp.StatusCode)
+	}
+	if !strings.Contains(string(f.srv.Document().Flags["pat"]), `"on":true`) {
+		t.Errorf("pat changed: %s", f.srv.Document().Flags["pat"])
+	}
+	req, _ := http.NewRequest(http.MethodDelete, f.url+"/v1/admin/flags/pat", nil)
+	req.Header.Set("Authorization", "Bearer alice-secret")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("delete: %v %v", resp, err)
+	}
+	resp, page = b.post("/ui/flags/pat/edit", url.Values{"csrf": {csrf}, "version": {"0"}, "json": {`{"on": false, "variations": ["EDIT-2"], "fallthrough": {"variation": 0}}`}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(page, "deleted pat") || !strings.Contains(page, "EDIT-2") {
+		t.Errorf("an edit of a deleted flag: %d %s", resp.StatusCode, page)
+	}
+}
