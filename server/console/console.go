@@ -119,12 +119,13 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) routes() {
-	static := http.FileServerFS(assets)
-	c.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r2 := r.Clone(r.Context())
-		r2.URL.Path = "/assets/" + r.URL.Path
-		static.ServeHTTP(w, r2)
-	})))
+	// The style sheet and the script, and nothing else of assets (no
+	// listing, no templates).
+	for _, name := range []string{"console.css", "console.js"} {
+		c.mux.HandleFunc("GET /ui/static/"+name, func(w http.ResponseWriter, r *http.Request) {
+			http.ServeFileFS(w, r, assets, "assets/"+name)
+		})
+	}
 	c.mux.HandleFunc("GET /ui/login", c.loginPage)
 	c.mux.HandleFunc("POST /ui/login", c.login)
 	c.mux.HandleFunc("POST /ui/logout", c.withSession(c.logout))

@@ -200,6 +200,7 @@ func TestFlagPageInWords(t *testing.T) {
 		"Rule 1 (fr): if country is one of fr, de → variation 1 (true).",
 		"Everyone else → a rollout: 50 % variation 0 (false), 50 % variation 1 (true).",
 		"guard armed: errors, lower is better",
+		"Switched off, it serves everyone the caller&#39;s default.",
 		"Required by: <a href=\"/ui/flags/banner\">banner</a>",
 		`id="edit"`,
 	} {

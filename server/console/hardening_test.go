@@ -173,6 +173,23 @@ func TestLongListsAreCapped(t *testing.T) {
 	}
 }
 
+// TestStaticFiles: the style sheet and the script are served to anyone;
+// nothing else of the embedded assets is (no listing, no templates).
+func TestStaticFiles(t *testing.T) {
+	f := newFixture(t, testDoc)
+	for path, want := range map[string]int{"/ui/static/console.css": 200, "/ui/static/console.js": 200,
+		"/ui/static/": 404, "/ui/static/pages.html": 404, "/ui/static/../console.go": 404} {
+		resp, err := http.Get(f.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
 // TestPageNumbersAnySize: a page number past the end, however large, is
 // an empty page, not a crash.
 func TestPageNumbersAnySize(t *testing.T) {

@@ -123,13 +123,14 @@ func describeFlag(f *eval.Flag) []string {
 		for _, c := range r.Clauses {
 			parts = append(parts, clauseInWords(c.Attribute.String(), c.Op, c.Values, c.Negate))
 		}
-		when := "everyone"
+		when := "everyone left"
 		if len(parts) > 0 {
-			when = strings.Join(parts, " and ")
+			when = "if " + strings.Join(parts, " and ")
 		}
-		out = append(out, fmt.Sprintf("%s: if %s → %s.", name, when, serveInWords(f, r.Serve)))
+		out = append(out, fmt.Sprintf("%s: %s → %s.", name, when, serveInWords(f, r.Serve)))
 	}
 	out = append(out, "Everyone else → "+serveInWords(f, f.Fallthrough)+".")
+	out = append(out, "Switched off, it serves everyone "+variation(f, f.OffVariation)+".")
 	return out
 }
 
@@ -148,6 +149,12 @@ func serveInWords(f *eval.Flag, s eval.Serve) string {
 	text := "a rollout: " + strings.Join(parts, ", ")
 	if len(s.Rollout.Schedule) > 0 {
 		text = "a scheduled rollout of " + fmt.Sprint(len(s.Rollout.Schedule)) + " steps"
+	}
+	if by := s.Rollout.BucketBy.String(); by != "" && by != "key" {
+		text += ", by " + by
+	}
+	if s.Rollout.Experiment {
+		text += " (an experiment)"
 	}
 	return text
 }
