@@ -210,12 +210,18 @@ func TestPageNumbersAnySize(t *testing.T) {
 // since says so and shows the edit.
 func TestEditsAndSwitchesAsTyped(t *testing.T) {
 	f := newFixture(t, `{"flags": {"team/a": {"on": true, "variations": [false, true], "fallthrough": {"variation": 0}},
-		"pat": {"on": true, "variations": [false, true], "fallthrough": {"variation": 0},
+		"pat": {"on": true, "variations": [false, true], "fallthrough": {"variation": 0}, "description": "`+strings.Repeat("é", 500)+`",
 		"rules": [{"clauses": [{"attribute": "email", "op": "matches", "values": ["^a.*@x\\.com$"]}], "serve": {"variation": 1}}]}}}`)
 	b, _ := f.signIn(t, "alice-secret")
 	_, list := b.get("/ui/")
 	if !strings.Contains(list, `href="/ui/flags/team%2fa"`) && !strings.Contains(list, `href="/ui/flags/team%2Fa"`) {
 		t.Fatalf("the list's link to team/a: %s", list)
+	}
+	if strings.Contains(list, `id="switch-team/a"`) || !strings.Contains(list, `id="switch-pat"`) {
+		t.Error("the list offers a switch for the malformed flag team/a, or none for pat")
+	}
+	if strings.Contains(list, strings.Repeat("é", 201)) || !strings.Contains(list, strings.Repeat("é", 200)+"…") {
+		t.Error("the list does not clip a long description to 200 characters")
 	}
 	if resp, page := b.get("/ui/flags/team%2Fa"); resp.StatusCode != http.StatusOK || !strings.Contains(page, "<h1>team/a") {
 		t.Fatalf("team/a's page: %d %s", resp.StatusCode, page)

@@ -85,7 +85,7 @@ func (c *Console) flagList(w http.ResponseWriter, r *http.Request, s *session) {
 	rows := make([]flagRow, 0, to-from)
 	srv := c.srv.Load()
 	for _, f := range matched[from:to] {
-		row := flagRow{Key: f.Key, Description: f.Description, Tags: f.Tags, On: f.On, Malformed: f.Err != nil, Version: f.Version,
+		row := flagRow{Key: f.Key, Description: clip(f.Description), Tags: f.Tags, On: f.On, Malformed: f.Err != nil, Version: f.Version,
 			Schedule: scheduleProgress(f, now), Guard: guardState(f), Spark: srv.Summaries(f.Key)}
 		rows = append(rows, row)
 	}
@@ -409,3 +409,16 @@ func requiresFlag(f *eval.Flag, key string) bool {
 // flagURL is the path of a flag's page. The key is escaped as one path
 // segment: a key may hold a slash, a question mark or a hash.
 func flagURL(key string) string { return "/ui/flags/" + url.PathEscape(key) }
+
+// clip shortens a text a list shows for each row to its first 200
+// characters: a description can be any length, and a page lists 100.
+func clip(s string) string {
+	n := 0
+	for i := range s {
+		if n == 200 {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}

@@ -183,7 +183,7 @@ func scheduleProgress(f *eval.Flag, now int64) string {
 		case now >= last:
 			return "schedule done"
 		}
-		return fmt.Sprintf("schedule %d %%", int(100*(now-first)/(last-first)))
+		return fmt.Sprintf("schedule %d %% of the way from its first step to its last", int(100*(now-first)/(last-first)))
 	}
 	return ""
 }
