@@ -1,6 +1,10 @@
 package rules
 
-import "github.com/flagstream/flags/internal/eval"
+import (
+	"time"
+
+	"github.com/flagstream/flags/internal/eval"
+)
 
 // The document format's types. They are defined where documents are read
 // and compiled (the module's internal evaluation package) and named here,
@@ -152,3 +156,11 @@ func ValidKey(key string) bool { return eval.ValidKey(key) }
 // compiles the document: a flag or segment with a problem is kept as
 // malformed and the rest of the document works.
 func Validate(doc *Document) []*Problem { return eval.Compile(doc).Problems() }
+
+// ParseTime reads an instant as documents write them (before/after values,
+// schedules, a guard's trip) and as `flags eval --at` takes it: an RFC 3339
+// date-time, "2026-12-04T15:04:05Z" or with a fraction and an offset
+// ("2026-12-04T16:04:05.5+01:00"), T and Z in either case. It is stricter
+// than time.Parse with time.RFC3339, which also takes a comma before the
+// fraction and offsets such as +24:00.
+func ParseTime(s string) (time.Time, error) { return eval.ParseRFC3339(s) }

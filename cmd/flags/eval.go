@@ -45,8 +45,10 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	now := time.Now()
-	if *at != "" {
-		if now, err = time.Parse(time.RFC3339Nano, *at); err != nil {
+	atSet := false
+	fs.Visit(func(f *flag.Flag) { atSet = atSet || f.Name == "at" })
+	if atSet { // --at '' is a mistake, not "now"
+		if now, err = rules.ParseTime(*at); err != nil {
 			fmt.Fprintf(stderr, "flags eval: --at %q is not an RFC 3339 time: %v\n", *at, err)
 			return 2
 		}

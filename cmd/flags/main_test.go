@@ -127,6 +127,26 @@ func TestEvalOutput(t *testing.T) {
 	}
 }
 
+// TestEvalTimesAreRFC3339: before/after values and --at are RFC 3339
+// (§5.6): a lower-case t and z are RFC 3339; a comma before the fraction
+// and an offset of +24:00 are not, and never match.
+func TestEvalTimesAreRFC3339(t *testing.T) {
+	doc := writeFile(t, "flags.json", `{"flags":{"t":{"on":true,"variations":[false,true],
+		"rules":[{"clauses":[{"attribute":"createdAt","op":"before","values":["2030-01-01T00:00:00Z"]}],"serve":{"variation":1}}],"fallthrough":{"variation":0}}}}`)
+	for createdAt, want := range map[string]string{
+		"2026-06-01t00:00:00z":      "RULE_MATCH",
+		"2026-06-01T00:00:00.5Z":    "RULE_MATCH",
+		"2026-06-01T00:00:00,5Z":    "FALLTHROUGH",
+		"2026-06-01T00:00:00+24:00": "FALLTHROUGH",
+		"2026-06-01T00:00:00+00:60": "FALLTHROUGH",
+	} {
+		code, out, errOut := runCLI(t, "eval", "--flags", doc, "--context", `{"key":"u","createdAt":"`+createdAt+`"}`, "--at", "2026-06-01t00:00:00z", "t")
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("createdAt %s: exit %d, %s%s; want %s", createdAt, code, out, errOut, want)
+		}
+	}
+}
+
 func TestEvalExitStatus(t *testing.T) {
 	good := writeFile(t, "good.json", `{"flags":{}}`)
 	tests := []struct {
@@ -146,6 +166,12 @@ func TestEvalExitStatus(t *testing.T) {
 		{"document nested 65 levels", []string{"eval", "--flags", writeFile(t, "deep.json", `{"x":`+strings.Repeat("[", 64)+strings.Repeat("]", 64)+`}`),
 			"--context", `{"key":"u"}`}, "nest deeper than 64 levels"},
 		{"bad --at", []string{"eval", "--flags", good, "--context", `{"key":"u"}`, "--at", "yesterday"}, "RFC 3339"},
+		// RFC 3339 §5.6, not time.Parse: a dot before the fraction, offsets of
+		// hours 00-23 and minutes 00-59; and --at given empty is a mistake.
+		{"--at comma fraction", []string{"eval", "--flags", good, "--context", `{"key":"u"}`, "--at", "2026-06-01T00:00:00,5Z"}, "RFC 3339"},
+		{"--at offset +24:00", []string{"eval", "--flags", good, "--context", `{"key":"u"}`, "--at", "2026-06-01T00:00:00+24:00"}, "RFC 3339"},
+		{"--at offset +00:60", []string{"eval", "--flags", good, "--context", `{"key":"u"}`, "--at", "2026-06-01T00:00:00+00:60"}, "RFC 3339"},
+		{"--at empty", []string{"eval", "--flags", good, "--context", `{"key":"u"}`, "--at", ""}, "RFC 3339"},
 		{"missing --flags", []string{"eval", "--context", `{"key":"u"}`}, "required"},
 	}
 	for _, tt := range tests {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"time"
 )
 
 // The limits of SPEC §1 and §3.
@@ -582,7 +581,7 @@ func instantValue(v any) (int64, bool) {
 		return i, err == nil
 	}
 	if s, ok := v.(string); ok {
-		t, err := time.Parse(time.RFC3339Nano, s)
+		t, err := ParseRFC3339(s)
 		return t.UnixMilli(), err == nil
 	}
 	return 0, false

@@ -110,7 +110,7 @@ func (ps *problems) guardTrip(v any) *GuardTrip {
 	t := &GuardTrip{}
 	if at := ps.str(o, "at", "guard.tripped"); at == "" {
 		ps.add("guard.tripped.at", "missing (required): an RFC 3339 time")
-	} else if when, err := time.Parse(time.RFC3339Nano, at); err != nil {
+	} else if when, err := ParseRFC3339(at); err != nil {
 		ps.add("guard.tripped.at", "%q is not an RFC 3339 time", at)
 	} else {
 		t.At = when
