@@ -158,6 +158,7 @@ func TestEvalExitStatus(t *testing.T) {
 		{"not JSON", []string{"eval", "--flags", writeFile(t, "bad.json", "{nope"), "--context", `{"key":"u"}`}, "invalid document"},
 		{"wrong top level", []string{"eval", "--flags", writeFile(t, "bad2.json", `{"flags":[]}`), "--context", `{"key":"u"}`}, "flags: want an object"},
 		{"version not an integer", []string{"eval", "--flags", writeFile(t, "bad3.json", `{"version":"3"}`), "--context", `{"key":"u"}`}, "version"},
+		{"flags null", []string{"eval", "--flags", writeFile(t, "null.json", `{"flags":null}`), "--context", `{"key":"u"}`}, "flags: got null, want an object"},
 		{"context not JSON", []string{"eval", "--flags", good, "--context", `{key}`}, "--context must be a JSON object"},
 		{"context an array", []string{"eval", "--flags", good, "--context", `[]`}, "want a JSON object"},
 		// SPEC §13: a context nests at most 64 levels, itself level 1.
@@ -223,6 +224,7 @@ func TestLint(t *testing.T) {
 	// unreadable or not JSON), each of the top level's.
 	for name, tc := range map[string]struct{ content, want string }{
 		"flags an array":       {`{"flags":[]}`, "flags: want an object\n"},
+		"null members":         {`{"flags":null,"segments":null,"version":null}`, "version: got null, want an integer\nflags: invalid document: flags: got null, want an object\nflags: invalid document: segments: got null, want an object\n"},
 		"three wrong":          {`{"flags":[],"segments":1,"version":"v"}`, "version: got a string, want an integer\nflags: invalid document: flags: want an object\nflags: invalid document: segments: want an object\n"},
 		"65 levels":            {`{"x":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`, "64 levels"},
 		"a lone surrogate":     {`{"flags":{"a":"\ud800"}}`, "UTF-8"},

@@ -72,13 +72,30 @@ func parseDocument(data []byte, split int) (*Document, error) {
 	}
 	doc := &Document{}
 	var errV, errF, errS error
-	doc.Version, errV = parseVersion(top.version)
-	doc.Flags, errF = documentMembers("flags", top.flagsRaw, top.flags)
-	doc.Segments, errS = documentMembers("segments", top.segmentsRaw, top.segments)
+	// A member written null is not an integer or an object (SPEC §1): the
+	// document is invalid, as with any other wrong type. (Absent is fine.)
+	if errV = nullMember("version", top.version, "an integer"); errV == nil {
+		doc.Version, errV = parseVersion(top.version)
+	}
+	if errF = nullMember("flags", top.flagsRaw, "an object"); errF == nil {
+		doc.Flags, errF = documentMembers("flags", top.flagsRaw, top.flags)
+	}
+	if errS = nullMember("segments", top.segmentsRaw, "an object"); errS == nil {
+		doc.Segments, errS = documentMembers("segments", top.segmentsRaw, top.segments)
+	}
 	if err := errors.Join(errV, errF, errS); err != nil {
 		return nil, err // every one of the three wrong, not only the first (a push lists each)
 	}
 	return doc, nil
+}
+
+// nullMember is the error of a top-level member of a document written as
+// null, where want is required; nil when it is absent or not null.
+func nullMember(field string, raw json.RawMessage, want string) error {
+	if raw != nil && isNull(raw) {
+		return fmt.Errorf("%w: %s: got null, want %s", ErrInvalidDocument, field, want)
+	}
+	return nil
 }
 
 // topLevel is what a document's top-level object holds: the raw version,
