@@ -28,9 +28,15 @@ func parseDocumentTwoPass(data []byte) (*Document, error) {
 	}
 	doc := &Document{}
 	var errV, errF, errS error
-	doc.Version, errV = parseVersion(top["version"])
-	doc.Flags, errF = parseRawMap("flags", top["flags"], false)
-	doc.Segments, errS = parseRawMap("segments", top["segments"], false)
+	if errV = nullMember("version", top["version"], "an integer"); errV == nil {
+		doc.Version, errV = parseVersion(top["version"])
+	}
+	if errF = nullMember("flags", top["flags"], "an object"); errF == nil {
+		doc.Flags, errF = parseRawMap("flags", top["flags"], false)
+	}
+	if errS = nullMember("segments", top["segments"], "an object"); errS == nil {
+		doc.Segments, errS = parseRawMap("segments", top["segments"], false)
+	}
 	if err := errors.Join(errV, errF, errS); err != nil {
 		return nil, err
 	}
