@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,7 +166,8 @@ func get(t *testing.T, url, token string) string {
 // TestConsoleInBrowser: sign in, the kill switch from the list (seen by
 // /v1/flags, the stream and the audit with the token's name), the
 // experiment chart, a stale edit's conflict, CSRF refused, an operator
-// without editing rights, and no error in the browser's console.
+// without editing rights, another site's sign-in form refused, and no
+// error in the browser's console.
 func TestConsoleInBrowser(t *testing.T) {
 	e := start(t)
 	// An SDK streaming, to see the switch arrive.
@@ -191,6 +193,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	e.do(t, chromedp.Navigate(e.url+"/ui/flags/banner"), chromedp.WaitVisible(chromedp.CSS("#edit")))
 	e.shot(t, "console-flag.png")
 	e.checkStaleSaveConflict(t)
+	e.checkLoginCSRF(t)
 	e.errsMu.Lock()
 	defer e.errsMu.Unlock()
 	if len(e.errs) > 0 {
@@ -324,5 +327,29 @@ func (e *env) checkStaleSaveConflict(t *testing.T) {
 	current := value(t, e, chromedp.Text(chromedp.CSS("#current")))
 	if !strings.Contains(current, "changed meanwhile") {
 		t.Errorf("the conflict page shows %q, want the newer value", current)
+	}
+}
+
+// checkLoginCSRF opens, signed in as alice, a page of another site (the
+// same loopback server under the name localhost, another site than
+// 127.0.0.1 to the browser) whose form signs in with olga's token as soon
+// as it loads: the console refuses it, and alice is still signed in as
+// herself.
+func (e *env) checkLoginCSRF(t *testing.T) {
+	t.Helper()
+	attacker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s/ui/login"><input name="token" value="olga-secret"></form><script>document.getElementById("f").submit()</script>`, e.url)
+	}))
+	defer attacker.Close()
+	other := strings.Replace(attacker.URL, "127.0.0.1", "localhost", 1)
+	// The console's page that answers, whichever it is, has a <main>; the
+	// other site's has none.
+	e.do(t, chromedp.Navigate(other), chromedp.WaitVisible(chromedp.CSS("main")))
+	refused := value(t, e, chromedp.Evaluate[string](`(document.querySelector("p.error") || {}).textContent || "no error shown"`))
+	e.do(t, chromedp.Navigate(e.url+"/ui/"), chromedp.WaitVisible(chromedp.CSS("table.flags")))
+	who := value(t, e, chromedp.Text(chromedp.CSS("header .who span")))
+	if who != "alice (admin)" || !strings.Contains(refused, "another site") {
+		t.Errorf("after another site's sign-in form: signed in as %q (want alice (admin)); the console said %q", who, refused)
 	}
 }
