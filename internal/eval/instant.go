@@ -36,34 +36,54 @@ var errNotRFC3339 = errors.New("not an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss[.
 // isRFC3339 checks the shape of an RFC 3339 date-time and the ranges
 // time.Parse does not check (the offset's); time.Parse checks the others.
 func isRFC3339(s string) bool {
-	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' && s[10] != 't' || s[13] != ':' || s[16] != ':' {
+	if len(s) < 20 || !matchesShape(s[:19], "dddd-dd-ddTdd:dd:dd") {
 		return false
 	}
-	for _, at := range [...]int{0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18} {
-		if s[at] < '0' || s[at] > '9' {
+	zone := s[19:]
+	if zone[0] == '.' { // a fraction: one digit or more
+		n := 1
+		for n < len(zone) && '0' <= zone[n] && zone[n] <= '9' {
+			n++
+		}
+		if n == 1 {
 			return false
 		}
+		zone = zone[n:]
 	}
-	rest := s[19:]
-	if rest[0] == '.' {
-		i := 1
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			i++
-		}
-		if i == 1 {
-			return false
-		}
-		rest = rest[i:]
-	}
-	switch {
-	case rest == "Z" || rest == "z":
+	if zone == "Z" || zone == "z" {
 		return true
-	case len(rest) != 6 || rest[0] != '+' && rest[0] != '-' || rest[3] != ':':
+	}
+	if len(zone) != 6 || zone[0] != '+' && zone[0] != '-' || !matchesShape(zone[1:], "dd:dd") {
 		return false
 	}
-	h, okH := decimal(rest[1:3])
-	m, okM := decimal(rest[4:6])
-	return okH && okM && h <= 23 && m <= 59
+	h, _ := decimal(zone[1:3])
+	m, _ := decimal(zone[4:6])
+	return h <= 23 && m <= 59
+}
+
+// matchesShape reports whether s has shape's length, a digit where shape
+// has d, T or t where it has T, and shape's byte elsewhere.
+func matchesShape(s, shape string) bool {
+	if len(s) != len(shape) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; shape[i] {
+		case 'd':
+			if c < '0' || c > '9' {
+				return false
+			}
+		case 'T':
+			if c != 'T' && c != 't' {
+				return false
+			}
+		default:
+			if c != shape[i] {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // moment is an instant with nanosecond precision and no range limit worth
