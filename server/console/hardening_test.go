@@ -171,6 +171,9 @@ func TestLongListsAreCapped(t *testing.T) {
 	if _, page := b.get("/ui/audit"); !strings.Contains(page, `segment <a href="/ui/segments?key=s">s</a>`) {
 		t.Errorf("the audit log's link to segment s: %s", page)
 	}
+	if _, page := b.get("/ui/audit?key=s&kind=flag"); strings.Contains(page, `segment <a href`) {
+		t.Error("the audit log of flag s shows segment s's changes")
+	}
 }
 
 // TestStaticFiles: the style sheet and the script are served to anyone;

@@ -238,7 +238,7 @@ func (c *Console) showFlag(w http.ResponseWriter, r *http.Request, s *session, k
 		}
 	}
 	var audit server.AuditPage
-	rec := c.api(r, s, http.MethodGet, "/v1/admin/audit?"+url.Values{"key": {key}, "limit": {"1000"}}.Encode(), nil)
+	rec := c.api(r, s, http.MethodGet, "/v1/admin/audit?"+url.Values{"key": {key}, "kind": {string(server.KindFlag)}, "limit": {"1000"}}.Encode(), nil)
 	_ = json.Unmarshal(rec.Body.Bytes(), &audit)
 	slices.Reverse(audit.Entries) // newest first
 	if len(audit.Entries) > 20 {
@@ -311,8 +311,10 @@ func keysOf(m map[string]json.RawMessage) map[string]bool {
 // auditPage serves the audit log, newest first, a page at a time.
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) {
 	q := url.Values{"limit": {"1000"}}
-	if k := r.URL.Query().Get("key"); k != "" {
-		q.Set("key", k)
+	for _, name := range []string{"key", "kind"} { // kind: a flag and a segment may share a key
+		if v := r.URL.Query().Get(name); v != "" {
+			q.Set(name, v)
+		}
 	}
 	var entries []server.AuditEntry
 	for after := ""; ; {
@@ -333,6 +335,7 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) 
 	pageNo, from, to := pageBounds(r, len(entries))
 	c.render(w, "audit", http.StatusOK, c.page(s, "Audit log", map[string]any{
 		"Entries": historyView(entries[from:to]), "Page": pageNo, "HasNext": to < len(entries), "Key": r.URL.Query().Get("key"),
+		"Kind": r.URL.Query().Get("kind"),
 	}))
 }
 
