@@ -46,8 +46,9 @@ type FileStoreOptions struct {
 	// the documents are on a read-only volume).
 	AuditPath string
 	// EventsPath is the file of the SDK events the server acknowledged
-	// (JSON lines, appended to, SPEC §7); default NAME.events.jsonl beside
-	// the file, or flags.events.jsonl in the folder.
+	// (JSON lines, appended to, SPEC §7); default beside the audit log:
+	// NAME.events.jsonl for NAME.audit.jsonl, else flags.events.jsonl in
+	// the audit log's directory.
 	EventsPath string
 }
 
@@ -165,14 +166,22 @@ func (o *FileStoreOptions) resolve() error {
 // openLogs opens the audit log (fs.auditPath, by default beside the
 // documents) and the events file (eventsPath, by default beside them too).
 func (fs *FileStore) openLogs(eventsPath string) error {
+	// With an audit log elsewhere (the documents on a read-only volume),
+	// the events file goes beside it: AuditPath alone moves every file the
+	// store writes.
+	eventsBase := fs.auditPath
 	if fs.auditPath == "" {
 		fs.auditPath = auditPathFor(fs.path, fs.folder)
+		eventsBase = fs.auditPath
 	}
 	if err := openAuditLog(fs.auditPath); err != nil {
 		return err
 	}
 	if eventsPath == "" {
-		eventsPath = strings.TrimSuffix(auditPathFor(fs.path, fs.folder), ".audit.jsonl") + ".events.jsonl"
+		eventsPath = filepath.Join(filepath.Dir(eventsBase), "flags.events.jsonl")
+		if strings.HasSuffix(eventsBase, ".audit.jsonl") {
+			eventsPath = strings.TrimSuffix(eventsBase, ".audit.jsonl") + ".events.jsonl"
+		}
 	}
 	ev, err := OpenFileEventLog(eventsPath)
 	if err != nil {

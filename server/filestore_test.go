@@ -498,3 +498,27 @@ func dirNames(t *testing.T, dir string) []string {
 	}
 	return out
 }
+
+// TestLogsFollowAuditPath: an audit log put elsewhere (the documents on a
+// read-only volume) takes the events file with it, so --audit-log alone
+// moves every file the server writes.
+func TestLogsFollowAuditPath(t *testing.T) {
+	docs, logs := t.TempDir(), t.TempDir()
+	path := filepath.Join(docs, "flags.json")
+	if err := os.WriteFile(path, []byte(`{"flags":{}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for audit, events := range map[string]string{
+		filepath.Join(logs, "prod.audit.jsonl"): filepath.Join(logs, "prod.events.jsonl"),
+		filepath.Join(logs, "audit.log"):        filepath.Join(logs, "flags.events.jsonl"),
+		"":                                      filepath.Join(docs, "flags.events.jsonl"),
+	} {
+		st, err := OpenFileStore(path, FileStoreOptions{AuditPath: audit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.EventsPath(); got != events {
+			t.Errorf("audit log %q: events in %s, want %s", audit, got, events)
+		}
+	}
+}

@@ -22,7 +22,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("flags eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var files stringList
-	fs.Var(&files, "flags", "the flag document (JSON), or a folder whose *.json documents are merged as `flags serve` merges them; repeat it to merge several")
+	fs.Var(&files, "flags", "the flag document (JSON), or a folder whose *.json documents are merged as flags serve merges them; repeat it to merge several")
 	ctxArg := fs.String("context", "", "the evaluation context: a JSON object, or @FILE")
 	at := fs.String("at", "", "evaluate at this RFC 3339 time instead of now")
 	explain := fs.Bool("explain", false, "after each flag's line, say why: each prerequisite, target, rule and clause tried, the bucket and the weights (lines starting with two spaces and #)")
