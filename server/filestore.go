@@ -164,23 +164,20 @@ func (o *FileStoreOptions) resolve() error {
 }
 
 // openLogs opens the audit log (fs.auditPath, by default beside the
-// documents) and the events file (eventsPath, by default beside them too).
+// documents) and the events file (eventsPath, by default beside the audit
+// log, so that AuditPath alone moves every file the store writes off a
+// read-only volume).
 func (fs *FileStore) openLogs(eventsPath string) error {
-	// With an audit log elsewhere (the documents on a read-only volume),
-	// the events file goes beside it: AuditPath alone moves every file the
-	// store writes.
-	eventsBase := fs.auditPath
 	if fs.auditPath == "" {
 		fs.auditPath = auditPathFor(fs.path, fs.folder)
-		eventsBase = fs.auditPath
 	}
 	if err := openAuditLog(fs.auditPath); err != nil {
 		return err
 	}
 	if eventsPath == "" {
-		eventsPath = filepath.Join(filepath.Dir(eventsBase), "flags.events.jsonl")
-		if strings.HasSuffix(eventsBase, ".audit.jsonl") {
-			eventsPath = strings.TrimSuffix(eventsBase, ".audit.jsonl") + ".events.jsonl"
+		eventsPath = filepath.Join(filepath.Dir(fs.auditPath), "flags.events.jsonl")
+		if base, ok := strings.CutSuffix(fs.auditPath, ".audit.jsonl"); ok {
+			eventsPath = base + ".events.jsonl"
 		}
 	}
 	ev, err := OpenFileEventLog(eventsPath)

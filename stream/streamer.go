@@ -56,9 +56,9 @@ package stream
 //  12. A connection accepted with 200 reports Healthy(OriginStream) — once
 //     its snapshot is applied when it starts with one (no Last-Event-ID
 //     sent, or rules.StreamStartHeader says so), so that READY carries the
-//     version it will serve; the
-//     failure count resets when a connection that was
-//     accepted fails BackoffResetAfter (60 s) or more after it was accepted.
+//     version it will serve. The failure count resets when a connection
+//     that was accepted fails BackoffResetAfter (60 s) or more after it
+//     was accepted.
 //  13. When ctx is done, every request, wait and read ends, every goroutine
 //     the client started has returned, and Run returns nil.
 //  14. Every GET /v1/flags (rules 10 and 11) must complete within

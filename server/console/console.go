@@ -173,6 +173,17 @@ func crossSite(r *http.Request) bool {
 	return site == "cross-site" || site == "same-site"
 }
 
+// setCookie sets one of the console's cookies: HttpOnly, SameSite=Strict,
+// Secure when the browser came over TLS, for maxAge (0: removed now).
+func setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge time.Duration) {
+	c := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: secure(r), MaxAge: int(maxAge.Seconds())}
+	if maxAge == 0 {
+		c.MaxAge = -1
+	}
+	http.SetCookie(w, c)
+}
+
 // secure reports whether the browser reached the console over TLS, here or
 // at a proxy in front that says so: its cookies are then Secure.
 func secure(r *http.Request) bool {
@@ -216,8 +227,7 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	token := randomHex(32)
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: token, Path: "/ui/login", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(time.Hour.Seconds())})
+	setCookie(w, r, loginCookie, token, "/ui/login", time.Hour)
 	c.render(w, "login", status, map[string]any{"Error": msg, "CSRF": token})
 }
 
@@ -252,10 +262,8 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	c.sessions[s.id] = s
 	c.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.id, Path: "/ui/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(MaxAge.Seconds())})
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: "/ui/login", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: -1})
+	setCookie(w, r, cookieName, s.id, "/ui/", MaxAge)
+	setCookie(w, r, loginCookie, "", "/ui/login", 0)
 	c.log.Info("console: signed in", "actor", name, "role", role)
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
@@ -264,8 +272,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
 	c.mu.Lock()
 	delete(c.sessions, s.id)
 	c.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/ui/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: -1})
+	setCookie(w, r, cookieName, "", "/ui/", 0)
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }
 
