@@ -179,6 +179,10 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrBadCursor):
 		writeError(w, http.StatusBadRequest, "flags: audit: after: "+err.Error(), nil)
 		return
+	case errors.Is(err, ErrUnavailable): // as for admin writes: worth a retry
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "flags: audit: "+err.Error(), nil)
+		return
 	case err != nil:
 		s.log.Error("flags: audit: reading the store failed", "err", err)
 		writeError(w, http.StatusInternalServerError, "flags: audit: "+err.Error(), nil)

@@ -147,6 +147,9 @@ func (v *ledgerView) Audit(_ context.Context, q AuditQuery) (*AuditPage, error) 
 	l := v.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.down {
+		return nil, fmt.Errorf("%w: connection refused", ErrUnavailable)
+	}
 	from := 0
 	if q.After != "" {
 		n, err := strconv.Atoi(q.After)
@@ -408,6 +411,9 @@ func TestLedgerUnavailable(t *testing.T) {
 	}
 	if resp, _ := do(t, "GET", urlB+"/v1/flags", "", ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("reads with the store down = %d, want 200", resp.StatusCode)
+	}
+	if resp, body := do(t, "GET", urlA+"/v1/admin/audit", adminToken, ""); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("GET /v1/admin/audit with the store down = %d %s, want 503 with Retry-After", resp.StatusCode, body)
 	}
 	// B is told of a change while the store is down: its catch-up fails,
 	// and is tried again once the store answers.
