@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -38,6 +40,14 @@ import (
 //     as one patch at the store's version (clients see the gap and take a
 //     snapshot).
 //   - Audit reads the audit table.
+//   - A history that goes back (a database restored from a backup: the
+//     counter is below the version served) is another lineage: Changes
+//     returns ErrHistoryReset, and the Server has RenewEpoch name it anew
+//     (one replica renews it, the others find the new epoch). A Server
+//     that finds the store's epoch changed, at any catch-up, serves the
+//     store's whole content under it and ends every stream, whose clients
+//     reconnect with the old epoch and are sent a snapshot: no client can
+//     take the new lineage for its own.
 //
 // Errors that mean the store cannot be reached should wrap ErrUnavailable:
 // admin writes then answer 503 with Retry-After, while the Server keeps
@@ -53,11 +63,16 @@ type Ledger interface {
 	// Epoch returns the store's identity: 1-64 characters of A-Z a-z 0-9 .
 	// _ -, changed only when the history does not continue (a store reset).
 	Epoch(ctx context.Context) (string, error)
+	// RenewEpoch gives the store a new epoch if its epoch is still old,
+	// and returns the epoch in force: the new one, or the one another
+	// replica renewed it to first.
+	RenewEpoch(ctx context.Context, old string) (string, error)
 	// Changes returns the commits published after version after, oldest
 	// first, at most limit of them, each with its Version and its Changes
 	// (values carrying their per-object versions; Audit may be left out).
 	// It returns an error wrapping ErrHistoryGone when the log no longer
-	// holds version after+1.
+	// holds version after+1, and one wrapping ErrHistoryReset when after
+	// is beyond the store's version (its history went back).
 	Changes(ctx context.Context, after int64, limit int) ([]*Commit, error)
 }
 
@@ -66,6 +81,10 @@ var (
 	// ErrHistoryGone reports that a change log no longer reaches back to
 	// the version asked for.
 	ErrHistoryGone = errors.New("flags: the change log no longer holds that version")
+	// ErrHistoryReset reports a store whose version is below one it
+	// published before: its history went back (a restored backup) and
+	// does not continue the one served.
+	ErrHistoryReset = errors.New("flags: the store's history went back")
 	// ErrUnavailable reports a store that cannot be reached: admin writes
 	// answer it with 503.
 	ErrUnavailable = errors.New("flags: store unavailable")
@@ -79,10 +98,25 @@ const catchUpBatch = 1000
 // reach back, it loads the whole content and publishes it at the store's
 // version. It returns what changed. writeMu must be held.
 func (s *Server) catchUp(ctx context.Context) (update, error) {
+	epoch, err := s.ledger.Epoch(ctx)
+	if err != nil {
+		return update{}, fmt.Errorf("flags: store: epoch: %w", err)
+	}
+	if epoch != s.cur.Load().epoch { // another replica found the history reset
+		return s.rebase(ctx, epoch)
+	}
 	var all update
 	for {
 		from := s.cur.Load().version
 		commits, err := s.ledger.Changes(ctx, from, catchUpBatch)
+		if errors.Is(err, ErrHistoryReset) {
+			if epoch, err = s.ledger.RenewEpoch(ctx, epoch); err != nil {
+				return all, fmt.Errorf("flags: store: renewing the epoch of a history that went back: %w", err)
+			}
+			u, err := s.rebase(ctx, epoch)
+			all.merge(u)
+			return all, err
+		}
 		if errors.Is(err, ErrHistoryGone) || (err == nil && len(commits) > 0 && commits[0].Version != from+1) {
 			u, err := s.resync(ctx)
 			all.merge(u)
@@ -173,6 +207,71 @@ func (s *Server) resync(ctx context.Context) (update, error) {
 	return u, nil
 }
 
+// rebase serves the store's whole content under epoch, a lineage that does
+// not continue the one served (a restored backup): entries, tombstones and
+// the replay ring start again from the store, and every stream ends, so
+// that its client reconnects with the old epoch and is sent a snapshot.
+// It returns every key that changed. writeMu must be held.
+func (s *Server) rebase(ctx context.Context, epoch string) (update, error) {
+	doc, err := s.store.Load(ctx)
+	if err != nil {
+		return update{}, fmt.Errorf("flags: store: load: %w", err)
+	}
+	served := &rules.Document{Version: doc.Version, Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		src, dst := doc.Flags, served.Flags
+		if kind == KindSegment {
+			src, dst = doc.Segments, served.Segments
+		}
+		for key, raw := range src {
+			if raw != nil && strings.TrimSpace(string(raw)) != "null" {
+				dst[key] = raw
+			}
+		}
+	}
+	if err := parseMembers(served); err != nil {
+		return update{}, fmt.Errorf("flags: store: %w", err)
+	}
+	st, err := s.newState(served, epoch)
+	if err != nil {
+		return update{}, err
+	}
+	old := s.cur.Load()
+	var u update // every key of either lineage: what listeners must look at again
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		for key := range s.entries(kind) {
+			u.set(kind, key, nil)
+		}
+	}
+	s.flags, s.segments = map[string]*entry{}, map[string]*entry{}
+	s.tombs, s.tombOrder = map[string]tomb{}, nil
+	for key, raw := range served.Flags {
+		e := newEntry(raw, objectVersion(raw))
+		s.flags[key] = e
+		u.set(KindFlag, key, e)
+	}
+	for key, raw := range served.Segments {
+		e := newEntry(raw, objectVersion(raw))
+		s.segments[key] = e
+		u.set(KindSegment, key, e)
+	}
+	s.snap = eval.Compile(served)
+	s.mu.Lock()
+	for i := range s.ring {
+		s.ring[i] = nil
+	}
+	s.ring, s.ringBytes = s.ring[:0], 0
+	s.cur.Store(st)
+	for sub := range s.subs {
+		s.removeLocked(sub, "history reset")
+		sub.kick()
+	}
+	s.mu.Unlock()
+	s.log.Warn("flags: the store's history does not continue the one served (a restored backup?): serving its content under a new epoch; streams end and resume with a snapshot",
+		"epoch", old.epoch, "version", old.version, "newEpoch", epoch, "newVersion", st.version)
+	return u, nil
+}
+
 // merge adds the changes of v to u.
 func (u *update) merge(v update) {
 	for k, e := range v.flags {
@@ -192,8 +291,9 @@ func (s *Server) ledgerReplay(ctx context.Context, lastID string) []*event {
 	if s.ledger == nil {
 		return nil
 	}
+	st := s.cur.Load()
 	v, ok := s.eventVersion(lastID)
-	cur := s.cur.Load().version
+	cur := st.version
 	if !ok || v >= cur || cur-v > int64(s.opts.ReplayPatches) {
 		return nil
 	}
@@ -208,20 +308,21 @@ func (s *Server) ledgerReplay(ctx context.Context, lastID string) []*event {
 		s.log.Info("flags: stream: resuming from the store's change log failed; sending a snapshot", "lastEventID", lastID, "err", err)
 		return nil
 	}
-	return s.commitEvents(commits, v+1)
+	return s.commitEvents(commits, v+1, st.epoch)
 }
 
 // commitEvents makes the patch events of commits, which must be the
 // versions from first on without a gap and take at most
-// Options.ReplayBytes on the wire; nil when they do not.
-func (s *Server) commitEvents(commits []*Commit, first int64) []*event {
+// Options.ReplayBytes on the wire; nil when they do not. Their ids name
+// epoch.
+func (s *Server) commitEvents(commits []*Commit, first int64, epoch string) []*event {
 	var out []*event
 	var size int64
 	for k, c := range commits {
 		if c.Version != first+int64(k) {
 			return nil
 		}
-		ev := &event{version: c.Version, wire: patchWire(s.epoch, c.Version, encodePatch(commitPatch(c)))}
+		ev := &event{version: c.Version, wire: patchWire(epoch, c.Version, encodePatch(commitPatch(c)))}
 		if size += int64(len(ev.wire)); size > s.opts.ReplayBytes {
 			return nil
 		}

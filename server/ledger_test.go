@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,8 @@ type sharedLedger struct {
 	audit   []AuditEntry
 	views   []*ledgerView
 	down    bool // unreachable: every call fails with ErrUnavailable
+
+	renewals int // RenewEpoch's renewals: the epoch is db-(renewals+1)
 }
 
 func newSharedLedger(t *testing.T, doc string, keep int) *sharedLedger {
@@ -66,7 +69,38 @@ var (
 	_ Pinger = (*ledgerView)(nil)
 )
 
-func (v *ledgerView) Epoch(context.Context) (string, error) { return v.l.epoch, nil }
+func (v *ledgerView) Epoch(context.Context) (string, error) {
+	v.l.mu.Lock()
+	defer v.l.mu.Unlock()
+	return v.l.epoch, nil
+}
+
+func (v *ledgerView) RenewEpoch(_ context.Context, old string) (string, error) {
+	l := v.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.epoch == old {
+		l.renewals++
+		l.epoch = fmt.Sprintf("db-%d", l.renewals+1)
+	}
+	return l.epoch, nil
+}
+
+// restore puts the ledger back to an earlier backup of it: its version,
+// content and change log, with the epoch it had (a restored database
+// restores its state row).
+func (l *sharedLedger) restore(b *sharedLedger) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.version, l.doc, l.log, l.audit = b.version, b.doc, slices.Clone(b.log), slices.Clone(b.audit)
+}
+
+// backup copies the ledger's content.
+func (l *sharedLedger) backup() *sharedLedger {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return &sharedLedger{version: l.version, doc: l.doc, log: slices.Clone(l.log), audit: slices.Clone(l.audit)}
+}
 
 func (v *ledgerView) Load(context.Context) (*rules.Document, error) {
 	v.l.mu.Lock()
@@ -128,7 +162,10 @@ func (v *ledgerView) Changes(_ context.Context, after int64, limit int) ([]*Comm
 	if l.down {
 		return nil, fmt.Errorf("%w: connection refused", ErrUnavailable)
 	}
-	if after >= l.version {
+	if after > l.version {
+		return nil, fmt.Errorf("%w: at %d, below %d", ErrHistoryReset, l.version, after)
+	}
+	if after == l.version {
 		return nil, nil
 	}
 	if len(l.log) == 0 || l.log[0].Version > after+1 {
@@ -448,5 +485,64 @@ func TestLedgerPublish(t *testing.T) {
 	}
 	if _, err := New(l.view(), Options{Epoch: "mine"}); err == nil {
 		t.Error("New over a Ledger with Options.Epoch set: no error")
+	}
+}
+
+// TestLedgerHistoryReset: a store restored from a backup goes back to an
+// older version. A replica that runs through the restore finds it, serves
+// the store's content under a new epoch and ends its streams; another
+// replica takes the same epoch at its next catch-up; writes go on from the
+// restored version; and a client of the lost history that resumes with
+// its Last-Event-ID is sent a snapshot, never the new history's patches on
+// top of content the store no longer has.
+func TestLedgerHistoryReset(t *testing.T) {
+	l := newSharedLedger(t, baseDoc, 100) // version 17
+	a, _, urlA := ledgerReplica(t, l)
+	b, viewB, urlB := ledgerReplica(t, l)
+	saved := l.backup()
+	for i := range 3 { // versions 18 to 20: the history the restore loses
+		body := fmt.Sprintf(`{"variations": ["lost-%d"], "fallthrough": {"variation": 0}}`, i)
+		if resp, answer := do(t, "PUT", urlA+"/v1/admin/flags/lost", adminToken, body); resp.StatusCode != http.StatusOK {
+			t.Fatalf("PUT = %d %s", resp.StatusCode, answer)
+		}
+	}
+	waitVersion(t, b, 20)
+	cb := openStream(t, urlB, "", "db-1:20") // resumed: nothing to send
+	l.restore(saved)
+	viewB.notify <- struct{}{} // what B's poll of the counter does
+	if !testkit.Await(waitLimit, time.Millisecond, func() bool { return b.Epoch() != "db-1" }) {
+		t.Fatalf("B still serves epoch %s at version %d after the store went back to 17", b.Epoch(), b.Version())
+	}
+	epoch := b.Epoch()
+	if b.Version() != 17 || b.Document().Flags["lost"] != nil {
+		t.Errorf("B serves version %d with flag lost %s, want the store's 17 without it", b.Version(), b.Document().Flags["lost"])
+	}
+	for ev := range cb.events { // B ended the stream of the old epoch
+		if ev.Comment == "" {
+			t.Errorf("the old epoch's stream was sent %s %s, want its end", ev.Name, ev.ID)
+		}
+	}
+	// A, still at 20, proposes 21: stale, it catches up, finds the new
+	// epoch, and writes at 18.
+	resp, answer := do(t, "PUT", urlA+"/v1/admin/flags/next", adminToken, `{"variations": [true], "fallthrough": {"variation": 0}}`)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT through A after the restore = %d %s", resp.StatusCode, answer)
+	}
+	if a.Epoch() != epoch || a.Version() != 18 || a.Document().Flags["lost"] != nil {
+		t.Errorf("A serves epoch %s version %d (flag lost %s), want %s, 18, no flag lost", a.Epoch(), a.Version(), a.Document().Flags["lost"], epoch)
+	}
+	waitVersion(t, b, 18)
+	l.mu.Lock()
+	renewals := l.renewals
+	l.mu.Unlock()
+	if renewals != 1 {
+		t.Errorf("the epoch was renewed %d times, want once", renewals)
+	}
+	// A client that saw 18 of the lost history.
+	if ev := openStream(t, urlB, "", "db-1:18").next(t); ev.Name != "snapshot" || ev.ID != epoch+":18" {
+		t.Errorf("a client of the lost history resuming at db-1:18 was sent %s %s, want a snapshot %s:18", ev.Name, ev.ID, epoch)
+	}
+	if resp, _ := do(t, "GET", urlA+"/v1/flags", "", ""); resp.Header.Get("ETag") != `"`+epoch+`:18"` {
+		t.Errorf("ETag %s, want %q", resp.Header.Get("ETag"), epoch+":18")
 	}
 }

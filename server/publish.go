@@ -370,7 +370,7 @@ func (s *Server) prepareAt(u update, version int64) (*prepared, error) {
 	cur := s.cur.Load()
 	patch := &rules.Patch{Version: version, Flags: rawMap(u.flags), Segments: rawMap(u.segments)}
 	doc := cur.doc.Apply(patch)
-	st, err := s.newState(doc)
+	st, err := s.newState(doc, cur.epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -390,7 +390,7 @@ func (s *Server) apply(p *prepared) {
 	s.applyEntries(KindSegment, p.u.segments, p.st.version)
 	s.snap = p.snap
 	s.logProblems(p.snap, p.u)
-	ev := &event{version: p.st.version, wire: patchWire(s.epoch, p.st.version, p.data)}
+	ev := &event{version: p.st.version, wire: patchWire(p.st.epoch, p.st.version, p.data)}
 	s.mu.Lock()
 	s.cur.Store(p.st)
 	s.remember(ev)
@@ -437,7 +437,7 @@ func (s *Server) logProblems(snap *eval.Snapshot, u update) {
 }
 
 // newState encodes doc for readers and checks its size.
-func (s *Server) newState(doc *rules.Document) (*state, error) {
+func (s *Server) newState(doc *rules.Document, epoch string) (*state, error) {
 	body, err := doc.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("flags: encode document: %w", err)
@@ -445,8 +445,8 @@ func (s *Server) newState(doc *rules.Document) (*state, error) {
 	if int64(len(body)) > s.opts.MaxDocumentBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(body), s.opts.MaxDocumentBytes)
 	}
-	id := s.epoch + ":" + strconv.FormatInt(doc.Version, 10)
-	return &state{version: doc.Version, doc: doc, body: body, id: id, etag: `"` + id + `"`}, nil
+	id := epoch + ":" + strconv.FormatInt(doc.Version, 10)
+	return &state{epoch: epoch, version: doc.Version, doc: doc, body: body, id: id, etag: `"` + id + `"`}, nil
 }
 
 func rawMap(m map[string]*entry) map[string]json.RawMessage {

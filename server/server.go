@@ -192,6 +192,7 @@ func (o *Options) resolveEpoch() error {
 
 // state is what readers see: swapped whole on every publish.
 type state struct {
+	epoch   string // the version history's name (see Server.Epoch)
 	version int64
 	doc     *rules.Document
 	body    []byte // doc encoded
@@ -207,7 +208,6 @@ type Server struct {
 	ledger Ledger // store, when it owns the version history; else nil
 	opts   Options
 	log    *slog.Logger
-	epoch  string
 	mux    *http.ServeMux
 
 	// tokens is every token accepted, swapped whole when the tokens file
@@ -279,7 +279,7 @@ func New(store Store, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{ledger: ledger,
-		store: store, opts: opts, log: opts.Logger, access: opts.AccessLogger, epoch: opts.Epoch,
+		store: store, opts: opts, log: opts.Logger, access: opts.AccessLogger,
 		flags: map[string]*entry{}, segments: map[string]*entry{}, tombs: map[string]tomb{},
 		subs: map[*subscriber]struct{}{}, watchDone: make(chan struct{}),
 	}
@@ -363,7 +363,7 @@ func (s *Server) loadFirst() error {
 	if err := parseMembers(served); err != nil {
 		return fmt.Errorf("flags: server: load: %w", err)
 	}
-	st, err := s.newState(served)
+	st, err := s.newState(served, s.opts.Epoch)
 	if err != nil {
 		return fmt.Errorf("flags: server: %w", err)
 	}
@@ -453,7 +453,9 @@ func everyTick(ctx context.Context, d time.Duration, fn func()) {
 }
 
 // Epoch is the server's epoch, the first part of its ETags and event ids.
-func (s *Server) Epoch() string { return s.epoch }
+// It changes only when a Ledger's history is reset beneath the Server (a
+// database restored from a backup: see Ledger).
+func (s *Server) Epoch() string { return s.cur.Load().epoch }
 
 // Version is the snapshot version being served.
 func (s *Server) Version() int64 { return s.cur.Load().version }

@@ -108,7 +108,9 @@ func (s *Server) subscribe(lastID string, kick func(), fetched []*event) (sub *s
 				replay = append(replay, ev)
 			}
 		}
-	} else if len(fetched) > 0 && fetched[0].version <= st.version {
+	} else if _, sameEpoch := s.eventVersion(lastID); sameEpoch && len(fetched) > 0 && fetched[0].version <= st.version {
+		// (fetched was made under lastID's epoch: a reset since then
+		// makes it another lineage's.)
 		var r []*event
 		for _, ev := range fetched {
 			if ev.version <= st.version {
@@ -139,7 +141,7 @@ func (s *Server) subscribe(lastID string, kick func(), fetched []*event) (sub *s
 // when it is an event id of this server's epoch (EPOCH:VERSION).
 func (s *Server) eventVersion(lastID string) (int64, bool) {
 	i := strings.LastIndexByte(lastID, ':')
-	if i < 0 || strings.TrimSpace(lastID[:i]) != s.epoch {
+	if i < 0 || strings.TrimSpace(lastID[:i]) != s.cur.Load().epoch {
 		return 0, false
 	}
 	v, err := strconv.ParseInt(strings.TrimSpace(lastID[i+1:]), 10, 64)

@@ -168,6 +168,13 @@ func ownCluster(t *testing.T) *cluster {
 
 func (c *cluster) command(name string, args ...string) *exec.Cmd {
 	path := filepath.Join(c.bin, name)
+	if _, err := os.Stat(path); err != nil {
+		// The folder on PATH may hold links to a few of the programs
+		// (pg_ctl, initdb): the others are beside what pg_ctl links to.
+		if real, err := filepath.EvalSymlinks(filepath.Join(c.bin, "pg_ctl")); err == nil {
+			path = filepath.Join(filepath.Dir(real), name)
+		}
+	}
 	if os.Geteuid() == 0 {
 		return exec.Command("runuser", append([]string{"-u", c.user, "--", path}, args...)...)
 	}

@@ -53,6 +53,11 @@ var migrations = []string{
 		received bigint NOT NULL,
 		events   text   NOT NULL
 	);`,
+	// 3: the state table's own oid, as the state row last saw it. A
+	// logical restore (pg_dump, pg_restore) recreates the table, so the
+	// oid it restores is not the table's: the history was restored from
+	// a backup, and Open renews the epoch (see checkRestored).
+	`ALTER TABLE flagstream_state ADD COLUMN table_oid oid;`,
 }
 
 // migrationLock is the advisory lock key under which replicas migrate, one
@@ -99,7 +104,37 @@ func (s *Store) migrate(ctx context.Context) error {
 			return wrap(fmt.Sprintf("migration %d", i+1), err)
 		}
 	}
-	return nil
+	return s.checkRestored(ctx, conn.Conn())
+}
+
+// checkRestored renews the epoch of a database restored from a logical
+// backup: its state row names another table than the one that holds it. A
+// restore may have taken the history back to an older version, which the
+// next writes would then publish again with other content; under the old
+// epoch, a client of the lost history would resume from its Last-Event-ID
+// into the wrong content. Replicas that run during a restore of any kind
+// find it themselves (the counter goes back: Changes returns
+// server.ErrHistoryReset).
+func (s *Store) checkRestored(ctx context.Context, conn *pgx.Conn) error {
+	var epoch string
+	var recorded *uint32
+	var actual uint32
+	err := conn.QueryRow(ctx, `SELECT epoch, table_oid, 'flagstream_state'::regclass::oid FROM flagstream_state WHERE id = 1`).
+		Scan(&epoch, &recorded, &actual)
+	if err != nil {
+		return wrap("migrate", err)
+	}
+	switch {
+	case recorded == nil:
+		_, err = conn.Exec(ctx, `UPDATE flagstream_state SET table_oid = $1 WHERE id = 1`, actual)
+	case *recorded != actual:
+		var renewed string
+		if renewed, err = renewEpoch(ctx, conn, epoch); err == nil {
+			s.log.Warn("pgstore: the database was restored from a backup; its history has a new epoch, and clients resume with a snapshot",
+				"epoch", epoch, "newEpoch", renewed)
+		}
+	}
+	return wrap("migrate", err)
 }
 
 // replaceEpoch puts the epoch literal into the first migration (a

@@ -144,6 +144,35 @@ func (s *Store) Epoch(ctx context.Context) (string, error) {
 	return epoch, nil
 }
 
+// RenewEpoch gives the store a new epoch if its epoch is still old, and
+// returns the epoch in force. The Server calls it when the counter went
+// back (a restored backup): the history no longer continues the old one.
+func (s *Store) RenewEpoch(ctx context.Context, old string) (string, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return "", wrap("renew epoch", err)
+	}
+	defer conn.Release()
+	epoch, err := renewEpoch(ctx, conn.Conn(), old)
+	return epoch, wrap("renew epoch", err)
+}
+
+// renewEpoch replaces the epoch if it is still old, records the state
+// table's oid (see checkRestored) and returns the epoch in force.
+func renewEpoch(ctx context.Context, conn *pgx.Conn, old string) (string, error) {
+	// Two statements: a replica that renews it at the same time makes this
+	// UPDATE find no row, and the SELECT after it, a statement of its own,
+	// sees what that replica committed.
+	_, err := conn.Exec(ctx, `UPDATE flagstream_state SET epoch = $1, table_oid = 'flagstream_state'::regclass::oid
+		WHERE id = 1 AND epoch = $2`, randomID(8), old)
+	if err != nil {
+		return "", err
+	}
+	var epoch string
+	err = conn.QueryRow(ctx, `SELECT epoch FROM flagstream_state WHERE id = 1`).Scan(&epoch)
+	return epoch, err
+}
+
 // Ping reports whether the database answers (GET /readyz).
 func (s *Store) Ping(ctx context.Context) error {
 	return wrap("ping", s.pool.Ping(ctx))
@@ -252,7 +281,10 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]*server.
 	if err := tx.QueryRow(ctx, `SELECT version FROM flagstream_state WHERE id = 1`).Scan(&version); err != nil {
 		return nil, wrap("change log", err)
 	}
-	if after >= version {
+	if after > version {
+		return nil, fmt.Errorf("pgstore: %w: the store is at version %d, below the %d served", server.ErrHistoryReset, version, after)
+	}
+	if after == version {
 		return nil, nil
 	}
 	rows, err := tx.Query(ctx, `SELECT version, changes FROM flagstream_changes WHERE version > $1 ORDER BY version LIMIT $2`, after, limit)

@@ -1,6 +1,7 @@
 package pgstore_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -633,4 +634,61 @@ func guardRollbacks(t *testing.T, st *pgstore.Store, key string) int {
 		}
 	}
 	return guards
+}
+
+// TestRestoredBackupRenewsEpoch: the epoch changes whenever the version
+// history does not continue (SPEC §5), and restoring a backup takes it
+// back. A replica that runs through a pg_restore of an older dump serves
+// the restored content under a new epoch, which a replica started after
+// it shares; a database restored while no replica ran is found restored
+// when the next one starts. A client of the lost history is sent a
+// snapshot, never patches of the new one.
+func TestRestoredBackupRenewsEpoch(t *testing.T) {
+	c := ownCluster(t)
+	db := pgtest.FreshDatabase(t, c.url)
+	a := newReplica(t, db)
+	put(t, a, "x", 1) // version 1: the backup
+	dump, err := c.command("pg_dump", "--format=custom", "--dbname="+db).Output()
+	if err != nil {
+		t.Fatalf("pg_dump: %v", err)
+	}
+	put(t, a, "x", 2) // versions 2 and 3: lost by the restore
+	put(t, a, "lost", 3)
+	lost := a.srv.Epoch()
+	restore := func() {
+		t.Helper()
+		cmd := c.command("pg_restore", "--clean", "--if-exists", "--single-transaction", "--dbname="+db)
+		cmd.Stdin = bytes.NewReader(dump)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("pg_restore: %v\n%s", err, out)
+		}
+	}
+	restore()
+	if !testkit.Await(waitLimit, 10*time.Millisecond, func() bool { return a.srv.Epoch() != lost }) {
+		t.Fatalf("A serves epoch %s at version %d after the restore, the epoch of the lost history", a.srv.Epoch(), a.srv.Version())
+	}
+	renewed := a.srv.Epoch()
+	if a.srv.Version() != 1 || a.srv.Document().Flags["lost"] != nil {
+		t.Errorf("A serves version %d (flag lost: %s), want the backup's 1", a.srv.Version(), a.srv.Document().Flags["lost"])
+	}
+	b := newReplica(t, db)
+	if b.srv.Epoch() != renewed {
+		t.Errorf("B, started after the restore, has epoch %s; A has %s", b.srv.Epoch(), renewed)
+	}
+	put(t, b, "x", 4) // version 2 of the new history
+	waitVersion(t, a.srv, 2)
+	if ev := openStream(t, b.url, lost+":2").next(t); ev.Name != "snapshot" || ev.ID != renewed+":2" {
+		t.Errorf("a client of the lost history resuming at %s:2 was sent %s %s, want a snapshot %s:2", lost, ev.Name, ev.ID, renewed)
+	}
+
+	// Restored again with no replica running: the next one finds it.
+	_ = a.srv.Close()
+	_ = b.srv.Close()
+	_ = a.store.Close()
+	_ = b.store.Close()
+	restore()
+	d := newReplica(t, db)
+	if e := d.srv.Epoch(); e == lost || e == renewed || d.srv.Version() != 1 {
+		t.Errorf("a replica started on a restored database serves epoch %s at version %d; want a new epoch (not %s or %s) at 1", e, d.srv.Version(), lost, renewed)
+	}
 }
