@@ -93,6 +93,60 @@ type AuditPage struct {
 	Next    string       `json:"next,omitempty"`
 }
 
+// AuditPager fills an AuditPage for a Store's Audit, from the entries the
+// query selects, in log order. A page holds at most the query's limit and
+// never ends inside a change (its entries share a version) unless that
+// change alone has more entries than the limit: a client that pages by
+// since, the last version it saw, as SPEC §10 describes, then misses none
+// of a push's entries; one that pages with Next misses none at all.
+type AuditPager struct {
+	limit   int
+	page    AuditPage
+	cursors []string // cursors[i] continues from page.Entries[i]
+}
+
+// NewAuditPager starts a page for q.
+func NewAuditPager(q AuditQuery) *AuditPager {
+	return &AuditPager{limit: q.limit()}
+}
+
+// Add offers e, an entry q selects, found at cursor (an After that continues
+// from e). It reports whether the page takes more: when it does not, the
+// caller stops reading, and e (with the entries of its change already
+// taken, when the page has room for a whole change before them) is left
+// to the next page.
+func (p *AuditPager) Add(e AuditEntry, cursor string) bool {
+	n := len(p.page.Entries)
+	if n < p.limit {
+		p.page.Entries = append(p.page.Entries, e)
+		p.cursors = append(p.cursors, cursor)
+		return true
+	}
+	i := n
+	for i > 0 && p.page.Entries[i-1].Version == e.Version {
+		i--
+	}
+	if i > 0 && i < n { // the limit falls inside e's change: it starts the next page
+		p.page.Next = p.cursors[i]
+		p.page.Entries = p.page.Entries[:i]
+		return false
+	}
+	p.page.Next = cursor
+	return false
+}
+
+// Stop ends the page at cursor, where the caller stops reading for a bound
+// of its own.
+func (p *AuditPager) Stop(cursor string) { p.page.Next = cursor }
+
+// Page returns the page.
+func (p *AuditPager) Page() *AuditPage {
+	if p.page.Entries == nil {
+		p.page.Entries = []AuditEntry{}
+	}
+	return &p.page
+}
+
 // ErrBadCursor reports an AuditQuery.After that the store did not hand out.
 var ErrBadCursor = errors.New("flags: not an audit cursor of this store")
 

@@ -7,13 +7,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flagstream/flags/rules"
 )
 
 // auditPage reads one page of GET /v1/admin/audit.
@@ -502,5 +506,73 @@ func TestAuditLogRotated(t *testing.T) {
 	put()
 	if p := auditPage(t, base, adminToken, ""); len(p.Entries) != 1 || p.Entries[0].Version != 19 {
 		t.Errorf("after the next change: %+v, want its entry alone", p.Entries)
+	}
+}
+
+// TestAuditPagesKeepChangesWhole: a change of several keys is one version
+// with an entry per key. A page never ends inside it unless it alone
+// fills the page, so that a client paging by since (the last version it
+// saw, SPEC §10) misses none of its entries; the limit always holds.
+func TestAuditPagesKeepChangesWhole(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) (*Server, string){
+		"memory": func(t *testing.T) (*Server, string) {
+			srv, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken})
+			return srv, ts.URL
+		},
+		"file": func(t *testing.T) (*Server, string) {
+			srv, base, _ := fileServer(t, docFile(t, baseDoc))
+			return srv, base
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, base := open(t)
+			if resp, answer := do(t, "PUT", base+"/v1/admin/flags/one", adminToken, `{"variations": [1], "fallthrough": {"variation": 0}}`); resp.StatusCode != http.StatusOK {
+				t.Fatalf("PUT = %d %s", resp.StatusCode, answer)
+			}
+			single := srv.Version()
+			doc := srv.Document()
+			next := &rules.Document{Flags: maps.Clone(doc.Flags), Segments: doc.Segments}
+			for _, k := range []string{"p1", "p2", "p3"} {
+				next.Flags[k] = json.RawMessage(`{"variations": [true], "fallthrough": {"variation": 0}}`)
+			}
+			if err := srv.Publish(next); err != nil {
+				t.Fatal(err)
+			}
+			pushed := srv.Version()
+			shape := func(p AuditPage) string {
+				var out []string
+				for _, e := range p.Entries {
+					out = append(out, fmt.Sprintf("%d:%s", e.Version-single, e.Key))
+				}
+				return strings.Join(out, " ")
+			}
+			since := func(v int64, limit int) AuditPage {
+				return auditPage(t, base, adminToken, fmt.Sprintf("since=%d&limit=%d", v, limit))
+			}
+			for _, tc := range []struct {
+				since int64
+				limit int
+				want  string
+			}{
+				{single - 1, 4, "0:one 1:p1 1:p2 1:p3"},
+				{single - 1, 3, "0:one"},      // 1:p3 would not fit: version 1 starts the next page
+				{single - 1, 2, "0:one"},      // the same
+				{single, 2, "1:p1 1:p2"},      // version 1 alone fills the page: cut at the limit
+				{single, 3, "1:p1 1:p2 1:p3"}, //
+				{pushed, 3, ""},               //
+			} {
+				if got := shape(since(tc.since, tc.limit)); got != tc.want {
+					t.Errorf("since=%d limit=%d: %q, want %q", tc.since-single, tc.limit, got, tc.want)
+				}
+			}
+			// A page cut before version 1 continues with all of it.
+			p := since(single-1, 3)
+			if p.Next == "" {
+				t.Fatal("the page cut before version 1 has no next")
+			}
+			if got := shape(auditPage(t, base, adminToken, "limit=3&since="+strconv.FormatInt(single-1, 10)+"&after="+p.Next)); got != "1:p1 1:p2 1:p3" {
+				t.Errorf("the page after it: %q, want all of version 1", got)
+			}
+		})
 	}
 }

@@ -172,26 +172,26 @@ func seekAuditCursor(f *os.File, from int64, after string) error {
 // bounds auditScanBytes and auditPageBytes): then Next is the offset of
 // the first line not read.
 func readAuditPage(ctx context.Context, r *bufio.Reader, q AuditQuery, from int64) (*AuditPage, error) {
-	page := &AuditPage{}
-	limit := q.limit()
+	p := NewAuditPager(q)
 	pos, scanned, held := from, int64(0), 0
 	err := eachAuditLine(ctx, r, func(line []byte) bool {
-		if len(page.Entries) == limit || scanned >= auditScanBytes || held >= auditPageBytes {
-			page.Next = strconv.FormatInt(pos, 10)
+		if scanned >= auditScanBytes || held >= auditPageBytes {
+			p.Stop(strconv.FormatInt(pos, 10))
 			return false
 		}
+		at := pos
 		pos += int64(len(line))
 		scanned += int64(len(line))
 		if e, ok := decodeAuditLine(line, q); ok {
-			page.Entries = append(page.Entries, e)
 			held += len(line)
+			return p.Add(e, strconv.FormatInt(at, 10))
 		}
 		return true
 	})
 	if err != nil {
 		return nil, err
 	}
-	return page, nil
+	return p.Page(), nil
 }
 
 // eachAuditLine calls fn with each complete line of r until fn returns

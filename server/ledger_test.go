@@ -195,17 +195,13 @@ func (v *ledgerView) Audit(_ context.Context, q AuditQuery) (*AuditPage, error) 
 		}
 		from = n
 	}
-	page := &AuditPage{}
+	p := NewAuditPager(q)
 	for i := from; i < len(l.audit); i++ {
-		if e := l.audit[i]; q.matches(e.Kind, e.Key, e.Version) {
-			if len(page.Entries) == q.limit() {
-				page.Next = strconv.Itoa(i)
-				break
-			}
-			page.Entries = append(page.Entries, e)
+		if e := l.audit[i]; q.matches(e.Kind, e.Key, e.Version) && !p.Add(e, strconv.Itoa(i)) {
+			break
 		}
 	}
-	return page, nil
+	return p.Page(), nil
 }
 
 func (v *ledgerView) Ping(context.Context) error {

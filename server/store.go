@@ -184,19 +184,13 @@ func (m *MemoryStore) Audit(_ context.Context, q AuditQuery) (*AuditPage, error)
 		return nil, fmt.Errorf("%w: %q", ErrBadCursor, q.After)
 	}
 	from := max(int(n), m.first)
-	page := &AuditPage{}
+	p := NewAuditPager(q)
 	for i := from - m.first; i < len(m.audit); i++ {
-		e := m.audit[i]
-		if !q.matches(e.Kind, e.Key, e.Version) {
-			continue
-		}
-		if len(page.Entries) == q.limit() {
-			page.Next = strconv.Itoa(m.first + i)
+		if e := m.audit[i]; q.matches(e.Kind, e.Key, e.Version) && !p.Add(e, strconv.Itoa(m.first+i)) {
 			break
 		}
-		page.Entries = append(page.Entries, e)
 	}
-	return page, nil
+	return p.Page(), nil
 }
 
 // conflictError is an ErrConflict with a reason.

@@ -337,28 +337,27 @@ func (s *Store) Audit(ctx context.Context, q server.AuditQuery) (*server.AuditPa
 	if err != nil {
 		return nil, wrap("audit", err)
 	}
-	page := &server.AuditPage{Entries: []server.AuditEntry{}}
+	p := server.NewAuditPager(q)
 	var id int64
 	var e server.AuditEntry
 	var action, kind string
 	var before, afterValue *string
-	last := int64(0)
+	prev, more := after, true // prev: the cursor that continues from the row read
 	_, err = pgx.ForEachRow(rows, []any{&id, &e.Version, &e.At, &e.Actor, &action, &kind, &e.Key, &before, &afterValue, &e.Comment}, func() error {
-		if len(page.Entries) == limit {
-			page.Next = strconv.FormatInt(last, 10)
+		if !more {
 			return nil
 		}
 		e.Action, e.Kind = server.Action(action), server.Kind(kind)
 		e.At = e.At.UTC()
 		e.Before, e.After = raw(before), raw(afterValue)
-		page.Entries = append(page.Entries, e)
-		last = id
+		more = p.Add(e, strconv.FormatInt(prev, 10))
+		prev = id
 		return nil
 	})
 	if err != nil {
 		return nil, wrap("audit", err)
 	}
-	return page, nil
+	return p.Page(), nil
 }
 
 // Watch calls notify when another replica committed a change: on its

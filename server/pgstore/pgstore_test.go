@@ -692,3 +692,45 @@ func TestRestoredBackupRenewsEpoch(t *testing.T) {
 		t.Errorf("a replica started on a restored database serves epoch %s at version %d; want a new epoch (not %s or %s) at 1", e, d.srv.Version(), lost, renewed)
 	}
 }
+
+// TestAuditPagesKeepChangesWhole: the audit table's pages end between
+// changes (server.AuditPager): a client paging by since misses none of
+// the entries of a change of several keys.
+func TestAuditPagesKeepChangesWhole(t *testing.T) {
+	db := pgtest.FreshDatabase(t, postgresURL(t))
+	a := newReplica(t, db)
+	put(t, a, "one", 1) // version 1
+	doc := &rules.Document{Flags: map[string]json.RawMessage{"one": a.srv.Document().Flags["one"]}}
+	for _, k := range []string{"p1", "p2", "p3"} {
+		doc.Flags[k] = json.RawMessage(`{"variations": [true], "fallthrough": {"variation": 0}}`)
+	}
+	if err := a.srv.Publish(doc); err != nil { // version 2: three keys
+		t.Fatal(err)
+	}
+	keys := func(p *server.AuditPage) string {
+		var out []string
+		for _, e := range p.Entries {
+			out = append(out, fmt.Sprintf("%d:%s", e.Version, e.Key))
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct {
+		since int64
+		limit int
+		want  string
+	}{{0, 4, "1:one 2:p1 2:p2 2:p3"}, {0, 3, "1:one"}, {1, 2, "2:p1 2:p2"}, {1, 3, "2:p1 2:p2 2:p3"}} {
+		p, err := a.store.Audit(context.Background(), server.AuditQuery{Since: tc.since, Limit: tc.limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keys(p); got != tc.want {
+			t.Errorf("since=%d limit=%d: %q, want %q", tc.since, tc.limit, got, tc.want)
+		}
+		if tc.want == "1:one" {
+			rest, err := a.store.Audit(context.Background(), server.AuditQuery{Since: tc.since, Limit: tc.limit, After: p.Next})
+			if err != nil || keys(rest) != "2:p1 2:p2 2:p3" {
+				t.Errorf("the page after %q: %q, %v; want all of version 2", p.Next, keys(rest), err)
+			}
+		}
+	}
+}
