@@ -140,7 +140,7 @@ func (s *Server) catchUp(ctx context.Context) (update, error) {
 				if err := parseMember(ch.Kind, ch.Value); err != nil {
 					return all, fmt.Errorf("flags: store: change log: version %d: %ss.%s: %w", c.Version, ch.Kind, ch.Key, err)
 				}
-				u.set(ch.Kind, ch.Key, newEntry(ch.Value, objectVersion(ch.Value)))
+				u.set(ch.Kind, ch.Key, servedEntry(ch.Value))
 			}
 			p, err := s.prepare(u) // at the version after the one served: c.Version
 			if err != nil {
@@ -177,7 +177,7 @@ func (s *Server) resync(ctx context.Context) (update, error) {
 		}
 		served := s.entries(kind)
 		for key, raw := range next {
-			if e := served[key]; e != nil && e.sum == contentSum(raw) && e.version == objectVersion(raw) {
+			if e := served[key]; e != nil && e.contentSum() == contentSum(raw) && e.version == objectVersion(raw) {
 				continue
 			}
 			if err := parseMember(kind, raw); err != nil {

@@ -22,13 +22,53 @@ import (
 type entry struct {
 	raw     json.RawMessage // served: compact, with "version" set by the server
 	src     json.RawMessage // the source bytes raw was made from
-	sum     [32]byte        // hash of the canonical content, "version" left out
 	version int64           // the per-flag (per-segment) version served
+
+	// sum is contentSum(src), computed when first compared (see sum):
+	// a replica publishing another's change of megabytes never compares
+	// most of it, and hashing it held up the change.
+	sum    [32]byte
+	summed bool
 }
 
 // newEntry makes the served form of src at the given per-object version.
 func newEntry(src json.RawMessage, version int64) *entry {
-	return &entry{raw: withVersion(src, version), src: src, sum: contentSum(src), version: version}
+	return &entry{raw: withVersion(src, version), src: src, version: version}
+}
+
+// servedEntry is newEntry of raw at the per-object version it holds, raw
+// being what a server published (a Ledger's change log): compacted and
+// scanned once, rather than once for its version and again to set it.
+func servedEntry(raw json.RawMessage) *entry {
+	c := compact(raw)
+	obj, err := scanObject(c, 0)
+	if err != nil || obj.close != len(c)-1 {
+		return newEntry(raw, objectVersion(raw))
+	}
+	var at []jsonMember
+	for _, m := range obj.members {
+		if m.key == "version" {
+			at = append(at, m)
+		}
+	}
+	if len(at) != 1 {
+		return newEntry(raw, objectVersion(raw))
+	}
+	text := string(c[at[0].valStart:at[0].valEnd])
+	v, err := strconv.ParseInt(text, 10, 64)
+	if err != nil || v < 0 || strconv.FormatInt(v, 10) != text {
+		return newEntry(raw, objectVersion(raw))
+	}
+	return &entry{raw: c, src: raw, version: v} // what withVersion(raw, v) makes
+}
+
+// contentSum is the hash of e's canonical content, "version" left out.
+// writeMu must be held.
+func (e *entry) contentSum() [32]byte {
+	if !e.summed {
+		e.sum, e.summed = contentSum(e.src), true
+	}
+	return e.sum
 }
 
 // update is one patch in the making: nil entries delete.
@@ -184,7 +224,7 @@ func (s *Server) diffKind(kind Kind, next map[string]json.RawMessage, u *update)
 		if e != nil && bytes.Equal(e.src, raw) {
 			continue
 		}
-		if e != nil && e.sum == contentSum(raw) {
+		if e != nil && e.contentSum() == contentSum(raw) {
 			e.src = raw // same content, other bytes: compare bytes next time
 			continue
 		}
@@ -465,12 +505,22 @@ func rawMap(m map[string]*entry) map[string]json.RawMessage {
 // both members are always present.
 func encodePatch(p *rules.Patch) []byte {
 	var b bytes.Buffer
+	b.Grow(64 + membersSize(p.Flags) + membersSize(p.Segments)) // see eval's Document.MarshalJSON
 	fmt.Fprintf(&b, `{"version":%d,"flags":`, p.Version)
 	writeMembers(&b, p.Flags)
 	b.WriteString(`,"segments":`)
 	writeMembers(&b, p.Segments)
 	b.WriteByte('}')
 	return b.Bytes()
+}
+
+// membersSize is about the bytes writeMembers writes for m.
+func membersSize(m map[string]json.RawMessage) int {
+	n := 2
+	for k, v := range m {
+		n += len(k) + 4 + max(len(v), 4)
+	}
+	return n
 }
 
 func writeMembers(b *bytes.Buffer, m map[string]json.RawMessage) {

@@ -121,7 +121,7 @@ func pushUndoes(doc *rules.Document, u update) bool {
 	undoes := func(pushed map[string]json.RawMessage, edited map[string]*entry) bool {
 		for key, e := range edited {
 			raw, ok := pushed[key]
-			if e == nil && ok || e != nil && (!ok || contentSum(raw) != e.sum) {
+			if e == nil && ok || e != nil && (!ok || contentSum(raw) != e.contentSum()) {
 				return true
 			}
 		}

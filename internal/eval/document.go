@@ -272,6 +272,9 @@ func applyRaw(dst, changes map[string]json.RawMessage) {
 // encode to equal bytes.
 func (d *Document) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
+	// Sized once: growing a buffer of megabytes by doubling cost more than
+	// the encoding (a 10 MB document took half a second on a busy machine).
+	b.Grow(64 + rawMapSize(d.Flags) + rawMapSize(d.Segments))
 	fmt.Fprintf(&b, `{"version":%d,"flags":`, d.Version)
 	if err := writeRawMap(&b, d.Flags); err != nil {
 		return nil, err
@@ -282,6 +285,16 @@ func (d *Document) MarshalJSON() ([]byte, error) {
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
+}
+
+// rawMapSize is about the bytes writeRawMap writes for m: a capacity, not
+// a bound (keys are escaped, values compacted).
+func rawMapSize(m map[string]json.RawMessage) int {
+	n := 2
+	for k, v := range m {
+		n += len(k) + 4 + max(len(v), 4)
+	}
+	return n
 }
 
 func writeRawMap(b *bytes.Buffer, m map[string]json.RawMessage) error {
