@@ -55,6 +55,7 @@ func compileFlag(c *compiler, f *Flag, key string, raw json.RawMessage) {
 		ps = &problems{kind: "flag", key: key, c: c}
 		parseFlag(ps, f, key, raw)
 	}
+	ps.regex.finish()
 	if len(ps.list) > 0 {
 		m := *f.Metadata // never noMetadata itself: it is shared
 		m.local = ps.list
@@ -386,6 +387,7 @@ func compileSegment(c *compiler, key string, raw json.RawMessage) *Segment {
 		ps = &problems{kind: "segment", key: key, c: c}
 		s = parseSegment(ps, key, raw)
 	}
+	ps.regex.finish()
 	s.local = ps.list
 	return s
 }
@@ -505,6 +507,7 @@ func (ps *problems) clauseValues(c *Clause, arr []any, field string) {
 	}
 	if len(plans) > 0 {
 		c.parsed().patterns = ps.compilePatterns(plans, field)
+		c.parsed().limit = ps.regex
 	}
 }
 

@@ -236,8 +236,12 @@ func (c *Clause) matchString(s string) bool {
 	return false
 }
 
-// matchPattern applies matches to s.
+// matchPattern applies matches to s. A string longer than the patterns'
+// owner can afford to match never matches (maxMatchSteps).
 func (c *Clause) matchPattern(s string) bool {
+	if c.limit != nil && len(s) > c.limit.maxLen {
+		return false
+	}
 	for i := range c.patterns {
 		if c.patterns[i].match(s) {
 			return true

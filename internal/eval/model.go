@@ -421,10 +421,11 @@ type Clause struct {
 // parsedValues holds a clause's values pre-parsed for the operators that
 // need more than strings or a set.
 type parsedValues struct {
-	patterns []pattern // matches
-	numbers  []float64 // numeric comparisons
-	instants []moment  // before, after
-	versions []semver  // semver ops
+	patterns []pattern    // matches
+	limit    *regexBudget // the patterns' owner's: limit.maxLen bounds the strings they match
+	numbers  []float64    // numeric comparisons
+	instants []moment     // before, after
+	versions []semver     // semver ops
 }
 
 // noParsed is the parsedValues of every clause without any. It is shared

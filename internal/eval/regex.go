@@ -66,14 +66,22 @@ const (
 	// flags are far from the budget and match in microseconds. The budget
 	// is SPEC's own limit of one pattern, 5,000 instructions (a program over
 	// maxBacktrackInsts is charged half as much again, so the largest
-	// pattern of one-rune instructions that fits has about 3,333); a flag
-	// whose patterns keep every
-	// instruction live at every byte of a 64-byte string can then take up
-	// to 5,000 × 64 × 12 ns ≈ 4 ms — SPEC's 1 ms holds for strings of up to
-	// 16 bytes in that worst shape, and for ordinary patterns on any
-	// ordinary string (docs/DECISIONS.md). Longer strings cost
-	// proportionally more, never more than linear.
+	// pattern of one-rune instructions that fits has about 3,333). Matching
+	// is linear in the string: maxMatchSteps bounds the strings matched.
 	maxRegexCost = 5000
+
+	// maxMatchSteps bounds the matching work of one flag or segment in one
+	// evaluation: a string longer than maxMatchSteps ÷ (the cost of its
+	// flag's or segment's patterns) bytes never matches them, like a value
+	// that cannot be parsed. Without it a context string of a megabyte
+	// made one clause of a valid pattern take seconds, and k segments
+	// holding one k times as long (a black-box audit): cost grew with the
+	// document times the context, where SPEC §13 wants a multiple of
+	// either. 80,000 steps take at most about 1 ms in the slowest shape
+	// (12 ns a step), SPEC's bound for one evaluation. Ordinary flags cost
+	// 10 to 40 steps a byte, so they match strings of 2 to 8 KB; a flag of
+	// plain strings (1 a byte), 80 KB; the costliest valid flag, 16 bytes.
+	maxMatchSteps = 80_000
 
 	// The steps of an instruction matching a character class, measured
 	// against a one-rune instruction (1): regexp scans up to 5 ranges in
@@ -144,12 +152,21 @@ func (p *pattern) match(s string) bool {
 // regexBudget is what the patterns of the flag or segment being parsed
 // have used of the limits so far.
 type regexBudget struct {
+	maxLen  int  // the longest string the patterns match, once the flag is parsed (finish)
 	count   int  // patterns seen
 	memory  int  // estimated bytes compiled
 	cost    int  // matching steps per byte
 	pending int  // steps of the clause's patterns planned, not yet charged
 	size    int  // jsonSize of the flag or segment, once needed
 	spent   bool // over a budget: later patterns are not compiled
+}
+
+// finish sets what the budget bounds at evaluation: the longest string the
+// patterns of the flag or segment match (maxMatchSteps).
+func (b *regexBudget) finish() {
+	if b != nil {
+		b.maxLen = maxMatchSteps / max(b.cost, 1)
+	}
 }
 
 // planValue checks the matches value s, at field of the flag or segment

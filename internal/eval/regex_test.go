@@ -2,6 +2,7 @@ package eval
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"runtime"
 	"strings"
@@ -283,6 +284,50 @@ func TestRequiredSuffix(t *testing.T) {
 		for _, s := range []string{"ann.lee@corp.com", "x@gmail.com", "12é", "a.io", "123@", "aAb", "a\xff", "abc\nx", "xyzc", "corp.comx"} {
 			if got := p.match(s); got != re.MatchString(s) {
 				t.Errorf("%s on %q: %v, regexp says %v", expr, s, got, !got)
+			}
+		}
+	}
+}
+
+// TestMatchesLongStringsNeverMatch: a string longer than maxMatchSteps ÷
+// the cost of its flag's patterns never matches them (negated, the clause
+// matches), so the matching work of one flag in one evaluation stays
+// within maxMatchSteps however long the context's strings are (SPEC §13:
+// a context costs a small multiple of its size). Ordinary patterns match
+// strings of kilobytes.
+func TestMatchesLongStringsNeverMatch(t *testing.T) {
+	for _, tc := range []struct {
+		pattern string
+		atLeast int // the longest string matched is at least this long
+	}{
+		{`a+b`, 2000},
+		{`^[a-z]+\.[a-z]+@corp\.com$`, 1000},
+		{`ab`, maxMatchSteps}, // a plain string: cost 1
+		{`[a-z]{1,700}b`, 16}, // a costly pattern: short strings only
+	} {
+		for _, negate := range []bool{false, true} {
+			doc := fmt.Sprintf(`{"flags": {"f": {"variations": [false, true], "fallthrough": {"variation": 0},
+				"rules": [{"clauses": [{"attribute": "s", "op": "matches", "values": [%q], "negate": %t}], "serve": {"variation": 1}}],
+				"description": %q}}}`, tc.pattern, negate, strings.Repeat("x", 20000))
+			snap := mustCompile(t, doc)
+			f := snap.Flag("f")
+			if f == nil || f.Err != nil {
+				t.Fatalf("%s: %v", tc.pattern, f.Err)
+			}
+			c := &f.Rules[0].Clauses[0]
+			maxLen := c.limit.maxLen
+			if maxLen < tc.atLeast || maxLen*c.limit.cost > maxMatchSteps {
+				t.Errorf("%s: strings up to %d bytes match at %d steps a byte; want at least %d, and at most %d steps", tc.pattern, maxLen, c.limit.cost, tc.atLeast, maxMatchSteps)
+			}
+			fits := strings.Repeat("a", maxLen-1) + "b"
+			if tc.pattern == `^[a-z]+\.[a-z]+@corp\.com$` {
+				fits = strings.Repeat("a", maxLen-len(".b@corp.com")) + ".b@corp.com"
+			}
+			if got := c.Match(fits, true); got != !negate {
+				t.Errorf("%s (negate %t): a string of %d bytes, the longest matched: %t", tc.pattern, negate, len(fits), got)
+			}
+			if got := c.Match("a"+fits, true); got != negate {
+				t.Errorf("%s (negate %t): a string of %d bytes, one too long: %t", tc.pattern, negate, len(fits)+1, got)
 			}
 		}
 	}
