@@ -18,9 +18,13 @@ import (
 // once per flag, and a metric event identical to one already recorded for
 // the same unit (same metric, at, and value) is recorded once.
 type Aggregator struct {
-	mu      sync.Mutex
-	flags   map[string]*flagUnits
-	metrics map[string]map[string]*unitEvents // metric → unit → its events
+	mu    sync.Mutex
+	flags map[string]*flagUnits
+	// events are the track events by unit, then metric: a report visits
+	// each exposed unit's own metrics. (By metric first, it looked every
+	// exposed unit up in every metric: units × metrics, which a few
+	// batches of one-unit metrics made minutes long.)
+	events map[string]map[string]*unitEvents // unit → metric → its events
 }
 
 // flagUnits is one flag's randomized units.
@@ -59,7 +63,7 @@ type trackEvent struct {
 
 // NewAggregator returns an empty Aggregator.
 func NewAggregator() *Aggregator {
-	return &Aggregator{flags: map[string]*flagUnits{}, metrics: map[string]map[string]*unitEvents{}}
+	return &Aggregator{flags: map[string]*flagUnits{}, events: map[string]map[string]*unitEvents{}}
 }
 
 // Exposure records that unit was served variation of flag at time at (Unix
@@ -114,14 +118,14 @@ func (a *Aggregator) Track(metric, unit string, value float64, hasValue bool, at
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	byUnit := a.metrics[metric]
-	if byUnit == nil {
-		byUnit = map[string]*unitEvents{}
-		a.metrics[metric] = byUnit
+	byMetric := a.events[unit]
+	if byMetric == nil {
+		byMetric = map[string]*unitEvents{}
+		a.events[unit] = byMetric
 	}
-	u := byUnit[unit]
+	u := byMetric[metric]
 	if u == nil {
-		byUnit[unit] = &unitEvents{at: []int64{at}, value: []float64{value}, latest: at}
+		byMetric[metric] = &unitEvents{at: []int64{at}, value: []float64{value}, latest: at}
 		return
 	}
 	if !u.add(trackEvent{at, value}) {

@@ -52,3 +52,24 @@ func BenchmarkReport100kUnits(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReportManyMetrics: 100,000 units and 2,000 metrics of one event
+// from one unit each, what a few batches from any SDK token can send (SPEC
+// §13): the report costs the events, not units × metrics.
+func BenchmarkReportManyMetrics(b *testing.B) {
+	a := NewAggregator()
+	for i := range 100000 {
+		a.Exposure("f", "user-"+strconv.Itoa(i), i%2, true, int64(i))
+	}
+	for m := range 2000 {
+		a.Track("metric-"+strconv.Itoa(m), "user-7", 1, true, 10)
+	}
+	info := FlagInfo{Key: "f", Variations: 2, SRM: []Weight{{0, 50000}, {1, 50000}}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if r := a.Report(info); len(r.Metrics) != 2000 {
+			b.Fatal(len(r.Metrics))
+		}
+	}
+}

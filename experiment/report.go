@@ -176,11 +176,7 @@ func (a *Aggregator) count(f FlagInfo, r *Report) map[string]*tally {
 // a.mu held.
 func (a *Aggregator) convert(tallies map[string]*tally, unit string, e *exposure, variations int) {
 	v := int(e.variation)
-	for metric, byUnit := range a.metrics {
-		ue := byUnit[unit]
-		if ue == nil {
-			continue
-		}
+	for metric, ue := range a.events[unit] {
 		var sum *exactSum // the variation's, from the unit's first event counted
 		for i, at := range ue.at {
 			if at < e.at {
