@@ -175,6 +175,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.authorize(w, r, RoleReader); !ok {
 		return
 	}
+	// As for admin bodies: a client that sends its body a byte at a time
+	// is cut off, rather than holding a connection for ever (SPEC §13).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.opts.WriteTimeout))
 	body, status, err := readEventsBody(w, r)
 	if err != nil {
 		writeError(w, status, "flags: events: "+err.Error(), nil)

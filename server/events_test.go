@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -504,5 +506,46 @@ func TestSummariesOfUnknownFlagsAreNotKept(t *testing.T) {
 	srv.events.mu.Unlock()
 	if n != 1 || len(srv.Summaries("checkout")) != 1 || len(srv.Summaries("made-up-7")) != 0 {
 		t.Errorf("summaries kept for %d flags, want only the served one", n)
+	}
+}
+
+// TestSlowBodiesCutOff: a client that sends a body a byte at a time is cut
+// off after WriteTimeout, for events as for admin writes, rather than
+// holding its connection for ever (SPEC §13).
+func TestSlowBodiesCutOff(t *testing.T) {
+	_, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken, WriteTimeout: 300 * time.Millisecond})
+	for _, path := range []string{"/v1/events", "/v1/admin/flags/x"} {
+		method := "POST"
+		if strings.HasPrefix(path, "/v1/admin") {
+			method = "PUT"
+		}
+		conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", method, path, adminToken)
+		stop := make(chan struct{})
+		go func() { // a byte every 50 ms: 50 s for the whole body
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+					if _, err := conn.Write([]byte(" ")); err != nil {
+						return
+					}
+				}
+			}
+		}()
+		_ = conn.SetReadDeadline(time.Now().Add(waitLimit))
+		answer, err := io.ReadAll(conn)
+		close(stop)
+		conn.Close()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s %s: the connection of a body sent a byte at a time is still open after %v", method, path, waitLimit)
+		} else if !bytes.HasPrefix(answer, []byte("HTTP/1.1 400")) {
+			t.Errorf("%s %s: answered %q, want 400 once the body timed out", method, path, answer)
+		}
 	}
 }

@@ -155,7 +155,7 @@ func (c *Console) withSession(h func(http.ResponseWriter, *http.Request, *sessio
 			return
 		}
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 2<<20)
+			r.Body = limitBody(w, r, 2<<20)
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
 				http.Error(w, "console: missing or wrong CSRF token: reload the page", http.StatusForbidden)
 				return
@@ -231,9 +231,20 @@ func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, status int
 	c.render(w, "login", status, map[string]any{"Error": msg, "CSRF": token})
 }
 
+// formReadTimeout bounds the reading of a form's body: a client sending
+// it a byte at a time is cut off (SPEC §13).
+const formReadTimeout = 10 * time.Second
+
+// limitBody bounds a form's body to limit bytes read within
+// formReadTimeout.
+func limitBody(w http.ResponseWriter, r *http.Request, limit int64) io.ReadCloser {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(formReadTimeout))
+	return http.MaxBytesReader(w, r.Body, limit)
+}
+
 // login signs a person in with their token: operators and admins only.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	r.Body = limitBody(w, r, 16<<10)
 	ck, err := r.Cookie(loginCookie)
 	if crossSite(r) || err != nil || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ck.Value)) != 1 {
 		c.renderLogin(w, r, http.StatusForbidden, "The sign-in form had expired or came from another site. Sign in here.")
