@@ -192,43 +192,45 @@ func TestEventScanner(t *testing.T) {
 		in       string
 		progress bool // some event or comment line completed
 		partial  bool // ends inside an event
+		events   int  // events completed
 	}{
-		{"data: x\n\n", true, false},
-		{"x\r\r", true, false},
-		{"x\r\n\r\n", true, false},
-		{"x\n\r\n", true, false},
-		{": ping\n", true, false},
-		{":\r\n", true, false},
-		{": ping", false, false},
-		{"\n\n\n", false, false}, // blank lines alone end no event
-		{"x\n", false, true},
-		{"x\r\n", false, true},
-		{"data: x", false, true},
-		{"d", false, true},
-		{"x\r", false, true},
-		{"event: patch\ndata: {}\n", false, true},
-		{"data: x\n\ndata: y", true, true},
-		{"", false, false},
+		{"data: x\n\n", true, false, 1},
+		{"x\r\r", true, false, 1},
+		{"x\r\n\r\n", true, false, 1},
+		{"x\n\r\n", true, false, 1},
+		{": ping\n", true, false, 0},
+		{":\r\n", true, false, 0},
+		{": ping", false, false, 0},
+		{"\n\n\n", false, false, 0}, // blank lines alone end no event
+		{"x\n", false, true, 0},
+		{"x\r\n", false, true, 0},
+		{"data: x", false, true, 0},
+		{"d", false, true, 0},
+		{"x\r", false, true, 0},
+		{"event: patch\ndata: {}\n", false, true, 0},
+		{"data: x\n\ndata: y", true, true, 1},
+		{"", false, false, 0},
 	} {
 		for split := 0; split <= len(tc.in); split++ {
 			var s eventScanner
 			// Progress may show in either part; only its presence matters.
-			progress := s.scan([]byte(tc.in[:split]))
-			progress = s.scan([]byte(tc.in[split:])) || progress
-			if progress != tc.progress || s.partial() != tc.partial {
-				t.Errorf("scan(%q) split at %d: progress %v, partial %v; want %v, %v",
-					tc.in, split, progress, s.partial(), tc.progress, tc.partial)
+			progress, events := s.scan([]byte(tc.in[:split]))
+			more, events2 := s.scan([]byte(tc.in[split:]))
+			progress, events = progress || more, events+events2
+			if progress != tc.progress || s.partial() != tc.partial || events != tc.events {
+				t.Errorf("scan(%q) split at %d: progress %v, partial %v, %d events; want %v, %v, %d",
+					tc.in, split, progress, s.partial(), events, tc.progress, tc.partial, tc.events)
 			}
 		}
 	}
 	// One byte at a time: a line trickled never counts until it ends.
 	var s eventScanner
 	for i, c := range []byte("data: {\"version\":1}\n") {
-		if s.scan([]byte{c}) {
+		if progress, _ := s.scan([]byte{c}); progress {
 			t.Fatalf("byte %d (%q) counted as progress", i, c)
 		}
 	}
-	if !s.scan([]byte("\n")) {
+	if progress, events := s.scan([]byte("\n")); !progress || events != 1 {
 		t.Error("the blank line ending the event was not progress")
 	}
 }

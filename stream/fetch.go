@@ -63,13 +63,27 @@ func (w *watchdog) wait() { <-w.done }
 // its blank line) or a complete comment line (": ping") is: bytes of an
 // event in progress are not, so a server trickling a byte at a time, or
 // field lines that never end an event, cannot keep a connection alive; and
-// cut is set when the body ends (EOF or error) inside an event, which was
-// therefore cut short.
+// cut records the events completed and whether the body ended (EOF or
+// error) inside one, which was therefore cut short.
 type activityTransport struct {
 	base  http.RoundTripper
 	touch func()
-	cut   *atomic.Bool
+	cut   *cutEvents
 }
+
+// cutEvents is what a stream's body tells the handler of its events: how
+// many were complete (ended by their blank line), and whether the body
+// ended inside one. r3labs hands over what it holds when a stream ends,
+// a cut event included, which the handler must then tell from the others.
+type cutEvents struct {
+	cut      atomic.Bool
+	complete atomic.Int64
+}
+
+// isCut reports whether the n-th event handed over (from 1) is the one
+// the end of the body cut: the body ended inside an event, and fewer than
+// n were complete.
+func (c *cutEvents) isCut(n int64) bool { return c.cut.Load() && c.complete.Load() < n }
 
 func (t *activityTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
@@ -88,17 +102,23 @@ func (t *activityTransport) RoundTrip(req *http.Request) (*http.Response, error)
 type activityBody struct {
 	rc    io.ReadCloser
 	touch func()
-	cut   *atomic.Bool
+	cut   *cutEvents
 	lines *eventScanner // nil: every byte is progress
 }
 
 func (b *activityBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if n > 0 && (b.lines == nil || b.lines.scan(p[:n])) {
+	if n > 0 && b.lines == nil {
 		b.touch()
+	} else if n > 0 {
+		progress, events := b.lines.scan(p[:n])
+		b.cut.complete.Add(int64(events))
+		if progress {
+			b.touch()
+		}
 	}
 	if err != nil && b.lines != nil && b.lines.partial() {
-		b.cut.Store(true)
+		b.cut.cut.Store(true)
 	}
 	return n, err
 }
@@ -116,8 +136,8 @@ type eventScanner struct {
 }
 
 // scan reads the next bytes of the stream and reports whether they
-// completed an event or a comment line.
-func (s *eventScanner) scan(b []byte) (progress bool) {
+// completed an event or a comment line, and how many events they completed.
+func (s *eventScanner) scan(b []byte) (progress bool, events int) {
 	for len(b) > 0 {
 		c := b[0]
 		if s.afterCR {
@@ -133,7 +153,7 @@ func (s *eventScanner) scan(b []byte) (progress bool) {
 			}
 			i := bytes.IndexAny(b, "\r\n")
 			if i < 0 {
-				return progress
+				return progress, events
 			}
 			b = b[i:]
 			continue
@@ -145,11 +165,12 @@ func (s *eventScanner) scan(b []byte) (progress bool) {
 			s.fields = true
 		case s.fields: // a blank line ends the open event
 			progress, s.fields = true, false
+			events++
 		}
 		s.inLine, s.comment, s.afterCR = false, false, c == '\r'
 		b = b[1:]
 	}
-	return progress
+	return progress, events
 }
 
 // partial reports whether the bytes scanned so far end inside an event: in
@@ -161,7 +182,7 @@ func (s *eventScanner) partial() bool { return s.inLine && !s.comment || s.field
 // cut, see activityTransport), its cookie jar, and a redirect policy that
 // never leaves the origin of the base URL. keepTimeout keeps
 // s.HTTPClient.Timeout (GET /v1/flags only).
-func watchedClient(s *settings, touch func(), cut *atomic.Bool, keepTimeout bool) *http.Client {
+func watchedClient(s *settings, touch func(), cut *cutEvents, keepTimeout bool) *http.Client {
 	c := s.HTTPClient
 	base := c.Transport
 	if base == nil {

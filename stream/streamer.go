@@ -79,7 +79,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/r3labs/sse/v2"
@@ -278,7 +277,7 @@ func (s *streamer) connect(ctx context.Context, st *runState) connEnd {
 	defer cancel(nil)
 
 	c := sse.NewClient(s.cfg.streamURL, sse.ClientMaxBufferSize(s.cfg.MaxEventSize))
-	var cut atomic.Bool
+	var cut cutEvents
 	c.Connection = watchedClient(s.cfg, wd.touch, &cut, false)
 	c.ReconnectStrategy = &backoff.StopBackOff{} // our loop reconnects, not r3labs
 	if s.cfg.Token != "" {
@@ -290,20 +289,23 @@ func (s *streamer) connect(ctx context.Context, st *runState) connEnd {
 	c.ResponseValidator = s.validator(st)
 
 	end := connEnd{}
+	var handed int64 // events r3labs handed over
 	err := c.SubscribeWithContext(cctx, "", func(ev *sse.Event) {
+		handed++
 		if cctx.Err() != nil {
 			// Cancelled (idle, resync, ctx): r3labs still hands over what it
 			// had buffered, including a cut final event. Ignore it all.
 			return
 		}
-		stop := s.handle(st, ev, &end)
-		var undecodable *undecodableError
-		if stop != nil && cut.Load() && errors.As(stop, &undecodable) {
+		if cut.isCut(handed) {
 			// The stream ended inside an event and r3labs handed over the
-			// remainder: a cut, not bad data. Resume normally.
+			// remainder: a cut, not an event, even when what it holds
+			// reads as one (SSE dispatches an event at its blank line
+			// only). Resume normally.
 			s.cfg.Logger.Debug("flags: stream: event cut by the end of the connection ignored")
 			return
 		}
+		stop := s.handle(st, ev, &end)
 		if stop != nil {
 			cancel(stop)
 		}

@@ -135,6 +135,42 @@ func TestStreamerCutMidEvent(t *testing.T) {
 	checkNoLeak(t)
 }
 
+// TestStreamerCutCompleteData: an event the connection's end cuts before
+// its blank line is not dispatched (SSE), even when its data is already
+// whole JSON; the client resumes from the event before it and applies
+// what the server sends then.
+func TestStreamerCutCompleteData(t *testing.T) {
+	doc1 := docJSON(1, "a")
+	cut, p2 := patchJSON(2, "cut"), patchJSON(2, "b")
+	for name, tail := range map[string]string{"line ended": "\n", "line open": ""} {
+		t.Run(name, func(t *testing.T) {
+			srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
+				sseStart(w)
+				switch n {
+				case 0:
+					sseEvent(w, "snapshot", "e1:1", doc1)
+					_, _ = w.Write([]byte("event: patch\nid: e1:2\ndata: " + cut + tail))
+					w.(http.Flusher).Flush()
+					// the handler returns: the response ends inside the event
+				default:
+					sseEvent(w, "patch", "e1:2", p2)
+					holdStream(r)
+				}
+			}, nil)
+			clock := newFakeClock()
+			_, rec := streamDocs(t, testConfig(srv.URL, clock), 2)
+			docs, _ := rec.snapshot()
+			checkApplied(t, docs,
+				applied{1, OriginStream, canonical(t, doc1)},
+				applied{2, OriginStream, patched(t, doc1, p2)})
+			if reqs := srv.Requests("/v1/stream"); len(reqs) != 2 || reqs[1].LastEventID != "e1:1" {
+				t.Errorf("stream requests = %+v, want 2, the second resuming from e1:1", reqs)
+			}
+			checkNoLeak(t)
+		})
+	}
+}
+
 // restartableServer serves on a fixed 127.0.0.1 address that can go down
 // and come back.
 type restartableServer struct {
