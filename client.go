@@ -120,7 +120,7 @@ func New(opts ...Option) (*Client, error) {
 			// Whatever the source kept of its Updates now answers ErrClosed.
 			c.updateHealth(func(h *health) { h.closed = true })
 			if c.events != nil {
-				c.events.close()
+				c.events.close(context.Background())
 			}
 			return nil, err
 		}
@@ -184,15 +184,28 @@ func statusErr(s Status) error {
 // EventOptions.CloseTimeout) and waits for every goroutine it started.
 // Evaluations keep answering from the last snapshot after Close.
 func (c *Client) Close() error {
+	c.shutdown(context.Background())
+	return nil
+}
+
+// Shutdown is Close within ctx, for a service's shutdown budget: the events
+// not yet sent get until ctx is done or EventOptions.CloseTimeout has
+// passed, whichever comes first. It returns ctx's error when ctx ended
+// before the client had closed (events may then be lost, and are logged).
+func (c *Client) Shutdown(ctx context.Context) error {
+	c.shutdown(ctx)
+	return ctx.Err()
+}
+
+func (c *Client) shutdown(ctx context.Context) {
 	c.closeOnce.Do(func() {
 		c.cancel()
 		<-c.done
 		if c.events != nil {
-			c.events.close()
+			c.events.close(ctx)
 		}
 		c.updateHealth(func(h *health) { h.closed, h.err = true, nil })
 	})
-	return nil
 }
 
 // Status returns the client's current health.

@@ -213,7 +213,8 @@ type events struct {
 	flushNow chan chan struct{} // FlushEvents: flush now, then close the channel
 	done     chan struct{}
 	stop     context.CancelFunc
-	last     int64 // the previous summary's end, Unix ms; flusher only
+	closeCtx context.Context // the caller's, for the last flush: set by close before stop
+	last     int64           // the previous summary's end, Unix ms; flusher only
 }
 
 // summaryCounters count the evaluations of one snapshot: for each flag (by
@@ -397,7 +398,8 @@ func (ev *events) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), ev.opts.CloseTimeout)
+			// closeCtx was set before ctx was cancelled (close).
+			fctx, cancel := context.WithTimeout(ev.closeCtx, ev.opts.CloseTimeout)
 			ev.flush(fctx, false)
 			cancel()
 			return
@@ -543,8 +545,9 @@ func (c *Client) FlushEvents(ctx context.Context) error {
 	}
 }
 
-// close flushes what is left (within CloseTimeout) and stops.
-func (ev *events) close() {
+// close flushes what is left (within CloseTimeout and ctx) and stops.
+func (ev *events) close(ctx context.Context) {
+	ev.closeCtx = ctx
 	ev.stop()
 	<-ev.done
 }

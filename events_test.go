@@ -249,6 +249,45 @@ func TestCloseFlushesEvents(t *testing.T) {
 	}
 }
 
+// stalledExporter is a destination that never answers: an Export returns
+// when its context ends.
+type stalledExporter struct{ ended chan error }
+
+func (e stalledExporter) Export(ctx context.Context, _ *EventBatch) error {
+	<-ctx.Done()
+	e.ended <- ctx.Err()
+	return ctx.Err()
+}
+
+// TestShutdownBoundsTheLastFlush: Shutdown gives the events left until its
+// context ends, not the whole CloseTimeout, and says so; the client is
+// closed all the same.
+func TestShutdownBoundsTheLastFlush(t *testing.T) {
+	exp := stalledExporter{ended: make(chan error, 1)}
+	c, err := New(WithDocument([]byte(eventsDoc)), WithEventExporter(exp),
+		WithEventOptions(EventOptions{FlushInterval: time.Hour, CloseTimeout: time.Hour}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Track(context.Background(), "m", NewContext("u").Build())
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := c.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want the context's deadline", err)
+	}
+	select {
+	case err := <-exp.ended:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("the last export ended with %v, want the Shutdown context's deadline", err)
+		}
+	default:
+		t.Error("Shutdown returned before the last export ended")
+	}
+	if c.Status().State != StateClosed {
+		t.Errorf("state after Shutdown %s, want %s", c.Status().State, StateClosed)
+	}
+}
+
 func TestEventsOff(t *testing.T) {
 	rec := &recorder{}
 	c := newTestClient(t, eventsDoc, WithEventExporter(rec), WithEvents(false))
