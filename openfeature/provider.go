@@ -50,7 +50,10 @@ var (
 type Option func(*Provider)
 
 // WithInitTimeout bounds how long Init waits for the client's first
-// snapshot when the SDK gives no context (default 10 s).
+// snapshot when the SDK's context has no deadline (default 10 s): the SDK
+// passes context.Background() from SetProvider, SetProviderAndWait and
+// the other calls that take none. A provider that timed out reports READY
+// once the client has flags.
 func WithInitTimeout(d time.Duration) Option { return func(p *Provider) { p.wait = d } }
 
 // New returns a Provider over client. The provider owns the client from
@@ -77,20 +80,34 @@ func (p *Provider) Init(ec of.EvaluationContext) error {
 	return p.InitWithContext(ctx, ec)
 }
 
-// InitWithContext waits for the client's first snapshot, then reports the
-// client's health and changes as provider events.
+// InitWithContext waits for the client's first snapshot, within ctx's
+// deadline or else WithInitTimeout, then reports the client's health and
+// changes as provider events. When the wait ends first, it returns the
+// error and goes on listening: READY follows once the client has flags.
 func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) error {
-	if err := p.client.WaitReady(ctx); err != nil {
-		return fmt.Errorf("flagstream: the client has no flags: %w", err)
+	if _, ok := ctx.Deadline(); !ok {
+		// Without it, a service whose flag server is down at start would
+		// wait in SetProviderAndWait for as long as the outage lasts.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.wait)
+		defer cancel()
 	}
+	err := p.client.WaitReady(ctx)
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.last = flags.StateReady // the SDK reports READY when Init returns
+	p.last = flags.StateReady // the SDK reports READY when Init returns nil
+	if err != nil {
+		p.last = p.client.Status().State // and ERROR when it returns an error
+	}
 	p.unregister = append(p.unregister,
 		p.client.OnStatus(p.onStatus),
 		p.client.OnChange(func(c flags.Change) {
 			p.emit(of.ProviderConfigChange, of.ProviderEventDetails{Message: fmt.Sprintf("flags at version %d", c.Version), FlagChanges: c.Flags})
 		}))
+	p.mu.Unlock()
+	if err != nil {
+		p.onStatus(p.client.Status()) // flags that came in the meantime: READY
+		return fmt.Errorf("flagstream: the client has no flags: %w", err)
+	}
 	return nil
 }
 

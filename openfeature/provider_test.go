@@ -12,6 +12,7 @@ import (
 
 	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/flagstest"
+	"github.com/flagstream/flags/rules"
 )
 
 // testDocument has a flag of every type, a targeted and a rolled-out flag,
@@ -199,6 +200,65 @@ func TestProviderNotReadyThroughOpenFeature(t *testing.T) {
 	if d.ErrorCode != of.ProviderNotReadyCode || !d.Value || d.Reason != of.ErrorReason {
 		t.Errorf("%+v, want PROVIDER_NOT_READY and the default", d)
 	}
+}
+
+// TestInitTimesOutThenReady: OpenFeature's calls that take no context
+// (SetNamedProviderAndWait) give Init context.Background(): WithInitTimeout
+// bounds the wait, the provider is in ERROR, and it becomes READY when the
+// client gets its flags. (Unbounded, a service started while its flag
+// server was down waited for the whole outage.)
+func TestInitTimesOutThenReady(t *testing.T) {
+	src := &later{deliver: make(chan struct{})}
+	c, err := flags.New(flags.WithSource(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = of.ShutdownWithContext(context.Background()) })
+	done := make(chan error, 1)
+	go func() { done <- of.SetNamedProviderAndWait("late", New(c, WithInitTimeout(50*time.Millisecond))) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("SetNamedProviderAndWait succeeded without flags")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("SetNamedProviderAndWait still waits after 10 s, with an init timeout of 50 ms")
+	}
+	client := of.NewClient("late")
+	if st := client.State(); st != of.ErrorState {
+		t.Errorf("state after the init timeout %s, want ERROR", st)
+	}
+	close(src.deliver)
+	deadline := time.Now().Add(10 * time.Second)
+	for client.State() != of.ReadyState {
+		if time.Now().After(deadline) {
+			t.Fatalf("state %s 10 s after the client got its flags, want READY", client.State())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if v, err := client.BooleanValue(context.Background(), "a", false, user("u", nil)); err != nil || !v {
+		t.Errorf("a = %v, %v; want true", v, err)
+	}
+}
+
+// later is a source that delivers a document when deliver is closed.
+type later struct{ deliver chan struct{} }
+
+func (s *later) Run(ctx context.Context, u flags.Updates) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-s.deliver:
+	}
+	doc, err := rules.ParseDocument([]byte(`{"flags": {"a": {"on": true, "variations": [true], "fallthrough": {"variation": 0}}}}`))
+	if err != nil {
+		return err
+	}
+	if err := u.Apply(doc, "test"); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return nil
 }
 
 // never is a source that delivers nothing.
