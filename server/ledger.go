@@ -126,34 +126,44 @@ func (s *Server) catchUp(ctx context.Context) (update, error) {
 			return all, fmt.Errorf("flags: store: change log: %w", err)
 		}
 		for _, c := range commits {
-			if c.Version != s.cur.Load().version+1 {
-				return all, fmt.Errorf("flags: store: change log: version %d follows %d", c.Version, s.cur.Load().version)
-			}
-			var u update
-			for _, ch := range c.Changes {
-				if ch.Value == nil {
-					if s.entries(ch.Kind)[ch.Key] != nil {
-						u.set(ch.Kind, ch.Key, nil)
-					}
-					continue
-				}
-				if err := parseMember(ch.Kind, ch.Value); err != nil {
-					return all, fmt.Errorf("flags: store: change log: version %d: %ss.%s: %w", c.Version, ch.Kind, ch.Key, err)
-				}
-				u.set(ch.Kind, ch.Key, servedEntry(ch.Value))
-			}
-			p, err := s.prepare(u) // at the version after the one served: c.Version
+			u, err := s.applyCommit(c)
 			if err != nil {
-				return all, fmt.Errorf("flags: store: change log: version %d: %w", c.Version, err)
+				return all, err
 			}
-			s.apply(p)
 			all.merge(u)
-			s.log.Info("flags: published", "cause", "store", "version", p.st.version, "flags", len(u.flags), "segments", len(u.segments))
 		}
 		if len(commits) < catchUpBatch {
 			return all, nil
 		}
 	}
+}
+
+// applyCommit publishes c, another replica's commit of the version after
+// the one served, as its own patch. writeMu must be held.
+func (s *Server) applyCommit(c *Commit) (update, error) {
+	if c.Version != s.cur.Load().version+1 {
+		return update{}, fmt.Errorf("flags: store: change log: version %d follows %d", c.Version, s.cur.Load().version)
+	}
+	var u update
+	for _, ch := range c.Changes {
+		if ch.Value == nil {
+			if s.entries(ch.Kind)[ch.Key] != nil {
+				u.set(ch.Kind, ch.Key, nil)
+			}
+			continue
+		}
+		if err := parseMember(ch.Kind, ch.Value); err != nil {
+			return update{}, fmt.Errorf("flags: store: change log: version %d: %ss.%s: %w", c.Version, ch.Kind, ch.Key, err)
+		}
+		u.set(ch.Kind, ch.Key, servedEntry(ch.Value))
+	}
+	p, err := s.prepare(u) // at the version after the one served: c.Version
+	if err != nil {
+		return update{}, fmt.Errorf("flags: store: change log: version %d: %w", c.Version, err)
+	}
+	s.apply(p)
+	s.log.Info("flags: published", "cause", "store", "version", p.st.version, "flags", len(u.flags), "segments", len(u.segments))
+	return u, nil
 }
 
 // resync loads the whole content of a Ledger whose change log does not

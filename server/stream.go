@@ -108,33 +108,44 @@ func (s *Server) subscribe(lastID string, kick func(), fetched []*event) (sub *s
 				replay = append(replay, ev)
 			}
 		}
-	} else if _, sameEpoch := s.eventVersion(lastID); sameEpoch && len(fetched) > 0 && fetched[0].version <= st.version {
-		// (fetched was made under lastID's epoch: a reset since then
-		// makes it another lineage's.)
-		var r []*event
-		for _, ev := range fetched {
-			if ev.version <= st.version {
-				r = append(r, ev)
-			}
-		}
-		last := r[len(r)-1].version
-		ok := last == st.version
-		if !ok && len(s.ring) > 0 && s.ring[0].version <= last+1 {
-			for _, ev := range s.ring {
-				if ev.version > last {
-					r = append(r, ev)
-				}
-			}
-			ok = true
-		}
-		if ok {
-			snapshot, replay = nil, r
-		}
+	} else if r, ok := s.fetchedReplay(lastID, fetched, st.version); ok {
+		snapshot, replay = nil, r
 	}
 	sub = &subscriber{queue: make(chan *event, s.opts.SubscriberQueue), done: make(chan struct{}), kick: kick}
 	s.subs[sub] = struct{}{}
 	s.streams.Add(1)
 	return sub, snapshot, replay, nil
+}
+
+// fetchedReplay is what a stream resuming after lastID is sent from the
+// patches fetched from a Ledger's change log (subscribe): those up to the
+// version served, then the ring's, when together they lead to it without a
+// gap. mu must be held.
+func (s *Server) fetchedReplay(lastID string, fetched []*event, current int64) ([]*event, bool) {
+	// fetched was made under lastID's epoch: a reset since then makes it
+	// another lineage's.
+	if _, sameEpoch := s.eventVersion(lastID); !sameEpoch || len(fetched) == 0 || fetched[0].version > current {
+		return nil, false
+	}
+	var r []*event
+	for _, ev := range fetched {
+		if ev.version <= current {
+			r = append(r, ev)
+		}
+	}
+	last := r[len(r)-1].version
+	if last == current {
+		return r, true
+	}
+	if len(s.ring) == 0 || s.ring[0].version > last+1 {
+		return nil, false
+	}
+	for _, ev := range s.ring {
+		if ev.version > last {
+			r = append(r, ev)
+		}
+	}
+	return r, true
 }
 
 // eventVersion is the version that lastID, a stream's Last-Event-ID, names
