@@ -251,20 +251,23 @@ func checkAuditAPI(t *testing.T, base string, want []string) {
 	}
 }
 
+// auditServers start a server over baseDoc with an admin token, over each
+// store that keeps its own audit log, and return it and its URL.
+var auditServers = map[string]func(t *testing.T) (*Server, string){
+	"memory": func(t *testing.T) (*Server, string) {
+		srv, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken})
+		return srv, ts.URL
+	},
+	"file": func(t *testing.T) (*Server, string) {
+		srv, base, _ := fileServer(t, docFile(t, baseDoc))
+		return srv, base
+	},
+}
+
 // TestAuditQuery: key, kind, since and limit select entries; next pages
 // through the rest; bad parameters are 400.
 func TestAuditQuery(t *testing.T) {
-	for name, open := range map[string]func(t *testing.T) (*Server, string){
-		"memory": func(t *testing.T) (*Server, string) {
-			srv, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken})
-			return srv, ts.URL
-		},
-		"file": func(t *testing.T) (*Server, string) {
-			path := docFile(t, baseDoc)
-			srv, base, _ := fileServer(t, path)
-			return srv, base
-		},
-	} {
+	for name, open := range auditServers {
 		t.Run(name, func(t *testing.T) {
 			_, base := open(t)
 			for i := range 5 {
@@ -514,16 +517,7 @@ func TestAuditLogRotated(t *testing.T) {
 // fills the page, so that a client paging by since (the last version it
 // saw, SPEC §10) misses none of its entries; the limit always holds.
 func TestAuditPagesKeepChangesWhole(t *testing.T) {
-	for name, open := range map[string]func(t *testing.T) (*Server, string){
-		"memory": func(t *testing.T) (*Server, string) {
-			srv, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken})
-			return srv, ts.URL
-		},
-		"file": func(t *testing.T) (*Server, string) {
-			srv, base, _ := fileServer(t, docFile(t, baseDoc))
-			return srv, base
-		},
-	} {
+	for name, open := range auditServers {
 		t.Run(name, func(t *testing.T) {
 			srv, base := open(t)
 			if resp, answer := do(t, "PUT", base+"/v1/admin/flags/one", adminToken, `{"variations": [1], "fallthrough": {"variation": 0}}`); resp.StatusCode != http.StatusOK {

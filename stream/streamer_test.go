@@ -103,60 +103,34 @@ func TestStreamerCleanEndReconnectsWithLastEventID(t *testing.T) {
 	checkNoLeak(t)
 }
 
+// TestStreamerCutMidEvent: an event that the connection's end cuts before
+// its blank line is not dispatched (SSE), whether its data is half a
+// document or already whole JSON; the client resumes from the event before
+// it and applies what the server sends then.
 func TestStreamerCutMidEvent(t *testing.T) {
 	doc1 := docJSON(1, "a")
 	p2 := patchJSON(2, "b")
-	srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
-		sseStart(w)
-		switch n {
-		case 0:
-			sseEvent(w, "snapshot", "e1:1", doc1)
-			_, _ = w.Write([]byte("event: patch\nid: e1:2\ndata: " + p2[:len(p2)/2]))
-			w.(http.Flusher).Flush()
-			panic(http.ErrAbortHandler) // drop the connection mid-event
-		default:
-			sseEvent(w, "patch", "e1:2", p2)
-			holdStream(r)
-		}
-	}, nil)
-	srv.Config.ErrorLog = nil
-	clock := newFakeClock()
-	_, rec := streamDocs(t, testConfig(srv.URL, clock), 2)
-	docs, _ := rec.snapshot()
-	checkApplied(t, docs,
-		applied{1, OriginStream, canonical(t, doc1)},
-		applied{2, OriginStream, patched(t, doc1, p2)})
-	if reqs := srv.Requests("/v1/stream"); len(reqs) != 2 || reqs[1].LastEventID != "e1:1" {
-		t.Errorf("stream requests = %+v, want 2, the second resuming from e1:1", reqs)
-	}
-	if n := len(clock.Sleeps()); n != 1 {
-		t.Errorf("%d backoff waits, want 1", n)
-	}
-	checkNoLeak(t)
-}
-
-// TestStreamerCutCompleteData: an event the connection's end cuts before
-// its blank line is not dispatched (SSE), even when its data is already
-// whole JSON; the client resumes from the event before it and applies
-// what the server sends then.
-func TestStreamerCutCompleteData(t *testing.T) {
-	doc1 := docJSON(1, "a")
-	cut, p2 := patchJSON(2, "cut"), patchJSON(2, "b")
-	for name, tail := range map[string]string{"line ended": "\n", "line open": ""} {
+	whole := patchJSON(2, "cut")
+	for name, cut := range map[string]string{
+		"half the data":          p2[:len(p2)/2],
+		"whole data, line ended": whole + "\n",
+		"whole data, line open":  whole,
+	} {
 		t.Run(name, func(t *testing.T) {
 			srv := newFakeServer(t, func(n int, w http.ResponseWriter, r *http.Request) {
 				sseStart(w)
 				switch n {
 				case 0:
 					sseEvent(w, "snapshot", "e1:1", doc1)
-					_, _ = w.Write([]byte("event: patch\nid: e1:2\ndata: " + cut + tail))
+					_, _ = w.Write([]byte("event: patch\nid: e1:2\ndata: " + cut))
 					w.(http.Flusher).Flush()
-					// the handler returns: the response ends inside the event
+					panic(http.ErrAbortHandler) // drop the connection mid-event
 				default:
 					sseEvent(w, "patch", "e1:2", p2)
 					holdStream(r)
 				}
 			}, nil)
+			srv.Config.ErrorLog = nil
 			clock := newFakeClock()
 			_, rec := streamDocs(t, testConfig(srv.URL, clock), 2)
 			docs, _ := rec.snapshot()
@@ -165,6 +139,9 @@ func TestStreamerCutCompleteData(t *testing.T) {
 				applied{2, OriginStream, patched(t, doc1, p2)})
 			if reqs := srv.Requests("/v1/stream"); len(reqs) != 2 || reqs[1].LastEventID != "e1:1" {
 				t.Errorf("stream requests = %+v, want 2, the second resuming from e1:1", reqs)
+			}
+			if n := len(clock.Sleeps()); n != 1 {
+				t.Errorf("%d backoff waits, want 1", n)
 			}
 			checkNoLeak(t)
 		})
