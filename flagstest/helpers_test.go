@@ -19,12 +19,17 @@ type fakeTB struct {
 	mu       sync.Mutex
 	fatals   []string
 	errors   []string
+	logs     []string
 	cleanups []func()
 }
 
 func (f *fakeTB) Helper() {}
 
-func (f *fakeTB) Log(args ...any) {}
+func (f *fakeTB) Log(args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logs = append(f.logs, fmt.Sprint(args...))
+}
 
 func (f *fakeTB) Fatalf(format string, args ...any) {
 	f.mu.Lock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"slices"
 	"sync"
 	"time"
 
@@ -87,13 +86,15 @@ func (o oracleSource) Run(ctx context.Context, u flags.Updates) error { return o
 // OnChange delivery of its first snapshot is over, so a listener
 // registered now sees only later changes. The TestData's changes return
 // once it has them too (a polling source at its next poll: give it a short
-// PollInterval). It is closed when the test ends. Taking the source, rather
+// PollInterval). It is closed when the test ends, and logs to tb.Log unless
+// opts give it a logger. Taking the source, rather
 // than building it, keeps package flagstest free of the stream client and
 // its dependencies: a test that wants them imports package stream.
 func (s *Server) Client(src flags.Source, opts ...flags.Option) *flags.Client {
 	tb := s.td.tb
 	tb.Helper()
-	client, err := flags.New(append(slices.Clip(opts), flags.WithSource(src))...)
+	all := append([]flags.Option{flags.WithLogger(testLogger(tb))}, opts...)
+	client, err := flags.New(append(all, flags.WithSource(src))...)
 	if err != nil {
 		tb.Fatalf("flagstest: Server.Client: %v", err)
 		return nil

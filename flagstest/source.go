@@ -81,6 +81,41 @@ func TestSource(tb testing.TB, src flags.Source) *rules.Document {
 }
 
 // tbWriter sends a recorder's log records to tb.Log until Run returned.
+// testLogger returns a logger that writes to tb.Log, so that what a
+// client logs is told under its own test rather than interleaved on
+// stderr, until tb's cleanups have run (a later record is dropped:
+// tb.Log would panic). A client registered after it is closed before.
+func testLogger(tb testing.TB) *slog.Logger {
+	w := &tbLog{tb: tb}
+	tb.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+		if len(groups) == 0 && a.Key == slog.TimeKey {
+			return slog.Attr{} // the test log has its own order; times are noise
+		}
+		return a
+	}}))
+}
+
+// tbLog writes each record to tb.Log until done.
+type tbLog struct {
+	mu   sync.Mutex
+	tb   testing.TB
+	done bool
+}
+
+func (w *tbLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.tb.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
 type tbWriter struct {
 	r  *recorder
 	tb testing.TB

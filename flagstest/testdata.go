@@ -92,10 +92,12 @@ func New(tb testing.TB, items ...Item) *TestData {
 // NewClient returns one more ready in-process client fed by td, built with
 // opts as well (flags.WithClock, flags.WithLogger...; not another source).
 // It is closed by tb.Cleanup. Use it when the code under test needs client
-// options; td.Client is there either way.
+// options; td.Client is there either way. It logs to tb.Log unless opts
+// give it a logger.
 func (td *TestData) NewClient(opts ...flags.Option) *flags.Client {
 	td.tb.Helper()
-	client, err := flags.New(append(slices.Clip(opts), flags.WithSource(td))...)
+	all := append([]flags.Option{flags.WithLogger(testLogger(td.tb))}, opts...)
+	client, err := flags.New(append(all, flags.WithSource(td))...)
 	if err != nil {
 		td.tb.Fatalf("flagstest: %v", err)
 		return nil

@@ -283,3 +283,18 @@ func TestNewClientOptions(t *testing.T) {
 		t.Error("after closing one client, the others stopped getting Sets")
 	}
 }
+
+// TestClientsLogToTheTest: what a TestData's clients log goes to the test's
+// log (attributed to it, not interleaved on stderr), and nothing after the
+// test's cleanups.
+func TestClientsLogToTheTest(t *testing.T) {
+	tb := &fakeTB{}
+	td := flagstest.New(tb)
+	td.SetDocument([]byte(`{"flags":{"broken":{"on":true,"variations":["x"],"fallthrough":{"variation":7}}}}`))
+	tb.finish()
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	if len(tb.fatals) > 0 || !strings.Contains(strings.Join(tb.logs, "\n"), "broken") {
+		t.Errorf("the test's log %q (failures %q), want the client's warning naming flag broken", tb.logs, tb.fatals)
+	}
+}
