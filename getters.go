@@ -39,6 +39,7 @@ func (c *Client) evaluateSnapshot(ev *evaluation, key string, ec *Context) {
 	}
 	f := snap.Flag(key)
 	if f == nil {
+		c.stats.notFound.Add(1)
 		*ev = errorEval(nil, errFlagNotFound, fmt.Errorf("%w: %q", ErrFlagNotFound, key))
 		return
 	}
@@ -87,6 +88,7 @@ func (c *Client) pick(ctx context.Context, key string, ec *Context) (*eval.Varia
 	}
 	f := snap.Flag(key)
 	if f == nil {
+		c.stats.notFound.Add(1)
 		return nil, 0
 	}
 	v, rollout := -1, uint8(0)

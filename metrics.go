@@ -15,6 +15,7 @@ type Metrics struct {
 	SourceFailures int64             // failures the source reported (connection lost, server error...)
 	Recoveries     int64             // times the source was healthy again after failing (stream reconnects, resyncs)
 	EventsDropped  int64             // events dropped (full buffer, failed delivery) since the start
+	FlagsNotFound  int64             // evaluations of a key the snapshot does not hold (FLAG_NOT_FOUND): a typo or a deleted flag still asked for
 	Evaluations    []EvaluationCount // evaluations per flag version and variation, with WithMetrics; sorted
 }
 
@@ -32,6 +33,7 @@ type clientStats struct {
 	updates    atomic.Int64
 	failures   atomic.Int64
 	recoveries atomic.Int64
+	notFound   atomic.Int64 // evaluations of a key not in the snapshot; one counter, not one per key, which callers choose
 
 	mu     sync.Mutex
 	totals map[lateKey]int64 // evaluations drained from the client's evalCounter
@@ -50,7 +52,7 @@ func WithMetrics() Option {
 // Metrics returns the client's counters now.
 func (c *Client) Metrics() Metrics {
 	m := Metrics{Status: c.Status(), UpdatesApplied: c.stats.updates.Load(),
-		SourceFailures: c.stats.failures.Load(), Recoveries: c.stats.recoveries.Load()}
+		SourceFailures: c.stats.failures.Load(), Recoveries: c.stats.recoveries.Load(), FlagsNotFound: c.stats.notFound.Load()}
 	if c.events != nil {
 		m.EventsDropped = c.events.droppedTotal.Load()
 	}

@@ -40,8 +40,12 @@ func TestMetrics(t *testing.T) {
 	ann := NewContext("ann").Build()
 	c.Bool(ctx, "b", ann, false)
 	c.BoolDetail(ctx, "b", ann, false)
-	c.Bool(ctx, "nope", ann, false) // no such flag: not counted
+	c.Bool(ctx, "nope", ann, false) // no such flag: not in Evaluations (callers choose keys), counted in FlagsNotFound
+	c.StringDetail(ctx, "nope-either", ann, "")
 	m := c.Metrics()
+	if m.FlagsNotFound != 2 {
+		t.Errorf("FlagsNotFound = %d, want 2", m.FlagsNotFound)
+	}
 	if m.UpdatesApplied != 2 || m.SourceFailures != 2 || m.Recoveries != 1 || m.Status.State != StateReady {
 		t.Errorf("metrics %+v", m)
 	}

@@ -21,7 +21,7 @@ func Map(m flags.Metrics) map[string]any {
 	out := map[string]any{
 		"state": m.Status.State, "source": m.Status.Source, "version": m.Status.Version,
 		"updatesApplied": m.UpdatesApplied, "sourceFailures": m.SourceFailures, "recoveries": m.Recoveries,
-		"eventsDropped": m.EventsDropped, "evaluations": m.Evaluations,
+		"eventsDropped": m.EventsDropped, "flagsNotFound": m.FlagsNotFound, "evaluations": m.Evaluations,
 	}
 	if m.Status.Err != nil {
 		out["error"] = m.Status.Err.Error()
