@@ -50,7 +50,8 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeout(r.Context(), pingTimeout)
 			defer cancel()
 			if err := p.Ping(ctx); err != nil {
-				reason = "store unreachable: " + err.Error()
+				reason = storeUnavailable // unauthenticated: the error is logged, not shown
+				s.storeDown("/readyz", err)
 			}
 		}
 	}

@@ -32,7 +32,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	if err := os.Rename(path, moved); err != nil {
 		t.Fatal(err)
 	}
-	check("/readyz", 503, "store unreachable")
+	check("/readyz", 503, "store is unavailable")
 	check("/healthz", 200, "ok")
 	if err := os.Rename(moved, path); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
@@ -355,9 +356,29 @@ func commitPatch(c *Commit) *rules.Patch {
 }
 
 // unavailable answers a write the store could not make because it cannot
-// be reached.
-func unavailable(target string, err error) adminResult {
-	res := failed(http.StatusServiceUnavailable, "flags: %s: %v; retry", target, err)
+// be reached. The answer does not hold the store's error, which names its
+// host, database and user: the server's log does.
+func unavailable(target string, _ error) adminResult {
+	res := failed(http.StatusServiceUnavailable, "flags: %s: %s; retry", target, storeUnavailable)
 	res.retryAfter = "1"
 	return res
+}
+
+// storeUnavailable is what answers say of a store that cannot be reached;
+// its error goes to the log (storeDown), not to clients.
+const storeUnavailable = "the store is unavailable"
+
+// storeDownEvery is how often storeDown logs at most: readiness probes and
+// SDKs posting events ask many times a second during an outage.
+const storeDownEvery = 10 * time.Second
+
+// storeDown logs that the store could not be reached, with its error, at
+// most once every storeDownEvery.
+func (s *Server) storeDown(where string, err error) {
+	now := time.Now().UnixNano()
+	last := s.storeDownLogged.Load()
+	if now-last < int64(storeDownEvery) || !s.storeDownLogged.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn("flags: the store is unavailable", "where", where, "err", err)
 }

@@ -442,6 +442,13 @@ func TestLedgerUnavailable(t *testing.T) {
 	if resp, body := do(t, "GET", urlA+"/readyz", "", ""); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "unavailable") {
 		t.Errorf("/readyz with the store down = %d %q, want 503", resp.StatusCode, body)
 	}
+	// The store's error names its host, database and user: the log has
+	// it, no answer does.
+	for _, req := range [][3]string{{"PUT", "/v1/admin/flags/x", `{"variations": [true], "fallthrough": {"variation": 0}}`}, {"GET", "/readyz", ""}, {"GET", "/v1/admin/audit", ""}} {
+		if _, body := do(t, req[0], urlA+req[1], adminToken, req[2]); strings.Contains(body, "connection refused") {
+			t.Errorf("%s %s with the store down shows its error: %s", req[0], req[1], body)
+		}
+	}
 	if resp, _ := do(t, "GET", urlB+"/v1/flags", "", ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("reads with the store down = %d, want 200", resp.StatusCode)
 	}

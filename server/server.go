@@ -247,6 +247,9 @@ type Server struct {
 	// could not record; retryReloads tries it again.
 	reloadFailed atomic.Bool
 
+	// storeDownLogged is when storeDown last logged (Unix ns).
+	storeDownLogged atomic.Int64
+
 	// events holds what the event log says: experiments and summaries.
 	events *eventState
 	// stats counts what Stats reports.

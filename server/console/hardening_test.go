@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -8,12 +9,14 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/rules"
 	"github.com/flagstream/flags/server"
+	"github.com/flagstream/flags/server/console/internal/consoletest"
 )
 
 // TestSignInFormCSRF: signing in replaces the browser's session, so a
@@ -253,5 +256,47 @@ func TestEditsAndSwitchesAsTyped(t *testing.T) {
 	resp, page = b.post("/ui/flags/pat/edit", url.Values{"csrf": {csrf}, "version": {"0"}, "json": {`{"on": false, "variations": ["EDIT-2"], "fallthrough": {"variation": 0}}`}})
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(page, "deleted pat") || !strings.Contains(page, "EDIT-2") {
 		t.Errorf("an edit of a deleted flag: %d %s", resp.StatusCode, page)
+	}
+}
+
+// auditDown is a memory store whose audit log cannot be read while down.
+type auditDown struct {
+	*server.MemoryStore
+	down atomic.Bool
+}
+
+func (s *auditDown) Audit(ctx context.Context, q server.AuditQuery) (*server.AuditPage, error) {
+	if s.down.Load() {
+		return nil, fmt.Errorf("%w: connection refused", server.ErrUnavailable)
+	}
+	return s.MemoryStore.Audit(ctx, q)
+}
+
+// TestAuditOutOfReach: when the audit log cannot be read, the audit page
+// and a flag's history say so (503 for the page) rather than showing an
+// empty log, which reads as "no change recorded".
+func TestAuditOutOfReach(t *testing.T) {
+	d, err := rules.ParseDocument([]byte(testDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &auditDown{MemoryStore: server.NewMemoryStore(d)}
+	_, base := consoletest.ServeStore(t, store, New(Options{}), consoletest.Token{Name: "alice", Role: "admin", Secret: "alice-secret"})
+	f := &fixture{url: base}
+	b, _ := f.signIn(t, "alice-secret")
+	_, page := b.get("/ui/")
+	if _, page := b.post("/ui/flags/checkout/switch", url.Values{"csrf": {csrfOf(t, page)}, "on": {"false"}, "version": {"2"}}); !strings.Contains(page, "checkout is now off") {
+		t.Fatalf("switch: %s", page)
+	}
+	if _, page := b.get("/ui/audit"); !strings.Contains(page, "checkout") || strings.Contains(page, "No change recorded") {
+		t.Fatal("the audit page does not show the switch of checkout")
+	}
+	store.down.Store(true)
+	resp, page := b.get("/ui/audit")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(page, "cannot be read") || strings.Contains(page, "No change recorded") {
+		t.Errorf("the audit page with the log out of reach: %d, want 503 saying it cannot be read", resp.StatusCode)
+	}
+	if _, page := b.get("/ui/flags/checkout"); !strings.Contains(page, "cannot be read") || strings.Contains(page, "No change recorded") {
+		t.Error("the flag page's history with the log out of reach does not say it cannot be read")
 	}
 }

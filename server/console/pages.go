@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -239,7 +240,10 @@ func (c *Console) showFlag(w http.ResponseWriter, r *http.Request, s *session, k
 	}
 	var audit server.AuditPage
 	rec := c.api(r, s, http.MethodGet, "/v1/admin/audit?"+url.Values{"key": {key}, "kind": {string(server.KindFlag)}, "limit": {"1000"}}.Encode(), nil)
-	_ = json.Unmarshal(rec.Body.Bytes(), &audit)
+	historyErr := auditError(rec)
+	if historyErr == "" {
+		_ = json.Unmarshal(rec.Body.Bytes(), &audit)
+	}
 	slices.Reverse(audit.Entries) // newest first
 	if len(audit.Entries) > 20 {
 		audit.Entries = audit.Entries[:20]
@@ -247,7 +251,7 @@ func (c *Console) showFlag(w http.ResponseWriter, r *http.Request, s *session, k
 	c.render(w, "flag", status, c.page(s, key, map[string]any{
 		"Flag": f, "Words": describeFlag(f), "JSON": editor, "Dependants": c.uses(snap).requiredBy[key],
 		"Segments": segmentsUsed(f), "Rollouts": rolloutCharts(f, c.now().UnixMilli()), "Experiment": experimentView(rep),
-		"History": historyView(audit.Entries), "Guard": guardState(f), "Spark": c.srv.Load().Summaries(key),
+		"History": historyView(audit.Entries), "HistoryError": historyErr, "Guard": guardState(f), "Spark": c.srv.Load().Summaries(key),
 	}))
 }
 
@@ -317,13 +321,18 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) 
 		}
 	}
 	var entries []server.AuditEntry
+	status, readErr := http.StatusOK, ""
 	for after := ""; ; {
 		if after != "" {
 			q.Set("after", after)
 		}
 		rec := c.api(r, s, http.MethodGet, "/v1/admin/audit?"+q.Encode(), nil)
+		if readErr = auditError(rec); readErr != "" {
+			status, entries = rec.Code, nil // a part of the log would read as all of it
+			break
+		}
 		var p server.AuditPage
-		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &p) != nil {
+		if json.Unmarshal(rec.Body.Bytes(), &p) != nil {
 			break
 		}
 		entries = append(entries, p.Entries...)
@@ -333,10 +342,20 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) 
 	}
 	slices.Reverse(entries)
 	pageNo, from, to := pageBounds(r, len(entries))
-	c.render(w, "audit", http.StatusOK, c.page(s, "Audit log", map[string]any{
+	c.render(w, "audit", status, c.page(s, "Audit log", map[string]any{
 		"Entries": historyView(entries[from:to]), "Page": pageNo, "HasNext": to < len(entries), "Key": r.URL.Query().Get("key"),
-		"Kind": r.URL.Query().Get("kind"),
+		"Kind": r.URL.Query().Get("kind"), "Error": readErr,
 	}))
+}
+
+// auditError is why the audit log could not be read (the store is
+// unreachable, say), or "": shown instead of an empty log, which would
+// read as "no change recorded" when changes are only out of reach.
+func auditError(rec *httptest.ResponseRecorder) string {
+	if rec.Code == http.StatusOK {
+		return ""
+	}
+	return "The audit log cannot be read now (" + apiMessage(rec.Body.Bytes()) + "). Nothing is lost: reload once the store is back."
 }
 
 // listCap is how many flags a list of dependants or of a segment's users

@@ -35,9 +35,15 @@ func Serve(t testing.TB, doc string, ui Console, tokens ...Token) (*server.Serve
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ServeStore(t, server.NewMemoryStore(d), ui, tokens...)
+}
+
+// ServeStore is Serve over a store of the test's own.
+func ServeStore(t testing.TB, store server.Store, ui Console, tokens ...Token) (*server.Server, string) {
+	t.Helper()
 	// Guards are checked once an hour: the tests post events that would
 	// trip a guard at the next check, and show it armed.
-	srv, err := server.New(server.NewMemoryStore(d), server.Options{TokensFile: testkit.TokensFile(t, tokens...), Console: ui, GuardInterval: time.Hour})
+	srv, err := server.New(store, server.Options{TokensFile: testkit.TokensFile(t, tokens...), Console: ui, GuardInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
