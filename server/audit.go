@@ -234,9 +234,7 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "flags: audit: after: "+err.Error(), nil)
 		return
 	case errors.Is(err, ErrUnavailable): // as for admin writes: worth a retry
-		s.storeDown("GET /v1/admin/audit", err)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "flags: audit: "+storeUnavailable+"; retry", nil)
+		s.writeStoreDown(w, "audit", err)
 		return
 	case err != nil:
 		s.log.Error("flags: audit: reading the store failed", "err", err)

@@ -191,9 +191,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	dup, err := s.events.log.AppendEvents(r.Context(), out)
 	switch {
 	case errors.Is(err, ErrUnavailable):
-		s.storeDown("POST /v1/events", err)
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "flags: events: "+storeUnavailable+"; retry", nil)
+		s.writeStoreDown(w, "events", err)
 		return
 	case err != nil:
 		s.log.Error("flags: events: could not keep a batch", "err", err)

@@ -372,6 +372,15 @@ const storeUnavailable = "the store is unavailable"
 // SDKs posting events ask many times a second during an outage.
 const storeDownEvery = 10 * time.Second
 
+// writeStoreDown answers a request about what (events, audit) that the
+// store could not serve because it cannot be reached: 503, Retry-After,
+// and the error in the log only.
+func (s *Server) writeStoreDown(w http.ResponseWriter, what string, err error) {
+	s.storeDown(what, err)
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, "flags: "+what+": "+storeUnavailable+"; retry", nil)
+}
+
 // storeDown logs that the store could not be reached, with its error, at
 // most once every storeDownEvery.
 func (s *Server) storeDown(where string, err error) {
