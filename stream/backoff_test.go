@@ -208,6 +208,8 @@ func TestEventScanner(t *testing.T) {
 		{"d", false, true, 0},
 		{"x\r", false, true, 0},
 		{"event: patch\ndata: {}\n", false, true, 0},
+		{"event: patch\n: ping\n: ping\n", false, true, 0}, // comments inside an open event
+		{"data: x\n\n: ping\n", true, false, 1},
 		{"data: x\n\ndata: y", true, true, 1},
 		{"", false, false, 0},
 	} {

@@ -160,7 +160,10 @@ func (s *eventScanner) scan(b []byte) (progress bool, events int) {
 		}
 		switch { // a line ends
 		case s.inLine && s.comment:
-			progress = true
+			// A heartbeat between events is progress; comment lines inside
+			// an open event are not, or a server could hold an event open
+			// for ever with one a second.
+			progress = progress || !s.fields
 		case s.inLine:
 			s.fields = true
 		case s.fields: // a blank line ends the open event
