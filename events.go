@@ -318,7 +318,7 @@ func newEvents(exp Exporter, o EventOptions, logger interface{ Warn(string, ...a
 	ctx, cancel := context.WithCancel(context.Background())
 	ev := &events{exp: exp, opts: o, log: logger, buf: make([]pendingEvent, 0, o.Capacity),
 		wake: make(chan struct{}, 1), flushNow: make(chan chan struct{}),
-		done: make(chan struct{}), stop: cancel}
+		done: make(chan struct{}), stop: cancel, closeCtx: context.Background()}
 	ev.last = time.Now().UnixMilli()
 	ev.recent.Store(new(recentExposures))
 	go ev.run(ctx)
