@@ -505,22 +505,13 @@ func rawMap(m map[string]*entry) map[string]json.RawMessage {
 // both members are always present.
 func encodePatch(p *rules.Patch) []byte {
 	var b bytes.Buffer
-	b.Grow(64 + membersSize(p.Flags) + membersSize(p.Segments)) // see eval's Document.MarshalJSON
+	b.Grow(64 + eval.RawMapSize(p.Flags) + eval.RawMapSize(p.Segments)) // once, not doubling through megabytes
 	fmt.Fprintf(&b, `{"version":%d,"flags":`, p.Version)
 	writeMembers(&b, p.Flags)
 	b.WriteString(`,"segments":`)
 	writeMembers(&b, p.Segments)
 	b.WriteByte('}')
 	return b.Bytes()
-}
-
-// membersSize is about the bytes writeMembers writes for m.
-func membersSize(m map[string]json.RawMessage) int {
-	n := 2
-	for k, v := range m {
-		n += len(k) + 4 + max(len(v), 4)
-	}
-	return n
 }
 
 func writeMembers(b *bytes.Buffer, m map[string]json.RawMessage) {

@@ -274,7 +274,7 @@ func (d *Document) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
 	// Sized once: growing a buffer of megabytes by doubling cost more than
 	// the encoding (a 10 MB document took half a second on a busy machine).
-	b.Grow(64 + rawMapSize(d.Flags) + rawMapSize(d.Segments))
+	b.Grow(64 + RawMapSize(d.Flags) + RawMapSize(d.Segments))
 	fmt.Fprintf(&b, `{"version":%d,"flags":`, d.Version)
 	if err := writeRawMap(&b, d.Flags); err != nil {
 		return nil, err
@@ -287,9 +287,10 @@ func (d *Document) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// rawMapSize is about the bytes writeRawMap writes for m: a capacity, not
-// a bound (keys are escaped, values compacted).
-func rawMapSize(m map[string]json.RawMessage) int {
+// RawMapSize is about the bytes a JSON object of m's members takes (what
+// writeRawMap writes, or the server's patch encoder): a capacity to grow a
+// buffer to once, not a bound (keys are escaped, values compacted).
+func RawMapSize(m map[string]json.RawMessage) int {
 	n := 2
 	for k, v := range m {
 		n += len(k) + 4 + max(len(v), 4)
