@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/flagstream/flags/internal/eval"
@@ -207,10 +206,7 @@ func (s *Server) resync(ctx context.Context) (update, error) {
 		return update{}, err
 	}
 	s.mu.Lock()
-	for i := range s.ring {
-		s.ring[i] = nil
-	}
-	s.ring, s.ringBytes = s.ring[:0], 0
+	s.clearRingLocked()
 	s.mu.Unlock()
 	s.apply(p)
 	s.log.Warn("flags: the store's change log does not reach back to the version served; loaded its whole content",
@@ -228,50 +224,35 @@ func (s *Server) rebase(ctx context.Context, epoch string) (update, error) {
 	if err != nil {
 		return update{}, fmt.Errorf("flags: store: load: %w", err)
 	}
+	oldFlags, oldSegments := s.flags, s.segments
+	s.flags, s.segments = map[string]*entry{}, map[string]*entry{}
 	served := &rules.Document{Version: doc.Version, Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
-	for _, kind := range []Kind{KindFlag, KindSegment} {
-		src, dst := doc.Flags, served.Flags
-		if kind == KindSegment {
-			src, dst = doc.Segments, served.Segments
-		}
-		for key, raw := range src {
-			if raw != nil && strings.TrimSpace(string(raw)) != "null" {
-				dst[key] = raw
-			}
-		}
+	s.addEntries(KindFlag, doc.Flags, served.Flags) // as at the start: loadFirst
+	s.addEntries(KindSegment, doc.Segments, served.Segments)
+	st, err := s.newState(served, epoch)
+	if err == nil {
+		err = parseMembers(served)
 	}
-	if err := parseMembers(served); err != nil {
+	if err != nil {
+		s.flags, s.segments = oldFlags, oldSegments
 		return update{}, fmt.Errorf("flags: store: %w", err)
 	}
-	st, err := s.newState(served, epoch)
-	if err != nil {
-		return update{}, err
-	}
-	old := s.cur.Load()
 	var u update // every key of either lineage: what listeners must look at again
-	for _, kind := range []Kind{KindFlag, KindSegment} {
-		for key := range s.entries(kind) {
+	for kind, m := range map[Kind]map[string]*entry{KindFlag: oldFlags, KindSegment: oldSegments} {
+		for key := range m {
 			u.set(kind, key, nil)
 		}
 	}
-	s.flags, s.segments = map[string]*entry{}, map[string]*entry{}
+	for _, kind := range []Kind{KindFlag, KindSegment} {
+		for key, e := range s.entries(kind) {
+			u.set(kind, key, e)
+		}
+	}
 	s.tombs, s.tombOrder = map[string]tomb{}, nil
-	for key, raw := range served.Flags {
-		e := newEntry(raw, objectVersion(raw))
-		s.flags[key] = e
-		u.set(KindFlag, key, e)
-	}
-	for key, raw := range served.Segments {
-		e := newEntry(raw, objectVersion(raw))
-		s.segments[key] = e
-		u.set(KindSegment, key, e)
-	}
 	s.snap = eval.Compile(served)
+	old := s.cur.Load()
 	s.mu.Lock()
-	for i := range s.ring {
-		s.ring[i] = nil
-	}
-	s.ring, s.ringBytes = s.ring[:0], 0
+	s.clearRingLocked()
 	s.cur.Store(st)
 	for sub := range s.subs {
 		s.removeLocked(sub, "history reset")
@@ -281,6 +262,15 @@ func (s *Server) rebase(ctx context.Context, epoch string) (update, error) {
 	s.log.Warn("flags: the store's history does not continue the one served (a restored backup?): serving its content under a new epoch; streams end and resume with a snapshot",
 		"epoch", old.epoch, "version", old.version, "newEpoch", epoch, "newVersion", st.version)
 	return u, nil
+}
+
+// clearRingLocked empties the replay ring: no stream can resume across
+// what follows. mu must be held.
+func (s *Server) clearRingLocked() {
+	for i := range s.ring {
+		s.ring[i] = nil
+	}
+	s.ring, s.ringBytes = s.ring[:0], 0
 }
 
 // merge adds the changes of v to u.
