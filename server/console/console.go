@@ -38,6 +38,12 @@ const (
 	IdleTimeout = 8 * time.Hour
 	// MaxAge ends any session this long after sign-in.
 	MaxAge = 24 * time.Hour
+	// MaxSessionsPerToken is the most sessions one token holds at once:
+	// signing in once more ends its oldest. Without it, whoever holds a
+	// token could sign in again and again and grow the server's memory
+	// (and the cost of every sign-in, which sweeps the sessions) without
+	// bound.
+	MaxSessionsPerToken = 32
 	// cookieName is the session cookie.
 	cookieName = "flags_console"
 	// loginCookie holds the sign-in form's CSRF token (see loginPage).
@@ -266,10 +272,22 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if old, err := r.Cookie(cookieName); err == nil { // signing in again ends the session it replaces
 		delete(c.sessions, old.Value)
 	}
+	var oldest *session // the token's oldest session
+	held := 0
 	for id, old := range c.sessions { // forget expired sessions now and then
 		if now.Sub(old.lastSeen) > IdleTimeout || now.Sub(old.created) > MaxAge {
 			delete(c.sessions, id)
+			continue
 		}
+		if old.name == name {
+			held++
+			if oldest == nil || old.created.Before(oldest.created) {
+				oldest = old
+			}
+		}
+	}
+	if held >= MaxSessionsPerToken {
+		delete(c.sessions, oldest.id)
 	}
 	c.sessions[s.id] = s
 	c.mu.Unlock()

@@ -300,3 +300,30 @@ func TestAuditOutOfReach(t *testing.T) {
 		t.Error("the flag page's history with the log out of reach does not say it cannot be read")
 	}
 }
+
+// TestSessionsPerTokenCapped: signing in with one token more than
+// MaxSessionsPerToken times ends that token's oldest session, not another
+// token's, and the sessions kept go on working.
+func TestSessionsPerTokenCapped(t *testing.T) {
+	f := newFixture(t, testDoc)
+	other, _ := f.signIn(t, "alice-secret")
+	var held []*browser
+	for range MaxSessionsPerToken + 1 {
+		b, code := f.signIn(t, "olga-secret")
+		if code != http.StatusOK {
+			t.Fatalf("sign in: %d", code)
+		}
+		held = append(held, b)
+	}
+	if _, page := held[0].get("/ui/"); !strings.Contains(page, "Sign in") {
+		t.Errorf("the oldest of %d sessions of one token still works", len(held))
+	}
+	for i, b := range held[1:] {
+		if _, page := b.get("/ui/"); !strings.Contains(page, "olga (operator)") {
+			t.Fatalf("session %d of %d was ended", i+2, len(held))
+		}
+	}
+	if _, page := other.get("/ui/"); !strings.Contains(page, "alice (admin)") {
+		t.Error("another token's session was ended")
+	}
+}
