@@ -192,6 +192,9 @@ func (c *Client) Close() error {
 // not yet sent get until ctx is done or EventOptions.CloseTimeout has
 // passed, whichever comes first. It returns ctx's error when ctx ended
 // before the client had closed (events may then be lost, and are logged).
+// A source still stopping when ctx ends (held, say, by a listener that
+// blocks: listeners run on the source's goroutine) is left to stop in the
+// background; the client is closed all the same and applies nothing more.
 func (c *Client) Shutdown(ctx context.Context) error {
 	c.shutdown(ctx)
 	return ctx.Err()
@@ -200,10 +203,17 @@ func (c *Client) Shutdown(ctx context.Context) error {
 func (c *Client) shutdown(ctx context.Context) {
 	c.closeOnce.Do(func() {
 		c.cancel()
-		<-c.done
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			c.logger.Warn("flags: the source had not stopped when the shutdown's context ended; it is left to stop in the background (a listener that blocks holds it)",
+				"err", ctx.Err())
+		}
 		if c.events != nil {
 			c.events.close(ctx)
 		}
+		// A listener blocked on the source's goroutine is delivering:
+		// this delivery leaves the CLOSED status to it rather than wait.
 		c.updateHealth(func(h *health) { h.closed, h.err = true, nil })
 	})
 }

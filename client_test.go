@@ -318,13 +318,23 @@ func TestWaitReadyTimesOutAndClose(t *testing.T) {
 	}
 }
 
-// manualSource hands its Updates to the test.
-type manualSource struct{ started chan Updates }
+// manualSource hands its Updates to the test, and applies on its own
+// goroutine (Run's) the documents sent on apply, when apply is not nil.
+type manualSource struct {
+	started chan Updates
+	apply   chan *rules.Document
+}
 
 func (m *manualSource) Run(ctx context.Context, u Updates) error {
 	m.started <- u
-	<-ctx.Done()
-	return nil
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case doc := <-m.apply:
+			_ = u.Apply(doc, "test")
+		}
+	}
 }
 
 // TestPrerequisiteSeenThroughReuse: a flag reused unchanged by
@@ -448,5 +458,58 @@ func TestAllFlagsAgreeWithEvaluate(t *testing.T) {
 	}
 	if checked < 1000 {
 		t.Errorf("only %d flag evaluations compared; the case files should give thousands", checked)
+	}
+}
+
+// TestShutdownLeavesABlockedListener: a listener that blocks holds the
+// source's goroutine; Shutdown still returns when its context ends, with
+// the client closed and applying nothing more, and the listener, once it
+// returns, is told CLOSED.
+func TestShutdownLeavesABlockedListener(t *testing.T) {
+	doc, _ := rules.ParseDocument([]byte(`{"version": 1, "flags": {}}`))
+	src := &manualSource{started: make(chan Updates, 1), apply: make(chan *rules.Document)}
+	c, err := New(WithSource(src), WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := <-src.started
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	c.OnChange(func(Change) {
+		entered <- struct{}{}
+		<-release
+	})
+	closed := make(chan struct{})
+	c.OnStatus(func(s Status) {
+		if s.State == StateClosed {
+			close(closed)
+		}
+	})
+	src.apply <- doc // Run applies it: the source's goroutine is held by the listener
+	<-entered
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown = %v, want the context's deadline", err)
+		}
+	case <-time.After(5 * time.Second):
+		close(release)
+		t.Fatal("Shutdown still waiting for the blocked listener 5 s after its context ended")
+	}
+	if st := c.Status().State; st != StateClosed {
+		t.Errorf("state after Shutdown %s, want CLOSED", st)
+	}
+	if err := u.Apply(doc, "test"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Apply after Shutdown = %v, want ErrClosed", err)
+	}
+	close(release)
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Error("the listener, released, was never told CLOSED")
 	}
 }

@@ -21,7 +21,9 @@ import (
 // after the ones before it. A slow fn never delays evaluations or another
 // source's updates; it delays only the next update of the source it runs
 // on. Changes that queue up behind a slow listener are delivered as one
-// (the latest version, the union of the flags).
+// (the latest version, the union of the flags). A fn that blocks holds its
+// source, and Close waits for it; Shutdown does so only until its context
+// ends.
 func (c *Client) OnChange(fn func(Change)) (unregister func()) {
 	c.listenMu.Lock()
 	defer c.listenMu.Unlock()
