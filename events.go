@@ -212,9 +212,15 @@ type events struct {
 	wake     chan struct{}      // FlushAt events wait
 	flushNow chan chan struct{} // FlushEvents: flush now, then close the channel
 	done     chan struct{}
-	stop     context.CancelFunc
-	closeCtx context.Context // the caller's, for the last flush: set by close before stop
-	last     int64           // the previous summary's end, Unix ms; flusher only
+	stop     chan struct{} // closed by close: flush once more and end
+	// exportCtx is what exports run under. It is not ended by close, but
+	// when close's budget is spent: an export under way when the client
+	// closes finishes (and may retry) within that budget, rather than
+	// being cut short and its batch lost.
+	exportCtx    context.Context
+	cancelExport context.CancelFunc
+	closeCtx     context.Context // the last flush's: close's budget, set by close before stop
+	last         int64           // the previous summary's end, Unix ms; flusher only
 }
 
 // summaryCounters count the evaluations of one snapshot: for each flag (by
@@ -315,13 +321,13 @@ func newEvents(exp Exporter, o EventOptions, logger interface{ Warn(string, ...a
 	o.FlushAt = cmp.Or(o.FlushAt, DefaultEventFlushAt)
 	o.RetryDelay = cmp.Or(o.RetryDelay, time.Second)
 	o.CloseTimeout = cmp.Or(o.CloseTimeout, 5*time.Second)
-	ctx, cancel := context.WithCancel(context.Background())
 	ev := &events{exp: exp, opts: o, log: logger, buf: make([]pendingEvent, 0, o.Capacity),
 		wake: make(chan struct{}, 1), flushNow: make(chan chan struct{}),
-		done: make(chan struct{}), stop: cancel, closeCtx: context.Background()}
+		done: make(chan struct{}), stop: make(chan struct{}), closeCtx: context.Background()}
+	ev.exportCtx, ev.cancelExport = context.WithCancel(context.Background())
 	ev.last = time.Now().UnixMilli()
 	ev.recent.Store(new(recentExposures))
-	go ev.run(ctx)
+	go ev.run()
 	return ev
 }
 
@@ -390,18 +396,16 @@ func (sc *summaryCounters) drainInto(m map[lateKey]int64) {
 }
 
 // run flushes every FlushInterval, when FlushAt events wait, and once more
-// when ctx ends (Close).
-func (ev *events) run(ctx context.Context) {
+// when stopped (Close).
+func (ev *events) run() {
 	defer close(ev.done)
 	flush := time.NewTicker(ev.opts.FlushInterval)
 	defer flush.Stop()
+	ctx := ev.exportCtx
 	for {
 		select {
-		case <-ctx.Done():
-			// closeCtx was set before ctx was cancelled (close).
-			fctx, cancel := context.WithTimeout(ev.closeCtx, ev.opts.CloseTimeout)
-			ev.flush(fctx, false)
-			cancel()
+		case <-ev.stop:
+			ev.flush(ev.closeCtx, false) // set before stop was closed
 			return
 		case <-flush.C:
 			ev.flush(ctx, false)
@@ -545,10 +549,16 @@ func (c *Client) FlushEvents(ctx context.Context) error {
 	}
 }
 
-// close flushes what is left (within CloseTimeout and ctx) and stops.
+// close flushes what is left (within CloseTimeout and ctx) and stops. An
+// export already under way goes on within the same budget.
 func (ev *events) close(ctx context.Context) {
-	ev.closeCtx = ctx
-	ev.stop()
+	budget, cancel := context.WithTimeout(ctx, ev.opts.CloseTimeout)
+	defer cancel()
+	stopExports := context.AfterFunc(budget, ev.cancelExport)
+	defer stopExports()
+	defer ev.cancelExport()
+	ev.closeCtx = budget
+	close(ev.stop)
 	<-ev.done
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -358,5 +359,55 @@ func BenchmarkTrackedEvaluation(b *testing.B) {
 				_ = c.Bool(ctx, key, users[i%len(users)], false)
 			}
 		})
+	}
+}
+
+// slowExporter takes delay to export a batch (or until its context ends),
+// and signals started when it begins.
+type slowExporter struct {
+	delay   time.Duration
+	started chan struct{}
+	mu      sync.Mutex
+	got     int
+}
+
+func (e *slowExporter) Export(ctx context.Context, b *EventBatch) error {
+	select {
+	case e.started <- struct{}{}:
+	default:
+	}
+	select {
+	case <-time.After(e.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e.mu.Lock()
+	e.got += len(b.Events)
+	e.mu.Unlock()
+	return nil
+}
+
+// TestCloseLetsAnExportFinish: Close while a batch is being exported lets
+// that export finish within CloseTimeout; it used to cancel it, and the
+// batch was lost.
+func TestCloseLetsAnExportFinish(t *testing.T) {
+	exp := &slowExporter{delay: 200 * time.Millisecond, started: make(chan struct{}, 1)}
+	c, err := New(WithDocument([]byte(eventsDoc)), WithEventExporter(exp), WithLogger(slog.New(slog.DiscardHandler)),
+		WithEventOptions(EventOptions{FlushAt: 10, FlushInterval: time.Hour, CloseTimeout: 5 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		c.Track(context.Background(), "m", NewContext("u").Build())
+	}
+	<-exp.started // the FlushAt batch is on its way
+	c.Close()
+	exp.mu.Lock()
+	defer exp.mu.Unlock()
+	if exp.got != 10 {
+		t.Errorf("%d events delivered, want the 10 of the batch under way at Close", exp.got)
+	}
+	if n := c.Metrics().EventsDropped; n != 0 {
+		t.Errorf("%d events dropped", n)
 	}
 }
