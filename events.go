@@ -223,10 +223,17 @@ type events struct {
 	last         int64           // the previous summary's end, Unix ms; flusher only
 }
 
-// summaryCounters count the evaluations of one snapshot: for each flag (by
-// its Node), one counter per variation and one for the caller's default.
+// summaryCounters count the evaluations of one snapshot.
 type summaryCounters struct {
-	snap   *eval.Snapshot
+	snap *eval.Snapshot
+	flagCounts
+}
+
+// flagCounts are the counters of a snapshot's flags: for each flag (by its
+// Node), one counter per variation and one for the caller's default. They
+// do not hold the snapshot, only its flags.
+type flagCounts struct {
+	flags  []*eval.Flag
 	offset []int32 // flag node → its first counter
 	counts []atomic.Int64
 }
@@ -246,7 +253,29 @@ type evalCounter struct {
 	counters atomic.Pointer[summaryCounters]
 	mu       sync.Mutex
 	late     map[lateKey]int64 // counts moved out of the counters, not yet drained
+	// retired are the counters swapped out in the last retiredFor (at
+	// most keptRetired of them), drained again at every drain: an
+	// evaluation that loaded one just before the swap adds to it after,
+	// and that count is delayed, not lost.
+	retired []retiredCounters
 }
+
+type retiredCounters struct {
+	flagCounts
+	at time.Time
+}
+
+// An evaluation adds to the counters it loaded a few nanoseconds earlier;
+// its count is lost only if its goroutine stalls between the two for
+// longer than retiredFor, or while so many snapshots replace one another
+// that the retired counters exceed keptRetired (only large documents
+// replaced hundreds of times a second do). Retired counters cost their
+// counters and the flags of their snapshot that later ones do not share
+// (the changed ones), not the snapshot.
+const (
+	keptRetired = 1 << 20 // counters, all retired ones together
+	retiredFor  = time.Second
+)
 
 // count counts one evaluation of f in snap that served v (-1: the default).
 func (c *evalCounter) count(snap *eval.Snapshot, f *eval.Flag, v int32) {
@@ -271,13 +300,30 @@ func (c *evalCounter) count(snap *eval.Snapshot, f *eval.Flag, v int32) {
 // rebind switches to snap's counters, keeping the old counts.
 func (c *evalCounter) rebind(snap *eval.Snapshot) {
 	old := c.counters.Swap(newSummaryCounters(snap))
-	if old != nil {
-		c.mu.Lock()
-		if c.late == nil {
-			c.late = map[lateKey]int64{}
-		}
-		old.drainInto(c.late)
-		c.mu.Unlock()
+	if old == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.late == nil {
+		c.late = map[lateKey]int64{}
+	}
+	old.drainInto(c.late)
+	now := time.Now()
+	c.retired = append(c.retired, retiredCounters{old.flagCounts, now})
+	kept := 0
+	for _, r := range c.retired {
+		kept += len(r.counts)
+	}
+	drop := 0 // the oldest go first
+	for ; drop < len(c.retired) && (kept > keptRetired || now.Sub(c.retired[drop].at) >= retiredFor); drop++ {
+		c.retired[drop].drainInto(c.late)
+		kept -= len(c.retired[drop].counts)
+	}
+	if drop > 0 {
+		n := copy(c.retired, c.retired[drop:])
+		clear(c.retired[n:])
+		c.retired = c.retired[:n]
 	}
 }
 
@@ -289,6 +335,16 @@ func (c *evalCounter) drain() map[lateKey]int64 {
 	if out == nil {
 		out = map[lateKey]int64{}
 	}
+	now := time.Now()
+	kept := c.retired[:0]
+	for _, r := range c.retired {
+		r.drainInto(out)
+		if now.Sub(r.at) < retiredFor {
+			kept = append(kept, r)
+		}
+	}
+	clear(c.retired[len(kept):])
+	c.retired = kept
 	if sc := c.counters.Load(); sc != nil {
 		sc.drainInto(out)
 	}
@@ -304,7 +360,7 @@ type lateKey struct {
 
 func newSummaryCounters(snap *eval.Snapshot) *summaryCounters {
 	flags := snap.Flags()
-	sc := &summaryCounters{snap: snap, offset: make([]int32, len(flags))}
+	sc := &summaryCounters{snap: snap, flagCounts: flagCounts{flags: flags, offset: make([]int32, len(flags))}}
 	n := 0
 	for _, f := range flags {
 		sc.offset[f.Node()] = int32(n)
@@ -380,8 +436,8 @@ func (ev *events) add(e pendingEvent) {
 func (ev *events) snapshot(snap *eval.Snapshot) { ev.counts.rebind(snap) }
 
 // drainInto moves the counts into m (exact: each counter is swapped to 0).
-func (sc *summaryCounters) drainInto(m map[lateKey]int64) {
-	for _, f := range sc.snap.Flags() {
+func (sc *flagCounts) drainInto(m map[lateKey]int64) {
+	for _, f := range sc.flags {
 		base := sc.offset[f.Node()]
 		for v := int32(0); v <= int32(len(f.Variations)); v++ {
 			if n := sc.counts[base+v].Swap(0); n > 0 {

@@ -3,6 +3,9 @@ package flags
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/flagstream/flags/rules"
@@ -60,5 +63,62 @@ func TestMetrics(t *testing.T) {
 	plain.Bool(ctx, "b", ann, false)
 	if m := plain.Metrics(); m.Evaluations != nil || m.UpdatesApplied != 1 {
 		t.Errorf("without WithMetrics: %+v", m)
+	}
+}
+
+// TestMetricsCountEveryEvaluation: evaluations racing snapshot swaps are
+// all counted. An evaluation that loaded the counters just before a swap
+// used to add to them after they had been drained, and its count was lost.
+func TestMetricsCountEveryEvaluation(t *testing.T) {
+	src := &manualSource{started: make(chan Updates, 1), apply: make(chan *rules.Document)}
+	c, err := New(WithSource(src), WithMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-src.started
+	docs := make([]*rules.Document, 2)
+	for i := range docs {
+		docs[i], _ = rules.ParseDocument(fmt.Appendf(nil, `{"flags": {"f": {"version": %d, "on": true, "variations": [false, true], "fallthrough": {"variation": 1}}}}`, i+1))
+	}
+	src.apply <- docs[0]
+	if err := c.WaitReady(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var made atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := NewContext("u").Build()
+			n := int64(0)
+			for {
+				select {
+				case <-stop:
+					made.Add(n)
+					return
+				default:
+				}
+				for range 100 {
+					c.Bool(context.Background(), "f", u, false)
+				}
+				n += 100
+			}
+		}()
+	}
+	for i := range 2000 {
+		src.apply <- docs[i%2]
+	}
+	close(stop)
+	wg.Wait()
+	c.Close() // the last swap is done
+	var counted int64
+	for _, e := range c.Metrics().Evaluations {
+		counted += e.Count
+	}
+	if counted != made.Load() {
+		t.Errorf("Metrics counted %d evaluations, %d were made", counted, made.Load())
 	}
 }
