@@ -2,6 +2,8 @@ package flags
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/flagstream/flags/internal/eval"
@@ -23,7 +25,9 @@ import (
 // on. Changes that queue up behind a slow listener are delivered as one
 // (the latest version, the union of the flags). A fn that blocks holds its
 // source, and Close waits for it; Shutdown does so only until its context
-// ends.
+// ends. A fn that panics is recovered and logged, and the listeners after
+// it are called. Once unregister has returned, fn is not called again
+// (a call already under way may still be running).
 func (c *Client) OnChange(fn func(Change)) (unregister func()) {
 	c.listenMu.Lock()
 	defer c.listenMu.Unlock()
@@ -58,28 +62,41 @@ func (c *Client) removeListener(id int) {
 	delete(c.statusFns, id)
 }
 
-func (c *Client) listeners() ([]func(Change), []func(Status)) {
+// listenerIDs returns the ids of the change listeners (of the status
+// listeners, when change is false), in registration order.
+func (c *Client) listenerIDs(change bool) []int {
 	c.listenMu.Lock()
 	defer c.listenMu.Unlock()
-	ids := make([]int, 0, len(c.changeFns)+len(c.statusFns))
-	for id := range c.changeFns {
-		ids = append(ids, id)
+	var ids []int
+	if change {
+		ids = slices.Collect(maps.Keys(c.changeFns))
+	} else {
+		ids = slices.Collect(maps.Keys(c.statusFns))
 	}
-	for id := range c.statusFns {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids) // registration order
-	var ch []func(Change)
-	var st []func(Status)
-	for _, id := range ids {
-		if fn, ok := c.changeFns[id]; ok {
-			ch = append(ch, fn)
+	slices.Sort(ids)
+	return ids
+}
+
+// notify calls listener id with n, if it is still registered: a listener
+// unregistered while others were being called for n is not called after
+// its unregister function returned. A listener that panics is recovered
+// and logged: it runs on the source's goroutine, where the program cannot
+// recover, and one bad listener must not end the process.
+func (c *Client) notify(id int, n notice) {
+	c.listenMu.Lock()
+	changeFn, statusFn := c.changeFns[id], c.statusFns[id]
+	c.listenMu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			c.logger.Error("flags: a listener panicked; the next ones are called", "panic", fmt.Sprint(p))
 		}
-		if fn, ok := c.statusFns[id]; ok {
-			st = append(st, fn)
-		}
+	}()
+	switch {
+	case n.change != nil && changeFn != nil:
+		changeFn(*n.change)
+	case n.change == nil && statusFn != nil:
+		statusFn(n.status)
 	}
-	return ch, st
 }
 
 // changedFlags lists the flags whose evaluation may differ between two

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/flagstream/flags/internal/testkit"
+	"github.com/flagstream/flags/rules"
 )
 
 // listenerWait bounds every wait of these tests; the bound only turns a
@@ -230,5 +234,69 @@ func TestStatusErrorsComparedWithErrorsIs(t *testing.T) {
 	u.Failed("manual", again, false)
 	if len(errs) != 2 || errs[0] != down || errs[1] != again {
 		t.Errorf("OnStatus saw errors %v, want [%v %v] (the second a new value with the same text)", errs, down, again)
+	}
+}
+
+// TestListenerPanicRecovered: a listener that panics runs on the source's
+// goroutine, where the program cannot recover; the client recovers it,
+// logs it, calls the listeners after it and goes on applying updates.
+func TestListenerPanicRecovered(t *testing.T) {
+	var logs testkit.SyncBuffer
+	src := &manualSource{started: make(chan Updates, 1), apply: make(chan *rules.Document)}
+	c, err := New(WithSource(src), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-src.started
+	c.OnChange(func(Change) { panic("listener bug") })
+	got := make(chan int64, 2)
+	c.OnChange(func(ch Change) { got <- ch.Version })
+	for v := range 2 {
+		doc, _ := rules.ParseDocument(fmt.Appendf(nil, `{"version": %d, "flags": {"f%d": {"on": false, "variations": [1]}}}`, v+1, v))
+		src.apply <- doc
+		select {
+		case n := <-got:
+			if n != int64(v+1) {
+				t.Errorf("change of version %d, want %d", n, v+1)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the listener after the one that panicked was not called for version %d", v+1)
+		}
+	}
+	if !strings.Contains(logs.String(), "listener panicked") || !strings.Contains(logs.String(), "listener bug") {
+		t.Errorf("the panic was not logged: %s", logs.String())
+	}
+}
+
+// TestUnregisteredListenerNotCalled: while a slow listener holds the
+// delivery of a change, another listener is unregistered; it is not
+// called for that change after its unregister function returned.
+func TestUnregisteredListenerNotCalled(t *testing.T) {
+	src := &manualSource{started: make(chan Updates, 1), apply: make(chan *rules.Document)}
+	c, err := New(WithSource(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	<-src.started
+	entered, release := make(chan struct{}), make(chan struct{})
+	c.OnChange(func(Change) {
+		close(entered)
+		<-release
+	})
+	var unregistered, calledAfter atomic.Bool
+	stop := c.OnChange(func(Change) { calledAfter.Store(unregistered.Load()) })
+	last := make(chan struct{})
+	c.OnChange(func(Change) { close(last) })
+	doc, _ := rules.ParseDocument([]byte(`{"version": 1, "flags": {}}`))
+	src.apply <- doc
+	<-entered
+	stop()
+	unregistered.Store(true)
+	close(release)
+	<-last
+	if calledAfter.Load() {
+		t.Error("a listener was called after its unregister function had returned")
 	}
 }

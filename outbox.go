@@ -63,7 +63,7 @@ func (c *Client) deliver() {
 	o.delivering = true
 	finished := false
 	defer func() {
-		if !finished { // a listener panicked or called runtime.Goexit
+		if !finished { // a listener called runtime.Goexit
 			o.mu.Lock()
 			o.delivering = false
 			o.mu.Unlock()
@@ -74,15 +74,8 @@ func (c *Client) deliver() {
 		o.queue[0] = notice{}
 		o.queue = o.queue[1:]
 		o.mu.Unlock()
-		changeFns, statusFns := c.listeners()
-		if n.change != nil {
-			for _, fn := range changeFns {
-				fn(*n.change)
-			}
-		} else {
-			for _, fn := range statusFns {
-				fn(n.status)
-			}
+		for _, id := range c.listenerIDs(n.change != nil) {
+			c.notify(id, n)
 		}
 		o.mu.Lock()
 	}
