@@ -200,10 +200,29 @@ func newTokenSet(static []tokenEntry, more ...[]Token) *tokenSet {
 	return set
 }
 
-// principal is who sent a request: its token's name and role.
+// principal is who sent a request: its token's name and role, and the
+// token's hash (zero for an anonymous read of a server whose reads are
+// open), by which a stream is ended when its token is revoked.
 type principal struct {
 	name string
 	role Role
+	sum  [32]byte
+}
+
+// admits reports whether the token set (the tokens file reloaded, say)
+// still lets who read: while reads are open anyone may, else only a token
+// it holds.
+func (set *tokenSet) admits(who principal) bool {
+	if set.readsOpen {
+		return true
+	}
+	found := false
+	for i := range set.entries {
+		if subtle.ConstantTimeCompare(who.sum[:], set.entries[i].sum[:]) == 1 {
+			found = true
+		}
+	}
+	return found && who.sum != [32]byte{}
 }
 
 // authorize checks the bearer token of r for a request that needs the role
@@ -214,8 +233,13 @@ type principal struct {
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, need Role) (principal, bool) {
 	set := s.tokens.Load()
 	if need == RoleReader && set.readsOpen {
-		return principal{"-", RoleReader}, true
+		return principal{name: "-", role: RoleReader}, true
 	}
+	return s.authorizeToken(w, r, set, need)
+}
+
+// authorizeToken is authorize once a token is required.
+func (s *Server) authorizeToken(w http.ResponseWriter, r *http.Request, set *tokenSet, need Role) (principal, bool) {
 	tok, ok := bearer(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="flagstream"`)
@@ -227,7 +251,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request, need Role) (p
 	var who principal
 	for i := range set.entries {
 		if subtle.ConstantTimeCompare(sum[:], set.entries[i].sum[:]) == 1 {
-			who = principal{set.entries[i].name, set.entries[i].role}
+			who = principal{set.entries[i].name, set.entries[i].role, sum}
 		}
 	}
 	if who.name == "" {
@@ -302,8 +326,10 @@ func (s *Server) watchTokens(ctx context.Context, static []tokenEntry, last [32]
 			return
 		}
 		failed, last = "", sum
-		s.tokens.Store(newTokenSet(static, s.opts.Tokens, tokens))
+		set := newTokenSet(static, s.opts.Tokens, tokens)
+		s.tokens.Store(set)
 		s.log.Info("flags: tokens file reloaded", "file", path, "tokens", len(tokens))
+		s.endRevokedStreams(set)
 	})
 }
 

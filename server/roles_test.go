@@ -159,3 +159,65 @@ func TestTokensFileReload(t *testing.T) {
 		t.Errorf("New with a missing tokens file = %v, want an error naming it", err)
 	}
 }
+
+// TestRevokedTokenEndsItsStreams: removing a token from the tokens file
+// ends the streams it opened (a leaked token stops receiving changes at
+// once) and not the others; adding the first reader token ends the
+// anonymous streams that open reads allowed.
+func TestRevokedTokenEndsItsStreams(t *testing.T) {
+	tokens := testkit.TokensFile(t, testkit.Token{Name: "leaked", Role: "reader", Secret: "leaked-secret"},
+		testkit.Token{Name: "kept", Role: "reader", Secret: "kept-secret"})
+	srv, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken, TokensFile: tokens, TokensPollInterval: 5 * time.Millisecond})
+	leaked, kept := openStream(t, ts.URL, "leaked-secret", ""), openStream(t, ts.URL, "kept-secret", "")
+	leaked.next(t)
+	kept.next(t)
+	rewrite := func(lines ...string) {
+		t.Helper()
+		if err := os.WriteFile(tokens, []byte("["+strings.Join(lines, ",")+"]"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rewrite(testkit.TokenLine("kept", "reader", "kept-secret"))
+	ended(t, leaked, "the revoked token's stream")
+	publishN(t, srv, 1)
+	if _, p := kept.nextPatch(t); p.Version != srv.Version() {
+		t.Errorf("the kept token's stream got version %d, want %d", p.Version, srv.Version())
+	}
+	if resp, _ := do(t, "GET", ts.URL+"/v1/stream", "leaked-secret", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the revoked token reconnecting: %d, want 401", resp.StatusCode)
+	}
+
+	rewrite() // no reader token: reads are open
+	var anon *sseClient
+	for deadline := time.Now().Add(waitLimit); anon == nil; time.Sleep(5 * time.Millisecond) {
+		if resp, _ := do(t, "HEAD", ts.URL+"/v1/stream", "", ""); resp.StatusCode == http.StatusOK {
+			anon = openStream(t, ts.URL, "", "")
+		} else if time.Now().After(deadline) {
+			t.Fatal("reads never opened")
+		}
+	}
+	anon.next(t)
+	rewrite(testkit.TokenLine("kept", "reader", "kept-secret"))
+	ended(t, anon, "an anonymous stream once reads need a token")
+	publishN(t, srv, 1)
+	if _, p := kept.nextPatch(t); p.Version != srv.Version() {
+		t.Errorf("the kept token's stream got version %d, want %d", p.Version, srv.Version())
+	}
+}
+
+// ended fails unless the stream ends within waitLimit (comments and
+// events before the end are skipped).
+func ended(t *testing.T, c *sseClient, what string) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		select {
+		case _, ok := <-c.events:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("%s still open %v later", what, waitLimit)
+		}
+	}
+}

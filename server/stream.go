@@ -34,6 +34,23 @@ type subscriber struct {
 	done  chan struct{} // closed when removed
 	kick  func()        // aborts a write in progress
 	drain bool          // set before done is closed: write what is queued first
+	who   principal     // whose token opened the stream
+}
+
+// endRevokedStreams ends the streams whose token set no longer lets read
+// (a token removed from the tokens file, or an anonymous stream once reads
+// need a token): a revoked token, leaked say, must stop receiving changes
+// at once, not when its connection happens to end. Its client reconnects
+// and is answered 401.
+func (s *Server) endRevokedStreams(set *tokenSet) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sub := range s.subs {
+		if !set.admits(sub.who) {
+			s.removeLocked(sub, "token revoked")
+			sub.kick()
+		}
+	}
 }
 
 // remember adds a patch to the replay ring, trimming it to its bounds.
@@ -93,7 +110,7 @@ func (s *Server) remove(sub *subscriber, reason string) {
 // from a Ledger's change log because the ring no longer reaches that far:
 // they are sent, followed by those of the ring, when together they lead
 // without a gap to the version served.
-func (s *Server) subscribe(lastID string, kick func(), fetched []*event) (sub *subscriber, snapshot *state, replay []*event, err error) {
+func (s *Server) subscribe(who principal, lastID string, kick func(), fetched []*event) (sub *subscriber, snapshot *state, replay []*event, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -111,7 +128,7 @@ func (s *Server) subscribe(lastID string, kick func(), fetched []*event) (sub *s
 	} else if r, ok := s.fetchedReplay(lastID, fetched, st.version); ok {
 		snapshot, replay = nil, r
 	}
-	sub = &subscriber{queue: make(chan *event, s.opts.SubscriberQueue), done: make(chan struct{}), kick: kick}
+	sub = &subscriber{queue: make(chan *event, s.opts.SubscriberQueue), done: make(chan struct{}), kick: kick, who: who}
 	s.subs[sub] = struct{}{}
 	s.streams.Add(1)
 	return sub, snapshot, replay, nil
@@ -181,7 +198,8 @@ func (s *Server) resumeFrom(lastID string, current int64) (int64, bool) {
 
 // handleStream serves GET /v1/stream.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.authorize(w, r, RoleReader); !ok {
+	who, ok := s.authorize(w, r, RoleReader)
+	if !ok {
 		return
 	}
 	if ok, last := canFlush(w); !ok {
@@ -195,7 +213,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	kick := func() { _ = rc.SetWriteDeadline(time.Now().Add(-time.Second)) }
 	lastID := r.Header.Get("Last-Event-ID")
-	sub, snap, replay, err := s.subscribe(lastID, kick, s.ledgerReplay(r.Context(), lastID))
+	sub, snap, replay, err := s.subscribe(who, lastID, kick, s.ledgerReplay(r.Context(), lastID))
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, err.Error(), nil)
