@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,10 +202,15 @@ func secure(r *http.Request) bool {
 // ends the session, and one that changes its role changes what the pages
 // show (an operator demoted from admin no longer sees the editor).
 func (c *Console) session(r *http.Request) *session {
-	ck, err := r.Cookie(cookieName)
-	if err != nil {
+	cks := r.CookiesNamed(cookieName)
+	if len(cks) != 1 {
+		// Two session cookies: one was planted by a page of another port
+		// of this host or of a sibling domain (a cookie with a longer path
+		// comes first), to act under the planter's session. Neither is
+		// trusted; the person signs in again.
 		return nil
 	}
+	ck := cks[0]
 	c.mu.Lock()
 	s := c.sessions[ck.Value]
 	c.mu.Unlock()
@@ -256,10 +262,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusForbidden, "The sign-in form had expired or came from another site. Sign in here.")
 		return
 	}
-	token := r.PostFormValue("token")
+	token := strings.TrimSpace(r.PostFormValue("token")) // as the API trims a bearer token
 	name, role, ok := c.srv.Load().TokenRole(token)
 	switch {
-	case !ok:
+	case !ok || token == "":
 		c.renderLogin(w, r, http.StatusUnauthorized, "This token is not known to the server.")
 		return
 	case !role.AtLeast(server.RoleOperator):
@@ -312,6 +318,7 @@ func (c *Console) api(r *http.Request, s *session, method, path string, body []b
 		rd = bytes.NewReader(body)
 	}
 	req := httptest.NewRequestWithContext(r.Context(), method, path, rd)
+	req.RemoteAddr = r.RemoteAddr // the access log names the person's address, not httptest's
 	req.Header.Set("Authorization", "Bearer "+s.token)
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])

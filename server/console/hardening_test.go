@@ -3,11 +3,14 @@ package console
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -326,4 +329,131 @@ func TestSessionsPerTokenCapped(t *testing.T) {
 	if _, page := other.get("/ui/"); !strings.Contains(page, "alice (admin)") {
 		t.Error("another token's session was ended")
 	}
+}
+
+// TestDotKeys: the keys "." and ".." are valid, but dot segments of a
+// path, which browsers remove even escaped: their pages and switches
+// work all the same.
+func TestDotKeys(t *testing.T) {
+	flag := `{"version": 1, "on": true, "variations": [true, false], "fallthrough": {"variation": 0}, "offVariation": 1}`
+	f := newFixture(t, `{"flags": {".": `+flag+`, "..": `+flag+`}}`)
+	b, _ := f.signIn(t, "olga-secret")
+	_, list := b.get("/ui/")
+	for _, key := range []string{".", ".."} {
+		action := `action="/ui/flags/~` + key + `/switch"`
+		if !strings.Contains(list, action) {
+			t.Fatalf("the list has no %s: %s", action, list)
+		}
+		if resp, page := b.get("/ui/flags/~" + key); resp.StatusCode != 200 || !strings.Contains(page, "<h1>"+key+" ") {
+			t.Fatalf("the page of %q: %d %s", key, resp.StatusCode, page)
+		}
+		b.post("/ui/flags/~"+key+"/switch", url.Values{"csrf": {csrfOf(t, list)}, "on": {"false"}, "version": {"1"}, "back": {"/ui/"}})
+		if got := f.srv.Document().Flags[key]; strings.Contains(string(got), `"on":true`) || !strings.Contains(string(got), `"on":false`) {
+			t.Errorf("%q after the switch: %s", key, got)
+		}
+	}
+}
+
+// TestPlantedSessionCookie: a page of another port of this host (or of a
+// sibling domain) can set a second session cookie with a longer path,
+// which the browser sends first; a request with two session cookies is
+// not signed in, whichever session they name.
+func TestPlantedSessionCookie(t *testing.T) {
+	f := newFixture(t, testDoc)
+	victim, _ := f.signIn(t, "alice-secret")
+	attacker, _ := f.signIn(t, "olga-secret")
+	mine := sessionCookie(t, victim.c.Jar, f.url)
+	theirs := sessionCookie(t, attacker.c.Jar, f.url)
+	req, _ := http.NewRequest("GET", f.url+"/ui/flags/checkout", nil)
+	req.Header.Add("Cookie", cookieName+"="+theirs) // the planted one, sent first
+	req.Header.Add("Cookie", cookieName+"="+mine)
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/login" {
+		t.Errorf("two session cookies: %d %s, want the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestSwitchStaysOnSite: the page a switch goes back to is cleaned before
+// it is checked, so dot segments cannot turn it into another site.
+func TestSwitchStaysOnSite(t *testing.T) {
+	f := newFixture(t, testDoc)
+	b, _ := f.signIn(t, "olga-secret")
+	b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	version := regexp.MustCompile(`name="version" value="(\d+)"`)
+	on := false
+	for _, tc := range []struct{ back, want string }{
+		{`/ui/../\evil.example`, "/ui/"}, {`/ui/..//evil.example`, "/ui/"}, {"//evil.example", "/ui/"},
+		{`/ui/flags/checkout/..\..`, "/ui/"}, {"/ui/flags/checkout", "/ui/flags/checkout"},
+	} {
+		_, page := b.get("/ui/flags/checkout")
+		m := version.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no version in the page: %s", page)
+		}
+		on = !on
+		resp, _ := b.post("/ui/flags/checkout/switch", url.Values{"csrf": {csrfOf(t, page)}, "on": {strconv.FormatBool(on)}, "version": {m[1]}, "back": {tc.back}})
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != tc.want {
+			t.Errorf("back %q: %d Location %q, want 303 %q", tc.back, resp.StatusCode, loc, tc.want)
+		}
+	}
+}
+
+// TestSignInTokenTrimmedNeverEmpty: a token pasted with spaces or a line
+// end signs in as the API takes it; an empty token never does, even when a
+// tokens file lists the empty string's digest.
+func TestSignInTokenTrimmedNeverEmpty(t *testing.T) {
+	f := newFixture(t, testDoc)
+	if _, code := f.signIn(t, " olga-secret\n"); code != http.StatusOK {
+		t.Errorf("a token with spaces around: %d, want 200", code)
+	}
+	ui := New(Options{})
+	srv, base := consoletest.Serve(t, testDoc, ui, consoletest.Token{Name: "olga", Role: "operator", Secret: "olga-secret"})
+	_ = srv
+	g := &fixture{url: base}
+	for _, tok := range []string{"", "   "} {
+		if _, code := g.signIn(t, tok); code == http.StatusOK {
+			t.Errorf("token %q signed in", tok)
+		}
+	}
+}
+
+// TestConsoleCallsLogTheirAddress: the API calls the console makes for a
+// person appear in the access log with that person's address (they had
+// httptest's 192.0.2.1), beside the token's name.
+func TestConsoleCallsLogTheirAddress(t *testing.T) {
+	var logs testkit.SyncBuffer
+	d, err := rules.ParseDocument([]byte(testDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui := New(Options{})
+	srv, err := server.New(server.NewMemoryStore(d), server.Options{
+		TokensFile:    testkit.TokensFile(t, testkit.Token{Name: "olga", Role: "operator", Secret: "olga-secret"}),
+		Console:       ui,
+		GuardInterval: time.Hour,
+		AccessLogger:  slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ui.Attach(srv)
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	b, _ := (&fixture{srv: srv, url: ts.URL}).signIn(t, "olga-secret")
+	_, page := b.get("/ui/flags/checkout")
+	b.post("/ui/flags/checkout/switch", url.Values{"csrf": {csrfOf(t, page)}, "on": {"false"}, "version": {"1"}, "back": {"/ui/"}})
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "method=PATCH") {
+			if !strings.Contains(line, "token=olga") || !strings.Contains(line, "remote=127.0.0.1:") {
+				t.Errorf("the console's PATCH: %s", line)
+			}
+			return
+		}
+	}
+	t.Errorf("no PATCH in the access log:\n%s", logs.String())
 }

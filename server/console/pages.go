@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,7 +128,7 @@ func sortedKeys(m map[string]bool) []string {
 // switchFlag turns a flag on or off: a PATCH of "on" with If-Match on the
 // version the page showed.
 func (c *Console) switchFlag(w http.ResponseWriter, r *http.Request, s *session) {
-	key := r.PathValue("key")
+	key := pageKey(r)
 	var on bool
 	switch r.PostFormValue("on") {
 	case "true":
@@ -138,11 +139,12 @@ func (c *Console) switchFlag(w http.ResponseWriter, r *http.Request, s *session)
 		return
 	}
 	body, _ := json.Marshal(map[string]bool{"on": on})
-	rec := c.api(r, s, http.MethodPatch, "/v1/admin/flags/"+url.PathEscape(key), body,
+	rec := c.api(r, s, http.MethodPatch, "/v1/admin/flags/"+apiKey(key), body,
 		"Content-Type", "application/merge-patch+json", "If-Match", `"`+r.PostFormValue("version")+`"`,
 		"X-Flags-Comment", "from the console")
-	back := r.PostFormValue("back")
-	if !strings.HasPrefix(back, "/ui/") {
+	back := path.Clean(r.PostFormValue("back"))
+	if !strings.HasPrefix(back, "/ui/") || strings.Contains(back, `\`) {
+		// Cleaned first: "/ui/../\\evil" would leave the site.
 		back = "/ui/"
 	}
 	switch rec.Code {
@@ -159,13 +161,13 @@ func (c *Console) switchFlag(w http.ResponseWriter, r *http.Request, s *session)
 
 // editFlag replaces a flag's JSON (admins): a PUT with If-Match.
 func (c *Console) editFlag(w http.ResponseWriter, r *http.Request, s *session) {
-	key := r.PathValue("key")
+	key := pageKey(r)
 	if !s.role.AtLeast(server.RoleAdmin) {
 		http.Error(w, "console: only admins edit flags", http.StatusForbidden)
 		return
 	}
 	edit := r.PostFormValue("json")
-	rec := c.api(r, s, http.MethodPut, "/v1/admin/flags/"+url.PathEscape(key), []byte(edit),
+	rec := c.api(r, s, http.MethodPut, "/v1/admin/flags/"+apiKey(key), []byte(edit),
 		"If-Match", `"`+r.PostFormValue("version")+`"`, "X-Flags-Comment", r.PostFormValue("comment"))
 	switch rec.Code {
 	case http.StatusOK:
@@ -183,7 +185,7 @@ func (c *Console) editFlag(w http.ResponseWriter, r *http.Request, s *session) {
 // conflict shows that the page was stale: the flag changed since it was
 // shown, and this is its newer value.
 func (c *Console) conflict(w http.ResponseWriter, r *http.Request, s *session, key, what string) {
-	rec := c.api(r, s, http.MethodGet, "/v1/admin/flags/"+url.PathEscape(key), nil)
+	rec := c.api(r, s, http.MethodGet, "/v1/admin/flags/"+apiKey(key), nil)
 	current, etag := "", ""
 	if rec.Code == http.StatusOK {
 		current, etag = pretty(rec.Body.Bytes()), strings.Trim(rec.Header().Get("ETag"), `"`)
@@ -215,7 +217,7 @@ func pretty(b []byte) string {
 // flagPage serves one flag: rules in words, rollouts, prerequisites and
 // dependants, segments, the experiment, the history, and the editor.
 func (c *Console) flagPage(w http.ResponseWriter, r *http.Request, s *session) {
-	c.showFlag(w, r, s, r.PathValue("key"), http.StatusOK, nil)
+	c.showFlag(w, r, s, pageKey(r), http.StatusOK, nil)
 }
 
 // showFlag renders flag key's page; edit, when set, is what the editor
@@ -232,7 +234,7 @@ func (c *Console) showFlag(w http.ResponseWriter, r *http.Request, s *session, k
 		editor = *edit
 	}
 	var rep *experiment.Report
-	if rec := c.api(r, s, http.MethodGet, "/v1/admin/experiments/"+url.PathEscape(key), nil); rec.Code == http.StatusOK {
+	if rec := c.api(r, s, http.MethodGet, "/v1/admin/experiments/"+apiKey(key), nil); rec.Code == http.StatusOK {
 		rep = &experiment.Report{}
 		if json.Unmarshal(rec.Body.Bytes(), rep) != nil {
 			rep = nil
@@ -429,8 +431,34 @@ func requiresFlag(f *eval.Flag, key string) bool {
 }
 
 // flagURL is the path of a flag's page. The key is escaped as one path
-// segment: a key may hold a slash, a question mark or a hash.
-func flagURL(key string) string { return "/ui/flags/" + url.PathEscape(key) }
+// segment: a key may hold a slash, a question mark or a hash. The keys "."
+// and ".." are dot segments, which browsers remove from a path even
+// escaped (%2E): they are written "~." and "~..", "~" being a character no
+// key holds.
+func flagURL(key string) string {
+	if strings.Trim(key, ".") == "" {
+		return "/ui/flags/~" + key
+	}
+	return "/ui/flags/" + url.PathEscape(key)
+}
+
+// pageKey is the key of the flag a /ui/flags/ path names (see flagURL).
+func pageKey(r *http.Request) string {
+	key := r.PathValue("key")
+	if k, ok := strings.CutPrefix(key, "~"); ok && strings.Trim(k, ".") == "" {
+		return k
+	}
+	return key
+}
+
+// apiKey escapes a key as a path segment of the API: the server's router
+// would clean "." and ".." away, not "%2E".
+func apiKey(key string) string {
+	if strings.Trim(key, ".") == "" {
+		return strings.ReplaceAll(key, ".", "%2E")
+	}
+	return url.PathEscape(key)
+}
 
 // clip shortens a text a list shows for each row to its first 200
 // characters: a description can be any length, and a page lists 100.
