@@ -145,7 +145,27 @@ func checkTokens(tokens []Token, taken []tokenEntry) error {
 		if sums[t.SHA256] {
 			return fmt.Errorf("%s.sha256: the same secret as another token", at)
 		}
+		if t.SHA256 == emptySecret {
+			return fmt.Errorf("%s.sha256: the SHA-256 of an empty secret (was the variable hashed unset?)", at)
+		}
 		names[t.Name], sums[t.SHA256] = true, true
+	}
+	return nil
+}
+
+// emptySecret is the SHA-256 of "": the digest `printf %s "$SECRET" |
+// sha256sum` gives when SECRET is unset. No token may have it.
+var emptySecret = sha256.Sum256(nil)
+
+// checkStatic refuses Options whose tokens share a secret: the SDK token
+// equal to the admin token would make every service an admin.
+func checkStatic(static []tokenEntry) error {
+	for i, a := range static {
+		for _, b := range static[:i] {
+			if a.sum == b.sum {
+				return fmt.Errorf("flags: server: the tokens %s and %s are the same secret", b.name, a.name)
+			}
+		}
 	}
 	return nil
 }
@@ -327,6 +347,12 @@ func (s *Server) watchTokens(ctx context.Context, static []tokenEntry, last [32]
 		}
 		failed, last = "", sum
 		set := newTokenSet(static, s.opts.Tokens, tokens)
+		if set.readsOpen && !s.tokens.Load().readsOpen {
+			// The last reader token removed: opening reads to everyone
+			// is not what removing a token means. They stay closed.
+			set.readsOpen = false
+			s.log.Warn("flags: the tokens file holds no reader token now; reads stay closed to the tokens it lists (restart the server to open them)", "file", path)
+		}
 		s.tokens.Store(set)
 		s.log.Info("flags: tokens file reloaded", "file", path, "tokens", len(tokens))
 		s.endRevokedStreams(set)

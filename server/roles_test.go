@@ -36,6 +36,7 @@ func TestParseTokens(t *testing.T) {
 		{"[" + testkit.TokenLine("a", "admin", "x") + "," + testkit.TokenLine("b", "reader", "x") + "]", "tokens[1].sha256: the same secret"},
 		{`[{"name": "a", "role": "admin", "sha256": "` + hexOf("x") + `", "secret": "x"}]`, "unknown field"},
 		{"[]" + "[]", "more after the array"},
+		{`[{"name": "ci", "role": "admin", "sha256": "` + hexOf("") + `"}]`, "tokens[0].sha256: the SHA-256 of an empty secret"},
 	} {
 		if _, err := ParseTokens([]byte(tc.data)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("ParseTokens(%s) = %v, want an error naming %q", tc.data, err, tc.want)
@@ -54,6 +55,12 @@ func TestParseTokens(t *testing.T) {
 		opts.Tokens = tc.tokens
 		if _, err := New(NewMemoryStore(nil), opts); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New with Tokens %+v = %v, want an error naming %q", tc.tokens, err, tc.want)
+		}
+	}
+	// The SDK token every service holds must never be the admin token.
+	for _, opts := range []Options{{Token: "same", AdminToken: "same"}, {Token: "sdk", PreviousTokens: []string{"same"}, AdminToken: "same"}} {
+		if _, err := New(NewMemoryStore(nil), opts); err == nil || !strings.Contains(err.Error(), "are the same secret") {
+			t.Errorf("New(%+v) = %v, want the same secret refused", opts, err)
 		}
 	}
 }
@@ -187,21 +194,30 @@ func TestRevokedTokenEndsItsStreams(t *testing.T) {
 		t.Errorf("the revoked token reconnecting: %d, want 401", resp.StatusCode)
 	}
 
-	rewrite() // no reader token: reads are open
-	var anon *sseClient
-	for deadline := time.Now().Add(waitLimit); anon == nil; time.Sleep(5 * time.Millisecond) {
-		if resp, _ := do(t, "HEAD", ts.URL+"/v1/stream", "", ""); resp.StatusCode == http.StatusOK {
-			anon = openStream(t, ts.URL, "", "")
-		} else if time.Now().After(deadline) {
-			t.Fatal("reads never opened")
+	rewrite() // the last reader token removed: reads stay closed
+	time.Sleep(50 * time.Millisecond)
+	for _, tok := range []string{"", "kept-secret", "made-up"} {
+		if resp, _ := do(t, "GET", ts.URL+"/v1/flags", tok, ""); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("reads with token %q after the last reader token went: %d, want 401", tok, resp.StatusCode)
 		}
 	}
+	ended(t, kept, "the stream of a token removed with the last reader token")
+
+	// A server whose reads are open: adding a reader token ends the
+	// streams opened without one.
+	open := testkit.TokensFile(t)
+	srv2, ts2 := newTestServer(t, baseDoc, Options{AdminToken: adminToken, TokensFile: open, TokensPollInterval: 5 * time.Millisecond})
+	anon := openStream(t, ts2.URL, "", "")
 	anon.next(t)
-	rewrite(testkit.TokenLine("kept", "reader", "kept-secret"))
+	if err := os.WriteFile(open, []byte("["+testkit.TokenLine("kept", "reader", "kept-secret")+"]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ended(t, anon, "an anonymous stream once reads need a token")
-	publishN(t, srv, 1)
-	if _, p := kept.nextPatch(t); p.Version != srv.Version() {
-		t.Errorf("the kept token's stream got version %d, want %d", p.Version, srv.Version())
+	withToken := openStream(t, ts2.URL, "kept-secret", "")
+	withToken.next(t)
+	publishN(t, srv2, 1)
+	if _, p := withToken.nextPatch(t); p.Version != srv2.Version() {
+		t.Errorf("the reader's stream got version %d, want %d", p.Version, srv2.Version())
 	}
 }
 

@@ -327,6 +327,9 @@ func (o *Options) ledgerEpoch(ledger Ledger) error {
 // file's checksum, from which watchTokens looks for changes.
 func (s *Server) loadTokens(static []tokenEntry) ([32]byte, error) {
 	opts := &s.opts
+	if err := checkStatic(static); err != nil {
+		return [32]byte{}, err
+	}
 	if err := checkTokens(opts.Tokens, static); err != nil {
 		return [32]byte{}, fmt.Errorf("flags: server: Options.Tokens: %w", err)
 	}
