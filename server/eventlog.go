@@ -119,7 +119,7 @@ type FileEventLog struct {
 // OpenFileEventLog opens (or creates) the events file at path. A last line
 // cut short by a crash is ended, and skipped when read.
 func OpenFileEventLog(path string) (*FileEventLog, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, logPerm)
 	if err != nil {
 		return nil, fmt.Errorf("flags: events log: %w", err)
 	}

@@ -40,11 +40,16 @@ func auditPathFor(path string, folder bool) string {
 	return strings.TrimSuffix(path, ".json") + ".audit.jsonl"
 }
 
+// logPerm is the mode the audit and events logs are created with: they
+// hold flags' content before and after every change, and the context keys
+// of users, which no other local user needs to read.
+const logPerm = 0o600
+
 // openAuditLog makes sure the audit log at path can be appended to,
 // creating it, and ends a line a crash left half written, so the next entry
 // starts a line of its own (the half line is skipped by readers).
 func openAuditLog(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, logPerm)
 	if err != nil {
 		return fmt.Errorf("flags: audit log: %w (FileStoreOptions.AuditPath, `flags serve --audit-log FILE`, puts it elsewhere)", err)
 	}
@@ -104,7 +109,7 @@ func (fs *FileStore) appendAudit(entries []AuditEntry) error {
 		b.Write(line)
 		b.WriteByte('\n')
 	}
-	f, err := os.OpenFile(fs.auditPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(fs.auditPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, logPerm)
 	if err != nil {
 		return fmt.Errorf("flags: audit log: %w", err)
 	}

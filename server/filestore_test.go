@@ -522,3 +522,24 @@ func TestLogsFollowAuditPath(t *testing.T) {
 		}
 	}
 }
+
+// TestLogsCreatedPrivate: the audit and events logs hold flags' content
+// and users' context keys: they are created readable by their owner only.
+func TestLogsCreatedPrivate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flags.json")
+	writeFile(t, path, baseDoc)
+	st, err := OpenFileStore(path, FileStoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, log := range []string{st.AuditPath(), st.EventsPath()} {
+		fi, err := os.Stat(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s created with mode %v, want no access for group and others", log, perm)
+		}
+	}
+}
