@@ -17,6 +17,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/flagstream/flags/experiment"
 	"github.com/flagstream/flags/internal/linediff"
@@ -285,7 +286,7 @@ func printReport(w io.Writer, r *experiment.Report, alpha float64) {
 		return
 	}
 	for _, m := range r.MetricNames() {
-		fmt.Fprintf(w, "\nmetric %s\n", m)
+		fmt.Fprintf(w, "\nmetric %s\n", printable(m))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "variation\tunits\tconversions\trate\tci95 of diff\trelative\tsequential p\t")
 		for _, row := range r.Metrics[m] {
@@ -312,6 +313,19 @@ func printReport(w io.Writer, r *experiment.Report, alpha float64) {
 		tw.Flush()
 		fmt.Fprintln(w, verdict(r, m, alpha))
 	}
+}
+
+// printable is s, quoted when it holds a character a terminal would not
+// print: metric names come from any SDK's track events, and escape
+// sequences in them could retitle the window or rewrite lines of the
+// report.
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // verdict says, for metric m, which variations differ from the control with

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flagstream/flags/experiment"
 	"github.com/flagstream/flags/internal/testkit"
 	"github.com/flagstream/flags/server"
 )
@@ -241,5 +243,22 @@ func TestExperimentCommand(t *testing.T) {
 		if code, _, errOut := runCmd(t, runExperiment, tc.args...); code != tc.code {
 			t.Errorf("flags experiment %q = %d (%s), want %d", tc.args, code, errOut, tc.code)
 		}
+	}
+}
+
+// TestReportPrintsNoEscapes: a metric name is whatever an SDK's track
+// event said; one holding terminal escapes is printed quoted, so it cannot
+// retitle the window or rewrite the report's lines.
+func TestReportPrintsNoEscapes(t *testing.T) {
+	hostile := "errors\x1b]0;pwned\x07\x1b[2A\rverdict: ship it"
+	r := &experiment.Report{Flag: "f", Variations: []experiment.VariationUnits{{Variation: 0, Units: 1}},
+		Metrics: map[string][]experiment.MetricRow{hostile: {{Variation: 0, Conversions: 1, Rate: 1}}}}
+	var out bytes.Buffer
+	printReport(&out, r, 0.05)
+	if strings.ContainsAny(out.String(), "\x1b\x07\r") {
+		t.Errorf("the report holds terminal control characters: %q", out.String())
+	}
+	if !strings.Contains(out.String(), `metric "errors\x1b]0;pwned\a\x1b[2A\rverdict: ship it"`) {
+		t.Errorf("the metric name is not shown quoted: %q", out.String())
 	}
 }
