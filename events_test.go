@@ -411,3 +411,38 @@ func TestCloseLetsAnExportFinish(t *testing.T) {
 		t.Errorf("%d events dropped", n)
 	}
 }
+
+// TestWrongTypeIsNoExposure: a getter that cannot return the variation
+// evaluated (a Bool of a string flag, an Int of a fraction) serves the
+// caller's default (SPEC §3 step 8): the user never got the variation, so
+// no exposure is recorded and the summary counts the default.
+func TestWrongTypeIsNoExposure(t *testing.T) {
+	doc := `{"flags": {
+	  "exp": {"version": 5, "on": true, "variations": ["a", "b"],
+	    "fallthrough": {"rollout": {"experiment": true, "variations": [{"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}},
+	  "ratio": {"version": 2, "on": true, "variations": [0.5, 2], "fallthrough": {"variation": 0}, "trackEvents": true}}}`
+	rec := &recorder{}
+	c := newTestClient(t, doc, WithEventExporter(rec), WithEventOptions(EventOptions{FlushInterval: time.Hour}), WithMetrics())
+	ctx, u := context.Background(), NewContext("alice").Build()
+	c.Bool(ctx, "exp", u, false)
+	c.BoolDetail(ctx, "exp", u, false)
+	c.Int(ctx, "exp", u, 7)
+	c.Int(ctx, "ratio", u, 7)
+	c.IntDetail(ctx, "ratio", u, 7)
+	flush(t, c)
+	if got := rec.events(EventExposure); len(got) != 0 {
+		t.Errorf("exposures recorded for variations never served: %+v", got)
+	}
+	for _, e := range c.Metrics().Evaluations {
+		if e.Variation != -1 {
+			t.Errorf("Metrics counts variation %d of %s, which was never served", e.Variation, e.Flag)
+		}
+	}
+	// The getters that can return them record as before.
+	c.String(ctx, "exp", u, "")
+	c.Float(ctx, "ratio", u, 0)
+	flush(t, c)
+	if got := rec.events(EventExposure); len(got) != 2 {
+		t.Errorf("exposures of served variations: %+v, want 2", got)
+	}
+}

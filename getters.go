@@ -12,16 +12,46 @@ import (
 
 // evaluate runs the evaluator on the current snapshot, and the hooks
 // around it when there are any.
-func (c *Client) evaluate(ctx context.Context, ev *evaluation, key string, ec *Context) {
+func (c *Client) evaluate(ctx context.Context, ev *evaluation, key string, ec *Context, want accept) {
 	if c.hooks != nil {
-		c.hooked(ctx, ev, key, ec)
+		c.hooked(ctx, ev, key, ec, want)
 		return
 	}
-	c.evaluateSnapshot(ev, key, ec)
+	c.evaluateSnapshot(ev, key, ec, want)
+}
+
+// accept is what a getter can return: variations of a kind (0: any), and
+// for Int only integers. A variation it cannot return serves the caller's
+// default (SPEC §3 step 8), and is recorded so: no exposure, and a summary
+// count of the default, since the user never got the variation.
+type accept struct {
+	kind    rules.Kind
+	integer bool
+}
+
+// What Value and Bool accept.
+var (
+	anyKind    = accept{}
+	acceptBool = accept{kind: rules.KindBool}
+)
+
+// takes reports whether a getter that accepts a can return variation v of f.
+func (a accept) takes(f *eval.Flag, v int) bool {
+	if a.kind == 0 {
+		return true
+	}
+	if f.Kind != a.kind {
+		return false
+	}
+	if a.integer {
+		_, ok := getInt(&f.Variations[v])
+		return ok
+	}
+	return true
 }
 
 // evaluateSnapshot is evaluate without hooks.
-func (c *Client) evaluateSnapshot(ev *evaluation, key string, ec *Context) {
+func (c *Client) evaluateSnapshot(ev *evaluation, key string, ec *Context, want accept) {
 	if ov := c.ov.set.Load(); ov != nil {
 		if f := ov.lookup(key, ec.key); f != nil {
 			*ev = evaluation{forced: f, variation: -1, kind: kindOverride}
@@ -45,6 +75,10 @@ func (c *Client) evaluateSnapshot(ev *evaluation, key string, ec *Context) {
 	}
 	e := evaluator{snap: snap, ctx: ec, clock: c.clock}
 	e.evaluateTop(ev, f)
+	if v := ev.variation; v >= 0 && !want.takes(f, int(v)) {
+		c.record(snap, f, -1, 0, ec)
+		return
+	}
 	c.record(snap, f, ev.variation, ev.rollout, ec)
 }
 
@@ -71,10 +105,10 @@ func (c *Client) recordTo(snap *eval.Snapshot, f *eval.Flag, v int32, rollout ui
 // caller's default is served. It skips the reason and the error, which
 // those getters drop, and serves constant flags (kill switches, finished
 // rollouts, chains of them) without entering the evaluator.
-func (c *Client) pick(ctx context.Context, key string, ec *Context) (*eval.Variation, rules.Kind) {
+func (c *Client) pick(ctx context.Context, key string, ec *Context, want accept) (*eval.Variation, rules.Kind) {
 	if c.hooks != nil { // the hooks see the whole result
 		var ev evaluation
-		c.hooked(ctx, &ev, key, ec)
+		c.hooked(ctx, &ev, key, ec, want)
 		return ev.value()
 	}
 	if ov := c.ov.set.Load(); ov != nil {
@@ -102,6 +136,9 @@ func (c *Client) pick(ctx context.Context, key string, ec *Context) (*eval.Varia
 	default:
 		v, rollout = c.decided(snap, f, ec)
 	}
+	if v >= 0 && !want.takes(f, v) { // the caller gets its default
+		v, rollout = -1, 0
+	}
 	c.record(snap, f, int32(v), rollout, ec)
 	if v < 0 {
 		return nil, 0
@@ -122,8 +159,8 @@ func (c *Client) decided(snap *eval.Snapshot, f *eval.Flag, ec *Context) (int, u
 }
 
 // value is the typed getters' evaluation: the value served, or def.
-func value[T any](c *Client, ctx context.Context, key string, ec *Context, def T, want rules.Kind, get func(*eval.Variation) (T, bool)) T {
-	if v, kind := c.pick(ctx, key, ec); kind == want {
+func value[T any](c *Client, ctx context.Context, key string, ec *Context, def T, want accept, get func(*eval.Variation) (T, bool)) T {
+	if v, kind := c.pick(ctx, key, ec, want); kind == want.kind {
 		if x, ok := get(v); ok {
 			return x
 		}
@@ -132,10 +169,10 @@ func value[T any](c *Client, ctx context.Context, key string, ec *Context, def T
 }
 
 // detail is the Detail getters' evaluation: the whole result, typed.
-func detail[T any](c *Client, ctx context.Context, key string, ec *Context, def T, want rules.Kind, get func(*eval.Variation) (T, bool)) (r Result[T]) {
+func detail[T any](c *Client, ctx context.Context, key string, ec *Context, def T, want accept, get func(*eval.Variation) (T, bool)) (r Result[T]) {
 	var ev evaluation
-	c.evaluate(ctx, &ev, key, ec)
-	typed(&r, key, &ev, def, want, get)
+	c.evaluate(ctx, &ev, key, ec, want)
+	typed(&r, key, &ev, def, want.kind, get)
 	return r
 }
 
@@ -191,7 +228,7 @@ func getInt(v *eval.Variation) (int, bool) {
 func (c *Client) Bool(ctx context.Context, key string, ec Context, def bool) bool {
 	// Written out rather than through value, which is too large to inline:
 	// Bool is the getter kill switches and ramps call on hot paths.
-	if v, kind := c.pick(ctx, key, &ec); kind == rules.KindBool {
+	if v, kind := c.pick(ctx, key, &ec, acceptBool); kind == rules.KindBool {
 		return v.Bool
 	}
 	return def
@@ -199,56 +236,56 @@ func (c *Client) Bool(ctx context.Context, key string, ec Context, def bool) boo
 
 // BoolDetail is Bool with the variation, reason and flag version.
 func (c *Client) BoolDetail(ctx context.Context, key string, ec Context, def bool) Result[bool] {
-	return detail(c, ctx, key, &ec, def, rules.KindBool, getBool)
+	return detail(c, ctx, key, &ec, def, acceptBool, getBool)
 }
 
 // String returns the value of a string flag for ec, or def.
 func (c *Client) String(ctx context.Context, key string, ec Context, def string) string {
-	return value(c, ctx, key, &ec, def, rules.KindString, getString)
+	return value(c, ctx, key, &ec, def, accept{kind: rules.KindString}, getString)
 }
 
 // StringDetail is String with the variation, reason and flag version.
 func (c *Client) StringDetail(ctx context.Context, key string, ec Context, def string) Result[string] {
-	return detail(c, ctx, key, &ec, def, rules.KindString, getString)
+	return detail(c, ctx, key, &ec, def, accept{kind: rules.KindString}, getString)
 }
 
 // Int returns the value of a number flag for ec, or def. A number with a
 // fraction is WRONG_TYPE (there is no rounding).
 func (c *Client) Int(ctx context.Context, key string, ec Context, def int) int {
-	return value(c, ctx, key, &ec, def, rules.KindNumber, getInt)
+	return value(c, ctx, key, &ec, def, accept{rules.KindNumber, true}, getInt)
 }
 
 // IntDetail is Int with the variation, reason and flag version.
 func (c *Client) IntDetail(ctx context.Context, key string, ec Context, def int) Result[int] {
-	return detail(c, ctx, key, &ec, def, rules.KindNumber, getInt)
+	return detail(c, ctx, key, &ec, def, accept{rules.KindNumber, true}, getInt)
 }
 
 // Float returns the value of a number flag for ec, or def.
 func (c *Client) Float(ctx context.Context, key string, ec Context, def float64) float64 {
-	return value(c, ctx, key, &ec, def, rules.KindNumber, getFloat)
+	return value(c, ctx, key, &ec, def, accept{kind: rules.KindNumber}, getFloat)
 }
 
 // FloatDetail is Float with the variation, reason and flag version.
 func (c *Client) FloatDetail(ctx context.Context, key string, ec Context, def float64) Result[float64] {
-	return detail(c, ctx, key, &ec, def, rules.KindNumber, getFloat)
+	return detail(c, ctx, key, &ec, def, accept{kind: rules.KindNumber}, getFloat)
 }
 
 // JSON returns the value of a JSON (object or array) flag for ec as raw JSON,
 // or def. The returned bytes are shared: do not modify them.
 func (c *Client) JSON(ctx context.Context, key string, ec Context, def json.RawMessage) json.RawMessage {
-	return value(c, ctx, key, &ec, def, rules.KindJSON, getJSON)
+	return value(c, ctx, key, &ec, def, accept{kind: rules.KindJSON}, getJSON)
 }
 
 // JSONDetail is JSON with the variation, reason and flag version.
 func (c *Client) JSONDetail(ctx context.Context, key string, ec Context, def json.RawMessage) Result[json.RawMessage] {
-	return detail(c, ctx, key, &ec, def, rules.KindJSON, getJSON)
+	return detail(c, ctx, key, &ec, def, accept{kind: rules.KindJSON}, getJSON)
 }
 
 // Value evaluates a flag of any type: the result holds a bool, string,
 // float64, []any or map[string]any (shared: do not modify), or def.
 func (c *Client) Value(ctx context.Context, key string, ec Context, def any) Result[any] {
 	var ev evaluation
-	c.evaluate(ctx, &ev, key, &ec)
+	c.evaluate(ctx, &ev, key, &ec, anyKind)
 	return anyResult(key, ev, def)
 }
 

@@ -43,12 +43,12 @@ func WithHooks(hooks ...Hook) Option {
 }
 
 // hooked evaluates with the hooks around it.
-func (c *Client) hooked(ctx context.Context, ev *evaluation, key string, ec *Context) {
+func (c *Client) hooked(ctx context.Context, ev *evaluation, key string, ec *Context, want accept) {
 	he := HookEvaluation{Flag: key, Context: *ec}
 	for _, h := range c.hooks {
 		c.safely(key, func() { h.Before(ctx, he) })
 	}
-	c.evaluateSnapshot(ev, key, ec)
+	c.evaluateSnapshot(ev, key, ec, want)
 	r := anyResult(key, *ev, nil)
 	for i := len(c.hooks) - 1; i >= 0; i-- {
 		h := c.hooks[i]
