@@ -190,13 +190,14 @@ func NewContext(key string) *ContextBuilder {
 }
 
 // Set sets an attribute. Values may be strings, bools, any Go integer or
-// float type, json.Number, nil, slices of these ([]any, []string, []int,
-// []float64) and maps (map[string]any, map[string]string); a time.Time (as
-// RFC 3339 in UTC, what before/after compare), an encoding.TextMarshaler
-// (its text), and named types whose underlying type is a string, bool or
-// number (type Plan string) are converted to what they hold. A name containing
-// a dot, or a value of another type, makes the built context invalid (see
-// Context.Err) rather than being dropped.
+// float type, json.Number, nil, and slices, arrays and maps with string
+// keys of any of these, nested ([]string, []int64, []bool,
+// map[string]int, []map[string]any...); a time.Time (as RFC 3339 in UTC,
+// what before/after compare), an encoding.TextMarshaler (its text), and
+// named types whose underlying type is a string, bool or number (type Plan
+// string) are converted to what they hold. A name containing a dot, or a
+// value of another type ([]byte, a struct, a map with other keys), makes
+// the built context invalid (see Context.Err) rather than being dropped.
 func (b *ContextBuilder) Set(name string, value any) *ContextBuilder {
 	if name == "" || strings.Contains(name, ".") {
 		b.errs = append(b.errs, fmt.Errorf("attribute name %q: must be non-empty and contain no dot", name))
@@ -358,7 +359,7 @@ func normalize(v any, level int, budget *int) (any, error) {
 	if out, ok := typedSlice(v); ok {
 		return out, nil
 	}
-	return normalizeOther(v)
+	return normalizeOther(v, level, budget)
 }
 
 // typedSlice copies the typed slices and maps a caller most often sets
@@ -423,9 +424,9 @@ func normalizeMap(x map[string]any, level int, budget *int) (any, error) {
 }
 
 // normalizeOther converts what remains: json.Number, time.Time (to the
-// RFC 3339 string before/after compare), encoding.TextMarshaler, and
-// named basic types (normalizeNamed).
-func normalizeOther(v any) (any, error) {
+// RFC 3339 string before/after compare), encoding.TextMarshaler, named
+// basic types, and other slices, arrays and maps (normalizeNamed).
+func normalizeOther(v any, level int, budget *int) (any, error) {
 	switch x := v.(type) {
 	case json.Number:
 		f, err := x.Float64()
@@ -442,16 +443,51 @@ func normalizeOther(v any) (any, error) {
 		}
 		return string(text), nil
 	}
-	return normalizeNamed(v)
+	return normalizeNamed(v, level, budget)
 }
 
 // normalizeNamed accepts Go's number types (but float64, int and int64,
-// which normalize reads) and values of named types whose underlying type
-// is a string, bool or number (type Plan string; type Tier int): what they
-// hold.
-func normalizeNamed(v any) (any, error) {
+// which normalize reads), values of named types whose underlying type is a
+// string, bool or number (type Plan string; type Tier int): what they
+// hold; and slices, arrays and maps with string keys of any of these
+// ([]int64, []bool, map[string]int, []map[string]any...), copied as []any
+// and map[string]any.
+func normalizeNamed(v any, level int, budget *int) (any, error) {
 	r := reflect.ValueOf(v)
 	switch r.Kind() {
+	case reflect.Slice, reflect.Array:
+		if r.Type().Elem().Kind() == reflect.Uint8 {
+			return nil, fmt.Errorf("unsupported type %T (bytes: set string(b) for text)", v)
+		}
+		if level > rules.MaxNesting {
+			return nil, newTooDeep(v)
+		}
+		out := make([]any, r.Len())
+		for i := range out {
+			n, err := normalize(r.Index(i).Interface(), level+1, budget)
+			if err != nil {
+				return nil, wrapNested(err, v, fmt.Sprintf("[%d]", i))
+			}
+			out[i] = n
+		}
+		return out, nil
+	case reflect.Map:
+		if r.Type().Key().Kind() != reflect.String {
+			return nil, fmt.Errorf("unsupported type %T (a map's keys must be strings)", v)
+		}
+		if level > rules.MaxNesting {
+			return nil, newTooDeep(v)
+		}
+		out := make(map[string]any, r.Len())
+		for it := r.MapRange(); it.Next(); {
+			k := it.Key().String()
+			n, err := normalize(it.Value().Interface(), level+1, budget)
+			if err != nil {
+				return nil, wrapNested(err, v, "."+k)
+			}
+			out[k] = n
+		}
+		return out, nil
 	case reflect.String:
 		return r.String(), nil
 	case reflect.Bool:
@@ -486,11 +522,17 @@ type container struct {
 
 func containerOf(v any) container {
 	r := reflect.ValueOf(v)
-	if r.Kind() == reflect.Slice {
+	switch r.Kind() {
+	case reflect.Slice:
 		return container{r.Pointer(), r.Len()}
+	case reflect.Array: // a value: it cannot contain itself
+		return container{0, arrayValue}
 	}
 	return container{r.Pointer(), -1}
 }
+
+// arrayValue is the container.n of an array, which cycle skips.
+const arrayValue = -2
 
 func newTooDeep(v any) error { return &tooDeep{chain: []container{containerOf(v)}} }
 
@@ -498,6 +540,9 @@ func newTooDeep(v any) error { return &tooDeep{chain: []container{containerOf(v)
 func (e *tooDeep) cycle() bool {
 	seen := make(map[container]bool, len(e.chain))
 	for _, c := range e.chain {
+		if c.n == arrayValue {
+			continue
+		}
 		if seen[c] {
 			return true
 		}

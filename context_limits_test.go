@@ -45,6 +45,13 @@ func TestContextCycleRefused(t *testing.T) {
 		leaf = leaf["a"].(map[string]any)
 	}
 	leaf["a"] = ring
+	type named []any // read by reflection, not as []any
+	typed := make(named, 1)
+	typed[0] = typed
+	type tree map[string]tree
+	loop := tree{}
+	loop["self"] = loop
+	var deepArray [1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1][1]int
 
 	snap := ctxTestSnapshot(t, ctxTestDoc)
 	for _, tc := range []struct {
@@ -58,6 +65,9 @@ func TestContextCycleRefused(t *testing.T) {
 		{"through a slice of a slice", ContextFromMap(map[string]any{"key": "u1", "l": pair}), `attribute "l": contains itself (a cycle)`},
 		{"a cycle entered deep", ContextFromMap(map[string]any{"key": "u1", "d": deepEntry}), `attribute "d": `},
 		{"ContextBuilder.Set", NewContext("u1").Set("org", a).Build(), `attribute "org": contains itself (a cycle)`},
+		{"a named slice holding itself", NewContext("u1").Set("l", typed).Build(), `attribute "l": contains itself (a cycle)`},
+		{"a named map holding itself", NewContext("u1").Set("t", loop).Build(), `attribute "t": contains itself (a cycle)`},
+		{"arrays too deep", NewContext("u1").Set("a", deepArray).Build(), `attribute "a": ` + rules.ErrTooDeep.Error()},
 		{"a cycle beside a good attribute", ContextFromMap(map[string]any{"key": "u1", "org": map[string]any{"plan": "pro"}, "l": list}),
 			`attribute "l": contains itself (a cycle)`},
 	} {

@@ -120,6 +120,17 @@ func TestContextBuilderSetTypes(t *testing.T) {
 		{"map[string]any nested", map[string]any{"a": map[string]any{"b": int64(4)}, "n": nil},
 			map[string]any{"a": map[string]any{"b": 4.0}, "n": nil}},
 		{"empty slice", []string{}, []any{}},
+		{"[]int64", []int64{1, 2}, []any{1.0, 2.0}},
+		{"[]bool", []bool{true, false}, []any{true, false}},
+		{"[]float32", []float32{0.5}, []any{0.5}},
+		{"named slice", []custom{"x"}, []any{"x"}},
+		{"array", [2]string{"a", "b"}, []any{"a", "b"}},
+		{"[][]string", [][]string{{"a"}, {}}, []any{[]any{"a"}, []any{}}},
+		{"[]map[string]any", []map[string]any{{"k": 1}}, []any{map[string]any{"k": 1.0}}},
+		{"map[string]int", map[string]int{"a": 1}, map[string]any{"a": 1.0}},
+		{"map[string]bool", map[string]bool{"b": true}, map[string]any{"b": true}},
+		{"map[string][]string", map[string][]string{"g": {"x"}}, map[string]any{"g": []any{"x"}}},
+		{"named map", map[custom]int{"a": 2}, map[string]any{"a": 2.0}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,9 +156,9 @@ func TestContextBuilderSetTypes(t *testing.T) {
 		want  string
 	}{
 		{"struct", struct{}{}, `flags: invalid context: attribute "v": unsupported type struct {}`},
-		{"[]bool", []bool{true}, `flags: invalid context: attribute "v": unsupported type []bool`},
-		{"map[string]int", map[string]int{"a": 1}, `flags: invalid context: attribute "v": unsupported type map[string]int`},
-		{"named slice", []custom{"x"}, `flags: invalid context: attribute "v": unsupported type []flags.custom`},
+		{"[]byte", []byte("x"), `flags: invalid context: attribute "v": unsupported type []uint8 (bytes: set string(b) for text)`},
+		{"map[int]string", map[int]string{1: "a"}, `flags: invalid context: attribute "v": unsupported type map[int]string (a map's keys must be strings)`},
+		{"[]struct", []struct{}{{}}, `flags: invalid context: attribute "v": [0]: unsupported type struct {}`},
 		{"pointer", new(string), `flags: invalid context: attribute "v": unsupported type *string`},
 		{"nested", map[string]any{"a": []any{1, make(chan int)}}, `flags: invalid context: attribute "v": .a: [1]: unsupported type chan int`},
 		{"bad json.Number", json.Number("1e999"), `flags: invalid context: attribute "v": number 1e999 out of range`},
