@@ -314,6 +314,9 @@ func (c *Client) installLocked(doc *rules.Document, origin string) error {
 		h.origin = origin
 		h.updated = c.clock()
 		if origin != OriginCache {
+			if h.failing { // a source that recovers with a document (a stream's snapshot)
+				c.stats.recoveries.Add(1)
+			}
 			h.failing, h.err = false, nil
 		}
 	})

@@ -122,3 +122,29 @@ func TestMetricsCountEveryEvaluation(t *testing.T) {
 		t.Errorf("Metrics counted %d evaluations, %d were made", counted, made.Load())
 	}
 }
+
+// TestRecoveryByDocument: a stream that reconnects delivers a snapshot
+// before (or instead of) saying it is healthy: that is a recovery too.
+func TestRecoveryByDocument(t *testing.T) {
+	src := &manualSource{started: make(chan Updates, 1)}
+	c, err := New(WithSource(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	u := <-src.started
+	doc, _ := rules.ParseDocument([]byte(`{"flags": {}}`))
+	for range 3 {
+		_ = u.Apply(doc, "stream")
+		u.Failed("stream", errors.New("connection reset"), false)
+	}
+	_ = u.Apply(doc, "stream")
+	if m := c.Metrics(); m.SourceFailures != 3 || m.Recoveries != 3 {
+		t.Errorf("failures %d, recoveries %d; want 3 and 3", m.SourceFailures, m.Recoveries)
+	}
+	u.Failed("stream", errors.New("connection reset"), false)
+	_ = u.Apply(doc, OriginCache) // a cache is no recovery
+	if m := c.Metrics(); m.Recoveries != 3 {
+		t.Errorf("recoveries %d after a cached document, want 3", m.Recoveries)
+	}
+}
