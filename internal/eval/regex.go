@@ -498,8 +498,8 @@ func plainLiteral(subs []*syntax.Regexp) (string, bool) {
 
 // instBound is an upper bound of the instructions syntax.Compile makes of
 // the simplified re, at most twice their number.
-func instBound(re *syntax.Regexp) int {
-	return 2 + treeBound(re, map[*syntax.Regexp]int{}, nil) // 2: the program's InstFail and InstMatch
+func instBound(re *syntax.Regexp) int64 {
+	return 2 + treeBound(re, map[*syntax.Regexp]int64{}, nil) // 2: the program's InstFail and InstMatch
 }
 
 // stepBound bounds from above the matching steps per byte of tree's
@@ -507,8 +507,8 @@ func instBound(re *syntax.Regexp) int {
 // with each character class weighted as progCost weighs its instruction.
 // Its only excess over progCost is one step per star, so twice the budget
 // is safely over it.
-func stepBound(re *syntax.Regexp) int {
-	return 2 + treeBound(re, map[*syntax.Regexp]int{}, classWeight)
+func stepBound(re *syntax.Regexp) int64 {
+	return 2 + treeBound(re, map[*syntax.Regexp]int64{}, classWeight)
 }
 
 // classWeight weighs a character class as progCost weighs its instruction.
@@ -525,19 +525,20 @@ func classWeight(re *syntax.Regexp) int {
 // treeBound counts the instructions of re's program, without the
 // program's own; class, when not nil, weighs each character class (nil:
 // one instruction). seen holds the bounds of subexpressions already
-// counted (Simplify shares a repeated operand between its copies).
-func treeBound(re *syntax.Regexp, seen map[*syntax.Regexp]int, class func(*syntax.Regexp) int) int {
+// counted (Simplify shares a repeated operand between its copies). The
+// count is an int64, capped, so that it cannot overflow on any platform.
+func treeBound(re *syntax.Regexp, seen map[*syntax.Regexp]int64, class func(*syntax.Regexp) int) int64 {
 	if n, ok := seen[re]; ok {
 		return n
 	}
-	n := 0
+	var n int64
 	switch re.Op {
 	case syntax.OpCharClass:
 		if class != nil {
-			n = class(re)
+			n = int64(class(re))
 		}
 	case syntax.OpLiteral:
-		n = len(re.Rune)
+		n = int64(len(re.Rune))
 	case syntax.OpCapture, syntax.OpStar:
 		n = 2 + treeBound(re.Sub[0], seen, class)
 	case syntax.OpPlus, syntax.OpQuest:
@@ -547,14 +548,14 @@ func treeBound(re *syntax.Regexp, seen map[*syntax.Regexp]int, class func(*synta
 			n += treeBound(sub, seen, class)
 		}
 		if re.Op == syntax.OpAlternate {
-			n += len(re.Sub) - 1 // an InstAlt between each two
+			n += int64(len(re.Sub) - 1) // an InstAlt between each two
 		}
 	case syntax.OpRepeat: // Simplify leaves none; bounded as it would expand
 		sub := treeBound(re.Sub[0], seen, class)
 		if re.Max == -1 {
-			n = 2 + max(1, re.Min)*sub
+			n = 2 + int64(max(1, re.Min))*sub
 		} else {
-			n = re.Max*sub + re.Max - re.Min
+			n = int64(re.Max)*sub + int64(re.Max-re.Min)
 		}
 	}
 	n = max(1, min(n, 1<<40)) // 1<<40: no overflow however deep the nesting
