@@ -526,3 +526,17 @@ func TestAttributeSlots(t *testing.T) {
 		}
 	}
 }
+
+// TestIntBeyondRangeSaysSo: an Int of a whole number beyond int says it is
+// out of range, not that it has a fraction.
+func TestIntBeyondRangeSaysSo(t *testing.T) {
+	c := newTestClient(t, `{"flags": {"huge": {"on": true, "variations": [1e20], "fallthrough": {"variation": 0}},
+	  "half": {"on": true, "variations": [2.5], "fallthrough": {"variation": 0}}}}`)
+	u := NewContext("u1").Build()
+	if r := c.IntDetail(context.Background(), "huge", u, 7); r.Value != 7 || !errors.Is(r.Err, ErrWrongType) || !strings.Contains(r.Err.Error(), "1e+20, beyond the range of int") {
+		t.Errorf("IntDetail(huge) = %d, %v", r.Value, r.Err)
+	}
+	if r := c.IntDetail(context.Background(), "half", u, 7); r.Value != 7 || !strings.Contains(fmt.Sprint(r.Err), "with a fraction") {
+		t.Errorf("IntDetail(half) = %d, %v", r.Value, r.Err)
+	}
+}

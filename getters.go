@@ -199,11 +199,14 @@ func typed[T any](r *Result[T], key string, ev *evaluation, def T, want rules.Ki
 	}
 	r.Variation = -1
 	r.Reason = Reason{Kind: ReasonError, ErrorKind: ErrorWrongType}
-	r.Err = wrongType(key, kind, want)
+	r.Err = wrongType(key, kind, want, v)
 }
 
-func wrongType(key string, got, want rules.Kind) error {
-	if got == want { // an int request of a fractional number
+func wrongType(key string, got, want rules.Kind, v *eval.Variation) error {
+	if got == want { // an int request of a number that is no int
+		if v.Number == math.Trunc(v.Number) {
+			return fmt.Errorf("%w: flag %q serves %g, beyond the range of int", ErrWrongType, key, v.Number)
+		}
 		return fmt.Errorf("%w: flag %q serves a number with a fraction, want an integer", ErrWrongType, key)
 	}
 	return fmt.Errorf("%w: flag %q serves %s values, want %s", ErrWrongType, key, got, want)
