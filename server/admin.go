@@ -162,6 +162,7 @@ func (s *Server) adminGet(kind Kind) http.HandlerFunc {
 // and PATCH, the object's new ETag.
 func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		defer s.countAdminWrite(w)
 		need := RoleAdmin
 		if op == opPatch && kind == KindFlag {
 			need = RoleOperator // who may switch it on or off; checked below
@@ -194,10 +195,24 @@ func (s *Server) adminHandler(kind Kind, op adminOp) http.HandlerFunc {
 				return
 			}
 		}
-		res := s.adminWrite(r.Context(), req)
-		s.stats.adminWrite(who.name, res.status)
-		writeResult(w, res)
+		writeResult(w, s.adminWrite(r.Context(), req))
 	}
+}
+
+// countAdminWrite counts an admin write, whatever its answer (a body that
+// is no flag, a refused token, a stale If-Match...), in Stats.AdminWrites,
+// by the name of the token the access log names ("-" for none) and the
+// status answered: a pipeline pushing what is refused shows in /metrics.
+func (s *Server) countAdminWrite(w http.ResponseWriter) {
+	aw, ok := w.(*accessWriter)
+	if !ok {
+		return
+	}
+	status := aw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.stats.adminWrite(aw.token, status)
 }
 
 // admitWithComment reads a write's X-Flags-Comment (400 when it is not

@@ -27,6 +27,7 @@ import (
 // ETag ("EPOCH:VERSION", from GET /v1/flags): 412 unless that is still the
 // one served, so a push cannot replace changes its author has not seen.
 func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
+	defer s.countAdminWrite(w)
 	if !s.adminOn(w) {
 		return
 	}
@@ -52,9 +53,7 @@ func (s *Server) handleDocument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, msg, problems)
 		return
 	}
-	res := s.pushWrite(r.Context(), doc, r.Header.Get("If-Match"), auditMeta{actor: who.name, action: ActionPush, comment: comment})
-	s.stats.adminWrite(who.name, res.status)
-	writeResult(w, res)
+	writeResult(w, s.pushWrite(r.Context(), doc, r.Header.Get("If-Match"), auditMeta{actor: who.name, action: ActionPush, comment: comment}))
 }
 
 // checkDocument reads a pushed document and lists every problem that stops

@@ -85,6 +85,10 @@ func TestServeMetrics(t *testing.T) {
 	defer stream.Body.Close()
 	bufio.NewReader(stream.Body).ReadString('\n')
 	adminCall(t, "PATCH", url+"/v1/admin/flags/f", "adm", `{"on": false}`, "Content-Type", "application/merge-patch+json")
+	// Refused writes count too: a body that is no flag, a wrong token, the SDK's.
+	testkit.Do(t, "PUT", url+"/v1/admin/flags/g", "adm", `not json`)
+	testkit.Do(t, "PUT", url+"/v1/admin/flags/g", "nope", `{}`)
+	testkit.Do(t, "PUT", url+"/v1/admin/flags/g", "sdk", `{}`)
 	if resp, body := testkit.Do(t, "POST", url+"/v1/events", "sdk",
 		`{"batch":"metrics-batch-00000001","events":[{"kind":"track","at":1,"name":"m","contextKey":"u"},{"kind":"bogus"}]}`); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST /v1/events = %d %s", resp.StatusCode, body)
@@ -101,6 +105,9 @@ func TestServeMetrics(t *testing.T) {
 		{"flagstream_server_publish_duration_seconds", nil, 1},
 		{"flagstream_server_snapshot_version", nil, 5},
 		{"flagstream_server_admin_writes_total", []string{"actor", "admin", "status", "200"}, 1},
+		{"flagstream_server_admin_writes_total", []string{"actor", "admin", "status", "400"}, 1},
+		{"flagstream_server_admin_writes_total", []string{"actor", "-", "status", "401"}, 1},
+		{"flagstream_server_admin_writes_total", []string{"actor", "token", "status", "403"}, 1},
 		{"flagstream_server_events_total", []string{"result", "accepted"}, 1},
 		{"flagstream_server_events_total", []string{"result", "rejected"}, 1},
 	} {

@@ -35,7 +35,7 @@ var (
 	descPublish = prometheus.NewDesc("flagstream_server_publish_duration_seconds",
 		"How long publishing a patch to every stream took.", nil, nil)
 	descAdmin = prometheus.NewDesc("flagstream_server_admin_writes_total",
-		"Admin writes (PUT, PATCH, DELETE, document push) by the token's name and the HTTP status answered.",
+		"Admin writes (PUT, PATCH, DELETE, document push), refused ones included, by the token's name (- for none) and the HTTP status answered.",
 		[]string{"actor", "status"}, nil)
 	descEvents = prometheus.NewDesc("flagstream_server_events_total",
 		"SDK events POST /v1/events accepted or rejected.", []string{"result"}, nil)
