@@ -142,6 +142,7 @@ func TestAdminRejects(t *testing.T) {
 		{"segment weight", "segments/s", `{"rules": [{"clauses": [], "weight": 200000}]}`, 400, "segments.s.rules[0].weight"},
 		{"segment cycle", "segments/s", `{"rules": [{"clauses": [{"op": "inSegment", "values": ["s"]}]}]}`, 400, "segments.s.rules"},
 		{"segment not an object", "segments/s", `"s"`, 400, "segments.s"},
+		{"a member named twice", "flags/x", `{"on": false, "variations": [true], "fallthrough": {"variation": 0}, "on": true}`, 400, "flags.x.on"},
 		{"body too large", "flags/x", `{"description": "` + strings.Repeat("x", 2048) + `"}`, 413, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

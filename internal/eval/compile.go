@@ -71,11 +71,18 @@ func (ps *problems) topObject(key string, raw json.RawMessage) object {
 	if !ValidKey(key) {
 		ps.add("", "invalid key %q: want 1-%d characters of A-Z a-z 0-9 . _ -", key, MaxKeyLength)
 	}
-	tree, err := decodeTree(ps.c.treeArena(), raw)
+	a := ps.c.treeArena()
+	tree, err := decodeTree(a, raw)
 	ps.tree = tree // for the pattern budget (regex.go)
 	if err != nil {
 		ps.add("", "%w", err)
 		return nil
+	}
+	if a.dupNode != nil {
+		// RFC 8259 leaves what a duplicate means to each reader: SDKs in
+		// other languages would serve another flag than this one.
+		at, _ := pathTo(ps, tree, a.dupNode, "")
+		ps.add(ps.join(at, a.dupKey), "named twice in one object; name each member once")
 	}
 	obj, ok := tree.(object)
 	if !ok {

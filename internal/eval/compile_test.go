@@ -32,13 +32,20 @@ func problemStrings(ps []*Problem) []string {
 // goodFlag is a minimal well-formed flag; fields are spliced in front of it.
 const goodFlag = `"on":true,"variations":[false,true],"fallthrough":{"variation":0}`
 
-// withGood builds a flag object from extra fields and goodFlag's; a field in
-// extra that goodFlag also has appears twice, and JSON decoding keeps the last.
+// withGood builds a flag object from extra fields and goodFlag's: those of
+// goodFlag that extra does not write itself (a member named twice is a
+// problem of its own).
 func withGood(extra string) string {
-	if extra == "" {
-		return "{" + goodFlag + "}"
+	var members []string
+	for _, m := range []string{`"on":true`, `"variations":[false,true]`, `"fallthrough":{"variation":0}`} {
+		if name, _, _ := strings.Cut(m, ":"); !strings.HasPrefix(extra, name+":") && !strings.Contains(extra, ","+name+":") {
+			members = append(members, m)
+		}
 	}
-	return "{" + goodFlag + "," + extra + "}"
+	if extra != "" {
+		members = append(members, extra)
+	}
+	return "{" + strings.Join(members, ",") + "}"
 }
 
 func TestCompileFlagProblems(t *testing.T) {
@@ -696,5 +703,38 @@ func TestAttributeSlots(t *testing.T) {
 				t.Errorf("rules[%d].clauses[%d] (%s %s): Slot = %d, want %d", i, j, c.Op, c.Attribute, c.Slot, wantSlot)
 			}
 		}
+	}
+}
+
+// TestDuplicateMembersMalformed: a member named twice in one object of a
+// flag or a segment makes it malformed, the problem naming where: RFC 8259
+// leaves what a duplicate means to each reader, so SDKs in other languages
+// (first wins, or refuse) would serve another flag than this one.
+func TestDuplicateMembersMalformed(t *testing.T) {
+	flag := func(body string) string {
+		return `{"on":true,"variations":[false,true],"fallthrough":{"variation":1}` + body + `}`
+	}
+	s := Compile(docOf(t, 1, map[string]string{
+		"on":      flag(`,"on":false`),
+		"clause":  flag(`,"rules":[{"clauses":[{"attribute":"a","op":"in","op":"startsWith","values":["x"]}],"serve":{"variation":0}}]`),
+		"escaped": flag(`,"\u006fn":false`),
+		"json":    `{"on":true,"variations":[{"a":1,"a":2}],"fallthrough":{"variation":0}}`,
+		"big":     `{"on":true,"variations":[{"k1":1,"k2":1,"k3":1,"k4":1,"k5":1,"k6":1,"k7":1,"k8":1,"k9":1,"k3":2}],"fallthrough":{"variation":0}}`,
+		"fine":    flag(`,"rules":[{"clauses":[{"attribute":"a","op":"in","values":["x"]}],"serve":{"variation":0}}]`),
+	}, map[string]string{"seg": `{"included":["u1"],"included":["u2"]}`}))
+	for key, want := range map[string]string{
+		"on": "flags.on.on: named twice", "clause": "flags.clause.rules[0].clauses[0].op: named twice",
+		"escaped": "flags.escaped.on: named twice", "json": "flags.json.variations[0].a: named twice",
+		"big": "flags.big.variations[0].k3: named twice",
+	} {
+		if f := s.Flag(key); f.Err == nil || !strings.Contains(f.Err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", key, f.Err, want)
+		}
+	}
+	if f := s.Flag("fine"); f.Err != nil {
+		t.Errorf("fine: %v", f.Err)
+	}
+	if seg := s.Segment("seg"); seg.Err == nil || !strings.Contains(seg.Err.Error(), "segments.seg.included: named twice") {
+		t.Errorf("seg: error %v", seg.Err)
 	}
 }

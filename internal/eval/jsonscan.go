@@ -138,6 +138,7 @@ func parseJSONIn(a *arena, data []byte, level int) (any, error) {
 	v, ok := s.tree(level)
 	if !ok { // read it again to say what is wrong
 		a.mstack, a.istack = a.mstack[:0], a.istack[:0]
+		a.dupNode, a.dupKey = nil, "" // the objects of the first reading are not the tree's
 		s.pos = 0
 		var err error
 		if v, err = s.value(level); err != nil {

@@ -1,11 +1,17 @@
 package eval
 
+import (
+	"slices"
+	"strconv"
+)
+
 // The parse trees the JSON parser builds (jsonscan.go), the arena their
 // memory comes from, and tree, which builds them from valid text.
 
 // object is a decoded JSON object: its members in document order. Flag
 // objects have a handful of members, so a slice scanned from the end (the
-// last duplicate wins, as in encoding/json) is cheaper than a map.
+// last duplicate wins, as in encoding/json, though a flag or segment with a
+// duplicate is malformed: see arena.duplicate) is cheaper than a map.
 // It is a pointer so that putting it in an interface does not allocate.
 type object = *objNode
 
@@ -53,6 +59,13 @@ type arena struct {
 	mstack  []member  // members of the objects being parsed
 	istack  []any     // elements of the arrays being parsed
 
+	// dupNode is the first object built since the last reset that names a
+	// member twice, and dupKey that member; keys is scratch for finding
+	// it in large objects.
+	dupNode *objNode
+	dupKey  string
+	keys    []string
+
 	// strs holds short strings already read, boxed: attribute names,
 	// operators, values repeated across a document's flags. A repeated one
 	// costs a hash and a comparison instead of two allocations, and compiled
@@ -96,6 +109,7 @@ func (a *arena) str(b []byte) any {
 // overwritten, and clearing pointers costs write barriers while the GC runs.
 func (a *arena) reset() {
 	a.members, a.nodes, a.items, a.arrays = a.members[:0], a.nodes[:0], a.items[:0], a.arrays[:0]
+	a.dupNode, a.dupKey = nil, ""
 }
 
 // Chunks start small, so that compiling a patch of one flag stays cheap,
@@ -119,7 +133,63 @@ func (a *arena) object(ms []member) object {
 		a.nodes = make([]objNode, 0, nextChunk(cap(a.nodes), 1))
 	}
 	a.nodes = append(a.nodes, objNode{m: a.members[start:len(a.members):len(a.members)]})
-	return &a.nodes[len(a.nodes)-1]
+	node := &a.nodes[len(a.nodes)-1]
+	if len(ms) > 1 && a.dupNode == nil {
+		if k, ok := a.duplicate(ms); ok {
+			a.dupNode, a.dupKey = node, k
+		}
+	}
+	return node
+}
+
+// duplicate returns a member name that ms holds twice. A flag's objects
+// have a handful of members, compared pairwise (most pairs differ in
+// length); a larger one (an object a JSON variation serves) is sorted.
+func (a *arena) duplicate(ms []member) (string, bool) {
+	if len(ms) <= 8 {
+		for i := 1; i < len(ms); i++ {
+			for j := range i {
+				if ms[i].key == ms[j].key {
+					return ms[i].key, true
+				}
+			}
+		}
+		return "", false
+	}
+	a.keys = a.keys[:0]
+	for i := range ms {
+		a.keys = append(a.keys, ms[i].key)
+	}
+	slices.Sort(a.keys)
+	for i := 1; i < len(a.keys); i++ {
+		if a.keys[i] == a.keys[i-1] {
+			return a.keys[i], true
+		}
+	}
+	return "", false
+}
+
+// pathTo returns the path of node in tree, in the style of Problem.Field
+// (rules[0].clauses[1]; "" for tree itself), and whether it is there.
+func pathTo(ps *problems, tree any, node *objNode, at string) (string, bool) {
+	switch x := tree.(type) {
+	case object:
+		if x == node {
+			return at, true
+		}
+		for _, m := range x.m {
+			if p, ok := pathTo(ps, m.val, node, ps.join(at, m.key)); ok {
+				return p, true
+			}
+		}
+	case array:
+		for i, v := range x.items {
+			if p, ok := pathTo(ps, v, node, at+"["+strconv.Itoa(i)+"]"); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
 }
 
 func (a *arena) array(vs []any) array {
