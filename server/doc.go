@@ -178,9 +178,10 @@
 // Options.SubscriberQueue events; one whose queue is full is dropped (the
 // write it is stuck in is cut short at once), and so is one whose writes
 // make no progress for Options.WriteTimeout (each write of up to 64 KiB
-// gets its own deadline, so a slow link that keeps reading is served). A
-// dropped client reconnects with its Last-Event-ID and is replayed what it
-// missed. Over HTTP/1.x a stream answers "Connection: close": its
+// gets its own deadline, so a slow link that keeps reading is served, down
+// to about 13 KB/s when the http.Server has ConnContext, which keeps the
+// kernel's send buffer small enough for progress to show). A dropped client
+// reconnects with its Last-Event-ID and is replayed what it missed. Over HTTP/1.x a stream answers "Connection: close": its
 // connection is not reused, so no write deadline outlives it.
 //
 // Streams need a ResponseWriter that flushes. Behind a middleware whose

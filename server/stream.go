@@ -341,8 +341,8 @@ type sseWriter struct {
 }
 
 // writeChunk is the most written under one deadline: a subscriber on a slow
-// link that keeps reading a large snapshot is not dropped, one that stops
-// reading is, after WriteTimeout.
+// link that keeps reading a large snapshot is not dropped (with
+// ConnContext: see there), one that stops reading is, after WriteTimeout.
 const writeChunk = 64 << 10
 
 func (o *sseWriter) write(parts ...[]byte) error {

@@ -360,3 +360,55 @@ func TestStreamWithoutFlushIs500(t *testing.T) {
 		t.Errorf("the deadline warning was logged %d times, want once", warnings)
 	}
 }
+
+// TestSlowSteadyReaderServed: a client reading a 4 MB snapshot steadily
+// at about 320 KB/s is served whole behind ConnContext. Without it the
+// kernel grows the send buffer to megabytes and wakes a blocked write only
+// once much of it has drained, so the write showed no progress for longer
+// than WriteTimeout and the client was dropped short of the snapshot's end,
+// again at every retry (15 s: it runs beside the other tests).
+func TestSlowSteadyReaderServed(t *testing.T) {
+	t.Parallel()
+	var sb strings.Builder
+	sb.WriteString(`{"flags": {`)
+	for i := range 4000 {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `"f%d": {"on": true, "variations": [true], "fallthrough": {"variation": 0}, "description": "%s"}`, i, strings.Repeat("d", 1000))
+	}
+	sb.WriteString(`}}`)
+	srv, err := New(NewMemoryStore(mustParse(t, sb.String())), Options{WriteTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := make(chan string, 4)
+	srv.onRemove = func(r string) { removed <- r }
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Config.ConnContext = ConnContext
+	ts.Start()
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { _ = srv.Close() })
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /v1/stream HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16<<10)
+	for total := 0; total < sb.Len(); time.Sleep(50 * time.Millisecond) {
+		_ = conn.SetReadDeadline(time.Now().Add(waitLimit))
+		n, err := conn.Read(buf)
+		total += n
+		if err != nil {
+			t.Fatalf("the stream ended after %d bytes of a %d-byte snapshot: %v", total, sb.Len(), err)
+		}
+	}
+	select {
+	case r := <-removed:
+		t.Errorf("the slow reader was dropped: %s", r)
+	default:
+	}
+}

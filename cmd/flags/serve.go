@@ -212,6 +212,7 @@ func newServeServer(store server.Store, cfg *serveConfig, logger *slog.Logger) (
 func serveUntilDone(ctx context.Context, ln net.Listener, srv *server.Server, cfg *serveConfig, logger *slog.Logger, where []any) int {
 	hs := &http.Server{
 		Handler:           srv,
+		ConnContext:       server.ConnContext, // slow readers of large snapshots are served
 		ReadHeaderTimeout: serveReadHeaderTimeout,
 		IdleTimeout:       serveIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
