@@ -84,7 +84,7 @@ func run(out io.Writer, limit time.Duration) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	httpSrv := &http.Server{Handler: srv}
+	httpSrv := &http.Server{Handler: srv, ConnContext: server.ConnContext}
 	go httpSrv.Serve(ln)
 	defer httpSrv.Close()
 	base := "http://" + ln.Addr().String()

@@ -56,7 +56,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv}
+	httpSrv := &http.Server{Handler: srv, ConnContext: server.ConnContext}
 	go httpSrv.Serve(ln)
 	defer httpSrv.Close()
 	defer srv.Close()
