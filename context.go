@@ -456,38 +456,9 @@ func normalizeNamed(v any, level int, budget *int) (any, error) {
 	r := reflect.ValueOf(v)
 	switch r.Kind() {
 	case reflect.Slice, reflect.Array:
-		if r.Type().Elem().Kind() == reflect.Uint8 {
-			return nil, fmt.Errorf("unsupported type %T (bytes: set string(b) for text)", v)
-		}
-		if level > rules.MaxNesting {
-			return nil, newTooDeep(v)
-		}
-		out := make([]any, r.Len())
-		for i := range out {
-			n, err := normalize(r.Index(i).Interface(), level+1, budget)
-			if err != nil {
-				return nil, wrapNested(err, v, fmt.Sprintf("[%d]", i))
-			}
-			out[i] = n
-		}
-		return out, nil
+		return normalizeList(r, v, level, budget)
 	case reflect.Map:
-		if r.Type().Key().Kind() != reflect.String {
-			return nil, fmt.Errorf("unsupported type %T (a map's keys must be strings)", v)
-		}
-		if level > rules.MaxNesting {
-			return nil, newTooDeep(v)
-		}
-		out := make(map[string]any, r.Len())
-		for it := r.MapRange(); it.Next(); {
-			k := it.Key().String()
-			n, err := normalize(it.Value().Interface(), level+1, budget)
-			if err != nil {
-				return nil, wrapNested(err, v, "."+k)
-			}
-			out[k] = n
-		}
-		return out, nil
+		return normalizeObject(r, v, level, budget)
 	case reflect.String:
 		return r.String(), nil
 	case reflect.Bool:
@@ -504,6 +475,47 @@ func normalizeNamed(v any, level int, budget *int) (any, error) {
 		return f, nil
 	}
 	return nil, fmt.Errorf("unsupported type %T", v)
+}
+
+// normalizeList copies r, the slice or array v, as a []any of normalized
+// elements.
+func normalizeList(r reflect.Value, v any, level int, budget *int) (any, error) {
+	if r.Type().Elem().Kind() == reflect.Uint8 {
+		return nil, fmt.Errorf("unsupported type %T (bytes: set string(b) for text)", v)
+	}
+	if level > rules.MaxNesting {
+		return nil, newTooDeep(v)
+	}
+	out := make([]any, r.Len())
+	for i := range out {
+		n, err := normalize(r.Index(i).Interface(), level+1, budget)
+		if err != nil {
+			return nil, wrapNested(err, v, fmt.Sprintf("[%d]", i))
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// normalizeObject copies r, the map v, as a map[string]any of normalized
+// members; its keys must be strings.
+func normalizeObject(r reflect.Value, v any, level int, budget *int) (any, error) {
+	if r.Type().Key().Kind() != reflect.String {
+		return nil, fmt.Errorf("unsupported type %T (a map's keys must be strings)", v)
+	}
+	if level > rules.MaxNesting {
+		return nil, newTooDeep(v)
+	}
+	out := make(map[string]any, r.Len())
+	for it := r.MapRange(); it.Next(); {
+		k := it.Key().String()
+		n, err := normalize(it.Value().Interface(), level+1, budget)
+		if err != nil {
+			return nil, wrapNested(err, v, "."+k)
+		}
+		out[k] = n
+	}
+	return out, nil
 }
 
 // tooDeep is the error of a map or slice nested beyond rules.MaxNesting.

@@ -29,12 +29,9 @@ func problemStrings(ps []*Problem) []string {
 	return out
 }
 
-// goodFlag is a minimal well-formed flag; fields are spliced in front of it.
-const goodFlag = `"on":true,"variations":[false,true],"fallthrough":{"variation":0}`
-
-// withGood builds a flag object from extra fields and goodFlag's: those of
-// goodFlag that extra does not write itself (a member named twice is a
-// problem of its own).
+// withGood builds a flag object from extra fields and those of a minimal
+// well-formed flag that extra does not write itself (a member named twice
+// is a problem of its own).
 func withGood(extra string) string {
 	var members []string
 	for _, m := range []string{`"on":true`, `"variations":[false,true]`, `"fallthrough":{"variation":0}`} {
