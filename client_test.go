@@ -239,13 +239,7 @@ func nextStale(statuses <-chan Status) Status {
 }
 
 func TestConcurrentEvaluationDuringUpdates(t *testing.T) {
-	src := &manualSource{started: make(chan Updates, 1)}
-	c, err := New(WithSource(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	u := <-src.started
+	c, u := manualClient(t)
 	if r := c.BoolDetail(context.Background(), "f", NewContext("u").Build(), false); r.Reason.ErrorKind != ErrorClientNotReady {
 		t.Fatalf("before the first snapshot: %+v, want CLIENT_NOT_READY", r.Reason)
 	}
@@ -363,13 +357,7 @@ func TestPrerequisiteSeenThroughReuse(t *testing.T) {
 // again with every later snapshot.
 func TestMalformedLoggedOnce(t *testing.T) {
 	var logs testkit.SyncBuffer
-	src := &manualSource{started: make(chan Updates, 1)}
-	c, err := New(WithSource(src), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	u := <-src.started
+	_, _, u := fedClient(t, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	for v := 1; v <= 3; v++ {
 		doc, err := rules.ParseDocument([]byte(fmt.Sprintf(`{"version":%d,"flags":{"bad":{"on":"yes"},"ok":{"on":true,"variations":[%d],"fallthrough":{"variation":0}}}}`, v, v)))
 		if err != nil {
@@ -467,12 +455,7 @@ func TestAllFlagsAgreeWithEvaluate(t *testing.T) {
 // returns, is told CLOSED.
 func TestShutdownLeavesABlockedListener(t *testing.T) {
 	doc, _ := rules.ParseDocument([]byte(`{"version": 1, "flags": {}}`))
-	src := &manualSource{started: make(chan Updates, 1), apply: make(chan *rules.Document)}
-	c, err := New(WithSource(src), WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := <-src.started
+	c, src, u := fedClient(t, WithLogger(slog.New(slog.DiscardHandler)))
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	c.OnChange(func(Change) {
 		entered <- struct{}{}

@@ -23,13 +23,23 @@ const listenerWait = 10 * time.Second
 // manualClient returns a client fed by hand through the Updates it returns.
 func manualClient(t *testing.T) (*Client, Updates) {
 	t.Helper()
-	src := &manualSource{started: make(chan Updates, 1)}
-	c, err := New(WithSource(src))
+	c, _, u := fedClient(t)
+	return c, u
+}
+
+// fedClient returns a client with opts whose source (returned) applies on
+// its own goroutine the documents sent on its apply channel, and the
+// source's Updates, to feed it by hand. The client is closed when the test
+// ends.
+func fedClient(t *testing.T, opts ...Option) (*Client, *manualSource, Updates) {
+	t.Helper()
+	src := &manualSource{started: make(chan Updates, 1), apply: make(chan *rules.Document)}
+	c, err := New(append([]Option{WithSource(src)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c, <-src.started
+	return c, src, <-src.started
 }
 
 // within runs f on a goroutine of its own and fails the test when it has
@@ -242,13 +252,7 @@ func TestStatusErrorsComparedWithErrorsIs(t *testing.T) {
 // logs it, calls the listeners after it and goes on applying updates.
 func TestListenerPanicRecovered(t *testing.T) {
 	var logs testkit.SyncBuffer
-	src := &manualSource{started: make(chan Updates, 1), apply: make(chan *rules.Document)}
-	c, err := New(WithSource(src), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	<-src.started
+	c, src, _ := fedClient(t, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	c.OnChange(func(Change) { panic("listener bug") })
 	got := make(chan int64, 2)
 	c.OnChange(func(ch Change) { got <- ch.Version })
@@ -273,13 +277,7 @@ func TestListenerPanicRecovered(t *testing.T) {
 // delivery of a change, another listener is unregistered; it is not
 // called for that change after its unregister function returned.
 func TestUnregisteredListenerNotCalled(t *testing.T) {
-	src := &manualSource{started: make(chan Updates, 1), apply: make(chan *rules.Document)}
-	c, err := New(WithSource(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	<-src.started
+	c, src, _ := fedClient(t)
 	entered, release := make(chan struct{}), make(chan struct{})
 	c.OnChange(func(Change) {
 		close(entered)

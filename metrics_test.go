@@ -70,13 +70,7 @@ func TestMetrics(t *testing.T) {
 // all counted. An evaluation that loaded the counters just before a swap
 // used to add to them after they had been drained, and its count was lost.
 func TestMetricsCountEveryEvaluation(t *testing.T) {
-	src := &manualSource{started: make(chan Updates, 1), apply: make(chan *rules.Document)}
-	c, err := New(WithSource(src), WithMetrics())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	<-src.started
+	c, src, _ := fedClient(t, WithMetrics())
 	docs := make([]*rules.Document, 2)
 	for i := range docs {
 		docs[i], _ = rules.ParseDocument(fmt.Appendf(nil, `{"flags": {"f": {"version": %d, "on": true, "variations": [false, true], "fallthrough": {"variation": 1}}}}`, i+1))
@@ -126,13 +120,7 @@ func TestMetricsCountEveryEvaluation(t *testing.T) {
 // TestRecoveryByDocument: a stream that reconnects delivers a snapshot
 // before (or instead of) saying it is healthy: that is a recovery too.
 func TestRecoveryByDocument(t *testing.T) {
-	src := &manualSource{started: make(chan Updates, 1)}
-	c, err := New(WithSource(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	u := <-src.started
+	c, u := manualClient(t)
 	doc, _ := rules.ParseDocument([]byte(`{"flags": {}}`))
 	for range 3 {
 		_ = u.Apply(doc, "stream")

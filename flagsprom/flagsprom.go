@@ -35,25 +35,21 @@ func NewCollector(c *flags.Client) *Collector { return &Collector{c: c} }
 var states = []flags.State{flags.StateInitializing, flags.StateReady, flags.StateStale, flags.StateFatal, flags.StateClosed}
 
 var (
-	descState = prometheus.NewDesc("flagstream_client_state",
-		"1 for the client's state now (INITIALIZING, READY, STALE, FATAL, CLOSED), 0 for the others.",
-		[]string{"state"}, nil)
-	descVersion = prometheus.NewDesc("flagstream_client_snapshot_version",
-		"The version of the snapshot the client evaluates (0 before the first).", nil, nil)
-	descUpdates = prometheus.NewDesc("flagstream_client_updates_applied_total",
-		"Snapshots installed: documents and patches applied.", nil, nil)
-	descFailures = prometheus.NewDesc("flagstream_client_source_failures_total",
-		"Failures the source reported (connection lost, server error...).", nil, nil)
-	descRecoveries = prometheus.NewDesc("flagstream_client_recoveries_total",
-		"Times the source was healthy again after failing (stream reconnects, resyncs).", nil, nil)
-	descDropped = prometheus.NewDesc("flagstream_client_events_dropped_total",
-		"Exposure and track events dropped (full buffer, failed delivery).", nil, nil)
-	descNotFound = prometheus.NewDesc("flagstream_client_flags_not_found_total",
-		"Evaluations of a key the snapshot does not hold (FLAG_NOT_FOUND), all keys together.", nil, nil)
-	descEvaluations = prometheus.NewDesc("flagstream_client_evaluations_total",
-		"Evaluations by flag and variation served (-1: the caller's default), with flags.WithMetrics.",
-		[]string{"flag", "variation"}, nil)
+	descState       = desc("state", "1 for the client's state now (INITIALIZING, READY, STALE, FATAL, CLOSED), 0 for the others.", "state")
+	descVersion     = desc("snapshot_version", "The version of the snapshot the client evaluates (0 before the first).")
+	descUpdates     = desc("updates_applied_total", "Snapshots installed: documents and patches applied.")
+	descFailures    = desc("source_failures_total", "Failures the source reported (connection lost, server error...).")
+	descRecoveries  = desc("recoveries_total", "Times the source was healthy again after failing (stream reconnects, resyncs).")
+	descDropped     = desc("events_dropped_total", "Exposure and track events dropped (full buffer, failed delivery).")
+	descNotFound    = desc("flags_not_found_total", "Evaluations of a key the snapshot does not hold (FLAG_NOT_FOUND), all keys together.")
+	descEvaluations = desc("evaluations_total",
+		"Evaluations by flag and variation served (-1: the caller's default), with flags.WithMetrics.", "flag", "variation")
 )
+
+// desc describes the series flagstream_client_NAME.
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("flagstream_client_"+name, help, labels, nil)
+}
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {

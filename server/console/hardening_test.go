@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"regexp"
@@ -98,21 +97,8 @@ func singleCookie(t *testing.T, base, value string) http.CookieJar {
 // now. An admin demoted to operator in the tokens file no longer sees the
 // editor; a token removed from it is signed out.
 func TestSessionFollowsTokensFile(t *testing.T) {
-	d, err := rules.ParseDocument([]byte(testDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tokens := testkit.TokensFile(t, testkit.Token{Name: "alice", Role: "admin", Secret: "alice-secret"})
-	ui := New(Options{})
-	srv, err := server.New(server.NewMemoryStore(d), server.Options{TokensFile: tokens, TokensPollInterval: 5 * time.Millisecond, Console: ui, GuardInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ui.Attach(srv)
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	f := &fixture{srv: srv, url: ts.URL}
+	f := optionsFixture(t, server.Options{TokensFile: tokens, TokensPollInterval: 5 * time.Millisecond})
 	b, _ := f.signIn(t, "alice-secret")
 	if _, page := b.get("/ui/flags/checkout"); !strings.Contains(page, "alice (admin)") || !strings.Contains(page, `id="edit"`) {
 		t.Fatalf("an admin's flag page: %s", page)
@@ -426,25 +412,9 @@ func TestSignInTokenTrimmedNeverEmpty(t *testing.T) {
 // httptest's 192.0.2.1), beside the token's name.
 func TestConsoleCallsLogTheirAddress(t *testing.T) {
 	var logs testkit.SyncBuffer
-	d, err := rules.ParseDocument([]byte(testDoc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ui := New(Options{})
-	srv, err := server.New(server.NewMemoryStore(d), server.Options{
-		TokensFile:    testkit.TokensFile(t, testkit.Token{Name: "olga", Role: "operator", Secret: "olga-secret"}),
-		Console:       ui,
-		GuardInterval: time.Hour,
-		AccessLogger:  slog.New(slog.NewTextHandler(&logs, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	ui.Attach(srv)
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	b, _ := (&fixture{srv: srv, url: ts.URL}).signIn(t, "olga-secret")
+	f := optionsFixture(t, server.Options{AccessLogger: slog.New(slog.NewTextHandler(&logs, nil))},
+		consoletest.Token{Name: "olga", Role: "operator", Secret: "olga-secret"})
+	b, _ := f.signIn(t, "olga-secret")
 	_, page := b.get("/ui/flags/checkout")
 	b.post("/ui/flags/checkout/switch", url.Values{"csrf": {csrfOf(t, page)}, "on": {"false"}, "version": {"1"}, "back": {"/ui/"}})
 	for _, line := range strings.Split(logs.String(), "\n") {
@@ -456,4 +426,16 @@ func TestConsoleCallsLogTheirAddress(t *testing.T) {
 		}
 	}
 	t.Errorf("no PATCH in the access log:\n%s", logs.String())
+}
+
+// optionsFixture serves testDoc with the console and server options of the
+// test's own (see consoletest.ServeOptions).
+func optionsFixture(t *testing.T, opts server.Options, tokens ...consoletest.Token) *fixture {
+	t.Helper()
+	d, err := rules.ParseDocument([]byte(testDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, base := consoletest.ServeOptions(t, server.NewMemoryStore(d), New(Options{}), opts, tokens...)
+	return &fixture{srv: srv, url: base}
 }

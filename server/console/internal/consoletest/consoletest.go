@@ -41,9 +41,21 @@ func Serve(t testing.TB, doc string, ui Console, tokens ...Token) (*server.Serve
 // ServeStore is Serve over a store of the test's own.
 func ServeStore(t testing.TB, store server.Store, ui Console, tokens ...Token) (*server.Server, string) {
 	t.Helper()
+	return ServeOptions(t, store, ui, server.Options{}, tokens...)
+}
+
+// ServeOptions is ServeStore with server options of the test's own (a
+// logger, a tokens file it rewrites); the tokens go to a tokens file of
+// their own unless opts names one, and ui is the console.
+func ServeOptions(t testing.TB, store server.Store, ui Console, opts server.Options, tokens ...Token) (*server.Server, string) {
+	t.Helper()
+	if opts.TokensFile == "" {
+		opts.TokensFile = testkit.TokensFile(t, tokens...)
+	}
 	// Guards are checked once an hour: the tests post events that would
 	// trip a guard at the next check, and show it armed.
-	srv, err := server.New(store, server.Options{TokensFile: testkit.TokensFile(t, tokens...), Console: ui, GuardInterval: time.Hour})
+	opts.Console, opts.GuardInterval = ui, time.Hour
+	srv, err := server.New(store, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
