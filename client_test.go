@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -312,6 +313,28 @@ func TestWaitReadyTimesOutAndClose(t *testing.T) {
 	}
 }
 
+// manualClient returns a client fed by hand through the Updates it returns.
+func manualClient(t *testing.T) (*Client, Updates) {
+	t.Helper()
+	c, _, u := fedClient(t)
+	return c, u
+}
+
+// fedClient returns a client with opts whose source (returned) applies on
+// its own goroutine the documents sent on its apply channel, and the
+// source's Updates, to feed it by hand. The client is closed when the test
+// ends.
+func fedClient(t *testing.T, opts ...Option) (*Client, *manualSource, Updates) {
+	t.Helper()
+	src := &manualSource{started: make(chan Updates, 1), apply: make(chan *rules.Document)}
+	c, err := New(append([]Option{WithSource(src)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, src, <-src.started
+}
+
 // manualSource hands its Updates to the test, and applies on its own
 // goroutine (Run's) the documents sent on apply, when apply is not nil.
 type manualSource struct {
@@ -494,5 +517,57 @@ func TestShutdownLeavesABlockedListener(t *testing.T) {
 	case <-closed:
 	case <-time.After(5 * time.Second):
 		t.Error("the listener, released, was never told CLOSED")
+	}
+}
+
+// TestListenerPanicRecovered: a listener that panics runs on the source's
+// goroutine, where the program cannot recover; the client recovers it,
+// logs it, calls the listeners after it and goes on applying updates.
+func TestListenerPanicRecovered(t *testing.T) {
+	var logs testkit.SyncBuffer
+	c, src, _ := fedClient(t, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	c.OnChange(func(Change) { panic("listener bug") })
+	got := make(chan int64, 2)
+	c.OnChange(func(ch Change) { got <- ch.Version })
+	for v := range 2 {
+		doc, _ := rules.ParseDocument(fmt.Appendf(nil, `{"version": %d, "flags": {"f%d": {"on": false, "variations": [1]}}}`, v+1, v))
+		src.apply <- doc
+		select {
+		case n := <-got:
+			if n != int64(v+1) {
+				t.Errorf("change of version %d, want %d", n, v+1)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the listener after the one that panicked was not called for version %d", v+1)
+		}
+	}
+	if !strings.Contains(logs.String(), "listener panicked") || !strings.Contains(logs.String(), "listener bug") {
+		t.Errorf("the panic was not logged: %s", logs.String())
+	}
+}
+
+// TestUnregisteredListenerNotCalled: while a slow listener holds the
+// delivery of a change, another listener is unregistered; it is not
+// called for that change after its unregister function returned.
+func TestUnregisteredListenerNotCalled(t *testing.T) {
+	c, src, _ := fedClient(t)
+	entered, release := make(chan struct{}), make(chan struct{})
+	c.OnChange(func(Change) {
+		close(entered)
+		<-release
+	})
+	var unregistered, calledAfter atomic.Bool
+	stop := c.OnChange(func(Change) { calledAfter.Store(unregistered.Load()) })
+	last := make(chan struct{})
+	c.OnChange(func(Change) { close(last) })
+	doc, _ := rules.ParseDocument([]byte(`{"version": 1, "flags": {}}`))
+	src.apply <- doc
+	<-entered
+	stop()
+	unregistered.Store(true)
+	close(release)
+	<-last
+	if calledAfter.Load() {
+		t.Error("a listener was called after its unregister function had returned")
 	}
 }

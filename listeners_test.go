@@ -4,43 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/flagstream/flags/internal/testkit"
-	"github.com/flagstream/flags/rules"
 )
 
 // listenerWait bounds every wait of these tests; the bound only turns a
 // hang into a failure.
 const listenerWait = 10 * time.Second
-
-// manualClient returns a client fed by hand through the Updates it returns.
-func manualClient(t *testing.T) (*Client, Updates) {
-	t.Helper()
-	c, _, u := fedClient(t)
-	return c, u
-}
-
-// fedClient returns a client with opts whose source (returned) applies on
-// its own goroutine the documents sent on its apply channel, and the
-// source's Updates, to feed it by hand. The client is closed when the test
-// ends.
-func fedClient(t *testing.T, opts ...Option) (*Client, *manualSource, Updates) {
-	t.Helper()
-	src := &manualSource{started: make(chan Updates, 1), apply: make(chan *rules.Document)}
-	c, err := New(append([]Option{WithSource(src)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c, src, <-src.started
-}
 
 // within runs f on a goroutine of its own and fails the test when it has
 // not returned after listenerWait: a deadlock becomes a failure, not a hang.
@@ -244,57 +218,5 @@ func TestStatusErrorsComparedWithErrorsIs(t *testing.T) {
 	u.Failed("manual", again, false)
 	if len(errs) != 2 || errs[0] != down || errs[1] != again {
 		t.Errorf("OnStatus saw errors %v, want [%v %v] (the second a new value with the same text)", errs, down, again)
-	}
-}
-
-// TestListenerPanicRecovered: a listener that panics runs on the source's
-// goroutine, where the program cannot recover; the client recovers it,
-// logs it, calls the listeners after it and goes on applying updates.
-func TestListenerPanicRecovered(t *testing.T) {
-	var logs testkit.SyncBuffer
-	c, src, _ := fedClient(t, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	c.OnChange(func(Change) { panic("listener bug") })
-	got := make(chan int64, 2)
-	c.OnChange(func(ch Change) { got <- ch.Version })
-	for v := range 2 {
-		doc, _ := rules.ParseDocument(fmt.Appendf(nil, `{"version": %d, "flags": {"f%d": {"on": false, "variations": [1]}}}`, v+1, v))
-		src.apply <- doc
-		select {
-		case n := <-got:
-			if n != int64(v+1) {
-				t.Errorf("change of version %d, want %d", n, v+1)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("the listener after the one that panicked was not called for version %d", v+1)
-		}
-	}
-	if !strings.Contains(logs.String(), "listener panicked") || !strings.Contains(logs.String(), "listener bug") {
-		t.Errorf("the panic was not logged: %s", logs.String())
-	}
-}
-
-// TestUnregisteredListenerNotCalled: while a slow listener holds the
-// delivery of a change, another listener is unregistered; it is not
-// called for that change after its unregister function returned.
-func TestUnregisteredListenerNotCalled(t *testing.T) {
-	c, src, _ := fedClient(t)
-	entered, release := make(chan struct{}), make(chan struct{})
-	c.OnChange(func(Change) {
-		close(entered)
-		<-release
-	})
-	var unregistered, calledAfter atomic.Bool
-	stop := c.OnChange(func(Change) { calledAfter.Store(unregistered.Load()) })
-	last := make(chan struct{})
-	c.OnChange(func(Change) { close(last) })
-	doc, _ := rules.ParseDocument([]byte(`{"version": 1, "flags": {}}`))
-	src.apply <- doc
-	<-entered
-	stop()
-	unregistered.Store(true)
-	close(release)
-	<-last
-	if calledAfter.Load() {
-		t.Error("a listener was called after its unregister function had returned")
 	}
 }

@@ -123,17 +123,21 @@ func nextChunk(prev, need int) int {
 	return max(need, min(arenaChunk, max(arenaFirstChunk, 2*prev)))
 }
 
+// carve copies xs to the end of chunk (a new chunk when it has no room)
+// and returns the copy.
+func carve[T any](chunk *[]T, xs ...T) []T {
+	c := *chunk
+	if cap(c)-len(c) < len(xs) {
+		c = make([]T, 0, nextChunk(cap(c), len(xs)))
+	}
+	start := len(c)
+	c = append(c, xs...)
+	*chunk = c
+	return c[start:len(c):len(c)]
+}
+
 func (a *arena) object(ms []member) object {
-	if cap(a.members)-len(a.members) < len(ms) {
-		a.members = make([]member, 0, nextChunk(cap(a.members), len(ms)))
-	}
-	start := len(a.members)
-	a.members = append(a.members, ms...)
-	if len(a.nodes) == cap(a.nodes) {
-		a.nodes = make([]objNode, 0, nextChunk(cap(a.nodes), 1))
-	}
-	a.nodes = append(a.nodes, objNode{m: a.members[start:len(a.members):len(a.members)]})
-	node := &a.nodes[len(a.nodes)-1]
+	node := &carve(&a.nodes, objNode{m: carve(&a.members, ms...)})[0]
 	if len(ms) > 1 && a.dupNode == nil {
 		if k, ok := a.duplicate(ms); ok {
 			a.dupNode, a.dupKey = node, k
@@ -196,16 +200,7 @@ func (a *arena) array(vs []any) array {
 	if len(vs) == 0 {
 		return emptyArray
 	}
-	if cap(a.items)-len(a.items) < len(vs) {
-		a.items = make([]any, 0, nextChunk(cap(a.items), len(vs)))
-	}
-	start := len(a.items)
-	a.items = append(a.items, vs...)
-	if len(a.arrays) == cap(a.arrays) {
-		a.arrays = make([]arrNode, 0, nextChunk(cap(a.arrays), 1))
-	}
-	a.arrays = append(a.arrays, arrNode{items: a.items[start:len(a.items):len(a.items)]})
-	return &a.arrays[len(a.arrays)-1]
+	return &carve(&a.arrays, arrNode{items: carve(&a.items, vs...)})[0]
 }
 
 // plain converts a parsed tree to encoding/json's shapes (objects as
