@@ -192,7 +192,8 @@ func (p *Provider) IntEvaluation(ctx context.Context, flag string, def int64, fl
 }
 
 // ObjectEvaluation evaluates a JSON (object or array) flag: the value is a
-// map[string]any or []any.
+// map[string]any or []any of the caller's own, a deep copy of the flag's
+// variation, which the caller may modify.
 func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, def any, flat of.FlattenedContext) of.InterfaceResolutionDetail {
 	return resolve(p, flat, def, func(fc flags.Context) flags.Result[any] {
 		r := p.client.Value(ctx, flag, fc, def)
@@ -204,8 +205,41 @@ func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, def any, f
 				return flags.Result[any]{Flag: flag, Value: def, Variation: -1, Version: r.Version, Reason: flags.Reason{Kind: flags.ReasonError}, Err: err}
 			}
 		}
+		if r.Err == nil && (r.Variation >= 0 || r.Reason.Kind == flags.ReasonOverride) {
+			// A variation's (or an override's) maps and slices are shared by
+			// every evaluation: a caller filling in defaults or deleting a
+			// key would change the flag for everyone (and race with them).
+			// The caller's default is returned as it was given.
+			r.Value = deepCopy(r.Value)
+		}
 		return r
 	})
+}
+
+// deepCopy copies the maps and slices of a JSON value, at every depth;
+// the other values (strings, numbers, bools, nil) are immutable.
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if x == nil {
+			return x
+		}
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		if x == nil {
+			return x
+		}
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = deepCopy(e)
+		}
+		return s
+	}
+	return v
 }
 
 // resolve evaluates with eval for the flattened context, mapping the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	of "github.com/open-feature/go-sdk/openfeature"
+	"github.com/open-feature/go-sdk/openfeature/isolated"
 
 	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/flagstest"
@@ -375,4 +376,68 @@ func TestTrackThroughOpenFeature(t *testing.T) {
 	if ex := rec.Exposures(); len(ex) != 1 || ex[0].Flag != "a" {
 		t.Errorf("exposures %+v", ex)
 	}
+}
+
+// TestObjectValueIsTheCallersCopy: the map (or slice) ObjectValue returns
+// belongs to the caller: changing it, at any depth, changes nothing for
+// later evaluations, through OpenFeature or the flags client. (It was the
+// snapshot's own map: one caller filling in defaults changed the flag for
+// everyone, and raced with their evaluations.)
+func TestObjectValueIsTheCallersCopy(t *testing.T) {
+	td := flagstest.New(t,
+		flagstest.JSON("o", map[string]any{"a": 1, "n": map[string]any{"x": []any{1, 2}}}),
+		flagstest.JSON("list", []any{map[string]any{"k": "v"}, "s"}))
+	client := td.NewClient()
+	api := newAPI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := api.SetProviderAndWait(ctx, New(client)); err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClient()
+	want := map[string]any{"a": 1.0, "n": map[string]any{"x": []any{1.0, 2.0}}}
+	wantList := []any{map[string]any{"k": "v"}, "s"}
+
+	v, err := c.ObjectValue(ctx, "o", nil, user("u1", nil))
+	if err != nil || !reflect.DeepEqual(v, want) {
+		t.Fatalf("o = %#v, %v; want %#v", v, err, want)
+	}
+	m := v.(map[string]any)
+	m["a"] = "MUTATED"
+	m["n"].(map[string]any)["x"].([]any)[0] = "M2"
+	delete(m["n"].(map[string]any), "y")
+	m["added"] = true
+	l, _ := c.ObjectValue(ctx, "list", nil, user("u1", nil))
+	l.([]any)[0].(map[string]any)["k"] = "MUTATED"
+	l.([]any)[1] = "MUTATED"
+
+	for _, key := range []string{"u1", "u2"} {
+		if v, _ := c.ObjectValue(ctx, "o", nil, user(key, nil)); !reflect.DeepEqual(v, want) {
+			t.Errorf("o for %s after the first caller changed its value: %#v, want %#v", key, v, want)
+		}
+		if v, _ := c.ObjectValue(ctx, "list", nil, user(key, nil)); !reflect.DeepEqual(v, wantList) {
+			t.Errorf("list for %s after the first caller changed its value: %#v, want %#v", key, v, wantList)
+		}
+	}
+	if r := client.Value(ctx, "o", flags.NewContext("u3").Build(), nil); !reflect.DeepEqual(r.Value, want) {
+		t.Errorf("the flags client's o after an OpenFeature caller changed its value: %#v, want %#v", r.Value, want)
+	}
+	// An override's value is the caller's copy too.
+	if err := client.Override("o", map[string]any{"forced": []any{"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ = c.ObjectValue(ctx, "o", nil, user("u1", nil))
+	v.(map[string]any)["forced"].([]any)[0] = "MUTATED"
+	if v, _ := c.ObjectValue(ctx, "o", nil, user("u2", nil)); !reflect.DeepEqual(v, map[string]any{"forced": []any{"x"}}) {
+		t.Errorf("overridden o after a caller changed its value: %#v", v)
+	}
+}
+
+// newAPI returns an OpenFeature API of the test's own (isolated.NewAPI),
+// shut down by t.Cleanup.
+func newAPI(t *testing.T) *of.EvaluationAPI {
+	t.Helper()
+	api := isolated.NewAPI()
+	t.Cleanup(func() { _ = api.Shutdown(context.Background()) })
+	return api
 }
