@@ -141,18 +141,22 @@ func (p *Provider) emit(t of.EventType, d of.ProviderEventDetails) {
 	}
 }
 
-// Shutdown closes the client.
+// Shutdown closes the client (Close: the events not yet sent get
+// EventOptions.CloseTimeout).
 func (p *Provider) Shutdown() { _ = p.ShutdownWithContext(context.Background()) }
 
-// ShutdownWithContext stops reporting events and closes the client.
-func (p *Provider) ShutdownWithContext(context.Context) error {
+// ShutdownWithContext stops reporting events and closes the client within
+// ctx (flags.Client.Shutdown): the events not yet sent get until ctx ends
+// or EventOptions.CloseTimeout has passed. It returns ctx's error when ctx
+// ended before the client had closed.
+func (p *Provider) ShutdownWithContext(ctx context.Context) error {
 	p.mu.Lock()
 	for _, u := range p.unregister {
 		u()
 	}
 	p.unregister = nil
 	p.mu.Unlock()
-	return p.client.Close()
+	return p.client.Shutdown(ctx)
 }
 
 // EventChannel delivers the provider's events to the SDK.

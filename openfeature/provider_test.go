@@ -441,3 +441,33 @@ func newAPI(t *testing.T) *of.EvaluationAPI {
 	t.Cleanup(func() { _ = api.Shutdown(context.Background()) })
 	return api
 }
+
+// TestShutdownWithinTheContext: OpenFeature's Shutdown(ctx) closes the
+// client within ctx, and says when ctx ended first: with an event server
+// that never answers, it returns at ctx's deadline with its error (it
+// waited for the whole EventOptions.CloseTimeout, and returned nil).
+func TestShutdownWithinTheContext(t *testing.T) {
+	td := flagstest.New(t, flagstest.Bool("a", true).TrackEvents())
+	client := td.NewClient(flags.WithEventExporter(stalled{}), flags.WithEventOptions(flags.EventOptions{CloseTimeout: 3 * time.Second}))
+	api := newAPI(t)
+	if err := api.SetProviderAndWait(context.Background(), New(client)); err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClient()
+	c.Track(context.Background(), "purchase", user("ann", nil), of.NewTrackingEventDetails(1)) // something to send
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := api.Shutdown(ctx)
+	if took := time.Since(start); took > 2*time.Second || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown with a context of 100 ms took %v and returned %v; want about 100 ms and %v", took, err, context.DeadlineExceeded)
+	}
+	if st := client.Status().State; st != flags.StateClosed {
+		t.Errorf("client %s after Shutdown, want CLOSED", st)
+	}
+}
+
+// stalled is an event exporter whose server never answers.
+type stalled struct{}
+
+func (stalled) Export(ctx context.Context, _ *flags.EventBatch) error { <-ctx.Done(); return ctx.Err() }
