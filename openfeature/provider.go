@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -163,13 +164,34 @@ func (p *Provider) ShutdownWithContext(ctx context.Context) error {
 func (p *Provider) EventChannel() <-chan of.Event { return p.events }
 
 // Track records a flagstream track event (a metric for experiments and
-// guards) with the details' value.
+// guards) for the context's targeting key, with the details' value. Zero
+// details (TrackingEventDetails{}: OpenFeature's only way to give no value)
+// record the event without a value, which counts 1; details made with
+// NewTrackingEventDetails carry their value, 0 included. The event needs
+// only the key: attributes flagstream cannot take do not lose it. Without
+// a targeting key nothing is recorded (flags.Client.Track).
 func (p *Provider) Track(ctx context.Context, name string, ec of.EvaluationContext, d of.TrackingEventDetails) {
 	fc, err := evalContext(ec.TargetingKey(), ec.Attributes())
 	if err != nil {
+		fc = flags.NewContext(ec.TargetingKey()).Build()
+	}
+	if !hasValue(d) {
+		p.client.Track(ctx, name, fc)
 		return
 	}
 	p.client.Track(ctx, name, fc, d.Value())
+}
+
+// hasValue reports whether tracking details carry a value: any but the
+// zero TrackingEventDetails. go-sdk has no accessor that tells the zero
+// details from NewTrackingEventDetails(0): only the zero value has no
+// attribute map (NewTrackingEventDetails makes one, and Add needs it).
+func hasValue(d of.TrackingEventDetails) bool {
+	if d.Value() != 0 || len(d.Attributes()) > 0 {
+		return true
+	}
+	attrs := reflect.ValueOf(d).FieldByName("attributes")
+	return attrs.IsValid() && attrs.Kind() == reflect.Map && !attrs.IsNil()
 }
 
 // BooleanEvaluation evaluates a bool flag.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -471,3 +472,43 @@ func TestShutdownWithinTheContext(t *testing.T) {
 type stalled struct{}
 
 func (stalled) Export(ctx context.Context, _ *flags.EventBatch) error { <-ctx.Done(); return ctx.Err() }
+
+// TestTrackValuesAndContexts: OpenFeature's zero TrackingEventDetails
+// (its only way to give no value) records a track event without a value,
+// which counts 1, as flags.Client.Track without one does (it recorded the
+// value 0); NewTrackingEventDetails(0) keeps its 0. A tracking context
+// with an attribute flagstream cannot take still records the event for its
+// key (it was dropped silently).
+func TestTrackValuesAndContexts(t *testing.T) {
+	td := flagstest.New(t, flagstest.Bool("a", true))
+	rec := new(flagstest.EventRecorder)
+	client := td.NewClient(flags.WithEventExporter(rec))
+	api := newAPI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := api.SetProviderAndWait(ctx, New(client)); err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClient()
+	c.Track(ctx, "signup", user("u1", nil), of.TrackingEventDetails{})
+	c.Track(ctx, "refund", user("u2", nil), of.NewTrackingEventDetails(0))
+	c.Track(ctx, "revenue", user("u3", nil), of.NewTrackingEventDetails(42.5).Add("currency", "EUR"))
+	c.Track(ctx, "odd-context", user("u4", map[string]any{"x": struct{}{}, "ch": make(chan int)}), of.NewTrackingEventDetails(2))
+	c.Track(ctx, "odd-context-no-value", user("u5", map[string]any{"x": struct{}{}}), of.TrackingEventDetails{})
+	if err := client.FlushEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range rec.Tracks() {
+		v := "none"
+		if e.Value != nil {
+			v = strconv.FormatFloat(*e.Value, 'g', -1, 64)
+		}
+		got[e.Name] = e.ContextKey + " " + v
+	}
+	want := map[string]string{"signup": "u1 none", "refund": "u2 0", "revenue": "u3 42.5",
+		"odd-context": "u4 2", "odd-context-no-value": "u5 none"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("track events (name: key value) %v, want %v", got, want)
+	}
+}
