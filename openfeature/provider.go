@@ -269,34 +269,38 @@ func deepCopy(v any) any {
 }
 
 // resolve evaluates with eval for the flattened context, mapping the
-// result to OpenFeature's; a context flagstream cannot use serves def.
+// result to OpenFeature's. Every evaluation goes through the flags client,
+// which answers in SPEC §3's order (no snapshot, flag not found, malformed
+// flag, then an invalid context) and counts it and runs its hooks; a
+// context invalid because it has no targeting key is then
+// TARGETING_KEY_MISSING.
 func resolve[T any](p *Provider, flat of.FlattenedContext, def T, eval func(flags.Context) flags.Result[T]) of.GenericResolutionDetail[T] {
-	fc, res, ok := p.prepare(flat)
-	if !ok {
-		return of.GenericResolutionDetail[T]{Value: def, ProviderResolutionDetail: res}
-	}
+	fc, keyed := flagsContext(flat)
 	r := eval(fc)
-	return of.GenericResolutionDetail[T]{Value: r.Value, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
+	d := detail(r.Variation, r.Version, r.Reason, r.Err)
+	if !keyed && errors.Is(r.Err, flags.ErrInvalidContext) {
+		d.ResolutionError = of.NewTargetingKeyMissingResolutionError(
+			"flagstream needs a targeting key (the context key: a user id, a device id): " + r.Err.Error())
+	}
+	return of.GenericResolutionDetail[T]{Value: r.Value, ProviderResolutionDetail: d}
 }
 
-// prepare turns OpenFeature's flattened context into a flagstream context:
-// the targeting key becomes the context key, every other attribute is
-// carried across as it is (nested maps included). A missing targeting key
-// is TARGETING_KEY_MISSING.
-func (p *Provider) prepare(flat of.FlattenedContext) (flags.Context, of.ProviderResolutionDetail, bool) {
+// flagsContext turns OpenFeature's flattened context into a flagstream
+// context: the targeting key becomes the context key, every other
+// attribute is carried across as it is (nested maps included). Without a
+// targeting key (keyed false) the context has no key, not even an
+// attribute named "key", and evaluations of it are INVALID_CONTEXT; so is
+// one with an attribute flagstream cannot take (Context.Err).
+func flagsContext(flat of.FlattenedContext) (fc flags.Context, keyed bool) {
 	key, _ := flat[of.TargetingKey].(string)
-	if key == "" {
-		return flags.Context{}, of.ProviderResolutionDetail{Reason: of.ErrorReason,
-			ResolutionError: of.NewTargetingKeyMissingResolutionError("flagstream needs a targeting key (the context key: a user id, a device id)")}, false
-	}
 	attrs := maps.Clone(map[string]any(flat))
 	delete(attrs, of.TargetingKey)
-	fc, err := evalContext(key, attrs)
-	if err != nil {
-		return flags.Context{}, of.ProviderResolutionDetail{Reason: of.ErrorReason,
-			ResolutionError: of.NewInvalidContextResolutionError(err.Error())}, false
+	if key == "" {
+		delete(attrs, "key")
+		return flags.ContextFromMap(attrs), false
 	}
-	return fc, of.ProviderResolutionDetail{}, true
+	fc, _ = evalContext(key, attrs)
+	return fc, true
 }
 
 // evalContext builds a flagstream context from a key and attributes.

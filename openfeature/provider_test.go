@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -511,4 +512,65 @@ func TestTrackValuesAndContexts(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("track events (name: key value) %v, want %v", got, want)
 	}
+}
+
+// TestNoTargetingKeyInSpecOrder: an evaluation without a targeting key goes
+// through the flags client like any other, which answers in SPEC §3's
+// order: an unknown flag is FLAG_NOT_FOUND and a malformed one
+// PARSE_ERROR; only a flag that could be evaluated is
+// TARGETING_KEY_MISSING. The client counts each one and its hooks see it,
+// as they see a context with an attribute flagstream cannot take. (The
+// provider answered TARGETING_KEY_MISSING before looking the flag up, and
+// flagstream never saw those evaluations.)
+func TestNoTargetingKeyInSpecOrder(t *testing.T) {
+	td := flagstest.New(t, flagstest.FromJSON(t, []byte(testDocument)))
+	hook := &countingHook{}
+	client := td.NewClient(flags.WithMetrics(), flags.WithHooks(hook))
+	api := newAPI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := api.SetProviderAndWait(ctx, New(client)); err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClient()
+	noKey := of.NewTargetlessEvaluationContext(map[string]any{"plan": "pro"})
+	for _, tc := range []struct {
+		name, getter, flag string
+		def                any
+		ec                 of.EvaluationContext
+		code               of.ErrorCode
+	}{
+		{"unknown flag, no key", "Boolean", "nope", true, noKey, of.FlagNotFoundCode},
+		{"unknown object flag, no key", "Object", "nope", "def", noKey, of.FlagNotFoundCode},
+		{"malformed flag, no key", "Boolean", "broken", true, noKey, of.ParseErrorCode},
+		{"flag, no key", "Boolean", "bool", false, noKey, of.TargetingKeyMissingCode},
+		{"flag, no targeting key but an attribute named key", "Boolean", "bool", false,
+			of.NewTargetlessEvaluationContext(map[string]any{"key": "ann"}), of.TargetingKeyMissingCode},
+		{"flag, no key and an attribute flagstream cannot take", "String", "string", "def",
+			of.NewTargetlessEvaluationContext(map[string]any{"x": struct{}{}}), of.TargetingKeyMissingCode},
+		{"unknown flag, a key and an attribute flagstream cannot take", "Int", "nope", int64(7),
+			user("ann", map[string]any{"x": struct{}{}}), of.FlagNotFoundCode},
+		{"flag, a key and an attribute flagstream cannot take", "Int", "int", int64(7),
+			user("ann", map[string]any{"x": struct{}{}}), of.InvalidContextCode},
+	} {
+		value, d, _ := valueDetails(ctx, c, tc.getter, tc.flag, tc.def, tc.ec)
+		if d.ErrorCode != tc.code || d.Reason != of.ErrorReason || value != tc.def {
+			t.Errorf("%s: code %q (%s) reason %q value %v; want %q, ERROR, the default %v",
+				tc.name, d.ErrorCode, d.ErrorMessage, d.Reason, value, tc.code, tc.def)
+		}
+	}
+	if n := client.Metrics().FlagsNotFound; n != 3 {
+		t.Errorf("the flags client counted %d evaluations of unknown flags, want 3", n)
+	}
+	if n := hook.after.Load(); n != 8 {
+		t.Errorf("the flags client's hooks saw %d evaluations, want 8", n)
+	}
+}
+
+// countingHook is a flags.Hook that counts the evaluations it sees.
+type countingHook struct{ after atomic.Int64 }
+
+func (*countingHook) Before(context.Context, flags.HookEvaluation) {}
+func (h *countingHook) After(context.Context, flags.HookEvaluation, flags.Result[any]) {
+	h.after.Add(1)
 }
