@@ -33,11 +33,16 @@ type Provider struct {
 	client *flags.Client
 	wait   time.Duration
 
-	events chan of.Event
+	events chan of.Event // EventChannel: unbuffered, fed by send's goroutine
+	wake   chan struct{} // one slot: the queue changed
+	done   chan struct{} // closed by Shutdown: send stops
 
 	mu         sync.Mutex
 	unregister []func()
-	last       flags.State // the state last reported as an event
+	sending    bool       // send's goroutine started
+	closed     bool       // Shutdown was called
+	queue      []of.Event // events not yet handed to the SDK, in order, merged (push)
+	sent       of.State   // OpenFeature's state once the events handed over and Init's results are applied
 }
 
 var (
@@ -60,7 +65,8 @@ func WithInitTimeout(d time.Duration) Option { return func(p *Provider) { p.wait
 // New returns a Provider over client. The provider owns the client from
 // then on: OpenFeature's Shutdown closes it.
 func New(client *flags.Client, opts ...Option) *Provider {
-	p := &Provider{client: client, wait: 10 * time.Second, events: make(chan of.Event, 64)}
+	p := &Provider{client: client, wait: 10 * time.Second,
+		events: make(chan of.Event), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	for _, o := range opts {
 		o(p)
 	}
@@ -95,15 +101,18 @@ func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) 
 	}
 	err := p.client.WaitReady(ctx)
 	p.mu.Lock()
-	p.last = flags.StateReady // the SDK reports READY when Init returns nil
+	p.sent = of.ReadyState // the SDK reports READY when Init returns nil
 	if err != nil {
-		p.last = p.client.Status().State // and ERROR when it returns an error
+		p.sent = of.ErrorState // and ERROR when it returns an error
+		if p.client.Status().State == flags.StateFatal {
+			p.sent = of.FatalState
+		}
 	}
-	p.unregister = append(p.unregister,
-		p.client.OnStatus(p.onStatus),
-		p.client.OnChange(func(c flags.Change) {
-			p.emit(of.ProviderConfigChange, of.ProviderEventDetails{Message: fmt.Sprintf("flags at version %d", c.Version), FlagChanges: c.Flags})
-		}))
+	p.unregister = append(p.unregister, p.client.OnStatus(p.onStatus), p.client.OnChange(p.onChange))
+	if !p.sending {
+		p.sending = true
+		go p.send()
+	}
 	p.mu.Unlock()
 	if err != nil {
 		p.onStatus(p.client.Status()) // flags that came in the meantime: READY
@@ -112,56 +121,30 @@ func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) 
 	return nil
 }
 
-// onStatus turns the client's state changes into READY, STALE and ERROR.
-func (p *Provider) onStatus(s flags.Status) {
-	p.mu.Lock()
-	if s.State == p.last {
-		p.mu.Unlock()
-		return
-	}
-	p.last = s.State
-	p.mu.Unlock()
-	msg := string(s.State)
-	if s.Err != nil {
-		msg += ": " + s.Err.Error()
-	}
-	switch s.State {
-	case flags.StateReady:
-		p.emit(of.ProviderReady, of.ProviderEventDetails{Message: msg})
-	case flags.StateStale:
-		p.emit(of.ProviderStale, of.ProviderEventDetails{Message: msg})
-	case flags.StateFatal:
-		p.emit(of.ProviderError, of.ProviderEventDetails{Message: msg, ErrorCode: of.ProviderFatalCode})
-	}
-}
-
-func (p *Provider) emit(t of.EventType, d of.ProviderEventDetails) {
-	select {
-	case p.events <- of.Event{ProviderName: "flagstream", EventType: t, ProviderEventDetails: d}:
-	default: // nobody reads: the SDK is gone; events are not worth blocking a client
-	}
-}
-
-// Shutdown closes the client (Close: the events not yet sent get
-// EventOptions.CloseTimeout).
+// Shutdown is ShutdownWithContext without a deadline: the client's events
+// not yet sent get EventOptions.CloseTimeout.
 func (p *Provider) Shutdown() { _ = p.ShutdownWithContext(context.Background()) }
 
-// ShutdownWithContext stops reporting events and closes the client within
-// ctx (flags.Client.Shutdown): the events not yet sent get until ctx ends
-// or EventOptions.CloseTimeout has passed. It returns ctx's error when ctx
-// ended before the client had closed.
+// ShutdownWithContext stops reporting provider events (those not yet
+// handed to the SDK are dropped) and closes the client within ctx
+// (flags.Client.Shutdown): the client's exposures and track events not
+// yet sent get until ctx ends or EventOptions.CloseTimeout has passed. It
+// returns ctx's error when ctx ended before the client had closed.
 func (p *Provider) ShutdownWithContext(ctx context.Context) error {
 	p.mu.Lock()
-	for _, u := range p.unregister {
+	unregister := p.unregister
+	p.unregister = nil
+	if !p.closed {
+		p.closed = true
+		close(p.done)
+	}
+	p.queue = nil
+	p.mu.Unlock()
+	for _, u := range unregister {
 		u()
 	}
-	p.unregister = nil
-	p.mu.Unlock()
 	return p.client.Shutdown(ctx)
 }
-
-// EventChannel delivers the provider's events to the SDK.
-func (p *Provider) EventChannel() <-chan of.Event { return p.events }
 
 // Track records a flagstream track event (a metric for experiments and
 // guards) for the context's targeting key, with the details' value. Zero

@@ -1,0 +1,246 @@
+package openfeature
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	of "github.com/open-feature/go-sdk/openfeature"
+
+	"github.com/flagstream/flags"
+	"github.com/flagstream/flags/rules"
+)
+
+// script is a flags.Source the test drives through its Updates: documents
+// applied, failures and recoveries, when the test says.
+type script struct {
+	started chan struct{}
+	u       flags.Updates
+}
+
+func (s *script) Run(ctx context.Context, u flags.Updates) error {
+	s.u = u
+	close(s.started)
+	<-ctx.Done()
+	return nil
+}
+
+// scripted returns a client over a script and the script's Updates. The
+// client is closed by t.Cleanup.
+func scripted(t *testing.T) (*flags.Client, flags.Updates) {
+	t.Helper()
+	s := &script{started: make(chan struct{})}
+	c, err := flags.New(flags.WithSource(s), flags.WithLogger(slog.New(slog.DiscardHandler)), flags.WithEvents(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	select {
+	case <-s.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the source did not start")
+	}
+	return c, s.u
+}
+
+// apply applies a document holding flag "a" and flags f1 to fn (each
+// apply with one more flag changes that one flag), from origin.
+func apply(t *testing.T, u flags.Updates, n int, origin string) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(`{"flags": {"a": {"on": true, "variations": [true], "fallthrough": {"variation": 0}}`)
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, `, "f%d": {"on": true, "variations": [true], "fallthrough": {"variation": 0}}`, i)
+	}
+	b.WriteString(`}}`)
+	doc, err := rules.ParseDocument([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Apply(doc, origin); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keys returns "f1" to "fn".
+func keys(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("f%d", i+1)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// readEvents reads p's events until done says the ones read are all it
+// expects, failing the test after 5 s.
+func readEvents(t *testing.T, p *Provider, done func([]of.Event) bool) []of.Event {
+	t.Helper()
+	var evs []of.Event
+	timeout := time.After(5 * time.Second)
+	for !done(evs) {
+		select {
+		case ev := <-p.EventChannel():
+			evs = append(evs, ev)
+		case <-timeout:
+			t.Fatalf("events after 5 s: %s", describe(evs))
+		}
+	}
+	return evs
+}
+
+// summary is what a list of events reports: the union of the changed
+// keys, the last state, and whether a change came after that state.
+func summary(evs []of.Event) (changed []string, last of.EventType) {
+	for _, ev := range evs {
+		if ev.EventType == of.ProviderConfigChange {
+			changed = union(changed, ev.FlagChanges)
+		} else {
+			last = ev.EventType
+		}
+	}
+	return changed, last
+}
+
+func describe(evs []of.Event) string {
+	var b strings.Builder
+	for _, ev := range evs {
+		b.WriteString(string(ev.EventType))
+		if n := len(ev.FlagChanges); n > 0 {
+			fmt.Fprintf(&b, "(%d keys: %s…%s)", n, ev.FlagChanges[0], ev.FlagChanges[n-1])
+		}
+		b.WriteString(" ")
+	}
+	return b.String()
+}
+
+// TestNoEventDropped: behind an SDK that does not read, no event is lost:
+// 201 changes are merged into CONFIGURATION_CHANGED events holding every
+// changed key, and the states (STALE, READY, STALE: a failure, a recovery,
+// a change and a failure) are reported in order, the one that lasts last.
+// (Events were dropped once 64 were pending: changes lost, and a READY or
+// STALE lost for good, OpenFeature's state left behind the client's.)
+func TestNoEventDropped(t *testing.T) {
+	fc, u := scripted(t)
+	apply(t, u, 0, "stream")
+	p := New(fc)
+	t.Cleanup(p.Shutdown)
+	if err := p.InitWithContext(context.Background(), of.EvaluationContext{}); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 200; n++ {
+		apply(t, u, n, "stream")
+	}
+	u.Failed("stream", errors.New("connection reset"), false)
+	u.Healthy("stream")
+	apply(t, u, 201, "stream")
+	u.Failed("stream", errors.New("connection reset again"), false)
+
+	want := keys(201)
+	evs := readEvents(t, p, func(evs []of.Event) bool {
+		changed, last := summary(evs)
+		return slices.Equal(changed, want) && last == of.ProviderStale
+	})
+	t.Logf("events: %s", describe(evs))
+	var states []of.EventType
+	for _, ev := range evs {
+		if ev.EventType != of.ProviderConfigChange {
+			states = append(states, ev.EventType)
+		}
+	}
+	if want := []of.EventType{of.ProviderStale, of.ProviderReady, of.ProviderStale}; !slices.Equal(states, want) || len(evs) > 6 {
+		t.Errorf("events %s; want the changes merged into few CONFIGURATION_CHANGED, and the states %v in order", describe(evs), want)
+	}
+	select {
+	case ev := <-p.EventChannel():
+		t.Errorf("one more event after STALE: %s", describe([]of.Event{ev}))
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// TestEventQueueFolds: states that alternate with changes (a cache
+// document, STALE, then a streamed one, READY, a hundred times) behind an
+// SDK that does not read are folded: every changed key, the latest state,
+// and a bounded number of events.
+func TestEventQueueFolds(t *testing.T) {
+	fc, u := scripted(t)
+	apply(t, u, 0, "stream")
+	p := New(fc)
+	t.Cleanup(p.Shutdown)
+	if err := p.InitWithContext(context.Background(), of.EvaluationContext{}); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 200; n++ {
+		origin := "stream"
+		if n%2 == 1 {
+			origin = flags.OriginCache
+		}
+		apply(t, u, n, origin)
+	}
+	apply(t, u, 201, flags.OriginCache)
+	want := keys(201)
+	evs := readEvents(t, p, func(evs []of.Event) bool {
+		changed, last := summary(evs)
+		return slices.Equal(changed, want) && last == of.ProviderStale
+	})
+	t.Logf("events: %s", describe(evs))
+	if len(evs) > maxQueued+3 {
+		t.Errorf("%d events: %s", len(evs), describe(evs))
+	}
+}
+
+// TestBurstThroughOpenFeature: through OpenFeature's handlers, a burst of
+// changes then a failure and a recovery: handlers see every changed key,
+// and OpenFeature's state ends as the client's, READY.
+func TestBurstThroughOpenFeature(t *testing.T) {
+	fc, u := scripted(t)
+	apply(t, u, 0, "stream")
+	api := newAPI(t)
+	var mu sync.Mutex
+	var changed []string
+	onChange := of.EventCallback(ptr(func(d of.EventDetails) {
+		mu.Lock()
+		changed = union(changed, d.FlagChanges)
+		mu.Unlock()
+	}))
+	api.AddHandler(of.ProviderConfigChange, onChange)
+	if err := api.SetProviderAndWait(context.Background(), New(fc)); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 150; n++ {
+		apply(t, u, n, "stream")
+	}
+	u.Failed("stream", errors.New("connection reset"), false)
+	u.Healthy("stream")
+	c := api.NewClient()
+	want := keys(150)
+	waitUntil(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Equal(changed, want) && c.State() == of.ReadyState
+	}, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprintf("%d of 150 changed keys seen, state %s (client %s)", len(changed), c.State(), fc.Status().State)
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// waitUntil waits up to 5 s for cond, then fails with what says.
+func waitUntil(t *testing.T, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 s: %s", what())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
