@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -243,4 +244,34 @@ func waitUntil(t *testing.T, cond func() bool, what func() string) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// TestInitFatal: a client whose token was refused before its first
+// snapshot (FATAL) fails Init with a ProviderInitError of PROVIDER_FATAL:
+// OpenFeature reports PROVIDER_ERROR and puts the provider in FATAL, and
+// evaluations answer PROVIDER_FATAL. (Init returned a plain error: ERROR,
+// which OpenFeature takes as transient, and evaluations answered
+// PROVIDER_NOT_READY for the life of the process.)
+func TestInitFatal(t *testing.T) {
+	fc, u := scripted(t)
+	u.Failed("stream", errors.New("401 unauthorized: token refused"), true)
+	api := newAPI(t)
+	var errorEvents atomic.Int32
+	api.AddHandler(of.ProviderError, ptr(func(of.EventDetails) { errorEvents.Add(1) }))
+	err := api.SetProviderAndWait(context.Background(), New(fc))
+	var initErr *of.ProviderInitError
+	if !errors.As(err, &initErr) || initErr.ErrorCode != of.ProviderFatalCode || !strings.Contains(initErr.Message, "token refused") {
+		t.Fatalf("SetProviderAndWait: %v; want a ProviderInitError of PROVIDER_FATAL saying why", err)
+	}
+	c := api.NewClient()
+	if st := c.State(); st != of.FatalState {
+		t.Errorf("state %s, want FATAL", st)
+	}
+	d, _ := c.BooleanValueDetails(context.Background(), "a", true, user("ann", nil))
+	if d.ErrorCode != of.ProviderFatalCode || !d.Value {
+		t.Errorf("evaluation: code %s value %v, want PROVIDER_FATAL and the default", d.ErrorCode, d.Value)
+	}
+	waitUntil(t, func() bool { return errorEvents.Load() == 1 }, func() string {
+		return fmt.Sprintf("%d PROVIDER_ERROR events, want 1", errorEvents.Load())
+	})
 }

@@ -102,10 +102,12 @@ func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) 
 	err := p.client.WaitReady(ctx)
 	p.mu.Lock()
 	p.sent = of.ReadyState // the SDK reports READY when Init returns nil
+	var fatal error
 	if err != nil {
 		p.sent = of.ErrorState // and ERROR when it returns an error
-		if p.client.Status().State == flags.StateFatal {
-			p.sent = of.FatalState
+		if s := p.client.Status(); s.State == flags.StateFatal {
+			// FATAL when it is a ProviderInitError of PROVIDER_FATAL.
+			p.sent, fatal = of.FatalState, fatalError(s)
 		}
 	}
 	p.unregister = append(p.unregister, p.client.OnStatus(p.onStatus), p.client.OnChange(p.onChange))
@@ -114,11 +116,25 @@ func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) 
 		go p.send()
 	}
 	p.mu.Unlock()
+	if fatal != nil {
+		return fatal
+	}
 	if err != nil {
 		p.onStatus(p.client.Status()) // flags that came in the meantime: READY
 		return fmt.Errorf("flagstream: the client has no flags: %w", err)
 	}
 	return nil
+}
+
+// fatalError is Init's error for a client whose source failed for good
+// (a refused token): OpenFeature puts the provider in FATAL, and its
+// evaluations answer PROVIDER_FATAL, for good.
+func fatalError(s flags.Status) error {
+	msg := "flagstream: the client's source failed for good"
+	if s.Err != nil {
+		msg += ": " + s.Err.Error()
+	}
+	return &of.ProviderInitError{ErrorCode: of.ProviderFatalCode, Message: msg}
 }
 
 // Shutdown is ShutdownWithContext without a deadline: the client's events
