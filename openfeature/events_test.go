@@ -275,3 +275,72 @@ func TestInitFatal(t *testing.T) {
 		return fmt.Sprintf("%d PROVIDER_ERROR events, want 1", errorEvents.Load())
 	})
 }
+
+// TestBoundTwice: a provider bound to two domains (OpenFeature initializes
+// it twice) reports each change and each state once. (Each Init registered
+// its own listeners: every CONFIGURATION_CHANGED came twice.)
+func TestBoundTwice(t *testing.T) {
+	fc, u := scripted(t)
+	apply(t, u, 0, "stream")
+	api := newAPI(t)
+	var changes, stale atomic.Int32
+	api.AddHandler(of.ProviderConfigChange, ptr(func(of.EventDetails) { changes.Add(1) }))
+	api.AddHandler(of.ProviderStale, ptr(func(of.EventDetails) { stale.Add(1) }))
+	p := New(fc)
+	if err := api.SetProviderAndWait(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.SetProviderAndWait(context.Background(), p, of.WithDomain("checkout")); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, u, 1, "stream")
+	u.Failed("stream", errors.New("connection reset"), false)
+	waitUntil(t, func() bool { return changes.Load() >= 1 && stale.Load() >= 1 }, func() string {
+		return fmt.Sprintf("%d CONFIGURATION_CHANGED, %d STALE", changes.Load(), stale.Load())
+	})
+	time.Sleep(100 * time.Millisecond) // time for a second one to come
+	if changes.Load() != 1 || stale.Load() != 1 {
+		t.Errorf("one change and one failure: %d CONFIGURATION_CHANGED and %d STALE handler calls, want 1 and 1", changes.Load(), stale.Load())
+	}
+	for _, c := range []*of.Client{api.NewClient(), api.NewClient(of.WithDomain("checkout"))} {
+		if st := c.State(); st != of.StaleState {
+			t.Errorf("domain %q: state %s, want STALE", c.Metadata().Domain(), st)
+		}
+	}
+}
+
+// TestInitTwiceListensOnce: Init called twice (a provider bound to two
+// domains) reports a change once, even when the SDK takes the first report
+// before a second registration of the listeners could have been merged
+// into it: a listener of the test's, registered between the two Inits,
+// reads the event. (Each Init registered its own listeners.)
+func TestInitTwiceListensOnce(t *testing.T) {
+	fc, u := scripted(t)
+	apply(t, u, 0, "stream")
+	p := New(fc)
+	t.Cleanup(p.Shutdown)
+	if err := p.InitWithContext(context.Background(), of.EvaluationContext{}); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan of.Event, 1)
+	fc.OnChange(func(flags.Change) {
+		select {
+		case ev := <-p.EventChannel():
+			first <- ev
+		case <-time.After(5 * time.Second):
+			close(first)
+		}
+	})
+	if err := p.InitWithContext(context.Background(), of.EvaluationContext{}); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, u, 1, "stream")
+	if ev, ok := <-first; !ok || ev.EventType != of.ProviderConfigChange {
+		t.Fatalf("first event %v (%v), want CONFIGURATION_CHANGED", ev.EventType, ok)
+	}
+	select {
+	case ev := <-p.EventChannel():
+		t.Errorf("a second event for one change: %s %v", ev.EventType, ev.FlagChanges)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

@@ -39,7 +39,7 @@ type Provider struct {
 
 	mu         sync.Mutex
 	unregister []func()
-	sending    bool       // send's goroutine started
+	listening  bool       // the client's listeners are registered, and send's goroutine started
 	closed     bool       // Shutdown was called
 	queue      []of.Event // events not yet handed to the SDK, in order, merged (push)
 	sent       of.State   // OpenFeature's state once the events handed over and Init's results are applied
@@ -110,11 +110,7 @@ func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) 
 			p.sent, fatal = of.FatalState, fatalError(s)
 		}
 	}
-	p.unregister = append(p.unregister, p.client.OnStatus(p.onStatus), p.client.OnChange(p.onChange))
-	if !p.sending {
-		p.sending = true
-		go p.send()
-	}
+	p.listenLocked()
 	p.mu.Unlock()
 	if fatal != nil {
 		return fatal
@@ -124,6 +120,19 @@ func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) 
 		return fmt.Errorf("flagstream: the client has no flags: %w", err)
 	}
 	return nil
+}
+
+// listenLocked registers the client's listeners and starts send's
+// goroutine, once: OpenFeature calls Init once per binding (a provider
+// bound to two domains is initialized twice), and a second registration
+// reported each change twice. p.mu is held.
+func (p *Provider) listenLocked() {
+	if p.listening || p.closed {
+		return
+	}
+	p.listening = true
+	p.unregister = []func(){p.client.OnStatus(p.onStatus), p.client.OnChange(p.onChange)}
+	go p.send()
 }
 
 // fatalError is Init's error for a client whose source failed for good
