@@ -3,6 +3,7 @@ package openfeature
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	of "github.com/open-feature/go-sdk/openfeature"
 
@@ -119,6 +120,11 @@ func (p *Provider) pushLocked(ev of.Event) {
 	if len(p.queue) > maxQueued {
 		p.foldLocked()
 	}
+	p.wakeSender()
+}
+
+// wakeSender tells send the queue (or p.inits) changed.
+func (p *Provider) wakeSender() {
 	select {
 	case p.wake <- struct{}{}:
 	default: // send is woken already
@@ -158,11 +164,27 @@ func union(a, b []string) []string {
 	return slices.Compact(out)
 }
 
+// initSettle is how long after an Init returned send waits before it
+// hands an event over. go-sdk applies Init's result on the goroutine that
+// called Init, once Init has returned, and the provider's events on
+// another: an event handed over the moment Init returns can still be
+// applied before Init's result, which then overwrites it (a READY for
+// flags that came just after a timed-out Init returned its error, applied
+// first, left OpenFeature in ERROR with the client READY, for good). The
+// SDK applies Init's result microseconds after Init returns; initSettle
+// leaves it far more, and delays only events that come right after an
+// Init.
+const initSettle = 20 * time.Millisecond
+
 // send hands the queued events to the SDK, one at a time, until Shutdown.
+// While an Init is under way, and for initSettle after it returned, it
+// waits: OpenFeature applies Init's result (READY, ERROR or FATAL) when
+// Init returns, and an event handed over before then could be applied
+// first and then overwritten.
 func (p *Provider) send() {
 	for {
 		p.mu.Lock()
-		for len(p.queue) == 0 && !p.closed {
+		for (len(p.queue) == 0 || p.inits > 0) && !p.closed {
 			p.mu.Unlock()
 			select {
 			case <-p.wake:
@@ -174,6 +196,15 @@ func (p *Provider) send() {
 		if p.closed {
 			p.mu.Unlock()
 			return
+		}
+		if wait := initSettle - time.Since(p.initReturned); wait > 0 {
+			p.mu.Unlock()
+			select {
+			case <-time.After(wait):
+			case <-p.done:
+				return
+			}
+			continue // an Init may have started meanwhile
 		}
 		ev := p.queue[0]
 		p.queue[0] = of.Event{}

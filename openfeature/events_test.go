@@ -298,7 +298,7 @@ func TestBoundTwice(t *testing.T) {
 	waitUntil(t, func() bool { return changes.Load() >= 1 && stale.Load() >= 1 }, func() string {
 		return fmt.Sprintf("%d CONFIGURATION_CHANGED, %d STALE", changes.Load(), stale.Load())
 	})
-	time.Sleep(100 * time.Millisecond) // time for a second one to come
+	time.Sleep(initSettle + 100*time.Millisecond) // time for a second one to come
 	if changes.Load() != 1 || stale.Load() != 1 {
 		t.Errorf("one change and one failure: %d CONFIGURATION_CHANGED and %d STALE handler calls, want 1 and 1", changes.Load(), stale.Load())
 	}
@@ -341,6 +341,150 @@ func TestInitTwiceListensOnce(t *testing.T) {
 	select {
 	case ev := <-p.EventChannel():
 		t.Errorf("a second event for one change: %s %v", ev.EventType, ev.FlagChanges)
-	case <-time.After(100 * time.Millisecond):
+	case <-time.After(initSettle + 100*time.Millisecond):
+	}
+}
+
+// TestInitReportsTheClientsState: Init's result and the events after it
+// report the state the client is in, whenever it got there: a client
+// serving flags from a cache, or whose source fails, is STALE right after
+// Init (OpenFeature said READY until the source's next failure, up to a
+// poll interval later); one whose token was refused after it had flags is
+// FATAL (OpenFeature said READY for good).
+func TestInitReportsTheClientsState(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(*testing.T, flags.Updates)
+		want  of.State
+	}{
+		{"flags from a cache", func(t *testing.T, u flags.Updates) { apply(t, u, 0, flags.OriginCache) }, of.StaleState},
+		{"source failing", func(t *testing.T, u flags.Updates) {
+			apply(t, u, 0, "stream")
+			u.Failed("stream", errors.New("connection reset"), false)
+		}, of.StaleState},
+		{"source refused after the first flags", func(t *testing.T, u flags.Updates) {
+			apply(t, u, 0, "stream")
+			u.Failed("stream", errors.New("401 unauthorized: token revoked"), true)
+		}, of.FatalState},
+		{"source healthy", func(t *testing.T, u flags.Updates) { apply(t, u, 0, "stream") }, of.ReadyState},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fc, u := scripted(t)
+			tc.setup(t, u)
+			api := newAPI(t)
+			err := api.SetProviderAndWait(context.Background(), New(fc))
+			var initErr *of.ProviderInitError
+			if fatal := errors.As(err, &initErr) && initErr.ErrorCode == of.ProviderFatalCode; fatal != (tc.want == of.FatalState) || (err != nil && !fatal) {
+				t.Errorf("SetProviderAndWait: %v", err)
+			}
+			c := api.NewClient()
+			waitUntil(t, func() bool { return c.State() == tc.want }, func() string {
+				return fmt.Sprintf("state %s (client %s), want %s", c.State(), fc.Status().State, tc.want)
+			})
+			time.Sleep(initSettle + 30*time.Millisecond) // nothing else follows
+			if st := c.State(); st != tc.want {
+				t.Errorf("state %s, then %s (client %s)", tc.want, st, fc.Status().State)
+			}
+		})
+	}
+}
+
+// TestEventsWaitForInit: events wait until Init has returned, so that
+// OpenFeature applies Init's result first: a provider that timed out (in
+// ERROR) and is bound again as its flags come hands READY over only after
+// the second Init returns. (A READY handed over while Init was under way
+// could be applied before Init's result, which then overwrote it.)
+func TestEventsWaitForInit(t *testing.T) {
+	fc, u := scripted(t)
+	p := New(fc)
+	t.Cleanup(p.Shutdown)
+	expired, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-expired.Done()
+	if err := p.InitWithContext(expired, of.EvaluationContext{}); err == nil {
+		t.Fatal("Init succeeded without flags")
+	}
+	var during []of.Event
+	ctx := &arriving{Context: expired, arrive: func() {
+		apply(t, u, 0, "stream") // READY and a change, while the second Init waits
+		select {
+		case ev := <-p.EventChannel():
+			during = append(during, ev)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}}
+	err := p.InitWithContext(ctx, of.EvaluationContext{})
+	if len(during) > 0 {
+		t.Errorf("%s handed over while Init was under way", describe(during))
+	}
+	if err != nil {
+		t.Errorf("Init: %v, though the flags came before it returned", err)
+	}
+	evs := readEvents(t, p, func(evs []of.Event) bool {
+		changed, last := summary(evs)
+		return last == of.ProviderReady && len(changed) > 0
+	})
+	if len(evs) != 2 || evs[1].EventType != of.ProviderConfigChange {
+		t.Errorf("after Init: %s, want READY for the binding that timed out, then CONFIGURATION_CHANGED", describe(evs))
+	}
+}
+
+// TestInitAsTheFlagsCome: flags that come as Init's wait ends (here, as
+// WaitReady looks at the context, whose deadline has passed: either may
+// win) make Init succeed, whatever the wait answered: OpenFeature is READY
+// and no event follows. (Init returned the wait's error and sent READY
+// before returning: OpenFeature could apply READY first, then ERROR, and
+// stay in ERROR with the client READY.)
+func TestInitAsTheFlagsCome(t *testing.T) {
+	for i := range 30 {
+		fc, u := scripted(t)
+		p := New(fc)
+		expired, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+		<-expired.Done()
+		err := p.InitWithContext(&arriving{Context: expired, arrive: func() { apply(t, u, 0, "stream") }}, of.EvaluationContext{})
+		cancel()
+		if err != nil {
+			t.Fatalf("run %d: Init: %v, with the client %s", i, err, fc.Status().State)
+		}
+		select {
+		case ev := <-p.EventChannel():
+			t.Fatalf("run %d: %s after Init succeeded", i, describe([]of.Event{ev}))
+		case <-time.After(initSettle + 20*time.Millisecond):
+		}
+		p.Shutdown()
+	}
+}
+
+// arriving is a context that runs arrive the first time Done is called:
+// WaitReady calls it as it starts waiting.
+type arriving struct {
+	context.Context
+	once   sync.Once
+	arrive func()
+}
+
+func (c *arriving) Done() <-chan struct{} {
+	c.once.Do(c.arrive)
+	return c.Context.Done()
+}
+
+// TestEventsSettleAfterInit: an event that comes right after Init returned
+// waits until initSettle has passed since, leaving go-sdk time to apply
+// Init's result (it does so on another goroutine than the provider's
+// events): here a failure just after a successful Init, whose STALE must
+// not be overwritten by Init's READY.
+func TestEventsSettleAfterInit(t *testing.T) {
+	fc, u := scripted(t)
+	apply(t, u, 0, "stream")
+	p := New(fc)
+	t.Cleanup(p.Shutdown)
+	if err := p.InitWithContext(context.Background(), of.EvaluationContext{}); err != nil {
+		t.Fatal(err)
+	}
+	returned := time.Now()
+	u.Failed("stream", errors.New("connection reset"), false)
+	evs := readEvents(t, p, func(evs []of.Event) bool { return len(evs) == 1 })
+	if took := time.Since(returned); evs[0].EventType != of.ProviderStale || took < initSettle/2 {
+		t.Errorf("%s handed over %v after Init returned, want STALE after about %v", describe(evs), took, initSettle)
 	}
 }

@@ -37,12 +37,14 @@ type Provider struct {
 	wake   chan struct{} // one slot: the queue changed
 	done   chan struct{} // closed by Shutdown: send stops
 
-	mu         sync.Mutex
-	unregister []func()
-	listening  bool       // the client's listeners are registered, and send's goroutine started
-	closed     bool       // Shutdown was called
-	queue      []of.Event // events not yet handed to the SDK, in order, merged (push)
-	sent       of.State   // OpenFeature's state once the events handed over and Init's results are applied
+	mu           sync.Mutex
+	unregister   []func()
+	listening    bool       // the client's listeners are registered, and send's goroutine started
+	closed       bool       // Shutdown was called
+	queue        []of.Event // events not yet handed to the SDK, in order, merged (push)
+	sent         of.State   // OpenFeature's state once the events handed over and Init's results are applied
+	inits        int        // Init calls under way: events wait until they have returned
+	initReturned time.Time  // when the last Init returned: events wait initSettle after it
 }
 
 var (
@@ -89,8 +91,15 @@ func (p *Provider) Init(ec of.EvaluationContext) error {
 
 // InitWithContext waits for the client's first snapshot, within ctx's
 // deadline or else WithInitTimeout, then reports the client's health and
-// changes as provider events. When the wait ends first, it returns the
-// error and goes on listening: READY follows once the client has flags.
+// changes as provider events. Its result is the client's state once the
+// listeners are registered: nil when the client has flags (READY, and
+// STALE follows at once when its source is failing or its flags come from
+// a cache), a ProviderInitError of PROVIDER_FATAL when its source failed
+// for good or it is closed, and the wait's error when it has no flags yet:
+// the provider goes on listening, and READY follows once they come.
+// Events wait until Init has returned (and initSettle more), so that
+// OpenFeature applies Init's result first and the state they report after
+// it.
 func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) error {
 	if _, ok := ctx.Deadline(); !ok {
 		// Without it, a service whose flag server is down at start would
@@ -99,27 +108,34 @@ func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) 
 		ctx, cancel = context.WithTimeout(ctx, p.wait)
 		defer cancel()
 	}
-	err := p.client.WaitReady(ctx)
 	p.mu.Lock()
-	p.sent = of.ReadyState // the SDK reports READY when Init returns nil
-	var fatal error
-	if err != nil {
-		p.sent = of.ErrorState // and ERROR when it returns an error
-		if s := p.client.Status(); s.State == flags.StateFatal {
-			// FATAL when it is a ProviderInitError of PROVIDER_FATAL.
-			p.sent, fatal = of.FatalState, fatalError(s)
-		}
-	}
-	p.listenLocked()
+	p.inits++
 	p.mu.Unlock()
-	if fatal != nil {
-		return fatal
+	waitErr := p.client.WaitReady(ctx)
+
+	p.mu.Lock()
+	defer p.wakeSender()
+	defer p.mu.Unlock()
+	p.inits--
+	p.initReturned = time.Now()
+	p.listenLocked()
+	// A change of state from now on is the listeners' to report; the
+	// state now is Init's.
+	s := p.client.Status()
+	var err error
+	switch s.State {
+	case flags.StateReady, flags.StateStale:
+		p.sent = of.ReadyState // the SDK reports READY when Init returns nil
+	case flags.StateFatal, flags.StateClosed:
+		p.sent, err = of.FatalState, fatalError(s) // FATAL for PROVIDER_FATAL
+	default: // no flags yet: the wait ended first
+		p.sent = of.ErrorState // and ERROR for another error
+		err = fmt.Errorf("flagstream: the client has no flags: %w", waitErr)
 	}
-	if err != nil {
-		p.onStatus(p.client.Status()) // flags that came in the meantime: READY
-		return fmt.Errorf("flagstream: the client has no flags: %w", err)
+	if ev, ok := statusEvent(s); ok {
+		p.pushLocked(ev) // STALE, after Init's READY
 	}
-	return nil
+	return err
 }
 
 // listenLocked registers the client's listeners and starts send's
@@ -136,10 +152,14 @@ func (p *Provider) listenLocked() {
 }
 
 // fatalError is Init's error for a client whose source failed for good
-// (a refused token): OpenFeature puts the provider in FATAL, and its
-// evaluations answer PROVIDER_FATAL, for good.
+// (a refused token) or that is closed (the provider was shut down):
+// OpenFeature puts the provider in FATAL, and its evaluations answer
+// PROVIDER_FATAL, for good.
 func fatalError(s flags.Status) error {
 	msg := "flagstream: the client's source failed for good"
+	if s.State == flags.StateClosed {
+		msg = "flagstream: the client is closed (the provider was shut down)"
+	}
 	if s.Err != nil {
 		msg += ": " + s.Err.Error()
 	}
