@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -32,11 +33,18 @@ type Provider struct {
 	client *flags.Client
 	wait   time.Duration
 
-	events chan of.Event
+	events chan of.Event // EventChannel: unbuffered, fed by send's goroutine
+	wake   chan struct{} // one slot: the queue changed
+	done   chan struct{} // closed by Shutdown: send stops
 
-	mu         sync.Mutex
-	unregister []func()
-	last       flags.State // the state last reported as an event
+	mu           sync.Mutex
+	unregister   []func()
+	listening    bool       // the client's listeners are registered, and send's goroutine started
+	closed       bool       // Shutdown was called
+	queue        []of.Event // events not yet handed to the SDK, in order, merged (push)
+	sent         of.State   // OpenFeature's state once the events handed over and Init's results are applied
+	inits        int        // Init calls under way: events wait until they have returned
+	initReturned time.Time  // when the last Init returned: events wait initSettle after it
 }
 
 var (
@@ -59,7 +67,8 @@ func WithInitTimeout(d time.Duration) Option { return func(p *Provider) { p.wait
 // New returns a Provider over client. The provider owns the client from
 // then on: OpenFeature's Shutdown closes it.
 func New(client *flags.Client, opts ...Option) *Provider {
-	p := &Provider{client: client, wait: 10 * time.Second, events: make(chan of.Event, 64)}
+	p := &Provider{client: client, wait: 10 * time.Second,
+		events: make(chan of.Event), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	for _, o := range opts {
 		o(p)
 	}
@@ -82,8 +91,15 @@ func (p *Provider) Init(ec of.EvaluationContext) error {
 
 // InitWithContext waits for the client's first snapshot, within ctx's
 // deadline or else WithInitTimeout, then reports the client's health and
-// changes as provider events. When the wait ends first, it returns the
-// error and goes on listening: READY follows once the client has flags.
+// changes as provider events. Its result is the client's state once the
+// listeners are registered: nil when the client has flags (READY, and
+// STALE follows at once when its source is failing or its flags come from
+// a cache), a ProviderInitError of PROVIDER_FATAL when its source failed
+// for good or it is closed, and the wait's error when it has no flags yet:
+// the provider goes on listening, and READY follows once they come.
+// Events wait until Init has returned (and initSettle more), so that
+// OpenFeature applies Init's result first and the state they report after
+// it.
 func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) error {
 	if _, ok := ctx.Deadline(); !ok {
 		// Without it, a service whose flag server is down at start would
@@ -92,80 +108,118 @@ func (p *Provider) InitWithContext(ctx context.Context, _ of.EvaluationContext) 
 		ctx, cancel = context.WithTimeout(ctx, p.wait)
 		defer cancel()
 	}
-	err := p.client.WaitReady(ctx)
 	p.mu.Lock()
-	p.last = flags.StateReady // the SDK reports READY when Init returns nil
-	if err != nil {
-		p.last = p.client.Status().State // and ERROR when it returns an error
-	}
-	p.unregister = append(p.unregister,
-		p.client.OnStatus(p.onStatus),
-		p.client.OnChange(func(c flags.Change) {
-			p.emit(of.ProviderConfigChange, of.ProviderEventDetails{Message: fmt.Sprintf("flags at version %d", c.Version), FlagChanges: c.Flags})
-		}))
+	p.inits++
 	p.mu.Unlock()
-	if err != nil {
-		p.onStatus(p.client.Status()) // flags that came in the meantime: READY
-		return fmt.Errorf("flagstream: the client has no flags: %w", err)
+	waitErr := p.client.WaitReady(ctx)
+
+	p.mu.Lock()
+	defer p.wakeSender()
+	defer p.mu.Unlock()
+	p.inits--
+	p.initReturned = time.Now()
+	p.listenLocked()
+	// A change of state from now on is the listeners' to report; the
+	// state now is Init's.
+	s := p.client.Status()
+	var err error
+	switch s.State {
+	case flags.StateReady, flags.StateStale:
+		p.sent = of.ReadyState // the SDK reports READY when Init returns nil
+	case flags.StateFatal, flags.StateClosed:
+		p.sent, err = of.FatalState, fatalError(s) // FATAL for PROVIDER_FATAL
+	default: // no flags yet: the wait ended first
+		p.sent = of.ErrorState // and ERROR for another error
+		err = fmt.Errorf("flagstream: the client has no flags: %w", waitErr)
 	}
-	return nil
+	if ev, ok := statusEvent(s); ok {
+		p.pushLocked(ev) // STALE, after Init's READY
+	}
+	return err
 }
 
-// onStatus turns the client's state changes into READY, STALE and ERROR.
-func (p *Provider) onStatus(s flags.Status) {
-	p.mu.Lock()
-	if s.State == p.last {
-		p.mu.Unlock()
+// listenLocked registers the client's listeners and starts send's
+// goroutine, once: OpenFeature calls Init once per binding (a provider
+// bound to two domains is initialized twice), and a second registration
+// reported each change twice. p.mu is held.
+func (p *Provider) listenLocked() {
+	if p.listening || p.closed {
 		return
 	}
-	p.last = s.State
-	p.mu.Unlock()
-	msg := string(s.State)
+	p.listening = true
+	p.unregister = []func(){p.client.OnStatus(p.onStatus), p.client.OnChange(p.onChange)}
+	go p.send()
+}
+
+// fatalError is Init's error for a client whose source failed for good
+// (a refused token) or that is closed (the provider was shut down):
+// OpenFeature puts the provider in FATAL, and its evaluations answer
+// PROVIDER_FATAL, for good.
+func fatalError(s flags.Status) error {
+	msg := "flagstream: the client's source failed for good"
+	if s.State == flags.StateClosed {
+		msg = "flagstream: the client is closed (the provider was shut down)"
+	}
 	if s.Err != nil {
 		msg += ": " + s.Err.Error()
 	}
-	switch s.State {
-	case flags.StateReady:
-		p.emit(of.ProviderReady, of.ProviderEventDetails{Message: msg})
-	case flags.StateStale:
-		p.emit(of.ProviderStale, of.ProviderEventDetails{Message: msg})
-	case flags.StateFatal:
-		p.emit(of.ProviderError, of.ProviderEventDetails{Message: msg, ErrorCode: of.ProviderFatalCode})
-	}
+	return &of.ProviderInitError{ErrorCode: of.ProviderFatalCode, Message: msg}
 }
 
-func (p *Provider) emit(t of.EventType, d of.ProviderEventDetails) {
-	select {
-	case p.events <- of.Event{ProviderName: "flagstream", EventType: t, ProviderEventDetails: d}:
-	default: // nobody reads: the SDK is gone; events are not worth blocking a client
-	}
-}
-
-// Shutdown closes the client.
+// Shutdown is ShutdownWithContext without a deadline: the client's events
+// not yet sent get EventOptions.CloseTimeout.
 func (p *Provider) Shutdown() { _ = p.ShutdownWithContext(context.Background()) }
 
-// ShutdownWithContext stops reporting events and closes the client.
-func (p *Provider) ShutdownWithContext(context.Context) error {
+// ShutdownWithContext stops reporting provider events (those not yet
+// handed to the SDK are dropped) and closes the client within ctx
+// (flags.Client.Shutdown): the client's exposures and track events not
+// yet sent get until ctx ends or EventOptions.CloseTimeout has passed. It
+// returns ctx's error when ctx ended before the client had closed.
+func (p *Provider) ShutdownWithContext(ctx context.Context) error {
 	p.mu.Lock()
-	for _, u := range p.unregister {
+	unregister := p.unregister
+	p.unregister = nil
+	if !p.closed {
+		p.closed = true
+		close(p.done)
+	}
+	p.queue = nil
+	p.mu.Unlock()
+	for _, u := range unregister {
 		u()
 	}
-	p.unregister = nil
-	p.mu.Unlock()
-	return p.client.Close()
+	return p.client.Shutdown(ctx)
 }
 
-// EventChannel delivers the provider's events to the SDK.
-func (p *Provider) EventChannel() <-chan of.Event { return p.events }
-
 // Track records a flagstream track event (a metric for experiments and
-// guards) with the details' value.
+// guards) for the context's targeting key, with the details' value. Zero
+// details (TrackingEventDetails{}: OpenFeature's only way to give no value)
+// record the event without a value, which counts 1; details made with
+// NewTrackingEventDetails carry their value, 0 included. The event needs
+// only the key: attributes flagstream cannot take do not lose it. Without
+// a targeting key nothing is recorded (flags.Client.Track).
 func (p *Provider) Track(ctx context.Context, name string, ec of.EvaluationContext, d of.TrackingEventDetails) {
 	fc, err := evalContext(ec.TargetingKey(), ec.Attributes())
 	if err != nil {
+		fc = flags.NewContext(ec.TargetingKey()).Build()
+	}
+	if !hasValue(d) {
+		p.client.Track(ctx, name, fc)
 		return
 	}
 	p.client.Track(ctx, name, fc, d.Value())
+}
+
+// hasValue reports whether tracking details carry a value: any but the
+// zero TrackingEventDetails. go-sdk has no accessor that tells the zero
+// details from NewTrackingEventDetails(0): only the zero value has no
+// attribute map (NewTrackingEventDetails makes one, and Add needs it).
+func hasValue(d of.TrackingEventDetails) bool {
+	if d.Value() != 0 || len(d.Attributes()) > 0 {
+		return true
+	}
+	attrs := reflect.ValueOf(d).FieldByName("attributes")
+	return attrs.IsValid() && attrs.Kind() == reflect.Map && !attrs.IsNil()
 }
 
 // BooleanEvaluation evaluates a bool flag.
@@ -192,7 +246,8 @@ func (p *Provider) IntEvaluation(ctx context.Context, flag string, def int64, fl
 }
 
 // ObjectEvaluation evaluates a JSON (object or array) flag: the value is a
-// map[string]any or []any.
+// map[string]any or []any of the caller's own, a deep copy of the flag's
+// variation, which the caller may modify.
 func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, def any, flat of.FlattenedContext) of.InterfaceResolutionDetail {
 	return resolve(p, flat, def, func(fc flags.Context) flags.Result[any] {
 		r := p.client.Value(ctx, flag, fc, def)
@@ -204,39 +259,76 @@ func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, def any, f
 				return flags.Result[any]{Flag: flag, Value: def, Variation: -1, Version: r.Version, Reason: flags.Reason{Kind: flags.ReasonError}, Err: err}
 			}
 		}
+		if r.Err == nil && (r.Variation >= 0 || r.Reason.Kind == flags.ReasonOverride) {
+			// A variation's (or an override's) maps and slices are shared by
+			// every evaluation: a caller filling in defaults or deleting a
+			// key would change the flag for everyone (and race with them).
+			// The caller's default is returned as it was given.
+			r.Value = deepCopy(r.Value)
+		}
 		return r
 	})
 }
 
-// resolve evaluates with eval for the flattened context, mapping the
-// result to OpenFeature's; a context flagstream cannot use serves def.
-func resolve[T any](p *Provider, flat of.FlattenedContext, def T, eval func(flags.Context) flags.Result[T]) of.GenericResolutionDetail[T] {
-	fc, res, ok := p.prepare(flat)
-	if !ok {
-		return of.GenericResolutionDetail[T]{Value: def, ProviderResolutionDetail: res}
+// deepCopy copies the maps and slices of a JSON value, at every depth;
+// the other values (strings, numbers, bools, nil) are immutable.
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if x == nil {
+			return x
+		}
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		if x == nil {
+			return x
+		}
+		s := make([]any, len(x))
+		for i, e := range x {
+			s[i] = deepCopy(e)
+		}
+		return s
 	}
-	r := eval(fc)
-	return of.GenericResolutionDetail[T]{Value: r.Value, ProviderResolutionDetail: detail(r.Variation, r.Version, r.Reason, r.Err)}
+	return v
 }
 
-// prepare turns OpenFeature's flattened context into a flagstream context:
-// the targeting key becomes the context key, every other attribute is
-// carried across as it is (nested maps included). A missing targeting key
-// is TARGETING_KEY_MISSING.
-func (p *Provider) prepare(flat of.FlattenedContext) (flags.Context, of.ProviderResolutionDetail, bool) {
-	key, _ := flat[of.TargetingKey].(string)
-	if key == "" {
-		return flags.Context{}, of.ProviderResolutionDetail{Reason: of.ErrorReason,
-			ResolutionError: of.NewTargetingKeyMissingResolutionError("flagstream needs a targeting key (the context key: a user id, a device id)")}, false
+// resolve evaluates with eval for the flattened context, mapping the
+// result to OpenFeature's. Every evaluation goes through the flags client,
+// which answers in SPEC §3's order (no snapshot, flag not found, malformed
+// flag, then an invalid context) and counts it and runs its hooks; a
+// context invalid because it has no targeting key is then
+// TARGETING_KEY_MISSING.
+func resolve[T any](p *Provider, flat of.FlattenedContext, def T, eval func(flags.Context) flags.Result[T]) of.GenericResolutionDetail[T] {
+	fc, keyed := flagsContext(flat)
+	r := eval(fc)
+	d := detail(r.Variation, r.Version, r.Reason, r.Err)
+	if !keyed && errors.Is(r.Err, flags.ErrInvalidContext) {
+		d.ResolutionError = of.NewTargetingKeyMissingResolutionError(
+			"flagstream needs a targeting key (the context key: a user id, a device id): " + r.Err.Error())
 	}
+	return of.GenericResolutionDetail[T]{Value: r.Value, ProviderResolutionDetail: d}
+}
+
+// flagsContext turns OpenFeature's flattened context into a flagstream
+// context: the targeting key becomes the context key, every other
+// attribute is carried across as it is (nested maps included). Without a
+// targeting key (keyed false) the context has no key, not even an
+// attribute named "key", and evaluations of it are INVALID_CONTEXT; so is
+// one with an attribute flagstream cannot take (Context.Err).
+func flagsContext(flat of.FlattenedContext) (fc flags.Context, keyed bool) {
+	key, _ := flat[of.TargetingKey].(string)
 	attrs := maps.Clone(map[string]any(flat))
 	delete(attrs, of.TargetingKey)
-	fc, err := evalContext(key, attrs)
-	if err != nil {
-		return flags.Context{}, of.ProviderResolutionDetail{Reason: of.ErrorReason,
-			ResolutionError: of.NewInvalidContextResolutionError(err.Error())}, false
+	if key == "" {
+		delete(attrs, "key")
+		return flags.ContextFromMap(attrs), false
 	}
-	return fc, of.ProviderResolutionDetail{}, true
+	fc, _ = evalContext(key, attrs)
+	return fc, true
 }
 
 // evalContext builds a flagstream context from a key and attributes.

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	of "github.com/open-feature/go-sdk/openfeature"
+	"github.com/open-feature/go-sdk/openfeature/isolated"
 
 	"github.com/flagstream/flags"
 	"github.com/flagstream/flags/flagstest"
@@ -375,4 +378,199 @@ func TestTrackThroughOpenFeature(t *testing.T) {
 	if ex := rec.Exposures(); len(ex) != 1 || ex[0].Flag != "a" {
 		t.Errorf("exposures %+v", ex)
 	}
+}
+
+// TestObjectValueIsTheCallersCopy: the map (or slice) ObjectValue returns
+// belongs to the caller: changing it, at any depth, changes nothing for
+// later evaluations, through OpenFeature or the flags client. (It was the
+// snapshot's own map: one caller filling in defaults changed the flag for
+// everyone, and raced with their evaluations.)
+func TestObjectValueIsTheCallersCopy(t *testing.T) {
+	td := flagstest.New(t,
+		flagstest.JSON("o", map[string]any{"a": 1, "n": map[string]any{"x": []any{1, 2}}}),
+		flagstest.JSON("list", []any{map[string]any{"k": "v"}, "s"}))
+	client := td.NewClient()
+	api := newAPI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := api.SetProviderAndWait(ctx, New(client)); err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClient()
+	want := map[string]any{"a": 1.0, "n": map[string]any{"x": []any{1.0, 2.0}}}
+	wantList := []any{map[string]any{"k": "v"}, "s"}
+
+	v, err := c.ObjectValue(ctx, "o", nil, user("u1", nil))
+	if err != nil || !reflect.DeepEqual(v, want) {
+		t.Fatalf("o = %#v, %v; want %#v", v, err, want)
+	}
+	m := v.(map[string]any)
+	m["a"] = "MUTATED"
+	m["n"].(map[string]any)["x"].([]any)[0] = "M2"
+	delete(m["n"].(map[string]any), "y")
+	m["added"] = true
+	l, _ := c.ObjectValue(ctx, "list", nil, user("u1", nil))
+	l.([]any)[0].(map[string]any)["k"] = "MUTATED"
+	l.([]any)[1] = "MUTATED"
+
+	for _, key := range []string{"u1", "u2"} {
+		if v, _ := c.ObjectValue(ctx, "o", nil, user(key, nil)); !reflect.DeepEqual(v, want) {
+			t.Errorf("o for %s after the first caller changed its value: %#v, want %#v", key, v, want)
+		}
+		if v, _ := c.ObjectValue(ctx, "list", nil, user(key, nil)); !reflect.DeepEqual(v, wantList) {
+			t.Errorf("list for %s after the first caller changed its value: %#v, want %#v", key, v, wantList)
+		}
+	}
+	if r := client.Value(ctx, "o", flags.NewContext("u3").Build(), nil); !reflect.DeepEqual(r.Value, want) {
+		t.Errorf("the flags client's o after an OpenFeature caller changed its value: %#v, want %#v", r.Value, want)
+	}
+	// An override's value is the caller's copy too.
+	if err := client.Override("o", map[string]any{"forced": []any{"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ = c.ObjectValue(ctx, "o", nil, user("u1", nil))
+	v.(map[string]any)["forced"].([]any)[0] = "MUTATED"
+	if v, _ := c.ObjectValue(ctx, "o", nil, user("u2", nil)); !reflect.DeepEqual(v, map[string]any{"forced": []any{"x"}}) {
+		t.Errorf("overridden o after a caller changed its value: %#v", v)
+	}
+}
+
+// newAPI returns an OpenFeature API of the test's own (isolated.NewAPI),
+// shut down by t.Cleanup.
+func newAPI(t *testing.T) *of.EvaluationAPI {
+	t.Helper()
+	api := isolated.NewAPI()
+	t.Cleanup(func() { _ = api.Shutdown(context.Background()) })
+	return api
+}
+
+// TestShutdownWithinTheContext: OpenFeature's Shutdown(ctx) closes the
+// client within ctx, and says when ctx ended first: with an event server
+// that never answers, it returns at ctx's deadline with its error (it
+// waited for the whole EventOptions.CloseTimeout, and returned nil).
+func TestShutdownWithinTheContext(t *testing.T) {
+	td := flagstest.New(t, flagstest.Bool("a", true).TrackEvents())
+	client := td.NewClient(flags.WithEventExporter(stalled{}), flags.WithEventOptions(flags.EventOptions{CloseTimeout: 3 * time.Second}))
+	api := newAPI(t)
+	if err := api.SetProviderAndWait(context.Background(), New(client)); err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClient()
+	c.Track(context.Background(), "purchase", user("ann", nil), of.NewTrackingEventDetails(1)) // something to send
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := api.Shutdown(ctx)
+	if took := time.Since(start); took > 2*time.Second || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown with a context of 100 ms took %v and returned %v; want about 100 ms and %v", took, err, context.DeadlineExceeded)
+	}
+	if st := client.Status().State; st != flags.StateClosed {
+		t.Errorf("client %s after Shutdown, want CLOSED", st)
+	}
+}
+
+// stalled is an event exporter whose server never answers.
+type stalled struct{}
+
+func (stalled) Export(ctx context.Context, _ *flags.EventBatch) error { <-ctx.Done(); return ctx.Err() }
+
+// TestTrackValuesAndContexts: OpenFeature's zero TrackingEventDetails
+// (its only way to give no value) records a track event without a value,
+// which counts 1, as flags.Client.Track without one does (it recorded the
+// value 0); NewTrackingEventDetails(0) keeps its 0. A tracking context
+// with an attribute flagstream cannot take still records the event for its
+// key (it was dropped silently).
+func TestTrackValuesAndContexts(t *testing.T) {
+	td := flagstest.New(t, flagstest.Bool("a", true))
+	rec := new(flagstest.EventRecorder)
+	client := td.NewClient(flags.WithEventExporter(rec))
+	api := newAPI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := api.SetProviderAndWait(ctx, New(client)); err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClient()
+	c.Track(ctx, "signup", user("u1", nil), of.TrackingEventDetails{})
+	c.Track(ctx, "refund", user("u2", nil), of.NewTrackingEventDetails(0))
+	c.Track(ctx, "revenue", user("u3", nil), of.NewTrackingEventDetails(42.5).Add("currency", "EUR"))
+	c.Track(ctx, "odd-context", user("u4", map[string]any{"x": struct{}{}, "ch": make(chan int)}), of.NewTrackingEventDetails(2))
+	c.Track(ctx, "odd-context-no-value", user("u5", map[string]any{"x": struct{}{}}), of.TrackingEventDetails{})
+	if err := client.FlushEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range rec.Tracks() {
+		v := "none"
+		if e.Value != nil {
+			v = strconv.FormatFloat(*e.Value, 'g', -1, 64)
+		}
+		got[e.Name] = e.ContextKey + " " + v
+	}
+	want := map[string]string{"signup": "u1 none", "refund": "u2 0", "revenue": "u3 42.5",
+		"odd-context": "u4 2", "odd-context-no-value": "u5 none"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("track events (name: key value) %v, want %v", got, want)
+	}
+}
+
+// TestNoTargetingKeyInSpecOrder: an evaluation without a targeting key goes
+// through the flags client like any other, which answers in SPEC §3's
+// order: an unknown flag is FLAG_NOT_FOUND and a malformed one
+// PARSE_ERROR; only a flag that could be evaluated is
+// TARGETING_KEY_MISSING. The client counts each one and its hooks see it,
+// as they see a context with an attribute flagstream cannot take. (The
+// provider answered TARGETING_KEY_MISSING before looking the flag up, and
+// flagstream never saw those evaluations.)
+func TestNoTargetingKeyInSpecOrder(t *testing.T) {
+	td := flagstest.New(t, flagstest.FromJSON(t, []byte(testDocument)))
+	hook := &countingHook{}
+	client := td.NewClient(flags.WithMetrics(), flags.WithHooks(hook))
+	api := newAPI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := api.SetProviderAndWait(ctx, New(client)); err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClient()
+	noKey := of.NewTargetlessEvaluationContext(map[string]any{"plan": "pro"})
+	for _, tc := range []struct {
+		name, getter, flag string
+		def                any
+		ec                 of.EvaluationContext
+		code               of.ErrorCode
+	}{
+		{"unknown flag, no key", "Boolean", "nope", true, noKey, of.FlagNotFoundCode},
+		{"unknown object flag, no key", "Object", "nope", "def", noKey, of.FlagNotFoundCode},
+		{"malformed flag, no key", "Boolean", "broken", true, noKey, of.ParseErrorCode},
+		{"flag, no key", "Boolean", "bool", false, noKey, of.TargetingKeyMissingCode},
+		{"flag, no targeting key but an attribute named key", "Boolean", "bool", false,
+			of.NewTargetlessEvaluationContext(map[string]any{"key": "ann"}), of.TargetingKeyMissingCode},
+		{"flag, no key and an attribute flagstream cannot take", "String", "string", "def",
+			of.NewTargetlessEvaluationContext(map[string]any{"x": struct{}{}}), of.TargetingKeyMissingCode},
+		{"unknown flag, a key and an attribute flagstream cannot take", "Int", "nope", int64(7),
+			user("ann", map[string]any{"x": struct{}{}}), of.FlagNotFoundCode},
+		{"flag, a key and an attribute flagstream cannot take", "Int", "int", int64(7),
+			user("ann", map[string]any{"x": struct{}{}}), of.InvalidContextCode},
+	} {
+		value, d, _ := valueDetails(ctx, c, tc.getter, tc.flag, tc.def, tc.ec)
+		if d.ErrorCode != tc.code || d.Reason != of.ErrorReason || value != tc.def {
+			t.Errorf("%s: code %q (%s) reason %q value %v; want %q, ERROR, the default %v",
+				tc.name, d.ErrorCode, d.ErrorMessage, d.Reason, value, tc.code, tc.def)
+		}
+	}
+	if n := client.Metrics().FlagsNotFound; n != 3 {
+		t.Errorf("the flags client counted %d evaluations of unknown flags, want 3", n)
+	}
+	if n := hook.after.Load(); n != 8 {
+		t.Errorf("the flags client's hooks saw %d evaluations, want 8", n)
+	}
+}
+
+// countingHook is a flags.Hook that counts the evaluations it sees.
+type countingHook struct{ after atomic.Int64 }
+
+func (*countingHook) Before(context.Context, flags.HookEvaluation) {}
+func (h *countingHook) After(context.Context, flags.HookEvaluation, flags.Result[any]) {
+	h.after.Add(1)
 }
