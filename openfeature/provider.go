@@ -14,6 +14,7 @@ package openfeature
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -250,50 +251,24 @@ func (p *Provider) IntEvaluation(ctx context.Context, flag string, def int64, fl
 // variation, which the caller may modify.
 func (p *Provider) ObjectEvaluation(ctx context.Context, flag string, def any, flat of.FlattenedContext) of.InterfaceResolutionDetail {
 	return resolve(p, flat, def, func(fc flags.Context) flags.Result[any] {
-		r := p.client.Value(ctx, flag, fc, def)
-		if r.Err == nil {
-			switch r.Value.(type) {
-			case map[string]any, []any:
-			default:
-				err := fmt.Errorf("%w: flag %q serves %T values, want an object or an array", flags.ErrWrongType, flag, r.Value)
-				return flags.Result[any]{Flag: flag, Value: def, Variation: -1, Version: r.Version, Reason: flags.Reason{Kind: flags.ReasonError}, Err: err}
+		// Through JSONDetail: a flag of another type serves def as
+		// TYPE_MISMATCH and records no exposure (the caller never got the
+		// variation), and decoding its JSON gives the caller maps and
+		// slices of its own: a variation's are shared by every evaluation,
+		// so a caller filling in defaults would change the flag for
+		// everyone (and race with them).
+		r := p.client.JSONDetail(ctx, flag, fc, nil)
+		out := flags.Result[any]{Flag: r.Flag, Value: def, Variation: r.Variation, Version: r.Version, Reason: r.Reason, Err: r.Err}
+		if r.Err == nil && r.Value != nil {
+			var v any
+			if err := json.Unmarshal(r.Value, &v); err != nil {
+				out.Variation, out.Reason, out.Err = -1, flags.Reason{Kind: flags.ReasonError, ErrorKind: flags.ErrorMalformedFlag}, fmt.Errorf("%w: flag %q: %w", flags.ErrMalformedFlag, flag, err)
+			} else {
+				out.Value = v
 			}
 		}
-		if r.Err == nil && (r.Variation >= 0 || r.Reason.Kind == flags.ReasonOverride) {
-			// A variation's (or an override's) maps and slices are shared by
-			// every evaluation: a caller filling in defaults or deleting a
-			// key would change the flag for everyone (and race with them).
-			// The caller's default is returned as it was given.
-			r.Value = deepCopy(r.Value)
-		}
-		return r
+		return out
 	})
-}
-
-// deepCopy copies the maps and slices of a JSON value, at every depth;
-// the other values (strings, numbers, bools, nil) are immutable.
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		if x == nil {
-			return x
-		}
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		if x == nil {
-			return x
-		}
-		s := make([]any, len(x))
-		for i, e := range x {
-			s[i] = deepCopy(e)
-		}
-		return s
-	}
-	return v
 }
 
 // resolve evaluates with eval for the flattened context, mapping the

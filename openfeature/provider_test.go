@@ -574,3 +574,32 @@ func (*countingHook) Before(context.Context, flags.HookEvaluation) {}
 func (h *countingHook) After(context.Context, flags.HookEvaluation, flags.Result[any]) {
 	h.after.Add(1)
 }
+
+// TestObjectOfAnotherTypeIsNoExposure: an ObjectValue of a bool flag
+// serves the default (TYPE_MISMATCH) and records no exposure: the caller
+// never got the variation.
+func TestObjectOfAnotherTypeIsNoExposure(t *testing.T) {
+	td := flagstest.New(t, flagstest.Bool("a", true).TrackEvents(), flagstest.JSON("o", map[string]any{"k": 1}).TrackEvents())
+	rec := new(flagstest.EventRecorder)
+	client := td.NewClient(flags.WithEventExporter(rec))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := of.SetProviderWithContextAndWait(ctx, New(client)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = of.ShutdownWithContext(context.Background()) })
+	c := of.NewDefaultClient()
+	d, _ := c.ObjectValueDetails(ctx, "a", "def", user("ann", nil))
+	if d.Value != "def" || d.ErrorCode != of.TypeMismatchCode {
+		t.Errorf("ObjectValue of a bool flag: %+v", d)
+	}
+	if v, _ := c.ObjectValue(ctx, "o", nil, user("bob", nil)); !reflect.DeepEqual(v, map[string]any{"k": 1.0}) {
+		t.Errorf("ObjectValue of o = %#v", v)
+	}
+	if err := client.FlushEvents(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ex := rec.Exposures(); len(ex) != 1 || ex[0].Flag != "o" {
+		t.Errorf("exposures %+v, want only o's", ex)
+	}
+}
