@@ -59,3 +59,23 @@ func (w *accessWriter) log(l *slog.Logger, r *http.Request, start time.Time) {
 		slog.String("token", w.token),
 		slog.String("remote", r.RemoteAddr))
 }
+
+// LogActor names actor as the token of the request's access-log record. It
+// is for a handler the server serves (Options.Console) that signs people
+// in its own way: the console names the session's token, so that the
+// record of a page or form says who, as an API request's does. w is the
+// ResponseWriter the server handed the handler, or one that unwraps to it;
+// another writer is left alone.
+func LogActor(w http.ResponseWriter, actor string) {
+	for {
+		switch x := w.(type) {
+		case *accessWriter:
+			x.token = actor
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
+}

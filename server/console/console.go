@@ -161,6 +161,7 @@ func (c *Console) withSession(h func(http.ResponseWriter, *http.Request, *sessio
 			http.Error(w, "console: not signed in", http.StatusUnauthorized)
 			return
 		}
+		server.LogActor(w, s.name)
 		if r.Method == http.MethodPost {
 			r.Body = limitBody(w, r, 2<<20)
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
@@ -299,6 +300,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 	setCookie(w, r, cookieName, s.id, "/ui/", MaxAge)
 	setCookie(w, r, loginCookie, "", "/ui/login", 0)
+	server.LogActor(w, name)
 	c.log.Info("console: signed in", "actor", name, "role", role)
 	http.Redirect(w, r, "/ui/", http.StatusSeeOther)
 }
