@@ -39,7 +39,8 @@
 //     checked and published exactly like a PUT of it; the object keeps its
 //     members' order and the bytes of those the patch leaves alone, so
 //     {"on": false}, the kill switch, changes that member only (in a
-//     FileStore's file, its line and the version's).
+//     FileStore's file, the bytes of its value and the version's, whatever
+//     the flag's layout).
 //   - PUT /v1/admin/document: a whole document that replaces every flag
 //     and segment at once (GitOps: `flags push`), as one patch at the next
 //     version holding what changed (nothing changed: nothing published, the

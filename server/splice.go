@@ -435,6 +435,9 @@ func spliceSetMember(data []byte, top *jsonObject, holder jsonMember, c Change, 
 	quoted := quoteKey(c.Key)
 	if j := obj.last(c.Key); j >= 0 { // in place of the old value
 		m := obj.members[j]
+		if out, ok := keepLayout(data, m.valStart, m.valEnd, c.Value); ok {
+			return out, true, nil
+		}
 		indent, ok := lineIndent(data, m.keyStart)
 		st := styleOf(data[m.valStart:m.valEnd], indent, ok)
 		// The file grows by at most budget: the new value may take the
@@ -459,6 +462,53 @@ func spliceSetMember(data []byte, top *jsonObject, holder jsonMember, c Change, 
 	text := head + string(render(c.Value, st, indent, nl, budget-len(head)))
 	return edit{lastM.valEnd, lastM.valEnd, []byte(text)}.apply(data), true, nil
 }
+
+// keepLayout writes the object newVal (compact) over the object at
+// data[start:end] by replacing only the values that differ, when the two
+// have the same members in the same order and every member that differs
+// holds a scalar in both: a kill switch changes the bytes of "on" and
+// "version" only, whatever the flag's layout (arrays on one line inside an
+// indented flag, say, which render would redo one element a line). ok is
+// false when the change is another: render lays the new value out.
+func keepLayout(data []byte, start, end int, newVal []byte) ([]byte, bool) {
+	if data[start] != '{' || len(newVal) == 0 || newVal[0] != '{' {
+		return nil, false
+	}
+	old, err := scanObject(data, start)
+	if err != nil || old.close != end-1 {
+		return nil, false
+	}
+	nw, err := scanObject(newVal, 0)
+	if err != nil || len(nw.members) != len(old.members) {
+		return nil, false
+	}
+	var edits []edit
+	for i, om := range old.members {
+		nm := nw.members[i]
+		if om.key != nm.key {
+			return nil, false
+		}
+		ov, nv := data[om.valStart:om.valEnd], newVal[nm.valStart:nm.valEnd]
+		switch {
+		case bytes.Equal(ov, nv):
+		case isScalarJSON(ov) && isScalarJSON(nv):
+			edits = append(edits, edit{om.valStart, om.valEnd, nv})
+		default:
+			var compact bytes.Buffer
+			if json.Compact(&compact, ov) != nil || !bytes.Equal(compact.Bytes(), nv) {
+				return nil, false // an object or array changed
+			}
+		}
+	}
+	out := data
+	for i := len(edits) - 1; i >= 0; i-- { // from the end: offsets before stay right
+		out = edits[i].apply(out)
+	}
+	return out, true
+}
+
+// isScalarJSON reports whether v is a string, number, bool or null.
+func isScalarJSON(v []byte) bool { return len(v) > 0 && v[0] != '{' && v[0] != '[' }
 
 // newMemberLayout is where and how a new member of obj (which has members)
 // goes: after its last member lastM, indented by indent and laid out in st

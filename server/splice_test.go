@@ -50,6 +50,12 @@ func TestSpliceChange(t *testing.T) {
 		{"CRLF", "{\r\n  \"flags\": {\r\n    \"a\": {\r\n      \"on\": false\r\n    }\r\n  }\r\n}\r\n", set(KindFlag, "n"),
 			"{\r\n  \"flags\": {\r\n    \"a\": {\r\n      \"on\": false\r\n    },\r\n    \"n\": {\r\n      \"version\": 2,\r\n      \"on\": true\r\n    }\r\n  }\r\n}\r\n"},
 		{"key with an escape", `{"flags":{"\u0061":{"on":false}}}`, set(KindFlag, "a"), `{"flags":{"\u0061":{"version":2,"on":true}}}`},
+		{"only scalars changed: the layout kept", "{\n  \"flags\": {\n    \"a\": {\n      \"version\": 1,\n      \"on\": false,\n      \"variations\": [false, true],\n      \"fallthrough\": { \"variation\": 1 }\n    }\n  }\n}",
+			Change{Kind: KindFlag, Key: "a", Value: []byte(`{"version":2,"on":true,"variations":[false,true],"fallthrough":{"variation":1}}`)},
+			"{\n  \"flags\": {\n    \"a\": {\n      \"version\": 2,\n      \"on\": true,\n      \"variations\": [false, true],\n      \"fallthrough\": { \"variation\": 1 }\n    }\n  }\n}"},
+		{"an array changed: laid out again", "{\n  \"flags\": {\n    \"a\": {\n      \"on\": false,\n      \"variations\": [false, true]\n    }\n  }\n}",
+			Change{Kind: KindFlag, Key: "a", Value: []byte(`{"on":false,"variations":[true,false]}`)},
+			"{\n  \"flags\": {\n    \"a\": {\n      \"on\": false,\n      \"variations\": [\n        true,\n        false\n      ]\n    }\n  }\n}"},
 		{"delete the first", "{\n  \"flags\": {\n    \"a\": 1,\n    \"b\": 2\n  }\n}", del(KindFlag, "a"), "{\n  \"flags\": {\n    \"b\": 2\n  }\n}"},
 		{"delete the last", "{\n  \"flags\": {\n    \"a\": 1,\n    \"b\": 2\n  }\n}", del(KindFlag, "b"), "{\n  \"flags\": {\n    \"a\": 1\n  }\n}"},
 		{"delete the middle", `{"flags": {"a": 1, "b": 2, "c": 3}}`, del(KindFlag, "b"), `{"flags": {"a": 1, "c": 3}}`},
@@ -202,5 +208,40 @@ func TestSpliceShortValueLongKey(t *testing.T) {
 	body := `{"on":false,"variations":[1],"offVariation":0,"fallthrough":{"variation":0}}`
 	if resp, got := do(t, "PUT", ts.URL+"/v1/admin/flags/"+strings.Repeat("k", 200), adminToken, body); resp.StatusCode/100 != 2 {
 		t.Fatalf("PUT: %d %s", resp.StatusCode, got)
+	}
+}
+
+// TestKillSwitchKeepsLayout: the kill switch on a flag laid out as people
+// write them (one member a line, short arrays and objects on one line)
+// changes its "version" and "on" lines and nothing else; it used to lay
+// the whole flag out again on one line.
+func TestKillSwitchKeepsLayout(t *testing.T) {
+	before, err := os.ReadFile(filepath.Join("..", "testdata", "quickstart.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "flags.json")
+	writeFile(t, path, string(before))
+	_, url, _ := fileServer(t, path)
+	if resp, body := do(t, "PATCH", url+"/v1/admin/flags/new-checkout", adminToken, `{"on": false}`,
+		"Content-Type", "application/merge-patch+json"); resp.StatusCode != 200 {
+		t.Fatalf("PATCH: %d %s", resp.StatusCode, body)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	was, is := strings.Split(string(before), "\n"), strings.Split(string(after), "\n")
+	if len(was) != len(is) {
+		t.Fatalf("%d lines, were %d:\n%s", len(is), len(was), after)
+	}
+	var changed []string
+	for i := range was {
+		if was[i] != is[i] {
+			changed = append(changed, strings.TrimSpace(is[i]))
+		}
+	}
+	if len(changed) != 2 || changed[0] != `"version": 4,` || changed[1] != `"on": false,` {
+		t.Errorf("changed lines %q, want the version's and on's", changed)
 	}
 }
