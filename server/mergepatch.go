@@ -11,8 +11,9 @@ import (
 // round trip through map[string]any it keeps the target's members in their
 // order, and their bytes when the patch leaves them alone: a flag patched
 // with {"on": false} changes by that member only. Members the patch adds
-// follow the object's last member, in the patch's order. A duplicate member
-// name counts once, at its last occurrence (as the document parser reads it).
+// follow the object's last member, in the patch's order. A member the
+// target names twice counts once, at its last occurrence; one the patch
+// names twice in one object is an error.
 func mergePatch(target, patch []byte) ([]byte, error) {
 	if len(patch) == 0 || patch[0] != '{' {
 		return patch, nil // a patch that is not an object replaces the target
@@ -76,7 +77,14 @@ func (m *merged) applyPatch(patch []byte) error {
 	if err != nil {
 		return fmt.Errorf("patch: %w", err)
 	}
+	seen := make(map[string]bool, len(obj.members))
 	for _, mb := range obj.members {
+		if seen[mb.key] {
+			// {"on": false, "on": true}: which one is meant is each
+			// reader's guess (RFC 8259), as in a flag, where it is refused.
+			return fmt.Errorf("patch: %q named twice in one object; name each member once", mb.key)
+		}
+		seen[mb.key] = true
 		val := patch[mb.valStart:mb.valEnd]
 		i, ok := m.index[mb.key]
 		if bytes.Equal(val, []byte("null")) {

@@ -32,15 +32,21 @@ func TestMergePatchRFC7396(t *testing.T) {
 		{`{"e":null}`, `{"a":1}`, `{"e":null,"a":1}`},
 		{`[1,2]`, `{"a":"b","c":null}`, `{"a":"b"}`},
 		{`{}`, `{"a":{"bb":{"ccc":null}}}`, `{"a":{"bb":{}}}`},
-		// Beyond the RFC: order and bytes are kept, duplicates count once.
+		// Beyond the RFC: order and bytes are kept, the target's duplicates count once.
 		{`{"z":1,"on":true,"a":{"x":1.50}}`, `{"on":false}`, `{"z":1,"on":false,"a":{"x":1.50}}`},
 		{`{"on":true,"x":1,"on":false}`, `{"y":2}`, `{"on":false,"x":1,"y":2}`},
-		{`{"a":1}`, `{"b":null,"b":2}`, `{"a":1,"b":2}`},
 		{`{"a\u0062":1}`, `{"ab":2}`, `{"a\u0062":2}`},
 	} {
 		got, err := mergePatch([]byte(tc.target), []byte(tc.patch))
 		if err != nil || string(got) != tc.want {
 			t.Errorf("mergePatch(%s, %s) = %s, %v; want %s", tc.target, tc.patch, got, err, tc.want)
+		}
+	}
+	// A patch that names a member twice means what each reader guesses:
+	// refused, at any depth, escaped names too.
+	for _, patch := range []string{`{"on":false,"on":true}`, `{"b":null,"b":2}`, `{"a":{"x":1,"\u0078":2}}`} {
+		if got, err := mergePatch([]byte(`{"a":{}}`), []byte(patch)); err == nil || !strings.Contains(err.Error(), "named twice") {
+			t.Errorf("mergePatch of %s = %s, %v; want it refused", patch, got, err)
 		}
 	}
 }
