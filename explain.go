@@ -113,7 +113,7 @@ func (x *explainer) targets(f *eval.Flag) bool {
 		} else if v, ok = x.ec.lookup(t.Attribute); ok {
 			hit = setHas(&t.Values, v)
 		}
-		x.step("target %d: %s %s is one of the %d targeted values → %s", i, t.Attribute, shown(v, ok), t.Values.Len(), verdict(hit, "matched", "no match"))
+		x.step("target %d: %s %s is %s the %d targeted values → %s", i, t.Attribute, shown(v, ok), verdict(hit, "one of", "not one of"), t.Values.Len(), verdict(hit, "matched", "no match"))
 		if hit {
 			x.step("served variation %s by target %d", variationName(f, t.Variation), i)
 			x.serve(t.Variation)

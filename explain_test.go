@@ -57,7 +57,7 @@ func TestExplainSteps(t *testing.T) {
 	got := strings.Join(x.Steps, "\n")
 	for _, want := range []string{
 		"prerequisite pre must serve variation 1: it serves variation 1 → holds",
-		`target 0: key = "ann" is one of the 1 targeted values → no match`,
+		`target 0: key = "ann" is not one of the 1 targeted values → no match`,
 		`rule 0 (fr), clause 0: country = "de" in ["fr"] → does not match`,
 		"no target or rule matched: the fallthrough's rollout decides",
 		"bucket ",

@@ -8,7 +8,8 @@
 //	srv, err := server.New(store, server.Options{Token: sdkToken, AdminToken: adminToken, Logger: logger})
 //	...
 //	defer srv.Close()
-//	http.ListenAndServe("127.0.0.1:8080", srv)
+//	hs := &http.Server{Addr: "127.0.0.1:8080", Handler: srv, ConnContext: server.ConnContext}
+//	hs.ListenAndServe()
 //
 // # Endpoints
 //

@@ -278,7 +278,7 @@ func TestEvalSeveralDocuments(t *testing.T) {
 func TestEvalExplain(t *testing.T) {
 	code, out, errOut := runCLI(t, "eval", "--flags", "../../testdata/quickstart.json", "--context", `{"key":"user-7","country":"fr"}`, "--explain", "new-checkout")
 	want := `{"flag":"new-checkout","value":true,"variation":1,"version":3,"reason":{"kind":"RULE_MATCH","ruleIndex":1,"ruleId":"beta"}}
-  # target 0: key = "user-7" is one of the 1 targeted values → no match
+  # target 0: key = "user-7" is not one of the 1 targeted values → no match
   # rule 0 (staff), clause 0: email (absent) endsWith ["@corp.com"] → does not match
   # rule 1 (beta), clause 0: the context is in a segment of ["beta-testers"] → matches
   # rule 1 (beta) matched: served variation 1 (true)
