@@ -489,15 +489,12 @@ func keepLayout(data []byte, start, end int, newVal []byte) ([]byte, bool) {
 			return nil, false
 		}
 		ov, nv := data[om.valStart:om.valEnd], newVal[nm.valStart:nm.valEnd]
-		switch {
-		case bytes.Equal(ov, nv):
-		case isScalarJSON(ov) && isScalarJSON(nv):
+		same, scalars := sameJSON(ov, nv)
+		if !same && !scalars {
+			return nil, false // an object or array changed
+		}
+		if !same {
 			edits = append(edits, edit{om.valStart, om.valEnd, nv})
-		default:
-			var compact bytes.Buffer
-			if json.Compact(&compact, ov) != nil || !bytes.Equal(compact.Bytes(), nv) {
-				return nil, false // an object or array changed
-			}
 		}
 	}
 	out := data
@@ -505,6 +502,20 @@ func keepLayout(data []byte, start, end int, newVal []byte) ([]byte, bool) {
 		out = edits[i].apply(out)
 	}
 	return out, true
+}
+
+// sameJSON reports whether the value old (as the file writes it) is the
+// compact value nv, and else whether both are scalars (so that nv can take
+// old's bytes without changing the layout around them).
+func sameJSON(old, nv []byte) (same, scalars bool) {
+	if bytes.Equal(old, nv) {
+		return true, false
+	}
+	if isScalarJSON(old) && isScalarJSON(nv) {
+		return false, true
+	}
+	var compact bytes.Buffer
+	return json.Compact(&compact, old) == nil && bytes.Equal(compact.Bytes(), nv), false
 }
 
 // isScalarJSON reports whether v is a string, number, bool or null.
