@@ -32,6 +32,20 @@ func (s *script) Run(ctx context.Context, u flags.Updates) error {
 	return nil
 }
 
+// initialized is scripted with a first document applied, and a provider
+// over its client, initialized (and shut down when the test ends).
+func initialized(t *testing.T) (*flags.Client, flags.Updates, *Provider) {
+	t.Helper()
+	fc, u := scripted(t)
+	apply(t, u, 0, "stream")
+	p := New(fc)
+	t.Cleanup(p.Shutdown)
+	if err := p.InitWithContext(context.Background(), of.EvaluationContext{}); err != nil {
+		t.Fatal(err)
+	}
+	return fc, u, p
+}
+
 // scripted returns a client over a script and the script's Updates. The
 // client is closed by t.Cleanup.
 func scripted(t *testing.T) (*flags.Client, flags.Updates) {
@@ -128,13 +142,7 @@ func describe(evs []of.Event) string {
 // (Events were dropped once 64 were pending: changes lost, and a READY or
 // STALE lost for good, OpenFeature's state left behind the client's.)
 func TestNoEventDropped(t *testing.T) {
-	fc, u := scripted(t)
-	apply(t, u, 0, "stream")
-	p := New(fc)
-	t.Cleanup(p.Shutdown)
-	if err := p.InitWithContext(context.Background(), of.EvaluationContext{}); err != nil {
-		t.Fatal(err)
-	}
+	_, u, p := initialized(t)
 	for n := 1; n <= 200; n++ {
 		apply(t, u, n, "stream")
 	}
@@ -170,13 +178,7 @@ func TestNoEventDropped(t *testing.T) {
 // SDK that does not read are folded: every changed key, the latest state,
 // and a bounded number of events.
 func TestEventQueueFolds(t *testing.T) {
-	fc, u := scripted(t)
-	apply(t, u, 0, "stream")
-	p := New(fc)
-	t.Cleanup(p.Shutdown)
-	if err := p.InitWithContext(context.Background(), of.EvaluationContext{}); err != nil {
-		t.Fatal(err)
-	}
+	_, u, p := initialized(t)
 	for n := 1; n <= 200; n++ {
 		origin := "stream"
 		if n%2 == 1 {
@@ -315,13 +317,7 @@ func TestBoundTwice(t *testing.T) {
 // into it: a listener of the test's, registered between the two Inits,
 // reads the event. (Each Init registered its own listeners.)
 func TestInitTwiceListensOnce(t *testing.T) {
-	fc, u := scripted(t)
-	apply(t, u, 0, "stream")
-	p := New(fc)
-	t.Cleanup(p.Shutdown)
-	if err := p.InitWithContext(context.Background(), of.EvaluationContext{}); err != nil {
-		t.Fatal(err)
-	}
+	fc, u, p := initialized(t)
 	first := make(chan of.Event, 1)
 	fc.OnChange(func(flags.Change) {
 		select {
@@ -474,13 +470,7 @@ func (c *arriving) Done() <-chan struct{} {
 // events): here a failure just after a successful Init, whose STALE must
 // not be overwritten by Init's READY.
 func TestEventsSettleAfterInit(t *testing.T) {
-	fc, u := scripted(t)
-	apply(t, u, 0, "stream")
-	p := New(fc)
-	t.Cleanup(p.Shutdown)
-	if err := p.InitWithContext(context.Background(), of.EvaluationContext{}); err != nil {
-		t.Fatal(err)
-	}
+	_, u, p := initialized(t)
 	returned := time.Now()
 	u.Failed("stream", errors.New("connection reset"), false)
 	evs := readEvents(t, p, func(evs []of.Event) bool { return len(evs) == 1 })

@@ -355,16 +355,7 @@ func waitForCount(t *testing.T, mu *sync.Mutex, seen *[]string, name string, n i
 
 // TestTrackThroughOpenFeature: OpenFeature's Track is flagstream's Track.
 func TestTrackThroughOpenFeature(t *testing.T) {
-	td := flagstest.New(t, flagstest.Bool("a", true).TrackEvents())
-	rec := new(flagstest.EventRecorder)
-	client := td.NewClient(flags.WithEventExporter(rec))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := of.SetProviderWithContextAndWait(ctx, New(client)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = of.ShutdownWithContext(context.Background()) })
-	c := of.NewDefaultClient()
+	ctx, rec, client, c := recorded(t, flagstest.Bool("a", true).TrackEvents())
 	ann := user("ann", map[string]any{"plan": "pro"})
 	c.BooleanValue(ctx, "a", false, ann)
 	c.Track(ctx, "purchase", ann, of.NewTrackingEventDetails(42.5))
@@ -579,16 +570,7 @@ func (h *countingHook) After(context.Context, flags.HookEvaluation, flags.Result
 // serves the default (TYPE_MISMATCH) and records no exposure: the caller
 // never got the variation.
 func TestObjectOfAnotherTypeIsNoExposure(t *testing.T) {
-	td := flagstest.New(t, flagstest.Bool("a", true).TrackEvents(), flagstest.JSON("o", map[string]any{"k": 1}).TrackEvents())
-	rec := new(flagstest.EventRecorder)
-	client := td.NewClient(flags.WithEventExporter(rec))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := of.SetProviderWithContextAndWait(ctx, New(client)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = of.ShutdownWithContext(context.Background()) })
-	c := of.NewDefaultClient()
+	ctx, rec, client, c := recorded(t, flagstest.Bool("a", true).TrackEvents(), flagstest.JSON("o", map[string]any{"k": 1}).TrackEvents())
 	d, _ := c.ObjectValueDetails(ctx, "a", "def", user("ann", nil))
 	if d.Value != "def" || d.ErrorCode != of.TypeMismatchCode {
 		t.Errorf("ObjectValue of a bool flag: %+v", d)
@@ -602,4 +584,21 @@ func TestObjectOfAnotherTypeIsNoExposure(t *testing.T) {
 	if ex := rec.Exposures(); len(ex) != 1 || ex[0].Flag != "o" {
 		t.Errorf("exposures %+v, want only o's", ex)
 	}
+}
+
+// recorded serves items to a flags client whose events go to the recorder
+// it returns, set as OpenFeature's default provider (shut down when the
+// test ends), and returns a context bounding the test, the recorder, the
+// client and an OpenFeature client.
+func recorded(t *testing.T, items ...flagstest.Item) (context.Context, *flagstest.EventRecorder, *flags.Client, *of.Client) {
+	t.Helper()
+	rec := new(flagstest.EventRecorder)
+	client := flagstest.New(t, items...).NewClient(flags.WithEventExporter(rec))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	if err := of.SetProviderWithContextAndWait(ctx, New(client)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = of.ShutdownWithContext(context.Background()) })
+	return ctx, rec, client, of.NewDefaultClient()
 }
