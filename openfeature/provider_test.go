@@ -381,13 +381,7 @@ func TestObjectValueIsTheCallersCopy(t *testing.T) {
 		flagstest.JSON("o", map[string]any{"a": 1, "n": map[string]any{"x": []any{1, 2}}}),
 		flagstest.JSON("list", []any{map[string]any{"k": "v"}, "s"}))
 	client := td.NewClient()
-	api := newAPI(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := api.SetProviderAndWait(ctx, New(client)); err != nil {
-		t.Fatal(err)
-	}
-	c := api.NewClient()
+	ctx, c := ownAPI(t, client)
 	want := map[string]any{"a": 1.0, "n": map[string]any{"x": []any{1.0, 2.0}}}
 	wantList := []any{map[string]any{"k": "v"}, "s"}
 
@@ -475,13 +469,7 @@ func TestTrackValuesAndContexts(t *testing.T) {
 	td := flagstest.New(t, flagstest.Bool("a", true))
 	rec := new(flagstest.EventRecorder)
 	client := td.NewClient(flags.WithEventExporter(rec))
-	api := newAPI(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := api.SetProviderAndWait(ctx, New(client)); err != nil {
-		t.Fatal(err)
-	}
-	c := api.NewClient()
+	ctx, c := ownAPI(t, client)
 	c.Track(ctx, "signup", user("u1", nil), of.TrackingEventDetails{})
 	c.Track(ctx, "refund", user("u2", nil), of.NewTrackingEventDetails(0))
 	c.Track(ctx, "revenue", user("u3", nil), of.NewTrackingEventDetails(42.5).Add("currency", "EUR"))
@@ -517,13 +505,7 @@ func TestNoTargetingKeyInSpecOrder(t *testing.T) {
 	td := flagstest.New(t, flagstest.FromJSON(t, []byte(testDocument)))
 	hook := &countingHook{}
 	client := td.NewClient(flags.WithMetrics(), flags.WithHooks(hook))
-	api := newAPI(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := api.SetProviderAndWait(ctx, New(client)); err != nil {
-		t.Fatal(err)
-	}
-	c := api.NewClient()
+	ctx, c := ownAPI(t, client)
 	noKey := of.NewTargetlessEvaluationContext(map[string]any{"plan": "pro"})
 	for _, tc := range []struct {
 		name, getter, flag string
@@ -601,4 +583,18 @@ func recorded(t *testing.T, items ...flagstest.Item) (context.Context, *flagstes
 	}
 	t.Cleanup(func() { _ = of.ShutdownWithContext(context.Background()) })
 	return ctx, rec, client, of.NewDefaultClient()
+}
+
+// ownAPI sets a provider over client in an OpenFeature API of the
+// test's own (newAPI), and returns a context bounding the test and a client
+// of that API.
+func ownAPI(t *testing.T, client *flags.Client) (context.Context, *of.Client) {
+	t.Helper()
+	api := newAPI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	if err := api.SetProviderAndWait(ctx, New(client)); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, api.NewClient()
 }
