@@ -253,7 +253,12 @@ func (set *tokenSet) admits(who principal) bool {
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, need Role) (principal, bool) {
 	set := s.tokens.Load()
 	if need == RoleReader && set.readsOpen {
-		return principal{name: "-", role: RoleReader}, true
+		if _, sent := bearer(r); !sent || len(set.entries) == 0 {
+			return principal{name: "-", role: RoleReader}, true
+		}
+		// A token sent to open reads of a server that has tokens must
+		// still be one it knows (SPEC §5: a wrong one is 401): a revoked
+		// or mistyped token is refused, not waved through.
 	}
 	return s.authorizeToken(w, r, set, need)
 }

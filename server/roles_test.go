@@ -237,3 +237,23 @@ func ended(t *testing.T, c *sseClient, what string) {
 		}
 	}
 }
+
+// TestOpenReadsRefuseUnknownTokens: while reads are open (no reader
+// token), a request without a token reads, but one with a token the
+// server does not know is 401 (SPEC §5), a revoked one included; a known
+// token reads. A server with no token at all takes any.
+func TestOpenReadsRefuseUnknownTokens(t *testing.T) {
+	_, ts := newTestServer(t, baseDoc, Options{AdminToken: adminToken})
+	for _, tc := range []struct {
+		token  string
+		status int
+	}{{"", 200}, {"bogus", 401}, {adminToken, 200}} {
+		if resp, _ := do(t, "GET", ts.URL+"/v1/flags", tc.token, ""); resp.StatusCode != tc.status {
+			t.Errorf("open reads with token %q: %d, want %d", tc.token, resp.StatusCode, tc.status)
+		}
+	}
+	_, none := newTestServer(t, baseDoc, Options{})
+	if resp, _ := do(t, "GET", none.URL+"/v1/flags", "anything", ""); resp.StatusCode != 200 {
+		t.Errorf("a server without tokens, a token sent: %d, want 200", resp.StatusCode)
+	}
+}

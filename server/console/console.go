@@ -154,6 +154,9 @@ func (c *Console) withSession(h func(http.ResponseWriter, *http.Request, *sessio
 		}
 		s := c.session(r)
 		if s == nil {
+			if len(r.CookiesNamed(cookieName)) > 1 {
+				expirePlanted(w, r)
+			}
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 				return
@@ -171,6 +174,25 @@ func (c *Console) withSession(h func(http.ResponseWriter, *http.Request, *sessio
 		}
 		h(w, r, s)
 	}
+}
+
+// expirePlanted expires the session cookie at every path a planted one
+// could have been set for on the way to r's path (/ui/, /ui/flags,
+// /ui/flags/, ...): a second cookie set from another port of this host,
+// with a longer path, would otherwise send the person to sign in again
+// from every page under it, for as long as the planter chose. (One set for
+// a parent domain cannot be expired from here: it has another Domain.)
+func expirePlanted(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	for i := len("/ui/"); i <= len(p); i++ {
+		if i == len(p) || p[i] == '/' {
+			setCookie(w, r, cookieName, "", p[:i], 0)
+			if i < len(p) {
+				setCookie(w, r, cookieName, "", p[:i+1], 0)
+			}
+		}
+	}
+	setCookie(w, r, cookieName, "", "/ui/", 0)
 }
 
 // crossSite reports a request a browser says another site started

@@ -361,6 +361,19 @@ func TestPlantedSessionCookie(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/login" {
 		t.Errorf("two session cookies: %d %s, want the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
 	}
+	// Both are expired, at every path a planted one could have (a planted
+	// cookie left in place sent the person to sign in from every page).
+	expired := map[string]bool{}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == cookieName && ck.MaxAge < 0 {
+			expired[ck.Path] = true
+		}
+	}
+	for _, path := range []string{"/ui/", "/ui/flags", "/ui/flags/", "/ui/flags/checkout"} {
+		if !expired[path] {
+			t.Errorf("the session cookie is not expired at %s: %v", path, resp.Header.Values("Set-Cookie"))
+		}
+	}
 }
 
 // TestSwitchStaysOnSite: the page a switch goes back to is cleaned before
