@@ -268,9 +268,12 @@ func TestFileStoreReload(t *testing.T) {
 	if string(data) != `{"flags": {` {
 		t.Errorf("the bad file was overwritten: %s", data)
 	}
-	// A document of the wrong shape is ignored too.
+	// A document of the wrong shape is ignored too, and so is one naming
+	// a flag twice: which of the two was meant is anybody's guess.
 	writeFile(t, path, `{"flags": []}`)
 	awaitLog(t, logs, "file ignored", "flags: want an object")
+	writeFile(t, path, strings.Replace(edit, `"banner-text": {`, `"new-checkout": {"on": true}, "banner-text": {`, 1))
+	awaitLog(t, logs, "file ignored", "flags.new-checkout: named twice")
 
 	// Fixed: the difference from what is served is published.
 	writeFile(t, path, strings.Replace(edit, `"banner-text": {`, `"banner-text": {"description": "d", `, 1))
@@ -396,6 +399,7 @@ func TestOpenFileStoreErrors(t *testing.T) {
 		{"wrong shape", map[string]string{"f.json": `{"version": "x"}`}, "f.json", "version"},
 		{"bad file in folder", map[string]string{"a.json": good, "b.json": `[]`}, "", "b.json"},
 		{"duplicate key in folder", map[string]string{"a.json": good, "b.json": good}, "", `"a" is also defined`},
+		{"duplicate key in a file", map[string]string{"f.json": `{"flags": {"a": {}, "a": {"on": false}}}`}, "f.json", "flags.a: named twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

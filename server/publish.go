@@ -251,7 +251,7 @@ func parseMembers(doc *rules.Document) error {
 	n := 64
 	for _, m := range []map[string]json.RawMessage{doc.Flags, doc.Segments} {
 		for _, raw := range m {
-			n += len(raw) + 5
+			n += len(raw) + 16
 		}
 	}
 	b := make([]byte, 0, n)
@@ -265,14 +265,16 @@ func parseMembers(doc *rules.Document) error {
 		b = append(b, '"')
 		b = append(b, kind...)
 		b = append(b, `s":{`...)
-		first := true
-		for _, raw := range m { // the keys do not matter: "k" for all
-			if !first {
+		i := 0
+		for _, raw := range m { // the keys do not matter, but a key twice is refused: k0, k1, …
+			if i > 0 {
 				b = append(b, ',')
 			}
-			first = false
-			b = append(b, `"k":`...)
+			b = append(b, `"k`...)
+			b = strconv.AppendInt(b, int64(i), 10)
+			b = append(b, `":`...)
 			b = append(b, raw...)
+			i++
 		}
 		b = append(b, '}')
 	}

@@ -225,7 +225,7 @@ func TestSpliceChangesMatchesOneByOne(t *testing.T) {
 	layouts := []string{
 		indentedDoc(6),
 		`{"flags":{"f-0":{"variations":[1],"fallthrough":{"variation":0}},"f-1":{"variations":[1],"fallthrough":{"variation":0}}},"segments":{"s":{}}}`,
-		"{\r\n  \"flags\": {\r\n    \"f-0\": {\"variations\": [1], \"fallthrough\": {\"variation\": 0}},\r\n    \"f-1\": 5,\r\n    \"f-1\": {}\r\n  }\r\n}\r\n",
+		"{\r\n  \"flags\": {\r\n    \"f-0\": {\"variations\": [1], \"fallthrough\": {\"variation\": 0}},\r\n    \"f-1\": 5,\r\n    \"f-5\": {}\r\n  }\r\n}\r\n",
 		`{"flags": {}, "segments": {}}`,
 		`{"version": 3}`,
 		``,

@@ -78,10 +78,10 @@ func parseDocument(data []byte, split int) (*Document, error) {
 		doc.Version, errV = parseVersion(top.version)
 	}
 	if errF = nullMember("flags", top.flagsRaw, "an object"); errF == nil {
-		doc.Flags, errF = documentMembers("flags", top.flagsRaw, top.flags)
+		doc.Flags, errF = documentMembers("flags", top.flagsRaw, top.flags, top.flagsTwice)
 	}
 	if errS = nullMember("segments", top.segmentsRaw, "an object"); errS == nil {
-		doc.Segments, errS = documentMembers("segments", top.segmentsRaw, top.segments)
+		doc.Segments, errS = documentMembers("segments", top.segmentsRaw, top.segments, top.segmentsTwice)
 	}
 	if err := errors.Join(errV, errF, errS); err != nil {
 		return nil, err // every one of the three wrong, not only the first (a push lists each)
@@ -104,6 +104,7 @@ func nullMember(field string, raw json.RawMessage, want string) error {
 type topLevel struct {
 	version, flagsRaw, segmentsRaw json.RawMessage
 	flags, segments                map[string]json.RawMessage
+	flagsTwice, segmentsTwice      error // a key named twice in flags, in segments (see namedTwice)
 }
 
 // topLevel reads the members of the top-level object, whose '{' is at
@@ -124,6 +125,7 @@ func (s *scanner) topLevel() (topLevel, error) {
 		s.skipSpace()
 		start := s.pos
 		var members map[string]json.RawMessage
+		s.twice = ""
 		if (k == "flags" || k == "segments") && s.pos < len(s.data) && s.data[s.pos] == '{' {
 			members, err = s.rawMembersAt(2)
 		} else {
@@ -137,9 +139,9 @@ func (s *scanner) topLevel() (topLevel, error) {
 		case "version":
 			top.version = raw
 		case "flags":
-			top.flagsRaw, top.flags = raw, members
+			top.flagsRaw, top.flags, top.flagsTwice = raw, members, s.namedTwice(k)
 		case "segments":
-			top.segmentsRaw, top.segments = raw, members
+			top.segmentsRaw, top.segments, top.segmentsTwice = raw, members, s.namedTwice(k)
 		}
 		more, err := s.next('}', "after object key:value pair")
 		if err != nil {
@@ -151,10 +153,33 @@ func (s *scanner) topLevel() (topLevel, error) {
 	}
 }
 
+// namedTwice refuses the flags or segments object (field) just read when it
+// names a key twice. Which one would be served is anybody's guess: JSON
+// leaves a duplicate's meaning to each reader (encoding/json keeps the
+// last, other SDKs the first or neither), and the person who wrote it meant
+// one of them. The folder store refuses a key two files define likewise.
+func (s *scanner) namedTwice(field string) error {
+	if s.twice == "" {
+		return nil
+	}
+	what := "flag"
+	if field == "segments" {
+		what = "segment"
+	}
+	at := field + "." + s.twice
+	if !ValidKey(s.twice) {
+		at = fmt.Sprintf("%s: %q", field, s.twice)
+	}
+	return fmt.Errorf("%s: named twice; a document holds one %s per key", at, what)
+}
+
 // documentMembers is parseRawMap for a document whose flags or segments
 // member, raw, was split into members while it was read (nil when it is
-// not an object).
-func documentMembers(field string, raw json.RawMessage, members map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+// not an object), twice the namedTwice error found then.
+func documentMembers(field string, raw json.RawMessage, members map[string]json.RawMessage, twice error) (map[string]json.RawMessage, error) {
+	if twice != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, twice)
+	}
 	if members != nil {
 		return members, nil
 	}
@@ -225,9 +250,13 @@ func parseRawMap(field string, raw json.RawMessage, allowNull bool) (map[string]
 	if first := firstByte(raw); first != '{' {
 		return nil, fmt.Errorf("%w: %s: want an object", ErrInvalidDocument, field)
 	}
-	out, _, err := splitObject(raw, 2) // a member of the top level
+	s := &scanner{data: raw}
+	out, err := s.wholeObject(2) // a member of the top level
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalidDocument, field, err)
+	}
+	if err := s.namedTwice(field); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidDocument, err)
 	}
 	if allowNull {
 		for k, v := range out {
@@ -364,15 +393,8 @@ func splitObject(data []byte, level int) (map[string]json.RawMessage, string, er
 	s := &scanner{data: data}
 	s.skipSpace()
 	if s.pos < len(data) && data[s.pos] == '{' {
-		m, err := s.rawMembers(level)
-		if err != nil {
-			return nil, "", err
-		}
-		s.skipSpace()
-		if s.pos != len(data) {
-			return nil, "", s.unexpected("after top-level value")
-		}
-		return m, "", nil
+		m, err := s.wholeObject(level)
+		return m, "", err
 	}
 	v, err := parseJSONIn(&arena{}, data, level)
 	if err != nil {

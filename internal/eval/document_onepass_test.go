@@ -107,7 +107,7 @@ func TestParseDocumentSplit(t *testing.T) {
 	}
 	plain := func(int) string { return "x" }
 	tricky := func(int) string { return `a},` } // "a},", then the next member's quote: a wrong guess in every flag
-	segments := `,"segments":{` + strings.Repeat(`"s":{"included":["a"]},`, 2000) + `"t":{}}`
+	segments := `,"segments":{` + manySegments(2000) + `"t":{}}`
 	cases := map[string][]byte{
 		"compact":            doc(3000, "", plain, ""),
 		"pretty":             doc(3000, "\n  ", plain, ""),
@@ -168,4 +168,14 @@ func TestParseDocumentOwnsItsCopy(t *testing.T) {
 			t.Fatalf("%d flags, a control byte in the middle: %v, want %v", n, errOne, errTwo)
 		}
 	}
+}
+
+// manySegments is n segments s0, s1, … of one included key each, then a
+// comma.
+func manySegments(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `"s%d":{"included":["a"]},`, i)
+	}
+	return b.String()
 }

@@ -86,6 +86,11 @@ func TestParseDocumentInvalid(t *testing.T) {
 		{"version bool", `{"version":true}`, "flags: invalid document: version: got a bool, want an integer", ""},
 		{"version object", `{"version":{}}`, "flags: invalid document: version: got an object, want an integer", ""},
 		{"version array", `{"version":[1]}`, "flags: invalid document: version: got an array, want an integer", ""},
+		{"flag key twice", `{"flags":{"a":{"on":true},"b":{},"a":{"on":false}}}`, "flags: invalid document: flags.a: named twice; a document holds one flag per key", ""},
+		{"flag key twice, escaped", `{"flags":{"on":{},"\u006fn":{}}}`, "flags: invalid document: flags.on: named twice; a document holds one flag per key", ""},
+		{"invalid key twice", `{"flags":{"a b":{},"a b":{}}}`, `flags: invalid document: flags: "a b": named twice; a document holds one flag per key`, ""},
+		{"segment key twice", `{"segments":{"s":{},"s":{}}}`, "flags: invalid document: segments.s: named twice; a document holds one segment per key", ""},
+		{"both twice, and the version", `{"version":"1","flags":{"a":{},"a":{}},"segments":{"s":{},"s":{}}}`, "flags: invalid document: version: got a string, want an integer\nflags: invalid document: flags.a: named twice; a document holds one flag per key\nflags: invalid document: segments.s: named twice; a document holds one segment per key", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,6 +130,8 @@ func TestParsePatch(t *testing.T) {
 		`{"version":2,"segments":"x"}`:    "flags: invalid document: segments: want an object",
 		`{"version":2,"flags":{"a":{}}`:   "flags: invalid document: patch: line 1, column 30: unexpected end of JSON input",
 		`{"version":2.5,"flags":{"a":1}}`: "flags: invalid document: version: 2.5 is not an integer >= 0",
+		`{"version":2,"flags":{"a":null,"a":{}}}`:  "flags: invalid document: flags.a: named twice; a document holds one flag per key",
+		`{"version":2,"segments":{"s":{},"s":{}}}`: "flags: invalid document: segments.s: named twice; a document holds one segment per key",
 	}
 	for in, want := range invalid {
 		p, err := ParsePatch([]byte(in))

@@ -72,6 +72,10 @@ type scanner struct {
 	// split is the size of text from which rawMembersAt reads the second
 	// half of an object on another goroutine; 0: never.
 	split int
+
+	// twice is the first member name that the object rawMembersAt read
+	// last holds more than once ("" when none): its map keeps the last.
+	twice string
 }
 
 // syntaxError reports where parsing stopped, as line and column. err is

@@ -283,6 +283,20 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
+// wholeObject is rawMembers of data, which must hold that object and
+// nothing after it.
+func (s *scanner) wholeObject(level int) (map[string]json.RawMessage, error) {
+	m, err := s.rawMembers(level)
+	if err != nil {
+		return nil, err
+	}
+	s.skipSpace()
+	if s.pos != len(s.data) {
+		return nil, s.unexpected("after top-level value")
+	}
+	return m, nil
+}
+
 // rawMembers splits the object starting at pos, at the given nesting
 // level, into its members' raw values (sub-slices of data), checking every
 // value's syntax; errNotObject when pos is not at an object.
@@ -306,6 +320,7 @@ func (s *scanner) rawMembersAt(level int) (map[string]json.RawMessage, error) {
 	if level > MaxNesting {
 		return nil, s.tooDeep(level)
 	}
+	s.twice = ""
 	s.pos++
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
@@ -346,7 +361,25 @@ func (s *scanner) rawMembersAt(level int) (map[string]json.RawMessage, error) {
 		out[all[from:m.keyEnd]] = json.RawMessage(s.data[m.start:m.end:m.end])
 		from = m.keyEnd
 	}
+	if len(out) < len(members) {
+		s.twice = firstRepeated(all, members)
+	}
 	return out, nil
+}
+
+// firstRepeated returns the first of members' names (substrings of all)
+// that an earlier member has. It runs only when there is one.
+func firstRepeated(all string, members []rawMember) string {
+	seen := make(map[string]bool, len(members))
+	from := 0
+	for _, m := range members {
+		k := all[from:m.keyEnd]
+		if seen[k] {
+			return k
+		}
+		seen[k], from = true, m.keyEnd
+	}
+	return ""
 }
 
 // member reads the object member at pos, at the given level (that of the
