@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 )
 
@@ -83,8 +84,8 @@ func parseDocument(data []byte, split int) (*Document, error) {
 	if errS = nullMember("segments", top.segmentsRaw, "an object"); errS == nil {
 		doc.Segments, errS = documentMembers("segments", top.segmentsRaw, top.segments, top.segmentsTwice)
 	}
-	if err := errors.Join(errV, errF, errS); err != nil {
-		return nil, err // every one of the three wrong, not only the first (a push lists each)
+	if err := errors.Join(topTwice(top.twice), errV, errF, errS); err != nil {
+		return nil, err // every one wrong, not only the first (a push lists each)
 	}
 	return doc, nil
 }
@@ -104,13 +105,17 @@ func nullMember(field string, raw json.RawMessage, want string) error {
 type topLevel struct {
 	version, flagsRaw, segmentsRaw json.RawMessage
 	flags, segments                map[string]json.RawMessage
-	flagsTwice, segmentsTwice      error // a key named twice in flags, in segments (see namedTwice)
+	flagsTwice, segmentsTwice      error  // a key named twice in flags, in segments (see namedTwice)
+	twice                          string // the first of version, flags and segments named twice, "" when none
 }
 
 // topLevel reads the members of the top-level object, whose '{' is at
-// s.pos. The last of duplicate members wins, as in encoding/json.
+// s.pos. Of a member named twice it keeps the last, as encoding/json does,
+// and notes the name in twice (a document naming version, flags or
+// segments twice is invalid; other members are not read).
 func (s *scanner) topLevel() (topLevel, error) {
 	var top topLevel
+	var seen [3]bool
 	s.pos++
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
@@ -135,6 +140,12 @@ func (s *scanner) topLevel() (topLevel, error) {
 			return top, err
 		}
 		raw := json.RawMessage(s.data[start:s.pos:s.pos])
+		if i := slices.Index(topMembers, k); i >= 0 {
+			if seen[i] && top.twice == "" {
+				top.twice = k
+			}
+			seen[i] = true
+		}
 		switch k {
 		case "version":
 			top.version = raw
@@ -151,6 +162,19 @@ func (s *scanner) topLevel() (topLevel, error) {
 			return top, nil
 		}
 	}
+}
+
+// topMembers are the members of a document's top level that SPEC §1
+// defines.
+var topMembers = []string{"version", "flags", "segments"}
+
+// topTwice is the error of a document whose top level names member twice
+// (nil when member is ""): the first would be dropped unseen.
+func topTwice(member string) error {
+	if member == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: named twice at the top level; a document holds one", ErrInvalidDocument, member)
 }
 
 // namedTwice refuses the flags or segments object (field) just read when it

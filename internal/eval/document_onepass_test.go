@@ -37,10 +37,38 @@ func parseDocumentTwoPass(data []byte) (*Document, error) {
 	if errS = nullMember("segments", top["segments"], "an object"); errS == nil {
 		doc.Segments, errS = parseRawMap("segments", top["segments"], false)
 	}
-	if err := errors.Join(errV, errF, errS); err != nil {
+	if err := errors.Join(topTwice(topLevelTwice(data)), errV, errF, errS); err != nil {
 		return nil, err
 	}
 	return doc, nil
+}
+
+// topLevelTwice is the first of version, flags and segments that the
+// top-level object in data (valid JSON) names twice, read with
+// encoding/json; "" when none.
+func topLevelTwice(data []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return ""
+		}
+		if name, _ := k.(string); name == "version" || name == "flags" || name == "segments" {
+			if seen[name] {
+				return name
+			}
+			seen[name] = true
+		}
+	}
+	return ""
 }
 
 func FuzzParseDocumentOnePass(f *testing.F) {

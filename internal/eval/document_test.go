@@ -89,6 +89,8 @@ func TestParseDocumentInvalid(t *testing.T) {
 		{"flag key twice", `{"flags":{"a":{"on":true},"b":{},"a":{"on":false}}}`, "flags: invalid document: flags.a: named twice; a document holds one flag per key", ""},
 		{"flag key twice, escaped", `{"flags":{"on":{},"\u006fn":{}}}`, "flags: invalid document: flags.on: named twice; a document holds one flag per key", ""},
 		{"invalid key twice", `{"flags":{"a b":{},"a b":{}}}`, `flags: invalid document: flags: "a b": named twice; a document holds one flag per key`, ""},
+		{"flags twice", `{"flags":{"a":{}},"version":1,"flags":{"b":{}}}`, "flags: invalid document: flags: named twice at the top level; a document holds one", ""},
+		{"version twice, escaped", `{"version":1,"\u0076ersion":2,"x":0,"x":1}`, "flags: invalid document: version: named twice at the top level; a document holds one", ""},
 		{"segment key twice", `{"segments":{"s":{},"s":{}}}`, "flags: invalid document: segments.s: named twice; a document holds one segment per key", ""},
 		{"both twice, and the version", `{"version":"1","flags":{"a":{},"a":{}},"segments":{"s":{},"s":{}}}`, "flags: invalid document: version: got a string, want an integer\nflags: invalid document: flags.a: named twice; a document holds one flag per key\nflags: invalid document: segments.s: named twice; a document holds one segment per key", ""},
 	}
