@@ -71,26 +71,26 @@ const maxTokensFileBytes = 1 << 20
 // ParseTokens reads a tokens file (SPEC §10): a JSON array of
 // {"name": NAME, "role": "reader"|"operator"|"admin", "sha256": HEX}, HEX the
 // 64 hex digits of the SHA-256 of the secret (`printf %s "$SECRET" |
-// sha256sum`). Unknown members, a bad role, a bad digest, a name used twice
-// or a digest used twice are errors naming the entry, as in
+// sha256sum`). Unknown members, a member named twice in an entry, a bad
+// role, a bad digest, a name used twice or a digest used twice are errors
+// naming the entry, as in
 // `tokens[2].sha256: want 64 hex digits`. An empty array is valid.
 func ParseTokens(data []byte) ([]Token, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var raw []struct {
-		Name   *string `json:"name"`
-		Role   *string `json:"role"`
-		SHA256 *string `json:"sha256"`
-	}
-	if err := dec.Decode(&raw); err != nil {
+	var entries []json.RawMessage
+	if err := dec.Decode(&entries); err != nil {
 		return nil, fmt.Errorf("flags: tokens: want [{\"name\": ..., \"role\": ..., \"sha256\": ...}]: %w", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("flags: tokens: more after the array")
 	}
-	out := make([]Token, 0, len(raw))
-	for i, r := range raw {
+	out := make([]Token, 0, len(entries))
+	for i, e := range entries {
 		at := fmt.Sprintf("flags: tokens[%d]", i)
+		r, err := parseTokenEntry(e)
+		if err != nil {
+			return nil, fmt.Errorf("%s%w", at, err)
+		}
 		switch {
 		case r.Name == nil:
 			return nil, fmt.Errorf("%s.name: missing", at)
@@ -114,6 +114,57 @@ func ParseTokens(data []byte) ([]Token, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// tokenEntryJSON is an entry of a tokens file as written.
+type tokenEntryJSON struct {
+	Name   *string `json:"name"`
+	Role   *string `json:"role"`
+	SHA256 *string `json:"sha256"`
+}
+
+// parseTokenEntry reads one entry of a tokens file. An entry naming a
+// member twice is refused: encoding/json would take the last, and
+// {"role": "admin", "role": "reader"} reads as an admin to a person.
+// The error starts with the path of the member at fault, after the
+// entry's own (".role: named twice").
+func parseTokenEntry(e json.RawMessage) (tokenEntryJSON, error) {
+	var r tokenEntryJSON
+	dec := json.NewDecoder(bytes.NewReader(e))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, fmt.Errorf(": want {\"name\": ..., \"role\": ..., \"sha256\": ...}: %w", err)
+	}
+	if name := repeatedMember(e); name != "" {
+		return r, fmt.Errorf(".%s: named twice", name)
+	}
+	return r, nil
+}
+
+// repeatedMember returns a member name that the JSON object obj (valid)
+// holds twice, or "". Only its own members count, not nested ones.
+func repeatedMember(obj json.RawMessage) string {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if _, err := dec.Token(); err != nil {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+		name, _ := k.(string)
+		if seen[name] {
+			return name
+		}
+		seen[name] = true
+	}
+	return ""
 }
 
 // reservedActors are names no token may take: the server's own actors.

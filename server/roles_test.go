@@ -36,6 +36,9 @@ func TestParseTokens(t *testing.T) {
 		{"[" + testkit.TokenLine("a", "admin", "x") + "," + testkit.TokenLine("b", "reader", "x") + "]", "tokens[1].sha256: the same secret"},
 		{`[{"name": "a", "role": "admin", "sha256": "` + hexOf("x") + `", "secret": "x"}]`, "unknown field"},
 		{"[]" + "[]", "more after the array"},
+		{`[{"name": "a", "role": "admin", "role": "reader", "sha256": "` + hexOf("x") + `"}]`, "tokens[0].role: named twice"},
+		{`[{"name": "a", "role": "admin", "sha256": "` + hexOf("x") + `", "\u006eame": "b"}]`, "tokens[0].name: named twice"},
+		{`[7]`, "tokens[0]: want {"},
 		{`[{"name": "ci", "role": "admin", "sha256": "` + hexOf("") + `"}]`, "tokens[0].sha256: the SHA-256 of an empty secret"},
 	} {
 		if _, err := ParseTokens([]byte(tc.data)); err == nil || !strings.Contains(err.Error(), tc.want) {
