@@ -23,10 +23,23 @@ type Metrics struct {
 // variation (-1: the caller's default) since the client started.
 type EvaluationCount struct {
 	Flag      string `json:"flag"`      // the flag evaluated
-	Version   int64  `json:"version"`   // its version
+	Version   int64  `json:"version"`   // its version, or EarlierVersions
 	Variation int    `json:"variation"` // the variation served, -1 for the caller's default
 	Count     int64  `json:"count"`     // how many evaluations
 }
+
+// EarlierVersions is the Version of an EvaluationCount that sums a flag's
+// versions before its newest. Metrics keeps one count per flag version
+// until it holds MaxEvaluationCounts of them; it then folds every flag's
+// versions but the newest into one count per variation, so that a flag
+// edited every few minutes for months does not grow the list (and the sort
+// every Metrics call makes) without bound. Sums per flag and variation,
+// what dashboards plot, are unchanged by folding.
+const EarlierVersions = -1
+
+// MaxEvaluationCounts is how many counts Metrics.Evaluations holds before
+// it folds earlier versions (see EarlierVersions).
+const MaxEvaluationCounts = 10_000
 
 // clientStats are the counters behind Metrics.
 type clientStats struct {
@@ -67,10 +80,31 @@ func (c *Client) Metrics() Metrics {
 	for k, n := range c.evals.drain() {
 		c.stats.totals[k] += n
 	}
+	if len(c.stats.totals) > MaxEvaluationCounts {
+		foldEarlierVersions(c.stats.totals)
+	}
 	for _, k := range slices.SortedFunc(maps.Keys(c.stats.totals), func(a, b lateKey) int {
 		return cmp.Or(cmp.Compare(a.flag, b.flag), cmp.Compare(a.version, b.version), cmp.Compare(a.variation, b.variation))
 	}) {
 		m.Evaluations = append(m.Evaluations, EvaluationCount{Flag: k.flag, Version: k.version, Variation: int(k.variation), Count: c.stats.totals[k]})
 	}
 	return m
+}
+
+// foldEarlierVersions adds the counts of every flag's versions but its
+// newest to its EarlierVersions count of the same variation.
+func foldEarlierVersions(totals map[lateKey]int64) {
+	newest := map[string]int64{}
+	for k := range totals {
+		if v, ok := newest[k.flag]; !ok || k.version > v {
+			newest[k.flag] = k.version
+		}
+	}
+	for k, n := range totals {
+		if k.version == newest[k.flag] || k.version == EarlierVersions {
+			continue
+		}
+		delete(totals, k)
+		totals[lateKey{flag: k.flag, version: EarlierVersions, variation: k.variation}] += n
+	}
 }

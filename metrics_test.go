@@ -136,3 +136,43 @@ func TestRecoveryByDocument(t *testing.T) {
 		t.Errorf("recoveries %d after a cached document, want 3", m.Recoveries)
 	}
 }
+
+// TestMetricsFoldEarlierVersions: a flag edited more times than
+// MaxEvaluationCounts has its versions but the newest folded into one count
+// per variation, and its evaluations per variation still add up.
+func TestMetricsFoldEarlierVersions(t *testing.T) {
+	c, _, u := fedClient(t, WithMetrics())
+	ctx := context.Background()
+	ann := NewContext("ann").Build()
+	n := MaxEvaluationCounts + 1
+	for v := 1; v <= n; v++ {
+		doc, err := rules.ParseDocument(fmt.Appendf(nil, `{"version":%d,"flags":{
+			"a":{"version":%d,"on":true,"variations":[false,true],"fallthrough":{"variation":%d}},
+			"b":{"version":7,"on":true,"variations":[false,true],"fallthrough":{"variation":1}}}}`, v, v, v%2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := u.Apply(doc, "test"); err != nil {
+			t.Fatal(err)
+		}
+		c.Bool(ctx, "a", ann, false)
+		if v == 1 {
+			c.Bool(ctx, "b", ann, false)
+		}
+	}
+	want := []EvaluationCount{
+		{Flag: "a", Version: EarlierVersions, Variation: 0, Count: int64(n-1) / 2},
+		{Flag: "a", Version: EarlierVersions, Variation: 1, Count: int64(n-1) / 2},
+		{Flag: "a", Version: int64(n), Variation: n % 2, Count: 1},
+		{Flag: "b", Version: 7, Variation: 1, Count: 1},
+	}
+	got := c.Metrics().Evaluations
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("evaluations %+v, want %+v", got, want)
+	}
+	// Folded counts go on adding up.
+	c.Bool(ctx, "a", ann, false)
+	if got := c.Metrics().Evaluations; len(got) != 4 || got[2].Count != 2 {
+		t.Errorf("after one more evaluation: %+v", got)
+	}
+}
