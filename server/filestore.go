@@ -101,6 +101,7 @@ type FileStore struct {
 	mu      sync.Mutex
 	files   map[string]*sourceFile // by name inside the folder (or the file's base name)
 	listErr string                 // why the folder could not be listed at the last scan
+	opened  bool                   // OpenFileStore returned: a file ignored is logged (before, it is OpenFileStore's error)
 
 	// beforeRename, when set (tests), runs in Write between the temporary
 	// file's sync and the last check before the rename.
@@ -148,7 +149,7 @@ func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
 	if err := fs.fileErrors(); err != nil {
 		return nil, err
 	}
-	opened = true
+	opened, fs.opened = true, true
 	return fs, nil
 }
 
@@ -378,7 +379,7 @@ func (fs *FileStore) read(name string) {
 	}
 	fail := func(err error) {
 		if f.err == nil || f.err.Error() != err.Error() {
-			fs.log.Warn("flags: file ignored; serving its last good content", "file", full, "err", err)
+			fs.ignored(full, err)
 		}
 		f.err, f.cand = err, nil
 	}
@@ -415,6 +416,15 @@ func (fs *FileStore) read(name string) {
 	f.cand, f.err = doc, nil
 }
 
+// ignored logs that the file at path was ignored for err, once the store
+// is open: before, err is what OpenFileStore returns, and there is no good
+// content to serve instead.
+func (fs *FileStore) ignored(path string, err error) {
+	if fs.opened {
+		fs.log.Warn("flags: file ignored; serving its last good content", "file", path, "err", err)
+	}
+}
+
 // accept makes each candidate the file's good content unless it defines a
 // key another file's good content defines. fs.mu must be held.
 func (fs *FileStore) accept() {
@@ -426,7 +436,7 @@ func (fs *FileStore) accept() {
 		if dup := fs.duplicate(name, f.cand); dup != "" {
 			err := errors.New(dup)
 			if f.err == nil || f.err.Error() != err.Error() {
-				fs.log.Warn("flags: file ignored; serving its last good content", "file", fs.full(name), "err", err)
+				fs.ignored(fs.full(name), err)
 			}
 			f.err = err
 			continue

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"net/http"
 	"os"
@@ -406,9 +408,15 @@ func TestOpenFileStoreErrors(t *testing.T) {
 			for name, content := range tc.files {
 				writeFile(t, filepath.Join(dir, name), content)
 			}
-			_, err := OpenFileStore(filepath.Join(dir, tc.path), FileStoreOptions{})
+			var logs bytes.Buffer
+			_, err := OpenFileStore(filepath.Join(dir, tc.path), FileStoreOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "flags: ") {
 				t.Fatalf("OpenFileStore = %v, want an error naming %q", err, tc.want)
+			}
+			// The error is the news; a warning that the last good content
+			// is served would say what is not so.
+			if strings.Contains(logs.String(), "last good content") {
+				t.Errorf("OpenFileStore logged %s", logs.String())
 			}
 		})
 	}
