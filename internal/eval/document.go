@@ -107,6 +107,26 @@ type topLevel struct {
 	flags, segments                map[string]json.RawMessage
 	flagsTwice, segmentsTwice      error  // a key named twice in flags, in segments (see namedTwice)
 	twice                          string // the first of version, flags and segments named twice, "" when none
+	seen                           [3]bool
+}
+
+// keep records the top-level member k, raw, and its members (flags and
+// segments, with the namedTwice error twice); the last of a name wins.
+func (top *topLevel) keep(k string, raw json.RawMessage, members map[string]json.RawMessage, twice error) {
+	if i := slices.Index(topMembers, k); i >= 0 {
+		if top.seen[i] && top.twice == "" {
+			top.twice = k
+		}
+		top.seen[i] = true
+	}
+	switch k {
+	case "version":
+		top.version = raw
+	case "flags":
+		top.flagsRaw, top.flags, top.flagsTwice = raw, members, twice
+	case "segments":
+		top.segmentsRaw, top.segments, top.segmentsTwice = raw, members, twice
+	}
 }
 
 // topLevel reads the members of the top-level object, whose '{' is at
@@ -115,7 +135,6 @@ type topLevel struct {
 // segments twice is invalid; other members are not read).
 func (s *scanner) topLevel() (topLevel, error) {
 	var top topLevel
-	var seen [3]bool
 	s.pos++
 	s.skipSpace()
 	if s.pos < len(s.data) && s.data[s.pos] == '}' {
@@ -139,21 +158,7 @@ func (s *scanner) topLevel() (topLevel, error) {
 		if err != nil {
 			return top, err
 		}
-		raw := json.RawMessage(s.data[start:s.pos:s.pos])
-		if i := slices.Index(topMembers, k); i >= 0 {
-			if seen[i] && top.twice == "" {
-				top.twice = k
-			}
-			seen[i] = true
-		}
-		switch k {
-		case "version":
-			top.version = raw
-		case "flags":
-			top.flagsRaw, top.flags, top.flagsTwice = raw, members, s.namedTwice(k)
-		case "segments":
-			top.segmentsRaw, top.segments, top.segmentsTwice = raw, members, s.namedTwice(k)
-		}
+		top.keep(k, json.RawMessage(s.data[start:s.pos:s.pos]), members, s.namedTwice(k))
 		more, err := s.next('}', "after object key:value pair")
 		if err != nil {
 			return top, err
