@@ -8,7 +8,8 @@
 // # Documents and patches
 //
 // ParseDocument reads a document; it fails (wrapping ErrInvalidDocument)
-// only when the bytes are not JSON, the top level has the wrong shape or a
+// only when the bytes are not JSON, the top level has the wrong shape, a
+// key is named twice (which of the two was meant is anybody's guess) or a
 // limit of SPEC §13 is passed. Each flag and segment is kept as its raw
 // JSON, so that a server republishes fields it does not know and a client
 // reuses the work done for flags whose bytes did not change. ParsePatch

@@ -135,7 +135,8 @@ var (
 )
 
 // ParseDocument reads a document. It fails, wrapping ErrInvalidDocument,
-// only when the bytes are not JSON, the top level has the wrong shape, or a
+// only when the bytes are not JSON, the top level has the wrong shape, a
+// flag or segment key (or version, flags, segments) is named twice, or a
 // limit of SPEC §13 is passed; a malformed flag or segment is not an error
 // here (see Validate).
 func ParseDocument(data []byte) (*Document, error) { return eval.ParseDocument(data) }

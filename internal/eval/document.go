@@ -36,7 +36,8 @@ type Patch struct {
 }
 
 // ParseDocument decodes a document. It fails, wrapping ErrInvalidDocument, only
-// when data is not JSON or its top level has the wrong shape.
+// when data is not JSON, its top level has the wrong shape, or it names a
+// flag or segment key, or a top-level member, twice.
 //
 // It reads the document in one pass: the members of flags and segments are
 // split while the top level is checked, rather than checked once as part of
