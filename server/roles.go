@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -135,36 +136,10 @@ func parseTokenEntry(e json.RawMessage) (tokenEntryJSON, error) {
 	if err := dec.Decode(&r); err != nil {
 		return r, fmt.Errorf(": want {\"name\": ..., \"role\": ..., \"sha256\": ...}: %w", err)
 	}
-	if name := repeatedMember(e); name != "" {
+	if name := eval.NamedTwice(e); name != "" {
 		return r, fmt.Errorf(".%s: named twice", name)
 	}
 	return r, nil
-}
-
-// repeatedMember returns a member name that the JSON object obj (valid)
-// holds twice, or "". Only its own members count, not nested ones.
-func repeatedMember(obj json.RawMessage) string {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if _, err := dec.Token(); err != nil {
-		return ""
-	}
-	seen := map[string]bool{}
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
-			return ""
-		}
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return ""
-		}
-		name, _ := k.(string)
-		if seen[name] {
-			return name
-		}
-		seen[name] = true
-	}
-	return ""
 }
 
 // reservedActors are names no token may take: the server's own actors.

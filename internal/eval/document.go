@@ -170,6 +170,18 @@ func (s *scanner) topLevel() (topLevel, error) {
 	}
 }
 
+// NamedTwice returns the first member name that the JSON object obj holds
+// twice among its own members (not nested ones), or "" when none does or
+// obj is not an object. Readers of other JSON files (a tokens file) refuse
+// such objects as documents do.
+func NamedTwice(obj []byte) string {
+	s := &scanner{data: obj}
+	if _, err := s.wholeObject(1); err != nil {
+		return ""
+	}
+	return s.twice
+}
+
 // topMembers are the members of a document's top level that SPEC §1
 // defines.
 var topMembers = []string{"version", "flags", "segments"}

@@ -278,3 +278,19 @@ func TestCompileIndependentOfFormatting(t *testing.T) {
 		t.Errorf("problems differ between pretty and compact (-pretty +compact):\n%s", diff)
 	}
 }
+
+func TestNamedTwice(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a":1,"b":2}`:                "",
+		`{"a":1,"b":{"c":1,"c":2}}`:    "", // nested members are the nested object's
+		`{"a":1,"b":2,"a":3,"b":4}`:    "a",
+		`{"role":"x","\u0072ole":"y"}`: "role",
+		`[1,1]`:                        "",
+		`{"a":1,"a":2`:                 "", // not JSON
+		` {"k":[],"k":null} `:          "k",
+	} {
+		if got := NamedTwice([]byte(in)); got != want {
+			t.Errorf("NamedTwice(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
