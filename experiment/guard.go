@@ -50,7 +50,7 @@ func CheckGuard(r *Report, g *rules.Guard) Decision {
 	switch {
 	case !worse:
 		d.Reason = fmt.Sprintf("treatment's %s rate %.4g is not worse than control's %.4g (%s is better)", g.Metric, d.Rates[1], d.Rates[0], g.Better)
-	case d.PValue >= g.Alpha:
+	case !(d.PValue < g.Alpha): // a NaN p or alpha (a Guard built in Go with MinUnits 0, say) never trips
 		d.Reason = fmt.Sprintf("treatment's %s rate %.4g against control's %.4g: sequential p %.4g, not below %g", g.Metric, d.Rates[1], d.Rates[0], d.PValue, g.Alpha)
 	default:
 		d.Trip = true

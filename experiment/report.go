@@ -226,12 +226,14 @@ func metricRows(f FlagInfo, units []VariationUnits, t *tally) []MetricRow {
 }
 
 // srm is the sample-ratio check of SPEC §8 over the rollout's variations
-// of positive weight; nil when the flag has no single unscheduled rollout
-// or no unit yet.
+// of positive weight; nil when the flag has no single unscheduled rollout.
+// A variation the rollout lists twice is one cell of the summed weight:
+// its units cannot be told apart.
 func srm(weights []Weight, units []VariationUnits) *SRM {
 	if weights == nil {
 		return nil
 	}
+	weights = mergeWeights(weights)
 	var n int64
 	for _, u := range units {
 		n += u.Units
@@ -253,6 +255,20 @@ func srm(weights []Weight, units []VariationUnits) *SRM {
 	out.PValue = 1
 	if k > 1 {
 		out.PValue = chiSquareP(out.ChiSquare, k-1)
+	}
+	return out
+}
+
+// mergeWeights sums the weights of each variation, in the order of their
+// first entries.
+func mergeWeights(weights []Weight) []Weight {
+	out := make([]Weight, 0, len(weights))
+	for _, w := range weights {
+		if i := slices.IndexFunc(out, func(o Weight) bool { return o.Variation == w.Variation }); i >= 0 {
+			out[i].Weight += w.Weight
+			continue
+		}
+		out = append(out, w)
 	}
 	return out
 }

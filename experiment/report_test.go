@@ -417,3 +417,33 @@ func TestTrackRepeatsAmongMany(t *testing.T) {
 		t.Errorf("sum %v, want %v", row.Sum, want)
 	}
 }
+
+// TestSRMVariationListedTwice: a rollout listing a variation twice (a legal
+// 100 % rollout) is one cell, not a mismatch of two (statistics audit F4).
+func TestSRMVariationListedTwice(t *testing.T) {
+	units := []VariationUnits{{Units: 100}, {Units: 0}}
+	s := srm([]Weight{{0, 50000}, {0, 50000}}, units)
+	if len(s.Expected) != 1 || s.Expected[0] != 100 || s.ChiSquare != 0 || s.PValue != 1 {
+		t.Errorf("srm = %+v, want one cell of 100 units and p 1", s)
+	}
+	s = srm([]Weight{{0, 25000}, {1, 50000}, {0, 25000}}, []VariationUnits{{Units: 50}, {Units: 50}})
+	if len(s.Expected) != 2 || s.Expected[0] != 50 || s.ChiSquare != 0 {
+		t.Errorf("srm = %+v, want two cells of 50", s)
+	}
+}
+
+// TestGuardNeverTripsOnNaN: a Guard built in Go, unchecked, with MinUnits 0
+// and an empty arm, or an alpha of NaN, does not roll back (statistics
+// audit F5).
+func TestGuardNeverTripsOnNaN(t *testing.T) {
+	r := &Report{Variations: []VariationUnits{{Units: 100}, {Units: 0}},
+		Metrics: map[string][]MetricRow{"clicked": {{Variation: 0, Conversions: 10, Rate: 0.1}, {Variation: 1}}}}
+	for _, g := range []rules.Guard{
+		{Metric: "clicked", Control: 0, Treatment: 1, Better: rules.GuardHigher, Alpha: 0.05},
+		{Metric: "clicked", Control: 1, Treatment: 0, Better: rules.GuardLower, Alpha: math.NaN()},
+	} {
+		if d := CheckGuard(r, &g); d.Trip {
+			t.Errorf("CheckGuard(%+v) tripped: %s", g, d.Reason)
+		}
+	}
+}
