@@ -134,9 +134,8 @@ func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
 	if err := fs.openLogs(opts.EventsPath); err != nil {
 		return nil, err
 	}
-	opened := false
 	defer func() {
-		if !opened {
+		if !fs.opened { // after fs.mu's unlock, deferred below: fs is not shared yet
 			fs.events.Close()
 		}
 	}()
@@ -149,7 +148,7 @@ func OpenFileStore(path string, opts FileStoreOptions) (*FileStore, error) {
 	if err := fs.fileErrors(); err != nil {
 		return nil, err
 	}
-	opened, fs.opened = true, true
+	fs.opened = true
 	return fs, nil
 }
 
