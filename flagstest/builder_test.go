@@ -113,6 +113,39 @@ func TestMistakeInOtherFlagsIgnored(t *testing.T) {
 	}
 }
 
+// TestDanglingReferencesLogged: a prerequisite flag or a segment that no
+// item defines is valid (it may come later), so the test goes on, but the
+// log says which key is missing: a misspelt segment otherwise shows only
+// as a rule that never matches.
+func TestDanglingReferencesLogged(t *testing.T) {
+	ftb := &fakeTB{}
+	defer ftb.finish()
+	td := flagstest.New(ftb,
+		flagstest.Segment("beta").Included("ann"),
+		flagstest.Bool("a", false).
+			Prerequisite("payments", 0).
+			Rule("beta", flagstest.Variation(1), flagstest.InSegment("beta", "btea")))
+	td.Set(flagstest.Segment("gamma").Rule("in-delta", flagstest.InSegment("delta")))
+	td.Set(flagstest.Bool("payments", false), flagstest.Segment("delta")) // now defined: nothing logged
+	if got := ftb.failures(); got != "" {
+		t.Fatalf("failed the test: %s", got)
+	}
+	var got []string
+	for _, l := range ftb.logs {
+		if strings.HasPrefix(l, "flagstest: ") {
+			got = append(got, l)
+		}
+	}
+	want := []string{
+		`flagstest: flag "a": prerequisites[0].flag: flag "payments" is not in the document, so this prerequisite always fails (not an error: it may be set later)`,
+		`flagstest: flag "a": rules[0].clauses[0].values[1]: segment "btea" is not in the document, so no context is in it (not an error: it may be set later)`,
+		`flagstest: segment "gamma": rules[0].clauses[0].values[0]: segment "delta" is not in the document, so no context is in it (not an error: it may be set later)`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("logs (-want +got):\n%s", diff)
+	}
+}
+
 // TestDocumentJSON checks every builder against the document it writes.
 func TestDocumentJSON(t *testing.T) {
 	dec1 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)

@@ -90,6 +90,13 @@ message names the flag or segment and the field:
 Outside a test, Document(...).JSON returns the same problems as a
 *BuildError.
 
+A prerequisite flag or an InSegment segment that the document does not hold
+is no mistake (SPEC: the prerequisite fails, the segment holds no context),
+and a test may add it later, so the test goes on; but a misspelt key would
+show only as a rule that never matches, so New and Set log each one:
+
+	flagstest: flag "new-checkout": rules[1].clauses[0].values[0]: segment "beta-tester" is not in the document, so no context is in it (not an error: it may be set later)
+
 # Documents
 
 Document builds a whole document as JSON (for flags.WithDocument, a file,

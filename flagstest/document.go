@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flagstream/flags/internal/eval"
 	"github.com/flagstream/flags/rules"
 )
 
@@ -148,9 +149,12 @@ func marshalBuilt(out any, errs *fieldErrors) json.RawMessage {
 // document (a prerequisite cycle through an older flag counts), are
 // returned as a *BuildError. Flags and segments taken from parsed documents
 // are not checked: a test may want a malformed flag. number, when not nil,
-// gives the version of a built flag or segment that set none.
-func apply(base *rules.Document, c *changes, number func(kind, key string) int64) (*rules.Document, error) {
-	doc := &rules.Document{Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
+// gives the version of a built flag or segment that set none. dangling
+// lists the prerequisite flags and segments that the flags and segments
+// built name and the document does not hold: valid, but most often a
+// misspelt key, which New and Set log.
+func apply(base *rules.Document, c *changes, number func(kind, key string) int64) (doc *rules.Document, dangling []*rules.DanglingReference, err error) {
+	doc = &rules.Document{Flags: map[string]json.RawMessage{}, Segments: map[string]json.RawMessage{}}
 	if base != nil {
 		doc.Version = base.Version
 		maps.Copy(doc.Flags, base.Flags)
@@ -196,15 +200,30 @@ func apply(base *rules.Document, c *changes, number func(kind, key string) int64
 	if c.version != nil {
 		doc.Version = *c.version
 	}
-	for _, p := range rules.Validate(doc) {
+	snap := eval.Compile(doc)
+	for _, p := range snap.Problems() {
 		if built[[2]string{p.Kind, p.Key}] {
 			problems = append(problems, p)
 		}
 	}
 	if len(problems) > 0 {
-		return nil, &BuildError{Problems: problems}
+		return nil, nil, &BuildError{Problems: problems}
 	}
-	return doc, nil
+	for _, d := range snap.DanglingReferences() {
+		if built[[2]string{d.Kind, d.Key}] {
+			dangling = append(dangling, d)
+		}
+	}
+	return doc, dangling, nil
+}
+
+// logDangling logs each dangling reference of a change, so that a test
+// failing because a rule never matched says why.
+func logDangling(tb testing.TB, dangling []*rules.DanglingReference) {
+	tb.Helper()
+	for _, d := range dangling {
+		tb.Logf("flagstest: %s %q: %s: %s (not an error: it may be set later)", d.Kind, d.Key, d.Field, d.Message())
+	}
 }
 
 // DocumentBuilder builds a whole flag document (SPEC §1) from flags,
@@ -274,7 +293,8 @@ func (d *DocumentBuilder) Version(n int64) *DocumentBuilder {
 // Rules returns the document, or a *BuildError listing the builder
 // mistakes in it.
 func (d *DocumentBuilder) Rules() (*rules.Document, error) {
-	return apply(nil, collect([]Item{d}), nil)
+	doc, _, err := apply(nil, collect([]Item{d}), nil)
+	return doc, err
 }
 
 // JSON returns the document as JSON (keys sorted), or a *BuildError

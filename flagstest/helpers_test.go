@@ -31,6 +31,12 @@ func (f *fakeTB) Log(args ...any) {
 	f.logs = append(f.logs, fmt.Sprint(args...))
 }
 
+func (f *fakeTB) Logf(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.logs = append(f.logs, fmt.Sprintf(format, args...))
+}
+
 func (f *fakeTB) Fatalf(format string, args ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

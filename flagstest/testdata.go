@@ -74,11 +74,12 @@ func New(tb testing.TB, items ...Item) *TestData {
 		one := int64(1)
 		c.version = &one
 	}
-	doc, err := apply(nil, c, func(string, string) int64 { return 1 })
+	doc, dangling, err := apply(nil, c, func(string, string) int64 { return 1 })
 	if err != nil {
 		tb.Fatalf("%v", err)
 		doc = &rules.Document{Version: 1}
 	}
+	logDangling(tb, dangling)
 	td.srv, err = server.New(server.NewMemoryStore(doc), server.Options{})
 	if err != nil {
 		tb.Fatalf("flagstest: %v", err)
@@ -205,11 +206,12 @@ func (td *TestData) change(c *changes) {
 	defer td.mu.Unlock()
 	// A new key starts at version 1 (or its Version); the server numbers
 	// every other change itself.
-	next, err := apply(td.srv.Document(), c, func(string, string) int64 { return 1 })
+	next, dangling, err := apply(td.srv.Document(), c, func(string, string) int64 { return 1 })
 	if err != nil {
 		td.tb.Fatalf("%v", err)
 		return
 	}
+	logDangling(td.tb, dangling)
 	td.publishLocked(next)
 }
 

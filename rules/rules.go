@@ -34,6 +34,11 @@ type (
 	// that silently changes nothing. UnknownFields finds them.
 	UnknownField = eval.UnknownField
 
+	// DanglingReference is a prerequisite flag or an inSegment segment that
+	// a flag or segment names and the document does not hold: valid, but
+	// often a misspelt key. DanglingReferences finds them.
+	DanglingReference = eval.DanglingReference
+
 	// Kind is the JSON type of a flag's variations.
 	Kind = eval.Kind
 
@@ -157,6 +162,16 @@ func ValidKey(key string) bool { return eval.ValidKey(key) }
 // compiles the document: a flag or segment with a problem is kept as
 // malformed and the rest of the document works.
 func Validate(doc *Document) []*Problem { return eval.Compile(doc).Problems() }
+
+// DanglingReferences lists the prerequisite flags and the inSegment segments
+// that doc's well-formed flags and segments name and doc does not hold,
+// sorted by kind and key. A missing prerequisite always fails and a missing
+// segment holds no context (SPEC §1, §3), so these are not problems: a
+// document may name a flag or segment it gets later. They are what
+// `flags lint` prints as warnings, beside the unknown fields.
+func DanglingReferences(doc *Document) []*DanglingReference {
+	return eval.Compile(doc).DanglingReferences()
+}
 
 // ParseTime reads an instant as documents write them (before/after values,
 // schedules, a guard's trip) and as `flags eval --at` takes it: an RFC 3339

@@ -26,7 +26,10 @@ a key that two files define reported as a problem, references resolved
 across the files. Several PATHs are checked one by one.
 
 Problems (a flag or segment that cannot be evaluated) print first, then
-warnings (a field the format does not define: ignored, often a typo).
+warnings: a field the format does not define (ignored, often a typo), and a
+prerequisite flag or an inSegment segment the document does not hold (the
+prerequisite always fails, the segment holds no context: often a misspelt
+key).
 Exit status: 0 clean or only warnings, 1 problems (an invalid document
 among them, or warnings with --strict), 2 a file unreadable or not JSON.
 
@@ -134,7 +137,15 @@ func lintPath(path string, label bool, stderr io.Writer) lintReport {
 		r.problems = append(r.problems, prefix+p.Error())
 	}
 	r.warnings = warningLines(prefix, src)
+	for _, d := range rules.DanglingReferences(src.doc) {
+		r.warnings = append(r.warnings, danglingLine(prefix, d))
+	}
 	return r
+}
+
+// danglingLine is the warning line of a dangling reference.
+func danglingLine(prefix string, d *rules.DanglingReference) string {
+	return prefix + d.Path() + ": warning: " + d.Message()
 }
 
 // lintSource is one document file, read and parsed.
@@ -252,6 +263,13 @@ func lintFolder(dir string, stderr io.Writer) lintReport {
 	}
 	for _, src := range sources {
 		r.warnings = append(r.warnings, warningLines(src.path+": ", src)...)
+	}
+	// References resolve across the files: a segment another file defines
+	// is not missing. Each line names the file that defines the flag or
+	// segment naming the missing key.
+	merged, owner, _ := mergeSources(sources)
+	for _, d := range rules.DanglingReferences(merged) {
+		r.warnings = append(r.warnings, danglingLine(sources[owner[lintKey{d.Kind, d.Key}]].path+": ", d))
 	}
 	return r
 }

@@ -18,7 +18,9 @@ const typoDoc = `{"flags": {"new-checkout": {"enabled": true, "on": true, "varia
 
 // TestLintWarnsOnUnknownFields: the typos "enabled" and "negated" are
 // warned about, with their path and the field they probably mean; only
-// warnings exit 0, or 1 with --strict; warnings print after problems.
+// warnings exit 0, or 1 with --strict; warnings print after problems. A
+// prerequisite flag or a segment the document does not hold is a warning
+// too, except in a malformed flag (its problem is reported instead).
 func TestLintWarnsOnUnknownFields(t *testing.T) {
 	doc := writeFile(t, "typos.json", typoDoc)
 	wantWarnings := `flags.new-checkout.enabled: warning: unknown field, ignored; did you mean "on"?
@@ -53,6 +55,25 @@ flags.a."salt ": warning: unknown field, ignored; did you mean "salt"?
 	}
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Errorf("problems and warnings (-want +got):\n%s", diff)
+	}
+
+	dangling := writeFile(t, "dangling.json", `{"flags": {"a": {"on": true, "variations": [1, 2], "prerequisites": [{"flag": "b", "variation": 0}, {"flag": "nope", "variation": 1}],
+		"rules": [{"clauses": [{"attribute": "plan", "op": "in", "values": ["pro"]}, {"op": "inSegment", "values": ["beta", "btea"], "negate": true}], "serve": {"variation": 1}}],
+		"fallthrough": {"variation": 0}},
+	  "b": {"on": true, "variations": [1, 2], "fallthrough": {"variation": 0}},
+	  "broken": {"on": true, "variations": [1, 2], "prerequisites": [{"flag": "gone", "variation": 0}], "fallthrough": {"variation": 9}}},
+	 "segments": {"beta": {"included": ["u1"]}, "alpha": {"rules": [{"clauses": [{"op": "inSegment", "values": ["gamma"]}]}]}}}`)
+	code, out, _ = runCLI(t, "lint", dangling)
+	want = `flags.broken.fallthrough.variation: index 9 out of range: the flag has 2 variations
+flags.a.prerequisites[1].flag: warning: flag "nope" is not in the document, so this prerequisite always fails
+flags.a.rules[0].clauses[1].values[1]: warning: segment "btea" is not in the document, so no context is in it
+segments.alpha.rules[0].clauses[0].values[0]: warning: segment "gamma" is not in the document, so no context is in it
+`
+	if code != 1 {
+		t.Errorf("dangling references and a problem: exit %d, want 1", code)
+	}
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Errorf("dangling references (-want +got):\n%s", diff)
 	}
 
 	// The golden file of the README has no unknown field: unchanged.
@@ -116,6 +137,25 @@ func TestLintChecksAFolder(t *testing.T) {
 		}
 		if !strings.Contains(out, "flags.bad.fallthrough.variation") {
 			t.Errorf("output %q, want the other files' problems still", out)
+		}
+	})
+	t.Run("references resolve across files", func(t *testing.T) {
+		dir := writeFolder(t, map[string]string{
+			"a.json": `{"flags": {"f": {"on": true, "variations": [1, 2], "prerequisites": [{"flag": "from-b", "variation": 0}, {"flag": "from-z", "variation": 0}],
+				"rules": [{"clauses": [{"op": "inSegment", "values": ["seg-c", "seg-z"]}], "serve": {"variation": 1}}], "fallthrough": {"variation": 0}}}}`,
+			"b.json": `{"flags": {"from-b": {"on": true, "variations": [1, 2], "fallthrough": {"variation": 0}}}}`,
+			"c.json": `{"segments": {"seg-c": {"included": ["u1"]}}}`,
+		})
+		a := filepath.Join(dir, "a.json")
+		want := a + `: flags.f.prerequisites[1].flag: warning: flag "from-z" is not in the document, so this prerequisite always fails
+` + a + `: flags.f.rules[0].clauses[0].values[1]: warning: segment "seg-z" is not in the document, so no context is in it
+`
+		code, out, _ := runCLI(t, "lint", dir)
+		if code != 0 {
+			t.Errorf("exit %d, want 0 (warnings only)", code)
+		}
+		if diff := cmp.Diff(want, out); diff != "" {
+			t.Errorf("lint FOLDER (-want +got):\n%s", diff)
 		}
 	})
 	t.Run("empty", func(t *testing.T) {
