@@ -200,6 +200,16 @@ func apply(base *rules.Document, c *changes, number func(kind, key string) int64
 	if c.version != nil {
 		doc.Version = *c.version
 	}
+	if dangling, err = check(doc, built, problems); err != nil {
+		return nil, nil, err
+	}
+	return doc, dangling, nil
+}
+
+// check compiles doc and returns what its flags and segments built (built
+// true) have wrong, after the builders' own problems, as a *BuildError,
+// or, when nothing is, the keys they name that doc does not hold.
+func check(doc *rules.Document, built map[[2]string]bool, problems []*rules.Problem) ([]*rules.DanglingReference, error) {
 	snap := eval.Compile(doc)
 	for _, p := range snap.Problems() {
 		if built[[2]string{p.Kind, p.Key}] {
@@ -207,14 +217,15 @@ func apply(base *rules.Document, c *changes, number func(kind, key string) int64
 		}
 	}
 	if len(problems) > 0 {
-		return nil, nil, &BuildError{Problems: problems}
+		return nil, &BuildError{Problems: problems}
 	}
+	var dangling []*rules.DanglingReference
 	for _, d := range snap.DanglingReferences() {
 		if built[[2]string{d.Kind, d.Key}] {
 			dangling = append(dangling, d)
 		}
 	}
-	return doc, dangling, nil
+	return dangling, nil
 }
 
 // logDangling logs each dangling reference of a change, so that a test
