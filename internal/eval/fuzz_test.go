@@ -36,6 +36,7 @@ func FuzzCompile(f *testing.F) {
 		}
 		s := Compile(doc)
 		checkSnapshot(t, doc, s)
+		checkDangling(t, doc, s)
 
 		// Reuse gives the same answer as a fresh compile, and so does the
 		// document re-encoded compactly.
@@ -56,6 +57,37 @@ func FuzzCompile(f *testing.F) {
 		}
 		checkCopiesCompileAlike(t, doc)
 	})
+}
+
+// checkDangling holds DanglingReferences to its promise: each reference is
+// made by a well-formed flag or segment of doc and names a key doc does not
+// hold, and every key a well-formed flag names as a prerequisite and doc
+// lacks is listed.
+func checkDangling(t *testing.T, doc *Document, s *Snapshot) {
+	t.Helper()
+	listed := map[string]bool{}
+	for _, d := range s.DanglingReferences() {
+		owner := d.Kind == "flag" && s.Flag(d.Key) != nil && s.Flag(d.Key).Err == nil ||
+			d.Kind == "segment" && s.Segment(d.Key) != nil && s.Segment(d.Key).Err == nil
+		_, isFlag := doc.Flags[d.Name]
+		_, isSegment := doc.Segments[d.Name]
+		if !owner || d.Missing == "flag" && isFlag || d.Missing == "segment" && isSegment || d.Missing != "flag" && d.Missing != "segment" {
+			t.Fatalf("dangling reference %s: made by a well-formed %s %v; %q in the document as a flag %v, as a segment %v", d, d.Kind, owner, d.Name, isFlag, isSegment)
+		}
+		if d.Missing == "flag" {
+			listed[d.Key+"\x00"+d.Name] = true
+		}
+	}
+	for _, f := range s.Flags() {
+		if f.Err != nil {
+			continue
+		}
+		for _, p := range f.Prerequisites {
+			if _, ok := doc.Flags[p.Key]; !ok && !listed[f.Key+"\x00"+p.Key] {
+				t.Fatalf("flag %q names prerequisite %q, which the document lacks, and DanglingReferences does not list it", f.Key, p.Key)
+			}
+		}
+	}
 }
 
 // copySuffix ends the key of checkCopiesCompileAlike's copy of a flag.
