@@ -3,6 +3,8 @@ package flags
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flagstream/flags/internal/eval"
@@ -92,7 +94,11 @@ func (x *explainer) prerequisites(f *eval.Flag) bool {
 	for i, p := range f.Prerequisites {
 		holds := x.e.prerequisiteHolds(f, i, 0)
 		got := Evaluate(x.s, p.Key, x.ec, x.clock)
-		x.step("prerequisite %s must serve variation %d: it serves %s → %s", p.Key, p.Variation, served(got), verdict(holds, "holds", "fails"))
+		found := "it serves " + served(got)
+		if got.Reason.ErrorKind == ErrorFlagNotFound {
+			found = "it is not in the document" // most often a misspelt key
+		}
+		x.step("prerequisite %s must serve variation %d: %s → %s", p.Key, p.Variation, found, verdict(holds, "holds", "fails"))
 		if !holds {
 			x.step("a prerequisite failed: the flag serves its off variation %s", variationName(f, f.OffVariation))
 			x.serve(f.OffVariation)
@@ -182,13 +188,34 @@ func (e *evaluator) explainClause(c *eval.Clause, f *eval.Flag) (bool, string, e
 	switch {
 	case c.Op == rules.OpInSegment:
 		m, err := e.otherClauseMatches(c, f.SegmentRefs, 0)
-		return m, fmt.Sprintf("the context is %sin a segment of %s", neg, vals), err
+		return m, fmt.Sprintf("the context is %sin a segment of %s%s", neg, vals, missingSegments(c, f)), err
 	case c.UsesClock():
 		m, err := e.otherClauseMatches(c, f.SegmentRefs, 0)
 		return m, fmt.Sprintf("now (%s) %s%s %s", time.UnixMilli(e.nowMillis()).UTC().Format(time.RFC3339), neg, c.Op, vals), err
 	}
 	v, ok := e.ctx.lookup(c.Attribute)
 	return c.Match(v, ok), fmt.Sprintf("%s %s %s%s %s", c.Attribute, shown(v, ok), neg, c.Op, vals), nil
+}
+
+// missingSegments names the segments of an inSegment clause that the
+// snapshot does not hold (they hold no context), most often a misspelt key:
+// "" when there is none.
+func missingSegments(c *eval.Clause, f *eval.Flag) string {
+	var missing []string
+	for i, g := range c.SegmentRefs(f.SegmentRefs) {
+		if g == nil && i < len(c.Values) {
+			if name, ok := c.Values[i].(string); ok {
+				missing = append(missing, strconv.Quote(name))
+			}
+		}
+	}
+	switch len(missing) {
+	case 0:
+		return ""
+	case 1:
+		return " (" + missing[0] + " is not in the document)"
+	}
+	return " (" + strings.Join(missing, ", ") + " are not in the document)"
 }
 
 // explainRollout buckets as the evaluator does and describes the draw.

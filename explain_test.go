@@ -67,3 +67,25 @@ func TestExplainSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainNamesMissingKeys: a prerequisite flag or a segment the
+// snapshot does not hold is named as missing, not only as failing: it is
+// most often a misspelt key.
+func TestExplainNamesMissingKeys(t *testing.T) {
+	c := newTestClient(t, `{"flags": {
+	  "f": {"on": true, "variations": [false, true], "offVariation": 0,
+	    "prerequisites": [{"flag": "paymnets", "variation": 1}], "fallthrough": {"variation": 1}},
+	  "g": {"on": true, "variations": [false, true],
+	    "rules": [{"id": "beta", "clauses": [{"op": "inSegment", "values": ["beta", "btea", "gamma"]}], "serve": {"variation": 1}}],
+	    "fallthrough": {"variation": 0}}},
+	  "segments": {"beta": {"included": ["bob"]}}}`)
+	for flag, want := range map[string]string{
+		"f": "prerequisite paymnets must serve variation 1: it is not in the document → fails",
+		"g": `rule 0 (beta), clause 0: the context is in a segment of ["beta","btea","gamma"] ("btea", "gamma" are not in the document) → does not match`,
+	} {
+		x := Explain(c.Snapshot(), flag, NewContext("ann").Build(), nil)
+		if got := strings.Join(x.Steps, "\n"); !strings.Contains(got, want) {
+			t.Errorf("explanation of %s lacks %q:\n%s", flag, want, got)
+		}
+	}
+}
