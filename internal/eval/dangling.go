@@ -44,18 +44,7 @@ func (d *DanglingReference) String() string { return d.Path() + ": " + d.Message
 func (s *Snapshot) DanglingReferences() []*DanglingReference {
 	var out []*DanglingReference
 	for _, f := range s.flagList {
-		if f.Err != nil {
-			continue
-		}
-		for i, p := range f.Prerequisites {
-			if s.Flag(p.Key) == nil {
-				out = append(out, &DanglingReference{Kind: "flag", Key: f.Key,
-					Field: "prerequisites[" + strconv.Itoa(i) + "].flag", Missing: "flag", Name: p.Key})
-			}
-		}
-		for i := range f.Rules {
-			out = s.danglingSegments(out, "flag", f.Key, "rules["+strconv.Itoa(i)+"]", f.Rules[i].Clauses)
-		}
+		out = s.appendFlagDangling(out, f)
 	}
 	for _, g := range s.segments {
 		if g.Err != nil {
@@ -68,6 +57,28 @@ func (s *Snapshot) DanglingReferences() []*DanglingReference {
 	slices.SortStableFunc(out, func(a, b *DanglingReference) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Key, b.Key))
 	})
+	return out
+}
+
+// FlagDanglingReferences is DanglingReferences for one flag of the
+// snapshot, in the order the flag writes them.
+func (s *Snapshot) FlagDanglingReferences(f *Flag) []*DanglingReference {
+	return s.appendFlagDangling(nil, f)
+}
+
+func (s *Snapshot) appendFlagDangling(out []*DanglingReference, f *Flag) []*DanglingReference {
+	if f.Err != nil {
+		return out
+	}
+	for i, p := range f.Prerequisites {
+		if s.Flag(p.Key) == nil {
+			out = append(out, &DanglingReference{Kind: "flag", Key: f.Key,
+				Field: "prerequisites[" + strconv.Itoa(i) + "].flag", Missing: "flag", Name: p.Key})
+		}
+	}
+	for i := range f.Rules {
+		out = s.danglingSegments(out, "flag", f.Key, "rules["+strconv.Itoa(i)+"]", f.Rules[i].Clauses)
+	}
 	return out
 }
 

@@ -208,6 +208,25 @@ func TestFlagPageInWords(t *testing.T) {
 			t.Errorf("flag page lacks %q", want)
 		}
 	}
+	// A prerequisite flag or a segment the document lacks is named on the
+	// page, as valid but missing (most often a misspelt key).
+	tb, _ := newFixture(t, `{"flags": {"typo": {"on": true, "variations": [false, true],
+	    "prerequisites": [{"flag": "checkuot", "variation": 1}],
+	    "rules": [{"clauses": [{"op": "inSegment", "values": ["beta", "btea"]}], "serve": {"variation": 1}}],
+	    "fallthrough": {"variation": 0}}},
+	  "segments": {"beta": {"included": ["u1"]}}}`).signIn(t, "alice-secret")
+	_, page = tb.get("/ui/flags/typo")
+	for _, want := range []string{
+		`<p class="bad missing" role="alert">prerequisites[0].flag: flag &#34;checkuot&#34; is not in the document, so this prerequisite always fails.</p>`,
+		`<p class="bad missing" role="alert">rules[0].clauses[0].values[1]: segment &#34;btea&#34; is not in the document, so no context is in it.</p>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("flag page of typo lacks %q", want)
+		}
+	}
+	if _, page = b.get("/ui/flags/checkout"); strings.Contains(page, `class="bad missing"`) {
+		t.Errorf("checkout names nothing missing, but its page says it does")
+	}
 	_, page = b.get("/ui/segments")
 	if !strings.Contains(page, "Rule: plan is one of pro (10 % of them)") {
 		t.Errorf("segments page: %s", page)

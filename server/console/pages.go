@@ -254,7 +254,20 @@ func (c *Console) showFlag(w http.ResponseWriter, r *http.Request, s *session, k
 		"Flag": f, "Words": describeFlag(f), "JSON": editor, "Dependants": c.uses(snap).requiredBy[key],
 		"Segments": segmentsUsed(f), "Rollouts": rolloutCharts(f, c.now().UnixMilli()), "Experiment": experimentView(rep),
 		"History": historyView(audit.Entries), "HistoryError": historyErr, "Guard": guardState(f), "Spark": c.srv.Load().Summaries(key),
+		"Missing": missingKeys(snap, f),
 	}))
+}
+
+// missingKeys says which prerequisite flags and segments f names and the
+// snapshot does not hold: valid (the prerequisite fails, the segment holds
+// no context), but most often a misspelt key that the page's links would
+// otherwise only show as "not found".
+func missingKeys(snap *eval.Snapshot, f *eval.Flag) []string {
+	var out []string
+	for _, d := range snap.FlagDanglingReferences(f) {
+		out = append(out, d.Field+": "+d.Message()+".")
+	}
+	return out
 }
 
 // segmentList serves the segments.
