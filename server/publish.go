@@ -464,6 +464,8 @@ func (s *Server) applyEntries(kind Kind, changes map[string]*entry, at int64) {
 
 // logProblems reports the problems of the flags and segments u changed: they
 // are served as malformed (SPEC §1), which the operator should hear about.
+// So are the prerequisite flags and segments they name and snap lacks:
+// valid, but most often a misspelt key.
 func (s *Server) logProblems(snap *eval.Snapshot, u update) {
 	for _, p := range snap.Problems() {
 		var changed bool
@@ -475,6 +477,24 @@ func (s *Server) logProblems(snap *eval.Snapshot, u update) {
 		if changed {
 			s.log.Warn("flags: serving malformed "+p.Kind, "key", p.Key, "problem", p.Error())
 		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(u.flags)) {
+		if f := snap.Flag(key); f != nil {
+			s.logDangling(snap.FlagDanglingReferences(f))
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(u.segments)) {
+		if g := snap.Segment(key); g != nil {
+			s.logDangling(snap.SegmentDanglingReferences(g))
+		}
+	}
+}
+
+// logDangling reports keys that flags or segments name and the document
+// lacks (see eval.DanglingReference).
+func (s *Server) logDangling(refs []*eval.DanglingReference) {
+	for _, d := range refs {
+		s.log.Warn("flags: "+d.Kind+" names a "+d.Missing+" the document lacks", "key", d.Key, "field", d.Field, "missing", d.Name)
 	}
 }
 

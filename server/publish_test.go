@@ -198,3 +198,48 @@ func TestServedStringsValidUTF8(t *testing.T) {
 		t.Errorf("invalid UTF-8 is served: %q", srv.Document().Flags["x"])
 	}
 }
+
+// TestDanglingReferencesLogged: a prerequisite flag or a segment that a
+// flag or segment names and the document lacks is served as SPEC says (the
+// prerequisite fails, the segment holds no context) and logged, at load for
+// the whole document and then for what each change touches: it is most
+// often a misspelt key.
+func TestDanglingReferencesLogged(t *testing.T) {
+	logger, logs := newLogSink()
+	doc, err := rules.ParseDocument([]byte(`{"flags": {"a": {"on": true, "variations": [false, true],
+	  "prerequisites": [{"flag": "paymnets", "variation": 1}], "fallthrough": {"variation": 0}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(NewMemoryStore(doc), Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	awaitLog(t, logs, "flags: flag names a flag the document lacks", "key=a", "field=prerequisites[0].flag", "missing=paymnets")
+
+	next, err := rules.ParseDocument([]byte(`{"flags": {"a": {"on": true, "variations": [false, true],
+	  "prerequisites": [{"flag": "paymnets", "variation": 1}], "fallthrough": {"variation": 0}},
+	  "b": {"on": true, "variations": [false, true], "rules": [{"clauses": [{"op": "inSegment", "values": ["btea"]}], "serve": {"variation": 1}}],
+	    "fallthrough": {"variation": 0}}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(next); err != nil {
+		t.Fatal(err)
+	}
+	line := awaitLog(t, logs, "flags: flag names a segment the document lacks")
+	if want := "key=b field=rules[0].clauses[0].values[0] missing=btea"; !strings.Contains(line, want) {
+		t.Errorf("log %q, want %q", line, want)
+	}
+	for { // a, unchanged, is not reported again
+		select {
+		case line := <-logs:
+			if strings.Contains(line, "the document lacks") {
+				t.Errorf("reported again after a change that did not touch it: %q", line)
+			}
+		default:
+			return
+		}
+	}
+}

@@ -378,6 +378,7 @@ func (s *Server) loadFirst() error {
 	for _, p := range s.snap.Problems() {
 		s.log.Warn("flags: serving malformed "+p.Kind, "key", p.Key, "problem", p.Error())
 	}
+	s.logDangling(s.snap.DanglingReferences())
 	return nil
 }
 

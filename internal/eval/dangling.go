@@ -47,12 +47,7 @@ func (s *Snapshot) DanglingReferences() []*DanglingReference {
 		out = s.appendFlagDangling(out, f)
 	}
 	for _, g := range s.segments {
-		if g.Err != nil {
-			continue
-		}
-		for i := range g.Rules {
-			out = s.danglingSegments(out, "segment", g.Key, "rules["+strconv.Itoa(i)+"]", g.Rules[i].Clauses)
-		}
+		out = s.appendSegmentDangling(out, g)
 	}
 	slices.SortStableFunc(out, func(a, b *DanglingReference) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Key, b.Key))
@@ -78,6 +73,22 @@ func (s *Snapshot) appendFlagDangling(out []*DanglingReference, f *Flag) []*Dang
 	}
 	for i := range f.Rules {
 		out = s.danglingSegments(out, "flag", f.Key, "rules["+strconv.Itoa(i)+"]", f.Rules[i].Clauses)
+	}
+	return out
+}
+
+// SegmentDanglingReferences is DanglingReferences for one segment of the
+// snapshot, in the order the segment writes them.
+func (s *Snapshot) SegmentDanglingReferences(g *Segment) []*DanglingReference {
+	return s.appendSegmentDangling(nil, g)
+}
+
+func (s *Snapshot) appendSegmentDangling(out []*DanglingReference, g *Segment) []*DanglingReference {
+	if g.Err != nil {
+		return out
+	}
+	for i := range g.Rules {
+		out = s.danglingSegments(out, "segment", g.Key, "rules["+strconv.Itoa(i)+"]", g.Rules[i].Clauses)
 	}
 	return out
 }
