@@ -479,14 +479,10 @@ func (s *Server) logProblems(snap *eval.Snapshot, u update) {
 		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(u.flags)) {
-		if f := snap.Flag(key); f != nil {
-			s.logDangling(snap.FlagDanglingReferences(f))
-		}
+		s.logDangling(snap.DanglingReferencesOf("flag", key))
 	}
 	for _, key := range slices.Sorted(maps.Keys(u.segments)) {
-		if g := snap.Segment(key); g != nil {
-			s.logDangling(snap.SegmentDanglingReferences(g))
-		}
+		s.logDangling(snap.DanglingReferencesOf("segment", key))
 	}
 }
 

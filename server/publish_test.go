@@ -232,7 +232,12 @@ func TestDanglingReferencesLogged(t *testing.T) {
 	if want := "key=b field=rules[0].clauses[0].values[0] missing=btea"; !strings.Contains(line, want) {
 		t.Errorf("log %q, want %q", line, want)
 	}
-	for { // a, unchanged, is not reported again
+	next.Segments["gamma"] = json.RawMessage(`{"rules": [{"clauses": [{"op": "inSegment", "values": ["delta"]}]}]}`)
+	if err := s.Publish(next); err != nil {
+		t.Fatal(err)
+	}
+	awaitLog(t, logs, "flags: segment names a segment the document lacks", "key=gamma", "field=rules[0].clauses[0].values[0]", "missing=delta")
+	for { // a and b, unchanged, are not reported again
 		select {
 		case line := <-logs:
 			if strings.Contains(line, "the document lacks") {

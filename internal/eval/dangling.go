@@ -55,10 +55,20 @@ func (s *Snapshot) DanglingReferences() []*DanglingReference {
 	return out
 }
 
-// FlagDanglingReferences is DanglingReferences for one flag of the
-// snapshot, in the order the flag writes them.
-func (s *Snapshot) FlagDanglingReferences(f *Flag) []*DanglingReference {
-	return s.appendFlagDangling(nil, f)
+// DanglingReferencesOf is DanglingReferences for one flag (kind "flag")
+// or segment (kind "segment") of the snapshot, in the order it writes them:
+// nil when the snapshot does not hold it.
+func (s *Snapshot) DanglingReferencesOf(kind, key string) []*DanglingReference {
+	if kind == "segment" {
+		if g := s.segments[key]; g != nil {
+			return s.appendSegmentDangling(nil, g)
+		}
+		return nil
+	}
+	if f := s.Flag(key); f != nil {
+		return s.appendFlagDangling(nil, f)
+	}
+	return nil
 }
 
 func (s *Snapshot) appendFlagDangling(out []*DanglingReference, f *Flag) []*DanglingReference {
@@ -75,12 +85,6 @@ func (s *Snapshot) appendFlagDangling(out []*DanglingReference, f *Flag) []*Dang
 		out = s.danglingSegments(out, "flag", f.Key, "rules["+strconv.Itoa(i)+"]", f.Rules[i].Clauses)
 	}
 	return out
-}
-
-// SegmentDanglingReferences is DanglingReferences for one segment of the
-// snapshot, in the order the segment writes them.
-func (s *Snapshot) SegmentDanglingReferences(g *Segment) []*DanglingReference {
-	return s.appendSegmentDangling(nil, g)
 }
 
 func (s *Snapshot) appendSegmentDangling(out []*DanglingReference, g *Segment) []*DanglingReference {

@@ -264,7 +264,7 @@ func (c *Console) showFlag(w http.ResponseWriter, r *http.Request, s *session, k
 // otherwise only show as "not found".
 func missingKeys(snap *eval.Snapshot, f *eval.Flag) []string {
 	var out []string
-	for _, d := range snap.FlagDanglingReferences(f) {
+	for _, d := range snap.DanglingReferencesOf("flag", f.Key) {
 		out = append(out, d.Field+": "+d.Message()+".")
 	}
 	return out
