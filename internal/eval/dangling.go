@@ -12,7 +12,8 @@ import (
 // a segment of an inSegment clause, which then holds no context (SPEC §1).
 // Both are valid, since the flag or segment may come later or be gone on
 // purpose, but a misspelt key looks the same and silently changes what the
-// flag serves: `flags lint` prints them as warnings, and flagstest logs them.
+// flag serves: `flags lint` prints them as warnings, the server and
+// flagstest log them, and the console shows them on the flag's page.
 type DanglingReference struct {
 	Kind    string // "flag" or "segment": what names the missing key
 	Key     string // its key
